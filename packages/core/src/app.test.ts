@@ -1,0 +1,139 @@
+import { describe, expect, it } from '@jest/globals';
+import { Router } from 'express';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { createServiceApp } from './app.js';
+import { createTokenVerifier } from './auth.js';
+import { ConflictError } from './errors.js';
+import { createLogger } from './logger.js';
+import type { OpenApiDocument } from './openapi.js';
+
+const openapi: OpenApiDocument = {
+  openapi: '3.0.3',
+  info: { title: 'Test', version: '1' },
+  security: [{ bearerAuth: ['reader'] }],
+  components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+  paths: {
+    '/things/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+      get: { responses: { '200': { description: 'ok' } } },
+      put: {
+        security: [{ bearerAuth: ['admin'] }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['size'],
+                properties: { size: { type: 'integer' }, label: { type: 'string', maxLength: 3 } },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: { '200': { description: 'ok' } },
+      },
+    },
+    '/boom': { get: { responses: { '200': { description: 'never' } } } },
+  },
+};
+
+function build(options: { readiness?: Record<string, () => Promise<unknown>> } = {}) {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, callback) {
+      lines.push(String(chunk));
+      callback();
+    },
+  });
+  const routes = Router();
+  routes.get('/things/:id', (req, res) => {
+    if (req.params.id === '9') throw new ConflictError('thing 9 is busy');
+    res.json({ id: Number(req.params.id) });
+  });
+  routes.put('/things/:id', (req, res) => {
+    res.json(req.body);
+  });
+  routes.get('/boom', () => {
+    throw new Error('database password is hunter2');
+  });
+  const app = createServiceApp({
+    name: 'test',
+    openapi,
+    tokens: createTokenVerifier({
+      'reader-secret': { subject: 'r', role: 'reader' },
+      'admin-secret': { subject: 'a', role: 'admin' },
+    }),
+    logger: createLogger({ name: 'test', level: 'info', destination }),
+    routes,
+    ...options,
+  });
+  return { app, lines };
+}
+
+const reader = { Authorization: 'Bearer reader-secret' };
+const admin = { Authorization: 'Bearer admin-secret' };
+
+describe('createServiceApp', () => {
+  it('validates requests against the document before a handler runs, listing each error', async () => {
+    const { app } = build();
+    const res = await request(app).put('/things/1').set(admin).send({ label: 'toolong', extra: 1 });
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(
+      ['/body/extra', '/body/label', '/body/size'].sort(),
+    );
+    expect((await request(app).get('/things/0').set(reader)).status).toBe(400);
+  });
+
+  it('maps errors to problem+json with type, title, status, detail and instance', async () => {
+    const { app } = build();
+    const res = await request(app).get('/things/9').set(reader);
+    expect(res.status).toBe(409);
+    expect(res.body).toEqual({
+      type: 'https://slipway.dev/problems/conflict',
+      title: 'Conflict',
+      status: 409,
+      detail: 'thing 9 is busy',
+      instance: '/things/9',
+      requestId: res.headers['x-request-id'],
+    });
+  });
+
+  it('hides what a 500 was about from the caller and logs it', async () => {
+    const { app, lines } = build();
+    const res = await request(app).get('/boom').set(reader);
+    expect(res.status).toBe(500);
+    expect(res.body.detail).not.toMatch(/hunter2/);
+    expect(lines.some((line) => line.includes('"level":50'))).toBe(true);
+  });
+
+  it('logs one JSON object a line with the request id and never the token', async () => {
+    const { app, lines } = build();
+    await request(app).get('/things/1').set(reader).set('X-Request-Id', 'req-42');
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const done = entries.find((entry) => entry.msg === 'request completed');
+    expect(done).toMatchObject({ req: { id: 'req-42', method: 'GET', url: '/things/1' }, res: { statusCode: 200 } });
+    expect(lines.join('\n')).not.toContain('reader-secret');
+  });
+
+  it('answers /readyz with each check, 503 when one fails', async () => {
+    const { app } = build({
+      readiness: { redis: async () => 'PONG', config: async () => Promise.reject(new Error('unreachable')) },
+    });
+    const res = await request(app).get('/readyz');
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ status: 'not ready', checks: { redis: 'ok', config: 'unreachable' } });
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const { app } = build();
+    const res = await request(app)
+      .put('/things/1')
+      .set(admin)
+      .send({ size: 1, label: 'x'.repeat(2 * 1024 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.body.status).toBe(413);
+  });
+});

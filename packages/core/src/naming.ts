@@ -1,0 +1,111 @@
+/**
+ * Naming rules (Asgard/frigga conventions), the one place they are written down.
+ * Server groups are `<service>-<env>-v<NNN>`, the number rising by one each deploy and
+ * wrapping after 999.
+ */
+import { InputError } from './errors.js';
+
+export const SERVICE_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters, no hyphens';
+export const ENV_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters';
+export const METADATA_KEY_RULE = 'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens';
+
+const SERVICE_NAME = /^[a-z0-9]{1,32}$/;
+const ENV_NAME = /^[a-z0-9]{1,32}$/;
+const METADATA_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const SERVER_GROUP_NAME = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})-v(\d{3})$/;
+
+export const MAX_SERVER_GROUP_SEQUENCE = 999;
+
+/** The rule in words for each pattern the OpenAPI documents use, so a 400 says the rule. */
+const RULE_BY_PATTERN = new Map<string, string>([
+  [SERVICE_NAME.source, SERVICE_NAME_RULE],
+  [METADATA_KEY.source, METADATA_KEY_RULE],
+]);
+
+export function ruleForPattern(pattern: string): string | undefined {
+  return RULE_BY_PATTERN.get(pattern);
+}
+
+export function isServiceName(name: string): boolean {
+  return SERVICE_NAME.test(name);
+}
+
+export function isEnvName(env: string): boolean {
+  return ENV_NAME.test(env);
+}
+
+export function isMetadataKey(key: string): boolean {
+  return METADATA_KEY.test(key);
+}
+
+export function assertServiceName(name: string): string {
+  if (!isServiceName(name)) {
+    throw new InputError(`invalid service name '${printable(name)}': ${SERVICE_NAME_RULE}`);
+  }
+  return name;
+}
+
+export function assertEnvName(env: string): string {
+  if (!isEnvName(env)) {
+    throw new InputError(`invalid environment '${printable(env)}': ${ENV_NAME_RULE}`);
+  }
+  return env;
+}
+
+export function assertMetadataKey(key: string): string {
+  if (!isMetadataKey(key)) {
+    throw new InputError(`invalid metadata key '${printable(key)}': ${METADATA_KEY_RULE}`);
+  }
+  return key;
+}
+
+/** `search` + `prod` → `search-prod`: the cluster every server group of that pair belongs to. */
+export function clusterName(service: string, env: string): string {
+  return `${assertServiceName(service)}-${assertEnvName(env)}`;
+}
+
+export function serverGroupName(service: string, env: string, sequence: number): string {
+  if (!Number.isInteger(sequence) || sequence < 0 || sequence > MAX_SERVER_GROUP_SEQUENCE) {
+    throw new InputError(`server group sequence must be an integer from 0 to ${MAX_SERVER_GROUP_SEQUENCE}`);
+  }
+  return `${clusterName(service, env)}-v${String(sequence).padStart(3, '0')}`;
+}
+
+export interface ServerGroupNameParts {
+  service: string;
+  env: string;
+  cluster: string;
+  sequence: number;
+}
+
+export function parseServerGroupName(name: string): ServerGroupNameParts | undefined {
+  const match = SERVER_GROUP_NAME.exec(name);
+  if (!match) return undefined;
+  const [, service, env, sequence] = match as unknown as [string, string, string, string];
+  return { service, env, cluster: `${service}-${env}`, sequence: Number(sequence) };
+}
+
+/**
+ * The name of the group a deploy creates after `latest` (the newest group of the cluster, if
+ * any): one more than its number, wrapping after 999, skipping numbers still in use.
+ */
+export function nextServerGroupName(
+  service: string,
+  env: string,
+  latest?: string,
+  inUse: Iterable<string> = [],
+): string {
+  const taken = new Set(inUse);
+  const start = latest ? (parseServerGroupName(latest)?.sequence ?? 0) + 1 : 1;
+  for (let step = 0; step <= MAX_SERVER_GROUP_SEQUENCE; step++) {
+    const candidate = serverGroupName(service, env, (start + step) % (MAX_SERVER_GROUP_SEQUENCE + 1));
+    if (!taken.has(candidate)) return candidate;
+  }
+  throw new InputError(`cluster ${clusterName(service, env)} has no free server group number left`);
+}
+
+/** Keeps error messages to one readable line whatever a caller sent. */
+function printable(value: string): string {
+  const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return shown.replace(/[^\x20-\x7e]/g, '?');
+}

@@ -1,0 +1,33 @@
+import type { Express } from 'express';
+import {
+  createServiceApp,
+  loadOpenApiDocument,
+  pingRedis,
+  type Logger,
+  type Redis,
+  type TokenVerifier,
+} from '@slipway/core';
+import { createRouter } from './router.js';
+import type { ServiceStore } from './store.js';
+
+export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
+
+export interface AppDeps {
+  store: ServiceStore;
+  tokens: TokenVerifier;
+  logger: Logger;
+  /** For readiness only; the store holds its own connection. */
+  redis?: Redis;
+}
+
+export function createApp({ store, tokens, logger, redis }: AppDeps): Express {
+  return createServiceApp({
+    name: 'metadata',
+    openapi,
+    tokens,
+    logger,
+    routes: createRouter({ store }),
+    jsonTypes: ['application/merge-patch+json'],
+    readiness: redis ? { redis: () => pingRedis(redis) } : {},
+  });
+}

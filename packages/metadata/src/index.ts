@@ -1,0 +1,3 @@
+export { createApp, openapi } from './app.js';
+export * from './store.js';
+export type { paths as MetadataPaths } from './schema/generated/openapi.js';

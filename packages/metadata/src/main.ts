@@ -1,0 +1,29 @@
+import {
+  createLogger,
+  createRedis,
+  defaultPort,
+  intFromEnv,
+  loadTokenVerifier,
+  requireEnv,
+  serve,
+} from '@slipway/core';
+import { createApp } from './app.js';
+import { createRedisServiceStore } from './store.js';
+
+const env = process.env;
+const logger = createLogger({ name: 'metadata' });
+const redis = createRedis({ url: env.REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: 'slipway:metadata:' });
+const app = createApp({
+  store: createRedisServiceStore({ redis }),
+  tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
+  logger,
+  redis,
+});
+await serve({
+  app,
+  port: intFromEnv(env, 'PORT', defaultPort('metadata', env)),
+  logger,
+  onClose: async () => {
+    await redis.quit();
+  },
+});
