@@ -22,6 +22,7 @@ const app = createApp({
 await serve({
   app,
   port: intFromEnv(env, 'PORT', defaultPort('metadata', env)),
+  host: env.HOST,
   logger,
   onClose: async () => {
     await redis.quit();

@@ -15,3 +15,24 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * A base port whose next `span` ports are all free now, for starting a whole platform
+ * (base + offsets) in a test.
+ */
+export async function freePortBase(span: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const ports = Array.from({ length: span }, (_, i) => base + i);
+    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
+  }
+  throw new Error(`no ${span} consecutive free ports found`);
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}

@@ -1,0 +1,145 @@
+/**
+ * The whole platform on one machine: a redis-server of its own (unless REDIS_URL is given),
+ * then every service on SLIPWAY_PORT_BASE + its offset, each a `node packages/<name>/dist/main.js`
+ * configured only by environment, as in production.
+ */
+import { PORT_OFFSETS, type ComponentName } from '@slipway/core';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startProcess, stopChild, tail, waitFor, type RunningProcess } from './processes.js';
+import { ensureTokens } from './tokens.js';
+
+/** Redis, when the platform starts its own, listens on the base port + this. */
+export const REDIS_PORT_OFFSET = 9;
+
+/** The services `npm start` runs, in start order (peers before those that call them). */
+export const SERVICES: readonly ComponentName[] = ['metadata'];
+
+const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+
+export interface PlatformOptions {
+  home: string;
+  portBase: number;
+  /** A Redis to use instead of starting one. */
+  redisUrl?: string;
+  /** Extra environment for every service. */
+  env?: NodeJS.ProcessEnv;
+  log?: (line: string) => void;
+}
+
+export interface Platform {
+  home: string;
+  redisUrl: string;
+  urls: Partial<Record<ComponentName, string>>;
+  adminToken: string;
+  readerToken: string;
+  /** Resolves when any process of the platform exits on its own, with its name. */
+  exited: Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const log = options.log ?? (() => {});
+  const home = resolve(options.home);
+  const logs = join(home, 'logs');
+  await mkdir(logs, { recursive: true });
+  const processes: RunningProcess[] = [];
+  let stopping = false;
+  let onExit: (name: string) => void = () => {};
+  const exited = new Promise<string>((resolve) => (onExit = resolve));
+  const watch = (running: RunningProcess) => {
+    processes.push(running);
+    running.child.once('exit', () => {
+      if (!stopping) onExit(running.name);
+    });
+  };
+  const stop = async () => {
+    stopping = true;
+    // Services first, Redis last: they flush to it on the way down.
+    for (const running of [...processes].reverse()) await running.stop();
+  };
+
+  try {
+    let redisUrl = options.redisUrl;
+    if (!redisUrl) {
+      const port = options.portBase + REDIS_PORT_OFFSET;
+      const dir = join(home, 'redis');
+      await mkdir(dir, { recursive: true });
+      const redis = startProcess(
+        'redis',
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
+        { env: process.env, logFile: join(logs, 'redis.log') },
+      );
+      watch(redis);
+      await waitFor(
+        'redis-server',
+        () => redisPing(port),
+        10_000,
+        () => redis.child.exitCode !== null,
+      ).catch(async (error: Error) => {
+        throw new Error(`${error.message}: ${await tail(redis.logFile, 5)}`);
+      });
+      redisUrl = `redis://127.0.0.1:${port}`;
+      log(`redis         ${redisUrl} (data in ${dir})`);
+    }
+
+    const tokens = await ensureTokens(home, [...SERVICES]);
+    const urls: Platform['urls'] = {};
+    for (const name of SERVICES) urls[name] = `http://127.0.0.1:${options.portBase + PORT_OFFSETS[name]}`;
+    const peers = Object.fromEntries(SERVICES.map((name) => [`SLIPWAY_${name.toUpperCase()}_URL`, urls[name]]));
+
+    for (const name of SERVICES) {
+      const main = join(ROOT, 'packages', name, 'dist', 'main.js');
+      if (!existsSync(main)) throw new Error(`${main} is missing: build first (pnpm build)`);
+      const port = options.portBase + PORT_OFFSETS[name];
+      const running = startProcess(name, process.execPath, [main], {
+        cwd: ROOT,
+        logFile: join(logs, `${name}.log`),
+        env: {
+          ...process.env,
+          ...peers,
+          ...options.env,
+          PORT: String(port),
+          REDIS_URL: redisUrl,
+          SLIPWAY_HOME: home,
+          SLIPWAY_PORT_BASE: String(options.portBase),
+          SLIPWAY_TOKENS_FILE: tokens.tokensFile,
+          SLIPWAY_TOKEN: tokens.services[name],
+          SLIPWAY_CLOUD: process.env.SLIPWAY_CLOUD ?? 'local',
+        },
+      });
+      watch(running);
+      await waitFor(
+        name,
+        async () => (await fetch(`${urls[name]}/healthz`)).ok,
+        20_000,
+        () => running.child.exitCode !== null,
+      ).catch(async (error: Error) => {
+        throw new Error(`${error.message}; the end of ${running.logFile}:\n${await tail(running.logFile)}`);
+      });
+      log(`${name.padEnd(13)} ${urls[name]}`);
+    }
+    return { home, redisUrl, urls, adminToken: tokens.admin, readerToken: tokens.dashboard, exited, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function redisPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+  });
+}
+
+export { stopChild };

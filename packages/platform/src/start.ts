@@ -1,0 +1,40 @@
+/** `npm start`: the whole platform in the foreground until Ctrl-C. */
+import { portBase, slipwayHome } from '@slipway/core';
+import { join } from 'node:path';
+import { startPlatform } from './platform.js';
+
+const home = slipwayHome();
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+say(`Slipway: starting on ports from ${portBase()} with data in ${home}`);
+let platform;
+try {
+  platform = await startPlatform({
+    home,
+    portBase: portBase(),
+    ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+    log: (line) => say(`  ${line}`),
+  });
+} catch (error) {
+  process.stderr.write(`Slipway did not start: ${(error as Error).message}\n`);
+  process.exit(1);
+}
+say(`
+Ready. An admin token is in ${join(home, 'admin-token')}; try:
+  curl -H "Authorization: Bearer $(cat ${join(home, 'admin-token')})" ${platform.urls.metadata}/services
+Logs are in ${join(home, 'logs')}. Ctrl-C stops everything.`);
+
+let stopping = false;
+const shutdown = async (code: number) => {
+  if (stopping) return;
+  stopping = true;
+  say('\nSlipway: stopping');
+  await platform.stop();
+  process.exit(code);
+};
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+void platform.exited.then((name) => {
+  process.stderr.write(`Slipway: ${name} exited on its own; see ${join(home, 'logs', `${name}.log`)}\n`);
+  void shutdown(1);
+});

@@ -1,0 +1,49 @@
+/**
+ * The tokens of a local platform: an admin token for people (`$SLIPWAY_HOME/admin-token`, read
+ * by the CLI), a reader token for the dashboard and a token per service for calling peers.
+ * tokens.json, which the services read, holds only their sha256; the plain tokens stay in
+ * files only the owner can read. Made once and kept, so a restart keeps the CLI's token valid.
+ */
+import { generateToken, hashToken, type Principal, type Role } from '@slipway/core';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface PlatformTokens {
+  admin: string;
+  dashboard: string;
+  /** component name → its own token */
+  services: Record<string, string>;
+  /** Path of tokens.json (hashes only), for SLIPWAY_TOKENS_FILE. */
+  tokensFile: string;
+}
+
+const SECRETS = 'secrets.json';
+
+export async function ensureTokens(home: string, services: string[]): Promise<PlatformTokens> {
+  await mkdir(home, { recursive: true });
+  const secretsPath = join(home, SECRETS);
+  const secrets: { admin?: string; dashboard?: string; services?: Record<string, string> } = existsSync(secretsPath)
+    ? JSON.parse(await readFile(secretsPath, 'utf8'))
+    : {};
+  const admin = secrets.admin ?? generateToken();
+  const dashboard = secrets.dashboard ?? generateToken();
+  const serviceTokens: Record<string, string> = { ...secrets.services };
+  for (const service of services) serviceTokens[service] ??= generateToken();
+
+  const entries: Record<string, Principal> = {};
+  const add = (token: string, subject: string, role: Role) => {
+    entries[`sha256:${hashToken(token)}`] = { subject, role };
+  };
+  add(admin, 'admin', 'admin');
+  add(dashboard, 'dashboard', 'reader');
+  for (const [service, token] of Object.entries(serviceTokens)) add(token, `service:${service}`, 'deployer');
+
+  const tokensFile = join(home, 'tokens.json');
+  await writeFile(secretsPath, `${JSON.stringify({ admin, dashboard, services: serviceTokens }, null, 2)}\n`, {
+    mode: 0o600,
+  });
+  await writeFile(tokensFile, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(join(home, 'admin-token'), `${admin}\n`, { mode: 0o600 });
+  return { admin, dashboard, services: serviceTokens, tokensFile };
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# What `npm start` and `npm test` run first: on a fresh Debian machine with Node.js 20,
+# install what is missing (system packages through apt when root, the pinned pnpm, the
+# dependencies), then build. Quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'slipway setup: %s\n' "$*" >&2; }
+
+# System packages: command → Debian package.
+declare -A package_for=([git]=git [redis-server]=redis-server [packer]=packer)
+missing=()
+for command in "${!package_for[@]}"; do
+  command -v "$command" >/dev/null 2>&1 || missing+=("${package_for[$command]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "Slipway needs the Debian package(s) ${missing[*]}: install them (sudo apt-get install ${missing[*]}) and run again." >&2
+    exit 1
+  fi
+fi
+
+# pnpm, the version package.json pins.
+pnpm_version=$(node -p "require('./package.json').packageManager.split('@')[1]")
+if [ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]; then
+  say "installing pnpm $pnpm_version"
+  if ! npm install --global --silent "pnpm@$pnpm_version" >/dev/null 2>&1; then
+    npm install --global --silent --prefix "$HOME/.local" "pnpm@$pnpm_version" >/dev/null
+    export PATH="$HOME/.local/bin:$PATH"
+  fi
+fi
+
+# Dependencies, exactly as locked; then the build (incremental: fast when nothing changed).
+if [ -n "${CI:-}" ]; then frozen=--frozen-lockfile; else frozen=--prefer-frozen-lockfile; fi
+pnpm install "$frozen" --reporter=silent
+pnpm exec tsc -b

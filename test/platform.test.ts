@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPlatform, type Platform } from '@slipway/platform';
+import { freePortBase } from '@slipway/test-utils';
+
+// The platform as `npm start` runs it: built services as processes, a redis-server of its own.
+let home: string;
+let platform: Platform;
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'slipway-home-'));
+  platform = await startPlatform({ home, portBase: await freePortBase(11) });
+}, 60_000);
+
+afterAll(async () => {
+  await platform?.stop();
+  await rm(home, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+  it('writes an admin token only its owner can read, and tokens.json without plain tokens', async () => {
+    const token = (await readFile(join(home, 'admin-token'), 'utf8')).trim();
+    expect(token).toBe(platform.adminToken);
+    expect((await stat(join(home, 'admin-token'))).mode & 0o077).toBe(0);
+    const tokensFile = await readFile(join(home, 'tokens.json'), 'utf8');
+    expect(tokensFile).not.toContain(token);
+    expect(Object.keys(JSON.parse(tokensFile)).every((key) => key.startsWith('sha256:'))).toBe(true);
+  });
+
+  it('serves the metadata service with the admin token', async () => {
+    const headers = { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' };
+    const put = await fetch(`${platform.urls.metadata}/services/search`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ owner: 'team-search', contact: 'someone@example.com' }),
+    });
+    expect(put.status).toBe(201);
+    const list = await fetch(`${platform.urls.metadata}/services?owner=team-search`, { headers });
+    expect(((await list.json()) as { items: Array<{ name: string }> }).items.map((s) => s.name)).toEqual(['search']);
+    const ready = await fetch(`${platform.urls.metadata}/readyz`);
+    expect(await ready.json()).toEqual({ status: 'ok', checks: { redis: 'ok' } });
+  });
+
+  it('gives the dashboard a reader token that cannot write', async () => {
+    const res = await fetch(`${platform.urls.metadata}/services/search`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${platform.readerToken}`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(403);
+  });
+
+  it('stops every process it started', async () => {
+    await platform.stop();
+    await expect(fetch(`${platform.urls.metadata}/healthz`)).rejects.toThrow();
+    expect(await connects(Number(new URL(platform.redisUrl).port))).toBe(false);
+  });
+});
+
+function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
