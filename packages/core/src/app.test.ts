@@ -114,7 +114,7 @@ describe('createServiceApp', () => {
     await request(app).get('/things/1').set(reader).set('X-Request-Id', 'req-42');
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const done = entries.find((entry) => entry.msg === 'request completed');
-    expect(done).toMatchObject({ req: { id: 'req-42', method: 'GET', url: '/things/1' }, res: { statusCode: 200 } });
+    expect(done).toMatchObject({ reqId: 'req-42', req: { method: 'GET', url: '/things/1' }, res: { statusCode: 200 } });
     expect(lines.join('\n')).not.toContain('reader-secret');
   });
 

@@ -3,9 +3,8 @@
  * the OpenAPI document and validation, bearer auth, and problem+json errors. A service adds
  * only its routes.
  */
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
-import { pinoHttp } from 'pino-http';
 import type { TokenVerifier } from './auth.js';
 import type { Logger } from './logger.js';
 import { createHttpMetrics } from './metrics.js';
@@ -34,7 +33,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('query parser', 'extended');
+  app.set('query parser', 'simple');
 
   const metrics = createHttpMetrics(options.name);
 
@@ -45,19 +44,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     res.setHeader('X-Request-Id', id);
     next();
   });
-  app.use(
-    pinoHttp({
-      logger: options.logger,
-      genReqId: (req) => req.headers['x-request-id'] as string,
-      // Never the headers: they carry the bearer token.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
-    }),
-  );
+  app.use(requestLog(options.logger));
   app.use(metrics.middleware);
 
   app.get('/healthz', (_req, res) => {
@@ -94,7 +81,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   app.use(openApiMiddleware(options.openapi, options.tokens));
   app.use(options.routes);
   app.use(notFoundMiddleware);
-  app.use(problemMiddleware);
+  app.use(problemMiddleware(options.logger));
   return app;
 }
 
@@ -112,4 +99,29 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       },
     );
   });
+}
+
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * One log line per request when it ends, with its request id (pino-http's child logger per
+ * request cost a fifth of our throughput). Never the headers: they carry the bearer token.
+ */
+function requestLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const id = req.headers['x-request-id'] as string;
+    res.once('finish', () => {
+      if (QUIET_PATHS.has(req.path) && res.statusCode < 500) return;
+      const fields = {
+        reqId: id,
+        req: { method: req.method, url: req.originalUrl },
+        res: { statusCode: res.statusCode },
+        responseTime: Number(process.hrtime.bigint() - started) / 1e6,
+      };
+      if (res.statusCode >= 500) logger.error(fields, 'request failed');
+      else logger.info(fields, 'request completed');
+    });
+    next();
+  };
 }

@@ -51,9 +51,19 @@ export function createTokenVerifier(document: TokensDocument): TokenVerifier {
     const digest = key.startsWith('sha256:') ? key.slice('sha256:'.length).toLowerCase() : hashToken(key);
     byDigest.set(digest, { subject: value.subject, role: value.role });
   }
+  // Hashing on every request is measurable; remember the tokens seen lately (bounded, and
+  // only valid ones, so garbage cannot fill it).
+  const recent = new Map<string, Principal>();
   return {
     verify(token) {
-      return byDigest.get(hashToken(token));
+      const known = recent.get(token);
+      if (known) return known;
+      const principal = byDigest.get(hashToken(token));
+      if (principal) {
+        if (recent.size >= 1000) recent.delete(recent.keys().next().value!);
+        recent.set(token, principal);
+      }
+      return principal;
     },
   };
 }

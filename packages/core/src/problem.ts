@@ -6,7 +6,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { isSlipwayError, NotFoundError, type FieldError } from './errors.js';
-import { ruleForPattern } from './naming.js';
+import type { Logger } from './logger.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -26,7 +26,6 @@ interface HttpLikeError {
   type?: string;
   message?: string;
   errors?: Array<{ path?: string; message?: string }>;
-  headers?: Record<string, string>;
 }
 
 export function problemType(status: number): string {
@@ -70,38 +69,29 @@ function fromClientError(
   if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') {
     return { status: 415, detail: error.message ?? 'unsupported encoding' };
   }
-  // express-openapi-validator's errors carry errors[] with a path and a message each
-  if (status === 401 && /authorization header/i.test(error.message ?? '')) {
-    return { status, detail: 'a bearer token is required (Authorization: Bearer <token>)' };
-  }
   const errors: FieldError[] = (error.errors ?? []).map((e) => ({
     path: String(e.path ?? ''),
-    message: inWords(String(e.message ?? '')),
+    message: String(e.message ?? ''),
   }));
   const detail = errors.length > 0 ? errors.map((e) => `${e.path}: ${e.message}`).join('; ') : (error.message ?? '');
   return { status, detail: detail || (STATUS_CODES[status] ?? 'client error'), ...(errors.length ? { errors } : {}) };
 }
 
-/** `must match pattern "^[a-z0-9]{1,32}$"` → `must be lowercase letters and digits, …` */
-function inWords(message: string): string {
-  const pattern = /^must match pattern "(.*)"$/.exec(message)?.[1];
-  const rule = pattern === undefined ? undefined : ruleForPattern(pattern);
-  return rule ? `must be ${rule}` : message;
+export function problemMiddleware(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const problem = toProblem(error);
+    if (problem.status >= 500) {
+      logger.error({ err: error, reqId: req.headers['x-request-id'] }, 'request failed');
+    }
+    const allow = (error as { allow?: unknown } | undefined)?.allow;
+    if (problem.status === 405 && typeof allow === 'string') res.setHeader('Allow', allow);
+    sendProblem(req, res, problem.status, problem.detail, problem.errors);
+  };
 }
-
-export const problemMiddleware: ErrorRequestHandler = (error, req, res, next) => {
-  if (res.headersSent) {
-    next(error);
-    return;
-  }
-  const problem = toProblem(error);
-  if (problem.status >= 500) {
-    req.log?.error({ err: error }, 'request failed');
-  }
-  const allow = (error as HttpLikeError | undefined)?.headers?.Allow;
-  if (problem.status === 405 && allow) res.setHeader('Allow', allow);
-  sendProblem(req, res, problem.status, problem.detail, problem.errors);
-};
 
 export function notFoundMiddleware(req: Request): never {
   throw new NotFoundError(`no such resource: ${req.method} ${req.path}`);
