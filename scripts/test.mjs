@@ -30,6 +30,8 @@ step(
     '--json',
     `--outputFile=${report}`,
     '--maxWorkers=2',
+    // A test that leaks a handle must not hang CI for its whole time limit; jest still warns.
+    '--forceExit',
     ...process.argv.slice(2),
   ],
   { env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } },

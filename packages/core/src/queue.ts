@@ -1,9 +1,19 @@
 /**
  * BullMQ queues and workers, their connection always given (never a module singleton).
- * BullMQ keeps its keys under its own `prefix`, not ioredis' keyPrefix, which it does not support.
+ * They get connection options, not a connection: BullMQ closes only the connections it made,
+ * so a shared one would outlive `close()`. BullMQ keeps its keys under its own `prefix`, not
+ * ioredis' keyPrefix, which it does not support.
  */
-import { Queue, Worker, type Processor, type QueueOptions, type WorkerOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import {
+  Queue,
+  QueueEvents,
+  Worker,
+  type Processor,
+  type QueueEventsOptions,
+  type QueueOptions,
+  type RedisOptions,
+  type WorkerOptions,
+} from 'bullmq';
 
 export interface QueueConnectionOptions {
   url: string;
@@ -11,9 +21,9 @@ export interface QueueConnectionOptions {
   prefix: string;
 }
 
-/** Workers block on Redis, so BullMQ needs maxRetriesPerRequest: null on their connections. */
-export function createQueueConnection(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null });
+/** BullMQ's own connection options for a `redis://` or `rediss://` URL; workers block, hence no retry cap. */
+export function queueConnectionOptions(url: string): RedisOptions {
+  return { url, maxRetriesPerRequest: null };
 }
 
 export function createQueue<Data = unknown, Result = unknown>(
@@ -21,7 +31,7 @@ export function createQueue<Data = unknown, Result = unknown>(
   { url, prefix }: QueueConnectionOptions,
   options: Omit<QueueOptions, 'connection' | 'prefix'> = {},
 ): Queue<Data, Result> {
-  return new Queue<Data, Result>(name, { ...options, prefix, connection: createQueueConnection(url) });
+  return new Queue<Data, Result>(name, { ...options, prefix, connection: queueConnectionOptions(url) });
 }
 
 export function createWorker<Data = unknown, Result = unknown>(
@@ -30,5 +40,13 @@ export function createWorker<Data = unknown, Result = unknown>(
   { url, prefix }: QueueConnectionOptions,
   options: Omit<WorkerOptions, 'connection' | 'prefix'> = {},
 ): Worker<Data, Result> {
-  return new Worker<Data, Result>(name, processor, { ...options, prefix, connection: createQueueConnection(url) });
+  return new Worker<Data, Result>(name, processor, { ...options, prefix, connection: queueConnectionOptions(url) });
+}
+
+export function createQueueEvents(
+  name: string,
+  { url, prefix }: QueueConnectionOptions,
+  options: Omit<QueueEventsOptions, 'connection' | 'prefix'> = {},
+): QueueEvents {
+  return new QueueEvents(name, { ...options, prefix, connection: queueConnectionOptions(url) });
 }
