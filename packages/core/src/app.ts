@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { TokenVerifier } from './auth.js';
 import type { Logger } from './logger.js';
 import { createHttpMetrics } from './metrics.js';
-import { openApiMiddleware, type OpenApiDocument } from './openapi.js';
+import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument } from './openapi.js';
 import { notFoundMiddleware, problemMiddleware } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
@@ -25,6 +25,8 @@ export interface ServiceAppOptions {
   bodyLimit?: string | number;
   /** Media types parsed as JSON besides application/json. */
   jsonTypes?: string[];
+  /** Checks for the document's apiKey security schemes, by scheme name. */
+  apiKeys?: Record<string, ApiKeyVerifier>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -78,7 +80,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
       type: ['application/json', ...(options.jsonTypes ?? [])],
     }),
   );
-  app.use(openApiMiddleware(options.openapi, options.tokens));
+  app.use(openApiMiddleware(options.openapi, options.tokens, options.apiKeys));
   app.use(options.routes);
   app.use(notFoundMiddleware);
   app.use(problemMiddleware(options.logger));

@@ -11,3 +11,4 @@ export * from './problem.js';
 export * from './queue.js';
 export * from './redis.js';
 export * from './server.js';
+export * from './git-refs.js';

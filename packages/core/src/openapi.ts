@@ -13,7 +13,14 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { authorize, isRole, type Principal, type Role, type TokenVerifier } from './auth.js';
-import { InputError, NotFoundError, SlipwayError, UnsupportedMediaTypeError, type FieldError } from './errors.js';
+import {
+  InputError,
+  NotAuthenticatedError,
+  NotFoundError,
+  SlipwayError,
+  UnsupportedMediaTypeError,
+  type FieldError,
+} from './errors.js';
 import { ruleForPattern } from './naming.js';
 
 // ajv-formats is CommonJS with a default export.
@@ -63,6 +70,7 @@ class MethodNotAllowedError extends SlipwayError {
 }
 
 interface Parameter {
+  'x-slashes'?: boolean;
   name: string;
   in: 'path' | 'query' | 'header' | 'cookie';
   required?: boolean;
@@ -75,6 +83,8 @@ interface Operation {
   operationId?: string;
   /** undefined: open to anyone */
   role?: Role;
+  /** Other ways in than a bearer token: apiKey schemes, each a header. */
+  apiKeys: Array<{ scheme: string; header: string; headerName: string }>;
   validateParameters: ValidateFunction;
   headerNames: string[];
   body?: { required: boolean; media: Map<string, ValidateFunction | undefined> };
@@ -89,7 +99,14 @@ interface Route {
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
-export function openApiMiddleware(document: OpenApiDocument, verifier: TokenVerifier): RequestHandler {
+/** Checks an apiKey scheme's value; the principal it stands for, or undefined when wrong. */
+export type ApiKeyVerifier = (value: string) => Principal | undefined;
+
+export function openApiMiddleware(
+  document: OpenApiDocument,
+  verifier: TokenVerifier,
+  apiKeys: Record<string, ApiKeyVerifier> = {},
+): RequestHandler {
   const routes = compileRoutes(document);
   return (req: Request, _res: Response, next: NextFunction) => {
     const path = req.path;
@@ -103,18 +120,40 @@ export function openApiMiddleware(document: OpenApiDocument, verifier: TokenVeri
     const info: OpenApiRequestInfo = { route: route.template };
     if (operation.operationId) info.operationId = operation.operationId;
     (req as Request & { openapi?: OpenApiRequestInfo }).openapi = info;
-    if (operation.role) info.principal = authorize(verifier, req.headers.authorization, operation.role);
+    const principal = authenticate(req, operation, verifier, apiKeys);
+    if (principal) info.principal = principal;
     validateRequest(req, route, operation);
     next();
   };
 }
 
+function authenticate(
+  req: Request,
+  operation: Operation,
+  verifier: TokenVerifier,
+  apiKeys: Record<string, ApiKeyVerifier>,
+): Principal | undefined {
+  for (const { scheme, header, headerName } of operation.apiKeys) {
+    const value = req.headers[header];
+    if (typeof value !== 'string') continue;
+    const principal = apiKeys[scheme]?.(value);
+    if (!principal) throw new NotAuthenticatedError(`the ${headerName} header is not valid`);
+    return principal;
+  }
+  if (!operation.role) return undefined;
+  return authorize(verifier, req.headers.authorization, operation.role);
+}
+
 function validateRequest(req: Request, route: Route, operation: Operation): void {
   const match = route.regex.exec(req.path)!;
   const path: Record<string, string> = {};
-  route.names.forEach((name, i) => {
-    path[name] = decodeURIComponent(match[i + 1]!);
-  });
+  try {
+    route.names.forEach((name, i) => {
+      path[name] = decodeURIComponent(match[i + 1]!);
+    });
+  } catch {
+    throw new InputError(`malformed percent-encoding in ${req.path}`);
+  }
   const headers: Record<string, unknown> = {};
   for (const name of operation.headerNames) {
     if (req.headers[name] !== undefined) headers[name] = req.headers[name];
@@ -174,6 +213,9 @@ function compileRoutes(document: OpenApiDocument): Route[] {
 
   const routes: Route[] = [];
   for (const [template, item] of Object.entries(document.paths as Record<string, Record<string, unknown>>)) {
+    const shared = ((item.parameters as unknown[]) ?? []).map((p) => resolve<Parameter>(document, p));
+    // A path parameter marked `x-slashes: true` may span segments (a file path in a repository).
+    const spanning = new Set(shared.filter((p) => p.in === 'path' && p['x-slashes'] === true).map((p) => p.name));
     const names: string[] = [];
     const source = template
       .split('/')
@@ -181,12 +223,11 @@ function compileRoutes(document: OpenApiDocument): Route[] {
         segment.replace(/\{([^}]+)\}|[^{]+/g, (part, name: string | undefined) => {
           if (name === undefined) return escapeRegex(part);
           names.push(name);
-          return '([^/]+)';
+          return spanning.has(name) ? '(.+)' : '([^/]+)';
         }),
       )
       .join('/');
     const route: Route = { template, regex: new RegExp(`^${source}/?$`), names, operations: new Map() };
-    const shared = ((item.parameters as unknown[]) ?? []).map((p) => resolve<Parameter>(document, p));
     for (const method of METHODS) {
       const raw = item[method] as Record<string, unknown> | undefined;
       if (!raw) continue;
@@ -196,10 +237,12 @@ function compileRoutes(document: OpenApiDocument): Route[] {
         method,
         route: template,
         validateParameters: ajv.compile(parametersSchema(parameters, raw['x-allow-unknown-query'] === true)),
+        apiKeys: apiKeySchemes(document, (raw.security as SecurityRequirement[] | undefined) ?? globalSecurity),
         headerNames: parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase()),
       };
       if (typeof raw.operationId === 'string') operation.operationId = raw.operationId;
-      const role = requiredRole((raw.security as SecurityRequirement[] | undefined) ?? globalSecurity);
+      const security = (raw.security as SecurityRequirement[] | undefined) ?? globalSecurity;
+      const role = requiredRole(security);
       if (role) operation.role = role;
       if (raw.requestBody) {
         const body = resolve<{ required?: boolean; content?: Record<string, { schema?: object }> }>(
@@ -228,6 +271,18 @@ function requiredRole(security: SecurityRequirement[] | undefined): Role | undef
   const scopes = security.find((requirement) => 'bearerAuth' in requirement)?.bearerAuth;
   if (!scopes) return undefined;
   return scopes.find(isRole) ?? 'admin';
+}
+
+function apiKeySchemes(document: OpenApiDocument, security: SecurityRequirement[] | undefined): Operation['apiKeys'] {
+  const schemes = ((document.components as Record<string, unknown> | undefined)?.securitySchemes ?? {}) as Record<
+    string,
+    { type?: string; in?: string; name?: string }
+  >;
+  return (security ?? []).flatMap((requirement) =>
+    Object.keys(requirement)
+      .filter((name) => schemes[name]?.type === 'apiKey' && schemes[name]?.in === 'header')
+      .map((name) => ({ scheme: name, header: schemes[name]!.name!.toLowerCase(), headerName: schemes[name]!.name! })),
+  );
 }
 
 function mergeParameters(shared: Parameter[], own: Parameter[]): Parameter[] {

@@ -30,8 +30,15 @@ const identity = {
   GIT_COMMITTER_EMAIL: 'author@example.com',
 };
 
-export async function gitRepo(files: FileTree = {}, message = 'initial'): Promise<TestGitRepo> {
-  const dir = await mkdtemp(join(tmpdir(), 'slipway-git-'));
+export interface GitRepoOptions {
+  /** Where to make it (created); a new temporary directory by default. */
+  dir?: string;
+  message?: string;
+}
+
+export async function gitRepo(files: FileTree = {}, options: GitRepoOptions = {}): Promise<TestGitRepo> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'slipway-git-')));
+  await mkdir(dir, { recursive: true });
   const git = async (...args: string[]) => {
     const { stdout } = await run('git', args, { cwd: dir, env: { ...process.env, ...identity } });
     return stdout.trim();
@@ -57,6 +64,6 @@ export async function gitRepo(files: FileTree = {}, message = 'initial'): Promis
     },
     remove: () => rm(dir, { recursive: true, force: true }),
   };
-  if (Object.keys(files).length > 0) await repo.commit(files, message);
+  if (Object.keys(files).length > 0) await repo.commit(files, options.message ?? 'initial');
   return repo;
 }

@@ -1,0 +1,43 @@
+import {
+  createLogger,
+  defaultPort,
+  intFromEnv,
+  loadTokenVerifier,
+  requireEnv,
+  serve,
+  slipwayHome,
+} from '@slipway/core';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createApp } from './app.js';
+import { createGitConfigSource } from './source.js';
+
+const env = process.env;
+const logger = createLogger({ name: 'config' });
+const home = slipwayHome(env);
+const urlTemplate = requireEnv(env, 'SLIPWAY_CONFIG_REPO_URL');
+if (!urlTemplate.includes('{service}') || !urlTemplate.includes('{env}')) {
+  throw new Error('SLIPWAY_CONFIG_REPO_URL must contain {service} and {env}');
+}
+const source = createGitConfigSource({
+  urlTemplate,
+  clonesDir: join(home, 'config'),
+  logger,
+  refreshSeconds: intFromEnv(env, 'SLIPWAY_CONFIG_REFRESH_S', 30),
+  cacheBytes: intFromEnv(env, 'SLIPWAY_CONFIG_CACHE_MB', 64) * 1024 * 1024,
+});
+const app = createApp({
+  source,
+  tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
+  logger,
+  ...(env.SLIPWAY_CONFIG_WEBHOOK_SECRET ? { webhookSecret: env.SLIPWAY_CONFIG_WEBHOOK_SECRET } : {}),
+  readiness: { git: () => promisify(execFile)('git', ['--version']) },
+});
+await serve({
+  app,
+  port: intFromEnv(env, 'PORT', defaultPort('config', env)),
+  host: env.HOST,
+  logger,
+  onClose: async () => source.close(),
+});

@@ -1,0 +1,178 @@
+/**
+ * One configuration repository, `<service>-<env>`: a bare mirror clone of its own under
+ * $SLIPWAY_HOME/config, fetched in the background and never on the request path (except its
+ * very first clone). Fetches of one repository are serialised; reads never wait for them.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { CatFile, parseCommit, type CommitInfo } from './cat-file.js';
+
+export interface Freshness {
+  /** The last successful clone or fetch. */
+  fetchedAt?: string;
+  /** Why the last fetch failed, when it did. */
+  staleReason?: string;
+}
+
+export interface LogEntry {
+  commit: string;
+  author: string;
+  email: string;
+  date: string;
+  message: string;
+  files: string[];
+}
+
+const GIT_TIMEOUT_MS = 60_000;
+
+/**
+ * The only GIT_* variables passed to Git: how to reach a remote (its CA, the SSH command), and
+ * never a credential prompt, which would hang a fetch. simple-git drops every other one.
+ */
+const GIT_ENVIRONMENT = new Set(['GIT_TERMINAL_PROMPT', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'GIT_SSH_COMMAND']);
+
+function gitEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && (!name.toUpperCase().startsWith('GIT_') || GIT_ENVIRONMENT.has(name))) env[name] = value;
+  }
+  env.GIT_TERMINAL_PROMPT = '0';
+  return env;
+}
+
+export class RepositoryNotFoundError extends Error {}
+
+export class ConfigRepository {
+  readonly freshness: Freshness = {};
+  private readonly catFile: CatFile;
+  /** Branch and tag names → commit, as of the last fetch. */
+  private readonly refs = new Map<string, CommitInfo>();
+  private cloning: Promise<void> | undefined;
+  private fetching: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly url: string,
+    readonly dir: string,
+  ) {
+    this.catFile = new CatFile(dir);
+    if (existsSync(dir)) this.freshness.staleReason = 'not fetched since the service started';
+  }
+
+  get cloned(): boolean {
+    return existsSync(this.dir);
+  }
+
+  /** Clones the repository if this service has no clone of it yet. */
+  ensureCloned(): Promise<void> {
+    if (this.cloned) return Promise.resolve();
+    this.cloning ??= this.clone().finally(() => (this.cloning = undefined));
+    return this.cloning;
+  }
+
+  /** Fetches now; a fetch already running is joined, not repeated. Never throws: it records. */
+  fetch(): Promise<void> {
+    if (!this.cloned) return this.ensureCloned().catch(() => {});
+    this.fetching ??= this.doFetch().finally(() => (this.fetching = undefined));
+    return this.fetching;
+  }
+
+  /** The commit a branch, tag or (possibly short) commit id names, or undefined. */
+  async resolve(ref: string): Promise<CommitInfo | undefined> {
+    const known = this.refs.get(ref);
+    if (known) return known;
+    const object = await this.catFile.read(`${ref}^{commit}`);
+    if (!object) return undefined;
+    const info = parseCommit(object.oid, object.content);
+    // Names move with fetches; full commit ids never do, and are cached by the caller.
+    if (!/^[0-9a-f]{40}$/.test(ref)) this.refs.set(ref, info);
+    return info;
+  }
+
+  /** A file's content at a commit; undefined when there is no such file. */
+  async readFile(commit: string, path: string): Promise<Buffer | undefined> {
+    const object = await this.catFile.read(`${commit}:${path}`);
+    return object?.type === 'blob' ? object.content : undefined;
+  }
+
+  async log(commit: string, limit: number, path?: string): Promise<LogEntry[]> {
+    const args = ['log', `--format=%x1e%H%x1f%an%x1f%ae%x1f%aI%x1f%B%x1f`, '--name-only', `-n${limit}`, commit, '--'];
+    if (path) args.push(path);
+    const output = await this.git().raw(args);
+    return output
+      .split('\x1e')
+      .filter((record) => record.trim())
+      .map((record) => {
+        const [commitId, author, email, date, message, files] = record.split('\x1f');
+        return {
+          commit: commitId!,
+          author: author!,
+          email: email!,
+          date: date!,
+          message: message!.trim(),
+          files: (files ?? '').split('\n').filter(Boolean),
+        };
+      });
+  }
+
+  close(): void {
+    this.catFile.close();
+  }
+
+  private git(baseDir = this.dir): SimpleGit {
+    return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment: [...GIT_ENVIRONMENT] }).env(
+      gitEnvironment(),
+    );
+  }
+
+  private async clone(): Promise<void> {
+    await mkdir(dirname(this.dir), { recursive: true });
+    // Clone beside the final place and move it there whole, so a half-made clone is never read.
+    const partial = `${this.dir}.partial-${process.pid}-${Date.now()}`;
+    try {
+      await this.git(dirname(this.dir)).clone(this.url, partial, ['--mirror', '--quiet']);
+      await rename(partial, this.dir);
+      this.fetched();
+    } catch (error) {
+      await rm(partial, { recursive: true, force: true });
+      const message = describeGitError(error);
+      if (/not found|does not exist|does not appear to be a git repository|no such file/i.test(message)) {
+        throw new RepositoryNotFoundError(`no configuration repository ${this.name}`);
+      }
+      throw new Error(`cannot clone ${this.name}: ${message}`);
+    }
+  }
+
+  private async doFetch(): Promise<void> {
+    try {
+      await this.git().fetch(['--prune', '--quiet', 'origin']);
+      this.fetched();
+    } catch (error) {
+      this.freshness.staleReason = describeGitError(error);
+    }
+  }
+
+  private fetched(): void {
+    this.freshness.fetchedAt = new Date().toISOString();
+    delete this.freshness.staleReason;
+    this.refs.clear();
+    // A new process sees the new refs and packs; reads already asked are still answered.
+    this.catFile.close();
+  }
+}
+
+/** Git's complaint in one line, without credentials that a URL may carry. */
+export function describeGitError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const line =
+    message
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => /^(fatal|error):/.test(l)) ?? message.split('\n')[0]!;
+  return line
+    .replace(/\/\/[^/@\s]+@/g, '//***@')
+    .replace(/^(fatal|error):\s*/, '')
+    .slice(0, 300);
+}

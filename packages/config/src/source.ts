@@ -1,0 +1,360 @@
+/**
+ * Configuration as the routes see it: repositories by service and environment, refs resolved to
+ * commits, the three files read and validated, and everything read at a commit cached for ever
+ * (bounded by bytes). Unknown repositories are remembered briefly so a typo does not clone on
+ * every request.
+ */
+import { NotFoundError, ServiceUnavailableError, isFullCommitId, type Logger } from '@slipway/core';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LRUCache } from 'lru-cache';
+import type { CommitInfo } from './cat-file.js';
+import {
+  FILES,
+  diffJson,
+  diffLines,
+  readConfigFiles,
+  toJavaProperties,
+  type ConfigError,
+  type ConfigFiles,
+  type FileKey,
+  type KeyDiff,
+} from './files.js';
+import { ConfigRepository, RepositoryNotFoundError, type Freshness, type LogEntry } from './repository.js';
+
+export interface ConfigSnapshot {
+  service: string;
+  env: string;
+  ref: string;
+  commit: string;
+  committedAt: string;
+  author: string;
+  message: string;
+  files: ConfigFiles;
+  valid: boolean;
+  errors: ConfigError[];
+}
+
+/** An answer and how fresh the clone it came from is. */
+export interface Fresh<T> {
+  value: T;
+  commit: string;
+  freshness: Freshness;
+}
+
+export interface ConfigDiff {
+  service: string;
+  env: string;
+  from: { ref: string; commit: string };
+  to: { ref: string; commit: string };
+  files: {
+    applicationProperties: KeyDiff | { error: string };
+    deploymentParams: KeyDiff | { error: string };
+    launchData: { added: string[]; removed: string[] } | { error: string };
+  };
+}
+
+export interface RefreshResult {
+  repository: string;
+  fetchedAt?: string;
+  staleReason?: string;
+}
+
+export interface ConfigSource {
+  /** The snapshot as JSON text (what GET /config/{service}/{env} answers), cached per commit. */
+  snapshot(service: string, env: string, ref?: string): Promise<Fresh<string>>;
+  properties(service: string, env: string, ref?: string): Promise<Fresh<string>>;
+  commits(
+    service: string,
+    env: string,
+    options: { limit: number; path?: string; ref?: string },
+  ): Promise<Fresh<LogEntry[]>>;
+  diff(service: string, env: string, from: string, to: string): Promise<Fresh<ConfigDiff>>;
+  file(service: string, env: string, path: string, ref?: string): Promise<Fresh<Buffer>>;
+  environments(service: string): Promise<string[]>;
+  refresh(target: { service?: string; env?: string }): Promise<RefreshResult[]>;
+  close(): void;
+}
+
+export interface ConfigSourceOptions {
+  /** Where repositories come from: a URL with {service} and {env}, e.g. file:///srv/config/{service}-{env}.git */
+  urlTemplate: string;
+  /** Where this service keeps its clones ($SLIPWAY_HOME/config). */
+  clonesDir: string;
+  logger: Logger;
+  /** Background fetch period; 0 turns it off. */
+  refreshSeconds?: number;
+  /** Bytes the cache of immutable reads may hold. */
+  cacheBytes?: number;
+}
+
+const UNKNOWN_REPOSITORY_TTL_MS = 5_000;
+const FETCH_CONCURRENCY = 4;
+
+type Cached = string | Buffer | { absent: true } | CommitInfo | LogEntry[] | ConfigDiff;
+
+export function createGitConfigSource(options: ConfigSourceOptions): ConfigSource {
+  const repositories = new Map<string, ConfigRepository>();
+  const unknown = new Map<string, number>();
+  const cache = new LRUCache<string, Cached>({
+    maxSize: options.cacheBytes ?? 64 * 1024 * 1024,
+    sizeCalculation: (value) =>
+      typeof value === 'string' || Buffer.isBuffer(value) ? Math.max(1, value.length) : JSON.stringify(value).length,
+  });
+  const defaultBranch = new Map<string, string>();
+
+  function repository(service: string, env: string): ConfigRepository {
+    const name = `${service}-${env}`;
+    let repo = repositories.get(name);
+    if (!repo) {
+      const url = options.urlTemplate.replaceAll('{service}', service).replaceAll('{env}', env);
+      repo = new ConfigRepository(name, url, join(options.clonesDir, `${name}.git`));
+      repositories.set(name, repo);
+    }
+    return repo;
+  }
+
+  async function open(service: string, env: string): Promise<ConfigRepository> {
+    const name = `${service}-${env}`;
+    const until = unknown.get(name);
+    if (until !== undefined && until > Date.now()) throw new NotFoundError(`no configuration repository ${name}`);
+    const repo = repository(service, env);
+    try {
+      await repo.ensureCloned();
+    } catch (error) {
+      if (error instanceof RepositoryNotFoundError) {
+        unknown.set(name, Date.now() + UNKNOWN_REPOSITORY_TTL_MS);
+        repositories.delete(name);
+        throw new NotFoundError(error.message);
+      }
+      throw new ServiceUnavailableError((error as Error).message);
+    }
+    return repo;
+  }
+
+  async function headName(repo: ConfigRepository): Promise<string> {
+    let name = defaultBranch.get(repo.name);
+    if (!name) {
+      const head = await readFile(join(repo.dir, 'HEAD'), 'utf8').catch(() => '');
+      name = /^ref: refs\/heads\/(.+)$/m.exec(head)?.[1]?.trim() ?? 'HEAD';
+      defaultBranch.set(repo.name, name);
+    }
+    return name;
+  }
+
+  async function resolve(repo: ConfigRepository, ref: string | undefined): Promise<{ ref: string; info: CommitInfo }> {
+    const name = ref ?? (await headName(repo));
+    const cacheKey = `commit:${repo.name}:${name}`;
+    if (isFullCommitId(name)) {
+      const known = cache.get(cacheKey) as CommitInfo | undefined;
+      if (known) return { ref: name, info: known };
+    }
+    const info = await repo.resolve(name);
+    if (!info) throw new NotFoundError(`no ref '${name}' in configuration repository ${repo.name}`);
+    if (isFullCommitId(name)) cache.set(cacheKey, info);
+    return { ref: name, info };
+  }
+
+  async function readAt(repo: ConfigRepository, commit: string, path: string): Promise<Buffer | undefined> {
+    const key = `file:${repo.name}:${commit}:${path}`;
+    const cached = cache.get(key);
+    if (cached !== undefined) return Buffer.isBuffer(cached) ? cached : undefined;
+    const content = await repo.readFile(commit, path);
+    cache.set(key, content ?? { absent: true });
+    return content;
+  }
+
+  async function filesAt(repo: ConfigRepository, commit: string) {
+    const keys = Object.keys(FILES) as FileKey[];
+    const contents = await Promise.all(keys.map((key) => readAt(repo, commit, FILES[key])));
+    return readConfigFiles(
+      Object.fromEntries(keys.map((key, i) => [key, contents[i]])) as Record<FileKey, Buffer | undefined>,
+    );
+  }
+
+  async function cached<T extends Cached>(key: string, make: () => Promise<T>): Promise<T> {
+    const hit = cache.get(key) as T | undefined;
+    if (hit !== undefined) return hit;
+    const value = await make();
+    cache.set(key, value);
+    return value;
+  }
+
+  const fresh = <T>(repo: ConfigRepository, commit: string, value: T): Fresh<T> => ({
+    value,
+    commit,
+    freshness: { ...repo.freshness },
+  });
+
+  async function refreshAll(repos: ConfigRepository[]): Promise<void> {
+    const queue = [...repos];
+    await Promise.all(
+      Array.from({ length: FETCH_CONCURRENCY }, async () => {
+        for (let repo = queue.shift(); repo; repo = queue.shift()) await repo.fetch();
+      }),
+    );
+  }
+
+  // Clones made before a restart are served (and fetched) from the start.
+  void readdir(options.clonesDir)
+    .then((entries) => {
+      for (const entry of entries) {
+        const match = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})\.git$/.exec(entry);
+        if (match) repository(match[1]!, match[2]!);
+      }
+    })
+    .catch(() => {});
+
+  const timer =
+    (options.refreshSeconds ?? 30) > 0
+      ? setInterval(
+          () => {
+            refreshAll([...repositories.values()].filter((repo) => repo.cloned)).catch((error: unknown) =>
+              options.logger.error({ err: error }, 'background fetch failed'),
+            );
+          },
+          (options.refreshSeconds ?? 30) * 1000,
+        )
+      : undefined;
+  timer?.unref();
+
+  return {
+    async snapshot(service, env, ref) {
+      const repo = await open(service, env);
+      const resolved = await resolve(repo, ref);
+      const commit = resolved.info.commit;
+      const body = await cached(`snapshot:${repo.name}:${resolved.ref}:${commit}`, async () => {
+        const { files, errors } = await filesAt(repo, commit);
+        const snapshot: ConfigSnapshot = {
+          service,
+          env,
+          ref: resolved.ref,
+          commit,
+          committedAt: resolved.info.committedAt,
+          author: resolved.info.author,
+          message: resolved.info.message,
+          files,
+          valid: errors.length === 0,
+          errors,
+        };
+        return JSON.stringify(snapshot);
+      });
+      return fresh(repo, commit, body);
+    },
+
+    async properties(service, env, ref) {
+      const repo = await open(service, env);
+      const { info } = await resolve(repo, ref);
+      const text = await cached(`properties:${repo.name}:${info.commit}`, async () => {
+        const content = await readAt(repo, info.commit, FILES.applicationProperties);
+        const { files, errors } = readConfigFiles({
+          applicationProperties: content,
+          deploymentParams: Buffer.from('{}'),
+          launchData: undefined,
+        });
+        const propertyErrors = errors.filter((e) => e.file === FILES.applicationProperties);
+        if (propertyErrors.length > 0 || !files.applicationProperties) {
+          return `# ${FILES.applicationProperties} at ${info.commit} is not valid: ${propertyErrors.map((e) => e.message).join('; ')}\n`;
+        }
+        return toJavaProperties(files.applicationProperties);
+      });
+      return fresh(repo, info.commit, text);
+    },
+
+    async commits(service, env, { limit, path, ref }) {
+      const repo = await open(service, env);
+      const { info } = await resolve(repo, ref);
+      // History reachable from a commit never changes.
+      const entries = await cached(`log:${repo.name}:${info.commit}:${limit}:${path ?? ''}`, () =>
+        repo.log(info.commit, limit, path),
+      );
+      return fresh(repo, info.commit, entries);
+    },
+
+    async diff(service, env, from, to) {
+      const repo = await open(service, env);
+      const [a, b] = await Promise.all([resolve(repo, from), resolve(repo, to)]);
+      const value = await cached(`diff:${repo.name}:${a.info.commit}:${b.info.commit}`, async () => {
+        const [before, after] = await Promise.all([filesAt(repo, a.info.commit), filesAt(repo, b.info.commit)]);
+        const broken = (key: FileKey) => {
+          const errors = [...before.errors, ...after.errors].filter(
+            (e) => e.file === FILES[key] && e.path === '' && !e.message.endsWith('is missing'),
+          );
+          return errors.length > 0 ? { error: errors.map((e) => `${e.file}: ${e.message}`).join('; ') } : undefined;
+        };
+        const diff: ConfigDiff = {
+          service,
+          env,
+          from: { ref: from, commit: a.info.commit },
+          to: { ref: to, commit: b.info.commit },
+          files: {
+            applicationProperties:
+              broken('applicationProperties') ??
+              diffJson(before.files.applicationProperties ?? {}, after.files.applicationProperties ?? {}),
+            deploymentParams:
+              broken('deploymentParams') ??
+              diffJson(before.files.deploymentParams ?? {}, after.files.deploymentParams ?? {}),
+            launchData: broken('launchData') ?? diffLines(before.files.launchData ?? [], after.files.launchData ?? []),
+          },
+        };
+        return diff;
+      });
+      return fresh(repo, b.info.commit, value);
+    },
+
+    async file(service, env, path, ref) {
+      const repo = await open(service, env);
+      const { info } = await resolve(repo, ref);
+      const content = await readAt(repo, info.commit, path);
+      if (!content) throw new NotFoundError(`no file ${path} at ${info.commit.slice(0, 12)} in ${repo.name}`);
+      return fresh(repo, info.commit, content);
+    },
+
+    async environments(service) {
+      const envs = new Set<string>();
+      const template = options.urlTemplate;
+      if (template.startsWith('file://')) {
+        const path = fileURLToPath(template.replaceAll('{service}', service));
+        const pattern = new RegExp(
+          `^${escapeRegex(basename(path)).replace(escapeRegex('{env}'), '([a-z0-9]{1,32})')}$`,
+        );
+        if (existsSync(dirname(path)) && !dirname(path).includes('{env}')) {
+          for (const entry of await readdir(dirname(path))) {
+            const env = pattern.exec(entry)?.[1];
+            if (env) envs.add(env);
+          }
+        }
+      }
+      for (const entry of await readdir(options.clonesDir).catch(() => [] as string[])) {
+        const match = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})\.git$/.exec(entry);
+        if (match && match[1] === service) envs.add(match[2]!);
+      }
+      return [...envs].sort();
+    },
+
+    async refresh({ service, env }) {
+      let targets: ConfigRepository[];
+      if (service && env) {
+        const repo = repository(service, env);
+        unknown.delete(repo.name);
+        targets = [repo];
+      } else {
+        targets = [...repositories.values()].filter((repo) => !service || repo.name.startsWith(`${service}-`));
+      }
+      await refreshAll(targets);
+      for (const repo of targets) defaultBranch.delete(repo.name);
+      return targets.map((repo) => ({ repository: repo.name, ...repo.freshness }));
+    },
+
+    close() {
+      if (timer) clearInterval(timer);
+      for (const repo of repositories.values()) repo.close();
+    },
+  };
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
