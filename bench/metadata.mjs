@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { createRedis, hashToken } from '../packages/core/dist/index.js';
 import { createRedisServiceStore } from '../packages/metadata/dist/index.js';
 import { freePort, startRedis } from '../packages/test-utils/dist/index.js';
-import { figure, load, startNode, stop, waitHttp } from './_lib.mjs';
+import { alternate, figure, load, startNode, stop, waitHttp } from './_lib.mjs';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const OWNERS = 50;
 const token = 'bench-token';
 const home = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
@@ -58,9 +58,15 @@ try {
   // Warm both up, then measure one after the other on the same machine.
   await load({ url: `http://127.0.0.1:${servicePort}`, path: randomPath, headers, seconds: 2 });
   await load({ url: `http://127.0.0.1:${baselinePort}`, path: randomPath, seconds: 2 });
-  const ours = await load({ url: `http://127.0.0.1:${servicePort}`, path: randomPath, headers, seconds: SECONDS });
-  const base = await load({ url: `http://127.0.0.1:${baselinePort}`, path: randomPath, seconds: SECONDS });
-  if (ours.non2xx || ours.errors) throw new Error(`metadata answered ${ours.non2xx} non-2xx, ${ours.errors} errors`);
+  const {
+    a: ours,
+    b: base,
+    rounds,
+  } = await alternate(
+    { url: `http://127.0.0.1:${servicePort}`, path: randomPath, headers, seconds: SECONDS, pid: service.pid },
+    { url: `http://127.0.0.1:${baselinePort}`, path: randomPath, seconds: SECONDS, pid: baseline.pid },
+  );
+  figure('rounds, alternating ours and baseline', rounds, `rounds of ${SECONDS} s each`);
 
   figure('services stored', 10_000, 'services');
   figure('get service req/s', Math.round(ours.requests.average), 'req/s');
@@ -70,6 +76,8 @@ try {
   figure('baseline p50', base.latency.p50, 'ms');
   figure('baseline p99', base.latency.p99, 'ms');
   figure('ratio (ours / baseline req/s)', (ours.requests.average / base.requests.average).toFixed(2), 'x');
+  figure('server CPU per request, ours', ours.cpuMicrosPerRequest.toFixed(0), 'µs');
+  figure('server CPU per request, baseline', base.cpuMicrosPerRequest.toFixed(0), 'µs');
 
   await seed(10_000, 20_000);
   const times = [];

@@ -44,6 +44,28 @@ describe('npm start', () => {
     expect(await ready.json()).toEqual({ status: 'ok', checks: { redis: 'ok' } });
   });
 
+  it('serves the example configuration repositories, two commits each', async () => {
+    const headers = { Authorization: `Bearer ${platform.readerToken}` };
+    const envs = await fetch(`${platform.urls.config}/config/search`, { headers });
+    expect(await envs.json()).toEqual({ service: 'search', environments: ['prod', 'staging'] });
+    const config = (await (await fetch(`${platform.urls.config}/config/search/prod`, { headers })).json()) as {
+      valid: boolean;
+      files: { deploymentParams: { loadBalancer: { name: string } } };
+    };
+    expect(config.valid).toBe(true);
+    expect(config.files.deploymentParams.loadBalancer.name).toBe('search');
+    const log = (await (await fetch(`${platform.urls.config}/config/search/prod/commits`, { headers })).json()) as {
+      items: Array<{ commit: string }>;
+    };
+    expect(log.items).toHaveLength(2);
+    const diff = (await (
+      await fetch(`${platform.urls.config}/config/search/prod/diff?from=${log.items[1]!.commit}&to=main`, { headers })
+    ).json()) as { files: { applicationProperties: { changed: Record<string, unknown> } } };
+    expect(diff.files.applicationProperties.changed).toHaveProperty(['search.resultsPerPage']);
+    const properties = await fetch(`${platform.urls.config}/config/search/staging/properties`, { headers });
+    expect(await properties.text()).toContain('search.resultsPerPage=20\n');
+  });
+
   it('gives the dashboard a reader token that cannot write', async () => {
     const res = await fetch(`${platform.urls.metadata}/services/search`, {
       method: 'PUT',
@@ -56,6 +78,7 @@ describe('npm start', () => {
   it('stops every process it started', async () => {
     await platform.stop();
     await expect(fetch(`${platform.urls.metadata}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${platform.urls.config}/healthz`)).rejects.toThrow();
     expect(await connects(Number(new URL(platform.redisUrl).port))).toBe(false);
   });
 });

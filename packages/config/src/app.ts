@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
-import { createRouter } from './router.js';
+import { createOperations } from './operations.js';
 import type { ConfigSource } from './source.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
@@ -25,7 +25,7 @@ export function createApp({ source, tokens, logger, webhookSecret, readiness }: 
     openapi,
     tokens,
     logger,
-    routes: createRouter({ source }),
+    operations: createOperations({ source }),
     readiness: readiness ?? {},
     apiKeys: { webhookSecret: webhook, gitlabToken: webhook },
   });

@@ -61,8 +61,12 @@ export class ConfigRepository {
     if (existsSync(dir)) this.freshness.staleReason = 'not fetched since the service started';
   }
 
+  private clonedSeen = false;
+
   get cloned(): boolean {
-    return existsSync(this.dir);
+    // Once there, a clone stays: no need to ask the file system on every request.
+    this.clonedSeen ||= existsSync(this.dir);
+    return this.clonedSeen;
   }
 
   /** Clones the repository if this service has no clone of it yet. */

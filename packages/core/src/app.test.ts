@@ -1,12 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { Router } from 'express';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { createServiceApp } from './app.js';
 import { createTokenVerifier } from './auth.js';
 import { ConflictError } from './errors.js';
 import { createLogger } from './logger.js';
-import type { OpenApiDocument } from './openapi.js';
+import type { OpenApiDocument, OperationHandlers } from './openapi.js';
 
 const openapi: OpenApiDocument = {
   openapi: '3.0.3',
@@ -16,8 +15,9 @@ const openapi: OpenApiDocument = {
   paths: {
     '/things/{id}': {
       parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
-      get: { responses: { '200': { description: 'ok' } } },
+      get: { operationId: 'getThing', responses: { '200': { description: 'ok' } } },
       put: {
+        operationId: 'putThing',
         security: [{ bearerAuth: ['admin'] }],
         requestBody: {
           required: true,
@@ -35,7 +35,7 @@ const openapi: OpenApiDocument = {
         responses: { '200': { description: 'ok' } },
       },
     },
-    '/boom': { get: { responses: { '200': { description: 'never' } } } },
+    '/boom': { get: { operationId: 'boom', responses: { '200': { description: 'never' } } } },
   },
 };
 
@@ -47,17 +47,18 @@ function build(options: { readiness?: Record<string, () => Promise<unknown>> } =
       callback();
     },
   });
-  const routes = Router();
-  routes.get('/things/:id', (req, res) => {
-    if (req.params.id === '9') throw new ConflictError('thing 9 is busy');
-    res.json({ id: Number(req.params.id) });
-  });
-  routes.put('/things/:id', (req, res) => {
-    res.json(req.body);
-  });
-  routes.get('/boom', () => {
-    throw new Error('database password is hunter2');
-  });
+  const operations: OperationHandlers = {
+    getThing(req, res) {
+      if (String(req.params.id) === '9') throw new ConflictError('thing 9 is busy');
+      res.json({ id: Number(req.params.id) });
+    },
+    async putThing(req, res) {
+      res.json(req.body);
+    },
+    async boom() {
+      throw new Error('database password is hunter2');
+    },
+  };
   const app = createServiceApp({
     name: 'test',
     openapi,
@@ -66,7 +67,7 @@ function build(options: { readiness?: Record<string, () => Promise<unknown>> } =
       'admin-secret': { subject: 'a', role: 'admin' },
     }),
     logger: createLogger({ name: 'test', level: 'info', destination }),
-    routes,
+    operations,
     ...options,
   });
   return { app, lines };
@@ -135,5 +136,23 @@ describe('createServiceApp', () => {
       .send({ size: 1, label: 'x'.repeat(2 * 1024 * 1024) });
     expect(res.status).toBe(413);
     expect(res.body.status).toBe(413);
+  });
+});
+
+describe('the document as the router', () => {
+  it('refuses to start when an operation has no handler, or a handler no operation', () => {
+    const base = {
+      tokens: createTokenVerifier({}),
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      name: 'test',
+      openapi,
+    };
+    const noop = () => undefined;
+    expect(() => createServiceApp({ ...base, operations: { getThing: noop, putThing: noop } })).toThrow(
+      /no handler for operation boom/,
+    );
+    expect(() =>
+      createServiceApp({ ...base, operations: { getThing: noop, putThing: noop, boom: noop, extra: noop } }),
+    ).toThrow(/does not have: extra/);
   });
 });

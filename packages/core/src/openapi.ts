@@ -42,14 +42,33 @@ export function loadOpenApiDocument(path: string | URL): OpenApiDocument {
 
 /** What the OpenAPI middleware leaves on the request for handlers and metrics. */
 export interface OpenApiRequestInfo {
-  operationId?: string;
+  operationId: string;
   /** The document's path template, e.g. `/services/{name}`. */
   route: string;
   principal?: Principal;
+  /** The query, validated, coerced and with its defaults. */
+  query: Record<string, unknown>;
 }
+
+/** Handles one operation of the document, named by its operationId. */
+export type OperationHandler = (req: Request, res: Response) => unknown;
+export type OperationHandlers = Record<string, OperationHandler>;
 
 export function openApiInfo(req: Request): OpenApiRequestInfo | undefined {
   return (req as Request & { openapi?: OpenApiRequestInfo }).openapi;
+}
+
+/**
+ * The request's query, validated against the document, coerced to its types and with its
+ * defaults (express 5's own req.query is parsed anew on every read and never coerced).
+ */
+export function queryOf(req: Request): Record<string, unknown> {
+  return openApiInfo(req)?.query ?? {};
+}
+
+/** The request's path parameters, decoded and validated against the document. */
+export function paramsOf(req: Request): Record<string, string> {
+  return req.params as Record<string, string>;
 }
 
 /** The principal the bearer token stood for; set on every authenticated request. */
@@ -80,7 +99,8 @@ interface Parameter {
 interface Operation {
   method: string;
   route: string;
-  operationId?: string;
+  operationId: string;
+  handler: OperationHandler;
   /** undefined: open to anyone */
   role?: Role;
   /** Other ways in than a bearer token: apiKey schemes, each a header. */
@@ -102,28 +122,34 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 /** Checks an apiKey scheme's value; the principal it stands for, or undefined when wrong. */
 export type ApiKeyVerifier = (value: string) => Principal | undefined;
 
+/**
+ * Matches each request to an operation, authenticates, validates, then calls the operation's
+ * handler: the document is the router. Every operation must have a handler and every handler
+ * an operation, or this throws at start.
+ */
 export function openApiMiddleware(
   document: OpenApiDocument,
   verifier: TokenVerifier,
+  handlers: OperationHandlers,
   apiKeys: Record<string, ApiKeyVerifier> = {},
 ): RequestHandler {
-  const routes = compileRoutes(document);
-  return (req: Request, _res: Response, next: NextFunction) => {
+  const routes = compileRoutes(document, handlers);
+  return (req: Request, res: Response, next: NextFunction) => {
     const path = req.path;
-    const route = routes.find((candidate) => candidate.regex.test(path));
-    if (!route) throw new NotFoundError(`no such resource: ${req.method} ${path}`);
+    let match: RegExpExecArray | null = null;
+    const route = routes.find((candidate) => (match = candidate.regex.exec(path)) !== null);
+    if (!route || !match) throw new NotFoundError(`no such resource: ${req.method} ${path}`);
     const operation = route.operations.get(req.method === 'HEAD' ? 'get' : req.method.toLowerCase());
     if (!operation) {
       const allow = [...route.operations.keys()].map((m) => m.toUpperCase()).join(', ');
       throw new MethodNotAllowedError(`${req.method} is not allowed on ${route.template}; use ${allow}`, allow);
     }
-    const info: OpenApiRequestInfo = { route: route.template };
-    if (operation.operationId) info.operationId = operation.operationId;
+    const info: OpenApiRequestInfo = { operationId: operation.operationId, route: route.template, query: {} };
     (req as Request & { openapi?: OpenApiRequestInfo }).openapi = info;
     const principal = authenticate(req, operation, verifier, apiKeys);
     if (principal) info.principal = principal;
-    validateRequest(req, route, operation);
-    next();
+    validateRequest(req, route, operation, match, info);
+    Promise.resolve(operation.handler(req, res)).catch(next);
   };
 }
 
@@ -144,8 +170,13 @@ function authenticate(
   return authorize(verifier, req.headers.authorization, operation.role);
 }
 
-function validateRequest(req: Request, route: Route, operation: Operation): void {
-  const match = route.regex.exec(req.path)!;
+function validateRequest(
+  req: Request,
+  route: Route,
+  operation: Operation,
+  match: RegExpExecArray,
+  info: OpenApiRequestInfo,
+): void {
   const path: Record<string, string> = {};
   try {
     route.names.forEach((name, i) => {
@@ -158,7 +189,8 @@ function validateRequest(req: Request, route: Route, operation: Operation): void
   for (const name of operation.headerNames) {
     if (req.headers[name] !== undefined) headers[name] = req.headers[name];
   }
-  const query = { ...(req.query as Record<string, unknown>) };
+  const search = req.url.indexOf('?');
+  const query: Record<string, unknown> = search < 0 ? {} : parseQuery(req.url.slice(search + 1));
   const parameters = { path, query, headers };
   const errors: FieldError[] = [];
   if (!operation.validateParameters(parameters)) errors.push(...fieldErrors(operation.validateParameters.errors, ''));
@@ -181,9 +213,33 @@ function validateRequest(req: Request, route: Route, operation: Operation): void
   if (errors.length > 0) {
     throw new InputError(errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
   }
-  // Handlers see the query coerced and with its defaults (express 5's req.query is a getter).
-  if (Object.keys(parameters.query).length > 0 || Object.keys(query).length > 0) {
-    Object.defineProperty(req, 'query', { value: parameters.query, writable: true, configurable: true });
+  info.query = parameters.query;
+  req.params = path;
+}
+
+/**
+ * `a=1&b=x%20y&a=2` → `{ a: ['1', '2'], b: 'x y' }`, on an object without a prototype so a
+ * key like `__proto__` is just a key. (node:querystring cost 6% of a cached read's CPU.)
+ */
+export function parseQuery(text: string): Record<string, string | string[]> {
+  const query = Object.create(null) as Record<string, string | string[]>;
+  for (const pair of text.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = decodeQueryPart(eq < 0 ? pair : pair.slice(0, eq));
+    const value = eq < 0 ? '' : decodeQueryPart(pair.slice(eq + 1));
+    const previous = query[key];
+    query[key] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+  }
+  return query;
+}
+
+function decodeQueryPart(part: string): string {
+  if (!part.includes('%') && !part.includes('+')) return part;
+  try {
+    return decodeURIComponent(part.replaceAll('+', ' '));
+  } catch {
+    throw new InputError(`malformed percent-encoding in the query: ${part.slice(0, 40)}`);
   }
 }
 
@@ -205,7 +261,8 @@ function fieldErrors(errors: ErrorObject[] | null | undefined, prefix: string): 
   });
 }
 
-function compileRoutes(document: OpenApiDocument): Route[] {
+function compileRoutes(document: OpenApiDocument, handlers: OperationHandlers): Route[] {
+  const unused = new Set(Object.keys(handlers));
   const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
   addFormats(ajv);
   ajv.addSchema({ $id: 'openapi', components: (document.components as object) ?? {} });
@@ -233,14 +290,20 @@ function compileRoutes(document: OpenApiDocument): Route[] {
       if (!raw) continue;
       const own = ((raw.parameters as unknown[]) ?? []).map((p) => resolve<Parameter>(document, p));
       const parameters = mergeParameters(shared, own);
+      const operationId = raw.operationId;
+      if (typeof operationId !== 'string') throw new Error(`${method.toUpperCase()} ${template} has no operationId`);
+      const handler = handlers[operationId];
+      if (!handler) throw new Error(`no handler for operation ${operationId} (${method.toUpperCase()} ${template})`);
+      unused.delete(operationId);
       const operation: Operation = {
         method,
         route: template,
+        operationId,
+        handler,
         validateParameters: ajv.compile(parametersSchema(parameters, raw['x-allow-unknown-query'] === true)),
         apiKeys: apiKeySchemes(document, (raw.security as SecurityRequirement[] | undefined) ?? globalSecurity),
         headerNames: parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase()),
       };
-      if (typeof raw.operationId === 'string') operation.operationId = raw.operationId;
       const security = (raw.security as SecurityRequirement[] | undefined) ?? globalSecurity;
       const role = requiredRole(security);
       if (role) operation.role = role;
@@ -260,6 +323,7 @@ function compileRoutes(document: OpenApiDocument): Route[] {
     }
     routes.push(route);
   }
+  if (unused.size > 0) throw new Error(`handlers for operations the document does not have: ${[...unused].join(', ')}`);
   // Literal segments win over templated ones: /images/base/latest before /images/{id}.
   return routes.sort((a, b) => a.names.length - b.names.length);
 }

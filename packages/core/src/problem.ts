@@ -5,7 +5,7 @@
  */
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
-import { isSlipwayError, NotFoundError, type FieldError } from './errors.js';
+import { isSlipwayError, type FieldError } from './errors.js';
 import type { Logger } from './logger.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -91,8 +91,4 @@ export function problemMiddleware(logger: Logger): ErrorRequestHandler {
     if (problem.status === 405 && typeof allow === 'string') res.setHeader('Allow', allow);
     sendProblem(req, res, problem.status, problem.detail, problem.errors);
   };
-}
-
-export function notFoundMiddleware(req: Request): never {
-  throw new NotFoundError(`no such resource: ${req.method} ${req.path}`);
 }

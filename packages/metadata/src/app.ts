@@ -7,7 +7,7 @@ import {
   type Redis,
   type TokenVerifier,
 } from '@slipway/core';
-import { createRouter } from './router.js';
+import { createOperations } from './operations.js';
 import type { ServiceStore } from './store.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
@@ -26,7 +26,7 @@ export function createApp({ store, tokens, logger, redis }: AppDeps): Express {
     openapi,
     tokens,
     logger,
-    routes: createRouter({ store }),
+    operations: createOperations({ store }),
     jsonTypes: ['application/merge-patch+json'],
     readiness: redis ? { redis: () => pingRedis(redis) } : {},
   });

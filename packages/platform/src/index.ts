@@ -1,2 +1,3 @@
 export * from './platform.js';
 export * from './tokens.js';
+export * from './examples.js';

@@ -10,13 +10,14 @@ import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, stopChild, tail, waitFor, type RunningProcess } from './processes.js';
+import { ensureExampleConfigRepos } from './examples.js';
 import { ensureTokens } from './tokens.js';
 
 /** Redis, when the platform starts its own, listens on the base port + this. */
 export const REDIS_PORT_OFFSET = 9;
 
 /** The services `npm start` runs, in start order (peers before those that call them). */
-export const SERVICES: readonly ComponentName[] = ['metadata'];
+export const SERVICES: readonly ComponentName[] = ['metadata', 'config'];
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
@@ -88,6 +89,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     }
 
     const tokens = await ensureTokens(home, [...SERVICES]);
+    const configRepoUrl =
+      options.env?.SLIPWAY_CONFIG_REPO_URL ??
+      process.env.SLIPWAY_CONFIG_REPO_URL ??
+      (await ensureExampleConfigRepos(join(ROOT, 'infra', 'examples', 'config'), home));
     const urls: Platform['urls'] = {};
     for (const name of SERVICES) urls[name] = `http://127.0.0.1:${options.portBase + PORT_OFFSETS[name]}`;
     const peers = Object.fromEntries(SERVICES.map((name) => [`SLIPWAY_${name.toUpperCase()}_URL`, urls[name]]));
@@ -110,6 +115,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           SLIPWAY_TOKENS_FILE: tokens.tokensFile,
           SLIPWAY_TOKEN: tokens.services[name],
           SLIPWAY_CLOUD: process.env.SLIPWAY_CLOUD ?? 'local',
+          SLIPWAY_CONFIG_REPO_URL: configRepoUrl,
         },
       });
       watch(running);

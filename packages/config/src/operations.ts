@@ -1,0 +1,119 @@
+import type { Request, Response } from 'express';
+import {
+  assertGitRef,
+  assertRepoPath,
+  paramsOf,
+  principalOf,
+  queryOf,
+  sendText,
+  type OperationHandlers,
+} from '@slipway/core';
+import { deploymentParamsSchema } from './files.js';
+import type { ConfigSource, Fresh } from './source.js';
+
+export interface OperationsOptions {
+  source: ConfigSource;
+}
+
+type Params = { service: string; env: string };
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** A handler for each operation of src/schema/openapi.yaml, by operationId. */
+export function createOperations({ source }: OperationsOptions): OperationHandlers {
+  return {
+    async listEnvironments(req, res) {
+      const service = paramsOf(req).service!;
+      res.json({ service, environments: await source.environments(service) });
+    },
+
+    async getConfig(req, res) {
+      const { service, env } = paramsOf(req) as Params;
+      const answer = await source.snapshot(service, env, ref(req));
+      if (notModified(req, res, answer)) return;
+      sendText(res, 200, JSON_TYPE, answer.value);
+    },
+
+    async getProperties(req, res) {
+      const { service, env } = paramsOf(req) as Params;
+      const answer = await source.properties(service, env, ref(req));
+      if (notModified(req, res, answer)) return;
+      sendText(res, 200, 'text/plain; charset=utf-8', answer.value);
+    },
+
+    async listCommits(req, res) {
+      const { service, env } = paramsOf(req) as Params;
+      const query = queryOf(req);
+      const path = typeof query.path === 'string' ? assertRepoPath(query.path) : undefined;
+      const answer = await source.commits(service, env, {
+        limit: Number(query.limit),
+        ...(path ? { path } : {}),
+        ...(ref(req) ? { ref: ref(req)! } : {}),
+      });
+      setFreshness(res, answer);
+      res.json({ items: answer.value });
+    },
+
+    async diffConfig(req, res) {
+      const { service, env } = paramsOf(req) as Params;
+      const query = queryOf(req);
+      const from = assertGitRef(String(query.from), 'from');
+      const to = assertGitRef(String(query.to), 'to');
+      const answer = await source.diff(service, env, from, to);
+      setFreshness(res, answer);
+      res.json(answer.value);
+    },
+
+    async getFile(req, res) {
+      const { service, env, path: given } = paramsOf(req) as Params & { path: string };
+      const path = assertRepoPath(given);
+      const answer = await source.file(service, env, path, ref(req));
+      if (notModified(req, res, answer)) return;
+      sendText(res, 200, path.endsWith('.json') ? JSON_TYPE : 'application/octet-stream', answer.value);
+    },
+
+    getDeploymentParamsSchema(_req, res) {
+      res.json(deploymentParamsSchema);
+    },
+
+    async refresh(req, res) {
+      principalOf(req); // who asked is logged with the request; either way in is fine
+      const body = (req.body ?? {}) as { service?: string; env?: string; repository?: { name?: string } };
+      // A Git server's push event names the repository: <service>-<env>.
+      const pushed = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})$/.exec(body.repository?.name ?? '');
+      const target = pushed ? { service: pushed[1]!, env: pushed[2]! } : { service: body.service, env: body.env };
+      const items = await source.refresh(
+        Object.fromEntries(Object.entries(target).filter(([, v]) => v !== undefined)) as {
+          service?: string;
+          env?: string;
+        },
+      );
+      res.json({ items });
+    },
+  };
+}
+
+function ref(req: Request): string | undefined {
+  const value = queryOf(req).ref;
+  return typeof value === 'string' && value !== '' ? assertGitRef(value) : undefined;
+}
+
+/** Freshness headers on every answer: when the clone was last fetched, and whether it is stale. */
+function setFreshness(res: Response, answer: Fresh<unknown>): void {
+  if (answer.freshness.fetchedAt) res.setHeader('X-Config-Fetched-At', answer.freshness.fetchedAt);
+  if (answer.freshness.staleReason) {
+    res.setHeader('Warning', `110 - "stale: ${answer.freshness.staleReason.replace(/["\\\r\n]/g, ' ')}"`);
+  }
+}
+
+/** ETag is the commit: what was read at a commit never changes. */
+function notModified(req: Request, res: Response, answer: Fresh<unknown>): boolean {
+  setFreshness(res, answer);
+  const etag = `"${answer.commit}"`;
+  res.setHeader('ETag', etag);
+  if (req.headers['if-none-match'] === etag) {
+    res.status(304).end();
+    return true;
+  }
+  return false;
+}

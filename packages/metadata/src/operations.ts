@@ -1,0 +1,142 @@
+import type { Request, Response } from 'express';
+import { apply as applyMergePatch } from 'json-merge-patch';
+import {
+  InputError,
+  NotFoundError,
+  PreconditionFailedError,
+  assertMetadataKey,
+  paramsOf,
+  principalOf,
+  queryOf,
+  type OperationHandlers,
+} from '@slipway/core';
+import type { Metadata, ServiceRecord, ServiceStore, WriteOptions } from './store.js';
+
+export interface OperationsOptions {
+  store: ServiceStore;
+}
+
+const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
+
+/** A handler for each operation of src/schema/openapi.yaml, by operationId. */
+export function createOperations({ store }: OperationsOptions): OperationHandlers {
+  return {
+    async listServices(req, res) {
+      const query = queryOf(req);
+      const filters: Record<string, string> = {};
+      for (const [key, value] of Object.entries(query)) {
+        if (RESERVED_QUERY.has(key)) continue;
+        assertMetadataKey(key);
+        if (typeof value !== 'string') throw new InputError(`filter ${key} must be given once, as a plain value`);
+        filters[key] = value;
+      }
+      const page = await store.list({
+        filters,
+        q: typeof query.q === 'string' && query.q !== '' ? query.q : undefined,
+        limit: Number(query.limit),
+        cursor: typeof query.cursor === 'string' && query.cursor !== '' ? query.cursor : undefined,
+      });
+      res.json(page);
+    },
+
+    async getService(req, res) {
+      sendRecord(res, 200, await mustGet(store, paramsOf(req).name!));
+    },
+
+    async putService(req, res) {
+      const { record, created } = await store.write(paramsOf(req).name!, () => req.body as Metadata, writeOptions(req));
+      sendRecord(res, created ? 201 : 200, record);
+    },
+
+    async patchService(req, res) {
+      const patch = req.body as Metadata;
+      const { record, created } = await store.write(
+        paramsOf(req).name!,
+        (current) => applyMergePatch(current ?? {}, patch) as Metadata,
+        writeOptions(req),
+      );
+      sendRecord(res, created ? 201 : 200, record);
+    },
+
+    async deleteService(req, res) {
+      if (!(await store.delete(paramsOf(req).name!, writeOptions(req)))) {
+        throw new NotFoundError(`no service named ${req.params.name}`);
+      }
+      res.status(204).end();
+    },
+
+    async getServiceProperty(req, res) {
+      const { name, key } = paramsOf(req) as { name: string; key: string };
+      const record = await mustGet(store, name);
+      if (!Object.hasOwn(record.metadata, key)) {
+        throw new NotFoundError(`service ${name} has no metadata property '${key}'`);
+      }
+      res.setHeader('ETag', etag(record.revision));
+      // JSON.stringify, not res.json: the bare value, including a bare string or null.
+      res.type('application/json').send(JSON.stringify(record.metadata[key]));
+    },
+
+    async putServiceProperty(req, res) {
+      const { name, key } = paramsOf(req) as { name: string; key: string };
+      const value: unknown = req.body;
+      const { record } = await store.write(name, (current) => ({ ...current, [key]: value }), {
+        ...writeOptions(req),
+        mustExist: true,
+      });
+      sendRecord(res, 200, record);
+    },
+
+    async deleteServiceProperty(req, res) {
+      const { name, key } = paramsOf(req) as { name: string; key: string };
+      await store.write(
+        name,
+        (current) => {
+          if (!current || !Object.hasOwn(current, key)) {
+            throw new NotFoundError(`service ${name} has no metadata property '${key}'`);
+          }
+          const { [key]: _removed, ...rest } = current;
+          return rest;
+        },
+        { ...writeOptions(req), mustExist: true },
+      );
+      res.status(204).end();
+    },
+
+    async getServiceHistory(req, res) {
+      const name = paramsOf(req).name!;
+      const items = await store.history(name, Number(queryOf(req).limit));
+      if (items.length === 0 && !(await store.get(name))) throw new NotFoundError(`no service named ${name}`);
+      res.json({ items });
+    },
+  };
+}
+
+async function mustGet(store: ServiceStore, name: string): Promise<ServiceRecord> {
+  const record = await store.get(name);
+  if (!record) throw new NotFoundError(`no service named ${name}`);
+  return record;
+}
+
+function sendRecord(res: Response, status: number, record: ServiceRecord): void {
+  res.status(status).setHeader('ETag', etag(record.revision));
+  res.json(record);
+}
+
+function etag(revision: number): string {
+  return `"${revision}"`;
+}
+
+function writeOptions(req: Request): WriteOptions {
+  const options: WriteOptions = { by: principalOf(req).subject };
+  const ifMatch = req.headers['if-match'];
+  if (ifMatch !== undefined && ifMatch.trim() !== '*') options.ifMatch = parseIfMatch(ifMatch);
+  return options;
+}
+
+/** `"3"` or `W/"3"` → 3. Anything else cannot match a revision: 412, as RFC 9110 says. */
+function parseIfMatch(header: string): number {
+  const match = /^\s*(?:W\/)?"(\d{1,15})"\s*$/.exec(header);
+  if (!match)
+    throw new PreconditionFailedError(`If-Match ${JSON.stringify(header)} matches no revision; send "<revision>"`);
+  return Number(match[1]);
+}
