@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { gitEnvironment } from './git-env.js';
 
 export type GitObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -53,7 +54,7 @@ export class CatFile {
     const child = spawn('git', ['cat-file', '--batch'], {
       cwd: this.gitDir,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+      env: gitEnvironment(),
     });
     const batch: Batch = { child, pending: [], buffer: Buffer.alloc(0) };
     child.stdout.on('data', (chunk: Buffer) => {

@@ -8,6 +8,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { CatFile, parseCommit, type CommitInfo } from './cat-file.js';
+import { GIT_ENVIRONMENT, gitEnvironment } from './git-env.js';
 
 export interface Freshness {
   /** The last successful clone or fetch. */
@@ -26,21 +27,6 @@ export interface LogEntry {
 }
 
 const GIT_TIMEOUT_MS = 60_000;
-
-/**
- * The only GIT_* variables passed to Git: how to reach a remote (its CA, the SSH command), and
- * never a credential prompt, which would hang a fetch. simple-git drops every other one.
- */
-const GIT_ENVIRONMENT = new Set(['GIT_TERMINAL_PROMPT', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'GIT_SSH_COMMAND']);
-
-function gitEnvironment(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && (!name.toUpperCase().startsWith('GIT_') || GIT_ENVIRONMENT.has(name))) env[name] = value;
-  }
-  env.GIT_TERMINAL_PROMPT = '0';
-  return env;
-}
 
 export class RepositoryNotFoundError extends Error {}
 
