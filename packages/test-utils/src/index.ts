@@ -1,3 +1,4 @@
 export * from './git.js';
 export * from './ports.js';
 export * from './redis.js';
+export * from './image.js';

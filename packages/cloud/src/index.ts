@@ -1,0 +1,2 @@
+export * from './provider.js';
+export { LocalCloud, type LocalCloudOptions } from './local/cloud.js';

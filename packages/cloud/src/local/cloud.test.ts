@@ -1,0 +1,167 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@slipway/core';
+import { freePort, writeTestImage } from '@slipway/test-utils';
+import { describeCloudContract } from '../contract.js';
+import type { LoadBalancerSpec } from '../provider.js';
+import { LocalCloud } from './cloud.js';
+
+const logger = createLogger({ name: 'cloud', level: 'silent' });
+let home: string;
+let clouds: LocalCloud[];
+let loadBalancer: LoadBalancerSpec;
+
+async function startCloud(): Promise<LocalCloud> {
+  const cloud = new LocalCloud({ home, logger, reconcileMs: 200 });
+  await cloud.start();
+  clouds.push(cloud);
+  return cloud;
+}
+
+async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeEach(async () => {
+  home = await mkdtemp(join(tmpdir(), 'slipway-cloud-'));
+  clouds = [];
+  await writeTestImage(join(home, 'images'), 'img-test1', { version: '1.0.0' });
+  loadBalancer = {
+    name: 'search',
+    port: await freePort(),
+    protocol: 'http',
+    targetGroup: {
+      name: 'search',
+      healthCheck: {
+        path: '/healthcheck',
+        intervalSeconds: 0.2,
+        timeoutSeconds: 1,
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
+      deregistrationDelaySeconds: 1,
+    },
+  };
+});
+
+afterEach(async () => {
+  for (const cloud of clouds) await cloud.stop();
+  await rm(home, { recursive: true, force: true });
+});
+
+describe('local cloud: the provider contract', () => {
+  let cloud: LocalCloud;
+  beforeEach(async () => {
+    cloud = await startCloud();
+  });
+  describeCloudContract(() => ({ provider: () => cloud, imageId: 'img-test1', loadBalancer, eventually }));
+});
+
+describe('local cloud', () => {
+  async function groupWith(cloud: LocalCloud, desired: number) {
+    await cloud.createLaunchTemplate({
+      name: 'search-prod-v001',
+      imageId: 'img-test1',
+      instanceType: 't3.small',
+      userData: { files: { 'application.properties': 'greeting=hello\n' }, commands: ['echo "$PWD" > launched.txt'] },
+    });
+    await cloud.createLoadBalancer(loadBalancer);
+    await cloud.createServerGroup({
+      name: 'search-prod-v001',
+      launchTemplate: 'search-prod-v001',
+      min: 1,
+      desired,
+      max: 4,
+      targetGroups: ['search'],
+    });
+    return eventually(
+      () => cloud.describeTargetHealth('search'),
+      (h) => h.filter((t) => t.state === 'healthy').length === desired,
+      `${desired} healthy targets`,
+    );
+  }
+
+  it('serves through a real load balancer, and answers 503 problem+json without healthy targets', async () => {
+    const cloud = await startCloud();
+    await cloud.createLoadBalancer(loadBalancer);
+    const empty = await fetch(`http://127.0.0.1:${loadBalancer.port}/`);
+    expect(empty.status).toBe(503);
+    expect(empty.headers.get('content-type')).toBe('application/problem+json');
+    await groupWith(cloud, 2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const body = (await (await fetch(`http://127.0.0.1:${loadBalancer.port}/`)).json()) as {
+        instance: string;
+        properties: string;
+      };
+      expect(body.properties).toBe('greeting=hello\n');
+      seen.add(body.instance);
+    }
+    expect(seen.size).toBe(2); // round robin
+  });
+
+  it('applies user data like cloud-init: files written, launch commands run in the instance directory', async () => {
+    const cloud = await startCloud();
+    await groupWith(cloud, 1);
+    const [instance] = (await cloud.getServerGroup('search-prod-v001'))!.instances;
+    const dir = join(home, 'cloud', 'instances', instance!.id);
+    expect(await readFile(join(dir, 'application.properties'), 'utf8')).toBe('greeting=hello\n');
+    expect((await readFile(join(dir, 'launched.txt'), 'utf8')).trim()).toBe(dir);
+  });
+
+  it('replaces an instance killed with kill -9', async () => {
+    const cloud = await startCloud();
+    await groupWith(cloud, 2);
+    const before = (await cloud.getServerGroup('search-prod-v001'))!.instances;
+    const state = JSON.parse(await readFile(join(home, 'cloud', 'state.json'), 'utf8'));
+    const victim = state.serverGroups['search-prod-v001'].instances[before[0]!.id];
+    process.kill(victim.pid, 'SIGKILL');
+    const after = await eventually(
+      () => cloud.getServerGroup('search-prod-v001'),
+      (g) =>
+        !!g &&
+        g.instances.filter((i) => i.lifecycle === 'running').length === 2 &&
+        !g.instances.some((i) => i.id === victim.id),
+      'a replacement',
+    );
+    expect(after!.instances.map((i) => i.id)).toContain(before[1]!.id);
+  });
+
+  it('adopts live instances after its own restart', async () => {
+    const first = await startCloud();
+    await groupWith(first, 2);
+    const ids = (await first.getServerGroup('search-prod-v001'))!.instances.map((i) => i.id).sort();
+    await first.stop({ keepInstances: true }); // as if the daemon died
+    clouds = clouds.filter((c) => c !== first);
+    const second = await startCloud();
+    const adopted = await second.getServerGroup('search-prod-v001');
+    expect(adopted!.instances.map((i) => i.id).sort()).toEqual(ids);
+    await eventually(
+      () => second.describeTargetHealth('search'),
+      (h) => h.filter((t) => t.state === 'healthy').length === 2,
+      'adopted instances healthy behind the restarted load balancer',
+    );
+    expect((await fetch(`http://127.0.0.1:${loadBalancer.port}/`)).status).toBe(200);
+  });
+
+  it('refuses a load balancer whose port is taken, and a second one on the same port', async () => {
+    const cloud = await startCloud();
+    await cloud.createLoadBalancer(loadBalancer);
+    await expect(
+      cloud.createLoadBalancer({
+        ...loadBalancer,
+        name: 'other',
+        targetGroup: { ...loadBalancer.targetGroup, name: 'other' },
+      }),
+    ).rejects.toThrow(/already has port/);
+  });
+});

@@ -1,0 +1,515 @@
+/**
+ * The local cloud's engine, behind the same CloudProvider interface as AWS. Server groups keep
+ * `desired` instances alive like an auto scaling group (an instance that exits is replaced);
+ * load balancers are real proxies; an enabled group's running instances are registered with its
+ * target groups, a disabled group's are drained. State survives a restart: on start it adopts
+ * the instances whose processes still live and replaces the rest.
+ */
+import { ConflictError, InputError, NotFoundError, parseServerGroupName, type Logger } from '@slipway/core';
+import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type {
+  Capacity,
+  CloudProvider,
+  Image,
+  ImageKind,
+  Instance,
+  LaunchTemplate,
+  LaunchTemplateSpec,
+  LoadBalancer,
+  LoadBalancerSpec,
+  ServerGroup,
+  ServerGroupSpec,
+  TargetHealth,
+} from '../provider.js';
+import { isInstanceAlive, launchProcess, terminateProcess } from './instances.js';
+import { LocalLoadBalancer } from './load-balancer.js';
+import { loadState, saveState, type LocalState, type StoredGroup, type StoredInstance } from './state.js';
+
+export interface LocalCloudOptions {
+  /** $SLIPWAY_HOME: images under images/, the cloud's own files under cloud/. */
+  home: string;
+  logger: Logger;
+  /** How often groups are reconciled with their desired capacity. */
+  reconcileMs?: number;
+}
+
+const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export class LocalCloud implements CloudProvider {
+  readonly kind = 'local' as const;
+  private readonly stateFile: string;
+  private readonly imagesDir: string;
+  private readonly instancesDir: string;
+  private state!: LocalState;
+  private readonly balancers = new Map<string, LocalLoadBalancer>();
+  private readonly launching = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private reconciling: Promise<void> | undefined;
+
+  constructor(private readonly options: LocalCloudOptions) {
+    this.stateFile = join(options.home, 'cloud', 'state.json');
+    this.imagesDir = join(options.home, 'images');
+    this.instancesDir = join(options.home, 'cloud', 'instances');
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.instancesDir, { recursive: true });
+    await mkdir(this.imagesDir, { recursive: true });
+    this.state = loadState(this.stateFile);
+    let adopted = 0;
+    for (const group of Object.values(this.state.serverGroups)) {
+      for (const instance of Object.values(group.instances)) {
+        if (instance.pid && isInstanceAlive(instance.pid, instance.id)) {
+          instance.lifecycle = 'running';
+          adopted++;
+        } else {
+          delete group.instances[instance.id]; // replaced by the first reconcile
+        }
+      }
+    }
+    for (const spec of Object.values(this.state.loadBalancers)) {
+      await this.startBalancer(spec).catch((error: Error) =>
+        this.options.logger.error({ loadBalancer: spec.name, err: error }, 'load balancer cannot start'),
+      );
+    }
+    this.save();
+    this.options.logger.info({ adopted }, 'local cloud started');
+    await this.reconcile();
+    this.timer = setInterval(() => void this.reconcile(), this.options.reconcileMs ?? 500);
+    this.timer.unref();
+  }
+
+  /** Stops the load balancers and, unless `keepInstances`, every instance it runs. */
+  async stop({ keepInstances = false }: { keepInstances?: boolean } = {}): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.reconciling;
+    await Promise.all([...this.balancers.values()].map((balancer) => balancer.close()));
+    this.balancers.clear();
+    if (keepInstances) return;
+    const all = Object.values(this.state.serverGroups).flatMap((group) => Object.values(group.instances));
+    await Promise.all(all.map((instance) => (instance.pid ? terminateProcess(instance.pid, instance.id) : undefined)));
+    for (const group of Object.values(this.state.serverGroups)) group.instances = {};
+    this.save();
+  }
+
+  // ---- images: directories the baking service writes; read here --------------------------
+
+  async getImage(id: string): Promise<Image | undefined> {
+    if (!IMAGE_ID.test(id)) return undefined;
+    const manifest = join(this.imagesDir, id, 'manifest.json');
+    if (!existsSync(manifest)) return undefined;
+    const raw = JSON.parse(await readFile(manifest, 'utf8')) as Partial<Image> & { created?: string };
+    return {
+      id,
+      kind: raw.kind === 'base' ? 'base' : 'service',
+      ...(raw.service ? { service: raw.service } : {}),
+      ...(raw.version ? { version: raw.version } : {}),
+      ...(raw.baseImage ? { baseImage: raw.baseImage } : {}),
+      createdAt: raw.createdAt ?? raw.created ?? new Date(0).toISOString(),
+      tags: raw.tags ?? {},
+    };
+  }
+
+  async listImages(filter: { service?: string; kind?: ImageKind } = {}): Promise<Image[]> {
+    const ids = existsSync(this.imagesDir) ? await readdir(this.imagesDir) : [];
+    const images = (await Promise.all(ids.map((id) => this.getImage(id)))).filter((i): i is Image => !!i);
+    return images
+      .filter((i) => (!filter.service || i.service === filter.service) && (!filter.kind || i.kind === filter.kind))
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  async deregisterImage(id: string): Promise<void> {
+    if (!IMAGE_ID.test(id)) throw new InputError(`invalid image id ${id}`);
+    await rm(join(this.imagesDir, id), { recursive: true, force: true });
+  }
+
+  // ---- launch templates -------------------------------------------------------------------
+
+  async createLaunchTemplate(spec: LaunchTemplateSpec): Promise<LaunchTemplate> {
+    const existing = this.state.launchTemplates[spec.name];
+    if (existing) {
+      if (!sameSpec(existing, spec)) throw new ConflictError(`launch template ${spec.name} exists with another spec`);
+      return existing;
+    }
+    if (!(await this.getImage(spec.imageId))) throw new NotFoundError(`no image ${spec.imageId}`);
+    const template: LaunchTemplate = { ...spec, id: `lt-${spec.name}`, createdAt: new Date().toISOString() };
+    this.state.launchTemplates[spec.name] = template;
+    this.save();
+    return template;
+  }
+
+  async getLaunchTemplate(name: string): Promise<LaunchTemplate | undefined> {
+    return this.state.launchTemplates[name];
+  }
+
+  async deleteLaunchTemplate(name: string): Promise<void> {
+    const user = Object.values(this.state.serverGroups).find((g) => g.launchTemplate === name);
+    if (user) throw new ConflictError(`launch template ${name} is used by server group ${user.name}`);
+    delete this.state.launchTemplates[name];
+    this.save();
+  }
+
+  // ---- server groups ----------------------------------------------------------------------
+
+  async createServerGroup(spec: ServerGroupSpec): Promise<ServerGroup> {
+    if (!parseServerGroupName(spec.name)) {
+      throw new InputError(`invalid server group name ${spec.name}: <service>-<env>-vNNN`);
+    }
+    checkCapacity(spec);
+    const existing = this.state.serverGroups[spec.name];
+    if (existing) {
+      if (existing.destroying) throw new ConflictError(`server group ${spec.name} is being destroyed`);
+      const same =
+        existing.launchTemplate === spec.launchTemplate &&
+        isDeepStrictEqual(existing.targetGroups, spec.targetGroups) &&
+        existing.min === spec.min &&
+        existing.max === spec.max &&
+        existing.desired === spec.desired;
+      if (!same) throw new ConflictError(`server group ${spec.name} exists with another spec`);
+      return this.describe(existing);
+    }
+    if (!this.state.launchTemplates[spec.launchTemplate]) {
+      throw new NotFoundError(`no launch template ${spec.launchTemplate}`);
+    }
+    const group: StoredGroup = {
+      name: spec.name,
+      launchTemplate: spec.launchTemplate,
+      targetGroups: [...spec.targetGroups],
+      tags: spec.tags ?? {},
+      min: spec.min,
+      max: spec.max,
+      desired: spec.desired,
+      disabled: false,
+      destroying: false,
+      createdAt: new Date().toISOString(),
+      instances: {},
+    };
+    this.state.serverGroups[spec.name] = group;
+    this.save();
+    void this.reconcile();
+    return this.describe(group);
+  }
+
+  async getServerGroup(name: string): Promise<ServerGroup | undefined> {
+    const group = this.state.serverGroups[name];
+    return group && !group.destroying ? this.describe(group) : undefined;
+  }
+
+  async listServerGroups(cluster: string): Promise<ServerGroup[]> {
+    return Object.values(this.state.serverGroups)
+      .filter((g) => !g.destroying && parseServerGroupName(g.name)?.cluster === cluster)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+      .map((g) => this.describe(g));
+  }
+
+  async resizeServerGroup(name: string, capacity: Capacity): Promise<ServerGroup> {
+    checkCapacity(capacity);
+    const group = this.mustGroup(name);
+    Object.assign(group, { min: capacity.min, max: capacity.max, desired: capacity.desired });
+    this.save();
+    void this.reconcile();
+    return this.describe(group);
+  }
+
+  async disableServerGroup(name: string): Promise<ServerGroup> {
+    const group = this.mustGroup(name);
+    group.disabled = true;
+    this.save();
+    this.syncBalancers();
+    return this.describe(group);
+  }
+
+  async enableServerGroup(name: string): Promise<ServerGroup> {
+    const group = this.mustGroup(name);
+    group.disabled = false;
+    for (const targetGroup of group.targetGroups) {
+      this.state.deregistered[targetGroup] = (this.state.deregistered[targetGroup] ?? []).filter(
+        (id) => !group.instances[id],
+      );
+    }
+    this.save();
+    this.syncBalancers();
+    return this.describe(group);
+  }
+
+  async destroyServerGroup(name: string): Promise<void> {
+    const group = this.state.serverGroups[name];
+    if (!group) return;
+    group.destroying = true;
+    this.save();
+    this.syncBalancers();
+    await Promise.all(
+      Object.values(group.instances).map(async (instance) => {
+        instance.lifecycle = 'terminating';
+        if (instance.pid) await terminateProcess(instance.pid, instance.id);
+      }),
+    );
+    delete this.state.serverGroups[name];
+    this.save();
+  }
+
+  // ---- load balancers and target groups ---------------------------------------------------
+
+  async createLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer> {
+    const existing = this.state.loadBalancers[spec.name];
+    if (existing) {
+      const { address: _a, createdAt: _c, ...existingSpec } = existing;
+      if (!sameSpec(existingSpec, spec)) throw new ConflictError(`load balancer ${spec.name} exists with another spec`);
+      if (!this.balancers.has(spec.name)) await this.startBalancer(existing);
+      return existing;
+    }
+    const clash = Object.values(this.state.loadBalancers).find(
+      (lb) => lb.targetGroup.name === spec.targetGroup.name || lb.port === spec.port,
+    );
+    if (clash)
+      throw new ConflictError(
+        `load balancer ${clash.name} already has port ${clash.port} or target group ${clash.targetGroup.name}`,
+      );
+    const balancer: LoadBalancer = { ...spec, address: `127.0.0.1:${spec.port}`, createdAt: new Date().toISOString() };
+    await this.startBalancer(balancer);
+    this.state.loadBalancers[spec.name] = balancer;
+    this.save();
+    this.syncBalancers();
+    return balancer;
+  }
+
+  async getLoadBalancer(name: string): Promise<LoadBalancer | undefined> {
+    return this.state.loadBalancers[name];
+  }
+
+  async listLoadBalancers(): Promise<LoadBalancer[]> {
+    return Object.values(this.state.loadBalancers);
+  }
+
+  async deleteLoadBalancer(name: string): Promise<void> {
+    await this.balancers.get(name)?.close();
+    this.balancers.delete(name);
+    delete this.state.loadBalancers[name];
+    this.save();
+  }
+
+  async registerTargets(targetGroup: string, instanceIds: string[]): Promise<void> {
+    this.mustBalancerFor(targetGroup);
+    const unknown = instanceIds.filter((id) => !this.findInstance(id));
+    if (unknown.length) throw new NotFoundError(`no instance ${unknown.join(', ')}`);
+    this.state.registered[targetGroup] = union(this.state.registered[targetGroup], instanceIds);
+    this.state.deregistered[targetGroup] = minus(this.state.deregistered[targetGroup], instanceIds);
+    this.save();
+    this.syncBalancers();
+  }
+
+  async deregisterTargets(targetGroup: string, instanceIds: string[]): Promise<void> {
+    this.mustBalancerFor(targetGroup);
+    this.state.registered[targetGroup] = minus(this.state.registered[targetGroup], instanceIds);
+    this.state.deregistered[targetGroup] = union(this.state.deregistered[targetGroup], instanceIds);
+    this.save();
+    this.syncBalancers();
+  }
+
+  async describeTargetHealth(targetGroup: string): Promise<TargetHealth[]> {
+    return this.mustBalancerFor(targetGroup).health();
+  }
+
+  // ---- the loop that keeps groups at their capacity ---------------------------------------
+
+  private reconcile(): Promise<void> {
+    this.reconciling ??= this.reconcileOnce()
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'reconcile failed'))
+      .finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    let changed = false;
+    for (const group of Object.values(this.state.serverGroups)) {
+      if (group.destroying) continue;
+      for (const instance of Object.values(group.instances)) {
+        if (instance.lifecycle === 'running' && instance.pid && !isInstanceAlive(instance.pid, instance.id)) {
+          this.options.logger.warn({ group: group.name, instance: instance.id }, 'instance exited; replacing it');
+          delete group.instances[instance.id];
+          changed = true;
+        }
+      }
+      const live = Object.values(group.instances).filter((i) => i.lifecycle === 'pending' || i.lifecycle === 'running');
+      for (let n = live.length; n < group.desired; n++) {
+        this.launch(group);
+        changed = true;
+      }
+      const extra = live.length - group.desired;
+      if (extra > 0) {
+        const newestFirst = live.sort((a, b) => b.launchedAt.localeCompare(a.launchedAt)).slice(0, extra);
+        for (const instance of newestFirst) {
+          instance.lifecycle = 'terminating';
+          void this.terminate(group, instance);
+        }
+        changed = true;
+      }
+    }
+    if (changed) this.save();
+    this.syncBalancers();
+  }
+
+  private launch(group: StoredGroup): void {
+    const id = `i-${String(this.state.nextInstance++).padStart(6, '0')}`;
+    const template = this.state.launchTemplates[group.launchTemplate]!;
+    const instance: StoredInstance = {
+      id,
+      group: group.name,
+      dir: join(this.instancesDir, id),
+      port: 0,
+      lifecycle: 'pending',
+      launchedAt: new Date().toISOString(),
+    };
+    group.instances[id] = instance;
+    this.launching.add(id);
+    void (async () => {
+      try {
+        instance.port = await freePort();
+        instance.pid = await launchProcess({
+          id,
+          dir: instance.dir,
+          imageDir: join(this.imagesDir, template.imageId),
+          userData: template.userData,
+          port: instance.port,
+        });
+        if (instance.lifecycle === 'pending') instance.lifecycle = 'running';
+        this.options.logger.info(
+          { group: group.name, instance: id, pid: instance.pid, port: instance.port },
+          'instance launched',
+        );
+      } catch (error) {
+        this.options.logger.error({ group: group.name, instance: id, err: error }, 'instance failed to launch');
+        delete group.instances[id];
+      } finally {
+        this.launching.delete(id);
+        this.save();
+        this.syncBalancers();
+      }
+    })();
+  }
+
+  private async terminate(group: StoredGroup, instance: StoredInstance): Promise<void> {
+    this.syncBalancers();
+    if (instance.pid) await terminateProcess(instance.pid, instance.id);
+    delete group.instances[instance.id];
+    this.save();
+  }
+
+  /** Each load balancer's targets: its group's enabled running instances, plus and minus the hand-made changes. */
+  private syncBalancers(): void {
+    for (const spec of Object.values(this.state.loadBalancers)) {
+      const balancer = this.balancers.get(spec.name);
+      if (!balancer) continue;
+      const tg = spec.targetGroup.name;
+      const members = new Set<string>();
+      for (const group of Object.values(this.state.serverGroups)) {
+        if (group.disabled || group.destroying || !group.targetGroups.includes(tg)) continue;
+        for (const instance of Object.values(group.instances)) {
+          if (instance.lifecycle === 'running') members.add(instance.id);
+        }
+      }
+      for (const id of this.state.registered[tg] ?? []) {
+        if (this.findInstance(id)?.lifecycle === 'running') members.add(id);
+      }
+      for (const id of this.state.deregistered[tg] ?? []) members.delete(id);
+      balancer.sync(members);
+    }
+  }
+
+  private async startBalancer(spec: LoadBalancer): Promise<void> {
+    const balancer = new LocalLoadBalancer(
+      spec,
+      (id) => {
+        const instance = this.findInstance(id);
+        return instance && instance.lifecycle !== 'pending' && instance.port ? `127.0.0.1:${instance.port}` : undefined;
+      },
+      this.options.logger,
+    );
+    await balancer.start();
+    this.balancers.set(spec.name, balancer);
+  }
+
+  private describe(group: StoredGroup): ServerGroup {
+    const instances: Instance[] = Object.values(group.instances).map((i) => ({
+      id: i.id,
+      lifecycle: i.lifecycle,
+      launchedAt: i.launchedAt,
+      ...(i.lifecycle !== 'pending' && i.port ? { address: `127.0.0.1:${i.port}` } : {}),
+    }));
+    return {
+      name: group.name,
+      cluster: parseServerGroupName(group.name)!.cluster,
+      launchTemplate: group.launchTemplate,
+      targetGroups: group.targetGroups,
+      tags: group.tags,
+      min: group.min,
+      max: group.max,
+      desired: group.desired,
+      disabled: group.disabled,
+      createdAt: group.createdAt,
+      instances,
+    };
+  }
+
+  private mustGroup(name: string): StoredGroup {
+    const group = this.state.serverGroups[name];
+    if (!group || group.destroying) throw new NotFoundError(`no server group ${name}`);
+    return group;
+  }
+
+  private mustBalancerFor(targetGroup: string): LocalLoadBalancer {
+    const spec = Object.values(this.state.loadBalancers).find((lb) => lb.targetGroup.name === targetGroup);
+    const balancer = spec && this.balancers.get(spec.name);
+    if (!balancer) throw new NotFoundError(`no target group ${targetGroup}`);
+    return balancer;
+  }
+
+  private findInstance(id: string): StoredInstance | undefined {
+    for (const group of Object.values(this.state.serverGroups)) {
+      const instance = group.instances[id];
+      if (instance) return instance;
+    }
+    return undefined;
+  }
+
+  private save(): void {
+    saveState(this.stateFile, this.state);
+  }
+}
+
+function checkCapacity({ min, desired, max }: Capacity): void {
+  if (!(min <= desired && desired <= max)) {
+    throw new InputError(`capacity must satisfy min ≤ desired ≤ max (${min}, ${desired}, ${max})`);
+  }
+}
+
+function sameSpec<T extends object>(existing: T, spec: object): boolean {
+  return Object.entries(spec).every(([key, value]) =>
+    isDeepStrictEqual((existing as Record<string, unknown>)[key], value),
+  );
+}
+
+function union(list: string[] | undefined, add: string[]): string[] {
+  return [...new Set([...(list ?? []), ...add])];
+}
+
+function minus(list: string[] | undefined, remove: string[]): string[] {
+  return (list ?? []).filter((id) => !remove.includes(id));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * The cloud behind one interface. Everything that launches, enables, disables or destroys
+ * capacity goes through a CloudProvider: `aws` (EC2, Auto Scaling, ELBv2) or `local` (the
+ * embedded daemon). The orchestrator, the infra service and the baking service never know
+ * which one they hold.
+ *
+ * Every call is idempotent where the cloud allows it: creating what exists with the same spec
+ * succeeds (a different spec is a ConflictError), destroying what is gone succeeds. So an
+ * action retried after a crash is safe.
+ */
+
+export type ImageKind = 'base' | 'service';
+
+export interface Image {
+  id: string;
+  kind: ImageKind;
+  service?: string;
+  version?: string;
+  baseImage?: string;
+  createdAt: string;
+  tags: Record<string, string>;
+}
+
+/**
+ * What an instance gets at launch, as cloud-init would apply it: files written (the
+ * application properties), then commands run in order (launch-data), then the service starts.
+ */
+export interface UserData {
+  files: Record<string, string>;
+  commands: string[];
+}
+
+export interface LaunchTemplateSpec {
+  name: string;
+  imageId: string;
+  instanceType: string;
+  userData: UserData;
+  securityGroups?: string[];
+  tags?: Record<string, string>;
+}
+
+export interface LaunchTemplate extends LaunchTemplateSpec {
+  id: string;
+  createdAt: string;
+}
+
+export interface Capacity {
+  min: number;
+  desired: number;
+  max: number;
+}
+
+export interface ServerGroupSpec extends Capacity {
+  /** `<service>-<env>-vNNN` */
+  name: string;
+  launchTemplate: string;
+  /** Target groups the group's instances join while it is enabled. */
+  targetGroups: string[];
+  tags?: Record<string, string>;
+}
+
+export type LifecycleState = 'pending' | 'running' | 'terminating' | 'terminated';
+
+export interface Instance {
+  id: string;
+  /** `host:port` the instance serves on, once known. */
+  address?: string;
+  lifecycle: LifecycleState;
+  launchedAt: string;
+}
+
+export interface ServerGroup extends ServerGroupSpec {
+  cluster: string;
+  /** Disabled: takes no traffic (not in its target groups), instances kept warm. */
+  disabled: boolean;
+  instances: Instance[];
+  createdAt: string;
+}
+
+export interface HealthCheck {
+  path: string;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+export interface TargetGroupSpec {
+  name: string;
+  healthCheck: HealthCheck;
+  /** How long a deregistered target keeps its in-flight requests. */
+  deregistrationDelaySeconds: number;
+}
+
+export interface LoadBalancerSpec {
+  name: string;
+  /** Listener port. */
+  port: number;
+  protocol: 'http';
+  targetGroup: TargetGroupSpec;
+  securityGroups?: string[];
+  tags?: Record<string, string>;
+}
+
+export interface LoadBalancer extends LoadBalancerSpec {
+  /** Where clients reach it: `host:port` locally, a DNS name on AWS. */
+  address: string;
+  createdAt: string;
+}
+
+export type TargetHealthState = 'initial' | 'healthy' | 'unhealthy' | 'draining' | 'unused';
+
+export interface TargetHealth {
+  instanceId: string;
+  address?: string;
+  state: TargetHealthState;
+  reason?: string;
+}
+
+export interface CloudProvider {
+  readonly kind: 'local' | 'aws';
+
+  getImage(id: string): Promise<Image | undefined>;
+  listImages(filter?: { service?: string; kind?: ImageKind }): Promise<Image[]>;
+  deregisterImage(id: string): Promise<void>;
+
+  createLaunchTemplate(spec: LaunchTemplateSpec): Promise<LaunchTemplate>;
+  getLaunchTemplate(name: string): Promise<LaunchTemplate | undefined>;
+  deleteLaunchTemplate(name: string): Promise<void>;
+
+  createServerGroup(spec: ServerGroupSpec): Promise<ServerGroup>;
+  getServerGroup(name: string): Promise<ServerGroup | undefined>;
+  /** Every server group of a cluster (`search-prod`), oldest first. */
+  listServerGroups(cluster: string): Promise<ServerGroup[]>;
+  resizeServerGroup(name: string, capacity: Capacity): Promise<ServerGroup>;
+  /** Stops the group receiving traffic and keeps its instances (Asgard's disable). */
+  disableServerGroup(name: string): Promise<ServerGroup>;
+  enableServerGroup(name: string): Promise<ServerGroup>;
+  destroyServerGroup(name: string): Promise<void>;
+
+  createLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer>;
+  getLoadBalancer(name: string): Promise<LoadBalancer | undefined>;
+  listLoadBalancers(): Promise<LoadBalancer[]>;
+  deleteLoadBalancer(name: string): Promise<void>;
+
+  registerTargets(targetGroup: string, instanceIds: string[]): Promise<void>;
+  deregisterTargets(targetGroup: string, instanceIds: string[]): Promise<void>;
+  describeTargetHealth(targetGroup: string): Promise<TargetHealth[]>;
+}
