@@ -17,7 +17,8 @@ const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true 
 describe('docker-compose.yml', () => {
   it('runs Redis and every service of the platform from the one image', () => {
     expect(compose.services.redis).toBeDefined();
-    for (const name of SERVICES) {
+    // The local cloud is for one machine; on separate hosts AWS is the cloud.
+    for (const name of SERVICES.filter((service) => service !== 'cloud')) {
       const service = compose.services[name];
       expect(service).toBeDefined();
       expect(service!.build).toBe('.');

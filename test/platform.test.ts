@@ -66,6 +66,13 @@ describe('npm start', () => {
     expect(await properties.text()).toContain('search.resultsPerPage=20\n');
   });
 
+  it('runs the local cloud daemon', async () => {
+    const res = await fetch(`${platform.urls.cloud}/load-balancers`, {
+      headers: { Authorization: `Bearer ${platform.adminToken}` },
+    });
+    expect(await res.json()).toEqual({ items: [] });
+  });
+
   it('gives the dashboard a reader token that cannot write', async () => {
     const res = await fetch(`${platform.urls.metadata}/services/search`, {
       method: 'PUT',
@@ -79,6 +86,7 @@ describe('npm start', () => {
     await platform.stop();
     await expect(fetch(`${platform.urls.metadata}/healthz`)).rejects.toThrow();
     await expect(fetch(`${platform.urls.config}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${platform.urls.cloud}/healthz`)).rejects.toThrow();
     expect(await connects(Number(new URL(platform.redisUrl).port))).toBe(false);
   });
 });

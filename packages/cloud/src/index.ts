@@ -1,2 +1,4 @@
 export * from './provider.js';
 export { LocalCloud, type LocalCloudOptions } from './local/cloud.js';
+export { createLocalProvider, type LocalProviderOptions } from './local/client.js';
+export type { paths as CloudPaths } from './schema/generated/openapi.js';

@@ -163,5 +163,18 @@ describe('local cloud', () => {
         targetGroup: { ...loadBalancer.targetGroup, name: 'other' },
       }),
     ).rejects.toThrow(/already has port/);
+    const squatter = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => squatter.once('listening', r));
+    const port = (squatter.address() as { port: number }).port;
+    await expect(
+      cloud.createLoadBalancer({
+        name: 'third',
+        port,
+        protocol: 'http',
+        targetGroup: { ...loadBalancer.targetGroup, name: 'third' },
+      }),
+    ).rejects.toThrow(`port ${port} is already in use`);
+    expect(await cloud.getLoadBalancer('third')).toBeUndefined();
+    squatter.close();
   });
 });

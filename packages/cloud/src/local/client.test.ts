@@ -1,0 +1,105 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHttpServer, createLogger, createTokenVerifier } from '@slipway/core';
+import { freePort, writeTestImage } from '@slipway/test-utils';
+import { describeCloudContract } from '../contract.js';
+import type { CloudProvider, LoadBalancerSpec } from '../provider.js';
+import { createApp } from './app.js';
+import { createLocalProvider } from './client.js';
+import { LocalCloud } from './cloud.js';
+
+// The same contract as cloud.test.ts, through the daemon's REST API and the `local` provider.
+const logger = createLogger({ name: 'cloud', level: 'silent' });
+const tokens = createTokenVerifier({
+  'deployer-token': { subject: 'orchestrator', role: 'deployer' },
+  'reader-token': { subject: 'r', role: 'reader' },
+});
+let home: string;
+let cloud: LocalCloud;
+let server: Server;
+let provider: CloudProvider;
+let baseUrl: string;
+let loadBalancer: LoadBalancerSpec;
+
+async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeEach(async () => {
+  home = await mkdtemp(join(tmpdir(), 'slipway-cloud-api-'));
+  await writeTestImage(join(home, 'images'), 'img-test1');
+  cloud = new LocalCloud({ home, logger, reconcileMs: 200 });
+  await cloud.start();
+  server = createHttpServer(createApp({ cloud, tokens, logger }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  provider = createLocalProvider({ baseUrl, token: 'deployer-token' });
+  loadBalancer = {
+    name: 'search',
+    port: await freePort(),
+    protocol: 'http',
+    targetGroup: {
+      name: 'search',
+      healthCheck: {
+        path: '/healthcheck',
+        intervalSeconds: 0.2,
+        timeoutSeconds: 1,
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
+      deregistrationDelaySeconds: 1,
+    },
+  };
+});
+
+afterEach(async () => {
+  await new Promise((r) => server.close(r));
+  await cloud.stop();
+  await rm(home, { recursive: true, force: true });
+});
+
+describe('local provider over the daemon API: the provider contract', () => {
+  describeCloudContract(() => ({ provider: () => provider, imageId: 'img-test1', loadBalancer, eventually }));
+});
+
+describe('the daemon API', () => {
+  it('answers undefined for what is not there, and lists images', async () => {
+    expect(await provider.getServerGroup('search-prod-v009')).toBeUndefined();
+    expect(await provider.getImage('img-nothing')).toBeUndefined();
+    expect((await provider.listImages({ service: 'search' })).map((i) => i.id)).toEqual(['img-test1']);
+  });
+
+  it('refuses a reader that writes, bad names, and impossible capacity', async () => {
+    const reader = createLocalProvider({ baseUrl, token: 'reader-token' });
+    await expect(reader.deregisterImage('img-test1')).rejects.toThrow(/deployer role/);
+    const bad = await fetch(`${baseUrl}/server-groups/Search-prod`, {
+      headers: { Authorization: 'Bearer reader-token' },
+    });
+    expect(bad.status).toBe(400);
+    await provider.createLaunchTemplate({
+      name: 'search-prod-v001',
+      imageId: 'img-test1',
+      instanceType: 't3.small',
+      userData: { files: {}, commands: [] },
+    });
+    await expect(
+      provider.createServerGroup({
+        name: 'search-prod-v001',
+        launchTemplate: 'search-prod-v001',
+        min: 3,
+        desired: 1,
+        max: 4,
+        targetGroups: [],
+      }),
+    ).rejects.toThrow(/min ≤ desired ≤ max/);
+  });
+});

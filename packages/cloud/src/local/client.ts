@@ -1,0 +1,99 @@
+/**
+ * The `local` provider: the CloudProvider interface over the local cloud daemon's REST API,
+ * through the typed client generated from its OpenAPI document.
+ */
+import { NotFoundError, createServiceClient, unwrap } from '@slipway/core';
+import type { paths } from '../schema/generated/openapi.js';
+import type {
+  Capacity,
+  CloudProvider,
+  Image,
+  ImageKind,
+  LaunchTemplate,
+  LaunchTemplateSpec,
+  LoadBalancer,
+  LoadBalancerSpec,
+  ServerGroup,
+  ServerGroupSpec,
+  TargetHealth,
+} from '../provider.js';
+
+export interface LocalProviderOptions {
+  baseUrl: string;
+  token: string;
+  requestId?: string;
+}
+
+export function createLocalProvider(options: LocalProviderOptions): CloudProvider {
+  const client = createServiceClient<paths>(options);
+  /** A get answers undefined for 404, like the interface says. */
+  const orNothing = async <T>(call: Promise<{ data?: T; error?: unknown; response: Response }>) => {
+    try {
+      return unwrap(await call);
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  };
+  const path = (name: string) => ({ params: { path: { name } } });
+  return {
+    kind: 'local',
+    getImage: (id) => orNothing(client.GET('/images/{id}', { params: { path: { id } } })) as Promise<Image | undefined>,
+    async listImages(filter: { service?: string; kind?: ImageKind } = {}) {
+      return unwrap(await client.GET('/images', { params: { query: filter } })).items as Image[];
+    },
+    async deregisterImage(id) {
+      unwrap(await client.DELETE('/images/{id}', { params: { path: { id } } }));
+    },
+    async createLaunchTemplate(spec: LaunchTemplateSpec) {
+      return unwrap(await client.PUT('/launch-templates/{name}', { ...path(spec.name), body: spec })) as LaunchTemplate;
+    },
+    getLaunchTemplate: (name) =>
+      orNothing(client.GET('/launch-templates/{name}', path(name))) as Promise<LaunchTemplate | undefined>,
+    async deleteLaunchTemplate(name) {
+      unwrap(await client.DELETE('/launch-templates/{name}', path(name)));
+    },
+    async createServerGroup(spec: ServerGroupSpec) {
+      return unwrap(await client.PUT('/server-groups/{name}', { ...path(spec.name), body: spec })) as ServerGroup;
+    },
+    getServerGroup: (name) =>
+      orNothing(client.GET('/server-groups/{name}', path(name))) as Promise<ServerGroup | undefined>,
+    async listServerGroups(cluster) {
+      return unwrap(await client.GET('/server-groups', { params: { query: { cluster } } })).items as ServerGroup[];
+    },
+    async resizeServerGroup(name, capacity: Capacity) {
+      return unwrap(
+        await client.POST('/server-groups/{name}/resize', { ...path(name), body: capacity }),
+      ) as ServerGroup;
+    },
+    async disableServerGroup(name) {
+      return unwrap(await client.POST('/server-groups/{name}/disable', path(name))) as ServerGroup;
+    },
+    async enableServerGroup(name) {
+      return unwrap(await client.POST('/server-groups/{name}/enable', path(name))) as ServerGroup;
+    },
+    async destroyServerGroup(name) {
+      unwrap(await client.DELETE('/server-groups/{name}', path(name)));
+    },
+    async createLoadBalancer(spec: LoadBalancerSpec) {
+      return unwrap(await client.PUT('/load-balancers/{name}', { ...path(spec.name), body: spec })) as LoadBalancer;
+    },
+    getLoadBalancer: (name) =>
+      orNothing(client.GET('/load-balancers/{name}', path(name))) as Promise<LoadBalancer | undefined>,
+    async listLoadBalancers() {
+      return unwrap(await client.GET('/load-balancers')).items as LoadBalancer[];
+    },
+    async deleteLoadBalancer(name) {
+      unwrap(await client.DELETE('/load-balancers/{name}', path(name)));
+    },
+    async registerTargets(targetGroup, instanceIds) {
+      unwrap(await client.POST('/target-groups/{name}/register', { ...path(targetGroup), body: { instanceIds } }));
+    },
+    async deregisterTargets(targetGroup, instanceIds) {
+      unwrap(await client.POST('/target-groups/{name}/deregister', { ...path(targetGroup), body: { instanceIds } }));
+    },
+    async describeTargetHealth(targetGroup) {
+      return unwrap(await client.GET('/target-groups/{name}/health', path(targetGroup))).items as TargetHealth[];
+    },
+  };
+}

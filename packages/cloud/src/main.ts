@@ -1,0 +1,25 @@
+/** The local cloud daemon: `node packages/cloud/dist/main.js` (npm start runs it on base + 10). */
+import {
+  createLogger,
+  defaultPort,
+  intFromEnv,
+  loadTokenVerifier,
+  requireEnv,
+  serve,
+  slipwayHome,
+} from '@slipway/core';
+import { createApp } from './local/app.js';
+import { LocalCloud } from './local/cloud.js';
+
+const env = process.env;
+const logger = createLogger({ name: 'cloud' });
+const cloud = new LocalCloud({ home: slipwayHome(env), logger });
+await cloud.start();
+await serve({
+  app: createApp({ cloud, tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')), logger }),
+  port: intFromEnv(env, 'PORT', defaultPort('cloud', env)),
+  host: env.HOST,
+  logger,
+  // Stopping the daemon stops every instance it runs; a daemon that dies leaves them to be adopted.
+  onClose: () => cloud.stop(),
+});
