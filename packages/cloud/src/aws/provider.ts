@@ -236,7 +236,11 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
             }),
           ),
         );
-        return { ...spec, id: answer.LaunchTemplate?.LaunchTemplateId ?? '', createdAt: new Date().toISOString() };
+        return {
+          ...spec,
+          id: answer.LaunchTemplate?.LaunchTemplateId ?? '',
+          createdAt: (answer.LaunchTemplate?.CreateTime ?? new Date()).toISOString(),
+        };
       } catch (error) {
         if (!/AlreadyExists/.test((error as Error).name)) throw error;
         const existing = await provider.getLaunchTemplate(spec.name);
