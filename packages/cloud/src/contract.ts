@@ -50,6 +50,7 @@ export function describeCloudContract(setup: () => ContractSetup): void {
     expect(running?.cluster).toBe('search-prod');
     expect((await cloud.listServerGroups('search-prod')).map((g) => g.name)).toEqual(['search-prod-v001']);
     const ids = running!.instances.map((i) => i.id).sort();
+    expect(await cloud.imagesInUse()).toEqual([imageId]);
 
     await eventually(
       () => cloud.describeTargetHealth(tg),

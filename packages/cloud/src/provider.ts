@@ -123,6 +123,8 @@ export interface CloudProvider {
   getImage(id: string): Promise<Image | undefined>;
   listImages(filter?: { service?: string; kind?: ImageKind }): Promise<Image[]>;
   deregisterImage(id: string): Promise<void>;
+  /** Images some server group launches from: never to be deregistered. */
+  imagesInUse(): Promise<string[]>;
 
   createLaunchTemplate(spec: LaunchTemplateSpec): Promise<LaunchTemplate>;
   getLaunchTemplate(name: string): Promise<LaunchTemplate | undefined>;

@@ -217,6 +217,24 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       await orNothing(() => ec2.send(new DeregisterImageCommand({ ImageId: id })));
     },
 
+    async imagesInUse() {
+      const templates = new Set<string>();
+      let token: string | undefined;
+      do {
+        const answer = await call(() =>
+          asg.send(new DescribeAutoScalingGroupsCommand({ ...(token ? { NextToken: token } : {}) })),
+        );
+        for (const group of answer.AutoScalingGroups ?? []) {
+          if (group.LaunchTemplate?.LaunchTemplateName) templates.add(group.LaunchTemplate.LaunchTemplateName);
+        }
+        token = answer.NextToken;
+      } while (token);
+      const images = await Promise.all(
+        [...templates].map(async (name) => (await provider.getLaunchTemplate(name))?.imageId),
+      );
+      return [...new Set(images.filter((id): id is string => !!id))];
+    },
+
     async createLaunchTemplate(spec: LaunchTemplateSpec) {
       try {
         const answer = await call(() =>

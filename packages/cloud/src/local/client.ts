@@ -45,6 +45,9 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     async deregisterImage(id) {
       unwrap(await client.DELETE('/images/{id}', { params: { path: { id } } }));
     },
+    async imagesInUse() {
+      return unwrap(await client.GET('/images/in-use')).items;
+    },
     async createLaunchTemplate(spec: LaunchTemplateSpec) {
       return unwrap(await client.PUT('/launch-templates/{name}', { ...path(spec.name), body: spec })) as LaunchTemplate;
     },

@@ -127,6 +127,11 @@ export class LocalCloud implements CloudProvider {
     await rm(join(this.imagesDir, id), { recursive: true, force: true });
   }
 
+  async imagesInUse(): Promise<string[]> {
+    const templates = Object.values(this.state.serverGroups).map((g) => this.state.launchTemplates[g.launchTemplate]);
+    return [...new Set(templates.filter((t): t is LaunchTemplate => !!t).map((t) => t.imageId))];
+  }
+
   // ---- launch templates -------------------------------------------------------------------
 
   async createLaunchTemplate(spec: LaunchTemplateSpec): Promise<LaunchTemplate> {

@@ -13,6 +13,9 @@ export function createOperations({ cloud }: { cloud: CloudProvider }): Operation
       const { service, kind } = queryOf(req) as { service?: string; kind?: ImageKind };
       res.json({ items: await cloud.listImages({ ...(service ? { service } : {}), ...(kind ? { kind } : {}) }) });
     },
+    async imagesInUse(_req, res) {
+      res.json({ items: await cloud.imagesInUse() });
+    },
     async getImage(req, res) {
       const id = paramsOf(req).id!;
       res.json(found(await cloud.getImage(id), `image ${id}`));
