@@ -86,7 +86,10 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
       await rm(workDir, { recursive: true, force: true });
       await rm(join(imagesDir, imageId), { recursive: true, force: true });
       const cancelled = controller.signal.aborted;
-      await store.log(bakeId, cancelled ? 'cancelled: packer stopped, half-made image removed' : `failed: ${result.reason}`);
+      await store.log(
+        bakeId,
+        cancelled ? 'cancelled: packer stopped, half-made image removed' : `failed: ${result.reason}`,
+      );
       return await store.update(bakeId, {
         state: cancelled ? 'cancelled' : 'failed',
         reason: cancelled ? 'cancelled' : `${result.reason}; the end of the log:\n${tail.join('\n')}`,
@@ -98,7 +101,8 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
     if (bake.bakeKey) await store.rememberImage(bake.bakeKey, image);
     await store.log(bakeId, `image ${image}`);
     const done = await store.update(bakeId, { state: 'succeeded', image, finishedAt: new Date().toISOString() });
-    if (bake.kind === 'service') await prune(bake.service!, options).catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
+    if (bake.kind === 'service')
+      await prune(bake.service!, options).catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
     return done;
   } finally {
     clearInterval(watcher);

@@ -65,7 +65,11 @@ export function createRedisBakeStore({ redis, prefix }: { redis: Redis; prefix: 
     (raw ?? []).map(([id, fields]) => ({ id, line: fields[1] ?? '' }));
   const store: BakeStore = {
     async create(bake) {
-      await redis.multi().set(k(`bake:${bake.id}`), JSON.stringify(bake)).zadd(k('bakes'), Date.now(), bake.id).exec();
+      await redis
+        .multi()
+        .set(k(`bake:${bake.id}`), JSON.stringify(bake))
+        .zadd(k('bakes'), Date.now(), bake.id)
+        .exec();
     },
     async get(id) {
       const raw = await redis.get(k(`bake:${id}`));

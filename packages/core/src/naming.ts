@@ -9,7 +9,11 @@ export const SERVICE_NAME_RULE = 'lowercase letters and digits, 1 to 32 characte
 export const ENV_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters';
 export const METADATA_KEY_RULE = 'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens';
 
+export const VERSION_RULE =
+  'a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens';
+
 const SERVICE_NAME = /^[a-z0-9]{1,32}$/;
+const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
 const ENV_NAME = /^[a-z0-9]{1,32}$/;
 const METADATA_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const SERVER_GROUP_NAME = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})-v(\d{3})$/;
@@ -20,7 +24,12 @@ export const MAX_SERVER_GROUP_SEQUENCE = 999;
 const RULE_BY_PATTERN = new Map<string, string>([
   [SERVICE_NAME.source, SERVICE_NAME_RULE],
   [METADATA_KEY.source, METADATA_KEY_RULE],
+  [VERSION.source, VERSION_RULE],
 ]);
+
+export function isVersion(version: string): boolean {
+  return VERSION.test(version);
+}
 
 export function ruleForPattern(pattern: string): string | undefined {
   return RULE_BY_PATTERN.get(pattern);

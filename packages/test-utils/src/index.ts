@@ -2,3 +2,4 @@ export * from './git.js';
 export * from './ports.js';
 export * from './redis.js';
 export * from './image.js';
+export * from './artifact.js';

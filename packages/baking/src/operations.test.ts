@@ -1,0 +1,278 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Express } from 'express';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { LocalCloud } from '@slipway/cloud';
+import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { freePort, packExampleService, startRedis, type TestRedis } from '@slipway/test-utils';
+import { createApp } from './app.js';
+import { createLocalArtifactStore } from './artifacts.js';
+import { createRedisBakeStore } from './bakes.js';
+import { digestOf, startBakery, templatesFor, type Bakery } from './wiring.js';
+
+const DEPLOYER = { Authorization: 'Bearer deployer-token' };
+const ADMIN = { Authorization: 'Bearer admin-token' };
+const tokens = createTokenVerifier({
+  'deployer-token': { subject: 'dave', role: 'deployer' },
+  'admin-token': { subject: 'ada', role: 'admin' },
+  'reader-token': { subject: 'rita', role: 'reader' },
+});
+const logger = createLogger({ name: 'baking', level: 'silent' });
+
+let home: string;
+let redisServer: TestRedis;
+let redis: Redis;
+let cloud: LocalCloud;
+let bakery: Bakery;
+let app: Express;
+let artifact1: string;
+let artifact1b: string;
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'slipway-baking-'));
+  redisServer = await startRedis();
+  redis = createRedis({ url: redisServer.url });
+  cloud = new LocalCloud({ home, logger, reconcileMs: 200 });
+  await cloud.start();
+  const store = createRedisBakeStore({ redis, prefix: 'test:baking:' });
+  const artifacts = createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes: 10 * 1024 * 1024 });
+  const templates = templatesFor(cloud);
+  bakery = await startBakery({
+    redisUrl: redisServer.url,
+    store,
+    concurrency: 2,
+    baseCron: '0 3 * * 0',
+    logger,
+    baker: { store, artifacts, cloud, templates, home, timeoutMs: 120_000, logger, retention: 10 },
+  });
+  app = createApp({
+    store,
+    artifacts,
+    cloud,
+    services: { exists: async (name) => name === 'search' },
+    queue: bakery.queue,
+    serviceTemplateDigest: digestOf(templates.service),
+    followConnection: () => redis.duplicate(),
+    bakeTimeoutSeconds: 120,
+    tokens,
+    logger,
+  });
+  artifact1 = await packExampleService(home, { version: '1.0.0' });
+  const other = await mkdtemp(join(tmpdir(), 'slipway-other-'));
+  artifact1b = await packExampleService(other, { version: '1.0.0', unhealthyAfterSeconds: 3 });
+}, 60_000);
+
+afterAll(async () => {
+  await bakery.close();
+  await cloud.stop();
+  await redis.quit();
+  await redisServer.stop();
+  await rm(home, { recursive: true, force: true });
+});
+
+const upload = async (version: string, file: string, headers = DEPLOYER) =>
+  request(app)
+    .put(`/artifacts/search/${version}`)
+    .set(headers)
+    .set('Content-Type', 'application/gzip')
+    .send(await readFile(file));
+
+async function waitFinished(id: string) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const bake = (await request(app).get(`/bakes/${id}`).set(DEPLOYER)).body;
+    if (['succeeded', 'failed', 'cancelled'].includes(bake.state)) return bake;
+    if (Date.now() > deadline) throw new Error(`bake ${id} still ${bake.state}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('PUT /artifacts/{service}/{version}', () => {
+  it('stores a tarball with its sha256, accepts it again, refuses other content for the version', async () => {
+    const first = await upload('1.0.0', artifact1);
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({
+      service: 'search',
+      version: '1.0.0',
+      uploadedBy: 'dave',
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect((await upload('1.0.0', artifact1)).status).toBe(200);
+    const clash = await upload('1.0.0', artifact1b);
+    expect(clash.status).toBe(409);
+    expect(clash.body.detail).toMatch(/already stored with other content/);
+    const list = await request(app).get('/artifacts/search').set(DEPLOYER);
+    expect(list.body.items.map((a: { version: string }) => a.version)).toEqual(['1.0.0']);
+  });
+
+  it('answers 400 for a bad version or name, 404 for an unknown service, 415 for JSON', async () => {
+    expect(
+      (await request(app).put('/artifacts/search/-1.0').set(DEPLOYER).set('Content-Type', 'application/gzip').send('x'))
+        .status,
+    ).toBe(400);
+    const bad = await request(app)
+      .put('/artifacts/search/1.0%3Brm')
+      .set(DEPLOYER)
+      .set('Content-Type', 'application/gzip')
+      .send('x');
+    expect(bad.status).toBe(400);
+    expect(bad.body.detail).toMatch(/a letter or digit, then up to 63/);
+    expect(
+      (
+        await request(app)
+          .put('/artifacts/Bad-Name/1.0')
+          .set(DEPLOYER)
+          .set('Content-Type', 'application/gzip')
+          .send('x')
+      ).status,
+    ).toBe(400);
+    const unknown = await request(app)
+      .put('/artifacts/nothing/1.0')
+      .set(DEPLOYER)
+      .set('Content-Type', 'application/gzip')
+      .send('x');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.detail).toMatch(/no service named nothing/);
+    expect((await request(app).put('/artifacts/search/2.0').set(DEPLOYER).send({ a: 1 })).status).toBe(415);
+  });
+});
+
+describe('bakes', () => {
+  it('needs a base image before a service bake, and names a missing artifact', async () => {
+    const noBase = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
+    expect(noBase.status).toBe(422);
+    expect(noBase.body.detail).toMatch(/no base image yet/);
+    const missing = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '9.9.9' });
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail).toMatch(/no artifact search 9.9.9/);
+  });
+
+  let baseImage: string;
+  let serviceImage: string;
+
+  it('bakes a base image with real Packer, and streams its log as it happens', async () => {
+    const started = await request(app).post('/bakes/base').set(DEPLOYER);
+    expect(started.status).toBe(202);
+    const events = await request(app).get(`/bakes/${started.body.id}/log`).set(DEPLOYER);
+    expect(events.headers['content-type']).toMatch(/text\/event-stream/);
+    expect(events.text).toMatch(/data: .*laying down the runtime/);
+    expect(events.text).toMatch(/event: end\ndata: \{"state":"succeeded","image":"img-/);
+    const bake = await waitFinished(started.body.id);
+    expect(bake.state).toBe('succeeded');
+    baseImage = bake.image;
+    const latest = await request(app).get('/images/base/latest').set(DEPLOYER);
+    expect(latest.body).toMatchObject({ id: baseImage, kind: 'base' });
+    const dir = join(home, 'images', baseImage);
+    expect(existsSync(join(dir, 'runtime', 'bin', 'node'))).toBe(true);
+    expect((await readFile(join(dir, 'SHA256SUMS'), 'utf8')).split('\n').length).toBeGreaterThan(100);
+  });
+
+  it('bakes a service on the newest base; the same inputs answer the same image at once', async () => {
+    const [first, second] = await Promise.all([
+      request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' }),
+      request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' }),
+    ]);
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.body.id).toBe(first.body.id); // joined the running bake
+    const bake = await waitFinished(first.body.id);
+    expect(bake).toMatchObject({ state: 'succeeded', kind: 'service', service: 'search', version: '1.0.0', baseImage });
+    serviceImage = bake.image;
+    const manifest = JSON.parse(await readFile(join(home, 'images', serviceImage, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({
+      id: serviceImage,
+      kind: 'service',
+      service: 'search',
+      version: '1.0.0',
+      baseImage,
+      bakeKey: bake.bakeKey,
+    });
+    const cached = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
+    expect(cached.status).toBe(200);
+    expect(cached.body).toEqual({ image: serviceImage, cached: true });
+    const rebake = await request(app)
+      .post('/bakes')
+      .set(DEPLOYER)
+      .send({ service: 'search', version: '1.0.0', rebake: true });
+    expect(rebake.status).toBe(202);
+    expect(rebake.body.id).not.toBe(first.body.id);
+    const rebaked = await waitFinished(rebake.body.id);
+    expect(rebaked.state).toBe('succeeded');
+    expect(rebaked.image).not.toBe(serviceImage);
+    const text = await request(app).get(`/bakes/${first.body.id}/log?format=text`).set(DEPLOYER);
+    expect(text.text).toContain(`layering search 1.0.0 on ${baseImage}`);
+    const images = await request(app).get('/images?service=search').set(DEPLOYER);
+    expect(images.body.items.map((i: { id: string }) => i.id)).toEqual([rebaked.image, serviceImage]);
+  });
+
+  it('the local cloud starts an instance from the baked image', async () => {
+    await cloud.createLaunchTemplate({
+      name: 'search-prod-v001',
+      imageId: serviceImage,
+      instanceType: 't3.small',
+      userData: { files: { 'application.properties': 'greeting=Hello from a baked image\n' }, commands: [] },
+    });
+    const lbPort = await freePort();
+    await cloud.createLoadBalancer({
+      name: 'search',
+      port: lbPort,
+      protocol: 'http',
+      targetGroup: {
+        name: 'search',
+        healthCheck: {
+          path: '/healthcheck',
+          intervalSeconds: 0.2,
+          timeoutSeconds: 1,
+          healthyThreshold: 2,
+          unhealthyThreshold: 2,
+        },
+        deregistrationDelaySeconds: 1,
+      },
+    });
+    await cloud.createServerGroup({
+      name: 'search-prod-v001',
+      launchTemplate: 'search-prod-v001',
+      min: 1,
+      desired: 1,
+      max: 1,
+      targetGroups: ['search'],
+    });
+    const deadline = Date.now() + 20_000;
+    let body: unknown;
+    while (Date.now() < deadline) {
+      const res = await fetch(`http://127.0.0.1:${lbPort}/`).catch(() => undefined);
+      if (res?.ok) {
+        body = await res.json();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(body).toEqual({ service: 'search', version: '1.0.0', greeting: 'Hello from a baked image' });
+  });
+
+  it('never deregisters an image a server group uses; an admin can deregister others', async () => {
+    const inUse = await request(app).delete(`/images/${serviceImage}`).set(ADMIN);
+    expect(inUse.status).toBe(409);
+    expect((await request(app).delete(`/images/${serviceImage}`).set(DEPLOYER)).status).toBe(403);
+  });
+
+  it('cancelling stops Packer and leaves nothing half-made', async () => {
+    const started = await request(app).post('/bakes/base').set(DEPLOYER);
+    await new Promise((r) => setTimeout(r, 600));
+    const cancel = await request(app).delete(`/bakes/${started.body.id}`).set(DEPLOYER);
+    expect(cancel.status).toBe(202);
+    const bake = await waitFinished(started.body.id);
+    expect(bake.state).toBe('cancelled');
+    const leftovers = (await readdir(join(home, 'images'))).filter((name) => name.startsWith('.work-'));
+    expect(leftovers).toEqual([]);
+    expect((await request(app).get('/images?kind=base').set(DEPLOYER)).body.items).toHaveLength(1);
+  });
+
+  it('answers 404 for an unknown bake and 400 for a malformed id', async () => {
+    expect((await request(app).get('/bakes/bake-000000000000').set(DEPLOYER)).status).toBe(404);
+    expect((await request(app).get('/bakes/nonsense').set(DEPLOYER)).status).toBe(400);
+  });
+});

@@ -1,0 +1,263 @@
+import type { CloudProvider } from '@slipway/cloud';
+import {
+  ConflictError,
+  NotFoundError,
+  UnprocessableError,
+  paramsOf,
+  principalOf,
+  queryOf,
+  type OperationHandlers,
+  type Redis,
+} from '@slipway/core';
+import { createHash, randomBytes } from 'node:crypto';
+import type { ArtifactStore } from './artifacts.js';
+import { isFinished, type Bake, type BakeStore } from './bakes.js';
+
+export interface BakeQueue {
+  enqueue(bakeId: string): Promise<void>;
+  /** Takes a bake out of the queue before it starts; false when it has started already. */
+  remove(bakeId: string): Promise<boolean>;
+}
+
+export interface ServiceRegistry {
+  exists(service: string): Promise<boolean>;
+}
+
+export interface OperationsOptions {
+  store: BakeStore;
+  artifacts: ArtifactStore;
+  cloud: CloudProvider;
+  services: ServiceRegistry;
+  queue: BakeQueue;
+  /** sha256 of the service template: part of every bake key. */
+  serviceTemplateDigest: string;
+  /** A connection of its own for each log follower (it blocks). */
+  followConnection(): Redis;
+  bakeTimeoutSeconds: number;
+}
+
+export function newBakeId(): string {
+  return `bake-${randomBytes(6).toString('hex')}`;
+}
+
+export function bakeKey(parts: {
+  baseImage: string;
+  service: string;
+  version: string;
+  artifactSha256: string;
+  templateDigest: string;
+}): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+export function createOperations(options: OperationsOptions): OperationHandlers {
+  const { store, artifacts, cloud, services, queue } = options;
+
+  async function mustService(service: string): Promise<void> {
+    if (!(await services.exists(service)))
+      throw new NotFoundError(`no service named ${service} in the metadata registry`);
+  }
+
+  async function newestBase() {
+    return (await cloud.listImages({ kind: 'base' }))[0];
+  }
+
+  async function startBake(bake: Bake, res: Parameters<OperationHandlers[string]>[1]) {
+    await store.create(bake);
+    await store.log(bake.id, `queued by ${bake.requestedBy}`);
+    await queue.enqueue(bake.id);
+    res.status(202).setHeader('Location', `/bakes/${bake.id}`);
+    res.json({ id: bake.id });
+  }
+
+  return {
+    async listArtifacts(req, res) {
+      res.json({ items: await artifacts.list(paramsOf(req).service!) });
+    },
+
+    async putArtifact(req, res) {
+      const { service, version } = paramsOf(req) as { service: string; version: string };
+      await mustService(service);
+      const { artifact, created } = await artifacts.put(service, version, req, principalOf(req).subject);
+      res.status(created ? 201 : 200).json(artifact);
+    },
+
+    async getArtifact(req, res) {
+      const { service, version } = paramsOf(req) as { service: string; version: string };
+      const artifact = await artifacts.get(service, version);
+      if (!artifact) throw new NotFoundError(`no artifact ${service} ${version}`);
+      res.json(artifact);
+    },
+
+    async bakeBase(req, res) {
+      const bake: Bake = {
+        id: newBakeId(),
+        kind: 'base',
+        state: 'queued',
+        requestedBy: principalOf(req).subject,
+        createdAt: new Date().toISOString(),
+      };
+      await startBake(bake, res);
+    },
+
+    async bakeService(req, res) {
+      const { service, version, rebake } = req.body as { service: string; version: string; rebake?: boolean };
+      await mustService(service);
+      const artifact = await artifacts.get(service, version);
+      if (!artifact)
+        throw new NotFoundError(
+          `no artifact ${service} ${version}: upload it first (PUT /artifacts/${service}/${version})`,
+        );
+      const base = await newestBase();
+      if (!base) throw new UnprocessableError('there is no base image yet: bake one first (POST /bakes/base)');
+      const key = bakeKey({
+        baseImage: base.id,
+        service,
+        version,
+        artifactSha256: artifact.sha256,
+        templateDigest: options.serviceTemplateDigest,
+      });
+      if (!rebake) {
+        const image = await store.imageFor(key);
+        if (image && (await cloud.getImage(image))) {
+          res.status(200).json({ image, cached: true });
+          return;
+        }
+      }
+      const id = newBakeId();
+      const running = await store.claim(key, id, options.bakeTimeoutSeconds + 60);
+      if (running) {
+        res.status(202).setHeader('Location', `/bakes/${running}`);
+        res.json({ id: running, joined: true });
+        return;
+      }
+      await startBake(
+        {
+          id,
+          kind: 'service',
+          service,
+          version,
+          bakeKey: key,
+          baseImage: base.id,
+          artifactSha256: artifact.sha256,
+          state: 'queued',
+          requestedBy: principalOf(req).subject,
+          createdAt: new Date().toISOString(),
+        },
+        res,
+      );
+    },
+
+    async getBake(req, res) {
+      res.json(await mustBake(store, paramsOf(req).id!));
+    },
+
+    async cancelBake(req, res) {
+      const bake = await mustBake(store, paramsOf(req).id!);
+      if (isFinished(bake.state)) {
+        res.status(202).json(bake);
+        return;
+      }
+      await store.requestCancel(bake.id);
+      if (bake.state === 'queued' && (await queue.remove(bake.id))) {
+        if (bake.bakeKey) await store.release(bake.bakeKey, bake.id);
+        await store.log(bake.id, `cancelled by ${principalOf(req).subject} before it started`);
+        res.status(202).json(
+          await store.update(bake.id, {
+            state: 'cancelled',
+            reason: 'cancelled',
+            finishedAt: new Date().toISOString(),
+          }),
+        );
+        return;
+      }
+      await store.log(bake.id, `cancel requested by ${principalOf(req).subject}`);
+      res.status(202).json(await store.get(bake.id));
+    },
+
+    async getBakeLog(req, res) {
+      const id = paramsOf(req).id!;
+      await mustBake(store, id);
+      if (queryOf(req).format === 'text') {
+        res.type('text/plain; charset=utf-8');
+        const lines = (await store.readLog(id, '0', 10_000)).map((e) => e.line);
+        res.send(lines.length ? `${lines.join('\n')}\n` : '');
+        return;
+      }
+      await followLog(req, res, id);
+    },
+
+    async listImages(req, res) {
+      const { service, kind } = queryOf(req) as { service?: string; kind?: 'base' | 'service' };
+      res.json({ items: await cloud.listImages({ ...(service ? { service } : {}), ...(kind ? { kind } : {}) }) });
+    },
+
+    async getLatestBaseImage(_req, res) {
+      const base = await newestBase();
+      if (!base) throw new NotFoundError('there is no base image yet');
+      res.json(base);
+    },
+
+    async getImage(req, res) {
+      const image = await cloud.getImage(paramsOf(req).id!);
+      if (!image) throw new NotFoundError(`no image ${paramsOf(req).id}`);
+      res.json(image);
+    },
+
+    async deleteImage(req, res) {
+      const id = paramsOf(req).id!;
+      if (!(await cloud.getImage(id))) throw new NotFoundError(`no image ${id}`);
+      if ((await cloud.imagesInUse()).includes(id)) throw new ConflictError(`image ${id} is used by a server group`);
+      await cloud.deregisterImage(id);
+      res.status(204).end();
+    },
+  };
+
+  /** Server-sent events: every line so far (after Last-Event-ID), then each new one, then `end`. */
+  async function followLog(
+    req: Parameters<OperationHandlers[string]>[0],
+    res: Parameters<OperationHandlers[string]>[1],
+    id: string,
+  ) {
+    res.status(200).setHeader('Content-Type', 'text/event-stream');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.flushHeaders();
+    let closed = false;
+    req.on('close', () => (closed = true));
+    const given = req.headers['last-event-id'];
+    let after = typeof given === 'string' && /^\d+-\d+$/.test(given) ? given : '0';
+    const send = (entries: Array<{ id: string; line: string }>) => {
+      for (const entry of entries) {
+        res.write(`id: ${entry.id}\ndata: ${entry.line.split('\n').join('\ndata: ')}\n\n`);
+        after = entry.id;
+      }
+    };
+    send(await store.readLog(id, after, 10_000));
+    const connection = options.followConnection();
+    try {
+      while (!closed) {
+        const bake = await store.get(id);
+        const entries = await store.waitLog(
+          connection,
+          id,
+          after === '0' ? '0-0' : after,
+          bake && isFinished(bake.state) ? 1 : 1000,
+        );
+        send(entries);
+        if (bake && isFinished(bake.state) && entries.length === 0) {
+          res.write(`event: end\ndata: ${JSON.stringify({ state: bake.state, image: bake.image ?? null })}\n\n`);
+          break;
+        }
+      }
+    } finally {
+      connection.disconnect();
+      res.end();
+    }
+  }
+}
+
+async function mustBake(store: BakeStore, id: string): Promise<Bake> {
+  const bake = await store.get(id);
+  if (!bake) throw new NotFoundError(`no bake ${id}`);
+  return bake;
+}

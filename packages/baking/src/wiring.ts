@@ -1,0 +1,110 @@
+/** The real dependencies of the baking service, from settings: queue, worker, peers, stores. */
+import { S3Client } from '@aws-sdk/client-s3';
+import type { CloudProvider } from '@slipway/cloud';
+import { createQueue, createServiceClient, createWorker, NotFoundError, unwrap, type Logger } from '@slipway/core';
+import type { MetadataPaths } from '@slipway/metadata';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLocalArtifactStore, createS3ArtifactStore, type ArtifactStore } from './artifacts.js';
+import { runBake, type BakerOptions, type Templates } from './baker.js';
+import type { BakeStore } from './bakes.js';
+import { newBakeId, type BakeQueue, type ServiceRegistry } from './operations.js';
+
+export const PACKER_DIR = fileURLToPath(new URL('../../../infra/packer/', import.meta.url));
+
+export function templatesFor(cloud: CloudProvider, dir = PACKER_DIR): Templates {
+  const kind = cloud.kind === 'aws' ? 'aws' : 'local';
+  return { base: join(dir, `base-${kind}.json`), service: join(dir, `service-${kind}.json`) };
+}
+
+export function digestOf(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+export function metadataRegistry(baseUrl: string, token: string): ServiceRegistry {
+  const client = createServiceClient<MetadataPaths>({ baseUrl, token });
+  return {
+    async exists(service) {
+      try {
+        unwrap(await client.GET('/services/{name}', { params: { path: { name: service } } }));
+        return true;
+      } catch (error) {
+        if (error instanceof NotFoundError) return false;
+        throw error;
+      }
+    },
+  };
+}
+
+export function artifactStoreFromEnv(env: NodeJS.ProcessEnv, home: string): ArtifactStore {
+  const maxBytes = Number(env.SLIPWAY_ARTIFACT_MAX_MB ?? 200) * 1024 * 1024;
+  if (env.SLIPWAY_ARTIFACT_BUCKET) {
+    return createS3ArtifactStore({
+      bucket: env.SLIPWAY_ARTIFACT_BUCKET,
+      client: new S3Client(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+      cacheDir: join(home, 'artifacts-cache'),
+      maxBytes,
+    });
+  }
+  return createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes });
+}
+
+export interface Bakery {
+  queue: BakeQueue;
+  close(): Promise<void>;
+}
+
+/**
+ * The bake queue and its worker (BullMQ): each bake one job, `concurrency` at a time, and the
+ * base bake on a cron schedule (a repeatable job scheduler, so only one fires however many
+ * copies of the service run).
+ */
+export async function startBakery(options: {
+  redisUrl: string;
+  store: BakeStore;
+  baker: BakerOptions;
+  concurrency: number;
+  baseCron: string;
+  logger: Logger;
+}): Promise<Bakery> {
+  const connection = { url: options.redisUrl, prefix: 'slipway:baking:queue' };
+  const queue = createQueue<{ bakeId?: string }>('bakes', connection);
+  const worker = createWorker<{ bakeId?: string }>(
+    'bakes',
+    async (job) => {
+      let bakeId = job.data.bakeId;
+      if (job.name === 'scheduled-base') {
+        bakeId = newBakeId();
+        await options.store.create({
+          id: bakeId,
+          kind: 'base',
+          state: 'queued',
+          requestedBy: 'schedule',
+          createdAt: new Date().toISOString(),
+        });
+      }
+      const bake = await runBake(bakeId!, options.baker);
+      options.logger.info({ bake: bake.id, state: bake.state, image: bake.image }, 'bake finished');
+      return bake.state;
+    },
+    connection,
+    { concurrency: options.concurrency },
+  );
+  await queue.upsertJobScheduler('weekly-base', { pattern: options.baseCron }, { name: 'scheduled-base', data: {} });
+  return {
+    queue: {
+      async enqueue(bakeId) {
+        await queue.add('bake', { bakeId }, { jobId: bakeId, removeOnComplete: 1000, removeOnFail: 1000 });
+      },
+      async remove(bakeId) {
+        return (await queue.remove(bakeId)) === 1;
+      },
+    },
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}

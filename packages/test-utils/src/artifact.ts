@@ -1,0 +1,36 @@
+/**
+ * A service artifact as `npm pack` makes it (a .tgz whose files are under `package/`), from the
+ * example service in infra/examples/search, with the version given and, if asked, broken: its
+ * health check fails once `unhealthyAfterSeconds` have passed.
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const EXAMPLE_SERVICE_DIR = fileURLToPath(new URL('../../../infra/examples/search/', import.meta.url));
+
+export async function packExampleService(
+  outDir: string,
+  options: { version: string; unhealthyAfterSeconds?: number },
+): Promise<string> {
+  const work = await mkdtemp(join(tmpdir(), 'slipway-pack-'));
+  try {
+    const dir = join(work, 'package');
+    await cp(EXAMPLE_SERVICE_DIR, dir, { recursive: true });
+    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ ...manifest, version: options.version }, null, 2));
+    await writeFile(
+      join(dir, 'broken.json'),
+      JSON.stringify({ unhealthyAfterSeconds: options.unhealthyAfterSeconds ?? 0 }),
+    );
+    const file = join(outDir, `search-${options.version}.tgz`);
+    await run('tar', ['-czf', file, '-C', work, 'package']);
+    return file;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
