@@ -4,7 +4,8 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPlatform, type Platform } from '@slipway/platform';
-import { freePortBase } from '@slipway/test-utils';
+import { createLocalProvider } from '@slipway/cloud';
+import { freePortBase, packExampleService } from '@slipway/test-utils';
 
 // The platform as `npm start` runs it: built services as processes, a redis-server of its own.
 let home: string;
@@ -73,6 +74,67 @@ describe('npm start', () => {
     expect(await res.json()).toEqual({ items: [] });
   });
 
+  it('bakes the example service with real Packer and runs it in the local cloud', async () => {
+    const admin = { Authorization: `Bearer ${platform.adminToken}` };
+    const baking = platform.urls.baking!;
+    const artifact = await readFile(await packExampleService(home, { version: '1.0.0' }));
+    const put = await fetch(`${baking}/artifacts/search/1.0.0`, {
+      method: 'PUT',
+      headers: { ...admin, 'Content-Type': 'application/gzip' },
+      body: artifact,
+    });
+    expect(put.status).toBe(201);
+    const finished = async (id: string) => {
+      const log = await (await fetch(`${baking}/bakes/${id}/log`, { headers: admin })).text();
+      return JSON.parse(/event: end\ndata: (.*)\n/.exec(log)![1]!) as { state: string; image: string };
+    };
+    const base = (await (await fetch(`${baking}/bakes/base`, { method: 'POST', headers: admin })).json()) as {
+      id: string;
+    };
+    expect((await finished(base.id)).state).toBe('succeeded');
+    const bakeService = () =>
+      fetch(`${baking}/bakes`, {
+        method: 'POST',
+        headers: { ...admin, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ service: 'search', version: '1.0.0' }),
+      });
+    const started = (await (await bakeService()).json()) as { id: string };
+    const { image } = await finished(started.id);
+    const again = await bakeService();
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ image, cached: true });
+
+    const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.adminToken });
+    await cloud.createLaunchTemplate({
+      name: 'search-test-v001',
+      imageId: image,
+      instanceType: 't3.small',
+      userData: { files: { 'application.properties': 'greeting=baked\n' }, commands: [] },
+    });
+    await cloud.createServerGroup({
+      name: 'search-test-v001',
+      launchTemplate: 'search-test-v001',
+      min: 1,
+      desired: 1,
+      max: 1,
+      targetGroups: [],
+    });
+    const deadline = Date.now() + 20_000;
+    let answer: unknown;
+    while (!answer && Date.now() < deadline) {
+      const address = (await cloud.getServerGroup('search-test-v001'))?.instances[0]?.address;
+      answer =
+        address &&
+        (await fetch(`http://${address}/`).then(
+          (r) => r.json(),
+          () => undefined,
+        ));
+      if (!answer) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(answer).toEqual({ service: 'search', version: '1.0.0', greeting: 'baked' });
+    await cloud.destroyServerGroup('search-test-v001');
+  });
+
   it('gives the dashboard a reader token that cannot write', async () => {
     const res = await fetch(`${platform.urls.metadata}/services/search`, {
       method: 'PUT',
@@ -87,6 +149,7 @@ describe('npm start', () => {
     await expect(fetch(`${platform.urls.metadata}/healthz`)).rejects.toThrow();
     await expect(fetch(`${platform.urls.config}/healthz`)).rejects.toThrow();
     await expect(fetch(`${platform.urls.cloud}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${platform.urls.baking}/healthz`)).rejects.toThrow();
     expect(await connects(Number(new URL(platform.redisUrl).port))).toBe(false);
   });
 });

@@ -17,7 +17,7 @@ import { ensureTokens } from './tokens.js';
 export const REDIS_PORT_OFFSET = 9;
 
 /** The services `npm start` runs, in start order (peers before those that call them). */
-export const SERVICES: readonly ComponentName[] = ['cloud', 'metadata', 'config'];
+export const SERVICES: readonly ComponentName[] = ['cloud', 'metadata', 'config', 'baking'];
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
