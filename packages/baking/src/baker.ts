@@ -86,21 +86,23 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
       await rm(workDir, { recursive: true, force: true });
       await rm(join(imagesDir, imageId), { recursive: true, force: true });
       const cancelled = controller.signal.aborted;
-      await store.log(
-        bakeId,
-        cancelled ? 'cancelled: packer stopped, half-made image removed' : `failed: ${result.reason}`,
-      );
-      return await store.update(bakeId, {
+      // The state first, then the line: a follower woken by the line finds the bake finished.
+      const ended = await store.update(bakeId, {
         state: cancelled ? 'cancelled' : 'failed',
         reason: cancelled ? 'cancelled' : `${result.reason}; the end of the log:\n${tail.join('\n')}`,
         finishedAt: new Date().toISOString(),
       });
+      await store.log(
+        bakeId,
+        cancelled ? 'cancelled: packer stopped, half-made image removed' : `failed: ${result.reason}`,
+      );
+      return ended;
     }
     // Locally the image id is ours; on AWS it is the AMI Packer reports.
     const image = options.cloud.kind === 'local' ? imageId : (result.artifactIds.at(-1) ?? imageId);
     if (bake.bakeKey) await store.rememberImage(bake.bakeKey, image);
-    await store.log(bakeId, `image ${image}`);
     const done = await store.update(bakeId, { state: 'succeeded', image, finishedAt: new Date().toISOString() });
+    await store.log(bakeId, `image ${image}`);
     if (bake.kind === 'service')
       await prune(bake.service!, options).catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
     return done;

@@ -161,14 +161,13 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       await store.requestCancel(bake.id);
       if (bake.state === 'queued' && (await queue.remove(bake.id))) {
         if (bake.bakeKey) await store.release(bake.bakeKey, bake.id);
+        const cancelled = await store.update(bake.id, {
+          state: 'cancelled',
+          reason: 'cancelled',
+          finishedAt: new Date().toISOString(),
+        });
         await store.log(bake.id, `cancelled by ${principalOf(req).subject} before it started`);
-        res.status(202).json(
-          await store.update(bake.id, {
-            state: 'cancelled',
-            reason: 'cancelled',
-            finishedAt: new Date().toISOString(),
-          }),
-        );
+        res.status(202).json(cancelled);
         return;
       }
       await store.log(bake.id, `cancel requested by ${principalOf(req).subject}`);
