@@ -25,7 +25,11 @@ async function bake(path, body) {
   const log = await (await fetch(`${baking}/bakes/${answer.id}/log`, { headers })).text();
   const end = JSON.parse(/event: end\ndata: (.*)\n/.exec(log)[1]);
   if (end.state !== 'succeeded') throw new Error(`bake ${answer.id} ${end.state}`);
-  return { ms: performance.now() - started, image: end.image, cached: false };
+  const ms = performance.now() - started;
+  const record = await (await fetch(`${baking}/bakes/${answer.id}`, { headers })).json();
+  const queued = Date.parse(record.startedAt) - Date.parse(record.createdAt);
+  const ran = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
+  return { ms, image: end.image, cached: false, queued, ran };
 }
 
 try {
@@ -53,6 +57,8 @@ try {
   figure('base bake', (base.ms / 1000).toFixed(2), 's');
   figure('service bake (same base)', (service.ms / 1000).toFixed(2), 's');
   figure('ratio service / base', (service.ms / base.ms).toFixed(3), 'x');
+  figure('base bake: waiting in the queue / running Packer', `${base.queued} / ${base.ran}`, 'ms');
+  figure('service bake: waiting in the queue / running Packer', `${service.queued} / ${service.ran}`, 'ms');
   figure('cached bake request, median of 20', cachedRuns[10].toFixed(1), 'ms');
   figure('cached bake request, worst of 20', cachedRuns[19].toFixed(1), 'ms');
 } finally {
