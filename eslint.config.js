@@ -18,4 +18,10 @@ export default tseslint.config(
       '@typescript-eslint/no-empty-object-type': 'off',
     },
   },
+  {
+    // The example service is plain CommonJS: it runs with node as it is, inside a baked image.
+    files: ['infra/examples/**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );
