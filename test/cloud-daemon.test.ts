@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
-import { freePort, stopProcess, writeTestImage } from '@slipway/test-utils';
+import { eventually, fastLoadBalancer, freePort, stopProcess, writeTestImage } from '@slipway/test-utils';
 
 // The local cloud daemon as npm start runs it: a process of its own, killed and started again.
 let home: string;
@@ -27,16 +27,6 @@ function startDaemon(): ChildProcess {
   });
 }
 
-async function until<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await read().catch(() => undefined as T);
-    if (value !== undefined && check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Alive and not a zombie waiting to be reaped (an orphan's reaper here may be slow). */
 const alive = (pid: number) => {
   try {
@@ -55,7 +45,7 @@ beforeAll(async () => {
   lbPort = await freePort();
   daemon = startDaemon();
   cloud = createLocalProvider({ baseUrl: `http://127.0.0.1:${port}`, token: 't' });
-  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok), Boolean, 'the daemon');
+  await eventually(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok), Boolean, 'the daemon');
 });
 
 afterAll(async () => {
@@ -71,22 +61,7 @@ describe('the local cloud daemon', () => {
       instanceType: 't3.small',
       userData: { files: {}, commands: [] },
     });
-    await cloud.createLoadBalancer({
-      name: 'search',
-      port: lbPort,
-      protocol: 'http',
-      targetGroup: {
-        name: 'search',
-        healthCheck: {
-          path: '/healthcheck',
-          intervalSeconds: 0.2,
-          timeoutSeconds: 1,
-          healthyThreshold: 2,
-          unhealthyThreshold: 2,
-        },
-        deregistrationDelaySeconds: 1,
-      },
-    });
+    await cloud.createLoadBalancer(fastLoadBalancer(lbPort));
     await cloud.createServerGroup({
       name: 'search-prod-v001',
       launchTemplate: 'search-prod-v001',
@@ -96,7 +71,7 @@ describe('the local cloud daemon', () => {
       targetGroups: ['search'],
     });
     const healthy = (h: Array<{ state: string }>) => h.filter((t) => t.state === 'healthy').length === 2;
-    await until(() => cloud.describeTargetHealth('search'), healthy, 'two healthy targets');
+    await eventually(() => cloud.describeTargetHealth('search'), healthy, 'two healthy targets');
     const before = (await cloud.getServerGroup('search-prod-v001'))!.instances.map((i) => i.id).sort();
     const state = JSON.parse(await readFile(join(home, 'cloud', 'state.json'), 'utf8'));
     const pids = Object.values(state.serverGroups['search-prod-v001'].instances).map((i) => (i as { pid: number }).pid);
@@ -106,7 +81,7 @@ describe('the local cloud daemon', () => {
     expect(pids.every(alive)).toBe(true); // instances outlive their daemon
 
     daemon = startDaemon();
-    await until(() => cloud.describeTargetHealth('search'), healthy, 'adopted targets healthy');
+    await eventually(() => cloud.describeTargetHealth('search'), healthy, 'adopted targets healthy');
     const after = (await cloud.getServerGroup('search-prod-v001'))!.instances.map((i) => i.id).sort();
     expect(after).toEqual(before);
     expect((await fetch(`http://127.0.0.1:${lbPort}/`)).status).toBe(200);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { LocalCloud } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
-import { freePort, packExampleService, startRedis, type TestRedis } from '@slipway/test-utils';
+import { fastLoadBalancer, freePort, packExampleService, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
@@ -216,22 +216,7 @@ describe('bakes', () => {
       userData: { files: { 'application.properties': 'greeting=Hello from a baked image\n' }, commands: [] },
     });
     const lbPort = await freePort();
-    await cloud.createLoadBalancer({
-      name: 'search',
-      port: lbPort,
-      protocol: 'http',
-      targetGroup: {
-        name: 'search',
-        healthCheck: {
-          path: '/healthcheck',
-          intervalSeconds: 0.2,
-          timeoutSeconds: 1,
-          healthyThreshold: 2,
-          unhealthyThreshold: 2,
-        },
-        deregistrationDelaySeconds: 1,
-      },
-    });
+    await cloud.createLoadBalancer(fastLoadBalancer(lbPort));
     await cloud.createServerGroup({
       name: 'search-prod-v001',
       launchTemplate: 'search-prod-v001',

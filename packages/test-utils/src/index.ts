@@ -3,3 +3,4 @@ export * from './ports.js';
 export * from './redis.js';
 export * from './image.js';
 export * from './artifact.js';
+export * from './eventually.js';

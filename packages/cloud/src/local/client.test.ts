@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpServer, createLogger, createTokenVerifier } from '@slipway/core';
-import { freePort, writeTestImage } from '@slipway/test-utils';
+import { eventually, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
 import type { CloudProvider, LoadBalancerSpec } from '../provider.js';
 import { createApp } from './app.js';
@@ -24,16 +24,6 @@ let provider: CloudProvider;
 let baseUrl: string;
 let loadBalancer: LoadBalancerSpec;
 
-async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeEach(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-cloud-api-'));
   await writeTestImage(join(home, 'images'), 'img-test1');
@@ -43,22 +33,7 @@ beforeEach(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   provider = createLocalProvider({ baseUrl, token: 'deployer-token' });
-  loadBalancer = {
-    name: 'search',
-    port: await freePort(),
-    protocol: 'http',
-    targetGroup: {
-      name: 'search',
-      healthCheck: {
-        path: '/healthcheck',
-        intervalSeconds: 0.2,
-        timeoutSeconds: 1,
-        healthyThreshold: 2,
-        unhealthyThreshold: 2,
-      },
-      deregistrationDelaySeconds: 1,
-    },
-  };
+  loadBalancer = fastLoadBalancer(await freePort());
 });
 
 afterEach(async () => {

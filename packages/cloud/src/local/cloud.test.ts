@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@slipway/core';
-import { freePort, writeTestImage } from '@slipway/test-utils';
+import { eventually, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
 import type { LoadBalancerSpec } from '../provider.js';
 import { LocalCloud } from './cloud.js';
@@ -21,36 +21,11 @@ async function startCloud(): Promise<LocalCloud> {
   return cloud;
 }
 
-async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeEach(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-cloud-'));
   clouds = [];
   await writeTestImage(join(home, 'images'), 'img-test1', { version: '1.0.0' });
-  loadBalancer = {
-    name: 'search',
-    port: await freePort(),
-    protocol: 'http',
-    targetGroup: {
-      name: 'search',
-      healthCheck: {
-        path: '/healthcheck',
-        intervalSeconds: 0.2,
-        timeoutSeconds: 1,
-        healthyThreshold: 2,
-        unhealthyThreshold: 2,
-      },
-      deregistrationDelaySeconds: 1,
-    },
-  };
+  loadBalancer = fastLoadBalancer(await freePort());
 });
 
 afterEach(async () => {
