@@ -2,7 +2,8 @@
  * The three files of a configuration repository: what each must hold, how the properties are
  * written for an instance, and what changed between two commits.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
+import { describeSchemaErrors } from '@slipway/core';
 import addFormatsModule from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
@@ -69,7 +70,7 @@ export function readConfigFiles(raw: Record<FileKey, Buffer | undefined>): {
     }
     const validate = validators[key];
     if (!validate(value)) {
-      errors.push(...(validate.errors ?? []).map((e) => toConfigError(file, e)));
+      errors.push(...describeSchemaErrors(validate.errors).map((e) => ({ file, ...e })));
       continue;
     }
     (files as unknown as Record<string, unknown>)[key] = value;
@@ -86,21 +87,6 @@ export function readConfigFiles(raw: Record<FileKey, Buffer | undefined>): {
     }
   }
   return { files, errors };
-}
-
-function toConfigError(file: string, error: ErrorObject): ConfigError {
-  let path = error.instancePath;
-  let message = error.message ?? 'is not valid';
-  if (error.keyword === 'required') {
-    path = `${path}/${String(error.params.missingProperty)}`;
-    message = 'is required';
-  } else if (error.keyword === 'additionalProperties') {
-    path = `${path}/${String(error.params.additionalProperty)}`;
-    message = 'is not a known setting';
-  } else if (error.keyword === 'enum') {
-    message = `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-  }
-  return { file, path, message };
 }
 
 /** `{ a: { b: 1 }, l: [x, y] }` → `{ 'a.b': 1, 'l[0]': x, 'l[1]': y }`. */

@@ -193,7 +193,8 @@ function validateRequest(
   const query: Record<string, unknown> = search < 0 ? {} : parseQuery(req.url.slice(search + 1));
   const parameters = { path, query, headers };
   const errors: FieldError[] = [];
-  if (!operation.validateParameters(parameters)) errors.push(...fieldErrors(operation.validateParameters.errors, ''));
+  if (!operation.validateParameters(parameters))
+    errors.push(...describeSchemaErrors(operation.validateParameters.errors));
 
   if (operation.body) {
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
@@ -205,7 +206,7 @@ function validateRequest(
         );
       }
       const validate = operation.body.media.get(mediaType);
-      if (validate && !validate(req.body)) errors.push(...fieldErrors(validate.errors, '/body'));
+      if (validate && !validate(req.body)) errors.push(...describeSchemaErrors(validate.errors, '/body'));
     } else if (operation.body.required) {
       errors.push({ path: '/body', message: 'a request body is required' });
     }
@@ -243,7 +244,8 @@ function decodeQueryPart(part: string): string {
   }
 }
 
-function fieldErrors(errors: ErrorObject[] | null | undefined, prefix: string): FieldError[] {
+/** ajv's errors as FieldErrors a person can read: the field's path, and the rule in words. */
+export function describeSchemaErrors(errors: ErrorObject[] | null | undefined, prefix = ''): FieldError[] {
   return (errors ?? []).map((error) => {
     let path = `${prefix}${error.instancePath}`;
     let message = error.message ?? 'is not valid';
@@ -256,6 +258,8 @@ function fieldErrors(errors: ErrorObject[] | null | undefined, prefix: string): 
     } else if (error.keyword === 'pattern') {
       const rule = ruleForPattern(String(error.params.pattern));
       if (rule) message = `must be ${rule}`;
+    } else if (error.keyword === 'enum') {
+      message = `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     }
     return { path: path.replace(/^\/headers\//, '/header/') || '/', message };
   });

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { createConnection } from 'node:net';
 
 export type { Redis };
 
@@ -24,4 +25,17 @@ export function createRedis({ url, keyPrefix, options }: RedisConnectionOptions)
 export async function pingRedis(redis: Redis): Promise<void> {
   const answer = await redis.ping();
   if (answer !== 'PONG') throw new Error(`redis answered ${answer}`);
+}
+
+/** True when a Redis on 127.0.0.1:port answers PING; for waiting on a redis-server just started. */
+export function redisAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+  });
 }

@@ -3,10 +3,9 @@
  * then every service on SLIPWAY_PORT_BASE + its offset, each a `node packages/<name>/dist/main.js`
  * configured only by environment, as in production.
  */
-import { PORT_OFFSETS, type ComponentName } from '@slipway/core';
+import { PORT_OFFSETS, redisAnswers, type ComponentName } from '@slipway/core';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, stopChild, tail, waitFor, type RunningProcess } from './processes.js';
@@ -78,7 +77,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       watch(redis);
       await waitFor(
         'redis-server',
-        () => redisPing(port),
+        () => redisAnswers(port),
         10_000,
         () => redis.child.exitCode !== null,
       ).catch(async (error: Error) => {
@@ -134,18 +133,6 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await stop();
     throw error;
   }
-}
-
-function redisPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('error', () => resolve(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
-      socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
-    });
-  });
 }
 
 export { stopChild };
