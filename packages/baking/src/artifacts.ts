@@ -56,6 +56,16 @@ async function receive(body: Readable, file: string, maxBytes: number): Promise<
   return { sha256: hash.digest('hex'), size };
 }
 
+/** A version once stored never changes: the same content again is fine, other content a conflict. */
+function alreadyStored(existing: Artifact | undefined, sha256: string): Artifact | undefined {
+  if (existing && existing.sha256 !== sha256) {
+    throw new ConflictError(
+      `${existing.service} ${existing.version} is already stored with other content (sha256 ${existing.sha256})`,
+    );
+  }
+  return existing;
+}
+
 export function createLocalArtifactStore({ dir, maxBytes }: { dir: string; maxBytes: number }): ArtifactStore {
   const meta = (service: string, version: string) => join(dir, service, `${version}.json`);
   const tarball = (service: string, version: string) => join(dir, service, `${version}.tgz`);
@@ -65,15 +75,8 @@ export function createLocalArtifactStore({ dir, maxBytes }: { dir: string; maxBy
       const partial = join(dir, service, `.${version}.${randomBytes(4).toString('hex')}.partial`);
       try {
         const { sha256, size } = await receive(body, partial, maxBytes);
-        const existing = await store.get(service, version);
-        if (existing) {
-          if (existing.sha256 !== sha256) {
-            throw new ConflictError(
-              `${service} ${version} is already stored with other content (sha256 ${existing.sha256})`,
-            );
-          }
-          return { artifact: existing, created: false };
-        }
+        const existing = alreadyStored(await store.get(service, version), sha256);
+        if (existing) return { artifact: existing, created: false };
         const artifact: Artifact = {
           service,
           version,
@@ -127,15 +130,8 @@ export function createS3ArtifactStore(options: S3ArtifactStoreOptions): Artifact
       const file = join(options.cacheDir, `.${service}-${version}.${randomBytes(4).toString('hex')}.partial`);
       try {
         const { sha256, size } = await receive(body, file, options.maxBytes);
-        const existing = await store.get(service, version);
-        if (existing) {
-          if (existing.sha256 !== sha256) {
-            throw new ConflictError(
-              `${service} ${version} is already stored with other content (sha256 ${existing.sha256})`,
-            );
-          }
-          return { artifact: existing, created: false };
-        }
+        const existing = alreadyStored(await store.get(service, version), sha256);
+        if (existing) return { artifact: existing, created: false };
         const uploadedAt = new Date().toISOString();
         await client.send(
           new PutObjectCommand({
