@@ -47,6 +47,27 @@ describe('createRedisServiceStore', () => {
   });
 });
 
+describe('list', () => {
+  it('sees at once what another replica wrote, added or deleted', async () => {
+    const prefix = server.prefix();
+    const connections = [
+      createRedis({ url: server.url, keyPrefix: prefix }),
+      createRedis({ url: server.url, keyPrefix: prefix }),
+    ];
+    const [writer, reader] = connections.map((redis) => createRedisServiceStore({ redis }));
+    const names = async () => (await reader!.list({ filters: {}, limit: 100 })).items.map((i) => i.name);
+    await writer!.write('alpha', () => ({ owner: 'a' }), { by: 'test' });
+    expect(await names()).toEqual(['alpha']);
+    await writer!.write('beta', () => ({ owner: 'b' }), { by: 'test' });
+    expect(await names()).toEqual(['alpha', 'beta']);
+    await writer!.write('alpha', () => ({ owner: 'c' }), { by: 'test' });
+    expect((await reader!.list({ filters: { owner: 'c' }, limit: 100 })).items.map((i) => i.name)).toEqual(['alpha']);
+    await writer!.delete('beta', { by: 'test' });
+    expect(await names()).toEqual(['alpha']);
+    await Promise.all(connections.map((redis) => redis.quit()));
+  });
+});
+
 describe('diff', () => {
   it('names added, removed and changed keys, comparing nested values deeply', () => {
     expect(diff({ a: 1, b: { c: 1 }, d: [1] }, { b: { c: 1 }, d: [2], e: null })).toEqual({

@@ -4,6 +4,7 @@
  *   services          HASH  name → JSON ServiceRecord
  *   names             ZSET  every name, score 0, so pages come in name order (ZRANGEBYLEX)
  *   history:<name>    LIST  JSON HistoryEntry, newest first, capped
+ *   generation        a number every write increments
  *
  * Every write is a compare-and-set on the record's revision in one Lua script, so a write
  * never lands on a record it did not read: concurrent PATCHes retry instead of losing keys.
@@ -76,7 +77,7 @@ const HISTORY_LENGTH = 1000;
 const SCAN_CHUNK = 1000;
 const WRITE_ATTEMPTS = 50;
 
-// KEYS: services, names, history:<name>. ARGV: name, expected revision (0 = absent),
+// KEYS: services, names, history:<name>, generation. ARGV: name, expected revision (0 = absent),
 // record JSON ('' deletes), history entry JSON, history length.
 const COMPARE_AND_SET = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -92,6 +93,7 @@ else
 end
 redis.call('LPUSH', KEYS[3], ARGV[4])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
+redis.call('INCR', KEYS[4])
 return {1, revision}
 `;
 
@@ -100,6 +102,7 @@ interface ScriptedRedis extends Redis {
     services: string,
     names: string,
     history: string,
+    generation: string,
     name: string,
     expected: number,
     record: string,
@@ -111,7 +114,7 @@ interface ScriptedRedis extends Redis {
 export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceStore {
   const scripted = redis as ScriptedRedis;
   if (!('slipwayCompareAndSet' in scripted)) {
-    redis.defineCommand('slipwayCompareAndSet', { numberOfKeys: 3, lua: COMPARE_AND_SET });
+    redis.defineCommand('slipwayCompareAndSet', { numberOfKeys: 4, lua: COMPARE_AND_SET });
   }
   const historyKey = (name: string) => `history:${name}`;
   // Writes to one name from this process wait for each other instead of racing on the
@@ -143,11 +146,48 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
     return last ? (JSON.parse(last) as HistoryEntry).revision : 0;
   }
 
+  /**
+   * Every record, parsed and sorted by name, kept as long as the generation (which every write
+   * increments in the same script) has not moved: a list costs one GET when nothing changed,
+   * and a write on any replica is seen by the next list.
+   */
+  let snapshot: { generation: string; records: ServiceRecord[] } | undefined;
+  let loading: { generation: string; records: Promise<ServiceRecord[]> } | undefined;
+  async function everything(): Promise<ServiceRecord[]> {
+    const generation = (await redis.get('generation')) ?? '0';
+    if (snapshot?.generation === generation) return snapshot.records;
+    // Join a load only if it began at this generation: an older one may miss a write.
+    if (loading?.generation === generation) return loading.records;
+    const records = (async () => {
+      const loaded: ServiceRecord[] = [];
+      let start = '-';
+      for (;;) {
+        const names = await redis.zrangebylex('names', start, '+', 'LIMIT', 0, SCAN_CHUNK);
+        if (names.length === 0) break;
+        for (const raw of await redis.hmget('services', ...names)) {
+          if (raw) loaded.push(JSON.parse(raw) as ServiceRecord); // null: deleted between the reads
+        }
+        if (names.length < SCAN_CHUNK) break;
+        start = `(${names[names.length - 1]!}`;
+      }
+      // Kept under the generation read before loading: a write during the load moves it on.
+      snapshot = { generation, records: loaded };
+      return loaded;
+    })();
+    loading = { generation, records };
+    try {
+      return await records;
+    } finally {
+      if (loading?.records === records) loading = undefined;
+    }
+  }
+
   async function compareAndSet(name: string, expected: number, record: string, entry: HistoryEntry): Promise<boolean> {
     const [ok] = await scripted.slipwayCompareAndSet(
       'services',
       'names',
       historyKey(name),
+      'generation',
       name,
       expected,
       record,
@@ -160,30 +200,32 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
   return {
     async list({ filters, q, limit, cursor }) {
       const matches = matcher(filters, q);
-      const items: ServicePage['items'] = [];
-      let start = cursor ? `(${cursor}` : '-';
-      for (;;) {
-        const names = await redis.zrangebylex('names', start, '+', 'LIMIT', 0, SCAN_CHUNK);
-        if (names.length === 0) return { items };
-        const raws = await redis.hmget('services', ...names);
-        for (const raw of raws) {
-          if (!raw) continue; // deleted between the two reads
-          const record = JSON.parse(raw) as ServiceRecord;
-          if (!matches(record)) continue;
-          if (items.length === limit) {
-            const last = items[items.length - 1]!;
-            return { items, nextCursor: last.name };
-          }
-          items.push({
-            name: record.name,
-            metadata: record.metadata,
-            revision: record.revision,
-            updatedAt: record.updatedAt,
-          });
+      const all = await everything();
+      let start = 0;
+      if (cursor) {
+        // The first name after the cursor (names are sorted).
+        let low = 0;
+        let high = all.length;
+        while (low < high) {
+          const mid = (low + high) >> 1;
+          if (all[mid]!.name <= cursor) low = mid + 1;
+          else high = mid;
         }
-        if (names.length < SCAN_CHUNK) return { items };
-        start = `(${names[names.length - 1]!}`;
+        start = low;
       }
+      const items: ServicePage['items'] = [];
+      for (let i = start; i < all.length; i++) {
+        const record = all[i]!;
+        if (!matches(record)) continue;
+        if (items.length === limit) return { items, nextCursor: items[items.length - 1]!.name };
+        items.push({
+          name: record.name,
+          metadata: record.metadata,
+          revision: record.revision,
+          updatedAt: record.updatedAt,
+        });
+      }
+      return { items };
     },
 
     get: read,
