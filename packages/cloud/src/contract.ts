@@ -86,6 +86,30 @@ export function describeCloudContract(setup: () => ContractSetup): void {
     await cloud.destroyServerGroup(spec.name); // idempotent
     await cloud.deleteLaunchTemplate(template.name);
   });
+
+  it('modifies a load balancer in place: health check, draining, security groups', async () => {
+    const { provider: make, loadBalancer } = setup();
+    const cloud = make();
+    await cloud.createLoadBalancer(loadBalancer);
+    const changed: LoadBalancerSpec = {
+      ...loadBalancer,
+      securityGroups: ['sg-0a1b2c3d'],
+      targetGroup: {
+        ...loadBalancer.targetGroup,
+        healthCheck: { ...loadBalancer.targetGroup.healthCheck, path: '/ready', healthyThreshold: 3 },
+        deregistrationDelaySeconds: 7,
+      },
+    };
+    await cloud.modifyLoadBalancer(changed);
+    const now = await cloud.getLoadBalancer(loadBalancer.name);
+    expect(now?.targetGroup).toEqual(changed.targetGroup);
+    expect(now?.securityGroups).toEqual(['sg-0a1b2c3d']);
+    expect(now?.port).toBe(loadBalancer.port);
+    await expect(
+      cloud.modifyLoadBalancer({ ...changed, targetGroup: { ...changed.targetGroup, name: 'renamed' } }),
+    ).rejects.toThrow(/cannot be renamed/);
+    await cloud.deleteLoadBalancer(loadBalancer.name);
+  });
 }
 
 function running2(group: ServerGroup | undefined): boolean {

@@ -141,6 +141,12 @@ export interface CloudProvider {
   destroyServerGroup(name: string): Promise<void>;
 
   createLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer>;
+  /**
+   * Changes a load balancer in place to match `spec`: listener port, security groups, its
+   * target group's health check and deregistration delay. Registered targets stay. A target
+   * group cannot be renamed in place (an InputError): that is a new load balancer.
+   */
+  modifyLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer>;
   getLoadBalancer(name: string): Promise<LoadBalancer | undefined>;
   listLoadBalancers(): Promise<LoadBalancer[]>;
   deleteLoadBalancer(name: string): Promise<void>;

@@ -33,7 +33,10 @@ import {
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
+  ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand,
+  ModifyTargetGroupCommand,
+  SetSecurityGroupsCommand,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -76,7 +79,14 @@ export function createFakeAws() {
   const targetGroups = new Map<string, FakeTargetGroup>();
   const loadBalancers = new Map<
     string,
-    { arn: string; name: string; dns: string; listeners: Map<number, string>; created: Date }
+    {
+      arn: string;
+      name: string;
+      dns: string;
+      listeners: Map<number, string>;
+      created: Date;
+      securityGroups: string[];
+    }
   >();
   let next = 1;
 
@@ -266,6 +276,33 @@ export function createFakeAws() {
     if (delay) targetGroups.get(input.TargetGroupArn)!.delay = delay.Value;
     return {};
   });
+  elb.on(ModifyTargetGroupCommand).callsFake((input) => {
+    const tg = targetGroups.get(input.TargetGroupArn)!;
+    tg.healthCheck = {
+      path: input.HealthCheckPath ?? tg.healthCheck.path,
+      interval: input.HealthCheckIntervalSeconds ?? tg.healthCheck.interval,
+      timeout: input.HealthCheckTimeoutSeconds ?? tg.healthCheck.timeout,
+      healthy: input.HealthyThresholdCount ?? tg.healthCheck.healthy,
+      unhealthy: input.UnhealthyThresholdCount ?? tg.healthCheck.unhealthy,
+    };
+    return { TargetGroups: [describeTargetGroup(tg)] };
+  });
+  elb.on(ModifyListenerCommand).callsFake((input) => {
+    for (const lb of loadBalancers.values()) {
+      for (const [port, arn] of lb.listeners) {
+        if (`${lb.arn}/listener/${port}` === input.ListenerArn) {
+          lb.listeners.delete(port);
+          lb.listeners.set(input.Port, arn);
+          return {};
+        }
+      }
+    }
+    throw fault('ListenerNotFoundException', 'One or more listeners not found');
+  });
+  elb.on(SetSecurityGroupsCommand).callsFake((input) => {
+    [...loadBalancers.values()].find((l) => l.arn === input.LoadBalancerArn)!.securityGroups = input.SecurityGroups;
+    return { SecurityGroupIds: input.SecurityGroups };
+  });
   elb.on(DescribeTargetGroupsCommand).callsFake((input) => {
     let found = [...targetGroups.values()];
     if (input.Names) found = found.filter((tg) => input.Names.includes(tg.name));
@@ -290,6 +327,7 @@ export function createFakeAws() {
         dns: `${input.Name}-1.eu-west-1.elb.amazonaws.com`,
         listeners: new Map(),
         created: new Date(),
+        securityGroups: input.SecurityGroups ?? [],
       };
       loadBalancers.set(input.Name, lb);
     }
@@ -307,6 +345,7 @@ export function createFakeAws() {
         LoadBalancerName: lb.name,
         DNSName: lb.dns,
         CreatedTime: lb.created,
+        SecurityGroups: lb.securityGroups,
       })),
     };
   });
@@ -320,6 +359,7 @@ export function createFakeAws() {
     const lb = [...loadBalancers.values()].find((l) => l.arn === input.LoadBalancerArn)!;
     return {
       Listeners: [...lb.listeners].map(([Port, TargetGroupArn]) => ({
+        ListenerArn: `${lb.arn}/listener/${Port}`,
         Port,
         DefaultActions: [{ Type: 'forward', TargetGroupArn }],
       })),

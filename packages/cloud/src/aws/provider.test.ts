@@ -26,11 +26,16 @@ import {
   CreateTargetGroupCommand,
   DeregisterTargetsCommand,
   DescribeListenersCommand,
+  DescribeLoadBalancersCommand,
+  DescribeTargetGroupAttributesCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
+  ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand,
+  ModifyTargetGroupCommand,
   RegisterTargetsCommand,
+  SetSecurityGroupsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, NotFoundError } from '@slipway/core';
 import { createAwsProvider } from './provider.js';
@@ -429,6 +434,62 @@ describe('load balancers and targets', () => {
       Protocol: 'HTTP',
       Port: 80,
       DefaultActions: [{ Type: 'forward', TargetGroupArn: TG_ARN }],
+    });
+  });
+
+  it('modifies only what differs: health check, deregistration delay, listener port, security groups', async () => {
+    elb.on(DescribeLoadBalancersCommand).resolves({
+      LoadBalancers: [
+        { LoadBalancerArn: 'arn:lb', LoadBalancerName: 'search', DNSName: 'search-1', SecurityGroups: [] },
+      ],
+    });
+    elb.on(DescribeListenersCommand).resolves({ Listeners: [{ ListenerArn: 'arn:listener', Port: 80 }] });
+    elb.on(DescribeTargetGroupsCommand).resolves({
+      TargetGroups: [
+        {
+          TargetGroupArn: TG_ARN,
+          TargetGroupName: 'search',
+          HealthCheckPath: '/healthcheck',
+          HealthCheckIntervalSeconds: 10,
+          HealthCheckTimeoutSeconds: 5,
+          HealthyThresholdCount: 2,
+          UnhealthyThresholdCount: 3,
+        },
+      ],
+    });
+    elb.on(DescribeTargetGroupAttributesCommand).resolves({
+      Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }],
+    });
+    elb.on(ModifyTargetGroupCommand).resolves({});
+    elb.on(ModifyListenerCommand).resolves({});
+    elb.on(SetSecurityGroupsCommand).resolves({});
+    const healthCheck = {
+      path: '/ready',
+      intervalSeconds: 10,
+      timeoutSeconds: 5,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+    };
+    await cloud.modifyLoadBalancer({
+      name: 'search',
+      port: 8080,
+      protocol: 'http',
+      securityGroups: ['sg-1'],
+      targetGroup: { name: 'search', healthCheck, deregistrationDelaySeconds: 30 },
+    });
+    expect(elb).toHaveReceivedCommandWith(ModifyTargetGroupCommand, {
+      TargetGroupArn: TG_ARN,
+      HealthCheckPath: '/ready',
+      HealthCheckIntervalSeconds: 10,
+      HealthCheckTimeoutSeconds: 5,
+      HealthyThresholdCount: 2,
+      UnhealthyThresholdCount: 3,
+    });
+    expect(elb).not.toHaveReceivedCommand(ModifyTargetGroupAttributesCommand); // the delay did not change
+    expect(elb).toHaveReceivedCommandWith(ModifyListenerCommand, { ListenerArn: 'arn:listener', Port: 8080 });
+    expect(elb).toHaveReceivedCommandWith(SetSecurityGroupsCommand, {
+      LoadBalancerArn: 'arn:lb',
+      SecurityGroups: ['sg-1'],
     });
   });
 

@@ -39,7 +39,10 @@ import {
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
+  ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand,
+  ModifyTargetGroupCommand,
+  SetSecurityGroupsCommand,
   RegisterTargetsCommand,
   type LoadBalancer as ElbLoadBalancer,
   type TargetGroup as ElbTargetGroup,
@@ -491,6 +494,62 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
         address: created.DNSName ?? '',
         createdAt: created.CreatedTime?.toISOString() ?? new Date().toISOString(),
       };
+    },
+
+    async modifyLoadBalancer(spec: LoadBalancerSpec) {
+      const lb = await loadBalancerByName(spec.name);
+      if (!lb) throw new NotFoundError(`no load balancer ${spec.name}`);
+      const current = await toLoadBalancer(lb);
+      if (current.targetGroup.name !== spec.targetGroup.name)
+        throw new InputError(
+          `load balancer ${spec.name} has target group ${current.targetGroup.name}; a target group cannot be renamed in place`,
+        );
+      const targetGroupArn = await mustTargetGroupArn(spec.targetGroup.name);
+      const check = spec.targetGroup.healthCheck;
+      // Only what differs is sent: each of these calls is a change someone reviews in CloudTrail.
+      if (!isDeepStrictEqual(current.targetGroup.healthCheck, check)) {
+        await call(() =>
+          elb.send(
+            new ModifyTargetGroupCommand({
+              TargetGroupArn: targetGroupArn,
+              HealthCheckPath: check.path,
+              HealthCheckIntervalSeconds: check.intervalSeconds,
+              HealthCheckTimeoutSeconds: check.timeoutSeconds,
+              HealthyThresholdCount: check.healthyThreshold,
+              UnhealthyThresholdCount: check.unhealthyThreshold,
+            }),
+          ),
+        );
+      }
+      if (current.targetGroup.deregistrationDelaySeconds !== spec.targetGroup.deregistrationDelaySeconds) {
+        await call(() =>
+          elb.send(
+            new ModifyTargetGroupAttributesCommand({
+              TargetGroupArn: targetGroupArn,
+              Attributes: [
+                {
+                  Key: 'deregistration_delay.timeout_seconds',
+                  Value: String(spec.targetGroup.deregistrationDelaySeconds),
+                },
+              ],
+            }),
+          ),
+        );
+      }
+      if (current.port !== spec.port) {
+        const listeners = await call(() =>
+          elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn })),
+        );
+        const listener = listeners.Listeners?.find((l) => l.Port === current.port);
+        await call(() => elb.send(new ModifyListenerCommand({ ListenerArn: listener?.ListenerArn, Port: spec.port })));
+      }
+      const groups = [...(spec.securityGroups ?? [])].sort();
+      if (!isDeepStrictEqual([...(current.securityGroups ?? [])].sort(), groups)) {
+        await call(() =>
+          elb.send(new SetSecurityGroupsCommand({ LoadBalancerArn: lb.LoadBalancerArn, SecurityGroups: groups })),
+        );
+      }
+      return { ...spec, address: current.address, createdAt: current.createdAt };
     },
 
     async getLoadBalancer(name) {

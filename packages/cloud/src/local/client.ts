@@ -86,6 +86,9 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     async listLoadBalancers() {
       return unwrap(await client.GET('/load-balancers')).items as LoadBalancer[];
     },
+    async modifyLoadBalancer(spec: LoadBalancerSpec) {
+      return unwrap(await client.PATCH('/load-balancers/{name}', { ...path(spec.name), body: spec })) as LoadBalancer;
+    },
     async deleteLoadBalancer(name) {
       unwrap(await client.DELETE('/load-balancers/{name}', path(name)));
     },

@@ -152,4 +152,24 @@ describe('local cloud', () => {
     expect(await cloud.getLoadBalancer('third')).toBeUndefined();
     squatter.close();
   });
+
+  it('moves a listener to a new port with its targets still in service; a taken port changes nothing', async () => {
+    const cloud = await startCloud();
+    await groupWith(cloud, 1);
+    const squatter = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => squatter.once('listening', r));
+    const taken = (squatter.address() as { port: number }).port;
+    await expect(cloud.modifyLoadBalancer({ ...loadBalancer, port: taken })).rejects.toThrow(
+      `port ${taken} is already in use`,
+    );
+    squatter.close();
+    expect((await fetch(`http://127.0.0.1:${loadBalancer.port}/`)).status).toBe(200);
+
+    const port = await freePort();
+    const moved = await cloud.modifyLoadBalancer({ ...loadBalancer, port });
+    expect(moved.address).toBe(`127.0.0.1:${port}`);
+    expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    await expect(fetch(`http://127.0.0.1:${loadBalancer.port}/`)).rejects.toThrow();
+    expect((await cloud.getLoadBalancer(loadBalancer.name))?.port).toBe(port);
+  });
 });

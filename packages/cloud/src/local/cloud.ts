@@ -282,6 +282,35 @@ export class LocalCloud implements CloudProvider {
     return balancer;
   }
 
+  async modifyLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer> {
+    const existing = this.state.loadBalancers[spec.name];
+    if (!existing) throw new NotFoundError(`no load balancer ${spec.name}`);
+    if (existing.targetGroup.name !== spec.targetGroup.name)
+      throw new InputError(
+        `load balancer ${spec.name} has target group ${existing.targetGroup.name}; a target group cannot be renamed in place`,
+      );
+    const updated: LoadBalancer = { ...existing, ...spec, address: `127.0.0.1:${spec.port}` };
+    const running = this.balancers.get(spec.name);
+    if (spec.port !== existing.port) {
+      const clash = Object.values(this.state.loadBalancers).find(
+        (lb) => lb.name !== spec.name && lb.port === spec.port,
+      );
+      if (clash) throw new ConflictError(`load balancer ${clash.name} already has port ${spec.port}`);
+      // The new listener first: a port that is taken leaves the old one serving.
+      const next = new LocalLoadBalancer(updated, (id) => this.addressOfInstance(id), this.options.logger);
+      await next.start();
+      if (running) next.adoptTargets(running);
+      this.balancers.set(spec.name, next);
+      await running?.close();
+    } else if (running) {
+      running.reconfigure(updated);
+    }
+    this.state.loadBalancers[spec.name] = updated;
+    this.save();
+    this.syncBalancers();
+    return updated;
+  }
+
   async getLoadBalancer(name: string): Promise<LoadBalancer | undefined> {
     return this.state.loadBalancers[name];
   }
@@ -426,16 +455,14 @@ export class LocalCloud implements CloudProvider {
   }
 
   private async startBalancer(spec: LoadBalancer): Promise<void> {
-    const balancer = new LocalLoadBalancer(
-      spec,
-      (id) => {
-        const instance = this.findInstance(id);
-        return instance && instance.lifecycle !== 'pending' && instance.port ? `127.0.0.1:${instance.port}` : undefined;
-      },
-      this.options.logger,
-    );
+    const balancer = new LocalLoadBalancer(spec, (id) => this.addressOfInstance(id), this.options.logger);
     await balancer.start();
     this.balancers.set(spec.name, balancer);
+  }
+
+  private addressOfInstance(id: string): string | undefined {
+    const instance = this.findInstance(id);
+    return instance && instance.lifecycle !== 'pending' && instance.port ? `127.0.0.1:${instance.port}` : undefined;
   }
 
   private describe(group: StoredGroup): ServerGroup {

@@ -35,7 +35,7 @@ export class LocalLoadBalancer {
   private next = 0;
 
   constructor(
-    readonly spec: LoadBalancerSpec,
+    public spec: LoadBalancerSpec,
     /** Where an instance serves now (`host:port`), or undefined while it has no address. */
     private readonly addressOf: (instanceId: string) => string | undefined,
     private readonly logger: Logger,
@@ -61,6 +61,23 @@ export class LocalLoadBalancer {
     const interval = this.spec.targetGroup.healthCheck.intervalSeconds * 1000;
     this.timer = setInterval(() => void this.checkAll(), interval);
     this.timer.unref();
+  }
+
+  /** New health check and draining settings, same port; targets keep their state. */
+  reconfigure(spec: LoadBalancerSpec): void {
+    const interval = spec.targetGroup.healthCheck.intervalSeconds * 1000;
+    const restartTimer = interval !== this.spec.targetGroup.healthCheck.intervalSeconds * 1000;
+    this.spec = spec;
+    if (restartTimer && this.timer) {
+      clearInterval(this.timer);
+      this.timer = setInterval(() => void this.checkAll(), interval);
+      this.timer.unref();
+    }
+  }
+
+  /** Takes over another balancer's targets (a listener moved to a new port). */
+  adoptTargets(from: LocalLoadBalancer): void {
+    for (const [id, target] of from.targets) this.targets.set(id, { ...target, inFlight: 0 });
   }
 
   async close(): Promise<void> {

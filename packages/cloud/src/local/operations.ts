@@ -65,6 +65,9 @@ export function createOperations({ cloud }: { cloud: CloudProvider }): Operation
     async getLoadBalancer(req, res) {
       res.json(found(await cloud.getLoadBalancer(name(req)), `load balancer ${name(req)}`));
     },
+    async modifyLoadBalancer(req, res) {
+      res.json(await cloud.modifyLoadBalancer({ ...req.body, name: name(req) }));
+    },
     async deleteLoadBalancer(req, res) {
       await cloud.deleteLoadBalancer(name(req));
       res.status(204).end();

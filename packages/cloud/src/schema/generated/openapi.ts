@@ -197,7 +197,8 @@ export interface paths {
         delete: operations["deleteLoadBalancer"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** @description Changes the load balancer in place to the given spec (listener port, security groups, target group health check and deregistration delay); registered targets stay. */
+        patch: operations["modifyLoadBalancer"];
         trace?: never;
     };
     "/target-groups/{name}/register": {
@@ -818,6 +819,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    modifyLoadBalancer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["ResourceName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoadBalancerSpec"];
+            };
+        };
+        responses: {
+            /** @description The load balancer as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoadBalancer"];
+                };
             };
             default: components["responses"]["Problem"];
         };
