@@ -90,7 +90,7 @@ try {
   let started = performance.now();
   for (let i = 0; i < 200; i++) await git.show([`${commit}:deployment-params.json`]);
   figure('file read via simple-git (git show per read)', ((performance.now() - started) / 200).toFixed(3), 'ms');
-  const { CatFile } = await import('../packages/config/dist/cat-file.js');
+  const { CatFile } = await import('../packages/core/dist/cat-file.js');
   const catFile = new CatFile(clone);
   await catFile.read(`${commit}:deployment-params.json`);
   started = performance.now();

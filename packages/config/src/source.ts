@@ -4,13 +4,22 @@
  * (bounded by bytes). Unknown repositories are remembered briefly so a typo does not clone on
  * every request.
  */
-import { NotFoundError, ServiceUnavailableError, isFullCommitId, type Logger } from '@slipway/core';
+import {
+  GitMirror,
+  NotFoundError,
+  RepositoryNotFoundError,
+  ServiceUnavailableError,
+  isFullCommitId,
+  type CommitInfo,
+  type Freshness,
+  type LogEntry,
+  type Logger,
+} from '@slipway/core';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LRUCache } from 'lru-cache';
-import type { CommitInfo } from './cat-file.js';
 import {
   FILES,
   diffJson,
@@ -22,7 +31,6 @@ import {
   type FileKey,
   type KeyDiff,
 } from './files.js';
-import { ConfigRepository, RepositoryNotFoundError, type Freshness, type LogEntry } from './repository.js';
 
 export interface ConfigSnapshot {
   service: string;
@@ -96,7 +104,7 @@ const FETCH_CONCURRENCY = 4;
 type Cached = string | Buffer | { absent: true } | CommitInfo | LogEntry[] | ConfigDiff;
 
 export function createGitConfigSource(options: ConfigSourceOptions): ConfigSource {
-  const repositories = new Map<string, ConfigRepository>();
+  const repositories = new Map<string, GitMirror>();
   const unknown = new Map<string, number>();
   const cache = new LRUCache<string, Cached>({
     maxSize: options.cacheBytes ?? 64 * 1024 * 1024,
@@ -105,18 +113,18 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
   });
   const defaultBranch = new Map<string, string>();
 
-  function repository(service: string, env: string): ConfigRepository {
+  function repository(service: string, env: string): GitMirror {
     const name = `${service}-${env}`;
     let repo = repositories.get(name);
     if (!repo) {
       const url = options.urlTemplate.replaceAll('{service}', service).replaceAll('{env}', env);
-      repo = new ConfigRepository(name, url, join(options.clonesDir, `${name}.git`));
+      repo = new GitMirror(name, url, join(options.clonesDir, `${name}.git`), 'configuration repository');
       repositories.set(name, repo);
     }
     return repo;
   }
 
-  async function open(service: string, env: string): Promise<ConfigRepository> {
+  async function open(service: string, env: string): Promise<GitMirror> {
     const name = `${service}-${env}`;
     const until = unknown.get(name);
     if (until !== undefined && until > Date.now()) throw new NotFoundError(`no configuration repository ${name}`);
@@ -134,17 +142,16 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     return repo;
   }
 
-  async function headName(repo: ConfigRepository): Promise<string> {
+  async function headName(repo: GitMirror): Promise<string> {
     let name = defaultBranch.get(repo.name);
     if (!name) {
-      const head = await readFile(join(repo.dir, 'HEAD'), 'utf8').catch(() => '');
-      name = /^ref: refs\/heads\/(.+)$/m.exec(head)?.[1]?.trim() ?? 'HEAD';
+      name = await repo.defaultBranch();
       defaultBranch.set(repo.name, name);
     }
     return name;
   }
 
-  async function resolve(repo: ConfigRepository, ref: string | undefined): Promise<{ ref: string; info: CommitInfo }> {
+  async function resolve(repo: GitMirror, ref: string | undefined): Promise<{ ref: string; info: CommitInfo }> {
     const name = ref ?? (await headName(repo));
     const cacheKey = `commit:${repo.name}:${name}`;
     if (isFullCommitId(name)) {
@@ -157,7 +164,7 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     return { ref: name, info };
   }
 
-  async function readAt(repo: ConfigRepository, commit: string, path: string): Promise<Buffer | undefined> {
+  async function readAt(repo: GitMirror, commit: string, path: string): Promise<Buffer | undefined> {
     const key = `file:${repo.name}:${commit}:${path}`;
     const cached = cache.get(key);
     if (cached !== undefined) return Buffer.isBuffer(cached) ? cached : undefined;
@@ -166,7 +173,7 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     return content;
   }
 
-  async function filesAt(repo: ConfigRepository, commit: string) {
+  async function filesAt(repo: GitMirror, commit: string) {
     const keys = Object.keys(FILES) as FileKey[];
     const contents = await Promise.all(keys.map((key) => readAt(repo, commit, FILES[key])));
     return readConfigFiles(
@@ -182,13 +189,13 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     return value;
   }
 
-  const fresh = <T>(repo: ConfigRepository, commit: string, value: T): Fresh<T> => ({
+  const fresh = <T>(repo: GitMirror, commit: string, value: T): Fresh<T> => ({
     value,
     commit,
     freshness: { ...repo.freshness },
   });
 
-  async function refreshAll(repos: ConfigRepository[]): Promise<void> {
+  async function refreshAll(repos: GitMirror[]): Promise<void> {
     const queue = [...repos];
     await Promise.all(
       Array.from({ length: FETCH_CONCURRENCY }, async () => {
@@ -335,7 +342,7 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     },
 
     async refresh({ service, env }) {
-      let targets: ConfigRepository[];
+      let targets: GitMirror[];
       if (service && env) {
         const repo = repository(service, env);
         unknown.delete(repo.name);

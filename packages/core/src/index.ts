@@ -12,3 +12,6 @@ export * from './queue.js';
 export * from './redis.js';
 export * from './server.js';
 export * from './git-refs.js';
+export * from './git-env.js';
+export * from './cat-file.js';
+export * from './git-mirror.js';

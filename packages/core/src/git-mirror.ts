@@ -1,11 +1,12 @@
 /**
- * One configuration repository, `<service>-<env>`: a bare mirror clone of its own under
- * $SLIPWAY_HOME/config, fetched in the background and never on the request path (except its
- * very first clone). Fetches of one repository are serialised; reads never wait for them.
+ * A bare mirror clone of one Git repository (a service's configuration, the infrastructure
+ * definitions) under $SLIPWAY_HOME, fetched in the background and never on the request path
+ * (except its very first clone). Fetches of one repository are serialised; reads never wait
+ * for them, and read through one long-lived `git cat-file --batch`.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { CatFile, parseCommit, type CommitInfo } from './cat-file.js';
 import { GIT_ENVIRONMENT, gitEnvironment } from './git-env.js';
@@ -30,7 +31,7 @@ const GIT_TIMEOUT_MS = 60_000;
 
 export class RepositoryNotFoundError extends Error {}
 
-export class ConfigRepository {
+export class GitMirror {
   readonly freshness: Freshness = {};
   private readonly catFile: CatFile;
   /** Branch and tag names → commit, as of the last fetch. */
@@ -42,6 +43,8 @@ export class ConfigRepository {
     readonly name: string,
     private readonly url: string,
     readonly dir: string,
+    /** What the repository is, in messages: `no configuration repository search-prod`. */
+    private readonly what = 'repository',
   ) {
     this.catFile = new CatFile(dir);
     if (existsSync(dir)) this.freshness.staleReason = 'not fetched since the service started';
@@ -87,6 +90,23 @@ export class ConfigRepository {
     return object?.type === 'blob' ? object.content : undefined;
   }
 
+  /** The branch HEAD names in the clone (the remote's default branch). */
+  async defaultBranch(): Promise<string> {
+    const head = await readFile(join(this.dir, 'HEAD'), 'utf8').catch(() => '');
+    return /^ref: refs\/heads\/(.+)$/m.exec(head)?.[1]?.trim() ?? 'HEAD';
+  }
+
+  /** The paths of the files directly in `dir` at a commit. */
+  async listFiles(commit: string, dir: string): Promise<string[]> {
+    const output = await this.git()
+      .raw(['ls-tree', '--name-only', '-z', `${commit}:${dir}`])
+      .catch(() => '');
+    return output
+      .split('\0')
+      .filter(Boolean)
+      .map((name) => `${dir}/${name}`);
+  }
+
   async log(commit: string, limit: number, path?: string): Promise<LogEntry[]> {
     const args = ['log', `--format=%x1e%H%x1f%an%x1f%ae%x1f%aI%x1f%B%x1f`, '--name-only', `-n${limit}`, commit, '--'];
     if (path) args.push(path);
@@ -129,7 +149,7 @@ export class ConfigRepository {
       await rm(partial, { recursive: true, force: true });
       const message = describeGitError(error);
       if (/not found|does not exist|does not appear to be a git repository|no such file/i.test(message)) {
-        throw new RepositoryNotFoundError(`no configuration repository ${this.name}`);
+        throw new RepositoryNotFoundError(`no ${this.what} ${this.name}`);
       }
       throw new Error(`cannot clone ${this.name}: ${message}`);
     }
