@@ -54,7 +54,7 @@ describe('npm start', () => {
       files: { deploymentParams: { loadBalancer: { name: string } } };
     };
     expect(config.valid).toBe(true);
-    expect(config.files.deploymentParams.loadBalancer.name).toBe('search');
+    expect(config.files.deploymentParams.loadBalancer.name).toBe('search-prod');
     const log = (await (await fetch(`${platform.urls.config}/config/search/prod/commits`, { headers })).json()) as {
       items: Array<{ commit: string }>;
     };

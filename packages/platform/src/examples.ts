@@ -1,11 +1,12 @@
 /**
- * The example configuration repositories `npm start` serves when SLIPWAY_CONFIG_REPO_URL is not
- * set: infra/examples/config/<service>-<env>/<n>/ becomes one commit each, in order, of a bare
- * repository under $SLIPWAY_HOME/config-repos. Made once; after that they are yours to change.
+ * The example repositories `npm start` serves when SLIPWAY_CONFIG_REPO_URL and
+ * SLIPWAY_INFRA_REPO_URL are not set: each numbered folder of infra/examples/config/<service>-<env>/
+ * and of infra/examples/infra/ becomes one commit, in order, of a bare repository under
+ * $SLIPWAY_HOME. Made once; after that they are yours to change.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,7 +33,24 @@ export async function ensureExampleConfigRepos(examplesDir: string, home: string
   return `file://${reposDir}/{service}-{env}.git`;
 }
 
-async function makeRepo(source: string, bare: string): Promise<void> {
+/**
+ * The example infrastructure repository. Its load balancer ports are written relative to the
+ * port base (`port: 7180 # SLIPWAY_PORT_BASE + 80`), so two platforms on one machine do not clash.
+ */
+export async function ensureExampleInfraRepo(examplesDir: string, home: string, portBase: number): Promise<string> {
+  const bare = join(home, 'infra-repo.git');
+  if (!existsSync(bare)) {
+    await makeRepo(examplesDir, bare, (text) =>
+      text.replace(
+        /^(\s*port:\s*)\d+(\s*# SLIPWAY_PORT_BASE \+ (\d+))$/gm,
+        (_all, head: string, comment: string, offset: string) => `${head}${portBase + Number(offset)}${comment}`,
+      ),
+    );
+  }
+  return `file://${bare}`;
+}
+
+async function makeRepo(source: string, bare: string, rewrite?: (text: string) => string): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'slipway-example-'));
   const git = (...args: string[]) => run('git', args, { cwd: work, env: { ...process.env, ...IDENTITY } });
   try {
@@ -41,7 +59,14 @@ async function makeRepo(source: string, bare: string): Promise<void> {
     for (const version of versions) {
       const dir = join(source, version);
       for (const file of await readdir(dir)) {
-        if (file !== '.message') await cp(join(dir, file), join(work, file));
+        if (file !== '.message') await cp(join(dir, file), join(work, file), { recursive: true });
+      }
+      if (rewrite) {
+        for (const file of await readdir(work, { recursive: true })) {
+          if (!file.endsWith('.yaml')) continue;
+          const text = await readFile(join(work, file), 'utf8');
+          await writeFile(join(work, file), rewrite(text));
+        }
       }
       const message = (await readFile(join(dir, '.message'), 'utf8').catch(() => `Version ${version}`)).trim();
       await git('add', '--all');

@@ -9,14 +9,14 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, stopChild, tail, waitFor, type RunningProcess } from './processes.js';
-import { ensureExampleConfigRepos } from './examples.js';
+import { ensureExampleConfigRepos, ensureExampleInfraRepo } from './examples.js';
 import { ensureTokens } from './tokens.js';
 
 /** Redis, when the platform starts its own, listens on the base port + this. */
 export const REDIS_PORT_OFFSET = 9;
 
 /** The services `npm start` runs, in start order (peers before those that call them). */
-export const SERVICES: readonly ComponentName[] = ['cloud', 'metadata', 'config', 'baking'];
+export const SERVICES: readonly ComponentName[] = ['cloud', 'metadata', 'config', 'baking', 'infra'];
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
@@ -92,6 +92,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       options.env?.SLIPWAY_CONFIG_REPO_URL ??
       process.env.SLIPWAY_CONFIG_REPO_URL ??
       (await ensureExampleConfigRepos(join(ROOT, 'infra', 'examples', 'config'), home));
+    const infraRepoUrl =
+      options.env?.SLIPWAY_INFRA_REPO_URL ??
+      process.env.SLIPWAY_INFRA_REPO_URL ??
+      (await ensureExampleInfraRepo(join(ROOT, 'infra', 'examples', 'infra'), home, options.portBase));
     const urls: Platform['urls'] = {};
     for (const name of SERVICES) urls[name] = `http://127.0.0.1:${options.portBase + PORT_OFFSETS[name]}`;
     const peers = Object.fromEntries(SERVICES.map((name) => [`SLIPWAY_${name.toUpperCase()}_URL`, urls[name]]));
@@ -115,6 +119,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           SLIPWAY_TOKEN: tokens.services[name],
           SLIPWAY_CLOUD: process.env.SLIPWAY_CLOUD ?? 'local',
           SLIPWAY_CONFIG_REPO_URL: configRepoUrl,
+          SLIPWAY_INFRA_REPO_URL: infraRepoUrl,
         },
       });
       watch(running);

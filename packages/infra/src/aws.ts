@@ -1,0 +1,300 @@
+/**
+ * The aws provider: load balancers through the cloud's aws provider (ELBv2), security groups
+ * through EC2 and IAM roles through IAM, each tagged with the stack and the commit that made
+ * it. Stacks name security groups; AWS knows them by id, so ids are translated both ways here.
+ */
+import {
+  AuthorizeSecurityGroupEgressCommand,
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  DescribeSecurityGroupsCommand,
+  EC2Client,
+  RevokeSecurityGroupEgressCommand,
+  RevokeSecurityGroupIngressCommand,
+  type IpPermission,
+  type SecurityGroup,
+} from '@aws-sdk/client-ec2';
+import {
+  CreateRoleCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  IAMClient,
+  ListRolePoliciesCommand,
+  PutRolePolicyCommand,
+  UpdateAssumeRolePolicyCommand,
+  UpdateRoleCommand,
+} from '@aws-sdk/client-iam';
+import type { CloudProvider } from '@slipway/cloud';
+import { requireEnv } from '@slipway/core';
+import type { Redis } from 'ioredis';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  createLocalInfraProvider,
+  fromLoadBalancerSpec,
+  provenanceTags,
+  toLoadBalancerSpec,
+  type InfraProvider,
+  type Provenance,
+} from './provider.js';
+import { normaliseRules, type IamRoleResource, type SecurityGroupResource, type SecurityGroupRule } from './stack.js';
+
+export function createAwsInfraProvider({
+  cloud,
+  ec2,
+  iam,
+  vpcId,
+}: {
+  cloud: CloudProvider;
+  ec2: EC2Client;
+  iam: IAMClient;
+  vpcId: string;
+}): InfraProvider {
+  const tagList = (provenance: Provenance, name: string) =>
+    Object.entries({ ...provenanceTags(provenance), Name: name }).map(([Key, Value]) => ({ Key, Value }));
+
+  async function groupByName(name: string): Promise<SecurityGroup | undefined> {
+    const answer = await ec2.send(
+      new DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'group-name', Values: [name] },
+          { Name: 'vpc-id', Values: [vpcId] },
+        ],
+      }),
+    );
+    return answer.SecurityGroups?.[0];
+  }
+
+  async function idOf(ref: string): Promise<string> {
+    if (ref.startsWith('sg-')) return ref;
+    const group = await groupByName(ref);
+    if (!group?.GroupId) throw new Error(`no security group ${ref} in ${vpcId}`);
+    return group.GroupId;
+  }
+
+  async function namesOf(ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const answer = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: ids }));
+    // Groups a stack made carry its tag: those go by name, any other by id.
+    return new Map(
+      (answer.SecurityGroups ?? []).map((g) => [
+        g.GroupId!,
+        g.Tags?.some((t) => t.Key === 'slipway:stack') ? g.GroupName! : g.GroupId!,
+      ]),
+    );
+  }
+
+  async function toRules(permissions: IpPermission[]): Promise<SecurityGroupRule[]> {
+    const names = await namesOf([
+      ...new Set(permissions.flatMap((p) => (p.UserIdGroupPairs ?? []).map((pair) => pair.GroupId!))),
+    ]);
+    const rules: SecurityGroupRule[] = [];
+    for (const p of permissions) {
+      const protocol = p.IpProtocol === '-1' ? 'all' : (p.IpProtocol as SecurityGroupRule['protocol']);
+      const ports = protocol === 'all' ? {} : { fromPort: p.FromPort, toPort: p.ToPort };
+      for (const range of p.IpRanges ?? []) {
+        rules.push({
+          protocol,
+          ...ports,
+          cidr: range.CidrIp,
+          ...(range.Description ? { description: range.Description } : {}),
+        });
+      }
+      for (const pair of p.UserIdGroupPairs ?? []) {
+        rules.push({
+          protocol,
+          ...ports,
+          securityGroup: names.get(pair.GroupId!) ?? pair.GroupId!,
+          ...(pair.Description ? { description: pair.Description } : {}),
+        });
+      }
+    }
+    return normaliseRules(rules);
+  }
+
+  async function toPermissions(rules: SecurityGroupRule[]): Promise<IpPermission[]> {
+    return Promise.all(
+      rules.map(async (rule) => ({
+        IpProtocol: rule.protocol === 'all' ? '-1' : rule.protocol,
+        ...(rule.protocol === 'all' ? {} : { FromPort: rule.fromPort, ToPort: rule.toPort }),
+        ...(rule.cidr
+          ? { IpRanges: [{ CidrIp: rule.cidr, ...(rule.description ? { Description: rule.description } : {}) }] }
+          : {}),
+        ...(rule.securityGroup
+          ? {
+              UserIdGroupPairs: [
+                {
+                  GroupId: await idOf(rule.securityGroup),
+                  ...(rule.description ? { Description: rule.description } : {}),
+                },
+              ],
+            }
+          : {}),
+      })),
+    );
+  }
+
+  async function changeRules(groupId: string, before: SecurityGroupResource, after: SecurityGroupResource) {
+    const missing = (from: SecurityGroupRule[], to: SecurityGroupRule[]) =>
+      from.filter((rule) => !to.some((other) => isDeepStrictEqual(rule, other)));
+    const revokeIn = missing(before.ingress, after.ingress);
+    const revokeOut = missing(before.egress, after.egress);
+    const addIn = missing(after.ingress, before.ingress);
+    const addOut = missing(after.egress, before.egress);
+    if (revokeIn.length)
+      await ec2.send(
+        new RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: await toPermissions(revokeIn) }),
+      );
+    if (revokeOut.length)
+      await ec2.send(
+        new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: await toPermissions(revokeOut) }),
+      );
+    if (addIn.length)
+      await ec2.send(
+        new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: await toPermissions(addIn) }),
+      );
+    if (addOut.length)
+      await ec2.send(
+        new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: await toPermissions(addOut) }),
+      );
+  }
+
+  const decodePolicy = (text: string | undefined) =>
+    JSON.parse(decodeURIComponent(text ?? '{}')) as Record<string, unknown>;
+
+  async function readRole(name: string): Promise<IamRoleResource | undefined> {
+    let role;
+    try {
+      role = (await iam.send(new GetRoleCommand({ RoleName: name }))).Role;
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchEntityException') return undefined;
+      throw error;
+    }
+    if (!role) return undefined;
+    const names = (await iam.send(new ListRolePoliciesCommand({ RoleName: name }))).PolicyNames ?? [];
+    const policies: Record<string, Record<string, unknown>> = {};
+    for (const policy of [...names].sort()) {
+      const answer = await iam.send(new GetRolePolicyCommand({ RoleName: name, PolicyName: policy }));
+      policies[policy] = decodePolicy(answer.PolicyDocument);
+    }
+    return {
+      kind: 'iamRole',
+      ...(role.Description ? { description: role.Description } : {}),
+      trustPolicy: decodePolicy(role.AssumeRolePolicyDocument),
+      policies,
+    };
+  }
+
+  async function putPolicies(name: string, before: IamRoleResource | undefined, after: IamRoleResource) {
+    for (const [policy, document] of Object.entries(after.policies)) {
+      if (isDeepStrictEqual(before?.policies[policy], document)) continue;
+      await iam.send(
+        new PutRolePolicyCommand({ RoleName: name, PolicyName: policy, PolicyDocument: JSON.stringify(document) }),
+      );
+    }
+    for (const policy of Object.keys(before?.policies ?? {})) {
+      if (!(policy in after.policies))
+        await iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy }));
+    }
+  }
+
+  return {
+    kind: 'aws',
+    async read(kind, name) {
+      if (kind === 'loadBalancer') {
+        const lb = await cloud.getLoadBalancer(name);
+        if (!lb) return undefined;
+        const names = await namesOf(lb.securityGroups ?? []);
+        return fromLoadBalancerSpec(
+          lb,
+          (lb.securityGroups ?? []).map((id) => names.get(id) ?? id),
+        );
+      }
+      if (kind === 'iamRole') return readRole(name);
+      const group = await groupByName(name);
+      if (!group) return undefined;
+      return {
+        kind: 'securityGroup',
+        description: group.Description ?? '',
+        ingress: await toRules(group.IpPermissions ?? []),
+        egress: await toRules(group.IpPermissionsEgress ?? []),
+      };
+    },
+    async create(name, resource, provenance) {
+      if (resource.kind === 'loadBalancer') {
+        const ids = await Promise.all(resource.securityGroups.map(idOf));
+        await cloud.createLoadBalancer(toLoadBalancerSpec(name, resource, ids, provenanceTags(provenance)));
+      } else if (resource.kind === 'securityGroup') {
+        const created = await ec2.send(
+          new CreateSecurityGroupCommand({
+            GroupName: name,
+            Description: resource.description,
+            VpcId: vpcId,
+            TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(provenance, name) }],
+          }),
+        );
+        // A new group comes with "all traffic out": start from nothing, then add what is defined.
+        const allOut: SecurityGroupRule = { protocol: 'all', cidr: '0.0.0.0/0' };
+        await changeRules(created.GroupId!, { ...resource, ingress: [], egress: [allOut] }, resource);
+      } else {
+        await iam.send(
+          new CreateRoleCommand({
+            RoleName: name,
+            AssumeRolePolicyDocument: JSON.stringify(resource.trustPolicy),
+            ...(resource.description ? { Description: resource.description } : {}),
+            Tags: tagList(provenance, name),
+          }),
+        );
+        await putPolicies(name, undefined, resource);
+      }
+    },
+    async update(name, before, after) {
+      if (after.kind === 'loadBalancer') {
+        const ids = await Promise.all(after.securityGroups.map(idOf));
+        await cloud.modifyLoadBalancer(toLoadBalancerSpec(name, after, ids));
+      } else if (after.kind === 'securityGroup') {
+        await changeRules(await idOf(name), before as SecurityGroupResource, after);
+      } else {
+        const old = before as IamRoleResource;
+        if (!isDeepStrictEqual(old.trustPolicy, after.trustPolicy)) {
+          await iam.send(
+            new UpdateAssumeRolePolicyCommand({ RoleName: name, PolicyDocument: JSON.stringify(after.trustPolicy) }),
+          );
+        }
+        if ((old.description ?? '') !== (after.description ?? '')) {
+          await iam.send(new UpdateRoleCommand({ RoleName: name, Description: after.description ?? '' }));
+        }
+        await putPolicies(name, old, after);
+      }
+    },
+    async delete(name, resource) {
+      if (resource.kind === 'loadBalancer') {
+        await cloud.deleteLoadBalancer(name);
+      } else if (resource.kind === 'securityGroup') {
+        await ec2.send(new DeleteSecurityGroupCommand({ GroupId: await idOf(name) }));
+      } else {
+        for (const policy of Object.keys(resource.policies)) {
+          await iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy }));
+        }
+        await iam.send(new DeleteRoleCommand({ RoleName: name }));
+      }
+    },
+  };
+}
+
+/** `aws` when SLIPWAY_CLOUD=aws (in SLIPWAY_AWS_VPC_ID), else the local provider. */
+export function infraProviderFromEnv(
+  env: NodeJS.ProcessEnv,
+  { cloud, redis }: { cloud: CloudProvider; redis: Redis },
+): InfraProvider {
+  if (cloud.kind !== 'aws') return createLocalInfraProvider({ cloud, redis });
+  const config = env.AWS_REGION ? { region: env.AWS_REGION } : {};
+  return createAwsInfraProvider({
+    cloud,
+    ec2: new EC2Client(config),
+    iam: new IAMClient(config),
+    vpcId: requireEnv(env, 'SLIPWAY_AWS_VPC_ID'),
+  });
+}

@@ -1,0 +1,12 @@
+export { createApp, openapi } from './app.js';
+export * from './aws.js';
+export * from './definitions.js';
+export * from './infrastructure.js';
+export * from './lock.js';
+export * from './operations.js';
+export * from './plan.js';
+export * from './provider.js';
+export * from './stack.js';
+export * from './store.js';
+export * from './wiring.js';
+export type { paths as InfraPaths } from './schema/generated/openapi.js';

@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { cloudProviderFromEnv } from '@slipway/cloud';
+import {
+  createLogger,
+  createRedis,
+  defaultPort,
+  intFromEnv,
+  loadTokenVerifier,
+  pingRedis,
+  requireEnv,
+  serve,
+  slipwayHome,
+} from '@slipway/core';
+import { createApp } from './app.js';
+import { createGitDefinitions } from './definitions.js';
+import { createInfrastructure } from './infrastructure.js';
+import { createRedisStackLocks } from './lock.js';
+import { infraProviderFromEnv } from './aws.js';
+import { createRedisInfraStore } from './store.js';
+import { startApplyQueue } from './wiring.js';
+
+const env = process.env;
+const logger = createLogger({ name: 'infra' });
+const home = slipwayHome(env);
+const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redis = createRedis({ url: redisUrl });
+const prefix = 'slipway:infra:';
+const leaseMs = intFromEnv(env, 'SLIPWAY_INFRA_LOCK_LEASE_MS', 30_000);
+const store = createRedisInfraStore({ redis, prefix });
+const locks = createRedisStackLocks({ redis, prefix, leaseMs });
+const definitions = createGitDefinitions({
+  url: requireEnv(env, 'SLIPWAY_INFRA_REPO_URL'),
+  dir: join(home, 'infra', 'definitions.git'),
+});
+const provider = infraProviderFromEnv(env, { cloud: cloudProviderFromEnv(env), redis });
+const applies = startApplyQueue({
+  redisUrl,
+  jobLockMs: intFromEnv(env, 'SLIPWAY_INFRA_JOB_LOCK_MS', 10_000),
+  driftEverySeconds: intFromEnv(env, 'SLIPWAY_INFRA_DRIFT_EVERY_S', 300),
+  logger,
+});
+const infrastructure = createInfrastructure({
+  definitions,
+  provider,
+  store,
+  locks,
+  queue: applies.queue,
+  logger,
+  planTtlSeconds: intFromEnv(env, 'SLIPWAY_INFRA_PLAN_TTL_S', 3600),
+  leaseMs,
+  stepIntervalMs: intFromEnv(env, 'SLIPWAY_INFRA_STEP_INTERVAL_MS', 0),
+});
+await applies.start(infrastructure);
+const app = createApp({
+  infrastructure,
+  store,
+  locks,
+  tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
+  logger,
+  readiness: { redis: () => pingRedis(redis), definitions: () => definitions.resolve() },
+});
+await serve({
+  app,
+  port: intFromEnv(env, 'PORT', defaultPort('infra', env)),
+  host: env.HOST,
+  logger,
+  onClose: async () => {
+    await applies.close();
+    definitions.close();
+    await redis.quit();
+  },
+});
