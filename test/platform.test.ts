@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPlatform, type Platform } from '@slipway/platform';
 import { createLocalProvider } from '@slipway/cloud';
-import { freePortBase, packExampleService } from '@slipway/test-utils';
+import { eventually, freePortBase, packExampleService } from '@slipway/test-utils';
 
 // The platform as `npm start` runs it: built services as processes, a redis-server of its own.
 let home: string;
@@ -13,7 +13,8 @@ let platform: Platform;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-home-'));
-  platform = await startPlatform({ home, portBase: await freePortBase(11) });
+  // 82: the services, the local cloud (+10) and the example stack's load balancers (+80, +81).
+  platform = await startPlatform({ home, portBase: await freePortBase(82) });
 }, 60_000);
 
 afterAll(async () => {
@@ -135,6 +136,26 @@ describe('npm start', () => {
     await cloud.destroyServerGroup('search-test-v001');
   });
 
+  it('plans and applies the example infrastructure stack: a real load balancer on base + 80', async () => {
+    const headers = { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' };
+    const plan = await fetch(`${platform.urls.infra}/stacks/search/plans`, { method: 'POST', headers, body: '{}' });
+    expect(plan.status).toBe(201);
+    const planned = (await plan.json()) as { id: string; changes: Array<{ resource: string; action: string }> };
+    expect(planned.changes).toContainEqual(expect.objectContaining({ resource: 'search-prod', action: 'create' }));
+    const started = await fetch(`${platform.urls.infra}/plans/${planned.id}/apply`, { method: 'POST', headers });
+    expect(started.status).toBe(202);
+    const { id } = (await started.json()) as { id: string };
+    const apply = await eventually(
+      async () =>
+        (await (await fetch(`${platform.urls.infra}/applies/${id}`, { headers })).json()) as { state: string },
+      (a) => a.state === 'succeeded' || a.state === 'failed',
+      'the apply',
+    );
+    expect(apply.state).toBe('succeeded');
+    const lbPort = Number(new URL(platform.urls.metadata!).port) - 1 + 80;
+    expect((await fetch(`http://127.0.0.1:${lbPort}/`)).status).toBe(503); // no targets yet
+  });
+
   it('gives the dashboard a reader token that cannot write', async () => {
     const res = await fetch(`${platform.urls.metadata}/services/search`, {
       method: 'PUT',
@@ -150,6 +171,7 @@ describe('npm start', () => {
     await expect(fetch(`${platform.urls.config}/healthz`)).rejects.toThrow();
     await expect(fetch(`${platform.urls.cloud}/healthz`)).rejects.toThrow();
     await expect(fetch(`${platform.urls.baking}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${platform.urls.infra}/healthz`)).rejects.toThrow();
     expect(await connects(Number(new URL(platform.redisUrl).port))).toBe(false);
   });
 });
