@@ -57,6 +57,8 @@ export interface ServerGroupSpec extends Capacity {
   /** Target groups the group's instances join while it is enabled. */
   targetGroups: string[];
   tags?: Record<string, string>;
+  /** Created out of service (disabled): its instances join no target group until enabled. */
+  disabled?: boolean;
 }
 
 export type LifecycleState = 'pending' | 'running' | 'terminating' | 'terminated';

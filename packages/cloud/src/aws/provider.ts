@@ -333,6 +333,14 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
           isDeepStrictEqual([...(existing.TargetGroupARNs ?? [])].sort(), [...arns].sort());
         if (!same) throw new ConflictError(`server group ${spec.name} exists with another spec`);
       }
+      if (spec.disabled) {
+        // Before its first instance is in service (launching takes far longer than this call).
+        await call(() =>
+          asg.send(
+            new SuspendProcessesCommand({ AutoScalingGroupName: spec.name, ScalingProcesses: DISABLE_PROCESSES }),
+          ),
+        );
+      }
       // Right after a create, describing it may not find it yet.
       const created = await retrying(
         async () => {

@@ -172,4 +172,37 @@ describe('local cloud', () => {
     await expect(fetch(`http://127.0.0.1:${loadBalancer.port}/`)).rejects.toThrow();
     expect((await cloud.getLoadBalancer(loadBalancer.name))?.port).toBe(port);
   });
+
+  it('creates a server group out of service: its instances run but join no target group until enabled', async () => {
+    const cloud = await startCloud();
+    await cloud.createLaunchTemplate({
+      name: 'search-prod-v001',
+      imageId: 'img-test1',
+      instanceType: 't3.small',
+      userData: { files: {}, commands: [] },
+    });
+    await cloud.createLoadBalancer(loadBalancer);
+    await cloud.createServerGroup({
+      name: 'search-prod-v001',
+      launchTemplate: 'search-prod-v001',
+      min: 1,
+      desired: 1,
+      max: 1,
+      targetGroups: ['search'],
+      disabled: true,
+    });
+    const group = await eventually(
+      () => cloud.getServerGroup('search-prod-v001'),
+      (g) => g?.instances[0]?.lifecycle === 'running',
+      'a running instance',
+    );
+    expect(group?.disabled).toBe(true);
+    expect(await cloud.describeTargetHealth('search')).toEqual([]);
+    await cloud.enableServerGroup('search-prod-v001');
+    await eventually(
+      () => cloud.describeTargetHealth('search'),
+      (h) => h[0]?.state === 'healthy',
+      'the target healthy',
+    );
+  });
 });

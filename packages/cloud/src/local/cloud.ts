@@ -188,7 +188,7 @@ export class LocalCloud implements CloudProvider {
       min: spec.min,
       max: spec.max,
       desired: spec.desired,
-      disabled: false,
+      disabled: spec.disabled ?? false,
       destroying: false,
       createdAt: new Date().toISOString(),
       instances: {},

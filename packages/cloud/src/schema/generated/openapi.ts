@@ -303,6 +303,8 @@ export interface components {
             max: number;
             targetGroups: string[];
             tags?: components["schemas"]["Tags"];
+            /** @description Create it out of service; its instances join no target group until it is enabled. */
+            disabled?: boolean;
         };
         Instance: {
             id: string;
