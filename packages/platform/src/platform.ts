@@ -16,7 +16,7 @@ import { ensureTokens } from './tokens.js';
 export const REDIS_PORT_OFFSET = 9;
 
 /** The services `npm start` runs, in start order (peers before those that call them). */
-export const SERVICES: readonly ComponentName[] = ['cloud', 'metadata', 'config', 'baking', 'infra'];
+export const SERVICES: readonly ComponentName[] = ['cloud', 'metadata', 'config', 'baking', 'infra', 'orchestrator'];
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 

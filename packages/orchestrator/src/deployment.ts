@@ -1,0 +1,150 @@
+/**
+ * A deployment: (service, env, image, config commit), who and why, and the record of every
+ * action it ran. Its parameters come from the config commit's deployment-params.json,
+ * overridable per request within the same schema.
+ */
+import { deploymentParamsSchema } from '@slipway/config';
+import { describeSchemaErrors, UnprocessableError } from '@slipway/core';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+export type StrategyName = 'red-black' | 'progressive' | 'highlander';
+
+export type DeploymentState = 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled';
+
+export const FINISHED: readonly DeploymentState[] = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
+
+export interface ActionRecord {
+  name: string;
+  state: 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+  attempts: number;
+  startedAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  output?: string;
+}
+
+export interface WebCheck {
+  name: string;
+  type: 'web';
+  url: string;
+  jsonPath?: string;
+  condition: string;
+  intervalSeconds: number;
+  failureLimit: number;
+}
+
+/** deployment-params.json with every default filled in. */
+export interface DeploymentParams {
+  capacity: { min: number; desired: number; max: number };
+  instanceType: string;
+  healthCheck: {
+    path: string;
+    port: number | 'traffic-port';
+    timeoutSeconds: number;
+    intervalSeconds: number;
+    healthyThreshold: number;
+    unhealthyThreshold: number;
+    gracePeriodSeconds: number;
+  };
+  loadBalancer: { name: string };
+  strategy: {
+    name: StrategyName;
+    burnInSeconds: number;
+    batchGrowth: number;
+    retainedGroups: number;
+    drainSeconds: number;
+    healthTimeoutSeconds: number;
+    rollbackOnFailure: boolean;
+  };
+  checks: WebCheck[];
+}
+
+/** What the actions found and did, kept on the deployment so a rerun action knows. */
+export interface DeploymentContext {
+  commit?: string;
+  imageVersion?: string;
+  params?: DeploymentParams;
+  targetGroup?: string;
+  userData?: { files: Record<string, string>; commands: string[] };
+  /** The group in service before this deployment (undefined for the first one). */
+  previous?: string;
+  /** The previous group's capacity, to restore it if progressive shrank it. */
+  previousCapacity?: { min: number; desired: number; max: number };
+  /** Every group of the cluster before this deployment, oldest first. */
+  existing?: string[];
+  group?: string;
+  /** The new group has taken traffic. */
+  enabled?: boolean;
+  /** The previous group was taken out of service. */
+  previousDisabled?: boolean;
+  progress?: string;
+  /** Undo of a retained group: re-enabled instead of recreated. */
+  reuseGroup?: boolean;
+}
+
+export interface Deployment {
+  id: string;
+  service: string;
+  env: string;
+  image: string;
+  configRef?: string;
+  message: string;
+  strategy: StrategyName;
+  params: Record<string, unknown>;
+  by: string;
+  queue: boolean;
+  undoOf?: string;
+  state: DeploymentState;
+  reason?: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  actions: ActionRecord[];
+  /** The index of the next action to run. */
+  current: number;
+  context: DeploymentContext;
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+addFormats(ajv);
+const validateParams = ajv.compile(deploymentParamsSchema);
+
+function merge(base: unknown, patch: unknown): unknown {
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) return patch;
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(patch)) out[key] = merge(out[key], value);
+  return out;
+}
+
+/**
+ * The commit's deployment-params.json, with the request's overrides merged in and the
+ * strategy named in the request, validated again as a whole, defaults filled in.
+ */
+export function resolveParams(
+  fromCommit: Record<string, unknown>,
+  overrides: Record<string, unknown>,
+  strategy: StrategyName | undefined,
+): DeploymentParams {
+  const merged = merge(structuredClone(fromCommit), overrides) as Record<string, unknown>;
+  if (strategy) merged.strategy = { ...((merged.strategy as object) ?? {}), name: strategy };
+  merged.strategy ??= {};
+  merged.checks ??= [];
+  if (!validateParams(merged)) {
+    const errors = describeSchemaErrors(validateParams.errors, '/params');
+    throw new UnprocessableError(
+      `deployment parameters are not valid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+      { errors },
+    );
+  }
+  const params = merged as unknown as DeploymentParams;
+  params.capacity.min ??= Math.min(1, params.capacity.desired);
+  params.capacity.max ??= Math.max(params.capacity.desired, params.capacity.min);
+  return params;
+}
+
+export function isFinished(deployment: Deployment): boolean {
+  return FINISHED.includes(deployment.state);
+}

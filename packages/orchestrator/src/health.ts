@@ -1,0 +1,97 @@
+/**
+ * Health as a deployment watches it: each new instance's own HTTP check, and web checks
+ * (Argo Rollouts' `web` metric: a URL, a JSON path, a condition, a failure limit) — which is
+ * how "check with other monitoring tools" is done.
+ */
+import { request } from 'node:http';
+import type { DeploymentParams, WebCheck } from './deployment.js';
+
+/** Undefined when the URL answers 2xx in time; otherwise why not. */
+export function probe(url: string, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = request(url, { timeout: timeoutMs, agent: false }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      resolve(status >= 200 && status < 300 ? undefined : `answered ${status}`);
+    });
+    req.once('timeout', () => {
+      req.destroy();
+      resolve(`no answer within ${timeoutMs} ms`);
+    });
+    req.once('error', (error) => resolve(error.message));
+    req.end();
+  });
+}
+
+/** The URL of an instance's health check, from its `host:port` and deployment-params. */
+export function healthUrl(address: string, check: DeploymentParams['healthCheck']): string {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  const port = check.port === 'traffic-port' ? address.slice(address.lastIndexOf(':') + 1) : String(check.port);
+  return `http://${host}:${port}${check.path}`;
+}
+
+/** Counts consecutive results per instance, as a load balancer does. */
+export class HealthTracker {
+  private readonly passes = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
+  readonly reasons = new Map<string, string>();
+
+  record(instance: string, reason: string | undefined): void {
+    if (reason === undefined) {
+      this.passes.set(instance, (this.passes.get(instance) ?? 0) + 1);
+      this.failures.set(instance, 0);
+      this.reasons.delete(instance);
+    } else {
+      this.failures.set(instance, (this.failures.get(instance) ?? 0) + 1);
+      this.passes.set(instance, 0);
+      this.reasons.set(instance, reason);
+    }
+  }
+
+  healthy(instance: string, threshold: number): boolean {
+    return (this.passes.get(instance) ?? 0) >= threshold;
+  }
+
+  unhealthy(instance: string, threshold: number): boolean {
+    return (this.failures.get(instance) ?? 0) >= threshold;
+  }
+}
+
+/** Evaluates one web check: undefined when the condition holds, else why not. */
+export async function runWebCheck(check: WebCheck): Promise<string | undefined> {
+  let body: unknown;
+  try {
+    const answer = await fetch(check.url, { signal: AbortSignal.timeout(5000) });
+    if (!answer.ok) return `${check.name}: ${check.url} answered ${answer.status}`;
+    const text = await answer.text();
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+  } catch (error) {
+    return `${check.name}: ${(error as Error).message}`;
+  }
+  const value = check.jsonPath
+    ? check.jsonPath.split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], body)
+    : body;
+  const match = /^(<=|>=|==|!=|<|>)\s*(.+)$/.exec(check.condition.trim());
+  if (!match) return `${check.name}: cannot read condition ${check.condition}`;
+  const [, operator, expected] = match as unknown as [string, string, string];
+  const bothNumbers = typeof value === 'number' || (typeof value === 'string' && !Number.isNaN(Number(value)));
+  const left = bothNumbers && !Number.isNaN(Number(expected)) ? Number(value) : String(value);
+  const right = typeof left === 'number' ? Number(expected) : expected;
+  const holds =
+    operator === '<'
+      ? left < right
+      : operator === '<='
+        ? left <= right
+        : operator === '>'
+          ? left > right
+          : operator === '>='
+            ? left >= right
+            : operator === '=='
+              ? left === right
+              : left !== right;
+  return holds ? undefined : `${check.name}: ${JSON.stringify(value)} is not ${check.condition}`;
+}

@@ -1,0 +1,10 @@
+export { createApp, openapi } from './app.js';
+export * from './actions.js';
+export * from './deployment.js';
+export * from './health.js';
+export * from './notify.js';
+export * from './operations.js';
+export * from './peers.js';
+export * from './runner.js';
+export * from './store.js';
+export type { paths as OrchestratorPaths } from './schema/generated/openapi.js';

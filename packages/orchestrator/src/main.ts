@@ -1,0 +1,73 @@
+import { cloudProviderFromEnv } from '@slipway/cloud';
+import {
+  createLogger,
+  createRedis,
+  defaultPort,
+  intFromEnv,
+  loadTokenVerifier,
+  pingRedis,
+  requireEnv,
+  serve,
+} from '@slipway/core';
+import { createApp } from './app.js';
+import { createNotifier } from './notify.js';
+import { httpPeers } from './peers.js';
+import { startRunner } from './runner.js';
+import { createRedisDeploymentStore } from './store.js';
+
+const env = process.env;
+const logger = createLogger({ name: 'orchestrator' });
+const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redis = createRedis({ url: redisUrl });
+const store = createRedisDeploymentStore({ redis, prefix: 'slipway:orchestrator:' });
+const cloud = cloudProviderFromEnv(env);
+const token = requireEnv(env, 'SLIPWAY_TOKEN');
+const peers = httpPeers(
+  {
+    metadata: requireEnv(env, 'SLIPWAY_METADATA_URL'),
+    config: requireEnv(env, 'SLIPWAY_CONFIG_URL'),
+    baking: requireEnv(env, 'SLIPWAY_BAKING_URL'),
+  },
+  token,
+);
+const releaseConcurrency = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
+const runner = startRunner({
+  redisUrl,
+  queuePrefix: 'slipway:orchestrator:queue',
+  store,
+  cloud,
+  peers,
+  logger,
+  releaseConcurrency,
+  pollMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_POLL_MS', 200),
+  jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
+  sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
+  notifier: createNotifier({
+    peers,
+    logger,
+    ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+    ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+  }),
+  ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
+});
+const app = createApp({
+  store,
+  runner,
+  peers,
+  cloud,
+  releaseConcurrency,
+  followConnection: () => redis.duplicate(),
+  tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
+  logger,
+  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listLoadBalancers() },
+});
+await serve({
+  app,
+  port: intFromEnv(env, 'PORT', defaultPort('orchestrator', env)),
+  host: env.HOST,
+  logger,
+  onClose: async () => {
+    await runner.close();
+    await redis.quit();
+  },
+});

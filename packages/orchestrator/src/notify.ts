@@ -1,0 +1,88 @@
+/**
+ * Tells people: on start, success, failure and rollback, a Slack message (incoming webhook,
+ * @slack/webhook) to the service's `slack` metadata property or the global one, and a JSON
+ * POST to the service's `webhook` property or the global one. A failing webhook is logged and
+ * never fails a deployment.
+ */
+import { IncomingWebhook } from '@slack/webhook';
+import type { Logger } from '@slipway/core';
+import type { Deployment } from './deployment.js';
+import type { Peers } from './peers.js';
+
+export type NotificationKind = 'start' | 'success' | 'failure' | 'rollback';
+
+export interface Notifier {
+  notify(deployment: Deployment, kind: NotificationKind): Promise<void>;
+}
+
+const ICON: Record<NotificationKind, string> = {
+  start: ':rocket:',
+  success: ':white_check_mark:',
+  failure: ':x:',
+  rollback: ':rewind:',
+};
+
+export function describeNotification(d: Deployment, kind: NotificationKind): string {
+  const what = `${d.service} ${d.env}: ${d.image}${d.context.imageVersion ? ` (${d.context.imageVersion})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
+  const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
+  return `${ICON[kind]} ${d.by} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
+}
+
+export function createNotifier(options: {
+  peers: Pick<Peers, 'service'>;
+  logger: Logger;
+  slackUrl?: string;
+  webhookUrl?: string;
+  timeoutMs?: number;
+}): Notifier {
+  const timeout = options.timeoutMs ?? 5000;
+  return {
+    async notify(d, kind) {
+      try {
+        const properties = (await options.peers.service(d.service))?.properties ?? {};
+        const slack = typeof properties.slack === 'string' ? properties.slack : options.slackUrl;
+        const hook = typeof properties.webhook === 'string' ? properties.webhook : options.webhookUrl;
+        const text = describeNotification(d, kind);
+        const sends: Promise<unknown>[] = [];
+        if (slack) sends.push(new IncomingWebhook(slack, { timeout }).send({ text }));
+        if (hook) {
+          const body = JSON.stringify({
+            kind,
+            text,
+            deployment: {
+              id: d.id,
+              service: d.service,
+              env: d.env,
+              image: d.image,
+              commit: d.context.commit,
+              state: d.state,
+              reason: d.reason,
+              by: d.by,
+              message: d.message,
+            },
+          });
+          sends.push(
+            fetch(hook, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json' },
+              body,
+              signal: AbortSignal.timeout(timeout),
+            }).then((r) => {
+              if (!r.ok) throw new Error(`webhook answered ${r.status}`);
+            }),
+          );
+        }
+        for (const result of await Promise.allSettled(sends)) {
+          if (result.status === 'rejected') {
+            options.logger.warn(
+              { deployment: d.id, kind, err: result.reason },
+              'notification failed (the deployment goes on)',
+            );
+          }
+        }
+      } catch (error) {
+        options.logger.warn({ deployment: d.id, kind, err: error }, 'notification failed (the deployment goes on)');
+      }
+    },
+  };
+}

@@ -1,0 +1,279 @@
+/** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
+import { randomBytes } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { CloudProvider } from '@slipway/cloud';
+import {
+  clusterName,
+  ConflictError,
+  InputError,
+  NotFoundError,
+  paramsOf,
+  principalOf,
+  queryOf,
+  UnprocessableError,
+  type OperationHandlers,
+} from '@slipway/core';
+import { STRATEGIES } from './actions.js';
+import { isFinished, resolveParams, type Deployment, type StrategyName } from './deployment.js';
+import type { Peers } from './peers.js';
+import type { Runner } from './runner.js';
+import type { DeploymentStore } from './store.js';
+
+export interface OperationsOptions {
+  store: DeploymentStore;
+  runner: Runner;
+  peers: Peers;
+  cloud: CloudProvider;
+  releaseConcurrency: number;
+  /** A connection of its own for each events follower (it blocks). */
+  followConnection: () => Redis;
+}
+
+interface DeploymentRequest {
+  service: string;
+  env: string;
+  image: string;
+  configRef?: string;
+  message: string;
+  strategy?: StrategyName;
+  params?: Record<string, unknown>;
+  queue?: boolean;
+}
+
+export function newDeploymentId(): string {
+  return `dep-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+export function createOperations(options: OperationsOptions): OperationHandlers {
+  const { store, runner, peers, cloud } = options;
+
+  /** Everything checked before anything is queued, each failure a 4xx naming what is wrong. */
+  async function submit(request: DeploymentRequest, by: string, extra: Partial<Deployment> = {}): Promise<Deployment> {
+    const { service, env } = request;
+    if (!(await peers.service(service))) {
+      throw new UnprocessableError(
+        `service ${service} is not registered: add it with PUT /services/${service} in metadata`,
+      );
+    }
+    const image = await peers.image(request.image);
+    if (!image) throw new UnprocessableError(`no image ${request.image}: bake one first`);
+    if (image.kind !== 'service' || image.service !== service) {
+      throw new UnprocessableError(
+        `image ${request.image} is ${image.kind === 'base' ? 'a base image' : `an image of ${image.service}`}, not of ${service}`,
+      );
+    }
+    let config;
+    try {
+      config = await peers.config(service, env, request.configRef);
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new UnprocessableError(`configuration: ${error.message}`);
+      throw error;
+    }
+    if (!config.valid || !config.deploymentParams) {
+      throw new UnprocessableError(
+        `configuration ${config.commit.slice(0, 12)} of ${service}-${env} is not valid: ${config.errors.map((e) => `${e.file ?? ''} ${e.path} ${e.message}`.trim()).join('; ')}`,
+        { errors: config.errors.map((e) => ({ path: `${e.file ?? ''}${e.path}`, message: e.message })) },
+      );
+    }
+    const params = resolveParams(config.deploymentParams, request.params ?? {}, request.strategy);
+    if (!(await cloud.getLoadBalancer(params.loadBalancer.name))) {
+      throw new UnprocessableError(
+        `load balancer ${params.loadBalancer.name} (deployment-params.json) does not exist: plan and apply its infra stack first`,
+      );
+    }
+    const strategy = params.strategy.name;
+    const deployment: Deployment = {
+      id: newDeploymentId(),
+      service,
+      env,
+      image: request.image,
+      ...(request.configRef ? { configRef: request.configRef } : {}),
+      message: request.message,
+      strategy,
+      params: request.params ?? {},
+      by,
+      queue: request.queue ?? false,
+      state: 'queued',
+      createdAt: new Date().toISOString(),
+      actions: STRATEGIES[strategy].map((a) => ({ name: a.name, state: 'pending', attempts: 0 })),
+      current: 0,
+      ...extra,
+      context: { commit: config.commit, imageVersion: image.version, ...extra.context },
+    };
+    const admission = await store.admit(deployment, options.releaseConcurrency);
+    if (admission.outcome === 'conflict') {
+      throw new ConflictError(
+        `${service} ${env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
+      );
+    }
+    await store.save(deployment);
+    await runner.event(deployment, 'queued', {
+      admission: admission.outcome,
+      ...(admission.outcome === 'waiting' ? { behind: admission.holder } : {}),
+    });
+    if (admission.outcome === 'run') await runner.start(deployment);
+    return deployment;
+  }
+
+  async function mustGet(id: string): Promise<Deployment> {
+    const deployment = await store.get(id);
+    if (!deployment) throw new NotFoundError(`no deployment ${id}`);
+    return deployment;
+  }
+
+  async function control(req: Request, res: Response, kind: 'pause' | 'resume' | 'cancel' | 'rollback') {
+    const d = await mustGet(paramsOf(req).id!);
+    const by = principalOf(req).subject;
+    if (isFinished(d))
+      throw new ConflictError(
+        `deployment ${d.id} is ${d.state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
+      );
+    if (kind === 'resume') {
+      if (d.state !== 'paused') throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
+      await runner.resume(d);
+    } else if (kind === 'pause') {
+      await store.setControl(d.id, { pause: by });
+      await runner.event(d, 'pause-requested', { by });
+    } else {
+      await store.setControl(d.id, { [kind]: by });
+      await runner.event(d, `${kind}-requested`, { by });
+      // Nothing is running it: act now rather than at a boundary that will not come.
+      if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt)) await runner.unwindNow(d, kind, by);
+    }
+    res.status(202).json(await mustGet(d.id));
+  }
+
+  return {
+    async createDeployment(req, res) {
+      const deployment = await submit(req.body as DeploymentRequest, principalOf(req).subject);
+      res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
+    },
+    async listDeployments(req, res) {
+      const query = queryOf(req) as {
+        service?: string;
+        env?: string;
+        state?: Deployment['state'];
+        limit: number;
+        cursor?: string;
+      };
+      const before = query.cursor === undefined ? undefined : Number(query.cursor);
+      if (before !== undefined && !Number.isFinite(before))
+        throw new InputError('cursor must be the `next` of an earlier page');
+      const page = await store.list({ ...query, before });
+      res.json({ items: page.items, ...(page.next !== undefined ? { next: String(page.next) } : {}) });
+    },
+    async getDeployment(req, res) {
+      res.json(await mustGet(paramsOf(req).id!));
+    },
+    async followDeployment(req, res) {
+      const d = await mustGet(paramsOf(req).id!);
+      res.status(200).setHeader('Content-Type', 'text/event-stream');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.flushHeaders();
+      let closed = false;
+      req.on('close', () => (closed = true));
+      const given = req.headers['last-event-id'];
+      let after = typeof given === 'string' && /^\d+-\d+$/.test(given) ? given : '0-0';
+      const send = (entries: { id: string; event: { type: string } }[]) => {
+        for (const { id, event } of entries) {
+          res.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+          after = id;
+        }
+      };
+      send(await store.events(d.id, after === '0-0' ? undefined : after));
+      const connection = options.followConnection();
+      try {
+        while (!closed) {
+          const current = await store.get(d.id);
+          const finished = current ? isFinished(current) : true;
+          const entries = await store.follow(connection, d.id, after, finished ? 1 : 1000);
+          send(entries);
+          if (finished && entries.length === 0) {
+            res.write(
+              `event: end\ndata: ${JSON.stringify({ state: current?.state, reason: current?.reason ?? null })}\n\n`,
+            );
+            break;
+          }
+        }
+      } finally {
+        connection.disconnect();
+        res.end();
+      }
+    },
+    pauseDeployment: (req, res) => control(req, res, 'pause'),
+    resumeDeployment: (req, res) => control(req, res, 'resume'),
+    cancelDeployment: (req, res) => control(req, res, 'cancel'),
+    rollbackDeployment: (req, res) => control(req, res, 'rollback'),
+    async undo(req, res) {
+      const { service, env } = paramsOf(req) as { service: string; env: string };
+      const [current, previous] = await store.releases(service, env, 2);
+      if (!current || !previous) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
+      const deployment = await submit(
+        {
+          service,
+          env,
+          image: previous.image,
+          configRef: previous.commit,
+          message: (req.body as { message: string }).message,
+          strategy: 'red-black',
+        },
+        principalOf(req).subject,
+        { undoOf: current.deployment, context: { group: previous.group } },
+      );
+      res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
+    },
+    async getEnvironment(req, res) {
+      const { service, env } = paramsOf(req) as { service: string; env: string };
+      res.json(await describeEnvironment(service, env, true));
+    },
+    async listClusters(_req, res) {
+      const items = await Promise.all(
+        (await store.clusters()).map(({ service, env }) => describeEnvironment(service, env, false)),
+      );
+      res.json({ items });
+    },
+  };
+
+  async function describeEnvironment(service: string, env: string, withDeployments: boolean) {
+    const groups = await cloud.listServerGroups(clusterName(service, env));
+    const releases = await store.releases(service, env, 20);
+    const active = [...groups].reverse().find((g) => !g.disabled);
+    const tg = active?.targetGroups[0];
+    const health = tg ? await cloud.describeTargetHealth(tg) : [];
+    const describe = (g: (typeof groups)[number]) => {
+      const release = releases.find((r) => r.group === g.name);
+      return {
+        name: g.name,
+        disabled: g.disabled,
+        capacity: { min: g.min, desired: g.desired, max: g.max },
+        image: g.tags?.image ?? release?.image,
+        commit: g.tags?.commit ?? release?.commit,
+        deployment: g.tags?.deployment ?? release?.deployment,
+        instances: g.instances.map((i) => ({
+          id: i.id,
+          lifecycle: i.lifecycle,
+          ...(i.address ? { address: i.address } : {}),
+          health: health.find((t) => t.instanceId === i.id)?.state ?? (g.disabled ? 'out of service' : 'unknown'),
+        })),
+      };
+    };
+    const summary = active
+      ? {
+          healthy: health.filter((t) => active.instances.some((i) => i.id === t.instanceId) && t.state === 'healthy')
+            .length,
+          instances: active.instances.length,
+        }
+      : { healthy: 0, instances: 0 };
+    const holder = await store.holder(service, env);
+    return {
+      service,
+      env,
+      active: active ? describe(active) : null,
+      retained: groups.filter((g) => g !== active).map(describe),
+      health: summary,
+      ...(holder ? { deploying: holder } : {}),
+      ...(withDeployments ? { deployments: (await store.list({ service, env, limit: 10 })).items } : {}),
+    };
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * What the orchestrator asks of the other services, as interfaces, and their implementations
+ * over the services' REST APIs with the typed clients generated from their OpenAPI documents.
+ */
+import type { BakingPaths } from '@slipway/baking';
+import type { ConfigPaths } from '@slipway/config';
+import { createServiceClient, NotFoundError, unwrap } from '@slipway/core';
+import type { MetadataPaths } from '@slipway/metadata';
+
+export interface ServiceRecord {
+  name: string;
+  properties: Record<string, unknown>;
+}
+
+export interface ConfigAtCommit {
+  commit: string;
+  valid: boolean;
+  errors: { file?: string; path: string; message: string }[];
+  deploymentParams: Record<string, unknown> | null;
+  launchData: string[] | null;
+  /** application-properties.json as Java properties text. */
+  properties: string;
+}
+
+export interface ImageRecord {
+  id: string;
+  kind: 'base' | 'service';
+  service?: string;
+  version?: string;
+}
+
+export interface Peers {
+  service(name: string): Promise<ServiceRecord | undefined>;
+  /** The configuration a ref names (the default branch when absent), resolved to a commit. */
+  config(service: string, env: string, ref?: string): Promise<ConfigAtCommit>;
+  image(id: string): Promise<ImageRecord | undefined>;
+}
+
+async function orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
+export function httpPeers(urls: { metadata: string; config: string; baking: string }, token: string): Peers {
+  const metadata = createServiceClient<MetadataPaths>({ baseUrl: urls.metadata, token });
+  const config = createServiceClient<ConfigPaths>({ baseUrl: urls.config, token });
+  const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token });
+  return {
+    async service(name) {
+      return orUndefined(async () => {
+        const body = unwrap(await metadata.GET('/services/{name}', { params: { path: { name } } })) as {
+          name: string;
+          metadata?: Record<string, unknown>;
+        };
+        return { name: body.name, properties: body.metadata ?? {} };
+      });
+    },
+    async config(service, env, ref) {
+      const path = { service, env };
+      const snapshot = unwrap(
+        await config.GET('/config/{service}/{env}', { params: { path, query: ref ? { ref } : {} } }),
+      ) as {
+        commit: string;
+        valid: boolean;
+        errors: ConfigAtCommit['errors'];
+        files: { deploymentParams: Record<string, unknown> | null; launchData: string[] | null };
+      };
+      // The properties of that very commit, not of whatever the ref names a moment later.
+      const properties = unwrap(
+        await config.GET('/config/{service}/{env}/properties', {
+          params: { path, query: { ref: snapshot.commit } },
+          parseAs: 'text',
+        }),
+      ) as string;
+      return {
+        commit: snapshot.commit,
+        valid: snapshot.valid,
+        errors: snapshot.errors,
+        deploymentParams: snapshot.files.deploymentParams,
+        launchData: snapshot.files.launchData,
+        properties,
+      };
+    },
+    async image(id) {
+      return orUndefined(
+        async () => unwrap(await baking.GET('/images/{id}', { params: { path: { id } } })) as ImageRecord,
+      );
+    },
+  };
+}
