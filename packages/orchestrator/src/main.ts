@@ -19,7 +19,9 @@ const env = process.env;
 const logger = createLogger({ name: 'orchestrator' });
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
-const store = createRedisDeploymentStore({ redis, prefix: 'slipway:orchestrator:' });
+// Its keys and its queue's keys start with this (two orchestrators with different prefixes share nothing).
+const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
+const store = createRedisDeploymentStore({ redis, prefix });
 const cloud = cloudProviderFromEnv(env);
 const token = requireEnv(env, 'SLIPWAY_TOKEN');
 const peers = httpPeers(
@@ -33,7 +35,7 @@ const peers = httpPeers(
 const releaseConcurrency = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
 const runner = startRunner({
   redisUrl,
-  queuePrefix: 'slipway:orchestrator:queue',
+  queuePrefix: `${prefix}queue`,
   store,
   cloud,
   peers,

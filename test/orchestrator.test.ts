@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { eventually } from '@slipway/test-utils';
+import { deploymentEnds, startSearchPlatform, steadyTraffic, type SearchPlatform } from './fixtures/search-platform.js';
+
+// The orchestrator's drills against the real local cloud, real Redis and real processes.
+let search: SearchPlatform;
+const quick = { strategy: { burnInSeconds: 1, drainSeconds: 1 } };
+
+type Environment = {
+  active: { name: string; image: string } | null;
+  retained: { name: string; disabled: boolean }[];
+};
+
+beforeAll(async () => {
+  search = await startSearchPlatform();
+}, 240_000);
+
+afterAll(async () => {
+  await search?.stop();
+});
+
+async function deploy(image: string, extra: Record<string, unknown> = {}, env = 'prod') {
+  const res = await search.api<{ id: string; detail?: string }>('orchestrator', '/deployments', {
+    method: 'POST',
+    body: { service: 'search', env, image, message: `deploy ${image}`, params: quick, ...extra },
+  });
+  return res;
+}
+
+const environment = async (env = 'prod') =>
+  (await search.api<Environment>('orchestrator', `/services/search/envs/${env}`)).body;
+
+const version = async (url: string) => ((await (await fetch(url)).json()) as { version: string }).version;
+
+describe('drill 1: red-black under steady traffic', () => {
+  it('moves from v1 to v2 with no failed request, the old group disabled and retained', async () => {
+    const first = await deploy(search.images.v1);
+    expect(first.status).toBe(202);
+    expect((await deploymentEnds(search, first.body.id)).state).toBe('succeeded');
+    expect(await version(search.prodUrl)).toBe('1.0.0');
+
+    const traffic = steadyTraffic(search.prodUrl);
+    const second = await deploy(search.images.v2);
+    const done = await deploymentEnds(search, second.body.id);
+    const counts = await traffic.stop();
+    expect(done.state).toBe('succeeded');
+    expect(counts.failed).toBe(0);
+    expect(counts.ok).toBeGreaterThan(20);
+    expect(await version(search.prodUrl)).toBe('2.0.0');
+    const cluster = await environment();
+    expect(cluster.active?.image).toBe(search.images.v2);
+    expect(cluster.retained).toEqual([expect.objectContaining({ name: 'search-prod-v001', disabled: true })]);
+  });
+});
+
+describe('drill 2: a version whose health check fails in service', () => {
+  it('is rolled back automatically: traffic on v2, the deployment rolled-back with the reason', async () => {
+    const traffic = steadyTraffic(search.prodUrl);
+    const broken = await deploy(search.images.v3, { params: { strategy: { burnInSeconds: 15, drainSeconds: 1 } } });
+    const done = await deploymentEnds(search, broken.body.id);
+    const counts = await traffic.stop();
+    expect(done.state).toBe('rolled-back');
+    expect(done.reason).toMatch(/failed its health check .* answered 500/);
+    expect(await version(search.prodUrl)).toBe('2.0.0');
+    expect((await environment()).active?.image).toBe(search.images.v2);
+    expect(counts.versions).toContain('2.0.0');
+  });
+});
+
+describe('drill 4: one deployment per service+env', () => {
+  it('runs exactly one of 20 at once; the others are refused naming it', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => deploy(search.images.v1)));
+    const accepted = answers.filter((a) => a.status === 202);
+    expect(accepted).toHaveLength(1);
+    const refused = answers.filter((a) => a.status === 409);
+    expect(refused).toHaveLength(19);
+    for (const answer of refused) expect(answer.body.detail).toContain(accepted[0]!.body.id);
+    expect((await deploymentEnds(search, accepted[0]!.body.id)).state).toBe('succeeded');
+  });
+
+  it('queues in order with queue: true', async () => {
+    const ids: string[] = [];
+    for (const image of [search.images.v2, search.images.v1]) {
+      const res = await deploy(image, { queue: true });
+      expect(res.status).toBe(202);
+      ids.push(res.body.id);
+    }
+    const [a, b] = [await deploymentEnds(search, ids[0]!), await deploymentEnds(search, ids[1]!)];
+    expect([a.state, b.state]).toEqual(['succeeded', 'succeeded']);
+    const list = await search.api<{ items: { id: string; startedAt: string; finishedAt: string }[] }>(
+      'orchestrator',
+      '/deployments?service=search&env=prod&limit=2',
+    );
+    const [second, first] = list.body.items;
+    expect([first!.id, second!.id]).toEqual(ids);
+    expect(Date.parse(second!.startedAt)).toBeGreaterThanOrEqual(Date.parse(first!.finishedAt));
+    expect(await version(search.prodUrl)).toBe('1.0.0');
+  });
+});
+
+describe('drill 5: pause, resume, cancel, undo', () => {
+  it('pauses at the next action boundary and resumes from there', async () => {
+    const res = await deploy(search.images.v2);
+    await search.api('orchestrator', `/deployments/${res.body.id}/pause`, { method: 'POST' });
+    const paused = await eventually(
+      async () =>
+        (await search.api<{ state: string; current: number }>('orchestrator', `/deployments/${res.body.id}`)).body,
+      (d) => d.state !== 'queued' && d.state !== 'running',
+      'the pause',
+    );
+    expect(paused.state).toBe('paused');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await search.api<{ current: number }>('orchestrator', `/deployments/${res.body.id}`)).body.current).toBe(
+      paused.current,
+    ); // it stays where it stopped
+    const resumed = await search.api<{ state: string }>('orchestrator', `/deployments/${res.body.id}/resume`, {
+      method: 'POST',
+    });
+    expect(resumed.status).toBe(202);
+    expect((await deploymentEnds(search, res.body.id)).state).toBe('succeeded');
+    expect(await version(search.prodUrl)).toBe('2.0.0');
+  });
+
+  it('cancels mid-deployment and leaves the service as it was', async () => {
+    const before = await environment();
+    const res = await deploy(search.images.v1, { params: { strategy: { burnInSeconds: 30, drainSeconds: 1 } } });
+    // Cancel while it watches the new group in service: the hardest place to stop.
+    await eventually(
+      async () =>
+        (await search.api<{ context: { progress?: string } }>('orchestrator', `/deployments/${res.body.id}`)).body,
+      (d) => /burn-in/.test(d.context.progress ?? ''),
+      'the burn-in',
+    );
+    await search.api('orchestrator', `/deployments/${res.body.id}/cancel`, { method: 'POST' });
+    const done = await deploymentEnds(search, res.body.id);
+    expect(done.state).toBe('cancelled');
+    const after = await environment();
+    expect(after.active).toEqual(before.active);
+    expect(after.retained.map((g) => g.name)).toEqual(before.retained.map((g) => g.name));
+    expect(await version(search.prodUrl)).toBe('2.0.0');
+  });
+
+  it('undoes the last release: the previous image and config commit, its retained group re-enabled', async () => {
+    const res = await search.api<{ id: string }>('orchestrator', '/services/search/envs/prod/undo', {
+      method: 'POST',
+      body: { message: 'back' },
+    });
+    expect(res.status).toBe(202);
+    const done = await deploymentEnds(search, res.body.id);
+    expect(done.state).toBe('succeeded');
+    expect(done.context.reuseGroup).toBe(true);
+    expect(await version(search.prodUrl)).toBe('1.0.0');
+  });
+
+  it('refuses what cannot be deployed before queuing it, naming what is wrong', async () => {
+    const unknown = await deploy('img-000000000000');
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.detail).toMatch(/no image img-000000000000/);
+    const badRef = await deploy(search.images.v1, { configRef: 'no-such-branch' });
+    expect(badRef.status).toBe(422);
+    const badParams = await deploy(search.images.v1, { params: { capacity: { desired: -1 } } });
+    expect(badParams.status).toBe(422);
+    expect(badParams.body.detail).toMatch(/capacity\/desired/);
+    const reader = await search.api('orchestrator', '/deployments', {
+      method: 'POST',
+      token: search.platform.readerToken,
+      body: { service: 'search', env: 'prod', image: search.images.v1, message: 'x' },
+    });
+    expect(reader.status).toBe(403);
+  });
+});
