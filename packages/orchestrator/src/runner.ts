@@ -203,6 +203,11 @@ export function startRunner(options: RunnerOptions) {
         continue;
       }
       if (d.state === 'paused') continue;
+      // Every action done, but the process died before it could say so.
+      if (d.current >= d.actions.length) {
+        await finish(d, 'succeeded');
+        continue;
+      }
       const job = await queue.getJob(`${d.id}_${d.current}`);
       if (!job) await enqueue(d);
       else if ((await job.getState()) === 'failed') await fail(d, `${d.actions[d.current]?.name}: ${job.failedReason}`);
