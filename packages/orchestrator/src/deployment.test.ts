@@ -46,7 +46,9 @@ describe('web checks', () => {
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  afterAll(() => server.close());
+  afterAll(() => {
+    server.close();
+  });
 
   const check = (condition: string, path = '/', jsonPath = 'status.errorRate') => ({
     name: 'errors',
