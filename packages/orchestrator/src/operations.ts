@@ -30,7 +30,7 @@ export interface OperationsOptions {
   followConnection: () => Redis;
 }
 
-interface DeploymentRequest {
+export interface DeploymentRequest {
   service: string;
   env: string;
   image: string;
@@ -48,73 +48,8 @@ export function newDeploymentId(): string {
 export function createOperations(options: OperationsOptions): OperationHandlers {
   const { store, runner, peers, cloud } = options;
 
-  /** Everything checked before anything is queued, each failure a 4xx naming what is wrong. */
-  async function submit(request: DeploymentRequest, by: string, extra: Partial<Deployment> = {}): Promise<Deployment> {
-    const { service, env } = request;
-    if (!(await peers.service(service))) {
-      throw new UnprocessableError(
-        `service ${service} is not registered: add it with PUT /services/${service} in metadata`,
-      );
-    }
-    const image = await peers.image(request.image);
-    if (!image) throw new UnprocessableError(`no image ${request.image}: bake one first`);
-    if (image.kind !== 'service' || image.service !== service) {
-      throw new UnprocessableError(
-        `image ${request.image} is ${image.kind === 'base' ? 'a base image' : `an image of ${image.service}`}, not of ${service}`,
-      );
-    }
-    let config;
-    try {
-      config = await peers.config(service, env, request.configRef);
-    } catch (error) {
-      if (error instanceof NotFoundError) throw new UnprocessableError(`configuration: ${error.message}`);
-      throw error;
-    }
-    if (!config.valid || !config.deploymentParams) {
-      throw new UnprocessableError(
-        `configuration ${config.commit.slice(0, 12)} of ${service}-${env} is not valid: ${config.errors.map((e) => `${e.file ?? ''} ${e.path} ${e.message}`.trim()).join('; ')}`,
-        { errors: config.errors.map((e) => ({ path: `${e.file ?? ''}${e.path}`, message: e.message })) },
-      );
-    }
-    const params = resolveParams(config.deploymentParams, request.params ?? {}, request.strategy);
-    if (!(await cloud.getLoadBalancer(params.loadBalancer.name))) {
-      throw new UnprocessableError(
-        `load balancer ${params.loadBalancer.name} (deployment-params.json) does not exist: plan and apply its infra stack first`,
-      );
-    }
-    const strategy = params.strategy.name;
-    const deployment: Deployment = {
-      id: newDeploymentId(),
-      service,
-      env,
-      image: request.image,
-      ...(request.configRef ? { configRef: request.configRef } : {}),
-      message: request.message,
-      strategy,
-      params: request.params ?? {},
-      by,
-      queue: request.queue ?? false,
-      state: 'queued',
-      createdAt: new Date().toISOString(),
-      actions: STRATEGIES[strategy].map((a) => ({ name: a.name, state: 'pending', attempts: 0 })),
-      current: 0,
-      ...extra,
-      context: { commit: config.commit, imageVersion: image.version, ...extra.context },
-    };
-    const admission = await store.admit(deployment, options.releaseConcurrency);
-    if (admission.outcome === 'conflict') {
-      throw new ConflictError(
-        `${service} ${env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
-      );
-    }
-    await store.save(deployment);
-    await runner.event(deployment, 'queued', {
-      admission: admission.outcome,
-      ...(admission.outcome === 'waiting' ? { behind: admission.holder } : {}),
-    });
-    if (admission.outcome === 'run') await runner.start(deployment);
-    return deployment;
-  }
+  const submit = (request: DeploymentRequest, by: string, extra: Partial<Deployment> = {}) =>
+    submitDeployment(options, request, by, extra);
 
   async function mustGet(id: string): Promise<Deployment> {
     const deployment = await store.get(id);
@@ -276,4 +211,78 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       ...(withDeployments ? { deployments: (await store.list({ service, env, limit: 10 })).items } : {}),
     };
   }
+}
+
+/** Everything checked before anything is queued, each failure a 4xx naming what is wrong. */
+export async function submitDeployment(
+  options: Pick<OperationsOptions, 'store' | 'runner' | 'peers' | 'cloud' | 'releaseConcurrency'>,
+  request: DeploymentRequest,
+  by: string,
+  extra: Partial<Deployment> = {},
+): Promise<Deployment> {
+  const { store, runner, peers, cloud } = options;
+  const { service, env } = request;
+  if (!(await peers.service(service))) {
+    throw new UnprocessableError(
+      `service ${service} is not registered: add it with PUT /services/${service} in metadata`,
+    );
+  }
+  const image = await peers.image(request.image);
+  if (!image) throw new UnprocessableError(`no image ${request.image}: bake one first`);
+  if (image.kind !== 'service' || image.service !== service) {
+    throw new UnprocessableError(
+      `image ${request.image} is ${image.kind === 'base' ? 'a base image' : `an image of ${image.service}`}, not of ${service}`,
+    );
+  }
+  let config;
+  try {
+    config = await peers.config(service, env, request.configRef);
+  } catch (error) {
+    if (error instanceof NotFoundError) throw new UnprocessableError(`configuration: ${error.message}`);
+    throw error;
+  }
+  if (!config.valid || !config.deploymentParams) {
+    throw new UnprocessableError(
+      `configuration ${config.commit.slice(0, 12)} of ${service}-${env} is not valid: ${config.errors.map((e) => `${e.file ?? ''} ${e.path} ${e.message}`.trim()).join('; ')}`,
+      { errors: config.errors.map((e) => ({ path: `${e.file ?? ''}${e.path}`, message: e.message })) },
+    );
+  }
+  const params = resolveParams(config.deploymentParams, request.params ?? {}, request.strategy);
+  if (!(await cloud.getLoadBalancer(params.loadBalancer.name))) {
+    throw new UnprocessableError(
+      `load balancer ${params.loadBalancer.name} (deployment-params.json) does not exist: plan and apply its infra stack first`,
+    );
+  }
+  const strategy = params.strategy.name;
+  const deployment: Deployment = {
+    id: newDeploymentId(),
+    service,
+    env,
+    image: request.image,
+    ...(request.configRef ? { configRef: request.configRef } : {}),
+    message: request.message,
+    strategy,
+    params: request.params ?? {},
+    by,
+    queue: request.queue ?? false,
+    state: 'queued',
+    createdAt: new Date().toISOString(),
+    actions: STRATEGIES[strategy].map((a) => ({ name: a.name, state: 'pending', attempts: 0 })),
+    current: 0,
+    ...extra,
+    context: { commit: config.commit, imageVersion: image.version, ...extra.context },
+  };
+  const admission = await store.admit(deployment, options.releaseConcurrency);
+  if (admission.outcome === 'conflict') {
+    throw new ConflictError(
+      `${service} ${env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
+    );
+  }
+  await store.save(deployment);
+  await runner.event(deployment, 'queued', {
+    admission: admission.outcome,
+    ...(admission.outcome === 'waiting' ? { behind: admission.holder } : {}),
+  });
+  if (admission.outcome === 'run') await runner.start(deployment);
+  return deployment;
 }

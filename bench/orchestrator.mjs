@@ -1,0 +1,315 @@
+// bench/orchestrator: with the whole platform started here (npm start's way, on free ports),
+//  1. a 10-instance red-black deploy of the example service under steady traffic: its total
+//     time, the orchestration overhead (total minus instance start, health waits, burn-in and
+//     drain) per action, and the failed requests during the switch (target 0);
+//  2. a 10-instance version whose health check fails in service: the time from the failure
+//     being detected to the old group serving all traffic (target ≤ 1 s), from the
+//     orchestrator's own measure and from the traffic (the last answer of the broken version);
+//  3. 100 services' deployments submitted at once with a release concurrency of 2, through the
+//     real runner, Redis and BullMQ but a stand-in cloud whose instances are one HTTP server:
+//     all finish, in order, never more than 2 at once, no action lost or run twice.
+import { createServer } from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPlatform } from '../packages/platform/dist/index.js';
+import { createLogger, createRedis } from '../packages/core/dist/index.js';
+import {
+  createRedisDeploymentStore,
+  startRunner,
+  submitDeployment,
+  STRATEGIES,
+} from '../packages/orchestrator/dist/index.js';
+import { eventually, freePortBase, packExampleService, startRedis } from '../packages/test-utils/dist/index.js';
+import { figure } from './_lib.mjs';
+
+const WAITS = new Set([
+  'wait-for-instances-running',
+  'wait-for-instance-health',
+  'wait-for-load-balancer-health',
+  'burn-in',
+  'wait-for-drain',
+]);
+
+async function withPlatform() {
+  const home = await mkdtemp(join(tmpdir(), 'slipway-bench-orchestrator-'));
+  const portBase = await freePortBase(82);
+  const platform = await startPlatform({ home, portBase, env: { LOG_LEVEL: 'warn' } });
+  const api = async (service, path, body, method = body === undefined ? 'GET' : 'POST') => {
+    const res = await fetch(`${platform.urls[service]}${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${platform.adminToken}`,
+        ...(Buffer.isBuffer(body) ? { 'Content-Type': 'application/gzip' } : { 'Content-Type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: Buffer.isBuffer(body) ? body : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    try {
+      return { status: res.status, body: JSON.parse(text) };
+    } catch {
+      return { status: res.status, body: text };
+    }
+  };
+  await api('metadata', '/services/search', { owner: 'bench' }, 'PUT');
+  const images = {};
+  const bake = async (path, body) => {
+    const { body: started } = await api('baking', path, body ?? {});
+    const done = await eventually(
+      async () => (await api('baking', `/bakes/${started.id}`)).body,
+      (b) => b.state === 'succeeded' || b.state === 'failed',
+      'a bake',
+      120_000,
+    );
+    return done.image;
+  };
+  await bake('/bakes/base');
+  for (const [key, version, broken] of [
+    ['v1', '1.0.0', 0],
+    ['v2', '2.0.0', 0],
+    ['v3', '3.0.0', 5],
+  ]) {
+    const file = await packExampleService(home, { version, unhealthyAfterSeconds: broken });
+    await api('baking', `/artifacts/search/${version}`, await readFile(file), 'PUT');
+    images[key] = await bake('/bakes', { service: 'search', version });
+  }
+  const plan = (await api('infra', '/stacks/search/plans', {})).body;
+  const apply = (await api('infra', `/plans/${plan.id}/apply`, {})).body;
+  await eventually(
+    async () => (await api('infra', `/applies/${apply.id}`)).body,
+    (a) => a.state === 'succeeded',
+    'infra',
+  );
+  return { platform, home, api, images, lb: `http://127.0.0.1:${portBase + 80}` };
+}
+
+function traffic(url) {
+  let running = true;
+  const seen = { ok: 0, failed: 0, answers: [] };
+  const loop = (async () => {
+    while (running) {
+      try {
+        const res = await fetch(url);
+        const body = await res.json();
+        if (res.status === 200) seen.ok++;
+        else seen.failed++;
+        seen.answers.push({ at: Date.now(), version: body.version, status: res.status });
+      } catch {
+        seen.failed++;
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
+}
+
+async function deploy({ api }, image, params) {
+  const { body } = await api('orchestrator', '/deployments', {
+    service: 'search',
+    env: 'prod',
+    image,
+    message: 'bench',
+    params,
+  });
+  if (!body.id) throw new Error(JSON.stringify(body));
+  return eventually(
+    async () => (await api('orchestrator', `/deployments/${body.id}`)).body,
+    (d) => ['succeeded', 'failed', 'rolled-back', 'cancelled'].includes(d.state),
+    'the deployment',
+    300_000,
+  );
+}
+
+async function platformFigures() {
+  const setup = await withPlatform();
+  try {
+    const ten = { capacity: { min: 1, desired: 10, max: 10 }, strategy: { burnInSeconds: 2, drainSeconds: 1 } };
+    await deploy(setup, setup.images.v1, ten);
+    const load = traffic(setup.lb);
+    const d = await deploy(setup, setup.images.v2, ten);
+    const seen = await load.stop();
+    const total = Date.parse(d.finishedAt) - Date.parse(d.startedAt);
+    const waits = d.actions.filter((a) => WAITS.has(a.name)).reduce((sum, a) => sum + a.durationMs, 0);
+    const others = d.actions.filter((a) => !WAITS.has(a.name));
+    const inActions = d.actions.reduce((sum, a) => sum + a.durationMs, 0);
+    figure('10-instance red-black deploy, total', (total / 1000).toFixed(2), 's');
+    figure('  of which instance start, health waits, burn-in (2 s) and drain (1 s)', (waits / 1000).toFixed(2), 's');
+    figure('  orchestration overhead', total - waits, 'ms');
+    figure('  orchestration overhead per action', ((total - waits) / d.actions.length).toFixed(1), 'ms');
+    figure(
+      '  of which between actions (queue hand-off), per action',
+      ((total - inActions) / d.actions.length).toFixed(1),
+      'ms',
+    );
+    figure(
+      '  inside the other actions, per action',
+      (others.reduce((s, a) => s + a.durationMs, 0) / others.length).toFixed(1),
+      'ms',
+    );
+    figure('requests during the switch', seen.ok + seen.failed, 'requests');
+    figure('failed requests during the switch (target 0)', seen.failed, 'requests');
+
+    const load2 = traffic(setup.lb);
+    const broken = await deploy(setup, setup.images.v3, { ...ten, strategy: { burnInSeconds: 20, drainSeconds: 1 } });
+    const seen2 = await load2.stop();
+    const events = await (
+      await fetch(`${setup.platform.urls.orchestrator}/deployments/${broken.id}/events`, {
+        headers: { Authorization: `Bearer ${setup.platform.adminToken}` },
+      })
+    ).text();
+    const rolled = events
+      .split('\n')
+      .filter((line) => line.startsWith('data: ') && line.includes('rollbackMs'))
+      .map((line) => JSON.parse(line.slice(6)))[0];
+    const restoredAt = Date.parse(rolled.at);
+    const detectedAt = restoredAt - rolled.rollbackMs;
+    const lastBroken = seen2.answers.filter((a) => a.version === '3.0.0').at(-1);
+    figure('broken version rolled back', broken.state === 'rolled-back' ? 'yes' : `no (${broken.state})`, '');
+    figure('failure detected → old group alone in service (target ≤ 1000)', rolled.rollbackMs, 'ms');
+    figure(
+      'failure detected → last answer from the broken version (traffic)',
+      lastBroken ? Math.max(lastBroken.at - detectedAt, 0) : 0,
+      'ms',
+    );
+    figure('failed requests during the rollback', seen2.failed, 'requests');
+  } finally {
+    await setup.platform.stop();
+    await rm(setup.home, { recursive: true, force: true });
+  }
+}
+
+/** The runner, Redis and BullMQ for real; the cloud and the peers stand-ins that answer at once. */
+async function releaseQueueFigures() {
+  const redisServer = await startRedis();
+  const redis = createRedis({ url: redisServer.url });
+  const instance = createServer((_req, res) => res.end('ok')).listen(0, '127.0.0.1');
+  await new Promise((resolve) => instance.once('listening', resolve));
+  const address = `127.0.0.1:${instance.address().port}`;
+  const groups = new Map();
+  let maxRunning = 0;
+  const cloud = {
+    kind: 'local',
+    async getLoadBalancer(name) {
+      return { name };
+    },
+    async createLaunchTemplate(spec) {
+      return { ...spec, id: spec.name, createdAt: '' };
+    },
+    async deleteLaunchTemplate() {},
+    async listServerGroups(cluster) {
+      return [...groups.values()].filter((g) => g.cluster === cluster);
+    },
+    async getServerGroup(name) {
+      return groups.get(name);
+    },
+    async createServerGroup(spec) {
+      const cluster = spec.name.replace(/-v\d+$/, '');
+      const instances = Array.from({ length: spec.desired }, (_, i) => ({
+        id: `i-${spec.name}-${i}`,
+        lifecycle: 'running',
+        address,
+        launchedAt: '',
+      }));
+      groups.set(spec.name, { ...spec, cluster, disabled: true, instances, createdAt: '' });
+      return groups.get(spec.name);
+    },
+    async enableServerGroup(name) {
+      groups.get(name).disabled = false;
+    },
+    async disableServerGroup(name) {
+      groups.get(name).disabled = true;
+    },
+    async destroyServerGroup(name) {
+      groups.delete(name);
+    },
+    async resizeServerGroup() {},
+    async describeTargetHealth() {
+      return [...groups.values()]
+        .filter((g) => !g.disabled)
+        .flatMap((g) => g.instances.map((i) => ({ instanceId: i.id, state: 'healthy' })));
+    },
+  };
+  const peers = {
+    async service(name) {
+      return { name, properties: {} };
+    },
+    async image(id) {
+      return { id, kind: 'service', service: id.slice(4), version: '1.0.0' };
+    },
+    async config() {
+      return {
+        commit: 'c'.repeat(40),
+        valid: true,
+        errors: [],
+        deploymentParams: {
+          capacity: { desired: 1 },
+          healthCheck: { path: '/', intervalSeconds: 0.1, healthyThreshold: 1 },
+          loadBalancer: { name: 'lb' },
+          strategy: { burnInSeconds: 0, drainSeconds: 0 },
+        },
+        launchData: [],
+        properties: '',
+      };
+    },
+  };
+  const logger = createLogger({ name: 'bench', level: 'silent' });
+  const store = createRedisDeploymentStore({ redis, prefix: 'bench:' });
+  const runner = startRunner({
+    redisUrl: redisServer.url,
+    queuePrefix: 'bench:queue',
+    store,
+    cloud,
+    peers,
+    logger,
+    releaseConcurrency: 2,
+    pollMs: 20,
+    jobLockMs: 10_000,
+    sweepMs: 2000,
+    notifier: { async notify() {} },
+  });
+  const ids = [];
+  const started = performance.now();
+  const watch = setInterval(async () => {
+    maxRunning = Math.max(maxRunning, (await store.running()).length);
+  }, 10);
+  for (let i = 0; i < 100; i++) {
+    const service = `svc${String(i).padStart(3, '0')}`;
+    const request = { service, env: 'prod', image: `img-${service}`, message: 'bench' };
+    const deployment = await submitDeployment({ store, runner, peers, cloud, releaseConcurrency: 2 }, request, 'bench');
+    ids.push(deployment.id);
+  }
+  const submittedMs = performance.now() - started;
+  const all = await eventually(
+    async () => Promise.all(ids.map((id) => store.get(id))),
+    (list) => list.every((d) => ['succeeded', 'failed', 'rolled-back', 'cancelled'].includes(d.state)),
+    '100 deployments',
+    600_000,
+  );
+  const totalMs = performance.now() - started;
+  clearInterval(watch);
+  const byStart = [...all].sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt)).map((d) => d.id);
+  const ordered = byStart.every((id, i) => i < 2 || ids.indexOf(id) >= ids.indexOf(byStart[i - 2]));
+  const actionsPerDeployment = STRATEGIES['red-black'].length;
+  const lost = all.filter((d) => d.actions.some((a) => a.state !== 'done')).length;
+  const twice = all.filter((d) => d.actions.some((a) => a.attempts !== 1)).length;
+  figure('100 deployments submitted (validation, admission, queuing)', submittedMs.toFixed(0), 'ms');
+  figure('100 deployments finished, concurrency 2', (totalMs / 1000).toFixed(2), 's');
+  figure('  succeeded', all.filter((d) => d.state === 'succeeded').length, 'deployments');
+  figure('  most running at once (limit 2)', maxRunning, 'deployments');
+  figure('  started in the order submitted', ordered ? 'yes' : 'no', '');
+  figure('  actions lost / run twice', `${lost} / ${twice}`, `of ${100 * actionsPerDeployment}`);
+  figure('  per action, on average', ((totalMs / (100 * actionsPerDeployment)) * 2).toFixed(1), 'ms (2 at a time)');
+  await runner.close();
+  instance.close();
+  await redis.quit();
+  await redisServer.stop();
+}
+
+await releaseQueueFigures();
+await platformFigures();
+process.exit(0);
