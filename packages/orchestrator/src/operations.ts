@@ -46,7 +46,7 @@ export function newDeploymentId(): string {
 }
 
 export function createOperations(options: OperationsOptions): OperationHandlers {
-  const { store, runner, peers, cloud } = options;
+  const { store, runner, cloud } = options;
 
   const submit = (request: DeploymentRequest, by: string, extra: Partial<Deployment> = {}) =>
     submitDeployment(options, request, by, extra);
