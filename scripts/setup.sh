@@ -39,3 +39,4 @@ fi
 if [ -n "${CI:-}" ]; then frozen=--frozen-lockfile; else frozen=--prefer-frozen-lockfile; fi
 pnpm install "$frozen" --reporter=silent
 pnpm exec tsc -b
+node packages/cli/build.mjs

@@ -361,7 +361,9 @@ export interface operations {
                     /** @enum {string} */
                     strategy?: "red-black" | "progressive" | "highlander";
                     /** @description Overrides of deployment-params.json, merged in and validated against its schema. */
-                    params?: Record<string, never>;
+                    params?: {
+                        [key: string]: unknown;
+                    };
                     /** @default false */
                     queue?: boolean;
                 };

@@ -1,0 +1,20 @@
+/**
+ * Missing arguments: with a terminal attached, offer the choices (services from metadata,
+ * environments from config, images from baking, newest first); without one, a usage error —
+ * never a hang waiting for input nobody will type.
+ */
+import { CliError } from './errors.js';
+
+export async function choose(what: string, choices: () => Promise<string[]>): Promise<string> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new CliError(`missing ${what}`, true);
+  const options = await choices();
+  if (options.length === 0) throw new CliError(`no ${what} to choose from`);
+  const { select } = await import('@inquirer/prompts');
+  return select({ message: `Which ${what}?`, choices: options.map((value) => ({ value })) });
+}
+
+export async function ask(what: string): Promise<string> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new CliError(`missing ${what}`, true);
+  const { input } = await import('@inquirer/prompts');
+  return input({ message: `${what}:`, required: true });
+}

@@ -1,0 +1,111 @@
+// `npm run demo`: against a running `npm start` (same SLIPWAY_HOME and SLIPWAY_PORT_BASE), the
+// seed's workflow with the slipway CLI, each command printed before it runs: register search,
+// build and bake 1.0.0, plan and apply its infrastructure, deploy to prod, curl it through the
+// load balancer, deploy 1.1.0 under load (no failed request), deploy a broken 1.2.0 (rolled
+// back automatically), then undo.
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const base = Number(process.env.SLIPWAY_PORT_BASE ?? 7100);
+const env = { ...process.env, SLIPWAY_HOME: process.env.SLIPWAY_HOME ?? join(root, '.slipway') };
+const lb = `http://127.0.0.1:${base + 80}`;
+const bold = (text) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\u001b[1m${text}\u001b[0m` : text);
+
+/** Prints and runs `slipway …`, its output live; answers its stdout; stops the demo on an unexpected exit code. */
+async function slipway(args, { expect = 0, quiet = false } = {}) {
+  console.log(bold(`\n$ slipway ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`));
+  const child = spawn(process.execPath, [join(root, 'packages/cli/bin/slipway.mjs'), ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+    if (!quiet) process.stdout.write(chunk);
+  });
+  const code = await new Promise((resolve) => child.once('close', resolve));
+  if (code !== expect) {
+    console.error(`demo stopped: slipway exited ${code}, expected ${expect}`);
+    process.exit(1);
+  }
+  return out;
+}
+
+/** The example service with a version of its own, as a checkout would be. */
+function checkout(version, unhealthyAfterSeconds = 0) {
+  const dir = mkdtempSync(join(tmpdir(), `search-${version}-`));
+  cpSync(join(root, 'infra/examples/search'), dir, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...manifest, version }, null, 2));
+  writeFileSync(join(dir, 'broken.json'), JSON.stringify({ unhealthyAfterSeconds }));
+  return dir;
+}
+
+async function curl() {
+  console.log(bold(`\n$ curl ${lb}/`));
+  console.log(await (await fetch(`${lb}/`)).text());
+}
+
+const bakeImage = async (version) => (await slipway(['bake', 'search', version])).trim().split('\n').pop().trim();
+
+const dirs = [];
+try {
+  await slipway([
+    'services',
+    'set',
+    'search',
+    'owner=team-search',
+    'contact=search@example.com',
+    'description=Searching all the things',
+  ]);
+  dirs.push(checkout('1.0.0'));
+  await slipway(['build', 'search', '--dir', dirs[0]]);
+  await slipway(['bake', 'base']);
+  const v1 = await bakeImage('1.0.0');
+  const plan = JSON.parse(await slipway(['--json', 'infra', 'plan', 'search'], { quiet: true }));
+  console.log(`${plan.id}: ${plan.changes.map((c) => `${c.action} ${c.resource}`).join(', ')}`);
+  if (plan.summary.create + plan.summary.update + plan.summary.replace + plan.summary.delete > 0) {
+    await slipway(['infra', 'apply', plan.id]);
+  }
+  await slipway(['deploy', 'search', 'prod', v1, '-m', 'The first search']);
+  await curl();
+
+  dirs.push(checkout('1.1.0'));
+  await slipway(['build', 'search', '--dir', dirs[1]]);
+  const v2 = await bakeImage('1.1.0');
+  let running = true;
+  const counts = { ok: 0, failed: 0 };
+  const load = (async () => {
+    while (running) {
+      const answer = await fetch(`${lb}/`).catch(() => undefined);
+      if (answer?.status === 200) counts.ok++;
+      else counts.failed++;
+      await answer?.text();
+    }
+  })();
+  console.log(bold(`\n(meanwhile: requests to ${lb} all through the deployment)`));
+  await slipway(['deploy', 'search', 'prod', v2, '-m', 'Making everything faster']);
+  running = false;
+  await load;
+  console.log(`requests during the deployment: ${counts.ok} answered, ${counts.failed} failed`);
+  await curl();
+
+  dirs.push(checkout('1.2.0', 5));
+  await slipway(['build', 'search', '--dir', dirs[2]]);
+  const v3 = await bakeImage('1.2.0');
+  console.log(bold('\n(1.2.0 is broken: its health check fails 5 s after it starts)'));
+  await slipway(['deploy', 'search', 'prod', v3, '-m', 'A risky change', '--burn-in', '15'], { expect: 1 });
+  await curl();
+  await slipway(['history', 'search', 'prod']);
+  await slipway(['undo', 'search', 'prod', '-m', 'Back to the release before']);
+  await curl();
+  await slipway(['status', 'search', 'prod']);
+  console.log(bold('\nThe whole workflow ran.'));
+} finally {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+}
