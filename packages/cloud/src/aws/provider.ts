@@ -191,6 +191,17 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     };
   }
 
+  async function setDeregistrationDelay(targetGroupArn: string, seconds: number): Promise<void> {
+    await call(() =>
+      elb.send(
+        new ModifyTargetGroupAttributesCommand({
+          TargetGroupArn: targetGroupArn,
+          Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: String(seconds) }],
+        }),
+      ),
+    );
+  }
+
   async function loadBalancerByName(name: string): Promise<ElbLoadBalancer | undefined> {
     const answer = await orNothing(() => elb.send(new DescribeLoadBalancersCommand({ Names: [name] })));
     return answer?.LoadBalancers?.[0];
@@ -456,19 +467,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
         ),
       );
       const targetGroupArn = tg.TargetGroups![0]!.TargetGroupArn!;
-      await call(() =>
-        elb.send(
-          new ModifyTargetGroupAttributesCommand({
-            TargetGroupArn: targetGroupArn,
-            Attributes: [
-              {
-                Key: 'deregistration_delay.timeout_seconds',
-                Value: String(spec.targetGroup.deregistrationDelaySeconds),
-              },
-            ],
-          }),
-        ),
-      );
+      await setDeregistrationDelay(targetGroupArn, spec.targetGroup.deregistrationDelaySeconds);
       const lb = await call(() =>
         elb.send(
           new CreateLoadBalancerCommand({
@@ -530,19 +529,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
         );
       }
       if (current.targetGroup.deregistrationDelaySeconds !== spec.targetGroup.deregistrationDelaySeconds) {
-        await call(() =>
-          elb.send(
-            new ModifyTargetGroupAttributesCommand({
-              TargetGroupArn: targetGroupArn,
-              Attributes: [
-                {
-                  Key: 'deregistration_delay.timeout_seconds',
-                  Value: String(spec.targetGroup.deregistrationDelaySeconds),
-                },
-              ],
-            }),
-          ),
-        );
+        await setDeregistrationDelay(targetGroupArn, spec.targetGroup.deregistrationDelaySeconds);
       }
       if (current.port !== spec.port) {
         const listeners = await call(() =>
