@@ -6,6 +6,7 @@ import {
   paramsOf,
   principalOf,
   queryOf,
+  sendEventStream,
   type OperationHandlers,
   type Redis,
 } from '@slipway/core';
@@ -218,40 +219,17 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     res: Parameters<OperationHandlers[string]>[1],
     id: string,
   ) {
-    res.status(200).setHeader('Content-Type', 'text/event-stream');
-    res.setHeader('Cache-Control', 'no-cache');
-    res.flushHeaders();
-    let closed = false;
-    req.on('close', () => (closed = true));
-    const given = req.headers['last-event-id'];
-    let after = typeof given === 'string' && /^\d+-\d+$/.test(given) ? given : '0';
-    const send = (entries: Array<{ id: string; line: string }>) => {
-      for (const entry of entries) {
-        res.write(`id: ${entry.id}\ndata: ${entry.line.split('\n').join('\ndata: ')}\n\n`);
-        after = entry.id;
-      }
-    };
-    send(await store.readLog(id, after, 10_000));
     const connection = options.followConnection();
-    try {
-      while (!closed) {
+    await sendEventStream(req, res, {
+      read: async (after) => (await store.readLog(id, after, 10_000)).map((e) => ({ id: e.id, data: e.line })),
+      follow: async (after, ms) =>
+        (await store.waitLog(connection, id, after, ms)).map((e) => ({ id: e.id, data: e.line })),
+      async finished() {
         const bake = await store.get(id);
-        const entries = await store.waitLog(
-          connection,
-          id,
-          after === '0' ? '0-0' : after,
-          bake && isFinished(bake.state) ? 1 : 1000,
-        );
-        send(entries);
-        if (bake && isFinished(bake.state) && entries.length === 0) {
-          res.write(`event: end\ndata: ${JSON.stringify({ state: bake.state, image: bake.image ?? null })}\n\n`);
-          break;
-        }
-      }
-    } finally {
-      connection.disconnect();
-      res.end();
-    }
+        return bake && isFinished(bake.state) ? { state: bake.state, image: bake.image ?? null } : undefined;
+      },
+      close: () => connection.disconnect(),
+    });
   }
 }
 

@@ -15,3 +15,4 @@ export * from './git-refs.js';
 export * from './git-env.js';
 export * from './cat-file.js';
 export * from './git-mirror.js';
+export * from './event-stream.js';

@@ -11,6 +11,7 @@ import {
   paramsOf,
   principalOf,
   queryOf,
+  sendEventStream,
   UnprocessableError,
   type OperationHandlers,
 } from '@slipway/core';
@@ -103,38 +104,20 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
     async followDeployment(req, res) {
       const d = await mustGet(paramsOf(req).id!);
-      res.status(200).setHeader('Content-Type', 'text/event-stream');
-      res.setHeader('Cache-Control', 'no-cache');
-      res.flushHeaders();
-      let closed = false;
-      req.on('close', () => (closed = true));
-      const given = req.headers['last-event-id'];
-      let after = typeof given === 'string' && /^\d+-\d+$/.test(given) ? given : '0-0';
-      const send = (entries: { id: string; event: { type: string } }[]) => {
-        for (const { id, event } of entries) {
-          res.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-          after = id;
-        }
-      };
-      send(await store.events(d.id, after === '0-0' ? undefined : after));
       const connection = options.followConnection();
-      try {
-        while (!closed) {
+      const entries = (list: { id: string; event: { type: string } }[]) =>
+        list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
+      await sendEventStream(req, res, {
+        read: async (after) => entries(await store.events(d.id, after === '0-0' ? undefined : after)),
+        follow: async (after, ms) => entries(await store.follow(connection, d.id, after, ms)),
+        async finished() {
           const current = await store.get(d.id);
-          const finished = current ? isFinished(current) : true;
-          const entries = await store.follow(connection, d.id, after, finished ? 1 : 1000);
-          send(entries);
-          if (finished && entries.length === 0) {
-            res.write(
-              `event: end\ndata: ${JSON.stringify({ state: current?.state, reason: current?.reason ?? null })}\n\n`,
-            );
-            break;
-          }
-        }
-      } finally {
-        connection.disconnect();
-        res.end();
-      }
+          return !current || isFinished(current)
+            ? { state: current?.state, reason: current?.reason ?? null }
+            : undefined;
+        },
+        close: () => connection.disconnect(),
+      });
     },
     pauseDeployment: (req, res) => control(req, res, 'pause'),
     resumeDeployment: (req, res) => control(req, res, 'resume'),
