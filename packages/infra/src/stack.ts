@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, LineCounter, parseDocument } from 'yaml';
+import type { HealthCheck } from '@slipway/cloud';
 import { describeSchemaErrors, UnprocessableError, type FieldError } from '@slipway/core';
 
 export const stackSchema = JSON.parse(
@@ -18,13 +19,8 @@ export const STACK_NAME_RULE = 'a lowercase letter, then lowercase letters, digi
 
 export type ResourceKind = 'loadBalancer' | 'securityGroup' | 'iamRole';
 
-export interface HealthCheck {
-  path: string;
-  intervalSeconds: number;
-  timeoutSeconds: number;
-  healthyThreshold: number;
-  unhealthyThreshold: number;
-}
+/** A target group's health check: the cloud's own shape, so plans compare like with like. */
+export type { HealthCheck } from '@slipway/cloud';
 
 export interface LoadBalancerResource {
   kind: 'loadBalancer';
