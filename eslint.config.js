@@ -19,6 +19,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page script runs in the browser.
+    files: ['packages/dashboard/assets/**/*.js'],
+    languageOptions: { globals: globals.browser, sourceType: 'script' },
+  },
+  {
     // The example service is plain CommonJS: it runs with node as it is, inside a baked image.
     files: ['infra/examples/**/*.js'],
     languageOptions: { sourceType: 'commonjs' },

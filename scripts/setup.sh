@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'slipway setup: %s\n' "$*" >&2; }
 
-# System packages: command → Debian package.
+# System packages: command → Debian package. The tests also drive a real browser.
 declare -A package_for=([git]=git [redis-server]=redis-server [packer]=packer)
+if [ "${1:-}" = --tests ]; then package_for[chromium]=chromium; fi
 missing=()
 for command in "${!package_for[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${package_for[$command]}")

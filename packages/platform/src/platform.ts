@@ -16,7 +16,15 @@ import { ensureTokens } from './tokens.js';
 export const REDIS_PORT_OFFSET = 9;
 
 /** The services `npm start` runs, in start order (peers before those that call them). */
-export const SERVICES: readonly ComponentName[] = ['cloud', 'metadata', 'config', 'baking', 'infra', 'orchestrator'];
+export const SERVICES: readonly ComponentName[] = [
+  'cloud',
+  'metadata',
+  'config',
+  'baking',
+  'infra',
+  'orchestrator',
+  'dashboard',
+];
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
@@ -87,7 +95,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       log(`redis         ${redisUrl} (data in ${dir})`);
     }
 
-    const tokens = await ensureTokens(home, [...SERVICES]);
+    const tokens = await ensureTokens(
+      home,
+      SERVICES.filter((name) => name !== 'dashboard'),
+    );
     const configRepoUrl =
       options.env?.SLIPWAY_CONFIG_REPO_URL ??
       process.env.SLIPWAY_CONFIG_REPO_URL ??
@@ -116,7 +127,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           SLIPWAY_HOME: home,
           SLIPWAY_PORT_BASE: String(options.portBase),
           SLIPWAY_TOKENS_FILE: tokens.tokensFile,
-          SLIPWAY_TOKEN: tokens.services[name],
+          // The dashboard reads with the reader token; every other service has its own deployer one.
+          SLIPWAY_TOKEN: name === 'dashboard' ? tokens.dashboard : tokens.services[name],
           SLIPWAY_CLOUD: process.env.SLIPWAY_CLOUD ?? 'local',
           SLIPWAY_CONFIG_REPO_URL: configRepoUrl,
           SLIPWAY_INFRA_REPO_URL: infraRepoUrl,

@@ -1,0 +1,112 @@
+/**
+ * What the pages show, read from the services with the typed clients and the reader token the
+ * dashboard was given (the browser never sees it).
+ */
+import type { BakingPaths } from '@slipway/baking';
+import type { ConfigPaths } from '@slipway/config';
+import { createServiceClient, NotFoundError, unwrap } from '@slipway/core';
+import type { MetadataPaths } from '@slipway/metadata';
+import type { OrchestratorPaths } from '@slipway/orchestrator';
+
+export interface Urls {
+  metadata: string;
+  config: string;
+  baking: string;
+  orchestrator: string;
+}
+
+export type Deployment = {
+  id: string;
+  service: string;
+  env: string;
+  image: string;
+  message: string;
+  strategy: string;
+  by: string;
+  state: string;
+  reason?: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  current: number;
+  actions: {
+    name: string;
+    state: string;
+    attempts: number;
+    durationMs?: number;
+    output?: string;
+    startedAt?: string;
+  }[];
+  context: { commit?: string; imageVersion?: string; group?: string; previous?: string; progress?: string };
+};
+
+export type Cluster = {
+  service: string;
+  env: string;
+  active: Group | null;
+  retained: Group[];
+  health: { healthy?: number; instances?: number };
+  deploying?: string;
+};
+
+export type Group = {
+  name: string;
+  disabled: boolean;
+  image?: string;
+  commit?: string;
+  instances: { id: string; lifecycle: string; address?: string; health: string }[];
+};
+
+export function createData(urls: Urls, token: string) {
+  const orchestrator = createServiceClient<OrchestratorPaths>({ baseUrl: urls.orchestrator, token });
+  const metadata = createServiceClient<MetadataPaths>({ baseUrl: urls.metadata, token });
+  const config = createServiceClient<ConfigPaths>({ baseUrl: urls.config, token });
+  const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token });
+
+  async function deployments(query: { service?: string; env?: string; limit?: number } = {}): Promise<Deployment[]> {
+    const page = unwrap(await orchestrator.GET('/deployments', { params: { query: { limit: 50, ...query } } }));
+    return page.items as unknown as Deployment[];
+  }
+
+  return {
+    deployments,
+    async deployment(id: string): Promise<Deployment | undefined> {
+      try {
+        return unwrap(
+          await orchestrator.GET('/deployments/{id}', { params: { path: { id } } }),
+        ) as unknown as Deployment;
+      } catch (error) {
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      }
+    },
+    async clusters(): Promise<Cluster[]> {
+      return unwrap(await orchestrator.GET('/clusters')).items as unknown as Cluster[];
+    },
+    async service(name: string) {
+      try {
+        return unwrap(await metadata.GET('/services/{name}', { params: { path: { name } } }));
+      } catch (error) {
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      }
+    },
+    async environments(service: string): Promise<string[]> {
+      try {
+        return unwrap(await config.GET('/config/{service}', { params: { path: { service } } })).environments;
+      } catch {
+        return [];
+      }
+    },
+    async images(service: string) {
+      return unwrap(await baking.GET('/images', { params: { query: { service } } })).items;
+    },
+    async configDiff(service: string, env: string, from: string, to: string) {
+      return unwrap(
+        await config.GET('/config/{service}/{env}/diff', { params: { path: { service, env }, query: { from, to } } }),
+      );
+    },
+  };
+}
+
+export type Data = ReturnType<typeof createData>;

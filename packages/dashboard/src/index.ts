@@ -1,0 +1,3 @@
+export { createApp } from './app.js';
+export * from './data.js';
+export * from './pages.js';
