@@ -5,6 +5,7 @@
  */
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import { errorForStatus, type FieldError } from './errors.js';
+import { currentRequestId } from './request-context.js';
 
 export interface ServiceClientOptions {
   baseUrl: string;
@@ -23,7 +24,9 @@ export function createServiceClient<Paths extends {}>(options: ServiceClientOpti
   client.use({
     onRequest({ request }) {
       if (options.token) request.headers.set('Authorization', `Bearer ${options.token}`);
-      if (options.requestId) request.headers.set('X-Request-Id', options.requestId);
+      // The id given, else the one of the request being served: one id across the services.
+      const requestId = options.requestId ?? currentRequestId();
+      if (requestId) request.headers.set('X-Request-Id', requestId);
       return new Request(request, { signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) });
     },
   });

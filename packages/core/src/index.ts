@@ -16,3 +16,4 @@ export * from './git-env.js';
 export * from './cat-file.js';
 export * from './git-mirror.js';
 export * from './event-stream.js';
+export * from './request-context.js';

@@ -17,6 +17,8 @@ export function createApp(deps: AppDeps): Express {
     tokens: deps.tokens,
     logger: deps.logger,
     operations: createOperations(deps),
+    // It calls peers: the request id goes on to them.
+    forwardRequestIds: true,
     readiness: deps.readiness ?? {},
   });
 }
