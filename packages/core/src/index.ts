@@ -17,3 +17,4 @@ export * from './cat-file.js';
 export * from './git-mirror.js';
 export * from './event-stream.js';
 export * from './request-context.js';
+export * from './http-probe.js';

@@ -4,9 +4,9 @@
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName, type Logger } from '@slipway/core';
+import { clusterName, nextServerGroupName, probeHttp, type Logger } from '@slipway/core';
 import { resolveParams, type Deployment, type DeploymentContext } from './deployment.js';
-import { healthUrl, HealthTracker, probe, runWebCheck } from './health.js';
+import { healthUrl, HealthTracker, runWebCheck } from './health.js';
 import type { Peers } from './peers.js';
 import type { Control, DeploymentStore } from './store.js';
 
@@ -79,7 +79,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
     await Promise.all(
       instances.map(async (i) =>
-        tracker.record(i.id, await probe(healthUrl(i.address!, check), check.timeoutSeconds * 1000)),
+        tracker.record(i.id, await probeHttp(healthUrl(i.address!, check), check.timeoutSeconds * 1000)),
       ),
     );
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
@@ -321,7 +321,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string): Promis
     const [results, targets] = await Promise.all([
       Promise.all(
         instances.map(
-          async (i) => [i.id, await probe(healthUrl(i.address!, check), check.timeoutSeconds * 1000)] as const,
+          async (i) => [i.id, await probeHttp(healthUrl(i.address!, check), check.timeoutSeconds * 1000)] as const,
         ),
       ),
       ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),

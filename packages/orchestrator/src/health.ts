@@ -3,25 +3,7 @@
  * (Argo Rollouts' `web` metric: a URL, a JSON path, a condition, a failure limit) — which is
  * how "check with other monitoring tools" is done.
  */
-import { request } from 'node:http';
 import type { DeploymentParams, WebCheck } from './deployment.js';
-
-/** Undefined when the URL answers 2xx in time; otherwise why not. */
-export function probe(url: string, timeoutMs: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const req = request(url, { timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      resolve(status >= 200 && status < 300 ? undefined : `answered ${status}`);
-    });
-    req.once('timeout', () => {
-      req.destroy();
-      resolve(`no answer within ${timeoutMs} ms`);
-    });
-    req.once('error', (error) => resolve(error.message));
-    req.end();
-  });
-}
 
 /** The URL of an instance's health check, from its `host:port` and deployment-params. */
 export function healthUrl(address: string, check: DeploymentParams['healthCheck']): string {

@@ -4,16 +4,9 @@
  * it gets no new requests and keeps its in-flight ones until they finish or the deregistration
  * delay ends. With no healthy target it answers 503 problem+json.
  */
-import {
-  Agent,
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createProxyServer } from 'http-proxy-3';
-import type { Logger } from '@slipway/core';
+import { probeHttp, type Logger } from '@slipway/core';
 import type { LoadBalancerSpec, TargetHealth, TargetHealthState } from '../provider.js';
 
 interface Target {
@@ -180,9 +173,8 @@ export class LocalLoadBalancer {
   private async check(target: Target): Promise<void> {
     const check = this.spec.targetGroup.healthCheck;
     const address = this.addressOf(target.instanceId);
-    const reason = address
-      ? await probe(`http://${address}${check.path}`, check.timeoutSeconds * 1000)
-      : 'no address yet';
+    const failed = address ? await probeHttp(`http://${address}${check.path}`, check.timeoutSeconds * 1000) : undefined;
+    const reason = !address ? 'no address yet' : failed && `health check: ${failed}`;
     if (target.state === 'draining' || !this.targets.has(target.instanceId)) return;
     if (reason === undefined) {
       target.successes++;
@@ -202,23 +194,6 @@ export class LocalLoadBalancer {
       }
     }
   }
-}
-
-/** Undefined when the URL answers 2xx in time; otherwise why not. */
-function probe(url: string, timeoutMs: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const req = httpRequest(url, { timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      resolve(status >= 200 && status < 300 ? undefined : `health check answered ${status}`);
-    });
-    req.once('timeout', () => {
-      req.destroy();
-      resolve(`health check timed out after ${timeoutMs} ms`);
-    });
-    req.once('error', (error) => resolve(`health check failed: ${error.message}`));
-    req.end();
-  });
 }
 
 function sendProblem(res: ServerResponse, status: number, detail: string): void {
