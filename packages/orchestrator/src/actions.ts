@@ -119,18 +119,24 @@ async function waitForTargets(ctx: ActionContext): Promise<string> {
   const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
   for (;;) {
     await interruption(ctx);
-    const ids = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running').map((i) => i.id);
-    const health = await ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'));
-    const healthy = ids.filter((id) => health.find((t) => t.instanceId === id)?.state === 'healthy');
-    if (ids.length > 0 && healthy.length === ids.length)
-      return `${healthy.length} target(s) healthy in ${need(ctx, 'targetGroup')}`;
+    const { healthy, of } = await targetsHealthy(ctx, need(ctx, 'group'));
+    if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
     if (Date.now() > deadline) {
-      throw new DeploymentFailure(
-        `the load balancer found ${healthy.length} of ${ids.length} new targets healthy in time`,
-      );
+      throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
     await sleep(ctx.deps.pollMs);
   }
+}
+
+/** How many of a group's running instances the load balancer finds healthy. */
+async function targetsHealthy(ctx: ActionContext, groupName: string): Promise<{ healthy: number; of: number }> {
+  const found = await ctx.deps.cloud.getServerGroup(groupName);
+  const ids = (found?.instances ?? []).filter((i) => i.lifecycle === 'running').map((i) => i.id);
+  const health = await ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'));
+  return {
+    healthy: ids.filter((id) => health.find((t) => t.instanceId === id)?.state === 'healthy').length,
+    of: ids.length,
+  };
 }
 
 /**
@@ -153,11 +159,8 @@ export async function restorePrevious(ctx: ActionContext): Promise<string> {
       // Its instances must pass the load balancer's checks before the new group leaves.
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const current = (await cloud.getServerGroup(previous))!;
-        const health = await cloud.describeTargetHealth(ctx.deployment.context.targetGroup ?? '');
-        const ids = current.instances.filter((i) => i.lifecycle === 'running').map((i) => i.id);
-        if (ids.length > 0 && ids.every((id) => health.find((t) => t.instanceId === id)?.state === 'healthy')) break;
-        if (Date.now() > deadline) break;
+        const { healthy, of } = await targetsHealthy(ctx, previous);
+        if ((of > 0 && healthy === of) || Date.now() > deadline) break;
         await sleep(ctx.deps.pollMs);
       }
     }
