@@ -61,6 +61,13 @@ export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
   return made;
 }
 
+function unreachable(service: string, error: unknown): CliError {
+  const cause = (error as { cause?: { code?: string } }).cause?.code;
+  return new CliError(
+    `cannot reach ${service}${cause ? ` (${cause})` : ''}: is the platform running? (npm start, or set SLIPWAY_URL)`,
+  );
+}
+
 /** The answer's body, or a CliError saying what the service said (problem+json `detail`). */
 export async function answer<T>(
   call: Promise<{ data?: T; error?: unknown; response: Response }>,
@@ -70,10 +77,7 @@ export async function answer<T>(
   try {
     result = await call;
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code;
-    throw new CliError(
-      `cannot reach ${service ?? 'the service'}${cause ? ` (${cause})` : ''}: is the platform running? (npm start, or set SLIPWAY_URL)`,
-    );
+    throw unreachable(service ?? 'the service', error);
   }
   if (result.error !== undefined || !result.response.ok) {
     const problem = result.error as { detail?: string; title?: string } | undefined;
@@ -90,8 +94,7 @@ export async function raw(service: ServiceName, path: string, init: RequestInit 
       headers: { Authorization: `Bearer ${token()}`, ...(init.headers as Record<string, string>) },
     });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code;
-    throw new CliError(`cannot reach ${service}${cause ? ` (${cause})` : ''}: is the platform running?`);
+    throw unreachable(service, error);
   }
 }
 
