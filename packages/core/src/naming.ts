@@ -9,6 +9,9 @@ export const SERVICE_NAME_RULE = 'lowercase letters and digits, 1 to 32 characte
 export const ENV_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters';
 export const METADATA_KEY_RULE = 'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens';
 
+/** Infrastructure stacks and the resources in them (load balancers, target groups, …). */
+export const RESOURCE_NAME_RULE = 'a lowercase letter, then lowercase letters, digits or -, at most 32 characters';
+
 export const VERSION_RULE =
   'a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens';
 
@@ -16,6 +19,7 @@ const SERVICE_NAME = /^[a-z0-9]{1,32}$/;
 const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
 const ENV_NAME = /^[a-z0-9]{1,32}$/;
 const METADATA_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const RESOURCE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const SERVER_GROUP_NAME = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})-v(\d{3})$/;
 
 export const MAX_SERVER_GROUP_SEQUENCE = 999;
@@ -25,6 +29,7 @@ const RULE_BY_PATTERN = new Map<string, string>([
   [SERVICE_NAME.source, SERVICE_NAME_RULE],
   [METADATA_KEY.source, METADATA_KEY_RULE],
   [VERSION.source, VERSION_RULE],
+  [RESOURCE_NAME.source, RESOURCE_NAME_RULE],
 ]);
 
 export function isVersion(version: string): boolean {

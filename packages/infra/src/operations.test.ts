@@ -188,6 +188,7 @@ describe('POST /stacks/{stack}/plans', () => {
     expect((await plan({ ref: 'no-such-branch' })).status).toBe(404);
     expect((await plan({}, 'other')).status).toBe(404);
     expect((await plan({}, 'Bad_Name')).status).toBe(400);
+    expect((await plan({}, 'Bad_Name')).body.detail).toMatch(/a lowercase letter, then lowercase letters, digits or -/);
     expect((await plan({}, 'web', READER)).status).toBe(403);
   });
 });

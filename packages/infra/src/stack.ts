@@ -8,14 +8,14 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import type { HealthCheck } from '@slipway/cloud';
-import { describeSchemaErrors, UnprocessableError, type FieldError } from '@slipway/core';
+import { describeSchemaErrors, RESOURCE_NAME, UnprocessableError, type FieldError } from '@slipway/core';
 
 export const stackSchema = JSON.parse(
   readFileSync(new URL('../src/stack.schema.json', import.meta.url), 'utf8'),
 ) as Record<string, unknown>;
 
-export const STACK_NAME = /^[a-z][a-z0-9-]{0,31}$/;
-export const STACK_NAME_RULE = 'a lowercase letter, then lowercase letters, digits or -, at most 32 characters';
+/** Stack and resource names: core's rule, which a 400 or 422 then says in words. */
+export const STACK_NAME = RESOURCE_NAME;
 
 export type ResourceKind = 'loadBalancer' | 'securityGroup' | 'iamRole';
 
