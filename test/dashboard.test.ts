@@ -91,6 +91,8 @@ describe('the dashboard', () => {
     expect(await page.locator('#releases').textContent()).toContain('rolled-back');
     expect(await page.locator('main').textContent()).toContain(search.images.v1);
     await page.screenshot({ path: `${shots}/dashboard-service.png`, fullPage: true });
+    expect((await page.goto(`${search.platform.urls.dashboard}/deployments/dep-nope`))?.status()).toBe(404);
+    expect((await page.goto(`${search.platform.urls.dashboard}/services/Not_A_Service`))?.status()).toBe(404);
     await page.goto(search.platform.urls.dashboard!);
     // The chart library drew the bars: the canvas is no longer blank.
     // (A string: this project's TypeScript has no DOM types.)

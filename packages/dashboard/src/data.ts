@@ -4,7 +4,7 @@
  */
 import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
-import { createServiceClient, NotFoundError, unwrap } from '@slipway/core';
+import { createServiceClient, InputError, NotFoundError, unwrap } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata';
 import type { OrchestratorPaths } from '@slipway/orchestrator';
 
@@ -76,7 +76,7 @@ export function createData(urls: Urls, token: string) {
           await orchestrator.GET('/deployments/{id}', { params: { path: { id } } }),
         ) as unknown as Deployment;
       } catch (error) {
-        if (error instanceof NotFoundError) return undefined;
+        if (error instanceof NotFoundError || error instanceof InputError) return undefined; // a malformed id or name is no such thing too
         throw error;
       }
     },
@@ -87,7 +87,7 @@ export function createData(urls: Urls, token: string) {
       try {
         return unwrap(await metadata.GET('/services/{name}', { params: { path: { name } } }));
       } catch (error) {
-        if (error instanceof NotFoundError) return undefined;
+        if (error instanceof NotFoundError || error instanceof InputError) return undefined; // a malformed id or name is no such thing too
         throw error;
       }
     },
