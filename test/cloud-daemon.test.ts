@@ -79,6 +79,8 @@ describe('the local cloud daemon', () => {
     daemon.kill('SIGKILL');
     await new Promise((r) => daemon.once('exit', r));
     expect(pids.every(alive)).toBe(true); // instances outlive their daemon
+    // and so does the load balancer process: the service keeps answering through it
+    expect((await fetch(`http://127.0.0.1:${lbPort}/`)).status).toBe(200);
 
     daemon = startDaemon();
     await eventually(() => cloud.describeTargetHealth('search'), healthy, 'adopted targets healthy');
@@ -88,5 +90,47 @@ describe('the local cloud daemon', () => {
 
     await stopProcess(daemon); // SIGTERM, as npm start's Ctrl-C
     expect(pids.some(alive)).toBe(false);
+    await expect(fetch(`http://127.0.0.1:${lbPort}/`)).rejects.toThrow(); // its load balancer too
+    daemon = startDaemon();
+    await eventually(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok), Boolean, 'the daemon');
+  });
+
+  it('starts a new load balancer process when its own is killed', async () => {
+    await eventually(
+      () => cloud.describeTargetHealth('search'),
+      (h) => h.length === 2,
+      'targets back',
+    );
+    const balancer = Number(await readFile(join(home, 'cloud', 'balancers.pid'), 'utf8'));
+    process.kill(balancer, 'SIGKILL');
+    await eventually(
+      () =>
+        fetch(`http://127.0.0.1:${lbPort}/`).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      (status) => status === 200,
+      'the load balancer serving again',
+    );
+    expect(Number(await readFile(join(home, 'cloud', 'balancers.pid'), 'utf8'))).not.toBe(balancer);
+  });
+
+  it('knows no resource named after a property of Object.prototype', async () => {
+    const headers = { Authorization: 'Bearer t', 'Content-Type': 'application/json' };
+    expect((await fetch(`http://127.0.0.1:${port}/load-balancers/constructor`, { headers })).status).toBe(404);
+    const group = await fetch(`http://127.0.0.1:${port}/server-groups/search-prod-v009`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({
+        name: 'search-prod-v009',
+        launchTemplate: 'constructor',
+        min: 1,
+        desired: 1,
+        max: 1,
+        targetGroups: [],
+      }),
+    });
+    expect(group.status).toBe(404);
+    expect(await cloud.getServerGroup('search-prod-v009')).toBeUndefined();
   });
 });

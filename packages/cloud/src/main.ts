@@ -13,13 +13,14 @@ import { LocalCloud } from './local/cloud.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'cloud' });
-const cloud = new LocalCloud({ home: slipwayHome(env), logger });
+const cloud = new LocalCloud({ home: slipwayHome(env), logger, balancers: 'detached' });
 await cloud.start();
 await serve({
   app: createApp({ cloud, tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')), logger }),
   port: intFromEnv(env, 'PORT', defaultPort('cloud', env)),
   host: env.HOST,
   logger,
-  // Stopping the daemon stops every instance it runs; a daemon that dies leaves them to be adopted.
+  // Stopping the daemon stops every instance and load balancer it runs; a daemon that dies
+  // leaves them serving, to be adopted by the next one.
   onClose: () => cloud.stop(),
 });

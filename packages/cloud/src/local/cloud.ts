@@ -3,7 +3,8 @@
  * `desired` instances alive like an auto scaling group (an instance that exits is replaced);
  * load balancers are real proxies; an enabled group's running instances are registered with its
  * target groups, a disabled group's are drained. State survives a restart: on start it adopts
- * the instances whose processes still live and replaces the rest.
+ * the instances whose processes still live and replaces the rest, and (detached) the load
+ * balancer process, which keeps serving while the daemon is down.
  */
 import { ConflictError, InputError, NotFoundError, parseServerGroupName, type Logger } from '@slipway/core';
 import { createServer } from 'node:net';
@@ -26,8 +27,8 @@ import type {
   TargetHealth,
 } from '../provider.js';
 import { isInstanceAlive, launchProcess, terminateProcess } from './instances.js';
-import { LocalLoadBalancer } from './load-balancer.js';
-import { loadState, saveState, type LocalState, type StoredGroup, type StoredInstance } from './state.js';
+import { DetachedLoadBalancers, LoadBalancerSet, type LoadBalancers, type Targets } from './balancers.js';
+import { dict, loadState, saveState, type LocalState, type StoredGroup, type StoredInstance } from './state.js';
 
 export interface LocalCloudOptions {
   /** $SLIPWAY_HOME: images under images/, the cloud's own files under cloud/. */
@@ -35,6 +36,11 @@ export interface LocalCloudOptions {
   logger: Logger;
   /** How often groups are reconciled with their desired capacity. */
   reconcileMs?: number;
+  /**
+   * `detached` (the daemon): the load balancers run in a process of their own that outlives
+   * this one. `in-process` (default): they close with the engine.
+   */
+  balancers?: 'in-process' | 'detached';
 }
 
 const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -45,7 +51,12 @@ export class LocalCloud implements CloudProvider {
   private readonly imagesDir: string;
   private readonly instancesDir: string;
   private state!: LocalState;
-  private readonly balancers = new Map<string, LocalLoadBalancer>();
+  private balancers!: LoadBalancers;
+  /** Load balancers whose listener runs now. */
+  private readonly live = new Set<string>();
+  /** What each load balancer was last told its targets are, to push only changes. */
+  private readonly pushed = new Map<string, string>();
+  private pushing: Promise<void> = Promise.resolve();
   private readonly launching = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private reconciling: Promise<void> | undefined;
@@ -71,11 +82,8 @@ export class LocalCloud implements CloudProvider {
         }
       }
     }
-    for (const spec of Object.values(this.state.loadBalancers)) {
-      await this.startBalancer(spec).catch((error: Error) =>
-        this.options.logger.error({ loadBalancer: spec.name, err: error }, 'load balancer cannot start'),
-      );
-    }
+    this.balancers = await this.openBalancers();
+    await this.putAllBalancers();
     this.save();
     this.options.logger.info({ adopted }, 'local cloud started');
     await this.reconcile();
@@ -87,12 +95,13 @@ export class LocalCloud implements CloudProvider {
   async stop({ keepInstances = false }: { keepInstances?: boolean } = {}): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.reconciling;
-    await Promise.all([...this.balancers.values()].map((balancer) => balancer.close()));
-    this.balancers.clear();
+    await this.pushing;
+    await this.balancers.close({ keep: keepInstances });
+    this.live.clear();
     if (keepInstances) return;
     const all = Object.values(this.state.serverGroups).flatMap((group) => Object.values(group.instances));
     await Promise.all(all.map((instance) => (instance.pid ? terminateProcess(instance.pid, instance.id) : undefined)));
-    for (const group of Object.values(this.state.serverGroups)) group.instances = {};
+    for (const group of Object.values(this.state.serverGroups)) group.instances = dict();
     this.save();
   }
 
@@ -191,7 +200,7 @@ export class LocalCloud implements CloudProvider {
       disabled: spec.disabled ?? false,
       destroying: false,
       createdAt: new Date().toISOString(),
-      instances: {},
+      instances: dict(),
     };
     this.state.serverGroups[spec.name] = group;
     this.save();
@@ -224,7 +233,7 @@ export class LocalCloud implements CloudProvider {
     const group = this.mustGroup(name);
     group.disabled = true;
     this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
     return this.describe(group);
   }
 
@@ -237,7 +246,7 @@ export class LocalCloud implements CloudProvider {
       );
     }
     this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
     return this.describe(group);
   }
 
@@ -246,7 +255,7 @@ export class LocalCloud implements CloudProvider {
     if (!group) return;
     group.destroying = true;
     this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
     await Promise.all(
       Object.values(group.instances).map(async (instance) => {
         instance.lifecycle = 'terminating';
@@ -264,7 +273,7 @@ export class LocalCloud implements CloudProvider {
     if (existing) {
       const { address: _a, createdAt: _c, ...existingSpec } = existing;
       if (!sameSpec(existingSpec, spec)) throw new ConflictError(`load balancer ${spec.name} exists with another spec`);
-      if (!this.balancers.has(spec.name)) await this.startBalancer(existing);
+      if (!this.live.has(spec.name)) await this.startBalancer(existing);
       return existing;
     }
     const clash = Object.values(this.state.loadBalancers).find(
@@ -278,7 +287,7 @@ export class LocalCloud implements CloudProvider {
     await this.startBalancer(balancer);
     this.state.loadBalancers[spec.name] = balancer;
     this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
     return balancer;
   }
 
@@ -290,24 +299,17 @@ export class LocalCloud implements CloudProvider {
         `load balancer ${spec.name} has target group ${existing.targetGroup.name}; a target group cannot be renamed in place`,
       );
     const updated: LoadBalancer = { ...existing, ...spec, address: `127.0.0.1:${spec.port}` };
-    const running = this.balancers.get(spec.name);
     if (spec.port !== existing.port) {
       const clash = Object.values(this.state.loadBalancers).find(
         (lb) => lb.name !== spec.name && lb.port === spec.port,
       );
       if (clash) throw new ConflictError(`load balancer ${clash.name} already has port ${spec.port}`);
-      // The new listener first: a port that is taken leaves the old one serving.
-      const next = new LocalLoadBalancer(updated, (id) => this.addressOfInstance(id), this.options.logger);
-      await next.start();
-      if (running) next.adoptTargets(running);
-      this.balancers.set(spec.name, next);
-      await running?.close();
-    } else if (running) {
-      running.reconfigure(updated);
     }
+    // A new port: the new listener first, so a port that is taken leaves the old one serving.
+    await this.startBalancer(updated);
     this.state.loadBalancers[spec.name] = updated;
     this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
     return updated;
   }
 
@@ -320,8 +322,9 @@ export class LocalCloud implements CloudProvider {
   }
 
   async deleteLoadBalancer(name: string): Promise<void> {
-    await this.balancers.get(name)?.close();
-    this.balancers.delete(name);
+    await this.balancers.delete(name);
+    this.live.delete(name);
+    this.pushed.delete(name);
     delete this.state.loadBalancers[name];
     this.save();
   }
@@ -333,7 +336,7 @@ export class LocalCloud implements CloudProvider {
     this.state.registered[targetGroup] = union(this.state.registered[targetGroup], instanceIds);
     this.state.deregistered[targetGroup] = minus(this.state.deregistered[targetGroup], instanceIds);
     this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
   }
 
   async deregisterTargets(targetGroup: string, instanceIds: string[]): Promise<void> {
@@ -341,11 +344,11 @@ export class LocalCloud implements CloudProvider {
     this.state.registered[targetGroup] = minus(this.state.registered[targetGroup], instanceIds);
     this.state.deregistered[targetGroup] = union(this.state.deregistered[targetGroup], instanceIds);
     this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
   }
 
   async describeTargetHealth(targetGroup: string): Promise<TargetHealth[]> {
-    return this.mustBalancerFor(targetGroup).health();
+    return this.balancers.health(this.mustBalancerFor(targetGroup));
   }
 
   // ---- the loop that keeps groups at their capacity ---------------------------------------
@@ -358,6 +361,14 @@ export class LocalCloud implements CloudProvider {
   }
 
   private async reconcileOnce(): Promise<void> {
+    if (!this.balancers.alive()) {
+      // The data plane's own process died: a new one, with every listener and its targets.
+      this.options.logger.warn('the load balancer process exited; starting a new one');
+      this.live.clear();
+      this.pushed.clear();
+      this.balancers = await this.openBalancers();
+      await this.putAllBalancers();
+    }
     let changed = false;
     for (const group of Object.values(this.state.serverGroups)) {
       if (group.destroying) continue;
@@ -384,7 +395,7 @@ export class LocalCloud implements CloudProvider {
       }
     }
     if (changed) this.save();
-    this.syncBalancers();
+    await this.syncBalancers();
   }
 
   private launch(group: StoredGroup): void {
@@ -421,23 +432,23 @@ export class LocalCloud implements CloudProvider {
       } finally {
         this.launching.delete(id);
         this.save();
-        this.syncBalancers();
+        void this.syncBalancers();
       }
     })();
   }
 
   private async terminate(group: StoredGroup, instance: StoredInstance): Promise<void> {
-    this.syncBalancers();
+    await this.syncBalancers();
     if (instance.pid) await terminateProcess(instance.pid, instance.id);
     delete group.instances[instance.id];
     this.save();
   }
 
   /** Each load balancer's targets: its group's enabled running instances, plus and minus the hand-made changes. */
-  private syncBalancers(): void {
+  private syncBalancers(): Promise<void> {
+    const wanted = new Map<string, Targets>();
     for (const spec of Object.values(this.state.loadBalancers)) {
-      const balancer = this.balancers.get(spec.name);
-      if (!balancer) continue;
+      if (!this.live.has(spec.name)) continue;
       const tg = spec.targetGroup.name;
       const members = new Set<string>();
       for (const group of Object.values(this.state.serverGroups)) {
@@ -450,14 +461,48 @@ export class LocalCloud implements CloudProvider {
         if (this.findInstance(id)?.lifecycle === 'running') members.add(id);
       }
       for (const id of this.state.deregistered[tg] ?? []) members.delete(id);
-      balancer.sync(members);
+      const targets: Targets = {};
+      for (const id of [...members].sort()) {
+        const address = this.addressOfInstance(id);
+        if (address) targets[id] = address;
+      }
+      wanted.set(spec.name, targets);
     }
+    // One push at a time, in order, so an older target list never lands after a newer one.
+    this.pushing = this.pushing.then(async () => {
+      for (const [name, targets] of wanted) {
+        const text = JSON.stringify(targets);
+        if (this.pushed.get(name) === text) continue;
+        try {
+          await this.balancers.setTargets(name, targets);
+          this.pushed.set(name, text);
+        } catch (error) {
+          this.options.logger.warn({ loadBalancer: name, err: error }, 'cannot update the targets');
+        }
+      }
+    });
+    return this.pushing;
   }
 
-  private async startBalancer(spec: LoadBalancer): Promise<void> {
-    const balancer = new LocalLoadBalancer(spec, (id) => this.addressOfInstance(id), this.options.logger);
-    await balancer.start();
-    this.balancers.set(spec.name, balancer);
+  private async startBalancer(spec: LoadBalancerSpec): Promise<void> {
+    const { name, port, protocol, targetGroup } = spec;
+    await this.balancers.put({ name, port, protocol, targetGroup });
+    this.live.add(name);
+    this.pushed.delete(name);
+  }
+
+  private openBalancers(): Promise<LoadBalancers> {
+    if (this.options.balancers !== 'detached') return Promise.resolve(new LoadBalancerSet(this.options.logger));
+    return DetachedLoadBalancers.attach({ dir: join(this.options.home, 'cloud'), logger: this.options.logger });
+  }
+
+  private async putAllBalancers(): Promise<void> {
+    for (const spec of Object.values(this.state.loadBalancers)) {
+      await this.startBalancer(spec).catch((error: Error) =>
+        this.options.logger.error({ loadBalancer: spec.name, err: error }, 'load balancer cannot start'),
+      );
+    }
+    await this.syncBalancers();
   }
 
   private addressOfInstance(id: string): string | undefined {
@@ -493,11 +538,11 @@ export class LocalCloud implements CloudProvider {
     return group;
   }
 
-  private mustBalancerFor(targetGroup: string): LocalLoadBalancer {
+  /** The name of the running load balancer that has this target group. */
+  private mustBalancerFor(targetGroup: string): string {
     const spec = Object.values(this.state.loadBalancers).find((lb) => lb.targetGroup.name === targetGroup);
-    const balancer = spec && this.balancers.get(spec.name);
-    if (!balancer) throw new NotFoundError(`no target group ${targetGroup}`);
-    return balancer;
+    if (!spec || !this.live.has(spec.name)) throw new NotFoundError(`no target group ${targetGroup}`);
+    return spec.name;
   }
 
   private findInstance(id: string): StoredInstance | undefined {

@@ -77,6 +77,11 @@ function runLaunchCommand(command: string, cwd: string, logFile: string): Promis
 
 /** True when the process is alive and is the instance's own (not a reused pid). */
 export function isInstanceAlive(pid: number, id: string): boolean {
+  return hasMarker(pid, `${INSTANCE_MARKER}=${id}`);
+}
+
+/** True when the process is alive and its environment holds `marker` (`NAME=value`). */
+export function hasMarker(pid: number, marker: string): boolean {
   try {
     process.kill(pid, 0);
   } catch {
@@ -84,7 +89,7 @@ export function isInstanceAlive(pid: number, id: string): boolean {
   }
   try {
     // A zombie or another program's process has no such marker in its environment.
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${INSTANCE_MARKER}=${id}`);
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(marker);
   } catch {
     return false;
   }
@@ -102,7 +107,7 @@ export async function terminateProcess(pid: number, id: string, graceMs = 5000):
   signalGroup(pid, 'SIGKILL');
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {

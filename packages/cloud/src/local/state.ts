@@ -1,4 +1,7 @@
-/** The local cloud's state, one JSON file, replaced whole on every change (write then rename). */
+/**
+ * The local cloud's state, one JSON file, replaced whole on every change (write then rename).
+ * Its maps have no prototype, so a name like `constructor` or `__proto__` is just a missing key.
+ */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Capacity, LaunchTemplate, LifecycleState, LoadBalancer } from '../provider.js';
 
@@ -34,20 +37,35 @@ export interface LocalState {
   nextInstance: number;
 }
 
+/** A map keyed by names that come from requests: no inherited keys. */
+export function dict<T>(entries: Record<string, T> = {}): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
 export function emptyState(): LocalState {
   return {
-    launchTemplates: {},
-    serverGroups: {},
-    loadBalancers: {},
-    registered: {},
-    deregistered: {},
+    launchTemplates: dict(),
+    serverGroups: dict(),
+    loadBalancers: dict(),
+    registered: dict(),
+    deregistered: dict(),
     nextInstance: 1,
   };
 }
 
 export function loadState(file: string): LocalState {
   if (!existsSync(file)) return emptyState();
-  return { ...emptyState(), ...(JSON.parse(readFileSync(file, 'utf8')) as Partial<LocalState>) };
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<LocalState>;
+  const serverGroups = dict(stored.serverGroups);
+  for (const group of Object.values(serverGroups)) group.instances = dict(group.instances);
+  return {
+    launchTemplates: dict(stored.launchTemplates),
+    serverGroups,
+    loadBalancers: dict(stored.loadBalancers),
+    registered: dict(stored.registered),
+    deregistered: dict(stored.deregistered),
+    nextInstance: stored.nextInstance ?? 1,
+  };
 }
 
 export function saveState(file: string, state: LocalState): void {

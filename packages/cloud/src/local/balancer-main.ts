@@ -1,0 +1,49 @@
+/**
+ * The local cloud's load balancer process: `node balancer-main.js <socket>`, started detached by
+ * the daemon (balancers.ts) and driven over that Unix socket. It outlives the daemon so that
+ * the services behind its listeners keep answering while the daemon restarts.
+ */
+import { createLogger } from '@slipway/core';
+import { rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { LoadBalancerSpec } from '../provider.js';
+import { LoadBalancerSet, type Targets } from './balancers.js';
+
+const socket = process.argv[2];
+if (!socket) throw new Error('usage: balancer-main.js <socket>');
+const logger = createLogger({ name: 'cloud-balancers' });
+const balancers = new LoadBalancerSet(logger);
+
+async function route(method: string, path: string, body: unknown): Promise<unknown> {
+  if (method === 'GET' && path === '/balancers') return balancers.running();
+  const match = /^\/balancers\/([^/]+)(\/targets|\/health)?$/.exec(path);
+  if (!match) throw Object.assign(new Error(`no route ${method} ${path}`), { status: 404 });
+  const name = decodeURIComponent(match[1]!);
+  if (method === 'PUT' && !match[2]) return balancers.put(body as LoadBalancerSpec);
+  if (method === 'DELETE' && !match[2]) return balancers.delete(name);
+  if (method === 'PUT' && match[2] === '/targets') return balancers.setTargets(name, body as Targets);
+  if (method === 'GET' && match[2] === '/health') return balancers.health(name);
+  throw Object.assign(new Error(`no route ${method} ${path}`), { status: 404 });
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let text = '';
+  for await (const chunk of req) text += String(chunk);
+  try {
+    const answer = await route(req.method ?? 'GET', req.url ?? '/', text ? JSON.parse(text) : undefined);
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer ?? null));
+  } catch (error) {
+    const status = (error as { status?: number }).status ?? 409;
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: (error as Error).message }));
+  }
+}
+
+rmSync(socket, { force: true }); // left by a process that was killed
+const server = createServer((req, res) => void handle(req, res));
+server.listen(socket, () => logger.info({ socket }, 'load balancer process listening'));
+const stop = () => {
+  server.close();
+  void balancers.close().then(() => process.exit(0));
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
