@@ -1,3 +1,4 @@
 export * from './platform.js';
 export * from './tokens.js';
 export * from './examples.js';
+export * from './drill.js';

@@ -1,14 +1,16 @@
 /**
  * The whole platform on one machine: a redis-server of its own (unless REDIS_URL is given),
  * then every service on SLIPWAY_PORT_BASE + its offset, each a `node packages/<name>/dist/main.js`
- * configured only by environment, as in production.
+ * configured only by environment, as in production. Each process is supervised: one that dies
+ * is started again with backoff while the others (and the local cloud's instances and load
+ * balancers, which run apart from its daemon) keep serving.
  */
 import { PORT_OFFSETS, redisAnswers, type ComponentName } from '@slipway/core';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProcess, stopChild, tail, waitFor, type RunningProcess } from './processes.js';
+import { stopChild, superviseProcess, tail, waitFor, type SupervisedProcess } from './processes.js';
 import { ensureExampleConfigRepos, ensureExampleInfraRepo } from './examples.js';
 import { ensureTokens } from './tokens.js';
 
@@ -36,6 +38,8 @@ export interface PlatformOptions {
   /** Extra environment for every service. */
   env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
+  /** Where supervision is said: a process that died, its restart, its return. */
+  warn?: (line: string) => void;
 }
 
 export interface Platform {
@@ -44,8 +48,8 @@ export interface Platform {
   urls: Partial<Record<ComponentName, string>>;
   adminToken: string;
   readerToken: string;
-  /** Resolves when any process of the platform exits on its own, with its name. */
-  exited: Promise<string>;
+  /** Every process it supervises, Redis (when its own) first, in start order. */
+  processes: readonly SupervisedProcess[];
   stop(): Promise<void>;
 }
 
@@ -54,18 +58,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const home = resolve(options.home);
   const logs = join(home, 'logs');
   await mkdir(logs, { recursive: true });
-  const processes: RunningProcess[] = [];
-  let stopping = false;
-  let onExit: (name: string) => void = () => {};
-  const exited = new Promise<string>((resolve) => (onExit = resolve));
-  const watch = (running: RunningProcess) => {
-    processes.push(running);
-    running.child.once('exit', () => {
-      if (!stopping) onExit(running.name);
-    });
-  };
+  const warn = options.warn ?? log;
+  const processes: SupervisedProcess[] = [];
   const stop = async () => {
-    stopping = true;
     // Services first, Redis last: they flush to it on the way down.
     for (const running of [...processes].reverse()) await running.stop();
   };
@@ -76,18 +71,18 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const port = options.portBase + REDIS_PORT_OFFSET;
       const dir = join(home, 'redis');
       await mkdir(dir, { recursive: true });
-      const redis = startProcess(
+      const redis = superviseProcess(
         'redis',
         'redis-server',
         ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
-        { env: process.env, logFile: join(logs, 'redis.log') },
+        { env: process.env, logFile: join(logs, 'redis.log'), ready: () => redisAnswers(port), say: warn },
       );
-      watch(redis);
+      processes.push(redis);
       await waitFor(
         'redis-server',
         () => redisAnswers(port),
         10_000,
-        () => redis.child.exitCode !== null,
+        () => redis.restarts > 0 || !redis.running,
       ).catch(async (error: Error) => {
         throw new Error(`${error.message}: ${await tail(redis.logFile, 5)}`);
       });
@@ -115,9 +110,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const main = join(ROOT, 'packages', name, 'dist', 'main.js');
       if (!existsSync(main)) throw new Error(`${main} is missing: build first (pnpm build)`);
       const port = options.portBase + PORT_OFFSETS[name];
-      const running = startProcess(name, process.execPath, [main], {
+      const healthy = async () => (await fetch(`${urls[name]}/healthz`)).ok;
+      const running = superviseProcess(name, process.execPath, [main], {
         cwd: ROOT,
         logFile: join(logs, `${name}.log`),
+        ready: healthy,
+        say: warn,
         env: {
           ...process.env,
           ...peers,
@@ -134,18 +132,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           SLIPWAY_INFRA_REPO_URL: infraRepoUrl,
         },
       });
-      watch(running);
-      await waitFor(
-        name,
-        async () => (await fetch(`${urls[name]}/healthz`)).ok,
-        20_000,
-        () => running.child.exitCode !== null,
-      ).catch(async (error: Error) => {
-        throw new Error(`${error.message}; the end of ${running.logFile}:\n${await tail(running.logFile)}`);
-      });
+      processes.push(running);
+      await waitFor(name, healthy, 20_000, () => running.restarts > 0 || !running.running).catch(
+        async (error: Error) => {
+          throw new Error(`${error.message}; the end of ${running.logFile}:\n${await tail(running.logFile)}`);
+        },
+      );
       log(`${name.padEnd(13)} ${urls[name]}`);
     }
-    return { home, redisUrl, urls, adminToken: tokens.admin, readerToken: tokens.dashboard, exited, stop };
+    return { home, redisUrl, urls, adminToken: tokens.admin, readerToken: tokens.dashboard, processes, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,35 +1,111 @@
-/** Child processes of the platform: started with their output in a log file, stopped in order. */
+/**
+ * Child processes of the platform: started with their output in a log file, restarted with
+ * backoff when they die, stopped in order.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
-export interface RunningProcess {
+export interface SupervisedProcess {
   name: string;
-  child: ChildProcess;
   logFile: string;
+  /** The child that runs now; a new one after each restart. */
+  readonly child: ChildProcess;
+  /** How many times it was started again after dying. */
+  readonly restarts: number;
+  /** True while its child runs (not dead, not waiting for its restart). */
+  readonly running: boolean;
   stop(): Promise<void>;
 }
 
-export function startProcess(
+export interface SuperviseOptions {
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  cwd?: string;
+  /** Resolves true once a (re)started child serves. */
+  ready: () => Promise<boolean>;
+  /** Where the supervisor says what it does: a death, a restart, a return. */
+  say: (line: string) => void;
+  /** First restart delay, doubled on each death in a row up to maxDelayMs. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** A child that has run this long before dying starts the backoff over. */
+const STABLE_MS = 30_000;
+
+/**
+ * Runs the command and starts it again whenever it dies, after 0.25 s, 0.5 s, 1 s, … (at most
+ * 15 s). Children run in a process group of their own, so a Ctrl-C reaches only `npm start`,
+ * which then stops them in order.
+ */
+export function superviseProcess(
   name: string,
   command: string,
   args: string[],
-  options: { env: NodeJS.ProcessEnv; logFile: string; cwd?: string },
-): RunningProcess {
-  const log = createWriteStream(options.logFile, { flags: 'a' });
-  const child = spawn(command, args, {
-    env: options.env,
-    cwd: options.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.pipe(log, { end: false });
-  child.stderr?.pipe(log, { end: false });
-  child.once('exit', () => log.end());
+  options: SuperviseOptions,
+): SupervisedProcess {
+  const initialDelay = options.initialDelayMs ?? 250;
+  const maxDelay = options.maxDelayMs ?? 15_000;
+  let stopping = false;
+  let restarts = 0;
+  let deathsInRow = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let child: ChildProcess;
+  let running = false;
+
+  const launch = () => {
+    const started = Date.now();
+    const log = createWriteStream(options.logFile, { flags: 'a' });
+    child = spawn(command, args, {
+      env: options.env,
+      cwd: options.cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running = true;
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.once('error', () => undefined); // an exit follows; a spawn error is said there
+    child.once('exit', (code, signal) => {
+      log.end();
+      running = false;
+      if (stopping) return;
+      deathsInRow = Date.now() - started > STABLE_MS ? 1 : deathsInRow + 1;
+      const delay = Math.min(maxDelay, initialDelay * 2 ** (deathsInRow - 1));
+      options.say(
+        `${name} exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s (log: ${options.logFile})`,
+      );
+      timer = setTimeout(() => {
+        if (stopping) return;
+        restarts++;
+        const down = Date.now();
+        launch();
+        const current = child;
+        void waitFor(name, options.ready, 120_000, () => current.exitCode !== null || current.signalCode !== null)
+          .then(() => options.say(`${name} is back (pid ${current.pid}, ${Date.now() - down} ms after its restart)`))
+          .catch(() => undefined); // its exit says the rest
+      }, delay);
+    });
+  };
+  launch();
   return {
     name,
-    child,
     logFile: options.logFile,
-    stop: () => stopChild(child),
+    get child() {
+      return child;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get running() {
+      return running;
+    },
+    stop: () => {
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      return stopChild(child);
+    },
   };
 }
 

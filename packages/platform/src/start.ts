@@ -14,6 +14,7 @@ try {
     portBase: portBase(),
     ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
     log: (line) => say(`  ${line}`),
+    warn: (line) => process.stderr.write(`Slipway: ${line}\n`),
   });
 } catch (error) {
   process.stderr.write(`Slipway did not start: ${(error as Error).message}\n`);
@@ -33,9 +34,8 @@ const shutdown = async (code: number) => {
   await platform.stop();
   process.exit(code);
 };
+// The children run in process groups of their own: a Ctrl-C or a closed terminal reaches only
+// this process, which stops them in order.
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
-void platform.exited.then((name) => {
-  process.stderr.write(`Slipway: ${name} exited on its own; see ${join(home, 'logs', `${name}.log`)}\n`);
-  void shutdown(1);
-});
+process.on('SIGHUP', () => void shutdown(0));

@@ -34,7 +34,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer ?? null));
   } catch (error) {
     const status = (error as { status?: number }).status ?? 409;
-    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: (error as Error).message }));
+    res
+      .writeHead(status, { 'Content-Type': 'application/json' })
+      .end(JSON.stringify({ error: (error as Error).message }));
   }
 }
 
