@@ -23,6 +23,62 @@ afterAll(async () => {
 });
 
 describe('npm start supervises its processes', () => {
+  it('answers a prompt 503 with Retry-After from every service while Redis is down, and recovers by itself', async () => {
+    const headers = { Authorization: `Bearer ${platform.adminToken}` };
+    const paths: Record<string, string> = {
+      metadata: '/services',
+      baking: '/bakes/bake-0123456789ab',
+      infra: '/stacks/search/history',
+      orchestrator: '/deployments',
+    };
+    const call = (name: string) => fetch(`${platform.urls[name as 'metadata']}${paths[name]}`, { headers });
+    const redis = platform.processes.find((p) => p.name === 'redis')!;
+    redis.hold();
+    redis.child.kill('SIGKILL');
+    await eventually(
+      async () => redis.running,
+      (running) => !running,
+      'redis down',
+    );
+    const latencies: number[] = [];
+    const answers: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(
+        Object.keys(paths).flatMap((name) =>
+          Array.from({ length: 4 }, async () => {
+            const started = performance.now();
+            const res = await call(name);
+            latencies.push(performance.now() - started);
+            const problem = (await res.json()) as { status: number; detail: string };
+            answers.push(
+              `${name} ${res.status} ${res.headers.get('retry-after')} ${res.headers.get('content-type')} ${problem.detail}`,
+            );
+          }),
+        ),
+      );
+    }
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) => latencies[Math.floor(q * (latencies.length - 1))]!.toFixed(1);
+    console.log(
+      `503s while Redis was down: ${latencies.length}, median ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`,
+    );
+    for (const name of Object.keys(paths)) {
+      expect(answers).toContain(
+        `${name} 503 1 application/problem+json; charset=utf-8 Redis is unreachable; try again shortly`,
+      );
+    }
+    expect(new Set(answers).size).toBe(Object.keys(paths).length);
+
+    redis.resume();
+    for (const name of Object.keys(paths)) {
+      await eventually(
+        () => call(name).then((res) => res.status),
+        (status) => status === 200 || status === 404,
+        `${name} answering again`,
+      );
+    }
+  });
+
   it('restarts each one killed with SIGKILL, and the service in the local cloud never fails a request', async () => {
     const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.adminToken });
     await writeTestImage(join(home, 'images'), 'img-drill1', { service: 'drill' });

@@ -6,6 +6,7 @@ import {
   intFromEnv,
   loadTokenVerifier,
   pingRedis,
+  redisUnavailable,
   requireEnv,
   serve,
   slipwayHome,
@@ -53,6 +54,7 @@ const app = createApp({
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listImages({ kind: 'base' }) },
+  unavailable: redisUnavailable(redis),
 });
 await serve({
   app,

@@ -10,7 +10,7 @@ import type { TokenVerifier } from './auth.js';
 import type { Logger } from './logger.js';
 import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
-import { problemMiddleware } from './problem.js';
+import { problemMiddleware, RETRY_AFTER_SECONDS, sendProblem } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
@@ -23,6 +23,11 @@ export interface ServiceAppOptions {
   /** A handler for each operation of the document, by operationId. */
   operations: OperationHandlers;
   readiness?: ReadinessChecks;
+  /**
+   * Why the service cannot answer now (its Redis is down, say), or undefined. While it says
+   * something every API request gets a prompt 503 with Retry-After, before its body is read.
+   */
+  unavailable?: () => string | undefined;
   /** Largest JSON body accepted; bigger → 413. Default 1 MiB. */
   bodyLimit?: string | number;
   /** Media types parsed as JSON besides application/json. */
@@ -82,6 +87,16 @@ export function createServiceApp(options: ServiceAppOptions): Express {
         return handOn(id, next);
     }
   });
+
+  const unavailable = options.unavailable;
+  if (unavailable) {
+    app.use((req, res, next) => {
+      const why = unavailable();
+      if (why === undefined) return next();
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      sendProblem(req, res, 503, why);
+    });
+  }
 
   app.use(
     express.json({

@@ -7,6 +7,10 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { isSlipwayError, type FieldError } from './errors.js';
 import type { Logger } from './logger.js';
+import { isRedisConnectionError } from './redis.js';
+
+/** Seconds a client is told to wait before trying again after a 503. */
+export const RETRY_AFTER_SECONDS = 1;
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -51,6 +55,7 @@ export function toProblem(error: unknown): { status: number; detail: string; err
   if (isSlipwayError(error)) {
     return { status: error.status, detail: error.message, ...(error.errors ? { errors: error.errors } : {}) };
   }
+  if (isRedisConnectionError(error)) return { status: 503, detail: 'Redis is unreachable; try again shortly' };
   const http = error as HttpLikeError | undefined;
   const status = http?.status ?? http?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -84,7 +89,10 @@ export function problemMiddleware(logger: Logger): ErrorRequestHandler {
       return;
     }
     const problem = toProblem(error);
-    if (problem.status >= 500) {
+    if (problem.status === 503) {
+      // An outage of a dependency, not a bug: no stack (the request's own line says 503), a hint to retry.
+      if (!res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    } else if (problem.status >= 500) {
       logger.error({ err: error, reqId: req.headers['x-request-id'] }, 'request failed');
     }
     const allow = (error as { allow?: unknown } | undefined)?.allow;

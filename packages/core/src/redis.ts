@@ -16,7 +16,9 @@ export function createRedis({ url, keyPrefix, options }: RedisConnectionOptions)
   return new Redis(url, {
     ...(keyPrefix ? { keyPrefix } : {}),
     enableAutoPipelining: true,
-    maxRetriesPerRequest: 3,
+    // A command caught by an outage fails after one reconnect attempt (~50 ms), not after
+    // seconds of retries: the caller answers 503 at once and the client retries.
+    maxRetriesPerRequest: 1,
     ...options,
   });
 }
@@ -38,4 +40,36 @@ export function redisAnswers(port: number): Promise<boolean> {
       resolve(data.toString().startsWith('+PONG'));
     });
   });
+}
+
+/**
+ * For a service's app (`unavailable`): why it cannot answer now, while any of its Redis
+ * connections is down, so that requests get a prompt 503 instead of waiting on a dead Redis.
+ */
+export function redisUnavailable(...connections: Redis[]): () => string | undefined {
+  // Until a connection has been ready once, requests wait for it as before (a service starting);
+  // after that, any other state is an outage.
+  const wasReady = new Set<Redis>();
+  for (const connection of connections) {
+    if (connection.status === 'ready') wasReady.add(connection);
+    else connection.once('ready', () => wasReady.add(connection));
+  }
+  return () =>
+    connections.some((c) => c.status !== 'ready' && wasReady.has(c))
+      ? 'Redis is unreachable; try again shortly'
+      : undefined;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/** An error of a command that never reached Redis or never got its answer (an outage, not a bug). */
+export function isRedisConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    error.name === 'MaxRetriesPerRequestError' ||
+    (code !== undefined && CONNECTION_CODES.has(code)) ||
+    error.message === 'Connection is closed.' ||
+    error.message.startsWith("Stream isn't writeable")
+  );
 }

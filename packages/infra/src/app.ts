@@ -8,6 +8,8 @@ export interface AppDeps extends OperationsOptions {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;
+  /** Why it cannot answer now (its Redis is down): a prompt 503. */
+  unavailable?: () => string | undefined;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -20,5 +22,6 @@ export function createApp(deps: AppDeps): Express {
     // It calls peers: the request id goes on to them.
     forwardRequestIds: true,
     readiness: deps.readiness ?? {},
+    ...(deps.unavailable ? { unavailable: deps.unavailable } : {}),
   });
 }

@@ -7,6 +7,7 @@ import {
   intFromEnv,
   loadTokenVerifier,
   pingRedis,
+  redisUnavailable,
   requireEnv,
   serve,
   slipwayHome,
@@ -58,6 +59,7 @@ const app = createApp({
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   readiness: { redis: () => pingRedis(redis), definitions: () => definitions.resolve() },
+  unavailable: redisUnavailable(redis),
 });
 await serve({
   app,

@@ -3,6 +3,7 @@ import {
   createServiceApp,
   loadOpenApiDocument,
   pingRedis,
+  redisUnavailable,
   type Logger,
   type Redis,
   type TokenVerifier,
@@ -16,7 +17,7 @@ export interface AppDeps {
   store: ServiceStore;
   tokens: TokenVerifier;
   logger: Logger;
-  /** For readiness only; the store holds its own connection. */
+  /** For readiness and the prompt 503 while it is down; the store holds its own connection. */
   redis?: Redis;
 }
 
@@ -29,5 +30,6 @@ export function createApp({ store, tokens, logger, redis }: AppDeps): Express {
     operations: createOperations({ store }),
     jsonTypes: ['application/merge-patch+json'],
     readiness: redis ? { redis: () => pingRedis(redis) } : {},
+    ...(redis ? { unavailable: redisUnavailable(redis) } : {}),
   });
 }

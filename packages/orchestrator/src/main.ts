@@ -6,6 +6,7 @@ import {
   intFromEnv,
   loadTokenVerifier,
   pingRedis,
+  redisUnavailable,
   requireEnv,
   serve,
 } from '@slipway/core';
@@ -62,6 +63,7 @@ const app = createApp({
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listLoadBalancers() },
+  unavailable: redisUnavailable(redis),
 });
 await serve({
   app,

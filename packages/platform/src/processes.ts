@@ -15,6 +15,10 @@ export interface SupervisedProcess {
   readonly restarts: number;
   /** True while its child runs (not dead, not waiting for its restart). */
   readonly running: boolean;
+  /** Stops restarting it (it keeps running until it dies): for drills and maintenance. */
+  hold(): void;
+  /** Restarts it again when it dies, and at once if it is down now. */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -48,6 +52,7 @@ export function superviseProcess(
   const initialDelay = options.initialDelayMs ?? 250;
   const maxDelay = options.maxDelayMs ?? 15_000;
   let stopping = false;
+  let held = false;
   let restarts = 0;
   let deathsInRow = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -70,23 +75,24 @@ export function superviseProcess(
     child.once('exit', (code, signal) => {
       log.end();
       running = false;
-      if (stopping) return;
+      if (stopping || held) return;
       deathsInRow = Date.now() - started > STABLE_MS ? 1 : deathsInRow + 1;
       const delay = Math.min(maxDelay, initialDelay * 2 ** (deathsInRow - 1));
       options.say(
         `${name} exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s (log: ${options.logFile})`,
       );
-      timer = setTimeout(() => {
-        if (stopping) return;
-        restarts++;
-        const down = Date.now();
-        launch();
-        const current = child;
-        void waitFor(name, options.ready, 120_000, () => current.exitCode !== null || current.signalCode !== null)
-          .then(() => options.say(`${name} is back (pid ${current.pid}, ${Date.now() - down} ms after its restart)`))
-          .catch(() => undefined); // its exit says the rest
-      }, delay);
+      timer = setTimeout(restart, delay);
     });
+  };
+  const restart = () => {
+    if (stopping || held) return;
+    restarts++;
+    const down = Date.now();
+    launch();
+    const current = child;
+    void waitFor(name, options.ready, 120_000, () => current.exitCode !== null || current.signalCode !== null)
+      .then(() => options.say(`${name} is back (pid ${current.pid}, ${Date.now() - down} ms after its restart)`))
+      .catch(() => undefined); // its exit says the rest
   };
   launch();
   return {
@@ -100,6 +106,14 @@ export function superviseProcess(
     },
     get running() {
       return running;
+    },
+    hold: () => {
+      held = true;
+      if (timer) clearTimeout(timer);
+    },
+    resume: () => {
+      held = false;
+      if (!running && !stopping) restart();
     },
     stop: () => {
       stopping = true;
