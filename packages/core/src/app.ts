@@ -10,6 +10,7 @@ import type { TokenVerifier } from './auth.js';
 import type { Logger } from './logger.js';
 import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
+import { DEFAULT_INPUT_LIMITS, inputLimitsMiddleware, type InputLimits } from './input-limits.js';
 import { problemMiddleware, RETRY_AFTER_SECONDS, sendProblem } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
@@ -30,6 +31,8 @@ export interface ServiceAppOptions {
   unavailable?: () => string | undefined;
   /** Largest JSON body accepted; bigger → 413. Default 1 MiB. */
   bodyLimit?: string | number;
+  /** Depth, key and string limits on every request's query and JSON body (input-limits.ts). */
+  inputLimits?: Partial<InputLimits>;
   /** Media types parsed as JSON besides application/json. */
   jsonTypes?: string[];
   /** Checks for the document's apiKey security schemes, by scheme name. */
@@ -105,6 +108,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
       type: ['application/json', ...(options.jsonTypes ?? [])],
     }),
   );
+  app.use(inputLimitsMiddleware({ ...DEFAULT_INPUT_LIMITS, ...options.inputLimits }));
   app.use(openApiMiddleware(options.openapi, options.tokens, options.operations, options.apiKeys));
   app.use(problemMiddleware(options.logger));
   return app;

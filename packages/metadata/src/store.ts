@@ -6,8 +6,11 @@
  *   history:<name>    LIST  JSON HistoryEntry, newest first, capped
  *   generation        a number every write increments
  *
- * Every write is a compare-and-set on the record's revision in one Lua script, so a write
- * never lands on a record it did not read: concurrent PATCHes retry instead of losing keys.
+ * Every write is a compare-and-set on the record exactly as it was read, in one Lua script, so
+ * a write never lands on a record it did not read: concurrent PATCHes retry instead of losing
+ * keys. The script compares bytes and decodes nothing, so a record that Redis' cjson cannot
+ * decode (a lone surrogate or deep nesting stored before the edge refused them) can still be
+ * written over and deleted.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { ConflictError, NotFoundError, PayloadTooLargeError, PreconditionFailedError, type Redis } from '@slipway/core';
@@ -77,13 +80,11 @@ const HISTORY_LENGTH = 1000;
 const SCAN_CHUNK = 1000;
 const WRITE_ATTEMPTS = 50;
 
-// KEYS: services, names, history:<name>, generation. ARGV: name, expected revision (0 = absent),
+// KEYS: services, names, history:<name>, generation. ARGV: name, the record as read ('' = absent),
 // record JSON ('' deletes), history entry JSON, history length.
 const COMPARE_AND_SET = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-local revision = 0
-if current then revision = cjson.decode(current).revision end
-if revision ~= tonumber(ARGV[2]) then return {0, revision} end
+if (current or '') ~= ARGV[2] then return {0} end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -94,7 +95,7 @@ end
 redis.call('LPUSH', KEYS[3], ARGV[4])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
 redis.call('INCR', KEYS[4])
-return {1, revision}
+return {1}
 `;
 
 interface ScriptedRedis extends Redis {
@@ -104,11 +105,11 @@ interface ScriptedRedis extends Redis {
     history: string,
     generation: string,
     name: string,
-    expected: number,
+    expected: string,
     record: string,
     entry: string,
     historyLength: number,
-  ): Promise<[number, number]>;
+  ): Promise<[number]>;
 }
 
 export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceStore {
@@ -135,8 +136,13 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
   }
 
   async function read(name: string): Promise<ServiceRecord | undefined> {
-    const raw = await redis.hget('services', name);
-    return raw ? (JSON.parse(raw) as ServiceRecord) : undefined;
+    return (await readRaw(name)).record;
+  }
+
+  /** The record and its stored bytes, which a write compares against. */
+  async function readRaw(name: string): Promise<{ raw: string; record: ServiceRecord | undefined }> {
+    const raw = (await redis.hget('services', name)) ?? '';
+    return { raw, record: raw ? (JSON.parse(raw) as ServiceRecord) : undefined };
   }
 
   async function lastRevision(name: string, current: ServiceRecord | undefined): Promise<number> {
@@ -182,7 +188,7 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
     }
   }
 
-  async function compareAndSet(name: string, expected: number, record: string, entry: HistoryEntry): Promise<boolean> {
+  async function compareAndSet(name: string, expected: string, record: string, entry: HistoryEntry): Promise<boolean> {
     const [ok] = await scripted.slipwayCompareAndSet(
       'services',
       'names',
@@ -245,7 +251,7 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
     { by, ifMatch, mustExist }: WriteOptions & { mustExist?: boolean },
   ): Promise<{ record: ServiceRecord; created: boolean }> {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const current = await read(name);
+      const { raw, record: current } = await readRaw(name);
       if (ifMatch !== undefined && ifMatch !== (current?.revision ?? 0)) {
         throw new PreconditionFailedError(
           `service ${name} is at revision ${current?.revision ?? 'none'}, not ${ifMatch}: read it again`,
@@ -270,7 +276,7 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
         updatedBy: by,
       };
       const entry: HistoryEntry = { revision, at: now, by, change: diff(current?.metadata ?? {}, metadata) };
-      if (await compareAndSet(name, current?.revision ?? 0, JSON.stringify(record), entry)) {
+      if (await compareAndSet(name, raw, JSON.stringify(record), entry)) {
         return { record, created: !current };
       }
       if (ifMatch !== undefined) {
@@ -283,7 +289,7 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
 
   async function deleteOnce(name: string, { by, ifMatch }: WriteOptions): Promise<boolean> {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const current = await read(name);
+      const { raw, record: current } = await readRaw(name);
       if (!current) return false;
       if (ifMatch !== undefined && ifMatch !== current.revision) {
         throw new PreconditionFailedError(`service ${name} is at revision ${current.revision}, not ${ifMatch}`);
@@ -295,7 +301,7 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
         deleted: true,
         change: diff(current.metadata, {}),
       };
-      if (await compareAndSet(name, current.revision, '', entry)) return true;
+      if (await compareAndSet(name, raw, '', entry)) return true;
       await jitter(attempt);
     }
     throw new ConflictError(`service ${name} is being changed by many writers at once; try again`);

@@ -1,0 +1,108 @@
+/**
+ * Limits on what a request may carry, checked at the edge before any handler sees it: how deep
+ * JSON nests, how long keys and strings are, and that every string is well-formed Unicode
+ * without NUL. Stores, Lua scripts, Git and Packer downstream then never meet a value they
+ * cannot encode, so no request can leave a record that later writes choke on.
+ */
+import type { RequestHandler } from 'express';
+import { InputError, type FieldError } from './errors.js';
+
+export interface InputLimits {
+  /** Objects and arrays inside each other, the body itself being depth 1. */
+  maxDepth: number;
+  /** Characters in an object key. */
+  maxKeyLength: number;
+  /** Characters in a string value. */
+  maxStringLength: number;
+}
+
+export const DEFAULT_INPUT_LIMITS: InputLimits = { maxDepth: 64, maxKeyLength: 256, maxStringLength: 256 * 1024 };
+
+/** The first thing wrong with this string, in words, or undefined when it is fine. */
+export function stringProblem(text: string, maxLength: number, what = 'string'): string | undefined {
+  if (text.length > maxLength) return `${what} is ${text.length} characters long; at most ${maxLength} are accepted`;
+  const nul = text.indexOf('\0');
+  if (nul >= 0) return `${what} contains a NUL character (U+0000) at index ${nul}`;
+  const index = loneSurrogateAt(text);
+  if (index >= 0) {
+    const code = text.charCodeAt(index).toString(16).toUpperCase();
+    return `${what} contains a lone surrogate (U+${code}) at index ${index}: it is not well-formed Unicode`;
+  }
+  return undefined;
+}
+
+function loneSurrogateAt(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+      else return i;
+    } else if (code >= 0xdc00 && code <= 0xdfff) return i;
+  }
+  return -1;
+}
+
+/** Every problem of a parsed JSON value, each with where it is (`/body/a/0/b`); at most `max`. */
+export function inputProblems(value: unknown, at: string, limits: InputLimits = DEFAULT_INPUT_LIMITS, max = 10) {
+  const problems: FieldError[] = [];
+  // Iterative, so that no nesting, however deep, can exhaust the stack.
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: at, depth: 1 }];
+  while (stack.length > 0 && problems.length < max) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === 'string') {
+      const problem = stringProblem(value, limits.maxStringLength);
+      if (problem) problems.push({ path, message: problem });
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > limits.maxDepth) {
+      problems.push({ path, message: `nests deeper than ${limits.maxDepth} levels` });
+      continue;
+    }
+    const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i]!;
+      const childPath = `${path}/${escapePointer(key)}`;
+      if (!Array.isArray(value)) {
+        const problem = stringProblem(key, limits.maxKeyLength, 'key');
+        if (problem) {
+          problems.push({ path: childPath, message: problem });
+          continue;
+        }
+      }
+      stack.push({ value: child, path: childPath, depth: depth + 1 });
+    }
+  }
+  return problems;
+}
+
+/** JSON Pointer escaping, and no raw control or lone surrogate characters echoed back. */
+function escapePointer(key: string): string {
+  const pointer = key.replace(/~/g, '~0').replace(/\//g, '~1');
+  // JSON.stringify writes a lone surrogate as a \uXXXX escape, and control characters too.
+  return loneSurrogateAt(pointer) < 0 && ![...pointer].some((c) => c.charCodeAt(0) < 0x20)
+    ? pointer
+    : JSON.stringify(pointer).slice(1, -1);
+}
+
+/** Refuses, with 400 saying where, a request whose path, query or JSON body breaks the limits. */
+export function inputLimitsMiddleware(limits: InputLimits = DEFAULT_INPUT_LIMITS): RequestHandler {
+  return (req, _res, next) => {
+    const problems: FieldError[] = [];
+    let path: string | undefined;
+    try {
+      path = decodeURIComponent(req.path);
+    } catch {
+      problems.push({ path: '/path', message: 'the path is not well-formed percent-encoded UTF-8' });
+    }
+    const pathProblem = path === undefined ? undefined : stringProblem(path, 4096, 'the path');
+    if (pathProblem) problems.push({ path: '/path', message: pathProblem });
+    if (req.query && typeof req.query === 'object') problems.push(...inputProblems(req.query, '/query', limits));
+    if (req.body !== undefined && !Buffer.isBuffer(req.body))
+      problems.push(...inputProblems(req.body, '/body', limits));
+    if (problems.length === 0) return next();
+    const detail = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+    next(new InputError(detail, { errors: problems }));
+  };
+}
