@@ -28,6 +28,8 @@ export interface BakerOptions {
   logger: Logger;
   /** Keep this many newest images per service; older ones not in use are deregistered. */
   retention: number;
+  /** Keep this many newest base images (default 3); older ones not in use are deregistered. */
+  baseRetention?: number;
 }
 
 const LOG_TAIL = 20;
@@ -103,8 +105,8 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
     if (bake.bakeKey) await store.rememberImage(bake.bakeKey, image);
     const done = await store.update(bakeId, { state: 'succeeded', image, finishedAt: new Date().toISOString() });
     await store.log(bakeId, `image ${image}`);
-    if (bake.kind === 'service')
-      await prune(bake.service!, options).catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
+    const pruned = bake.kind === 'service' ? prune(bake.service!, options) : pruneBase(options);
+    await pruned.catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
     return done;
   } finally {
     clearInterval(watcher);
@@ -113,9 +115,22 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
 }
 
 /** Keeps the newest `retention` images of a service; never one a server group uses. */
-export async function prune(service: string, { cloud, retention, logger }: BakerOptions): Promise<string[]> {
-  const images = await cloud.listImages({ service, kind: 'service' });
-  const candidates = images.slice(retention);
+export function prune(service: string, options: BakerOptions): Promise<string[]> {
+  return pruneImages({ service, kind: 'service' }, options.retention, options);
+}
+
+/** Keeps the newest `baseRetention` base images; never one a server group uses. */
+export function pruneBase(options: BakerOptions): Promise<string[]> {
+  return pruneImages({ kind: 'base' }, options.baseRetention ?? 3, options);
+}
+
+async function pruneImages(
+  filter: { service?: string; kind: 'base' | 'service' },
+  keep: number,
+  { cloud, logger }: BakerOptions,
+): Promise<string[]> {
+  const images = await cloud.listImages(filter);
+  const candidates = images.slice(keep);
   if (candidates.length === 0) return [];
   const inUse = new Set(await cloud.imagesInUse());
   const removed: string[] = [];
@@ -124,6 +139,6 @@ export async function prune(service: string, { cloud, retention, logger }: Baker
     await cloud.deregisterImage(image.id);
     removed.push(image.id);
   }
-  if (removed.length) logger.info({ service, removed }, 'old images deregistered');
+  if (removed.length) logger.info({ ...filter, removed }, 'old images deregistered');
   return removed;
 }

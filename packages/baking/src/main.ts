@@ -13,7 +13,15 @@ import {
 } from '@slipway/core';
 import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
-import { artifactStoreFromEnv, digestOf, metadataRegistry, startBakery, templatesFor } from './wiring.js';
+import { baseBakeKey } from './operations.js';
+import {
+  artifactStoreFromEnv,
+  digestOf,
+  imageQuotaFromEnv,
+  metadataRegistry,
+  startBakery,
+  templatesFor,
+} from './wiring.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'baking' });
@@ -24,12 +32,14 @@ const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
 const cloud = cloudProviderFromEnv(env);
 const artifacts = artifactStoreFromEnv(env, home);
 const templates = templatesFor(cloud);
+const quota = imageQuotaFromEnv(env, cloud, home);
 const bakeTimeoutSeconds = intFromEnv(env, 'SLIPWAY_BAKE_TIMEOUT_S', 1800);
 const bakery = await startBakery({
   redisUrl,
   store,
   concurrency: intFromEnv(env, 'SLIPWAY_BAKE_CONCURRENCY', 2),
   baseCron: env.SLIPWAY_BASE_BAKE_CRON ?? '0 3 * * 0',
+  baseBakeKey: baseBakeKey(digestOf(templates.base)),
   logger,
   baker: {
     store,
@@ -40,6 +50,7 @@ const bakery = await startBakery({
     timeoutMs: bakeTimeoutSeconds * 1000,
     logger,
     retention: intFromEnv(env, 'SLIPWAY_IMAGE_RETENTION', 10),
+    baseRetention: intFromEnv(env, 'SLIPWAY_BASE_IMAGE_RETENTION', 3),
   },
 });
 const app = createApp({
@@ -49,6 +60,8 @@ const app = createApp({
   services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), requireEnv(env, 'SLIPWAY_TOKEN')),
   queue: bakery.queue,
   serviceTemplateDigest: digestOf(templates.service),
+  baseTemplateDigest: digestOf(templates.base),
+  ...(quota ? { quota } : {}),
   followConnection: () => redis.duplicate(),
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),

@@ -1,16 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Express } from 'express';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { LocalCloud } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import { fastLoadBalancer, freePort, packExampleService, startRedis, type TestRedis } from '@slipway/test-utils';
-import { createApp } from './app.js';
+import { createApp, type AppDeps } from './app.js';
+import { pruneBase, type BakerOptions } from './baker.js';
+import { createLocalImageSizes } from './quota.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
+import { baseBakeKey } from './operations.js';
 import { digestOf, startBakery, templatesFor, type Bakery } from './wiring.js';
 
 const DEPLOYER = { Authorization: 'Bearer deployer-token' };
@@ -28,6 +31,8 @@ let redis: Redis;
 let cloud: LocalCloud;
 let bakery: Bakery;
 let app: Express;
+let deps: AppDeps;
+let baker: BakerOptions;
 let artifact1: string;
 let artifact1b: string;
 
@@ -45,21 +50,25 @@ beforeAll(async () => {
     store,
     concurrency: 2,
     baseCron: '0 3 * * 0',
+    baseBakeKey: baseBakeKey(digestOf(templates.base)),
     logger,
     baker: { store, artifacts, cloud, templates, home, timeoutMs: 120_000, logger, retention: 10 },
   });
-  app = createApp({
+  baker = { store, artifacts, cloud, templates, home, timeoutMs: 120_000, logger, retention: 10 };
+  deps = {
     store,
     artifacts,
     cloud,
     services: { exists: async (name) => name === 'search' },
     queue: bakery.queue,
     serviceTemplateDigest: digestOf(templates.service),
+    baseTemplateDigest: digestOf(templates.base),
     followConnection: () => redis.duplicate(),
     bakeTimeoutSeconds: 120,
     tokens,
     logger,
-  });
+  };
+  app = createApp(deps);
   artifact1 = await packExampleService(home, { version: '1.0.0' });
   const other = await mkdtemp(join(tmpdir(), 'slipway-other-'));
   artifact1b = await packExampleService(other, { version: '1.0.0', unhealthyAfterSeconds: 3 });
@@ -170,6 +179,43 @@ describe('bakes', () => {
     expect((await readFile(join(dir, 'SHA256SUMS'), 'utf8')).split('\n').length).toBeGreaterThan(100);
   });
 
+  it('answers the base image of the same template at once, as a service bake does', async () => {
+    const again = await request(app).post('/bakes/base').set(DEPLOYER);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ image: baseImage, cached: true });
+  });
+
+  it('keeps the newest base images and deregisters older ones', async () => {
+    for (const [id, day] of [
+      ['img-oldbase1', '01'],
+      ['img-oldbase2', '02'],
+    ] as const) {
+      await mkdir(join(home, 'images', id), { recursive: true });
+      await writeFile(
+        join(home, 'images', id, 'manifest.json'),
+        JSON.stringify({ id, kind: 'base', createdAt: `2020-01-${day}T00:00:00.000Z` }),
+      );
+    }
+    expect(await pruneBase({ ...baker, baseRetention: 2 })).toEqual(['img-oldbase1']);
+    expect(await pruneBase({ ...baker, baseRetention: 1 })).toEqual(['img-oldbase2']);
+    const bases = await request(app).get('/images?kind=base').set(DEPLOYER);
+    expect(bases.body.items.map((i: { id: string }) => i.id)).toEqual([baseImage]);
+  });
+
+  it('refuses a base bake over the quota of the image store with 507 and the numbers', async () => {
+    const sizes = createLocalImageSizes(join(home, 'images'));
+    const base = await sizes.bytesOf(baseImage);
+    expect(base).toBeGreaterThan(1024 * 1024);
+    const store = createApp({ ...deps, quota: { sizes, limits: { serviceBytes: 0, totalBytes: base } } });
+    const full = await request(store).post('/bakes/base').set(DEPLOYER).send({ rebake: true });
+    expect(full.status).toBe(507);
+    expect(full.body.detail).toMatch(
+      new RegExp(
+        `^images take [0-9.]+ MiB \\(${base} bytes\\) of the image store's quota of [0-9.]+ MiB \\(${base} bytes\\)`,
+      ),
+    );
+  });
+
   it('bakes a service on the newest base; the same inputs answer the same image at once', async () => {
     const [first, second] = await Promise.all([
       request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' }),
@@ -206,6 +252,24 @@ describe('bakes', () => {
     expect(text.text).toContain(`layering search 1.0.0 on ${baseImage}`);
     const images = await request(app).get('/images?service=search').set(DEPLOYER);
     expect(images.body.items.map((i: { id: string }) => i.id)).toEqual([rebaked.image, serviceImage]);
+  });
+
+  it('refuses a service bake over its quota on image bytes with 409 and the numbers', async () => {
+    const sizes = createLocalImageSizes(join(home, 'images'));
+    const used =
+      (await sizes.bytesOf(serviceImage)) +
+      (await sizes.bytesOf((await cloud.listImages({ service: 'search' }))[0]!.id));
+    const limited = createApp({ ...deps, quota: { sizes, limits: { serviceBytes: used, totalBytes: 0 } } });
+    const res = await request(limited)
+      .post('/bakes')
+      .set(DEPLOYER)
+      .send({ service: 'search', version: '1.0.0', rebake: true });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toMatch(
+      new RegExp(`^the images of search take [0-9.]+ MiB \\(${used} bytes\\) of its quota`),
+    );
+    const cached = await request(limited).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
+    expect(cached.status).toBe(200); // an image that exists costs nothing
   });
 
   it('the local cloud starts an instance from the baked image', async () => {
@@ -245,7 +309,11 @@ describe('bakes', () => {
   });
 
   it('cancelling stops Packer and leaves nothing half-made', async () => {
-    const started = await request(app).post('/bakes/base').set(DEPLOYER);
+    const [started, joined] = await Promise.all([
+      request(app).post('/bakes/base').set(DEPLOYER).send({ rebake: true }),
+      request(app).post('/bakes/base').set(DEPLOYER).send({ rebake: true }),
+    ]);
+    expect(joined.body.id).toBe(started.body.id); // one base bake at a time for one template
     await new Promise((r) => setTimeout(r, 600));
     const cancel = await request(app).delete(`/bakes/${started.body.id}`).set(DEPLOYER);
     expect(cancel.status).toBe(202);

@@ -13,6 +13,7 @@ import {
 import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
 import { isFinished, type Bake, type BakeStore } from './bakes.js';
+import { checkImageQuota, type ImageQuota, type ImageSizes } from './quota.js';
 
 export interface BakeQueue {
   enqueue(bakeId: string): Promise<void>;
@@ -30,8 +31,12 @@ export interface OperationsOptions {
   cloud: CloudProvider;
   services: ServiceRegistry;
   queue: BakeQueue;
-  /** sha256 of the service template: part of every bake key. */
+  /** sha256 of the service template: part of every service bake key. */
   serviceTemplateDigest: string;
+  /** sha256 of the base template: the base bake key. */
+  baseTemplateDigest: string;
+  /** Quotas on image bytes, where images have local bytes (the local cloud). */
+  quota?: { limits: ImageQuota; sizes: ImageSizes };
   /** A connection of its own for each log follower (it blocks). */
   followConnection(): Redis;
   bakeTimeoutSeconds: number;
@@ -51,6 +56,13 @@ export function bakeKey(parts: {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
+/** A base image's only input is its template: the same template answers the same image. */
+export function baseBakeKey(templateDigest: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ kind: 'base', templateDigest }))
+    .digest('hex');
+}
+
 export function createOperations(options: OperationsOptions): OperationHandlers {
   const { store, artifacts, cloud, services, queue } = options;
 
@@ -61,6 +73,34 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
 
   async function newestBase() {
     return (await cloud.listImages({ kind: 'base' }))[0];
+  }
+
+  async function checkQuota(service?: string) {
+    if (options.quota) {
+      await checkImageQuota({
+        cloud,
+        sizes: options.quota.sizes,
+        quota: options.quota.limits,
+        ...(service ? { service } : {}),
+      });
+    }
+  }
+
+  /** The image these inputs made, if it still exists: answered at once instead of a bake. */
+  async function cached(key: string, res: Parameters<OperationHandlers[string]>[1]): Promise<boolean> {
+    const image = await store.imageFor(key);
+    if (!image || !(await cloud.getImage(image))) return false;
+    res.status(200).json({ image, cached: true });
+    return true;
+  }
+
+  /** Joins the bake of the same inputs when one runs; else claims the key for a new bake. */
+  async function claimed(key: string, id: string, res: Parameters<OperationHandlers[string]>[1]): Promise<boolean> {
+    const running = await store.claim(key, id, options.bakeTimeoutSeconds + 60);
+    if (!running) return false;
+    res.status(202).setHeader('Location', `/bakes/${running}`);
+    res.json({ id: running, joined: true });
+    return true;
   }
 
   async function startBake(bake: Bake, res: Parameters<OperationHandlers[string]>[1]) {
@@ -91,9 +131,16 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async bakeBase(req, res) {
+      const { rebake } = (req.body ?? {}) as { rebake?: boolean };
+      const key = baseBakeKey(options.baseTemplateDigest);
+      if (!rebake && (await cached(key, res))) return;
+      await checkQuota();
+      const id = newBakeId();
+      if (await claimed(key, id, res)) return;
       const bake: Bake = {
-        id: newBakeId(),
+        id,
         kind: 'base',
+        bakeKey: key,
         state: 'queued',
         requestedBy: principalOf(req).subject,
         createdAt: new Date().toISOString(),
@@ -118,20 +165,10 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         artifactSha256: artifact.sha256,
         templateDigest: options.serviceTemplateDigest,
       });
-      if (!rebake) {
-        const image = await store.imageFor(key);
-        if (image && (await cloud.getImage(image))) {
-          res.status(200).json({ image, cached: true });
-          return;
-        }
-      }
+      if (!rebake && (await cached(key, res))) return;
+      await checkQuota(service);
       const id = newBakeId();
-      const running = await store.claim(key, id, options.bakeTimeoutSeconds + 60);
-      if (running) {
-        res.status(202).setHeader('Location', `/bakes/${running}`);
-        res.json({ id: running, joined: true });
-        return;
-      }
+      if (await claimed(key, id, res)) return;
       await startBake(
         {
           id,

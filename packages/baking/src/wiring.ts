@@ -11,6 +11,7 @@ import { createLocalArtifactStore, createS3ArtifactStore, type ArtifactStore } f
 import { runBake, type BakerOptions, type Templates } from './baker.js';
 import type { BakeStore } from './bakes.js';
 import { newBakeId, type BakeQueue, type ServiceRegistry } from './operations.js';
+import { createLocalImageSizes, type ImageQuota, type ImageSizes } from './quota.js';
 
 export const PACKER_DIR = fileURLToPath(new URL('../../../infra/packer/', import.meta.url));
 
@@ -35,6 +36,23 @@ export function metadataRegistry(baseUrl: string, token: string): ServiceRegistr
         throw error;
       }
     },
+  };
+}
+
+/** Image quotas from SLIPWAY_IMAGE_QUOTA_SERVICE_MB and SLIPWAY_IMAGE_QUOTA_MB (0: none); local images only. */
+export function imageQuotaFromEnv(
+  env: NodeJS.ProcessEnv,
+  cloud: CloudProvider,
+  home: string,
+): { limits: ImageQuota; sizes: ImageSizes } | undefined {
+  if (cloud.kind !== 'local') return undefined;
+  const mb = (name: string, fallback: number) => Math.max(0, Number(env[name] ?? fallback) || 0) * 1024 * 1024;
+  return {
+    limits: {
+      serviceBytes: mb('SLIPWAY_IMAGE_QUOTA_SERVICE_MB', 4096),
+      totalBytes: mb('SLIPWAY_IMAGE_QUOTA_MB', 20480),
+    },
+    sizes: createLocalImageSizes(join(home, 'images')),
   };
 }
 
@@ -67,6 +85,8 @@ export async function startBakery(options: {
   baker: BakerOptions;
   concurrency: number;
   baseCron: string;
+  /** The base bake key, so that the scheduled bake's image answers later identical requests. */
+  baseBakeKey: string;
   logger: Logger;
 }): Promise<Bakery> {
   const connection = { url: options.redisUrl, prefix: 'slipway:baking:queue' };
@@ -80,6 +100,8 @@ export async function startBakery(options: {
         await options.store.create({
           id: bakeId,
           kind: 'base',
+          // A rebake: the week's new base replaces the image remembered for the template.
+          bakeKey: options.baseBakeKey,
           state: 'queued',
           requestedBy: 'schedule',
           createdAt: new Date().toISOString(),

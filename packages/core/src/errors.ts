@@ -54,6 +54,10 @@ export class UnprocessableError extends SlipwayError {
 export class ServiceUnavailableError extends SlipwayError {
   readonly status = 503;
 }
+/** A quota on stored bytes is used up. */
+export class InsufficientStorageError extends SlipwayError {
+  readonly status = 507;
+}
 
 export function isSlipwayError(error: unknown): error is SlipwayError {
   return error instanceof SlipwayError;
@@ -70,6 +74,7 @@ const errorByStatus: Record<number, new (message: string, options?: SlipwayError
   415: UnsupportedMediaTypeError,
   422: UnprocessableError,
   503: ServiceUnavailableError,
+  507: InsufficientStorageError,
 };
 
 /** The error a peer's problem+json answer stands for, so callers can catch it by class. */

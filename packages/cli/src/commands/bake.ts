@@ -26,9 +26,15 @@ export async function bake(
   options: GlobalOptions & { rebake?: boolean },
 ) {
   if (service === 'base') {
-    const started = await answer(baking().POST('/bakes/base'), 'baking');
-    const image = await follow(started.id, options);
-    show(options, { bake: started.id, image }, () => line(green(image)));
+    const started = (await answer(
+      baking().POST('/bakes/base', { body: { rebake: options.rebake ?? false } }),
+      'baking',
+    )) as { id?: string; image?: string; cached?: boolean };
+    const image = started.image && started.cached ? started.image : await follow(started.id!, options);
+    show(options, { bake: started.id ?? null, image, cached: started.cached ?? false }, () => {
+      if (started.cached) line(dim('a base image of this template exists already (--rebake makes a new one)'));
+      line(green(image));
+    });
     return;
   }
   const name = await pickService(service);

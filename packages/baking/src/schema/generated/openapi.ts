@@ -54,7 +54,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Bake a new base image now. */
+        /** Bake a base image; the same template answers the existing image unless rebake is asked. */
         post: operations["bakeBase"];
         delete?: never;
         options?: never;
@@ -351,9 +351,28 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default false */
+                    rebake?: boolean;
+                };
+            };
+        };
         responses: {
-            /** @description Queued. */
+            /** @description An image of this template exists already. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        image: string;
+                        cached: boolean;
+                    };
+                };
+            };
+            /** @description Queued, or joined the base bake already running. */
             202: {
                 headers: {
                     [name: string]: unknown;
