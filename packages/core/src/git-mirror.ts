@@ -38,6 +38,8 @@ export class GitMirror {
   private readonly refs = new Map<string, CommitInfo>();
   private cloning: Promise<void> | undefined;
   private fetching: Promise<void> | undefined;
+  /** Whether the clone's `origin` is known to be this mirror's URL (it may predate a change of it). */
+  private originFollowed = false;
 
   constructor(
     readonly name: string,
@@ -144,6 +146,7 @@ export class GitMirror {
     try {
       await this.git(dirname(this.dir)).clone(this.url, partial, ['--mirror', '--quiet']);
       await rename(partial, this.dir);
+      this.originFollowed = true;
       this.fetched();
     } catch (error) {
       await rm(partial, { recursive: true, force: true });
@@ -157,11 +160,24 @@ export class GitMirror {
 
   private async doFetch(): Promise<void> {
     try {
+      await this.followUrl();
       await this.git().fetch(['--prune', '--quiet', 'origin']);
       this.fetched();
     } catch (error) {
       this.freshness.staleReason = describeGitError(error);
     }
+  }
+
+  /** A clone made from another URL (the setting changed since) fetches from this one from now on. */
+  private async followUrl(): Promise<void> {
+    if (this.originFollowed) return;
+    const origin = (
+      await this.git()
+        .raw(['config', '--get', 'remote.origin.url'])
+        .catch(() => '')
+    ).trim();
+    if (origin !== this.url) await this.git().raw(['remote', 'set-url', 'origin', this.url]);
+    this.originFollowed = true;
   }
 
   private fetched(): void {
