@@ -98,12 +98,25 @@ function ref(req: Request): string | undefined {
   return typeof value === 'string' && value !== '' ? assertGitRef(value) : undefined;
 }
 
-/** Freshness headers on every answer: when the clone was last fetched, and whether it is stale. */
+/**
+ * Freshness headers on every answer: when the clone was last fetched, and, when the last fetch
+ * failed, a Warning saying so and how old the clone is — which a deployment pinned from it records.
+ */
 function setFreshness(res: Response, answer: Fresh<unknown>): void {
-  if (answer.freshness.fetchedAt) res.setHeader('X-Config-Fetched-At', answer.freshness.fetchedAt);
-  if (answer.freshness.staleReason) {
-    res.setHeader('Warning', `110 - "stale: ${answer.freshness.staleReason.replace(/["\\\r\n]/g, ' ')}"`);
+  const { fetchedAt, staleReason } = answer.freshness;
+  if (fetchedAt) res.setHeader('X-Config-Fetched-At', fetchedAt);
+  if (staleReason) {
+    const age = fetchedAt ? `; last fetched ${describeAge(Date.now() - Date.parse(fetchedAt))} ago` : '';
+    res.setHeader('Warning', `110 - "stale: ${staleReason.replace(/["\\\r\n]/g, ' ')}${age}"`);
   }
+}
+
+function describeAge(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86_400)} days`;
 }
 
 /** ETag is the commit: what was read at a commit never changes. */

@@ -202,7 +202,8 @@ const resolveConfig: Action = {
     d.context.params = resolveParams(config.deploymentParams, d.params, d.strategy);
     d.context.targetGroup = d.context.params.loadBalancer.name;
     d.context.userData = { files: { 'application.properties': config.properties }, commands: config.launchData ?? [] };
-    return `config ${config.commit.slice(0, 12)}, ${d.context.params.strategy.name}, ${d.context.params.capacity.desired} instance(s)`;
+    const stale = config.stale ? ` (from a stale clone: ${config.stale})` : '';
+    return `config ${config.commit.slice(0, 12)}${stale}, ${d.context.params.strategy.name}, ${d.context.params.capacity.desired} instance(s)`;
   },
 };
 

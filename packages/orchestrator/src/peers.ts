@@ -20,6 +20,8 @@ export interface ConfigAtCommit {
   launchData: string[] | null;
   /** application-properties.json as Java properties text. */
   properties: string;
+  /** Set when the config service read it from a clone it could not fetch: why, and how old. */
+  stale?: string;
 }
 
 export interface ImageRecord {
@@ -61,9 +63,9 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
     },
     async config(service, env, ref) {
       const path = { service, env };
-      const snapshot = unwrap(
-        await config.GET('/config/{service}/{env}', { params: { path, query: ref ? { ref } : {} } }),
-      ) as {
+      const answer = await config.GET('/config/{service}/{env}', { params: { path, query: ref ? { ref } : {} } });
+      const stale = /^110 - "stale: (.*)"$/.exec(answer.response.headers.get('warning') ?? '')?.[1];
+      const snapshot = unwrap(answer) as {
         commit: string;
         valid: boolean;
         errors: ConfigAtCommit['errors'];
@@ -83,6 +85,7 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
         deploymentParams: snapshot.files.deploymentParams,
         launchData: snapshot.files.launchData,
         properties,
+        ...(stale ? { stale } : {}),
       };
     },
     async image(id) {
