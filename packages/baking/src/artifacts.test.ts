@@ -10,15 +10,16 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ConflictError, PayloadTooLargeError } from '@slipway/core';
+import { gzipSync } from 'node:zlib';
+import { ConflictError, PayloadTooLargeError, UnprocessableError } from '@slipway/core';
 import { createLocalArtifactStore, createS3ArtifactStore } from './artifacts.js';
 
 const s3 = mockClient(S3Client);
-const body = Buffer.from('a tarball, say');
+const body = gzipSync('a tarball, say');
 const sha256 = createHash('sha256').update(body).digest('hex');
 const notFound = () => Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: {} });
 
@@ -61,9 +62,7 @@ describe('S3 artifact store', () => {
       Metadata: { sha256, 'uploaded-by': 'ci', 'uploaded-at': '2026-11-01T00:00:00Z' },
     });
     expect((await store.put('search', '1.0.0', Readable.from([body]), 'ci')).created).toBe(false);
-    await expect(store.put('search', '1.0.0', Readable.from([Buffer.from('other')]), 'ci')).rejects.toThrow(
-      ConflictError,
-    );
+    await expect(store.put('search', '1.0.0', Readable.from([gzipSync('other')]), 'ci')).rejects.toThrow(ConflictError);
     expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
   });
 
@@ -102,5 +101,33 @@ describe('local artifact store', () => {
       PayloadTooLargeError,
     );
     expect(await store.list('search')).toEqual([]);
+  });
+
+  it('refuses bytes that are not gzip, and a gzip cut short, keeping nothing', async () => {
+    const store = createLocalArtifactStore({
+      dir: await mkdtemp(join(tmpdir(), 'slipway-artifacts-')),
+      maxBytes: 1024,
+    });
+    await expect(store.put('search', '1.0.0', Readable.from([Buffer.from('plain text')]), 'ci')).rejects.toThrow(
+      UnprocessableError,
+    );
+    await expect(store.put('search', '1.0.0', Readable.from([body.subarray(0, 12)]), 'ci')).rejects.toThrow(
+      /not a gzip-compressed tarball/,
+    );
+    expect(await store.list('search')).toEqual([]);
+  });
+
+  it('replaces a stored version whose bytes are damaged, and deletes a version', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-artifacts-'));
+    const store = createLocalArtifactStore({ dir, maxBytes: 1024 });
+    await store.put('search', '1.0.0', Readable.from([body]), 'ci');
+    await expect(store.put('search', '1.0.0', Readable.from([gzipSync('other')]), 'ci')).rejects.toThrow(ConflictError);
+    await writeFile(join(dir, 'search', '1.0.0.tgz'), 'damaged on disk');
+    const replaced = await store.put('search', '1.0.0', Readable.from([gzipSync('other')]), 'ci');
+    expect(replaced.created).toBe(true);
+    expect(replaced.artifact.sha256).toBe(createHash('sha256').update(gzipSync('other')).digest('hex'));
+    expect(await store.delete('search', '1.0.0')).toBe(true);
+    expect(await store.get('search', '1.0.0')).toBeUndefined();
+    expect(await store.delete('search', '1.0.0')).toBe(false);
   });
 });

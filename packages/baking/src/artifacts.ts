@@ -1,23 +1,27 @@
 /**
  * Service artifacts: a .tgz of the built service per version, stored with its sha256. A version
- * once stored never changes: uploading it again with other content is a ConflictError. Locally
- * they live under $SLIPWAY_HOME/artifacts; on AWS in an S3 bucket.
+ * once stored never changes: uploading it again with other content is a ConflictError — unless
+ * what is stored is damaged (its bytes lost or not matching their sha256), which a new upload
+ * replaces; an admin can delete a version. Bytes that are not gzip are refused on arrival.
+ * Locally they live under $SLIPWAY_HOME/artifacts; on AWS in an S3 bucket.
  */
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { ConflictError, PayloadTooLargeError } from '@slipway/core';
+import { ConflictError, PayloadTooLargeError, UnprocessableError } from '@slipway/core';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 
 export interface Artifact {
   service: string;
@@ -35,7 +39,12 @@ export interface ArtifactStore {
   list(service: string): Promise<Artifact[]>;
   /** A local file path holding the artifact's bytes (downloaded first when remote). */
   localPath(artifact: Artifact): Promise<string>;
+  /** Removes a version; false when there was none. */
+  delete(service: string, version: string): Promise<boolean>;
 }
+
+/** How much bigger than its compressed size an artifact may unpack to (a gzip bomb is refused). */
+const MAX_EXPANSION = 20;
 
 /** Streams a body to a file, hashing it on the way, refusing more than maxBytes. */
 async function receive(body: Readable, file: string, maxBytes: number): Promise<{ sha256: string; size: number }> {
@@ -53,12 +62,43 @@ async function receive(body: Readable, file: string, maxBytes: number): Promise<
     },
   });
   await pipeline(body, meter, createWriteStream(file));
+  await mustBeGzip(file, maxBytes * MAX_EXPANSION);
   return { sha256: hash.digest('hex'), size };
 }
 
-/** A version once stored never changes: the same content again is fine, other content a conflict. */
-function alreadyStored(existing: Artifact | undefined, sha256: string): Artifact | undefined {
-  if (existing && existing.sha256 !== sha256) {
+/** Unpacks the whole file to nowhere: anything but complete, well-formed gzip is refused (422). */
+async function mustBeGzip(file: string, maxUnpackedBytes: number): Promise<void> {
+  let unpacked = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      unpacked += chunk.length;
+      done(unpacked > maxUnpackedBytes ? new Error(`it unpacks to more than ${maxUnpackedBytes} bytes`) : null);
+    },
+  });
+  try {
+    await pipeline(createReadStream(file), createGunzip(), sink);
+  } catch (error) {
+    throw new UnprocessableError(`the artifact is not a gzip-compressed tarball: ${(error as Error).message}`);
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/**
+ * A version once stored never changes: the same content again is fine, other content a
+ * conflict. A damaged one (`intact` false) is not kept: undefined, so the upload replaces it.
+ */
+async function alreadyStored(
+  existing: Artifact | undefined,
+  sha256: string,
+  intact: (artifact: Artifact) => Promise<boolean>,
+): Promise<Artifact | undefined> {
+  if (!existing || !(await intact(existing))) return undefined;
+  if (existing.sha256 !== sha256) {
     throw new ConflictError(
       `${existing.service} ${existing.version} is already stored with other content (sha256 ${existing.sha256})`,
     );
@@ -75,7 +115,7 @@ export function createLocalArtifactStore({ dir, maxBytes }: { dir: string; maxBy
       const partial = join(dir, service, `.${version}.${randomBytes(4).toString('hex')}.partial`);
       try {
         const { sha256, size } = await receive(body, partial, maxBytes);
-        const existing = alreadyStored(await store.get(service, version), sha256);
+        const existing = await alreadyStored(await store.get(service, version).catch(() => undefined), sha256, intact);
         if (existing) return { artifact: existing, created: false };
         const artifact: Artifact = {
           service,
@@ -96,6 +136,13 @@ export function createLocalArtifactStore({ dir, maxBytes }: { dir: string; maxBy
       const file = meta(service, version);
       return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as Artifact) : undefined;
     },
+    async delete(service, version) {
+      const existed = existsSync(meta(service, version)) || existsSync(tarball(service, version));
+      // The record first: a crash in between leaves bytes without a record, never the reverse.
+      await rm(meta(service, version), { force: true });
+      await rm(tarball(service, version), { force: true });
+      return existed;
+    },
     async list(service) {
       const entries = existsSync(join(dir, service)) ? await readdir(join(dir, service)) : [];
       const artifacts = await Promise.all(
@@ -107,6 +154,17 @@ export function createLocalArtifactStore({ dir, maxBytes }: { dir: string; maxBy
       return tarball(artifact.service, artifact.version);
     },
   };
+  /** Its bytes are there, match their sha256 and unpack. */
+  async function intact(artifact: Artifact): Promise<boolean> {
+    const file = tarball(artifact.service, artifact.version);
+    try {
+      if ((await sha256Of(file)) !== artifact.sha256) return false;
+      await mustBeGzip(file, maxBytes * MAX_EXPANSION);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   return store;
 }
 
@@ -130,7 +188,8 @@ export function createS3ArtifactStore(options: S3ArtifactStoreOptions): Artifact
       const file = join(options.cacheDir, `.${service}-${version}.${randomBytes(4).toString('hex')}.partial`);
       try {
         const { sha256, size } = await receive(body, file, options.maxBytes);
-        const existing = alreadyStored(await store.get(service, version), sha256);
+        // S3 checked each object's sha256 on arrival: one without its sha256 is the damaged kind.
+        const existing = await alreadyStored(await store.get(service, version), sha256, async (a) => a.sha256 !== '');
         if (existing) return { artifact: existing, created: false };
         const uploadedAt = new Date().toISOString();
         await client.send(
@@ -164,6 +223,11 @@ export function createS3ArtifactStore(options: S3ArtifactStoreOptions): Artifact
         if ((error as Error).name === 'NotFound' || (error as Error).name === 'NoSuchKey') return undefined;
         throw error;
       }
+    },
+    async delete(service, version) {
+      if (!(await store.get(service, version))) return false;
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(service, version) }));
+      return true;
     },
     async list(service) {
       const prefix = key(service, '').replace(/\.tgz$/, '');

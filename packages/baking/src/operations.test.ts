@@ -149,6 +149,23 @@ describe('PUT /artifacts/{service}/{version}', () => {
   });
 });
 
+describe('DELETE /artifacts/{service}/{version}, and bytes that are not gzip', () => {
+  it('answers 422 for bytes that are not gzip; an admin deletes a version, a deployer cannot', async () => {
+    const plain = await request(app)
+      .put('/artifacts/search/0.0.1')
+      .set(DEPLOYER)
+      .set('Content-Type', 'application/gzip')
+      .send(Buffer.from('not gzip at all'));
+    expect(plain.status).toBe(422);
+    expect(plain.body.detail).toMatch(/^the artifact is not a gzip-compressed tarball/);
+    expect((await upload('0.0.2', artifact1)).status).toBe(201);
+    expect((await request(app).delete('/artifacts/search/0.0.2').set(DEPLOYER)).status).toBe(403);
+    expect((await request(app).delete('/artifacts/search/0.0.2').set(ADMIN)).status).toBe(204);
+    expect((await request(app).delete('/artifacts/search/0.0.2').set(ADMIN)).status).toBe(404);
+    expect((await request(app).get('/artifacts/search/0.0.2').set(DEPLOYER)).status).toBe(404);
+  });
+});
+
 describe('bakes', () => {
   it('needs a base image before a service bake, and names a missing artifact', async () => {
     const noBase = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });

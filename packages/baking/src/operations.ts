@@ -123,6 +123,12 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       res.status(created ? 201 : 200).json(artifact);
     },
 
+    async deleteArtifact(req, res) {
+      const { service, version } = paramsOf(req) as { service: string; version: string };
+      if (!(await artifacts.delete(service, version))) throw new NotFoundError(`no artifact ${service} ${version}`);
+      res.status(204).end();
+    },
+
     async getArtifact(req, res) {
       const { service, version } = paramsOf(req) as { service: string; version: string };
       const artifact = await artifacts.get(service, version);

@@ -36,10 +36,11 @@ export interface paths {
             cookie?: never;
         };
         get: operations["getArtifact"];
-        /** Store a .tgz of the built service; the same content again is fine, other content is 409. */
+        /** Store a .tgz of the built service; the same content again is fine, other content is 409 (unless what is stored is damaged), bytes that are not gzip 422. */
         put: operations["putArtifact"];
         post?: never;
-        delete?: never;
+        /** Delete a version (a damaged one, say); images baked from it keep their copy. */
+        delete: operations["deleteArtifact"];
         options?: never;
         head?: never;
         patch?: never;
@@ -340,6 +341,30 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Artifact"];
                 };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteArtifact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             default: components["responses"]["Problem"];
         };
