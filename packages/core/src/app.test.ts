@@ -119,6 +119,24 @@ describe('createServiceApp', () => {
     expect(lines.join('\n')).not.toContain('reader-secret');
   });
 
+  it('never logs a token put in the query string', async () => {
+    const { app, lines } = build();
+    await request(app).get('/things/1?access_token=admin-secret&x=1').set(reader);
+    await request(app).get('/things/1?q=admin-secret').set(reader);
+    await request(app).get('/things/1?slw_abcdefgh').set(reader);
+    await request(app).get('/things/1?apikey=whatever&ref=main').set(reader);
+    const urls = lines
+      .map((line) => JSON.parse(line) as { req?: { url: string } })
+      .flatMap((entry) => (entry.req ? [entry.req.url] : []));
+    expect(urls).toEqual([
+      '/things/1?access_token=[redacted]&x=1',
+      '/things/1?q=[redacted]',
+      '/things/1?[redacted]',
+      '/things/1?apikey=[redacted]&ref=main',
+    ]);
+    expect(lines.join('\n')).not.toContain('admin-secret');
+  });
+
   it('answers /readyz with each check, 503 when one fails', async () => {
     const { app } = build({
       readiness: { redis: async () => 'PONG', config: async () => Promise.reject(new Error('unreachable')) },

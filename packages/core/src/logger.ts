@@ -22,3 +22,35 @@ export function createLogger({ name, level, destination }: LoggerOptions): Logge
     destination,
   );
 }
+
+/** Query parameters whose values are secrets by their name. */
+const SECRET_PARAMETER = /token|secret|passw|auth|key|sig|credential|session|cookie/i;
+
+/**
+ * A URL fit for a log line: the value of every query parameter that is a secret — by its name,
+ * by looking like a Slipway token, or by being one (`isToken`) — replaced with [redacted].
+ */
+export function redactUrl(url: string, isToken: (value: string) => boolean = () => false): string {
+  const start = url.indexOf('?');
+  if (start < 0) return url;
+  const secret = (text: string) => {
+    let value = text;
+    try {
+      value = decodeURIComponent(text.replace(/\+/g, ' '));
+    } catch {
+      // not percent-encoded UTF-8: judged as it is
+    }
+    return value.startsWith('slw_') || (value.length >= 8 && isToken(value));
+  };
+  const pairs = url
+    .slice(start + 1)
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      const name = equals < 0 ? pair : pair.slice(0, equals);
+      if (secret(name)) return '[redacted]';
+      if (equals < 0) return pair;
+      return SECRET_PARAMETER.test(name) || secret(pair.slice(equals + 1)) ? `${name}=[redacted]` : pair;
+    });
+  return `${url.slice(0, start)}?${pairs.join('&')}`;
+}
