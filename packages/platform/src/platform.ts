@@ -40,6 +40,8 @@ export interface PlatformOptions {
   log?: (line: string) => void;
   /** Where supervision is said: a process that died, its restart, its return. */
   warn?: (line: string) => void;
+  /** Size at which a process's log file rolls over (pino-roll's notation); default SLIPWAY_LOG_SIZE or 10m. */
+  logSize?: string;
 }
 
 export interface Platform {
@@ -59,6 +61,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const logs = join(home, 'logs');
   await mkdir(logs, { recursive: true });
   const warn = options.warn ?? log;
+  const logSize = options.logSize ?? process.env.SLIPWAY_LOG_SIZE ?? '10m';
   const processes: SupervisedProcess[] = [];
   const stop = async () => {
     // Services first, Redis last: they flush to it on the way down.
@@ -71,11 +74,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const port = options.portBase + REDIS_PORT_OFFSET;
       const dir = join(home, 'redis');
       await mkdir(dir, { recursive: true });
-      const redis = superviseProcess(
+      const redis = await superviseProcess(
         'redis',
         'redis-server',
         ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
-        { env: process.env, logFile: join(logs, 'redis.log'), ready: () => redisAnswers(port), say: warn },
+        { env: process.env, logDir: join(logs, 'redis'), logSize, ready: () => redisAnswers(port), say: warn },
       );
       processes.push(redis);
       await waitFor(
@@ -111,9 +114,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       if (!existsSync(main)) throw new Error(`${main} is missing: build first (pnpm build)`);
       const port = options.portBase + PORT_OFFSETS[name];
       const healthy = async () => (await fetch(`${urls[name]}/healthz`)).ok;
-      const running = superviseProcess(name, process.execPath, [main], {
+      const running = await superviseProcess(name, process.execPath, [main], {
         cwd: ROOT,
-        logFile: join(logs, `${name}.log`),
+        logDir: join(logs, name),
+        logSize,
         ready: healthy,
         say: warn,
         env: {

@@ -1,13 +1,15 @@
 /**
- * Child processes of the platform: started with their output in a log file, restarted with
- * backoff when they die, stopped in order.
+ * Child processes of the platform: started with their output in a log file that rolls over
+ * (pino-roll), restarted with backoff when they die, stopped in order.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import roll from 'pino-roll';
 
 export interface SupervisedProcess {
   name: string;
+  /** The log it writes now (a link to the newest of its rolled files). */
   logFile: string;
   /** The child that runs now; a new one after each restart. */
   readonly child: ChildProcess;
@@ -24,7 +26,10 @@ export interface SupervisedProcess {
 
 export interface SuperviseOptions {
   env: NodeJS.ProcessEnv;
-  logFile: string;
+  /** Its log files go in here: <name>.1.log, <name>.2.log, … and current.log, the newest. */
+  logDir: string;
+  /** A log file rolls over at this size (pino-roll's notation: '10m'); the newest 5 are kept. */
+  logSize?: string;
   cwd?: string;
   /** Resolves true once a (re)started child serves. */
   ready: () => Promise<boolean>;
@@ -43,12 +48,22 @@ const STABLE_MS = 30_000;
  * 15 s). Children run in a process group of their own, so a Ctrl-C reaches only `npm start`,
  * which then stops them in order.
  */
-export function superviseProcess(
+export async function superviseProcess(
   name: string,
   command: string,
   args: string[],
   options: SuperviseOptions,
-): SupervisedProcess {
+): Promise<SupervisedProcess> {
+  const logFile = join(options.logDir, 'current.log');
+  // Made here: pino-roll makes it only as it opens the file, after it links current.log.
+  await mkdir(options.logDir, { recursive: true });
+  const log = await roll({
+    file: join(options.logDir, name),
+    extension: '.log',
+    size: options.logSize ?? '10m',
+    limit: { count: 5 },
+    symlink: true,
+  });
   const initialDelay = options.initialDelayMs ?? 250;
   const maxDelay = options.maxDelayMs ?? 15_000;
   let stopping = false;
@@ -61,7 +76,6 @@ export function superviseProcess(
 
   const launch = () => {
     const started = Date.now();
-    const log = createWriteStream(options.logFile, { flags: 'a' });
     child = spawn(command, args, {
       env: options.env,
       cwd: options.cwd,
@@ -69,18 +83,16 @@ export function superviseProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running = true;
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
+    const write = (chunk: Buffer) => log.write(chunk.toString());
+    child.stdout?.on('data', write);
+    child.stderr?.on('data', write);
     child.once('error', () => undefined); // an exit follows; a spawn error is said there
     child.once('exit', (code, signal) => {
-      log.end();
       running = false;
       if (stopping || held) return;
       deathsInRow = Date.now() - started > STABLE_MS ? 1 : deathsInRow + 1;
       const delay = Math.min(maxDelay, initialDelay * 2 ** (deathsInRow - 1));
-      options.say(
-        `${name} exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s (log: ${options.logFile})`,
-      );
+      options.say(`${name} exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s (log: ${logFile})`);
       timer = setTimeout(restart, delay);
     });
   };
@@ -97,7 +109,7 @@ export function superviseProcess(
   launch();
   return {
     name,
-    logFile: options.logFile,
+    logFile,
     get child() {
       return child;
     },
@@ -115,10 +127,13 @@ export function superviseProcess(
       held = false;
       if (!running && !stopping) restart();
     },
-    stop: () => {
+    stop: async () => {
       stopping = true;
       if (timer) clearTimeout(timer);
-      return stopChild(child);
+      await stopChild(child);
+      // Let the last lines of the dead child's pipes land before the log closes.
+      await new Promise((resolve) => setImmediate(resolve));
+      log.end();
     },
   };
 }
