@@ -118,6 +118,16 @@ describe('npm start supervises its processes', () => {
     const group = await cloud.getServerGroup('drill-prod-v001');
     expect(group?.instances.filter((i) => i.lifecycle === 'running')).toHaveLength(2);
 
+    // Ctrl-C while the local cloud's daemon is down still stops its instances and load balancers.
+    const daemon = platform.processes.find((p) => p.name === 'cloud')!;
+    daemon.hold();
+    daemon.child.kill('SIGKILL');
+    await eventually(
+      async () => daemon.running,
+      (running) => !running,
+      'the daemon down',
+    );
+    expect((await fetch(`http://127.0.0.1:${lbPort}/`)).status).toBe(200);
     await platform.stop(); // what Ctrl-C does
     await expect(fetch(`http://127.0.0.1:${lbPort}/`)).rejects.toThrow();
     for (const url of Object.values(platform.urls)) await expect(fetch(`${url}/healthz`)).rejects.toThrow();

@@ -65,8 +65,17 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const processes: SupervisedProcess[] = [];
   const stop = async () => {
     // Services first, Redis last: they flush to it on the way down.
-    for (const running of [...processes].reverse()) await running.stop();
+    for (const running of [...processes].reverse()) {
+      if (running.name === 'cloud' && !running.running) {
+        // Its instances and load balancers outlive it: a daemon down now (dead, waiting for its
+        // restart) is started once more so that, stopped, it stops them.
+        running.resume();
+        await waitFor('cloud', async () => (await fetch(`${cloudUrl}/healthz`)).ok, 20_000).catch(() => {});
+      }
+      await running.stop();
+    }
   };
+  const cloudUrl = `http://127.0.0.1:${options.portBase + PORT_OFFSETS.cloud}`;
 
   try {
     let redisUrl = options.redisUrl;

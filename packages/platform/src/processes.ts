@@ -73,6 +73,7 @@ export async function superviseProcess(
   let timer: NodeJS.Timeout | undefined;
   let child: ChildProcess;
   let running = false;
+  let logClosed = false;
 
   const launch = () => {
     const started = Date.now();
@@ -83,7 +84,9 @@ export async function superviseProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running = true;
-    const write = (chunk: Buffer) => log.write(chunk.toString());
+    const write = (chunk: Buffer) => {
+      if (!logClosed) log.write(chunk.toString());
+    };
     child.stdout?.on('data', write);
     child.stderr?.on('data', write);
     child.once('error', () => undefined); // an exit follows; a spawn error is said there
@@ -133,6 +136,8 @@ export async function superviseProcess(
       await stopChild(child);
       // Let the last lines of the dead child's pipes land before the log closes.
       await new Promise((resolve) => setImmediate(resolve));
+      if (logClosed) return;
+      logClosed = true;
       log.end();
     },
   };
