@@ -10,7 +10,8 @@ import type { OpenApiDocument, OperationHandlers } from './openapi.js';
 const openapi: OpenApiDocument = {
   openapi: '3.0.3',
   info: { title: 'Test', version: '1' },
-  security: [{ bearerAuth: ['reader'] }],
+  'x-slipway-role': 'reader',
+  security: [{ bearerAuth: [] }],
   components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
   paths: {
     '/things/{id}': {
@@ -18,7 +19,7 @@ const openapi: OpenApiDocument = {
       get: { operationId: 'getThing', responses: { '200': { description: 'ok' } } },
       put: {
         operationId: 'putThing',
-        security: [{ bearerAuth: ['admin'] }],
+        'x-slipway-role': 'admin',
         requestBody: {
           required: true,
           content: {

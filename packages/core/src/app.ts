@@ -83,14 +83,19 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     }
   });
 
+  // The body is read by the router once the request is authenticated: bad JSON without a
+  // token is a 401, and nobody unauthenticated gets a megabyte parsed.
+  const bodyParser = express.json({
+    limit: options.bodyLimit ?? '1mb',
+    strict: false,
+    type: ['application/json', ...(options.jsonTypes ?? [])],
+  });
   app.use(
-    express.json({
-      limit: options.bodyLimit ?? '1mb',
-      strict: false,
-      type: ['application/json', ...(options.jsonTypes ?? [])],
+    openApiMiddleware(options.openapi, options.tokens, options.operations, {
+      bodyParser,
+      ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
     }),
   );
-  app.use(openApiMiddleware(options.openapi, options.tokens, options.operations, options.apiKeys));
   app.use(problemMiddleware(options.logger));
   return app;
 }

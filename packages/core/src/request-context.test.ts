@@ -30,7 +30,8 @@ afterAll(() => {
 const openapi: OpenApiDocument = {
   openapi: '3.0.3',
   info: { title: 'Caller', version: '1' },
-  security: [{ bearerAuth: ['reader'] }],
+  'x-slipway-role': 'reader',
+  security: [{ bearerAuth: [] }],
   components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
   paths: { '/relay': { post: { operationId: 'relay', responses: { '200': { description: 'ok' } } } } },
 };
