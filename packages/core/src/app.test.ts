@@ -7,6 +7,12 @@ import { ConflictError } from './errors.js';
 import { createLogger } from './logger.js';
 import type { OpenApiDocument, OperationHandlers } from './openapi.js';
 
+// What these operations answer: JSON, or a problem.
+const responses = {
+  '200': { description: 'ok', content: { 'application/json': {} } },
+  default: { description: 'a problem', content: { 'application/problem+json': {} } },
+};
+
 const openapi: OpenApiDocument = {
   openapi: '3.0.3',
   info: { title: 'Test', version: '1' },
@@ -16,7 +22,7 @@ const openapi: OpenApiDocument = {
   paths: {
     '/things/{id}': {
       parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
-      get: { operationId: 'getThing', responses: { '200': { description: 'ok' } } },
+      get: { operationId: 'getThing', responses },
       put: {
         operationId: 'putThing',
         'x-slipway-role': 'admin',
@@ -33,10 +39,10 @@ const openapi: OpenApiDocument = {
             },
           },
         },
-        responses: { '200': { description: 'ok' } },
+        responses,
       },
     },
-    '/boom': { get: { operationId: 'boom', responses: { '200': { description: 'never' } } } },
+    '/boom': { get: { operationId: 'boom', responses } },
   },
 };
 

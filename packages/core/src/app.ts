@@ -10,6 +10,7 @@ import type { TokenVerifier } from './auth.js';
 import type { Logger } from './logger.js';
 import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
+import { RESPONSE_AUDIT, responseAudit } from './openapi-responses.js';
 import { problemMiddleware } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
@@ -82,6 +83,9 @@ export function createServiceApp(options: ServiceAppOptions): Express {
         return handOn(id, next);
     }
   });
+
+  const audit = (globalThis as Record<symbol, unknown>)[RESPONSE_AUDIT];
+  if (typeof audit === 'function') app.use(responseAudit(options.openapi, audit as (violation: string) => void));
 
   // The body is read by the router once the request is authenticated: bad JSON without a
   // token is a 401, and nobody unauthenticated gets a megabyte parsed.

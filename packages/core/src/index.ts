@@ -7,6 +7,7 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './naming.js';
 export * from './openapi.js';
+export * from './openapi-responses.js';
 export * from './problem.js';
 export * from './queue.js';
 export * from './redis.js';
