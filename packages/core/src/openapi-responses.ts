@@ -8,7 +8,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { describeSchemaErrors, openApiInfo, type OpenApiDocument } from './openapi.js';
+import { describeSchemaErrors, openApiInfo, toJsonSchema, type OpenApiDocument } from './openapi.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -31,7 +31,7 @@ export function compileResponseCheck(document: OpenApiDocument): ResponseCheck {
   if (known) return known;
   const ajv = new Ajv({ allErrors: true, strict: false });
   addFormats(ajv);
-  ajv.addSchema({ $id: 'openapi', components: (document.components as object) ?? {} });
+  ajv.addSchema({ $id: 'openapi', components: toJsonSchema(document.components ?? {}) });
   const responses = new Map<string, Record<string, unknown>>();
   for (const item of Object.values(document.paths as Record<string, Record<string, unknown>>)) {
     for (const operation of Object.values(item)) {
@@ -44,7 +44,7 @@ export function compileResponseCheck(document: OpenApiDocument): ResponseCheck {
   const validator = (key: string, schema: object) => {
     let validate = validators.get(key);
     if (!validate) {
-      validate = ajv.compile(rebase(schema));
+      validate = ajv.compile(toJsonSchema(schema));
       validators.set(key, validate);
     }
     return validate;
@@ -119,10 +119,6 @@ export function responseAudit(document: OpenApiDocument, report: (violation: str
 
 /** A reporter put here by a test harness turns the audit on in every app created after. */
 export const RESPONSE_AUDIT = Symbol.for('slipway.responseAudit');
-
-function rebase(schema: unknown): object {
-  return JSON.parse(JSON.stringify(schema).replaceAll('"$ref":"#/components/', '"$ref":"openapi#/components/'));
-}
 
 function resolve(document: OpenApiDocument, value: unknown): unknown {
   const ref = (value as { $ref?: string } | undefined)?.$ref;

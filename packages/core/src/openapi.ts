@@ -272,7 +272,7 @@ function compileRoutes(
   const bodyAjv = new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, strict: false });
   for (const ajv of [parametersAjv, bodyAjv]) {
     addFormats(ajv);
-    ajv.addSchema({ $id: 'openapi', components: (document.components as object) ?? {} });
+    ajv.addSchema({ $id: 'openapi', components: toJsonSchema(document.components ?? {}) });
   }
 
   const routes: Route[] = [];
@@ -310,7 +310,7 @@ function compileRoutes(
         const media = new Map<string, ValidateFunction | undefined>();
         for (const [type, content] of Object.entries(body.content ?? {})) {
           const isJson = type === 'application/json' || type.endsWith('+json');
-          media.set(type, isJson && content.schema ? bodyAjv.compile(rebase(content.schema)) : undefined);
+          media.set(type, isJson && content.schema ? bodyAjv.compile(toJsonSchema(content.schema)) : undefined);
         }
         operation.body = { required: body.required === true, media };
       }
@@ -352,7 +352,7 @@ function parametersSchema(parameters: Parameter[], allowUnknownQuery: boolean): 
   const group = (where: Parameter['in'], additional: boolean) => {
     const list = parameters.filter((p) => p.in === where);
     const properties: Record<string, object> = {};
-    for (const p of list) properties[where === 'header' ? p.name.toLowerCase() : p.name] = rebase(p.schema ?? {});
+    for (const p of list) properties[where === 'header' ? p.name.toLowerCase() : p.name] = toJsonSchema(p.schema ?? {});
     return {
       type: 'object',
       properties,
@@ -370,9 +370,28 @@ function parametersSchema(parameters: Parameter[], allowUnknownQuery: boolean): 
   };
 }
 
-/** `#/components/...` references, rebased on the components schema ajv was given. */
-function rebase(schema: unknown): object {
-  return JSON.parse(JSON.stringify(schema).replaceAll('"$ref":"#/components/', '"$ref":"openapi#/components/'));
+/**
+ * An OpenAPI 3.0 schema as the JSON Schema ajv reads: `#/components/...` references rebased
+ * on the components schema ajv was given, and 3.0's boolean `exclusiveMinimum` /
+ * `exclusiveMaximum` (draft 4's) turned into the numbers later drafts use.
+ */
+export function toJsonSchema(schema: unknown): object {
+  return JSON.parse(JSON.stringify(schema), (_key, value: unknown) => {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+    const node = value as Record<string, unknown>;
+    if (typeof node.$ref === 'string' && node.$ref.startsWith('#/components/')) node.$ref = `openapi${node.$ref}`;
+    for (const [exclusive, bound] of [
+      ['exclusiveMinimum', 'minimum'],
+      ['exclusiveMaximum', 'maximum'],
+    ] as const) {
+      if (typeof node[exclusive] !== 'boolean') continue;
+      if (node[exclusive] === true && typeof node[bound] === 'number') {
+        node[exclusive] = node[bound];
+        delete node[bound];
+      } else delete node[exclusive];
+    }
+    return node;
+  }) as object;
 }
 
 function resolve<T>(document: OpenApiDocument, value: unknown): T {
