@@ -1,5 +1,5 @@
-// `npm test` after setup: generated types up to date, OpenAPI documents linted, typecheck, lint, format, then the whole
-// jest suite. Ends with one line `N passed, N failed` (CI reads it) and exits non-zero when
+// `npm test` after setup: generated types up to date, OpenAPI documents linted (Redocly),
+// typecheck, lint, format, then the whole jest suite. Ends with one line `N passed, N failed` (CI reads it) and exits non-zero when
 // anything failed.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
