@@ -143,7 +143,7 @@ describe('hostile input to every operation of every service', () => {
     const byStatus: Record<string, number> = {};
     const failures: string[] = [];
     // -1: no answer. A kept-alive connection the server closed (after refusing a body it did not
-    // read) is no answer either, so such a case is sent once more on a connection of its own.
+    // read) gives none either, so such a case is sent once more on a connection of its own.
     const dropped: string[] = [];
     let resent = 0;
     const wrote = new Map<string, string>();
@@ -159,9 +159,11 @@ describe('hostile input to every operation of every service', () => {
           }
           byStatus[answer.status] = (byStatus[answer.status] ?? 0) + 1;
           if (answer.status < 300 && fuzz.method !== 'GET') wrote.set(fuzz.path.split('?')[0]!, fuzz.kind);
-          if (answer.status === -1)
+          // A server may close on a body over its limit before reading it: no answer is fine there.
+          const tooLarge = fuzz.body !== undefined && Buffer.byteLength(fuzz.body) > 1024 * 1024;
+          if (answer.status === -1 && tooLarge) {
             dropped.push(`${fuzz.service}: ${fuzz.kind} ${fuzz.path.slice(0, 80)}: ${answer.body}`);
-          if (answer.status >= 500 || answer.status === 0) {
+          } else if (answer.status >= 500 || answer.status <= 0 || (fuzz.expect && answer.status !== fuzz.expect)) {
             failures.push(
               `${fuzz.service}: ${fuzz.kind} (${fuzz.path.slice(0, 120)}) → ${answer.status} ${answer.body.slice(0, 200)}`,
             );
