@@ -20,12 +20,13 @@ export type BodyOf<Op> = [Content<Op>] extends [never] ? undefined : Content<Op>
 
 type Success = 200 | 201 | 202;
 type Responses<Op> = Op extends { responses: infer R } ? R : never;
-/** Every JSON body the operation may answer with a 2xx. */
-export type AnswerOf<Op> = {
+type JsonAnswers<Op> = {
   [S in Success & keyof Responses<Op>]: Responses<Op>[S] extends { content: { 'application/json': infer A } }
     ? A
     : never;
 }[Success & keyof Responses<Op>];
+/** Every JSON body the operation may answer with a 2xx; unknown when it answers none. */
+export type AnswerOf<Op> = [JsonAnswers<Op>] extends [never] ? unknown : JsonAnswers<Op>;
 
 export type TypedRequest<Op> = Request<PathOf<Op>, unknown, BodyOf<Op>>;
 export type TypedResponse<Op> = Response<AnswerOf<Op>>;
