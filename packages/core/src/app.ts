@@ -10,7 +10,8 @@ import type { TokenVerifier } from './auth.js';
 import { redactUrl, type Logger } from './logger.js';
 import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
-import { DEFAULT_INPUT_LIMITS, inputLimitsMiddleware, type InputLimits } from './input-limits.js';
+import { DEFAULT_INPUT_LIMITS, requestInputCheck, type InputLimits } from './input-limits.js';
+import { RESPONSE_AUDIT, responseAudit } from './openapi-responses.js';
 import { problemMiddleware, RETRY_AFTER_SECONDS, sendProblem } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
@@ -101,15 +102,23 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     });
   }
 
+  const audit = (globalThis as Record<symbol, unknown>)[RESPONSE_AUDIT];
+  if (typeof audit === 'function') app.use(responseAudit(options.openapi, audit as (violation: string) => void));
+
+  // The body is read by the router once the request is authenticated: bad JSON without a
+  // token is a 401, and nobody unauthenticated gets a megabyte parsed.
+  const bodyParser = express.json({
+    limit: options.bodyLimit ?? '1mb',
+    strict: false,
+    type: ['application/json', ...(options.jsonTypes ?? [])],
+  });
   app.use(
-    express.json({
-      limit: options.bodyLimit ?? '1mb',
-      strict: false,
-      type: ['application/json', ...(options.jsonTypes ?? [])],
+    openApiMiddleware(options.openapi, options.tokens, options.operations, {
+      bodyParser,
+      checkInput: requestInputCheck({ ...DEFAULT_INPUT_LIMITS, ...options.inputLimits }),
+      ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
     }),
   );
-  app.use(inputLimitsMiddleware({ ...DEFAULT_INPUT_LIMITS, ...options.inputLimits }));
-  app.use(openApiMiddleware(options.openapi, options.tokens, options.operations, options.apiKeys));
   app.use(problemMiddleware(options.logger));
   return app;
 }

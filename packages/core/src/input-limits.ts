@@ -4,7 +4,7 @@
  * without NUL. Stores, Lua scripts, Git and Packer downstream then never meet a value they
  * cannot encode, so no request can leave a record that later writes choke on.
  */
-import type { RequestHandler } from 'express';
+import type { Request } from 'express';
 import { InputError, type FieldError } from './errors.js';
 
 export interface InputLimits {
@@ -86,9 +86,12 @@ function escapePointer(key: string): string {
     : JSON.stringify(pointer).slice(1, -1);
 }
 
-/** Refuses, with 400 saying where, a request whose path, query or JSON body breaks the limits. */
-export function inputLimitsMiddleware(limits: InputLimits = DEFAULT_INPUT_LIMITS): RequestHandler {
-  return (req, _res, next) => {
+/**
+ * Throws a 400 saying where when a request's path, query or JSON body breaks the limits. The
+ * router calls it once the request is authenticated and its body read, before validation.
+ */
+export function requestInputCheck(limits: InputLimits = DEFAULT_INPUT_LIMITS): (req: Request) => void {
+  return (req) => {
     const problems: FieldError[] = [];
     let path: string | undefined;
     try {
@@ -101,8 +104,7 @@ export function inputLimitsMiddleware(limits: InputLimits = DEFAULT_INPUT_LIMITS
     if (req.query && typeof req.query === 'object') problems.push(...inputProblems(req.query, '/query', limits));
     if (req.body !== undefined && !Buffer.isBuffer(req.body))
       problems.push(...inputProblems(req.body, '/body', limits));
-    if (problems.length === 0) return next();
-    const detail = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
-    next(new InputError(detail, { errors: problems }));
+    if (problems.length === 0) return;
+    throw new InputError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), { errors: problems });
   };
 }
