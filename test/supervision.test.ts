@@ -110,6 +110,13 @@ describe('npm start supervises its processes', () => {
     expect(figures.requests).toBeGreaterThan(0);
     expect(figures.failureReasons).toEqual([]);
     expect(figures.failures).toBe(0);
+    // The supervisor says a process is back when its own check passes, which may be a moment
+    // after the drill's.
+    await eventually(
+      async () => said,
+      (lines) => figures.kills.every(({ name }) => lines.some((line) => line.startsWith(`${name} is back`))),
+      'every process said to be back',
+    );
     for (const { name } of figures.kills) {
       expect(said).toContainEqual(expect.stringMatching(new RegExp(`^${name} exited \\(SIGKILL\\); restarting it`)));
       expect(said).toContainEqual(expect.stringMatching(new RegExp(`^${name} is back`)));
