@@ -41,6 +41,8 @@ const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class LocalCloud implements CloudProvider {
   readonly kind = 'local' as const;
+
+  async ping(): Promise<void> {}
   private readonly stateFile: string;
   private readonly imagesDir: string;
   private readonly instancesDir: string;
