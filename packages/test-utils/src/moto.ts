@@ -3,6 +3,13 @@
  * between files, stopped afterwards. moto takes seconds to start, so start one per file.
  * `scripts/setup.sh --tests` makes sure it is installed (`pip install 'moto[server]'`).
  */
+import {
+  CreateSecurityGroupCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  EC2Client,
+  RegisterImageCommand,
+} from '@aws-sdk/client-ec2';
 import { spawn, spawnSync } from 'node:child_process';
 import { freePort } from './ports.js';
 import { stopProcess } from './redis.js';
@@ -73,4 +80,38 @@ async function waitFor(endpoint: string, exited: () => boolean): Promise<boolean
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return false;
+}
+
+export interface MotoNetwork {
+  vpcId: string;
+  /** Two subnets in two zones, as an application load balancer needs. */
+  subnets: string[];
+  /** A security group for instances. */
+  securityGroup: string;
+  /** A machine image registered as if baked elsewhere. */
+  imageId: string;
+}
+
+/** What an account needs before Slipway runs in it: a VPC, subnets, plus an image to launch. */
+export async function createMotoNetwork(moto: TestMoto): Promise<MotoNetwork> {
+  const ec2 = new EC2Client(moto.client);
+  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))).Vpc!.VpcId!;
+  const subnets: string[] = [];
+  for (const [i, zone] of ['a', 'b'].entries()) {
+    const subnet = await ec2.send(
+      new CreateSubnetCommand({
+        VpcId: vpcId,
+        CidrBlock: `10.0.${i + 1}.0/24`,
+        AvailabilityZone: `${moto.region}${zone}`,
+      }),
+    );
+    subnets.push(subnet.Subnet!.SubnetId!);
+  }
+  const securityGroup = (
+    await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'instances', Description: 'instances', VpcId: vpcId }))
+  ).GroupId!;
+  const imageId = (await ec2.send(new RegisterImageCommand({ Name: 'search-1.0.0', RootDeviceName: '/dev/sda1' })))
+    .ImageId!;
+  ec2.destroy();
+  return { vpcId, subnets, securityGroup, imageId };
 }

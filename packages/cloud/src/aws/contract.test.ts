@@ -1,12 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe } from '@jest/globals';
-import {
-  CreateSecurityGroupCommand,
-  CreateSubnetCommand,
-  CreateVpcCommand,
-  EC2Client,
-  RegisterImageCommand,
-} from '@aws-sdk/client-ec2';
-import { eventually, startMoto, type TestMoto } from '@slipway/test-utils';
+import { createMotoNetwork, eventually, startMoto, type MotoNetwork, type TestMoto } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
 import { createAwsProvider } from './provider.js';
 
@@ -20,7 +13,7 @@ import { createAwsProvider } from './provider.js';
  * - it accepts ELBv2 names longer than 32 and user data longer than 16 KB.
  */
 let moto: TestMoto;
-let network: { vpcId: string; subnets: string[]; securityGroup: string; imageId: string };
+let network: MotoNetwork;
 
 beforeAll(async () => {
   moto = await startMoto();
@@ -30,34 +23,8 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await moto.reset();
-  network = await motoNetwork(new EC2Client(moto.client));
+  network = await createMotoNetwork(moto);
 });
-
-export async function motoNetwork(ec2: EC2Client) {
-  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))).Vpc!.VpcId!;
-  const subnets = await Promise.all(
-    ['a', 'b'].map(
-      async (zone, i) =>
-        (
-          await ec2.send(
-            new CreateSubnetCommand({
-              VpcId: vpcId,
-              CidrBlock: `10.0.${i + 1}.0/24`,
-              AvailabilityZone: `eu-west-1${zone}`,
-            }),
-          )
-        ).Subnet!.SubnetId!,
-    ),
-  );
-  const securityGroup = (
-    await ec2.send(
-      new CreateSecurityGroupCommand({ GroupName: 'search-instance', Description: 'instances', VpcId: vpcId }),
-    )
-  ).GroupId!;
-  const imageId = (await ec2.send(new RegisterImageCommand({ Name: 'search-1.0.0', RootDeviceName: '/dev/sda1' })))
-    .ImageId!;
-  return { vpcId, subnets, securityGroup, imageId };
-}
 
 describe('aws provider against moto: the provider contract', () => {
   describeCloudContract(() => ({

@@ -30,6 +30,7 @@ import {
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
   DescribeLaunchTemplateVersionsCommand,
+  DescribeSecurityGroupsCommand,
   EC2Client,
   paginateDescribeImages,
   type Image as Ec2Image,
@@ -181,6 +182,27 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     return answer?.LaunchTemplateVersions?.[0];
   }
 
+  /** Security groups by id, or by name in our VPC (the names of an infra stack). */
+  async function securityGroupIds(refs: string[] = []): Promise<string[]> {
+    const names = refs.filter((ref) => !ref.startsWith('sg-'));
+    if (names.length === 0) return refs;
+    const answer = await ec2.send(
+      new DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'group-name', Values: names },
+          { Name: 'vpc-id', Values: [options.vpcId] },
+        ],
+      }),
+    );
+    const byName = new Map((answer.SecurityGroups ?? []).map((g) => [g.GroupName!, g.GroupId!]));
+    return refs.map((ref) => {
+      if (ref.startsWith('sg-')) return ref;
+      const id = byName.get(ref);
+      if (!id) throw new NotFoundError(`no security group ${ref} in ${options.vpcId}`);
+      return id;
+    });
+  }
+
   const provider: CloudProvider = {
     kind: 'aws',
 
@@ -228,6 +250,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
 
     async createLaunchTemplate(spec: LaunchTemplateSpec) {
       checkUserData(spec.name, spec.userData);
+      const groups = await securityGroupIds(spec.securityGroups);
       try {
         const answer = await ec2.send(
           new CreateLaunchTemplateCommand({
@@ -236,7 +259,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
               ImageId: spec.imageId,
               InstanceType: spec.instanceType as never,
               UserData: encodeUserData(spec.userData),
-              ...(spec.securityGroups?.length ? { SecurityGroupIds: spec.securityGroups } : {}),
+              ...(groups.length ? { SecurityGroupIds: groups } : {}),
               ...(spec.instanceProfile ? { IamInstanceProfile: { Name: spec.instanceProfile } } : {}),
               TagSpecifications: [{ ResourceType: 'instance', Tags: tagList({ ...spec.tags, name: spec.name }) }],
             },
@@ -261,7 +284,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
         const same =
           existing.imageId === spec.imageId &&
           existing.instanceType === spec.instanceType &&
-          isDeepStrictEqual([...(existing.securityGroups ?? [])].sort(), [...(spec.securityGroups ?? [])].sort()) &&
+          isDeepStrictEqual([...(existing.securityGroups ?? [])].sort(), [...groups].sort()) &&
           (existing.instanceProfile ?? '') === (spec.instanceProfile ?? '') &&
           isDeepStrictEqual(existing.userData, spec.userData);
         if (!same) throw new ConflictError(`launch template ${spec.name} exists with another spec`);
