@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { LocalCloud } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
-import { fastLoadBalancer, freePort, packExampleService, startRedis, type TestRedis } from '@slipway/test-utils';
+import {
+  FAST_TIME_SCALE,
+  fastLoadBalancer,
+  freePort,
+  packExampleService,
+  startRedis,
+  type TestRedis,
+} from '@slipway/test-utils';
 import { createApp } from './app.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
@@ -35,7 +42,7 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-baking-'));
   redisServer = await startRedis();
   redis = createRedis({ url: redisServer.url });
-  cloud = new LocalCloud({ home, logger, reconcileMs: 200 });
+  cloud = new LocalCloud({ home, logger, reconcileMs: 200, timeScale: FAST_TIME_SCALE });
   await cloud.start();
   const store = createRedisBakeStore({ redis, prefix: 'test:baking:' });
   const artifacts = createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes: 10 * 1024 * 1024 });

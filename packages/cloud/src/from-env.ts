@@ -17,6 +17,7 @@ export function cloudProviderFromEnv(env: NodeJS.ProcessEnv = process.env): Clou
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
+      directProbes: env.SLIPWAY_AWS_HEALTH === 'http',
       ...(env.SLIPWAY_AWS_INSTANCE_PORT ? { instancePort: Number(env.SLIPWAY_AWS_INSTANCE_PORT) } : {}),
     });
   }

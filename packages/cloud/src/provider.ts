@@ -66,6 +66,8 @@ export interface ServerGroupSpec extends Capacity {
 /** Standby and detaching instances take no traffic, so they count as pending or terminating. */
 export type LifecycleState = 'pending' | 'running' | 'terminating' | 'terminated';
 
+export type HealthSource = 'http' | 'status-checks';
+
 /** The cloud's own checks of an instance (EC2's system and instance status checks). */
 export type InstanceStatus = 'ok' | 'initializing' | 'impaired';
 
@@ -131,6 +133,12 @@ export interface TargetHealth {
 
 export interface CloudProvider {
   readonly kind: 'local' | 'aws';
+  /**
+   * How a deployment judges an instance's own health before it takes traffic: `http` probes its
+   * address (the local cloud, or an orchestrator inside the VPC), `status-checks` reads the
+   * cloud's (EC2's) status checks — the default on AWS, where private addresses are out of reach.
+   */
+  readonly healthSource: HealthSource;
 
   /** Answers when the cloud's API is reachable with our credentials: one cheap call, for /readyz. */
   ping(): Promise<void>;

@@ -69,6 +69,8 @@ export interface AwsProviderOptions extends AwsClientOptions {
   vpcId: string;
   /** The port the service image starts the service on (infra/packer/service-aws.json): 8080. */
   instancePort?: number;
+  /** Judge instances by HTTP probes of their private addresses (an orchestrator inside the VPC) instead of EC2's status checks. */
+  directProbes?: boolean;
   ec2?: EC2Client;
   autoScaling?: AutoScalingClient;
   elb?: ElasticLoadBalancingV2Client;
@@ -205,6 +207,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
 
   const provider: CloudProvider = {
     kind: 'aws',
+    healthSource: options.directProbes ? 'http' : 'status-checks',
 
     async ping() {
       await asg.send(new DescribeAutoScalingGroupsCommand({ MaxRecords: 1 }));

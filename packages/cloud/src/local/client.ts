@@ -38,6 +38,7 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
   const path = (name: string) => ({ params: { path: { name } } });
   return {
     kind: 'local',
+    healthSource: 'http',
     async ping() {
       unwrap(await client.GET('/load-balancers'));
     },
