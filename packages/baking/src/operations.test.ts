@@ -13,11 +13,13 @@ import {
   freePort,
   packExampleService,
   startRedis,
+  writeTestImage,
   type TestRedis,
 } from '@slipway/test-utils';
 import { createApp } from './app.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisImageRegistry } from './images.js';
 import { digestOf, startBakery, templatesFor, type Bakery } from './wiring.js';
 
 const DEPLOYER = { Authorization: 'Bearer deployer-token' };
@@ -57,6 +59,7 @@ beforeAll(async () => {
   });
   app = createApp({
     store,
+    images: createRedisImageRegistry({ redis, prefix: 'test:baking:' }),
     artifacts,
     cloud,
     services: { exists: async (name) => name === 'search' },
@@ -144,6 +147,53 @@ describe('PUT /artifacts/{service}/{version}', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.body.detail).toMatch(/no service named nothing/);
     expect((await request(app).put('/artifacts/search/2.0').set(DEPLOYER).send({ a: 1 })).status).toBe(415);
+  });
+});
+
+describe('POST /images', () => {
+  it('registers an image built elsewhere for a service and version, after checking the cloud has it', async () => {
+    await writeTestImage(join(home, 'images'), 'img-elsewhere', { version: '7.0.0' });
+    const body = { service: 'search', version: '7.0.0', imageId: 'img-elsewhere' };
+    const created = await request(app).post('/images').set(DEPLOYER).send(body);
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: 'img-elsewhere' });
+    expect((await request(app).post('/images').set(DEPLOYER).send(body)).status).toBe(200);
+    const image = await request(app).get('/images/img-elsewhere').set(DEPLOYER);
+    expect(image.body).toMatchObject({ id: 'img-elsewhere', kind: 'service', service: 'search', version: '7.0.0' });
+    const listed = await request(app).get('/images?service=search').set(DEPLOYER);
+    expect(listed.body.items.map((i: { id: string }) => i.id)).toContain('img-elsewhere');
+
+    const other = await request(app)
+      .post('/images')
+      .set(DEPLOYER)
+      .send({ ...body, version: '7.0.1' });
+    expect(other.status).toBe(409);
+    expect(other.body.detail).toMatch(/registered already as search 7.0.0/);
+    const missing = await request(app)
+      .post('/images')
+      .set(DEPLOYER)
+      .send({ ...body, imageId: 'ami-0123456789abcdef0' });
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail).toBe('no image ami-0123456789abcdef0 in the local cloud');
+    expect(
+      (
+        await request(app)
+          .post('/images')
+          .set(DEPLOYER)
+          .send({ ...body, service: 'nosuch' })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await request(app)
+          .post('/images')
+          .set(DEPLOYER)
+          .send({ ...body, imageId: '../x' })
+      ).status,
+    ).toBe(400);
+    expect((await request(app).post('/images').set({ Authorization: 'Bearer reader-token' }).send(body)).status).toBe(
+      403,
+    );
   });
 });
 

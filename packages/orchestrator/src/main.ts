@@ -61,7 +61,7 @@ const app = createApp({
   followConnection: () => redis.duplicate(),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
-  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listLoadBalancers() },
+  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
 });
 await serve({
   app,
