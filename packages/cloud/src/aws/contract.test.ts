@@ -7,10 +7,12 @@ import { createAwsProvider } from './provider.js';
  * The same contract as the local cloud's, against moto's server. moto's known gaps, where it
  * is laxer than AWS (so the contract's refusals come from the provider's own checks):
  * - it replaces an existing auto scaling group instead of answering AlreadyExists;
- * - it does not check that a launch template's instance profile or an ALB's subnets exist;
+ * - it answers a delete of a launch template that is not there with MissingParameter;
+ * - it does not check that a launch template's instance profile exists;
+ * - it accepts health-check intervals below 5 s and thresholds below 2 (it checks only that the
+ *   timeout is below the interval), and user data over 16 KB;
  * - it runs no software on instances: they are "running" at once, every status check is ok and
- *   a registered target is "healthy" at once, whatever its health check path would answer;
- * - it accepts ELBv2 names longer than 32 and user data longer than 16 KB.
+ *   a registered target is "healthy" at once, whatever its health check path would answer.
  */
 let moto: TestMoto;
 let network: MotoNetwork;
