@@ -194,6 +194,7 @@ async function releaseQueueFigures() {
   let maxRunning = 0;
   const cloud = {
     kind: 'local',
+    healthSource: 'http',
     async getLoadBalancer(name) {
       return { name };
     },
@@ -248,7 +249,8 @@ async function releaseQueueFigures() {
         errors: [],
         deploymentParams: {
           capacity: { desired: 1 },
-          healthCheck: { path: '/', intervalSeconds: 0.1, healthyThreshold: 1 },
+          // AWS's shortest: two passes, a second apart (the orchestrator probes at most every second).
+          healthCheck: { path: '/', intervalSeconds: 5, timeoutSeconds: 2, healthyThreshold: 2 },
           loadBalancer: { name: 'lb' },
           strategy: { burnInSeconds: 0, drainSeconds: 0 },
         },
