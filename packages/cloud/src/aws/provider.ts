@@ -45,7 +45,6 @@ import type {
   ImageKind,
   Instance,
   InstanceStatus,
-  LaunchTemplate,
   LaunchTemplateSpec,
   LifecycleState,
   ServerGroup,
