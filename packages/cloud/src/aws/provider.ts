@@ -23,14 +23,10 @@ import {
   type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
 import {
-  CreateLaunchTemplateCommand,
-  DeleteLaunchTemplateCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
-  DescribeLaunchTemplateVersionsCommand,
-  DescribeSecurityGroupsCommand,
   EC2Client,
   paginateDescribeImages,
   type Image as Ec2Image,
@@ -38,18 +34,17 @@ import {
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName } from '@slipway/core';
 import { isDeepStrictEqual } from 'node:util';
-import { checkUserData } from '../bounds.js';
 import type {
   CloudProvider,
   Image,
   ImageKind,
   Instance,
   InstanceStatus,
-  LaunchTemplateSpec,
   LifecycleState,
   ServerGroup,
   ServerGroupSpec,
 } from '../provider.js';
+import { awsLaunchTemplates } from './launch-templates.js';
 import { awsLoadBalancers, tagList } from './load-balancers.js';
 import {
   awsClientConfig,
@@ -60,7 +55,6 @@ import {
   type AwsClientOptions,
   type Sleep,
 } from './retry.js';
-import { encodeUserData, parseUserDataScript } from './user-data.js';
 
 export interface AwsProviderOptions extends AwsClientOptions {
   /** Subnets for server groups and load balancers. */
@@ -91,6 +85,8 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
   const sleep = options.sleep ?? realSleep;
   const instancePort = options.instancePort ?? 8080;
   const lbs = awsLoadBalancers({ elb, vpcId: options.vpcId, subnets: options.subnets, instancePort, sleep });
+  const templates = awsLaunchTemplates({ ec2, vpcId: options.vpcId, sleep });
+  const templateVersion = templates.templateVersion;
 
   async function describeGroup(name: string): Promise<AutoScalingGroup | undefined> {
     const answer = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
@@ -176,34 +172,6 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     };
   }
 
-  async function templateVersion(name: string, version = '$Default') {
-    const answer = await orNothing(() =>
-      ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: [version] })),
-    );
-    return answer?.LaunchTemplateVersions?.[0];
-  }
-
-  /** Security groups by id, or by name in our VPC (the names of an infra stack). */
-  async function securityGroupIds(refs: string[] = []): Promise<string[]> {
-    const names = refs.filter((ref) => !ref.startsWith('sg-'));
-    if (names.length === 0) return refs;
-    const answer = await ec2.send(
-      new DescribeSecurityGroupsCommand({
-        Filters: [
-          { Name: 'group-name', Values: names },
-          { Name: 'vpc-id', Values: [options.vpcId] },
-        ],
-      }),
-    );
-    const byName = new Map((answer.SecurityGroups ?? []).map((g) => [g.GroupName!, g.GroupId!]));
-    return refs.map((ref) => {
-      if (ref.startsWith('sg-')) return ref;
-      const id = byName.get(ref);
-      if (!id) throw new NotFoundError(`no security group ${ref} in ${options.vpcId}`);
-      return id;
-    });
-  }
-
   const provider: CloudProvider = {
     kind: 'aws',
     healthSource: options.directProbes ? 'http' : 'status-checks',
@@ -250,73 +218,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       return [...new Set(images.filter((id): id is string => !!id))];
     },
 
-    async createLaunchTemplate(spec: LaunchTemplateSpec) {
-      checkUserData(spec.name, spec.userData);
-      const groups = await securityGroupIds(spec.securityGroups);
-      try {
-        const answer = await ec2.send(
-          new CreateLaunchTemplateCommand({
-            LaunchTemplateName: spec.name,
-            LaunchTemplateData: {
-              ImageId: spec.imageId,
-              InstanceType: spec.instanceType as never,
-              UserData: encodeUserData(spec.userData),
-              ...(groups.length ? { SecurityGroupIds: groups } : {}),
-              ...(spec.instanceProfile ? { IamInstanceProfile: { Name: spec.instanceProfile } } : {}),
-              TagSpecifications: [{ ResourceType: 'instance', Tags: tagList({ ...spec.tags, name: spec.name }) }],
-            },
-            TagSpecifications: [{ ResourceType: 'launch-template', Tags: tagList({ ...spec.tags, name: spec.name }) }],
-          }),
-        );
-        return {
-          ...spec,
-          id: answer.LaunchTemplate?.LaunchTemplateId ?? '',
-          createdAt: (answer.LaunchTemplate?.CreateTime ?? new Date()).toISOString(),
-        };
-      } catch (error) {
-        if (!/AlreadyExists/.test(errorName(error))) throw error;
-        const existing = await retryEventually(
-          async () => {
-            const found = await provider.getLaunchTemplate(spec.name);
-            if (!found) throw new NotFoundError(`launch template ${spec.name} not found yet`);
-            return found;
-          },
-          { sleep, attempts: 4 },
-        );
-        const same =
-          existing.imageId === spec.imageId &&
-          existing.instanceType === spec.instanceType &&
-          isDeepStrictEqual([...(existing.securityGroups ?? [])].sort(), [...groups].sort()) &&
-          (existing.instanceProfile ?? '') === (spec.instanceProfile ?? '') &&
-          isDeepStrictEqual(existing.userData, spec.userData);
-        if (!same) throw new ConflictError(`launch template ${spec.name} exists with another spec`);
-        return { ...spec, id: existing.id, createdAt: existing.createdAt };
-      }
-    },
-
-    async getLaunchTemplate(name) {
-      const version = await templateVersion(name);
-      if (!version) return undefined;
-      const data = version.LaunchTemplateData ?? {};
-      const profile = data.IamInstanceProfile?.Name ?? data.IamInstanceProfile?.Arn?.split('/').pop();
-      return {
-        id: version.LaunchTemplateId ?? '',
-        name,
-        imageId: data.ImageId ?? '',
-        instanceType: String(data.InstanceType ?? ''),
-        userData: parseUserDataScript(Buffer.from(data.UserData ?? '', 'base64').toString()),
-        securityGroups: data.SecurityGroupIds ?? [],
-        ...(profile ? { instanceProfile: profile } : {}),
-        createdAt: version.CreateTime?.toISOString() ?? '',
-      };
-    },
-
-    async deleteLaunchTemplate(name) {
-      // Looked up first: moto answers a delete of a missing name with MissingParameter, not NotFound.
-      const template = await templateVersion(name);
-      if (!template?.LaunchTemplateId) return;
-      await orNothing(() => ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateId: template.LaunchTemplateId })));
-    },
+    ...templates.methods,
 
     async createServerGroup(spec: ServerGroupSpec) {
       const parts = parseServerGroupName(spec.name);
