@@ -106,6 +106,10 @@ export function describeCloudContract(setup: () => ContractSetup): void {
     await cloud.deleteLaunchTemplate(template.name);
     await cloud.deleteLoadBalancer(loadBalancer.name);
     await cloud.deleteLoadBalancer(loadBalancer.name);
+    expect(await cloud.imagesInUse()).toEqual([]);
+    await cloud.deregisterImage(imageId);
+    await cloud.deregisterImage(imageId); // gone already: fine
+    expect(await cloud.getImage(imageId)).toBeUndefined();
   });
 
   it('registers no target of a group created out of service until it is enabled', async () => {
@@ -182,6 +186,7 @@ export function describeCloudContract(setup: () => ContractSetup): void {
     expect(now?.targetGroup).toEqual(changed.targetGroup);
     expect(now?.securityGroups).toEqual([securityGroup]);
     expect(now?.port).toBe(loadBalancer.port);
+    expect((await cloud.listLoadBalancers()).map((lb) => lb.name)).toEqual([loadBalancer.name]);
     await expect(
       cloud.modifyLoadBalancer({ ...changed, targetGroup: { ...changed.targetGroup, name: 'renamed' } }),
     ).rejects.toThrow(/cannot be renamed/);

@@ -16,7 +16,7 @@ import {
   ElasticLoadBalancingV2Client,
   ModifyTargetGroupCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { GetInstanceProfileCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { createAwsProvider } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import {
@@ -46,21 +46,21 @@ const tokens = createTokenVerifier({
 });
 const logger = createLogger({ name: 'infra', level: 'silent' });
 
-function stackYaml({ interval = 10, extraIngress = false, all = true } = {}): string {
+function stackYaml({ interval = 10, extraIngress = false, all = true, object = 'web' } = {}): string {
   return `resources:
   web-lb:
     kind: securityGroup
     description: who may reach the web load balancer
     ingress:
       - { protocol: tcp, fromPort: 80, toPort: 80, cidr: 0.0.0.0/0 }
-${extraIngress ? '      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0.0.0/0 }\n' : ''}  web-app:
+${extraIngress ? '      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0.0.0/0 }\n' : ''}${
+    all
+      ? `  web-app:
     kind: securityGroup
     description: who may reach web instances
     ingress:
       - { protocol: tcp, fromPort: 8080, toPort: 8080, securityGroup: web-lb }
-${
-  all
-    ? `  web-instance:
+  web-instance:
     kind: iamRole
     trustPolicy:
       Version: '2012-10-17'
@@ -68,7 +68,7 @@ ${
     policies:
       read-artifacts:
         Version: '2012-10-17'
-        Statement: [{ Effect: Allow, Action: [s3:GetObject], Resource: 'arn:aws:s3:::slipway-artifacts/artifacts/web/*' }]
+        Statement: [{ Effect: Allow, Action: [s3:GetObject], Resource: 'arn:aws:s3:::slipway-artifacts/artifacts/${object}/*' }]
   web:
     kind: loadBalancer
     port: 80
@@ -78,8 +78,8 @@ ${
       healthCheck: { path: /healthcheck, intervalSeconds: ${interval}, timeoutSeconds: 5 }
       deregistrationDelaySeconds: 30
 `
-    : ''
-}`;
+      : ''
+  }`;
 }
 
 let home: string;
@@ -218,25 +218,31 @@ describe('infra on AWS (moto)', () => {
     const changed = drift.body.resources.filter((r: { status: string }) => r.status !== 'in-sync');
     expect(changed.map((r: { resource: string }) => r.resource).sort()).toEqual(['web', 'web-lb']);
 
-    await repo.commit({ 'stacks/web.yaml': stackYaml({ interval: 20, extraIngress: true }) }, 'slower checks, https');
+    await repo.commit(
+      { 'stacks/web.yaml': stackYaml({ interval: 20, extraIngress: true, object: 'web2' }) },
+      'slower checks, https, another artifact path',
+    );
     const { plan, apply } = await planAndApply();
-    expect(plan.summary).toMatchObject({ update: 2 });
-    expect(apply.state).toBe('succeeded');
+    expect(plan.summary).toMatchObject({ update: 3 });
+    expect(apply).toMatchObject({ state: 'succeeded' });
     expect(await targetGroup()).toMatchObject({ HealthCheckPath: '/healthcheck', HealthCheckIntervalSeconds: 20 });
     const ports = ((await securityGroup('web-lb'))!.IpPermissions ?? []).map((p) => p.FromPort).sort();
     expect(ports).toEqual([443, 80]);
+    const policy = await iam.send(new GetRolePolicyCommand({ RoleName: 'web-instance', PolicyName: 'read-artifacts' }));
+    expect(decodeURIComponent(policy.PolicyDocument!)).toContain('artifacts/web2/*');
     expect((await request(app).get('/stacks/web/drift').set(READER)).body.drifted).toBe(false);
   });
 
-  it('deletes what is no longer defined when the plan allows it, the instance profile with its role', async () => {
+  it('deletes what is no longer defined when the plan allows it: the instance profile with its role, a security group', async () => {
     await planAndApply();
-    await repo.commit({ 'stacks/web.yaml': stackYaml({ all: false }) }, 'no load balancer, no role');
+    await repo.commit({ 'stacks/web.yaml': stackYaml({ all: false }) }, 'only the load balancer group left');
     const { plan, apply } = await planAndApply({ allowDelete: true });
-    expect(plan.summary).toMatchObject({ delete: 2 });
+    expect(plan.summary).toMatchObject({ delete: 3 });
     expect(apply.state).toBe('succeeded');
     await expect(iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).rejects.toThrow();
     await expect(iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'web-instance' }))).rejects.toThrow();
     await expect(elb.send(new DescribeTargetGroupsCommand({ Names: ['web'] }))).rejects.toThrow();
-    expect(await securityGroup('web-app')).toBeDefined();
+    expect(await securityGroup('web-app')).toBeUndefined();
+    expect(await securityGroup('web-lb')).toBeDefined();
   });
 });

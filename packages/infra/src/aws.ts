@@ -223,19 +223,17 @@ export function createAwsInfraProvider({
 
   /** The role's instance profile, same name, holding the role: made if missing (a crash, or a role made before). */
   async function ensureInstanceProfile(name: string) {
-    const created = await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name })).catch((error) => {
-      if (errorName(error) === 'EntityAlreadyExists') return undefined;
-      throw error;
-    });
-    const holds = created
-      ? false
-      : (await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile?.Roles?.some(
-          (role) => role.RoleName === name,
-        );
-    if (!holds)
+    const existing = await orNothing(() => iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name })));
+    if (!existing)
+      await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name })).catch((error) => {
+        if (!/EntityAlreadyExists/.test(errorName(error))) throw error; // made meanwhile
+      });
+    if (!existing?.InstanceProfile?.Roles?.some((role) => role.RoleName === name))
       await eventually(() =>
         iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name })),
-      );
+      ).catch((error) => {
+        if (!/LimitExceeded|EntityAlreadyExists/.test(errorName(error))) throw error; // it holds the role already
+      });
   }
 
   async function deleteRole(name: string, resource: IamRoleResource) {
