@@ -62,9 +62,10 @@ ${extraIngress ? '      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0
       - { protocol: tcp, fromPort: 8080, toPort: 8080, securityGroup: web-lb }
   web-instance:
     kind: iamRole
+    description: what a ${object} instance may do
     trustPolicy:
       Version: '2012-10-17'
-      Statement: [{ Effect: Allow, Principal: { Service: ec2.amazonaws.com }, Action: sts:AssumeRole }]
+      Statement: [{ Sid: ${object}, Effect: Allow, Principal: { Service: ec2.amazonaws.com }, Action: sts:AssumeRole }]
     policies:
       read-artifacts:
         Version: '2012-10-17'
@@ -220,7 +221,7 @@ describe('infra on AWS (moto)', () => {
 
     await repo.commit(
       { 'stacks/web.yaml': stackYaml({ interval: 20, extraIngress: true, object: 'web2' }) },
-      'slower checks, https, another artifact path',
+      'slower checks, https, another artifact path and trust policy',
     );
     const { plan, apply } = await planAndApply();
     expect(plan.summary).toMatchObject({ update: 3 });
@@ -230,6 +231,9 @@ describe('infra on AWS (moto)', () => {
     expect(ports).toEqual([443, 80]);
     const policy = await iam.send(new GetRolePolicyCommand({ RoleName: 'web-instance', PolicyName: 'read-artifacts' }));
     expect(decodeURIComponent(policy.PolicyDocument!)).toContain('artifacts/web2/*');
+    const role = (await iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).Role!;
+    expect(role.Description).toBe('what a web2 instance may do');
+    expect(decodeURIComponent(role.AssumeRolePolicyDocument!)).toContain('"Sid":"web2"');
     expect((await request(app).get('/stacks/web/drift').set(READER)).body.drifted).toBe(false);
   });
 
