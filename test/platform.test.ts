@@ -14,7 +14,7 @@ let platform: Platform;
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-home-'));
   // 82: the services, the local cloud (+10) and the example stack's load balancers (+80, +81).
-  platform = await startPlatform({ home, portBase: await freePortBase(82) });
+  platform = await startPlatform({ home, portBase: await freePortBase(87) });
 }, 60_000);
 
 afterAll(async () => {

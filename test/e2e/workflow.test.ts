@@ -15,7 +15,7 @@ const work: string[] = [];
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-e2e-'));
-  portBase = await freePortBase(82);
+  portBase = await freePortBase(87);
   platform = await startPlatform({ home, portBase });
 }, 60_000);
 
