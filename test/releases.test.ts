@@ -75,6 +75,7 @@ describe('POST /releases', () => {
       method: 'POST',
       body: { service: 'search', env: 'prod-a', image: p.search.images.v1, message: 'one cluster only', params: quick },
     });
+    expect(single.body).toMatchObject({ id: expect.any(String) });
     expect((await deploymentEnds(p.search, single.body.id)).state).toBe('succeeded');
     const before = searchProd(await sync());
     expect(before.inSync).toBe(false);
@@ -87,7 +88,7 @@ describe('POST /releases', () => {
     );
 
     const started = await release({ items: [{ service: 'search', image: p.search.images.v1 }] });
-    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ id: expect.any(String) });
     const done = await releaseEnds(started.body.id);
     expect(done.state).toBe('succeeded');
     expect(done.waves.map((w) => w.clusters.map((c) => c.env))).toEqual([['prod-a'], ['prod-b', 'prod-c']]);
@@ -111,7 +112,7 @@ describe('POST /releases', () => {
     ).text();
     expect(events.match(/event: wave-started/g)).toHaveLength(2);
     expect(events).toContain('event: finished');
-  });
+  }, 240_000);
 
   it('deploys each service only after what it depends on, wave by wave', async () => {
     const started = await release({
@@ -120,7 +121,7 @@ describe('POST /releases', () => {
         { service: 'search', image: p.search.images.v2 },
       ],
     });
-    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ id: expect.any(String) });
     const done = await releaseEnds(started.body.id);
     expect(done.state).toBe('succeeded');
     expect(cluster(done, 'suggest', 'prod-a').after).toEqual(['search']);
@@ -131,7 +132,7 @@ describe('POST /releases', () => {
     await startedAfter(of(second, 'search'), of(second, 'suggest'));
     expect(await version(85)).toBe('1.0.0');
     expect(await version(84)).toBe('2.0.0');
-  });
+  }, 240_000);
 
   it('refuses a dependency cycle with 422 naming it, and names every problem at once', async () => {
     await p.setProperty('search', 'dependsOn', ['suggest']);
@@ -159,7 +160,7 @@ describe('POST /releases', () => {
         expect.stringContaining('is not an image of search'),
       ]),
     );
-  });
+  }, 240_000);
 
   it('promotes the image serving in staging to every prod cluster', async () => {
     const staging = await p.search.api<{ id: string }>('orchestrator', '/deployments', {
@@ -168,14 +169,14 @@ describe('POST /releases', () => {
     });
     expect((await deploymentEnds(p.search, staging.body.id)).state).toBe('succeeded');
     const started = await release({ items: [{ service: 'search', from: 'staging', afterSeconds: 1 }] });
-    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ id: expect.any(String) });
     const done = await releaseEnds(started.body.id);
     expect(done.state).toBe('succeeded');
     expect(done.items[0]).toMatchObject({ image: p.search.images.v1, promotedFrom: { env: 'staging' } });
     const after = searchProd(await sync());
     expect(after.inSync).toBe(true);
     expect(after.clusters.map((c) => c.image)).toEqual([p.search.images.v1, p.search.images.v1, p.search.images.v1]);
-  });
+  }, 240_000);
 
   it('stops at a failure in wave 2: wave 3 never starts, wave 1 keeps the new image', async () => {
     await p.setProperty('search', 'waves', [['prod-a'], ['prod-b'], ['prod-c']]);
@@ -187,7 +188,7 @@ describe('POST /releases', () => {
       items: [{ service: 'search', image: p.search.images.v2 }],
       params: { strategy: { burnInSeconds: 1, drainSeconds: 1, healthTimeoutSeconds: 8 } },
     });
-    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ id: expect.any(String) });
     const done = await releaseEnds(started.body.id);
     expect(done.state).toBe('failed');
     expect(done.reason).toMatch(/^search prod-b: /);
@@ -201,5 +202,5 @@ describe('POST /releases', () => {
     expect(await version(83)).toBe('1.0.0');
     expect(await version(84)).toBe('1.0.0');
     expect(searchProd(await sync()).inSync).toBe(false);
-  });
+  }, 240_000);
 });
