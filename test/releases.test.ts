@@ -202,5 +202,17 @@ describe('POST /releases', () => {
     expect(await version(83)).toBe('1.0.0');
     expect(await version(84)).toBe('1.0.0');
     expect(searchProd(await sync()).inSync).toBe(false);
+
+    // The dashboard groups the sync set and marks the odd one out; the release page shows its waves.
+    const home = await (await fetch(`${p.search.platform.urls.dashboard}/`)).text();
+    expect(home).toMatch(/data-cluster="search-prod-a"\s+data-odd="true"/);
+    expect(home).toMatch(/data-cluster="search-prod-b"\s+data-odd="false"/);
+    const page = await (await fetch(`${p.search.platform.urls.dashboard}/releases/${done.id}`)).text();
+    const cells = page.match(/data-cluster="search-prod-[abc]"\s+data-state="[a-z-]+"/g) ?? [];
+    expect(cells.map((cell) => cell.replace(/\s+/g, ' '))).toEqual([
+      'data-cluster="search-prod-a" data-state="succeeded"',
+      'data-cluster="search-prod-b" data-state="failed"',
+      'data-cluster="search-prod-c" data-state="not-started"',
+    ]);
   }, 240_000);
 });
