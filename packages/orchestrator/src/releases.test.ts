@@ -39,14 +39,25 @@ afterAll(async () => {
   await server.stop();
 });
 
+let runnerCalls: string[] = [];
+const runner = {
+  async event(d: Deployment, type: string) {
+    runnerCalls.push(`${type} ${d.env}`);
+  },
+  async unwindNow(d: Deployment, kind: string) {
+    runnerCalls.push(`${kind} now ${d.env}`);
+  },
+} as unknown as Runner;
+
 function start() {
+  runnerCalls = [];
   const prefix = server.prefix();
   releases = createRedisReleaseStore({ redis, prefix });
   store = createRedisDeploymentStore({ redis, prefix });
   coordinator = startReleaseCoordinator({
     releases,
     store,
-    runner: {} as Runner,
+    runner,
     peers,
     cloud: {} as CloudProvider,
     releaseConcurrency: 2,
@@ -188,5 +199,26 @@ describe('the release coordinator', () => {
     expect(done.state).toBe('failed');
     expect(await states(r.id)).toEqual([['prod-a rolled-back'], ['prod-b failed']]);
     expect(done.waves[0]!.clusters[0]!.rollback).toBe(clusterDeploymentId(r.id, 'x', 0, 0));
+  });
+
+  it('cancels: the running deployments are asked to cancel, nothing new starts', async () => {
+    start();
+    const r = release('rel-dddddd1', [['prod-a', 'prod-b'], ['prod-c']]);
+    await releases.create(r, { type: 'created' });
+    await recorded(clusterDeploymentId(r.id, 'w', 0, 0), 'prod-a', 'running');
+    await recorded(clusterDeploymentId(r.id, 'w', 0, 1), 'prod-b', 'queued');
+    await coordinator.sweep();
+    const running = (await releases.get(r.id))!;
+    running.cancel = 'dave';
+    expect(await releases.save(running, [{ type: 'cancel-requested' }])).toBe(true);
+    await coordinator.sweep();
+    expect((await store.control(clusterDeploymentId(r.id, 'w', 0, 0))).cancel).toBe('dave');
+    expect(runnerCalls).toEqual(['cancel-requested prod-a', 'cancel-requested prod-b', 'cancel now prod-b']);
+    await recorded(clusterDeploymentId(r.id, 'w', 0, 0), 'prod-a', 'cancelled');
+    await recorded(clusterDeploymentId(r.id, 'w', 0, 1), 'prod-b', 'cancelled');
+    for (let i = 0; i < 3; i++) await coordinator.sweep();
+    const done = (await releases.get(r.id))!;
+    expect(done).toMatchObject({ state: 'cancelled', reason: 'cancelled by dave' });
+    expect(await states(r.id)).toEqual([['prod-a cancelled', 'prod-b cancelled'], ['prod-c not-started']]);
   });
 });
