@@ -15,7 +15,7 @@ const work: string[] = [];
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-e2e-'));
-  portBase = await freePortBase(82);
+  portBase = await freePortBase(87);
   // The example stack's health checks are AWS's shortest (every 5 s); the local cloud runs them every second here.
   platform = await startPlatform({ home, portBase, env: { SLIPWAY_CLOUD_TIME_SCALE: '0.2' } });
 }, 60_000);

@@ -98,6 +98,8 @@ export interface Deployment {
   by: string;
   queue: boolean;
   undoOf?: string;
+  /** The release this deployment is one cluster of, if any. */
+  releaseId?: string;
   state: DeploymentState;
   reason?: string;
   createdAt: string;
