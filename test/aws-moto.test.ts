@@ -112,7 +112,7 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-aws-'));
   platform = await startPlatform({
     home,
-    portBase: await freePortBase(82),
+    portBase: await freePortBase(87),
     env: {
       ...moto.env,
       SLIPWAY_CLOUD: 'aws',
