@@ -5,8 +5,10 @@
  */
 import { CliError } from './errors.js';
 
+export const isInteractive = () => process.stdin.isTTY === true && process.stdout.isTTY === true;
+
 export async function choose(what: string, choices: () => Promise<string[]>): Promise<string> {
-  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new CliError(`missing ${what}`, true);
+  if (!isInteractive()) throw new CliError(`missing ${what}`, true);
   const options = await choices();
   if (options.length === 0) throw new CliError(`no ${what} to choose from`);
   const { select } = await import('@inquirer/prompts');
@@ -14,7 +16,13 @@ export async function choose(what: string, choices: () => Promise<string[]>): Pr
 }
 
 export async function ask(what: string): Promise<string> {
-  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new CliError(`missing ${what}`, true);
+  if (!isInteractive()) throw new CliError(`missing ${what}`, true);
   const { input } = await import('@inquirer/prompts');
   return input({ message: `${what}:`, required: true });
+}
+
+/** Yes or no on a terminal; never asked without one (the caller decides what that means). */
+export async function confirm(question: string): Promise<boolean> {
+  const { confirm: yesNo } = await import('@inquirer/prompts');
+  return yesNo({ message: question, default: false });
 }
