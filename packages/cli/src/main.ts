@@ -80,7 +80,10 @@ export function program(): Command {
       .command('set [name] [assignments...]')
       .description('set properties in one change: key=value (JSON values parse: replicas=3 is a number)')
       .action(lazy(services, (m) => m.set)),
-    ['slipway services set search owner=team-search contact=search@example.com', `slipway services set search 'production=["prod"]'`],
+    [
+      'slipway services set search owner=team-search contact=search@example.com',
+      `slipway services set search 'production=["prod"]'`,
+    ],
   );
   examples(
     svc
@@ -129,7 +132,12 @@ export function program(): Command {
       .command('build [service]')
       .description("run the service's build and upload the artifact → prints `search 1.4.0`")
       .option('--dir <dir>', 'where to build (default: the build property, else here)')
-      .action(lazy(() => import('./commands/build.js'), (m) => m.build)),
+      .action(
+        lazy(
+          () => import('./commands/build.js'),
+          (m) => m.build,
+        ),
+      ),
     ['slipway build search --dir ../search'],
     'The version comes from package.json (else git describe). Building the same source again is fine;\nchanged source needs a new version.',
   );
@@ -176,17 +184,24 @@ export function program(): Command {
   examples(
     slipway
       .command('deploy [service] [env] [image]')
-      .description('deploy an image (an id, or a version: the newest image of it); follows it live, exit 0 only on success')
+      .description(
+        'deploy an image (an id, or a version: the newest image of it); follows it live, exit 0 only on success',
+      )
       .option('-m, --message <message>', 'why (required; asked for on a terminal)')
       .option('--ref <ref>', 'config branch, tag or commit (default: the default branch)')
-      .addOption(new Option('--strategy <strategy>', 'how to switch').choices(['red-black', 'progressive', 'highlander']))
+      .addOption(
+        new Option('--strategy <strategy>', 'how to switch').choices(['red-black', 'progressive', 'highlander']),
+      )
       .option('--queue', 'wait behind a running deployment instead of being refused')
       .option('--burn-in <seconds>', 'how long the new group is watched in service (default: deployment-params)')
       .option('-y, --yes', 'do not ask for confirmation (production environments ask on a terminal)')
       .option('--force', 'deploy even when this image and config already serve')
       .option('--no-wait', 'print the id and return')
       .action(lazy(deploy, (m) => m.deploy)),
-    ['slipway deploy search prod 1.4.0 -m "Faster search"', 'slipway deploy search staging img-2f9c0a1b2c3d -m "Try it" --no-wait'],
+    [
+      'slipway deploy search prod 1.4.0 -m "Faster search"',
+      'slipway deploy search staging img-2f9c0a1b2c3d -m "Try it" --no-wait',
+    ],
     `Ctrl-C stops following, not the deployment: slipway watch DEPLOYMENT follows it again.\n\n${CONTROL}`,
   );
   examples(

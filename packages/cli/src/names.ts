@@ -15,9 +15,8 @@ export async function serviceNames(): Promise<string[]> {
 }
 
 export async function environments(service: string): Promise<string[]> {
-  return (
-    await answer(client('config').GET('/config/{service}', { params: { path: { service } } }), 'config')
-  ).environments;
+  return (await answer(client('config').GET('/config/{service}', { params: { path: { service } } }), 'config'))
+    .environments;
 }
 
 /** Levenshtein distance, for "did you mean". */

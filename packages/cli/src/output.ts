@@ -28,7 +28,9 @@ const visible = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '').length;
 export function table(rows: string[][]): void {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => visible(r[i] ?? '')))) ?? [];
   for (const row of rows)
-    line(row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visible(cell)))).join('  '));
+    line(
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visible(cell)))).join('  '),
+    );
 }
 
 export function stateColour(state: string): string {

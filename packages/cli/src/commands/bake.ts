@@ -19,7 +19,10 @@ function bakeId(id: string): string {
 async function follow(id: string, options: GlobalOptions): Promise<string> {
   const response = await raw('baking', `/bakes/${id}/log`);
   if (response.status === 404) throw new CliError(`there is no bake ${id} (slipway bakes)`);
-  const stop = keepsRunningOnInterrupt(`Bake ${id}`, `slipway bakes watch ${id}  (or stop it: slipway bakes cancel ${id})`);
+  const stop = keepsRunningOnInterrupt(
+    `Bake ${id}`,
+    `slipway bakes watch ${id}  (or stop it: slipway bakes cancel ${id})`,
+  );
   try {
     for await (const event of readEvents(response)) {
       if (event.event === 'end') {
@@ -87,7 +90,17 @@ export async function listBakes(options: GlobalOptions & { service?: string }) {
   const list = (await answer(
     baking().GET('/bakes', { params: { query: options.service ? { service: options.service } : {} } }),
     'baking',
-  )) as { items: { id: string; kind: string; service?: string; version?: string; state: string; createdAt: string; image?: string }[] };
+  )) as {
+    items: {
+      id: string;
+      kind: string;
+      service?: string;
+      version?: string;
+      state: string;
+      createdAt: string;
+      image?: string;
+    }[];
+  };
   show(options, list, () => {
     if (list.items.length === 0) return line('no bakes yet: slipway bake base');
     table([

@@ -7,15 +7,7 @@ import { answer, CliError, client } from '../api.js';
 import { knownEnv, knownService } from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
-import {
-  age,
-  deployments,
-  environment,
-  imageFor,
-  imageLabel,
-  serviceImages,
-  type ImageInfo,
-} from '../releases.js';
+import { age, deployments, environment, imageFor, imageLabel, serviceImages, type ImageInfo } from '../releases.js';
 import { watch } from './follow.js';
 
 const orchestrator = () => client('orchestrator');
@@ -110,7 +102,9 @@ async function confirmPlan(plan: Plan, images: ImageInfo[], options: DeployOptio
   if (same && !options.force) {
     const question = `${plan.service} ${plan.env} already runs ${imageLabel(images, plan.image)} with this config: ${what} it again?`;
     if (!isInteractive() || options.yes)
-      throw new CliError(`${plan.service} ${plan.env} already runs this image and config: add --force to ${what} it again`);
+      throw new CliError(
+        `${plan.service} ${plan.env} already runs this image and config: add --force to ${what} it again`,
+      );
     if (!(await confirm(question))) throw new CliError('nothing done');
     return;
   }

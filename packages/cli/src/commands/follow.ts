@@ -8,7 +8,10 @@ const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
 
 export function deploymentId(id: string): string {
   if (!DEPLOYMENT_ID.test(id))
-    throw new CliError(`${JSON.stringify(id)} is not a deployment id: they look like dep-abc123 (slipway history)`, true);
+    throw new CliError(
+      `${JSON.stringify(id)} is not a deployment id: they look like dep-abc123 (slipway history)`,
+      true,
+    );
   return id;
 }
 
@@ -31,7 +34,11 @@ export async function watch(id: string, options: GlobalOptions = {}) {
   const response = await raw('orchestrator', `/deployments/${id}/events`);
   if (!response.ok) {
     const body = (await response.json().catch(() => ({}))) as { detail?: string };
-    throw new CliError(response.status === 404 ? `there is no deployment ${id} (slipway history)` : (body.detail ?? `${response.status}`));
+    throw new CliError(
+      response.status === 404
+        ? `there is no deployment ${id} (slipway history)`
+        : (body.detail ?? `${response.status}`),
+    );
   }
   const stop = keepsRunningOnInterrupt(`Deployment ${id}`, `slipway watch ${id}  (or stop it: slipway cancel ${id})`);
   let lastProgress = '';
@@ -63,10 +70,7 @@ export async function watch(id: string, options: GlobalOptions = {}) {
         line(`${at} ${stateColour(String(data.state))}${data.reason ? `: ${data.reason}` : ''}`);
       else if (event.event === 'paused')
         line(`${at} ${yellow('paused')}${lastFinished ? ` after ${lastFinished}` : ''}: slipway resume ${id}`);
-      else if (
-        ['queued', 'resumed', 'started', 'admitted'].includes(event.event) ||
-        event.event.endsWith('-requested')
-      )
+      else if (['queued', 'resumed', 'started', 'admitted'].includes(event.event) || event.event.endsWith('-requested'))
         line(`${at} ${event.event}`);
     }
   } finally {

@@ -14,8 +14,7 @@ async function check(token: string): Promise<void> {
   } catch {
     throw new CliError(`cannot reach the metadata service at ${url} (${via}) to check the token: nothing stored`);
   }
-  if (response.status === 401)
-    throw new CliError(`the metadata service at ${url} refused this token: nothing stored`);
+  if (response.status === 401) throw new CliError(`the metadata service at ${url} refused this token: nothing stored`);
   if (!response.ok) throw new CliError(`the metadata service at ${url} answered ${response.status}: nothing stored`);
 }
 

@@ -89,7 +89,10 @@ export async function unset(name: string | undefined, keys: string[], options: G
   const service = await knownService(name);
   if (keys.length === 0) throw new CliError('nothing to unset: slipway services unset NAME key…', true);
   keys.forEach(propertyName);
-  const existing = await answer(metadata().GET('/services/{name}', { params: { path: { name: service } } }), 'metadata');
+  const existing = await answer(
+    metadata().GET('/services/{name}', { params: { path: { name: service } } }),
+    'metadata',
+  );
   const present = keys.filter((k) => k in existing.metadata);
   if (present.length === 0) {
     show(options, { service, removed: [] }, () => line(`${service}: nothing changed (no ${keys.join(', ')})`));

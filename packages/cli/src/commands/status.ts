@@ -39,7 +39,9 @@ export async function status(service?: string, env?: string, options: GlobalOpti
     const latest = await deployments(name, undefined, 100);
     show(options, { items: clusters }, () => {
       if (clusters.length === 0)
-        return line(name ? `${name} is deployed nowhere yet: slipway deploy ${name} ENV VERSION` : 'nothing deployed yet');
+        return line(
+          name ? `${name} is deployed nowhere yet: slipway deploy ${name} ENV VERSION` : 'nothing deployed yet',
+        );
       table([
         ['SERVICE', 'ENV', 'VERSION', 'IMAGE', 'HEALTHY', 'LAST DEPLOYMENT'],
         ...clusters.map((c) => {
