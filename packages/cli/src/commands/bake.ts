@@ -17,13 +17,14 @@ function bakeId(id: string): string {
 
 /** Follows a bake's log live; answers its image. Ctrl-C stops following, not the bake. */
 async function follow(id: string, options: GlobalOptions): Promise<string> {
-  const response = await raw('baking', `/bakes/${id}/log`);
-  if (response.status === 404) throw new CliError(`there is no bake ${id} (slipway bakes)`);
+  // Before the first await: a Ctrl-C right after the id was printed is answered too.
   const stop = keepsRunningOnInterrupt(
     `Bake ${id}`,
     `slipway bakes watch ${id}  (or stop it: slipway bakes cancel ${id})`,
   );
   try {
+    const response = await raw('baking', `/bakes/${id}/log`);
+    if (response.status === 404) throw new CliError(`there is no bake ${id} (slipway bakes)`);
     for await (const event of readEvents(response)) {
       if (event.event === 'end') {
         const end = JSON.parse(event.data) as { state: string; image: string | null };

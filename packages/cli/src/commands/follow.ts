@@ -31,19 +31,20 @@ export function keepsRunningOnInterrupt(what: string, again: string): () => void
 /** Follows a deployment live; succeeds only when it did. */
 export async function watch(id: string, options: GlobalOptions = {}) {
   deploymentId(id);
-  const response = await raw('orchestrator', `/deployments/${id}/events`);
-  if (!response.ok) {
-    const body = (await response.json().catch(() => ({}))) as { detail?: string };
-    throw new CliError(
-      response.status === 404
-        ? `there is no deployment ${id} (slipway history)`
-        : (body.detail ?? `${response.status}`),
-    );
-  }
+  // Before the first await: a Ctrl-C right after the id was printed is answered too.
   const stop = keepsRunningOnInterrupt(`Deployment ${id}`, `slipway watch ${id}  (or stop it: slipway cancel ${id})`);
   let lastProgress = '';
   let lastFinished = '';
   try {
+    const response = await raw('orchestrator', `/deployments/${id}/events`);
+    if (!response.ok) {
+      const body = (await response.json().catch(() => ({}))) as { detail?: string };
+      throw new CliError(
+        response.status === 404
+          ? `there is no deployment ${id} (slipway history)`
+          : (body.detail ?? `${response.status}`),
+      );
+    }
     for await (const event of readEvents(response)) {
       if (event.event === 'end') break;
       const data = JSON.parse(event.data) as Record<string, unknown>;
@@ -68,8 +69,11 @@ export async function watch(id: string, options: GlobalOptions = {}) {
         if (left % 5 === 0 || left <= 3) line(`${at}   ${dim(lastProgress)}`);
       } else if (event.event === 'finished')
         line(`${at} ${stateColour(String(data.state))}${data.reason ? `: ${data.reason}` : ''}`);
-      else if (event.event === 'paused')
+      else if (event.event === 'paused') {
         line(`${at} ${yellow('paused')}${lastFinished ? ` after ${lastFinished}` : ''}: slipway resume ${id}`);
+        // The stream stays open while paused: following ends here unless it was resumed since.
+        if ((await getDeployment(id)).state === 'paused') break;
+      }
       else if (['queued', 'resumed', 'started', 'admitted'].includes(event.event) || event.event.endsWith('-requested'))
         line(`${at} ${event.event}`);
     }
