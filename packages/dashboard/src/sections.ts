@@ -125,7 +125,7 @@ export function deploymentsTable(deployments: Deployment[], id = 'releases', tit
               html`<tr data-deployment="${d.id}">
                 <td class="nowrap">
                   <a href="/deployments/${d.id}"><strong>${d.context.imageVersion ?? d.image}</strong></a>
-                  <span class="muted">${d.image}</span>
+                  <span class="muted image-id">${d.image}</span>
                 </td>
                 <td class="nowrap"><a href="/services/${d.service}">${d.service}</a> ${d.env}</td>
                 <td class="nowrap">
