@@ -163,8 +163,15 @@ export async function undo(service?: string, env?: string, options: DeployOption
   const releases = (await deployments(name, environmentName, 50)).filter((d) => d.state === 'succeeded');
   const previous = releases[1];
   if (!previous) throw new CliError(`${name} ${environmentName} has no earlier release to go back to`);
+  const config = previous.context.commit ? await configAt(name, environmentName, previous.context.commit) : undefined;
   await confirmPlan(
-    { service: name, env: environmentName, image: previous.image, commit: previous.context.commit },
+    {
+      service: name,
+      env: environmentName,
+      image: previous.image,
+      commit: previous.context.commit,
+      instances: config?.instances,
+    },
     images,
     options,
     'undo',

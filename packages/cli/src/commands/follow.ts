@@ -73,8 +73,10 @@ export async function watch(id: string, options: GlobalOptions = {}) {
         line(`${at} ${yellow('paused')}${lastFinished ? ` after ${lastFinished}` : ''}: slipway resume ${id}`);
         // The stream stays open while paused: following ends here unless it was resumed since.
         if ((await getDeployment(id)).state === 'paused') break;
-      }
-      else if (['queued', 'resumed', 'started', 'admitted'].includes(event.event) || event.event.endsWith('-requested'))
+      } else if (
+        ['queued', 'resumed', 'started', 'admitted'].includes(event.event) ||
+        event.event.endsWith('-requested')
+      )
         line(`${at} ${event.event}`);
     }
   } finally {
