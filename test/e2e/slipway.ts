@@ -13,9 +13,9 @@ export interface Run {
 export const BIN = 'packages/cli/bin/slipway.mjs';
 
 export function cli(env: NodeJS.ProcessEnv) {
-  const environment = { ...process.env, NO_COLOR: '1', ...env };
-  delete environment.SLIPWAY_TOKEN;
-  Object.assign(environment, env);
+  // The token comes from SLIPWAY_HOME's admin-token unless a test says otherwise.
+  const { SLIPWAY_TOKEN: _ignored, ...inherited } = process.env;
+  const environment: NodeJS.ProcessEnv = { ...inherited, NO_COLOR: '1', ...env };
 
   /** Runs slipway to the end; `started` sees the process (to signal it). */
   function slipway(
