@@ -75,3 +75,8 @@ export const versionOf = (images: ImageInfo[], id?: string) => images.find((i) =
 /** An image as a person reads it: `img-… 1.4.0`. */
 export const imageLabel = (images: ImageInfo[], id?: string) =>
   id ? `${id}${versionOf(images, id) ? ` (${versionOf(images, id)})` : ''}` : 'nothing';
+
+/** The image a prompt starts on: the newest that has not failed here, preferring one not serving already. */
+export function preferredImage(images: ImageInfo[], failed: Set<string>, serving?: string): string | undefined {
+  return images.find((i) => !failed.has(i.id) && i.id !== serving)?.id ?? images.find((i) => !failed.has(i.id))?.id;
+}

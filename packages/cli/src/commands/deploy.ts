@@ -53,11 +53,11 @@ async function pickImage(service: string, env: string, images: ImageInfo[]): Pro
       .join('  '),
   }));
   // Never the newest pre-selected when it already failed.
-  const preferred = images.find((i) => !failed.has(i.id) && i.id !== serving) ?? images.find((i) => !failed.has(i.id));
+  const preferred = preferredImage(images, failed, serving);
   return select({
     message: `Which image of ${service} to deploy to ${env}?`,
     choices,
-    ...(preferred ? { default: preferred.id } : {}),
+    ...(preferred ? { default: preferred } : {}),
   });
 }
 
