@@ -7,7 +7,16 @@ import { answer, CliError, client } from '../api.js';
 import { knownEnv, knownService } from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
-import { age, deployments, environment, imageFor, imageLabel, serviceImages, type ImageInfo } from '../releases.js';
+import {
+  age,
+  deployments,
+  environment,
+  imageFor,
+  imageLabel,
+  preferredImage,
+  serviceImages,
+  type ImageInfo,
+} from '../releases.js';
 import { watch } from './follow.js';
 
 const orchestrator = () => client('orchestrator');
