@@ -15,8 +15,9 @@ export async function choose(what: string, choices: () => Promise<string[]>): Pr
   return select({ message: `Which ${what}?`, choices: options.map((value) => ({ value })) });
 }
 
-export async function ask(what: string): Promise<string> {
-  if (!isInteractive()) throw new CliError(`missing ${what}`, true);
+/** Asks for a value on a terminal; without one, a usage error naming the option that gives it. */
+export async function ask(what: string, option?: string): Promise<string> {
+  if (!isInteractive()) throw new CliError(`missing ${option ? `${option} (${what})` : what}`, true);
   const { input } = await import('@inquirer/prompts');
   return input({ message: `${what}:`, required: true });
 }

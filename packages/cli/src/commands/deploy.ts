@@ -126,6 +126,8 @@ async function confirmPlan(plan: Plan, images: ImageInfo[], options: DeployOptio
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
   const name = await knownService(service);
   const environmentName = await knownEnv(name, env);
+  // Without a terminal nothing can be asked: say what is missing before acting.
+  if (!options.message && !isInteractive()) await ask('Why (the deployment message)', '-m MESSAGE');
   const images = await serviceImages(name);
   const chosen = image
     ? (await imageFor(name, image)).id
@@ -141,7 +143,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     options,
     'deploy',
   );
-  const message = options.message ?? (await ask('Why (the deployment message)'));
+  const message = options.message ?? (await ask('Why (the deployment message)', '-m MESSAGE'));
   const started = await answer(
     orchestrator().POST('/deployments', {
       body: {
@@ -168,6 +170,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
 export async function undo(service?: string, env?: string, options: DeployOptions = {}) {
   const name = await knownService(service);
   const environmentName = await knownEnv(name, env);
+  if (!options.message && !isInteractive()) await ask('Why (the undo message)', '-m MESSAGE');
   const images = await serviceImages(name);
   const releases = (await deployments(name, environmentName, 50)).filter((d) => d.state === 'succeeded');
   const previous = releases[1];
@@ -185,7 +188,7 @@ export async function undo(service?: string, env?: string, options: DeployOption
     options,
     'undo',
   );
-  const message = options.message ?? (await ask('Why (the undo message)'));
+  const message = options.message ?? (await ask('Why (the undo message)', '-m MESSAGE'));
   const started = await answer(
     orchestrator().POST('/services/{service}/envs/{env}/undo', {
       params: { path: { service: name, env: environmentName } },
