@@ -110,7 +110,7 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
     expect((await slipway('services', 'set', 'Bad-Name', 'a=1')).code).toBe(2);
     expect(await slipway('deploy', 'search', 'prod', '1.0.0')).toMatchObject({
       code: 2,
-      stderr: 'slipway: missing -m MESSAGE (Why (the deployment message))\n',
+      stderr: 'slipway: missing -m MESSAGE (why: the deployment message)\n',
     });
     const artifact = await slipway('bake', 'search', '9.9.9');
     expect(artifact.stderr).toBe('slipway: no artifact search 9.9.9: upload it first (slipway build search)\n');

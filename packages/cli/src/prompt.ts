@@ -17,7 +17,7 @@ export async function choose(what: string, choices: () => Promise<string[]>): Pr
 
 /** Asks for a value on a terminal; without one, a usage error naming the option that gives it. */
 export async function ask(what: string, option?: string): Promise<string> {
-  if (!isInteractive()) throw new CliError(`missing ${option ? `${option} (${what})` : what}`, true);
+  if (!isInteractive()) throw new CliError(`missing ${option ?? what}`, true);
   const { input } = await import('@inquirer/prompts');
   return input({ message: `${what}:`, required: true });
 }

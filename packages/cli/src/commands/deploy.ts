@@ -127,7 +127,8 @@ export async function deploy(service?: string, env?: string, image?: string, opt
   const name = await knownService(service);
   const environmentName = await knownEnv(name, env);
   // Without a terminal nothing can be asked: say what is missing before acting.
-  if (!options.message && !isInteractive()) await ask('Why (the deployment message)', '-m MESSAGE');
+  if (!options.message && !isInteractive())
+    await ask('Why (the deployment message)', '-m MESSAGE (why: the deployment message)');
   const images = await serviceImages(name);
   const chosen = image
     ? (await imageFor(name, image)).id
@@ -143,7 +144,8 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     options,
     'deploy',
   );
-  const message = options.message ?? (await ask('Why (the deployment message)', '-m MESSAGE'));
+  const message =
+    options.message ?? (await ask('Why (the deployment message)', '-m MESSAGE (why: the deployment message)'));
   const started = await answer(
     orchestrator().POST('/deployments', {
       body: {
@@ -170,7 +172,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
 export async function undo(service?: string, env?: string, options: DeployOptions = {}) {
   const name = await knownService(service);
   const environmentName = await knownEnv(name, env);
-  if (!options.message && !isInteractive()) await ask('Why (the undo message)', '-m MESSAGE');
+  if (!options.message && !isInteractive()) await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)');
   const images = await serviceImages(name);
   const releases = (await deployments(name, environmentName, 50)).filter((d) => d.state === 'succeeded');
   const previous = releases[1];
@@ -188,7 +190,7 @@ export async function undo(service?: string, env?: string, options: DeployOption
     options,
     'undo',
   );
-  const message = options.message ?? (await ask('Why (the undo message)', '-m MESSAGE'));
+  const message = options.message ?? (await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)'));
   const started = await answer(
     orchestrator().POST('/services/{service}/envs/{env}/undo', {
       params: { path: { service: name, env: environmentName } },
