@@ -200,6 +200,10 @@ describe('bakes', () => {
       baseImage,
       bakeKey: bake.bakeKey,
     });
+    const listed = await request(app).get('/bakes?service=search').set(DEPLOYER);
+    expect(listed.body.items.map((b: { id: string }) => b.id)).toEqual([first.body.id]);
+    const all = await request(app).get('/bakes?limit=1').set(DEPLOYER);
+    expect(all.body.items.map((b: { id: string }) => b.id)).toEqual([first.body.id]); // newest first
     const cached = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
     expect(cached.status).toBe(200);
     expect(cached.body).toEqual({ image: serviceImage, cached: true });

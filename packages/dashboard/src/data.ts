@@ -36,7 +36,9 @@ export type Deployment = {
     durationMs?: number;
     output?: string;
     startedAt?: string;
+    finishedAt?: string;
   }[];
+  undoOf?: string;
   context: { commit?: string; imageVersion?: string; group?: string; previous?: string; progress?: string };
 };
 
@@ -63,8 +65,12 @@ export function createData(urls: Urls, token: string) {
   const config = createServiceClient<ConfigPaths>({ baseUrl: urls.config, token });
   const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token });
 
-  async function deployments(query: { service?: string; env?: string; limit?: number } = {}): Promise<Deployment[]> {
-    const page = unwrap(await orchestrator.GET('/deployments', { params: { query: { limit: 50, ...query } } }));
+  async function deployments(
+    query: { service?: string; env?: string; state?: string; limit?: number } = {},
+  ): Promise<Deployment[]> {
+    const page = unwrap(
+      await orchestrator.GET('/deployments', { params: { query: { limit: 50, ...query } as never } }),
+    );
     return page.items as unknown as Deployment[];
   }
 
@@ -82,6 +88,17 @@ export function createData(urls: Urls, token: string) {
     },
     async clusters(): Promise<Cluster[]> {
       return unwrap(await orchestrator.GET('/clusters')).items as unknown as Cluster[];
+    },
+    async services() {
+      return unwrap(await metadata.GET('/services', { params: { query: { limit: 1000 } } })).items;
+    },
+    /** Whether the services take this token (any role can read): how a person signs in. */
+    async accepts(token: string): Promise<boolean> {
+      const response = await fetch(`${urls.metadata}/services?limit=1`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      await response.body?.cancel();
+      return response.ok;
     },
     async service(name: string) {
       try {

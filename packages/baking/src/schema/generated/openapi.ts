@@ -69,7 +69,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Recent bakes, newest first (for `slipway bakes`). */
+        get: operations["listBakes"];
         put?: never;
         /** Bake a service version on the newest base; identical inputs answer the existing image. */
         post: operations["bakeService"];
@@ -364,6 +365,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BakeStarted"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listBakes: {
+        parameters: {
+            query?: {
+                service?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bakes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Bake"][];
+                    };
                 };
             };
             default: components["responses"]["Problem"];
