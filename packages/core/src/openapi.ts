@@ -12,7 +12,7 @@ import addFormatsModule from 'ajv-formats';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { authorize, isRole, type Principal, type Role, type TokenVerifier } from './auth.js';
+import { ACT_AS_HEADER, authorize, isRole, type Principal, type Role, type TokenVerifier } from './auth.js';
 import {
   InputError,
   NotAuthenticatedError,
@@ -167,7 +167,8 @@ function authenticate(
     return principal;
   }
   if (!operation.role) return undefined;
-  return authorize(verifier, req.headers.authorization, operation.role);
+  const actAs = req.headers[ACT_AS_HEADER];
+  return authorize(verifier, req.headers.authorization, operation.role, typeof actAs === 'string' ? actAs : undefined);
 }
 
 function validateRequest(
