@@ -93,6 +93,8 @@ export interface Deployment {
   strategy: StrategyName;
   params: Record<string, unknown>;
   by: string;
+  /** Where `by` acted from when not directly (`slack`). */
+  via?: string;
   queue: boolean;
   undoOf?: string;
   state: DeploymentState;

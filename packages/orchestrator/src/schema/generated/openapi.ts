@@ -219,6 +219,8 @@ export interface components {
             strategy: "red-black" | "progressive" | "highlander";
             params?: Record<string, never>;
             by: string;
+            /** @description Where `by` acted from, when through a face: `slack`. */
+            via?: string;
             queue?: boolean;
             undoOf?: string;
             /** @enum {string} */
