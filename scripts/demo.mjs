@@ -2,12 +2,14 @@
 // seed's workflow with the slipway CLI, each command printed before it runs: register search,
 // build and bake 1.0.0, plan and apply its infrastructure, deploy to prod, curl it through the
 // load balancer, deploy 1.1.0 under load (no failed request), deploy a broken 1.2.0 (rolled
-// back automatically), then undo.
+// back automatically), then undo; last, the same from Slack through a local stand-in for it
+// (scripts/demo-slack.mjs): a slash command answered, a deployment followed in one message.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { slackDemo } from './demo-slack.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const base = Number(process.env.SLIPWAY_PORT_BASE ?? 7100);
@@ -105,6 +107,17 @@ try {
   await slipway(['undo', 'search', 'prod', '-m', 'Back to the release before']);
   await curl();
   await slipway(['status', 'search', 'prod']);
+  await slackDemo(
+    [
+      { text: 'status search prod' },
+      { text: 'history search prod' },
+      {
+        text: 'undo search prod -m "Forward again, from Slack"',
+        until: /deployed|failed|rolled back|cancelled|:warning:/,
+      },
+    ],
+    { home: env.SLIPWAY_HOME, base },
+  );
   console.log(bold('\nThe whole workflow ran.'));
 } finally {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

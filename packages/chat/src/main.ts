@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from './app.js';
 import { httpSlipway } from './slipway.js';
-import { loadChatUsers } from './users.js';
+import { watchedChatUsers } from './users.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'chat' });
@@ -18,7 +18,9 @@ const urls = {
 };
 const app = createApp({
   signingSecret,
-  users: loadChatUsers(env.SLIPWAY_CHAT_USERS ?? join(home, 'chat-users.json')),
+  users: watchedChatUsers(env.SLIPWAY_CHAT_USERS ?? join(home, 'chat-users.json'), (message) =>
+    logger.warn({ message }, 'chat users file not read again; keeping the last one'),
+  ),
   slipway: httpSlipway(urls, requireEnv(env, 'SLIPWAY_TOKEN')),
   logger,
   follow: { pollMs: intFromEnv(env, 'SLIPWAY_CHAT_POLL_MS', 1000) },

@@ -4,7 +4,7 @@
  * role. Someone not in it is refused, whatever they ask.
  */
 import { InputError, isRole, ROLES, type Role } from '@slipway/core';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 export interface ChatUser {
   subject: string;
@@ -47,4 +47,27 @@ export function loadChatUsers(path: string): ChatUsers {
     throw new InputError(`chat users file ${path} must hold a JSON object of Slack user id → { subject, role }`);
   }
   return createChatUsers(document as Record<string, unknown>);
+}
+
+/**
+ * The users file, read again whenever it changes (an admin adds someone without a restart).
+ * A file that became unreadable keeps the last good mapping and says why in the log.
+ */
+export function watchedChatUsers(path: string, onError: (message: string) => void = () => {}): ChatUsers {
+  let users = loadChatUsers(path);
+  let seen = statSync(path).mtimeMs;
+  return {
+    find(team, user) {
+      try {
+        const mtime = statSync(path).mtimeMs;
+        if (mtime !== seen) {
+          users = loadChatUsers(path);
+          seen = mtime;
+        }
+      } catch (error) {
+        onError((error as Error).message);
+      }
+      return users.find(team, user);
+    },
+  };
 }

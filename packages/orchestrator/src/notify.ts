@@ -4,7 +4,7 @@
  * POST to the service's `webhook` property or the global one. A failing webhook is logged and
  * never fails a deployment.
  */
-import { IncomingWebhook } from '@slack/webhook';
+import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
 import type { Logger } from '@slipway/core';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
@@ -34,7 +34,9 @@ export function describeNotification(d: Deployment, kind: NotificationKind): str
  * failed or rolled-back one gets none: the old group already serves, and undo would go back a
  * release further than the one that failed.
  */
-export function slackBlocks(d: Deployment, kind: NotificationKind, text: string): unknown[] {
+type Blocks = NonNullable<IncomingWebhookSendArguments['blocks']>;
+
+export function slackBlocks(d: Deployment, kind: NotificationKind, text: string): Blocks {
   const button = (action: string, label: string, value: object, style?: 'danger' | 'primary') => ({
     type: 'button',
     action_id: `slipway:${action}`,
@@ -62,7 +64,9 @@ export function slackBlocks(d: Deployment, kind: NotificationKind, text: string)
         ? [button('undo', 'Undo', { service: d.service, env: d.env }, 'danger')]
         : [];
   const section = { type: 'section', text: { type: 'mrkdwn', text } };
-  return buttons.length ? [section, { type: 'actions', block_id: `slipway-${d.id}`, elements: buttons }] : [section];
+  return (
+    buttons.length ? [section, { type: 'actions', block_id: `slipway-${d.id}`, elements: buttons }] : [section]
+  ) as Blocks;
 }
 
 export function createNotifier(options: {
