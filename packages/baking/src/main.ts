@@ -10,8 +10,12 @@ import {
   serve,
   slipwayHome,
 } from '@slipway/core';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisBuildStore } from './builds.js';
+import { createSourceRepositories, metadataRepoLookup, orchestratorClusters } from './repositories.js';
 import { artifactStoreFromEnv, digestOf, metadataRegistry, startBakery, templatesFor } from './wiring.js';
 
 const env = process.env;
@@ -41,11 +45,22 @@ const bakery = await startBakery({
     retention: intFromEnv(env, 'SLIPWAY_IMAGE_RETENTION', 10),
   },
 });
+const token = requireEnv(env, 'SLIPWAY_TOKEN');
+const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
 const app = createApp({
   store,
   artifacts,
   cloud,
-  services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), requireEnv(env, 'SLIPWAY_TOKEN')),
+  services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
+  builds: createRedisBuildStore({ redis, prefix: 'slipway:baking:' }),
+  repositories: createSourceRepositories({ dir: join(home, 'baking', 'repos') }),
+  repoOf: metadataRepoLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
+  runningImages: env.SLIPWAY_ORCHESTRATOR_URL
+    ? orchestratorClusters(env.SLIPWAY_ORCHESTRATOR_URL, token)
+    : async () => [],
+  // Read when a webhook comes, so a secret put in place later needs no restart.
+  githubSecret: () =>
+    existsSync(githubSecretFile) ? readFileSync(githubSecretFile, 'utf8').trim() || undefined : undefined,
   queue: bakery.queue,
   serviceTemplateDigest: digestOf(templates.service),
   followConnection: () => redis.duplicate(),

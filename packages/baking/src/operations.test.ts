@@ -11,6 +11,8 @@ import { fastLoadBalancer, freePort, packExampleService, startRedis, type TestRe
 import { createApp } from './app.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisBuildStore } from './builds.js';
+import { createSourceRepositories } from './repositories.js';
 import { digestOf, startBakery, templatesFor, type Bakery } from './wiring.js';
 
 const DEPLOYER = { Authorization: 'Bearer deployer-token' };
@@ -57,6 +59,11 @@ beforeAll(async () => {
     serviceTemplateDigest: digestOf(templates.service),
     followConnection: () => redis.duplicate(),
     bakeTimeoutSeconds: 120,
+    builds: createRedisBuildStore({ redis, prefix: 'test:baking:' }),
+    repositories: createSourceRepositories({ dir: join(home, 'repos') }),
+    repoOf: async () => undefined,
+    runningImages: async () => [],
+    githubSecret: () => undefined,
     tokens,
     logger,
   });

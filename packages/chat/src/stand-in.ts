@@ -30,6 +30,8 @@ export interface SentRequest {
   body: Record<string, unknown> & { text?: string; response_type?: string };
   /** Where Slack would take this request's later messages. */
   responseId: string;
+  /** What was sent, to send it again (a replay). */
+  signed: { timestamp: number; signature: string; body: string };
 }
 
 export class SlackStandIn {
@@ -171,7 +173,7 @@ export class SlackStandIn {
     body: string,
     responseId: string,
     options: { timestamp?: number; signingSecret?: string; signature?: string } = {},
-  ): Promise<SentRequest & { signed: { timestamp: number; signature: string; body: string } }> {
+  ): Promise<SentRequest> {
     const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
     const signature = options.signature ?? slackSignature(options.signingSecret ?? this.signingSecret, timestamp, body);
     const response = await fetch(`${this.chatUrl}${path}`, {

@@ -88,6 +88,8 @@ export function createServiceApp(options: ServiceAppOptions): Express {
       limit: options.bodyLimit ?? '1mb',
       strict: false,
       type: ['application/json', ...(options.jsonTypes ?? [])],
+      // Kept for the handlers that check a signature over the exact bytes (GitHub's webhooks).
+      verify: (req, _res, buffer) => void ((req as { rawBody?: Buffer }).rawBody = buffer),
     }),
   );
   app.use(openApiMiddleware(options.openapi, options.tokens, options.operations, options.apiKeys));
@@ -153,4 +155,9 @@ export function sendText(res: Response, status: number, contentType: string, bod
   res.statusCode = status;
   res.setHeader('Content-Type', contentType);
   res.end(body);
+}
+
+/** The exact bytes of a JSON request's body, for checking a signature over them. */
+export function rawBodyOf(req: Request): Buffer | undefined {
+  return (req as Request & { rawBody?: Buffer }).rawBody;
 }
