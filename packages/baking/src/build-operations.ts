@@ -155,6 +155,14 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
       res.json({ service, ...(url ? { repo: url } : {}), items });
     },
 
+    async getVersionBuild(req, res) {
+      const { service, version } = paramsOf(req) as { service: string; version: string };
+      const build = await builds.byVersion(service, version);
+      if (!build)
+        throw new NotFoundError(`no build of ${service} ${version} is recorded: its source commit is unknown`);
+      res.json(build);
+    },
+
     async versionContains(req, res) {
       const { service, version, commit } = paramsOf(req) as { service: string; version: string; commit: string };
       const build = await builds.byVersion(service, version);

@@ -97,6 +97,8 @@ export interface Deployment {
   via?: string;
   queue: boolean;
   undoOf?: string;
+  /** The source commit this deployment reverts (revert-commit). */
+  revertsCommit?: string;
   state: DeploymentState;
   reason?: string;
   createdAt: string;

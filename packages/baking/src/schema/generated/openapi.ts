@@ -222,6 +222,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/services/{service}/versions/{version}/build": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        /** The build a version's artifact came from (its source commit and repository). */
+        get: operations["getVersionBuild"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services/{service}/versions/{version}/contains/{commit}": {
         parameters: {
             query?: never;
@@ -780,6 +802,32 @@ export interface operations {
                         repo?: string;
                         items: components["schemas"]["CommitSummary"][];
                     };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getVersionBuild: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The build. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Build"];
                 };
             };
             default: components["responses"]["Problem"];
