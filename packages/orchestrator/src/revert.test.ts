@@ -53,18 +53,18 @@ afterAll(async () => {
 
 describe('revert-commit', () => {
   it('goes back to the newest earlier release whose artifact does not contain the commit', async () => {
-    const found = await findRevertTarget({ store, peers: peers as Peers }, 'search', 'prod', BAD);
+    const found = await findRevertTarget({ store, peers: peers as unknown as Peers }, 'search', 'prod', BAD);
     expect(found.current.image).toBe('img-13');
     expect(found.target).toMatchObject({ image: 'img-11', commit: 'config1', group: 'search-prod-v001' });
     expect(found.version).toBe('1.1.0');
   });
 
   it('refuses a commit the running release does not contain, or one nobody can place', async () => {
-    const clean = { ...peers, contains: async () => false } as Peers;
+    const clean = { ...peers, contains: async () => false } as unknown as Peers;
     await expect(findRevertTarget({ store, peers: clean }, 'search', 'prod', BAD)).rejects.toThrow(ConflictError);
-    await expect(findRevertTarget({ store, peers: peers as Peers }, 'search', 'prod', 'a'.repeat(40))).rejects.toThrow(
-      /cannot tell whether search 1\.3\.0 contains aaaaaaaaaaaa/,
-    );
+    await expect(
+      findRevertTarget({ store, peers: peers as unknown as Peers }, 'search', 'prod', 'a'.repeat(40)),
+    ).rejects.toThrow(/cannot tell whether search 1\.3\.0 contains aaaaaaaaaaaa/);
   });
 });
 
