@@ -21,6 +21,8 @@ const config = () => import('./commands/config.js');
 const bake = () => import('./commands/bake.js');
 const deploy = () => import('./commands/deploy.js');
 const infra = () => import('./commands/infra.js');
+const plan = () => import('./commands/plan.js');
+const revert = () => import('./commands/revert.js');
 
 export function program(): Command {
   const slipway = new Command('slipway')
@@ -95,7 +97,8 @@ export function program(): Command {
     .option('--queue', 'wait behind a running deployment instead of being refused')
     .option('--burn-in <seconds>', 'how long the new group is watched in service (default: deployment-params)')
     .option('--no-wait', 'print the id and return')
-    .action(lazy(deploy, (m) => m.deploy));
+    .option('--dry-run', 'print the source commits and config keys it would change, and exit')
+    .action(lazy(plan, (m) => m.deployOrPlan));
   slipway
     .command('status [service] [env]')
     .description('clusters, or one: groups, instances, health')
@@ -103,7 +106,14 @@ export function program(): Command {
   slipway
     .command('history [service] [env]')
     .description('deployments, newest first')
-    .action(lazy(deploy, (m) => m.history));
+    .option('--commits', 'each with the source commits and config keys it changed')
+    .action(lazy(plan, (m) => m.historyOrCommits));
+  slipway
+    .command('revert <service> <env> <commit>')
+    .description('deploy the newest earlier release whose artifact does not contain that commit')
+    .option('-m, --message <message>', 'why')
+    .option('--no-wait', 'print the id and return')
+    .action(lazy(revert, (m) => m.revert));
   slipway
     .command('watch <id>')
     .description('follow a deployment live')

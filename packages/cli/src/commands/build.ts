@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { answer, CliError, client, rawJson } from '../api.js';
 import { green, line, show, type GlobalOptions } from '../output.js';
 import { pickService } from './services.js';
+import { recordSource } from './source.js';
 
 const run = promisify(execFile);
 
@@ -61,7 +62,10 @@ export async function build(service: string | undefined, options: GlobalOptions 
     headers: { 'Content-Type': 'application/gzip' },
     body: await readFile(join(dir, made.f)),
   });
-  show(options, { service: name, version, artifact: made.f, sha256: artifact.sha256 }, () =>
-    line(green(`${name} ${version}`)),
+  const commit = await recordSource(name, version, dir, record.metadata.repo);
+  show(
+    options,
+    { service: name, version, artifact: made.f, sha256: artifact.sha256, ...(commit ? { commit } : {}) },
+    () => line(green(`${name} ${version}${commit ? ` (${commit.slice(0, 12)})` : ''}`)),
   );
 }
