@@ -31,6 +31,8 @@ export interface BuildOperationsOptions {
   runningImages(service: string): Promise<{ env: string; image: string }[]>;
   /** The secret GitHub signs its webhooks with; undefined turns them away. */
   githubSecret(): string | undefined;
+  /** Told of each build that turns failed (build-notify.ts: Slack, with Revert buttons). */
+  onFailed?(build: Build, about: FailedBuildFacts): Promise<void>;
 }
 
 /** GitHub's X-Hub-Signature-256: `sha256=` HMAC-SHA256 of the exact body, compared in constant time. */
@@ -39,6 +41,13 @@ export function verifyGitHubSignature(secret: string, body: Buffer, header: stri
   const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
   const given = Buffer.from(header);
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** What is known of a failed build's commit, asked only when needed. */
+export interface FailedBuildFacts {
+  /** The environments whose running artifact contains the commit. */
+  runningWith(): Promise<string[]>;
+  describe(): Promise<{ message?: string; author?: string } | undefined>;
 }
 
 export function createBuildOperations(options: BuildOperationsOptions): OperationHandlers {
@@ -67,6 +76,31 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     return byCommit;
   }
 
+  /** Records a report; a build that turns failed is announced (without waiting for it). */
+  async function record(build: Build): Promise<Build> {
+    const before = await builds.get(build.service, build.commit);
+    const recorded = await builds.record(build);
+    if (recorded.status === 'failed' && before?.status !== 'failed') {
+      void options.onFailed?.(recorded, {
+        runningWith: () => runningWith(recorded.service, recorded.commit),
+        describe: async () => repositories.commit(recorded.service, await repoUrl(recorded.service), recorded.commit),
+      });
+    }
+    return recorded;
+  }
+
+  /** The environments whose running artifact contains `commit`. */
+  async function runningWith(service: string, commit: string): Promise<string[]> {
+    const url = await repoUrl(service);
+    const envs: string[] = [];
+    for (const { env, image } of await options.runningImages(service).catch(() => [])) {
+      const version = (await options.cloud.getImage(image).catch(() => undefined))?.version;
+      const build = version ? await builds.byVersion(service, version) : undefined;
+      if (build && (await repositories.contains(service, url, build.commit, commit))) envs.push(env);
+    }
+    return envs;
+  }
+
   return {
     async reportBuild(req, res) {
       const body = req.body as {
@@ -82,7 +116,7 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
         throw new InputError(
           `repo '${body.repo}' is not a repository URL git can clone (https://, ssh://, git@host:path, file://)`,
         );
-      const build = await builds.record({
+      const build = await record({
         ...body,
         reportedBy: principalOf(req).subject,
         reportedAt: new Date().toISOString(),
@@ -108,7 +142,7 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
         res.status(202).json({ ignored: `${event || 'this'} event says nothing about a build` });
         return;
       }
-      const build = await builds.record({
+      const build = await record({
         service,
         ...report,
         reportedBy: 'github',

@@ -1,15 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
-import { gitRepo, startRedis, type TestGitRepo, type TestRedis } from '@slipway/test-utils';
+import { eventually, gitRepo, startRedis, type TestGitRepo, type TestRedis } from '@slipway/test-utils';
 import type { Express } from 'express';
 import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
+import { announceFailedBuild } from './build-notify.js';
 import { createRedisBuildStore } from './builds.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createSourceRepositories } from './repositories.js';
@@ -28,8 +31,21 @@ let redis: Redis;
 let repo: TestGitRepo;
 let app: Express;
 const commits: string[] = [];
+// The Slack incoming webhook, stood in for: it keeps what it is sent.
+let slack: Server;
+const slackMessages: Array<{ text: string; blocks: Array<{ type: string; elements?: Array<{ value: string }> }> }> = [];
 
 beforeAll(async () => {
+  slack = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      slackMessages.push(JSON.parse(body) as (typeof slackMessages)[number]);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => slack.listen(0, '127.0.0.1', resolve));
+  const logger = createLogger({ name: 'baking', level: 'silent' });
   home = await mkdtemp(join(tmpdir(), 'slipway-builds-'));
   redisServer = await startRedis();
   redis = createRedis({ url: redisServer.url });
@@ -54,12 +70,18 @@ beforeAll(async () => {
     repoOf: async (service) => (service === 'search' ? repo.url : undefined),
     runningImages: async () => [{ env: 'prod', image: 'img-2' }],
     githubSecret: () => WEBHOOK_SECRET,
+    onFailed: (build, facts) =>
+      announceFailedBuild(build, facts, {
+        logger,
+        slackUrl: async () => `http://127.0.0.1:${(slack.address() as AddressInfo).port}/webhook`,
+      }),
     tokens,
-    logger: createLogger({ name: 'baking', level: 'silent' }),
+    logger,
   });
 });
 
 afterAll(async () => {
+  await new Promise((resolve) => slack.close(resolve));
   await redis.quit();
   await redisServer.stop();
   await repo.remove();
@@ -187,5 +209,26 @@ describe('GET /services/{service}/versions/{version}/contains/{commit}', () => {
     expect(newer.body.contains).toBe(false);
     const unknown = await request(app).get(`/services/search/versions/9.9.9/contains/${commits[2]}`).set(READER);
     expect(unknown.status).toBe(404);
+  });
+});
+
+describe('a failed build', () => {
+  it('is told to Slack with a Revert button for each environment whose artifact contains it', async () => {
+    const failed = await request(app)
+      .post('/builds')
+      .set(CI)
+      .send({ service: 'search', commit: commits[0], status: 'failed', url: 'https://ci.example.com/runs/1' });
+    expect(failed.status).toBe(201);
+    await eventually(
+      async () => slackMessages.find((m) => m.text.includes(commits[0]!.slice(0, 12))),
+      (m) => m !== undefined,
+      'the failed-build message',
+    );
+    const message = slackMessages.find((m) => m.text.includes(commits[0]!.slice(0, 12)))!;
+    expect(message.text).toBe(
+      `:x: build of search ${commits[0]!.slice(0, 12)} "First search" by Test Author failed — https://ci.example.com/runs/1; it runs in prod`,
+    );
+    const buttons = message.blocks.find((b) => b.type === 'actions')!.elements!;
+    expect(buttons.map((b) => JSON.parse(b.value))).toEqual([{ service: 'search', env: 'prod', commit: commits[0] }]);
   });
 });

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
 import { createRedisBuildStore } from './builds.js';
-import { createSourceRepositories, metadataRepoLookup, orchestratorClusters } from './repositories.js';
+import { announceFailedBuild } from './build-notify.js';
+import { createSourceRepositories, metadataLookup, orchestratorClusters } from './repositories.js';
 import { artifactStoreFromEnv, digestOf, metadataRegistry, startBakery, templatesFor } from './wiring.js';
 
 const env = process.env;
@@ -46,6 +47,7 @@ const bakery = await startBakery({
   },
 });
 const token = requireEnv(env, 'SLIPWAY_TOKEN');
+const slackOf = metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'slack');
 const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
 const app = createApp({
   store,
@@ -54,7 +56,13 @@ const app = createApp({
   services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
   builds: createRedisBuildStore({ redis, prefix: 'slipway:baking:' }),
   repositories: createSourceRepositories({ dir: join(home, 'baking', 'repos') }),
-  repoOf: metadataRepoLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
+  repoOf: metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'repo'),
+  onFailed: (build, facts) =>
+    announceFailedBuild(build, facts, {
+      logger,
+      slackUrl: async (service) =>
+        (await slackOf(service).catch(() => undefined)) ?? env.SLIPWAY_SLACK_WEBHOOK_URL ?? undefined,
+    }),
   runningImages: env.SLIPWAY_ORCHESTRATOR_URL
     ? orchestratorClusters(env.SLIPWAY_ORCHESTRATOR_URL, token)
     : async () => [],

@@ -80,13 +80,17 @@ export function createSourceRepositories(options: { dir: string }): SourceReposi
   };
 }
 
-/** The `repo` metadata property of a service, or undefined. */
-export function metadataRepoLookup(baseUrl: string, token: string): (service: string) => Promise<string | undefined> {
+/** A string metadata property of a service (`repo`, `slack`), or undefined. */
+export function metadataLookup(
+  baseUrl: string,
+  token: string,
+  key: string,
+): (service: string) => Promise<string | undefined> {
   const client = createServiceClient<MetadataPaths>({ baseUrl, token });
   return async (service) => {
     try {
       const value = unwrap(
-        await client.GET('/services/{name}/metadata/{key}', { params: { path: { name: service, key: 'repo' } } }),
+        await client.GET('/services/{name}/metadata/{key}', { params: { path: { name: service, key } } }),
       ) as unknown;
       return typeof value === 'string' ? value : undefined;
     } catch (error) {

@@ -285,6 +285,21 @@ describe('POST /slack/actions (buttons on notifications)', () => {
     ]);
   });
 
+  it('reverts a commit from the Revert button on a failed build', async () => {
+    const commit = 'c'.repeat(40);
+    const pressed = await slack.press(
+      { actionId: 'slipway:revert', value: JSON.stringify({ service: 'search', env: 'prod', commit }) },
+      alice,
+    );
+    await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
+    expect(fake.calls.find((c) => c.call === 'revertCommit')!.args).toEqual([
+      'search',
+      'prod',
+      commit,
+      'revert cccccccccccc from Slack by alice',
+    ]);
+  });
+
   it('refuses a press with a wrong signature', async () => {
     const pressed = await slack.press({ actionId: 'slipway:pause', value: '{}' }, alice, { signingSecret: 'nope' });
     expect(pressed.status).toBe(401);
