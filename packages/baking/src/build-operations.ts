@@ -80,6 +80,10 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
   async function record(build: Build): Promise<Build> {
     const before = await builds.get(build.service, build.commit);
     const recorded = await builds.record(build);
+    // Its commit is likely newer than the mirror: fetch now rather than at the next refresh.
+    void repoUrl(build.service)
+      .then((url) => repositories.refresh(build.service, url))
+      .catch(() => {});
     if (recorded.status === 'failed' && before?.status !== 'failed') {
       void options.onFailed?.(recorded, {
         runningWith: () => runningWith(recorded.service, recorded.commit),

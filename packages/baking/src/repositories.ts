@@ -24,6 +24,8 @@ export interface SourceRepositories {
   log(service: string, url: string | undefined, limit: number): Promise<LogEntry[]>;
   /** One commit's message and author, when the mirror has it. */
   commit(service: string, url: string | undefined, commit: string): Promise<LogEntry | undefined>;
+  /** Fetches now in the background (a build was just reported: its commit is likely new). */
+  refresh(service: string, url: string | undefined): Promise<void>;
   /** Whether `commit` is `tip` or in its history; undefined when that cannot be told. */
   contains(service: string, url: string | undefined, tip: string, commit: string): Promise<boolean | undefined>;
 }
@@ -56,6 +58,13 @@ export function createSourceRepositories(options: { dir: string }): SourceReposi
   }
 
   return {
+    async refresh(service, url) {
+      const mirror = await mirrorOf(service, url);
+      const known = mirrors.get(service);
+      if (!mirror || !known) return;
+      known.fetchedAt = Date.now();
+      await mirror.fetch();
+    },
     async log(service, url, limit) {
       const mirror = await mirrorOf(service, url);
       if (!mirror) return [];
