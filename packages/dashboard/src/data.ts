@@ -57,6 +57,17 @@ export type Group = {
   instances: { id: string; lifecycle: string; address?: string; health: string }[];
 };
 
+export type CommitSummary = {
+  service: string;
+  commit: string;
+  message?: string;
+  author?: string;
+  date?: string;
+  build?: { status?: string; url?: string };
+  version?: string;
+  runningIn: string[];
+};
+
 export function createData(urls: Urls, token: string) {
   const orchestrator = createServiceClient<OrchestratorPaths>({ baseUrl: urls.orchestrator, token });
   const metadata = createServiceClient<MetadataPaths>({ baseUrl: urls.metadata, token });
@@ -100,6 +111,17 @@ export function createData(urls: Urls, token: string) {
     },
     async images(service: string) {
       return unwrap(await baking.GET('/images', { params: { query: { service } } })).items;
+    },
+    /** The service's recent commits with build, version and where each runs; [] when baking cannot say. */
+    async commits(service: string, limit = 10): Promise<CommitSummary[]> {
+      try {
+        const answer = unwrap(
+          await baking.GET('/services/{service}/commits', { params: { path: { service }, query: { limit } } }),
+        );
+        return answer.items.map((item) => ({ ...item, service }));
+      } catch {
+        return [];
+      }
     },
     async configDiff(service: string, env: string, from: string, to: string) {
       return unwrap(

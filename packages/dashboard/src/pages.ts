@@ -3,6 +3,7 @@
  * section when the server sends it again (server-sent events), so nothing reloads.
  */
 import type { Cluster, Data, Deployment, Group } from './data.js';
+import { commitsSection, recentCommitsAcross } from './commits.js';
 import { Html, html } from './html.js';
 
 const FINISHED = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
@@ -181,6 +182,7 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
 export async function homePage(data: Data): Promise<Html> {
   const sections = await homeSections(data);
   const chart = chartData(await data.deployments({ limit: 200 }));
+  const commits = await recentCommitsAcross(data, [...new Set((await data.clusters()).map((c) => c.service))]);
   return layout(
     'Deployments',
     html`<div class="grid">
@@ -195,6 +197,7 @@ export async function homePage(data: Data): Promise<Html> {
             ${jsonInScript(chart)}
           </script>
         </section>
+        ${commits}
       </div>
     </div>`,
     '/live',
@@ -278,10 +281,11 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
 export async function servicePage(data: Data, name: string): Promise<Html | undefined> {
   const service = await data.service(name);
   if (!service) return undefined;
-  const [envs, deployments, images] = await Promise.all([
+  const [envs, deployments, images, commits] = await Promise.all([
     data.environments(name),
     data.deployments({ service: name }),
     data.images(name),
+    data.commits(name, 20),
   ]);
   return layout(
     name,
@@ -313,6 +317,7 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
               ${images.map((i) => html`<li>${i.id} ${i.version ?? ''} <span class="muted">${i.createdAt}</span></li>`)}
             </ul>
           </section>
+          ${commitsSection(commits)}
         </div>
       </div>`,
     '',
