@@ -3,7 +3,7 @@
  * link to it), where it runs now, and — the page staying read-only — the exact command that
  * reverts it in each environment whose running artifact holds it.
  */
-import type { CommitSummary, Data } from './data.js';
+import type { CommitSummary, Data, Deployment } from './data.js';
 import { html, type Html } from './html.js';
 
 /**
@@ -67,4 +67,39 @@ export async function recentCommitsAcross(data: Data, services: string[], limit 
   const lists = await Promise.all(services.map((service) => data.commits(service, limit)));
   const all = lists.flat().sort((a, b) => (b.date ?? '').localeCompare(a.date ?? ''));
   return commitsSection(all.slice(0, limit), { withService: true });
+}
+
+/** The source commits a deployment brought in since the release before it (its page). */
+export async function sourceChangeSection(data: Data, d: Deployment, before: Deployment | undefined): Promise<Html> {
+  const to = d.context.imageVersion ? await data.sourceCommit(d.service, d.context.imageVersion) : undefined;
+  const from = before?.context.imageVersion
+    ? await data.sourceCommit(d.service, before.context.imageVersion)
+    : undefined;
+  let body: Html;
+  if (!to)
+    body = html`<p class="muted">
+      No build was reported for ${d.context.imageVersion ?? 'this image'}: its source commit is unknown.
+    </p>`;
+  else if (from === to) body = html`<p class="muted">The same source as the release before (${to.slice(0, 12)}).</p>`;
+  else {
+    const listed = await data.commits(d.service, 100);
+    const start = listed.findIndex((c) => c.commit === to);
+    const end = from ? listed.findIndex((c) => c.commit === from) : -1;
+    const between = start < 0 ? [] : listed.slice(start, end < 0 ? undefined : end);
+    body = between.length
+      ? html`<ul>
+          ${between.map(
+            (c) =>
+              html`<li>
+                <code>${c.commit.slice(0, 12)}</code> ${c.message ?? ''}
+                <span class="muted">${c.author ?? ''}${c.build?.status ? `, ${c.build.status}` : ''}</span>
+              </li>`,
+          )}
+        </ul>`
+      : html`<p class="muted">${to.slice(0, 12)}: the commits before it are not in the repository mirror.</p>`;
+  }
+  return html`<section id="source-change">
+    <h2>Source commits</h2>
+    ${body}
+  </section>`;
 }

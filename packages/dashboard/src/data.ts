@@ -23,6 +23,7 @@ export type Deployment = {
   message: string;
   strategy: string;
   by: string;
+  via?: string;
   state: string;
   reason?: string;
   createdAt: string;
@@ -122,6 +123,13 @@ export function createData(urls: Urls, token: string) {
       } catch {
         return [];
       }
+    },
+    /** The source commit a version's artifact was built from, when a build was reported. */
+    async sourceCommit(service: string, version: string): Promise<string | undefined> {
+      const found = await baking.GET('/services/{service}/versions/{version}/build', {
+        params: { path: { service, version } },
+      });
+      return found.data?.commit;
     },
     async configDiff(service: string, env: string, from: string, to: string) {
       return unwrap(

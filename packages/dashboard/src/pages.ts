@@ -3,7 +3,7 @@
  * section when the server sends it again (server-sent events), so nothing reloads.
  */
 import type { Cluster, Data, Deployment, Group } from './data.js';
-import { commitsSection, recentCommitsAcross } from './commits.js';
+import { commitsSection, recentCommitsAcross, sourceChangeSection } from './commits.js';
 import { Html, html } from './html.js';
 
 const FINISHED = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
@@ -258,16 +258,17 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
       </p>
       <pre>${JSON.stringify(changes?.files ?? changes ?? {}, null, 2)}</pre>`;
   }
+  const sources = await sourceChangeSection(data, d, before).catch(() => html``);
   return layout(
     d.id,
     html`<p class="muted">
         <a href="/services/${d.service}">${d.service}</a> · ${d.image} ${d.context.imageVersion ?? ''} · config
-        ${short(d.context.commit)} · ${d.strategy} · ${d.by}: “${d.message}”
+        ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}: “${d.message}”
       </p>
       <div class="grid">
         <div>${sections.actions}</div>
         <div>
-          ${sections.clusters}
+          ${sections.clusters} ${sources}
           <section>
             <h2>Config change</h2>
             ${diff}
