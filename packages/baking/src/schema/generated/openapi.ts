@@ -751,12 +751,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A ping */
+            /** @description GitHub's ping, answered. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        ok?: boolean;
+                    };
+                };
             };
             /** @description The commit's build as recorded now. */
             201: {
@@ -767,12 +771,16 @@ export interface operations {
                     "application/json": components["schemas"]["Build"];
                 };
             };
-            /** @description An event that says nothing about a build */
+            /** @description An event that says nothing about a build, ignored. */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        ignored?: string;
+                    };
+                };
             };
             default: components["responses"]["Problem"];
         };

@@ -281,7 +281,7 @@ export interface components {
         Environment: {
             service: string;
             env: string;
-            active: components["schemas"]["Group"] | null;
+            active: components["schemas"]["Group"] | (never | null);
             retained: components["schemas"]["Group"][];
             health: {
                 healthy?: number;
