@@ -14,6 +14,7 @@ import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
 import { announceFailedBuild } from './build-notify.js';
 import { createRedisBuildStore } from './builds.js';
+import { createRedisImageRegistry } from './images.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createSourceRepositories } from './repositories.js';
 
@@ -65,6 +66,7 @@ beforeAll(async () => {
     serviceTemplateDigest: 'x',
     followConnection: () => redis.duplicate(),
     bakeTimeoutSeconds: 60,
+    images: createRedisImageRegistry({ redis, prefix }),
     builds: createRedisBuildStore({ redis, prefix }),
     repositories: createSourceRepositories({ dir: join(home, 'repos') }),
     repoOf: async (service) => (service === 'search' ? repo.url : undefined),

@@ -17,6 +17,7 @@ import { createRedisBakeStore } from './bakes.js';
 import { createRedisBuildStore } from './builds.js';
 import { announceFailedBuild } from './build-notify.js';
 import { createSourceRepositories, metadataLookup, orchestratorClusters } from './repositories.js';
+import { createRedisImageRegistry } from './images.js';
 import { artifactStoreFromEnv, digestOf, metadataRegistry, startBakery, templatesFor } from './wiring.js';
 
 const env = process.env;
@@ -25,6 +26,7 @@ const home = slipwayHome(env);
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
+const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
 const cloud = cloudProviderFromEnv(env);
 const artifacts = artifactStoreFromEnv(env, home);
 const templates = templatesFor(cloud);
@@ -51,6 +53,7 @@ const slackOf = metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, '
 const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
 const app = createApp({
   store,
+  images,
   artifacts,
   cloud,
   services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
@@ -75,7 +78,7 @@ const app = createApp({
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
-  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listImages({ kind: 'base' }) },
+  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
 });
 await serve({
   app,

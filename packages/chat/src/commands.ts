@@ -132,21 +132,21 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
       return act(
         `:package: releasing ${command.items.map((i) => `${i.service} ${i.image ?? i.version}`).join(', ')}…`,
         async () => {
-          const items = command.items.map((i) => ({ ...i, ...(command.envs.length ? { envs: command.envs } : {}) }));
-          await thread.finish(describeRelease(await api.release({ message: command.message, items })));
+          const request = {
+            message: command.message,
+            items: command.items,
+            ...(command.env ? { env: command.env } : {}),
+          };
+          await thread.finish(describeRelease(await api.release(request)));
         },
       );
     case 'promote':
       return act(`:arrow_up: promoting ${command.service} from ${command.from} to ${command.to}…`, async () => {
-        const from = await api.environment(command.service, command.from);
-        const image = from.active?.image;
-        if (!image) {
-          await thread.finish(`:warning: ${command.service} ${command.from} runs nothing to promote`);
-          return;
-        }
+        // The orchestrator resolves the image serving in `from` now (a release item's `from`).
         const release = await api.release({
           message: command.message,
-          items: [{ service: command.service, image, envs: [command.to] }],
+          env: command.to,
+          items: [{ service: command.service, from: command.from }],
         });
         await thread.finish(describeRelease(release));
       });
@@ -178,16 +178,26 @@ export function describeEnvironment(e: EnvironmentView): string {
   return lines.join('\n');
 }
 
+interface SyncSet {
+  service: string;
+  set: string;
+  inSync: boolean;
+  clusters: { env: string; image: string | null; version: string | null; odd: boolean }[];
+}
+
 function describeSync(answer: Record<string, unknown>): string {
-  const items = (answer.items ?? answer.sets ?? []) as Array<Record<string, unknown>>;
-  if (!Array.isArray(items) || items.length === 0) return ':white_check_mark: every sync set runs one image';
-  return items.map((item) => `• ${JSON.stringify(item)}`).join('\n');
+  const sets = (Array.isArray(answer.items) ? answer.items : []) as SyncSet[];
+  if (answer.inSync === true || sets.every((s) => s.inSync))
+    return ':white_check_mark: every sync set runs one image in all its clusters';
+  return sets
+    .filter((s) => !s.inSync)
+    .map(
+      (s) =>
+        `:warning: *${s.service} ${s.set}* out of sync: ${s.clusters.map((c) => `${c.env} ${c.version ?? c.image ?? 'nothing'}${c.odd ? ' (odd one)' : ''}`).join(', ')}`,
+    )
+    .join('\n');
 }
 
 function describeRelease(answer: Record<string, unknown>): string {
-  const deployments = (answer.deployments ?? []) as Array<{ id?: string; service?: string; env?: string }>;
-  const list = Array.isArray(deployments)
-    ? deployments.map((d) => `\`${d.id}\` ${d.service ?? ''} ${d.env ?? ''}`.trim()).join(', ')
-    : '';
-  return `:package: release ${String(answer.id ?? '')} started${list ? `: ${list}` : ''} — \`/slipway status\` follows it`;
+  return `:package: release \`${String(answer.id ?? '')}\` ${String(answer.state ?? 'started')}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
 }

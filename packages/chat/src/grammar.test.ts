@@ -30,13 +30,13 @@ describe('the /slipway grammar', () => {
       strategy: 'progressive',
       queue: true,
     });
-    expect(parseCommand('release search=img-1 users=2.0.1 --env prod -m go')).toEqual({
+    expect(parseCommand('release search@img-1 users@2.0.1 --env prod -m go')).toEqual({
       verb: 'release',
       items: [
         { service: 'search', image: 'img-1' },
         { service: 'users', version: '2.0.1' },
       ],
-      envs: ['prod'],
+      env: 'prod',
       message: 'go',
     });
     expect(parseCommand('promote search staging prod')).toEqual({

@@ -29,7 +29,7 @@ export type ChatCommand =
       strategy?: Strategy;
       queue: boolean;
     }
-  | { verb: 'release'; items: ReleaseItem[]; envs: string[]; message: string }
+  | { verb: 'release'; items: ReleaseItem[]; env?: string; message: string }
   | { verb: 'promote'; service: string; from: string; to: string; message: string }
   | { verb: 'undo'; service: string; env: string; message: string }
   | { verb: Control; id: string }
@@ -44,7 +44,7 @@ export const HELP = [
   '`status [service] [env]` clusters, or one: groups, instances, health',
   '`history <service> [env]` deployments, newest first',
   '`deploy <service> <env> <image> -m "why"` [--ref <config ref>] [--strategy red-black|progressive|highlander] [--queue]',
-  '`release <service>=<image or version>… [--env <env>]… -m "why"` several services, in dependency order',
+  '`release <service>@<image or version>… [--env <env>] -m "why"` several services, in dependency order, in waves',
   '`promote <service> <from env> <to env> [-m "why"]` deploy what runs in one environment to another',
   '`undo <service> <env> -m "why"` the previous release again',
   '`rollback|pause|resume|cancel <deployment id>`',
@@ -119,7 +119,7 @@ export function parseCommand(text: string): ChatCommand {
         ref: { type: 'string' },
         strategy: { type: 'string' },
         queue: { type: 'boolean' },
-        env: { type: 'string', multiple: true },
+        env: { type: 'string' },
       },
     });
   } catch (error) {
@@ -162,17 +162,24 @@ export function parseCommand(text: string): ChatCommand {
       };
     }
     case 'release': {
-      if (args.length === 0) throw new UsageError(`release needs at least one service=image: ${usageOf(verb)}`);
+      if (args.length === 0) throw new UsageError(`release needs at least one service@version: ${usageOf(verb)}`);
       const items = args.map((arg) => {
-        const [name, what] = arg.split('=', 2);
-        if (!what) throw new UsageError(`'${arg}' is not service=image or service=version`);
+        // The CLI's service@version; service=image reads as well.
+        const at = arg.search(/[@=]/);
+        const [name, what] = at < 0 ? [arg, ''] : [arg.slice(0, at), arg.slice(at + 1)];
+        if (!what) throw new UsageError(`'${arg}' is not service@version or service@image`);
         const item: ReleaseItem = { service: service(name, verb) };
         if (/^(img|ami)-/.test(what) && IMAGE.test(what)) item.image = what;
         else if (isVersion(what)) item.version = what;
         else throw new UsageError(`'${what}' is neither an image id nor a version`);
         return item;
       });
-      return { verb, items, envs: (values.env ?? []).map((e) => env(e, verb)), message: message(values.message, verb) };
+      return {
+        verb,
+        items,
+        ...(values.env ? { env: env(values.env, verb) } : {}),
+        message: message(values.message, verb),
+      };
     }
     case 'promote':
       extra(3);

@@ -79,7 +79,12 @@ export interface SlipwayApi {
   /** Deploys the newest earlier release whose artifact does not contain the commit. */
   revertCommit(service: string, env: string, commit: string, message: string): Promise<{ id: string }>;
   control(kind: Control, id: string): Promise<DeploymentView>;
-  release(request: { message: string; items: (ReleaseItem & { envs?: string[] })[] }): Promise<Record<string, unknown>>;
+  /** POST /releases: several services, each to its clusters in waves, in dependency order. */
+  release(request: {
+    message: string;
+    env?: string;
+    items: (ReleaseItem & { from?: string })[];
+  }): Promise<Record<string, unknown>>;
   sync(): Promise<Record<string, unknown>>;
   /** A bake started (`id`) or an image that exists already for these inputs (`image`). */
   bake(service: string, version?: string): Promise<{ id?: string; image?: string; cached?: boolean }>;

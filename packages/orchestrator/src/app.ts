@@ -3,10 +3,11 @@ import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier 
 import type { Registry } from 'prom-client';
 import { createOperations, type OperationsOptions } from './operations.js';
 import { createRevertOperations } from './revert.js';
+import { createReleaseOperations, type ReleaseOperationsOptions } from './release-operations.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
 
-export interface AppDeps extends OperationsOptions {
+export interface AppDeps extends OperationsOptions, ReleaseOperationsOptions {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;
@@ -20,7 +21,7 @@ export function createApp(deps: AppDeps): Express {
     openapi,
     tokens: deps.tokens,
     logger: deps.logger,
-    operations: { ...createOperations(deps), ...createRevertOperations(deps) },
+    operations: { ...createOperations(deps), ...createReleaseOperations(deps), ...createRevertOperations(deps) },
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     // It calls peers: the request id goes on to them.
     forwardRequestIds: true,
