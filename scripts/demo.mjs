@@ -4,12 +4,14 @@
 // load balancer, deploy 1.1.0 under load (no failed request), deploy a broken 1.2.0 (rolled
 // back automatically), then undo; then the three prod clusters (prod-a, prod-b, prod-c) and a
 // second service that depends on search (suggest): out of sync, one release in waves and in
-// dependency order, in sync.
+// dependency order, in sync; last, slash commands from a local stand-in for Slack
+// (scripts/demo-slack.mjs): answered at once, a deployment followed in one message.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { slackDemo } from './demo-slack.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const base = Number(process.env.SLIPWAY_PORT_BASE ?? 7100);
@@ -151,6 +153,17 @@ try {
     '5',
   ]);
   await slipway(['sync']);
+  await slackDemo(
+    [
+      { text: 'status search prod' },
+      { text: 'history search prod' },
+      {
+        text: 'undo search prod -m "Forward again, from Slack"',
+        until: /deployed|failed|rolled back|cancelled|:warning:/,
+      },
+    ],
+    { home: env.SLIPWAY_HOME, base },
+  );
   console.log(bold('\nThe whole workflow ran.'));
 } finally {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

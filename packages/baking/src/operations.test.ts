@@ -19,6 +19,8 @@ import {
 import { createApp } from './app.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisBuildStore } from './builds.js';
+import { createSourceRepositories } from './repositories.js';
 import { createRedisImageRegistry } from './images.js';
 import { digestOf, startBakery, templatesFor, type Bakery } from './wiring.js';
 
@@ -67,6 +69,11 @@ beforeAll(async () => {
     serviceTemplateDigest: digestOf(templates.service),
     followConnection: () => redis.duplicate(),
     bakeTimeoutSeconds: 120,
+    builds: createRedisBuildStore({ redis, prefix: 'test:baking:' }),
+    repositories: createSourceRepositories({ dir: join(home, 'repos') }),
+    repoOf: async () => undefined,
+    runningImages: async () => [],
+    githubSecret: () => undefined,
     tokens,
     logger,
   });

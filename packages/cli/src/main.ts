@@ -42,6 +42,8 @@ const deploy = () => import('./commands/deploy.js');
 const follow = () => import('./commands/follow.js');
 const status = () => import('./commands/status.js');
 const infra = () => import('./commands/infra.js');
+const plan = () => import('./commands/plan.js');
+const revert = () => import('./commands/revert.js');
 const release = () => import('./commands/release.js');
 const login = () => import('./commands/login.js');
 
@@ -198,7 +200,8 @@ export function program(): Command {
       .option('-y, --yes', 'do not ask for confirmation (production environments ask on a terminal)')
       .option('--force', 'deploy even when this image and config already serve')
       .option('--no-wait', 'print the id and return')
-      .action(lazy(deploy, (m) => m.deploy)),
+      .option('--dry-run', 'print the source commits and config keys it would change, and exit')
+      .action(lazy(plan, (m) => m.deployOrPlan)),
     [
       'slipway deploy search prod 1.4.0 -m "Faster search"',
       'slipway deploy search staging img-2f9c0a1b2c3d -m "Try it" --no-wait',
@@ -216,7 +219,8 @@ export function program(): Command {
     slipway
       .command('history [service] [env]')
       .description('deployments, newest first: version, outcome, time taken, who and why')
-      .action(lazy(status, (m) => m.history)),
+      .option('--commits', 'each with the source commits and config keys it changed')
+      .action(lazy(plan, (m) => m.historyOrCommits)),
     ['slipway history search', 'slipway history search prod --json | jq -r ".items[0].id"'],
   );
   examples(
@@ -255,6 +259,15 @@ export function program(): Command {
     CONTROL,
   );
 
+  examples(
+    slipway
+      .command('revert <service> <env> <commit>')
+      .description('deploy the newest earlier release whose artifact does not contain that commit')
+      .option('-m, --message <message>', 'why')
+      .option('--no-wait', 'print the id and return')
+      .action(lazy(revert, (m) => m.revert)),
+    ['slipway revert search prod 3f2a9c1 -m "3f2a9c1 breaks search"'],
+  );
   examples(
     slipway
       .command('release [specs...]')

@@ -23,6 +23,7 @@ export type Deployment = {
   message: string;
   strategy: string;
   by: string;
+  via?: string;
   state: string;
   reason?: string;
   createdAt: string;
@@ -57,6 +58,17 @@ export type Group = {
   image?: string;
   commit?: string;
   instances: { id: string; lifecycle: string; address?: string; health: string }[];
+};
+
+export type CommitSummary = {
+  service: string;
+  commit: string;
+  message?: string;
+  author?: string;
+  date?: string;
+  build?: { status?: string; url?: string };
+  version?: string;
+  runningIn: string[];
 };
 
 export function createData(urls: Urls, token: string) {
@@ -117,6 +129,24 @@ export function createData(urls: Urls, token: string) {
     },
     async images(service: string) {
       return unwrap(await baking.GET('/images', { params: { query: { service } } })).items;
+    },
+    /** The service's recent commits with build, version and where each runs; [] when baking cannot say. */
+    async commits(service: string, limit = 10): Promise<CommitSummary[]> {
+      try {
+        const answer = unwrap(
+          await baking.GET('/services/{service}/commits', { params: { path: { service }, query: { limit } } }),
+        );
+        return answer.items.map((item) => ({ ...item, service }));
+      } catch {
+        return [];
+      }
+    },
+    /** The source commit a version's artifact was built from, when a build was reported. */
+    async sourceCommit(service: string, version: string): Promise<string | undefined> {
+      const found = await baking.GET('/services/{service}/versions/{version}/build', {
+        params: { path: { service, version } },
+      });
+      return found.data?.commit;
     },
     async configDiff(service: string, env: string, from: string, to: string) {
       return unwrap(

@@ -3,6 +3,7 @@
  * section when the server sends it again (server-sent events), so nothing reloads.
  */
 import type { Cluster, Data, Deployment } from './data.js';
+import { commitsSection, recentCommitsAcross, sourceChangeSection } from './commits.js';
 import { Html, html } from './html.js';
 import { layout } from './layout.js';
 import {
@@ -39,6 +40,7 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
 export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
   const sections = await homeSections(data);
   const chart = chartData(await data.deployments({ limit: 200 }));
+  const commits = await recentCommitsAcross(data, [...new Set((await data.clusters()).map((c) => c.service))]);
   return layout(
     'Overview',
     html`<div class="grid">
@@ -58,6 +60,7 @@ export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
             ${jsonInScript(chart)}
           </script>
         </section>
+        ${commits}
       </div>
     </div>`,
     '/live',
@@ -89,17 +92,18 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
       </p>
       ${configDiff(changes)}`;
   }
+  const sources = await sourceChangeSection(data, d, before).catch(() => html``);
   return layout(
     d.id,
     html`<p class="muted">
         <a href="/services/${d.service}">${d.service}</a> · ${d.context.imageVersion ?? ''} ${d.image} · config
-        ${short(d.context.commit)} · ${d.strategy} · ${d.by}:
+        ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}:
         “${d.message}”${d.undoOf ? html` · undo of <a href="/deployments/${d.undoOf}">${d.undoOf}</a>` : ''}
       </p>
       <div class="grid">
         <div>${sections.actions}</div>
         <div>
-          ${sections.clusters}
+          ${sections.clusters} ${sources}
           <section id="config-change">
             <h2>Config change</h2>
             ${diff}
@@ -113,11 +117,12 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
 export async function servicePage(data: Data, name: string): Promise<Html | undefined> {
   const service = await data.service(name);
   if (!service) return undefined;
-  const [envs, deployments, images, clusters] = await Promise.all([
+  const [envs, deployments, images, clusters, commits] = await Promise.all([
     data.environments(name),
     data.deployments({ service: name }),
     data.images(name),
     data.clusters(),
+    data.commits(name, 20),
   ]);
   return layout(
     name,
@@ -155,6 +160,7 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
               )}
             </ul>
           </section>
+          ${commitsSection(commits)}
         </div>
       </div>`,
     '',

@@ -11,6 +11,7 @@ import {
 } from '@slipway/core';
 import { createRedisStackLocks } from '@slipway/infra';
 import { createApp } from './app.js';
+import { createDeploymentMetrics } from './metrics.js';
 import { createNotifier } from './notify.js';
 import { httpImageFinder, httpPeers } from './peers.js';
 import { createRedisReleaseStore } from './release-store.js';
@@ -36,6 +37,7 @@ const peers = httpPeers(
   },
   token,
 );
+const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
 const releaseConcurrency = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
 const runner = startRunner({
   redisUrl,
@@ -48,12 +50,14 @@ const runner = startRunner({
   pollMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_POLL_MS', 200),
   jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
   sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
-  notifier: createNotifier({
-    peers,
-    logger,
-    ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
-    ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
-  }),
+  notifier: metrics.counting(
+    createNotifier({
+      peers,
+      logger,
+      ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+      ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+    }),
+  ),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
 });
 const releases = createRedisReleaseStore({ redis, prefix });
@@ -95,6 +99,7 @@ const app = createApp({
   followConnection: () => redis.duplicate(),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
+  metrics: metrics.registry,
   readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
 });
 await serve({

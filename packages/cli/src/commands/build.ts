@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { answer, CliError, client, inWords, raw } from '../api.js';
 import { knownService } from '../names.js';
 import { dim, green, line, show, type GlobalOptions } from '../output.js';
+import { recordSource } from './source.js';
 
 const run = promisify(execFile);
 
@@ -86,8 +87,14 @@ export async function build(service: string | undefined, options: GlobalOptions 
       );
     if (!response.ok) throw new CliError(inWords(response.status, body as never));
     const again = response.status === 200;
-    show(options, { service: name, version, artifact: made, sha256: body.sha256, unchanged: again }, () =>
-      line(`${green(`${name} ${version}`)}${again ? dim(' (already stored, the same content)') : ''}`),
+    const commit = await recordSource(name, version, dir, record.metadata.repo);
+    show(
+      options,
+      { service: name, version, artifact: made, sha256: body.sha256, unchanged: again, ...(commit ? { commit } : {}) },
+      () =>
+        line(
+          `${green(`${name} ${version}${commit ? ` (${commit.slice(0, 12)})` : ''}`)}${again ? dim(' (already stored, the same content)') : ''}`,
+        ),
     );
   } finally {
     if (out !== dir) await rm(out, { recursive: true, force: true });

@@ -155,6 +155,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/services/{service}/envs/{env}/revert-commit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deploys the newest earlier release whose artifact does not contain the commit (undo's way: its image and config commit, its group re-enabled while retained); the record names the commit it reverts. 409 when the running release does not contain it, or no earlier one is without it. */
+        post: operations["revertCommit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services/{service}/envs/{env}": {
         parameters: {
             query?: never;
@@ -346,8 +368,12 @@ export interface components {
             strategy: "red-black" | "progressive" | "highlander";
             params?: Record<string, never>;
             by: string;
+            /** @description Where `by` acted from, when through a face: `slack`. */
+            via?: string;
             queue?: boolean;
             undoOf?: string;
+            /** @description The source commit this deployment reverts. */
+            revertsCommit?: string;
             /** @description The release this deployment is one cluster of. */
             releaseId?: string;
             /** @enum {string} */
@@ -731,6 +757,44 @@ export interface operations {
                     "application/json": {
                         id: string;
                         state: string;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    revertCommit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    commit: string;
+                    message: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        state: string;
+                        image: string;
+                        version: string;
                     };
                 };
             };
