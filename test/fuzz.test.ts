@@ -26,7 +26,7 @@ beforeAll(async () => {
   // npm start restarts a process that dies, and says so: the first one said is the one that died.
   platform = await startPlatform({
     home,
-    portBase: await freePortBase(82),
+    portBase: await freePortBase(87),
     warn: (line) => (died ??= /^(\S+) exited/.exec(line)?.[1]),
   });
 }, 90_000);

@@ -11,8 +11,14 @@ import {
   serve,
   slipwayHome,
 } from '@slipway/core';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisBuildStore } from './builds.js';
+import { announceFailedBuild } from './build-notify.js';
+import { createSourceRepositories, metadataLookup, orchestratorClusters } from './repositories.js';
+import { createRedisImageRegistry } from './images.js';
 import { baseBakeKey } from './operations.js';
 import {
   artifactStoreFromEnv,
@@ -29,6 +35,7 @@ const home = slipwayHome(env);
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
+const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
 const cloud = cloudProviderFromEnv(env);
 const artifacts = artifactStoreFromEnv(env, home);
 const templates = templatesFor(cloud);
@@ -53,11 +60,30 @@ const bakery = await startBakery({
     baseRetention: intFromEnv(env, 'SLIPWAY_BASE_IMAGE_RETENTION', 3),
   },
 });
+const token = requireEnv(env, 'SLIPWAY_TOKEN');
+const slackOf = metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'slack');
+const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
 const app = createApp({
   store,
+  images,
   artifacts,
   cloud,
-  services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), requireEnv(env, 'SLIPWAY_TOKEN')),
+  services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
+  builds: createRedisBuildStore({ redis, prefix: 'slipway:baking:' }),
+  repositories: createSourceRepositories({ dir: join(home, 'baking', 'repos') }),
+  repoOf: metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'repo'),
+  onFailed: (build, facts) =>
+    announceFailedBuild(build, facts, {
+      logger,
+      slackUrl: async (service) =>
+        (await slackOf(service).catch(() => undefined)) ?? env.SLIPWAY_SLACK_WEBHOOK_URL ?? undefined,
+    }),
+  runningImages: env.SLIPWAY_ORCHESTRATOR_URL
+    ? orchestratorClusters(env.SLIPWAY_ORCHESTRATOR_URL, token)
+    : async () => [],
+  // Read when a webhook comes, so a secret put in place later needs no restart.
+  githubSecret: () =>
+    existsSync(githubSecretFile) ? readFileSync(githubSecretFile, 'utf8').trim() || undefined : undefined,
   queue: bakery.queue,
   serviceTemplateDigest: digestOf(templates.service),
   baseTemplateDigest: digestOf(templates.base),
@@ -66,7 +92,7 @@ const app = createApp({
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
-  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listImages({ kind: 'base' }) },
+  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
   unavailable: redisUnavailable(redis),
 });
 await serve({

@@ -4,9 +4,9 @@
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName, probeHttp, type Logger } from '@slipway/core';
-import { resolveParams, type Deployment, type DeploymentContext } from './deployment.js';
-import { healthUrl, HealthTracker, runWebCheck } from './health.js';
+import { clusterName, nextServerGroupName, type Logger } from '@slipway/core';
+import { resolveParams, type Deployment, type DeploymentContext, type DeploymentParams } from './deployment.js';
+import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import type { Peers } from './peers.js';
 import type { Control, DeploymentStore } from './store.js';
 
@@ -78,9 +78,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     await interruption(ctx);
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
     await Promise.all(
-      instances.map(async (i) =>
-        tracker.record(i.id, await probeHttp(healthUrl(i.address!, check), check.timeoutSeconds * 1000)),
-      ),
+      instances.map(async (i) => tracker.record(i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check))),
     );
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
     if (instances.length > 0 && healthy.length === instances.length) {
@@ -102,8 +100,10 @@ async function waitForRunning(ctx: ActionContext, desired: number): Promise<stri
   const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
   for (;;) {
     await interruption(ctx);
-    const running = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const found = await group(ctx);
+    const running = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
     if (running.length >= desired) return `${running.length} instance(s) running`;
+    if (found.launchFailure) throw new DeploymentFailure(`the cloud cannot launch instances: ${found.launchFailure}`);
     if (Date.now() > deadline) {
       throw new DeploymentFailure(
         `${running.length} of ${desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
@@ -248,11 +248,20 @@ const createLaunchTemplate: Action = {
       imageId: ctx.deployment.image,
       instanceType: params.instanceType,
       userData: need(ctx, 'userData'),
+      ...launchSecurity(params),
       tags: { deployment: ctx.deployment.id, commit: need(ctx, 'commit') },
     });
     return `${template.name} from ${template.imageId}`;
   },
 };
+
+/** The security groups and instance profile deployment-params.json names for the instances. */
+function launchSecurity(params: DeploymentParams) {
+  return {
+    ...(params.securityGroups?.length ? { securityGroups: params.securityGroups } : {}),
+    ...(params.instanceProfile ? { instanceProfile: params.instanceProfile } : {}),
+  };
+}
 
 function createServerGroup(firstBatchOnly: boolean): Action {
   return {
@@ -324,9 +333,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string): Promis
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
     const [results, targets] = await Promise.all([
       Promise.all(
-        instances.map(
-          async (i) => [i.id, await probeHttp(healthUrl(i.address!, check), check.timeoutSeconds * 1000)] as const,
-        ),
+        instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
       ),
       ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
     ]);
@@ -428,6 +435,8 @@ const disableOldGroup: Action = {
 const waitForDrain: Action = {
   name: 'wait-for-drain',
   async run(ctx) {
+    // A first deployment took no group out of service: nothing is in flight to wait for.
+    if (!ctx.deployment.context.previous) return 'no old group: nothing to drain';
     const seconds = need(ctx, 'params').strategy.drainSeconds;
     const end = Date.now() + seconds * 1000;
     while (Date.now() < end) {

@@ -1,15 +1,20 @@
 import type { Express } from 'express';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import type { Registry } from 'prom-client';
 import { createOperations, type OperationsOptions } from './operations.js';
+import { createRevertOperations } from './revert.js';
+import { createReleaseOperations, type ReleaseOperationsOptions } from './release-operations.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
 
-export interface AppDeps extends OperationsOptions {
+export interface AppDeps extends OperationsOptions, ReleaseOperationsOptions {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;
   /** Why it cannot answer now (its Redis is down): a prompt 503. */
   unavailable?: () => string | undefined;
+  /** slipway_release_info and slipway_deployments_total (metrics.ts). */
+  metrics?: Registry;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -18,7 +23,8 @@ export function createApp(deps: AppDeps): Express {
     openapi,
     tokens: deps.tokens,
     logger: deps.logger,
-    operations: createOperations(deps),
+    operations: { ...createOperations(deps), ...createReleaseOperations(deps), ...createRevertOperations(deps) },
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
     // It calls peers: the request id goes on to them.
     forwardRequestIds: true,
     readiness: deps.readiness ?? {},

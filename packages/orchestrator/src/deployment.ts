@@ -38,6 +38,9 @@ export interface WebCheck {
 export interface DeploymentParams {
   capacity: { min: number; desired: number; max: number };
   instanceType: string;
+  /** The instances' security groups (stack names or ids) and IAM instance profile. */
+  securityGroups?: string[];
+  instanceProfile?: string;
   healthCheck: {
     path: string;
     port: number | 'traffic-port';
@@ -93,8 +96,14 @@ export interface Deployment {
   strategy: StrategyName;
   params: Record<string, unknown>;
   by: string;
+  /** Where `by` acted from when not directly (`slack`). */
+  via?: string;
   queue: boolean;
   undoOf?: string;
+  /** The source commit this deployment reverts (revert-commit). */
+  revertsCommit?: string;
+  /** The release this deployment is one cluster of, if any. */
+  releaseId?: string;
   state: DeploymentState;
   reason?: string;
   createdAt: string;
@@ -140,6 +149,10 @@ export function resolveParams(
     );
   }
   const params = merged as unknown as DeploymentParams;
+  if (params.healthCheck.timeoutSeconds >= params.healthCheck.intervalSeconds)
+    throw new UnprocessableError(
+      `deployment parameters are not valid: /params/healthCheck/timeoutSeconds must be below intervalSeconds (${params.healthCheck.intervalSeconds}), as AWS requires`,
+    );
   params.capacity.min ??= Math.min(1, params.capacity.desired);
   params.capacity.max ??= Math.max(params.capacity.desired, params.capacity.min);
   return params;

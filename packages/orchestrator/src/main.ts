@@ -10,11 +10,16 @@ import {
   requireEnv,
   serve,
 } from '@slipway/core';
+import { createRedisStackLocks } from '@slipway/infra';
 import { createApp } from './app.js';
+import { createDeploymentMetrics } from './metrics.js';
 import { createNotifier } from './notify.js';
-import { httpPeers } from './peers.js';
+import { httpImageFinder, httpPeers } from './peers.js';
+import { createRedisReleaseStore } from './release-store.js';
+import { startReleaseCoordinator } from './releases.js';
 import { startRunner } from './runner.js';
 import { createRedisDeploymentStore } from './store.js';
+import { startSyncWatch } from './sync.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'orchestrator' });
@@ -33,6 +38,7 @@ const peers = httpPeers(
   },
   token,
 );
+const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
 const releaseConcurrency = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
 const runner = startRunner({
   redisUrl,
@@ -45,15 +51,47 @@ const runner = startRunner({
   pollMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_POLL_MS', 200),
   jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
   sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
-  notifier: createNotifier({
-    peers,
-    logger,
-    ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
-    ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
-  }),
+  notifier: metrics.counting(
+    createNotifier({
+      peers,
+      logger,
+      ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+      ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+    }),
+  ),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
 });
+const releases = createRedisReleaseStore({ redis, prefix });
+// Each tick of a release holds a lease with a fencing token (the infra service's lock).
+const locksPrefix = `${prefix}releases:`;
+const coordinator = startReleaseCoordinator({
+  releases,
+  store,
+  runner,
+  peers,
+  cloud,
+  releaseConcurrency,
+  locks: createRedisStackLocks({ redis, prefix: locksPrefix, leaseMs: 30_000 }),
+  locksPrefix,
+  logger,
+  tickMs: intFromEnv(env, 'SLIPWAY_RELEASE_TICK_MS', 500),
+});
+const syncWatch = startSyncWatch({
+  store,
+  peers,
+  releases,
+  redis,
+  prefix,
+  logger,
+  alertAfterSeconds: intFromEnv(env, 'SLIPWAY_SYNC_ALERT_S', 900),
+  everyMs: intFromEnv(env, 'SLIPWAY_SYNC_CHECK_MS', 10_000),
+  ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+  ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+});
 const app = createApp({
+  releases,
+  coordinator,
+  images: httpImageFinder(requireEnv(env, 'SLIPWAY_BAKING_URL'), token),
   store,
   runner,
   peers,
@@ -62,7 +100,8 @@ const app = createApp({
   followConnection: () => redis.duplicate(),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
-  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listLoadBalancers() },
+  metrics: metrics.registry,
+  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
   unavailable: redisUnavailable(redis),
 });
 await serve({
@@ -71,6 +110,8 @@ await serve({
   host: env.HOST,
   logger,
   onClose: async () => {
+    syncWatch.close();
+    await coordinator.close();
     await runner.close();
     await redis.quit();
   },

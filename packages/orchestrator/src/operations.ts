@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import type { CloudProvider } from '@slipway/cloud';
+import { checkUserData, type CloudProvider } from '@slipway/cloud';
 import {
   clusterName,
   ConflictError,
@@ -60,7 +60,8 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
 
   async function control(req: Request, res: Response, kind: 'pause' | 'resume' | 'cancel' | 'rollback') {
     const d = await mustGet(paramsOf(req).id!);
-    const by = principalOf(req).subject;
+    const { subject: by, via } = principalOf(req);
+    const who = via ? { by, via } : { by };
     if (isFinished(d))
       throw new ConflictError(
         `deployment ${d.id} is ${d.state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
@@ -70,10 +71,10 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       await runner.resume(d);
     } else if (kind === 'pause') {
       await store.setControl(d.id, { pause: by });
-      await runner.event(d, 'pause-requested', { by });
+      await runner.event(d, 'pause-requested', who);
     } else {
       await store.setControl(d.id, { [kind]: by });
-      await runner.event(d, `${kind}-requested`, { by });
+      await runner.event(d, `${kind}-requested`, who);
       // Nothing is running it: act now rather than at a boundary that will not come.
       if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt)) await runner.unwindNow(d, kind, by);
     }
@@ -82,7 +83,8 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
 
   return {
     async createDeployment(req, res) {
-      const deployment = await submit(req.body as DeploymentRequest, principalOf(req).subject);
+      const { subject, via } = principalOf(req);
+      const deployment = await submit(req.body as DeploymentRequest, subject, via ? { via } : {});
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },
     async listDeployments(req, res) {
@@ -137,7 +139,11 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
           strategy: 'red-black',
         },
         principalOf(req).subject,
-        { undoOf: current.deployment, context: { group: previous.group } },
+        {
+          undoOf: current.deployment,
+          context: { group: previous.group },
+          ...(principalOf(req).via ? { via: principalOf(req).via } : {}),
+        },
       );
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },
@@ -231,6 +237,11 @@ export async function submitDeployment(
     );
   }
   const params = resolveParams(config.deploymentParams, request.params ?? {}, request.strategy);
+  // EC2's 16 KB user-data limit, refused now rather than when the launch template is made.
+  checkUserData(`${service}-${env}`, {
+    files: { 'application.properties': config.properties },
+    commands: config.launchData ?? [],
+  });
   if (!(await cloud.getLoadBalancer(params.loadBalancer.name))) {
     throw new UnprocessableError(
       `load balancer ${params.loadBalancer.name} (deployment-params.json) does not exist: plan and apply its infra stack first`,

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stopChild, superviseProcess, tail, waitFor, type SupervisedProcess } from './processes.js';
 import { ensureExampleConfigRepos, ensureExampleInfraRepo } from './examples.js';
-import { ensureTokens } from './tokens.js';
+import { ensureChatFiles, ensureTokens } from './tokens.js';
 
 /** Redis, when the platform starts its own, listens on the base port + this. */
 export const REDIS_PORT_OFFSET = 9;
@@ -25,6 +25,7 @@ export const SERVICES: readonly ComponentName[] = [
   'baking',
   'infra',
   'orchestrator',
+  'chat',
   'dashboard',
 ];
 
@@ -114,6 +115,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       options.env?.SLIPWAY_INFRA_REPO_URL ??
       process.env.SLIPWAY_INFRA_REPO_URL ??
       (await ensureExampleInfraRepo(join(ROOT, 'infra', 'examples', 'infra'), home, options.portBase));
+    await ensureChatFiles(home);
     const urls: Platform['urls'] = {};
     for (const name of SERVICES) urls[name] = `http://127.0.0.1:${options.portBase + PORT_OFFSETS[name]}`;
     const peers = Object.fromEntries(SERVICES.map((name) => [`SLIPWAY_${name.toUpperCase()}_URL`, urls[name]]));
@@ -140,7 +142,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           SLIPWAY_TOKENS_FILE: tokens.tokensFile,
           // The dashboard reads with the reader token; every other service has its own deployer one.
           SLIPWAY_TOKEN: name === 'dashboard' ? tokens.dashboard : tokens.services[name],
-          SLIPWAY_CLOUD: process.env.SLIPWAY_CLOUD ?? 'local',
+          SLIPWAY_CLOUD: options.env?.SLIPWAY_CLOUD ?? process.env.SLIPWAY_CLOUD ?? 'local',
           SLIPWAY_CONFIG_REPO_URL: configRepoUrl,
           SLIPWAY_INFRA_REPO_URL: infraRepoUrl,
         },

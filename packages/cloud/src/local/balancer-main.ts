@@ -12,7 +12,8 @@ import { LoadBalancerSet, type Targets } from './balancers.js';
 const socket = process.argv[2];
 if (!socket) throw new Error('usage: balancer-main.js <socket>');
 const logger = createLogger({ name: 'cloud-balancers' });
-const balancers = new LoadBalancerSet(logger);
+// The daemon's time scale (health checks and draining faster, for tests and demos).
+const balancers = new LoadBalancerSet(logger, Number(process.env.SLIPWAY_CLOUD_TIME_SCALE ?? 1));
 
 async function route(method: string, path: string, body: unknown): Promise<unknown> {
   if (method === 'GET' && path === '/balancers') return balancers.running();

@@ -38,13 +38,16 @@ export class LoadBalancerSet implements LoadBalancers {
   private readonly balancers = new Map<string, LocalLoadBalancer>();
   private readonly addresses = new Map<string, Map<string, string>>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly timeScale?: number,
+  ) {}
 
   async put(spec: LoadBalancerSpec): Promise<void> {
     const running = this.balancers.get(spec.name);
     if (running && running.spec.port === spec.port) return running.reconfigure(spec);
     const addresses = this.addresses.get(spec.name) ?? new Map<string, string>();
-    const next = new LocalLoadBalancer(spec, (id) => addresses.get(id), this.logger);
+    const next = new LocalLoadBalancer(spec, (id) => addresses.get(id), this.logger, this.timeScale);
     await next.start(); // rejects while the port is taken, leaving the old listener serving
     if (running) next.adoptTargets(running);
     this.balancers.set(spec.name, next);
@@ -98,7 +101,15 @@ export class DetachedLoadBalancers implements LoadBalancers {
   ) {}
 
   /** Adopts the balancer process a previous daemon left running, or starts one. */
-  static async attach({ dir, logger }: { dir: string; logger: Logger }): Promise<DetachedLoadBalancers> {
+  static async attach({
+    dir,
+    logger,
+    timeScale,
+  }: {
+    dir: string;
+    logger: Logger;
+    timeScale?: number;
+  }): Promise<DetachedLoadBalancers> {
     const socket = socketPath(dir);
     const pidFile = join(dir, 'balancers.pid');
     const previous = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
@@ -116,7 +127,11 @@ export class DetachedLoadBalancers implements LoadBalancers {
       const child = spawn(process.execPath, [HOST_MAIN, socket], {
         detached: true,
         stdio: ['ignore', log, log],
-        env: { ...process.env, [MARKER]: socket },
+        env: {
+          ...process.env,
+          [MARKER]: socket,
+          ...(timeScale === undefined ? {} : { SLIPWAY_CLOUD_TIME_SCALE: String(timeScale) }),
+        },
       });
       child.once('exit', () => (exited = true));
       await new Promise<void>((ok, fail) => {

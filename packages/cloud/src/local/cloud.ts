@@ -6,6 +6,7 @@
  * the instances whose processes still live and replaces the rest, and (detached) the load
  * balancer process, which keeps serving while the daemon is down.
  */
+import { checkLoadBalancerSpec, checkUserData } from '../bounds.js';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName, type Logger } from '@slipway/core';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
@@ -41,12 +42,20 @@ export interface LocalCloudOptions {
    * this one. `in-process` (default): they close with the engine.
    */
   balancers?: 'in-process' | 'detached';
+  /**
+   * Health-check intervals and draining run this many times faster (tests and demos: 0.04 makes
+   * AWS's shortest interval, 5 s, 0.2 s). Specs are still held to AWS's bounds.
+   */
+  timeScale?: number;
 }
 
 const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class LocalCloud implements CloudProvider {
   readonly kind = 'local' as const;
+  readonly healthSource = 'http' as const;
+
+  async ping(): Promise<void> {}
   private readonly stateFile: string;
   private readonly imagesDir: string;
   private readonly instancesDir: string;
@@ -144,6 +153,7 @@ export class LocalCloud implements CloudProvider {
   // ---- launch templates -------------------------------------------------------------------
 
   async createLaunchTemplate(spec: LaunchTemplateSpec): Promise<LaunchTemplate> {
+    checkUserData(spec.name, spec.userData); // what EC2 would refuse is refused here too
     const existing = this.state.launchTemplates[spec.name];
     if (existing) {
       if (!sameSpec(existing, spec)) throw new ConflictError(`launch template ${spec.name} exists with another spec`);
@@ -252,7 +262,11 @@ export class LocalCloud implements CloudProvider {
 
   async destroyServerGroup(name: string): Promise<void> {
     const group = this.state.serverGroups[name];
-    if (!group) return;
+    if (!group) {
+      // Its launch template goes with it, also when a stop came between the two (same name by convention).
+      await this.deleteLaunchTemplate(name);
+      return;
+    }
     group.destroying = true;
     this.save();
     await this.syncBalancers();
@@ -263,12 +277,14 @@ export class LocalCloud implements CloudProvider {
       }),
     );
     delete this.state.serverGroups[name];
+    delete this.state.launchTemplates[group.launchTemplate];
     this.save();
   }
 
   // ---- load balancers and target groups ---------------------------------------------------
 
   async createLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer> {
+    checkLoadBalancerSpec(spec);
     const existing = this.state.loadBalancers[spec.name];
     if (existing) {
       const { address: _a, createdAt: _c, ...existingSpec } = existing;
@@ -292,6 +308,7 @@ export class LocalCloud implements CloudProvider {
   }
 
   async modifyLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer> {
+    checkLoadBalancerSpec(spec);
     const existing = this.state.loadBalancers[spec.name];
     if (!existing) throw new NotFoundError(`no load balancer ${spec.name}`);
     if (existing.targetGroup.name !== spec.targetGroup.name)
@@ -492,8 +509,13 @@ export class LocalCloud implements CloudProvider {
   }
 
   private openBalancers(): Promise<LoadBalancers> {
-    if (this.options.balancers !== 'detached') return Promise.resolve(new LoadBalancerSet(this.options.logger));
-    return DetachedLoadBalancers.attach({ dir: join(this.options.home, 'cloud'), logger: this.options.logger });
+    const { logger, timeScale } = this.options;
+    if (this.options.balancers !== 'detached') return Promise.resolve(new LoadBalancerSet(logger, timeScale));
+    return DetachedLoadBalancers.attach({
+      dir: join(this.options.home, 'cloud'),
+      logger,
+      ...(timeScale === undefined ? {} : { timeScale }),
+    });
   }
 
   private async putAllBalancers(): Promise<void> {
