@@ -18,3 +18,4 @@ export * from './git-mirror.js';
 export * from './event-stream.js';
 export * from './request-context.js';
 export * from './http-probe.js';
+export * from './lock.js';

@@ -3,76 +3,33 @@
  * looks at what exists before it creates, and keeps what it found on the deployment's context,
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
-import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName, probeHttp, type Logger } from '@slipway/core';
-import { resolveParams, type Deployment, type DeploymentContext } from './deployment.js';
+import type { ServerGroup } from '@slipway/cloud';
+import { clusterName, nextServerGroupName, probeHttp } from '@slipway/core';
+import {
+  DeploymentFailure,
+  group,
+  HealthFailure,
+  interruption,
+  need,
+  sleep,
+  targetsHealthy,
+  waitEnd,
+  type Action,
+  type ActionContext,
+} from './action.js';
+import { resolveParams, type Deployment } from './deployment.js';
 import { healthUrl, HealthTracker, runWebCheck } from './health.js';
-import type { Peers } from './peers.js';
-import type { Control, DeploymentStore } from './store.js';
+import { ROLLBACK_ACTIONS } from './rollback.js';
 
-export interface ActionDeps {
-  cloud: CloudProvider;
-  peers: Peers;
-  store: DeploymentStore;
-  logger: Logger;
-  /** How often waits look again (health, instances, control requests). */
-  pollMs: number;
-}
-
-export interface ActionContext {
-  deployment: Deployment;
-  deps: ActionDeps;
-  /** Saves the context and tells the followers, e.g. "burn-in 12 s left". */
-  progress(text: string, data?: Record<string, unknown>): Promise<void>;
-}
-
-export interface Action {
-  name: string;
-  run(ctx: ActionContext): Promise<string>;
-}
-
-/** A failure retrying will not fix: the deployment ends (rolled back when it took traffic). */
-export class DeploymentFailure extends Error {}
-
-/** The new group failed while taking traffic and the old one is serving again. */
-export class RolledBack extends Error {}
-
-/** A person asked to cancel or roll back while an action was waiting. */
-export class Interrupted extends Error {
-  constructor(
-    readonly kind: 'cancel' | 'rollback',
-    readonly by: string,
-  ) {
-    super(`${kind} asked by ${by}`);
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function interruption(ctx: ActionContext): Promise<void> {
-  const control: Control = await ctx.deps.store.control(ctx.deployment.id);
-  if (control.cancel) throw new Interrupted('cancel', control.cancel);
-  if (control.rollback) throw new Interrupted('rollback', control.rollback);
-}
-
-function need<K extends keyof DeploymentContext>(ctx: ActionContext, key: K): NonNullable<DeploymentContext[K]> {
-  const value = ctx.deployment.context[key];
-  if (value === undefined) throw new Error(`${String(key)} is not known yet: an earlier action did not run`);
-  return value as NonNullable<DeploymentContext[K]>;
-}
-
-async function group(ctx: ActionContext): Promise<ServerGroup> {
-  const found = await ctx.deps.cloud.getServerGroup(need(ctx, 'group'));
-  if (!found) throw new DeploymentFailure(`server group ${ctx.deployment.context.group} is gone`);
-  return found;
-}
+export * from './action.js';
+export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
 
 /** Probes every instance until each passed `healthyThreshold` times in a row. */
 async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const params = need(ctx, 'params');
   const check = params.healthCheck;
   const tracker = new HealthTracker();
-  const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, 'instance-health', params.strategy.healthTimeoutSeconds * 1000);
   const every = Math.min(check.intervalSeconds * 1000, 1000);
   for (;;) {
     await interruption(ctx);
@@ -99,7 +56,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
 
 async function waitForRunning(ctx: ActionContext, desired: number): Promise<string> {
   const params = need(ctx, 'params');
-  const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, `running-${desired}`, params.strategy.healthTimeoutSeconds * 1000);
   for (;;) {
     await interruption(ctx);
     const running = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
@@ -114,9 +71,9 @@ async function waitForRunning(ctx: ActionContext, desired: number): Promise<stri
 }
 
 /** Until the load balancer finds every instance of the group healthy. */
-async function waitForTargets(ctx: ActionContext): Promise<string> {
+async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<string> {
   const params = need(ctx, 'params');
-  const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, label, params.strategy.healthTimeoutSeconds * 1000);
   for (;;) {
     await interruption(ctx);
     const { healthy, of } = await targetsHealthy(ctx, need(ctx, 'group'));
@@ -128,50 +85,6 @@ async function waitForTargets(ctx: ActionContext): Promise<string> {
   }
 }
 
-/** How many of a group's running instances the load balancer finds healthy. */
-async function targetsHealthy(ctx: ActionContext, groupName: string): Promise<{ healthy: number; of: number }> {
-  const found = await ctx.deps.cloud.getServerGroup(groupName);
-  const ids = (found?.instances ?? []).filter((i) => i.lifecycle === 'running').map((i) => i.id);
-  const health = await ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'));
-  return {
-    healthy: ids.filter((id) => health.find((t) => t.instanceId === id)?.state === 'healthy').length,
-    of: ids.length,
-  };
-}
-
-/**
- * Puts the previous group back in service and takes the new one out: the automatic
- * rollback, a cancel, a manual rollback. When the previous group was still in service (the
- * burn-in), this is one deregistration and traffic is back on it at once.
- */
-export async function restorePrevious(ctx: ActionContext): Promise<string> {
-  const { cloud } = ctx.deps;
-  const { previous, previousCapacity, group: created } = ctx.deployment.context;
-  const said: string[] = [];
-  if (previous && (await cloud.getServerGroup(previous))) {
-    const before = (await cloud.getServerGroup(previous))!;
-    if (previousCapacity && before.desired < previousCapacity.desired) {
-      await cloud.resizeServerGroup(previous, previousCapacity);
-      said.push(`${previous} resized back to ${previousCapacity.desired}`);
-    }
-    if (before.disabled || (previousCapacity && before.desired < previousCapacity.desired)) {
-      await cloud.enableServerGroup(previous);
-      // Its instances must pass the load balancer's checks before the new group leaves.
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const { healthy, of } = await targetsHealthy(ctx, previous);
-        if ((of > 0 && healthy === of) || Date.now() > deadline) break;
-        await sleep(ctx.deps.pollMs);
-      }
-    }
-    said.push(`${previous} in service`);
-  }
-  if (created && (await cloud.getServerGroup(created))) {
-    await cloud.disableServerGroup(created);
-    said.push(`${created} out of service`);
-  }
-  return said.join('; ');
-}
 
 const resolveImage: Action = {
   name: 'resolve-image',
@@ -253,10 +166,11 @@ const createLaunchTemplate: Action = {
   },
 };
 
-function createServerGroup(firstBatchOnly: boolean): Action {
-  return {
+/** Progressive starts with one instance; the others with all of them. */
+const createServerGroup: Action = {
     name: 'create-server-group',
     async run(ctx) {
+      const firstBatchOnly = ctx.deployment.strategy === 'progressive';
       const params = need(ctx, 'params');
       const name = need(ctx, 'group');
       const capacity = firstBatchOnly
@@ -284,8 +198,7 @@ function createServerGroup(firstBatchOnly: boolean): Action {
       });
       return `${name}: ${capacity.desired} instance(s), out of service`;
     },
-  };
-}
+};
 
 const waitForInstancesRunning: Action = {
   name: 'wait-for-instances-running',
@@ -297,26 +210,36 @@ const waitForHealth: Action = { name: 'wait-for-instance-health', run: waitForIn
 const enableNewGroup: Action = {
   name: 'enable-new-group',
   async run(ctx) {
+    // Write-ahead: a rollback must know the new group may be taking traffic.
+    if (!ctx.deployment.context.enabled) {
+      ctx.deployment.context.enabled = true;
+      await ctx.save();
+    }
     await ctx.deps.cloud.enableServerGroup(need(ctx, 'group'));
-    ctx.deployment.context.enabled = true;
     return `${ctx.deployment.context.group} in service`;
   },
 };
 
-const waitForLoadBalancerHealth: Action = { name: 'wait-for-load-balancer-health', run: waitForTargets };
+const waitForLoadBalancerHealth: Action = {
+  name: 'wait-for-load-balancer-health',
+  run: (ctx) => waitForTargets(ctx),
+};
 
 /**
  * Watches the new group taking traffic: its instances' own checks, the load balancer's view and
- * the web checks. A failure puts the old group (still in service) back alone, in this action.
+ * the web checks. A failure is a HealthFailure: the runner's rollback actions put the old group back.
  */
-async function watch(ctx: ActionContext, seconds: number, label: string): Promise<string> {
+async function watch(ctx: ActionContext, seconds: number, label: string, waitName: string): Promise<string> {
   const params = need(ctx, 'params');
   const check = params.healthCheck;
   const tracker = new HealthTracker();
   const webFailures = new Map<string, number>();
   const webNext = new Map<string, number>();
-  const started = Date.now();
-  const end = started + seconds * 1000;
+  // A watch run again after a crash looks long enough to see a failure, even if its time is up.
+  const end = Math.max(
+    await waitEnd(ctx, waitName, seconds * 1000),
+    Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
+  );
   let lastSaid = -1;
   for (;;) {
     await interruption(ctx);
@@ -348,13 +271,9 @@ async function watch(ctx: ActionContext, seconds: number, label: string): Promis
       if (reason && count >= web.failureLimit) failure ??= `check ${reason} (${count} times)`;
     }
     if (failure) {
-      const detected = Date.now();
-      const restored = await restorePrevious(ctx);
-      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure, restoreMs: Date.now() - detected }, 'rolled back');
-      await ctx.progress(`rolled back in ${Date.now() - detected} ms: ${restored}`, {
-        rollbackMs: Date.now() - detected,
-      });
-      throw new RolledBack(failure);
+      ctx.deployment.context.failureDetectedAt = Date.now();
+      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
+      throw new HealthFailure(failure);
     }
     if (Date.now() >= end) return `${label}: ${seconds} s watched, healthy`;
     const left = Math.ceil((end - Date.now()) / 1000);
@@ -368,7 +287,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string): Promis
 
 const burnIn: Action = {
   name: 'burn-in',
-  run: (ctx) => watch(ctx, need(ctx, 'params').strategy.burnInSeconds, 'burn-in'),
+  run: (ctx) => watch(ctx, need(ctx, 'params').strategy.burnInSeconds, 'burn-in', 'burn-in'),
 };
 
 /** Wealthfront's batches: 1 is in; then 2, 4, 8 … more until all are, the old group shrinking as many. */
@@ -397,16 +316,26 @@ const growInBatches: Action = {
         of: sizes.length,
       });
       await waitForRunning(ctx, size);
-      await waitForTargets(ctx);
+      await waitForTargets(ctx, `targets-${size}`);
       const previous = ctx.deployment.context.previous;
       const before = ctx.deployment.context.previousCapacity;
       if (previous && before) {
         const keep = Math.max(before.desired - size, 0);
         const old = await cloud.getServerGroup(previous);
-        if (old && old.desired > keep)
+        if (old && old.desired > keep) {
+          if (!ctx.deployment.context.previousShrunk) {
+            ctx.deployment.context.previousShrunk = true;
+            await ctx.save();
+          }
           await cloud.resizeServerGroup(previous, { min: Math.min(old.min, keep), desired: keep, max: old.max });
+        }
       }
-      await watch(ctx, Math.min(params.strategy.burnInSeconds, 5), `batch ${index + 1} of ${sizes.length} watched,`);
+      await watch(
+        ctx,
+        Math.min(params.strategy.burnInSeconds, 5),
+        `batch ${index + 1} of ${sizes.length} watched,`,
+        `batch-${size}`,
+      );
     }
     return sizes.length ? `grew in ${sizes.length} batch(es) to ${target}` : `${target} instance(s): no batches needed`;
   },
@@ -418,8 +347,11 @@ const disableOldGroup: Action = {
     const d = ctx.deployment;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
     const others = groups.filter((g) => g.name !== d.context.group && !g.disabled);
+    if (others.length && !d.context.previousDisabled) {
+      d.context.previousDisabled = true;
+      await ctx.save();
+    }
     for (const other of others) await ctx.deps.cloud.disableServerGroup(other.name);
-    d.context.previousDisabled = true;
     return others.length ? `${others.map((g) => g.name).join(', ')} out of service, kept warm` : 'no old group';
   },
 };
@@ -428,7 +360,7 @@ const waitForDrain: Action = {
   name: 'wait-for-drain',
   async run(ctx) {
     const seconds = need(ctx, 'params').strategy.drainSeconds;
-    const end = Date.now() + seconds * 1000;
+    const end = await waitEnd(ctx, 'drain', seconds * 1000);
     while (Date.now() < end) {
       await interruption(ctx);
       await sleep(Math.min(ctx.deps.pollMs, end - Date.now()));
@@ -437,12 +369,12 @@ const waitForDrain: Action = {
   },
 };
 
-function destroyOldGroups(keepAll: boolean): Action {
-  return {
+/** Highlander keeps none of the old groups; the others keep the last `retainedGroups`. */
+const destroyOldGroups: Action = {
     name: 'destroy-old-groups',
     async run(ctx) {
       const d = ctx.deployment;
-      const retained = keepAll ? need(ctx, 'params').strategy.retainedGroups : 0;
+      const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
       const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
       const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
       const doomed = older.slice(retained);
@@ -453,8 +385,7 @@ function destroyOldGroups(keepAll: boolean): Action {
       const kept = older.slice(0, retained).map((g) => g.name);
       return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
     },
-  };
-}
+};
 
 const record: Action = {
   name: 'record',
@@ -477,7 +408,7 @@ const common = [resolveImage, resolveConfig, findCurrentGroup, nameNextGroup, cr
 export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
   'red-black': [
     ...common,
-    createServerGroup(false),
+    createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
     enableNewGroup,
@@ -485,12 +416,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     burnIn,
     disableOldGroup,
     waitForDrain,
-    destroyOldGroups(true),
+    destroyOldGroups,
     record,
   ],
   progressive: [
     ...common,
-    createServerGroup(true),
+    createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
     enableNewGroup,
@@ -499,12 +430,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     growInBatches,
     disableOldGroup,
     waitForDrain,
-    destroyOldGroups(true),
+    destroyOldGroups,
     record,
   ],
   highlander: [
     ...common,
-    createServerGroup(false),
+    createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
     enableNewGroup,
@@ -512,7 +443,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     burnIn,
     disableOldGroup,
     waitForDrain,
-    destroyOldGroups(false),
+    destroyOldGroups,
     record,
   ],
 };
+
+/** Every action by the name saved on a deployment: a deployment runs what it recorded, not today's list. */
+export const ACTIONS: ReadonlyMap<string, Action> = new Map(
+  [...Object.values(STRATEGIES).flat(), ...ROLLBACK_ACTIONS].map((a) => [a.name, a]),
+);
