@@ -93,6 +93,8 @@ export function startRunner(options: RunnerOptions) {
     d.state = state;
     d.finishedAt = now();
     if (reason) d.reason = reason;
+    // What never ran never will: the timeline says so rather than leaving it pending.
+    for (const left of d.actions) if (left.state === 'pending' || left.state === 'running') left.state = 'skipped';
     delete d.context.progress;
     const { admitted } = await store.transition(d, {
       event: { type: 'finished', reason },
@@ -275,7 +277,6 @@ export function startRunner(options: RunnerOptions) {
     const d = await store.get(id);
     if (!d || isFinished(d)) return;
     logger.warn({ deployment: id }, error.message);
-    for (const later of d.actions) if (later.state === 'pending' || later.state === 'running') later.state = 'skipped';
     await finish(d, 'failed', error.message);
   }
 
