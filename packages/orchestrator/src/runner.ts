@@ -40,6 +40,8 @@ export interface RunnerOptions extends ActionDeps {
   crashAfter?: string;
   /** …or at this `<action>:<checkpoint>` inside an action. */
   crashAt?: string;
+  /** False for a process that only submits (queues runs) and runs none itself. */
+  runsActions?: boolean;
 }
 
 type JobData = { id: string; run: number };
@@ -264,13 +266,16 @@ export function startRunner(options: RunnerOptions) {
     }
   }
 
-  const worker = createWorker<JobData>('actions', (job) => process(job), connection, {
-    concurrency: Math.max(4, options.releaseConcurrency * 2),
-    lockDuration: options.jobLockMs,
-    stalledInterval: Math.max(500, Math.floor(options.jobLockMs / 2)),
-    maxStalledCount: 1000,
-  });
-  worker.on('failed', (job, error) => logger.warn({ job: job?.id, err: error }, 'run failed'));
+  const runs = options.runsActions ?? true;
+  const worker = runs
+    ? createWorker<JobData>('actions', (job) => process(job), connection, {
+        concurrency: Math.max(4, options.releaseConcurrency * 2),
+        lockDuration: options.jobLockMs,
+        stalledInterval: Math.max(500, Math.floor(options.jobLockMs / 2)),
+        maxStalledCount: 1000,
+      })
+    : undefined;
+  worker?.on('failed', (job, error) => logger.warn({ job: job?.id, err: error }, 'run failed'));
 
   /** Ends a deployment that lost its lock, touching nothing more in the cloud. */
   async function fencedOut(id: string, error: LockLost): Promise<void> {
@@ -334,7 +339,8 @@ export function startRunner(options: RunnerOptions) {
     options.sweepMs,
   );
   timer.unref();
-  void sweep().catch((error) => logger.warn({ err: error }, 'sweep failed'));
+  if (runs) void sweep().catch((error) => logger.warn({ err: error }, 'sweep failed'));
+  else clearInterval(timer);
 
   return {
     /** Queues the first run of an admitted deployment. */
@@ -379,7 +385,7 @@ export function startRunner(options: RunnerOptions) {
     sweep,
     async close() {
       clearInterval(timer);
-      await worker.close();
+      await worker?.close();
       await queue.close();
     },
   };
