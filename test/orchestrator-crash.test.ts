@@ -188,7 +188,11 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
           message: `crash drill ${kind}`,
           strategy,
           params: {
-            strategy: { ...quick, burnInSeconds: kind === 'rollback' ? 8 : kind === 'cancel' ? 6 : 1 },
+            strategy: {
+              ...quick,
+              burnInSeconds: kind === 'rollback' ? 8 : kind === 'cancel' ? 6 : 1,
+              healthTimeoutSeconds: 30,
+            },
           },
         };
         const { id } =
@@ -210,8 +214,14 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
           await api(`/deployments/${id}/cancel`, {}).catch(() => undefined); // it may have ended already
         }
         const d = await ends(id);
+        // The broken version fails 5 s after it starts: killed before it took traffic, it fails
+        // before it does (the previous group never left); after, it is rolled back.
         const expected =
-          kind === 'rollback' ? ['rolled-back'] : kind === 'cancel' ? ['cancelled', 'succeeded'] : ['succeeded'];
+          kind === 'rollback'
+            ? ['rolled-back', 'failed']
+            : kind === 'cancel'
+              ? ['cancelled', 'succeeded']
+              : ['succeeded'];
         outcomes.push(`${env} ${kind} ${strategy}: ${d.state}`);
         expect({ env, kind, id, state: d.state, reason: d.reason }).toEqual({
           env,
