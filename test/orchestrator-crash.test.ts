@@ -94,7 +94,12 @@ type Deployment = {
 
 const FINISHED = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
 const ends = (id: string) =>
-  eventually(() => api<Deployment>(`/deployments/${id}`), (d) => FINISHED.includes(d.state), `deployment ${id}`, 240_000);
+  eventually(
+    () => api<Deployment>(`/deployments/${id}`),
+    (d) => FINISHED.includes(d.state),
+    `deployment ${id}`,
+    240_000,
+  );
 
 const version = async (url: string) => ((await (await fetch(url)).json()) as { version: string }).version;
 
@@ -178,7 +183,8 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
       for (let n = 0; n < SCENARIOS.length || (killed < kills && n < 60); n++) {
         const kind = SCENARIOS[(n + offset) % SCENARIOS.length]!;
         if (kind === 'undo' && released.length < 2) continue;
-        const image = kind === 'rollback' ? search.images.v3 : serving === '1.0.0' ? search.images.v2 : search.images.v1;
+        const image =
+          kind === 'rollback' ? search.images.v3 : serving === '1.0.0' ? search.images.v2 : search.images.v1;
         const quick = { burnInSeconds: 1, drainSeconds: 0, retainedGroups: 10 };
         const strategy = kind === 'progressive' ? 'progressive' : n % 3 === 2 ? 'highlander' : 'red-black';
         const request = {
@@ -277,7 +283,9 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
     });
     expect((await ends(first.id)).state).toBe('succeeded');
     await stopProcess(child);
-    child = await started(orchestrator({ SLIPWAY_ORCHESTRATOR_CRASH_AT: 'restore-previous-group:between-resize-and-enable' }));
+    child = await started(
+      orchestrator({ SLIPWAY_ORCHESTRATOR_CRASH_AT: 'restore-previous-group:between-resize-and-enable' }),
+    );
     const { id } = await api<{ id: string }>('/deployments', {
       service: 'search',
       env: 'staging',

@@ -85,7 +85,6 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
   }
 }
 
-
 const resolveImage: Action = {
   name: 'resolve-image',
   async run(ctx) {
@@ -168,36 +167,36 @@ const createLaunchTemplate: Action = {
 
 /** Progressive starts with one instance; the others with all of them. */
 const createServerGroup: Action = {
-    name: 'create-server-group',
-    async run(ctx) {
-      const firstBatchOnly = ctx.deployment.strategy === 'progressive';
-      const params = need(ctx, 'params');
-      const name = need(ctx, 'group');
-      const capacity = firstBatchOnly
-        ? {
-            min: Math.min(1, params.capacity.desired),
-            desired: Math.min(1, params.capacity.desired),
-            max: params.capacity.max,
-          }
-        : params.capacity;
-      const existing = await ctx.deps.cloud.getServerGroup(name);
-      if (existing) {
-        if (ctx.deployment.context.reuseGroup && existing.desired < capacity.desired) {
-          await ctx.deps.cloud.resizeServerGroup(name, capacity);
-          return `${name} resized to ${capacity.desired}`;
+  name: 'create-server-group',
+  async run(ctx) {
+    const firstBatchOnly = ctx.deployment.strategy === 'progressive';
+    const params = need(ctx, 'params');
+    const name = need(ctx, 'group');
+    const capacity = firstBatchOnly
+      ? {
+          min: Math.min(1, params.capacity.desired),
+          desired: Math.min(1, params.capacity.desired),
+          max: params.capacity.max,
         }
-        return `${name} exists`;
+      : params.capacity;
+    const existing = await ctx.deps.cloud.getServerGroup(name);
+    if (existing) {
+      if (ctx.deployment.context.reuseGroup && existing.desired < capacity.desired) {
+        await ctx.deps.cloud.resizeServerGroup(name, capacity);
+        return `${name} resized to ${capacity.desired}`;
       }
-      await ctx.deps.cloud.createServerGroup({
-        name,
-        launchTemplate: name,
-        ...capacity,
-        targetGroups: [need(ctx, 'targetGroup')],
-        disabled: true,
-        tags: { deployment: ctx.deployment.id, image: ctx.deployment.image, commit: need(ctx, 'commit') },
-      });
-      return `${name}: ${capacity.desired} instance(s), out of service`;
-    },
+      return `${name} exists`;
+    }
+    await ctx.deps.cloud.createServerGroup({
+      name,
+      launchTemplate: name,
+      ...capacity,
+      targetGroups: [need(ctx, 'targetGroup')],
+      disabled: true,
+      tags: { deployment: ctx.deployment.id, image: ctx.deployment.image, commit: need(ctx, 'commit') },
+    });
+    return `${name}: ${capacity.desired} instance(s), out of service`;
+  },
 };
 
 const waitForInstancesRunning: Action = {
@@ -371,20 +370,20 @@ const waitForDrain: Action = {
 
 /** Highlander keeps none of the old groups; the others keep the last `retainedGroups`. */
 const destroyOldGroups: Action = {
-    name: 'destroy-old-groups',
-    async run(ctx) {
-      const d = ctx.deployment;
-      const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
-      const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
-      const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
-      const doomed = older.slice(retained);
-      for (const old of doomed) {
-        await ctx.deps.cloud.destroyServerGroup(old.name);
-        await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
-      }
-      const kept = older.slice(0, retained).map((g) => g.name);
-      return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
-    },
+  name: 'destroy-old-groups',
+  async run(ctx) {
+    const d = ctx.deployment;
+    const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
+    const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
+    const doomed = older.slice(retained);
+    for (const old of doomed) {
+      await ctx.deps.cloud.destroyServerGroup(old.name);
+      await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
+    }
+    const kept = older.slice(0, retained).map((g) => g.name);
+    return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
+  },
 };
 
 const record: Action = {

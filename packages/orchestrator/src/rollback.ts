@@ -4,15 +4,7 @@
  * crash half-way through a rollback resumes the rollback. Each looks at the cloud before it acts.
  * Traffic is never left with no group: the new group leaves only once the previous one serves.
  */
-import {
-  DeploymentFailure,
-  need,
-  sleep,
-  targetsHealthy,
-  waitEnd,
-  type Action,
-  type ActionContext,
-} from './action.js';
+import { DeploymentFailure, need, sleep, targetsHealthy, waitEnd, type Action } from './action.js';
 import type { Deployment } from './deployment.js';
 
 /** The previous group back at its size and in service. */

@@ -145,7 +145,12 @@ describe('leases', () => {
     await redis.pexpire(lockKeyOf(prefix, 'leak:prod'), 60_000);
     await redis.set(fenceKeyOf(prefix, 'leak:prod'), 1);
     await redis.zadd(`${prefix}running`, Date.now() + 60_000, 'dep-ghost');
-    await eventually(() => redis.exists(lockKeyOf(prefix, 'leak:prod')), (held) => held === 0, 'the reclaim', 10_000);
+    await eventually(
+      () => redis.exists(lockKeyOf(prefix, 'leak:prod')),
+      (held) => held === 0,
+      'the reclaim',
+      10_000,
+    );
     expect(await store.running()).not.toContain('dep-ghost');
     expect((await ended((await submit('leak')).id))!.state).toBe('succeeded');
   });
@@ -167,7 +172,11 @@ describe('leases', () => {
     });
     const held = await submit('broken');
     await store.setControl(held.id, { pause: 'dave' });
-    await eventually(() => store.get(held.id), (d) => d?.state === 'paused', 'the pause');
+    await eventually(
+      () => store.get(held.id),
+      (d) => d?.state === 'paused',
+      'the pause',
+    );
     const path = '/services/broken/envs/prod/lock';
     const denied = await request(app).delete(`${path}?reason=stuck`).set({ Authorization: 'Bearer deployer-token' });
     expect(denied.status).toBe(403);
@@ -184,8 +193,8 @@ describe('leases', () => {
     await runner.resume(held.id);
     const done = await ended(held.id);
     expect(done).toMatchObject({ state: 'failed', reason: expect.stringMatching(/lock/) });
-    expect((await request(app).delete(`${path}?reason=again`).set({ Authorization: 'Bearer admin-token' })).status).toBe(
-      404,
-    );
+    expect(
+      (await request(app).delete(`${path}?reason=again`).set({ Authorization: 'Bearer admin-token' })).status,
+    ).toBe(404);
   });
 });

@@ -63,7 +63,7 @@ export function startRunner(options: RunnerOptions) {
   const now = () => new Date().toISOString();
   const die = (where: string, id: string) => {
     logger.warn({ deployment: id, where }, 'fault injection: exiting here');
-    global.process.kill(global.process.pid, "SIGKILL");
+    global.process.kill(global.process.pid, 'SIGKILL');
   };
 
   async function event(d: Deployment, type: string, data: Record<string, unknown> = {}) {

@@ -332,7 +332,11 @@ export function createRedisDeploymentStore({
       )) as [number, string?, string[]?, string[]?];
       if (answer[0] !== 1) throw new StaleWrite(d.id);
       d.version = version + 1;
-      return { lockOwner: answer[1] || undefined, control: pairs(answer[2] ?? []) as Control, admitted: answer[3] ?? [] };
+      return {
+        lockOwner: answer[1] || undefined,
+        control: pairs(answer[2] ?? []) as Control,
+        admitted: answer[3] ?? [],
+      };
     },
     async release(d, limit) {
       const args = [d.id, '', '', '', '', '', String(limit), new Date().toISOString(), leaseMs, Date.now(), prefix];
