@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
 import { createRedis, type Redis } from '@slipway/core';
@@ -50,12 +51,23 @@ function orchestrator(env: Record<string, string> = {}): ChildProcess {
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: 'ignore',
+    // Its warnings, to say why when it does not come up.
+    stdio: ['ignore', 'ignore', openSync(join(search.home, 'drill-orchestrator.log'), 'a')],
   });
 }
 
 async function started(child: ChildProcess): Promise<ChildProcess> {
-  await eventually(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok), Boolean, 'the orchestrator');
+  try {
+    await eventually(
+      () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok),
+      Boolean,
+      'the orchestrator',
+      60_000,
+    );
+  } catch (error) {
+    const log = readFileSync(join(search.home, 'drill-orchestrator.log'), 'utf8').slice(-3000);
+    throw new Error(`${(error as Error).message}; exit ${child.exitCode ?? child.signalCode}; its log ends:\n${log}`);
+  }
   return child;
 }
 
@@ -180,13 +192,16 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
       const url = env === 'prod' ? search.prodUrl : search.stagingUrl;
       let serving: string | undefined;
       const released: string[] = []; // images, newest first
-      for (let n = 0; n < SCENARIOS.length || (killed < kills && n < 60); n++) {
+      for (let n = 0, ran = 0; ran < SCENARIOS.length || (killed < kills && n < 60); n++) {
         const kind = SCENARIOS[(n + offset) % SCENARIOS.length]!;
         if (kind === 'undo' && released.length < 2) continue;
+        ran++;
         const image =
           kind === 'rollback' ? search.images.v3 : serving === '1.0.0' ? search.images.v2 : search.images.v1;
         const quick = { burnInSeconds: 1, drainSeconds: 0, retainedGroups: 10 };
-        const strategy = kind === 'progressive' ? 'progressive' : n % 3 === 2 ? 'highlander' : 'red-black';
+        // Undo is always red-black.
+        const strategy =
+          kind === 'progressive' ? 'progressive' : n % 3 === 2 && kind !== 'undo' ? 'highlander' : 'red-black';
         const request = {
           service: 'search',
           env,

@@ -197,7 +197,7 @@ export function startRunner(options: RunnerOptions) {
         if (!action) throw new DeploymentFailure(`no action ${record.name} in this version of the orchestrator`);
         output = await action.run(context(d, record.name));
       } catch (error) {
-        if (error instanceof StaleWrite) throw error;
+        if (error instanceof StaleWrite || error instanceof LockLost) throw error;
         const message = (error as Error).message;
         Object.assign(record, { finishedAt: now(), durationMs: Date.now() - started, output: message });
         if (error instanceof Interrupted) {
