@@ -103,6 +103,10 @@ const resolveConfig: Action = {
   name: 'resolve-config',
   async run(ctx) {
     const d = ctx.deployment;
+    const said = () =>
+      `config ${d.context.commit!.slice(0, 12)}, ${d.context.params!.strategy.name}, ${d.context.params!.capacity.desired} instance(s)`;
+    // Read and validated at submission, at a commit (immutable): nothing to read again.
+    if (d.context.commit && d.context.params && d.context.userData && d.context.targetGroup) return said();
     // Once resolved, the commit is pinned: a rerun reads the same commit, not the branch again.
     const config = await ctx.deps.peers.config(d.service, d.env, d.context.commit ?? d.configRef);
     if (!config.valid || !config.deploymentParams) {
@@ -114,7 +118,7 @@ const resolveConfig: Action = {
     d.context.params = resolveParams(config.deploymentParams, d.params, d.strategy);
     d.context.targetGroup = d.context.params.loadBalancer.name;
     d.context.userData = { files: { 'application.properties': config.properties }, commands: config.launchData ?? [] };
-    return `config ${config.commit.slice(0, 12)}, ${d.context.params.strategy.name}, ${d.context.params.capacity.desired} instance(s)`;
+    return said();
   },
 };
 

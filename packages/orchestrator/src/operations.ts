@@ -275,7 +275,15 @@ export async function submitDeployment(
     current: 0,
     run: 1,
     ...extra,
-    context: { commit: config.commit, imageVersion: image.version, ...extra.context },
+    // What was read and validated here is kept: the run does not read the same commit again.
+    context: {
+      commit: config.commit,
+      imageVersion: image.version,
+      params,
+      targetGroup: params.loadBalancer.name,
+      userData: { files: { 'application.properties': config.properties }, commands: config.launchData ?? [] },
+      ...extra.context,
+    },
   };
   // The record is saved with the lock and the slot, in one step: nothing is held for a record that is not there.
   const admission = await store.admit(deployment, options.releaseConcurrency);
