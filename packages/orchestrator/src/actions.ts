@@ -88,7 +88,11 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
 const resolveImage: Action = {
   name: 'resolve-image',
   async run(ctx) {
-    const { image, service } = ctx.deployment;
+    const { image, service, context } = ctx.deployment;
+    // Checked at submission a moment ago: a deployment that waited in the queue checks again.
+    if (context.imageCheckedAt && Date.now() - context.imageCheckedAt < 60_000) {
+      return `${image}: ${service} ${context.imageVersion ?? ''} (checked at submission)`.trim();
+    }
     const found = await ctx.deps.peers.image(image);
     if (!found) throw new DeploymentFailure(`no image ${image}`);
     if (found.kind !== 'service' || found.service !== service) {

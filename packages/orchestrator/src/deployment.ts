@@ -64,6 +64,8 @@ export interface DeploymentParams {
 export interface DeploymentContext {
   commit?: string;
   imageVersion?: string;
+  /** When the image was found to be one of this service's (epoch ms). */
+  imageCheckedAt?: number;
   params?: DeploymentParams;
   targetGroup?: string;
   userData?: { files: Record<string, string>; commands: string[] };

@@ -279,6 +279,7 @@ export async function submitDeployment(
     context: {
       commit: config.commit,
       imageVersion: image.version,
+      imageCheckedAt: Date.now(),
       params,
       targetGroup: params.loadBalancer.name,
       userData: { files: { 'application.properties': config.properties }, commands: config.launchData ?? [] },

@@ -127,7 +127,7 @@ export function startRunner(options: RunnerOptions) {
     const record = d.actions[d.current];
     if (record && record.state !== 'done') {
       record.state = at;
-      record.finishedAt ??= now();
+      if (record.startedAt) record.finishedAt ??= now();
     }
     for (const later of d.actions.slice(d.current + 1)) if (later.state === 'pending') later.state = 'skipped';
     const plan = rollbackPlan(d, state);
