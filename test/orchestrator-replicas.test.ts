@@ -30,7 +30,12 @@ const peers = {
     commit: 'c'.repeat(40),
     valid: true,
     errors: [],
-    deploymentParams: { capacity: { desired: 1 }, healthCheck: { path: '/' }, loadBalancer: { name: 'lb' } },
+    deploymentParams: {
+      capacity: { desired: 1 },
+      healthCheck: { path: '/', intervalSeconds: 0.1, healthyThreshold: 1 },
+      loadBalancer: { name: 'lb' },
+      strategy: { burnInSeconds: 0.3, drainSeconds: 0.2 },
+    },
     launchData: [],
     properties: '',
   }),
