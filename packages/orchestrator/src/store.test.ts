@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRedis, type Redis } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
-import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
+import { createRedisDeploymentStore, StaleWrite, type DeploymentStore } from './store.js';
 
 let redisServer: TestRedis;
 let redis: Redis;
@@ -83,5 +83,32 @@ describe('the release queue', () => {
     expect(await store.release(first, 2)).toEqual(['dep-q2']);
     expect(await store.holder('queued', 'prod')).toBe('dep-q2');
     expect(await store.release(second, 2)).toEqual([]);
+  });
+});
+
+describe('transitions', () => {
+  let store: DeploymentStore;
+  beforeAll(() => {
+    store = createRedisDeploymentStore({ redis, prefix: redisServer.prefix() });
+  });
+
+  it('refuses a writer that read an older version, and saves the record with its event', async () => {
+    const d = deployment('dep-fence', 'fence');
+    expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
+    const [worker, api] = [(await store.get(d.id))!, (await store.get(d.id))!];
+    api.state = 'cancelled';
+    await store.transition(api, { event: { type: 'finished' }, release: 2 });
+    worker.state = 'running';
+    await expect(store.transition(worker, { event: { type: 'action-started' } })).rejects.toBeInstanceOf(StaleWrite);
+    expect((await store.get(d.id))!.state).toBe('cancelled');
+    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual(['queued', 'finished']);
+    expect(await store.holder('fence', 'prod')).toBeUndefined();
+  });
+
+  it('records a release once however often the record action runs', async () => {
+    const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
+    await store.recordRelease('once', 'prod', release);
+    await store.recordRelease('once', 'prod', release);
+    expect(await store.releases('once', 'prod', 10)).toHaveLength(1);
   });
 });
