@@ -244,6 +244,10 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
               ? ['cancelled', 'succeeded']
               : ['succeeded'];
         outcomes.push(`${env} ${kind} ${strategy}: ${d.state}`);
+        if (!expected.includes(d.state)) {
+          const timeline = d.actions.map((a) => `${a.name}=${a.state}`).join(' ');
+          throw new Error(`${env} ${kind} ${id} ended ${d.state}: ${d.reason}\n${timeline}\n${outcomes.join('\n')}`);
+        }
         expect({ env, kind, id, state: d.state, reason: d.reason }).toEqual({
           env,
           kind,

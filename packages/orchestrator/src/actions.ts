@@ -28,7 +28,7 @@ export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
 async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const params = need(ctx, 'params');
   const check = params.healthCheck;
-  const tracker = new HealthTracker();
+  const tracker = new HealthTracker(ctx.deployment.context.healthPasses);
   const deadline = await waitEnd(ctx, 'instance-health', params.strategy.healthTimeoutSeconds * 1000);
   const every = Math.min(check.intervalSeconds * 1000, 1000);
   for (;;) {
@@ -41,6 +41,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     );
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
     if (instances.length > 0 && healthy.length === instances.length) {
+      delete ctx.deployment.context.healthPasses;
       return `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
     }
     if (Date.now() > deadline) {
@@ -49,6 +50,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
         `instances not healthy within ${params.strategy.healthTimeoutSeconds} s (${healthy.length} of ${instances.length})${reasons ? `: ${reasons}` : ''}`,
       );
     }
+    ctx.deployment.context.healthPasses = tracker.passCounts();
     await ctx.progress(`instances healthy: ${healthy.length} of ${instances.length}`);
     await sleep(every);
   }

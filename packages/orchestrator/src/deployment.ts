@@ -87,6 +87,8 @@ export interface DeploymentContext {
   previousShrunk?: boolean;
   /** When each wait ends (epoch ms), saved when it starts so a rerun continues it. */
   waits?: Record<string, number>;
+  /** Consecutive passes of each new instance's health check so far. */
+  healthPasses?: Record<string, number>;
   /** When the failure that started the automatic rollback was seen (epoch ms). */
   failureDetectedAt?: number;
 }
