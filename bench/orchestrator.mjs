@@ -142,7 +142,7 @@ async function platformFigures() {
     figure('  orchestration overhead', total - waits, 'ms');
     figure('  orchestration overhead per action', ((total - waits) / d.actions.length).toFixed(1), 'ms');
     figure(
-      '  of which between actions (queue hand-off), per action',
+      '  of which between actions (the fenced saves of each), per action',
       ((total - inActions) / d.actions.length).toFixed(1),
       'ms',
     );
