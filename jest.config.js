@@ -14,5 +14,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.jest.json' }],
   },
   testMatch: ['<rootDir>/packages/*/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  // Every answer in a route test is checked against its service's OpenAPI document.
+  setupFilesAfterEnv: ['<rootDir>/packages/test-utils/src/response-audit.ts'],
   testTimeout: 30000,
 };

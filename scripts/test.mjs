@@ -1,5 +1,5 @@
-// `npm test` after setup: generated types up to date, typecheck, lint, format, then the whole
-// jest suite. Ends with one line `N passed, N failed` (CI reads it) and exits non-zero when
+// `npm test` after setup: generated types up to date, OpenAPI documents linted (Redocly),
+// typecheck, lint, format, then the whole jest suite. Ends with one line `N passed, N failed` (CI reads it) and exits non-zero when
 // anything failed.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ function step(name, command, args, options = {}) {
 }
 
 step('generated types', 'node', ['scripts/generate-check.mjs']);
+step('OpenAPI lint', 'node', ['scripts/lint-openapi.mjs']);
 step('typecheck', 'pnpm', ['exec', 'tsc', '-p', 'tsconfig.check.json']);
 step('lint', 'pnpm', ['exec', 'eslint', '.', '--max-warnings=0']);
 step('format', 'pnpm', ['exec', 'prettier', '--check', '.', '--log-level=warn']);

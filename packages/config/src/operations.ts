@@ -2,12 +2,14 @@ import type { Request, Response } from 'express';
 import {
   assertGitRef,
   assertRepoPath,
-  paramsOf,
   principalOf,
   queryOf,
   sendText,
+  typedOperations,
+  typedQuery,
   type OperationHandlers,
 } from '@slipway/core';
+import type { operations } from './schema/generated/openapi.js';
 import { deploymentParamsSchema } from './files.js';
 import type { ConfigSource, Fresh } from './source.js';
 
@@ -15,35 +17,33 @@ export interface OperationsOptions {
   source: ConfigSource;
 }
 
-type Params = { service: string; env: string };
-
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** A handler for each operation of src/schema/openapi.yaml, by operationId. */
+/** A handler for each operation of src/schema/openapi.yaml, by operationId, typed from it. */
 export function createOperations({ source }: OperationsOptions): OperationHandlers {
-  return {
+  return typedOperations<operations>({
     async listEnvironments(req, res) {
-      const service = paramsOf(req).service!;
+      const service = req.params.service;
       res.json({ service, environments: await source.environments(service) });
     },
 
     async getConfig(req, res) {
-      const { service, env } = paramsOf(req) as Params;
+      const { service, env } = req.params;
       const answer = await source.snapshot(service, env, ref(req));
       if (notModified(req, res, answer)) return;
       sendText(res, 200, JSON_TYPE, answer.value);
     },
 
     async getProperties(req, res) {
-      const { service, env } = paramsOf(req) as Params;
+      const { service, env } = req.params;
       const answer = await source.properties(service, env, ref(req));
       if (notModified(req, res, answer)) return;
       sendText(res, 200, 'text/plain; charset=utf-8', answer.value);
     },
 
     async listCommits(req, res) {
-      const { service, env } = paramsOf(req) as Params;
-      const query = queryOf(req);
+      const { service, env } = req.params;
+      const query = typedQuery(req);
       const path = typeof query.path === 'string' ? assertRepoPath(query.path) : undefined;
       const answer = await source.commits(service, env, {
         limit: Number(query.limit),
@@ -55,8 +55,8 @@ export function createOperations({ source }: OperationsOptions): OperationHandle
     },
 
     async diffConfig(req, res) {
-      const { service, env } = paramsOf(req) as Params;
-      const query = queryOf(req);
+      const { service, env } = req.params;
+      const query = typedQuery(req);
       const from = assertGitRef(String(query.from), 'from');
       const to = assertGitRef(String(query.to), 'to');
       const answer = await source.diff(service, env, from, to);
@@ -65,7 +65,7 @@ export function createOperations({ source }: OperationsOptions): OperationHandle
     },
 
     async getFile(req, res) {
-      const { service, env, path: given } = paramsOf(req) as Params & { path: string };
+      const { service, env, path: given } = req.params;
       const path = assertRepoPath(given);
       const answer = await source.file(service, env, path, ref(req));
       if (notModified(req, res, answer)) return;
@@ -78,6 +78,7 @@ export function createOperations({ source }: OperationsOptions): OperationHandle
 
     async refresh(req, res) {
       principalOf(req); // who asked is logged with the request; either way in is fine
+      // A push webhook's body is whatever the Git server sends (additionalProperties).
       const body = (req.body ?? {}) as { service?: string; env?: string; repository?: { name?: string } };
       // A Git server's push event names the repository: <service>-<env>.
       const pushed = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})$/.exec(body.repository?.name ?? '');
@@ -90,7 +91,7 @@ export function createOperations({ source }: OperationsOptions): OperationHandle
       );
       res.json({ items });
     },
-  };
+  });
 }
 
 function ref(req: Request): string | undefined {

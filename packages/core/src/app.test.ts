@@ -7,18 +7,25 @@ import { ConflictError } from './errors.js';
 import { createLogger } from './logger.js';
 import type { OpenApiDocument, OperationHandlers } from './openapi.js';
 
+// What these operations answer: JSON, or a problem.
+const responses = {
+  '200': { description: 'ok', content: { 'application/json': {} } },
+  default: { description: 'a problem', content: { 'application/problem+json': {} } },
+};
+
 const openapi: OpenApiDocument = {
   openapi: '3.0.3',
   info: { title: 'Test', version: '1' },
-  security: [{ bearerAuth: ['reader'] }],
+  'x-slipway-role': 'reader',
+  security: [{ bearerAuth: [] }],
   components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
   paths: {
     '/things/{id}': {
       parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
-      get: { operationId: 'getThing', responses: { '200': { description: 'ok' } } },
+      get: { operationId: 'getThing', responses },
       put: {
         operationId: 'putThing',
-        security: [{ bearerAuth: ['admin'] }],
+        'x-slipway-role': 'admin',
         requestBody: {
           required: true,
           content: {
@@ -32,10 +39,10 @@ const openapi: OpenApiDocument = {
             },
           },
         },
-        responses: { '200': { description: 'ok' } },
+        responses,
       },
     },
-    '/boom': { get: { operationId: 'boom', responses: { '200': { description: 'never' } } } },
+    '/boom': { get: { operationId: 'boom', responses } },
   },
 };
 

@@ -10,6 +10,7 @@ import type { TokenVerifier } from './auth.js';
 import type { Logger } from './logger.js';
 import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
+import { RESPONSE_AUDIT, responseAudit } from './openapi-responses.js';
 import { problemMiddleware } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
@@ -83,14 +84,22 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     }
   });
 
+  const audit = (globalThis as Record<symbol, unknown>)[RESPONSE_AUDIT];
+  if (typeof audit === 'function') app.use(responseAudit(options.openapi, audit as (violation: string) => void));
+
+  // The body is read by the router once the request is authenticated: bad JSON without a
+  // token is a 401, and nobody unauthenticated gets a megabyte parsed.
+  const bodyParser = express.json({
+    limit: options.bodyLimit ?? '1mb',
+    strict: false,
+    type: ['application/json', ...(options.jsonTypes ?? [])],
+  });
   app.use(
-    express.json({
-      limit: options.bodyLimit ?? '1mb',
-      strict: false,
-      type: ['application/json', ...(options.jsonTypes ?? [])],
+    openApiMiddleware(options.openapi, options.tokens, options.operations, {
+      bodyParser,
+      ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
     }),
   );
-  app.use(openApiMiddleware(options.openapi, options.tokens, options.operations, options.apiKeys));
   app.use(problemMiddleware(options.logger));
   return app;
 }

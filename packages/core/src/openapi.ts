@@ -1,8 +1,10 @@
 /**
  * Each service's `src/schema/openapi.yaml` is the source of truth. Every request is matched
- * to an operation of that document, authorised by the least role the operation declares (the
- * scope of its `bearerAuth` security requirement: `security: [{ bearerAuth: [deployer] }]`),
- * then its path, query, headers and body are validated with ajv — all before a handler runs.
+ * to an operation of that document, authenticated against the operation's security
+ * requirements (openapi-security.ts: the least role is its `x-slipway-role`) before its body
+ * is read, then its path, query, headers and body are validated with ajv — all before a
+ * handler runs. Parameters are text on the wire, so they are coerced to their schema's types;
+ * a JSON body is not: `{"service": 123}` is refused where a string is asked for.
  * Routes and schemas are compiled once, at start: per request it is one regex per route and
  * precompiled validators. (express-openapi-validator was tried first; it compiles a path
  * regex per route on every request and cost half of our throughput.)
@@ -12,16 +14,13 @@ import addFormatsModule from 'ajv-formats';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { authorize, isRole, type Principal, type Role, type TokenVerifier } from './auth.js';
-import {
-  InputError,
-  NotAuthenticatedError,
-  NotFoundError,
-  SlipwayError,
-  UnsupportedMediaTypeError,
-  type FieldError,
-} from './errors.js';
+import type { Principal, TokenVerifier } from './auth.js';
+import { InputError, NotFoundError, SlipwayError, UnsupportedMediaTypeError, type FieldError } from './errors.js';
 import { ruleForPattern } from './naming.js';
+import { byPrecedence, compilePath, type PathTemplate } from './openapi-paths.js';
+import { authenticate, compileSecurity, type ApiKeyVerifier, type OperationSecurity } from './openapi-security.js';
+
+export type { ApiKeyVerifier } from './openapi-security.js';
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -74,7 +73,7 @@ export function paramsOf(req: Request): Record<string, string> {
 /** The principal the bearer token stood for; set on every authenticated request. */
 export function principalOf(req: Request): Principal {
   const principal = openApiInfo(req)?.principal;
-  if (!principal) throw new Error('principalOf() on an operation without bearerAuth in the OpenAPI document');
+  if (!principal) throw new Error('principalOf() on an operation the OpenAPI document leaves open');
   return principal;
 }
 
@@ -94,6 +93,9 @@ interface Parameter {
   in: 'path' | 'query' | 'header' | 'cookie';
   required?: boolean;
   schema?: object;
+  style?: string;
+  explode?: boolean;
+  content?: unknown;
 }
 
 interface Operation {
@@ -101,39 +103,39 @@ interface Operation {
   route: string;
   operationId: string;
   handler: OperationHandler;
-  /** undefined: open to anyone */
-  role?: Role;
-  /** Other ways in than a bearer token: apiKey schemes, each a header. */
-  apiKeys: Array<{ scheme: string; header: string; headerName: string }>;
+  security: OperationSecurity;
   validateParameters: ValidateFunction;
   headerNames: string[];
   body?: { required: boolean; media: Map<string, ValidateFunction | undefined> };
 }
 
-interface Route {
-  template: string;
-  regex: RegExp;
-  names: string[];
+interface Route extends PathTemplate {
   operations: Map<string, Operation>;
 }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
-/** Checks an apiKey scheme's value; the principal it stands for, or undefined when wrong. */
-export type ApiKeyVerifier = (value: string) => Principal | undefined;
+export interface OpenApiMiddlewareOptions {
+  /** Checks for the document's apiKey security schemes, by scheme name. */
+  apiKeys?: Record<string, ApiKeyVerifier>;
+  /** Reads the body (express.json, say): run only once the request is authenticated. */
+  bodyParser?: RequestHandler;
+}
 
 /**
- * Matches each request to an operation, authenticates, validates, then calls the operation's
- * handler: the document is the router. Every operation must have a handler and every handler
- * an operation, or this throws at start.
+ * Matches each request to an operation, authenticates, reads and validates, then calls the
+ * operation's handler: the document is the router. Every operation must have a handler and
+ * every handler an operation, and every security requirement must be one this can check, or
+ * this throws at start.
  */
 export function openApiMiddleware(
   document: OpenApiDocument,
   verifier: TokenVerifier,
   handlers: OperationHandlers,
-  apiKeys: Record<string, ApiKeyVerifier> = {},
+  options: OpenApiMiddlewareOptions = {},
 ): RequestHandler {
-  const routes = compileRoutes(document, handlers);
+  const routes = compileRoutes(document, handlers, options.apiKeys ?? {});
+  const bodyParser = options.bodyParser;
   return (req: Request, res: Response, next: NextFunction) => {
     const path = req.path;
     let match: RegExpExecArray | null = null;
@@ -146,28 +148,21 @@ export function openApiMiddleware(
     }
     const info: OpenApiRequestInfo = { operationId: operation.operationId, route: route.template, query: {} };
     (req as Request & { openapi?: OpenApiRequestInfo }).openapi = info;
-    const principal = authenticate(req, operation, verifier, apiKeys);
+    const principal = authenticate(req, operation.security, verifier);
     if (principal) info.principal = principal;
-    validateRequest(req, route, operation, match, info);
-    Promise.resolve(operation.handler(req, res)).catch(next);
+    const found = match;
+    const handle = (error?: unknown) => {
+      if (error) return next(error);
+      try {
+        validateRequest(req, route, operation, found, info);
+        Promise.resolve(operation.handler(req, res)).catch(next);
+      } catch (failure) {
+        next(failure);
+      }
+    };
+    if (bodyParser && operation.body) bodyParser(req, res, handle);
+    else handle();
   };
-}
-
-function authenticate(
-  req: Request,
-  operation: Operation,
-  verifier: TokenVerifier,
-  apiKeys: Record<string, ApiKeyVerifier>,
-): Principal | undefined {
-  for (const { scheme, header, headerName } of operation.apiKeys) {
-    const value = req.headers[header];
-    if (typeof value !== 'string') continue;
-    const principal = apiKeys[scheme]?.(value);
-    if (!principal) throw new NotAuthenticatedError(`the ${headerName} header is not valid`);
-    return principal;
-  }
-  if (!operation.role) return undefined;
-  return authorize(verifier, req.headers.authorization, operation.role);
 }
 
 function validateRequest(
@@ -265,52 +260,48 @@ export function describeSchemaErrors(errors: ErrorObject[] | null | undefined, p
   });
 }
 
-function compileRoutes(document: OpenApiDocument, handlers: OperationHandlers): Route[] {
+function compileRoutes(
+  document: OpenApiDocument,
+  handlers: OperationHandlers,
+  apiKeys: Record<string, ApiKeyVerifier>,
+): Route[] {
   const unused = new Set(Object.keys(handlers));
-  const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
-  addFormats(ajv);
-  ajv.addSchema({ $id: 'openapi', components: (document.components as object) ?? {} });
-  const globalSecurity = document.security as SecurityRequirement[] | undefined;
+  // Parameters arrive as text and are coerced ('array': a single value of an array parameter
+  // is a one-item array); a JSON body has its own types, and they must be right as sent.
+  const parametersAjv = new Ajv({ allErrors: true, coerceTypes: 'array', useDefaults: true, strict: false });
+  const bodyAjv = new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, strict: false });
+  for (const ajv of [parametersAjv, bodyAjv]) {
+    addFormats(ajv);
+    ajv.addSchema({ $id: 'openapi', components: toJsonSchema(document.components ?? {}) });
+  }
 
   const routes: Route[] = [];
   for (const [template, item] of Object.entries(document.paths as Record<string, Record<string, unknown>>)) {
     const shared = ((item.parameters as unknown[]) ?? []).map((p) => resolve<Parameter>(document, p));
     // A path parameter marked `x-slashes: true` may span segments (a file path in a repository).
     const spanning = new Set(shared.filter((p) => p.in === 'path' && p['x-slashes'] === true).map((p) => p.name));
-    const names: string[] = [];
-    const source = template
-      .split('/')
-      .map((segment) =>
-        segment.replace(/\{([^}]+)\}|[^{]+/g, (part, name: string | undefined) => {
-          if (name === undefined) return escapeRegex(part);
-          names.push(name);
-          return spanning.has(name) ? '(.+)' : '([^/]+)';
-        }),
-      )
-      .join('/');
-    const route: Route = { template, regex: new RegExp(`^${source}/?$`), names, operations: new Map() };
+    const route: Route = { ...compilePath(template, spanning), operations: new Map() };
     for (const method of METHODS) {
       const raw = item[method] as Record<string, unknown> | undefined;
       if (!raw) continue;
+      const where = `${method.toUpperCase()} ${template}`;
       const own = ((raw.parameters as unknown[]) ?? []).map((p) => resolve<Parameter>(document, p));
       const parameters = mergeParameters(shared, own);
+      parameters.forEach((parameter) => checkParameterStyle(parameter, where));
       const operationId = raw.operationId;
-      if (typeof operationId !== 'string') throw new Error(`${method.toUpperCase()} ${template} has no operationId`);
+      if (typeof operationId !== 'string') throw new Error(`${where} has no operationId`);
       const handler = handlers[operationId];
-      if (!handler) throw new Error(`no handler for operation ${operationId} (${method.toUpperCase()} ${template})`);
+      if (!handler) throw new Error(`no handler for operation ${operationId} (${where})`);
       unused.delete(operationId);
       const operation: Operation = {
         method,
         route: template,
         operationId,
         handler,
-        validateParameters: ajv.compile(parametersSchema(parameters, raw['x-allow-unknown-query'] === true)),
-        apiKeys: apiKeySchemes(document, (raw.security as SecurityRequirement[] | undefined) ?? globalSecurity),
+        validateParameters: parametersAjv.compile(parametersSchema(parameters, raw['x-allow-unknown-query'] === true)),
+        security: compileSecurity(document, raw, where, apiKeys),
         headerNames: parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase()),
       };
-      const security = (raw.security as SecurityRequirement[] | undefined) ?? globalSecurity;
-      const role = requiredRole(security);
-      if (role) operation.role = role;
       if (raw.requestBody) {
         const body = resolve<{ required?: boolean; content?: Record<string, { schema?: object }> }>(
           document,
@@ -319,7 +310,7 @@ function compileRoutes(document: OpenApiDocument, handlers: OperationHandlers): 
         const media = new Map<string, ValidateFunction | undefined>();
         for (const [type, content] of Object.entries(body.content ?? {})) {
           const isJson = type === 'application/json' || type.endsWith('+json');
-          media.set(type, isJson && content.schema ? ajv.compile(rebase(content.schema)) : undefined);
+          media.set(type, isJson && content.schema ? bodyAjv.compile(toJsonSchema(content.schema)) : undefined);
         }
         operation.body = { required: body.required === true, media };
       }
@@ -328,29 +319,27 @@ function compileRoutes(document: OpenApiDocument, handlers: OperationHandlers): 
     routes.push(route);
   }
   if (unused.size > 0) throw new Error(`handlers for operations the document does not have: ${[...unused].join(', ')}`);
-  // Literal segments win over templated ones: /images/base/latest before /images/{id}.
-  return routes.sort((a, b) => a.names.length - b.names.length);
+  return routes.sort(byPrecedence);
 }
 
-type SecurityRequirement = Record<string, string[]>;
-
-function requiredRole(security: SecurityRequirement[] | undefined): Role | undefined {
-  if (!security || security.length === 0) return undefined;
-  const scopes = security.find((requirement) => 'bearerAuth' in requirement)?.bearerAuth;
-  if (!scopes) return undefined;
-  return scopes.find(isRole) ?? 'admin';
-}
-
-function apiKeySchemes(document: OpenApiDocument, security: SecurityRequirement[] | undefined): Operation['apiKeys'] {
-  const schemes = ((document.components as Record<string, unknown> | undefined)?.securitySchemes ?? {}) as Record<
-    string,
-    { type?: string; in?: string; name?: string }
-  >;
-  return (security ?? []).flatMap((requirement) =>
-    Object.keys(requirement)
-      .filter((name) => schemes[name]?.type === 'apiKey' && schemes[name]?.in === 'header')
-      .map((name) => ({ scheme: name, header: schemes[name]!.name!.toLowerCase(), headerName: schemes[name]!.name! })),
-  );
+/**
+ * The parameter styles this router reads: path `simple`, query `form` exploded (a repeated key
+ * is an array), header `simple`, each one value of a schema. Anything else would be read
+ * wrongly, so it refuses to start instead.
+ */
+function checkParameterStyle(parameter: Parameter, where: string): void {
+  const styles: Record<string, string> = { path: 'simple', query: 'form', header: 'simple' };
+  const expected = Object.hasOwn(styles, parameter.in) ? styles[parameter.in] : undefined;
+  const problem = !expected
+    ? `is in ${parameter.in}, which this router does not read`
+    : parameter.content !== undefined
+      ? 'has content instead of a schema'
+      : (parameter.style ?? expected) !== expected
+        ? `has style ${parameter.style}; ${parameter.in} parameters are read as ${expected}`
+        : parameter.in === 'query' && parameter.explode === false
+          ? 'is not exploded; repeat the key for each value instead'
+          : undefined;
+  if (problem) throw new Error(`${where}: parameter '${parameter.name}' ${problem}`);
 }
 
 function mergeParameters(shared: Parameter[], own: Parameter[]): Parameter[] {
@@ -363,7 +352,7 @@ function parametersSchema(parameters: Parameter[], allowUnknownQuery: boolean): 
   const group = (where: Parameter['in'], additional: boolean) => {
     const list = parameters.filter((p) => p.in === where);
     const properties: Record<string, object> = {};
-    for (const p of list) properties[where === 'header' ? p.name.toLowerCase() : p.name] = rebase(p.schema ?? {});
+    for (const p of list) properties[where === 'header' ? p.name.toLowerCase() : p.name] = toJsonSchema(p.schema ?? {});
     return {
       type: 'object',
       properties,
@@ -381,9 +370,28 @@ function parametersSchema(parameters: Parameter[], allowUnknownQuery: boolean): 
   };
 }
 
-/** `#/components/...` references, rebased on the components schema ajv was given. */
-function rebase(schema: unknown): object {
-  return JSON.parse(JSON.stringify(schema).replaceAll('"$ref":"#/components/', '"$ref":"openapi#/components/'));
+/**
+ * An OpenAPI 3.0 schema as the JSON Schema ajv reads: `#/components/...` references rebased
+ * on the components schema ajv was given, and 3.0's boolean `exclusiveMinimum` /
+ * `exclusiveMaximum` (draft 4's) turned into the numbers later drafts use.
+ */
+export function toJsonSchema(schema: unknown): object {
+  return JSON.parse(JSON.stringify(schema), (_key, value: unknown) => {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+    const node = value as Record<string, unknown>;
+    if (typeof node.$ref === 'string' && node.$ref.startsWith('#/components/')) node.$ref = `openapi${node.$ref}`;
+    for (const [exclusive, bound] of [
+      ['exclusiveMinimum', 'minimum'],
+      ['exclusiveMaximum', 'maximum'],
+    ] as const) {
+      if (typeof node[exclusive] !== 'boolean') continue;
+      if (node[exclusive] === true && typeof node[bound] === 'number') {
+        node[exclusive] = node[bound];
+        delete node[bound];
+      } else delete node[exclusive];
+    }
+    return node;
+  }) as object;
 }
 
 function resolve<T>(document: OpenApiDocument, value: unknown): T {
@@ -393,8 +401,4 @@ function resolve<T>(document: OpenApiDocument, value: unknown): T {
   for (const part of ref.replace(/^#\//, '').split('/')) target = (target as Record<string, unknown>)[part];
   if (target === undefined) throw new Error(`OpenAPI reference ${ref} points at nothing`);
   return resolve<T>(document, target);
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

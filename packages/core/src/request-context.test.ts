@@ -27,12 +27,19 @@ afterAll(() => {
   peer.close();
 });
 
+// What these operations answer: JSON, or a problem.
+const responses = {
+  '200': { description: 'ok', content: { 'application/json': {} } },
+  default: { description: 'a problem', content: { 'application/problem+json': {} } },
+};
+
 const openapi: OpenApiDocument = {
   openapi: '3.0.3',
   info: { title: 'Caller', version: '1' },
-  security: [{ bearerAuth: ['reader'] }],
+  'x-slipway-role': 'reader',
+  security: [{ bearerAuth: [] }],
   components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
-  paths: { '/relay': { post: { operationId: 'relay', responses: { '200': { description: 'ok' } } } } },
+  paths: { '/relay': { post: { operationId: 'relay', responses } } },
 };
 
 function app() {

@@ -5,11 +5,12 @@ import {
   NotFoundError,
   PreconditionFailedError,
   assertMetadataKey,
-  paramsOf,
   principalOf,
-  queryOf,
+  typedOperations,
+  typedQuery,
   type OperationHandlers,
 } from '@slipway/core';
+import type { operations } from './schema/generated/openapi.js';
 import type { Metadata, ServiceRecord, ServiceStore, WriteOptions } from './store.js';
 
 export interface OperationsOptions {
@@ -18,11 +19,12 @@ export interface OperationsOptions {
 
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
 
-/** A handler for each operation of src/schema/openapi.yaml, by operationId. */
+/** A handler for each operation of src/schema/openapi.yaml, by operationId, typed from it. */
 export function createOperations({ store }: OperationsOptions): OperationHandlers {
-  return {
+  return typedOperations<operations>({
     async listServices(req, res) {
-      const query = queryOf(req);
+      // Besides q, limit and cursor, any metadata key is a filter (x-allow-unknown-query).
+      const query = typedQuery(req) as Record<string, unknown>;
       const filters: Record<string, string> = {};
       for (const [key, value] of Object.entries(query)) {
         if (RESERVED_QUERY.has(key)) continue;
@@ -40,18 +42,18 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     },
 
     async getService(req, res) {
-      sendRecord(res, 200, await mustGet(store, paramsOf(req).name!));
+      sendRecord(res, 200, await mustGet(store, req.params.name));
     },
 
     async putService(req, res) {
-      const { record, created } = await store.write(paramsOf(req).name!, () => req.body as Metadata, writeOptions(req));
+      const { record, created } = await store.write(req.params.name, () => req.body, writeOptions(req));
       sendRecord(res, created ? 201 : 200, record);
     },
 
     async patchService(req, res) {
-      const patch = req.body as Metadata;
+      const patch = req.body;
       const { record, created } = await store.write(
-        paramsOf(req).name!,
+        req.params.name,
         (current) => applyMergePatch(current ?? {}, patch) as Metadata,
         writeOptions(req),
       );
@@ -59,14 +61,14 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     },
 
     async deleteService(req, res) {
-      if (!(await store.delete(paramsOf(req).name!, writeOptions(req)))) {
+      if (!(await store.delete(req.params.name, writeOptions(req)))) {
         throw new NotFoundError(`no service named ${req.params.name}`);
       }
       res.status(204).end();
     },
 
     async getServiceProperty(req, res) {
-      const { name, key } = paramsOf(req) as { name: string; key: string };
+      const { name, key } = req.params;
       const record = await mustGet(store, name);
       if (!Object.hasOwn(record.metadata, key)) {
         throw new NotFoundError(`service ${name} has no metadata property '${key}'`);
@@ -77,7 +79,7 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     },
 
     async putServiceProperty(req, res) {
-      const { name, key } = paramsOf(req) as { name: string; key: string };
+      const { name, key } = req.params;
       const value: unknown = req.body;
       const { record } = await store.write(name, (current) => ({ ...current, [key]: value }), {
         ...writeOptions(req),
@@ -87,7 +89,7 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     },
 
     async deleteServiceProperty(req, res) {
-      const { name, key } = paramsOf(req) as { name: string; key: string };
+      const { name, key } = req.params;
       await store.write(
         name,
         (current) => {
@@ -103,12 +105,12 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     },
 
     async getServiceHistory(req, res) {
-      const name = paramsOf(req).name!;
-      const items = await store.history(name, Number(queryOf(req).limit));
+      const name = req.params.name;
+      const items = await store.history(name, typedQuery(req).limit ?? 50);
       if (items.length === 0 && !(await store.get(name))) throw new NotFoundError(`no service named ${name}`);
       res.json({ items });
     },
-  };
+  });
 }
 
 async function mustGet(store: ServiceStore, name: string): Promise<ServiceRecord> {

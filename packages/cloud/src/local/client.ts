@@ -15,7 +15,6 @@ import type {
   LoadBalancerSpec,
   ServerGroup,
   ServerGroupSpec,
-  TargetHealth,
 } from '../provider.js';
 
 export interface LocalProviderOptions {
@@ -40,7 +39,7 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     kind: 'local',
     getImage: (id) => orNothing(client.GET('/images/{id}', { params: { path: { id } } })) as Promise<Image | undefined>,
     async listImages(filter: { service?: string; kind?: ImageKind } = {}) {
-      return unwrap(await client.GET('/images', { params: { query: filter } })).items as Image[];
+      return unwrap(await client.GET('/images', { params: { query: filter } })).items;
     },
     async deregisterImage(id) {
       unwrap(await client.DELETE('/images/{id}', { params: { path: { id } } }));
@@ -49,7 +48,7 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
       return unwrap(await client.GET('/images/in-use')).items;
     },
     async createLaunchTemplate(spec: LaunchTemplateSpec) {
-      return unwrap(await client.PUT('/launch-templates/{name}', { ...path(spec.name), body: spec })) as LaunchTemplate;
+      return unwrap(await client.PUT('/launch-templates/{name}', { ...path(spec.name), body: spec }));
     },
     getLaunchTemplate: (name) =>
       orNothing(client.GET('/launch-templates/{name}', path(name))) as Promise<LaunchTemplate | undefined>,
@@ -57,12 +56,12 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
       unwrap(await client.DELETE('/launch-templates/{name}', path(name)));
     },
     async createServerGroup(spec: ServerGroupSpec) {
-      return unwrap(await client.PUT('/server-groups/{name}', { ...path(spec.name), body: spec })) as ServerGroup;
+      return unwrap(await client.PUT('/server-groups/{name}', { ...path(spec.name), body: spec }));
     },
     getServerGroup: (name) =>
       orNothing(client.GET('/server-groups/{name}', path(name))) as Promise<ServerGroup | undefined>,
     async listServerGroups(cluster) {
-      return unwrap(await client.GET('/server-groups', { params: { query: { cluster } } })).items as ServerGroup[];
+      return unwrap(await client.GET('/server-groups', { params: { query: { cluster } } })).items;
     },
     async resizeServerGroup(name, capacity: Capacity) {
       return unwrap(
@@ -70,24 +69,24 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
       ) as ServerGroup;
     },
     async disableServerGroup(name) {
-      return unwrap(await client.POST('/server-groups/{name}/disable', path(name))) as ServerGroup;
+      return unwrap(await client.POST('/server-groups/{name}/disable', path(name)));
     },
     async enableServerGroup(name) {
-      return unwrap(await client.POST('/server-groups/{name}/enable', path(name))) as ServerGroup;
+      return unwrap(await client.POST('/server-groups/{name}/enable', path(name)));
     },
     async destroyServerGroup(name) {
       unwrap(await client.DELETE('/server-groups/{name}', path(name)));
     },
     async createLoadBalancer(spec: LoadBalancerSpec) {
-      return unwrap(await client.PUT('/load-balancers/{name}', { ...path(spec.name), body: spec })) as LoadBalancer;
+      return unwrap(await client.PUT('/load-balancers/{name}', { ...path(spec.name), body: spec }));
     },
     getLoadBalancer: (name) =>
       orNothing(client.GET('/load-balancers/{name}', path(name))) as Promise<LoadBalancer | undefined>,
     async listLoadBalancers() {
-      return unwrap(await client.GET('/load-balancers')).items as LoadBalancer[];
+      return unwrap(await client.GET('/load-balancers')).items;
     },
     async modifyLoadBalancer(spec: LoadBalancerSpec) {
-      return unwrap(await client.PATCH('/load-balancers/{name}', { ...path(spec.name), body: spec })) as LoadBalancer;
+      return unwrap(await client.PATCH('/load-balancers/{name}', { ...path(spec.name), body: spec }));
     },
     async deleteLoadBalancer(name) {
       unwrap(await client.DELETE('/load-balancers/{name}', path(name)));
@@ -99,7 +98,7 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
       unwrap(await client.POST('/target-groups/{name}/deregister', { ...path(targetGroup), body: { instanceIds } }));
     },
     async describeTargetHealth(targetGroup) {
-      return unwrap(await client.GET('/target-groups/{name}/health', path(targetGroup))).items as TargetHealth[];
+      return unwrap(await client.GET('/target-groups/{name}/health', path(targetGroup))).items;
     },
   };
 }

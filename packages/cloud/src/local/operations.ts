@@ -1,87 +1,90 @@
-import { NotFoundError, paramsOf, queryOf, type OperationHandlers } from '@slipway/core';
-import type { CloudProvider, ImageKind } from '../provider.js';
+import { NotFoundError, typedOperations, typedQuery, type OperationHandlers } from '@slipway/core';
+import type { CloudProvider } from '../provider.js';
+import type { operations } from '../schema/generated/openapi.js';
 
-/** The daemon's API: each operation of src/schema/openapi.yaml onto the provider it serves. */
+/**
+ * The daemon's API: each operation of src/schema/openapi.yaml onto the provider it serves,
+ * typed from the document both ways (what comes in, and what the provider answers).
+ */
 export function createOperations({ cloud }: { cloud: CloudProvider }): OperationHandlers {
-  const name = (req: Parameters<typeof paramsOf>[0]) => paramsOf(req).name!;
   const found = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new NotFoundError(`no ${what}`);
     return value;
   };
-  return {
+  return typedOperations<operations>({
     async listImages(req, res) {
-      const { service, kind } = queryOf(req) as { service?: string; kind?: ImageKind };
+      const { service, kind } = typedQuery(req);
       res.json({ items: await cloud.listImages({ ...(service ? { service } : {}), ...(kind ? { kind } : {}) }) });
     },
     async imagesInUse(_req, res) {
       res.json({ items: await cloud.imagesInUse() });
     },
     async getImage(req, res) {
-      const id = paramsOf(req).id!;
+      const { id } = req.params;
       res.json(found(await cloud.getImage(id), `image ${id}`));
     },
     async deregisterImage(req, res) {
-      await cloud.deregisterImage(paramsOf(req).id!);
+      await cloud.deregisterImage(req.params.id);
       res.status(204).end();
     },
     async createLaunchTemplate(req, res) {
-      res.json(await cloud.createLaunchTemplate({ ...req.body, name: name(req) }));
+      res.json(await cloud.createLaunchTemplate({ ...req.body, name: req.params.name }));
     },
     async getLaunchTemplate(req, res) {
-      res.json(found(await cloud.getLaunchTemplate(name(req)), `launch template ${name(req)}`));
+      res.json(found(await cloud.getLaunchTemplate(req.params.name), `launch template ${req.params.name}`));
     },
     async deleteLaunchTemplate(req, res) {
-      await cloud.deleteLaunchTemplate(name(req));
+      await cloud.deleteLaunchTemplate(req.params.name);
       res.status(204).end();
     },
     async listServerGroups(req, res) {
-      res.json({ items: await cloud.listServerGroups(String(queryOf(req).cluster)) });
+      res.json({ items: await cloud.listServerGroups(typedQuery(req).cluster) });
     },
     async createServerGroup(req, res) {
-      res.json(await cloud.createServerGroup({ ...req.body, name: name(req) }));
+      res.json(await cloud.createServerGroup({ ...req.body, name: req.params.name }));
     },
     async getServerGroup(req, res) {
-      res.json(found(await cloud.getServerGroup(name(req)), `server group ${name(req)}`));
+      res.json(found(await cloud.getServerGroup(req.params.name), `server group ${req.params.name}`));
     },
     async destroyServerGroup(req, res) {
-      await cloud.destroyServerGroup(name(req));
+      await cloud.destroyServerGroup(req.params.name);
       res.status(204).end();
     },
     async resizeServerGroup(req, res) {
-      res.json(await cloud.resizeServerGroup(name(req), req.body));
+      res.json(await cloud.resizeServerGroup(req.params.name, req.body));
     },
     async disableServerGroup(req, res) {
-      res.json(await cloud.disableServerGroup(name(req)));
+      res.json(await cloud.disableServerGroup(req.params.name));
     },
     async enableServerGroup(req, res) {
-      res.json(await cloud.enableServerGroup(name(req)));
+      res.json(await cloud.enableServerGroup(req.params.name));
     },
     async listLoadBalancers(_req, res) {
       res.json({ items: await cloud.listLoadBalancers() });
     },
     async createLoadBalancer(req, res) {
-      res.json(await cloud.createLoadBalancer({ ...req.body, name: name(req) }));
+      res.json(await cloud.createLoadBalancer({ ...req.body, name: req.params.name }));
     },
     async getLoadBalancer(req, res) {
-      res.json(found(await cloud.getLoadBalancer(name(req)), `load balancer ${name(req)}`));
+      res.json(found(await cloud.getLoadBalancer(req.params.name), `load balancer ${req.params.name}`));
     },
     async modifyLoadBalancer(req, res) {
-      res.json(await cloud.modifyLoadBalancer({ ...req.body, name: name(req) }));
+      res.json(await cloud.modifyLoadBalancer({ ...req.body, name: req.params.name }));
     },
     async deleteLoadBalancer(req, res) {
-      await cloud.deleteLoadBalancer(name(req));
+      await cloud.deleteLoadBalancer(req.params.name);
       res.status(204).end();
     },
     async registerTargets(req, res) {
-      await cloud.registerTargets(name(req), req.body.instanceIds);
+      await cloud.registerTargets(req.params.name, req.body.instanceIds);
       res.status(204).end();
     },
     async deregisterTargets(req, res) {
-      await cloud.deregisterTargets(name(req), req.body.instanceIds);
+      await cloud.deregisterTargets(req.params.name, req.body.instanceIds);
       res.status(204).end();
     },
     async describeTargetHealth(req, res) {
-      res.json({ items: await cloud.describeTargetHealth(name(req)) });
+      res.json({ items: await cloud.describeTargetHealth(req.params.name) });
     },
-  };
+  });
 }

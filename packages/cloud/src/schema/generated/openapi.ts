@@ -286,7 +286,13 @@ export interface components {
             securityGroups?: string[];
             tags?: components["schemas"]["Tags"];
         };
-        LaunchTemplate: components["schemas"]["LaunchTemplateSpec"] & {
+        LaunchTemplate: {
+            name: string;
+            imageId: string;
+            instanceType: string;
+            userData: components["schemas"]["UserData"];
+            securityGroups?: string[];
+            tags?: components["schemas"]["Tags"];
             id: string;
             createdAt: string;
         };
@@ -313,8 +319,16 @@ export interface components {
             lifecycle: "pending" | "running" | "terminating" | "terminated";
             launchedAt: string;
         };
-        ServerGroup: components["schemas"]["ServerGroupSpec"] & {
+        ServerGroup: {
+            name: string;
+            launchTemplate: string;
+            min: number;
+            desired: number;
+            max: number;
+            targetGroups: string[];
+            tags?: components["schemas"]["Tags"];
             cluster: string;
+            /** @description Out of service; its instances are kept warm. */
             disabled: boolean;
             createdAt: string;
             instances: components["schemas"]["Instance"][];
@@ -340,7 +354,15 @@ export interface components {
             securityGroups?: string[];
             tags?: components["schemas"]["Tags"];
         };
-        LoadBalancer: components["schemas"]["LoadBalancerSpec"] & {
+        LoadBalancer: {
+            name: string;
+            port: number;
+            /** @enum {string} */
+            protocol: "http";
+            targetGroup: components["schemas"]["TargetGroupSpec"];
+            securityGroups?: string[];
+            tags?: components["schemas"]["Tags"];
+            /** @description Where clients reach it: host:port locally, a DNS name on AWS. */
             address: string;
             createdAt: string;
         };

@@ -460,12 +460,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The file's bytes. */
+            /** @description The file's bytes as stored: a `.json` file as application/json (not re-encoded, so not necessarily valid JSON), any other as application/octet-stream. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": unknown;
                     "application/octet-stream": string;
                 };
             };

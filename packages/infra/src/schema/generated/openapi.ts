@@ -250,6 +250,24 @@ export interface components {
             serialBefore: number;
             serialAfter?: number;
         };
+        /** @description An apply (its plan, commit, result and the resources it changed), or a broken lock. */
+        HistoryEntry: {
+            /** @enum {string} */
+            type: "apply" | "lock-broken";
+            by: string;
+            at: string;
+            applyId?: string;
+            planId?: string;
+            commit?: string;
+            /** @enum {string} */
+            result?: "succeeded" | "failed";
+            changed?: {
+                resource: string;
+                action: string;
+            }[];
+            error?: string;
+            lock?: components["schemas"]["Lock"];
+        };
         Lock: {
             stack: string;
             /** @description The apply holding the lock. */
@@ -484,7 +502,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        items: Record<string, never>[];
+                        items: components["schemas"]["HistoryEntry"][];
                     };
                 };
             };

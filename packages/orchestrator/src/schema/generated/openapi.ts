@@ -278,7 +278,7 @@ export interface components {
         Environment: {
             service: string;
             env: string;
-            active: components["schemas"]["Group"] | null;
+            active: components["schemas"]["Group"] | (never | null);
             retained: components["schemas"]["Group"][];
             health: {
                 healthy?: number;
@@ -292,7 +292,7 @@ export interface components {
             owner: string;
             /** @description Who asked for that deployment. */
             holder: string;
-            /** @description The fencing token */
+            /** @description The fencing token: it rises with every acquisition. */
             token: number;
             since: string;
             /** @description When the lease runs out unless the deployment's worker renews it. */
