@@ -586,7 +586,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        lock: components["schemas"]["Lock"] | null;
+                        lock: components["schemas"]["Lock"] | (never | null);
                         broken: components["schemas"]["BrokenLock"][];
                     };
                 };
