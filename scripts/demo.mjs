@@ -2,7 +2,9 @@
 // seed's workflow with the slipway CLI, each command printed before it runs: register search,
 // build and bake 1.0.0, plan and apply its infrastructure, deploy to prod, curl it through the
 // load balancer, deploy 1.1.0 under load (no failed request), deploy a broken 1.2.0 (rolled
-// back automatically), then undo.
+// back automatically), then undo; then the three prod clusters (prod-a, prod-b, prod-c) and a
+// second service that depends on search (suggest): out of sync, one release in waves and in
+// dependency order, in sync.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,11 +39,11 @@ async function slipway(args, { expect = 0, quiet = false } = {}) {
 }
 
 /** The example service with a version of its own, as a checkout would be. */
-function checkout(version, unhealthyAfterSeconds = 0) {
-  const dir = mkdtempSync(join(tmpdir(), `search-${version}-`));
+function checkout(version, unhealthyAfterSeconds = 0, name = 'search') {
+  const dir = mkdtempSync(join(tmpdir(), `${name}-${version}-`));
   cpSync(join(root, 'infra/examples/search'), dir, { recursive: true });
   const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...manifest, version }, null, 2));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...manifest, name, version }, null, 2));
   writeFileSync(join(dir, 'broken.json'), JSON.stringify({ unhealthyAfterSeconds }));
   return dir;
 }
@@ -105,6 +107,41 @@ try {
   await slipway(['undo', 'search', 'prod', '-m', 'Back to the release before']);
   await curl();
   await slipway(['status', 'search', 'prod']);
+
+  console.log(bold('\n(search also runs in three prod clusters, one per region; suggest depends on it)'));
+  await slipway(['services', 'set', 'search', 'clusters={"prod":["prod-a","prod-b","prod-c"]}']);
+  await slipway([
+    'services',
+    'set',
+    'suggest',
+    'owner=team-search',
+    'clusters={"prod":["prod-a","prod-b"]}',
+    'dependsOn=["search"]',
+  ]);
+  dirs.push(checkout('1.0.0', 0, 'suggest'));
+  await slipway(['build', 'suggest', '--dir', dirs[3]]);
+  await slipway(['bake', 'suggest', '1.0.0']);
+  const suggestPlan = JSON.parse(await slipway(['--json', 'infra', 'plan', 'suggest'], { quiet: true }));
+  if (
+    suggestPlan.summary.create + suggestPlan.summary.update + suggestPlan.summary.replace + suggestPlan.summary.delete >
+    0
+  ) {
+    await slipway(['infra', 'apply', suggestPlan.id]);
+  }
+  await slipway(['deploy', 'search', 'prod-a', v2, '-m', 'Only one cluster, by hand']);
+  await slipway(['sync'], { expect: 1 });
+  await slipway([
+    'release',
+    '-m',
+    'Every prod cluster, search first',
+    'search@1.1.0',
+    'suggest@1.0.0',
+    '--env',
+    'prod',
+    '--bake',
+    '5',
+  ]);
+  await slipway(['sync']);
   console.log(bold('\nThe whole workflow ran.'));
 } finally {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

@@ -26,6 +26,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The tests emulate AWS with moto's server (a third-party AWS emulator, a Python package).
+if [ "${1:-}" = --tests ] && ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  if command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+    say "installing moto's server with pip (pip install 'moto[server]')"
+    python3 -m pip install --quiet --timeout 20 --retries 1 'moto[server]' >/dev/null 2>&1 || true
+  fi
+  if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+    echo "Slipway's tests need moto's server (an AWS emulator): install it with pip install 'moto[server]' (Python 3) and run again." >&2
+    exit 1
+  fi
+fi
+
 # pnpm, the version package.json pins.
 pnpm_version=$(node -p "require('./package.json').packageManager.split('@')[1]")
 if [ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]; then

@@ -5,7 +5,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
-import { eventually, fastLoadBalancer, freePort, stopProcess, writeTestImage } from '@slipway/test-utils';
+import {
+  eventually,
+  FAST_TIME_SCALE,
+  fastLoadBalancer,
+  freePort,
+  stopProcess,
+  writeTestImage,
+} from '@slipway/test-utils';
 
 // The local cloud daemon as npm start runs it: a process of its own, killed and started again.
 let home: string;
@@ -21,6 +28,7 @@ function startDaemon(): ChildProcess {
       PORT: String(port),
       SLIPWAY_HOME: home,
       SLIPWAY_TOKENS_FILE: join(home, 'tokens.json'),
+      SLIPWAY_CLOUD_TIME_SCALE: String(FAST_TIME_SCALE),
       LOG_LEVEL: 'warn',
     },
     stdio: 'ignore',

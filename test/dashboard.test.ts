@@ -87,7 +87,7 @@ describe('the dashboard', () => {
   it("shows a service's page: its metadata, environments, deployments and images", async () => {
     await page.goto(`${search.platform.urls.dashboard}/services/search`);
     expect(await page.locator('main').textContent()).toContain('team-search');
-    expect(await page.locator('main').textContent()).toContain('prod, staging');
+    expect(await page.locator('main').textContent()).toContain('prod, prod-a, prod-b, prod-c, staging');
     expect(await page.locator('#releases').textContent()).toContain('rolled-back');
     expect(await page.locator('main').textContent()).toContain(search.images.v1);
     await page.screenshot({ path: `${shots}/dashboard-service.png`, fullPage: true });

@@ -23,7 +23,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-fuzz-'));
-  platform = await startPlatform({ home, portBase: await freePortBase(82) });
+  platform = await startPlatform({ home, portBase: await freePortBase(87) });
   void platform.exited.then((name) => (died = name));
 }, 90_000);
 

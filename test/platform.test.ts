@@ -14,7 +14,7 @@ let platform: Platform;
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-home-'));
   // 82: the services, the local cloud (+10) and the example stack's load balancers (+80, +81).
-  platform = await startPlatform({ home, portBase: await freePortBase(82) });
+  platform = await startPlatform({ home, portBase: await freePortBase(87) });
 }, 60_000);
 
 afterAll(async () => {
@@ -49,7 +49,10 @@ describe('npm start', () => {
   it('serves the example configuration repositories, two commits each', async () => {
     const headers = { Authorization: `Bearer ${platform.readerToken}` };
     const envs = await fetch(`${platform.urls.config}/config/search`, { headers });
-    expect(await envs.json()).toEqual({ service: 'search', environments: ['prod', 'staging'] });
+    expect(await envs.json()).toEqual({
+      service: 'search',
+      environments: ['prod', 'prod-a', 'prod-b', 'prod-c', 'staging'],
+    });
     const config = (await (await fetch(`${platform.urls.config}/config/search/prod`, { headers })).json()) as {
       valid: boolean;
       files: { deploymentParams: { loadBalancer: { name: string } } };

@@ -15,8 +15,9 @@ const work: string[] = [];
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-e2e-'));
-  portBase = await freePortBase(82);
-  platform = await startPlatform({ home, portBase });
+  portBase = await freePortBase(87);
+  // The example stack's health checks are AWS's shortest (every 5 s); the local cloud runs them every second here.
+  platform = await startPlatform({ home, portBase, env: { SLIPWAY_CLOUD_TIME_SCALE: '0.2' } });
 }, 60_000);
 
 afterAll(async () => {
@@ -85,7 +86,7 @@ describe('the workflow through slipway', () => {
     const plan = await slipway('--json', 'infra', 'plan', 'search');
     expect(plan.code).toBe(0);
     const planned = JSON.parse(plan.stdout) as { id: string; summary: { create: number } };
-    expect(planned.summary.create).toBe(4);
+    expect(planned.summary.create).toBe(5); // two security groups, the role, two load balancers
     const applied = await slipway('infra', 'apply', planned.id);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(/✓ create search-prod/);

@@ -3,7 +3,8 @@
 'use strict';
 const http = require('node:http');
 const fs = require('node:fs');
-const { version } = require('./package.json');
+// The same code serves as the second example (suggest): it answers the name it was packed with.
+const { name, version } = require('./package.json');
 
 const started = Date.now();
 const broken = require('./broken.json').unhealthyAfterSeconds;
@@ -29,7 +30,7 @@ const server = http.createServer((req, res) => {
     return;
   }
   res.writeHead(200, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify({ service: 'search', version, greeting: properties().greeting ?? null }));
+  res.end(JSON.stringify({ service: name, version, greeting: properties().greeting ?? null }));
 });
 server.listen(Number(process.env.PORT || 8080), process.env.HOST || '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

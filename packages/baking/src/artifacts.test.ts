@@ -1,42 +1,53 @@
-import { beforeEach, describe, expect, it } from '@jest/globals';
-import { mockClient } from 'aws-sdk-client-mock';
-import 'aws-sdk-client-mock-jest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
+  CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { sdkStreamMixin } from '@smithy/util-stream';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ConflictError, PayloadTooLargeError } from '@slipway/core';
+import { startMoto, type TestMoto } from '@slipway/test-utils';
 import { createLocalArtifactStore, createS3ArtifactStore } from './artifacts.js';
 
-const s3 = mockClient(S3Client);
 const body = Buffer.from('a tarball, say');
 const sha256 = createHash('sha256').update(body).digest('hex');
-const notFound = () => Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: {} });
 
+// Against moto's S3, path-style (the bucket in the path, as SLIPWAY_S3_FORCE_PATH_STYLE asks).
 describe('S3 artifact store', () => {
+  let moto: TestMoto;
+  let s3: S3Client;
   let store: ReturnType<typeof createS3ArtifactStore>;
+  beforeAll(async () => {
+    moto = await startMoto();
+  }, 60_000);
+  afterAll(async () => {
+    await moto.stop();
+  });
   beforeEach(async () => {
-    s3.reset();
+    await moto.reset();
+    s3 = new S3Client({ ...moto.client, forcePathStyle: true });
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: 'artifacts-bucket',
+        CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' },
+      }),
+    );
     store = createS3ArtifactStore({
       bucket: 'artifacts-bucket',
-      client: new S3Client({ region: 'eu-west-1' }),
+      client: s3,
       cacheDir: await mkdtemp(join(tmpdir(), 'slipway-s3-')),
       maxBytes: 1024,
+      pageSize: 2,
     });
   });
 
-  it('puts a new version with its sha256, checked by S3 on arrival', async () => {
-    s3.on(HeadObjectCommand).rejects(notFound());
-    s3.on(PutObjectCommand).resolves({});
+  it('puts a new version with its sha256 and uploader as metadata, under artifacts/<service>/', async () => {
     const { artifact, created } = await store.put('search', '1.0.0', Readable.from([body]), 'ci');
     expect(created).toBe(true);
     expect(artifact).toMatchObject({
@@ -46,25 +57,24 @@ describe('S3 artifact store', () => {
       size: body.length,
       uploadedBy: 'ci',
     });
-    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, {
-      Bucket: 'artifacts-bucket',
-      Key: 'artifacts/search/1.0.0.tgz',
-      ContentLength: body.length,
-      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
-      Metadata: expect.objectContaining({ sha256, 'uploaded-by': 'ci' }),
-    });
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: 'artifacts-bucket', Key: 'artifacts/search/1.0.0.tgz' }),
+    );
+    expect(head.Metadata).toMatchObject({ sha256, 'uploaded-by': 'ci' });
+    expect(await store.get('search', '1.0.0')).toMatchObject({ sha256, size: body.length, uploadedBy: 'ci' });
+    expect(await store.get('search', '9.9.9')).toBeUndefined();
   });
 
   it('accepts the same content again and refuses other content, without writing', async () => {
-    s3.on(HeadObjectCommand).resolves({
-      ContentLength: body.length,
-      Metadata: { sha256, 'uploaded-by': 'ci', 'uploaded-at': '2026-11-01T00:00:00Z' },
-    });
-    expect((await store.put('search', '1.0.0', Readable.from([body]), 'ci')).created).toBe(false);
+    await store.put('search', '1.0.0', Readable.from([body]), 'ci');
+    expect((await store.put('search', '1.0.0', Readable.from([body]), 'someone')).created).toBe(false);
     await expect(store.put('search', '1.0.0', Readable.from([Buffer.from('other')]), 'ci')).rejects.toThrow(
       ConflictError,
     );
-    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: 'artifacts-bucket', Key: 'artifacts/search/1.0.0.tgz' }),
+    );
+    expect(Buffer.from(await object.Body!.transformToByteArray())).toEqual(body);
   });
 
   it('refuses a body over the limit', async () => {
@@ -73,24 +83,14 @@ describe('S3 artifact store', () => {
     );
   });
 
-  it('lists versions and downloads one for Packer, checking its sha256', async () => {
-    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'artifacts/search/1.0.0.tgz' }] });
-    s3.on(HeadObjectCommand).resolves({
-      ContentLength: body.length,
-      Metadata: { sha256, 'uploaded-by': 'ci', 'uploaded-at': '2026-11-01T00:00:00Z' },
-    });
-    s3.on(GetObjectCommand).callsFake(() => ({ Body: sdkStreamMixin(Readable.from([body])) }));
-    const [artifact] = await store.list('search');
-    expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, {
-      Bucket: 'artifacts-bucket',
-      Prefix: 'artifacts/search/',
-    });
-    const file = await store.localPath(artifact!);
+  it('lists every version across pages and downloads one for Packer, checking its sha256', async () => {
+    for (const version of ['1.0.0', '1.0.1', '1.0.2', '1.1.0', '2.0.0'])
+      await store.put('search', version, Readable.from([body]), 'ci');
+    await s3.send(new PutObjectCommand({ Bucket: 'artifacts-bucket', Key: 'artifacts/other/1.0.0.tgz', Body: 'x' }));
+    const listed = await store.list('search');
+    expect(listed.map((a) => a.version).sort()).toEqual(['1.0.0', '1.0.1', '1.0.2', '1.1.0', '2.0.0']);
+    const file = await store.localPath(listed[0]!);
     expect(await readFile(file)).toEqual(body);
-    expect(s3).toHaveReceivedCommandWith(GetObjectCommand, {
-      Bucket: 'artifacts-bucket',
-      Key: 'artifacts/search/1.0.0.tgz',
-    });
   });
 });
 

@@ -6,7 +6,7 @@
 import {
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  paginateListObjectsV2,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -117,6 +117,8 @@ export interface S3ArtifactStoreOptions {
   cacheDir: string;
   maxBytes: number;
   prefix?: string;
+  /** Keys per list page (S3's most is 1,000): small in tests, to prove paging. */
+  pageSize?: number;
 }
 
 /** Artifacts in S3: `<prefix><service>/<version>.tgz`, with sha256 and uploader as object metadata. */
@@ -167,8 +169,11 @@ export function createS3ArtifactStore(options: S3ArtifactStoreOptions): Artifact
     },
     async list(service) {
       const prefix = key(service, '').replace(/\.tgz$/, '');
-      const answer = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-      const versions = (answer.Contents ?? [])
+      const objects = [];
+      const paging = { client, ...(options.pageSize ? { pageSize: options.pageSize } : {}) };
+      for await (const page of paginateListObjectsV2(paging, { Bucket: bucket, Prefix: prefix }))
+        objects.push(...(page.Contents ?? []));
+      const versions = objects
         .map((object) => object.Key?.slice(prefix.length).replace(/\.tgz$/, ''))
         .filter((v): v is string => !!v);
       const artifacts = await Promise.all(versions.map((v) => store.get(service, v)));

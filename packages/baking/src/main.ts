@@ -12,6 +12,7 @@ import {
 } from '@slipway/core';
 import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisImageRegistry } from './images.js';
 import { artifactStoreFromEnv, digestOf, metadataRegistry, startBakery, templatesFor } from './wiring.js';
 
 const env = process.env;
@@ -20,6 +21,7 @@ const home = slipwayHome(env);
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
+const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
 const cloud = cloudProviderFromEnv(env);
 const artifacts = artifactStoreFromEnv(env, home);
 const templates = templatesFor(cloud);
@@ -43,6 +45,7 @@ const bakery = await startBakery({
 });
 const app = createApp({
   store,
+  images,
   artifacts,
   cloud,
   services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), requireEnv(env, 'SLIPWAY_TOKEN')),
@@ -52,7 +55,7 @@ const app = createApp({
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
-  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listImages({ kind: 'base' }) },
+  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
 });
 await serve({
   app,

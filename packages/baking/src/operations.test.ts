@@ -7,10 +7,19 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { LocalCloud } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
-import { fastLoadBalancer, freePort, packExampleService, startRedis, type TestRedis } from '@slipway/test-utils';
+import {
+  FAST_TIME_SCALE,
+  fastLoadBalancer,
+  freePort,
+  packExampleService,
+  startRedis,
+  writeTestImage,
+  type TestRedis,
+} from '@slipway/test-utils';
 import { createApp } from './app.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisImageRegistry } from './images.js';
 import { digestOf, startBakery, templatesFor, type Bakery } from './wiring.js';
 
 const DEPLOYER = { Authorization: 'Bearer deployer-token' };
@@ -35,7 +44,7 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-baking-'));
   redisServer = await startRedis();
   redis = createRedis({ url: redisServer.url });
-  cloud = new LocalCloud({ home, logger, reconcileMs: 200 });
+  cloud = new LocalCloud({ home, logger, reconcileMs: 200, timeScale: FAST_TIME_SCALE });
   await cloud.start();
   const store = createRedisBakeStore({ redis, prefix: 'test:baking:' });
   const artifacts = createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes: 10 * 1024 * 1024 });
@@ -50,6 +59,7 @@ beforeAll(async () => {
   });
   app = createApp({
     store,
+    images: createRedisImageRegistry({ redis, prefix: 'test:baking:' }),
     artifacts,
     cloud,
     services: { exists: async (name) => name === 'search' },
@@ -259,5 +269,53 @@ describe('bakes', () => {
   it('answers 404 for an unknown bake and 400 for a malformed id', async () => {
     expect((await request(app).get('/bakes/bake-000000000000').set(DEPLOYER)).status).toBe(404);
     expect((await request(app).get('/bakes/nonsense').set(DEPLOYER)).status).toBe(400);
+  });
+});
+
+// Last: the image it registers would show in the lists the bake tests read.
+describe('POST /images', () => {
+  it('registers an image built elsewhere for a service and version, after checking the cloud has it', async () => {
+    await writeTestImage(join(home, 'images'), 'img-elsewhere', { version: '7.0.0' });
+    const body = { service: 'search', version: '7.0.0', imageId: 'img-elsewhere' };
+    const created = await request(app).post('/images').set(DEPLOYER).send(body);
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: 'img-elsewhere' });
+    expect((await request(app).post('/images').set(DEPLOYER).send(body)).status).toBe(200);
+    const image = await request(app).get('/images/img-elsewhere').set(DEPLOYER);
+    expect(image.body).toMatchObject({ id: 'img-elsewhere', kind: 'service', service: 'search', version: '7.0.0' });
+    const listed = await request(app).get('/images?service=search').set(DEPLOYER);
+    expect(listed.body.items.map((i: { id: string }) => i.id)).toContain('img-elsewhere');
+
+    const other = await request(app)
+      .post('/images')
+      .set(DEPLOYER)
+      .send({ ...body, version: '7.0.1' });
+    expect(other.status).toBe(409);
+    expect(other.body.detail).toMatch(/registered already as search 7.0.0/);
+    const missing = await request(app)
+      .post('/images')
+      .set(DEPLOYER)
+      .send({ ...body, imageId: 'ami-0123456789abcdef0' });
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail).toBe('no image ami-0123456789abcdef0 in the local cloud');
+    expect(
+      (
+        await request(app)
+          .post('/images')
+          .set(DEPLOYER)
+          .send({ ...body, service: 'nosuch' })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await request(app)
+          .post('/images')
+          .set(DEPLOYER)
+          .send({ ...body, imageId: '../x' })
+      ).status,
+    ).toBe(400);
+    expect((await request(app).post('/images').set({ Authorization: 'Bearer reader-token' }).send(body)).status).toBe(
+      403,
+    );
   });
 });

@@ -13,6 +13,7 @@ import {
 import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
 import { isFinished, type Bake, type BakeStore } from './bakes.js';
+import { asRegistered, type ImageRegistry } from './images.js';
 
 export interface BakeQueue {
   enqueue(bakeId: string): Promise<void>;
@@ -26,6 +27,8 @@ export interface ServiceRegistry {
 
 export interface OperationsOptions {
   store: BakeStore;
+  /** Images built elsewhere, registered with POST /images. */
+  images: ImageRegistry;
   artifacts: ArtifactStore;
   cloud: CloudProvider;
   services: ServiceRegistry;
@@ -52,7 +55,7 @@ export function bakeKey(parts: {
 }
 
 export function createOperations(options: OperationsOptions): OperationHandlers {
-  const { store, artifacts, cloud, services, queue } = options;
+  const { store, artifacts, cloud, services, queue, images } = options;
 
   async function mustService(service: string): Promise<void> {
     if (!(await services.exists(service)))
@@ -189,7 +192,43 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
 
     async listImages(req, res) {
       const { service, kind } = queryOf(req) as { service?: string; kind?: 'base' | 'service' };
-      res.json({ items: await cloud.listImages({ ...(service ? { service } : {}), ...(kind ? { kind } : {}) }) });
+      const baked = await cloud.listImages({ ...(service ? { service } : {}), ...(kind ? { kind } : {}) });
+      const seen = new Set(baked.map((image) => image.id));
+      const registered = kind === 'base' ? [] : (await images.list()).filter((r) => !service || r.service === service);
+      const found = await Promise.all(
+        registered
+          .filter((r) => !seen.has(r.id))
+          .map(async (r) => {
+            const image = await cloud.getImage(r.id);
+            return image && asRegistered(image, r);
+          }),
+      );
+      const items = [...baked, ...found.filter((image) => image !== undefined)];
+      res.json({ items: items.sort((a, b) => b.createdAt.localeCompare(a.createdAt)) });
+    },
+
+    async registerImage(req, res) {
+      const { service, version, imageId } = req.body as { service: string; version: string; imageId: string };
+      await mustService(service);
+      const image = await cloud.getImage(imageId);
+      if (!image) throw new NotFoundError(`no image ${imageId} in the ${cloud.kind} cloud`);
+      if (image.kind === 'base' && image.tags.kind === 'base')
+        throw new UnprocessableError(`image ${imageId} is a base image, not an image of ${service}`);
+      if (image.service && image.service !== service)
+        throw new ConflictError(`image ${imageId} is an image of ${image.service}, not of ${service}`);
+      const { registration, created } = await images.register({
+        id: imageId,
+        service,
+        version,
+        registeredBy: principalOf(req).subject,
+        registeredAt: new Date().toISOString(),
+      });
+      if (registration.service !== service || registration.version !== version)
+        throw new ConflictError(
+          `image ${imageId} is registered already as ${registration.service} ${registration.version}`,
+        );
+      res.status(created ? 201 : 200).setHeader('Location', `/images/${imageId}`);
+      res.json({ id: imageId });
     },
 
     async getLatestBaseImage(_req, res) {
@@ -199,9 +238,10 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async getImage(req, res) {
-      const image = await cloud.getImage(paramsOf(req).id!);
-      if (!image) throw new NotFoundError(`no image ${paramsOf(req).id}`);
-      res.json(image);
+      const id = paramsOf(req).id!;
+      const image = await cloud.getImage(id);
+      if (!image) throw new NotFoundError(`no image ${id}`);
+      res.json(asRegistered(image, await images.get(id)));
     },
 
     async deleteImage(req, res) {

@@ -35,6 +35,8 @@ describe('the templates in infra/packer', () => {
     'version=1.0.0',
     '-var',
     'artifact=/etc/hostname',
+    '-var',
+    'base_image=ami-0123456789abcdef0',
   ];
   it.each(['base-local.json', 'service-local.json', 'base-aws.json', 'service-aws.json'])(
     '%s passes packer validate',

@@ -1,6 +1,6 @@
 /** The real dependencies of the baking service, from settings: queue, worker, peers, stores. */
 import { S3Client } from '@aws-sdk/client-s3';
-import type { CloudProvider } from '@slipway/cloud';
+import { awsClientConfig, type CloudProvider } from '@slipway/cloud';
 import { createQueue, createServiceClient, createWorker, NotFoundError, unwrap, type Logger } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata';
 import { createHash } from 'node:crypto';
@@ -43,7 +43,8 @@ export function artifactStoreFromEnv(env: NodeJS.ProcessEnv, home: string): Arti
   if (env.SLIPWAY_ARTIFACT_BUCKET) {
     return createS3ArtifactStore({
       bucket: env.SLIPWAY_ARTIFACT_BUCKET,
-      client: new S3Client(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+      // Path-style (bucket in the path, not the host name) for S3-compatible stores and emulators.
+      client: new S3Client({ ...awsClientConfig(), forcePathStyle: env.SLIPWAY_S3_FORCE_PATH_STYLE === 'true' }),
       cacheDir: join(home, 'artifacts-cache'),
       maxBytes,
     });

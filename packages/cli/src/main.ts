@@ -21,6 +21,7 @@ const config = () => import('./commands/config.js');
 const bake = () => import('./commands/bake.js');
 const deploy = () => import('./commands/deploy.js');
 const infra = () => import('./commands/infra.js');
+const release = () => import('./commands/release.js');
 
 export function program(): Command {
   const slipway = new Command('slipway')
@@ -120,6 +121,37 @@ export function program(): Command {
     .option('-m, --message <message>', 'why')
     .option('--no-wait', 'print the id and return')
     .action(lazy(deploy, (m) => m.undo));
+
+  slipway
+    .command('release [specs...]')
+    .description('release service@version (or service@image) to every cluster of an environment, in waves')
+    .option('-m, --message <message>', 'why')
+    .option('--env <env>', 'the environment (a sync set) of every service', 'prod')
+    .addOption(new Option('--on-failure <what>', 'stop, or roll every cluster back').choices(['stop', 'rollback-all']))
+    .option('--bake <seconds>', 'bake time between waves (default: deployment-params bakeSeconds)')
+    .option('--no-wait', 'print the id and return')
+    .action(lazy(release, (m) => m.release));
+  slipway
+    .command('promote <service> <from> <to>')
+    .description('release the image serving in <from> to every cluster of <to>')
+    .option('-m, --message <message>', 'why')
+    .option('--after <duration>', 'only once it has served in <from> this long (90s, 15m, 1h)')
+    .option('--no-wait', 'print the id and return')
+    .action(lazy(release, (m) => m.promote));
+  slipway
+    .command('releases')
+    .description('releases, newest first')
+    .action(lazy(release, (m) => m.releases));
+  for (const kind of ['pause', 'resume', 'cancel'] as const) {
+    slipway
+      .command(`release-${kind} <id>`)
+      .description(`${kind} a release`)
+      .action(lazy(release, (m) => (id: string, options: object) => m.controlRelease(kind, id, options)) as never);
+  }
+  slipway
+    .command('sync [service]')
+    .description('does every cluster of each sync set run the same image? exits 1 when not')
+    .action(lazy(release, (m) => m.sync));
 
   const inf = slipway.command('infra').description('infrastructure stacks: plan, apply, drift');
   inf

@@ -1,4 +1,7 @@
-/** The provider a service uses, chosen by SLIPWAY_CLOUD (`local`, the default, or `aws`). */
+/**
+ * The provider a service uses, chosen by SLIPWAY_CLOUD (`local`, the default, or `aws`). On AWS
+ * the SDK's own settings apply (credentials chain, AWS_REGION, AWS_ENDPOINT_URL for an emulator).
+ */
 import { defaultPort, requireEnv } from '@slipway/core';
 import { createAwsProvider } from './aws/provider.js';
 import { createLocalProvider } from './local/client.js';
@@ -14,6 +17,8 @@ export function cloudProviderFromEnv(env: NodeJS.ProcessEnv = process.env): Clou
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
+      directProbes: env.SLIPWAY_AWS_HEALTH === 'http',
+      ...(env.SLIPWAY_AWS_INSTANCE_PORT ? { instancePort: Number(env.SLIPWAY_AWS_INSTANCE_PORT) } : {}),
     });
   }
   if (kind === 'local') {

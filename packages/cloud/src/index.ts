@@ -3,5 +3,15 @@ export { LocalCloud, type LocalCloudOptions } from './local/cloud.js';
 export { createLocalProvider, type LocalProviderOptions } from './local/client.js';
 export type { paths as CloudPaths } from './schema/generated/openapi.js';
 export { createAwsProvider, DISABLE_PROCESSES, type AwsProviderOptions } from './aws/provider.js';
-export { renderUserDataScript } from './aws/user-data.js';
+export { renderUserDataScript, parseUserDataScript } from './aws/user-data.js';
+export {
+  awsClientConfig,
+  isNotFound,
+  orNothing,
+  retryEventually,
+  errorName,
+  type AwsClientOptions,
+  type Sleep,
+} from './aws/retry.js';
+export { AWS_BOUNDS, checkLoadBalancerSpec, checkUserData, healthCheckProblems } from './bounds.js';
 export { cloudProviderFromEnv } from './from-env.js';

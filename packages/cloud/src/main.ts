@@ -13,7 +13,9 @@ import { LocalCloud } from './local/cloud.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'cloud' });
-const cloud = new LocalCloud({ home: slipwayHome(env), logger });
+const timeScale = Number(env.SLIPWAY_CLOUD_TIME_SCALE ?? 1);
+if (!(timeScale > 0 && timeScale <= 1)) throw new Error('SLIPWAY_CLOUD_TIME_SCALE must be a number in (0, 1]');
+const cloud = new LocalCloud({ home: slipwayHome(env), logger, timeScale });
 await cloud.start();
 await serve({
   app: createApp({ cloud, tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')), logger }),

@@ -36,6 +36,8 @@ export interface LaunchTemplateSpec {
   instanceType: string;
   userData: UserData;
   securityGroups?: string[];
+  /** The IAM instance profile instances run as (AWS); recorded and shown locally. */
+  instanceProfile?: string;
   tags?: Record<string, string>;
 }
 
@@ -61,7 +63,13 @@ export interface ServerGroupSpec extends Capacity {
   disabled?: boolean;
 }
 
+/** Standby and detaching instances take no traffic, so they count as pending or terminating. */
 export type LifecycleState = 'pending' | 'running' | 'terminating' | 'terminated';
+
+export type HealthSource = 'http' | 'status-checks';
+
+/** The cloud's own checks of an instance (EC2's system and instance status checks). */
+export type InstanceStatus = 'ok' | 'initializing' | 'impaired';
 
 export interface Instance {
   id: string;
@@ -69,6 +77,8 @@ export interface Instance {
   address?: string;
   lifecycle: LifecycleState;
   launchedAt: string;
+  /** Absent where the cloud has no status checks of its own (the local cloud). */
+  status?: InstanceStatus;
 }
 
 export interface ServerGroup extends ServerGroupSpec {
@@ -77,6 +87,8 @@ export interface ServerGroup extends ServerGroupSpec {
   disabled: boolean;
   instances: Instance[];
   createdAt: string;
+  /** Why the group's last launch failed (AWS's scaling activities), while it is short of its desired capacity. */
+  launchFailure?: string;
 }
 
 export interface HealthCheck {
@@ -121,6 +133,15 @@ export interface TargetHealth {
 
 export interface CloudProvider {
   readonly kind: 'local' | 'aws';
+  /**
+   * How a deployment judges an instance's own health before it takes traffic: `http` probes its
+   * address (the local cloud, or an orchestrator inside the VPC), `status-checks` reads the
+   * cloud's (EC2's) status checks — the default on AWS, where private addresses are out of reach.
+   */
+  readonly healthSource: HealthSource;
+
+  /** Answers when the cloud's API is reachable with our credentials: one cheap call, for /readyz. */
+  ping(): Promise<void>;
 
   getImage(id: string): Promise<Image | undefined>;
   listImages(filter?: { service?: string; kind?: ImageKind }): Promise<Image[]>;

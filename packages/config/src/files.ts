@@ -86,6 +86,16 @@ export function readConfigFiles(raw: Record<FileKey, Buffer | undefined>): {
       });
     }
   }
+  const check = (
+    files.deploymentParams as { healthCheck?: { timeoutSeconds?: number; intervalSeconds?: number } } | null
+  )?.healthCheck;
+  if (check && (check.timeoutSeconds ?? 4) >= (check.intervalSeconds ?? 5)) {
+    errors.push({
+      file: FILES.deploymentParams,
+      path: '/healthCheck/timeoutSeconds',
+      message: `must be below intervalSeconds (${check.intervalSeconds ?? 5}), as AWS requires`,
+    });
+  }
   return { files, errors };
 }
 

@@ -147,7 +147,7 @@ describe('GET /config/{service}/{env}', () => {
 
   it('answers 400 for a bad service or environment name', async () => {
     expectProblem(await request(app).get('/config/Search/prod').set(READER), 400, /lowercase letters and digits/);
-    expectProblem(await request(app).get('/config/search/pro-d').set(READER), 400, /\/path\/env/);
+    expectProblem(await request(app).get('/config/search/-prod').set(READER), 400, /\/path\/env/);
   });
 
   it('answers 401 without a token', async () => {

@@ -325,7 +325,7 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
       if (template.startsWith('file://')) {
         const path = fileURLToPath(template.replaceAll('{service}', service));
         const pattern = new RegExp(
-          `^${escapeRegex(basename(path)).replace(escapeRegex('{env}'), '([a-z0-9]{1,32})')}$`,
+          `^${escapeRegex(basename(path)).replace(escapeRegex('{env}'), '([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)')}$`,
         );
         if (existsSync(dirname(path)) && !dirname(path).includes('{env}')) {
           for (const entry of await readdir(dirname(path))) {

@@ -27,10 +27,12 @@ describe('service names', () => {
 });
 
 describe('environments', () => {
-  it('accepts lowercase letters and digits and refuses the rest', () => {
+  it('accepts lowercase letters, digits and inner hyphens and refuses the rest', () => {
     expect(assertEnvName('prod')).toBe('prod');
-    expect(() => assertEnvName('Prod')).toThrow(/lowercase letters and digits/);
-    expect(() => assertEnvName('pre-prod')).toThrow(InputError);
+    expect(assertEnvName('prod-use1')).toBe('prod-use1');
+    expect(() => assertEnvName('Prod')).toThrow(/lowercase letters, digits and hyphens/);
+    expect(() => assertEnvName('-prod')).toThrow(InputError);
+    expect(() => assertEnvName('prod-')).toThrow(InputError);
   });
 });
 

@@ -6,7 +6,8 @@
 import { InputError } from './errors.js';
 
 export const SERVICE_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters, no hyphens';
-export const ENV_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters';
+export const ENV_NAME_RULE =
+  'lowercase letters, digits and hyphens, 1 to 32 characters, starting and ending with a letter or digit';
 export const METADATA_KEY_RULE = 'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens';
 
 /** Infrastructure stacks and the resources in them (load balancers, target groups, …). */
@@ -17,10 +18,11 @@ export const VERSION_RULE =
 
 const SERVICE_NAME = /^[a-z0-9]{1,32}$/;
 const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
-const ENV_NAME = /^[a-z0-9]{1,32}$/;
+// Hyphens allow clusters such as prod-use1; a server group's `-vNNN` suffix keeps its name unambiguous.
+const ENV_NAME = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 const METADATA_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const RESOURCE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
-const SERVER_GROUP_NAME = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})-v(\d{3})$/;
+const SERVER_GROUP_NAME = /^([a-z0-9]{1,32})-([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)-v(\d{3})$/;
 
 export const MAX_SERVER_GROUP_SEQUENCE = 999;
 
@@ -30,6 +32,7 @@ const RULE_BY_PATTERN = new Map<string, string>([
   [METADATA_KEY.source, METADATA_KEY_RULE],
   [VERSION.source, VERSION_RULE],
   [RESOURCE_NAME.source, RESOURCE_NAME_RULE],
+  [ENV_NAME.source, ENV_NAME_RULE],
 ]);
 
 export function isVersion(version: string): boolean {

@@ -1,6 +1,7 @@
 import { createLogger, defaultPort, intFromEnv, requireEnv } from '@slipway/core';
 import { createApp } from './app.js';
 import { createData } from './data.js';
+import { createReleaseData } from './release-pages.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'dashboard' });
@@ -14,7 +15,8 @@ const data = createData(
   requireEnv(env, 'SLIPWAY_TOKEN'),
 );
 const port = intFromEnv(env, 'PORT', defaultPort('dashboard', env));
-const server = createApp({ data, logger }).listen(port, env.HOST ?? '127.0.0.1', () =>
+const releases = createReleaseData(requireEnv(env, 'SLIPWAY_ORCHESTRATOR_URL'), requireEnv(env, 'SLIPWAY_TOKEN'));
+const server = createApp({ data, releases, logger }).listen(port, env.HOST ?? '127.0.0.1', () =>
   logger.info({ port }, 'listening'),
 );
 const stop = () => {

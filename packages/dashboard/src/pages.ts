@@ -178,13 +178,14 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
   };
 }
 
-export async function homePage(data: Data): Promise<Html> {
+/** `extra`: further live sections (releases, sync sets) under the clusters. */
+export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
   const sections = await homeSections(data);
   const chart = chartData(await data.deployments({ limit: 200 }));
   return layout(
     'Deployments',
     html`<div class="grid">
-      <div>${sections.active}${sections.clusters}</div>
+      <div>${sections.active}${extra}${sections.clusters}</div>
       <div>
         ${sections.releases}
         <section>

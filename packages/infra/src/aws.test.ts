@@ -1,322 +1,252 @@
-import { beforeEach, describe, expect, it } from '@jest/globals';
-import { mockClient } from 'aws-sdk-client-mock';
-import 'aws-sdk-client-mock-jest';
+/**
+ * infra's AWS path against moto, through the API as `npm start` serves it: plan, apply, drift,
+ * update and delete of security groups, roles with their instance profiles and load balancers,
+ * asserting in moto what exists afterwards.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Express } from 'express';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { DescribeSecurityGroupsCommand, EC2Client, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import {
-  AuthorizeSecurityGroupEgressCommand,
-  AuthorizeSecurityGroupIngressCommand,
-  CreateSecurityGroupCommand,
-  DeleteSecurityGroupCommand,
-  DescribeSecurityGroupsCommand,
-  EC2Client,
-  RevokeSecurityGroupEgressCommand,
-  RevokeSecurityGroupIngressCommand,
-} from '@aws-sdk/client-ec2';
+  DescribeLoadBalancersCommand,
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+  ModifyTargetGroupCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
+import { createAwsProvider } from '@slipway/cloud';
+import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import {
-  CreateRoleCommand,
-  DeleteRoleCommand,
-  DeleteRolePolicyCommand,
-  GetRoleCommand,
-  GetRolePolicyCommand,
-  IAMClient,
-  ListRolePoliciesCommand,
-  PutRolePolicyCommand,
-  UpdateAssumeRolePolicyCommand,
-} from '@aws-sdk/client-iam';
-import type { CloudProvider, LoadBalancerSpec } from '@slipway/cloud';
+  createMotoNetwork,
+  eventually,
+  gitRepo,
+  startMoto,
+  startRedis,
+  type MotoNetwork,
+  type TestGitRepo,
+  type TestMoto,
+  type TestRedis,
+} from '@slipway/test-utils';
 import { createAwsInfraProvider } from './aws.js';
-import type { InfraProvider } from './provider.js';
-import type { IamRoleResource, LoadBalancerResource, SecurityGroupResource } from './stack.js';
+import { createApp } from './app.js';
+import { createGitDefinitions } from './definitions.js';
+import { createInfrastructure } from './infrastructure.js';
+import { createRedisStackLocks } from './lock.js';
+import { createRedisInfraStore } from './store.js';
+import { startApplyQueue } from './wiring.js';
 
-const ec2 = mockClient(EC2Client);
-const iam = mockClient(IAMClient);
-const provenance = { stack: 'search', commit: 'c0ffee0000000000000000000000000000000000' };
-const TAGS = [
-  { Key: 'slipway:stack', Value: 'search' },
-  { Key: 'slipway:commit', Value: provenance.commit },
-];
+const DEPLOYER = { Authorization: 'Bearer deployer-token' };
+const READER = { Authorization: 'Bearer reader-token' };
+const tokens = createTokenVerifier({
+  'deployer-token': { subject: 'dave', role: 'deployer' },
+  'reader-token': { subject: 'rita', role: 'reader' },
+});
+const logger = createLogger({ name: 'infra', level: 'silent' });
 
-/** The load balancer half goes through the cloud's aws provider (tested in @slipway/cloud): recorded here. */
-function recordingCloud() {
-  const calls: { method: string; spec: LoadBalancerSpec | string }[] = [];
-  let stored: LoadBalancerSpec | undefined;
-  const cloud = {
-    kind: 'aws',
-    async createLoadBalancer(spec: LoadBalancerSpec) {
-      calls.push({ method: 'createLoadBalancer', spec });
-      stored = spec;
-      return { ...spec, address: 'search-1.elb.amazonaws.com', createdAt: '' };
-    },
-    async modifyLoadBalancer(spec: LoadBalancerSpec) {
-      calls.push({ method: 'modifyLoadBalancer', spec });
-      stored = spec;
-      return { ...spec, address: 'search-1.elb.amazonaws.com', createdAt: '' };
-    },
-    async getLoadBalancer() {
-      return stored && { ...stored, address: 'search-1.elb.amazonaws.com', createdAt: '' };
-    },
-    async deleteLoadBalancer(name: string) {
-      calls.push({ method: 'deleteLoadBalancer', spec: name });
-    },
-  } as unknown as CloudProvider;
-  return { cloud, calls };
+function stackYaml({ interval = 10, extraIngress = false, all = true, object = 'web' } = {}): string {
+  return `resources:
+  web-lb:
+    kind: securityGroup
+    description: who may reach the web load balancer
+    ingress:
+      - { protocol: tcp, fromPort: 80, toPort: 80, cidr: 0.0.0.0/0 }
+${extraIngress ? '      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0.0.0/0 }\n' : ''}${
+    all
+      ? `  web-app:
+    kind: securityGroup
+    description: who may reach web instances
+    ingress:
+      - { protocol: tcp, fromPort: 8080, toPort: 8080, securityGroup: web-lb }
+  web-instance:
+    kind: iamRole
+    description: what a ${object} instance may do
+    trustPolicy:
+      Version: '2012-10-17'
+      Statement: [{ Sid: ${object}, Effect: Allow, Principal: { Service: ec2.amazonaws.com }, Action: sts:AssumeRole }]
+    policies:
+      read-artifacts:
+        Version: '2012-10-17'
+        Statement: [{ Effect: Allow, Action: [s3:GetObject], Resource: 'arn:aws:s3:::slipway-artifacts/artifacts/${object}/*' }]
+  web:
+    kind: loadBalancer
+    port: 80
+    securityGroups: [web-lb]
+    targetGroup:
+      name: web
+      healthCheck: { path: /healthcheck, intervalSeconds: ${interval}, timeoutSeconds: 5 }
+      deregistrationDelaySeconds: 30
+`
+      : ''
+  }`;
 }
 
-let provider: InfraProvider;
-let calls: ReturnType<typeof recordingCloud>['calls'];
+let home: string;
+let moto: TestMoto;
+let redisServer: TestRedis;
+let redis: Redis;
+let network: MotoNetwork;
+let repo: TestGitRepo;
+let app: Express;
+let applies: ReturnType<typeof startApplyQueue>;
+let definitions: ReturnType<typeof createGitDefinitions>;
+let ec2: EC2Client;
+let elb: ElasticLoadBalancingV2Client;
+let iam: IAMClient;
 
-beforeEach(() => {
-  ec2.reset();
-  iam.reset();
-  const recording = recordingCloud();
-  calls = recording.calls;
-  provider = createAwsInfraProvider({
-    cloud: recording.cloud,
-    ec2: new EC2Client({ region: 'eu-west-1' }),
-    iam: new IAMClient({ region: 'eu-west-1' }),
-    vpcId: 'vpc-1',
-  });
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'slipway-infra-aws-'));
+  [moto, redisServer] = await Promise.all([startMoto(), startRedis()]);
+  redis = createRedis({ url: redisServer.url });
+  ec2 = new EC2Client(moto.client);
+  elb = new ElasticLoadBalancingV2Client(moto.client);
+  iam = new IAMClient(moto.client);
+}, 60_000);
+
+afterAll(async () => {
+  await redis.quit();
+  await Promise.all([moto.stop(), redisServer.stop()]);
+  await rm(home, { recursive: true, force: true });
 });
 
-const group: SecurityGroupResource = {
-  kind: 'securityGroup',
-  description: 'search load balancers',
-  ingress: [{ protocol: 'tcp', fromPort: 80, toPort: 80, cidr: '0.0.0.0/0', description: 'HTTP' }],
-  egress: [{ protocol: 'tcp', fromPort: 8080, toPort: 8080, securityGroup: 'search-instances' }],
-};
-
-describe('security groups (EC2)', () => {
-  it('creates the group tagged with stack and commit, drops the default egress, and authorizes the rules', async () => {
-    ec2.on(CreateSecurityGroupCommand).resolves({ GroupId: 'sg-0aaa1111' });
-    ec2
-      .on(DescribeSecurityGroupsCommand, {
-        Filters: [
-          { Name: 'group-name', Values: ['search-instances'] },
-          { Name: 'vpc-id', Values: ['vpc-1'] },
-        ],
-      })
-      .resolves({ SecurityGroups: [{ GroupId: 'sg-0bbb2222', GroupName: 'search-instances' }] });
-    await provider.create('search-lb', group, provenance);
-    expect(ec2).toHaveReceivedCommandWith(CreateSecurityGroupCommand, {
-      GroupName: 'search-lb',
-      Description: 'search load balancers',
-      VpcId: 'vpc-1',
-      TagSpecifications: [{ ResourceType: 'security-group', Tags: [...TAGS, { Key: 'Name', Value: 'search-lb' }] }],
-    });
-    expect(ec2).toHaveReceivedCommandWith(RevokeSecurityGroupEgressCommand, {
-      GroupId: 'sg-0aaa1111',
-      IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
-    });
-    expect(ec2).toHaveReceivedCommandWith(AuthorizeSecurityGroupIngressCommand, {
-      GroupId: 'sg-0aaa1111',
-      IpPermissions: [
-        { IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'HTTP' }] },
-      ],
-    });
-    expect(ec2).toHaveReceivedCommandWith(AuthorizeSecurityGroupEgressCommand, {
-      GroupId: 'sg-0aaa1111',
-      IpPermissions: [
-        { IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, UserIdGroupPairs: [{ GroupId: 'sg-0bbb2222' }] },
-      ],
-    });
+beforeEach(async () => {
+  await moto.reset();
+  network = await createMotoNetwork(moto);
+  const prefix = redisServer.prefix();
+  repo = await gitRepo({ 'stacks/web.yaml': stackYaml() }, { message: 'web: first' });
+  definitions = createGitDefinitions({ url: repo.url, dir: join(home, `${prefix}definitions.git`) });
+  const store = createRedisInfraStore({ redis, prefix });
+  const locks = createRedisStackLocks({ redis, prefix, leaseMs: 5000 });
+  applies = startApplyQueue({
+    redisUrl: redisServer.url,
+    jobLockMs: 5000,
+    driftEverySeconds: 3600,
+    logger,
+    prefix: `${prefix}queue`,
   });
-
-  it('reads a group back in the shape of its definition: -1 is all, a tagged group goes by name', async () => {
-    ec2.on(DescribeSecurityGroupsCommand).callsFake((input) =>
-      input.GroupIds
-        ? { SecurityGroups: [{ GroupId: 'sg-0bbb2222', GroupName: 'search-instances', Tags: TAGS }] }
-        : {
-            SecurityGroups: [
-              {
-                GroupId: 'sg-0aaa1111',
-                GroupName: 'search-lb',
-                Description: 'search load balancers',
-                IpPermissions: [
-                  {
-                    IpProtocol: 'tcp',
-                    FromPort: 80,
-                    ToPort: 80,
-                    IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'HTTP' }],
-                  },
-                ],
-                IpPermissionsEgress: [
-                  { IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, UserIdGroupPairs: [{ GroupId: 'sg-0bbb2222' }] },
-                ],
-              },
-            ],
-          },
-    );
-    expect(await provider.read('securityGroup', 'search-lb')).toEqual(group);
+  const cloud = createAwsProvider({ ...moto.client, vpcId: network.vpcId, subnets: network.subnets });
+  const provider = createAwsInfraProvider({ cloud, ec2, iam, vpcId: network.vpcId });
+  const infrastructure = createInfrastructure({
+    definitions,
+    provider,
+    store,
+    locks,
+    queue: applies.queue,
+    logger,
+    planTtlSeconds: 600,
+    leaseMs: 5000,
   });
-
-  it('changes rules by revoking what went and authorizing what came, nothing else', async () => {
-    ec2
-      .on(DescribeSecurityGroupsCommand)
-      .resolves({ SecurityGroups: [{ GroupId: 'sg-0aaa1111', GroupName: 'search-lb' }] });
-    const after: SecurityGroupResource = {
-      ...group,
-      ingress: [{ protocol: 'tcp', fromPort: 443, toPort: 443, cidr: '10.0.0.0/8' }],
-      egress: group.egress,
-    };
-    const before: SecurityGroupResource = { ...group, egress: [] };
-    await provider.update('search-lb', before, { ...after, egress: [] }, provenance);
-    expect(ec2).toHaveReceivedCommandWith(RevokeSecurityGroupIngressCommand, {
-      GroupId: 'sg-0aaa1111',
-      IpPermissions: [
-        { IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'HTTP' }] },
-      ],
-    });
-    expect(ec2).toHaveReceivedCommandWith(AuthorizeSecurityGroupIngressCommand, {
-      GroupId: 'sg-0aaa1111',
-      IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }],
-    });
-    expect(ec2).not.toHaveReceivedCommand(AuthorizeSecurityGroupEgressCommand);
-    expect(ec2).not.toHaveReceivedCommand(RevokeSecurityGroupEgressCommand);
-  });
-
-  it('deletes a group by its id', async () => {
-    ec2
-      .on(DescribeSecurityGroupsCommand)
-      .resolves({ SecurityGroups: [{ GroupId: 'sg-0aaa1111', GroupName: 'search-lb' }] });
-    ec2.on(DeleteSecurityGroupCommand).resolves({});
-    await provider.delete('search-lb', group);
-    expect(ec2).toHaveReceivedCommandWith(DeleteSecurityGroupCommand, { GroupId: 'sg-0aaa1111' });
-  });
+  await applies.start(infrastructure);
+  app = createApp({ infrastructure, store, locks, tokens, logger });
 });
 
-const trust = {
-  Version: '2012-10-17',
-  Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-};
-const readS3 = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: '*' }] };
-const role: IamRoleResource = {
-  kind: 'iamRole',
-  description: 'search instances',
-  trustPolicy: trust,
-  policies: { 'read-s3': readS3 },
-};
-
-describe('IAM roles', () => {
-  it('creates the role with its trust policy and tags, then each inline policy', async () => {
-    await provider.create('search-instance', role, provenance);
-    expect(iam).toHaveReceivedCommandWith(CreateRoleCommand, {
-      RoleName: 'search-instance',
-      AssumeRolePolicyDocument: JSON.stringify(trust),
-      Description: 'search instances',
-      Tags: [...TAGS, { Key: 'Name', Value: 'search-instance' }],
-    });
-    expect(iam).toHaveReceivedCommandWith(PutRolePolicyCommand, {
-      RoleName: 'search-instance',
-      PolicyName: 'read-s3',
-      PolicyDocument: JSON.stringify(readS3),
-    });
-  });
-
-  it('reads the URL-encoded documents IAM answers with, and nothing for a role that does not exist', async () => {
-    iam.on(GetRoleCommand).resolves({
-      Role: {
-        RoleName: 'search-instance',
-        Description: 'search instances',
-        AssumeRolePolicyDocument: encodeURIComponent(JSON.stringify(trust)),
-        Path: '/',
-        RoleId: 'AROA1',
-        Arn: 'arn:aws:iam::1:role/search-instance',
-        CreateDate: new Date(),
-      },
-    });
-    iam.on(ListRolePoliciesCommand).resolves({ PolicyNames: ['read-s3'] });
-    iam.on(GetRolePolicyCommand).resolves({
-      RoleName: 'search-instance',
-      PolicyName: 'read-s3',
-      PolicyDocument: encodeURIComponent(JSON.stringify(readS3)),
-    });
-    expect(await provider.read('iamRole', 'search-instance')).toEqual(role);
-    iam.on(GetRoleCommand).rejects(Object.assign(new Error('not found'), { name: 'NoSuchEntityException' }));
-    expect(await provider.read('iamRole', 'search-instance')).toBeUndefined();
-  });
-
-  it('updates the trust policy, puts changed policies and deletes removed ones', async () => {
-    const writeS3 = {
-      Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: ['s3:PutObject'], Resource: '*' }],
-    };
-    const newTrust = { ...trust, Statement: [{ ...trust.Statement[0], Principal: { Service: 'ecs.amazonaws.com' } }] };
-    await provider.update(
-      'search-instance',
-      role,
-      { ...role, trustPolicy: newTrust, policies: { 'write-s3': writeS3 } },
-      provenance,
-    );
-    expect(iam).toHaveReceivedCommandWith(UpdateAssumeRolePolicyCommand, {
-      RoleName: 'search-instance',
-      PolicyDocument: JSON.stringify(newTrust),
-    });
-    expect(iam).toHaveReceivedCommandWith(PutRolePolicyCommand, {
-      RoleName: 'search-instance',
-      PolicyName: 'write-s3',
-    });
-    expect(iam).toHaveReceivedCommandWith(DeleteRolePolicyCommand, {
-      RoleName: 'search-instance',
-      PolicyName: 'read-s3',
-    });
-  });
-
-  it('deletes the inline policies, then the role', async () => {
-    await provider.delete('search-instance', role);
-    expect(iam).toHaveReceivedNthCommandWith(1, DeleteRolePolicyCommand, {
-      RoleName: 'search-instance',
-      PolicyName: 'read-s3',
-    });
-    expect(iam).toHaveReceivedNthCommandWith(2, DeleteRoleCommand, { RoleName: 'search-instance' });
-  });
+afterEach(async () => {
+  await applies.close();
+  definitions.close();
+  await repo.remove();
 });
 
-describe('load balancers (ELBv2 through the cloud provider)', () => {
-  const balancer: LoadBalancerResource = {
-    kind: 'loadBalancer',
-    port: 80,
-    protocol: 'http',
-    securityGroups: ['search-lb', 'sg-0ccc3333'],
-    targetGroup: {
-      name: 'search-prod',
-      healthCheck: {
-        path: '/healthcheck',
-        intervalSeconds: 10,
-        timeoutSeconds: 5,
-        healthyThreshold: 2,
-        unhealthyThreshold: 2,
-      },
-      deregistrationDelaySeconds: 30,
-    },
-  };
+async function planAndApply(body: object = {}) {
+  const planned = await request(app).post('/stacks/web/plans').set(DEPLOYER).send(body);
+  expect(planned.status).toBe(201);
+  const started = await request(app).post(`/plans/${planned.body.id}/apply`).set(DEPLOYER);
+  expect(started.status).toBe(202);
+  const apply = await eventually(
+    async () => (await request(app).get(`/applies/${started.body.id}`).set(READER)).body,
+    (a) => a.state === 'succeeded' || a.state === 'failed',
+    'the apply to finish',
+  );
+  return { plan: planned.body, apply };
+}
 
-  it('gives the cloud security group ids and the provenance tags, and reads names back', async () => {
-    ec2.on(DescribeSecurityGroupsCommand).callsFake((input) =>
-      input.GroupIds
-        ? {
-            SecurityGroups: [
-              { GroupId: 'sg-0aaa1111', GroupName: 'search-lb', Tags: TAGS },
-              { GroupId: 'sg-0ccc3333', GroupName: 'made-by-hand' },
-            ],
-          }
-        : { SecurityGroups: [{ GroupId: 'sg-0aaa1111', GroupName: 'search-lb' }] },
+async function securityGroup(name: string) {
+  const answer = await ec2.send(
+    new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }] }),
+  );
+  return answer.SecurityGroups?.[0];
+}
+
+async function targetGroup() {
+  return (await elb.send(new DescribeTargetGroupsCommand({ Names: ['web'] }))).TargetGroups![0]!;
+}
+
+describe('infra on AWS (moto)', () => {
+  it('applies security groups, a role with its instance profile and a load balancer, then finds no drift', async () => {
+    const { plan, apply } = await planAndApply();
+    expect(plan.summary).toMatchObject({ create: 4 });
+    expect(apply.state).toBe('succeeded');
+
+    const lb = await securityGroup('web-lb');
+    const instances = await securityGroup('web-app');
+    expect(lb?.VpcId).toBe(network.vpcId);
+    expect(lb?.Tags).toEqual(expect.arrayContaining([{ Key: 'slipway:stack', Value: 'web' }]));
+    expect(instances?.IpPermissions).toEqual([
+      expect.objectContaining({
+        FromPort: 8080,
+        ToPort: 8080,
+        UserIdGroupPairs: [expect.objectContaining({ GroupId: lb!.GroupId })],
+      }),
+    ]);
+    expect(instances?.IpPermissionsEgress).toEqual([]); // AWS's default "all out" removed: only what is defined
+    expect((await iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).Role?.RoleName).toBe('web-instance');
+    const profile = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'web-instance' }));
+    expect(profile.InstanceProfile?.Roles?.map((r) => r.RoleName)).toEqual(['web-instance']);
+    const tg = await targetGroup();
+    expect(tg).toMatchObject({ Port: 8080, HealthCheckPath: '/healthcheck', HealthCheckIntervalSeconds: 10 });
+    const balancer = (await elb.send(new DescribeLoadBalancersCommand({ Names: ['web'] }))).LoadBalancers![0]!;
+    expect(balancer.SecurityGroups).toEqual([lb!.GroupId]);
+
+    const drift = await request(app).get('/stacks/web/drift').set(READER);
+    expect(drift.body.drifted).toBe(false);
+    expect((await request(app).post('/stacks/web/plans').set(DEPLOYER).send({})).body.summary).toMatchObject({
+      create: 0,
+      update: 0,
+      'no-op': 4,
+    });
+  });
+
+  it('reports drift made outside Slipway, and an update puts it right in place', async () => {
+    await planAndApply();
+    await elb.send(
+      new ModifyTargetGroupCommand({ TargetGroupArn: (await targetGroup()).TargetGroupArn, HealthCheckPath: '/' }),
     );
-    await provider.create('search-prod', balancer, provenance);
-    expect(calls[0]).toEqual({
-      method: 'createLoadBalancer',
-      spec: {
-        name: 'search-prod',
-        port: 80,
-        protocol: 'http',
-        targetGroup: balancer.targetGroup,
-        securityGroups: ['sg-0aaa1111', 'sg-0ccc3333'],
-        tags: { 'slipway:stack': 'search', 'slipway:commit': provenance.commit },
-      },
-    });
-    expect(await provider.read('loadBalancer', 'search-prod')).toEqual(balancer);
-    await provider.update('search-prod', balancer, { ...balancer, port: 8080 }, provenance);
-    expect(calls[1]).toMatchObject({
-      method: 'modifyLoadBalancer',
-      spec: { port: 8080, securityGroups: ['sg-0aaa1111', 'sg-0ccc3333'] },
-    });
+    const lb = (await securityGroup('web-lb'))!;
+    await ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: lb.GroupId, IpPermissions: lb.IpPermissions }));
+    const drift = await request(app).get('/stacks/web/drift').set(READER);
+    expect(drift.body.drifted).toBe(true);
+    const changed = drift.body.resources.filter((r: { status: string }) => r.status !== 'in-sync');
+    expect(changed.map((r: { resource: string }) => r.resource).sort()).toEqual(['web', 'web-lb']);
+
+    await repo.commit(
+      { 'stacks/web.yaml': stackYaml({ interval: 20, extraIngress: true, object: 'web2' }) },
+      'slower checks, https, another artifact path and trust policy',
+    );
+    const { plan, apply } = await planAndApply();
+    expect(plan.summary).toMatchObject({ update: 3 });
+    expect(apply).toMatchObject({ state: 'succeeded' });
+    expect(await targetGroup()).toMatchObject({ HealthCheckPath: '/healthcheck', HealthCheckIntervalSeconds: 20 });
+    const ports = ((await securityGroup('web-lb'))!.IpPermissions ?? []).map((p) => p.FromPort).sort();
+    expect(ports).toEqual([443, 80]);
+    const policy = await iam.send(new GetRolePolicyCommand({ RoleName: 'web-instance', PolicyName: 'read-artifacts' }));
+    expect(decodeURIComponent(policy.PolicyDocument!)).toContain('artifacts/web2/*');
+    const role = (await iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).Role!;
+    expect(role.Description).toBe('what a web2 instance may do');
+    expect(decodeURIComponent(role.AssumeRolePolicyDocument!)).toContain('"Sid":"web2"');
+    expect((await request(app).get('/stacks/web/drift').set(READER)).body.drifted).toBe(false);
+  });
+
+  it('deletes what is no longer defined when the plan allows it: the instance profile with its role, a security group', async () => {
+    await planAndApply();
+    await repo.commit({ 'stacks/web.yaml': stackYaml({ all: false }) }, 'only the load balancer group left');
+    const { plan, apply } = await planAndApply({ allowDelete: true });
+    expect(plan.summary).toMatchObject({ delete: 3 });
+    expect(apply.state).toBe('succeeded');
+    await expect(iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).rejects.toThrow();
+    await expect(iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'web-instance' }))).rejects.toThrow();
+    await expect(elb.send(new DescribeTargetGroupsCommand({ Names: ['web'] }))).rejects.toThrow();
+    expect(await securityGroup('web-app')).toBeUndefined();
+    expect(await securityGroup('web-lb')).toBeDefined();
   });
 });

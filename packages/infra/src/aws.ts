@@ -2,6 +2,10 @@
  * The aws provider: load balancers through the cloud's aws provider (ELBv2), security groups
  * through EC2 and IAM roles through IAM, each tagged with the stack and the commit that made
  * it. Stacks name security groups; AWS knows them by id, so ids are translated both ways here.
+ * Each role comes with an instance profile of the same name (as the AWS console makes them),
+ * which is what a launch template names. Every write is safe to repeat after a crash, and what
+ * AWS is only eventually consistent about (an id just created, a group still in use for a
+ * moment) is retried with the cloud's retryEventually.
  */
 import {
   AuthorizeSecurityGroupEgressCommand,
@@ -16,18 +20,23 @@ import {
   type SecurityGroup,
 } from '@aws-sdk/client-ec2';
 import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
   CreateRoleCommand,
+  DeleteInstanceProfileCommand,
   DeleteRoleCommand,
   DeleteRolePolicyCommand,
   GetRoleCommand,
+  GetInstanceProfileCommand,
   GetRolePolicyCommand,
   IAMClient,
   ListRolePoliciesCommand,
   PutRolePolicyCommand,
+  RemoveRoleFromInstanceProfileCommand,
   UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
 } from '@aws-sdk/client-iam';
-import type { CloudProvider } from '@slipway/cloud';
+import { awsClientConfig, errorName, orNothing, retryEventually, type CloudProvider, type Sleep } from '@slipway/cloud';
 import { requireEnv } from '@slipway/core';
 import type { Redis } from 'ioredis';
 import { isDeepStrictEqual } from 'node:util';
@@ -46,12 +55,21 @@ export function createAwsInfraProvider({
   ec2,
   iam,
   vpcId,
+  sleep,
 }: {
   cloud: CloudProvider;
   ec2: EC2Client;
   iam: IAMClient;
   vpcId: string;
+  sleep?: Sleep;
 }): InfraProvider {
+  /** Retries "not found" (just created) and the given errors (AWS catching up), never anything else. */
+  const eventually = <T>(call: () => Promise<T>, also?: RegExp) =>
+    retryEventually(call, {
+      ...(sleep ? { sleep } : {}),
+      retryOn: (error) => /NotFound|NoSuchEntity/.test(errorName(error)) || (!!also && also.test(errorName(error))),
+    });
+
   const tagList = (provenance: Provenance, name: string) =>
     Object.entries({ ...provenanceTags(provenance), Name: name }).map(([Key, Value]) => ({ Key, Value }));
 
@@ -143,22 +161,23 @@ export function createAwsInfraProvider({
     const revokeOut = missing(before.egress, after.egress);
     const addIn = missing(after.ingress, before.ingress);
     const addOut = missing(after.egress, before.egress);
-    if (revokeIn.length)
-      await ec2.send(
-        new RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: await toPermissions(revokeIn) }),
-      );
-    if (revokeOut.length)
-      await ec2.send(
-        new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: await toPermissions(revokeOut) }),
-      );
-    if (addIn.length)
-      await ec2.send(
-        new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: await toPermissions(addIn) }),
-      );
-    if (addOut.length)
-      await ec2.send(
-        new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: await toPermissions(addOut) }),
-      );
+    // A group just created may not be found for a moment.
+    if (revokeIn.length) {
+      const IpPermissions = await toPermissions(revokeIn);
+      await eventually(() => ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions })));
+    }
+    if (revokeOut.length) {
+      const IpPermissions = await toPermissions(revokeOut);
+      await eventually(() => ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions })));
+    }
+    if (addIn.length) {
+      const IpPermissions = await toPermissions(addIn);
+      await eventually(() => ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions })));
+    }
+    if (addOut.length) {
+      const IpPermissions = await toPermissions(addOut);
+      await eventually(() => ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions })));
+    }
   }
 
   const decodePolicy = (text: string | undefined) =>
@@ -190,14 +209,43 @@ export function createAwsInfraProvider({
   async function putPolicies(name: string, before: IamRoleResource | undefined, after: IamRoleResource) {
     for (const [policy, document] of Object.entries(after.policies)) {
       if (isDeepStrictEqual(before?.policies[policy], document)) continue;
-      await iam.send(
-        new PutRolePolicyCommand({ RoleName: name, PolicyName: policy, PolicyDocument: JSON.stringify(document) }),
+      await eventually(() =>
+        iam.send(
+          new PutRolePolicyCommand({ RoleName: name, PolicyName: policy, PolicyDocument: JSON.stringify(document) }),
+        ),
       );
     }
     for (const policy of Object.keys(before?.policies ?? {})) {
       if (!(policy in after.policies))
-        await iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy }));
+        await orNothing(() => iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy })));
     }
+  }
+
+  /** The role's instance profile, same name, holding the role: made if missing (a crash, or a role made before). */
+  async function ensureInstanceProfile(name: string) {
+    const existing = await orNothing(() => iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name })));
+    if (!existing)
+      await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name })).catch((error) => {
+        if (!/EntityAlreadyExists/.test(errorName(error))) throw error; // made meanwhile
+      });
+    if (!existing?.InstanceProfile?.Roles?.some((role) => role.RoleName === name))
+      await eventually(() =>
+        iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name })),
+      ).catch((error) => {
+        if (!/LimitExceeded|EntityAlreadyExists/.test(errorName(error))) throw error; // it holds the role already
+      });
+  }
+
+  async function deleteRole(name: string, resource: IamRoleResource) {
+    await orNothing(() =>
+      iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: name, RoleName: name })),
+    );
+    await orNothing(() => iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: name })));
+    const current = await readRole(name);
+    for (const policy of new Set([...Object.keys(resource.policies), ...Object.keys(current?.policies ?? {})])) {
+      await orNothing(() => iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy })));
+    }
+    await orNothing(() => iam.send(new DeleteRoleCommand({ RoleName: name })));
   }
 
   return {
@@ -227,27 +275,43 @@ export function createAwsInfraProvider({
         const ids = await Promise.all(resource.securityGroups.map(idOf));
         await cloud.createLoadBalancer(toLoadBalancerSpec(name, resource, ids, provenanceTags(provenance)));
       } else if (resource.kind === 'securityGroup') {
-        const created = await ec2.send(
-          new CreateSecurityGroupCommand({
-            GroupName: name,
-            Description: resource.description,
-            VpcId: vpcId,
-            TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(provenance, name) }],
-          }),
-        );
+        // Made by an earlier attempt that crashed before its rules: carry on from what is there.
+        const existing = await groupByName(name);
+        const groupId =
+          existing?.GroupId ??
+          (
+            await ec2.send(
+              new CreateSecurityGroupCommand({
+                GroupName: name,
+                Description: resource.description,
+                VpcId: vpcId,
+                TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(provenance, name) }],
+              }),
+            )
+          ).GroupId!;
         // A new group comes with "all traffic out": start from nothing, then add what is defined.
         const allOut: SecurityGroupRule = { protocol: 'all', cidr: '0.0.0.0/0' };
-        await changeRules(created.GroupId!, { ...resource, ingress: [], egress: [allOut] }, resource);
+        const before = existing
+          ? {
+              ...resource,
+              ingress: await toRules(existing.IpPermissions ?? []),
+              egress: await toRules(existing.IpPermissionsEgress ?? []),
+            }
+          : { ...resource, ingress: [], egress: [allOut] };
+        await changeRules(groupId, before, resource);
       } else {
-        await iam.send(
-          new CreateRoleCommand({
-            RoleName: name,
-            AssumeRolePolicyDocument: JSON.stringify(resource.trustPolicy),
-            ...(resource.description ? { Description: resource.description } : {}),
-            Tags: tagList(provenance, name),
-          }),
-        );
-        await putPolicies(name, undefined, resource);
+        const existing = await readRole(name);
+        if (!existing)
+          await iam.send(
+            new CreateRoleCommand({
+              RoleName: name,
+              AssumeRolePolicyDocument: JSON.stringify(resource.trustPolicy),
+              ...(resource.description ? { Description: resource.description } : {}),
+              Tags: tagList(provenance, name),
+            }),
+          );
+        await putPolicies(name, existing, resource);
+        await ensureInstanceProfile(name);
       }
     },
     async update(name, before, after) {
@@ -267,18 +331,22 @@ export function createAwsInfraProvider({
           await iam.send(new UpdateRoleCommand({ RoleName: name, Description: after.description ?? '' }));
         }
         await putPolicies(name, old, after);
+        await ensureInstanceProfile(name);
       }
     },
     async delete(name, resource) {
       if (resource.kind === 'loadBalancer') {
         await cloud.deleteLoadBalancer(name);
       } else if (resource.kind === 'securityGroup') {
-        await ec2.send(new DeleteSecurityGroupCommand({ GroupId: await idOf(name) }));
+        const group = await groupByName(name);
+        if (!group?.GroupId) return;
+        // Still "in use" for a moment after the load balancer or instances that used it went.
+        await eventually(
+          () => orNothing(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: group.GroupId }))),
+          /DependencyViolation/,
+        );
       } else {
-        for (const policy of Object.keys(resource.policies)) {
-          await iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy }));
-        }
-        await iam.send(new DeleteRoleCommand({ RoleName: name }));
+        await deleteRole(name, resource);
       }
     },
   };
@@ -290,7 +358,7 @@ export function infraProviderFromEnv(
   { cloud, redis }: { cloud: CloudProvider; redis: Redis },
 ): InfraProvider {
   if (cloud.kind !== 'aws') return createLocalInfraProvider({ cloud, redis });
-  const config = env.AWS_REGION ? { region: env.AWS_REGION } : {};
+  const config = awsClientConfig();
   return createAwsInfraProvider({
     cloud,
     ec2: new EC2Client(config),

@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 /** A stack with a security group, a role and a load balancer named `lb`. */
-function stackYaml(lb: string, port: number, { interval = 1, delay = 2, role = true } = {}): string {
+function stackYaml(lb: string, port: number, { interval = 10, delay = 2, role = true } = {}): string {
   return `description: test stack
 resources:
   ${lb}-sg:
@@ -165,10 +165,22 @@ describe('POST /stacks/{stack}/plans', () => {
         { path: `stacks/web.yaml: ${lb}.port`, message: expect.stringMatching(/must be integer \(line \d+\)/) },
         {
           path: `stacks/web.yaml: ${lb}.targetGroup.healthCheck.intervalSeconds`,
-          message: expect.stringMatching(/must be >= 1/),
+          message: expect.stringMatching(/must be >= 5/),
         },
       ]),
     );
+  });
+
+  it('answers 422 for a health check AWS would refuse, before anything is created: timeout not below interval', async () => {
+    await repo.commit({ 'stacks/web.yaml': stackYaml(lb, port, { interval: 5 }) }); // timeout defaults to 5
+    const res = await plan();
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([
+      {
+        path: `stacks/web.yaml: ${lb}.targetGroup.healthCheck.timeoutSeconds`,
+        message: 'must be below intervalSeconds (5), as AWS requires',
+      },
+    ]);
   });
 
   it('answers 422 for YAML that does not parse, and for a security group that does not exist', async () => {
@@ -215,17 +227,17 @@ describe('POST /plans/{id}/apply', () => {
 
   it('plans an update with the changed fields, old → new, after a new commit, and applies it in place', async () => {
     await planAndApply();
-    await repo.commit({ 'stacks/web.yaml': stackYaml(lb, port, { interval: 2, delay: 5 }) }, 'slower checks');
+    await repo.commit({ 'stacks/web.yaml': stackYaml(lb, port, { interval: 20, delay: 5 }) }, 'slower checks');
     const { plan: second, apply } = await planAndApply();
     expect(second.serial).toBe(1);
     const update = second.changes.find((c: { resource: string }) => c.resource === lb);
     expect(update.action).toBe('update');
     expect(update.changes).toEqual([
       { field: 'targetGroup.deregistrationDelaySeconds', old: 2, new: 5 },
-      { field: 'targetGroup.healthCheck.intervalSeconds', old: 1, new: 2 },
+      { field: 'targetGroup.healthCheck.intervalSeconds', old: 10, new: 20 },
     ]);
     expect(apply.state).toBe('succeeded');
-    expect((await cloud.getLoadBalancer(lb))?.targetGroup.healthCheck.intervalSeconds).toBe(2);
+    expect((await cloud.getLoadBalancer(lb))?.targetGroup.healthCheck.intervalSeconds).toBe(20);
     expect((await plan()).body.summary).toMatchObject({ create: 0, update: 0, 'no-op': 3 });
   });
 

@@ -154,6 +154,12 @@ function checkReferences(stack: Stack): { path: string[]; message: string }[] {
       if (sameTarget)
         problems.push({ path: at('targetGroup', 'name'), message: `is also the target group of ${sameTarget}` });
       targetGroups.set(resource.targetGroup.name, name);
+      const check = resource.targetGroup.healthCheck;
+      if (check.timeoutSeconds >= check.intervalSeconds)
+        problems.push({
+          path: at('targetGroup', 'healthCheck', 'timeoutSeconds'),
+          message: `must be below intervalSeconds (${check.intervalSeconds}), as AWS requires`,
+        });
     } else if (resource.kind === 'securityGroup') {
       for (const direction of ['ingress', 'egress'] as const) {
         resource[direction].forEach((rule, i) => {

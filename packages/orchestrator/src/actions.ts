@@ -4,7 +4,7 @@
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
 import type { ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName, probeHttp } from '@slipway/core';
+import { clusterName, nextServerGroupName } from '@slipway/core';
 import {
   DeploymentFailure,
   group,
@@ -17,8 +17,8 @@ import {
   type Action,
   type ActionContext,
 } from './action.js';
-import { resolveParams, type Deployment } from './deployment.js';
-import { healthUrl, HealthTracker, runWebCheck } from './health.js';
+import { resolveParams, type Deployment, type DeploymentParams } from './deployment.js';
+import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
 
 export * from './action.js';
@@ -35,9 +35,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     await interruption(ctx);
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
     await Promise.all(
-      instances.map(async (i) =>
-        tracker.record(i.id, await probeHttp(healthUrl(i.address!, check), check.timeoutSeconds * 1000)),
-      ),
+      instances.map(async (i) => tracker.record(i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check))),
     );
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
     if (instances.length > 0 && healthy.length === instances.length) {
@@ -61,8 +59,10 @@ async function waitForRunning(ctx: ActionContext, desired: number): Promise<stri
   const deadline = await waitEnd(ctx, `running-${desired}`, params.strategy.healthTimeoutSeconds * 1000);
   for (;;) {
     await interruption(ctx);
-    const running = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const found = await group(ctx);
+    const running = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
     if (running.length >= desired) return `${running.length} instance(s) running`;
+    if (found.launchFailure) throw new DeploymentFailure(`the cloud cannot launch instances: ${found.launchFailure}`);
     if (Date.now() > deadline) {
       throw new DeploymentFailure(
         `${running.length} of ${desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
@@ -169,11 +169,20 @@ const createLaunchTemplate: Action = {
       imageId: ctx.deployment.image,
       instanceType: params.instanceType,
       userData: need(ctx, 'userData'),
+      ...launchSecurity(params),
       tags: { deployment: ctx.deployment.id, commit: need(ctx, 'commit') },
     });
     return `${template.name} from ${template.imageId}`;
   },
 };
+
+/** The security groups and instance profile deployment-params.json names for the instances. */
+function launchSecurity(params: DeploymentParams) {
+  return {
+    ...(params.securityGroups?.length ? { securityGroups: params.securityGroups } : {}),
+    ...(params.instanceProfile ? { instanceProfile: params.instanceProfile } : {}),
+  };
+}
 
 /** Progressive starts with one instance; the others with all of them. */
 const createServerGroup: Action = {
@@ -255,9 +264,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
     const [results, targets] = await Promise.all([
       Promise.all(
-        instances.map(
-          async (i) => [i.id, await probeHttp(healthUrl(i.address!, check), check.timeoutSeconds * 1000)] as const,
-        ),
+        instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
       ),
       ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
     ]);

@@ -38,6 +38,9 @@ export interface WebCheck {
 export interface DeploymentParams {
   capacity: { min: number; desired: number; max: number };
   instanceType: string;
+  /** The instances' security groups (stack names or ids) and IAM instance profile. */
+  securityGroups?: string[];
+  instanceProfile?: string;
   healthCheck: {
     path: string;
     port: number | 'traffic-port';
@@ -105,6 +108,8 @@ export interface Deployment {
   by: string;
   queue: boolean;
   undoOf?: string;
+  /** The release this deployment is one cluster of, if any. */
+  releaseId?: string;
   state: DeploymentState;
   reason?: string;
   createdAt: string;
@@ -156,6 +161,10 @@ export function resolveParams(
     );
   }
   const params = merged as unknown as DeploymentParams;
+  if (params.healthCheck.timeoutSeconds >= params.healthCheck.intervalSeconds)
+    throw new UnprocessableError(
+      `deployment parameters are not valid: /params/healthCheck/timeoutSeconds must be below intervalSeconds (${params.healthCheck.intervalSeconds}), as AWS requires`,
+    );
   params.capacity.min ??= Math.min(1, params.capacity.desired);
   params.capacity.max ??= Math.max(params.capacity.desired, params.capacity.min);
   return params;

@@ -3,7 +3,24 @@
  * (Argo Rollouts' `web` metric: a URL, a JSON path, a condition, a failure limit) — which is
  * how "check with other monitoring tools" is done.
  */
+import { probeHttp } from '@slipway/core';
+import type { HealthSource, Instance } from '@slipway/cloud';
 import type { DeploymentParams, WebCheck } from './deployment.js';
+
+/**
+ * One instance's own health, undefined when healthy, else why not: an HTTP probe of its address
+ * where the orchestrator can reach it; else (AWS by default, as Spinnaker does) the cloud's
+ * status checks, the load balancer's view being read separately once the group takes traffic.
+ */
+export async function instanceHealth(
+  source: HealthSource,
+  instance: Instance,
+  check: DeploymentParams['healthCheck'],
+): Promise<string | undefined> {
+  if (source === 'status-checks')
+    return instance.status === 'ok' ? undefined : `EC2 status checks: ${instance.status ?? 'not reported yet'}`;
+  return probeHttp(healthUrl(instance.address!, check), check.timeoutSeconds * 1000);
+}
 
 /** The URL of an instance's health check, from its `host:port` and deployment-params. */
 export function healthUrl(address: string, check: DeploymentParams['healthCheck']): string {

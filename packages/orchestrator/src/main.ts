@@ -9,11 +9,15 @@ import {
   requireEnv,
   serve,
 } from '@slipway/core';
+import { createRedisStackLocks } from '@slipway/infra';
 import { createApp } from './app.js';
 import { createNotifier } from './notify.js';
-import { httpPeers } from './peers.js';
+import { httpImageFinder, httpPeers } from './peers.js';
+import { createRedisReleaseStore } from './release-store.js';
+import { startReleaseCoordinator } from './releases.js';
 import { startRunner } from './runner.js';
 import { createRedisDeploymentStore } from './store.js';
+import { startSyncWatch } from './sync.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'orchestrator' });
@@ -56,7 +60,37 @@ const runner = startRunner({
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AT ? { crashAt: env.SLIPWAY_ORCHESTRATOR_CRASH_AT } : {}),
 });
+const releases = createRedisReleaseStore({ redis, prefix });
+// Each tick of a release holds a lease with a fencing token (the infra service's lock).
+const locksPrefix = `${prefix}releases:`;
+const coordinator = startReleaseCoordinator({
+  releases,
+  store,
+  runner,
+  peers,
+  cloud,
+  releaseConcurrency,
+  locks: createRedisStackLocks({ redis, prefix: locksPrefix, leaseMs: 30_000 }),
+  locksPrefix,
+  logger,
+  tickMs: intFromEnv(env, 'SLIPWAY_RELEASE_TICK_MS', 500),
+});
+const syncWatch = startSyncWatch({
+  store,
+  peers,
+  releases,
+  redis,
+  prefix,
+  logger,
+  alertAfterSeconds: intFromEnv(env, 'SLIPWAY_SYNC_ALERT_S', 900),
+  everyMs: intFromEnv(env, 'SLIPWAY_SYNC_CHECK_MS', 10_000),
+  ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+  ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+});
 const app = createApp({
+  releases,
+  coordinator,
+  images: httpImageFinder(requireEnv(env, 'SLIPWAY_BAKING_URL'), token),
   store,
   runner,
   peers,
@@ -65,7 +99,7 @@ const app = createApp({
   followConnection: () => redis.duplicate(),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
-  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.listLoadBalancers() },
+  readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
 });
 await serve({
   app,
@@ -73,6 +107,8 @@ await serve({
   host: env.HOST,
   logger,
   onClose: async () => {
+    syncWatch.close();
+    await coordinator.close();
     await runner.close();
     await redis.quit();
   },

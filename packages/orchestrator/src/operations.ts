@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import type { CloudProvider } from '@slipway/cloud';
+import { checkUserData, type CloudProvider } from '@slipway/cloud';
 import {
   clusterName,
   ConflictError,
@@ -252,6 +252,11 @@ export async function submitDeployment(
     );
   }
   const params = resolveParams(config.deploymentParams, request.params ?? {}, request.strategy);
+  // EC2's 16 KB user-data limit, refused now rather than when the launch template is made.
+  checkUserData(`${service}-${env}`, {
+    files: { 'application.properties': config.properties },
+    commands: config.launchData ?? [],
+  });
   if (!(await cloud.getLoadBalancer(params.loadBalancer.name))) {
     throw new UnprocessableError(
       `load balancer ${params.loadBalancer.name} (deployment-params.json) does not exist: plan and apply its infra stack first`,

@@ -92,3 +92,20 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
     },
   };
 }
+
+/** Finds a service's newest image of a version (releases name versions as well as images). */
+export interface ImageFinder {
+  imageOf(service: string, version: string): Promise<ImageRecord | undefined>;
+}
+
+export function httpImageFinder(bakingUrl: string, token: string): ImageFinder {
+  const baking = createServiceClient<BakingPaths>({ baseUrl: bakingUrl, token });
+  return {
+    async imageOf(service, version) {
+      const { items } = unwrap(await baking.GET('/images', { params: { query: { service, kind: 'service' } } })) as {
+        items: ImageRecord[];
+      };
+      return items.find((image) => image.version === version);
+    },
+  };
+}

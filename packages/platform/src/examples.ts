@@ -25,7 +25,7 @@ export async function ensureExampleConfigRepos(examplesDir: string, home: string
   const reposDir = join(home, 'config-repos');
   await mkdir(reposDir, { recursive: true });
   for (const name of await readdir(examplesDir)) {
-    if (!/^[a-z0-9]+-[a-z0-9]+$/.test(name)) continue;
+    if (!/^[a-z0-9]+-[a-z0-9-]+$/.test(name)) continue;
     const bare = join(reposDir, `${name}.git`);
     if (existsSync(bare)) continue;
     await makeRepo(join(examplesDir, name), bare);

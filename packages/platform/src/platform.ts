@@ -129,7 +129,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           SLIPWAY_TOKENS_FILE: tokens.tokensFile,
           // The dashboard reads with the reader token; every other service has its own deployer one.
           SLIPWAY_TOKEN: name === 'dashboard' ? tokens.dashboard : tokens.services[name],
-          SLIPWAY_CLOUD: process.env.SLIPWAY_CLOUD ?? 'local',
+          SLIPWAY_CLOUD: options.env?.SLIPWAY_CLOUD ?? process.env.SLIPWAY_CLOUD ?? 'local',
           SLIPWAY_CONFIG_REPO_URL: configRepoUrl,
           SLIPWAY_INFRA_REPO_URL: infraRepoUrl,
         },

@@ -15,19 +15,22 @@ export const EXAMPLE_SERVICE_DIR = fileURLToPath(new URL('../../../infra/example
 
 export async function packExampleService(
   outDir: string,
-  options: { version: string; unhealthyAfterSeconds?: number },
+  options: { version: string; unhealthyAfterSeconds?: number; name?: string },
 ): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'slipway-pack-'));
   try {
     const dir = join(work, 'package');
     await cp(EXAMPLE_SERVICE_DIR, dir, { recursive: true });
     const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
-    await writeFile(join(dir, 'package.json'), JSON.stringify({ ...manifest, version: options.version }, null, 2));
+    await writeFile(
+      join(dir, 'package.json'),
+      JSON.stringify({ ...manifest, name: options.name ?? manifest.name, version: options.version }, null, 2),
+    );
     await writeFile(
       join(dir, 'broken.json'),
       JSON.stringify({ unhealthyAfterSeconds: options.unhealthyAfterSeconds ?? 0 }),
     );
-    const file = join(outDir, `search-${options.version}.tgz`);
+    const file = join(outDir, `${options.name ?? 'search'}-${options.version}.tgz`);
     await run('tar', ['-czf', file, '-C', work, 'package']);
     return file;
   } finally {

@@ -15,9 +15,13 @@ export async function eventually<T>(
   }
 }
 
+/** The local cloud's timeScale in tests: AWS's shortest health-check interval, 5 s, becomes 0.2 s. */
+export const FAST_TIME_SCALE = 0.04;
+
 /**
- * A load balancer spec for tests of the local cloud: health checked every 0.2 s, healthy after
- * two passes, one second of draining — so tests wait for real health, briefly.
+ * A load balancer spec for tests of the local cloud, within AWS's bounds: with FAST_TIME_SCALE
+ * health checked every 0.2 s, healthy after two passes, one second of draining — so tests wait
+ * for real health, briefly.
  */
 export function fastLoadBalancer(port: number, name = 'search') {
   return {
@@ -28,12 +32,12 @@ export function fastLoadBalancer(port: number, name = 'search') {
       name,
       healthCheck: {
         path: '/healthcheck',
-        intervalSeconds: 0.2,
-        timeoutSeconds: 1,
+        intervalSeconds: 5,
+        timeoutSeconds: 2,
         healthyThreshold: 2,
         unhealthyThreshold: 2,
       },
-      deregistrationDelaySeconds: 1,
+      deregistrationDelaySeconds: 25,
     },
   };
 }

@@ -4,3 +4,4 @@ export * from './redis.js';
 export * from './image.js';
 export * from './artifact.js';
 export * from './eventually.js';
+export * from './moto.js';

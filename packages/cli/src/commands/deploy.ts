@@ -30,6 +30,9 @@ interface DeployOptions extends GlobalOptions {
 }
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
+  // A logical environment (a sync set in the service's metadata) is a release to its clusters.
+  if (service && env && image && (await (await import('./release.js')).deployToSyncSet(service, env, image, options)))
+    return;
   const name = await pickService(service);
   const environment = await pickEnv(name, env);
   const chosen = image ?? (await choose('image', () => imageIds(name)));

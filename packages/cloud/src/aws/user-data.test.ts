@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { INSTANCE_DIR, renderUserDataScript } from './user-data.js';
+import { INSTANCE_DIR, parseUserDataScript, renderUserDataScript } from './user-data.js';
 
 describe('renderUserDataScript', () => {
   it('writes files byte for byte and runs commands as given, whatever they contain', () => {
@@ -26,5 +26,10 @@ describe('renderUserDataScript', () => {
   it('refuses a file path that leaves the instance directory', () => {
     expect(() => renderUserDataScript({ files: { '../etc/passwd': 'x' }, commands: [] })).toThrow(/relative/);
     expect(() => renderUserDataScript({ files: { '/etc/passwd': 'x' }, commands: [] })).toThrow(/relative/);
+  });
+
+  it('reads back the files and commands it wrote, so a launch template shows what its instances get', () => {
+    const userData = { files: { 'application.properties': "a='1'\nb=2\n" }, commands: [`echo "it's" > x`] };
+    expect(parseUserDataScript(renderUserDataScript(userData))).toEqual(userData);
   });
 });

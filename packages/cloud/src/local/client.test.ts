@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpServer, createLogger, createTokenVerifier } from '@slipway/core';
-import { eventually, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
+import { eventually, FAST_TIME_SCALE, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
 import type { CloudProvider, LoadBalancerSpec } from '../provider.js';
 import { createApp } from './app.js';
@@ -27,7 +27,7 @@ let loadBalancer: LoadBalancerSpec;
 beforeEach(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-cloud-api-'));
   await writeTestImage(join(home, 'images'), 'img-test1');
-  cloud = new LocalCloud({ home, logger, reconcileMs: 200 });
+  cloud = new LocalCloud({ home, logger, reconcileMs: 200, timeScale: FAST_TIME_SCALE });
   await cloud.start();
   server = createHttpServer(createApp({ cloud, tokens, logger }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -43,7 +43,14 @@ afterEach(async () => {
 });
 
 describe('local provider over the daemon API: the provider contract', () => {
-  describeCloudContract(() => ({ provider: () => provider, imageId: 'img-test1', loadBalancer, eventually }));
+  describeCloudContract(() => ({
+    provider: () => provider,
+    imageId: 'img-test1',
+    securityGroup: 'search-app',
+    instanceProfile: 'search-instance',
+    loadBalancer,
+    eventually,
+  }));
 });
 
 describe('the daemon API', () => {

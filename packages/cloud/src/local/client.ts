@@ -37,6 +37,10 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
   const path = (name: string) => ({ params: { path: { name } } });
   return {
     kind: 'local',
+    healthSource: 'http',
+    async ping() {
+      unwrap(await client.GET('/load-balancers'));
+    },
     getImage: (id) => orNothing(client.GET('/images/{id}', { params: { path: { id } } })) as Promise<Image | undefined>,
     async listImages(filter: { service?: string; kind?: ImageKind } = {}) {
       return unwrap(await client.GET('/images', { params: { query: filter } })).items;

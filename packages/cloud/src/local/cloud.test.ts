@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@slipway/core';
-import { eventually, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
+import { eventually, FAST_TIME_SCALE, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
 import type { LoadBalancerSpec } from '../provider.js';
 import { LocalCloud } from './cloud.js';
@@ -15,7 +15,7 @@ let clouds: LocalCloud[];
 let loadBalancer: LoadBalancerSpec;
 
 async function startCloud(): Promise<LocalCloud> {
-  const cloud = new LocalCloud({ home, logger, reconcileMs: 200 });
+  const cloud = new LocalCloud({ home, logger, reconcileMs: 200, timeScale: FAST_TIME_SCALE });
   await cloud.start();
   clouds.push(cloud);
   return cloud;
@@ -38,7 +38,14 @@ describe('local cloud: the provider contract', () => {
   beforeEach(async () => {
     cloud = await startCloud();
   });
-  describeCloudContract(() => ({ provider: () => cloud, imageId: 'img-test1', loadBalancer, eventually }));
+  describeCloudContract(() => ({
+    provider: () => cloud,
+    imageId: 'img-test1',
+    securityGroup: 'search-app',
+    instanceProfile: 'search-instance',
+    loadBalancer,
+    eventually,
+  }));
 });
 
 describe('local cloud', () => {

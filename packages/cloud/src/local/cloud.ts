@@ -5,6 +5,7 @@
  * target groups, a disabled group's are drained. State survives a restart: on start it adopts
  * the instances whose processes still live and replaces the rest.
  */
+import { checkLoadBalancerSpec, checkUserData } from '../bounds.js';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName, type Logger } from '@slipway/core';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
@@ -35,12 +36,20 @@ export interface LocalCloudOptions {
   logger: Logger;
   /** How often groups are reconciled with their desired capacity. */
   reconcileMs?: number;
+  /**
+   * Health-check intervals and draining run this many times faster (tests and demos: 0.04 makes
+   * AWS's shortest interval, 5 s, 0.2 s). Specs are still held to AWS's bounds.
+   */
+  timeScale?: number;
 }
 
 const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class LocalCloud implements CloudProvider {
   readonly kind = 'local' as const;
+  readonly healthSource = 'http' as const;
+
+  async ping(): Promise<void> {}
   private readonly stateFile: string;
   private readonly imagesDir: string;
   private readonly instancesDir: string;
@@ -135,6 +144,7 @@ export class LocalCloud implements CloudProvider {
   // ---- launch templates -------------------------------------------------------------------
 
   async createLaunchTemplate(spec: LaunchTemplateSpec): Promise<LaunchTemplate> {
+    checkUserData(spec.name, spec.userData); // what EC2 would refuse is refused here too
     const existing = this.state.launchTemplates[spec.name];
     if (existing) {
       if (!sameSpec(existing, spec)) throw new ConflictError(`launch template ${spec.name} exists with another spec`);
@@ -243,7 +253,11 @@ export class LocalCloud implements CloudProvider {
 
   async destroyServerGroup(name: string): Promise<void> {
     const group = this.state.serverGroups[name];
-    if (!group) return;
+    if (!group) {
+      // Its launch template goes with it, also when a stop came between the two (same name by convention).
+      await this.deleteLaunchTemplate(name);
+      return;
+    }
     group.destroying = true;
     this.save();
     this.syncBalancers();
@@ -254,12 +268,14 @@ export class LocalCloud implements CloudProvider {
       }),
     );
     delete this.state.serverGroups[name];
+    delete this.state.launchTemplates[group.launchTemplate];
     this.save();
   }
 
   // ---- load balancers and target groups ---------------------------------------------------
 
   async createLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer> {
+    checkLoadBalancerSpec(spec);
     const existing = this.state.loadBalancers[spec.name];
     if (existing) {
       const { address: _a, createdAt: _c, ...existingSpec } = existing;
@@ -283,6 +299,7 @@ export class LocalCloud implements CloudProvider {
   }
 
   async modifyLoadBalancer(spec: LoadBalancerSpec): Promise<LoadBalancer> {
+    checkLoadBalancerSpec(spec);
     const existing = this.state.loadBalancers[spec.name];
     if (!existing) throw new NotFoundError(`no load balancer ${spec.name}`);
     if (existing.targetGroup.name !== spec.targetGroup.name)
@@ -297,7 +314,12 @@ export class LocalCloud implements CloudProvider {
       );
       if (clash) throw new ConflictError(`load balancer ${clash.name} already has port ${spec.port}`);
       // The new listener first: a port that is taken leaves the old one serving.
-      const next = new LocalLoadBalancer(updated, (id) => this.addressOfInstance(id), this.options.logger);
+      const next = new LocalLoadBalancer(
+        updated,
+        (id) => this.addressOfInstance(id),
+        this.options.logger,
+        this.options.timeScale,
+      );
       await next.start();
       if (running) next.adoptTargets(running);
       this.balancers.set(spec.name, next);
@@ -455,7 +477,12 @@ export class LocalCloud implements CloudProvider {
   }
 
   private async startBalancer(spec: LoadBalancer): Promise<void> {
-    const balancer = new LocalLoadBalancer(spec, (id) => this.addressOfInstance(id), this.options.logger);
+    const balancer = new LocalLoadBalancer(
+      spec,
+      (id) => this.addressOfInstance(id),
+      this.options.logger,
+      this.options.timeScale,
+    );
     await balancer.start();
     this.balancers.set(spec.name, balancer);
   }

@@ -32,6 +32,8 @@ export class LocalLoadBalancer {
     /** Where an instance serves now (`host:port`), or undefined while it has no address. */
     private readonly addressOf: (instanceId: string) => string | undefined,
     private readonly logger: Logger,
+    /** Health-check intervals and draining pass this many times faster (tests, demos); specs keep AWS's values. */
+    private readonly timeScale = 1,
   ) {}
 
   /** Listens on the listener port; rejects with the reason when the port is taken. */
@@ -51,15 +53,16 @@ export class LocalLoadBalancer {
       server.listen(this.spec.port, '127.0.0.1', () => resolve());
     });
     this.server = server;
-    const interval = this.spec.targetGroup.healthCheck.intervalSeconds * 1000;
+    const interval = this.spec.targetGroup.healthCheck.intervalSeconds * 1000 * this.timeScale;
     this.timer = setInterval(() => void this.checkAll(), interval);
     this.timer.unref();
   }
 
   /** New health check and draining settings, same port; targets keep their state. */
   reconfigure(spec: LoadBalancerSpec): void {
-    const interval = spec.targetGroup.healthCheck.intervalSeconds * 1000;
-    const restartTimer = interval !== this.spec.targetGroup.healthCheck.intervalSeconds * 1000;
+    const interval = spec.targetGroup.healthCheck.intervalSeconds * 1000 * this.timeScale;
+    const restartTimer =
+      spec.targetGroup.healthCheck.intervalSeconds !== this.spec.targetGroup.healthCheck.intervalSeconds;
     this.spec = spec;
     if (restartTimer && this.timer) {
       clearInterval(this.timer);
@@ -114,7 +117,7 @@ export class LocalLoadBalancer {
 
   private drain(target: Target): void {
     target.state = 'draining';
-    target.drainUntil = Date.now() + this.spec.targetGroup.deregistrationDelaySeconds * 1000;
+    target.drainUntil = Date.now() + this.spec.targetGroup.deregistrationDelaySeconds * 1000 * this.timeScale;
     this.finishDraining(target);
   }
 

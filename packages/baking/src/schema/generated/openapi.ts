@@ -126,7 +126,11 @@ export interface paths {
         };
         get: operations["listImages"];
         put?: never;
-        post?: never;
+        /**
+         * Register a machine image built elsewhere (an AMI id, or a local image's id) for a service and version.
+         * @description Checks that the image exists in the cloud first (404 naming it when not). Registering the same image for the same service and version again answers 200; for another, 409.
+         */
+        post: operations["registerImage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -501,6 +505,48 @@ export interface operations {
                 content: {
                     "application/json": {
                         items: components["schemas"]["Image"][];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    registerImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    service: string;
+                    version: string;
+                    imageId: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Registered already, for the same service and version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                    };
+                };
+            };
+            /** @description Registered. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
                     };
                 };
             };

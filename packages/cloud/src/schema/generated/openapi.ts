@@ -284,6 +284,7 @@ export interface components {
             instanceType: string;
             userData: components["schemas"]["UserData"];
             securityGroups?: string[];
+            instanceProfile?: string;
             tags?: components["schemas"]["Tags"];
         };
         LaunchTemplate: {

@@ -31,7 +31,7 @@ export interface paths {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -53,7 +53,7 @@ export interface paths {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -75,7 +75,7 @@ export interface paths {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -97,7 +97,7 @@ export interface paths {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -119,7 +119,7 @@ export interface paths {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
                 /** @description A file of the repository; slashes may be given plainly. */
                 path: string;
@@ -273,7 +273,7 @@ export interface components {
     parameters: {
         /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
         Service: string;
-        /** @description lowercase letters and digits, 1 to 32 characters */
+        /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
         Env: string;
         /** @description A branch, tag or commit; the default branch when absent. */
         Ref: string;
@@ -321,7 +321,7 @@ export interface operations {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -359,7 +359,7 @@ export interface operations {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -391,7 +391,7 @@ export interface operations {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -422,7 +422,7 @@ export interface operations {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -451,7 +451,7 @@ export interface operations {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits, 1 to 32 characters */
+                /** @description lowercase letters, digits and hyphens, 1 to 32 characters */
                 env: components["parameters"]["Env"];
                 /** @description A file of the repository; slashes may be given plainly. */
                 path: string;

@@ -140,7 +140,7 @@ export interface paths {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits */
+                /** @description lowercase letters, digits and hyphens */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -155,29 +155,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/services/{service}/envs/{env}/lock": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
-                service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits */
-                env: components["parameters"]["Env"];
-            };
-            cookie?: never;
-        };
-        /** The service+env lock (held by the deployment running there) and the locks broken before, newest first. */
-        get: operations["getClusterLock"];
-        put?: never;
-        post?: never;
-        /** Breaks the service+env lock and frees its release slot, recorded with who and why. The deployment holding it, if still running, is fenced out and ends failed where it stands. */
-        delete: operations["breakClusterLock"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/services/{service}/envs/{env}": {
         parameters: {
             query?: never;
@@ -185,7 +162,7 @@ export interface paths {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits */
+                /** @description lowercase letters, digits and hyphens */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -207,6 +184,133 @@ export interface paths {
             cookie?: never;
         };
         get: operations["listClusters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listReleases"];
+        put?: never;
+        /** A release of one or more services to their clusters: each service's sync set (its `clusters` metadata) in waves (the first cluster alone, a bake time, then the rest, or the service's `waves`), each service after those it depends on (`dependsOn`). Validated whole before anything starts; a 422 names every problem, a dependency cycle among them. */
+        post: operations["createRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        get: operations["getRelease"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        /** Server-sent events of the release (waves, clusters starting and finishing), live, until it ends. */
+        get: operations["followRelease"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** No further cluster starts; the running ones finish. */
+        post: operations["pauseRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["resumeRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** No further cluster starts; the running deployments are cancelled (their clusters back as they were). */
+        post: operations["cancelRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** For each service and sync set, what each cluster runs, and whether they all run the same image. */
+        get: operations["getSync"];
         put?: never;
         post?: never;
         delete?: never;
@@ -244,6 +348,8 @@ export interface components {
             by: string;
             queue?: boolean;
             undoOf?: string;
+            /** @description The release this deployment is one cluster of. */
+            releaseId?: string;
             /** @enum {string} */
             state: "queued" | "running" | "paused" | "succeeded" | "failed" | "rolled-back" | "cancelled";
             reason?: string;
@@ -287,21 +393,77 @@ export interface components {
             deploying?: string;
             deployments?: components["schemas"]["Deployment"][];
         };
-        Lock: {
-            /** @description The deployment holding the lock. */
-            owner: string;
-            /** @description Who asked for that deployment. */
-            holder: string;
-            /** @description The fencing token: it rises with every acquisition. */
-            token: number;
-            since: string;
-            /** @description When the lease runs out unless the deployment's worker renews it. */
-            expiresAt: string;
+        Release: {
+            id: string;
+            message: string;
+            by: string;
+            /** @enum {string} */
+            onFailure: "stop" | "rollback-all";
+            /** @enum {string} */
+            state: "waiting" | "running" | "paused" | "succeeded" | "failed" | "cancelled";
+            reason?: string;
+            /** @description What stopped it. */
+            failure?: string;
+            /** @description Who asked to cancel. */
+            cancel?: string;
+            createdAt: string;
+            startedAt?: string;
+            finishedAt?: string;
+            /** @description A promotion waits until then. */
+            notBefore?: string;
+            revision: number;
+            params?: Record<string, never>;
+            items: {
+                service: string;
+                image: string;
+                version?: string;
+                env: string;
+                clusters: string[];
+                leftOut: string[];
+                promotedFrom?: {
+                    env?: string;
+                    deployment?: string;
+                    since?: string;
+                };
+            }[];
+            waves: {
+                index: number;
+                bakeSeconds: number;
+                startedAt?: string;
+                finishedAt?: string;
+                bakeUntil?: string;
+                clusters: {
+                    service: string;
+                    env: string;
+                    region?: string;
+                    image: string;
+                    version?: string;
+                    commit: string;
+                    after: string[];
+                    /** @enum {string} */
+                    state: "pending" | "deploying" | "succeeded" | "failed" | "rolled-back" | "cancelled" | "not-started" | "rolling-back";
+                    deployment?: string;
+                    rollback?: string;
+                    startedAt?: string;
+                    finishedAt?: string;
+                    reason?: string;
+                }[];
+            }[];
         };
-        BrokenLock: components["schemas"]["Lock"] & {
-            brokenBy: string;
-            reason: string;
-            at: string;
+        SyncSet: {
+            service: string;
+            set: string;
+            inSync: boolean;
+            differs: string[];
+            clusters: {
+                env: string;
+                region?: string;
+                image: string | null;
+                version: string | null;
+                commit: string | null;
+                deployment: string | null;
+                odd: boolean;
+            }[];
         };
         Problem: {
             type: string;
@@ -326,6 +488,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The release as it is now. */
+        Release: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Release"];
+            };
+        };
         /** @description The deployment as it is now. */
         Deployment: {
             headers: {
@@ -337,10 +508,11 @@ export interface components {
         };
     };
     parameters: {
+        ReleaseId: string;
         DeploymentId: string;
         /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
         Service: components["schemas"]["ServiceName"];
-        /** @description lowercase letters and digits */
+        /** @description lowercase letters, digits and hyphens */
         Env: components["schemas"]["EnvName"];
     };
     requestBodies: never;
@@ -537,7 +709,7 @@ export interface operations {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits */
+                /** @description lowercase letters, digits and hyphens */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -565,64 +737,6 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
-    getClusterLock: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
-                service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits */
-                env: components["parameters"]["Env"];
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The lock, if held, and the broken ones. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        lock: components["schemas"]["Lock"] | (never | null);
-                        broken: components["schemas"]["BrokenLock"][];
-                    };
-                };
-            };
-            default: components["responses"]["Problem"];
-        };
-    };
-    breakClusterLock: {
-        parameters: {
-            query: {
-                /** @description Why, kept with the record of the break. */
-                reason: string;
-            };
-            header?: never;
-            path: {
-                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
-                service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits */
-                env: components["parameters"]["Env"];
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The lock that was broken. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BrokenLock"];
-                };
-            };
-            default: components["responses"]["Problem"];
-        };
-    };
     getEnvironment: {
         parameters: {
             query?: never;
@@ -630,7 +744,7 @@ export interface operations {
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
-                /** @description lowercase letters and digits */
+                /** @description lowercase letters, digits and hyphens */
                 env: components["parameters"]["Env"];
             };
             cookie?: never;
@@ -666,6 +780,197 @@ export interface operations {
                 content: {
                     "application/json": {
                         items: components["schemas"]["Environment"][];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listReleases: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Releases, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Release"][];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why. */
+                    message: string;
+                    /** @description The logical environment (sync set) or cluster of items that name none. */
+                    env?: components["schemas"]["EnvName"];
+                    /**
+                     * @description stop: earlier waves keep the new version; rollback-all: they go back too.
+                     * @default stop
+                     * @enum {string}
+                     */
+                    onFailure?: "stop" | "rollback-all";
+                    /** @description instead of deployment-params bakeSeconds */
+                    bakeSeconds?: number;
+                    /** @description Overrides of deployment-params.json for every cluster's deployment. */
+                    params?: {
+                        [key: string]: unknown;
+                    };
+                    items: {
+                        service: components["schemas"]["ServiceName"];
+                        image?: string;
+                        version?: string;
+                        env?: components["schemas"]["EnvName"];
+                        /** @description Only these clusters of the sync set (the rest are left out, and the record says so). */
+                        envs?: components["schemas"]["EnvName"][];
+                        /** @description Promotion: release the image serving in this environment now. */
+                        from?: components["schemas"]["EnvName"];
+                        /** @description Promotion: only once that image has served there this long, unreplaced. */
+                        afterSeconds?: number;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Validated and started. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        state: string;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Release"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    followRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    pauseRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["Release"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    resumeRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["Release"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    cancelRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ReleaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["Release"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getSync: {
+        parameters: {
+            query?: {
+                service?: components["schemas"]["ServiceName"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sync report. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        inSync: boolean;
+                        items: components["schemas"]["SyncSet"][];
                     };
                 };
             };

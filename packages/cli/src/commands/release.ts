@@ -1,0 +1,236 @@
+/**
+ * Releases: several services to every cluster of an environment in waves (`slipway release`),
+ * an image from one environment to the next (`slipway promote`), the sync report (`slipway
+ * sync`, exit 1 when a set is out of sync, for scripts and cron), and `slipway deploy` on a
+ * logical environment — each followed live, one line per cluster.
+ */
+import { CliError, raw, rawJson } from '../api.js';
+import { readEvents } from '../events.js';
+import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
+import { ask } from '../prompt.js';
+
+interface ReleaseOptions extends GlobalOptions {
+  message?: string;
+  env?: string;
+  onFailure?: 'stop' | 'rollback-all';
+  bake?: string;
+  wait?: boolean;
+}
+
+type Cluster = { service: string; env: string; region?: string; state: string; deployment?: string; reason?: string };
+type Release = {
+  id: string;
+  state: string;
+  reason?: string;
+  notBefore?: string;
+  waves: { index: number; bakeSeconds: number; clusters: Cluster[] }[];
+  items: { service: string; image: string; version?: string; env: string; leftOut: string[] }[];
+};
+type SyncSet = {
+  service: string;
+  set: string;
+  inSync: boolean;
+  differs: string[];
+  clusters: {
+    env: string;
+    region?: string;
+    image: string | null;
+    version: string | null;
+    commit: string | null;
+    odd: boolean;
+  }[];
+};
+
+/** `search@1.4.0` (a version) or `search@img-2f9c…` / `search@ami-…` (an image). */
+export function parseItem(spec: string): { service: string; image?: string; version?: string } {
+  const at = spec.indexOf('@');
+  if (at <= 0 || at === spec.length - 1) throw new CliError(`${spec}: write service@version or service@image`, true);
+  const service = spec.slice(0, at);
+  const what = spec.slice(at + 1);
+  return /^(img|ami)-/.test(what) ? { service, image: what } : { service, version: what };
+}
+
+async function start(body: Record<string, unknown>, options: ReleaseOptions): Promise<void> {
+  const message = options.message ?? (await ask('Why (the release message)'));
+  const started = await rawJson<{ id: string }>('orchestrator', '/releases', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      message,
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.onFailure ? { onFailure: options.onFailure } : {}),
+      ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
+      ...body,
+    }),
+  });
+  if (options.wait === false) {
+    show(options, started, () => line(started.id));
+    return;
+  }
+  const release = await rawJson<Release>('orchestrator', `/releases/${started.id}`);
+  if (!options.json) {
+    line(
+      `${bold(release.id)}: ${release.items.map((i) => `${i.service} ${i.version ?? i.image} → ${i.env}`).join(', ')}`,
+    );
+    for (const item of release.items.filter((i) => i.leftOut.length > 0))
+      line(yellow(`  ${item.service}: left out ${item.leftOut.join(', ')}`));
+    release.waves.forEach((w) =>
+      line(
+        dim(
+          `  wave ${w.index + 1}: ${w.clusters.map((c) => `${c.service} ${c.env}${c.region ? ` (${c.region})` : ''}`).join(', ')}`,
+        ),
+      ),
+    );
+  }
+  await watchRelease(started.id, options);
+}
+
+export async function release(specs: string[], options: ReleaseOptions = {}): Promise<void> {
+  if (specs.length === 0) throw new CliError('name what to release: service@version …', true);
+  await start({ env: options.env ?? 'prod', items: specs.map(parseItem) }, options);
+}
+
+export async function promote(
+  service: string,
+  from: string,
+  to: string,
+  options: ReleaseOptions & { after?: string } = {},
+): Promise<void> {
+  const after = options.after === undefined ? undefined : durationSeconds(options.after);
+  await start(
+    { items: [{ service, from, env: to, ...(after !== undefined ? { afterSeconds: after } : {}) }] },
+    {
+      ...options,
+      message: options.message ?? `Promote ${service} from ${from} to ${to}`,
+    },
+  );
+}
+
+/** `90`, `90s`, `15m`, `1h`, `2d` → seconds. */
+export function durationSeconds(text: string): number {
+  const match = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!match) throw new CliError(`${text}: a duration such as 90s, 15m, 1h or 2d`, true);
+  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+/**
+ * `slipway deploy search prod img-…` when `prod` is a sync set: a release of that image to every
+ * cluster of it; with a terminal, the deployer sees what each runs now and may leave some out.
+ */
+export async function deployToSyncSet(
+  service: string,
+  env: string,
+  image: string,
+  options: ReleaseOptions,
+): Promise<boolean> {
+  const record = await rawJson<{ metadata?: { clusters?: Record<string, unknown> } }>(
+    'metadata',
+    `/services/${encodeURIComponent(service)}`,
+  ).catch(() => undefined);
+  const members = record?.metadata?.clusters?.[env];
+  if (!Array.isArray(members)) return false;
+  let envs = members as string[];
+  if (process.stdin.isTTY && process.stdout.isTTY && !options.json) {
+    const sync = await rawJson<{ items: SyncSet[] }>('orchestrator', `/sync?service=${encodeURIComponent(service)}`);
+    const set = sync.items.find((s) => s.set === env) ?? {
+      clusters: envs.map((e) => ({ env: e, image: null, version: null, region: undefined })),
+    };
+    const { checkbox } = await import('@inquirer/prompts');
+    envs = await checkbox({
+      message: `${service} ${env} is ${envs.length} clusters; release to`,
+      choices: set.clusters.map((c) => ({
+        value: c.env,
+        checked: true,
+        name: `${c.env}${c.region ? ` (${c.region})` : ''} — now ${c.image ?? 'nothing'}${c.version ? ` (${c.version})` : ''}`,
+      })),
+      required: true,
+    });
+  }
+  await start({ items: [{ service, image, env, envs }] }, options);
+  return true;
+}
+
+/** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
+export async function watchRelease(id: string, options: GlobalOptions = {}): Promise<void> {
+  const response = await raw('orchestrator', `/releases/${id}/events`);
+  if (!response.ok) throw new CliError(((await response.json()) as { detail?: string }).detail ?? `${response.status}`);
+  for await (const event of readEvents(response)) {
+    if (event.event === 'end') break;
+    const data = JSON.parse(event.data) as Record<string, unknown>;
+    if (options.json) {
+      line(JSON.stringify(data));
+      continue;
+    }
+    const at = dim(String(data.at).slice(11, 19));
+    const wave = `wave ${Number(data.wave) + 1}`;
+    const where = `${data.service} ${data.env}`;
+    if (event.event === 'wave-started') line(`${at} ${bold(wave)}: ${(data.clusters as string[]).join(', ')}`);
+    else if (event.event === 'cluster-started') line(`${at} ▸ ${where} ${dim(`${wave}, ${data.deployment}`)}`);
+    else if (event.event === 'cluster-rolling-back')
+      line(`${at} ${yellow('↶')} ${where} rolling back ${dim(String(data.deployment))}`);
+    else if (event.event === 'cluster-finished')
+      line(
+        `${at} ${data.state === 'succeeded' ? green('✓') : red('✗')} ${where} ${stateColour(String(data.state))}${data.reason ? dim(` ${data.reason}`) : ''}`,
+      );
+    else if (event.event === 'wave-finished' && data.bakeUntil)
+      line(`${at} ${wave} done; baking until ${String(data.bakeUntil).slice(11, 19)}`);
+    else if (event.event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
+    else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event.event)) line(`${at} ${event.event}`);
+  }
+  const done = await rawJson<Release>('orchestrator', `/releases/${id}`);
+  if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
+  if (done.state !== 'succeeded') throw new CliError(`release ${done.id} ${done.state}`);
+}
+
+export async function controlRelease(kind: 'pause' | 'resume' | 'cancel', id: string, options: GlobalOptions = {}) {
+  const release = await rawJson<Release>('orchestrator', `/releases/${id}/${kind}`, { method: 'POST' });
+  show(options, release, () => line(`${release.id} ${stateColour(release.state)}`));
+}
+
+export async function releases(options: GlobalOptions = {}): Promise<void> {
+  const { items } = await rawJson<{ items: (Release & { createdAt: string; message: string })[] }>(
+    'orchestrator',
+    '/releases?limit=20',
+  );
+  show(options, items, () =>
+    table([
+      ['ID', 'STATE', 'CREATED', 'WHAT', 'WHY'],
+      ...items.map((r) => [
+        r.id,
+        stateColour(r.state),
+        r.createdAt.slice(0, 19).replace('T', ' '),
+        r.items.map((i) => `${i.service} ${i.version ?? i.image} → ${i.env}`).join(', '),
+        r.message,
+      ]),
+    ]),
+  );
+}
+
+/** The sync report as a table; exit 1 when any set is out of sync. */
+export async function sync(service: string | undefined, options: GlobalOptions = {}): Promise<void> {
+  const report = await rawJson<{ inSync: boolean; items: SyncSet[] }>(
+    'orchestrator',
+    `/sync${service ? `?service=${encodeURIComponent(service)}` : ''}`,
+  );
+  show(options, report, () => {
+    if (report.items.length === 0)
+      line('no sync sets: give a service `clusters` metadata, e.g. {"prod": ["prod-a", "prod-b"]}');
+    table([
+      ['SERVICE', 'SET', 'CLUSTER', 'REGION', 'IMAGE', 'VERSION', 'CONFIG', ''],
+      ...report.items.flatMap((s) =>
+        s.clusters.map((c) => [
+          s.service,
+          s.set,
+          c.env,
+          c.region ?? '',
+          c.image ?? '—',
+          c.version ?? '',
+          c.commit?.slice(0, 12) ?? '',
+          c.odd ? red('out of sync') : s.inSync ? green('in sync') : '',
+        ]),
+      ),
+    ]);
+    for (const s of report.items.filter((s) => !s.inSync)) line(red(`${s.service} ${s.set}: ${s.differs.join('; ')}`));
+  });
+  if (!report.inSync) throw new CliError('out of sync');
+}

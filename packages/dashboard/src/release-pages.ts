@@ -1,0 +1,153 @@
+/**
+ * Releases and sync sets on the dashboard: each release as its waves side by side (a small
+ * graph: wave → wave, each cluster a cell saying its state in words), live; and the clusters of
+ * each sync set grouped, the odd one out marked.
+ */
+import { createServiceClient, InputError, NotFoundError, unwrap } from '@slipway/core';
+import type { OrchestratorPaths } from '@slipway/orchestrator';
+import { Html, html } from './html.js';
+
+export type ReleaseView = {
+  id: string;
+  message: string;
+  by: string;
+  state: string;
+  reason?: string;
+  createdAt: string;
+  items: { service: string; image: string; version?: string; env: string; leftOut: string[] }[];
+  waves: {
+    index: number;
+    bakeSeconds: number;
+    bakeUntil?: string;
+    clusters: { service: string; env: string; region?: string; state: string; deployment?: string; reason?: string }[];
+  }[];
+};
+
+export type SyncView = {
+  service: string;
+  set: string;
+  inSync: boolean;
+  differs: string[];
+  clusters: { env: string; region?: string; image: string | null; version: string | null; odd: boolean }[];
+};
+
+export function createReleaseData(orchestratorUrl: string, token: string) {
+  const orchestrator = createServiceClient<OrchestratorPaths>({ baseUrl: orchestratorUrl, token });
+  return {
+    async releases(): Promise<ReleaseView[]> {
+      return unwrap(await orchestrator.GET('/releases', { params: { query: { limit: 10 } } }))
+        .items as unknown as ReleaseView[];
+    },
+    async release(id: string): Promise<ReleaseView | undefined> {
+      try {
+        return unwrap(await orchestrator.GET('/releases/{id}', { params: { path: { id } } })) as unknown as ReleaseView;
+      } catch (error) {
+        if (error instanceof NotFoundError || error instanceof InputError) return undefined;
+        throw error;
+      }
+    },
+    async sync(): Promise<SyncView[]> {
+      return unwrap(await orchestrator.GET('/sync')).items as unknown as SyncView[];
+    },
+  };
+}
+
+export type ReleaseData = ReturnType<typeof createReleaseData>;
+
+const tone = (state: string) =>
+  state === 'succeeded'
+    ? 'good'
+    : ['failed', 'rolled-back', 'cancelled'].includes(state)
+      ? 'bad'
+      : ['pending', 'not-started', 'paused', 'waiting'].includes(state)
+        ? 'off'
+        : 'wait';
+
+export function releaseGraph(r: ReleaseView): Html {
+  return html`<article class="release" data-release="${r.id}">
+    <h3>
+      <a href="/releases/${r.id}">${r.id}</a>
+      <span class="badge ${tone(r.state)}" data-state="${r.state}">${r.state}</span>
+      <span class="muted"
+        >${r.items.map((i) => `${i.service} ${i.version ?? i.image}`).join(', ')} · ${r.by}: “${r.message}”</span
+      >
+    </h3>
+    ${r.reason ? html`<p class="reason">${r.reason}</p>` : ''}
+    ${r.items
+      .filter((i) => i.leftOut.length > 0)
+      .map((i) => html`<p class="muted">${i.service}: left out ${i.leftOut.join(', ')}</p>`)}
+    <ol class="waves">
+      ${r.waves.map(
+        (w) =>
+          html`<li class="wave" data-wave="${w.index + 1}">
+            <span class="muted"
+              >wave ${w.index + 1}${w.bakeUntil ? ` · bake until ${w.bakeUntil.slice(11, 19)}` : ''}</span
+            >
+            <ul class="cells">
+              ${w.clusters.map(
+                (c) =>
+                  html`<li
+                    class="cell ${tone(c.state)}"
+                    data-cluster="${c.service}-${c.env}"
+                    data-state="${c.state}"
+                    title="${c.reason ?? ''}"
+                  >
+                    ${
+                      c.deployment
+                        ? html`<a href="/deployments/${c.deployment}">${c.service} ${c.env}</a>`
+                        : `${c.service} ${c.env}`
+                    }
+                    ${c.region ? html`<span class="muted">${c.region}</span>` : ''}
+                    <span class="state">${c.state}</span>
+                  </li>`,
+              )}
+            </ul>
+          </li>`,
+      )}
+    </ol>
+  </article>`;
+}
+
+export function multiReleasesSection(releases: ReleaseView[]): Html {
+  return html`<section id="multi-releases">
+    <h2>Releases across clusters</h2>
+    ${releases.length === 0 ? html`<p class="muted">None yet: slipway release search@1.4.0 --env prod</p>` : ''}
+    ${releases.slice(0, 5).map(releaseGraph)}
+  </section>`;
+}
+
+export function syncSection(sets: SyncView[]): Html {
+  return html`<section id="sync">
+    <h2>Sync sets</h2>
+    ${sets.length === 0 ? html`<p class="muted">No service groups its clusters yet (metadata "clusters").</p>` : ''}
+    ${sets.map(
+      (s) =>
+        html`<article class="sync-set" data-sync="${s.service}-${s.set}" data-in-sync="${String(s.inSync)}">
+          <h3>
+            ${s.service} ${s.set}
+            <span class="badge ${s.inSync ? 'good' : 'bad'}">${s.inSync ? 'in sync' : 'out of sync'}</span>
+          </h3>
+          <ul class="cells">
+            ${s.clusters.map(
+              (c) =>
+                html`<li
+                  class="cell ${c.odd ? 'bad' : 'good'}"
+                  data-cluster="${s.service}-${c.env}"
+                  data-odd="${String(c.odd)}"
+                >
+                  <span class="id">${c.env}${c.region ? ` · ${c.region}` : ''}</span>
+                  <span class="state">${c.image ?? 'nothing'} ${c.version ?? ''}${c.odd ? ' · odd one out' : ''}</span>
+                </li>`,
+            )}
+          </ul>
+          ${s.differs.map((d) => html`<p class="reason">${d}</p>`)}
+        </article>`,
+    )}
+  </section>`;
+}
+
+export async function releaseSections(data: ReleaseData, id: string): Promise<Record<string, Html> | undefined> {
+  const r = await data.release(id);
+  if (!r) return undefined;
+  return { release: new Html(`<section id="release">${releaseGraph(r).toString()}</section>`) };
+}

@@ -1,0 +1,111 @@
+/** The release and sync operations of src/schema/openapi.yaml, by operationId. */
+import type { Request, Response } from 'express';
+import type { Redis } from 'ioredis';
+import {
+  ConflictError,
+  NotFoundError,
+  paramsOf,
+  principalOf,
+  queryOf,
+  sendEventStream,
+  type OperationHandlers,
+} from '@slipway/core';
+import { isReleaseFinished, type ReleaseRecord } from './release.js';
+import type { ReleaseStore } from './release-store.js';
+import { validateRelease, type ReleaseRequest, type ValidationDeps } from './release-validation.js';
+import type { ReleaseCoordinator } from './releases.js';
+import { syncReport } from './sync.js';
+
+export interface ReleaseOperationsOptions extends ValidationDeps {
+  releases: ReleaseStore;
+  coordinator: ReleaseCoordinator;
+  followConnection: () => Redis;
+}
+
+export function createReleaseOperations(options: ReleaseOperationsOptions): OperationHandlers {
+  const { releases, coordinator } = options;
+
+  async function mustGet(id: string): Promise<ReleaseRecord> {
+    const release = await releases.get(id);
+    if (!release) throw new NotFoundError(`no release ${id}`);
+    return release;
+  }
+
+  /** Read, change, compare-and-set; a coordinator's write in between means read again. */
+  async function change(id: string, apply: (r: ReleaseRecord) => string): Promise<ReleaseRecord> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const r = await mustGet(id);
+      if (isReleaseFinished(r)) throw new ConflictError(`release ${id} is ${r.state}`);
+      const type = apply(r);
+      if (await releases.save(r, [{ type, state: r.state }])) {
+        coordinator.poke(id);
+        return r;
+      }
+    }
+    throw new ConflictError(`release ${id} kept changing; try again`);
+  }
+
+  async function control(req: Request, res: Response, kind: 'pause' | 'resume' | 'cancel') {
+    const by = principalOf(req).subject;
+    const release = await change(paramsOf(req).id!, (r) => {
+      if (kind === 'pause') {
+        if (r.state !== 'running' && r.state !== 'waiting') throw new ConflictError(`release ${r.id} is ${r.state}`);
+        r.state = 'paused';
+        return 'paused';
+      }
+      if (kind === 'resume') {
+        if (r.state !== 'paused') throw new ConflictError(`release ${r.id} is ${r.state}, not paused`);
+        r.state = 'running';
+        return 'resumed';
+      }
+      r.cancel ??= by;
+      return 'cancel-requested';
+    });
+    res.status(202).json(release);
+  }
+
+  return {
+    async createRelease(req, res) {
+      const release = await validateRelease(options, req.body as ReleaseRequest, principalOf(req).subject);
+      await releases.create(release, {
+        type: 'created',
+        state: release.state,
+        waves: release.waves.map((w) => w.clusters.map((c) => `${c.service} ${c.env}`)),
+      });
+      coordinator.poke(release.id);
+      res.status(202).location(`/releases/${release.id}`).json({ id: release.id, state: release.state });
+    },
+    async listReleases(req, res) {
+      const { limit } = queryOf(req) as { limit: number };
+      res.json({ items: await releases.list(limit) });
+    },
+    async getRelease(req, res) {
+      res.json(await mustGet(paramsOf(req).id!));
+    },
+    async followRelease(req, res) {
+      const r = await mustGet(paramsOf(req).id!);
+      const connection = options.followConnection();
+      const entries = (list: { id: string; event: { type: string } }[]) =>
+        list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
+      await sendEventStream(req, res, {
+        read: async (after) => entries(await releases.events(r.id, after === '0-0' ? undefined : after)),
+        follow: async (after, ms) => entries(await releases.follow(connection, r.id, after, ms)),
+        async finished() {
+          const current = await releases.get(r.id);
+          return !current || isReleaseFinished(current)
+            ? { state: current?.state, reason: current?.reason ?? null }
+            : undefined;
+        },
+        close: () => connection.disconnect(),
+      });
+    },
+    pauseRelease: (req, res) => control(req, res, 'pause'),
+    resumeRelease: (req, res) => control(req, res, 'resume'),
+    cancelRelease: (req, res) => control(req, res, 'cancel'),
+    async getSync(req, res) {
+      const { service } = queryOf(req) as { service?: string };
+      const sets = (await syncReport(options, { withRegions: true })).filter((s) => !service || s.service === service);
+      res.json({ inSync: sets.every((s) => s.inSync), items: sets });
+    },
+  };
+}

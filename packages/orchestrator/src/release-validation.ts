@@ -1,0 +1,229 @@
+/**
+ * A release is checked whole before anything starts: every service registered, every image of
+ * its service, every cluster's configuration valid with its load balancer in place, the
+ * dependency order free of cycles. Every problem is named in one 422, each with its path.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CloudProvider } from '@slipway/cloud';
+import { isEnvName, isSlipwayError, UnprocessableError } from '@slipway/core';
+import { resolveParams } from './deployment.js';
+import type { ImageFinder, Peers } from './peers.js';
+import {
+  planServiceWaves,
+  planWaves,
+  releaseDependencies,
+  type PlannedCluster,
+  type ReleaseItem,
+  type ReleaseRecord,
+} from './release.js';
+import type { DeploymentStore } from './store.js';
+
+export interface ReleaseItemRequest {
+  service: string;
+  image?: string;
+  version?: string;
+  /** A logical environment (a sync set in the service's `clusters` metadata) or one cluster. */
+  env?: string;
+  /** Only these clusters of the sync set; the others are left out, and the record says so. */
+  envs?: string[];
+  /** Promotion: the image serving in this environment now. */
+  from?: string;
+  /** Promotion: only once that image has served there this long without being replaced. */
+  afterSeconds?: number;
+}
+
+export interface ReleaseRequest {
+  message: string;
+  items: ReleaseItemRequest[];
+  /** The environment of items that name none. */
+  env?: string;
+  onFailure?: 'stop' | 'rollback-all';
+  /** The bake time between waves, instead of the clusters' deployment-params. */
+  bakeSeconds?: number;
+  params?: Record<string, unknown>;
+}
+
+export interface ValidationDeps {
+  peers: Peers;
+  images: ImageFinder;
+  cloud: CloudProvider;
+  store: DeploymentStore;
+}
+
+type Problem = { path: string; message: string };
+
+export function newReleaseId(): string {
+  return `rel-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+/** The clusters a service's environment stands for: its sync set, or itself. */
+export function clustersOf(properties: Record<string, unknown>, env: string): string[] {
+  const sets = properties.clusters;
+  if (sets && typeof sets === 'object' && !Array.isArray(sets)) {
+    const members = (sets as Record<string, unknown>)[env];
+    if (Array.isArray(members)) return members.filter((m): m is string => typeof m === 'string');
+  }
+  return [env];
+}
+
+export async function validateRelease(
+  deps: ValidationDeps,
+  request: ReleaseRequest,
+  by: string,
+): Promise<ReleaseRecord> {
+  const problems: Problem[] = [];
+  const problem = (path: string, message: string) => problems.push({ path, message });
+  const services: { service: string; dependsOn: unknown }[] = [];
+  const perService: { service: string; waves: PlannedCluster[][] }[] = [];
+  const items: ReleaseItem[] = [];
+  let notBefore = 0;
+
+  const seen = new Set<string>();
+  for (const [i, item] of request.items.entries()) {
+    const path = `/items/${i}`;
+    const { service } = item;
+    if (seen.has(service)) {
+      problem(`${path}/service`, `${service} is in the release twice`);
+      continue;
+    }
+    seen.add(service);
+    const record = await deps.peers.service(service);
+    if (!record) {
+      problem(`${path}/service`, `service ${service} is not registered`);
+      continue;
+    }
+    services.push({ service, dependsOn: record.properties.dependsOn });
+    const env = item.env ?? request.env;
+    if (!env) {
+      problem(`${path}/env`, `no environment for ${service}: name one (env) for the item or the release`);
+      continue;
+    }
+    const members = clustersOf(record.properties, env);
+    const clusters = item.envs ?? members;
+    for (const c of clusters.filter((c) => !members.includes(c))) {
+      problem(`${path}/envs`, `${c} is not a cluster of ${service} ${env} (${members.join(', ')})`);
+    }
+    for (const c of clusters.filter((c) => !isEnvName(c))) problem(`${path}/envs`, `${c} is not an environment name`);
+    if (clusters.length === 0) problem(`${path}/envs`, `no cluster of ${service} ${env} to release to`);
+
+    let image: string | undefined;
+    let version: string | undefined;
+    let promotedFrom: ReleaseItem['promotedFrom'];
+    if (item.from) {
+      const [serving] = await deps.store.releases(service, item.from, 1);
+      if (!serving) {
+        problem(`${path}/from`, `${service} has never been deployed to ${item.from}: nothing to promote`);
+      } else {
+        image = serving.image;
+        promotedFrom = { env: item.from, deployment: serving.deployment, since: serving.at };
+        notBefore = Math.max(notBefore, Date.parse(serving.at) + (item.afterSeconds ?? 0) * 1000);
+      }
+    } else if (item.image) {
+      image = item.image;
+    } else if (item.version) {
+      image = (await deps.images.imageOf(service, item.version))?.id;
+      if (!image) problem(`${path}/version`, `no image of ${service} ${item.version}: bake it first`);
+    } else {
+      problem(path, `${service}: name an image, a version or (to promote) from`);
+    }
+    if (image) {
+      const found = await deps.peers.image(image);
+      if (!found) problem(`${path}/image`, `no image ${image}: bake one first`);
+      else if (found.kind !== 'service' || found.service !== service) {
+        problem(`${path}/image`, `image ${image} is not an image of ${service}`);
+      } else version = found.version;
+    }
+
+    const planned: PlannedCluster[] = [];
+    for (const env of clusters.filter(isEnvName)) {
+      const cluster = await checkCluster(deps, request, service, env, `${path}/envs/${env}`, problem);
+      if (cluster && image) planned.push({ ...cluster, service, env, image, ...(version ? { version } : {}) });
+    }
+    const order = planServiceWaves(
+      planned.map((c) => c.env),
+      record.properties.waves,
+    );
+    perService.push({ service, waves: order.map((wave) => wave.map((env) => planned.find((c) => c.env === env)!)) });
+    items.push({
+      service,
+      image: image ?? '',
+      ...(version ? { version } : {}),
+      env,
+      clusters,
+      leftOut: members.filter((m) => !clusters.includes(m)),
+      ...(promotedFrom ? { promotedFrom } : {}),
+    });
+  }
+
+  let dependencies = new Map<string, string[]>();
+  try {
+    dependencies = releaseDependencies(services);
+  } catch (error) {
+    if (!(error instanceof UnprocessableError)) throw error;
+    problem('/items', error.message);
+  }
+  if (problems.length > 0) {
+    throw new UnprocessableError(`the release cannot start: ${problems.map((p) => p.message).join('; ')}`, {
+      errors: problems,
+    });
+  }
+  const now = new Date();
+  return {
+    id: newReleaseId(),
+    message: request.message,
+    by,
+    onFailure: request.onFailure ?? 'stop',
+    state: notBefore > now.getTime() ? 'waiting' : 'running',
+    createdAt: now.toISOString(),
+    ...(notBefore > now.getTime() ? { notBefore: new Date(notBefore).toISOString() } : {}),
+    items,
+    waves: planWaves(perService, dependencies, request.bakeSeconds),
+    ...(request.params ? { params: request.params } : {}),
+    revision: 0,
+  };
+}
+
+/** One cluster's configuration: valid, its parameters valid with the overrides, its load balancer there. */
+async function checkCluster(
+  deps: ValidationDeps,
+  request: ReleaseRequest,
+  service: string,
+  env: string,
+  path: string,
+  problem: (path: string, message: string) => void,
+): Promise<{ commit: string; region?: string; bakeSeconds: number } | undefined> {
+  let config;
+  try {
+    config = await deps.peers.config(service, env);
+  } catch (error) {
+    if (isSlipwayError(error) && error.status < 500) {
+      problem(path, `${service}-${env}: ${error.message}`);
+      return undefined;
+    }
+    throw error;
+  }
+  if (!config.valid || !config.deploymentParams) {
+    problem(
+      path,
+      `configuration ${config.commit.slice(0, 12)} of ${service}-${env} is not valid: ${config.errors.map((e) => `${e.file ?? ''} ${e.path} ${e.message}`.trim()).join('; ')}`,
+    );
+    return undefined;
+  }
+  let params;
+  try {
+    params = resolveParams(config.deploymentParams, request.params ?? {}, undefined);
+  } catch (error) {
+    problem(path, `${service}-${env}: ${(error as Error).message}`);
+    return undefined;
+  }
+  if (!(await deps.cloud.getLoadBalancer(params.loadBalancer.name))) {
+    problem(path, `${service}-${env}: load balancer ${params.loadBalancer.name} does not exist`);
+    return undefined;
+  }
+  const extra = params as unknown as { region?: string; bakeSeconds?: number };
+  return {
+    commit: config.commit,
+    ...(extra.region ? { region: extra.region } : {}),
+    bakeSeconds: extra.bakeSeconds ?? 60,
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * Runs releases. A coordinator sweeps the unfinished ones; each tick of one release holds its
+ * lease (lock.ts: a fencing token), reads the record, looks at its clusters' deployments,
+ * starts what may start and saves with the token checked — so two orchestrators, or one that
+ * crashed mid-tick, never start a cluster twice: each cluster's deployment has an id made from
+ * the release, and a tick that finds it already submitted adopts it.
+ */
+import type { CloudProvider } from '@slipway/cloud';
+import { isSlipwayError, type Logger } from '@slipway/core';
+import type { StackLocks } from '@slipway/infra';
+import { isFinished, type Deployment } from './deployment.js';
+import { submitDeployment } from './operations.js';
+import type { Peers } from './peers.js';
+import { isReleaseFinished, startable, type ReleaseCluster, type ReleaseRecord } from './release.js';
+import type { ReleaseEvent, ReleaseStore } from './release-store.js';
+import type { Runner } from './runner.js';
+import type { DeploymentStore } from './store.js';
+
+export interface CoordinatorOptions {
+  releases: ReleaseStore;
+  store: DeploymentStore;
+  runner: Runner;
+  peers: Peers;
+  cloud: CloudProvider;
+  releaseConcurrency: number;
+  /** Leases on releases; their lock keys are `${locksPrefix}lock:<name>`. */
+  locks: StackLocks;
+  locksPrefix: string;
+  logger: Logger;
+  tickMs: number;
+}
+
+type NewEvent = Omit<ReleaseEvent, 'release' | 'at'>;
+
+/** The id of a cluster's deployment in a release: the same on every tick, so it is made once. */
+export function clusterDeploymentId(releaseId: string, kind: 'w' | 'x', wave: number, cluster: number): string {
+  return `dep-${releaseId.slice(4)}${kind}${wave}c${cluster}`;
+}
+
+const FAILED: readonly Deployment['state'][] = ['failed', 'rolled-back', 'cancelled'];
+
+export function startReleaseCoordinator(options: CoordinatorOptions) {
+  const { releases, store, runner, locks, logger } = options;
+  const now = () => new Date().toISOString();
+
+  async function submit(
+    r: ReleaseRecord,
+    c: ReleaseCluster,
+    id: string,
+    extra: Partial<Deployment>,
+    image: string,
+    commit: string,
+  ) {
+    const existing = await store.get(id);
+    if (existing) return existing;
+    return submitDeployment(
+      options,
+      {
+        service: c.service,
+        env: c.env,
+        image,
+        configRef: commit,
+        message: `${r.message} [${r.id}]`,
+        ...(r.params ? { params: r.params } : {}),
+        queue: true,
+        ...(extra.undoOf ? { strategy: 'red-black' as const } : {}),
+      },
+      r.by,
+      { id, releaseId: r.id, ...extra },
+    );
+  }
+
+  /** Starts one cluster; a refusal (4xx) fails the cluster, anything else is tried again next tick. */
+  async function start(r: ReleaseRecord, wave: number, index: number, events: NewEvent[]) {
+    const c = r.waves[wave]!.clusters[index]!;
+    const id = clusterDeploymentId(r.id, 'w', wave, index);
+    try {
+      await submit(r, c, id, {}, c.image, c.commit);
+      Object.assign(c, { state: 'deploying', deployment: id, startedAt: now() });
+      events.push({ type: 'cluster-started', service: c.service, env: c.env, wave, deployment: id });
+    } catch (error) {
+      if (!isSlipwayError(error) || error.status >= 500) throw error;
+      Object.assign(c, { state: 'failed', reason: error.message, finishedAt: now() });
+      events.push({
+        type: 'cluster-finished',
+        service: c.service,
+        env: c.env,
+        wave,
+        state: 'failed',
+        reason: error.message,
+      });
+    }
+  }
+
+  /** rollback-all: the previous (image, config commit) of a cluster this release changed. */
+  async function rollBack(r: ReleaseRecord, wave: number, index: number, events: NewEvent[]) {
+    const c = r.waves[wave]!.clusters[index]!;
+    const [current, previous] = await store.releases(c.service, c.env, 2);
+    if (!current || current.deployment !== c.deployment || !previous) {
+      c.reason = 'kept: nothing earlier of this release to go back to';
+      return;
+    }
+    const id = clusterDeploymentId(r.id, 'x', wave, index);
+    await submit(
+      r,
+      c,
+      id,
+      { undoOf: current.deployment, context: { group: previous.group } },
+      previous.image,
+      previous.commit,
+    );
+    Object.assign(c, { state: 'rolling-back', rollback: id });
+    events.push({ type: 'cluster-rolling-back', service: c.service, env: c.env, wave, deployment: id });
+  }
+
+  /** Brings the clusters' states up to date with their deployments. */
+  async function observe(r: ReleaseRecord, events: NewEvent[]) {
+    for (const wave of r.waves) {
+      for (const c of wave.clusters) {
+        const watched = c.state === 'deploying' ? c.deployment : c.state === 'rolling-back' ? c.rollback : undefined;
+        if (!watched) continue;
+        const d = await store.get(watched);
+        if (!d || !isFinished(d)) continue;
+        const state = c.state === 'rolling-back' ? (d.state === 'succeeded' ? 'rolled-back' : 'failed') : d.state;
+        Object.assign(c, { state, finishedAt: now(), ...(d.reason ? { reason: d.reason } : {}) });
+        events.push({
+          type: 'cluster-finished',
+          service: c.service,
+          env: c.env,
+          wave: wave.index,
+          state,
+          reason: d.reason,
+        });
+      }
+    }
+  }
+
+  /** One step of a release; answers the events to record with it. */
+  async function advance(r: ReleaseRecord): Promise<NewEvent[]> {
+    const events: NewEvent[] = [];
+    await observe(r, events);
+    const clusters = r.waves.flatMap((w) => w.clusters);
+    const failed = clusters.find(
+      (c) => !c.rollback && (c.state === 'failed' || (FAILED.includes(c.state as never) && c.deployment)),
+    );
+    if (!r.failure && !r.cancel && failed) {
+      r.failure = `${failed.service} ${failed.env}: ${failed.reason ?? failed.state}`;
+      events.push({ type: 'stopped', reason: r.failure });
+    }
+    if (!r.failure && !r.cancel && r.notBefore && Date.now() < Date.parse(r.notBefore)) {
+      for (const item of r.items) {
+        if (!item.promotedFrom) continue;
+        const [serving] = await store.releases(item.service, item.promotedFrom.env, 1);
+        if (serving?.deployment !== item.promotedFrom.deployment) {
+          r.failure = `${item.service} ${item.promotedFrom.env} no longer serves ${item.image} (replaced or rolled back) before the promotion's wait ended`;
+          events.push({ type: 'stopped', reason: r.failure });
+        }
+      }
+      if (!r.failure) return events;
+    }
+    if (r.failure || r.cancel) return wind(r, events);
+    if (r.state === 'paused') return events;
+    if (r.state === 'waiting') {
+      r.state = 'running';
+      events.push({ type: 'started' });
+    }
+    r.startedAt ??= now();
+    for (const wave of r.waves) {
+      const last = wave.index === r.waves.length - 1;
+      if (wave.clusters.every((c) => c.state === 'succeeded')) {
+        if (!wave.finishedAt) {
+          wave.finishedAt = now();
+          if (!last) wave.bakeUntil = new Date(Date.now() + wave.bakeSeconds * 1000).toISOString();
+          events.push({
+            type: 'wave-finished',
+            wave: wave.index,
+            ...(wave.bakeUntil ? { bakeUntil: wave.bakeUntil } : {}),
+          });
+        }
+        if (wave.bakeUntil && Date.now() < Date.parse(wave.bakeUntil)) return events;
+        continue;
+      }
+      if (!wave.startedAt) {
+        wave.startedAt = now();
+        events.push({
+          type: 'wave-started',
+          wave: wave.index,
+          clusters: wave.clusters.map((c) => `${c.service} ${c.env}`),
+        });
+      }
+      for (const c of startable(wave)) await start(r, wave.index, wave.clusters.indexOf(c), events);
+      return events;
+    }
+    Object.assign(r, { state: 'succeeded', finishedAt: now() });
+    events.push({ type: 'finished', state: r.state });
+    return events;
+  }
+
+  /** After a failure or a cancel: nothing new starts; what runs finishes (or is cancelled); then rollback-all. */
+  async function wind(r: ReleaseRecord, events: NewEvent[]): Promise<NewEvent[]> {
+    const clusters = r.waves.flatMap((w) => w.clusters);
+    for (const c of clusters.filter((c) => c.state === 'pending')) c.state = 'not-started';
+    if (r.cancel) {
+      for (const c of clusters.filter((c) => c.state === 'deploying')) {
+        const d = await store.get(c.deployment!);
+        if (!d || isFinished(d) || (await store.control(d.id)).cancel) continue;
+        await store.setControl(d.id, { cancel: r.cancel });
+        await runner.event(d, 'cancel-requested', { by: r.cancel, release: r.id });
+        if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt))
+          await runner.unwindNow(d.id, 'cancel', r.cancel);
+      }
+    }
+    if (clusters.some((c) => c.state === 'deploying' || c.state === 'rolling-back')) return events;
+    if (r.failure && !r.cancel && r.onFailure === 'rollback-all') {
+      for (const wave of r.waves) {
+        for (const [index, c] of wave.clusters.entries()) {
+          if (c.state === 'succeeded' && !c.rollback && !c.reason) await rollBack(r, wave.index, index, events);
+        }
+      }
+      if (clusters.some((c) => c.state === 'rolling-back')) return events;
+    }
+    Object.assign(r, {
+      state: r.cancel ? 'cancelled' : 'failed',
+      reason: r.cancel ? `cancelled by ${r.cancel}` : r.failure,
+      finishedAt: now(),
+    });
+    events.push({ type: 'finished', state: r.state, reason: r.reason });
+    return events;
+  }
+
+  async function tick(id: string): Promise<void> {
+    const name = releases.leaseName(id);
+    const lease = await locks.acquire(name, id, 'release coordinator');
+    if (!('token' in lease)) return;
+    try {
+      const r = await releases.get(id);
+      if (!r || isReleaseFinished(r)) return;
+      const before = JSON.stringify(r);
+      const events = await advance(r);
+      if (events.length === 0 && JSON.stringify(r) === before) return;
+      const saved = await releases.save(r, events, { key: `${options.locksPrefix}lock:${name}`, token: lease.token });
+      if (!saved) logger.info({ release: id }, 'release changed meanwhile; the next tick reads it again');
+      else if (isReleaseFinished(r)) logger.info({ release: id, state: r.state, reason: r.reason }, 'release finished');
+    } finally {
+      await locks.release(name, lease.token);
+    }
+  }
+
+  let running = false;
+  async function sweep(): Promise<void> {
+    if (running) return;
+    running = true;
+    try {
+      for (const id of await releases.active()) {
+        await tick(id).catch((error) => logger.warn({ release: id, err: error }, 'release tick failed; tried again'));
+      }
+    } finally {
+      running = false;
+    }
+  }
+  const timer = setInterval(
+    () => void sweep().catch((error) => logger.warn({ err: error }, 'release sweep failed')),
+    options.tickMs,
+  );
+  timer.unref();
+
+  return {
+    /** Looks at one release now (after a request changed it) instead of at the next sweep. */
+    poke(id: string) {
+      void tick(id).catch((error) => logger.warn({ release: id, err: error }, 'release tick failed; tried again'));
+    },
+    sweep,
+    async close() {
+      clearInterval(timer);
+      while (running) await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+  };
+}
+
+export type ReleaseCoordinator = ReturnType<typeof startReleaseCoordinator>;

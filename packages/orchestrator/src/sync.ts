@@ -1,0 +1,186 @@
+/**
+ * Sync sets (Mixpanel's answer to clusters drifting apart): the clusters a service's
+ * `clusters` metadata groups must run the same image. The report says, for each set, what each
+ * cluster runs and what differs; a watch notifies once when a set has been out of sync longer
+ * than the alert time outside a running release, and once more when it is back in sync.
+ */
+import { IncomingWebhook } from '@slack/webhook';
+import type { Logger } from '@slipway/core';
+import type { Redis } from 'ioredis';
+import type { Peers } from './peers.js';
+import { isReleaseFinished } from './release.js';
+import type { ReleaseStore } from './release-store.js';
+import type { DeploymentStore } from './store.js';
+
+export interface SyncCluster {
+  env: string;
+  region?: string;
+  image: string | null;
+  version: string | null;
+  commit: string | null;
+  deployment: string | null;
+  /** Runs something other than most of its set. */
+  odd: boolean;
+}
+
+export interface SyncSet {
+  service: string;
+  set: string;
+  inSync: boolean;
+  clusters: SyncCluster[];
+  differs: string[];
+}
+
+export interface SyncDeps {
+  store: DeploymentStore;
+  peers: Peers;
+}
+
+/** Each service's sync sets as they run now; `withRegions` reads each cluster's config for its region. */
+export async function syncReport(deps: SyncDeps, options: { withRegions: boolean }): Promise<SyncSet[]> {
+  const services = [...new Set((await deps.store.clusters()).map((c) => c.service))].sort();
+  const versions = new Map<string, string | null>();
+  const versionOf = async (image: string) => {
+    if (!versions.has(image)) versions.set(image, (await deps.peers.image(image))?.version ?? null);
+    return versions.get(image)!;
+  };
+  const report: SyncSet[] = [];
+  for (const service of services) {
+    const sets = (await deps.peers.service(service))?.properties.clusters;
+    if (!sets || typeof sets !== 'object' || Array.isArray(sets)) continue;
+    for (const [set, members] of Object.entries(sets as Record<string, unknown>)) {
+      if (!Array.isArray(members)) continue;
+      const clusters: SyncCluster[] = [];
+      for (const env of members.filter((m): m is string => typeof m === 'string')) {
+        const [serving] = await deps.store.releases(service, env, 1);
+        let region: string | undefined;
+        if (options.withRegions) {
+          const params = await deps.peers
+            .config(service, env, serving?.commit)
+            .then((c) => c.deploymentParams)
+            .catch(() => null);
+          if (typeof params?.region === 'string') region = params.region;
+        }
+        clusters.push({
+          env,
+          ...(region ? { region } : {}),
+          image: serving?.image ?? null,
+          version: serving ? await versionOf(serving.image) : null,
+          commit: serving?.commit ?? null,
+          deployment: serving?.deployment ?? null,
+          odd: false,
+        });
+      }
+      report.push(compare(service, set, clusters));
+    }
+  }
+  return report;
+}
+
+/** The image most of the set runs; every cluster running another (or nothing) is the odd one out. */
+export function compare(service: string, set: string, clusters: SyncCluster[]): SyncSet {
+  const counts = new Map<string, number>();
+  for (const c of clusters) if (c.image) counts.set(c.image, (counts.get(c.image) ?? 0) + 1);
+  const majority = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+  const differs: string[] = [];
+  for (const c of clusters) {
+    c.odd = c.image !== majority;
+    if (!c.odd) continue;
+    const majorityVersion = clusters.find((o) => o.image === majority)?.version;
+    differs.push(
+      c.image
+        ? `${c.env} runs ${c.image}${c.version ? ` (${c.version})` : ''}, the others ${majority}${majorityVersion ? ` (${majorityVersion})` : ''}`
+        : `${c.env} runs nothing yet`,
+    );
+  }
+  return { service, set, inSync: differs.length === 0, clusters, differs };
+}
+
+export interface SyncWatchOptions extends SyncDeps {
+  releases: ReleaseStore;
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  alertAfterSeconds: number;
+  everyMs: number;
+  slackUrl?: string;
+  webhookUrl?: string;
+}
+
+/** Sends one sync notification to the service's slack/webhook properties or the global ones. */
+async function tell(options: SyncWatchOptions, set: SyncSet, kind: 'out-of-sync' | 'in-sync'): Promise<void> {
+  const properties = (await options.peers.service(set.service))?.properties ?? {};
+  const slack = typeof properties.slack === 'string' ? properties.slack : options.slackUrl;
+  const hook = typeof properties.webhook === 'string' ? properties.webhook : options.webhookUrl;
+  const text =
+    kind === 'out-of-sync'
+      ? `:warning: ${set.service} ${set.set} is out of sync: ${set.differs.join('; ')}`
+      : `:white_check_mark: ${set.service} ${set.set} is back in sync: every cluster runs ${set.clusters[0]?.image ?? 'nothing'}`;
+  const sends: Promise<unknown>[] = [];
+  if (slack) sends.push(new IncomingWebhook(slack, { timeout: 5000 }).send({ text }));
+  if (hook) {
+    sends.push(
+      fetch(hook, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ kind, text, sync: set }),
+        signal: AbortSignal.timeout(5000),
+      }).then((r) => {
+        if (!r.ok) throw new Error(`webhook answered ${r.status}`);
+      }),
+    );
+  }
+  for (const result of await Promise.allSettled(sends)) {
+    if (result.status === 'rejected') options.logger.warn({ err: result.reason, kind }, 'sync notification failed');
+  }
+}
+
+/**
+ * Each set's state in a hash: `outSince` (first seen out of sync outside a release) and
+ * `alerted`. HSETNX and HDEL answer 1 to exactly one caller, so two orchestrators notify once.
+ */
+export function startSyncWatch(options: SyncWatchOptions) {
+  const { redis } = options;
+  const key = (s: SyncSet) => `${options.prefix}sync:${s.service}:${s.set}`;
+
+  async function check(): Promise<void> {
+    const active = await Promise.all((await options.releases.active()).map((id) => options.releases.get(id)));
+    const releasing = new Set(
+      active.filter((r) => r && !isReleaseFinished(r)).flatMap((r) => r!.items.map((i) => i.service)),
+    );
+    for (const set of await syncReport(options, { withRegions: false })) {
+      if (set.inSync) {
+        await redis.hdel(key(set), 'outSince');
+        if ((await redis.hdel(key(set), 'alerted')) === 1) await tell(options, set, 'in-sync');
+        continue;
+      }
+      if (releasing.has(set.service)) {
+        // A release is bringing it in line: the clock starts again when it is over.
+        await redis.hdel(key(set), 'outSince');
+        continue;
+      }
+      await redis.hsetnx(key(set), 'outSince', String(Date.now()));
+      const since = Number(await redis.hget(key(set), 'outSince'));
+      if (Date.now() - since < options.alertAfterSeconds * 1000) continue;
+      if ((await redis.hsetnx(key(set), 'alerted', new Date().toISOString())) === 1) {
+        await tell(options, set, 'out-of-sync');
+      }
+    }
+  }
+
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void check()
+      .catch((error) => options.logger.warn({ err: error }, 'sync check failed'))
+      .finally(() => (running = false));
+  }, options.everyMs);
+  timer.unref();
+  return {
+    check,
+    close() {
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { eventually } from '@slipway/test-utils';
+import { startReleasePlatform, type ReleasePlatform } from './fixtures/release-platform.js';
+import { deploymentEnds } from './fixtures/search-platform.js';
+
+// Releases on the local cloud: search's three prod clusters and suggest, which depends on it.
+let p: ReleasePlatform;
+const quick = { strategy: { burnInSeconds: 1, drainSeconds: 1 } };
+
+type Cluster = { service: string; env: string; state: string; deployment?: string; region?: string; after: string[] };
+type Release = {
+  id: string;
+  state: string;
+  reason?: string;
+  waves: { index: number; clusters: Cluster[] }[];
+  items: { image: string; promotedFrom?: { env: string } }[];
+};
+type Deployment = { createdAt: string; finishedAt?: string; state: string; releaseId?: string };
+type Sync = {
+  inSync: boolean;
+  items: {
+    service: string;
+    set: string;
+    inSync: boolean;
+    differs: string[];
+    clusters: { env: string; image: string | null; odd: boolean }[];
+  }[];
+};
+
+beforeAll(async () => {
+  p = await startReleasePlatform({ SLIPWAY_SYNC_ALERT_S: '1' });
+}, 300_000);
+
+afterAll(async () => {
+  await p?.stop();
+});
+
+async function release(body: Record<string, unknown>) {
+  return p.search.api<{ id: string; detail?: string; errors?: { path: string; message: string }[] }>(
+    'orchestrator',
+    '/releases',
+    { method: 'POST', body: { message: 'a release', env: 'prod', bakeSeconds: 1, params: quick, ...body } },
+  );
+}
+
+const releaseEnds = (id: string) =>
+  eventually(
+    async () => (await p.search.api<Release>('orchestrator', `/releases/${id}`)).body,
+    (r) => ['succeeded', 'failed', 'cancelled'].includes(r.state),
+    `release ${id} to end`,
+    240_000,
+  );
+
+const deployment = async (id: string) => (await p.search.api<Deployment>('orchestrator', `/deployments/${id}`)).body;
+const cluster = (r: Release, service: string, env: string) =>
+  r.waves.flatMap((w) => w.clusters).find((c) => c.service === service && c.env === env)!;
+const sync = async () => (await p.search.api<Sync>('orchestrator', '/sync')).body;
+const searchProd = (s: Sync) => s.items.find((i) => i.service === 'search' && i.set === 'prod')!;
+const version = async (offset: number) =>
+  ((await (await fetch(`http://127.0.0.1:${p.search.portBase + offset}/`)).json()) as { version: string }).version;
+const alerts = (kind: string) => p.received.filter((m) => m.kind === kind && m.sync?.service === 'search');
+
+/** Every deployment of `later` was created only after every one of `earlier` had finished. */
+async function startedAfter(earlier: Cluster[], later: Cluster[]) {
+  const finished = Math.max(
+    ...(await Promise.all(earlier.map(async (c) => Date.parse((await deployment(c.deployment!)).finishedAt!)))),
+  );
+  for (const c of later)
+    expect(Date.parse((await deployment(c.deployment!)).createdAt)).toBeGreaterThanOrEqual(finished);
+}
+
+describe('POST /releases', () => {
+  it('brings a sync set a single-cluster deploy left out of sync back in line, in waves, alerting once', async () => {
+    const single = await p.search.api<{ id: string }>('orchestrator', '/deployments', {
+      method: 'POST',
+      body: { service: 'search', env: 'prod-a', image: p.search.images.v1, message: 'one cluster only', params: quick },
+    });
+    expect(single.body).toMatchObject({ id: expect.any(String) });
+    expect((await deploymentEnds(p.search, single.body.id)).state).toBe('succeeded');
+    const before = searchProd(await sync());
+    expect(before.inSync).toBe(false);
+    expect(before.clusters.filter((c) => c.odd).map((c) => c.env)).toEqual(['prod-b', 'prod-c']);
+    expect(before.differs).toContain('prod-b runs nothing yet');
+    await eventually(
+      async () => alerts('out-of-sync'),
+      (a) => a.length > 0,
+      'the out-of-sync alert',
+    );
+
+    const started = await release({ items: [{ service: 'search', image: p.search.images.v1 }] });
+    expect(started.body).toMatchObject({ id: expect.any(String) });
+    const done = await releaseEnds(started.body.id);
+    expect(done.state).toBe('succeeded');
+    expect(done.waves.map((w) => w.clusters.map((c) => c.env))).toEqual([['prod-a'], ['prod-b', 'prod-c']]);
+    expect(cluster(done, 'search', 'prod-a').region).toBe('local-east');
+    await startedAfter(done.waves[0]!.clusters, done.waves[1]!.clusters);
+    expect((await deployment(cluster(done, 'search', 'prod-c').deployment!)).releaseId).toBe(done.id);
+    expect(await version(83)).toBe('1.0.0');
+
+    expect(searchProd(await sync()).inSync).toBe(true);
+    await eventually(
+      async () => alerts('in-sync'),
+      (a) => a.length > 0,
+      'the back-in-sync notice',
+    );
+    expect(alerts('out-of-sync')).toHaveLength(1);
+
+    const events = await (
+      await fetch(`${p.search.platform.urls.orchestrator}/releases/${done.id}/events`, {
+        headers: { Authorization: `Bearer ${p.search.platform.adminToken}` },
+      })
+    ).text();
+    expect(events.match(/event: wave-started/g)).toHaveLength(2);
+    expect(events).toContain('event: finished');
+  }, 240_000);
+
+  it('deploys each service only after what it depends on, wave by wave', async () => {
+    const started = await release({
+      items: [
+        { service: 'suggest', image: p.suggestV1 },
+        { service: 'search', image: p.search.images.v2 },
+      ],
+    });
+    expect(started.body).toMatchObject({ id: expect.any(String) });
+    const done = await releaseEnds(started.body.id);
+    expect(done.state).toBe('succeeded');
+    expect(cluster(done, 'suggest', 'prod-a').after).toEqual(['search']);
+    const [first, second] = done.waves as [Release['waves'][number], Release['waves'][number]];
+    const of = (wave: typeof first, service: string) => wave.clusters.filter((c) => c.service === service);
+    await startedAfter(of(first, 'search'), of(first, 'suggest'));
+    await startedAfter(first.clusters, second.clusters);
+    await startedAfter(of(second, 'search'), of(second, 'suggest'));
+    expect(await version(85)).toBe('1.0.0');
+    expect(await version(84)).toBe('2.0.0');
+  }, 240_000);
+
+  it('refuses a dependency cycle with 422 naming it, and names every problem at once', async () => {
+    await p.setProperty('search', 'dependsOn', ['suggest']);
+    const cycle = await release({
+      items: [
+        { service: 'search', image: p.search.images.v1 },
+        { service: 'suggest', image: p.suggestV1 },
+      ],
+    });
+    await p.setProperty('search', 'dependsOn', []);
+    expect(cycle.status).toBe(422);
+    expect(cycle.body.detail).toContain('search → suggest → search');
+
+    const bad = await release({
+      items: [
+        { service: 'nosuch', image: p.search.images.v1 },
+        { service: 'search', image: p.suggestV1, envs: ['prod-a', 'prod-z'] },
+      ],
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors?.map((e) => e.message)).toEqual(
+      expect.arrayContaining([
+        'service nosuch is not registered',
+        expect.stringContaining('prod-z is not a cluster of search prod'),
+        expect.stringContaining('is not an image of search'),
+      ]),
+    );
+  }, 240_000);
+
+  it('promotes the image serving in staging to every prod cluster', async () => {
+    const staging = await p.search.api<{ id: string }>('orchestrator', '/deployments', {
+      method: 'POST',
+      body: { service: 'search', env: 'staging', image: p.search.images.v1, message: 'to staging', params: quick },
+    });
+    expect((await deploymentEnds(p.search, staging.body.id)).state).toBe('succeeded');
+    const started = await release({ items: [{ service: 'search', from: 'staging', afterSeconds: 1 }] });
+    expect(started.body).toMatchObject({ id: expect.any(String) });
+    const done = await releaseEnds(started.body.id);
+    expect(done.state).toBe('succeeded');
+    expect(done.items[0]).toMatchObject({ image: p.search.images.v1, promotedFrom: { env: 'staging' } });
+    const after = searchProd(await sync());
+    expect(after.inSync).toBe(true);
+    expect(after.clusters.map((c) => c.image)).toEqual([p.search.images.v1, p.search.images.v1, p.search.images.v1]);
+  }, 240_000);
+
+  it('stops at a failure in wave 2: wave 3 never starts, wave 1 keeps the new image', async () => {
+    await p.setProperty('search', 'waves', [['prod-a'], ['prod-b'], ['prod-c']]);
+    // prod-b's instances are checked on a port nothing listens on: they never become healthy.
+    await p.changeParams('search', 'prod-b', (params) => {
+      (params.healthCheck as Record<string, unknown>).port = 1;
+    });
+    const started = await release({
+      items: [{ service: 'search', image: p.search.images.v2 }],
+      params: { strategy: { burnInSeconds: 1, drainSeconds: 1, healthTimeoutSeconds: 8 } },
+    });
+    expect(started.body).toMatchObject({ id: expect.any(String) });
+    const done = await releaseEnds(started.body.id);
+    expect(done.state).toBe('failed');
+    expect(done.reason).toMatch(/^search prod-b: /);
+    expect(done.waves.map((w) => w.clusters.map((c) => [c.env, c.state]))).toEqual([
+      [['prod-a', 'succeeded']],
+      [['prod-b', 'failed']],
+      [['prod-c', 'not-started']],
+    ]);
+    expect(cluster(done, 'search', 'prod-c').deployment).toBeUndefined();
+    expect(await version(82)).toBe('2.0.0');
+    expect(await version(83)).toBe('1.0.0');
+    expect(await version(84)).toBe('1.0.0');
+    expect(searchProd(await sync()).inSync).toBe(false);
+
+    // The dashboard groups the sync set and marks the odd one out; the release page shows its waves.
+    const home = await (await fetch(`${p.search.platform.urls.dashboard}/`)).text();
+    expect(home).toMatch(/data-cluster="search-prod-a"\s+data-odd="true"/);
+    expect(home).toMatch(/data-cluster="search-prod-b"\s+data-odd="false"/);
+    const page = await (await fetch(`${p.search.platform.urls.dashboard}/releases/${done.id}`)).text();
+    const cells = page.match(/data-cluster="search-prod-[abc]"\s+data-state="[a-z-]+"/g) ?? [];
+    expect(cells.map((cell) => cell.replace(/\s+/g, ' '))).toEqual([
+      'data-cluster="search-prod-a" data-state="succeeded"',
+      'data-cluster="search-prod-b" data-state="failed"',
+      'data-cluster="search-prod-c" data-state="not-started"',
+    ]);
+  }, 240_000);
+});
