@@ -32,9 +32,9 @@ const peers = {
     errors: [],
     deploymentParams: {
       capacity: { desired: 1 },
-      healthCheck: { path: '/', intervalSeconds: 0.1, healthyThreshold: 1 },
+      healthCheck: { path: '/', intervalSeconds: 5, healthyThreshold: 2 },
       loadBalancer: { name: 'lb' },
-      strategy: { burnInSeconds: 0.3, drainSeconds: 0.2 },
+      strategy: { burnInSeconds: 0, drainSeconds: 0 },
     },
     launchData: [],
     properties: '',

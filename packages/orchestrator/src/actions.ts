@@ -30,7 +30,8 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const check = params.healthCheck;
   const tracker = new HealthTracker(ctx.deployment.context.healthPasses);
   const deadline = await waitEnd(ctx, 'instance-health', params.strategy.healthTimeoutSeconds * 1000);
-  const every = Math.min(check.intervalSeconds * 1000, 1000);
+  // Every second at most (200 ms polls), sooner where the orchestrator polls faster.
+  const every = Math.min(check.intervalSeconds * 1000, 1000, ctx.deps.pollMs * 5);
   for (;;) {
     await interruption(ctx);
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);

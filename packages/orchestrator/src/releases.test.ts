@@ -44,8 +44,8 @@ const runner = {
   async event(d: Deployment, type: string) {
     runnerCalls.push(`${type} ${d.env}`);
   },
-  async unwindNow(d: Deployment, kind: string) {
-    runnerCalls.push(`${kind} now ${d.env}`);
+  async unwindNow(id: string, kind: string) {
+    runnerCalls.push(`${kind} now ${(await store.get(id))?.env}`);
   },
 } as unknown as Runner;
 

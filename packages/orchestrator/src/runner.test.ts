@@ -60,7 +60,7 @@ const peers: Peers = {
     errors: [],
     deploymentParams: {
       capacity: { desired: 1 },
-      healthCheck: { path: '/', intervalSeconds: 0.1, healthyThreshold: 1 },
+      healthCheck: { path: '/', intervalSeconds: 5, healthyThreshold: 2 },
       loadBalancer: { name: 'lb' },
       strategy: { burnInSeconds: 0, drainSeconds: 0 },
     },
