@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +22,13 @@ beforeAll(async () => {
   redis = createRedis({ url: search.platform.redisUrl });
   port = await freePort();
 }, 240_000);
+
+// Whatever a failing test left running.
+const children = new Set<ChildProcess>();
+afterEach(async () => {
+  for (const child of children) await stopProcess(child);
+  children.clear();
+});
 
 afterAll(async () => {
   await redis?.quit();
@@ -57,6 +64,7 @@ function orchestrator(env: Record<string, string> = {}): ChildProcess {
 }
 
 async function started(child: ChildProcess): Promise<ChildProcess> {
+  children.add(child);
   try {
     await eventually(
       () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok),
@@ -293,35 +301,35 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
 
   it('finishes a rollback killed inside its own action, the old version serving', async () => {
     let child = await started(orchestrator());
-    const first = await api<{ id: string }>('/deployments', {
-      service: 'search',
-      env: 'staging',
-      image: search.images.v1,
-      message: 'before',
-      params: { strategy: { burnInSeconds: 0, drainSeconds: 0 } },
-    });
-    expect((await ends(first.id)).state).toBe('succeeded');
-    await stopProcess(child);
-    child = await started(
-      orchestrator({ SLIPWAY_ORCHESTRATOR_CRASH_AT: 'restore-previous-group:between-resize-and-enable' }),
-    );
-    const { id } = await api<{ id: string }>('/deployments', {
-      service: 'search',
-      env: 'staging',
-      image: search.images.v2,
-      message: 'rolled back by hand while it drains',
-      params: { strategy: { burnInSeconds: 0, drainSeconds: 60 } },
-    });
-    await eventually(
-      () => api<Deployment>(`/deployments/${id}`),
-      (d) => d.actions[d.current]?.name === 'wait-for-drain',
-      'the drain',
-      120_000,
-    );
-    await api(`/deployments/${id}/rollback`, {});
-    await exited(child); // it died inside restore-previous-group, the old group still out of service
-    child = await started(orchestrator());
     try {
+      const first = await api<{ id: string }>('/deployments', {
+        service: 'search',
+        env: 'staging',
+        image: search.images.v1,
+        message: 'before',
+        params: { strategy: { burnInSeconds: 0, drainSeconds: 0 } },
+      });
+      expect((await ends(first.id)).state).toBe('succeeded');
+      await stopProcess(child);
+      child = await started(
+        orchestrator({ SLIPWAY_ORCHESTRATOR_CRASH_AT: 'restore-previous-group:between-resize-and-enable' }),
+      );
+      const { id } = await api<{ id: string }>('/deployments', {
+        service: 'search',
+        env: 'staging',
+        image: search.images.v2,
+        message: 'rolled back by hand while it drains',
+        params: { strategy: { burnInSeconds: 0, drainSeconds: 60 } },
+      });
+      await eventually(
+        () => api<Deployment>(`/deployments/${id}`),
+        (d) => d.actions[d.current]?.name === 'wait-for-drain',
+        'the drain',
+        120_000,
+      );
+      await api(`/deployments/${id}/rollback`, {});
+      await exited(child); // it died inside restore-previous-group, the old group still out of service
+      child = await started(orchestrator());
       const done = await ends(id);
       expect(done.state).toBe('rolled-back');
       const names = done.actions.map((a) => `${a.name}=${a.state}`);
