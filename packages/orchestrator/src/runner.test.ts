@@ -161,6 +161,10 @@ describe('leases', () => {
       'deployer-token': { subject: 'dave', role: 'deployer' },
     });
     const app = createApp({
+      // The release routes are not asked here.
+      releases: {} as never,
+      coordinator: {} as never,
+      images: {} as never,
       store,
       runner,
       peers,
