@@ -4,12 +4,14 @@
 // load balancer, deploy 1.1.0 under load (no failed request), deploy a broken 1.2.0 (rolled
 // back automatically), then undo; then the three prod clusters (prod-a, prod-b, prod-c) and a
 // second service that depends on search (suggest): out of sync, one release in waves and in
-// dependency order, in sync.
+// dependency order, in sync; last, slash commands from a local stand-in for Slack
+// (scripts/demo-slack.mjs): answered at once, a deployment followed in one message.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { slackDemo } from './demo-slack.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const base = Number(process.env.SLIPWAY_PORT_BASE ?? 7100);
@@ -38,13 +40,21 @@ async function slipway(args, { expect = 0, quiet = false } = {}) {
   return out;
 }
 
-/** The example service with a version of its own, as a checkout would be. */
+/**
+ * The example service with a version (and a name) of its own, as a checkout would be. Its build
+ * output (a .tgz left by the README's `npm pack`) is no source, and a file is rewritten only when
+ * its content changes, so search 1.0.0 is byte for byte the example the README uploads.
+ */
 function checkout(version, unhealthyAfterSeconds = 0, name = 'search') {
   const dir = mkdtempSync(join(tmpdir(), `${name}-${version}-`));
-  cpSync(join(root, 'infra/examples/search'), dir, { recursive: true });
+  const example = join(root, 'infra/examples/search');
+  cpSync(example, dir, { recursive: true, filter: (path) => !path.endsWith('.tgz') });
   const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...manifest, name, version }, null, 2));
-  writeFileSync(join(dir, 'broken.json'), JSON.stringify({ unhealthyAfterSeconds }));
+  if (manifest.version !== version || manifest.name !== name)
+    writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ ...manifest, name, version }, null, 2)}\n`);
+  const broken = JSON.parse(readFileSync(join(dir, 'broken.json'), 'utf8'));
+  if (broken.unhealthyAfterSeconds !== unhealthyAfterSeconds)
+    writeFileSync(join(dir, 'broken.json'), JSON.stringify({ unhealthyAfterSeconds }));
   return dir;
 }
 
@@ -74,7 +84,8 @@ try {
   if (plan.summary.create + plan.summary.update + plan.summary.replace + plan.summary.delete > 0) {
     await slipway(['infra', 'apply', plan.id]);
   }
-  await slipway(['deploy', 'search', 'prod', v1, '-m', 'The first search']);
+  // --force: after the README's walkthrough 1.0.0 may be serving already.
+  await slipway(['deploy', 'search', 'prod', v1, '-m', 'The first search', '--force', '--yes']);
   await curl();
 
   dirs.push(checkout('1.1.0'));
@@ -91,7 +102,7 @@ try {
     }
   })();
   console.log(bold(`\n(meanwhile: requests to ${lb} all through the deployment)`));
-  await slipway(['deploy', 'search', 'prod', v2, '-m', 'Making everything faster']);
+  await slipway(['deploy', 'search', 'prod', v2, '-m', 'Making everything faster', '--yes']);
   running = false;
   await load;
   console.log(`requests during the deployment: ${counts.ok} answered, ${counts.failed} failed`);
@@ -101,10 +112,10 @@ try {
   await slipway(['build', 'search', '--dir', dirs[2]]);
   const v3 = await bakeImage('1.2.0');
   console.log(bold('\n(1.2.0 is broken: its health check fails 5 s after it starts)'));
-  await slipway(['deploy', 'search', 'prod', v3, '-m', 'A risky change', '--burn-in', '15'], { expect: 1 });
+  await slipway(['deploy', 'search', 'prod', v3, '-m', 'A risky change', '--burn-in', '15', '--yes'], { expect: 1 });
   await curl();
   await slipway(['history', 'search', 'prod']);
-  await slipway(['undo', 'search', 'prod', '-m', 'Back to the release before']);
+  await slipway(['undo', 'search', 'prod', '-m', 'Back to the release before', '--yes']);
   await curl();
   await slipway(['status', 'search', 'prod']);
 
@@ -128,7 +139,7 @@ try {
   ) {
     await slipway(['infra', 'apply', suggestPlan.id]);
   }
-  await slipway(['deploy', 'search', 'prod-a', v2, '-m', 'Only one cluster, by hand']);
+  await slipway(['deploy', 'search', 'prod-a', v2, '-m', 'Only one cluster, by hand', '--yes']);
   await slipway(['sync'], { expect: 1 });
   await slipway([
     'release',
@@ -142,6 +153,17 @@ try {
     '5',
   ]);
   await slipway(['sync']);
+  await slackDemo(
+    [
+      { text: 'status search prod' },
+      { text: 'history search prod' },
+      {
+        text: 'undo search prod -m "Forward again, from Slack"',
+        until: /deployed|failed|rolled back|cancelled|:warning:/,
+      },
+    ],
+    { home: env.SLIPWAY_HOME, base },
+  );
   console.log(bold('\nThe whole workflow ran.'));
 } finally {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

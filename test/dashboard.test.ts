@@ -25,7 +25,29 @@ beforeAll(async () => {
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await mkdir(shots, { recursive: true });
+  await signIn();
 }, 240_000);
+
+/** The sign-in page comes first; a refused token says so; a reader token lets the person in. */
+async function signIn() {
+  await page.goto(search.platform.urls.dashboard!);
+  expect(new URL(page.url()).pathname).toBe('/signin');
+  await page.fill('input[name=token]', 'not-a-token');
+  await page.click('form[action="/signin"] button');
+  expect(await page.locator('[role=alert]').textContent()).toContain('refused');
+  await page.fill('input[name=token]', search.platform.readerToken);
+  await page.click('form[action="/signin"] button');
+  await page.locator('#active').waitFor();
+}
+
+/** Elements reaching past the viewport's right edge, outside any scrolling box. (A string: no DOM types here.) */
+const overflowing = () =>
+  page.evaluate(`(() => {
+    const width = document.documentElement.clientWidth;
+    const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) { const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; } return false; };
+    const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > width + 1 && !scrolls(el));
+    return { scrollWidth: document.documentElement.scrollWidth, width, wide: wide.slice(0, 5).map((el) => el.tagName + '.' + el.className) };
+  })()`) as Promise<{ scrollWidth: number; width: number; wide: string[] }>;
 
 afterAll(async () => {
   await browser?.close();
@@ -76,8 +98,19 @@ describe('the dashboard', () => {
     const id = await deploy(search.images.v3, { strategy: { burnInSeconds: 15, drainSeconds: 1 } });
     await page.goto(`${search.platform.urls.dashboard}/deployments/${id}`);
     await page.locator('#actions [data-action="burn-in"][data-state="running"]').waitFor({ timeout: 30_000 });
+    // During burn-in the old group still takes traffic: it is in service, not merely retained.
+    expect(await page.locator('#clusters [data-group="search-prod-v002"]').getAttribute('data-role')).toMatch(
+      /in service$/,
+    );
     await page.locator('#actions [data-state="rolled-back"]').waitFor({ timeout: 30_000 });
     expect(await page.locator('#actions .reason').textContent()).toContain('failed its health check');
+    // The rollback is a step of its own; what never ran is skipped, not pending.
+    expect(await page.locator('#actions [data-action="rollback"][data-state="done"]').count()).toBe(1);
+    expect(await page.locator('#actions [data-action="disable-old-group"]').getAttribute('data-state')).toBe('skipped');
+    expect(await page.locator('#actions [data-state="pending"]').count()).toBe(0);
+    expect(await page.locator('#actions [data-times]').textContent()).toMatch(/started .* ended .* took\s+\d+ s/);
+    // The same config commit as the deployment before: no change, said in words.
+    expect(await page.locator('#config-change [data-diff="none"]').textContent()).toBe('No change.');
     expect(await page.locator('#clusters').textContent()).toContain('healthy');
     await page.screenshot({ path: `${shots}/dashboard-deployment.png`, fullPage: true });
     const html = await page.content();
@@ -91,7 +124,13 @@ describe('the dashboard', () => {
     expect(await page.locator('#releases').textContent()).toContain('rolled-back');
     expect(await page.locator('main').textContent()).toContain(search.images.v1);
     await page.screenshot({ path: `${shots}/dashboard-service.png`, fullPage: true });
-    expect((await page.goto(`${search.platform.urls.dashboard}/deployments/dep-nope`))?.status()).toBe(404);
+    const missing = await page.goto(`${search.platform.urls.dashboard}/deployments/dep-nope`);
+    expect(missing?.status()).toBe(404);
+    expect(await page.locator('[data-not-found]').textContent()).toContain('There is no deployment dep-nope');
+    expect(await page.locator('header nav a').allTextContents()).toEqual(['Overview', 'Services', 'Deployments']);
+    expect((await page.request.get(`${search.platform.urls.dashboard}/favicon.svg`)).headers()['content-type']).toMatch(
+      /image\/svg\+xml/,
+    );
     expect((await page.goto(`${search.platform.urls.dashboard}/services/Not_A_Service`))?.status()).toBe(404);
     await page.goto(search.platform.urls.dashboard!);
     // The chart library drew the bars: the canvas is no longer blank.
@@ -108,6 +147,55 @@ describe('the dashboard', () => {
       10_000,
     ).catch((error: Error) => error.message);
     expect(drawn).toEqual({ chart: 'function', drawn: true });
+    expect(await page.locator('.charts figcaption').allTextContents()).toEqual([
+      'Deployments per week',
+      'Deployments per month',
+    ]);
+    const series = JSON.parse((await page.locator('#chart-data').textContent())!) as {
+      week: { datasets: { label: string }[] };
+    };
+    expect(series.week.datasets.map((d) => d.label)).toEqual(['succeeded', 'rolled-back', 'failed', 'cancelled']);
+    expect(await page.locator('#releases thead th').first().textContent()).toBe('Version');
     await page.screenshot({ path: `${shots}/dashboard-chart.png`, fullPage: true });
+  }, 60_000);
+
+  it('lists every service with its owner and where it runs, and deployments filtered by service, env and outcome', async () => {
+    await page.goto(`${search.platform.urls.dashboard}/services`);
+    const row = page.locator('#services [data-service="search"]');
+    expect(await row.textContent()).toContain('team-search');
+    expect(await row.locator('[data-where="prod"]').textContent()).toMatch(/prod: img-/);
+    await page.goto(`${search.platform.urls.dashboard}/deployments`);
+    await page.selectOption('select[name=outcome]', 'rolled-back');
+    await page.click('form.filters button');
+    expect(new URL(page.url()).search).toContain('outcome=rolled-back');
+    const outcomes = await page.locator('#deployments tbody .badge').allTextContents();
+    expect(outcomes.length).toBeGreaterThan(0);
+    expect(new Set(outcomes)).toEqual(new Set(['rolled-back']));
+  });
+
+  it('looks right at 1400 and 390 px: a screenshot of each page, and nothing wider than the screen', async () => {
+    const rolledBack = (
+      await search.api<{ items: { id: string }[] }>('orchestrator', '/deployments?state=rolled-back&limit=1')
+    ).body.items[0]!.id;
+    const pages = {
+      home: '/',
+      services: '/services',
+      deployments: '/deployments',
+      deployment: `/deployments/${rolledBack}`,
+      service: '/services/search',
+      'not-found': '/nope',
+    };
+    const found: Record<string, unknown> = {};
+    for (const width of [1400, 390]) {
+      await page.setViewportSize({ width, height: 900 });
+      for (const [name, path] of Object.entries(pages)) {
+        await page.goto(`${search.platform.urls.dashboard}${path}`);
+        await page.screenshot({ path: `${shots}/dashboard-${name}-${width}.png`, fullPage: true });
+        const result = await overflowing();
+        if (result.scrollWidth > result.width || result.wide.length > 0) found[`${name} at ${width}`] = result;
+      }
+    }
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    expect(found).toEqual({});
   }, 60_000);
 });

@@ -151,7 +151,10 @@ describe('the workflow through slipway', () => {
     expect(await slipway('deploy')).toMatchObject({ code: 2, stderr: 'slipway: missing service\n' });
     expect((await slipway('frobnicate')).code).toBe(2);
     const unknown = await slipway('deploy', 'search', 'prod', 'img-000000000000', '-m', 'x');
-    expect(unknown).toMatchObject({ code: 1, stderr: 'slipway: no image img-000000000000: bake one first\n' });
+    expect(unknown).toMatchObject({
+      code: 1,
+      stderr: 'slipway: search has no image img-000000000000 (slipway images search)\n',
+    });
     expect((await slipway('completion', 'bash')).stdout).toMatch(/complete -F _slipway slipway/);
   });
 });

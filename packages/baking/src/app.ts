@@ -1,10 +1,11 @@
 import type { Express } from 'express';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import { createBuildOperations, type BuildOperationsOptions } from './build-operations.js';
 import { createOperations, type OperationsOptions } from './operations.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
 
-export interface AppDeps extends OperationsOptions {
+export interface AppDeps extends OperationsOptions, Omit<BuildOperationsOptions, 'services' | 'cloud'> {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;
@@ -16,7 +17,7 @@ export function createApp(deps: AppDeps): Express {
     openapi,
     tokens: deps.tokens,
     logger: deps.logger,
-    operations: createOperations(deps),
+    operations: { ...createOperations(deps), ...createBuildOperations(deps) },
     // It calls peers: the request id goes on to them.
     forwardRequestIds: true,
     readiness: deps.readiness ?? {},

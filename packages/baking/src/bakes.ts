@@ -43,6 +43,8 @@ export function isFinished(state: BakeState): boolean {
 export interface BakeStore {
   create(bake: Bake): Promise<void>;
   get(id: string): Promise<Bake | undefined>;
+  /** The newest bakes first. */
+  recent(limit: number): Promise<Bake[]>;
   update(id: string, change: Partial<Bake>): Promise<Bake>;
   log(id: string, line: string): Promise<void>;
   /** Log entries after `after` (a stream id; '0' for all). */
@@ -74,6 +76,12 @@ export function createRedisBakeStore({ redis, prefix }: { redis: Redis; prefix: 
     async get(id) {
       const raw = await redis.get(k(`bake:${id}`));
       return raw ? (JSON.parse(raw) as Bake) : undefined;
+    },
+    async recent(limit) {
+      const ids = await redis.zrevrange(k('bakes'), 0, limit - 1);
+      if (ids.length === 0) return [];
+      const raw = await redis.mget(...ids.map((id) => k(`bake:${id}`)));
+      return raw.flatMap((text) => (text ? [JSON.parse(text) as Bake] : []));
     },
     async update(id, change) {
       const bake = { ...(await store.get(id))!, ...change };

@@ -10,8 +10,13 @@ import {
   serve,
   slipwayHome,
 } from '@slipway/core';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createApp } from './app.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisBuildStore } from './builds.js';
+import { announceFailedBuild } from './build-notify.js';
+import { createSourceRepositories, metadataLookup, orchestratorClusters } from './repositories.js';
 import { createRedisImageRegistry } from './images.js';
 import { artifactStoreFromEnv, digestOf, metadataRegistry, startBakery, templatesFor } from './wiring.js';
 
@@ -43,12 +48,30 @@ const bakery = await startBakery({
     retention: intFromEnv(env, 'SLIPWAY_IMAGE_RETENTION', 10),
   },
 });
+const token = requireEnv(env, 'SLIPWAY_TOKEN');
+const slackOf = metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'slack');
+const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
 const app = createApp({
   store,
   images,
   artifacts,
   cloud,
-  services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), requireEnv(env, 'SLIPWAY_TOKEN')),
+  services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
+  builds: createRedisBuildStore({ redis, prefix: 'slipway:baking:' }),
+  repositories: createSourceRepositories({ dir: join(home, 'baking', 'repos') }),
+  repoOf: metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'repo'),
+  onFailed: (build, facts) =>
+    announceFailedBuild(build, facts, {
+      logger,
+      slackUrl: async (service) =>
+        (await slackOf(service).catch(() => undefined)) ?? env.SLIPWAY_SLACK_WEBHOOK_URL ?? undefined,
+    }),
+  runningImages: env.SLIPWAY_ORCHESTRATOR_URL
+    ? orchestratorClusters(env.SLIPWAY_ORCHESTRATOR_URL, token)
+    : async () => [],
+  // Read when a webhook comes, so a secret put in place later needs no restart.
+  githubSecret: () =>
+    existsSync(githubSecretFile) ? readFileSync(githubSecretFile, 'utf8').trim() || undefined : undefined,
   queue: bakery.queue,
   serviceTemplateDigest: digestOf(templates.service),
   followConnection: () => redis.duplicate(),

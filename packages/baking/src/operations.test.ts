@@ -19,6 +19,8 @@ import {
 import { createApp } from './app.js';
 import { createLocalArtifactStore } from './artifacts.js';
 import { createRedisBakeStore } from './bakes.js';
+import { createRedisBuildStore } from './builds.js';
+import { createSourceRepositories } from './repositories.js';
 import { createRedisImageRegistry } from './images.js';
 import { digestOf, startBakery, templatesFor, type Bakery } from './wiring.js';
 
@@ -67,6 +69,11 @@ beforeAll(async () => {
     serviceTemplateDigest: digestOf(templates.service),
     followConnection: () => redis.duplicate(),
     bakeTimeoutSeconds: 120,
+    builds: createRedisBuildStore({ redis, prefix: 'test:baking:' }),
+    repositories: createSourceRepositories({ dir: join(home, 'repos') }),
+    repoOf: async () => undefined,
+    runningImages: async () => [],
+    githubSecret: () => undefined,
     tokens,
     logger,
   });
@@ -200,6 +207,10 @@ describe('bakes', () => {
       baseImage,
       bakeKey: bake.bakeKey,
     });
+    const listed = await request(app).get('/bakes?service=search').set(DEPLOYER);
+    expect(listed.body.items.map((b: { id: string }) => b.id)).toEqual([first.body.id]);
+    const all = await request(app).get('/bakes?limit=1').set(DEPLOYER);
+    expect(all.body.items.map((b: { id: string }) => b.id)).toEqual([first.body.id]); // newest first
     const cached = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
     expect(cached.status).toBe(200);
     expect(cached.body).toEqual({ image: serviceImage, cached: true });

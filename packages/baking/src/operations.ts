@@ -152,6 +152,14 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       );
     },
 
+    async listBakes(req, res) {
+      const query = queryOf(req) as { service?: string; limit?: number };
+      const limit = Number(query.limit ?? 20);
+      // Filtering after reading: a few hundred recent bakes at most, read in one MGET.
+      const bakes = await store.recent(query.service ? 200 : limit);
+      res.json({ items: bakes.filter((b) => !query.service || b.service === query.service).slice(0, limit) });
+    },
+
     async getBake(req, res) {
       res.json(await mustBake(store, paramsOf(req).id!));
     },

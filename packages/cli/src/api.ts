@@ -1,6 +1,7 @@
 /**
  * Where the services are and how to ask them: typed clients (openapi-fetch over each service's
- * generated types), the token, and problem+json answers turned into one-line errors.
+ * generated types), the token, and problem+json answers turned into one-line errors in the
+ * user's words (the CLI's options and commands, never the API's paths and fields).
  *
  * Endpoints: SLIPWAY_<SERVICE>_URL, else SLIPWAY_URL (the port base, e.g. http://127.0.0.1:7100)
  * plus the service's offset. Token: SLIPWAY_TOKEN, else `slipway login`'s, else the local
@@ -26,21 +27,34 @@ export function loginFile(env = process.env): string {
   return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'slipway', 'token');
 }
 
-export function token(env = process.env): string {
-  if (env.SLIPWAY_TOKEN) return env.SLIPWAY_TOKEN;
-  for (const file of [loginFile(env), join(env.SLIPWAY_HOME ?? '.slipway', 'admin-token')]) {
-    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  }
+/** The token and where it came from, to say so when a service refuses it. */
+export function tokenChoice(env = process.env): { value: string; source: string } {
+  if (env.SLIPWAY_TOKEN) return { value: env.SLIPWAY_TOKEN, source: 'SLIPWAY_TOKEN' };
+  const login = loginFile(env);
+  if (existsSync(login)) return { value: readFileSync(login, 'utf8').trim(), source: `slipway login (${login})` };
+  const local = join(env.SLIPWAY_HOME ?? '.slipway', 'admin-token');
+  if (existsSync(local)) return { value: readFileSync(local, 'utf8').trim(), source: `the local platform (${local})` };
   throw new CliError('no token: set SLIPWAY_TOKEN, run `slipway login`, or start the platform here (npm start)');
 }
 
-export function serviceUrl(service: ServiceName, env = process.env): string {
-  const own = env[`SLIPWAY_${service.toUpperCase()}_URL`];
-  if (own) return own.replace(/\/$/, '');
+export const token = (env = process.env) => tokenChoice(env).value;
+
+/** A service's URL and the variable that set it (for "cannot reach" messages). */
+export function endpoint(service: ServiceName, env = process.env): { url: string; via: string } {
+  const variable = `SLIPWAY_${service.toUpperCase()}_URL`;
+  const own = env[variable];
+  if (own) return { url: own.replace(/\/$/, ''), via: variable };
   const base = new URL(env.SLIPWAY_URL ?? `http://127.0.0.1:${env.SLIPWAY_PORT_BASE ?? 7100}`);
   base.port = String(Number(base.port || 80) + OFFSETS[service]);
-  return base.origin;
+  const via = env.SLIPWAY_URL
+    ? `SLIPWAY_URL + ${OFFSETS[service]}`
+    : env.SLIPWAY_PORT_BASE
+      ? `SLIPWAY_PORT_BASE + ${OFFSETS[service]}`
+      : `the default; set SLIPWAY_URL or ${variable}`;
+  return { url: base.origin, via };
 }
+
+export const serviceUrl = (service: ServiceName, env = process.env) => endpoint(service, env).url;
 
 interface Paths {
   metadata: MetadataPaths;
@@ -61,27 +75,84 @@ export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
   return made;
 }
 
-function unreachable(service: string, error: unknown): CliError {
+function unreachable(service: ServiceName, error: unknown): CliError {
   const cause = (error as { cause?: { code?: string } }).cause?.code;
+  const { url, via } = endpoint(service);
   return new CliError(
-    `cannot reach ${service}${cause ? ` (${cause})` : ''}: is the platform running? (npm start, or set SLIPWAY_URL)`,
+    `cannot reach the ${service} service at ${url} (${via})${cause ? `: ${cause}` : ''}. Is the platform running (npm start)?`,
   );
 }
 
-/** The answer's body, or a CliError saying what the service said (problem+json `detail`). */
+/** API field names as the CLI's user knows them. */
+const FIELD_WORDS: Record<string, string> = {
+  id: 'id',
+  name: 'service name',
+  service: 'service name',
+  env: 'environment name',
+  key: 'property name',
+  version: 'version',
+  from: '--from',
+  to: '--to',
+  ref: '--ref',
+  configRef: '--ref',
+  message: 'the message (-m)',
+  queue: '--queue',
+  image: 'image',
+  strategy: '--strategy',
+  burnInSeconds: '--burn-in',
+};
+
+/** Commands for what the API's own messages name as requests. */
+const REQUEST_WORDS: [RegExp, string][] = [
+  [/"queue": ?true/g, '--queue'],
+  [/\(?POST \/bakes\/base\)?/g, '(slipway bake base)'],
+  [/\(?PUT \/artifacts\/([a-z0-9]+)\/[^\s)]+\)?/g, '(slipway build $1)'],
+  [/\(?POST \/bakes\)?/g, '(slipway bake SERVICE VERSION)'],
+  [/\(?(GET|PUT|POST|PATCH|DELETE) \/[^\s)]*\)?/g, ''],
+];
+
+/** A problem+json answer as a sentence for a person. */
+export function inWords(status: number, problem: Record<string, unknown> | undefined): string {
+  const errors = Array.isArray(problem?.errors) ? (problem.errors as { path: string; message: string }[]) : [];
+  if (status === 401 || status === 403) {
+    let source = 'SLIPWAY_TOKEN';
+    try {
+      source = tokenChoice().source;
+    } catch {
+      // no token at all: said by tokenChoice where it matters
+    }
+    const detail = String(problem?.detail ?? '');
+    return status === 401
+      ? `the token from ${source} was refused${detail ? ` (${detail})` : ''}: run \`slipway login\` with a valid one`
+      : `the token from ${source} may not do this${detail ? `: ${detail}` : ''}`;
+  }
+  if (errors.length > 0) {
+    return errors
+      .map(({ path, message }) => {
+        const field = path.split('/').filter(Boolean).pop() ?? '';
+        const words = message.replace(/^must match pattern .*$/, 'is not valid');
+        return `${FIELD_WORDS[field] ?? field} ${words}`.trim();
+      })
+      .join('; ');
+  }
+  let detail = String(problem?.detail ?? problem?.title ?? `the service answered ${status}`);
+  for (const [pattern, words] of REQUEST_WORDS) detail = detail.replace(pattern, words);
+  return detail.replace(/\s+\)/g, ')').replace(/ {2,}/g, ' ').replace(/:\s*$/, '').trim();
+}
+
+/** The answer's body, or a CliError saying what the service said, in the CLI's words. */
 export async function answer<T>(
   call: Promise<{ data?: T; error?: unknown; response: Response }>,
-  service?: ServiceName,
+  service: ServiceName,
 ): Promise<NonNullable<T>> {
   let result;
   try {
     result = await call;
   } catch (error) {
-    throw unreachable(service ?? 'the service', error);
+    throw unreachable(service, error);
   }
   if (result.error !== undefined || !result.response.ok) {
-    const problem = result.error as { detail?: string; title?: string } | undefined;
-    throw new CliError(problem?.detail ?? problem?.title ?? `${result.response.status} ${result.response.statusText}`);
+    throw new CliError(inWords(result.response.status, result.error as Record<string, unknown> | undefined));
   }
   return result.data as NonNullable<T>;
 }
@@ -107,6 +178,6 @@ export async function rawJson<T>(service: ServiceName, path: string, init: Reque
   } catch {
     // text
   }
-  if (!res.ok) throw new CliError((body as { detail?: string }).detail ?? `${res.status} ${res.statusText}`);
+  if (!res.ok) throw new CliError(inWords(res.status, typeof body === 'object' ? (body as never) : undefined));
   return body as T;
 }

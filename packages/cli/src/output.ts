@@ -21,10 +21,16 @@ export function show(options: GlobalOptions, value: unknown, human: () => void):
   else human();
 }
 
+// eslint-disable-next-line no-control-regex
+const visible = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '').length;
+
+/** Columns padded by what shows, not by the colour codes. */
 export function table(rows: string[][]): void {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => visible(r[i] ?? '')))) ?? [];
   for (const row of rows)
-    line(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+    line(
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visible(cell)))).join('  '),
+    );
 }
 
 export function stateColour(state: string): string {

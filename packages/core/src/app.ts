@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { withRequestId } from './request-context.js';
 import type { TokenVerifier } from './auth.js';
 import type { Logger } from './logger.js';
+import type { Registry } from 'prom-client';
 import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
 import { RESPONSE_AUDIT, responseAudit } from './openapi-responses.js';
@@ -36,6 +37,8 @@ export interface ServiceAppOptions {
    * (bench/metadata: 203 → 277 µs of CPU a request), and most services call no one.
    */
   forwardRequestIds?: boolean;
+  /** The service's own metrics, served at /metrics beside the HTTP ones. */
+  metrics?: Registry;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -47,6 +50,10 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   app.set('query parser', 'simple');
 
   const metrics = createHttpMetrics(options.name);
+  const own = options.metrics;
+  // Two registries' texts one after the other (merging them would drop the default labels).
+  const metricsText = async () =>
+    own ? `${await metrics.registry.metrics()}\n${await own.metrics()}` : metrics.registry.metrics();
   const openapiText = JSON.stringify(options.openapi);
 
   // One front layer for what every request gets (request id, a log line and a metric when it
@@ -76,9 +83,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
           sendText(res, ready ? 200 : 503, JSON_TYPE, JSON.stringify(body)),
         );
       case '/metrics':
-        return void metrics.registry
-          .metrics()
-          .then((text) => sendText(res, 200, metrics.registry.contentType, text), next);
+        return void metricsText().then((text) => sendText(res, 200, metrics.registry.contentType, text), next);
       default:
         return handOn(id, next);
     }
@@ -93,6 +98,8 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     limit: options.bodyLimit ?? '1mb',
     strict: false,
     type: ['application/json', ...(options.jsonTypes ?? [])],
+    // Kept for the handlers that check a signature over the exact bytes (GitHub's webhooks).
+    verify: (req, _res, buffer) => void ((req as { rawBody?: Buffer }).rawBody = buffer),
   });
   app.use(
     openApiMiddleware(options.openapi, options.tokens, options.operations, {
@@ -162,4 +169,9 @@ export function sendText(res: Response, status: number, contentType: string, bod
   res.statusCode = status;
   res.setHeader('Content-Type', contentType);
   res.end(body);
+}
+
+/** The exact bytes of a JSON request's body, for checking a signature over them. */
+export function rawBodyOf(req: Request): Buffer | undefined {
+  return (req as Request & { rawBody?: Buffer }).rawBody;
 }

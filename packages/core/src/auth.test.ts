@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { authorize, bearerToken, createTokenVerifier, generateToken, hashToken, roleAllows } from './auth.js';
+import {
+  actAsHeader,
+  authorize,
+  bearerToken,
+  createTokenVerifier,
+  generateToken,
+  hashToken,
+  roleAllows,
+} from './auth.js';
 import { InputError, NotAllowedError, NotAuthenticatedError } from './errors.js';
 
 describe('tokens', () => {
@@ -45,5 +53,39 @@ describe('tokens', () => {
     expect(() => createTokenVerifier({ 'secret-value': { subject: 'x', role: 'root' as never } })).not.toThrow(
       /secret-value/,
     );
+  });
+
+  it('puts ci between reader and deployer', () => {
+    expect(roleAllows('ci', 'reader')).toBe(true);
+    expect(roleAllows('ci', 'deployer')).toBe(false);
+    expect(roleAllows('deployer', 'ci')).toBe(true);
+  });
+
+  describe('acting for a person (X-Slipway-Act-As)', () => {
+    const face = createTokenVerifier({
+      'chat-token': { subject: 'service:chat', role: 'deployer', delegate: true },
+      'plain-token': { subject: 'someone', role: 'deployer' },
+    });
+    const alice = actAsHeader({ subject: 'alice', role: 'deployer', via: 'slack' });
+
+    it('answers the person, their role and where they acted from', () => {
+      expect(authorize(face, 'Bearer chat-token', 'deployer', alice)).toEqual({
+        subject: 'alice',
+        role: 'deployer',
+        via: 'slack',
+      });
+    });
+
+    it("checks the person's role, not the face's", () => {
+      const reader = actAsHeader({ subject: 'bob', role: 'reader', via: 'slack' });
+      expect(() => authorize(face, 'Bearer chat-token', 'deployer', reader)).toThrow(NotAllowedError);
+    });
+
+    it('refuses a token that is not a delegate, and a role above the face', () => {
+      expect(() => authorize(face, 'Bearer plain-token', 'reader', alice)).toThrow(NotAllowedError);
+      const admin = actAsHeader({ subject: 'eve', role: 'admin', via: 'slack' });
+      expect(() => authorize(face, 'Bearer chat-token', 'reader', admin)).toThrow(NotAllowedError);
+      expect(() => authorize(face, 'Bearer chat-token', 'reader', 'alice')).toThrow(NotAuthenticatedError);
+    });
   });
 });

@@ -7,13 +7,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InputError, NotAllowedError, NotAuthenticatedError } from './errors.js';
 
-export const ROLES = ['reader', 'deployer', 'admin'] as const;
+/** In order of power: `ci` may read and report builds, nothing more. */
+export const ROLES = ['reader', 'ci', 'deployer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Principal {
   subject: string;
   role: Role;
+  /** Where a person acted from when a face (chat) acted for them: `slack`. */
+  via?: string;
+  /** This token may act for the people it names (X-Slipway-Act-As), never above its own role. */
+  delegate?: boolean;
 }
+
+/** The header a delegate token (the chat face) names the person it acts for with. */
+export const ACT_AS_HEADER = 'x-slipway-act-as';
 
 export interface TokenVerifier {
   /** The principal a token stands for, or undefined when it is not a known token. */
@@ -24,7 +32,7 @@ export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
 }
 
-/** True when `role` may do what `needed` may: reader < deployer < admin. */
+/** True when `role` may do what `needed` may: reader < ci < deployer < admin. */
 export function roleAllows(role: Role, needed: Role): boolean {
   return ROLES.indexOf(role) >= ROLES.indexOf(needed);
 }
@@ -49,7 +57,11 @@ export function createTokenVerifier(document: TokensDocument): TokenVerifier {
       );
     }
     const digest = key.startsWith('sha256:') ? key.slice('sha256:'.length).toLowerCase() : hashToken(key);
-    byDigest.set(digest, { subject: value.subject, role: value.role });
+    byDigest.set(digest, {
+      subject: value.subject,
+      role: value.role,
+      ...(value.delegate === true ? { delegate: true } : {}),
+    });
   }
   // Hashing on every request is measurable; remember the tokens seen lately (bounded, and
   // only valid ones, so garbage cannot fill it).
@@ -92,13 +104,40 @@ export function bearerToken(header: string | undefined): string | undefined {
  * Checks a request's token against the least role an operation needs.
  * Throws NotAuthenticatedError (401) or NotAllowedError (403).
  */
-export function authorize(verifier: TokenVerifier, header: string | undefined, needed: Role): Principal {
+export function authorize(
+  verifier: TokenVerifier,
+  header: string | undefined,
+  needed: Role,
+  actAs?: string,
+): Principal {
   const token = bearerToken(header);
   if (!token) throw new NotAuthenticatedError('a bearer token is required (Authorization: Bearer <token>)');
-  const principal = verifier.verify(token);
-  if (!principal) throw new NotAuthenticatedError('the bearer token is not valid');
+  const verified = verifier.verify(token);
+  if (!verified) throw new NotAuthenticatedError('the bearer token is not valid');
+  const principal = actAs === undefined ? verified : actingFor(verified, actAs);
   if (!roleAllows(principal.role, needed)) {
     throw new NotAllowedError(`this needs the ${needed} role; ${principal.subject} has ${principal.role}`);
   }
   return principal;
+}
+
+/** `X-Slipway-Act-As: subject=alice; role=deployer; via=slack`, as a header value. */
+export function actAsHeader(person: { subject: string; role: Role; via: string }): string {
+  return `subject=${person.subject}; role=${person.role}; via=${person.via}`;
+}
+
+const ACT_AS = /^subject=([A-Za-z0-9._@:+-]{1,128}); role=([a-z]+); via=([a-z0-9-]{1,32})$/;
+
+/** The person a delegate token acts for: never a token that is not a delegate, never above its role. */
+function actingFor(token: Principal, header: string): Principal {
+  if (!token.delegate) throw new NotAllowedError(`${token.subject} may not act for someone else`);
+  const match = ACT_AS.exec(header.trim());
+  if (!match || !isRole(match[2])) {
+    throw new NotAuthenticatedError('X-Slipway-Act-As must read `subject=<who>; role=<role>; via=<where>`');
+  }
+  const role = match[2];
+  if (!roleAllows(token.role, role)) {
+    throw new NotAllowedError(`${token.subject} may not act with the ${role} role; it has ${token.role}`);
+  }
+  return { subject: match[1]!, role, via: match[3]! };
 }

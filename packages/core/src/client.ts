@@ -12,6 +12,8 @@ export interface ServiceClientOptions {
   token?: string;
   requestId?: string;
   fetch?: ClientOptions['fetch'];
+  /** Sent with every request (a face's X-Slipway-Act-As, say). */
+  headers?: Record<string, string>;
   /** Per-request timeout in milliseconds (default 10 s). */
   timeoutMs?: number;
 }
@@ -24,6 +26,7 @@ export function createServiceClient<Paths extends {}>(options: ServiceClientOpti
   client.use({
     onRequest({ request }) {
       if (options.token) request.headers.set('Authorization', `Bearer ${options.token}`);
+      for (const [name, value] of Object.entries(options.headers ?? {})) request.headers.set(name, value);
       // The id given, else the one of the request being served: one id across the services.
       const requestId = options.requestId ?? currentRequestId();
       if (requestId) request.headers.set('X-Request-Id', requestId);

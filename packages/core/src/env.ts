@@ -8,6 +8,7 @@ export const PORT_OFFSETS = {
   baking: 3,
   infra: 4,
   orchestrator: 5,
+  chat: 6,
   cloud: 10,
 } as const;
 

@@ -7,7 +7,16 @@
  * needs is the `x-slipway-role` extension: on the operation, else on the document.
  */
 import type { Request } from 'express';
-import { authorize, bearerToken, isRole, type Principal, type Role, type TokenVerifier } from './auth.js';
+import {
+  ACT_AS_HEADER,
+  authorize,
+  bearerToken,
+  isRole,
+  ROLES,
+  type Principal,
+  type Role,
+  type TokenVerifier,
+} from './auth.js';
 import { NotAllowedError, NotAuthenticatedError } from './errors.js';
 
 /** Checks an apiKey scheme's value; the principal it stands for, or undefined when wrong. */
@@ -64,7 +73,7 @@ export function compileSecurity(
           );
         }
         if (!isRole(role))
-          throw new Error(`${where} needs a bearer token but says no x-slipway-role (reader, deployer, admin)`);
+          throw new Error(`${where} needs a bearer token but says no x-slipway-role (${ROLES.join(', ')})`);
         alternative.bearer = role;
       } else if (scheme.type === 'apiKey' && scheme.in === 'header' && scheme.name) {
         const verify = Object.hasOwn(apiKeys, name) ? apiKeys[name] : undefined;
@@ -121,7 +130,13 @@ function satisfy(req: Request, alternative: SecurityAlternative, verifier: Token
       return new Refusal(0, new NotAuthenticatedError('a bearer token is required (Authorization: Bearer <token>)'));
     }
     try {
-      principal = authorize(verifier, req.headers.authorization, alternative.bearer);
+      const actAs = req.headers[ACT_AS_HEADER];
+      principal = authorize(
+        verifier,
+        req.headers.authorization,
+        alternative.bearer,
+        typeof actAs === 'string' ? actAs : undefined,
+      );
     } catch (error) {
       return new Refusal(error instanceof NotAllowedError ? 2 : 1, error as Error);
     }

@@ -12,7 +12,7 @@
   const data = document.getElementById('chart-data');
   if (data && window.Chart) {
     const series = JSON.parse(data.textContent);
-    const colours = { succeeded: '#1a7f37', 'rolled-back': '#bf8700', failed: '#cf222e' };
+    const colours = { succeeded: '#1a7f37', 'rolled-back': '#bf8700', failed: '#cf222e', cancelled: '#8c959f' };
     for (const [id, key] of [
       ['by-week', 'week'],
       ['by-month', 'month'],
@@ -21,7 +21,12 @@
       new window.Chart(document.getElementById(id), {
         type: 'bar',
         data: { labels: s.labels, datasets: s.datasets.map((d) => ({ ...d, backgroundColor: colours[d.label] })) },
-        options: { animation: false, scales: { x: { stacked: true }, y: { stacked: true, ticks: { precision: 0 } } } },
+        options: {
+          animation: false,
+          maintainAspectRatio: false,
+          plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } },
+          scales: { x: { stacked: true }, y: { stacked: true, ticks: { precision: 0 } } },
+        },
       });
     }
   }

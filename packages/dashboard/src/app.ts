@@ -1,15 +1,28 @@
 /**
  * The dashboard: read-only pages over the services' APIs, live through server-sent events.
- * It sends no writes, and the reader token it holds never reaches the browser.
+ * It sends no writes; a person signs in with a token the services accept before anything is
+ * shown, and the reader token the dashboard reads with never reaches the browser.
  */
-import express, { type Express, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@slipway/core';
 import type { Data } from './data.js';
 import type { Html } from './html.js';
-import { deploymentPage, deploymentSections, homePage, homeSections, layout, servicePage } from './pages.js';
+import { FAVICON, layout, notFoundPage, signInPage } from './layout.js';
+import { createLiveFeeds } from './live.js';
+import {
+  deploymentFilter,
+  deploymentPage,
+  deploymentSections,
+  deploymentsPage,
+  homePage,
+  homeSections,
+  servicePage,
+  servicesPage,
+} from './pages.js';
+import { createSessions, type Sessions } from './session.js';
 import { multiReleasesSection, releaseSections, syncSection, type ReleaseData } from './release-pages.js';
 
 export interface AppDeps {
@@ -17,24 +30,41 @@ export interface AppDeps {
   /** Releases and sync sets; without it the home page shows neither. */
   releases?: ReleaseData;
   logger: Logger;
-  /** How often live sections are read again. */
+  /** How often live sections are read again (once for all viewers of a page). */
   refreshMs?: number;
+  sessions?: Sessions;
 }
 
 // chart.js exports no path to its browser build: find it beside the package's CommonJS entry.
 const chartJs = join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.js');
 const assets = fileURLToPath(new URL('../assets/', import.meta.url));
 
-export function createApp({ data, releases, logger, refreshMs = 500 }: AppDeps): Express {
+/** Only a path of this site, so a sign-in link cannot send a person elsewhere. */
+const localPath = (next: unknown) => (typeof next === 'string' && /^\/(?![/\\])/.test(next) ? next : '/');
+
+export function createApp({ data, releases, logger, refreshMs = 500, sessions = createSessions() }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   const page = (res: Response, body: Html | undefined, what: string) => {
-    if (!body) res.status(404).type('html').send(`<p>No ${what}.</p>`);
+    if (!body) res.status(404).type('html').send(notFoundPage(what).toString());
     else res.type('html').send(body.toString());
   };
+  const live = createLiveFeeds(
+    async (key) =>
+      key === 'home'
+        ? { ...(await homeSections(data)), ...(await releaseHome()) }
+        : key.startsWith('release:')
+          ? releaseSections(releases!, key.slice('release:'.length))
+          : deploymentSections(data, key),
+    refreshMs,
+    logger,
+  );
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.get('/favicon.svg', (_req, res) => res.type('image/svg+xml').send(FAVICON));
+  app.get('/favicon.ico', (_req, res) => res.redirect(301, '/favicon.svg'));
   // The pnpm store path has a .pnpm segment, which sendFile refuses unless told.
   app.get('/assets/chart.umd.js', (_req, res) => res.sendFile(chartJs, { dotfiles: 'allow' }));
   app.use('/assets', express.static(assets, { fallthrough: false }));
@@ -42,54 +72,71 @@ export function createApp({ data, releases, logger, refreshMs = 500 }: AppDeps):
     releases
       ? { 'multi-releases': multiReleasesSection(await releases.releases()), sync: syncSection(await releases.sync()) }
       : {};
+
+  app.get('/signin', (req, res) => {
+    res.type('html').send(signInPage(localPath(req.query.next), req.query.refused === '1').toString());
+  });
+  app.post('/signin', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
+    const body = (req.body ?? {}) as { token?: unknown; next?: unknown };
+    const next = localPath(body.next);
+    if (typeof body.token === 'string' && body.token.trim() && (await data.accepts(body.token.trim()))) {
+      sessions.open(res, req.secure);
+      res.redirect(303, next);
+    } else {
+      logger.info('a sign-in was refused');
+      res.redirect(303, `/signin?refused=1&next=${encodeURIComponent(next)}`);
+    }
+  });
+  app.post('/signout', (req, res) => {
+    sessions.close(req, res);
+    res.redirect(303, '/signin');
+  });
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (sessions.valid(req)) return next();
+    if (req.path === '/live') return void res.status(401).end();
+    res.redirect(303, `/signin?next=${encodeURIComponent(req.originalUrl)}`);
+  });
+
   app.get('/', async (_req, res) => page(res, await homePage(data, Object.values(await releaseHome())), 'page'));
+  app.get('/services', async (_req, res) => page(res, await servicesPage(data), 'page'));
+  app.get('/deployments', async (req, res) =>
+    page(res, await deploymentsPage(data, deploymentFilter(req.query as Record<string, unknown>)), 'page'),
+  );
   app.get('/releases/:id', async (req, res) => {
     const sections = releases ? await releaseSections(releases, req.params.id) : undefined;
     page(
       res,
       sections && layout(req.params.id, sections.release!, `/live?release=${encodeURIComponent(req.params.id)}`),
-      'such release',
+      `release ${req.params.id}`,
     );
   });
   app.get('/deployments/:id', async (req, res) =>
-    page(res, await deploymentPage(data, req.params.id), 'such deployment'),
+    page(res, await deploymentPage(data, req.params.id), `deployment ${req.params.id}`),
   );
-  app.get('/services/:name', async (req, res) => page(res, await servicePage(data, req.params.name), 'such service'));
-  app.get('/live', async (req, res) => {
+  app.get('/services/:name', async (req, res) =>
+    page(res, await servicePage(data, req.params.name), `service ${req.params.name}`),
+  );
+  app.get('/live', (req, res) => {
     const id = typeof req.query.deployment === 'string' ? req.query.deployment : undefined;
     const release = typeof req.query.release === 'string' && releases ? req.query.release : undefined;
     res.status(200).setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-cache');
     res.flushHeaders();
-    const sent = new Map<string, string>();
-    let open = true;
-    req.on('close', () => (open = false));
-    while (open) {
-      try {
-        const sections = release
-          ? await releaseSections(releases!, release)
-          : id
-            ? await deploymentSections(data, id)
-            : { ...(await homeSections(data)), ...(await releaseHome()) };
-        for (const [name, body] of Object.entries(sections ?? {})) {
-          const text = body.toString();
-          if (sent.get(name) === text) continue;
-          sent.set(name, text);
-          res.write(`event: section\ndata: ${JSON.stringify({ id: name, html: text })}\n\n`);
-        }
-      } catch (error) {
-        logger.warn({ err: error }, 'live refresh failed');
-      }
-      await new Promise((resolve) => setTimeout(resolve, refreshMs));
-    }
-    res.end();
+    const stop = live.watch(release ? `release:${release}` : (id ?? 'home'), (name, text) =>
+      res.write(`event: section\ndata: ${JSON.stringify({ id: name, html: text })}\n\n`),
+    );
+    req.on('close', () => {
+      stop();
+      res.end();
+    });
   });
-  app.use((error: Error, _req: express.Request, res: Response, _next: express.NextFunction) => {
+  app.use((req: Request, res: Response) => page(res, undefined, `page ${req.path}`));
+  app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
     logger.error({ err: error }, 'page failed');
     res
       .status(502)
       .type('html')
       .send(`<p>A service did not answer: ${String(error.message).replace(/[<>&]/g, '')}</p>`);
   });
-  return app;
+  return Object.assign(app, { live });
 }

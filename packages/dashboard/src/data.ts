@@ -23,6 +23,7 @@ export type Deployment = {
   message: string;
   strategy: string;
   by: string;
+  via?: string;
   state: string;
   reason?: string;
   createdAt: string;
@@ -36,7 +37,9 @@ export type Deployment = {
     durationMs?: number;
     output?: string;
     startedAt?: string;
+    finishedAt?: string;
   }[];
+  undoOf?: string;
   context: { commit?: string; imageVersion?: string; group?: string; previous?: string; progress?: string };
 };
 
@@ -57,14 +60,29 @@ export type Group = {
   instances: { id: string; lifecycle: string; address?: string; health: string }[];
 };
 
+export type CommitSummary = {
+  service: string;
+  commit: string;
+  message?: string;
+  author?: string;
+  date?: string;
+  build?: { status?: string; url?: string };
+  version?: string;
+  runningIn: string[];
+};
+
 export function createData(urls: Urls, token: string) {
   const orchestrator = createServiceClient<OrchestratorPaths>({ baseUrl: urls.orchestrator, token });
   const metadata = createServiceClient<MetadataPaths>({ baseUrl: urls.metadata, token });
   const config = createServiceClient<ConfigPaths>({ baseUrl: urls.config, token });
   const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token });
 
-  async function deployments(query: { service?: string; env?: string; limit?: number } = {}): Promise<Deployment[]> {
-    const page = unwrap(await orchestrator.GET('/deployments', { params: { query: { limit: 50, ...query } } }));
+  async function deployments(
+    query: { service?: string; env?: string; state?: string; limit?: number } = {},
+  ): Promise<Deployment[]> {
+    const page = unwrap(
+      await orchestrator.GET('/deployments', { params: { query: { limit: 50, ...query } as never } }),
+    );
     return page.items as unknown as Deployment[];
   }
 
@@ -83,6 +101,17 @@ export function createData(urls: Urls, token: string) {
     async clusters(): Promise<Cluster[]> {
       return unwrap(await orchestrator.GET('/clusters')).items as unknown as Cluster[];
     },
+    async services() {
+      return unwrap(await metadata.GET('/services', { params: { query: { limit: 1000 } } })).items;
+    },
+    /** Whether the services take this token (any role can read): how a person signs in. */
+    async accepts(token: string): Promise<boolean> {
+      const response = await fetch(`${urls.metadata}/services?limit=1`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      await response.body?.cancel();
+      return response.ok;
+    },
     async service(name: string) {
       try {
         return unwrap(await metadata.GET('/services/{name}', { params: { path: { name } } }));
@@ -100,6 +129,24 @@ export function createData(urls: Urls, token: string) {
     },
     async images(service: string) {
       return unwrap(await baking.GET('/images', { params: { query: { service } } })).items;
+    },
+    /** The service's recent commits with build, version and where each runs; [] when baking cannot say. */
+    async commits(service: string, limit = 10): Promise<CommitSummary[]> {
+      try {
+        const answer = unwrap(
+          await baking.GET('/services/{service}/commits', { params: { path: { service }, query: { limit } } }),
+        );
+        return answer.items.map((item) => ({ ...item, service }));
+      } catch {
+        return [];
+      }
+    },
+    /** The source commit a version's artifact was built from, when a build was reported. */
+    async sourceCommit(service: string, version: string): Promise<string | undefined> {
+      const found = await baking.GET('/services/{service}/versions/{version}/build', {
+        params: { path: { service, version } },
+      });
+      return found.data?.commit;
     },
     async configDiff(service: string, env: string, from: string, to: string) {
       return unwrap(

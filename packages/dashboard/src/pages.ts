@@ -2,171 +2,29 @@
  * The pages, rendered on the server. Each live section has an id; the page's script replaces a
  * section when the server sends it again (server-sent events), so nothing reloads.
  */
-import type { Cluster, Data, Deployment, Group } from './data.js';
+import type { Cluster, Data, Deployment } from './data.js';
+import { commitsSection, recentCommitsAcross, sourceChangeSection } from './commits.js';
 import { Html, html } from './html.js';
+import { layout } from './layout.js';
+import {
+  actionsSection,
+  activeSection,
+  chartData,
+  clustersSection,
+  configDiff,
+  deploymentsTable,
+  OUTCOMES,
+  releasesSection,
+  short,
+  type ConfigDiff,
+} from './sections.js';
 
-const FINISHED = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
-const short = (commit?: string) => commit?.slice(0, 10) ?? '';
-const seconds = (ms?: number) => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`);
-
-/** Health is said in words too, never by colour alone. */
-function healthCell(instance: Group['instances'][number], group: Group): Html {
-  const state =
-    instance.lifecycle === 'pending'
-      ? 'starting'
-      : group.disabled
-        ? 'out of service'
-        : instance.health === 'healthy'
-          ? 'healthy'
-          : instance.health === 'draining'
-            ? 'draining'
-            : instance.health === 'unhealthy'
-              ? 'unhealthy'
-              : 'starting';
-  const tone = { healthy: 'good', starting: 'wait', draining: 'wait', unhealthy: 'bad', 'out of service': 'off' }[
-    state
-  ];
-  return html`<li class="cell ${tone}" data-health="${state}" title="${instance.id} ${instance.address ?? ''}">
-    <span class="id">${instance.id}</span><span class="state">${state}</span>
-  </li>`;
-}
-
-function group(g: Group, role: string): Html {
-  return html`<div class="group ${g.disabled ? 'disabled' : ''}" data-group="${g.name}">
-    <div class="group-head">
-      <strong>${g.name}</strong> <span class="muted">${role} · ${g.image ?? ''} · config ${short(g.commit)}</span>
-    </div>
-    <ul class="cells">
-      ${g.instances.map((i) => healthCell(i, g))}
-    </ul>
-  </div>`;
-}
-
-export function clustersSection(clusters: Cluster[]): Html {
-  return html`<section id="clusters">
-    <h2>Clusters</h2>
-    ${clusters.length === 0 ? html`<p class="muted">Nothing deployed yet.</p>` : ''}
-    ${clusters.map(
-      (c) =>
-        html`<article class="cluster" data-cluster="${c.service}-${c.env}">
-          <h3>
-            <a href="/services/${c.service}">${c.service}</a> ${c.env}
-            <span class="muted">${c.health.healthy ?? 0} of ${c.health.instances ?? 0} healthy</span>
-            ${c.deploying ? html`<a class="badge wait" href="/deployments/${c.deploying}">deploying</a>` : ''}
-          </h3>
-          ${c.active ? group(c.active, 'active') : html`<p class="muted">no group in service</p>`}
-          ${c.retained.map((g) => group(g, 'retained'))}
-        </article>`,
-    )}
-  </section>`;
-}
-
-function progressOf(d: Deployment): string {
-  const action = d.actions[d.current];
-  return d.context.progress ?? (action ? `${action.name} (${d.current + 1} of ${d.actions.length})` : '');
-}
-
-export function activeSection(deployments: Deployment[]): Html {
-  const active = deployments.filter((d) => !FINISHED.includes(d.state));
-  return html`<section id="active">
-    <h2>Active deployments</h2>
-    ${active.length === 0 ? html`<p class="muted">None right now.</p>` : ''}
-    <ul class="list">
-      ${active.map(
-        (d) =>
-          html`<li class="deployment" data-deployment="${d.id}">
-            <a href="/deployments/${d.id}"><strong>${d.service} ${d.env}</strong></a>
-            <span class="badge ${d.state === 'paused' ? 'off' : 'wait'}">${d.state}</span>
-            ${d.image} ${d.context.imageVersion ?? ''} · config ${short(d.context.commit)} · ${d.strategy}
-            <div class="progress" data-progress>${progressOf(d)}</div>
-            <div class="muted">${d.by}: “${d.message}”</div>
-          </li>`,
-      )}
-    </ul>
-  </section>`;
-}
-
-export function releasesSection(deployments: Deployment[]): Html {
-  const done = deployments.filter((d) => FINISHED.includes(d.state)).slice(0, 15);
-  return html`<section id="releases">
-    <h2>Recent releases</h2>
-    <table>
-      <thead>
-        <tr>
-          <th>When</th>
-          <th>Service</th>
-          <th>Version</th>
-          <th>Outcome</th>
-          <th>Who, why</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${done.map(
-          (d) =>
-            html`<tr data-deployment="${d.id}">
-              <td>${(d.finishedAt ?? d.createdAt).slice(0, 16).replace('T', ' ')}</td>
-              <td><a href="/services/${d.service}">${d.service}</a> ${d.env}</td>
-              <td><a href="/deployments/${d.id}">${d.image}</a> ${d.context.imageVersion ?? ''}</td>
-              <td><span class="badge ${d.state === 'succeeded' ? 'good' : 'bad'}">${d.state}</span></td>
-              <td>${d.by}: ${d.message}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </section>`;
-}
-
-/** Deployments per ISO week and per month, by outcome, for the chart. */
-export function chartData(deployments: Deployment[]) {
-  const outcomes = ['succeeded', 'rolled-back', 'failed'];
-  const bucket = (d: Deployment, by: 'week' | 'month') => {
-    const at = new Date(d.finishedAt ?? d.createdAt);
-    if (by === 'month') return at.toISOString().slice(0, 7);
-    const day = (at.getUTCDay() + 6) % 7;
-    const monday = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() - day));
-    return `week of ${monday.toISOString().slice(0, 10)}`;
-  };
-  const series = (by: 'week' | 'month') => {
-    const labels = [...new Set(deployments.map((d) => bucket(d, by)))].sort();
-    return {
-      labels,
-      datasets: outcomes.map((outcome) => ({
-        label: outcome,
-        data: labels.map(
-          (l) =>
-            deployments.filter(
-              (d) => bucket(d, by) === l && (d.state === outcome || (outcome === 'failed' && d.state === 'cancelled')),
-            ).length,
-        ),
-      })),
-    };
-  };
-  return { week: series('week'), month: series('month') };
-}
+export { actionsSection, activeSection, chartData, clustersSection, releasesSection } from './sections.js';
+export { layout } from './layout.js';
 
 /** JSON inside a <script> element: entities are not decoded there, so only `<` is escaped. */
 function jsonInScript(value: unknown): Html {
   return new Html(JSON.stringify(value).replace(/</g, '\\u003c'));
-}
-
-export function layout(title: string, body: Html, live: string): Html {
-  return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${title} · Slipway</title>
-        <link rel="stylesheet" href="/assets/dashboard.css" />
-      </head>
-      <body data-live="${live}">
-        <header>
-          <a href="/"><strong>Slipway</strong></a> <span class="muted">read-only</span>
-        </header>
-        <main>${body}</main>
-        <script src="/assets/chart.umd.js"></script>
-        <script src="/assets/dashboard.js"></script>
-      </body>
-    </html>`;
 }
 
 export async function homeSections(data: Data): Promise<Record<string, Html>> {
@@ -182,53 +40,31 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
 export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
   const sections = await homeSections(data);
   const chart = chartData(await data.deployments({ limit: 200 }));
+  const commits = await recentCommitsAcross(data, [...new Set((await data.clusters()).map((c) => c.service))]);
   return layout(
-    'Deployments',
+    'Overview',
     html`<div class="grid">
       <div>${sections.active}${extra}${sections.clusters}</div>
       <div>
         ${sections.releases}
-        <section>
-          <h2>Deployments per week and month</h2>
-          <canvas id="by-week" aria-label="Deployments per week by outcome" role="img"></canvas>
-          <canvas id="by-month" aria-label="Deployments per month by outcome" role="img"></canvas>
+        <section class="charts">
+          <figure>
+            <figcaption><h2>Deployments per week</h2></figcaption>
+            <canvas id="by-week" aria-label="Deployments per week by outcome" role="img"></canvas>
+          </figure>
+          <figure>
+            <figcaption><h2>Deployments per month</h2></figcaption>
+            <canvas id="by-month" aria-label="Deployments per month by outcome" role="img"></canvas>
+          </figure>
           <script type="application/json" id="chart-data">
             ${jsonInScript(chart)}
           </script>
         </section>
+        ${commits}
       </div>
     </div>`,
     '/live',
   );
-}
-
-export function actionsSection(d: Deployment): Html {
-  return html`<section id="actions">
-    <h2>
-      ${d.service} ${d.env}:
-      <span
-        class="badge ${d.state === 'succeeded' ? 'good' : FINISHED.includes(d.state) ? 'bad' : 'wait'}"
-        data-state="${d.state}"
-        >${d.state}</span
-      >
-    </h2>
-    ${d.reason ? html`<p class="reason">${d.reason}</p>` : ''}
-    <p class="progress">${FINISHED.includes(d.state) ? '' : progressOf(d)}</p>
-    <ol class="timeline">
-      ${d.actions.map(
-        (a) =>
-          html`<li class="action ${a.state}" data-action="${a.name}" data-state="${a.state}">
-            <span class="name">${a.name}</span>
-            <span
-              class="badge ${a.state === 'done' ? 'good' : a.state === 'failed' ? 'bad' : a.state === 'running' ? 'wait' : 'off'}"
-              >${a.state}</span
-            >
-            <span class="muted">${seconds(a.durationMs)}${a.attempts > 1 ? ` · ${a.attempts} attempts` : ''}</span>
-            ${a.output ? html`<div class="output">${a.output}</div>` : ''}
-          </li>`,
-      )}
-    </ol>
-  </section>`;
 }
 
 export async function deploymentSections(data: Data, id: string): Promise<Record<string, Html> | undefined> {
@@ -249,24 +85,26 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
   if (before?.context.commit && d.context.commit) {
     const changes = (await data
       .configDiff(d.service, d.env, before.context.commit, d.context.commit)
-      .catch(() => undefined)) as { files?: Record<string, unknown> } | undefined;
+      .catch(() => undefined)) as ConfigDiff | undefined;
     diff = html`<p>
         Config ${short(before.context.commit)} (<a href="/deployments/${before.id}">${before.id}</a>) →
         ${short(d.context.commit)}
       </p>
-      <pre>${JSON.stringify(changes?.files ?? changes ?? {}, null, 2)}</pre>`;
+      ${configDiff(changes)}`;
   }
+  const sources = await sourceChangeSection(data, d, before).catch(() => html``);
   return layout(
     d.id,
     html`<p class="muted">
-        <a href="/services/${d.service}">${d.service}</a> · ${d.image} ${d.context.imageVersion ?? ''} · config
-        ${short(d.context.commit)} · ${d.strategy} · ${d.by}: “${d.message}”
+        <a href="/services/${d.service}">${d.service}</a> · ${d.context.imageVersion ?? ''} ${d.image} · config
+        ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}:
+        “${d.message}”${d.undoOf ? html` · undo of <a href="/deployments/${d.undoOf}">${d.undoOf}</a>` : ''}
       </p>
       <div class="grid">
         <div>${sections.actions}</div>
         <div>
-          ${sections.clusters}
-          <section>
+          ${sections.clusters} ${sources}
+          <section id="config-change">
             <h2>Config change</h2>
             ${diff}
           </section>
@@ -279,10 +117,12 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
 export async function servicePage(data: Data, name: string): Promise<Html | undefined> {
   const service = await data.service(name);
   if (!service) return undefined;
-  const [envs, deployments, images] = await Promise.all([
+  const [envs, deployments, images, clusters, commits] = await Promise.all([
     data.environments(name),
     data.deployments({ service: name }),
     data.images(name),
+    data.clusters(),
+    data.commits(name, 20),
   ]);
   return layout(
     name,
@@ -305,17 +145,131 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
             <h3>Environments</h3>
             <p>${envs.join(', ') || 'none'}</p>
           </section>
-          ${releasesSection(deployments)}
+          ${clustersSection(clusters.filter((c) => c.service === name))} ${releasesSection(deployments)}
         </div>
         <div>
           <section>
             <h3>Images</h3>
-            <ul>
-              ${images.map((i) => html`<li>${i.id} ${i.version ?? ''} <span class="muted">${i.createdAt}</span></li>`)}
+            <ul class="images">
+              ${images.map(
+                (i) =>
+                  html`<li>
+                    <span class="nowrap">${i.version ?? ''} ${i.id}</span>
+                    <span class="muted nowrap">${i.createdAt.slice(0, 16).replace('T', ' ')}</span>
+                  </li>`,
+              )}
             </ul>
           </section>
+          ${commitsSection(commits)}
         </div>
       </div>`,
+    '',
+  );
+}
+
+/** Every service with its owner and what runs where. */
+export async function servicesPage(data: Data): Promise<Html> {
+  const [services, clusters] = await Promise.all([data.services(), data.clusters()]);
+  const where = (name: string) => clusters.filter((c: Cluster) => c.service === name);
+  return layout(
+    'Services',
+    html`<section id="services">
+      <h2>Services</h2>
+      ${services.length === 0 ? html`<p class="muted">No services registered yet.</p>` : ''}
+      <div class="scroll">
+        <table>
+          <thead>
+            <tr>
+              <th>Service</th>
+              <th>Owner</th>
+              <th>Runs</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${services.map(
+              (s) =>
+                html`<tr data-service="${s.name}">
+                  <td class="nowrap">
+                    <a href="/services/${s.name}"><strong>${s.name}</strong></a>
+                  </td>
+                  <td>${String(s.metadata.owner ?? '')}</td>
+                  <td>
+                    ${
+                      where(s.name).length === 0
+                        ? html`<span class="muted">nowhere yet</span>`
+                        : where(s.name).map(
+                            (c) =>
+                              html`<span class="where nowrap" data-where="${c.env}"
+                                >${c.env}: ${c.active?.image ?? 'no group in service'}
+                                <span class="muted"
+                                  >${c.health.healthy ?? 0}/${c.health.instances ?? 0} healthy</span
+                                ></span
+                              > `,
+                          )
+                    }
+                  </td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>`,
+    '',
+  );
+}
+
+export interface DeploymentFilter {
+  service?: string;
+  env?: string;
+  outcome?: string;
+}
+
+const NAME = /^[a-z0-9]{1,32}$/;
+const STATES = ['queued', 'running', 'paused', ...OUTCOMES];
+
+/** The filter as given, keeping only values that can match (a bad one is no filter). */
+export function deploymentFilter(query: Record<string, unknown>): DeploymentFilter {
+  const pick = (key: string, ok: (v: string) => boolean) =>
+    typeof query[key] === 'string' && query[key] !== '' && ok(query[key]) ? { [key]: query[key] } : {};
+  return {
+    ...pick('service', (v) => NAME.test(v)),
+    ...pick('env', (v) => NAME.test(v)),
+    ...pick('outcome', (v) => STATES.includes(v)),
+  };
+}
+
+export async function deploymentsPage(data: Data, filter: DeploymentFilter): Promise<Html> {
+  const [deployments, services]: [Deployment[], { name: string }[]] = await Promise.all([
+    data.deployments({
+      limit: 100,
+      ...(filter.service ? { service: filter.service } : {}),
+      ...(filter.env ? { env: filter.env } : {}),
+      ...(filter.outcome ? { state: filter.outcome } : {}),
+    }),
+    data.services(),
+  ]);
+  const envs = [...new Set((await data.clusters()).map((c) => c.env))].sort();
+  const select = (name: string, label: string, values: string[], chosen?: string) =>
+    html`<label
+      >${label}
+      <select name="${name}">
+        <option value="">any</option>
+        ${values.map((v) => html`<option value="${v}" ${v === chosen ? 'selected' : ''}>${v}</option>`)}
+      </select></label
+    >`;
+  return layout(
+    'Deployments',
+    html`<form class="filters" method="get" action="/deployments">
+        ${select(
+          'service',
+          'Service',
+          services.map((s) => s.name),
+          filter.service,
+        )}
+        ${select('env', 'Environment', envs, filter.env)} ${select('outcome', 'Outcome', STATES, filter.outcome)}
+        <button type="submit">Filter</button>
+      </form>
+      ${deploymentsTable(deployments, 'deployments', 'Deployments')}`,
     '',
   );
 }

@@ -376,6 +376,8 @@ const disableOldGroup: Action = {
 const waitForDrain: Action = {
   name: 'wait-for-drain',
   async run(ctx) {
+    // A first deployment took no group out of service: nothing is in flight to wait for.
+    if (!ctx.deployment.context.previous) return 'no old group: nothing to drain';
     const seconds = need(ctx, 'params').strategy.drainSeconds;
     const end = await waitEnd(ctx, 'drain', seconds * 1000);
     while (Date.now() < end) {

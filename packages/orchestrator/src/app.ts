@@ -1,6 +1,8 @@
 import type { Express } from 'express';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import type { Registry } from 'prom-client';
 import { createOperations, type OperationsOptions } from './operations.js';
+import { createRevertOperations } from './revert.js';
 import { createReleaseOperations, type ReleaseOperationsOptions } from './release-operations.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
@@ -9,6 +11,8 @@ export interface AppDeps extends OperationsOptions, ReleaseOperationsOptions {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;
+  /** slipway_release_info and slipway_deployments_total (metrics.ts). */
+  metrics?: Registry;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -17,7 +21,8 @@ export function createApp(deps: AppDeps): Express {
     openapi,
     tokens: deps.tokens,
     logger: deps.logger,
-    operations: { ...createOperations(deps), ...createReleaseOperations(deps) },
+    operations: { ...createOperations(deps), ...createReleaseOperations(deps), ...createRevertOperations(deps) },
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
     // It calls peers: the request id goes on to them.
     forwardRequestIds: true,
     readiness: deps.readiness ?? {},

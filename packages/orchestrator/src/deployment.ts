@@ -106,8 +106,12 @@ export interface Deployment {
   strategy: StrategyName;
   params: Record<string, unknown>;
   by: string;
+  /** Where `by` acted from when not directly (`slack`). */
+  via?: string;
   queue: boolean;
   undoOf?: string;
+  /** The source commit this deployment reverts (revert-commit). */
+  revertsCommit?: string;
   /** The release this deployment is one cluster of, if any. */
   releaseId?: string;
   state: DeploymentState;

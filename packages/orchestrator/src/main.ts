@@ -11,6 +11,7 @@ import {
 } from '@slipway/core';
 import { createRedisStackLocks } from '@slipway/infra';
 import { createApp } from './app.js';
+import { createDeploymentMetrics } from './metrics.js';
 import { createNotifier } from './notify.js';
 import { httpImageFinder, httpPeers } from './peers.js';
 import { createRedisReleaseStore } from './release-store.js';
@@ -38,6 +39,7 @@ const peers = httpPeers(
   },
   token,
 );
+const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
 const releaseConcurrency = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
 const runner = startRunner({
   redisUrl,
@@ -51,12 +53,14 @@ const runner = startRunner({
   jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
   sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
   renewMs: Math.max(100, Math.floor(leaseMs / 3)),
-  notifier: createNotifier({
-    peers,
-    logger,
-    ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
-    ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
-  }),
+  notifier: metrics.counting(
+    createNotifier({
+      peers,
+      logger,
+      ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+      ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+    }),
+  ),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AT ? { crashAt: env.SLIPWAY_ORCHESTRATOR_CRASH_AT } : {}),
 });
@@ -99,6 +103,7 @@ const app = createApp({
   followConnection: () => redis.duplicate(),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
+  metrics: metrics.registry,
   readiness: { redis: () => pingRedis(redis), cloud: () => cloud.ping() },
 });
 await serve({

@@ -4,7 +4,7 @@
  * POST to the service's `webhook` property or the global one. A failing webhook is logged and
  * never fails a deployment.
  */
-import { IncomingWebhook } from '@slack/webhook';
+import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
 import type { Logger } from '@slipway/core';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
@@ -25,7 +25,48 @@ const ICON: Record<NotificationKind, string> = {
 export function describeNotification(d: Deployment, kind: NotificationKind): string {
   const what = `${d.service} ${d.env}: ${d.image}${d.context.imageVersion ? ` (${d.context.imageVersion})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
-  return `${ICON[kind]} ${d.by} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
+  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
+}
+
+/**
+ * The message with buttons the chat service answers (POST /slack/actions), acting as whoever
+ * presses one: a running deployment can be rolled back or paused, a finished one undone. A
+ * failed or rolled-back one gets none: the old group already serves, and undo would go back a
+ * release further than the one that failed.
+ */
+type Blocks = NonNullable<IncomingWebhookSendArguments['blocks']>;
+
+export function slackBlocks(d: Deployment, kind: NotificationKind, text: string): Blocks {
+  const button = (action: string, label: string, value: object, style?: 'danger' | 'primary') => ({
+    type: 'button',
+    action_id: `slipway:${action}`,
+    text: { type: 'plain_text', text: label },
+    value: JSON.stringify(value),
+    ...(style ? { style } : {}),
+    ...(style === 'danger'
+      ? {
+          confirm: {
+            title: { type: 'plain_text', text: `${label}?` },
+            text: { type: 'mrkdwn', text: `${label} ${d.service} ${d.env} (${d.id})` },
+            confirm: { type: 'plain_text', text: label },
+            deny: { type: 'plain_text', text: 'Cancel' },
+          },
+        }
+      : {}),
+  });
+  const buttons =
+    kind === 'start'
+      ? [
+          button('rollback', 'Roll back', { deployment: d.id }, 'danger'),
+          button('pause', 'Pause', { deployment: d.id }),
+        ]
+      : kind === 'success'
+        ? [button('undo', 'Undo', { service: d.service, env: d.env }, 'danger')]
+        : [];
+  const section = { type: 'section', text: { type: 'mrkdwn', text } };
+  return (
+    buttons.length ? [section, { type: 'actions', block_id: `slipway-${d.id}`, elements: buttons }] : [section]
+  ) as Blocks;
 }
 
 export function createNotifier(options: {
@@ -44,7 +85,8 @@ export function createNotifier(options: {
         const hook = typeof properties.webhook === 'string' ? properties.webhook : options.webhookUrl;
         const text = describeNotification(d, kind);
         const sends: Promise<unknown>[] = [];
-        if (slack) sends.push(new IncomingWebhook(slack, { timeout }).send({ text }));
+        if (slack)
+          sends.push(new IncomingWebhook(slack, { timeout }).send({ text, blocks: slackBlocks(d, kind, text) }));
         if (hook) {
           const body = JSON.stringify({
             kind,

@@ -65,7 +65,8 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
 
   async function control(req: Request, res: Response, kind: 'pause' | 'resume' | 'cancel' | 'rollback') {
     const d = await mustGet(paramsOf(req).id!);
-    const by = principalOf(req).subject;
+    const { subject: by, via } = principalOf(req);
+    const who = via ? { by, via } : { by };
     if (isFinished(d))
       throw new ConflictError(
         `deployment ${d.id} is ${d.state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
@@ -75,11 +76,11 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
     } else if (kind === 'pause') {
       await store.setControl(d.id, { pause: by });
-      await runner.event(d, 'pause-requested', { by });
+      await runner.event(d, 'pause-requested', who);
     } else {
       // Saved beside the record, where no worker's write can undo it; the worker reads it at each step.
       await store.setControl(d.id, { [kind]: by });
-      await runner.event(d, `${kind}-requested`, { by });
+      await runner.event(d, `${kind}-requested`, who);
       // Nothing is running it: act now rather than at a boundary that will not come.
       if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt)) await runner.unwindNow(d.id, kind, by);
     }
@@ -88,7 +89,8 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
 
   return {
     async createDeployment(req, res) {
-      const deployment = await submit(req.body as DeploymentRequest, principalOf(req).subject);
+      const { subject, via } = principalOf(req);
+      const deployment = await submit(req.body as DeploymentRequest, subject, via ? { via } : {});
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },
     async listDeployments(req, res) {
@@ -143,7 +145,11 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
           strategy: 'red-black',
         },
         principalOf(req).subject,
-        { undoOf: current.deployment, context: { group: previous.group } },
+        {
+          undoOf: current.deployment,
+          context: { group: previous.group },
+          ...(principalOf(req).via ? { via: principalOf(req).via } : {}),
+        },
       );
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },

@@ -34,6 +34,10 @@ export interface Peers {
   /** The configuration a ref names (the default branch when absent), resolved to a commit. */
   config(service: string, env: string, ref?: string): Promise<ConfigAtCommit>;
   image(id: string): Promise<ImageRecord | undefined>;
+  /** The source commit a version's artifact was built from, when a build was reported for it. */
+  sourceCommit?(service: string, version: string): Promise<string | undefined>;
+  /** Whether a version's artifact holds a commit in its history; undefined when that cannot be told. */
+  contains?(service: string, version: string, commit: string): Promise<boolean | undefined>;
 }
 
 async function orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -89,6 +93,24 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
       return orUndefined(
         async () => unwrap(await baking.GET('/images/{id}', { params: { path: { id } } })) as ImageRecord,
       );
+    },
+    async sourceCommit(service, version) {
+      const build = await orUndefined(async () =>
+        unwrap(
+          await baking.GET('/services/{service}/versions/{version}/build', { params: { path: { service, version } } }),
+        ),
+      );
+      return build?.commit;
+    },
+    async contains(service, version, commit) {
+      const answer = await orUndefined(async () =>
+        unwrap(
+          await baking.GET('/services/{service}/versions/{version}/contains/{commit}', {
+            params: { path: { service, version, commit } },
+          }),
+        ),
+      );
+      return answer?.contains ?? undefined;
     },
   };
 }

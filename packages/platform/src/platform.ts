@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, stopChild, tail, waitFor, type RunningProcess } from './processes.js';
 import { ensureExampleConfigRepos, ensureExampleInfraRepo } from './examples.js';
-import { ensureTokens } from './tokens.js';
+import { ensureChatFiles, ensureTokens } from './tokens.js';
 
 /** Redis, when the platform starts its own, listens on the base port + this. */
 export const REDIS_PORT_OFFSET = 9;
@@ -23,6 +23,7 @@ export const SERVICES: readonly ComponentName[] = [
   'baking',
   'infra',
   'orchestrator',
+  'chat',
   'dashboard',
 ];
 
@@ -107,6 +108,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       options.env?.SLIPWAY_INFRA_REPO_URL ??
       process.env.SLIPWAY_INFRA_REPO_URL ??
       (await ensureExampleInfraRepo(join(ROOT, 'infra', 'examples', 'infra'), home, options.portBase));
+    await ensureChatFiles(home);
     const urls: Platform['urls'] = {};
     for (const name of SERVICES) urls[name] = `http://127.0.0.1:${options.portBase + PORT_OFFSETS[name]}`;
     const peers = Object.fromEntries(SERVICES.map((name) => [`SLIPWAY_${name.toUpperCase()}_URL`, urls[name]]));

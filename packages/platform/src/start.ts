@@ -23,6 +23,7 @@ say(`
 Ready. An admin token is in ${join(home, 'admin-token')}; try:
   curl -H "Authorization: Bearer $(cat ${join(home, 'admin-token')})" ${platform.urls.metadata}/services
   curl -H "Authorization: Bearer $(cat ${join(home, 'admin-token')})" ${platform.urls.config}/config/search/prod
+The dashboard is ${platform.urls.dashboard}/ (sign in with that token).
 Logs are in ${join(home, 'logs')}. Ctrl-C stops everything.`);
 
 let stopping = false;

@@ -5,6 +5,7 @@
  * files only the owner can read. Made once and kept, so a restart keeps the CLI's token valid.
  */
 import { generateToken, hashToken, type Principal, type Role } from '@slipway/core';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,12 +33,14 @@ export async function ensureTokens(home: string, services: string[]): Promise<Pl
   for (const service of services) serviceTokens[service] ??= generateToken();
 
   const entries: Record<string, Principal> = {};
-  const add = (token: string, subject: string, role: Role) => {
-    entries[`sha256:${hashToken(token)}`] = { subject, role };
+  const add = (token: string, subject: string, role: Role, delegate = false) => {
+    entries[`sha256:${hashToken(token)}`] = { subject, role, ...(delegate ? { delegate: true } : {}) };
   };
   add(admin, 'admin', 'admin');
   add(dashboard, 'dashboard', 'reader');
-  for (const [service, token] of Object.entries(serviceTokens)) add(token, `service:${service}`, 'deployer');
+  // Chat acts for the Slack users it maps (never above deployer), so the records name them.
+  for (const [service, token] of Object.entries(serviceTokens))
+    add(token, `service:${service}`, 'deployer', service === 'chat');
 
   const tokensFile = join(home, 'tokens.json');
   await writeFile(secretsPath, `${JSON.stringify({ admin, dashboard, services: serviceTokens }, null, 2)}\n`, {
@@ -46,4 +49,16 @@ export async function ensureTokens(home: string, services: string[]): Promise<Pl
   await writeFile(tokensFile, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
   await writeFile(join(home, 'admin-token'), `${admin}\n`, { mode: 0o600 });
   return { admin, dashboard, services: serviceTokens, tokensFile };
+}
+
+/**
+ * What the chat service reads: the Slack app's signing secret (a random one until a team pastes
+ * theirs, so the local stand-in for Slack can sign) and the Slack user → Slipway person map
+ * (empty until someone is added).
+ */
+export async function ensureChatFiles(home: string): Promise<void> {
+  const secret = join(home, 'slack-signing-secret');
+  if (!existsSync(secret)) await writeFile(secret, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+  const users = join(home, 'chat-users.json');
+  if (!existsSync(users)) await writeFile(users, '{}\n', { mode: 0o600 });
 }

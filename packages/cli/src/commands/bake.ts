@@ -1,23 +1,42 @@
 import { answer, CliError, client, raw } from '../api.js';
 import { readEvents } from '../events.js';
-import { dim, green, line, show, table, type GlobalOptions } from '../output.js';
+import { knownService } from '../names.js';
+import { dim, green, line, show, stateColour, table, type GlobalOptions } from '../output.js';
 import { choose } from '../prompt.js';
-import { pickService } from './services.js';
+import { age } from '../releases.js';
+import { keepsRunningOnInterrupt } from './follow.js';
 
 const baking = () => client('baking');
+const BAKE_ID = /^bake-[0-9a-f]{12}$/;
 
-/** Follows a bake's log live; answers its image. */
+function bakeId(id: string): string {
+  if (!BAKE_ID.test(id))
+    throw new CliError(`${JSON.stringify(id)} is not a bake id: they look like bake-0123abcd (slipway bakes)`, true);
+  return id;
+}
+
+/** Follows a bake's log live; answers its image. Ctrl-C stops following, not the bake. */
 async function follow(id: string, options: GlobalOptions): Promise<string> {
-  const response = await raw('baking', `/bakes/${id}/log`);
-  for await (const event of readEvents(response)) {
-    if (event.event === 'end') {
-      const end = JSON.parse(event.data) as { state: string; image: string | null };
-      if (end.state !== 'succeeded' || !end.image) throw new CliError(`bake ${id} ${end.state}`);
-      return end.image;
+  // Before the first await: a Ctrl-C right after the id was printed is answered too.
+  const stop = keepsRunningOnInterrupt(
+    `Bake ${id}`,
+    `slipway bakes watch ${id}  (or stop it: slipway bakes cancel ${id})`,
+  );
+  try {
+    const response = await raw('baking', `/bakes/${id}/log`);
+    if (response.status === 404) throw new CliError(`there is no bake ${id} (slipway bakes)`);
+    for await (const event of readEvents(response)) {
+      if (event.event === 'end') {
+        const end = JSON.parse(event.data) as { state: string; image: string | null };
+        if (end.state !== 'succeeded' || !end.image) throw new CliError(`bake ${id} ${end.state}`);
+        return end.image;
+      }
+      if (!options.json) line(dim(event.data));
     }
-    if (!options.json) line(dim(event.data));
+  } finally {
+    stop();
   }
-  throw new CliError(`the log of bake ${id} ended early`);
+  throw new CliError(`the log of bake ${id} ended early: slipway bakes watch ${id}`);
 }
 
 export async function bake(
@@ -27,11 +46,12 @@ export async function bake(
 ) {
   if (service === 'base') {
     const started = await answer(baking().POST('/bakes/base'), 'baking');
+    if (!options.json) line(dim(`${started.id}: baking a base image`));
     const image = await follow(started.id, options);
     show(options, { bake: started.id, image }, () => line(green(image)));
     return;
   }
-  const name = await pickService(service);
+  const name = await knownService(service);
   const chosen =
     version ??
     (await choose('version', async () => {
@@ -46,6 +66,7 @@ export async function bake(
     'baking',
   );
   const result = started as { id?: string; image?: string; cached?: boolean };
+  if (!result.cached && !options.json) line(dim(`${result.id}: baking ${name} ${chosen}`));
   const image = result.image && result.cached ? result.image : await follow(result.id!, options);
   // The image id alone on the last line, for scripts (`tail -1`).
   show(options, { service: name, version: chosen, image, cached: result.cached ?? false }, () => {
@@ -54,18 +75,54 @@ export async function bake(
   });
 }
 
-export async function imageIds(service: string): Promise<string[]> {
-  const list = await answer(baking().GET('/images', { params: { query: { service, kind: 'service' } } }), 'baking');
-  return [...list.items].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).map((i) => i.id);
-}
-
 export async function images(service: string | undefined, options: GlobalOptions) {
-  const list = await answer(baking().GET('/images', { params: { query: service ? { service } : {} } }), 'baking');
+  const name = service ? await knownService(service) : undefined;
+  const list = await answer(baking().GET('/images', { params: { query: name ? { service: name } : {} } }), 'baking');
   const items = [...list.items].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   show(options, { items }, () =>
     table([
       ['IMAGE', 'KIND', 'SERVICE', 'VERSION', 'CREATED'],
-      ...items.map((i) => [i.id, i.kind, i.service ?? '', i.version ?? '', i.createdAt]),
+      ...items.map((i) => [i.id, i.kind, i.service ?? '', i.version ?? '', `${i.createdAt} ${dim(age(i.createdAt))}`]),
     ]),
   );
+}
+
+export async function listBakes(options: GlobalOptions & { service?: string }) {
+  const list = (await answer(
+    baking().GET('/bakes', { params: { query: options.service ? { service: options.service } : {} } }),
+    'baking',
+  )) as {
+    items: {
+      id: string;
+      kind: string;
+      service?: string;
+      version?: string;
+      state: string;
+      createdAt: string;
+      image?: string;
+    }[];
+  };
+  show(options, list, () => {
+    if (list.items.length === 0) return line('no bakes yet: slipway bake base');
+    table([
+      ['BAKE', 'WHAT', 'STATE', 'STARTED', 'IMAGE'],
+      ...list.items.map((b) => [
+        b.id,
+        b.kind === 'base' ? 'base' : `${b.service} ${b.version}`,
+        stateColour(b.state),
+        age(b.createdAt),
+        b.image ?? '',
+      ]),
+    ]);
+  });
+}
+
+export async function watchBake(id: string, options: GlobalOptions) {
+  const image = await follow(bakeId(id), options);
+  show(options, { bake: id, image }, () => line(green(image)));
+}
+
+export async function cancelBake(id: string, options: GlobalOptions) {
+  const bake = await answer(baking().DELETE('/bakes/{id}', { params: { path: { id: bakeId(id) } } }), 'baking');
+  show(options, bake, () => line(`${id}: ${bake.state === 'cancelled' ? 'cancelled' : 'cancelling'}`));
 }

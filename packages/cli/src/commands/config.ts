@@ -1,17 +1,9 @@
-import { answer, client } from '../api.js';
-import { choose } from '../prompt.js';
-import { line, show, table, type GlobalOptions } from '../output.js';
-import { pickService } from './services.js';
+import { answer, CliError, client } from '../api.js';
+import { printDiff, type KeyChanges } from '../diff.js';
+import { knownEnv, knownService } from '../names.js';
+import { bold, dim, green, line, red, show, table, type GlobalOptions } from '../output.js';
 
 const config = () => client('config');
-
-export async function environments(service: string): Promise<string[]> {
-  return (await answer(config().GET('/config/{service}', { params: { path: { service } } }), 'config')).environments;
-}
-
-export async function pickEnv(service: string, given?: string): Promise<string> {
-  return given ?? choose('environment', () => environments(service));
-}
 
 interface ConfigOptions extends GlobalOptions {
   ref?: string;
@@ -19,9 +11,47 @@ interface ConfigOptions extends GlobalOptions {
   to?: string;
 }
 
+export interface ConfigDiff {
+  from: { commit: string };
+  to: { commit: string };
+  files: {
+    applicationProperties: Partial<KeyChanges> & { error?: string };
+    deploymentParams: Partial<KeyChanges> & { error?: string };
+    launchData: { added?: string[]; removed?: string[] };
+  };
+}
+
+const FILES = [
+  ['applicationProperties', 'application-properties.json'],
+  ['deploymentParams', 'deployment-params.json'],
+] as const;
+
+/** The config change per file, readable; "no change" when there is none. */
+export function printConfigDiff(diff: ConfigDiff): void {
+  let any = false;
+  for (const [key, file] of FILES) {
+    const change = diff.files[key];
+    const full = { added: change.added ?? {}, removed: change.removed ?? {}, changed: change.changed ?? {} };
+    if (change.error) line(`${file}: ${red(change.error)}`);
+    if (Object.keys(full.added).length + Object.keys(full.removed).length + Object.keys(full.changed).length === 0)
+      continue;
+    any = true;
+    line(bold(file));
+    printDiff(full, '  ');
+  }
+  const launch = diff.files.launchData;
+  if ((launch.added?.length ?? 0) + (launch.removed?.length ?? 0) > 0) {
+    any = true;
+    line(bold('launch-data.json'));
+    for (const l of launch.added ?? []) line(green(`  + ${l}`));
+    for (const l of launch.removed ?? []) line(red(`  - ${l}`));
+  }
+  if (!any) line('no change');
+}
+
 export async function showConfig(service?: string, env?: string, options: ConfigOptions = {}): Promise<void> {
-  const name = await pickService(service);
-  const path = { service: name, env: await pickEnv(name, env) };
+  const name = await knownService(service);
+  const path = { service: name, env: await knownEnv(name, env) };
   const snapshot = await answer(
     config().GET('/config/{service}/{env}', { params: { path, query: options.ref ? { ref: options.ref } : {} } }),
     'config',
@@ -36,8 +66,8 @@ export async function showConfig(service?: string, env?: string, options: Config
 }
 
 export async function log(service?: string, env?: string, options: ConfigOptions = {}): Promise<void> {
-  const name = await pickService(service);
-  const path = { service: name, env: await pickEnv(name, env) };
+  const name = await knownService(service);
+  const path = { service: name, env: await knownEnv(name, env) };
   const commits = await answer(
     config().GET('/config/{service}/{env}/commits', {
       params: { path, query: options.ref ? { ref: options.ref } : {} },
@@ -53,12 +83,17 @@ export async function log(service?: string, env?: string, options: ConfigOptions
 }
 
 export async function diff(service?: string, env?: string, options: ConfigOptions = {}): Promise<void> {
-  const name = await pickService(service);
-  const path = { service: name, env: await pickEnv(name, env) };
-  const query = { ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) };
-  const result = await answer(
-    config().GET('/config/{service}/{env}/diff', { params: { path, query: query as never } }),
+  if (!options.from)
+    throw new CliError('--from is required: slipway config diff SERVICE ENV --from REF [--to REF]', true);
+  const name = await knownService(service);
+  const path = { service: name, env: await knownEnv(name, env) };
+  const to = options.to ?? 'HEAD';
+  const result = (await answer(
+    config().GET('/config/{service}/{env}/diff', { params: { path, query: { from: options.from, to } } }),
     'config',
-  );
-  show(options, result, () => line(JSON.stringify(result, null, 2)));
+  )) as unknown as ConfigDiff;
+  show(options, result, () => {
+    line(dim(`${name} ${path.env}: ${result.from.commit.slice(0, 12)} → ${result.to.commit.slice(0, 12)}`));
+    printConfigDiff(result);
+  });
 }

@@ -1,22 +1,23 @@
-import { answer, CliError, client, raw } from '../api.js';
-import { readEvents } from '../events.js';
+/**
+ * `slipway deploy` and `slipway undo`: what will change is said before it does; an environment
+ * marked production (the service's `production` metadata property) asks first on a terminal;
+ * deploying what already serves says so.
+ */
+import { answer, CliError, client } from '../api.js';
+import { knownEnv, knownService } from '../names.js';
+import { bold, dim, line, show, type GlobalOptions } from '../output.js';
+import { ask, confirm, isInteractive } from '../prompt.js';
 import {
-  bold,
-  dim,
-  green,
-  line,
-  red,
-  seconds,
-  show,
-  stateColour,
-  table,
-  yellow,
-  type GlobalOptions,
-} from '../output.js';
-import { ask, choose } from '../prompt.js';
-import { imageIds } from './bake.js';
-import { pickEnv } from './config.js';
-import { pickService } from './services.js';
+  age,
+  deployments,
+  environment,
+  imageFor,
+  imageLabel,
+  preferredImage,
+  serviceImages,
+  type ImageInfo,
+} from '../releases.js';
+import { watch } from './follow.js';
 
 const orchestrator = () => client('orchestrator');
 
@@ -27,24 +28,135 @@ interface DeployOptions extends GlobalOptions {
   wait?: boolean;
   queue?: boolean;
   burnIn?: string;
+  yes?: boolean;
+  force?: boolean;
+}
+
+/** The service's `production` property: an environment name or a list of them. */
+async function isProduction(service: string, env: string): Promise<boolean> {
+  const record = await answer(
+    client('metadata').GET('/services/{name}', { params: { path: { name: service } } }),
+    'metadata',
+  );
+  const marked = record.metadata.production;
+  return marked === env || marked === true || (Array.isArray(marked) && marked.includes(env));
+}
+
+/** The image choices a person decides by: version, age, serving now, failed before. */
+async function pickImage(service: string, env: string, images: ImageInfo[]): Promise<string> {
+  const { select } = await import('@inquirer/prompts');
+  const [current, history] = await Promise.all([environment(service, env), deployments(service, env, 50)]);
+  const failed = new Set(history.filter((d) => d.state === 'failed' || d.state === 'rolled-back').map((d) => d.image));
+  if (images.length === 0) throw new CliError(`${service} has no images: slipway bake ${service} VERSION`);
+  const serving = current.active?.image;
+  const choices = images.map((i) => ({
+    value: i.id,
+    name: [
+      i.id,
+      i.version ?? '',
+      dim(age(i.createdAt)),
+      i.id === serving ? `serving in ${env} now` : '',
+      failed.has(i.id) ? `failed in ${env} before` : '',
+    ]
+      .filter(Boolean)
+      .join('  '),
+  }));
+  // Never the newest pre-selected when it already failed.
+  const preferred = preferredImage(images, failed, serving);
+  return select({
+    message: `Which image of ${service} to deploy to ${env}?`,
+    choices,
+    ...(preferred ? { default: preferred } : {}),
+  });
+}
+
+interface Plan {
+  service: string;
+  env: string;
+  image: string;
+  commit?: string;
+  instances?: number;
+}
+
+/** "version from → to, config commit from → to, instances", printed (stderr) before acting. */
+async function describe(plan: Plan, images: ImageInfo[]): Promise<{ text: string; same: boolean }> {
+  const current = await environment(plan.service, plan.env);
+  const active = current.active;
+  const from = active ? imageLabel(images, active.image) : 'nothing';
+  const instancesNow = active?.instances.length ?? 0;
+  const text = [
+    `${bold(`${plan.service} ${plan.env}`)}:`,
+    `  version  ${from} → ${imageLabel(images, plan.image)}`,
+    `  config   ${active?.commit?.slice(0, 12) ?? 'none'} → ${plan.commit?.slice(0, 12) ?? '(resolved at deploy)'}`,
+    `  instances ${instancesNow} → ${plan.instances ?? '?'}`,
+  ].join('\n');
+  return { text, same: active?.image === plan.image && !!plan.commit && active?.commit === plan.commit };
+}
+
+async function configAt(service: string, env: string, ref?: string) {
+  const snapshot = await answer(
+    client('config').GET('/config/{service}/{env}', {
+      params: { path: { service, env }, query: ref ? { ref } : {} },
+    }),
+    'config',
+  );
+  const params = snapshot.files.deploymentParams as { capacity?: { desired?: number } } | undefined;
+  return { commit: snapshot.commit, instances: params?.capacity?.desired };
+}
+
+/** Says what will change; asks on a terminal for production, or when nothing would change. */
+async function confirmPlan(plan: Plan, images: ImageInfo[], options: DeployOptions, what: string): Promise<void> {
+  const { text, same } = await describe(plan, images);
+  if (!options.json) process.stderr.write(`${text}\n`);
+  if (same && !options.force) {
+    const question = `${plan.service} ${plan.env} already runs ${imageLabel(images, plan.image)} with this config: ${what} it again?`;
+    if (!isInteractive() || options.yes)
+      throw new CliError(
+        `${plan.service} ${plan.env} already runs this image and config: add --force to ${what} it again`,
+      );
+    if (!(await confirm(question))) throw new CliError('nothing done');
+    return;
+  }
+  if (options.yes || !isInteractive()) return;
+  if (await isProduction(plan.service, plan.env)) {
+    if (!(await confirm(`${plan.env} is production: ${what} ${plan.service}?`))) throw new CliError('nothing done');
+  }
 }
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
   // A logical environment (a sync set in the service's metadata) is a release to its clusters.
   if (service && env && image && (await (await import('./release.js')).deployToSyncSet(service, env, image, options)))
     return;
-  const name = await pickService(service);
-  const environment = await pickEnv(name, env);
-  const chosen = image ?? (await choose('image', () => imageIds(name)));
-  const message = options.message ?? (await ask('Why (the deployment message)'));
+  const name = await knownService(service);
+  const environmentName = await knownEnv(name, env);
+  // Without a terminal nothing can be asked: say what is missing before acting.
+  if (!options.message && !isInteractive())
+    await ask('Why (the deployment message)', '-m MESSAGE (why: the deployment message)');
+  const images = await serviceImages(name);
+  const chosen = image
+    ? (await imageFor(name, image)).id
+    : isInteractive()
+      ? await pickImage(name, environmentName, images)
+      : (() => {
+          throw new CliError('missing image (an image id, or a version such as 1.4.0)', true);
+        })();
+  const config = await configAt(name, environmentName, options.ref);
+  await confirmPlan(
+    { service: name, env: environmentName, image: chosen, commit: config.commit, instances: config.instances },
+    images,
+    options,
+    'deploy',
+  );
+  const message =
+    options.message ?? (await ask('Why (the deployment message)', '-m MESSAGE (why: the deployment message)'));
   const started = await answer(
     orchestrator().POST('/deployments', {
       body: {
         service: name,
-        env: environment,
+        env: environmentName,
         image: chosen,
         message,
-        ...(options.ref ? { configRef: options.ref } : {}),
+        configRef: config.commit,
         ...(options.strategy ? { strategy: options.strategy } : {}),
         ...(options.queue ? { queue: true } : {}),
         ...(options.burnIn !== undefined ? { params: { strategy: { burnInSeconds: Number(options.burnIn) } } } : {}),
@@ -56,131 +168,48 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     show(options, started, () => line(started.id));
     return;
   }
-  if (!options.json) line(`${bold(started.id)}: ${name} ${environment} ← ${chosen}`);
+  if (!options.json) line(`${bold(started.id)}: ${name} ${environmentName} ← ${imageLabel(images, chosen)}`);
   await watch(started.id, options);
 }
 
-/** Follows a deployment live; succeeds only when it did. */
-export async function watch(id: string, options: GlobalOptions = {}) {
-  const response = await raw('orchestrator', `/deployments/${id}/events`);
-  if (!response.ok) throw new CliError(((await response.json()) as { detail?: string }).detail ?? `${response.status}`);
-  let lastProgress = '';
-  for await (const event of readEvents(response)) {
-    if (event.event === 'end') break;
-    const data = JSON.parse(event.data) as Record<string, unknown>;
-    if (options.json) {
-      line(JSON.stringify(data));
-      continue;
-    }
-    const at = dim(String(data.at).slice(11, 19));
-    if (event.event === 'action-started')
-      line(`${at} ▸ ${data.action}${Number(data.attempt) > 1 ? yellow(` (attempt ${data.attempt})`) : ''}`);
-    else if (event.event === 'action-finished')
-      line(
-        `${at} ${green('✓')} ${data.action} ${dim(seconds(data.durationMs as number))} ${dim(String(data.output ?? ''))}`,
-      );
-    else if (event.event === 'action-failed' || event.event === 'action-retry')
-      line(`${at} ${red('✗')} ${data.action}: ${data.output}`);
-    else if (event.event === 'progress' && data.text !== lastProgress) {
-      lastProgress = String(data.text);
-      // A countdown every 5 s, not every second.
-      const left = Number(/(\d+) s left$/.exec(lastProgress)?.[1] ?? 0);
-      if (left % 5 === 0 || left <= 3) line(`${at}   ${dim(lastProgress)}`);
-    } else if (event.event === 'finished')
-      line(`${at} ${stateColour(String(data.state))}${data.reason ? `: ${data.reason}` : ''}`);
-    else if (
-      ['queued', 'paused', 'resumed', 'started', 'admitted'].includes(event.event) ||
-      event.event.endsWith('-requested')
-    )
-      line(`${at} ${event.event}`);
-  }
-  const final = await answer(orchestrator().GET('/deployments/{id}', { params: { path: { id } } }), 'orchestrator');
-  if (final.state === 'paused') return;
-  if (final.state !== 'succeeded') throw new CliError(`${id} ${final.state}${final.reason ? `: ${final.reason}` : ''}`);
-}
-
-export async function status(service?: string, env?: string, options: GlobalOptions = {}) {
-  if (!service) {
-    const clusters = await answer(orchestrator().GET('/clusters'), 'orchestrator');
-    show(options, clusters, () =>
-      table([
-        ['SERVICE', 'ENV', 'GROUP', 'IMAGE', 'HEALTHY', 'DEPLOYING'],
-        ...clusters.items.map((c) => [
-          c.service,
-          c.env,
-          c.active?.name ?? '-',
-          c.active?.image ?? '-',
-          `${c.health.healthy ?? 0}/${c.health.instances ?? 0}`,
-          c.deploying ?? '',
-        ]),
-      ]),
-    );
-    return;
-  }
-  const environment = await pickEnv(service, env);
-  const state = await answer(
-    orchestrator().GET('/services/{service}/envs/{env}', { params: { path: { service, env: environment } } }),
-    'orchestrator',
-  );
-  show(options, state, () => {
-    line(`${bold(`${service} ${environment}`)}${state.deploying ? yellow(`  deploying: ${state.deploying}`) : ''}`);
-    for (const group of [state.active, ...state.retained].filter((g) => g !== null && g !== undefined)) {
-      line(
-        `  ${group.name} ${group.disabled ? dim('out of service') : green('in service')} ${group.image ?? ''} config ${group.commit?.slice(0, 12) ?? ''}`,
-      );
-      for (const i of group.instances) line(`    ${i.id} ${i.address ?? ''} ${i.lifecycle} ${stateColour(i.health)}`);
-    }
-  });
-}
-
-export async function history(service?: string, env?: string, options: GlobalOptions = {}) {
-  const name = await pickService(service);
-  const page = await answer(
-    orchestrator().GET('/deployments', { params: { query: { service: name, ...(env ? { env } : {}), limit: 20 } } }),
-    'orchestrator',
-  );
-  show(options, page, () =>
-    table([
-      ['ID', 'ENV', 'IMAGE', 'STATE', 'WHEN', 'WHO', 'WHY'],
-      ...page.items.map((d) => [d.id, d.env, d.image, stateColour(d.state), d.createdAt, d.by, d.message]),
-    ]),
-  );
-}
-
-export async function control(
-  kind: 'pause' | 'resume' | 'cancel' | 'rollback',
-  id: string,
-  options: GlobalOptions = {},
-) {
-  const path = { params: { path: { id } } };
-  const result = await answer(
-    kind === 'pause'
-      ? orchestrator().POST('/deployments/{id}/pause', path)
-      : kind === 'resume'
-        ? orchestrator().POST('/deployments/{id}/resume', path)
-        : kind === 'cancel'
-          ? orchestrator().POST('/deployments/{id}/cancel', path)
-          : orchestrator().POST('/deployments/{id}/rollback', path),
-    'orchestrator',
-  );
-  show(options, result, () => line(`${id}: ${kind} asked (${result.state})`));
-}
-
 export async function undo(service?: string, env?: string, options: DeployOptions = {}) {
-  const name = await pickService(service);
-  const environment = await pickEnv(name, env);
-  const message = options.message ?? (await ask('Why (the undo message)'));
+  const name = await knownService(service);
+  const environmentName = await knownEnv(name, env);
+  if (!options.message && !isInteractive()) await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)');
+  const images = await serviceImages(name);
+  const releases = (await deployments(name, environmentName, 50)).filter((d) => d.state === 'succeeded');
+  const previous = releases[1];
+  if (!previous) throw new CliError(`${name} ${environmentName} has no earlier release to go back to`);
+  const config = previous.context.commit ? await configAt(name, environmentName, previous.context.commit) : undefined;
+  await confirmPlan(
+    {
+      service: name,
+      env: environmentName,
+      image: previous.image,
+      commit: previous.context.commit,
+      instances: config?.instances,
+    },
+    images,
+    options,
+    'undo',
+  );
+  const message = options.message ?? (await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)'));
   const started = await answer(
     orchestrator().POST('/services/{service}/envs/{env}/undo', {
-      params: { path: { service: name, env: environment } },
+      params: { path: { service: name, env: environmentName } },
       body: { message },
     }),
     'orchestrator',
   );
+  const record = await answer(
+    orchestrator().GET('/deployments/{id}', { params: { path: { id: started.id } } }),
+    'orchestrator',
+  );
+  const target = `${imageLabel(images, record.image)}, config ${(record.configRef ?? '').slice(0, 12)}`;
   if (options.wait === false) {
     show(options, started, () => line(started.id));
     return;
   }
-  if (!options.json) line(`${bold(started.id)}: undo ${name} ${environment}`);
+  if (!options.json) line(`${bold(started.id)}: undo ${name} ${environmentName} → ${target}`);
   await watch(started.id, options);
 }

@@ -1,15 +1,10 @@
 import { answer, CliError, client } from '../api.js';
+import { compare, printDiff } from '../diff.js';
+import { knownService, serviceNames } from '../names.js';
+import { bold, dim, line, show, table, type GlobalOptions } from '../output.js';
 import { choose } from '../prompt.js';
-import { dim, line, show, table, type GlobalOptions } from '../output.js';
 
 const metadata = () => client('metadata');
-
-export async function serviceNames(): Promise<string[]> {
-  const page = await answer(metadata().GET('/services', { params: { query: { limit: 1000 } } }), 'metadata');
-  return page.items.map((s) => s.name);
-}
-
-export const pickService = (given?: string) => (given ? Promise.resolve(given) : choose('service', serviceNames));
 
 /** `replicas=3` is a number, `tags=["a"]` an array, `owner=team` a string. */
 export function parseAssignment(text: string): [string, unknown] {
@@ -21,6 +16,16 @@ export function parseAssignment(text: string): [string, unknown] {
   } catch {
     return [text.slice(0, at), raw];
   }
+}
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+function propertyName(key: string): string {
+  if (!KEY.test(key))
+    throw new CliError(
+      `${JSON.stringify(key)} is not a property name: a letter or digit, then up to 63 letters, digits, _ . or -`,
+      true,
+    );
+  return key;
 }
 
 export async function list(options: GlobalOptions): Promise<void> {
@@ -36,7 +41,7 @@ export async function list(options: GlobalOptions): Promise<void> {
 
 export async function showService(name: string | undefined, options: GlobalOptions): Promise<void> {
   const service = await answer(
-    metadata().GET('/services/{name}', { params: { path: { name: await pickService(name) } } }),
+    metadata().GET('/services/{name}', { params: { path: { name: await knownService(name) } } }),
     'metadata',
   );
   show(options, service, () => {
@@ -47,52 +52,78 @@ export async function showService(name: string | undefined, options: GlobalOptio
   });
 }
 
+/** Every assignment in one write (one revision); a write that changes nothing is not sent. */
 export async function set(name: string | undefined, assignments: string[], options: GlobalOptions): Promise<void> {
-  const service = await pickService(name);
+  const service = name ?? (await choose('service', serviceNames));
+  if (!/^[a-z0-9]{1,32}$/.test(service))
+    throw new CliError(`${JSON.stringify(service)} is not a service name: lowercase letters and digits, 1 to 32`, true);
   if (assignments.length === 0) throw new CliError('nothing to set: slipway services set NAME key=value…', true);
-  const pairs = assignments.map(parseAssignment);
+  const pairs = assignments.map(parseAssignment).map(([k, v]) => [propertyName(k), v] as const);
   const existing = await metadata().GET('/services/{name}', { params: { path: { name: service } } });
-  let result;
-  if (existing.response.status === 404) {
-    result = await answer(
-      metadata().PUT('/services/{name}', { params: { path: { name: service } }, body: Object.fromEntries(pairs) }),
-      'metadata',
-    );
-  } else {
-    for (const [key, value] of pairs) {
-      result = await answer(
-        metadata().PUT('/services/{name}/metadata/{key}', {
-          params: { path: { name: service, key } },
-          body: value as never,
-        }),
-        'metadata',
-      );
-    }
+  const before = existing.data?.metadata ?? {};
+  const wanted = Object.fromEntries(pairs);
+  const change = compare(
+    Object.fromEntries(Object.keys(wanted).flatMap((k) => (k in before ? [[k, before[k]]] : []))),
+    wanted,
+  );
+  if (existing.data && Object.keys(change.added).length + Object.keys(change.changed).length === 0) {
+    show(options, { ...existing.data, changed: false }, () => line(`${service}: nothing changed`));
+    return;
   }
-  show(options, result, () => line(`${service}: ${pairs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`));
+  const result = await answer(
+    metadata().PATCH('/services/{name}', {
+      params: { path: { name: service } },
+      body: wanted as never,
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+      bodySerializer: (body: unknown) => JSON.stringify(body),
+    }),
+    'metadata',
+  );
+  show(options, result, () => {
+    line(`${service} ${existing.data ? '' : bold('registered ')}${dim(`revision ${result.revision}`)}`);
+    printDiff(change, '  ');
+  });
 }
 
 export async function unset(name: string | undefined, keys: string[], options: GlobalOptions): Promise<void> {
-  const service = await pickService(name);
-  for (const key of keys) {
-    await answer(
-      metadata().DELETE('/services/{name}/metadata/{key}', { params: { path: { name: service, key } } }),
-      'metadata',
-    );
+  const service = await knownService(name);
+  if (keys.length === 0) throw new CliError('nothing to unset: slipway services unset NAME key…', true);
+  keys.forEach(propertyName);
+  const existing = await answer(
+    metadata().GET('/services/{name}', { params: { path: { name: service } } }),
+    'metadata',
+  );
+  const present = keys.filter((k) => k in existing.metadata);
+  if (present.length === 0) {
+    show(options, { service, removed: [] }, () => line(`${service}: nothing changed (no ${keys.join(', ')})`));
+    return;
   }
-  show(options, { service, removed: keys }, () => line(`${service}: removed ${keys.join(', ')}`));
+  await answer(
+    metadata().PATCH('/services/{name}', {
+      params: { path: { name: service } },
+      body: Object.fromEntries(present.map((k) => [k, null])) as never,
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+      bodySerializer: (body: unknown) => JSON.stringify(body),
+    }),
+    'metadata',
+  );
+  show(options, { service, removed: present }, () => {
+    line(service);
+    for (const k of present) line(`  - ${k}`);
+  });
 }
 
 export async function history(name: string | undefined, options: GlobalOptions): Promise<void> {
-  const service = await pickService(name);
+  const service = await knownService(name);
   const entries = await answer(
     metadata().GET('/services/{name}/history', { params: { path: { name: service }, query: { limit: 50 } } }),
     'metadata',
   );
-  show(options, entries, () =>
-    table([
-      ['REVISION', 'WHEN', 'WHO', 'CHANGE'],
-      ...entries.items.map((e) => [String(e.revision), e.at, e.by, JSON.stringify(e.change)]),
-    ]),
-  );
+  show(options, entries, () => {
+    for (const e of entries.items) {
+      line(bold(`revision ${e.revision}`) + dim(`  ${e.at.slice(0, 19).replace('T', ' ')} by ${e.by}`));
+      if (e.deleted) line('  deleted');
+      else printDiff({ added: {}, removed: {}, changed: {}, ...(e.change as object) } as never, '  ');
+    }
+  });
 }

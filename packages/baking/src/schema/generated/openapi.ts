@@ -69,7 +69,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Recent bakes, newest first (for `slipway bakes`). */
+        get: operations["listBakes"];
         put?: never;
         /** Bake a service version on the newest base; identical inputs answer the existing image. */
         post: operations["bakeService"];
@@ -172,10 +173,136 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/builds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** CI reports the build of one source commit (role ci, or deployer): running, passed or failed, with its link and, once built, the artifact version made from it. Reports of one commit merge. */
+        post: operations["reportBuild"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/github": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** GitHub's workflow_run and check_suite webhooks (content type application/json), verified with X-Hub-Signature-256 against the webhook secret; `service` names whose repository it is. */
+        post: operations["githubWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{service}/commits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+            };
+            cookie?: never;
+        };
+        /** The service's recent commits (its repository's default branch, and every commit a build was reported for): message and author, build result with link, artifact version, and the environments running it now. */
+        get: operations["listCommits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{service}/versions/{version}/build": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        /** The build a version's artifact came from (its source commit and repository). */
+        get: operations["getVersionBuild"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{service}/versions/{version}/contains/{commit}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens */
+                version: components["parameters"]["Version"];
+                commit: components["schemas"]["Commit"];
+            };
+            cookie?: never;
+        };
+        /** Whether the artifact of a version was built from that commit or one after it (its Git history holds it). */
+        get: operations["versionContains"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description a full commit id */
+        Commit: string;
+        Build: {
+            service: string;
+            commit: string;
+            /** @enum {string} */
+            status: "running" | "passed" | "failed";
+            url?: string;
+            version?: string;
+            repo?: string;
+            reportedBy: string;
+            reportedAt: string;
+        };
+        CommitSummary: {
+            commit: string;
+            message?: string;
+            author?: string;
+            date?: string;
+            build?: {
+                /** @enum {string} */
+                status?: "running" | "passed" | "failed";
+                url?: string;
+                reportedAt?: string;
+            };
+            version?: string;
+            runningIn: string[];
+        };
         Artifact: {
             service: string;
             version: string;
@@ -364,6 +491,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BakeStarted"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listBakes: {
+        parameters: {
+            query?: {
+                service?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bakes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Bake"][];
+                    };
                 };
             };
             default: components["responses"]["Problem"];
@@ -614,6 +767,183 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    reportBuild: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    service: string;
+                    commit: components["schemas"]["Commit"];
+                    /** @enum {string} */
+                    status: "running" | "passed" | "failed";
+                    /** Format: uri */
+                    url?: string;
+                    version?: string;
+                    /** @description the repository the commit is in */
+                    repo?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The commit's build as recorded now. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Build"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    githubWebhook: {
+        parameters: {
+            query: {
+                service: string;
+            };
+            header: {
+                "X-GitHub-Event": string;
+                "X-Hub-Signature-256": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description GitHub's ping, answered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ok?: boolean;
+                    };
+                };
+            };
+            /** @description The commit's build as recorded now. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Build"];
+                };
+            };
+            /** @description An event that says nothing about a build, ignored. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ignored?: string;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listCommits: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        service: string;
+                        repo?: string;
+                        items: components["schemas"]["CommitSummary"][];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getVersionBuild: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The build. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Build"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    versionContains: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens */
+                version: components["parameters"]["Version"];
+                commit: components["schemas"]["Commit"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `contains` is null when the repository cannot tell (no mirror, unknown commit). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        service: string;
+                        version: string;
+                        /** @description the commit the version was built from */
+                        source: string;
+                        commit: string;
+                        contains: boolean | null;
+                    };
+                };
             };
             default: components["responses"]["Problem"];
         };

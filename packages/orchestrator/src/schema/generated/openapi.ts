@@ -155,6 +155,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/services/{service}/envs/{env}/revert-commit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deploys the newest earlier release whose artifact does not contain the commit (undo's way: its image and config commit, its group re-enabled while retained); the record names the commit it reverts. 409 when the running release does not contain it, or no earlier one is without it. */
+        post: operations["revertCommit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services/{service}/envs/{env}/lock": {
         parameters: {
             query?: never;
@@ -369,8 +391,12 @@ export interface components {
             strategy: "red-black" | "progressive" | "highlander";
             params?: Record<string, never>;
             by: string;
+            /** @description Where `by` acted from, when through a face: `slack`. */
+            via?: string;
             queue?: boolean;
             undoOf?: string;
+            /** @description The source commit this deployment reverts. */
+            revertsCommit?: string;
             /** @description The release this deployment is one cluster of. */
             releaseId?: string;
             /** @enum {string} */
@@ -415,22 +441,6 @@ export interface components {
             };
             deploying?: string;
             deployments?: components["schemas"]["Deployment"][];
-        };
-        Lock: {
-            /** @description The deployment holding the lock. */
-            owner: string;
-            /** @description Who asked for that deployment. */
-            holder: string;
-            /** @description The fencing token: it rises with every acquisition. */
-            token: number;
-            since: string;
-            /** @description When the lease runs out unless the deployment's worker renews it. */
-            expiresAt: string;
-        };
-        BrokenLock: components["schemas"]["Lock"] & {
-            brokenBy: string;
-            reason: string;
-            at: string;
         };
         Release: {
             id: string;
@@ -503,6 +513,22 @@ export interface components {
                 deployment: string | null;
                 odd: boolean;
             }[];
+        };
+        Lock: {
+            /** @description The deployment holding the lock. */
+            owner: string;
+            /** @description Who asked for that deployment. */
+            holder: string;
+            /** @description The fencing token: it rises with every acquisition. */
+            token: number;
+            since: string;
+            /** @description When the lease runs out unless the deployment's worker renews it. */
+            expiresAt: string;
+        };
+        BrokenLock: components["schemas"]["Lock"] & {
+            brokenBy: string;
+            reason: string;
+            at: string;
         };
         Problem: {
             type: string;
@@ -770,6 +796,44 @@ export interface operations {
                     "application/json": {
                         id: string;
                         state: string;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    revertCommit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    commit: string;
+                    message: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        state: string;
+                        image: string;
+                        version: string;
                     };
                 };
             };

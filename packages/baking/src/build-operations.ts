@@ -1,0 +1,213 @@
+/**
+ * The builds behind artifacts: CI reports a commit's build (POST /builds, or GitHub's
+ * `workflow_run` / `check_suite` webhooks signed with X-Hub-Signature-256), and
+ * GET /services/{s}/commits lists the service's recent commits with their build, the artifact
+ * version built from each, and the environments running it now.
+ */
+import type { CloudProvider } from '@slipway/cloud';
+import {
+  InputError,
+  NotAuthenticatedError,
+  NotFoundError,
+  paramsOf,
+  principalOf,
+  queryOf,
+  rawBodyOf,
+  type OperationHandlers,
+} from '@slipway/core';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { buildFromGitHub, type Build, type BuildStatus, type BuildStore } from './builds.js';
+import type { ServiceRegistry } from './operations.js';
+import { isRepoUrl, type SourceRepositories } from './repositories.js';
+
+export interface BuildOperationsOptions {
+  builds: BuildStore;
+  repositories: SourceRepositories;
+  services: ServiceRegistry;
+  cloud: Pick<CloudProvider, 'getImage'>;
+  /** The service's `repo` metadata property. */
+  repoOf(service: string): Promise<string | undefined>;
+  /** What each environment of a service runs now; [] when that cannot be known. */
+  runningImages(service: string): Promise<{ env: string; image: string }[]>;
+  /** The secret GitHub signs its webhooks with; undefined turns them away. */
+  githubSecret(): string | undefined;
+  /** Told of each build that turns failed (build-notify.ts: Slack, with Revert buttons). */
+  onFailed?(build: Build, about: FailedBuildFacts): Promise<void>;
+}
+
+/** GitHub's X-Hub-Signature-256: `sha256=` HMAC-SHA256 of the exact body, compared in constant time. */
+export function verifyGitHubSignature(secret: string, body: Buffer, header: string | undefined): boolean {
+  if (!header?.startsWith('sha256=')) return false;
+  const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
+  const given = Buffer.from(header);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** What is known of a failed build's commit, asked only when needed. */
+export interface FailedBuildFacts {
+  /** The environments whose running artifact contains the commit. */
+  runningWith(): Promise<string[]>;
+  describe(): Promise<{ message?: string; author?: string } | undefined>;
+}
+
+export function createBuildOperations(options: BuildOperationsOptions): OperationHandlers {
+  const { builds, repositories, services } = options;
+
+  async function mustService(service: string): Promise<void> {
+    if (!(await services.exists(service)))
+      throw new NotFoundError(`no service named ${service} in the metadata registry`);
+  }
+
+  async function repoUrl(service: string): Promise<string | undefined> {
+    const fromMetadata = await options.repoOf(service).catch(() => undefined);
+    if (fromMetadata) return fromMetadata;
+    return (await builds.list(service, 20)).find((b) => b.repo)?.repo;
+  }
+
+  /** Commit → the environments whose running artifact was built from it. */
+  async function whereRunning(service: string): Promise<Map<string, string[]>> {
+    const running = await options.runningImages(service).catch(() => []);
+    const byCommit = new Map<string, string[]>();
+    for (const { env, image } of running) {
+      const version = (await options.cloud.getImage(image).catch(() => undefined))?.version;
+      const build = version ? await builds.byVersion(service, version) : undefined;
+      if (build) byCommit.set(build.commit, [...(byCommit.get(build.commit) ?? []), env]);
+    }
+    return byCommit;
+  }
+
+  /** Records a report; a build that turns failed is announced (without waiting for it). */
+  async function record(build: Build): Promise<Build> {
+    const before = await builds.get(build.service, build.commit);
+    const recorded = await builds.record(build);
+    // Its commit is likely newer than the mirror: fetch now rather than at the next refresh.
+    void repoUrl(build.service)
+      .then((url) => repositories.refresh(build.service, url))
+      .catch(() => {});
+    if (recorded.status === 'failed' && before?.status !== 'failed') {
+      void options.onFailed?.(recorded, {
+        runningWith: () => runningWith(recorded.service, recorded.commit),
+        describe: async () => repositories.commit(recorded.service, await repoUrl(recorded.service), recorded.commit),
+      });
+    }
+    return recorded;
+  }
+
+  /** The environments whose running artifact contains `commit`. */
+  async function runningWith(service: string, commit: string): Promise<string[]> {
+    const url = await repoUrl(service);
+    const envs: string[] = [];
+    for (const { env, image } of await options.runningImages(service).catch(() => [])) {
+      const version = (await options.cloud.getImage(image).catch(() => undefined))?.version;
+      const build = version ? await builds.byVersion(service, version) : undefined;
+      if (build && (await repositories.contains(service, url, build.commit, commit))) envs.push(env);
+    }
+    return envs;
+  }
+
+  return {
+    async reportBuild(req, res) {
+      const body = req.body as {
+        service: string;
+        commit: string;
+        status: BuildStatus;
+        url?: string;
+        version?: string;
+        repo?: string;
+      };
+      await mustService(body.service);
+      if (body.repo !== undefined && !isRepoUrl(body.repo))
+        throw new InputError(
+          `repo '${body.repo}' is not a repository URL git can clone (https://, ssh://, git@host:path, file://)`,
+        );
+      const build = await record({
+        ...body,
+        reportedBy: principalOf(req).subject,
+        reportedAt: new Date().toISOString(),
+      } as Build);
+      res.status(201).json(build);
+    },
+
+    async githubWebhook(req, res) {
+      const secret = options.githubSecret();
+      const raw = rawBodyOf(req);
+      const signature = req.headers['x-hub-signature-256'];
+      if (!secret || !raw || !verifyGitHubSignature(secret, raw, typeof signature === 'string' ? signature : undefined))
+        throw new NotAuthenticatedError('X-Hub-Signature-256 does not match this body signed with the webhook secret');
+      const service = String(queryOf(req).service);
+      await mustService(service);
+      const event = String(req.headers['x-github-event'] ?? '');
+      if (event === 'ping') {
+        res.status(200).json({ ok: true });
+        return;
+      }
+      const report = buildFromGitHub(event, req.body as Record<string, unknown>);
+      if (!report) {
+        res.status(202).json({ ignored: `${event || 'this'} event says nothing about a build` });
+        return;
+      }
+      const build = await record({
+        service,
+        ...report,
+        reportedBy: 'github',
+        reportedAt: new Date().toISOString(),
+      });
+      res.status(201).json(build);
+    },
+
+    async listCommits(req, res) {
+      const service = paramsOf(req).service!;
+      await mustService(service);
+      const limit = Number(queryOf(req).limit ?? 20);
+      const url = await repoUrl(service);
+      const [log, reported, running] = await Promise.all([
+        repositories.log(service, url, limit),
+        builds.list(service, limit * 2),
+        whereRunning(service),
+      ]);
+      const byCommit = new Map(reported.map((b) => [b.commit, b]));
+      const item = (commit: string, entry?: { message: string; author: string; date: string }) => {
+        const build = byCommit.get(commit);
+        return {
+          commit,
+          ...(entry ? { message: entry.message.split('\n')[0], author: entry.author, date: entry.date } : {}),
+          ...(build
+            ? {
+                build: { status: build.status, ...(build.url ? { url: build.url } : {}), reportedAt: build.reportedAt },
+              }
+            : {}),
+          ...(build?.version ? { version: build.version } : {}),
+          runningIn: running.get(commit) ?? [],
+        };
+      };
+      const listed = new Set(log.map((e) => e.commit));
+      const items = [
+        ...log.map((e) => item(e.commit, e)),
+        // Reported commits the mirror does not show (no repository known, or not on the default branch).
+        ...(await Promise.all(
+          reported
+            .filter((b) => !listed.has(b.commit))
+            .map(async (b) => item(b.commit, await repositories.commit(service, url, b.commit))),
+        )),
+      ].slice(0, limit);
+      res.json({ service, ...(url ? { repo: url } : {}), items });
+    },
+
+    async getVersionBuild(req, res) {
+      const { service, version } = paramsOf(req) as { service: string; version: string };
+      const build = await builds.byVersion(service, version);
+      if (!build)
+        throw new NotFoundError(`no build of ${service} ${version} is recorded: its source commit is unknown`);
+      res.json(build);
+    },
+
+    async versionContains(req, res) {
+      const { service, version, commit } = paramsOf(req) as { service: string; version: string; commit: string };
+      const build = await builds.byVersion(service, version);
+      if (!build)
+        throw new NotFoundError(`no build of ${service} ${version} is recorded: its source commit is unknown`);
+      const contains = await repositories.contains(service, await repoUrl(service), build.commit, commit);
+      res.json({ service, version, source: build.commit, commit, contains: contains ?? null });
+    },
+  };
+}

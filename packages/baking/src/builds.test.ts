@@ -1,0 +1,236 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { CloudProvider } from '@slipway/cloud';
+import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { eventually, gitRepo, startRedis, type TestGitRepo, type TestRedis } from '@slipway/test-utils';
+import type { Express } from 'express';
+import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { createApp } from './app.js';
+import { createRedisBakeStore } from './bakes.js';
+import { announceFailedBuild } from './build-notify.js';
+import { createRedisBuildStore } from './builds.js';
+import { createRedisImageRegistry } from './images.js';
+import { createLocalArtifactStore } from './artifacts.js';
+import { createSourceRepositories } from './repositories.js';
+
+const CI = { Authorization: 'Bearer ci-token' };
+const READER = { Authorization: 'Bearer reader-token' };
+const WEBHOOK_SECRET = 'github-webhook-secret-1f2e';
+const tokens = createTokenVerifier({
+  'ci-token': { subject: 'ci', role: 'ci' },
+  'reader-token': { subject: 'rita', role: 'reader' },
+});
+
+let home: string;
+let redisServer: TestRedis;
+let redis: Redis;
+let repo: TestGitRepo;
+let app: Express;
+const commits: string[] = [];
+// The Slack incoming webhook, stood in for: it keeps what it is sent.
+let slack: Server;
+const slackMessages: Array<{ text: string; blocks: Array<{ type: string; elements?: Array<{ value: string }> }> }> = [];
+
+beforeAll(async () => {
+  slack = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      slackMessages.push(JSON.parse(body) as (typeof slackMessages)[number]);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => slack.listen(0, '127.0.0.1', resolve));
+  const logger = createLogger({ name: 'baking', level: 'silent' });
+  home = await mkdtemp(join(tmpdir(), 'slipway-builds-'));
+  redisServer = await startRedis();
+  redis = createRedis({ url: redisServer.url });
+  repo = await gitRepo({ 'index.js': 'one' }, { message: 'First search' });
+  commits.push(await repo.git('rev-parse', 'HEAD'));
+  commits.push(await repo.commit({ 'index.js': 'two' }, 'Faster search\n\nWith a body.'));
+  commits.push(await repo.commit({ 'index.js': 'three' }, 'Broken search'));
+  const prefix = redisServer.prefix();
+  // Only what the builds need is real here: Redis, the Git repository, the HTTP API.
+  const images: Record<string, { version: string }> = { 'img-2': { version: '1.1.0' } };
+  app = createApp({
+    store: createRedisBakeStore({ redis, prefix }),
+    artifacts: createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes: 1024 }),
+    cloud: { getImage: async (id: string) => images[id] } as unknown as CloudProvider,
+    services: { exists: async (name) => name === 'search' },
+    queue: { enqueue: async () => {}, remove: async () => false },
+    serviceTemplateDigest: 'x',
+    followConnection: () => redis.duplicate(),
+    bakeTimeoutSeconds: 60,
+    images: createRedisImageRegistry({ redis, prefix }),
+    builds: createRedisBuildStore({ redis, prefix }),
+    repositories: createSourceRepositories({ dir: join(home, 'repos') }),
+    repoOf: async (service) => (service === 'search' ? repo.url : undefined),
+    runningImages: async () => [{ env: 'prod', image: 'img-2' }],
+    githubSecret: () => WEBHOOK_SECRET,
+    onFailed: (build, facts) =>
+      announceFailedBuild(build, facts, {
+        logger,
+        slackUrl: async () => `http://127.0.0.1:${(slack.address() as AddressInfo).port}/webhook`,
+      }),
+    tokens,
+    logger,
+  });
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => slack.close(resolve));
+  await redis.quit();
+  await redisServer.stop();
+  await repo.remove();
+  await rm(home, { recursive: true, force: true });
+});
+
+function github(event: string, payload: object, secret = WEBHOOK_SECRET) {
+  const body = JSON.stringify(payload);
+  const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  return request(app)
+    .post('/webhooks/github?service=search')
+    .set('Content-Type', 'application/json')
+    .set('X-GitHub-Event', event)
+    .set('X-Hub-Signature-256', signature)
+    .send(body);
+}
+
+describe('POST /builds', () => {
+  it('records what CI reports for a commit, merging later reports into it', async () => {
+    const running = await request(app)
+      .post('/builds')
+      .set(CI)
+      .send({ service: 'search', commit: commits[1], status: 'running', url: 'https://ci.example.com/runs/2' });
+    expect(running.status).toBe(201);
+    const passed = await request(app)
+      .post('/builds')
+      .set(CI)
+      .send({ service: 'search', commit: commits[1], status: 'passed', version: '1.1.0' });
+    expect(passed.body).toMatchObject({
+      commit: commits[1],
+      status: 'passed',
+      url: 'https://ci.example.com/runs/2',
+      version: '1.1.0',
+      reportedBy: 'ci',
+    });
+  });
+
+  it('answers 403 to a reader and 400 to a short commit id', async () => {
+    const body = { service: 'search', commit: commits[0], status: 'passed' };
+    expect((await request(app).post('/builds').set(READER).send(body)).status).toBe(403);
+    const short = await request(app)
+      .post('/builds')
+      .set(CI)
+      .send({ ...body, commit: 'abc' });
+    expect(short.status).toBe(400);
+    expect(short.type).toBe('application/problem+json');
+  });
+});
+
+describe('POST /webhooks/github', () => {
+  it('records a workflow_run signed with the webhook secret', async () => {
+    const answer = await github('workflow_run', {
+      action: 'completed',
+      workflow_run: {
+        head_sha: commits[2],
+        status: 'completed',
+        conclusion: 'failure',
+        html_url: 'https://github.com/example/search/actions/runs/3',
+      },
+      repository: { html_url: 'https://github.com/example/search' },
+    });
+    expect(answer.status).toBe(201);
+    expect(answer.body).toMatchObject({ commit: commits[2], status: 'failed', reportedBy: 'github' });
+  });
+
+  it('refuses a body whose signature does not match, and records nothing', async () => {
+    const answer = await github(
+      'check_suite',
+      { check_suite: { head_sha: commits[0], status: 'completed', conclusion: 'success' } },
+      'another-secret',
+    );
+    expect(answer.status).toBe(401);
+    const list = await request(app).get('/services/search/commits').set(READER);
+    expect(list.body.items.find((c: { commit: string }) => c.commit === commits[0]).build).toBeUndefined();
+  });
+
+  it('answers a ping', async () => {
+    expect((await github('ping', { zen: 'Keep it logically awesome.' })).status).toBe(200);
+  });
+});
+
+describe('GET /services/{service}/commits', () => {
+  it('lists the commits with author, build, version and where each runs now', async () => {
+    const answer = await request(app).get('/services/search/commits').set(READER);
+    expect(answer.status).toBe(200);
+    expect(answer.body.repo).toBe(repo.url);
+    expect(answer.body.items).toEqual([
+      {
+        commit: commits[2],
+        message: 'Broken search',
+        author: 'Test Author',
+        date: expect.any(String),
+        build: {
+          status: 'failed',
+          url: 'https://github.com/example/search/actions/runs/3',
+          reportedAt: expect.any(String),
+        },
+        runningIn: [],
+      },
+      {
+        commit: commits[1],
+        message: 'Faster search',
+        author: 'Test Author',
+        date: expect.any(String),
+        build: { status: 'passed', url: 'https://ci.example.com/runs/2', reportedAt: expect.any(String) },
+        version: '1.1.0',
+        runningIn: ['prod'],
+      },
+      { commit: commits[0], message: 'First search', author: 'Test Author', date: expect.any(String), runningIn: [] },
+    ]);
+  });
+});
+
+describe('GET /services/{service}/versions/{version}/contains/{commit}', () => {
+  it('tells whether an artifact was built with a commit in its history', async () => {
+    const older = await request(app).get(`/services/search/versions/1.1.0/contains/${commits[0]}`).set(READER);
+    expect(older.body).toEqual({
+      service: 'search',
+      version: '1.1.0',
+      source: commits[1],
+      commit: commits[0],
+      contains: true,
+    });
+    const newer = await request(app).get(`/services/search/versions/1.1.0/contains/${commits[2]}`).set(READER);
+    expect(newer.body.contains).toBe(false);
+    const unknown = await request(app).get(`/services/search/versions/9.9.9/contains/${commits[2]}`).set(READER);
+    expect(unknown.status).toBe(404);
+  });
+});
+
+describe('a failed build', () => {
+  it('is told to Slack with a Revert button for each environment whose artifact contains it', async () => {
+    const failed = await request(app)
+      .post('/builds')
+      .set(CI)
+      .send({ service: 'search', commit: commits[0], status: 'failed', url: 'https://ci.example.com/runs/1' });
+    expect(failed.status).toBe(201);
+    await eventually(
+      async () => slackMessages.find((m) => m.text.includes(commits[0]!.slice(0, 12))),
+      (m) => m !== undefined,
+      'the failed-build message',
+    );
+    const message = slackMessages.find((m) => m.text.includes(commits[0]!.slice(0, 12)))!;
+    expect(message.text).toBe(
+      `:x: build of search ${commits[0]!.slice(0, 12)} "First search" by Test Author failed — https://ci.example.com/runs/1; it runs in prod`,
+    );
+    const buttons = message.blocks.find((b) => b.type === 'actions')!.elements!;
+    expect(buttons.map((b) => JSON.parse(b.value))).toEqual([{ service: 'search', env: 'prod', commit: commits[0] }]);
+  });
+});

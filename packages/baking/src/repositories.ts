@@ -1,0 +1,130 @@
+/**
+ * The source repository of each service, as a Git mirror under $SLIPWAY_HOME/baking/repos (core's
+ * GitMirror): where the commits' messages and authors come from, and whether one commit is in
+ * the history of another (is a bad commit in the artifact built from that one?). The URL is the
+ * service's `repo` metadata property, else the one its last build reported.
+ */
+import { createServiceClient, gitEnvironment, GitMirror, NotFoundError, unwrap, type LogEntry } from '@slipway/core';
+import type { MetadataPaths } from '@slipway/metadata';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** A URL git may clone: a scheme it knows or scp-like ssh, never something read as an option. */
+const REPO_URL = /^(?:(?:https?|ssh|git|file):\/\/[^\s]+|[\w.-]+@[\w.-]+:[^\s]+)$/;
+
+export function isRepoUrl(url: string): boolean {
+  return REPO_URL.test(url) && !url.startsWith('-');
+}
+
+export interface SourceRepositories {
+  /** The newest commits of the default branch; [] when the service names no repository. */
+  log(service: string, url: string | undefined, limit: number): Promise<LogEntry[]>;
+  /** One commit's message and author, when the mirror has it. */
+  commit(service: string, url: string | undefined, commit: string): Promise<LogEntry | undefined>;
+  /** Fetches now in the background (a build was just reported: its commit is likely new). */
+  refresh(service: string, url: string | undefined): Promise<void>;
+  /** Whether `commit` is `tip` or in its history; undefined when that cannot be told. */
+  contains(service: string, url: string | undefined, tip: string, commit: string): Promise<boolean | undefined>;
+}
+
+const REFRESH_MS = 30_000;
+
+export function createSourceRepositories(options: { dir: string }): SourceRepositories {
+  const mirrors = new Map<string, { mirror: GitMirror; url: string; fetchedAt: number }>();
+
+  /** The service's mirror, cloned the first time and fetched in the background after that. */
+  async function mirrorOf(service: string, url: string | undefined): Promise<GitMirror | undefined> {
+    if (!url || !isRepoUrl(url)) return undefined;
+    let known = mirrors.get(service);
+    if (!known || known.url !== url) {
+      known?.mirror.close();
+      const dir = join(options.dir, `${service}-${Buffer.from(url).toString('base64url').slice(0, 40)}.git`);
+      known = { mirror: new GitMirror(service, url, dir, 'source repository'), url, fetchedAt: Date.now() };
+      mirrors.set(service, known);
+    }
+    try {
+      await known.mirror.ensureCloned();
+    } catch {
+      return undefined;
+    }
+    if (Date.now() - known.fetchedAt > REFRESH_MS) {
+      known.fetchedAt = Date.now();
+      void known.mirror.fetch();
+    }
+    return known.mirror;
+  }
+
+  return {
+    async refresh(service, url) {
+      const mirror = await mirrorOf(service, url);
+      const known = mirrors.get(service);
+      if (!mirror || !known) return;
+      known.fetchedAt = Date.now();
+      await mirror.fetch();
+    },
+    async log(service, url, limit) {
+      const mirror = await mirrorOf(service, url);
+      if (!mirror) return [];
+      return mirror.log(await mirror.defaultBranch(), limit).catch(() => []);
+    },
+    async commit(service, url, commit) {
+      const mirror = await mirrorOf(service, url);
+      if (!mirror || !/^[0-9a-f]{7,40}$/.test(commit)) return undefined;
+      return (await mirror.log(commit, 1).catch(() => []))[0];
+    },
+    async contains(service, url, tip, commit) {
+      const mirror = await mirrorOf(service, url);
+      if (!mirror || !/^[0-9a-f]{7,40}$/.test(tip) || !/^[0-9a-f]{7,40}$/.test(commit)) return undefined;
+      try {
+        await run('git', ['merge-base', '--is-ancestor', commit, tip], { cwd: mirror.dir, env: gitEnvironment() });
+        return true;
+      } catch (error) {
+        // Exit 1 is git's "no"; anything else (an unknown commit) is "cannot tell".
+        return (error as { code?: number }).code === 1 ? false : undefined;
+      }
+    },
+  };
+}
+
+/** A string metadata property of a service (`repo`, `slack`), or undefined. */
+export function metadataLookup(
+  baseUrl: string,
+  token: string,
+  key: string,
+): (service: string) => Promise<string | undefined> {
+  const client = createServiceClient<MetadataPaths>({ baseUrl, token });
+  return async (service) => {
+    try {
+      const value = unwrap(
+        await client.GET('/services/{name}/metadata/{key}', { params: { path: { name: service, key } } }),
+      ) as unknown;
+      return typeof value === 'string' ? value : undefined;
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  };
+}
+
+/** Which image each environment of a service runs now, from the orchestrator's clusters. */
+export function orchestratorClusters(
+  baseUrl: string,
+  token: string,
+): (service: string) => Promise<{ env: string; image: string }[]> {
+  return async (service) => {
+    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/clusters`, {
+      headers: { Authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!response.ok) return [];
+    const body = (await response.json()) as {
+      items: { service: string; env: string; active: { image?: string } | null }[];
+    };
+    return body.items
+      .filter((c) => c.service === service && c.active?.image)
+      .map((c) => ({ env: c.env, image: c.active!.image! }));
+  };
+}

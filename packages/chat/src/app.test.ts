@@ -1,0 +1,328 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createLogger } from '@slipway/core';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.js';
+import type { Actor, DeploymentView, SlipwayApi } from './slipway.js';
+import { SlackStandIn } from './stand-in.js';
+import { createChatUsers } from './users.js';
+
+const SECRET = 'test-signing-secret-8f3a';
+const alice = { id: 'U0ALICE' }; // deployer
+const bob = { id: 'U0BOB' }; // reader
+const mallory = { id: 'U0MALLORY' }; // not a Slipway user
+
+interface Call {
+  actor: Actor;
+  call: string;
+  args: unknown[];
+}
+
+/**
+ * Slipway as chat sees it, in memory: each read of a deployment moves it one step on
+ * (queued → starting → in service → succeeded), so a follow-up sees it all happen.
+ */
+function fakeSlipway(options: { slowStatusMs?: number } = {}) {
+  const calls: Call[] = [];
+  const deployments = new Map<string, DeploymentView>();
+  let next = 0;
+  const steps: Array<(d: DeploymentView) => void> = [
+    (d) => (d.state = 'running'),
+    (d) => {
+      d.current = 1;
+      d.context.enabled = true;
+      d.context.progress = 'burn-in 3 s left';
+    },
+    (d) => (d.state = 'succeeded'),
+  ];
+  const start = (actor: Actor, service: string, env: string, image: string, message: string) => {
+    const id = `dep-test${String(next++).padStart(4, '0')}`;
+    deployments.set(id, {
+      id,
+      service,
+      env,
+      image,
+      message,
+      by: actor.subject,
+      via: 'slack',
+      state: 'queued',
+      createdAt: new Date().toISOString(),
+      actions: [
+        { name: 'create-server-group', state: 'pending' },
+        { name: 'burn-in', state: 'pending' },
+      ],
+      current: 0,
+      context: { imageVersion: '1.4.0' },
+    });
+    return { id };
+  };
+  const slipway = (actor: Actor): SlipwayApi => {
+    const record = (call: string, ...args: unknown[]) => calls.push({ actor, call, args });
+    return {
+      async clusters() {
+        record('clusters');
+        if (options.slowStatusMs) await new Promise((r) => setTimeout(r, options.slowStatusMs));
+        return [
+          {
+            service: 'search',
+            env: 'prod',
+            active: { name: 'search-prod-v003', disabled: false, image: 'img-3', instances: [] },
+            retained: [],
+            health: { healthy: 2, instances: 2 },
+          },
+        ];
+      },
+      async environment(service, env) {
+        record('environment', service, env);
+        return { service, env, active: null, retained: [], health: {} };
+      },
+      async deployments(service, env) {
+        record('deployments', service, env);
+        return [...deployments.values()];
+      },
+      async deployment(id) {
+        const d = deployments.get(id)!;
+        const step = steps[(d as DeploymentView & { step?: number }).current + (d.state === 'queued' ? 0 : 1)];
+        const snapshot = structuredClone(d);
+        if (d.state !== 'succeeded' && d.state !== 'rolled-back') step?.(d);
+        return snapshot;
+      },
+      async deploy(request) {
+        record('deploy', request);
+        return start(actor, request.service, request.env, request.image, request.message);
+      },
+      async undo(service, env, message) {
+        record('undo', service, env, message);
+        return start(actor, service, env, 'img-2', message);
+      },
+      async revertCommit(service, env, commit, message) {
+        record('revertCommit', service, env, commit, message);
+        return start(actor, service, env, 'img-1', message);
+      },
+      async control(kind, id) {
+        record('control', kind, id);
+        const d = deployments.get(id)!;
+        if (kind === 'rollback') {
+          d.state = 'rolled-back';
+          d.reason = `rollback asked by ${actor.subject}`;
+        }
+        return d;
+      },
+      async release(request) {
+        record('release', request);
+        return { id: 'rel-1', deployments: [{ id: 'dep-rel00001', service: 'search', env: 'prod' }] };
+      },
+      async sync() {
+        record('sync');
+        return { items: [] };
+      },
+      async bake(service, version) {
+        record('bake', service, version);
+        return { image: 'img-9', cached: true };
+      },
+      async bakeState(id) {
+        return { id, state: 'succeeded', image: 'img-9' };
+      },
+    };
+  };
+  return { calls, slipway, deployments, start };
+}
+
+let server: Server;
+let slack: SlackStandIn;
+let fake: ReturnType<typeof fakeSlipway>;
+
+async function startChat(slipway: ReturnType<typeof fakeSlipway>, answerWithinMs?: number) {
+  const app = createApp({
+    signingSecret: SECRET,
+    users: createChatUsers({
+      U0ALICE: { subject: 'alice', role: 'deployer' },
+      U0BOB: { subject: 'bob', role: 'reader' },
+    }),
+    slipway: slipway.slipway,
+    logger: createLogger({ name: 'chat', level: 'silent' }),
+    follow: { pollMs: 10 },
+    ...(answerWithinMs !== undefined ? { answerWithinMs } : {}),
+  });
+  const listening = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => listening.once('listening', resolve));
+  return listening;
+}
+
+beforeAll(async () => {
+  fake = fakeSlipway();
+  server = await startChat(fake);
+  slack = await SlackStandIn.start({
+    signingSecret: SECRET,
+    chatUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  });
+});
+
+afterAll(async () => {
+  await slack.close();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('POST /slack/commands', () => {
+  it('answers a deploy at once, then updates one message through response_url until it ends', async () => {
+    const answer = await slack.command('deploy search prod img-14 -m "Making everything faster"', alice);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ response_type: 'ephemeral', text: ':rocket: deploying search img-14 to prod…' });
+    const final = await slack.waitFor(answer.responseId, (m) => /deployed/.test(m.text ?? ''));
+    expect(final.text).toMatch(/^:white_check_mark: search prod ← img-14 \(1\.4\.0\): deployed \[dep-/);
+    const messages = slack.messages(answer.responseId);
+    // One message, replaced each time; never more posts than Slack takes to one response_url.
+    expect(messages.every((m) => m.replace_original === true && m.response_type === 'ephemeral')).toBe(true);
+    expect(messages.length).toBeLessThanOrEqual(5);
+    expect(messages.map((m) => m.text).at(-1)).toBe(final.text);
+    expect(messages.some((m) => /in service, burn-in/.test(m.text ?? ''))).toBe(true);
+    const deploy = fake.calls.find((c) => c.call === 'deploy')!;
+    expect(deploy.actor).toEqual({ subject: 'alice', role: 'deployer' });
+    expect(deploy.args[0]).toEqual({
+      service: 'search',
+      env: 'prod',
+      image: 'img-14',
+      message: 'Making everything faster',
+    });
+  });
+
+  it('reads Slack’s curly quotes as quotes', async () => {
+    const answer = await slack.command('undo search prod -m “too slow”', alice);
+    expect(answer.body.text).toMatch(/^:leftwards_arrow_with_hook: undoing search prod/);
+    await slack.waitFor(answer.responseId, (m) => /deployed/.test(m.text ?? ''));
+    expect(fake.calls.find((c) => c.call === 'undo')!.args).toEqual(['search', 'prod', 'too slow']);
+  });
+
+  it('answers a read in the acknowledgement itself', async () => {
+    const answer = await slack.command('status', bob);
+    expect(answer.status).toBe(200);
+    expect(answer.body.text).toBe('*search prod* search-prod-v003 img-3 — 2/2 healthy');
+    expect(slack.messages(answer.responseId)).toEqual([]);
+  });
+
+  it('says how to write a command it cannot read', async () => {
+    const answer = await slack.command('deploy search prod img-14', alice);
+    expect(answer.body.text).toMatch(/deploy needs a reason: -m "why"/);
+    const unknown = await slack.command('launch', alice);
+    expect(unknown.body.text).toMatch(/no command 'launch'/);
+    const badName = await slack.command('status Search-Prod', alice);
+    expect(badName.body.text).toMatch(/'Search-Prod' is not a service name/);
+  });
+
+  it('refuses a reader who asks to deploy, before asking Slipway anything', async () => {
+    const before = fake.calls.length;
+    const answer = await slack.command('deploy search prod img-14 -m "sneaky"', bob);
+    expect(answer.body.text).toBe(':no_entry: bob is a reader in Slipway: deploy needs the deployer role.');
+    expect(fake.calls.length).toBe(before);
+  });
+
+  it('refuses a Slack user it does not know', async () => {
+    const answer = await slack.command('status', mallory);
+    expect(answer.body.text).toMatch(/Slack user U0MALLORY is not a Slipway user/);
+  });
+
+  it('refuses a request with a wrong signature', async () => {
+    const before = fake.calls.length;
+    const answer = await slack.command('status', alice, { signingSecret: 'not-the-secret' });
+    expect(answer.status).toBe(401);
+    expect(fake.calls.length).toBe(before);
+  });
+
+  it('refuses a timestamp older than five minutes, even signed rightly', async () => {
+    const answer = await slack.command('status', alice, { timestamp: Math.floor(Date.now() / 1000) - 6 * 60 });
+    expect(answer.status).toBe(401);
+  });
+
+  it('refuses the same signed request sent twice (a replay)', async () => {
+    const first = await slack.command('status', alice);
+    expect(first.status).toBe(200);
+    const again = await slack.send('/slack/commands', first.signed.body, first.responseId, {
+      timestamp: first.signed.timestamp,
+      signature: first.signed.signature,
+    });
+    expect(again.status).toBe(401);
+  });
+});
+
+describe('POST /slack/actions (buttons on notifications)', () => {
+  it('rolls back as the person who pressed Roll back, and tells them how it ended', async () => {
+    const { id } = fake.start({ subject: 'ci', role: 'deployer' }, 'search', 'prod', 'img-15', 'nightly');
+    const pressed = await slack.press(
+      { actionId: 'slipway:rollback', value: JSON.stringify({ deployment: id }), text: 'Roll back' },
+      alice,
+    );
+    expect(pressed.status).toBe(200);
+    const final = await slack.waitFor(pressed.responseId, (m) => /rolled back/.test(m.text ?? ''));
+    expect(final.text).toContain('rollback asked by alice');
+    expect(fake.calls.find((c) => c.call === 'control' && c.args[1] === id)?.actor.subject).toBe('alice');
+    // A button's answers are new messages to the presser: the notification itself stays.
+    expect(slack.messages(pressed.responseId).every((m) => m.replace_original === false)).toBe(true);
+  });
+
+  it('refuses a reader pressing Roll back, and rolls nothing back', async () => {
+    const { id } = fake.start({ subject: 'ci', role: 'deployer' }, 'search', 'prod', 'img-16', 'nightly');
+    const pressed = await slack.press(
+      { actionId: 'slipway:rollback', value: JSON.stringify({ deployment: id }), text: 'Roll back' },
+      bob,
+    );
+    expect(pressed.status).toBe(200);
+    const refusal = await slack.waitFor(pressed.responseId, () => true);
+    expect(refusal.text).toBe(':no_entry: bob is a reader in Slipway: Roll back needs the deployer role.');
+    expect(fake.calls.some((c) => c.call === 'control' && c.args[1] === id)).toBe(false);
+  });
+
+  it('undoes a service+env from an Undo button', async () => {
+    const pressed = await slack.press(
+      { actionId: 'slipway:undo', value: JSON.stringify({ service: 'search', env: 'prod' }) },
+      alice,
+    );
+    await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
+    expect(fake.calls.filter((c) => c.call === 'undo').at(-1)!.args).toEqual([
+      'search',
+      'prod',
+      'undo from Slack by alice',
+    ]);
+  });
+
+  it('reverts a commit from the Revert button on a failed build', async () => {
+    const commit = 'c'.repeat(40);
+    const pressed = await slack.press(
+      { actionId: 'slipway:revert', value: JSON.stringify({ service: 'search', env: 'prod', commit }) },
+      alice,
+    );
+    await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
+    expect(fake.calls.find((c) => c.call === 'revertCommit')!.args).toEqual([
+      'search',
+      'prod',
+      commit,
+      'revert cccccccccccc from Slack by alice',
+    ]);
+  });
+
+  it('refuses a press with a wrong signature', async () => {
+    const pressed = await slack.press({ actionId: 'slipway:pause', value: '{}' }, alice, { signingSecret: 'nope' });
+    expect(pressed.status).toBe(401);
+  });
+});
+
+describe('a read slower than Slack waits', () => {
+  it('is acknowledged at once and answered through response_url', async () => {
+    const slow = fakeSlipway({ slowStatusMs: 300 });
+    const chat = await startChat(slow, 50);
+    const other = await SlackStandIn.start({
+      signingSecret: SECRET,
+      chatUrl: `http://127.0.0.1:${(chat.address() as AddressInfo).port}`,
+    });
+    try {
+      const answer = await other.command('status', bob);
+      expect(answer.body.text).toBe(':hourglass_flowing_sand: asking Slipway: status');
+      const later = await other.waitFor(answer.responseId, () => true);
+      expect(later.text).toBe('*search prod* search-prod-v003 img-3 — 2/2 healthy');
+    } finally {
+      await other.close();
+      chat.closeAllConnections();
+      await new Promise((resolve) => chat.close(resolve));
+    }
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * What each `/slipway` command does for one person: reads answer at once; what changes something
+ * is acknowledged at once ("deploying search img-… to prod…") and then asked of Slipway and
+ * followed in the same message until it ends. The person's role is checked first, for a clear
+ * refusal; the services check it again (the calls act as that person).
+ */
+import { roleAllows, type Role } from '@slipway/core';
+import { HELP, type ChatCommand } from './grammar.js';
+import { followBake, followDeployment, type FollowOptions } from './follow.js';
+import { NotAvailableError, type Actor, type EnvironmentView, type SlipwayApi } from './slipway.js';
+import type { ResponseThread } from './thread.js';
+
+export interface Conversation {
+  actor: Actor;
+  api: SlipwayApi;
+  thread: ResponseThread;
+  follow: FollowOptions;
+}
+
+export interface Outcome {
+  /** The immediate answer (the acknowledgement Slack shows within its 3 s). */
+  now: string;
+  /** The rest, through the response_url. */
+  later?: () => Promise<void>;
+}
+
+const READS = new Set<ChatCommand['verb']>(['help', 'status', 'history', 'sync']);
+
+export function roleNeeded(command: ChatCommand): Role {
+  return READS.has(command.verb) ? 'reader' : 'deployer';
+}
+
+/** The refusal for a person whose role is not enough, or undefined. */
+export function refusal(actor: Actor, verb: string, needed: Role): string | undefined {
+  if (roleAllows(actor.role, needed)) return undefined;
+  return `:no_entry: ${actor.subject} is a ${actor.role} in Slipway: ${verb} needs the ${needed} role.`;
+}
+
+/** A failed call in one line: the service's own words (problem+json detail). */
+export function failure(error: unknown): string {
+  if (error instanceof NotAvailableError) return `:construction: not available yet: ${error.message}`;
+  return `:warning: ${(error as Error).message}`;
+}
+
+export async function runCommand(command: ChatCommand, c: Conversation): Promise<Outcome> {
+  const { api, thread } = c;
+  const denied = refusal(c.actor, command.verb, roleNeeded(command));
+  if (denied) return { now: denied };
+  /** Acknowledge now; ask and follow later, telling the same message what happened. */
+  const act = (now: string, work: () => Promise<void>): Outcome => ({
+    now,
+    later: () => work().catch((error: unknown) => thread.finish(failure(error))),
+  });
+  const followed = (start: () => Promise<{ id: string }>) => async () => {
+    const { id } = await start();
+    await followDeployment(api, id, thread, c.follow);
+  };
+
+  switch (command.verb) {
+    case 'help':
+      return { now: HELP };
+    case 'status':
+      if (command.service && command.env)
+        return { now: describeEnvironment(await api.environment(command.service, command.env)) };
+      return {
+        now: describeClusters(
+          (await api.clusters()).filter((cl) => !command.service || cl.service === command.service),
+        ),
+      };
+    case 'history': {
+      const items = await api.deployments(command.service, command.env);
+      if (items.length === 0)
+        return { now: `no deployments of ${command.service}${command.env ? ` ${command.env}` : ''}` };
+      return {
+        now: items
+          .map(
+            (d) =>
+              `\`${d.id}\` ${d.env} ${d.image} *${d.state}* ${d.createdAt.slice(0, 16).replace('T', ' ')} ${d.by}${d.via ? ` (via ${d.via})` : ''}: ${d.message}`,
+          )
+          .join('\n'),
+      };
+    }
+    case 'sync':
+      return { now: describeSync(await api.sync()) };
+    case 'deploy':
+      return act(
+        `:rocket: deploying ${command.service} ${command.image} to ${command.env}…`,
+        followed(() =>
+          api.deploy({
+            service: command.service,
+            env: command.env,
+            image: command.image,
+            message: command.message,
+            ...(command.ref ? { configRef: command.ref } : {}),
+            ...(command.strategy ? { strategy: command.strategy } : {}),
+            ...(command.queue ? { queue: true } : {}),
+          }),
+        ),
+      );
+    case 'undo':
+      return act(
+        `:leftwards_arrow_with_hook: undoing ${command.service} ${command.env}: back to the previous release…`,
+        followed(() => api.undo(command.service, command.env, command.message)),
+      );
+    case 'pause':
+    case 'resume':
+    case 'cancel':
+    case 'rollback':
+      return act(`${command.verb} ${command.id}…`, async () => {
+        await api.control(command.verb, command.id);
+        if (command.verb === 'pause') {
+          await thread.finish(`:double_vertical_bar: ${command.id}: pause asked; it stops after the running action`);
+          return;
+        }
+        await followDeployment(api, command.id, thread, c.follow);
+      });
+    case 'bake':
+      return act(
+        `:bread: baking ${command.service === 'base' ? 'a new base image' : `${command.service} ${command.version}`}…`,
+        async () => {
+          const started = await api.bake(command.service, command.version);
+          if (started.image) {
+            await thread.finish(
+              `:white_check_mark: ${command.service} ${command.version} is baked already: ${started.image}`,
+            );
+            return;
+          }
+          await followBake(api, started.id!, thread, c.follow);
+        },
+      );
+    case 'release':
+      return act(
+        `:package: releasing ${command.items.map((i) => `${i.service} ${i.image ?? i.version}`).join(', ')}…`,
+        async () => {
+          const request = {
+            message: command.message,
+            items: command.items,
+            ...(command.env ? { env: command.env } : {}),
+          };
+          await thread.finish(describeRelease(await api.release(request)));
+        },
+      );
+    case 'promote':
+      return act(`:arrow_up: promoting ${command.service} from ${command.from} to ${command.to}…`, async () => {
+        // The orchestrator resolves the image serving in `from` now (a release item's `from`).
+        const release = await api.release({
+          message: command.message,
+          env: command.to,
+          items: [{ service: command.service, from: command.from }],
+        });
+        await thread.finish(describeRelease(release));
+      });
+  }
+}
+
+function health(e: EnvironmentView): string {
+  return `${e.health.healthy ?? 0}/${e.health.instances ?? 0} healthy`;
+}
+
+export function describeClusters(items: EnvironmentView[]): string {
+  if (items.length === 0) return 'no clusters deployed yet';
+  return items
+    .map(
+      (e) =>
+        `*${e.service} ${e.env}* ${e.active ? `${e.active.name} ${e.active.image ?? ''}` : 'nothing in service'} — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`,
+    )
+    .join('\n');
+}
+
+export function describeEnvironment(e: EnvironmentView): string {
+  const lines = [`*${e.service} ${e.env}* — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`];
+  for (const g of [e.active, ...e.retained].filter((g) => g !== null)) {
+    const states = g.instances.map((i) => i.health);
+    lines.push(
+      `${g.disabled ? ':white_circle:' : ':large_green_circle:'} ${g.name} ${g.disabled ? 'out of service' : 'in service'} ${g.image ?? ''}${g.commit ? ` config ${g.commit.slice(0, 12)}` : ''} — ${states.length} instance${states.length === 1 ? '' : 's'}${states.length ? `: ${states.join(', ')}` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+interface SyncSet {
+  service: string;
+  set: string;
+  inSync: boolean;
+  clusters: { env: string; image: string | null; version: string | null; odd: boolean }[];
+}
+
+function describeSync(answer: Record<string, unknown>): string {
+  const sets = (Array.isArray(answer.items) ? answer.items : []) as SyncSet[];
+  if (answer.inSync === true || sets.every((s) => s.inSync))
+    return ':white_check_mark: every sync set runs one image in all its clusters';
+  return sets
+    .filter((s) => !s.inSync)
+    .map(
+      (s) =>
+        `:warning: *${s.service} ${s.set}* out of sync: ${s.clusters.map((c) => `${c.env} ${c.version ?? c.image ?? 'nothing'}${c.odd ? ' (odd one)' : ''}`).join(', ')}`,
+    )
+    .join('\n');
+}
+
+function describeRelease(answer: Record<string, unknown>): string {
+  return `:package: release \`${String(answer.id ?? '')}\` ${String(answer.state ?? 'started')}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
+}

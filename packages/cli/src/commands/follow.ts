@@ -1,0 +1,126 @@
+/** Following a deployment live, and pause/resume/cancel/rollback of one. */
+import { answer, CliError, client, raw } from '../api.js';
+import { readEvents } from '../events.js';
+import { bold, dim, green, line, red, seconds, show, stateColour, yellow, type GlobalOptions } from '../output.js';
+
+const orchestrator = () => client('orchestrator');
+const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
+
+export function deploymentId(id: string): string {
+  if (!DEPLOYMENT_ID.test(id))
+    throw new CliError(
+      `${JSON.stringify(id)} is not a deployment id: they look like dep-abc123 (slipway history)`,
+      true,
+    );
+  return id;
+}
+
+/**
+ * Ctrl-C while following stops following, not the work: say so and how to follow it again.
+ * Answers the function that removes the handler.
+ */
+export function keepsRunningOnInterrupt(what: string, again: string): () => void {
+  const onInterrupt = () => {
+    process.stderr.write(`\n${what} keeps running. Follow it again: ${again}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  return () => process.off('SIGINT', onInterrupt);
+}
+
+/** Follows a deployment live; succeeds only when it did. */
+export async function watch(id: string, options: GlobalOptions = {}) {
+  deploymentId(id);
+  // Before the first await: a Ctrl-C right after the id was printed is answered too.
+  const stop = keepsRunningOnInterrupt(`Deployment ${id}`, `slipway watch ${id}  (or stop it: slipway cancel ${id})`);
+  let lastProgress = '';
+  let lastFinished = '';
+  try {
+    const response = await raw('orchestrator', `/deployments/${id}/events`);
+    if (!response.ok) {
+      const body = (await response.json().catch(() => ({}))) as { detail?: string };
+      throw new CliError(
+        response.status === 404
+          ? `there is no deployment ${id} (slipway history)`
+          : (body.detail ?? `${response.status}`),
+      );
+    }
+    for await (const event of readEvents(response)) {
+      if (event.event === 'end') break;
+      const data = JSON.parse(event.data) as Record<string, unknown>;
+      if (options.json) {
+        line(JSON.stringify(data));
+        continue;
+      }
+      const at = dim(String(data.at).slice(11, 19));
+      if (event.event === 'action-started')
+        line(`${at} ▸ ${data.action}${Number(data.attempt) > 1 ? yellow(` (attempt ${data.attempt})`) : ''}`);
+      else if (event.event === 'action-finished') {
+        lastFinished = String(data.action);
+        line(
+          `${at} ${green('✓')} ${data.action} ${dim(seconds(data.durationMs as number))} ${dim(String(data.output ?? ''))}`,
+        );
+      } else if (event.event === 'action-failed' || event.event === 'action-retry')
+        line(`${at} ${red('✗')} ${data.action}: ${data.output}`);
+      else if (event.event === 'progress' && data.text !== lastProgress) {
+        lastProgress = String(data.text);
+        // A countdown every 5 s, not every second.
+        const left = Number(/(\d+) s left$/.exec(lastProgress)?.[1] ?? 0);
+        if (left % 5 === 0 || left <= 3) line(`${at}   ${dim(lastProgress)}`);
+      } else if (event.event === 'finished')
+        line(`${at} ${stateColour(String(data.state))}${data.reason ? `: ${data.reason}` : ''}`);
+      else if (event.event === 'paused') {
+        line(`${at} ${yellow('paused')}${lastFinished ? ` after ${lastFinished}` : ''}: slipway resume ${id}`);
+        // The stream stays open while paused: following ends here unless it was resumed since.
+        if ((await getDeployment(id)).state === 'paused') break;
+      } else if (
+        ['queued', 'resumed', 'started', 'admitted'].includes(event.event) ||
+        event.event.endsWith('-requested')
+      )
+        line(`${at} ${event.event}`);
+    }
+  } finally {
+    stop();
+  }
+  const final = await answer(orchestrator().GET('/deployments/{id}', { params: { path: { id } } }), 'orchestrator');
+  if (final.state === 'paused') return;
+  if (final.state !== 'succeeded') throw new CliError(`${id} ${final.state}${final.reason ? `: ${final.reason}` : ''}`);
+}
+
+type Record_ = Awaited<ReturnType<typeof getDeployment>>;
+const getDeployment = (id: string) =>
+  answer(orchestrator().GET('/deployments/{id}', { params: { path: { id } } }), 'orchestrator');
+
+/** When a pause (or a cancel) will take effect: after the running action, with its time left if it says. */
+export function takesEffect(d: Record_): string {
+  const running = d.actions.find((a) => a.state === 'running') ?? d.actions[d.current];
+  if (!running) return 'at the next action';
+  const left = /(\d+) s left/.exec(d.context.progress ?? '')?.[1];
+  return `after ${running.name}${left ? `, in about ${left} s` : ''}`;
+}
+
+const WORDS = { pause: 'pauses', resume: 'resumes', cancel: 'is cancelled', rollback: 'rolls back' } as const;
+
+export async function control(
+  kind: 'pause' | 'resume' | 'cancel' | 'rollback',
+  id: string,
+  options: GlobalOptions = {},
+) {
+  deploymentId(id);
+  const path = { params: { path: { id } } };
+  const result = await answer(
+    kind === 'pause'
+      ? orchestrator().POST('/deployments/{id}/pause', path)
+      : kind === 'resume'
+        ? orchestrator().POST('/deployments/{id}/resume', path)
+        : kind === 'cancel'
+          ? orchestrator().POST('/deployments/{id}/cancel', path)
+          : orchestrator().POST('/deployments/{id}/rollback', path),
+    'orchestrator',
+  );
+  const now = await getDeployment(id);
+  const when = kind === 'pause' ? takesEffect(now) : kind === 'resume' ? 'now' : 'after the running action or wait';
+  show(options, { ...result, takesEffect: when }, () =>
+    line(`${bold(id)} ${WORDS[kind]} ${when}${kind === 'pause' ? ` (slipway watch ${id} says when it did)` : ''}`),
+  );
+}

@@ -1,0 +1,70 @@
+/**
+ * `slipway deploy … --dry-run` (what a deployment would change: source commits and config keys,
+ * against what runs now — then exits) and `slipway history … --commits` (the same for each
+ * deployment made, against the one before it).
+ */
+import { answer, CliError, client } from '../api.js';
+import { bold, line, show, stateColour, type GlobalOptions } from '../output.js';
+import { planChange, printPlan, side, type ChangePlan } from './changes.js';
+
+interface DeployOptions extends GlobalOptions {
+  dryRun?: boolean;
+  ref?: string;
+  commits?: boolean;
+}
+
+export async function deployOrPlan(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
+  if (!options.dryRun) return (await import('./deploy.js')).deploy(service, env, image, options);
+  if (!service || !env || !image)
+    throw new CliError('deploy --dry-run needs a service, an environment and an image', true);
+  const now = await answer(
+    client('orchestrator').GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }),
+    'orchestrator',
+  );
+  const config = await answer(
+    client('config').GET('/config/{service}/{env}', {
+      params: { path: { service, env }, query: (options.ref ? { ref: options.ref } : {}) as never },
+    }),
+    'config',
+  );
+  const plan = await planChange(
+    service,
+    env,
+    await side(service, now.active?.image, now.active?.commit),
+    await side(service, image, (config as { commit: string }).commit),
+  );
+  show(options, plan, () => {
+    line(`Would deploy (nothing is deployed: --dry-run):`);
+    printPlan(plan);
+  });
+}
+
+export async function historyOrCommits(service?: string, env?: string, options: DeployOptions = {}) {
+  if (!options.commits) return (await import('./status.js')).history(service, env, options);
+  if (!service || !env) throw new CliError('history --commits needs a service and an environment', true);
+  const page = await answer(
+    client('orchestrator').GET('/deployments', { params: { query: { service, env, limit: 10 } } }),
+    'orchestrator',
+  );
+  const plans: Array<{ id: string; state: string; plan: ChangePlan }> = [];
+  for (const [i, d] of page.items.entries()) {
+    const previous = page.items.slice(i + 1).find((p) => p.state === 'succeeded');
+    plans.push({
+      id: d.id,
+      state: d.state,
+      plan: await planChange(
+        service,
+        env,
+        await side(service, previous?.image, previous?.context.commit),
+        await side(service, d.image, d.context.commit),
+      ),
+    });
+  }
+  show(options, plans, () => {
+    for (const { id, state, plan } of plans) {
+      const d = page.items.find((item) => item.id === id)!;
+      line(`${bold(id)} ${stateColour(state)} ${d.createdAt} ${d.by}${d.via ? ` via ${d.via}` : ''}: ${d.message}`);
+      printPlan(plan, '  ');
+    }
+  });
+}

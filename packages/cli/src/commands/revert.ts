@@ -1,0 +1,48 @@
+/**
+ * `slipway revert SERVICE ENV COMMIT`: deploys the newest earlier release whose artifact does not
+ * contain that source commit (undo's way), and follows it. A short commit id is completed from
+ * the service's recent commits.
+ */
+import { answer, CliError, client } from '../api.js';
+import { bold, line, show, type GlobalOptions } from '../output.js';
+import { watch } from './follow.js';
+
+export async function revert(
+  service: string,
+  env: string,
+  commit: string,
+  options: GlobalOptions & { message?: string; wait?: boolean } = {},
+) {
+  if (!/^[0-9a-f]{7,40}$/.test(commit)) throw new CliError(`'${commit}' is not a commit id`, true);
+  let full = commit;
+  if (commit.length < 40) {
+    const listed = await answer(
+      client('baking').GET('/services/{service}/commits', { params: { path: { service }, query: { limit: 100 } } }),
+      'baking',
+    );
+    const matches = listed.items.filter((c) => c.commit.startsWith(commit));
+    if (matches.length !== 1)
+      throw new CliError(
+        matches.length
+          ? `${commit} names ${matches.length} commits: give more of it`
+          : `no recent commit of ${service} starts with ${commit}`,
+      );
+    full = matches[0]!.commit;
+  }
+  const started = await answer(
+    client('orchestrator').POST('/services/{service}/envs/{env}/revert-commit', {
+      params: { path: { service, env } },
+      body: { commit: full, message: options.message ?? `revert ${full.slice(0, 12)}` },
+    }),
+    'orchestrator',
+  );
+  if (options.wait === false) {
+    show(options, started, () => line(started.id));
+    return;
+  }
+  if (!options.json)
+    line(
+      `${bold(started.id)}: ${service} ${env} back to ${started.version} (${started.image}), without ${full.slice(0, 12)}`,
+    );
+  await watch(started.id, options);
+}

@@ -1,0 +1,109 @@
+/**
+ * `slipway status` and `slipway history` take the same arguments the same way: nothing (every
+ * service), a service (each of its environments) or a service and an environment.
+ */
+import { answer, client } from '../api.js';
+import { knownEnv, knownService } from '../names.js';
+import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
+import {
+  age,
+  deployments,
+  duration,
+  environment,
+  serviceImages,
+  versionOf,
+  type DeploymentRecord,
+  type ImageInfo,
+} from '../releases.js';
+
+const orchestrator = () => client('orchestrator');
+
+/** "undo of dep-…" or "rolled back: reason", beside the outcome. */
+function outcome(d: DeploymentRecord): string {
+  const state = d.state === 'rolled-back' ? red('rolled back') : stateColour(d.state);
+  return d.undoOf ? `${state} ${yellow('(undo)')}` : state;
+}
+
+async function allImages(services: string[]): Promise<ImageInfo[]> {
+  return (await Promise.all([...new Set(services)].map(serviceImages))).flat();
+}
+
+export async function status(service?: string, env?: string, options: GlobalOptions = {}) {
+  const name = service ? await knownService(service) : undefined;
+  const environmentName = name && env ? await knownEnv(name, env) : undefined;
+  if (!environmentName) {
+    const clusters = (await answer(orchestrator().GET('/clusters'), 'orchestrator')).items.filter(
+      (c) => !name || c.service === name,
+    );
+    const images = await allImages(clusters.map((c) => c.service));
+    const latest = await deployments(name, undefined, 100);
+    show(options, { items: clusters }, () => {
+      if (clusters.length === 0)
+        return line(
+          name ? `${name} is deployed nowhere yet: slipway deploy ${name} ENV VERSION` : 'nothing deployed yet',
+        );
+      table([
+        ['SERVICE', 'ENV', 'VERSION', 'IMAGE', 'HEALTHY', 'LAST DEPLOYMENT'],
+        ...clusters.map((c) => {
+          const last = latest.find((d) => d.service === c.service && d.env === c.env);
+          return [
+            c.service,
+            c.env,
+            versionOf(images, c.active?.image) ?? '-',
+            c.active?.image ?? '-',
+            `${c.health.healthy ?? 0}/${c.health.instances ?? 0}`,
+            c.deploying
+              ? yellow(`deploying ${c.deploying}`)
+              : last
+                ? `${outcome(last)} ${age(last.finishedAt ?? last.createdAt)} by ${last.by}`
+                : '',
+          ];
+        }),
+      ]);
+    });
+    return;
+  }
+  const [state, images, recent] = await Promise.all([
+    environment(name!, environmentName),
+    serviceImages(name!),
+    deployments(name, environmentName, 5),
+  ]);
+  show(options, state, () => {
+    line(`${bold(`${name} ${environmentName}`)}${state.deploying ? yellow(`  deploying: ${state.deploying}`) : ''}`);
+    for (const group of [state.active, ...state.retained].filter((g) => g !== null && g !== undefined)) {
+      line(
+        `  ${group.name} ${group.disabled ? dim('out of service') : green('in service')} ${versionOf(images, group.image) ?? ''} ${dim(`${group.image ?? ''} config ${group.commit?.slice(0, 12) ?? ''}`)}`,
+      );
+      for (const i of group.instances) line(`    ${i.id} ${i.address ?? ''} ${i.lifecycle} ${stateColour(i.health)}`);
+    }
+    const last = recent[0];
+    if (last)
+      line(
+        `last deployment: ${last.id} ${outcome(last)} ${duration(last.startedAt ?? last.createdAt, last.finishedAt)} ${age(last.finishedAt ?? last.createdAt)} by ${last.by}: ${last.message}${last.reason ? dim(` (${last.reason})`) : ''}`,
+      );
+  });
+}
+
+export async function history(service?: string, env?: string, options: GlobalOptions = {}) {
+  const name = service ? await knownService(service) : undefined;
+  const environmentName = name && env ? await knownEnv(name, env) : undefined;
+  const items = await deployments(name, environmentName, 20);
+  const images = await allImages(items.map((d) => d.service));
+  show(options, { items }, () => {
+    if (items.length === 0) return line('no deployments yet');
+    table([
+      ['ID', 'SERVICE', 'ENV', 'VERSION', 'OUTCOME', 'STARTED', 'TOOK', 'WHO', 'WHY'],
+      ...items.map((d) => [
+        d.id,
+        d.service,
+        d.env,
+        versionOf(images, d.image) ?? d.image,
+        outcome(d),
+        (d.startedAt ?? d.createdAt).slice(0, 16).replace('T', ' '),
+        duration(d.startedAt ?? d.createdAt, d.finishedAt),
+        d.by,
+        d.message + (d.undoOf ? dim(` (undo of ${d.undoOf})`) : ''),
+      ]),
+    ]);
+  });
+}

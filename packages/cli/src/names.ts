@@ -1,0 +1,73 @@
+/**
+ * Service and environment names as the user typed them: asked for when missing (with a
+ * terminal), refused in words when malformed (exit 2), and an error naming the nearest known
+ * name when there is no such thing (exit 1) — before any command acts on them.
+ */
+import { answer, client } from './api.js';
+import { CliError } from './errors.js';
+import { choose } from './prompt.js';
+
+const NAME = /^[a-z0-9]{1,32}$/;
+
+export async function serviceNames(): Promise<string[]> {
+  const page = await answer(client('metadata').GET('/services', { params: { query: { limit: 1000 } } }), 'metadata');
+  return page.items.map((s) => s.name);
+}
+
+export async function environments(service: string): Promise<string[]> {
+  return (await answer(client('config').GET('/config/{service}', { params: { path: { service } } }), 'config'))
+    .environments;
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+export function nearest(name: string, known: string[]): string | undefined {
+  const scored = known
+    .map((k) => ({ k, d: k.startsWith(name) || name.startsWith(k) ? 1 : distance(name, k) }))
+    .filter(({ k, d }) => d <= Math.max(2, Math.floor(k.length / 3)))
+    .sort((a, b) => a.d - b.d);
+  return scored[0]?.k;
+}
+
+function noSuch(what: string, name: string, known: string[], listing: string): CliError {
+  const near = nearest(name, known);
+  return new CliError(`there is no ${what} ${name}${near ? `; did you mean ${near}?` : ''} (${listing})`);
+}
+
+function wellFormed(what: string, name: string): void {
+  if (!NAME.test(name))
+    throw new CliError(`${JSON.stringify(name)} is not a ${what} name: lowercase letters and digits, 1 to 32`, true);
+}
+
+/** A registered service: the one given, else chosen on a terminal. */
+export async function knownService(given?: string): Promise<string> {
+  if (!given) return choose('service', serviceNames);
+  wellFormed('service', given);
+  const names = await serviceNames();
+  if (!names.includes(given)) throw noSuch('service', given, names, 'slipway services list');
+  return given;
+}
+
+/** An environment the service has configuration for: the one given, else chosen on a terminal. */
+export async function knownEnv(service: string, given?: string): Promise<string> {
+  if (!given) return choose('environment', () => environments(service));
+  wellFormed('environment', given);
+  const envs = await environments(service);
+  if (!envs.includes(given)) {
+    const near = nearest(given, envs);
+    throw new CliError(
+      `${service} has no environment ${given}${near ? `; did you mean ${near}?` : ''} (it has ${envs.join(', ') || 'none'})`,
+    );
+  }
+  return given;
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from '@jest/globals';
+import { inWords } from './api.js';
+import { nearest } from './names.js';
+import { preferredImage } from './releases.js';
+
+describe("the API's answers in the CLI's words", () => {
+  it('names fields as the user knows them, never the request paths or patterns', () => {
+    expect(
+      inWords(400, {
+        detail: 'invalid request',
+        errors: [{ path: '/path/name', message: 'must match pattern "^[a-z0-9]{1,32}$"' }],
+      }),
+    ).toBe('service name is not valid');
+    expect(inWords(400, { errors: [{ path: '/query/from', message: 'is required' }] })).toBe('--from is required');
+    expect(
+      inWords(409, { detail: 'search prod is being deployed by dep-abc123: wait for it, or ask with "queue": true' }),
+    ).toBe('search prod is being deployed by dep-abc123: wait for it, or ask with --queue');
+    expect(inWords(422, { detail: 'there is no base image yet: bake one first (POST /bakes/base)' })).toBe(
+      'there is no base image yet: bake one first (slipway bake base)',
+    );
+    expect(inWords(404, { detail: 'no route PUT /services/x/y' })).not.toMatch(/PUT|\/services/);
+  });
+
+  it('says where a refused token came from', () => {
+    const before = process.env.SLIPWAY_TOKEN;
+    process.env.SLIPWAY_TOKEN = 'x';
+    try {
+      expect(inWords(401, { detail: 'bad token' })).toMatch(/^the token from SLIPWAY_TOKEN was refused/);
+    } finally {
+      if (before === undefined) delete process.env.SLIPWAY_TOKEN;
+      else process.env.SLIPWAY_TOKEN = before;
+    }
+  });
+});
+
+describe('choices', () => {
+  it('suggests the nearest known name, and none when nothing is close', () => {
+    expect(nearest('serch', ['search', 'billing'])).toBe('search');
+    expect(nearest('prood', ['prod', 'staging'])).toBe('prod');
+    expect(nearest('zzzzzz', ['search', 'billing'])).toBeUndefined();
+  });
+
+  it('never starts an image prompt on one that already failed', () => {
+    const images = [
+      { id: 'img-3', version: '1.2.0', createdAt: '3' },
+      { id: 'img-2', version: '1.1.0', createdAt: '2' },
+      { id: 'img-1', version: '1.0.0', createdAt: '1' },
+    ];
+    expect(preferredImage(images, new Set(['img-3']), 'img-1')).toBe('img-2');
+    expect(preferredImage(images, new Set(), 'img-1')).toBe('img-3');
+    expect(preferredImage(images, new Set(['img-3', 'img-2']), 'img-1')).toBe('img-1');
+  });
+});

@@ -1,0 +1,30 @@
+import { describe, expect, it } from '@jest/globals';
+import { commitsSection } from './commits.js';
+
+const items = [
+  { service: 'search', commit: 'c'.repeat(40), message: 'Newest <b>', author: 'Eve', runningIn: [] },
+  {
+    service: 'search',
+    commit: 'b'.repeat(40),
+    message: 'Faster ranking',
+    author: 'Dev',
+    build: { status: 'failed', url: 'https://ci.example.com/runs/2' },
+    version: '1.1.0',
+    runningIn: ['prod'],
+  },
+  { service: 'search', commit: 'a'.repeat(40), message: 'First', author: 'Dev', runningIn: ['staging'] },
+];
+
+describe('Recent commits', () => {
+  it('shows each commit with its build link, where it runs and the command that reverts it', () => {
+    const text = commitsSection(items).text;
+    expect(text).toContain('<a href="https://ci.example.com/runs/2">failed</a>');
+    expect(text).toContain('Newest &lt;b&gt;');
+    // prod runs b…: b and everything before it can be reverted there; staging runs a…, the oldest.
+    expect(text).not.toContain(`slipway revert search prod ${'c'.repeat(12)}`);
+    expect(text).toContain(`slipway revert search prod ${'b'.repeat(12)}`);
+    expect(text).toContain(`slipway revert search prod ${'a'.repeat(12)}`);
+    expect(text).toContain(`slipway revert search staging ${'a'.repeat(12)}`);
+    expect(text).not.toContain(`slipway revert search staging ${'b'.repeat(12)}`);
+  });
+});

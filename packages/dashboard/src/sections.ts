@@ -1,0 +1,284 @@
+/**
+ * The parts of pages that update live (each with an id the page's script swaps in) and the
+ * pieces they share: groups and their instances, the action timeline, releases, the chart.
+ */
+import type { Cluster, Deployment, Group } from './data.js';
+import { Html, html } from './html.js';
+
+export const FINISHED = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
+export const short = (commit?: string) => commit?.slice(0, 10) ?? '';
+export const seconds = (ms?: number) => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`);
+export const when = (at?: string) => (at ? at.slice(0, 19).replace('T', ' ') : '');
+
+export function took(from?: string, to?: string): string {
+  if (!from || !to) return '';
+  const s = Math.round((Date.parse(to) - Date.parse(from)) / 1000);
+  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+export const outcomeTone = (state: string) =>
+  state === 'succeeded' ? 'good' : state === 'cancelled' ? 'off' : FINISHED.includes(state) ? 'bad' : 'wait';
+
+/** Health is said in words too, never by colour alone. */
+function healthCell(instance: Group['instances'][number], group: Group): Html {
+  const state =
+    instance.lifecycle === 'pending'
+      ? 'starting'
+      : group.disabled
+        ? 'out of service'
+        : instance.health === 'healthy'
+          ? 'healthy'
+          : instance.health === 'draining'
+            ? 'draining'
+            : instance.health === 'unhealthy'
+              ? 'unhealthy'
+              : 'starting';
+  const tone = { healthy: 'good', starting: 'wait', draining: 'wait', unhealthy: 'bad', 'out of service': 'off' }[
+    state
+  ];
+  return html`<li class="cell ${tone}" data-health="${state}" title="${instance.id} ${instance.address ?? ''}">
+    <span class="id">${instance.id}</span><span class="state">${state}</span>
+  </li>`;
+}
+
+/** An old group still taking traffic (during burn-in) is in service, not merely retained. */
+function group(g: Group, active: boolean): Html {
+  const role = active ? 'active, in service' : g.disabled ? 'retained, out of service' : 'old group, in service';
+  return html`<div class="group ${g.disabled ? 'disabled' : ''}" data-group="${g.name}" data-role="${role}">
+    <div class="group-head">
+      <strong>${g.name}</strong> <span class="muted">${role} · ${g.image ?? ''} · config ${short(g.commit)}</span>
+    </div>
+    ${
+      g.instances.length === 0
+        ? html`<p class="muted">no instances</p>`
+        : html`<ul class="cells">
+            ${g.instances.map((i) => healthCell(i, g))}
+          </ul>`
+    }
+  </div>`;
+}
+
+export function clustersSection(clusters: Cluster[]): Html {
+  return html`<section id="clusters">
+    <h2>Clusters</h2>
+    ${clusters.length === 0 ? html`<p class="muted">Nothing deployed yet.</p>` : ''}
+    ${clusters.map(
+      (c) =>
+        html`<article class="cluster" data-cluster="${c.service}-${c.env}">
+          <h3>
+            <a href="/services/${c.service}">${c.service}</a> ${c.env}
+            <span class="muted">${c.health.healthy ?? 0} of ${c.health.instances ?? 0} healthy</span>
+            ${c.deploying ? html`<a class="badge wait" href="/deployments/${c.deploying}">deploying</a>` : ''}
+          </h3>
+          ${c.active ? group(c.active, true) : html`<p class="muted">no group in service</p>`}
+          ${c.retained.map((g) => group(g, false))}
+        </article>`,
+    )}
+  </section>`;
+}
+
+export function progressOf(d: Deployment): string {
+  const action = d.actions[d.current];
+  return d.context.progress ?? (action ? `${action.name} (${d.current + 1} of ${d.actions.length})` : '');
+}
+
+export function activeSection(deployments: Deployment[]): Html {
+  const active = deployments.filter((d) => !FINISHED.includes(d.state));
+  return html`<section id="active">
+    <h2>Active deployments</h2>
+    ${active.length === 0 ? html`<p class="muted">None right now.</p>` : ''}
+    <ul class="list">
+      ${active.map(
+        (d) =>
+          html`<li class="deployment" data-deployment="${d.id}">
+            <a href="/deployments/${d.id}"><strong>${d.service} ${d.env}</strong></a>
+            <span class="badge ${d.state === 'paused' ? 'off' : 'wait'}">${d.state}</span>
+            ${d.context.imageVersion ?? ''} ${d.image} · config ${short(d.context.commit)} · ${d.strategy}
+            <div class="progress" data-progress>${progressOf(d)}</div>
+            <div class="muted">${d.by}: “${d.message}”</div>
+          </li>`,
+      )}
+    </ul>
+  </section>`;
+}
+
+/** Deployments as a table, the version first; ids and dates never wrap. */
+export function deploymentsTable(deployments: Deployment[], id = 'releases', title = 'Recent releases'): Html {
+  return html`<section id="${id}">
+    <h2>${title}</h2>
+    ${deployments.length === 0 ? html`<p class="muted">No deployments.</p>` : ''}
+    <div class="scroll">
+      <table>
+        <thead>
+          <tr>
+            <th>Version</th>
+            <th>Service</th>
+            <th>Outcome</th>
+            <th>Finished</th>
+            <th>Took</th>
+            <th>Who, why</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${deployments.map(
+            (d) =>
+              html`<tr data-deployment="${d.id}">
+                <td class="nowrap">
+                  <a href="/deployments/${d.id}"><strong>${d.context.imageVersion ?? d.image}</strong></a>
+                  <span class="muted image-id">${d.image}</span>
+                </td>
+                <td class="nowrap"><a href="/services/${d.service}">${d.service}</a> ${d.env}</td>
+                <td class="nowrap">
+                  <span class="badge ${outcomeTone(d.state)}">${d.state}</span>${
+                    d.undoOf ? html` <span class="badge off">undo</span>` : ''
+                  }
+                </td>
+                <td class="nowrap">${when(d.finishedAt ?? d.createdAt).slice(0, 16)}</td>
+                <td class="nowrap">${took(d.startedAt ?? d.createdAt, d.finishedAt)}</td>
+                <td>${d.by}: ${d.message}</td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+    </div>
+  </section>`;
+}
+
+export function releasesSection(deployments: Deployment[]): Html {
+  return deploymentsTable(deployments.filter((d) => FINISHED.includes(d.state)).slice(0, 15));
+}
+
+export const OUTCOMES = ['succeeded', 'rolled-back', 'failed', 'cancelled'] as const;
+
+/** Deployments per ISO week and per month, by outcome (cancelled apart from failed), for the charts. */
+export function chartData(deployments: Deployment[]) {
+  const finished = deployments.filter((d) => FINISHED.includes(d.state));
+  const bucket = (d: Deployment, by: 'week' | 'month') => {
+    const at = new Date(d.finishedAt ?? d.createdAt);
+    if (by === 'month') return at.toISOString().slice(0, 7);
+    const day = (at.getUTCDay() + 6) % 7;
+    const monday = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() - day));
+    return monday.toISOString().slice(0, 10);
+  };
+  const series = (by: 'week' | 'month') => {
+    const labels = [...new Set(finished.map((d) => bucket(d, by)))].sort();
+    return {
+      labels,
+      datasets: OUTCOMES.map((outcome) => ({
+        label: outcome,
+        data: labels.map((l) => finished.filter((d) => bucket(d, by) === l && d.state === outcome).length),
+      })),
+    };
+  };
+  return { week: series('week'), month: series('month') };
+}
+
+/** What a person reads in the timeline: a finished deployment's never-run actions were skipped. */
+export function shownState(d: Deployment, state: string): string {
+  return FINISHED.includes(d.state) && state === 'pending' ? 'skipped' : state;
+}
+
+const actionTone = (state: string) =>
+  state === 'done' ? 'good' : state === 'failed' ? 'bad' : state === 'running' ? 'wait' : 'off';
+
+function actionItem(name: string, state: string, detail: Html | string, output?: string): Html {
+  return html`<li class="action ${state}" data-action="${name}" data-state="${state}">
+    <span class="name">${name}</span>
+    <span class="badge ${actionTone(state)}">${state}</span>
+    <span class="muted">${detail}</span>
+    ${output ? html`<div class="output">${output}</div>` : ''}
+  </li>`;
+}
+
+/**
+ * The rollback as a step of its own, where the record carries none: what it did is in the
+ * progress the rollback left ("rolled back in 40 ms: …") or the reason.
+ */
+function rollbackStep(d: Deployment): Html | undefined {
+  if (d.state !== 'rolled-back' && d.state !== 'cancelled') return undefined;
+  if (d.actions.some((a) => /rollback|roll-back|restore|cancel/.test(a.name))) return undefined;
+  const said = d.context.progress && /roll|restor|cancel/i.test(d.context.progress) ? d.context.progress : d.reason;
+  return actionItem(d.state === 'cancelled' ? 'cancel' : 'rollback', 'done', '', said);
+}
+
+export function timesOf(d: Deployment): Html {
+  const start = d.startedAt ?? d.createdAt;
+  return html`<p class="times" data-times>
+    started <span class="nowrap">${when(start)}</span>${
+      d.finishedAt
+        ? html` · ended <span class="nowrap">${when(d.finishedAt)}</span> · took
+            <strong>${took(start, d.finishedAt)}</strong>`
+        : html` · running for ${took(start, new Date().toISOString())}`
+    }
+  </p>`;
+}
+
+export function actionsSection(d: Deployment): Html {
+  const ran = d.actions.filter((a) => shownState(d, a.state) !== 'skipped');
+  const skipped = d.actions.filter((a) => shownState(d, a.state) === 'skipped');
+  const step = (a: Deployment['actions'][number]) =>
+    actionItem(
+      a.name,
+      shownState(d, a.state),
+      `${seconds(a.durationMs)}${a.attempts > 1 ? ` · ${a.attempts} attempts` : ''}`,
+      a.output,
+    );
+  return html`<section id="actions">
+    <h2>
+      ${d.service} ${d.env}:
+      <span class="badge ${outcomeTone(d.state)}" data-state="${d.state}">${d.state}</span>
+    </h2>
+    ${timesOf(d)} ${d.reason ? html`<p class="reason">${d.reason}</p>` : ''}
+    <p class="progress">${FINISHED.includes(d.state) ? '' : progressOf(d)}</p>
+    <ol class="timeline">
+      ${ran.map(step)} ${rollbackStep(d)} ${skipped.map(step)}
+    </ol>
+  </section>`;
+}
+
+type KeyDiff = {
+  added?: Record<string, unknown>;
+  removed?: Record<string, unknown>;
+  changed?: Record<string, { old?: unknown; new?: unknown }>;
+  error?: string;
+};
+export type ConfigDiff = {
+  files?: {
+    applicationProperties?: KeyDiff;
+    deploymentParams?: KeyDiff;
+    launchData?: { added?: string[]; removed?: string[] };
+  };
+};
+
+const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
+
+/** `+ key=value`, `- key`, `~ key: old → new` per file; "no change" when there is none. */
+export function configDiff(diff: ConfigDiff | undefined): Html {
+  if (!diff?.files) return html`<p class="muted">The change could not be read.</p>`;
+  const files: [string, string[]][] = [];
+  for (const [key, file] of [
+    ['applicationProperties', 'application-properties.json'],
+    ['deploymentParams', 'deployment-params.json'],
+  ] as const) {
+    const change = diff.files[key] ?? {};
+    const lines = [
+      ...Object.entries(change.added ?? {}).map(([k, v]) => `+ ${k}=${text(v)}`),
+      ...Object.keys(change.removed ?? {}).map((k) => `- ${k}`),
+      ...Object.entries(change.changed ?? {}).map(([k, v]) => `~ ${k}: ${text(v.old)} → ${text(v.new)}`),
+      ...(change.error ? [`! ${change.error}`] : []),
+    ];
+    if (lines.length) files.push([file, lines]);
+  }
+  const launch = diff.files.launchData ?? {};
+  const launchLines = [...(launch.added ?? []).map((l) => `+ ${l}`), ...(launch.removed ?? []).map((l) => `- ${l}`)];
+  if (launchLines.length) files.push(['launch-data.json', launchLines]);
+  if (files.length === 0) return html`<p data-diff="none">No change.</p>`;
+  return html`<div data-diff>
+    ${files.map(
+      ([file, lines]) =>
+        html`<h3>${file}</h3>
+          <pre class="diff">
+${lines.map((l) => html`<span class="${{ '+': 'add', '-': 'del', '~': 'mod' }[l[0]!] ?? ''}">${l}</span> `)}</pre>`,
+    )}
+  </div>`;
+}

@@ -1,0 +1,88 @@
+/**
+ * Markers for graphs: `slipway_release_info{service,env,version,commit,image} 1` for what each
+ * cluster runs (commit: the source commit its artifact was built from, when CI reported it) and
+ * `slipway_deployments_total{service,env,outcome}`, counted in Redis once per deployment (so
+ * every orchestrator copy answers the same, and a finish seen twice counts once).
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import type { Deployment } from './deployment.js';
+import type { Notifier } from './notify.js';
+import type { Peers } from './peers.js';
+import type { DeploymentStore } from './store.js';
+
+const COUNT_ONCE = `
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
+return 1`;
+
+export interface DeploymentMetrics {
+  registry: Registry;
+  /** Wraps the notifier: every finished deployment is counted by its outcome. */
+  counting(notifier: Notifier): Notifier;
+}
+
+export function createDeploymentMetrics(options: {
+  redis: Redis;
+  prefix: string;
+  store: Pick<DeploymentStore, 'clusters' | 'releases'>;
+  peers: Pick<Peers, 'image' | 'sourceCommit'>;
+}): DeploymentMetrics {
+  const { redis, prefix, store, peers } = options;
+  const counted = `${prefix}metrics:counted`;
+  const totals = `${prefix}metrics:deployments`;
+  const registry = new Registry();
+  // Versions and their commits never change: remember them across scrapes.
+  const known = new Map<string, { version: string; commit: string }>();
+
+  new Gauge({
+    name: 'slipway_release_info',
+    help: 'What each cluster runs: 1 for its release (service, env, version, source commit, image)',
+    labelNames: ['service', 'env', 'version', 'commit', 'image'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { service, env } of await store.clusters()) {
+        const [release] = await store.releases(service, env, 1);
+        if (!release) continue;
+        let info = known.get(release.image);
+        if (!info) {
+          const version = (await peers.image(release.image).catch(() => undefined))?.version ?? '';
+          const commit = version ? ((await peers.sourceCommit?.(service, version).catch(() => undefined)) ?? '') : '';
+          info = { version, commit };
+          if (commit) known.set(release.image, info);
+        }
+        this.set({ service, env, image: release.image, ...info }, 1);
+      }
+    },
+  });
+
+  new Counter({
+    name: 'slipway_deployments_total',
+    help: 'Finished deployments by service, environment and outcome (succeeded, failed, rolled-back, cancelled)',
+    labelNames: ['service', 'env', 'outcome'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [field, value] of Object.entries(await redis.hgetall(totals))) {
+        const [service, env, outcome] = field.split('|');
+        this.inc({ service: service!, env: env!, outcome: outcome! }, Number(value));
+      }
+    },
+  });
+
+  async function count(d: Deployment): Promise<void> {
+    await redis.eval(COUNT_ONCE, 2, counted, totals, d.id, `${d.service}|${d.env}|${d.state}`);
+  }
+
+  return {
+    registry,
+    counting(notifier) {
+      return {
+        async notify(d, kind) {
+          if (kind !== 'start') await count(d).catch(() => {});
+          await notifier.notify(d, kind);
+        },
+      };
+    },
+  };
+}

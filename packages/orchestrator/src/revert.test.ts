@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ConflictError, createRedis, type Redis } from '@slipway/core';
+import { startRedis, type TestRedis } from '@slipway/test-utils';
+import type { Deployment } from './deployment.js';
+import { createDeploymentMetrics } from './metrics.js';
+import type { Peers } from './peers.js';
+import { findRevertTarget } from './revert.js';
+import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
+
+let redisServer: TestRedis;
+let redis: Redis;
+let store: DeploymentStore;
+let prefix: string;
+
+const BAD = 'b'.repeat(40);
+// Versions 1.0 and 1.1 were built before the bad commit; 1.2 and 1.3 after it.
+const VERSION_OF: Record<string, string> = {
+  'img-10': '1.0.0',
+  'img-11': '1.1.0',
+  'img-12': '1.2.0',
+  'img-13': '1.3.0',
+};
+const HOLDS_BAD: Record<string, boolean> = { '1.0.0': false, '1.1.0': false, '1.2.0': true, '1.3.0': true };
+const peers: Pick<Peers, 'image' | 'contains' | 'sourceCommit'> = {
+  image: async (id) => ({ id, kind: 'service', service: 'search', version: VERSION_OF[id]! }),
+  contains: async (_service, version, commit) => (commit === BAD ? HOLDS_BAD[version] : undefined),
+  sourceCommit: async (_service, version) => `${version.replace(/\./g, '')}`.padEnd(40, 'c'),
+};
+
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = createRedis({ url: redisServer.url });
+  prefix = redisServer.prefix();
+  store = createRedisDeploymentStore({ redis, prefix });
+  // A cluster is known once a deployment to it is saved.
+  const first = { id: 'dep-release0', service: 'search', env: 'prod', createdAt: new Date().toISOString() };
+  await store.transition(first as Deployment);
+  for (const [n, image] of ['img-10', 'img-11', 'img-12', 'img-13'].entries()) {
+    await store.recordRelease('search', 'prod', {
+      deployment: `dep-release${n}`,
+      image,
+      commit: `config${n}`,
+      group: `search-prod-v00${n}`,
+      at: new Date().toISOString(),
+    });
+  }
+});
+
+afterAll(async () => {
+  await redis.quit();
+  await redisServer.stop();
+});
+
+describe('revert-commit', () => {
+  it('goes back to the newest earlier release whose artifact does not contain the commit', async () => {
+    const found = await findRevertTarget({ store, peers: peers as unknown as Peers }, 'search', 'prod', BAD);
+    expect(found.current.image).toBe('img-13');
+    expect(found.target).toMatchObject({ image: 'img-11', commit: 'config1', group: 'search-prod-v001' });
+    expect(found.version).toBe('1.1.0');
+  });
+
+  it('refuses a commit the running release does not contain, or one nobody can place', async () => {
+    const clean = { ...peers, contains: async () => false } as unknown as Peers;
+    await expect(findRevertTarget({ store, peers: clean }, 'search', 'prod', BAD)).rejects.toThrow(ConflictError);
+    await expect(
+      findRevertTarget({ store, peers: peers as unknown as Peers }, 'search', 'prod', 'a'.repeat(40)),
+    ).rejects.toThrow(/cannot tell whether search 1\.3\.0 contains aaaaaaaaaaaa/);
+  });
+});
+
+describe('/metrics markers', () => {
+  it('exports what each cluster runs and counts each finished deployment once', async () => {
+    const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
+    const notified: string[] = [];
+    const notifier = metrics.counting({ notify: async (_d, kind) => void notified.push(kind) });
+    const finished = { id: 'dep-finished01', service: 'search', env: 'prod', state: 'rolled-back' } as Deployment;
+    await notifier.notify(finished, 'start');
+    await notifier.notify(finished, 'rollback');
+    await notifier.notify(finished, 'rollback'); // a finish seen twice (a worker ran it again)
+    await notifier.notify({ ...finished, id: 'dep-finished02', state: 'succeeded' }, 'success');
+    expect(notified).toEqual(['start', 'rollback', 'rollback', 'success']);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(
+      `slipway_release_info{service="search",env="prod",image="img-13",version="1.3.0",commit="${'130'.padEnd(40, 'c')}"} 1`,
+    );
+    expect(text).toContain('slipway_deployments_total{service="search",env="prod",outcome="rolled-back"} 1');
+    expect(text).toContain('slipway_deployments_total{service="search",env="prod",outcome="succeeded"} 1');
+  });
+});

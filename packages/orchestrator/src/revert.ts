@@ -1,0 +1,86 @@
+/**
+ * Rolling back a commit (Wealthfront's small "X" beside a breaking commit): deploy the newest
+ * earlier release whose artifact does not contain the commit, the way undo does (its image and
+ * config commit, its group re-enabled while still retained), the record saying which commit it
+ * reverts and why.
+ */
+import { ConflictError, paramsOf, principalOf, UnprocessableError, type OperationHandlers } from '@slipway/core';
+import { submitDeployment, type OperationsOptions } from './operations.js';
+import type { Release } from './store.js';
+
+export interface RevertTarget {
+  /** The release now running, which holds the commit. */
+  current: Release;
+  /** The newest earlier release whose artifact does not hold it. */
+  target: Release;
+  version: string;
+}
+
+/** Finds the release to go back to, or says in words why there is none. */
+export async function findRevertTarget(
+  options: Pick<OperationsOptions, 'store' | 'peers'>,
+  service: string,
+  env: string,
+  commit: string,
+): Promise<RevertTarget> {
+  const { store, peers } = options;
+  if (!peers.contains)
+    throw new UnprocessableError('this orchestrator cannot ask baking which artifact holds a commit');
+  const releases = await store.releases(service, env, 50);
+  const [current, ...earlier] = releases;
+  if (!current) throw new ConflictError(`${service} ${env} has no release yet`);
+  const versionOf = async (r: Release) => (await peers.image(r.image))?.version;
+  const currentVersion = await versionOf(current);
+  if (!currentVersion)
+    throw new UnprocessableError(`the image ${current.image} running in ${service} ${env} has no version`);
+  const inCurrent = await peers.contains(service, currentVersion, commit);
+  if (inCurrent === false)
+    throw new ConflictError(
+      `${service} ${env} runs ${currentVersion}, which does not contain ${commit.slice(0, 12)}: nothing to revert`,
+    );
+  if (inCurrent === undefined)
+    throw new UnprocessableError(
+      `cannot tell whether ${service} ${currentVersion} contains ${commit.slice(0, 12)}: no build was reported for it, or its repository does not know the commit`,
+    );
+  for (const release of earlier) {
+    const version = await versionOf(release);
+    if (!version) continue;
+    if ((await peers.contains(service, version, commit)) === false) return { current, target: release, version };
+  }
+  throw new ConflictError(
+    `no earlier release of ${service} ${env} is known to be without ${commit.slice(0, 12)}: deploy a fixed version instead`,
+  );
+}
+
+export function createRevertOperations(options: OperationsOptions): OperationHandlers {
+  return {
+    async revertCommit(req, res) {
+      const { service, env } = paramsOf(req) as { service: string; env: string };
+      const { commit, message } = req.body as { commit: string; message: string };
+      const { current, target, version } = await findRevertTarget(options, service, env, commit);
+      const { subject, via } = principalOf(req);
+      const deployment = await submitDeployment(
+        options,
+        {
+          service,
+          env,
+          image: target.image,
+          configRef: target.commit,
+          message: `revert ${commit.slice(0, 12)} (back to ${version}): ${message}`,
+          strategy: 'red-black',
+        },
+        subject,
+        {
+          undoOf: current.deployment,
+          revertsCommit: commit,
+          context: { group: target.group },
+          ...(via ? { via } : {}),
+        },
+      );
+      res
+        .status(202)
+        .location(`/deployments/${deployment.id}`)
+        .json({ id: deployment.id, state: deployment.state, image: target.image, version });
+    },
+  };
+}

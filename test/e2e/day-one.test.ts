@@ -1,0 +1,281 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPlatform, type Platform } from '@slipway/platform';
+import { EXAMPLE_SERVICE_DIR, freePortBase } from '@slipway/test-utils';
+import { cli, plain, type Run } from './slipway.js';
+
+// Issue 18's first day with slipway, through the built binary against a platform of its own.
+let home: string;
+let portBase: number;
+let platform: Platform;
+let run: ReturnType<typeof cli>;
+const work: string[] = [];
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'slipway-day-one-'));
+  work.push(home);
+  portBase = await freePortBase(82);
+  platform = await startPlatform({ home, portBase });
+  const config = await mkdtemp(join(tmpdir(), 'slipway-login-'));
+  work.push(config);
+  run = cli({ SLIPWAY_HOME: home, SLIPWAY_URL: `http://127.0.0.1:${portBase}`, XDG_CONFIG_HOME: config });
+}, 90_000);
+
+afterAll(async () => {
+  await platform?.stop();
+  for (const dir of work) await rm(dir, { recursive: true, force: true });
+});
+
+const slipway = (...args: string[]) => run.slipway(args);
+const lastLine = (text: string) => text.trim().split('\n').pop()!.trim();
+
+async function checkout(version: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `search-${version}-`));
+  work.push(dir);
+  await cp(EXAMPLE_SERVICE_DIR, dir, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ ...manifest, version }));
+  return dir;
+}
+
+describe('help (item 6)', () => {
+  it('says --version, examples and --json for every command, the options that apply, and cancel vs rollback vs undo', async () => {
+    expect((await slipway('--version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const deploy = await slipway('help', 'deploy');
+    expect(deploy.stdout).toMatch(/Examples:\n {2}\$ slipway deploy search prod 1\.4\.0/);
+    expect(deploy.stdout).toMatch(/--json/);
+    expect(deploy.stdout).toMatch(/-m, --message <message> +why \(required/);
+    expect(deploy.stdout).toMatch(
+      /cancel +a running deployment[\s\S]*rollback[\s\S]*undo +after a deployment finished/,
+    );
+    const infra = await slipway('infra', '--help');
+    expect(infra.stdout).toMatch(/plan \[options\] <stack> +compare/);
+    expect(infra.stdout).toMatch(/apply <plan> +make a plan real/);
+    expect(infra.stdout).toMatch(/drift <stack> +what changed outside Slipway/);
+    expect((await slipway('config', 'show', '--help')).stdout).not.toMatch(/--from/);
+    expect((await slipway('config', 'diff', '--help')).stdout).toMatch(/--from <ref> +the older ref \(required\)/);
+    for (const command of ['status', 'history', 'images', 'undo', 'bakes list', 'services set', 'login'])
+      expect((await slipway(...command.split(' '), '--help')).stdout).toMatch(/Examples:[\s\S]*--json/);
+  });
+});
+
+describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
+  it('sets several properties as one revision, records nothing for no change, and shows history as a diff', async () => {
+    expect((await slipway('services', 'set', 'search', 'owner=team-search', 'replicas=3')).code).toBe(0);
+    const set = await slipway('services', 'set', 'search', 'owner=team-search', 'contact=a@example.com', 'replicas=4');
+    expect(set.stdout).toBe('search revision 2\n  + contact=a@example.com\n  ~ replicas: 3 → 4\n');
+    expect(await slipway('services', 'set', 'search', 'replicas=4')).toMatchObject({
+      code: 0,
+      stdout: 'search: nothing changed\n',
+    });
+    const history = await slipway('services', 'history', 'search');
+    expect(history.stdout).toMatch(
+      /^revision 2 .* by admin\n {2}\+ contact=a@example.com\n {2}~ replicas: 3 → 4\nrevision 1 .*\n {2}\+ owner=team-search\n {2}\+ replicas=3\n$/,
+    );
+  });
+
+  it('says an unknown service or environment does not exist, with the nearest name, exit 1', async () => {
+    for (const args of [
+      ['status', 'nosuch', 'prod'],
+      ['history', 'nosuch', 'prod'],
+      ['images', 'nosuch'],
+      ['undo', 'nosuch', 'prod', '-m', 'x'],
+    ])
+      expect(await slipway(...args)).toMatchObject({
+        code: 1,
+        stderr: 'slipway: there is no service nosuch (slipway services list)\n',
+      });
+    expect((await slipway('history', 'serch')).stderr).toBe(
+      'slipway: there is no service serch; did you mean search? (slipway services list)\n',
+    );
+    expect((await slipway('status', 'search', 'prood')).stderr).toBe(
+      'slipway: search has no environment prood; did you mean prod? (it has prod, staging)\n',
+    );
+  });
+
+  it("answers in the CLI's words: no API paths or patterns, the URL and variable it tried, usage errors exit 2", async () => {
+    const bad = await slipway('watch', 'nope');
+    expect(bad).toMatchObject({
+      code: 2,
+      stderr: 'slipway: "nope" is not a deployment id: they look like dep-abc123 (slipway history)\n',
+    });
+    expect(await slipway('config', 'diff', 'search', 'prod')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--from is required/),
+    });
+    expect((await slipway('services', 'set', 'Bad-Name', 'a=1')).code).toBe(2);
+    expect(await slipway('deploy', 'search', 'prod', '1.0.0')).toMatchObject({
+      code: 2,
+      stderr: 'slipway: missing -m MESSAGE (why: the deployment message)\n',
+    });
+    const artifact = await slipway('bake', 'search', '9.9.9');
+    expect(artifact.stderr).toBe('slipway: no artifact search 9.9.9: upload it first (slipway build search)\n');
+    const away = await run.slipway(['status'], { env: { SLIPWAY_URL: 'http://127.0.0.1:1' } });
+    expect(away.stderr).toMatch(
+      /^slipway: cannot reach the orchestrator service at http:\/\/127\.0\.0\.1:6 \(SLIPWAY_URL \+ 5\)/,
+    );
+    for (const r of [bad, artifact, away])
+      expect(r.stderr).not.toMatch(/\/path\/|must match pattern|(PUT|POST|GET) \//);
+  });
+
+  it('prints a config diff as + key=value, - key, ~ key: old → new, unless --json', async () => {
+    const repo = join(home, 'config-repos', 'search-prod.git');
+    const first = execFileSync('git', ['-C', repo, 'rev-list', '--max-parents=0', 'HEAD'], { encoding: 'utf8' }).trim();
+    const diff = await slipway('config', 'diff', 'search', 'prod', '--from', first);
+    expect(diff.code).toBe(0);
+    expect(diff.stdout).toMatch(/application-properties\.json\n {2}\+ search\.highlight=true\n/);
+    expect(diff.stdout).toMatch(/~ search\.resultsPerPage: 10 → 20/);
+    expect(diff.stdout).toMatch(/launch-data\.json\n {2}\+ mkdir -p cache/);
+    expect(
+      JSON.parse((await slipway('--json', 'config', 'diff', 'search', 'prod', '--from', first)).stdout).files,
+    ).toBeDefined();
+    expect((await slipway('config', 'diff', 'search', 'prod', '--from', first, '--to', first)).stdout).toMatch(
+      /no change\n$/,
+    );
+  });
+
+  it('login checks the token before storing it, a refused token says where it came from, logout removes it', async () => {
+    const refused = await run.slipway(['login', 'not-a-token']);
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/refused this token: nothing stored/) });
+    const good = await run.slipway(['login', platform.adminToken]);
+    expect(good.stdout).toMatch(/^token accepted and stored in (.*)\n/);
+    const stored = /stored in (\S+)/.exec(good.stdout)![1]!;
+    expect((await readFile(stored, 'utf8')).trim()).toBe(platform.adminToken);
+    const wrong = await run.slipway(['status'], { env: { SLIPWAY_TOKEN: 'wrong' } });
+    expect(wrong.stderr).toMatch(/^slipway: the token from SLIPWAY_TOKEN was refused/);
+    expect((await slipway('logout')).stdout).toBe(`removed ${stored}\n`);
+    expect(existsSync(stored)).toBe(false);
+  });
+});
+
+describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => {
+  const bakes: Record<string, string> = {};
+
+  it('builds the same source twice without a complaint, and says to make a new version when it changed', async () => {
+    const dir = await checkout('1.0.0');
+    expect((await slipway('build', 'search', '--dir', dir)).stdout).toBe('search 1.0.0\n');
+    expect((await slipway('build', 'search', '--dir', dir)).stdout).toBe(
+      'search 1.0.0 (already stored, the same content)\n',
+    );
+    await writeFile(join(dir, 'index.js'), '// changed\n', { flag: 'a' });
+    const changed = await slipway('build', 'search', '--dir', dir);
+    expect(changed).toMatchObject({ code: 1 });
+    expect(changed.stderr).toMatch(
+      /search 1\.0\.0 is already stored, built from other source.*new version .*e\.g\. 1\.0\.1/,
+    );
+    expect((await slipway('build', 'search', '--dir', await checkout('1.1.0'))).code).toBe(0);
+  });
+
+  it('Ctrl-C of a followed bake says it keeps running and how to follow it; bakes list and watch it', async () => {
+    const interrupted = await run.slipway(['bake', 'base'], {
+      started: (child, r) => {
+        const poll = setInterval(() => {
+          if (/bake-[0-9a-f]{12}: baking/.test(r.stdout)) {
+            clearInterval(poll);
+            child.kill('SIGINT');
+          }
+        }, 50);
+      },
+    });
+    const id = /(bake-[0-9a-f]{12})/.exec(interrupted.stdout)![1]!;
+    expect(interrupted.code).toBe(130);
+    expect(interrupted.stderr).toMatch(
+      new RegExp(`Bake ${id} keeps running\\. Follow it again: slipway bakes watch ${id}`),
+    );
+    expect((await slipway('bakes')).stdout).toMatch(new RegExp(`${id} +base`));
+    expect(lastLine((await slipway('bakes', 'watch', id)).stdout)).toMatch(/^img-/);
+    bakes.v1 = lastLine((await slipway('bake', 'search', '1.0.0')).stdout);
+    bakes.v2 = lastLine((await slipway('bake', 'search', '1.1.0')).stdout);
+    expect(bakes).toEqual({ v1: expect.stringMatching(/^img-/), v2: expect.stringMatching(/^img-/) });
+  }, 120_000);
+
+  it('deploys by version; a first deploy skips the drain; the same image and config again needs --force', async () => {
+    const plan = JSON.parse((await slipway('--json', 'infra', 'plan', 'search')).stdout) as { id: string };
+    expect((await slipway('infra', 'apply', plan.id)).code).toBe(0);
+    const first = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'first', '--burn-in', '1');
+    expect(first.stderr + first.stdout).toMatch(/succeeded\n$/);
+    expect(first.stdout).toMatch(new RegExp(`search prod ← ${bakes.v1} \\(1\\.0\\.0\\)`));
+    expect(first.stdout).toMatch(/✓ wait-for-drain .* no old group: nothing to drain/);
+    expect(first.stderr).toMatch(
+      /version +nothing → img-\w+ \(1\.0\.0\)\n {2}config +none → [0-9a-f]{12}\n {2}instances 0 → 2/,
+    );
+    const again = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'again');
+    expect(again).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/already runs this image and config: add --force/),
+    });
+  }, 90_000);
+
+  it('offers images with version, age and where they serve; production asks before acting, on a terminal only', async () => {
+    expect((await slipway('services', 'set', 'search', 'production=prod')).code).toBe(0);
+    const chosen = await run.onTerminal(['deploy', 'search', 'prod', '-m', 'pick'], (screen) =>
+      /Which image/.test(screen) ? '\u0003' : undefined,
+    );
+    const screen = plain(chosen.stdout);
+    expect(screen).toMatch(new RegExp(`❯ ${bakes.v2} +1\\.1\\.0 +\\d+ (s|min) ago`));
+    expect(screen).toMatch(new RegExp(`${bakes.v1} +1\\.0\\.0 +\\d+ (s|min) ago +serving in prod now`));
+    const asked = await run.onTerminal(['deploy', 'search', 'prod', '1.1.0', '-m', 'no'], (s) =>
+      /prod is production: deploy search\?/.test(plain(s)) ? 'n\r' : undefined,
+    );
+    expect(plain(asked.stdout)).toMatch(/version +img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\)[\s\S]*nothing done/);
+    expect(asked.code).toBe(1);
+  }, 60_000);
+
+  it('pause says when it takes effect; Ctrl-C of a follow says it keeps running; watch shows the pause; --queue in words', async () => {
+    let id = '';
+    let paused: Run | undefined;
+    const follow = await run.slipway(['deploy', 'search', 'prod', '1.1.0', '-m', 'second', '--burn-in', '6'], {
+      started: (child, r) => {
+        const poll = setInterval(() => {
+          id ||= /(dep-[0-9a-z]+):/.exec(r.stdout)?.[1] ?? '';
+          if (id && /▸ burn-in/.test(r.stdout) && !paused) {
+            clearInterval(poll);
+            void slipway('pause', id).then((p) => {
+              paused = p;
+              child.kill('SIGINT');
+            });
+          }
+        }, 50);
+      },
+    });
+    expect([follow.code, follow.stderr]).toEqual([130, expect.stringMatching(/keeps running/)]);
+    expect(follow.stderr).toMatch(new RegExp(`Deployment ${id} keeps running\\. Follow it again: slipway watch ${id}`));
+    expect(paused!.stdout).toMatch(new RegExp(`^${id} pauses after burn-in, in about \\d+ s`));
+    const busy = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'meanwhile', '--force');
+    expect(busy.stderr).toMatch(/--queue/);
+    expect(busy.stderr).not.toMatch(/"queue"/);
+    const watched = await slipway('watch', id);
+    expect(watched.stdout).toMatch(new RegExp(`paused after burn-in: slipway resume ${id}`));
+    expect((await slipway('resume', id)).code).toBe(0);
+    expect(lastLine((await slipway('watch', id)).stdout)).toMatch(/succeeded$/);
+  }, 90_000);
+
+  it('undo says what it deploys first; status and history show version, outcome, time taken, who, and the undo', async () => {
+    const undone = await slipway('undo', 'search', 'prod', '-m', 'back', '--yes');
+    expect(undone.stderr).toMatch(/version +img-\w+ \(1\.1\.0\) → img-\w+ \(1\.0\.0\)/);
+    expect(undone.stdout).toMatch(new RegExp(`undo search prod → ${bakes.v1} \\(1\\.0\\.0\\), config [0-9a-f]{12}`));
+    expect(undone.code).toBe(0);
+    const history = await slipway('history', 'search', 'prod');
+    expect(history.stdout).toMatch(/VERSION +OUTCOME +STARTED +TOOK +WHO +WHY/);
+    expect(history.stdout).toMatch(
+      /search +prod +1\.0\.0 +succeeded \(undo\) +\S+ \S+ +\d+ s +admin +back \(undo of dep-/,
+    );
+    expect(history.stdout).toMatch(/1\.1\.0 +succeeded +\S+ \S+ +\d+ s +admin +second/);
+    const status = await slipway('status', 'search');
+    expect(status.stdout).toMatch(/search +prod +1\.0\.0 +img-\w+ +2\/2 +succeeded \(undo\) .* by admin/);
+    const one = await slipway('status', 'search', 'prod');
+    expect(one.stdout).toMatch(/in service 1\.0\.0/);
+    expect(one.stdout).toMatch(/last deployment: dep-\w+ succeeded \(undo\) \d+ s/);
+  }, 90_000);
+
+  it('ends quietly when the reader of its output goes away (| head -1)', async () => {
+    for (let i = 0; i < 10; i++) {
+      const piped = await run.piped(['history', 'search', 'prod'], 'head -1');
+      expect({ stderr: piped.stderr, line: piped.stdout.split('\n').length }).toEqual({ stderr: '', line: 2 });
+    }
+  });
+});
