@@ -143,15 +143,22 @@ async function platformFigures() {
     figure('  orchestration overhead', total - waits, 'ms');
     figure('  orchestration overhead per action', ((total - waits) / d.actions.length).toFixed(1), 'ms');
     figure(
-      '  of which between actions (queue hand-off), per action',
+      '  of which between actions (the fenced saves of each), per action',
       ((total - inActions) / d.actions.length).toFixed(1),
       'ms',
     );
+    const gaps = d.actions.slice(1).map((a, i) => ({
+      ms: Date.parse(a.startedAt) - Date.parse(d.actions[i].finishedAt),
+      at: `${d.actions[i].name} → ${a.name}`,
+    }));
+    const widest = gaps.reduce((w, g) => (g.ms > w.ms ? g : w), gaps[0]);
+    figure('  widest gap between two actions', `${widest.ms}`, `ms (${widest.at})`);
     figure(
       '  inside the other actions, per action',
       (others.reduce((s, a) => s + a.durationMs, 0) / others.length).toFixed(1),
       'ms',
     );
+    for (const a of others) figure(`  ${a.name}`, a.durationMs, 'ms');
     figure('requests during the switch', seen.ok + seen.failed, 'requests');
     figure('failed requests during the switch (target 0)', seen.failed, 'requests');
 

@@ -1,28 +1,41 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
-import { STRATEGIES } from '@slipway/orchestrator';
+import { createRedis, type Redis } from '@slipway/core';
 import { eventually, freePort, stopProcess } from '@slipway/test-utils';
 import { startSearchPlatform, type SearchPlatform } from './fixtures/search-platform.js';
 
 // Drill 3: an orchestrator of its own (its own keys and queue) against the platform's services,
-// killed with SIGKILL after each action in turn, and once inside a long wait.
+// killed with SIGKILL at random instants (seeded; DRILL_SEED, DRILL_KILLS: `npm run drill -- crash
+// --kills 200` runs it long), and once inside a rollback's own action.
 let search: SearchPlatform;
 let cloud: CloudProvider;
+let redis: Redis;
 let port: number;
+const PREFIX = 'test:crash:';
 
 beforeAll(async () => {
   search = await startSearchPlatform();
   cloud = createLocalProvider({ baseUrl: search.platform.urls.cloud!, token: search.platform.adminToken });
+  redis = createRedis({ url: search.platform.redisUrl });
   port = await freePort();
 }, 240_000);
 
+// Whatever a failing test left running.
+const children = new Set<ChildProcess>();
+afterEach(async () => {
+  for (const child of children) await stopProcess(child);
+  children.clear();
+});
+
 afterAll(async () => {
+  await redis?.quit();
   await search?.stop();
 });
 
-function orchestrator(crashAfter?: string): ChildProcess {
+function orchestrator(env: Record<string, string> = {}): ChildProcess {
   const { urls } = search.platform;
   return spawn(process.execPath, ['packages/orchestrator/dist/main.js'], {
     env: {
@@ -37,124 +50,302 @@ function orchestrator(crashAfter?: string): ChildProcess {
       SLIPWAY_METADATA_URL: urls.metadata,
       SLIPWAY_CONFIG_URL: urls.config,
       SLIPWAY_BAKING_URL: urls.baking,
-      SLIPWAY_ORCHESTRATOR_PREFIX: 'test:crash:',
-      SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS: '2000',
-      SLIPWAY_ORCHESTRATOR_SWEEP_MS: '1000',
-      ...(crashAfter ? { SLIPWAY_ORCHESTRATOR_CRASH_AFTER: crashAfter } : {}),
+      SLIPWAY_ORCHESTRATOR_PREFIX: PREFIX,
+      SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS: '1500',
+      SLIPWAY_ORCHESTRATOR_SWEEP_MS: '500',
+      SLIPWAY_ORCHESTRATOR_LEASE_MS: '5000',
+      SLIPWAY_ORCHESTRATOR_POLL_MS: '100',
       LOG_LEVEL: 'warn',
+      ...env,
     },
-    stdio: 'ignore',
+    // Its warnings, to say why when it does not come up.
+    stdio: ['ignore', 'ignore', openSync(join(search.home, 'drill-orchestrator.log'), 'a')],
   });
 }
 
 async function started(child: ChildProcess): Promise<ChildProcess> {
-  await eventually(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok), Boolean, 'the orchestrator');
-  return child;
-}
-
-/** Waits for the child to end; gives up (and kills it) after `ms`, saying so. */
-const exited = (child: ChildProcess, ms = 60_000) =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve(true)
-    : new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          resolve(false);
-        }, ms);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve(true);
-        });
-      });
-
-const api = async <T>(path: string, body?: unknown): Promise<T> =>
-  (await (
-    await fetch(`http://127.0.0.1:${port}${path}`, {
-      method: body ? 'POST' : 'GET',
-      headers: { Authorization: `Bearer ${search.platform.adminToken}`, 'Content-Type': 'application/json' },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    })
-  ).json()) as T;
-
-type Deployment = { id: string; state: string; reason?: string; context: { group?: string; progress?: string } };
-
-const deploy = (image: string, burnInSeconds: number) =>
-  api<{ id: string }>('/deployments', {
-    service: 'search',
-    env: 'staging',
-    image,
-    message: 'crash drill',
-    params: { strategy: { burnInSeconds, drainSeconds: 0, retainedGroups: 10 } },
-  });
-
-const ends = async (id: string) => {
+  children.add(child);
   try {
-    return await eventually(
-      () => api<Deployment>(`/deployments/${id}`),
-      (d) => ['succeeded', 'failed', 'rolled-back', 'cancelled'].includes(d.state),
-      `deployment ${id}`,
+    await eventually(
+      () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok),
+      Boolean,
+      'the orchestrator',
       60_000,
     );
   } catch (error) {
-    const d = await api<Deployment & { current: number; actions: { name: string; state: string }[] }>(
-      `/deployments/${id}`,
-    );
-    throw new Error(
-      `${(error as Error).message.slice(0, 80)}… at action ${d.current}: ${d.actions.map((a) => `${a.name}=${a.state}`).join(' ')}`,
-    );
+    const log = readFileSync(join(search.home, 'drill-orchestrator.log'), 'utf8').slice(-3000);
+    throw new Error(`${(error as Error).message}; exit ${child.exitCode ?? child.signalCode}; its log ends:\n${log}`);
   }
+  return child;
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+/** The drill orchestrator's API; while it is down, tried again until it answers. */
+const api = <T>(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST'): Promise<T> =>
+  eventually(
+    async () => {
+      const answer = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${search.platform.adminToken}`, 'Content-Type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: answer.status, body: (await answer.json()) as T };
+    },
+    () => true,
+    `${method} ${path}`,
+    60_000,
+  ).then((r) => {
+    if (r.status >= 400) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  });
+
+type Deployment = {
+  id: string;
+  state: string;
+  reason?: string;
+  current: number;
+  context: { group?: string; progress?: string };
+  actions: { name: string; state: string }[];
 };
 
+const FINISHED = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
+const ends = (id: string) =>
+  eventually(
+    () => api<Deployment>(`/deployments/${id}`),
+    (d) => FINISHED.includes(d.state),
+    `deployment ${id}`,
+    240_000,
+  );
+
+const version = async (url: string) => ((await (await fetch(url)).json()) as { version: string }).version;
+
+/** mulberry32: a small seeded generator, so a failing run can be replayed with its seed. */
+function random(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Samples each load balancer every 100 ms: the longest time with no healthy target once it has served. */
+function gapSampler(targetGroups: string[]) {
+  const served = new Set<string>();
+  const since = new Map<string, number>();
+  let worst = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const tg of targetGroups) {
+        const healthy = (await cloud.describeTargetHealth(tg).catch(() => [])).filter((t) => t.state === 'healthy');
+        const at = Date.now();
+        if (healthy.length > 0) {
+          served.add(tg);
+          since.delete(tg);
+        } else if (served.has(tg)) {
+          if (!since.has(tg)) since.set(tg, at);
+          worst = Math.max(worst, at - since.get(tg)!);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return worst;
+    },
+  };
+}
+
+type Kind = 'success' | 'progressive' | 'rollback' | 'pause' | 'cancel' | 'undo';
+const SCENARIOS: Kind[] = ['success', 'progressive', 'rollback', 'pause', 'cancel', 'undo'];
+
 describe('drill 3: the orchestrator killed with SIGKILL', () => {
-  it('finishes every deployment after a restart, at each action boundary, with exactly one new group', async () => {
-    const actions = STRATEGIES['red-black'].map((a) => a.name);
-    for (const [index, action] of actions.entries()) {
-      const crashing = await started(orchestrator(action));
-      const { id } = await deploy(index % 2 ? search.images.v1 : search.images.v2, 0);
-      const crashed = await exited(crashing, 30_000);
-      expect({ action, crashed }).toEqual({ action, crashed: true });
-      const again = await started(orchestrator());
-      try {
-        const done = await ends(id);
-        expect({ action, state: done.state, reason: done.reason }).toEqual({
-          action,
-          state: 'succeeded',
-          reason: undefined,
+  it('ends every deployment true to the cloud, whenever it is killed', async () => {
+    const seed = Number(process.env.DRILL_SEED ?? Math.floor(Math.random() * 1e9));
+    const kills = Number(process.env.DRILL_KILLS ?? 12);
+    console.log(`crash drill: seed ${seed}, ${kills} kills (DRILL_SEED=${seed} replays it)`);
+    const rand = random(seed);
+    const versions: Record<string, string> = {
+      [search.images.v1]: '1.0.0',
+      [search.images.v2]: '2.0.0',
+      [search.images.v3]: '3.0.0',
+    };
+    const sampler = gapSampler(['search-prod', 'search-staging']);
+    let child = await started(orchestrator());
+    let killed = 0;
+    let done = false;
+    const killer = (async () => {
+      while (!done && killed < kills) {
+        await new Promise((resolve) => setTimeout(resolve, 700 + rand() * 2300));
+        if (done) break;
+        child.kill('SIGKILL');
+        await exited(child);
+        killed++;
+        child = await started(orchestrator());
+      }
+    })();
+
+    const outcomes: string[] = [];
+    async function cluster(env: 'prod' | 'staging', offset: number) {
+      const url = env === 'prod' ? search.prodUrl : search.stagingUrl;
+      let serving: string | undefined;
+      const released: string[] = []; // images, newest first
+      for (let n = 0, ran = 0; ran < SCENARIOS.length || (killed < kills && n < 60); n++) {
+        const kind = SCENARIOS[(n + offset) % SCENARIOS.length]!;
+        if (kind === 'undo' && released.length < 2) continue;
+        ran++;
+        const image =
+          kind === 'rollback' ? search.images.v3 : serving === '1.0.0' ? search.images.v2 : search.images.v1;
+        const quick = { burnInSeconds: 1, drainSeconds: 0, retainedGroups: 10 };
+        // Undo is always red-black.
+        const strategy =
+          kind === 'progressive' ? 'progressive' : n % 3 === 2 && kind !== 'undo' ? 'highlander' : 'red-black';
+        const request = {
+          service: 'search',
+          env,
+          image,
+          message: `crash drill ${kind}`,
+          strategy,
+          params: {
+            strategy: {
+              ...quick,
+              burnInSeconds: kind === 'rollback' ? 8 : kind === 'cancel' ? 6 : 1,
+              healthTimeoutSeconds: 30,
+            },
+          },
+        };
+        const { id } =
+          kind === 'undo'
+            ? await api<{ id: string }>(`/services/search/envs/${env}/undo`, { message: 'crash drill undo' })
+            : await api<{ id: string }>('/deployments', request);
+        if (kind === 'pause') {
+          await api(`/deployments/${id}/pause`, {}).catch(() => undefined); // it may have ended already
+          const paused = await eventually(
+            () => api<Deployment>(`/deployments/${id}`),
+            (d) => d.state === 'paused' || FINISHED.includes(d.state),
+            'the pause',
+            120_000,
+          );
+          if (paused.state === 'paused') await api(`/deployments/${id}/resume`, {});
+        }
+        if (kind === 'cancel') {
+          await new Promise((resolve) => setTimeout(resolve, 1000 + rand() * 6000));
+          await api(`/deployments/${id}/cancel`, {}).catch(() => undefined); // it may have ended already
+        }
+        const d = await ends(id);
+        // The broken version fails 5 s after it starts: killed before it took traffic, it fails
+        // before it does (the previous group never left); after, it is rolled back.
+        const expected =
+          kind === 'rollback'
+            ? ['rolled-back', 'failed']
+            : kind === 'cancel'
+              ? ['cancelled', 'succeeded']
+              : ['succeeded'];
+        outcomes.push(`${env} ${kind} ${strategy}: ${d.state}`);
+        if (!expected.includes(d.state)) {
+          const timeline = d.actions.map((a) => `${a.name}=${a.state}`).join(' ');
+          throw new Error(`${env} ${kind} ${id} ended ${d.state}: ${d.reason}\n${timeline}\n${outcomes.join('\n')}`);
+        }
+        expect({ env, kind, id, state: d.state, reason: d.reason }).toEqual({
+          env,
+          kind,
+          id,
+          state: expect.stringMatching(new RegExp(`^(${expected.join('|')})$`)),
+          reason: d.state === 'succeeded' ? undefined : expect.any(String),
         });
-        // One new group per deployment: a duplicate would have taken the next number.
-        expect(done.context.group).toBe(`search-staging-v${String(index + 1).padStart(3, '0')}`);
-        const groups = (await cloud.listServerGroups('search-staging')).map((g) => g.name);
-        expect(groups).toHaveLength(Math.min(index + 1, 11)); // the new one and 10 retained, none orphaned
-        expect(groups).toContain(done.context.group);
-      } finally {
-        await stopProcess(again);
+        if (d.state === 'succeeded') {
+          const deployed = kind === 'undo' ? released[1]! : image;
+          serving = versions[deployed];
+          released.unshift(deployed);
+        }
+        expect({ id, serving: await version(url) }).toEqual({ id, serving });
+        const mine = (await cloud.listServerGroups(`search-${env}`)).filter((g) => g.tags?.deployment === id);
+        expect({ id, groups: mine.length <= 1 }).toEqual({ id, groups: true });
+        expect(d.actions.filter((a) => a.state === 'pending' || a.state === 'running')).toEqual([]);
       }
     }
-  }, 600_000);
-
-  it('finishes a deployment killed inside its burn-in wait', async () => {
-    const groups = await cloud.listServerGroups('search-staging');
-    const before = groups.length;
-    const next = groups.length ? Number(/v(\d+)$/.exec(groups[groups.length - 1]!.name)![1]) + 1 : 1;
-    let child = await started(orchestrator());
-    const { id } = await deploy(search.images.v1, 4);
-    await eventually(
-      () => api<Deployment>(`/deployments/${id}`),
-      (d) => /burn-in/.test(d.context.progress ?? ''),
-      'the burn-in',
-    );
-    child.kill('SIGKILL');
-    await exited(child);
-    child = await started(orchestrator());
     try {
-      const done = await ends(id);
-      expect(done.state).toBe('succeeded');
-      expect(done.context.group).toBe(`search-staging-v${String(next).padStart(3, '0')}`); // one new group
-      expect(await cloud.listServerGroups('search-staging')).toHaveLength(Math.min(before + 1, 11));
-      const deployment = await api<{ actions: { name: string; attempts: number }[] }>(`/deployments/${id}`);
-      expect(deployment.actions.find((a) => a.name === 'burn-in')?.attempts).toBe(2); // run again, once
+      await Promise.all([cluster('staging', 0), cluster('prod', 3)]);
+    } finally {
+      done = true;
+      await killer;
+    }
+    const worstGap = await sampler.stop();
+    console.log(
+      `crash drill: seed ${seed}, ${killed} kills survived over ${outcomes.length} deployments; worst no-healthy-target gap ${worstGap} ms\n${outcomes.join('\n')}`,
+    );
+    try {
+      expect(killed).toBe(kills);
+      expect(outcomes.length).toBeGreaterThanOrEqual(12);
+      // No lock or slot held once all ended.
+      expect(await redis.zcard(`${PREFIX}running`)).toBe(0);
+      expect(await redis.llen(`${PREFIX}admission`)).toBe(0);
+      for (const env of ['prod', 'staging']) {
+        expect(await api<{ lock: unknown }>(`/services/search/envs/${env}/lock`)).toMatchObject({ lock: null });
+      }
+      expect(worstGap).toBe(0);
     } finally {
       await stopProcess(child);
     }
-  }, 120_000);
+  }, 900_000);
+
+  it('finishes a rollback killed inside its own action, the old version serving', async () => {
+    let child = await started(orchestrator());
+    try {
+      const first = await api<{ id: string }>('/deployments', {
+        service: 'search',
+        env: 'staging',
+        image: search.images.v1,
+        message: 'before',
+        params: { strategy: { burnInSeconds: 0, drainSeconds: 0 } },
+      });
+      expect((await ends(first.id)).state).toBe('succeeded');
+      await stopProcess(child);
+      child = await started(
+        orchestrator({ SLIPWAY_ORCHESTRATOR_CRASH_AT: 'restore-previous-group:between-resize-and-enable' }),
+      );
+      const { id } = await api<{ id: string }>('/deployments', {
+        service: 'search',
+        env: 'staging',
+        image: search.images.v2,
+        message: 'rolled back by hand while it drains',
+        params: { strategy: { burnInSeconds: 0, drainSeconds: 60 } },
+      });
+      await eventually(
+        () => api<Deployment>(`/deployments/${id}`),
+        (d) => d.actions[d.current]?.name === 'wait-for-drain',
+        'the drain',
+        120_000,
+      );
+      await api(`/deployments/${id}/rollback`, {});
+      await exited(child); // it died inside restore-previous-group, the old group still out of service
+      child = await started(orchestrator());
+      const done = await ends(id);
+      expect(done.state).toBe('rolled-back');
+      const names = done.actions.map((a) => `${a.name}=${a.state}`);
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'wait-for-drain=skipped',
+          'destroy-old-groups=skipped',
+          'record=skipped',
+          'restore-previous-group=done',
+          'wait-for-previous-group-health=done',
+          'take-new-group-out=done',
+        ]),
+      );
+      expect(await version(search.stagingUrl)).toBe('1.0.0');
+    } finally {
+      await stopProcess(child);
+    }
+  }, 300_000);
 });

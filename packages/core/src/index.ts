@@ -20,4 +20,5 @@ export * from './event-stream.js';
 export * from './request-context.js';
 export * from './http-probe.js';
 export * from './input-limits.js';
+export * from './lock.js';
 export * from './openapi-typed.js';

@@ -3,77 +3,35 @@
  * looks at what exists before it creates, and keeps what it found on the deployment's context,
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
-import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName, type Logger } from '@slipway/core';
-import { resolveParams, type Deployment, type DeploymentContext, type DeploymentParams } from './deployment.js';
+import type { ServerGroup } from '@slipway/cloud';
+import { clusterName, nextServerGroupName } from '@slipway/core';
+import {
+  DeploymentFailure,
+  group,
+  HealthFailure,
+  interruption,
+  need,
+  sleep,
+  targetsHealthy,
+  waitEnd,
+  type Action,
+  type ActionContext,
+} from './action.js';
+import { resolveParams, type Deployment, type DeploymentParams } from './deployment.js';
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
-import type { Peers } from './peers.js';
-import type { Control, DeploymentStore } from './store.js';
+import { ROLLBACK_ACTIONS } from './rollback.js';
 
-export interface ActionDeps {
-  cloud: CloudProvider;
-  peers: Peers;
-  store: DeploymentStore;
-  logger: Logger;
-  /** How often waits look again (health, instances, control requests). */
-  pollMs: number;
-}
-
-export interface ActionContext {
-  deployment: Deployment;
-  deps: ActionDeps;
-  /** Saves the context and tells the followers, e.g. "burn-in 12 s left". */
-  progress(text: string, data?: Record<string, unknown>): Promise<void>;
-}
-
-export interface Action {
-  name: string;
-  run(ctx: ActionContext): Promise<string>;
-}
-
-/** A failure retrying will not fix: the deployment ends (rolled back when it took traffic). */
-export class DeploymentFailure extends Error {}
-
-/** The new group failed while taking traffic and the old one is serving again. */
-export class RolledBack extends Error {}
-
-/** A person asked to cancel or roll back while an action was waiting. */
-export class Interrupted extends Error {
-  constructor(
-    readonly kind: 'cancel' | 'rollback',
-    readonly by: string,
-  ) {
-    super(`${kind} asked by ${by}`);
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function interruption(ctx: ActionContext): Promise<void> {
-  const control: Control = await ctx.deps.store.control(ctx.deployment.id);
-  if (control.cancel) throw new Interrupted('cancel', control.cancel);
-  if (control.rollback) throw new Interrupted('rollback', control.rollback);
-}
-
-function need<K extends keyof DeploymentContext>(ctx: ActionContext, key: K): NonNullable<DeploymentContext[K]> {
-  const value = ctx.deployment.context[key];
-  if (value === undefined) throw new Error(`${String(key)} is not known yet: an earlier action did not run`);
-  return value as NonNullable<DeploymentContext[K]>;
-}
-
-async function group(ctx: ActionContext): Promise<ServerGroup> {
-  const found = await ctx.deps.cloud.getServerGroup(need(ctx, 'group'));
-  if (!found) throw new DeploymentFailure(`server group ${ctx.deployment.context.group} is gone`);
-  return found;
-}
+export * from './action.js';
+export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
 
 /** Probes every instance until each passed `healthyThreshold` times in a row. */
 async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const params = need(ctx, 'params');
   const check = params.healthCheck;
-  const tracker = new HealthTracker();
-  const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
-  const every = Math.min(check.intervalSeconds * 1000, 1000);
+  const tracker = new HealthTracker(ctx.deployment.context.healthPasses);
+  const deadline = await waitEnd(ctx, 'instance-health', params.strategy.healthTimeoutSeconds * 1000);
+  // Every second at most (200 ms polls), sooner where the orchestrator polls faster.
+  const every = Math.min(check.intervalSeconds * 1000, 1000, ctx.deps.pollMs * 5);
   for (;;) {
     await interruption(ctx);
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
@@ -82,6 +40,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     );
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
     if (instances.length > 0 && healthy.length === instances.length) {
+      delete ctx.deployment.context.healthPasses;
       return `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
     }
     if (Date.now() > deadline) {
@@ -90,6 +49,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
         `instances not healthy within ${params.strategy.healthTimeoutSeconds} s (${healthy.length} of ${instances.length})${reasons ? `: ${reasons}` : ''}`,
       );
     }
+    ctx.deployment.context.healthPasses = tracker.passCounts();
     await ctx.progress(`instances healthy: ${healthy.length} of ${instances.length}`);
     await sleep(every);
   }
@@ -97,7 +57,7 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
 
 async function waitForRunning(ctx: ActionContext, desired: number): Promise<string> {
   const params = need(ctx, 'params');
-  const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, `running-${desired}`, params.strategy.healthTimeoutSeconds * 1000);
   for (;;) {
     await interruption(ctx);
     const found = await group(ctx);
@@ -114,9 +74,9 @@ async function waitForRunning(ctx: ActionContext, desired: number): Promise<stri
 }
 
 /** Until the load balancer finds every instance of the group healthy. */
-async function waitForTargets(ctx: ActionContext): Promise<string> {
+async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<string> {
   const params = need(ctx, 'params');
-  const deadline = Date.now() + params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, label, params.strategy.healthTimeoutSeconds * 1000);
   for (;;) {
     await interruption(ctx);
     const { healthy, of } = await targetsHealthy(ctx, need(ctx, 'group'));
@@ -128,55 +88,14 @@ async function waitForTargets(ctx: ActionContext): Promise<string> {
   }
 }
 
-/** How many of a group's running instances the load balancer finds healthy. */
-async function targetsHealthy(ctx: ActionContext, groupName: string): Promise<{ healthy: number; of: number }> {
-  const found = await ctx.deps.cloud.getServerGroup(groupName);
-  const ids = (found?.instances ?? []).filter((i) => i.lifecycle === 'running').map((i) => i.id);
-  const health = await ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'));
-  return {
-    healthy: ids.filter((id) => health.find((t) => t.instanceId === id)?.state === 'healthy').length,
-    of: ids.length,
-  };
-}
-
-/**
- * Puts the previous group back in service and takes the new one out: the automatic
- * rollback, a cancel, a manual rollback. When the previous group was still in service (the
- * burn-in), this is one deregistration and traffic is back on it at once.
- */
-export async function restorePrevious(ctx: ActionContext): Promise<string> {
-  const { cloud } = ctx.deps;
-  const { previous, previousCapacity, group: created } = ctx.deployment.context;
-  const said: string[] = [];
-  if (previous && (await cloud.getServerGroup(previous))) {
-    const before = (await cloud.getServerGroup(previous))!;
-    if (previousCapacity && before.desired < previousCapacity.desired) {
-      await cloud.resizeServerGroup(previous, previousCapacity);
-      said.push(`${previous} resized back to ${previousCapacity.desired}`);
-    }
-    if (before.disabled || (previousCapacity && before.desired < previousCapacity.desired)) {
-      await cloud.enableServerGroup(previous);
-      // Its instances must pass the load balancer's checks before the new group leaves.
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const { healthy, of } = await targetsHealthy(ctx, previous);
-        if ((of > 0 && healthy === of) || Date.now() > deadline) break;
-        await sleep(ctx.deps.pollMs);
-      }
-    }
-    said.push(`${previous} in service`);
-  }
-  if (created && (await cloud.getServerGroup(created))) {
-    await cloud.disableServerGroup(created);
-    said.push(`${created} out of service`);
-  }
-  return said.join('; ');
-}
-
 const resolveImage: Action = {
   name: 'resolve-image',
   async run(ctx) {
-    const { image, service } = ctx.deployment;
+    const { image, service, context } = ctx.deployment;
+    // Checked at submission a moment ago: a deployment that waited in the queue checks again.
+    if (context.imageCheckedAt && Date.now() - context.imageCheckedAt < 60_000) {
+      return `${image}: ${service} ${context.imageVersion ?? ''} (checked at submission)`.trim();
+    }
     const found = await ctx.deps.peers.image(image);
     if (!found) throw new DeploymentFailure(`no image ${image}`);
     if (found.kind !== 'service' || found.service !== service) {
@@ -191,6 +110,10 @@ const resolveConfig: Action = {
   name: 'resolve-config',
   async run(ctx) {
     const d = ctx.deployment;
+    const said = () =>
+      `config ${d.context.commit!.slice(0, 12)}, ${d.context.params!.strategy.name}, ${d.context.params!.capacity.desired} instance(s)`;
+    // Read and validated at submission, at a commit (immutable): nothing to read again.
+    if (d.context.commit && d.context.params && d.context.userData && d.context.targetGroup) return said();
     // Once resolved, the commit is pinned: a rerun reads the same commit, not the branch again.
     const config = await ctx.deps.peers.config(d.service, d.env, d.context.commit ?? d.configRef);
     if (!config.valid || !config.deploymentParams) {
@@ -202,8 +125,8 @@ const resolveConfig: Action = {
     d.context.params = resolveParams(config.deploymentParams, d.params, d.strategy);
     d.context.targetGroup = d.context.params.loadBalancer.name;
     d.context.userData = { files: { 'application.properties': config.properties }, commands: config.launchData ?? [] };
-    const stale = config.stale ? ` (from a stale clone: ${config.stale})` : '';
-    return `config ${config.commit.slice(0, 12)}${stale}, ${d.context.params.strategy.name}, ${d.context.params.capacity.desired} instance(s)`;
+    // A configuration read from a clone the config service could not fetch says so, and how old.
+    return config.stale ? `${said()} (from a stale clone: ${config.stale})` : said();
   },
 };
 
@@ -263,39 +186,39 @@ function launchSecurity(params: DeploymentParams) {
   };
 }
 
-function createServerGroup(firstBatchOnly: boolean): Action {
-  return {
-    name: 'create-server-group',
-    async run(ctx) {
-      const params = need(ctx, 'params');
-      const name = need(ctx, 'group');
-      const capacity = firstBatchOnly
-        ? {
-            min: Math.min(1, params.capacity.desired),
-            desired: Math.min(1, params.capacity.desired),
-            max: params.capacity.max,
-          }
-        : params.capacity;
-      const existing = await ctx.deps.cloud.getServerGroup(name);
-      if (existing) {
-        if (ctx.deployment.context.reuseGroup && existing.desired < capacity.desired) {
-          await ctx.deps.cloud.resizeServerGroup(name, capacity);
-          return `${name} resized to ${capacity.desired}`;
+/** Progressive starts with one instance; the others with all of them. */
+const createServerGroup: Action = {
+  name: 'create-server-group',
+  async run(ctx) {
+    const firstBatchOnly = ctx.deployment.strategy === 'progressive';
+    const params = need(ctx, 'params');
+    const name = need(ctx, 'group');
+    const capacity = firstBatchOnly
+      ? {
+          min: Math.min(1, params.capacity.desired),
+          desired: Math.min(1, params.capacity.desired),
+          max: params.capacity.max,
         }
-        return `${name} exists`;
+      : params.capacity;
+    const existing = await ctx.deps.cloud.getServerGroup(name);
+    if (existing) {
+      if (ctx.deployment.context.reuseGroup && existing.desired < capacity.desired) {
+        await ctx.deps.cloud.resizeServerGroup(name, capacity);
+        return `${name} resized to ${capacity.desired}`;
       }
-      await ctx.deps.cloud.createServerGroup({
-        name,
-        launchTemplate: name,
-        ...capacity,
-        targetGroups: [need(ctx, 'targetGroup')],
-        disabled: true,
-        tags: { deployment: ctx.deployment.id, image: ctx.deployment.image, commit: need(ctx, 'commit') },
-      });
-      return `${name}: ${capacity.desired} instance(s), out of service`;
-    },
-  };
-}
+      return `${name} exists`;
+    }
+    await ctx.deps.cloud.createServerGroup({
+      name,
+      launchTemplate: name,
+      ...capacity,
+      targetGroups: [need(ctx, 'targetGroup')],
+      disabled: true,
+      tags: { deployment: ctx.deployment.id, image: ctx.deployment.image, commit: need(ctx, 'commit') },
+    });
+    return `${name}: ${capacity.desired} instance(s), out of service`;
+  },
+};
 
 const waitForInstancesRunning: Action = {
   name: 'wait-for-instances-running',
@@ -307,26 +230,36 @@ const waitForHealth: Action = { name: 'wait-for-instance-health', run: waitForIn
 const enableNewGroup: Action = {
   name: 'enable-new-group',
   async run(ctx) {
+    // Write-ahead: a rollback must know the new group may be taking traffic.
+    if (!ctx.deployment.context.enabled) {
+      ctx.deployment.context.enabled = true;
+      await ctx.save();
+    }
     await ctx.deps.cloud.enableServerGroup(need(ctx, 'group'));
-    ctx.deployment.context.enabled = true;
     return `${ctx.deployment.context.group} in service`;
   },
 };
 
-const waitForLoadBalancerHealth: Action = { name: 'wait-for-load-balancer-health', run: waitForTargets };
+const waitForLoadBalancerHealth: Action = {
+  name: 'wait-for-load-balancer-health',
+  run: (ctx) => waitForTargets(ctx),
+};
 
 /**
  * Watches the new group taking traffic: its instances' own checks, the load balancer's view and
- * the web checks. A failure puts the old group (still in service) back alone, in this action.
+ * the web checks. A failure is a HealthFailure: the runner's rollback actions put the old group back.
  */
-async function watch(ctx: ActionContext, seconds: number, label: string): Promise<string> {
+async function watch(ctx: ActionContext, seconds: number, label: string, waitName: string): Promise<string> {
   const params = need(ctx, 'params');
   const check = params.healthCheck;
   const tracker = new HealthTracker();
   const webFailures = new Map<string, number>();
   const webNext = new Map<string, number>();
-  const started = Date.now();
-  const end = started + seconds * 1000;
+  // A watch run again after a crash looks long enough to see a failure, even if its time is up.
+  const end = Math.max(
+    await waitEnd(ctx, waitName, seconds * 1000),
+    Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
+  );
   let lastSaid = -1;
   for (;;) {
     await interruption(ctx);
@@ -356,13 +289,9 @@ async function watch(ctx: ActionContext, seconds: number, label: string): Promis
       if (reason && count >= web.failureLimit) failure ??= `check ${reason} (${count} times)`;
     }
     if (failure) {
-      const detected = Date.now();
-      const restored = await restorePrevious(ctx);
-      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure, restoreMs: Date.now() - detected }, 'rolled back');
-      await ctx.progress(`rolled back in ${Date.now() - detected} ms: ${restored}`, {
-        rollbackMs: Date.now() - detected,
-      });
-      throw new RolledBack(failure);
+      ctx.deployment.context.failureDetectedAt = Date.now();
+      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
+      throw new HealthFailure(failure);
     }
     if (Date.now() >= end) return `${label}: ${seconds} s watched, healthy`;
     const left = Math.ceil((end - Date.now()) / 1000);
@@ -376,7 +305,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string): Promis
 
 const burnIn: Action = {
   name: 'burn-in',
-  run: (ctx) => watch(ctx, need(ctx, 'params').strategy.burnInSeconds, 'burn-in'),
+  run: (ctx) => watch(ctx, need(ctx, 'params').strategy.burnInSeconds, 'burn-in', 'burn-in'),
 };
 
 /** Wealthfront's batches: 1 is in; then 2, 4, 8 … more until all are, the old group shrinking as many. */
@@ -405,16 +334,26 @@ const growInBatches: Action = {
         of: sizes.length,
       });
       await waitForRunning(ctx, size);
-      await waitForTargets(ctx);
+      await waitForTargets(ctx, `targets-${size}`);
       const previous = ctx.deployment.context.previous;
       const before = ctx.deployment.context.previousCapacity;
       if (previous && before) {
         const keep = Math.max(before.desired - size, 0);
         const old = await cloud.getServerGroup(previous);
-        if (old && old.desired > keep)
+        if (old && old.desired > keep) {
+          if (!ctx.deployment.context.previousShrunk) {
+            ctx.deployment.context.previousShrunk = true;
+            await ctx.save();
+          }
           await cloud.resizeServerGroup(previous, { min: Math.min(old.min, keep), desired: keep, max: old.max });
+        }
       }
-      await watch(ctx, Math.min(params.strategy.burnInSeconds, 5), `batch ${index + 1} of ${sizes.length} watched,`);
+      await watch(
+        ctx,
+        Math.min(params.strategy.burnInSeconds, 5),
+        `batch ${index + 1} of ${sizes.length} watched,`,
+        `batch-${size}`,
+      );
     }
     return sizes.length ? `grew in ${sizes.length} batch(es) to ${target}` : `${target} instance(s): no batches needed`;
   },
@@ -426,8 +365,11 @@ const disableOldGroup: Action = {
     const d = ctx.deployment;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
     const others = groups.filter((g) => g.name !== d.context.group && !g.disabled);
+    if (others.length && !d.context.previousDisabled) {
+      d.context.previousDisabled = true;
+      await ctx.save();
+    }
     for (const other of others) await ctx.deps.cloud.disableServerGroup(other.name);
-    d.context.previousDisabled = true;
     return others.length ? `${others.map((g) => g.name).join(', ')} out of service, kept warm` : 'no old group';
   },
 };
@@ -438,7 +380,7 @@ const waitForDrain: Action = {
     // A first deployment took no group out of service: nothing is in flight to wait for.
     if (!ctx.deployment.context.previous) return 'no old group: nothing to drain';
     const seconds = need(ctx, 'params').strategy.drainSeconds;
-    const end = Date.now() + seconds * 1000;
+    const end = await waitEnd(ctx, 'drain', seconds * 1000);
     while (Date.now() < end) {
       await interruption(ctx);
       await sleep(Math.min(ctx.deps.pollMs, end - Date.now()));
@@ -447,24 +389,23 @@ const waitForDrain: Action = {
   },
 };
 
-function destroyOldGroups(keepAll: boolean): Action {
-  return {
-    name: 'destroy-old-groups',
-    async run(ctx) {
-      const d = ctx.deployment;
-      const retained = keepAll ? need(ctx, 'params').strategy.retainedGroups : 0;
-      const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
-      const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
-      const doomed = older.slice(retained);
-      for (const old of doomed) {
-        await ctx.deps.cloud.destroyServerGroup(old.name);
-        await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
-      }
-      const kept = older.slice(0, retained).map((g) => g.name);
-      return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
-    },
-  };
-}
+/** Highlander keeps none of the old groups; the others keep the last `retainedGroups`. */
+const destroyOldGroups: Action = {
+  name: 'destroy-old-groups',
+  async run(ctx) {
+    const d = ctx.deployment;
+    const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
+    const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
+    const doomed = older.slice(retained);
+    for (const old of doomed) {
+      await ctx.deps.cloud.destroyServerGroup(old.name);
+      await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
+    }
+    const kept = older.slice(0, retained).map((g) => g.name);
+    return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
+  },
+};
 
 const record: Action = {
   name: 'record',
@@ -487,7 +428,7 @@ const common = [resolveImage, resolveConfig, findCurrentGroup, nameNextGroup, cr
 export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
   'red-black': [
     ...common,
-    createServerGroup(false),
+    createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
     enableNewGroup,
@@ -495,12 +436,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     burnIn,
     disableOldGroup,
     waitForDrain,
-    destroyOldGroups(true),
+    destroyOldGroups,
     record,
   ],
   progressive: [
     ...common,
-    createServerGroup(true),
+    createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
     enableNewGroup,
@@ -509,12 +450,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     growInBatches,
     disableOldGroup,
     waitForDrain,
-    destroyOldGroups(true),
+    destroyOldGroups,
     record,
   ],
   highlander: [
     ...common,
-    createServerGroup(false),
+    createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
     enableNewGroup,
@@ -522,7 +463,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     burnIn,
     disableOldGroup,
     waitForDrain,
-    destroyOldGroups(false),
+    destroyOldGroups,
     record,
   ],
 };
+
+/** Every action by the name saved on a deployment: a deployment runs what it recorded, not today's list. */
+export const ACTIONS: ReadonlyMap<string, Action> = new Map(
+  [...Object.values(STRATEGIES).flat(), ...ROLLBACK_ACTIONS].map((a) => [a.name, a]),
+);

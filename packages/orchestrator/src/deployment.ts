@@ -67,6 +67,8 @@ export interface DeploymentParams {
 export interface DeploymentContext {
   commit?: string;
   imageVersion?: string;
+  /** When the image was found to be one of this service's (epoch ms). */
+  imageCheckedAt?: number;
   params?: DeploymentParams;
   targetGroup?: string;
   userData?: { files: Record<string, string>; commands: string[] };
@@ -84,6 +86,14 @@ export interface DeploymentContext {
   progress?: string;
   /** Undo of a retained group: re-enabled instead of recreated. */
   reuseGroup?: boolean;
+  /** Progressive shrank the previous group (saved before it does). */
+  previousShrunk?: boolean;
+  /** When each wait ends (epoch ms), saved when it starts so a rerun continues it. */
+  waits?: Record<string, number>;
+  /** Consecutive passes of each new instance's health check so far. */
+  healthPasses?: Record<string, number>;
+  /** When the failure that started the automatic rollback was seen (epoch ms). */
+  failureDetectedAt?: number;
 }
 
 export interface Deployment {
@@ -113,6 +123,12 @@ export interface Deployment {
   /** The index of the next action to run. */
   current: number;
   context: DeploymentContext;
+  /** Raised by every saved change: a writer that read an older one is refused. */
+  version?: number;
+  /** Which run of the runner owns it now: its BullMQ job is `<id>-<run>`. */
+  run?: number;
+  /** Set when it turned back (rollback, cancel, failure): how it will end once the appended actions ran. */
+  unwinding?: { state: 'rolled-back' | 'cancelled' | 'failed'; reason: string };
 }
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;

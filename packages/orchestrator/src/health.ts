@@ -35,6 +35,15 @@ export class HealthTracker {
   private readonly failures = new Map<string, number>();
   readonly reasons = new Map<string, string>();
 
+  /** Starts from passes counted before (saved on the deployment, so a rerun wait continues). */
+  constructor(passes: Record<string, number> = {}) {
+    for (const [instance, count] of Object.entries(passes)) this.passes.set(instance, count);
+  }
+
+  passCounts(): Record<string, number> {
+    return Object.fromEntries(this.passes);
+  }
+
   record(instance: string, reason: string | undefined): void {
     if (reason === undefined) {
       this.passes.set(instance, (this.passes.get(instance) ?? 0) + 1);

@@ -27,7 +27,9 @@ const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
 // Its keys and its queue's keys start with this (two orchestrators with different prefixes share nothing).
 const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
-const store = createRedisDeploymentStore({ redis, prefix });
+// How long a service+env lock and a release slot outlive their last renewal.
+const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
+const store = createRedisDeploymentStore({ redis, prefix, leaseMs });
 const cloud = cloudProviderFromEnv(env);
 const token = requireEnv(env, 'SLIPWAY_TOKEN');
 const peers = httpPeers(
@@ -51,6 +53,7 @@ const runner = startRunner({
   pollMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_POLL_MS', 200),
   jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
   sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
+  renewMs: Math.max(100, Math.floor(leaseMs / 3)),
   notifier: metrics.counting(
     createNotifier({
       peers,
@@ -60,6 +63,7 @@ const runner = startRunner({
     }),
   ),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
+  ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AT ? { crashAt: env.SLIPWAY_ORCHESTRATOR_CRASH_AT } : {}),
 });
 const releases = createRedisReleaseStore({ redis, prefix });
 // Each tick of a release holds a lease with a fencing token (the infra service's lock).

@@ -42,6 +42,11 @@ export interface DeploymentRequest {
   queue?: boolean;
 }
 
+function withoutName<T extends { name: string }>(lock: T): Omit<T, 'name'> {
+  const { name: _name, ...rest } = lock;
+  return rest;
+}
+
 export function newDeploymentId(): string {
   return `dep-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
 }
@@ -67,16 +72,17 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         `deployment ${d.id} is ${d.state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
       );
     if (kind === 'resume') {
-      if (d.state !== 'paused') throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
-      await runner.resume(d);
+      if (d.state !== 'paused' || !(await runner.resume(d.id)))
+        throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
     } else if (kind === 'pause') {
       await store.setControl(d.id, { pause: by });
       await runner.event(d, 'pause-requested', who);
     } else {
+      // Saved beside the record, where no worker's write can undo it; the worker reads it at each step.
       await store.setControl(d.id, { [kind]: by });
       await runner.event(d, `${kind}-requested`, who);
       // Nothing is running it: act now rather than at a boundary that will not come.
-      if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt)) await runner.unwindNow(d, kind, by);
+      if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt)) await runner.unwindNow(d.id, kind, by);
     }
     res.status(202).json(await mustGet(d.id));
   }
@@ -146,6 +152,21 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         },
       );
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
+    },
+    async getClusterLock(req, res) {
+      const { service, env } = paramsOf(req) as { service: string; env: string };
+      const lock = await store.lock(service, env);
+      res.json({ lock: lock ? withoutName(lock) : null, broken: await store.lockBreaks(service, env) });
+    },
+    async breakClusterLock(req, res) {
+      const { service, env } = paramsOf(req) as { service: string; env: string };
+      const reason = (queryOf(req) as { reason: string }).reason;
+      const lock = await store.breakLock(service, env);
+      if (!lock) throw new NotFoundError(`${service} ${env} is not locked`);
+      const broken = { ...withoutName(lock), brokenBy: principalOf(req).subject, reason, at: new Date().toISOString() };
+      await store.recordLockBreak(service, env, broken);
+      await store.event({ type: 'lock-broken', deployment: lock.owner, ...broken });
+      res.json(broken);
     },
     async getEnvironment(req, res) {
       const { service, env } = paramsOf(req) as { service: string; env: string };
@@ -263,20 +284,26 @@ export async function submitDeployment(
     createdAt: new Date().toISOString(),
     actions: STRATEGIES[strategy].map((a) => ({ name: a.name, state: 'pending', attempts: 0 })),
     current: 0,
+    run: 1,
     ...extra,
-    context: { commit: config.commit, imageVersion: image.version, ...extra.context },
+    // What was read and validated here is kept: the run does not read the same commit again.
+    context: {
+      commit: config.commit,
+      imageVersion: image.version,
+      imageCheckedAt: Date.now(),
+      params,
+      targetGroup: params.loadBalancer.name,
+      userData: { files: { 'application.properties': config.properties }, commands: config.launchData ?? [] },
+      ...extra.context,
+    },
   };
+  // The record is saved with the lock and the slot, in one step: nothing is held for a record that is not there.
   const admission = await store.admit(deployment, options.releaseConcurrency);
   if (admission.outcome === 'conflict') {
     throw new ConflictError(
       `${service} ${env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
     );
   }
-  await store.save(deployment);
-  await runner.event(deployment, 'queued', {
-    admission: admission.outcome,
-    ...(admission.outcome === 'waiting' ? { behind: admission.holder } : {}),
-  });
   if (admission.outcome === 'run') await runner.start(deployment);
   return deployment;
 }

@@ -44,8 +44,8 @@ const runner = {
   async event(d: Deployment, type: string) {
     runnerCalls.push(`${type} ${d.env}`);
   },
-  async unwindNow(d: Deployment, kind: string) {
-    runnerCalls.push(`${kind} now ${d.env}`);
+  async unwindNow(id: string, kind: string) {
+    runnerCalls.push(`${kind} now ${(await store.get(id))?.env}`);
   },
 } as unknown as Runner;
 
@@ -94,7 +94,10 @@ function release(id: string, waves: string[][]): ReleaseRecord {
 }
 
 async function recorded(id: string, env: string, state: Deployment['state']) {
-  await store.save({
+  // A fenced write, as every write of a deployment is: at the version it has now.
+  const version = (await store.get(id))?.version ?? 0;
+  await store.transition({
+    version,
     id,
     service: 'search',
     env,

@@ -207,7 +207,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
         await store.setControl(d.id, { cancel: r.cancel });
         await runner.event(d, 'cancel-requested', { by: r.cancel, release: r.id });
         if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt))
-          await runner.unwindNow(d, 'cancel', r.cancel);
+          await runner.unwindNow(d.id, 'cancel', r.cancel);
       }
     }
     if (clusters.some((c) => c.state === 'deploying' || c.state === 'rolling-back')) return events;

@@ -34,7 +34,7 @@ beforeAll(async () => {
   store = createRedisDeploymentStore({ redis, prefix });
   // A cluster is known once a deployment to it is saved.
   const first = { id: 'dep-release0', service: 'search', env: 'prod', createdAt: new Date().toISOString() };
-  await store.save(first as Deployment);
+  await store.transition(first as Deployment);
   for (const [n, image] of ['img-10', 'img-11', 'img-12', 'img-13'].entries()) {
     await store.recordRelease('search', 'prod', {
       deployment: `dep-release${n}`,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRedis, type Redis } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
-import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
+import { createRedisDeploymentStore, StaleWrite, type DeploymentStore } from './store.js';
 
 let redisServer: TestRedis;
 let redis: Redis;
@@ -49,7 +49,7 @@ describe('the release queue', () => {
     expect(winners).toHaveLength(1);
     const winner = racing[answers.findIndex((a) => a.outcome === 'run')]!;
     expect(answers.filter((a) => a.outcome === 'conflict' && a.holder === winner.id)).toHaveLength(19);
-    expect(await store.finish(winner, 2)).toEqual([]);
+    expect(await store.release(winner, 2)).toEqual([]);
     expect(await store.holder('race', 'prod')).toBeUndefined();
   });
 
@@ -64,7 +64,7 @@ describe('the release queue', () => {
       expect((await store.running()).length).toBeLessThanOrEqual(2);
       const done = [...running][0]!;
       running.delete(done);
-      for (const id of await store.finish(
+      for (const id of await store.release(
         six.find((d) => d.id === done)!,
         2,
       )) {
@@ -80,8 +80,35 @@ describe('the release queue', () => {
     const second = deployment('dep-q2', 'queued', 'prod', true);
     expect(await store.admit(first, 2)).toEqual({ outcome: 'run' });
     expect(await store.admit(second, 2)).toEqual({ outcome: 'waiting', holder: 'dep-q1' });
-    expect(await store.finish(first, 2)).toEqual(['dep-q2']);
+    expect(await store.release(first, 2)).toEqual(['dep-q2']);
     expect(await store.holder('queued', 'prod')).toBe('dep-q2');
-    expect(await store.finish(second, 2)).toEqual([]);
+    expect(await store.release(second, 2)).toEqual([]);
+  });
+});
+
+describe('transitions', () => {
+  let store: DeploymentStore;
+  beforeAll(() => {
+    store = createRedisDeploymentStore({ redis, prefix: redisServer.prefix() });
+  });
+
+  it('refuses a writer that read an older version, and saves the record with its event', async () => {
+    const d = deployment('dep-fence', 'fence');
+    expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
+    const [worker, api] = [(await store.get(d.id))!, (await store.get(d.id))!];
+    api.state = 'cancelled';
+    await store.transition(api, { event: { type: 'finished' }, release: 2 });
+    worker.state = 'running';
+    await expect(store.transition(worker, { event: { type: 'action-started' } })).rejects.toBeInstanceOf(StaleWrite);
+    expect((await store.get(d.id))!.state).toBe('cancelled');
+    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual(['queued', 'finished']);
+    expect(await store.holder('fence', 'prod')).toBeUndefined();
+  });
+
+  it('records a release once however often the record action runs', async () => {
+    const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
+    await store.recordRelease('once', 'prod', release);
+    await store.recordRelease('once', 'prod', release);
+    expect(await store.releases('once', 'prod', 10)).toHaveLength(1);
   });
 });

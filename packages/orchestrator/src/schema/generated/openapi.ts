@@ -177,6 +177,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/services/{service}/envs/{env}/lock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        /** The service+env lock (held by the deployment running there) and the locks broken before, newest first. */
+        get: operations["getClusterLock"];
+        put?: never;
+        post?: never;
+        /** Breaks the service+env lock and frees its release slot, recorded with who and why. The deployment holding it, if still running, is fenced out and ends failed where it stands. */
+        delete: operations["breakClusterLock"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services/{service}/envs/{env}": {
         parameters: {
             query?: never;
@@ -491,6 +514,22 @@ export interface components {
                 odd: boolean;
             }[];
         };
+        Lock: {
+            /** @description The deployment holding the lock. */
+            owner: string;
+            /** @description Who asked for that deployment. */
+            holder: string;
+            /** @description The fencing token: it rises with every acquisition. */
+            token: number;
+            since: string;
+            /** @description When the lease runs out unless the deployment's worker renews it. */
+            expiresAt: string;
+        };
+        BrokenLock: components["schemas"]["Lock"] & {
+            brokenBy: string;
+            reason: string;
+            at: string;
+        };
         Problem: {
             type: string;
             title: string;
@@ -796,6 +835,64 @@ export interface operations {
                         image: string;
                         version: string;
                     };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getClusterLock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lock, if held, and the broken ones. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        lock: components["schemas"]["Lock"] | (never | null);
+                        broken: components["schemas"]["BrokenLock"][];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    breakClusterLock: {
+        parameters: {
+            query: {
+                /** @description Why, kept with the record of the break. */
+                reason: string;
+            };
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lock that was broken. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BrokenLock"];
                 };
             };
             default: components["responses"]["Problem"];

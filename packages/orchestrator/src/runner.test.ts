@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import type { CloudProvider } from '@slipway/cloud';
+import { createLogger, createRedis, createTokenVerifier, fenceKeyOf, lockKeyOf, type Redis } from '@slipway/core';
+import { eventually, startRedis, type TestRedis } from '@slipway/test-utils';
+import { createApp } from './app.js';
+import { submitDeployment } from './operations.js';
+import type { Peers } from './peers.js';
+import { startRunner, type Runner } from './runner.js';
+import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
+
+// The runner against a real Redis and BullMQ, with a cloud whose instances are one HTTP server and
+// peers that answer at once: the races, not the cloud, are what these look at.
+let redisServer: TestRedis;
+let redis: Redis;
+let instance: Server;
+let store: DeploymentStore;
+let runner: Runner;
+let prefix: string;
+const logger = createLogger({ name: 'orchestrator', level: 'silent' });
+const groups = new Map<string, { name: string; disabled: boolean; tags: Record<string, string> }>();
+const LEASE_MS = 2000;
+
+function standInCloud(address: string): CloudProvider {
+  const group = (name: string) => {
+    const g = groups.get(name);
+    if (!g) return undefined;
+    const instances = [{ id: `i-${name}`, lifecycle: 'running', address, launchedAt: '' }];
+    return { ...g, min: 1, desired: 1, max: 1, launchTemplate: name, targetGroups: ['lb'], instances, createdAt: '' };
+  };
+  return {
+    kind: 'local',
+    getLoadBalancer: async (name: string) => ({ name }),
+    createLaunchTemplate: async (spec: { name: string }) => ({ ...spec, id: spec.name, createdAt: '' }),
+    deleteLaunchTemplate: async () => undefined,
+    listServerGroups: async (cluster: string) =>
+      [...groups.keys()].filter((n) => n.replace(/-v\d+$/, '') === cluster).map(group),
+    getServerGroup: async (name: string) => group(name),
+    async createServerGroup(spec: { name: string; tags: Record<string, string> }) {
+      groups.set(spec.name, { name: spec.name, disabled: true, tags: spec.tags });
+      return group(spec.name);
+    },
+    enableServerGroup: async (name: string) => void (groups.get(name)!.disabled = false),
+    disableServerGroup: async (name: string) => void (groups.get(name)!.disabled = true),
+    destroyServerGroup: async (name: string) => void groups.delete(name),
+    resizeServerGroup: async () => undefined,
+    describeTargetHealth: async () =>
+      [...groups.values()].filter((g) => !g.disabled).map((g) => ({ instanceId: `i-${g.name}`, state: 'healthy' })),
+  } as unknown as CloudProvider;
+}
+
+const peers: Peers = {
+  service: async (name) => ({ name, properties: {} }),
+  image: async (id) => ({ id, kind: 'service', service: id.slice(4), version: '1.0.0' }),
+  config: async () => ({
+    commit: 'c'.repeat(40),
+    valid: true,
+    errors: [],
+    deploymentParams: {
+      capacity: { desired: 1 },
+      healthCheck: { path: '/', intervalSeconds: 5, healthyThreshold: 2 },
+      loadBalancer: { name: 'lb' },
+      strategy: { burnInSeconds: 0, drainSeconds: 0 },
+    },
+    launchData: [],
+    properties: '',
+  }),
+};
+
+let cloud: CloudProvider;
+
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = createRedis({ url: redisServer.url });
+  instance = createServer((_req, res) => res.end('ok')).listen(0, '127.0.0.1');
+  await new Promise((resolve) => instance.once('listening', resolve));
+  cloud = standInCloud(`127.0.0.1:${(instance.address() as AddressInfo).port}`);
+  prefix = redisServer.prefix();
+  store = createRedisDeploymentStore({ redis, prefix, leaseMs: LEASE_MS });
+  runner = startRunner({
+    redisUrl: redisServer.url,
+    queuePrefix: `${prefix}queue`,
+    store,
+    cloud,
+    peers,
+    logger,
+    releaseConcurrency: 2,
+    pollMs: 20,
+    jobLockMs: 2000,
+    sweepMs: 200,
+    renewMs: 500,
+    notifier: { notify: async () => undefined },
+  });
+});
+
+afterAll(async () => {
+  await runner.close();
+  instance.close();
+  await redis.quit();
+  await redisServer.stop();
+});
+
+const submit = (service: string, queue = false) =>
+  submitDeployment(
+    { store, runner, peers, cloud, releaseConcurrency: 2 },
+    { service, env: 'prod', image: `img-${service}`, message: 'race', queue },
+    'dave',
+  );
+
+const ended = (id: string) =>
+  eventually(
+    () => store.get(id),
+    (d) => ['succeeded', 'failed', 'rolled-back', 'cancelled'].includes(d?.state ?? ''),
+    `deployment ${id}`,
+  );
+
+describe('stale writers', () => {
+  it('never runs a cancelled deployment on, nor two on one service+env, when a cancel races the admission (50 times)', async () => {
+    for (let i = 0; i < 50; i++) {
+      const first = await submit('race');
+      const cancel = (async () => {
+        await store.setControl(first.id, { cancel: 'dave' });
+        await runner.unwindNow(first.id, 'cancel', 'dave');
+      })();
+      const [, second] = await Promise.all([cancel, submit('race', true)]);
+      const [a, b] = [await ended(first.id), await ended(second.id)];
+      expect({ i, a: a!.state, b: b!.state }).toEqual({ i, a: 'cancelled', b: 'succeeded' });
+      // Nothing of the cancelled one happened after it ended…
+      const events = (await store.events(first.id)).map((e) => e.event.type);
+      expect(events.slice(events.indexOf('finished') + 1)).toEqual([]);
+      // …and the next one started only after it.
+      expect(Date.parse(b!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(a!.finishedAt!));
+      expect(a!.actions.filter((x) => x.state === 'pending' || x.state === 'running')).toEqual([]);
+    }
+    expect(await store.holder('race', 'prod')).toBeUndefined();
+    expect(await store.running()).toEqual([]);
+  }, 120_000);
+});
+
+describe('leases', () => {
+  it('reclaims a lock and slot whose deployment was never saved, well within the lock lease', async () => {
+    await redis.hset(lockKeyOf(prefix, 'leak:prod'), { token: 1, owner: 'dep-ghost', holder: 'nobody', since: '' });
+    await redis.pexpire(lockKeyOf(prefix, 'leak:prod'), 60_000);
+    await redis.set(fenceKeyOf(prefix, 'leak:prod'), 1);
+    await redis.zadd(`${prefix}running`, Date.now() + 60_000, 'dep-ghost');
+    await eventually(
+      () => redis.exists(lockKeyOf(prefix, 'leak:prod')),
+      (held) => held === 0,
+      'the reclaim',
+      10_000,
+    );
+    expect(await store.running()).not.toContain('dep-ghost');
+    expect((await ended((await submit('leak')).id))!.state).toBe('succeeded');
+  });
+
+  it('lets an admin break a lock, recorded with who and why, and fences the holder out', async () => {
+    const tokens = createTokenVerifier({
+      'admin-token': { subject: 'ada', role: 'admin' },
+      'deployer-token': { subject: 'dave', role: 'deployer' },
+    });
+    const app = createApp({
+      // The release routes are not asked here.
+      releases: {} as never,
+      coordinator: {} as never,
+      images: {} as never,
+      store,
+      runner,
+      peers,
+      cloud,
+      releaseConcurrency: 2,
+      followConnection: () => redis.duplicate(),
+      tokens,
+      logger,
+    });
+    const held = await submit('broken');
+    await store.setControl(held.id, { pause: 'dave' });
+    await eventually(
+      () => store.get(held.id),
+      (d) => d?.state === 'paused',
+      'the pause',
+    );
+    const path = '/services/broken/envs/prod/lock';
+    const denied = await request(app).delete(`${path}?reason=stuck`).set({ Authorization: 'Bearer deployer-token' });
+    expect(denied.status).toBe(403);
+    const broken = await request(app)
+      .delete(`${path}?reason=${encodeURIComponent('its worker is gone')}`)
+      .set({ Authorization: 'Bearer admin-token' });
+    expect(broken.status).toBe(200);
+    expect(broken.body).toMatchObject({ owner: held.id, brokenBy: 'ada', reason: 'its worker is gone' });
+    const after = await request(app).get(path).set({ Authorization: 'Bearer admin-token' });
+    expect(after.body).toMatchObject({ lock: null, broken: [{ owner: held.id, brokenBy: 'ada' }] });
+    expect(await store.running()).not.toContain(held.id);
+    // Resumed, it finds its lock gone: it ends where it stood.
+    await store.clearControl(held.id, 'pause');
+    await runner.resume(held.id);
+    const done = await ended(held.id);
+    expect(done).toMatchObject({ state: 'failed', reason: expect.stringMatching(/lock/) });
+    expect(
+      (await request(app).delete(`${path}?reason=again`).set({ Authorization: 'Bearer admin-token' })).status,
+    ).toBe(404);
+  });
+});
