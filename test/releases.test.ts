@@ -204,10 +204,18 @@ describe('POST /releases', () => {
     expect(searchProd(await sync()).inSync).toBe(false);
 
     // The dashboard groups the sync set and marks the odd one out; the release page shows its waves.
-    const home = await (await fetch(`${p.search.platform.urls.dashboard}/`)).text();
+    // The dashboard shows nothing before a sign-in (a reader token is enough).
+    const signIn = await fetch(`${p.search.platform.urls.dashboard}/signin`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: p.search.platform.readerToken, next: '/' }),
+      redirect: 'manual',
+    });
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const signedIn = (url: string) => fetch(url, { headers: { cookie } });
+    const home = await (await signedIn(`${p.search.platform.urls.dashboard}/`)).text();
     expect(home).toMatch(/data-cluster="search-prod-a"\s+data-odd="true"/);
     expect(home).toMatch(/data-cluster="search-prod-b"\s+data-odd="false"/);
-    const page = await (await fetch(`${p.search.platform.urls.dashboard}/releases/${done.id}`)).text();
+    const page = await (await signedIn(`${p.search.platform.urls.dashboard}/releases/${done.id}`)).text();
     const cells = page.match(/data-cluster="search-prod-[abc]"\s+data-state="[a-z-]+"/g) ?? [];
     expect(cells.map((cell) => cell.replace(/\s+/g, ' '))).toEqual([
       'data-cluster="search-prod-a" data-state="succeeded"',

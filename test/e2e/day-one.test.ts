@@ -93,7 +93,7 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
       'slipway: there is no service serch; did you mean search? (slipway services list)\n',
     );
     expect((await slipway('status', 'search', 'prood')).stderr).toBe(
-      'slipway: search has no environment prood; did you mean prod? (it has prod, staging)\n',
+      'slipway: search has no environment prood; did you mean prod? (it has prod, prod-a, prod-b, prod-c, staging)\n',
     );
   });
 

@@ -86,7 +86,7 @@ describe('the workflow through slipway', () => {
     const plan = await slipway('--json', 'infra', 'plan', 'search');
     expect(plan.code).toBe(0);
     const planned = JSON.parse(plan.stdout) as { id: string; summary: { create: number } };
-    expect(planned.summary.create).toBe(5); // two security groups, the role, two load balancers
+    expect(planned.summary.create).toBe(8); // two security groups, the role, five load balancers (prod, staging, prod-a/b/c)
     const applied = await slipway('infra', 'apply', planned.id);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(/✓ create search-prod/);
