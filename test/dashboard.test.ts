@@ -105,7 +105,8 @@ describe('the dashboard', () => {
     await page.locator('#actions [data-state="rolled-back"]').waitFor({ timeout: 30_000 });
     expect(await page.locator('#actions .reason').textContent()).toContain('failed its health check');
     // The rollback is a step of its own; what never ran is skipped, not pending.
-    expect(await page.locator('#actions [data-action="rollback"][data-state="done"]').count()).toBe(1);
+    for (const step of ['restore-previous-group', 'wait-for-previous-group-health', 'take-new-group-out'])
+      expect(await page.locator(`#actions [data-action="${step}"]`).getAttribute('data-state')).toBe('done');
     expect(await page.locator('#actions [data-action="disable-old-group"]').getAttribute('data-state')).toBe('skipped');
     expect(await page.locator('#actions [data-state="pending"]').count()).toBe(0);
     expect(await page.locator('#actions [data-times]').textContent()).toMatch(/started .* ended .* took\s+\d+ s/);

@@ -129,7 +129,7 @@ describe('the workflow through slipway', () => {
     images.v3 = lastLine((await slipway('bake', 'search', '1.2.0')).stdout);
     const deployed = await slipway('deploy', 'search', 'prod', images.v3, '-m', 'A risky change', '--burn-in', '15');
     expect(deployed.code).toBe(1);
-    expect(deployed.stderr).toMatch(/rolled-back: instance .* failed its health check/);
+    expect(deployed.stderr).toMatch(/rolled-back: (burn-in: )?instance .* failed its health check/);
     expect(await version()).toBe('1.1.0');
   }, 120_000);
 
