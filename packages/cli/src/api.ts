@@ -126,7 +126,9 @@ export function inWords(status: number, problem: Record<string, unknown> | undef
       ? `the token from ${source} was refused${detail ? ` (${detail})` : ''}: run \`slipway login\` with a valid one`
       : `the token from ${source} may not do this${detail ? `: ${detail}` : ''}`;
   }
-  if (errors.length > 0) {
+  // A 422's detail is already a sentence naming each problem (a release's, a stack's); its
+  // errors[] messages are sentences too, so only a 400's schema errors get a field in front.
+  if (errors.length > 0 && status !== 422) {
     return errors
       .map(({ path, message }) => {
         const field = path.split('/').filter(Boolean).pop() ?? '';
