@@ -44,7 +44,14 @@ export function endpoint(service: ServiceName, env = process.env): { url: string
   const variable = `SLIPWAY_${service.toUpperCase()}_URL`;
   const own = env[variable];
   if (own) return { url: own.replace(/\/$/, ''), via: variable };
-  const base = new URL(env.SLIPWAY_URL ?? `http://127.0.0.1:${env.SLIPWAY_PORT_BASE ?? 7100}`);
+  const given = env.SLIPWAY_URL || `http://127.0.0.1:${env.SLIPWAY_PORT_BASE ?? 7100}`;
+  let base: URL;
+  try {
+    base = new URL(given);
+  } catch {
+    const [from, value] = env.SLIPWAY_URL ? ['SLIPWAY_URL', given] : ['SLIPWAY_PORT_BASE', env.SLIPWAY_PORT_BASE];
+    throw new CliError(`${from} is not usable (${JSON.stringify(value)}): SLIPWAY_URL is like http://127.0.0.1:7100`);
+  }
   base.port = String(Number(base.port || 80) + OFFSETS[service]);
   const via = env.SLIPWAY_URL
     ? `SLIPWAY_URL + ${OFFSETS[service]}`
