@@ -44,7 +44,14 @@ export function endpoint(service: ServiceName, env = process.env): { url: string
   const variable = `SLIPWAY_${service.toUpperCase()}_URL`;
   const own = env[variable];
   if (own) return { url: own.replace(/\/$/, ''), via: variable };
-  const base = new URL(env.SLIPWAY_URL ?? `http://127.0.0.1:${env.SLIPWAY_PORT_BASE ?? 7100}`);
+  const given = env.SLIPWAY_URL || `http://127.0.0.1:${env.SLIPWAY_PORT_BASE ?? 7100}`;
+  let base: URL;
+  try {
+    base = new URL(given);
+  } catch {
+    const [from, value] = env.SLIPWAY_URL ? ['SLIPWAY_URL', given] : ['SLIPWAY_PORT_BASE', env.SLIPWAY_PORT_BASE];
+    throw new CliError(`${from} is not usable (${JSON.stringify(value)}): SLIPWAY_URL is like http://127.0.0.1:7100`);
+  }
   base.port = String(Number(base.port || 80) + OFFSETS[service]);
   const via = env.SLIPWAY_URL
     ? `SLIPWAY_URL + ${OFFSETS[service]}`
@@ -126,7 +133,9 @@ export function inWords(status: number, problem: Record<string, unknown> | undef
       ? `the token from ${source} was refused${detail ? ` (${detail})` : ''}: run \`slipway login\` with a valid one`
       : `the token from ${source} may not do this${detail ? `: ${detail}` : ''}`;
   }
-  if (errors.length > 0) {
+  // A 422's detail is already a sentence naming each problem (a release's, a stack's); its
+  // errors[] messages are sentences too, so only a 400's schema errors get a field in front.
+  if (errors.length > 0 && status !== 422) {
     return errors
       .map(({ path, message }) => {
         const field = path.split('/').filter(Boolean).pop() ?? '';

@@ -19,6 +19,12 @@ describe("the API's answers in the CLI's words", () => {
       'there is no base image yet: bake one first (slipway bake base)',
     );
     expect(inWords(404, { detail: 'no route PUT /services/x/y' })).not.toMatch(/PUT|\/services/);
+    expect(
+      inWords(422, {
+        detail: 'the release cannot start: no image img-x: bake one first',
+        errors: [{ path: '/items/0/image', message: 'no image img-x: bake one first' }],
+      }),
+    ).toBe('the release cannot start: no image img-x: bake one first');
   });
 
   it('says where a refused token came from', () => {

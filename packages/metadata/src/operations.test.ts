@@ -183,6 +183,20 @@ describe('PATCH /services/{name}', () => {
     expect(res.body.metadata).toEqual({ owner: 'a', ci: { url: 'u', branch: 'main' }, tier: 1 });
   });
 
+  it('treats __proto__, constructor and prototype as keys like any other', async () => {
+    await request(app)
+      .put('/services/search')
+      .set(as(DEPLOYER))
+      .set('Content-Type', 'application/json')
+      .send('{"__proto__":{"x":1},"owner":"a"}')
+      .expect(201);
+    const res = await mergePatch('search', JSON.parse('{"__proto__":null,"constructor":{"a":1},"contact":"c"}'));
+    expect(res.status).toBe(200);
+    expect(res.body.metadata).toEqual({ owner: 'a', constructor: { a: 1 }, contact: 'c' });
+    expect(Object.keys(res.body.metadata)).not.toContain('__proto__');
+    expect(({} as Record<string, unknown>).a).toBeUndefined();
+  });
+
   it('creates a new service with 201', async () => {
     const res = await mergePatch('newone', { owner: 'x' });
     expect(res.status).toBe(201);

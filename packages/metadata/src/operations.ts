@@ -1,5 +1,4 @@
 import type { Request, Response } from 'express';
-import { apply as applyMergePatch } from 'json-merge-patch';
 import {
   InputError,
   NotFoundError,
@@ -18,6 +17,26 @@ export interface OperationsOptions {
 }
 
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
+
+/**
+ * RFC 7396 merge patch in which every key is data. json-merge-patch stops at a `__proto__`,
+ * `constructor` or `prototype` key and returns what it has so far, so a patch holding one was
+ * applied in part (the keys after it dropped) and answered 200; a whole-document PUT stores
+ * such keys, so a patch must be able to change and remove them too.
+ */
+function applyMergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = {};
+  const set = (key: string, value: unknown) =>
+    Object.defineProperty(result, key, { value, enumerable: true, writable: true, configurable: true });
+  if (target !== null && typeof target === 'object' && !Array.isArray(target))
+    for (const [key, value] of Object.entries(target)) set(key, value);
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else set(key, applyMergePatch(Object.hasOwn(result, key) ? result[key] : undefined, value));
+  }
+  return result;
+}
 
 /** A handler for each operation of src/schema/openapi.yaml, by operationId, typed from it. */
 export function createOperations({ store }: OperationsOptions): OperationHandlers {

@@ -26,6 +26,13 @@ Ready. An admin token is in ${join(home, 'admin-token')}; try:
   curl -H "Authorization: Bearer $(cat ${join(home, 'admin-token')})" ${platform.urls.config}/config/search/prod
 The dashboard is ${platform.urls.dashboard}/ (sign in with that token).
 Logs are in ${join(home, 'logs')}. Ctrl-C stops everything.`);
+// The CLI finds the services from SLIPWAY_URL and the token from SLIPWAY_HOME: say so when
+// either is not its default, or every command would go to port 7100 and find no token.
+const cliEnv = [
+  ...(portBase() !== 7100 ? [`SLIPWAY_URL=${platform.urls.dashboard}`] : []),
+  ...(process.env.SLIPWAY_HOME ? [`SLIPWAY_HOME=${home}`] : []),
+];
+if (cliEnv.length > 0) say(`For the slipway command line: export ${cliEnv.join(' ')}`);
 
 let stopping = false;
 const shutdown = async (code: number) => {
