@@ -33,7 +33,7 @@ const WAITS = new Set([
 
 async function withPlatform() {
   const home = await mkdtemp(join(tmpdir(), 'slipway-bench-orchestrator-'));
-  const portBase = await freePortBase(82);
+  const portBase = await freePortBase(87);
   // The example stack's 5 s health checks run every second, as this bench always measured them.
   const platform = await startPlatform({ home, portBase, env: { LOG_LEVEL: 'warn', SLIPWAY_CLOUD_TIME_SCALE: '0.2' } });
   const api = async (service, path, body, method = body === undefined ? 'GET' : 'POST') => {

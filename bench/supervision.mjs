@@ -12,7 +12,7 @@ import { figure } from './_lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const home = await mkdtemp(join(tmpdir(), 'slipway-bench-supervision-'));
-const platform = await startPlatform({ home, portBase: await freePortBase(82), warn: () => {} });
+const platform = await startPlatform({ home, portBase: await freePortBase(87), warn: () => {} });
 try {
   const cloud = createLocalProvider({ baseUrl: platform.urls.cloud, token: platform.adminToken });
   await writeTestImage(join(home, 'images'), 'img-drill1', { service: 'drill' });

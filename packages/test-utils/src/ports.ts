@@ -22,7 +22,9 @@ export function freePort(): Promise<number> {
  */
 export async function freePortBase(span: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below Linux's ephemeral range (32768–60999): a port another test's listen(0) or an
+    // outgoing connection takes is never inside a platform's span after it was checked free.
+    const base = 10000 + Math.floor(Math.random() * (32768 - 10000 - span));
     const ports = Array.from({ length: span }, (_, i) => base + i);
     if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
   }
