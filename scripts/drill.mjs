@@ -1,5 +1,5 @@
 // `npm run drill -- crash [--kills N] [--seed S]`: the random-kill drill of
-// test/orchestrator-crash.test.ts run long (npm test runs it with a short count). Builds first,
+// test/orchestrator-crash.test.ts run long (npm test runs it with 30 kills). Builds first,
 // prints the seed, the kills survived and the worst no-healthy-target gap.
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
