@@ -10,7 +10,7 @@ import {
   requireEnv,
   serve,
 } from '@slipway/core';
-import { createRedisStackLocks } from '@slipway/infra';
+import { createRedisLeasedLocks } from '@slipway/core';
 import { createApp } from './app.js';
 import { createDeploymentMetrics } from './metrics.js';
 import { createNotifier } from './notify.js';
@@ -75,7 +75,7 @@ const coordinator = startReleaseCoordinator({
   peers,
   cloud,
   releaseConcurrency,
-  locks: createRedisStackLocks({ redis, prefix: locksPrefix, leaseMs: 30_000 }),
+  locks: createRedisLeasedLocks({ redis, prefix: locksPrefix, leaseMs: 30_000 }),
   locksPrefix,
   logger,
   tickMs: intFromEnv(env, 'SLIPWAY_RELEASE_TICK_MS', 500),

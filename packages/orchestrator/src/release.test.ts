@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRedis, UnprocessableError, type Redis } from '@slipway/core';
-import { createRedisStackLocks } from '@slipway/infra';
+import { createRedisLeasedLocks } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import {
   findCycle,
@@ -163,7 +163,7 @@ describe('the release store', () => {
   it('refuses the write of a coordinator whose lease was taken over (the fencing token)', async () => {
     const prefix = server.prefix();
     const store = createRedisReleaseStore({ redis, prefix });
-    const locks = createRedisStackLocks({ redis, prefix: `${prefix}releases:`, leaseMs: 50 });
+    const locks = createRedisLeasedLocks({ redis, prefix: `${prefix}releases:`, leaseMs: 50 });
     await store.create(record('rel-bbbbbb1'), { type: 'created' });
     const name = store.leaseName('rel-bbbbbb1');
     const fenceKey = `${prefix}releases:lock:${name}`;

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider } from '@slipway/cloud';
 import { createLogger, createRedis, type Redis } from '@slipway/core';
-import { createRedisStackLocks } from '@slipway/infra';
+import { createRedisLeasedLocks } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
@@ -61,7 +61,7 @@ function start() {
     peers,
     cloud: {} as CloudProvider,
     releaseConcurrency: 2,
-    locks: createRedisStackLocks({ redis, prefix: `${prefix}releases:`, leaseMs: 10_000 }),
+    locks: createRedisLeasedLocks({ redis, prefix: `${prefix}releases:`, leaseMs: 10_000 }),
     locksPrefix: `${prefix}releases:`,
     logger: createLogger({ name: 'test', level: 'silent' }),
     tickMs: 60_000,

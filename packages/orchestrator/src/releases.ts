@@ -7,7 +7,7 @@
  */
 import type { CloudProvider } from '@slipway/cloud';
 import { isSlipwayError, type Logger } from '@slipway/core';
-import type { StackLocks } from '@slipway/infra';
+import type { LeasedLocks } from '@slipway/core';
 import { isFinished, type Deployment } from './deployment.js';
 import { submitDeployment } from './operations.js';
 import type { Peers } from './peers.js';
@@ -24,7 +24,7 @@ export interface CoordinatorOptions {
   cloud: CloudProvider;
   releaseConcurrency: number;
   /** Leases on releases; their lock keys are `${locksPrefix}lock:<name>`. */
-  locks: StackLocks;
+  locks: LeasedLocks;
   locksPrefix: string;
   logger: Logger;
   tickMs: number;
