@@ -29,6 +29,8 @@ export interface ImageRecord {
   kind: 'base' | 'service';
   service?: string;
   version?: string;
+  /** AWS: its AMI in each region it is in (AMIs are regional); absent on the local cloud, where an image is everywhere. */
+  regions?: Record<string, string>;
 }
 
 export interface Peers {
