@@ -14,6 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
 import { isFinished, type Bake, type BakeStore } from './bakes.js';
 import { checkImageQuota, type ImageQuota, type ImageSizes } from './quota.js';
+import { withRegions, type ImageRegionOptions } from './image-regions.js';
 import { asRegistered, type ImageRegistry } from './images.js';
 
 export interface BakeQueue {
@@ -26,7 +27,7 @@ export interface ServiceRegistry {
   exists(service: string): Promise<boolean>;
 }
 
-export interface OperationsOptions {
+export interface OperationsOptions extends Pick<ImageRegionOptions, 'regions' | 'imageRegions'> {
   store: BakeStore;
   /** Images built elsewhere, registered with POST /images. */
   images: ImageRegistry;
@@ -292,7 +293,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       const id = paramsOf(req).id!;
       const image = await cloud.getImage(id);
       if (!image) throw new NotFoundError(`no image ${id}`);
-      res.json(asRegistered(image, await images.get(id)));
+      res.json(await withRegions(options, asRegistered(image, await images.get(id))));
     },
 
     async deleteImage(req, res) {

@@ -174,6 +174,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/images/{id}/regions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an image deployable in another region (AMIs are regional).
+         * @description With `imageId`, records that AMI (checked to exist in the region, 404 when not) as the image in that region; without, copies the image there from its home region (EC2 CopyImage; the copy may take minutes to become available on AWS). Asking again answers 200 with what is recorded; naming another AMI for a region that has one is 409. A region with no network configured is 422. On the local cloud every image is in every region: 200 and the image as it is.
+         */
+        post: operations["addImageRegion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/builds": {
         parameters: {
             query?: never;
@@ -344,6 +366,10 @@ export interface components {
             baseImage?: string;
             createdAt: string;
             tags: {
+                [key: string]: string;
+            };
+            /** @description On AWS (from GET /images/{id}): its AMI in each region it is in, the home region's being the image's own id. Absent on the local cloud, where an image is in every region. */
+            regions?: {
                 [key: string]: string;
             };
         };
@@ -811,6 +837,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    addImageRegion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    region: string;
+                    imageId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description In that region already. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Copied or registered; the image with its regions. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
             };
             default: components["responses"]["Problem"];
         };
