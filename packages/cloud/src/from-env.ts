@@ -89,18 +89,26 @@ function networksFromEnv(env: NodeJS.ProcessEnv): Record<string, AwsNetwork> {
   return networks;
 }
 
+/** Each region's network on AWS: AWS_REGION's from SLIPWAY_AWS_VPC_ID and SLIPWAY_AWS_SUBNETS, the others' from SLIPWAY_AWS_NETWORKS. */
+export function awsNetworksFromEnv(env: NodeJS.ProcessEnv): {
+  defaultRegion?: string;
+  networks: Record<string, AwsNetwork>;
+  defaultNetwork: AwsNetwork;
+} {
+  const home = { vpcId: requireEnv(env, 'SLIPWAY_AWS_VPC_ID'), subnets: list(requireEnv(env, 'SLIPWAY_AWS_SUBNETS')) };
+  const region = env.AWS_REGION;
+  return {
+    ...(region ? { defaultRegion: region } : {}),
+    networks: { ...networksFromEnv(env), ...(region ? { [region]: home } : {}) },
+    defaultNetwork: home,
+  };
+}
+
 export function cloudRegionsFromEnv(env: NodeJS.ProcessEnv = process.env): CloudRegions {
   const kind = env.SLIPWAY_CLOUD ?? 'local';
   if (kind === 'aws') {
-    const home = {
-      vpcId: requireEnv(env, 'SLIPWAY_AWS_VPC_ID'),
-      subnets: list(requireEnv(env, 'SLIPWAY_AWS_SUBNETS')),
-    };
-    const region = env.AWS_REGION;
     return awsRegions({
-      ...(region ? { defaultRegion: region } : {}),
-      networks: { ...networksFromEnv(env), ...(region ? { [region]: home } : {}) },
-      defaultNetwork: home,
+      ...awsNetworksFromEnv(env),
       shared: {
         directProbes: env.SLIPWAY_AWS_HEALTH === 'http',
         ...(env.SLIPWAY_AWS_INSTANCE_PORT ? { instancePort: Number(env.SLIPWAY_AWS_INSTANCE_PORT) } : {}),

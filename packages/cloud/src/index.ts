@@ -15,6 +15,7 @@ export {
 } from './aws/retry.js';
 export { AWS_BOUNDS, checkLoadBalancerSpec, checkUserData, healthCheckProblems } from './bounds.js';
 export {
+  awsNetworksFromEnv,
   awsRegions,
   cloudProviderFromEnv,
   cloudRegionsFromEnv,
