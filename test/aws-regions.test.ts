@@ -8,7 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
-import { DescribeLaunchTemplateVersionsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DescribeImagesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  EC2Client,
+  RegisterImageCommand,
+} from '@aws-sdk/client-ec2';
 import { DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,9 +43,9 @@ let image = '';
 
 const client = (region: string) => ({ ...moto.client, region });
 
-async function api<T = Record<string, unknown>>(service: ComponentName, path: string, body?: unknown) {
+async function api<T = Record<string, unknown>>(service: ComponentName, path: string, body?: unknown, method?: string) {
   const response = await fetch(`${platform.urls[service]}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
+    method: method ?? (body === undefined ? 'GET' : 'POST'),
     headers: { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
@@ -230,5 +235,26 @@ describe('one release across two regions on SLIPWAY_CLOUD=aws, against moto', ()
       '/services/search/envs/prod-euw1',
     );
     expect(status.body.active).toMatchObject({ name: 'search-prod-euw1-v001', image });
+  });
+
+  it('deletes an image with its copies in other regions', async () => {
+    const home = new EC2Client(client('us-east-1'));
+    const other = (await home.send(new RegisterImageCommand({ Name: 'search-2.0.0', RootDeviceName: '/dev/sda1' })))
+      .ImageId!;
+    home.destroy();
+    expect((await api('baking', '/images', { service: 'search', version: '2.0.0', imageId: other })).status).toBe(201);
+    const copied = await api<{ regions: Record<string, string> }>('baking', `/images/${other}/regions`, {
+      region: 'eu-west-1',
+    });
+    const copy = copied.body.regions['eu-west-1']!;
+    expect((await api('baking', `/images/${image}`, undefined, 'DELETE')).status).toBe(409);
+    expect((await api('baking', `/images/${other}`, undefined, 'DELETE')).status).toBe(204);
+    const ec2 = new EC2Client(client('eu-west-1'));
+    const left = (await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [];
+    expect(left.map((i) => i.ImageId)).toContain(
+      (await api<{ regions: Record<string, string> }>('baking', `/images/${image}`)).body.regions['eu-west-1'],
+    );
+    expect(left.map((i) => i.ImageId)).not.toContain(copy);
+    ec2.destroy();
   });
 });

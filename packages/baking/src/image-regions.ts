@@ -21,6 +21,7 @@ export interface ImageRegions {
   get(id: string): Promise<Record<string, string>>;
   /** Answers the AMI now in force for the region: this one, or the one recorded before. */
   add(id: string, region: string, ami: string): Promise<string>;
+  forget(id: string): Promise<void>;
 }
 
 export function createRedisImageRegions({ redis, prefix }: { redis: Redis; prefix: string }): ImageRegions {
@@ -31,6 +32,9 @@ export function createRedisImageRegions({ redis, prefix }: { redis: Redis; prefi
       // HSETNX: of two racing copies one is recorded; the other answers it.
       if (await redis.hsetnx(key(id), region, ami)) return ami;
       return (await redis.hget(key(id), region))!;
+    },
+    async forget(id) {
+      await redis.del(key(id));
     },
   };
 }
@@ -52,6 +56,21 @@ export async function withRegions(
   if (regions?.kind !== 'aws' || !imageRegions) return image;
   const home = regions.defaultRegion ? { [regions.defaultRegion]: image.id } : {};
   return { ...image, regions: { ...(await imageRegions.get(image.id)), ...home } };
+}
+
+/**
+ * Deregisters an image's copies in the other regions, once none is used by a server group there
+ * (a ConflictError naming the region otherwise). Safe to run again: a copy already gone is fine.
+ */
+export async function deregisterCopies(options: ImageRegionOptions, id: string): Promise<void> {
+  const { regions, imageRegions } = options;
+  if (regions?.kind !== 'aws' || !imageRegions) return;
+  const copies = Object.entries(await imageRegions.get(id));
+  for (const [region, ami] of copies)
+    if ((await regions.forRegion(region).imagesInUse()).includes(ami))
+      throw new ConflictError(`image ${id} is used by a server group in ${region} (${ami})`);
+  for (const [region, ami] of copies) await regions.forRegion(region).deregisterImage(ami);
+  await imageRegions.forget(id);
 }
 
 export function createImageRegionOperations(options: ImageRegionOptions): OperationHandlers {

@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
 import { isFinished, type Bake, type BakeStore } from './bakes.js';
 import { checkImageQuota, type ImageQuota, type ImageSizes } from './quota.js';
-import { withRegions, type ImageRegionOptions } from './image-regions.js';
+import { deregisterCopies, withRegions, type ImageRegionOptions } from './image-regions.js';
 import { asRegistered, type ImageRegistry } from './images.js';
 
 export interface BakeQueue {
@@ -300,6 +300,8 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       const id = paramsOf(req).id!;
       if (!(await cloud.getImage(id))) throw new NotFoundError(`no image ${id}`);
       if ((await cloud.imagesInUse()).includes(id)) throw new ConflictError(`image ${id} is used by a server group`);
+      // Its copies in other regions first: a crash in between leaves the image, to delete again.
+      await deregisterCopies(options, id);
       await cloud.deregisterImage(id);
       res.status(204).end();
     },

@@ -167,7 +167,7 @@ export interface paths {
         get: operations["getImage"];
         put?: never;
         post?: never;
-        /** Deregister an image; refused while a server group uses it. */
+        /** Deregister an image (and, on AWS, its copies in other regions); refused while a server group uses it or a copy. */
         delete: operations["deleteImage"];
         options?: never;
         head?: never;
