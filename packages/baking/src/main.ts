@@ -37,6 +37,7 @@ const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
 const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
+const imageRegions = createRedisImageRegions({ redis, prefix: 'slipway:baking:' });
 // Bakes and registrations are in the default region; an image reaches others by POST /images/{id}/regions.
 const regions = cloudRegionsFromEnv(env);
 const cloud = regions.forRegion();
@@ -55,6 +56,8 @@ const bakery = await startBakery({
     store,
     artifacts,
     cloud,
+    regions,
+    imageRegions,
     templates,
     home,
     timeoutMs: bakeTimeoutSeconds * 1000,
@@ -72,7 +75,7 @@ const app = createApp({
   artifacts,
   cloud,
   regions,
-  imageRegions: createRedisImageRegions({ redis, prefix: 'slipway:baking:' }),
+  imageRegions,
   services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
   builds: createRedisBuildStore({ redis, prefix: 'slipway:baking:' }),
   repositories: createSourceRepositories({ dir: join(home, 'baking', 'repos') }),
