@@ -236,7 +236,8 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         return;
       }
       await store.log(bake.id, `cancel requested by ${principalOf(req).subject}`);
-      res.status(202).json(await store.get(bake.id));
+      // The bake as read above should it be gone now: json(undefined) would answer no Bake at all.
+      res.status(202).json((await store.get(bake.id)) ?? bake);
     },
 
     async getBakeLog(req, res) {
