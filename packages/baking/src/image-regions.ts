@@ -8,13 +8,14 @@ import type { CloudProvider, CloudRegions, Image } from '@slipway/cloud';
 import {
   ConflictError,
   NotFoundError,
-  paramsOf,
   principalOf,
+  typedOperations,
   UnprocessableError,
   type Logger,
   type OperationHandlers,
   type Redis,
 } from '@slipway/core';
+import type { operations } from './schema/generated/openapi.js';
 
 export interface ImageRegions {
   /** Region → AMI, for the regions other than the home one. */
@@ -75,10 +76,10 @@ export async function deregisterCopies(options: ImageRegionOptions, id: string):
 
 export function createImageRegionOperations(options: ImageRegionOptions): OperationHandlers {
   const { cloud, regions, imageRegions } = options;
-  return {
+  return typedOperations<Pick<operations, 'addImageRegion'>>({
     async addImageRegion(req, res) {
-      const id = paramsOf(req).id!;
-      const { region, imageId } = req.body as { region: string; imageId?: string };
+      const id = req.params.id;
+      const { region, imageId } = req.body;
       const image = await cloud.getImage(id);
       if (!image) throw new NotFoundError(`no image ${id}`);
       // One local cloud: every image is in every region already.
@@ -116,5 +117,5 @@ export function createImageRegionOperations(options: ImageRegionOptions): Operat
       res.status(inForce === ami ? 201 : 200).setHeader('Location', `/images/${id}`);
       res.json(await withRegions(options, image));
     },
-  };
+  });
 }

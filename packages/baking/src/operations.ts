@@ -21,8 +21,8 @@ import { asRegistered, type ImageRegistry } from './images.js';
 import type { BuildOperationId } from './build-operations.js';
 import type { operations } from './schema/generated/openapi.js';
 
-/** The operations this file answers: the document's, but for the builds' (build-operations.ts). */
-type BakingOperations = Omit<operations, BuildOperationId>;
+/** The operations this file answers: the document's, but for the builds' (build-operations.ts) and image regions' (image-regions.ts). */
+type BakingOperations = Omit<operations, BuildOperationId | 'addImageRegion'>;
 /** What a bake request may answer: an image already made, or a bake started or joined. */
 type BakeResponse = TypedResponse<operations['bakeBase']>;
 

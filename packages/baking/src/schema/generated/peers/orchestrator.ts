@@ -13,7 +13,7 @@ export interface paths {
         };
         get: operations["listDeployments"];
         put?: never;
-        /** Validates (service registered, image of that service, config ref resolves and is valid, parameters valid, load balancer exists), then queues. 409 while the service+env is being deployed, unless `queue` is true. */
+        /** Validates (service registered, image of that service, config ref resolves and is valid, parameters valid, load balancer exists and, on AWS, the image has an AMI in the cluster's region — both looked for in that region), then queues. 409 while the service+env is being deployed, unless `queue` is true. */
         post: operations["createDeployment"];
         delete?: never;
         options?: never;
@@ -411,6 +411,8 @@ export interface components {
             context: {
                 commit?: string;
                 imageVersion?: string;
+                /** @description On AWS, the image's AMI in the cluster's region when that is not the image's own id (a copy in another region): what the launch template launches. */
+                machineImage?: string;
                 group?: string;
                 previous?: string;
                 progress?: string;
@@ -636,7 +638,7 @@ export interface operations {
                     message: string;
                     /** @enum {string} */
                     strategy?: "red-black" | "progressive" | "highlander";
-                    /** @description Overrides of deployment-params.json, merged in and validated against its schema. */
+                    /** @description Overrides of deployment-params.json, merged in and validated against its schema (all but `region`, which is the cluster's). */
                     params?: {
                         [key: string]: unknown;
                     };
