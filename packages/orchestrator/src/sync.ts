@@ -10,26 +10,11 @@ import type { Redis } from 'ioredis';
 import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
 import type { ReleaseStore } from './release-store.js';
+import type { components } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
 
-export interface SyncCluster {
-  env: string;
-  region?: string;
-  image: string | null;
-  version: string | null;
-  commit: string | null;
-  deployment: string | null;
-  /** Runs something other than most of its set. */
-  odd: boolean;
-}
-
-export interface SyncSet {
-  service: string;
-  set: string;
-  inSync: boolean;
-  clusters: SyncCluster[];
-  differs: string[];
-}
+export type SyncSet = components['schemas']['SyncSet'];
+export type SyncCluster = SyncSet['clusters'][number];
 
 export interface SyncDeps {
   store: DeploymentStore;

@@ -521,6 +521,7 @@ export interface components {
                 version: string | null;
                 commit: string | null;
                 deployment: string | null;
+                /** @description Runs something other than most of its set. */
                 odd: boolean;
             }[];
         };
