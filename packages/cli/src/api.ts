@@ -177,16 +177,3 @@ export async function raw(service: ServiceName, path: string, init: RequestInit 
     throw unreachable(service, error);
   }
 }
-
-export async function rawJson<T>(service: ServiceName, path: string, init: RequestInit = {}): Promise<T> {
-  const res = await raw(service, path, init);
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // text
-  }
-  if (!res.ok) throw new CliError(inWords(res.status, typeof body === 'object' ? (body as never) : undefined));
-  return body as T;
-}
