@@ -33,7 +33,7 @@ export async function syncReport(deps: SyncDeps, options: { withRegions: boolean
   for (const service of services) {
     const sets = (await deps.peers.service(service))?.properties.clusters;
     if (!sets || typeof sets !== 'object' || Array.isArray(sets)) continue;
-    for (const [set, members] of Object.entries(sets as Record<string, unknown>)) {
+    for (const [set, members] of Object.entries(sets)) {
       if (!Array.isArray(members)) continue;
       const clusters: SyncCluster[] = [];
       for (const env of members.filter((m): m is string => typeof m === 'string')) {

@@ -100,7 +100,8 @@ async function configAt(service: string, env: string, ref?: string) {
     }),
     'config',
   );
-  const params = snapshot.files.deploymentParams as { capacity?: { desired?: number } } | undefined;
+  // Config's document leaves the file's fields to deployment-params.json's own schema: read as that says.
+  const params = snapshot.files.deploymentParams as { capacity?: { desired?: number } } | null;
   return { commit: snapshot.commit, instances: params?.capacity?.desired };
 }
 
