@@ -65,12 +65,14 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     },
 
     async putService(req, res) {
+      assertPropertyNames(req.body, 'all');
       const { record, created } = await store.write(req.params.name, () => req.body, writeOptions(req));
       sendRecord(res, created ? 201 : 200, record);
     },
 
     async patchService(req, res) {
       const patch = req.body;
+      assertPropertyNames(patch, 'set');
       const { record, created } = await store.write(
         req.params.name,
         (current) => applyMergePatch(current ?? {}, patch) as Metadata,
@@ -130,6 +132,17 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
       res.json({ items });
     },
   });
+}
+
+/**
+ * The top-level keys of a whole-document write follow the rule the one-property endpoints'
+ * {key} does, so every property can be read, written and removed one at a time. A merge patch
+ * may still remove any key (`"key": null`): a record stored before the rule stays cleanable.
+ */
+function assertPropertyNames(metadata: Metadata, which: 'all' | 'set'): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    if (which === 'all' || value !== null) assertMetadataKey(key);
+  }
 }
 
 async function mustGet(store: ServiceStore, name: string): Promise<ServiceRecord> {
