@@ -71,7 +71,7 @@ describe('npm start supervises its processes', () => {
     // Authentication needs no Redis and comes first: no token or a bad one is still a 401,
     // and says nothing of the outage.
     for (const name of Object.keys(paths)) {
-      for (const given of [{}, { Authorization: 'Bearer not-a-token' }]) {
+      for (const given of [{}, { Authorization: 'Bearer not-a-token' }] as Array<Record<string, string>>) {
         const res = await fetch(`${platform.urls[name as 'metadata']}${paths[name]}`, { headers: given });
         expect([name, res.status, res.headers.get('retry-after')]).toEqual([name, 401, null]);
         expect(await res.text()).not.toContain('Redis');
