@@ -19,7 +19,7 @@ export interface OperationsOptions {
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
 
 /**
- * RFC 7396 merge patch in which every key is data. json-merge-patch stops at a `__proto__`,
+ * RFC 7396 merge patch in which every key is data. The json-merge-patch package stops at a `__proto__`,
  * `constructor` or `prototype` key and returns what it has so far, so a patch holding one was
  * applied in part (the keys after it dropped) and answered 200; a whole-document PUT stores
  * such keys, so a patch must be able to change and remove them too.
