@@ -19,10 +19,11 @@ export interface OperationsOptions {
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
 
 /**
- * RFC 7396 merge patch in which every key is data. The json-merge-patch package stops at a `__proto__`,
- * `constructor` or `prototype` key and returns what it has so far, so a patch holding one was
- * applied in part (the keys after it dropped) and answered 200; a whole-document PUT stores
- * such keys, so a patch must be able to change and remove them too.
+ * RFC 7396 merge patch in which every key is data. The json-merge-patch package stops at a
+ * `__proto__`, `constructor` or `prototype` key and returns what it has so far, so a patch
+ * holding one was applied in part (the keys after it dropped) and answered 200. A PUT stores
+ * `constructor` and `prototype` (they follow the key rule) and records from before the rule may
+ * hold `__proto__`, so a patch must be able to change and remove them too.
  */
 function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
