@@ -4,7 +4,7 @@
  * deploying what already serves says so.
  */
 import { answer, CliError, client } from '../api.js';
-import { knownEnv, knownService } from '../names.js';
+import { knownEnv, knownService, wellFormedImage } from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
 import {
@@ -125,6 +125,7 @@ async function confirmPlan(plan: Plan, images: ImageInfo[], options: DeployOptio
 }
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
+  if (image) wellFormedImage(image);
   // A logical environment (a sync set in the service's metadata) is a release to its clusters.
   if (service && env && image && (await (await import('./release.js')).deployToSyncSet(service, env, image, options)))
     return;

@@ -8,6 +8,7 @@ import type { OrchestratorPaths } from '@slipway/orchestrator';
 import { answer, CliError, client, raw } from '../api.js';
 import { readEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
+import { wellFormedImage } from '../names.js';
 import { ask } from '../prompt.js';
 
 interface ReleaseOptions extends GlobalOptions {
@@ -27,7 +28,7 @@ export function parseItem(spec: string): { service: string; image?: string; vers
   const at = spec.indexOf('@');
   if (at <= 0 || at === spec.length - 1) throw new CliError(`${spec}: write service@version or service@image`, true);
   const service = spec.slice(0, at);
-  const what = spec.slice(at + 1);
+  const what = wellFormedImage(spec.slice(at + 1));
   return /^(img|ami)-/.test(what) ? { service, image: what } : { service, version: what };
 }
 
