@@ -15,7 +15,7 @@ const said: string[] = [];
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-supervision-'));
   platform = await startPlatform({ home, portBase: await freePortBase(82), warn: (line) => said.push(line) });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await platform?.stop();

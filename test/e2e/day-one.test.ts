@@ -23,7 +23,7 @@ beforeAll(async () => {
   const config = await mkdtemp(join(tmpdir(), 'slipway-login-'));
   work.push(config);
   run = cli({ SLIPWAY_HOME: home, SLIPWAY_URL: `http://127.0.0.1:${portBase}`, XDG_CONFIG_HOME: config });
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await platform?.stop();
