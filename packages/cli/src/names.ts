@@ -8,6 +8,8 @@ import { CliError } from './errors.js';
 import { choose } from './prompt.js';
 
 const NAME = /^[a-z0-9]{1,32}$/;
+/** Environments may hold inner hyphens (clusters such as prod-a), as core's naming rule says. */
+const ENV_NAME = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 
 export async function serviceNames(): Promise<string[]> {
   const page = await answer(client('metadata').GET('/services', { params: { query: { limit: 1000 } } }), 'metadata');
@@ -44,9 +46,14 @@ function noSuch(what: string, name: string, known: string[], listing: string): C
   return new CliError(`there is no ${what} ${name}${near ? `; did you mean ${near}?` : ''} (${listing})`);
 }
 
-function wellFormed(what: string, name: string): void {
-  if (!NAME.test(name))
-    throw new CliError(`${JSON.stringify(name)} is not a ${what} name: lowercase letters and digits, 1 to 32`, true);
+function wellFormed(what: 'service' | 'environment', name: string): void {
+  if (what === 'service' && !NAME.test(name))
+    throw new CliError(`${JSON.stringify(name)} is not a service name: lowercase letters and digits, 1 to 32`, true);
+  if (what === 'environment' && !ENV_NAME.test(name))
+    throw new CliError(
+      `${JSON.stringify(name)} is not an environment name: lowercase letters, digits and inner hyphens, 1 to 32`,
+      true,
+    );
 }
 
 /** A registered service: the one given, else chosen on a terminal. */

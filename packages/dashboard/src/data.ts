@@ -40,7 +40,15 @@ export type Deployment = {
     finishedAt?: string;
   }[];
   undoOf?: string;
-  context: { commit?: string; imageVersion?: string; group?: string; previous?: string; progress?: string };
+  context: {
+    commit?: string;
+    imageVersion?: string;
+    sourceCommit?: string;
+    sourceRepository?: string;
+    group?: string;
+    previous?: string;
+    progress?: string;
+  };
 };
 
 export type Cluster = {

@@ -23,7 +23,9 @@ const ICON: Record<NotificationKind, string> = {
 };
 
 export function describeNotification(d: Deployment, kind: NotificationKind): string {
-  const what = `${d.service} ${d.env}: ${d.image}${d.context.imageVersion ? ` (${d.context.imageVersion})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
+  const about = [d.context.imageVersion, d.context.sourceCommit && `source ${d.context.sourceCommit.slice(0, 12)}`];
+  const known = about.filter(Boolean).join(', ');
+  const what = `${d.service} ${d.env}: ${d.image}${known ? ` (${known})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
   return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
 }
@@ -97,6 +99,7 @@ export function createNotifier(options: {
               env: d.env,
               image: d.image,
               commit: d.context.commit,
+              ...(d.context.sourceCommit ? { sourceCommit: d.context.sourceCommit } : {}),
               state: d.state,
               reason: d.reason,
               by: d.by,

@@ -20,6 +20,7 @@ import { isFinished, resolveParams, type Deployment, type StrategyName } from '.
 import type { Peers } from './peers.js';
 import type { Runner } from './runner.js';
 import type { DeploymentStore } from './store.js';
+import { sourceOfImage } from './source.js';
 
 export interface OperationsOptions {
   store: DeploymentStore;
@@ -290,6 +291,7 @@ export async function submitDeployment(
     context: {
       commit: config.commit,
       imageVersion: image.version,
+      ...(await sourceOfImage(peers, image)),
       imageCheckedAt: Date.now(),
       params,
       targetGroup: params.loadBalancer.name,

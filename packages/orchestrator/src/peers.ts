@@ -29,6 +29,9 @@ export interface ImageRecord {
   kind: 'base' | 'service';
   service?: string;
   version?: string;
+  /** The source commit and repository the image was baked from, when it carries them. */
+  sourceCommit?: string;
+  sourceRepository?: string;
 }
 
 export interface Peers {

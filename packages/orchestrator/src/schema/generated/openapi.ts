@@ -409,8 +409,13 @@ export interface components {
             current: number;
             /** @description What the actions found and did (config commit, groups, progress). */
             context: {
+                /** @description the config commit */
                 commit?: string;
                 imageVersion?: string;
+                /** @description The source commit the image's artifact was built from: carried by the image, else its version's reported build; absent when neither knows. */
+                sourceCommit?: string;
+                /** @description where that commit lives */
+                sourceRepository?: string;
                 group?: string;
                 previous?: string;
                 progress?: string;
