@@ -5,7 +5,8 @@
 // back automatically), then undo; then the three prod clusters (prod-a, prod-b, prod-c) and a
 // second service that depends on search (suggest): out of sync, one release in waves and in
 // dependency order, in sync; last, slash commands from a local stand-in for Slack
-// (scripts/demo-slack.mjs): answered at once, a deployment followed in one message.
+// (scripts/demo-slack.mjs): answered at once, a deploy to staging and its undo each followed in
+// one message (staging, so that Slack's part changes nothing in prod).
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,6 +76,9 @@ try {
     'contact=search@example.com',
     'description=Searching all the things',
   ]);
+  // The README's walkthrough (or an earlier demo) may have made search's prod three clusters:
+  // this first part deploys the one cluster named prod; the clusters come back below.
+  await slipway(['services', 'unset', 'search', 'clusters']);
   dirs.push(checkout('1.0.0'));
   await slipway(['build', 'search', '--dir', dirs[0]]);
   await slipway(['bake', 'base']);
@@ -139,7 +143,8 @@ try {
   ) {
     await slipway(['infra', 'apply', suggestPlan.id]);
   }
-  await slipway(['deploy', 'search', 'prod-a', v2, '-m', 'Only one cluster, by hand', '--yes']);
+  // --force: after an earlier demo prod-a may run 1.1.0 already.
+  await slipway(['deploy', 'search', 'prod-a', v2, '-m', 'Only one cluster, by hand', '--force', '--yes']);
   await slipway(['sync'], { expect: 1 });
   await slipway([
     'release',
@@ -153,14 +158,28 @@ try {
     '5',
   ]);
   await slipway(['sync']);
+  console.log(
+    bold(
+      '\n(Slack acts on search staging, so prod is left as it is: the CLI puts 1.0.0 there, then a deploy of 1.1.0 from Slack and an undo from Slack, back to 1.0.0)',
+    ),
+  );
+  await slipway([
+    'deploy',
+    'search',
+    'staging',
+    v1,
+    '-m',
+    'Staging, for the Slack part of the demo',
+    '--force',
+    '--yes',
+  ]);
+  const ended = /deployed|failed|rolled back|cancelled|:warning:/;
   await slackDemo(
     [
       { text: 'status search prod' },
       { text: 'history search prod' },
-      {
-        text: 'undo search prod -m "Forward again, from Slack"',
-        until: /deployed|failed|rolled back|cancelled|:warning:/,
-      },
+      { text: `deploy search staging ${v2} -m "Trying 1.1.0 in staging, from Slack"`, until: ended },
+      { text: 'undo search staging -m "Back to 1.0.0, from Slack"', until: ended },
     ],
     { home: env.SLIPWAY_HOME, base },
   );

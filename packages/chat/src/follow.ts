@@ -9,7 +9,7 @@ export interface FollowOptions {
   timeoutMs: number;
 }
 
-const FINISHED = new Set(['succeeded', 'failed', 'rolled-back', 'cancelled']);
+export const FINISHED = new Set(['succeeded', 'failed', 'rolled-back', 'cancelled']);
 
 const OUTCOME: Record<string, string> = {
   succeeded: ':white_check_mark:',

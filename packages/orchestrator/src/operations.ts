@@ -21,6 +21,7 @@ import type { Peers } from './peers.js';
 import type { Runner } from './runner.js';
 import type { DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
+import { undoTarget } from './undo.js';
 
 export interface OperationsOptions {
   store: DeploymentStore;
@@ -134,8 +135,10 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     rollbackDeployment: (req, res) => control(req, res, 'rollback'),
     async undo(req, res) {
       const { service, env } = paramsOf(req) as { service: string; env: string };
-      const [current, previous] = await store.releases(service, env, 2);
-      if (!current || !previous) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
+      const serving = (await describeEnvironment(service, env, false)).active;
+      const target = undoTarget(await store.releases(service, env, 2), serving);
+      if (!target) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
+      const { current, previous } = target;
       const deployment = await submit(
         {
           service,

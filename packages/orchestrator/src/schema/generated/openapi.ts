@@ -147,7 +147,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A new deployment of the previous release (image, config commit); its group is re-enabled when still retained. */
+        /**
+         * A new deployment of the previous release (image, config commit); its group is re-enabled when still retained.
+         * @description The previous release is the one before what serves now: after a failed deployment whose group stayed in service (its rollback could not finish), that is the newest release, the one it replaced.
+         */
         post: operations["undo"];
         delete?: never;
         options?: never;
