@@ -143,8 +143,9 @@ try {
   ) {
     await slipway(['infra', 'apply', suggestPlan.id]);
   }
-  // --force: after an earlier demo prod-a may run 1.1.0 already.
-  await slipway(['deploy', 'search', 'prod-a', v2, '-m', 'Only one cluster, by hand', '--force', '--yes']);
+  // 1.0.0 by hand in one cluster: out of sync with the others, whether they run nothing yet or
+  // 1.1.0 from an earlier demo (--force: that one may have left 1.0.0 here already).
+  await slipway(['deploy', 'search', 'prod-a', v1, '-m', 'Only one cluster, by hand', '--force', '--yes']);
   await slipway(['sync'], { expect: 1 });
   await slipway([
     'release',

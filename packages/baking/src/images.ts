@@ -91,6 +91,12 @@ export function asRegistered(image: Image, registration: ImageRegistration | und
     kind: 'service',
     service: registration.service,
     version: registration.version,
-    tags: { ...image.tags, ...source, service: registration.service, version: registration.version, registered: 'true' },
+    tags: {
+      ...image.tags,
+      ...source,
+      service: registration.service,
+      version: registration.version,
+      registered: 'true',
+    },
   });
 }

@@ -97,11 +97,12 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
     d.id,
     html`<p class="muted">
         <a href="/services/${d.service}">${d.service}</a> · ${d.context.imageVersion ?? ''} ${d.image}
-        ${d.context.sourceCommit
-          ? html`· source <code title="${d.context.sourceRepository ?? ''}">${short(d.context.sourceCommit)}</code>`
-          : ''}
-        · config
-        ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}:
+        ${
+          d.context.sourceCommit
+            ? html`· source <code title="${d.context.sourceRepository ?? ''}">${short(d.context.sourceCommit)}</code>`
+            : ''
+        }
+        · config ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}:
         “${d.message}”${d.undoOf ? html` · undo of <a href="/deployments/${d.undoOf}">${d.undoOf}</a>` : ''}
       </p>
       <div class="grid">
