@@ -7,7 +7,7 @@
 // dependency order, in sync; last, slash commands from a local stand-in for Slack
 // (scripts/demo-slack.mjs): answered at once, a deploy to staging and its undo each followed in
 // one message (staging, so that Slack's part changes nothing in prod).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,26 @@ function checkout(version, unhealthyAfterSeconds = 0, name = 'search') {
   const broken = JSON.parse(readFileSync(join(dir, 'broken.json'), 'utf8'));
   if (broken.unhealthyAfterSeconds !== unhealthyAfterSeconds)
     writeFileSync(join(dir, 'broken.json'), JSON.stringify({ unhealthyAfterSeconds }));
+  // A Git checkout, so that `slipway build` reports its commit and the images and deployments carry
+  // it; author and dates fixed, so the same source is the same commit in every run (no remote: the
+  // baking service mirrors nothing off this machine).
+  const who = { name: 'Slipway demo', email: 'demo@example.com', date: '2026-01-01T00:00:00Z' };
+  const gitEnv = {
+    ...process.env,
+    ...Object.fromEntries(
+      ['AUTHOR', 'COMMITTER'].flatMap((role) => [
+        [`GIT_${role}_NAME`, who.name],
+        [`GIT_${role}_EMAIL`, who.email],
+        [`GIT_${role}_DATE`, who.date],
+      ]),
+    ),
+  };
+  for (const args of [
+    ['init', '-q'],
+    ['add', '-A'],
+    ['commit', '-qm', `${name} ${version}`],
+  ])
+    execFileSync('git', args, { cwd: dir, env: gitEnv, stdio: 'ignore' });
   return dir;
 }
 
