@@ -75,7 +75,7 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
         now: items
           .map(
             (d) =>
-              `\`${d.id}\` ${d.env} ${d.image} *${d.state}* ${d.createdAt.slice(0, 16).replace('T', ' ')} ${d.by}${d.via ? ` (via ${d.via})` : ''}: ${d.message}`,
+              `\`${d.id}\` ${d.env} ${d.image}${d.context.sourceCommit ? ` (source ${d.context.sourceCommit.slice(0, 12)})` : ''} *${d.state}* ${d.createdAt.slice(0, 16).replace('T', ' ')} ${d.by}${d.via ? ` (via ${d.via})` : ''}: ${d.message}`,
           )
           .join('\n'),
       };

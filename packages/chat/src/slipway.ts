@@ -27,7 +27,14 @@ export interface DeploymentView {
   createdAt: string;
   actions: { name: string; state: string }[];
   current: number;
-  context: { commit?: string; imageVersion?: string; group?: string; progress?: string; enabled?: boolean };
+  context: {
+    commit?: string;
+    imageVersion?: string;
+    sourceCommit?: string;
+    group?: string;
+    progress?: string;
+    enabled?: boolean;
+  };
 }
 
 export interface GroupView {
