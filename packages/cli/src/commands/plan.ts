@@ -23,7 +23,7 @@ export async function deployOrPlan(service?: string, env?: string, image?: strin
   );
   const config = await answer(
     client('config').GET('/config/{service}/{env}', {
-      params: { path: { service, env }, query: (options.ref ? { ref: options.ref } : {}) as never },
+      params: { path: { service, env }, query: options.ref ? { ref: options.ref } : {} },
     }),
     'config',
   );
@@ -31,7 +31,7 @@ export async function deployOrPlan(service?: string, env?: string, image?: strin
     service,
     env,
     await side(service, now.active?.image, now.active?.commit),
-    await side(service, image, (config as { commit: string }).commit),
+    await side(service, image, config.commit),
   );
   show(options, plan, () => {
     line(`Would deploy (nothing is deployed: --dry-run):`);
