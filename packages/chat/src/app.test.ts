@@ -110,11 +110,11 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       },
       async release(request) {
         record('release', request);
-        return { id: 'rel-1', deployments: [{ id: 'dep-rel00001', service: 'search', env: 'prod' }] };
+        return { id: 'rel-1', state: 'waiting' };
       },
       async sync() {
         record('sync');
-        return { items: [] };
+        return { inSync: true, items: [] };
       },
       async bake(service, version) {
         record('bake', service, version);
