@@ -8,7 +8,7 @@ export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml',
 
 export interface AppDeps
   extends
-    OperationsOptions,
+    Omit<OperationsOptions, 'builds'>,
     Omit<BuildOperationsOptions, 'services' | 'cloud'>,
     Omit<ImageRegionOptions, 'cloud' | 'logger'> {
   tokens: TokenVerifier;
