@@ -7,7 +7,14 @@
 import { roleAllows, type Role } from '@slipway/core';
 import { HELP, type ChatCommand } from './grammar.js';
 import { followBake, followDeployment, type FollowOptions } from './follow.js';
-import { NotAvailableError, type Actor, type EnvironmentView, type SlipwayApi } from './slipway.js';
+import {
+  NotAvailableError,
+  type Actor,
+  type Environment,
+  type ReleaseStarted,
+  type SlipwayApi,
+  type SyncReport,
+} from './slipway.js';
 import type { ResponseThread } from './thread.js';
 
 export interface Conversation {
@@ -119,13 +126,13 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
         `:bread: baking ${command.service === 'base' ? 'a new base image' : `${command.service} ${command.version}`}…`,
         async () => {
           const started = await api.bake(command.service, command.version);
-          if (started.image) {
+          if ('image' in started) {
             await thread.finish(
               `:white_check_mark: ${command.service} ${command.version} is baked already: ${started.image}`,
             );
             return;
           }
-          await followBake(api, started.id!, thread, c.follow);
+          await followBake(api, started.id, thread, c.follow);
         },
       );
     case 'release':
@@ -153,11 +160,11 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
   }
 }
 
-function health(e: EnvironmentView): string {
+function health(e: Environment): string {
   return `${e.health.healthy ?? 0}/${e.health.instances ?? 0} healthy`;
 }
 
-export function describeClusters(items: EnvironmentView[]): string {
+export function describeClusters(items: Environment[]): string {
   if (items.length === 0) return 'no clusters deployed yet';
   return items
     .map(
@@ -167,7 +174,7 @@ export function describeClusters(items: EnvironmentView[]): string {
     .join('\n');
 }
 
-export function describeEnvironment(e: EnvironmentView): string {
+export function describeEnvironment(e: Environment): string {
   const lines = [`*${e.service} ${e.env}* — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`];
   for (const g of [e.active, ...e.retained].filter((g) => g !== null)) {
     const states = g.instances.map((i) => i.health);
@@ -178,16 +185,9 @@ export function describeEnvironment(e: EnvironmentView): string {
   return lines.join('\n');
 }
 
-interface SyncSet {
-  service: string;
-  set: string;
-  inSync: boolean;
-  clusters: { env: string; image: string | null; version: string | null; odd: boolean }[];
-}
-
-function describeSync(answer: Record<string, unknown>): string {
-  const sets = (Array.isArray(answer.items) ? answer.items : []) as SyncSet[];
-  if (answer.inSync === true || sets.every((s) => s.inSync))
+function describeSync(answer: SyncReport): string {
+  const sets = answer.items;
+  if (answer.inSync || sets.every((s) => s.inSync))
     return ':white_check_mark: every sync set runs one image in all its clusters';
   return sets
     .filter((s) => !s.inSync)
@@ -198,6 +198,6 @@ function describeSync(answer: Record<string, unknown>): string {
     .join('\n');
 }
 
-function describeRelease(answer: Record<string, unknown>): string {
-  return `:package: release \`${String(answer.id ?? '')}\` ${String(answer.state ?? 'started')}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
+function describeRelease(answer: ReleaseStarted): string {
+  return `:package: release \`${answer.id}\` ${answer.state}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
 }

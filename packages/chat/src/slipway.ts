@@ -5,97 +5,52 @@
  * and record them, `via: slack`.
  */
 import type { BakingPaths } from '@slipway/baking';
-import { actAsHeader, createServiceClient, NotFoundError, unwrap, type Role } from '@slipway/core';
-import type { OrchestratorPaths } from '@slipway/orchestrator';
-import type { Control, ReleaseItem, Strategy } from './grammar.js';
+import { actAsHeader, createServiceClient, NotFoundError, unwrap, type AnswerOf, type Role } from '@slipway/core';
+import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
+import type { Control } from './grammar.js';
 
 export interface Actor {
   subject: string;
   role: Role;
 }
 
-export interface DeploymentView {
-  id: string;
-  service: string;
-  env: string;
-  image: string;
-  message: string;
-  by: string;
-  via?: string;
-  state: 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled';
-  reason?: string;
-  createdAt: string;
-  actions: { name: string; state: string }[];
-  current: number;
-  context: {
-    commit?: string;
-    imageVersion?: string;
-    sourceCommit?: string;
-    group?: string;
-    progress?: string;
-    enabled?: boolean;
-  };
-}
-
-export interface GroupView {
-  name: string;
-  disabled: boolean;
-  image?: string;
-  commit?: string;
-  instances: { id: string; health: string }[];
-}
-
-export interface EnvironmentView {
-  service: string;
-  env: string;
-  active: GroupView | null;
-  retained: GroupView[];
-  health: { healthy?: number; instances?: number };
-  deploying?: string;
-}
-
-export interface BakeView {
-  id: string;
-  state: string;
-  image?: string;
-  reason?: string;
-  service?: string;
-  version?: string;
-}
-
-export interface DeployRequest {
-  service: string;
-  env: string;
-  image: string;
-  message: string;
-  configRef?: string;
-  strategy?: Strategy;
-  queue?: boolean;
-}
+type Schemas = OrchestratorComponents['schemas'];
+type Body<Op> = Op extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
+export type Deployment = Schemas['Deployment'];
+export type Environment = Schemas['Environment'];
+export type Bake = AnswerOf<BakingPaths['/bakes/{id}']['get']>;
+/** POST /deployments' body. */
+export type DeployRequest = Body<OrchestratorPaths['/deployments']['post']>;
+/** POST /releases' body: several services, each to its clusters in waves, in dependency order. */
+export type ReleaseRequest = Body<OrchestratorPaths['/releases']['post']>;
+export type ReleaseStarted = AnswerOf<OrchestratorPaths['/releases']['post']>;
+export type SyncReport = AnswerOf<OrchestratorPaths['/sync']['get']>;
+/** A bake started (`id`) or an image that exists already for these inputs (`image`). */
+export type BakeStarted = AnswerOf<BakingPaths['/bakes']['post']>;
+type Started = AnswerOf<OrchestratorPaths['/deployments']['post']>;
 
 /** An endpoint that this Slipway does not have yet (an older orchestrator). */
 export class NotAvailableError extends Error {}
 
 export interface SlipwayApi {
-  clusters(): Promise<EnvironmentView[]>;
-  environment(service: string, env: string): Promise<EnvironmentView>;
-  deployments(service: string, env?: string): Promise<DeploymentView[]>;
-  deployment(id: string): Promise<DeploymentView>;
-  deploy(request: DeployRequest): Promise<{ id: string }>;
-  undo(service: string, env: string, message: string): Promise<{ id: string }>;
+  clusters(): Promise<Environment[]>;
+  environment(service: string, env: string): Promise<Environment>;
+  deployments(service: string, env?: string): Promise<Deployment[]>;
+  deployment(id: string): Promise<Deployment>;
+  deploy(request: DeployRequest): Promise<Started>;
+  undo(service: string, env: string, message: string): Promise<Started>;
   /** Deploys the newest earlier release whose artifact does not contain the commit. */
-  revertCommit(service: string, env: string, commit: string, message: string): Promise<{ id: string }>;
-  control(kind: Control, id: string): Promise<DeploymentView>;
-  /** POST /releases: several services, each to its clusters in waves, in dependency order. */
-  release(request: {
-    message: string;
-    env?: string;
-    items: (ReleaseItem & { from?: string })[];
-  }): Promise<Record<string, unknown>>;
-  sync(): Promise<Record<string, unknown>>;
-  /** A bake started (`id`) or an image that exists already for these inputs (`image`). */
-  bake(service: string, version?: string): Promise<{ id?: string; image?: string; cached?: boolean }>;
-  bakeState(id: string): Promise<BakeView>;
+  revertCommit(
+    service: string,
+    env: string,
+    commit: string,
+    message: string,
+  ): Promise<AnswerOf<OrchestratorPaths['/services/{service}/envs/{env}/revert-commit']['post']>>;
+  control(kind: Control, id: string): Promise<Deployment>;
+  release(request: ReleaseRequest): Promise<ReleaseStarted>;
+  sync(): Promise<SyncReport>;
+  bake(service: string, version?: string): Promise<BakeStarted>;
+  bakeState(id: string): Promise<Bake>;
 }
 
 /** The API as one person sees it. */
@@ -108,41 +63,33 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
     const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token, headers });
     const deploymentPath = (id: string) => ({ params: { path: { id } } });
 
-    /** For endpoints the generated types may not know yet (releases and sync arrive with issue 16). */
-    async function raw(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-      const response = await fetch(`${urls.orchestrator.replace(/\/+$/, '')}${path}`, {
-        method,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          ...headers,
-          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-      if (response.status === 404 && /no such resource/.test(String(answer.detail ?? ''))) {
-        throw new NotAvailableError(`${method} ${path} is not available yet in this orchestrator`);
+    /**
+     * Releases, sync and revert-commit came after the rest: an orchestrator older than chat
+     * answers them with its router's 404, which is said as "not available yet".
+     */
+    async function available<T>(what: string, call: Promise<{ data?: T; error?: unknown; response: Response }>) {
+      try {
+        return unwrap(await call);
+      } catch (error) {
+        if (error instanceof NotFoundError && /no such resource/.test(error.message))
+          throw new NotAvailableError(`${what} is not available yet in this orchestrator`);
+        throw error;
       }
-      return unwrap({ data: answer, error: answer, response });
     }
 
     return {
       async clusters() {
-        return (unwrap(await orchestrator.GET('/clusters')) as { items: EnvironmentView[] }).items;
+        return unwrap(await orchestrator.GET('/clusters')).items;
       },
       async environment(service, env) {
-        return unwrap(
-          await orchestrator.GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }),
-        ) as EnvironmentView;
+        return unwrap(await orchestrator.GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }));
       },
       async deployments(service, env) {
         const query = { service, ...(env ? { env } : {}), limit: 10 };
-        return (unwrap(await orchestrator.GET('/deployments', { params: { query } })) as { items: DeploymentView[] })
-          .items;
+        return unwrap(await orchestrator.GET('/deployments', { params: { query } })).items;
       },
       async deployment(id) {
-        return unwrap(await orchestrator.GET('/deployments/{id}', deploymentPath(id))) as DeploymentView;
+        return unwrap(await orchestrator.GET('/deployments/{id}', deploymentPath(id)));
       },
       async deploy(request) {
         return unwrap(await orchestrator.POST('/deployments', { body: request }));
@@ -156,9 +103,13 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
         );
       },
       async revertCommit(service, env, commit, message) {
-        return (await raw('POST', `/services/${service}/envs/${env}/revert-commit`, { commit, message })) as {
-          id: string;
-        };
+        return available(
+          `POST /services/${service}/envs/${env}/revert-commit`,
+          orchestrator.POST('/services/{service}/envs/{env}/revert-commit', {
+            params: { path: { service, env } },
+            body: { commit, message },
+          }),
+        );
       },
       async control(kind, id) {
         const path = deploymentPath(id);
@@ -170,20 +121,16 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
               : kind === 'cancel'
                 ? orchestrator.POST('/deployments/{id}/cancel', path)
                 : orchestrator.POST('/deployments/{id}/rollback', path);
-        return unwrap(await call) as DeploymentView;
+        return unwrap(await call);
       },
-      release: (request) => raw('POST', '/releases', request),
-      sync: () => raw('GET', '/sync'),
+      release: (request) => available('POST /releases', orchestrator.POST('/releases', { body: request })),
+      sync: () => available('GET /sync', orchestrator.GET('/sync')),
       async bake(service, version) {
         if (service === 'base') return unwrap(await baking.POST('/bakes/base'));
-        return unwrap(await baking.POST('/bakes', { body: { service, version: version! } })) as {
-          id?: string;
-          image?: string;
-          cached?: boolean;
-        };
+        return unwrap(await baking.POST('/bakes', { body: { service, version: version! } }));
       },
       async bakeState(id) {
-        return unwrap(await baking.GET('/bakes/{id}', { params: { path: { id } } })) as BakeView;
+        return unwrap(await baking.GET('/bakes/{id}', { params: { path: { id } } }));
       },
     };
   };
