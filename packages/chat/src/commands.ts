@@ -46,6 +46,7 @@ export function refusal(actor: Actor, verb: string, needed: Role): string | unde
 /** A failed call in one line: the service's own words (problem+json detail). */
 export function failure(error: unknown): string {
   if (error instanceof NotAvailableError) return `:construction: not available yet: ${error.message}`;
+  // What reaches here is an Error: core's problem classes from unwrap(), or fetch's own.
   return `:warning: ${(error as Error).message}`;
 }
 

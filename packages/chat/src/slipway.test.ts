@@ -1,73 +1,72 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { failure } from './commands.js';
 import { httpSlipway, NotAvailableError } from './slipway.js';
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
 /**
- * An orchestrator's HTTP face, answering as its document says: GET /sync and POST /releases as
- * a current one does, revert-commit with the router's 404 of one older than chat.
+ * An orchestrator stand-in that answers as the real one does: its sync report, a revert, and
+ * a 404 problem for an endpoint it does not have (the router's "no such resource").
  */
-const seen: Seen[] = [];
-let server: Server;
-let base: string;
+let orchestrator: Server;
+let url: string;
+const seen: { method: string; path: string; headers: IncomingHttpHeaders; body: string }[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  orchestrator = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-      const answer = (status: number, value: unknown, type = 'application/json') => {
-        res.writeHead(status, { 'Content-Type': type });
-        res.end(JSON.stringify(value));
-      };
-      if (req.url === '/sync') return answer(200, { inSync: false, items: [] });
-      if (req.url === '/releases') return answer(202, { id: 'rel-0123abcd', state: 'waiting' });
-      answer(
-        404,
-        { type: 'about:blank', title: 'Not Found', status: 404, detail: `no such resource: ${req.method} ${req.url}` },
-        'application/problem+json',
-      );
+      seen.push({ method: req.method!, path: req.url!, headers: req.headers, body });
+      const answer = (status: number, type: string, value: unknown) =>
+        res.writeHead(status, { 'Content-Type': type }).end(JSON.stringify(value));
+      if (req.method === 'GET' && req.url === '/sync') {
+        answer(200, 'application/json', {
+          inSync: false,
+          items: [
+            {
+              service: 'search',
+              set: 'prod',
+              inSync: false,
+              differs: ['image'],
+              clusters: [{ env: 'prod', image: 'ami-1', version: '1.0.0', commit: null, deployment: null, odd: true }],
+            },
+          ],
+        });
+      } else if (req.method === 'POST' && req.url === '/services/search/envs/prod/revert-commit') {
+        answer(202, 'application/json', { id: 'dep-1', state: 'queued', image: 'ami-0', version: '0.9.0' });
+      } else {
+        const detail = `no such resource: ${req.method} ${req.url}`;
+        answer(404, 'application/problem+json', { type: 'about:blank', title: 'Not Found', status: 404, detail });
+      }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => orchestrator.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(orchestrator.address() as AddressInfo).port}`;
 });
 
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(async () => {
+  orchestrator.closeAllConnections();
+  await new Promise((resolve) => orchestrator.close(resolve));
+});
 
 describe('httpSlipway', () => {
   const api = () =>
-    httpSlipway({ orchestrator: base, baking: base }, 'chat-token')({ subject: 'alice', role: 'deployer' });
+    httpSlipway({ orchestrator: url, baking: url }, 'chat-token')({ subject: 'alice', role: 'deployer' });
 
-  it('asks for sync and releases with the typed client, as the person, and returns their answers', async () => {
-    seen.length = 0;
-    expect(await api().sync()).toEqual({ inSync: false, items: [] });
-    const request = { message: 'ship it', env: 'prod', items: [{ service: 'search', from: 'staging' }] };
-    expect(await api().release(request)).toEqual({ id: 'rel-0123abcd', state: 'waiting' });
-    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['GET /sync', 'POST /releases']);
-    expect(JSON.parse(seen[1]!.body)).toEqual(request);
-    for (const s of seen) {
-      expect(s.headers.authorization).toBe('Bearer chat-token');
-      expect(s.headers['x-slipway-act-as']).toMatch(/alice/);
-    }
+  it('reads the sync report and posts a revert through the typed client, as the person, with the token', async () => {
+    const report = await api().sync();
+    expect(report.inSync).toBe(false);
+    expect(report.items[0]?.clusters[0]).toMatchObject({ env: 'prod', odd: true });
+    await expect(api().revertCommit('search', 'prod', 'abc123', 'bad commit')).resolves.toMatchObject({ id: 'dep-1' });
+    const revert = seen.find((s) => s.path.endsWith('/revert-commit'))!;
+    expect(JSON.parse(revert.body)).toEqual({ commit: 'abc123', message: 'bad commit' });
+    expect(revert.headers.authorization).toBe('Bearer chat-token');
+    expect(revert.headers['x-slipway-act-as']).toBeDefined();
   });
 
-  it('says an endpoint an older orchestrator lacks is not available yet', async () => {
-    const error = await api()
-      .revertCommit('search', 'prod', '0123abcd', 'revert it')
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(NotAvailableError);
-    expect(failure(error)).toBe(
-      ':construction: not available yet: POST /services/search/envs/prod/revert-commit is not available yet in this orchestrator',
+  it('says an endpoint the orchestrator does not have yet is not available', async () => {
+    await expect(api().release({ message: 'ship', items: [{ service: 'search', version: '1.0.0' }] })).rejects.toThrow(
+      NotAvailableError,
     );
   });
 });

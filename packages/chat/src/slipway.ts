@@ -63,18 +63,15 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
     const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token, headers });
     const deploymentPath = (id: string) => ({ params: { path: { id } } });
 
-    /**
-     * Releases, sync and revert-commit came after the rest: an orchestrator older than chat
-     * answers them with its router's 404, which is said as "not available yet".
-     */
+    /** An older orchestrator answers 404 "no such resource" for an endpoint it does not have yet. */
     async function available<T>(what: string, call: Promise<{ data?: T; error?: unknown; response: Response }>) {
-      try {
-        return unwrap(await call);
-      } catch (error) {
-        if (error instanceof NotFoundError && /no such resource/.test(error.message))
-          throw new NotAvailableError(`${what} is not available yet in this orchestrator`);
-        throw error;
+      const result = await call;
+      const error: unknown = result.error;
+      const detail = typeof error === 'object' && error !== null && 'detail' in error ? String(error.detail) : '';
+      if (result.response.status === 404 && /no such resource/.test(detail)) {
+        throw new NotAvailableError(`${what} is not available yet in this orchestrator`);
       }
+      return unwrap(result);
     }
 
     return {
