@@ -167,137 +167,144 @@ function gapSampler(targetGroups: string[]) {
 }
 
 type Kind = 'success' | 'progressive' | 'rollback' | 'pause' | 'cancel' | 'undo';
+// A long drill (`npm run drill -- crash --kills 200`) takes about 5 s a kill.
+const DRILL_LIMIT_MS = Math.max(900_000, Number(process.env.DRILL_KILLS ?? 30) * 8_000);
 const SCENARIOS: Kind[] = ['success', 'progressive', 'rollback', 'pause', 'cancel', 'undo'];
 
 describe('drill 3: the orchestrator killed with SIGKILL', () => {
-  it('ends every deployment true to the cloud, whenever it is killed', async () => {
-    const seed = Number(process.env.DRILL_SEED ?? Math.floor(Math.random() * 1e9));
-    const kills = Number(process.env.DRILL_KILLS ?? 30);
-    console.log(`crash drill: seed ${seed}, ${kills} kills (DRILL_SEED=${seed} replays it)`);
-    const rand = random(seed);
-    const versions: Record<string, string> = {
-      [search.images.v1]: '1.0.0',
-      [search.images.v2]: '2.0.0',
-      [search.images.v3]: '3.0.0',
-    };
-    const sampler = gapSampler(['search-prod', 'search-staging']);
-    let child = await started(orchestrator());
-    let killed = 0;
-    let done = false;
-    const killer = (async () => {
-      while (!done && killed < kills) {
-        await new Promise((resolve) => setTimeout(resolve, 700 + rand() * 2300));
-        if (done) break;
-        child.kill('SIGKILL');
-        await exited(child);
-        killed++;
-        child = await started(orchestrator());
-      }
-    })();
+  it(
+    'ends every deployment true to the cloud, whenever it is killed',
+    async () => {
+      const seed = Number(process.env.DRILL_SEED ?? Math.floor(Math.random() * 1e9));
+      const kills = Number(process.env.DRILL_KILLS ?? 30);
+      console.log(`crash drill: seed ${seed}, ${kills} kills (DRILL_SEED=${seed} replays it)`);
+      const rand = random(seed);
+      const versions: Record<string, string> = {
+        [search.images.v1]: '1.0.0',
+        [search.images.v2]: '2.0.0',
+        [search.images.v3]: '3.0.0',
+      };
+      const sampler = gapSampler(['search-prod', 'search-staging']);
+      let child = await started(orchestrator());
+      let killed = 0;
+      let done = false;
+      const killer = (async () => {
+        while (!done && killed < kills) {
+          await new Promise((resolve) => setTimeout(resolve, 700 + rand() * 2300));
+          if (done) break;
+          child.kill('SIGKILL');
+          await exited(child);
+          killed++;
+          child = await started(orchestrator());
+        }
+      })();
 
-    const outcomes: string[] = [];
-    async function cluster(env: 'prod' | 'staging', offset: number) {
-      const url = env === 'prod' ? search.prodUrl : search.stagingUrl;
-      let serving: string | undefined;
-      const released: string[] = []; // images, newest first
-      for (let n = 0, ran = 0; ran < SCENARIOS.length || (killed < kills && n < 60); n++) {
-        const kind = SCENARIOS[(n + offset) % SCENARIOS.length]!;
-        if (kind === 'undo' && released.length < 2) continue;
-        ran++;
-        const image =
-          kind === 'rollback' ? search.images.v3 : serving === '1.0.0' ? search.images.v2 : search.images.v1;
-        const quick = { burnInSeconds: 1, drainSeconds: 0, retainedGroups: 10 };
-        // Undo is always red-black.
-        const strategy =
-          kind === 'progressive' ? 'progressive' : n % 3 === 2 && kind !== 'undo' ? 'highlander' : 'red-black';
-        const request = {
-          service: 'search',
-          env,
-          image,
-          message: `crash drill ${kind}`,
-          strategy,
-          params: {
-            strategy: {
-              ...quick,
-              burnInSeconds: kind === 'rollback' ? 8 : kind === 'cancel' ? 6 : 1,
-              healthTimeoutSeconds: 30,
+      const outcomes: string[] = [];
+      async function cluster(env: 'prod' | 'staging', offset: number) {
+        const url = env === 'prod' ? search.prodUrl : search.stagingUrl;
+        let serving: string | undefined;
+        const released: string[] = []; // images, newest first
+        // Enough deployments for every kill to land in one (a long drill kills about every 4–5 s).
+        for (let n = 0, ran = 0; ran < SCENARIOS.length || (killed < kills && n < Math.max(60, kills)); n++) {
+          const kind = SCENARIOS[(n + offset) % SCENARIOS.length]!;
+          if (kind === 'undo' && released.length < 2) continue;
+          ran++;
+          const image =
+            kind === 'rollback' ? search.images.v3 : serving === '1.0.0' ? search.images.v2 : search.images.v1;
+          const quick = { burnInSeconds: 1, drainSeconds: 0, retainedGroups: 10 };
+          // Undo is always red-black.
+          const strategy =
+            kind === 'progressive' ? 'progressive' : n % 3 === 2 && kind !== 'undo' ? 'highlander' : 'red-black';
+          const request = {
+            service: 'search',
+            env,
+            image,
+            message: `crash drill ${kind}`,
+            strategy,
+            params: {
+              strategy: {
+                ...quick,
+                burnInSeconds: kind === 'rollback' ? 8 : kind === 'cancel' ? 6 : 1,
+                healthTimeoutSeconds: 30,
+              },
             },
-          },
-        };
-        const { id } =
-          kind === 'undo'
-            ? await api<{ id: string }>(`/services/search/envs/${env}/undo`, { message: 'crash drill undo' })
-            : await api<{ id: string }>('/deployments', request);
-        if (kind === 'pause') {
-          await api(`/deployments/${id}/pause`, {}).catch(() => undefined); // it may have ended already
-          const paused = await eventually(
-            () => api<Deployment>(`/deployments/${id}`),
-            (d) => d.state === 'paused' || FINISHED.includes(d.state),
-            'the pause',
-            120_000,
-          );
-          if (paused.state === 'paused') await api(`/deployments/${id}/resume`, {});
+          };
+          const { id } =
+            kind === 'undo'
+              ? await api<{ id: string }>(`/services/search/envs/${env}/undo`, { message: 'crash drill undo' })
+              : await api<{ id: string }>('/deployments', request);
+          if (kind === 'pause') {
+            await api(`/deployments/${id}/pause`, {}).catch(() => undefined); // it may have ended already
+            const paused = await eventually(
+              () => api<Deployment>(`/deployments/${id}`),
+              (d) => d.state === 'paused' || FINISHED.includes(d.state),
+              'the pause',
+              120_000,
+            );
+            if (paused.state === 'paused') await api(`/deployments/${id}/resume`, {});
+          }
+          if (kind === 'cancel') {
+            await new Promise((resolve) => setTimeout(resolve, 1000 + rand() * 6000));
+            await api(`/deployments/${id}/cancel`, {}).catch(() => undefined); // it may have ended already
+          }
+          const d = await ends(id);
+          // The broken version fails 5 s after it starts: killed before it took traffic, it fails
+          // before it does (the previous group never left); after, it is rolled back.
+          const expected =
+            kind === 'rollback'
+              ? ['rolled-back', 'failed']
+              : kind === 'cancel'
+                ? ['cancelled', 'succeeded']
+                : ['succeeded'];
+          outcomes.push(`${env} ${kind} ${strategy}: ${d.state}`);
+          if (!expected.includes(d.state)) {
+            const timeline = d.actions.map((a) => `${a.name}=${a.state}`).join(' ');
+            throw new Error(`${env} ${kind} ${id} ended ${d.state}: ${d.reason}\n${timeline}\n${outcomes.join('\n')}`);
+          }
+          expect({ env, kind, id, state: d.state, reason: d.reason }).toEqual({
+            env,
+            kind,
+            id,
+            state: expect.stringMatching(new RegExp(`^(${expected.join('|')})$`)),
+            reason: d.state === 'succeeded' ? undefined : expect.any(String),
+          });
+          if (d.state === 'succeeded') {
+            const deployed = kind === 'undo' ? released[1]! : image;
+            serving = versions[deployed];
+            released.unshift(deployed);
+          }
+          expect({ id, serving: await version(url) }).toEqual({ id, serving });
+          const mine = (await cloud.listServerGroups(`search-${env}`)).filter((g) => g.tags?.deployment === id);
+          expect({ id, groups: mine.length <= 1 }).toEqual({ id, groups: true });
+          expect(d.actions.filter((a) => a.state === 'pending' || a.state === 'running')).toEqual([]);
         }
-        if (kind === 'cancel') {
-          await new Promise((resolve) => setTimeout(resolve, 1000 + rand() * 6000));
-          await api(`/deployments/${id}/cancel`, {}).catch(() => undefined); // it may have ended already
-        }
-        const d = await ends(id);
-        // The broken version fails 5 s after it starts: killed before it took traffic, it fails
-        // before it does (the previous group never left); after, it is rolled back.
-        const expected =
-          kind === 'rollback'
-            ? ['rolled-back', 'failed']
-            : kind === 'cancel'
-              ? ['cancelled', 'succeeded']
-              : ['succeeded'];
-        outcomes.push(`${env} ${kind} ${strategy}: ${d.state}`);
-        if (!expected.includes(d.state)) {
-          const timeline = d.actions.map((a) => `${a.name}=${a.state}`).join(' ');
-          throw new Error(`${env} ${kind} ${id} ended ${d.state}: ${d.reason}\n${timeline}\n${outcomes.join('\n')}`);
-        }
-        expect({ env, kind, id, state: d.state, reason: d.reason }).toEqual({
-          env,
-          kind,
-          id,
-          state: expect.stringMatching(new RegExp(`^(${expected.join('|')})$`)),
-          reason: d.state === 'succeeded' ? undefined : expect.any(String),
-        });
-        if (d.state === 'succeeded') {
-          const deployed = kind === 'undo' ? released[1]! : image;
-          serving = versions[deployed];
-          released.unshift(deployed);
-        }
-        expect({ id, serving: await version(url) }).toEqual({ id, serving });
-        const mine = (await cloud.listServerGroups(`search-${env}`)).filter((g) => g.tags?.deployment === id);
-        expect({ id, groups: mine.length <= 1 }).toEqual({ id, groups: true });
-        expect(d.actions.filter((a) => a.state === 'pending' || a.state === 'running')).toEqual([]);
       }
-    }
-    try {
-      await Promise.all([cluster('staging', 0), cluster('prod', 3)]);
-    } finally {
-      done = true;
-      await killer;
-    }
-    const worstGap = await sampler.stop();
-    console.log(
-      `crash drill: seed ${seed}, ${killed} kills survived over ${outcomes.length} deployments; worst no-healthy-target gap ${worstGap} ms\n${outcomes.join('\n')}`,
-    );
-    try {
-      expect(killed).toBe(kills);
-      expect(outcomes.length).toBeGreaterThanOrEqual(12);
-      // No lock or slot held once all ended.
-      expect(await redis.zcard(`${PREFIX}running`)).toBe(0);
-      expect(await redis.llen(`${PREFIX}admission`)).toBe(0);
-      for (const env of ['prod', 'staging']) {
-        expect(await api<{ lock: unknown }>(`/services/search/envs/${env}/lock`)).toMatchObject({ lock: null });
+      try {
+        await Promise.all([cluster('staging', 0), cluster('prod', 3)]);
+      } finally {
+        done = true;
+        await killer;
       }
-      expect(worstGap).toBe(0);
-    } finally {
-      await stopProcess(child);
-    }
-  }, 900_000);
+      const worstGap = await sampler.stop();
+      console.log(
+        `crash drill: seed ${seed}, ${killed} kills survived over ${outcomes.length} deployments; worst no-healthy-target gap ${worstGap} ms\n${outcomes.join('\n')}`,
+      );
+      try {
+        expect(killed).toBe(kills);
+        expect(outcomes.length).toBeGreaterThanOrEqual(12);
+        // No lock or slot held once all ended.
+        expect(await redis.zcard(`${PREFIX}running`)).toBe(0);
+        expect(await redis.llen(`${PREFIX}admission`)).toBe(0);
+        for (const env of ['prod', 'staging']) {
+          expect(await api<{ lock: unknown }>(`/services/search/envs/${env}/lock`)).toMatchObject({ lock: null });
+        }
+        expect(worstGap).toBe(0);
+      } finally {
+        await stopProcess(child);
+      }
+    },
+    DRILL_LIMIT_MS,
+  );
 
   it('finishes a rollback killed inside its own action, the old version serving', async () => {
     let child = await started(orchestrator());
