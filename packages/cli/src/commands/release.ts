@@ -121,7 +121,7 @@ export async function deployToSyncSet(
   service: string,
   env: string,
   image: string,
-  options: ReleaseOptions,
+  options: ReleaseOptions & { burnIn?: string },
 ): Promise<boolean> {
   const record = await rawJson<{ metadata?: { clusters?: Record<string, unknown> } }>(
     'metadata',
@@ -146,7 +146,10 @@ export async function deployToSyncSet(
       required: true,
     });
   }
-  await start({ items: [{ service, image, env, envs }] }, options);
+  // deploy's --burn-in holds for every cluster's deployment, as it does for one.
+  const params =
+    options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
+  await start({ items: [{ service, image, env, envs }], ...params }, options);
   return true;
 }
 
