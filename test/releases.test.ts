@@ -18,6 +18,7 @@ type Release = {
   reason?: string;
   waves: { index: number; clusters: Cluster[] }[];
   by: string;
+  params?: Record<string, unknown>;
   items: { image: string; env: string; clusters: string[]; leftOut: string[]; promotedFrom?: { env: string } }[];
 };
 type Deployment = { createdAt: string; finishedAt?: string; state: string; releaseId?: string };
@@ -279,6 +280,7 @@ describe('slipway deploy on a logical environment, followed on the dashboard', (
     released = /(rel-[0-9a-z]+)/.exec(screen)?.[1] ?? '';
     const record = (await p.search.api<Release>('orchestrator', `/releases/${released}`)).body;
     expect(record.by).toBe('admin');
+    expect(record.params).toEqual({ strategy: { burnInSeconds: 1 } });
     expect(record.items).toEqual([
       expect.objectContaining({ image: images.v2, env: 'prod', clusters: ['prod-a', 'prod-c'], leftOut: ['prod-b'] }),
     ]);
