@@ -9,16 +9,20 @@ import {
   InputError,
   NotAuthenticatedError,
   NotFoundError,
-  paramsOf,
   principalOf,
-  queryOf,
   rawBodyOf,
+  typedOperations,
+  typedQuery,
   type OperationHandlers,
 } from '@slipway/core';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { buildFromGitHub, type Build, type BuildStatus, type BuildStore } from './builds.js';
+import { buildFromGitHub, type Build, type BuildStore } from './builds.js';
 import type { ServiceRegistry } from './operations.js';
 import { isRepoUrl, type SourceRepositories } from './repositories.js';
+import type { operations } from './schema/generated/openapi.js';
+
+/** The operations this file answers; operations.ts answers the rest of the document. */
+export type BuildOperationId = 'reportBuild' | 'githubWebhook' | 'listCommits' | 'getVersionBuild' | 'versionContains';
 
 export interface BuildOperationsOptions {
   builds: BuildStore;
@@ -50,6 +54,7 @@ export interface FailedBuildFacts {
   describe(): Promise<{ message?: string; author?: string } | undefined>;
 }
 
+/** A handler for each build operation of src/schema/openapi.yaml, typed from it. */
 export function createBuildOperations(options: BuildOperationsOptions): OperationHandlers {
   const { builds, repositories, services } = options;
 
@@ -105,16 +110,9 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     return envs;
   }
 
-  return {
+  return typedOperations<Pick<operations, BuildOperationId>>({
     async reportBuild(req, res) {
-      const body = req.body as {
-        service: string;
-        commit: string;
-        status: BuildStatus;
-        url?: string;
-        version?: string;
-        repo?: string;
-      };
+      const body = req.body;
       await mustService(body.service);
       if (body.repo !== undefined && !isRepoUrl(body.repo))
         throw new InputError(
@@ -124,7 +122,7 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
         ...body,
         reportedBy: principalOf(req).subject,
         reportedAt: new Date().toISOString(),
-      } as Build);
+      });
       res.status(201).json(build);
     },
 
@@ -134,14 +132,14 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
       const signature = req.headers['x-hub-signature-256'];
       if (!secret || !raw || !verifyGitHubSignature(secret, raw, typeof signature === 'string' ? signature : undefined))
         throw new NotAuthenticatedError('X-Hub-Signature-256 does not match this body signed with the webhook secret');
-      const service = String(queryOf(req).service);
+      const service = typedQuery(req).service;
       await mustService(service);
       const event = String(req.headers['x-github-event'] ?? '');
       if (event === 'ping') {
         res.status(200).json({ ok: true });
         return;
       }
-      const report = buildFromGitHub(event, req.body as Record<string, unknown>);
+      const report = buildFromGitHub(event, req.body);
       if (!report) {
         res.status(202).json({ ignored: `${event || 'this'} event says nothing about a build` });
         return;
@@ -156,9 +154,9 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     },
 
     async listCommits(req, res) {
-      const service = paramsOf(req).service!;
+      const service = req.params.service;
       await mustService(service);
-      const limit = Number(queryOf(req).limit ?? 20);
+      const limit = typedQuery(req).limit ?? 20;
       const url = await repoUrl(service);
       const [log, reported, running] = await Promise.all([
         repositories.log(service, url, limit),
@@ -194,7 +192,7 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     },
 
     async getVersionBuild(req, res) {
-      const { service, version } = paramsOf(req) as { service: string; version: string };
+      const { service, version } = req.params;
       const build = await builds.byVersion(service, version);
       if (!build)
         throw new NotFoundError(`no build of ${service} ${version} is recorded: its source commit is unknown`);
@@ -202,12 +200,12 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     },
 
     async versionContains(req, res) {
-      const { service, version, commit } = paramsOf(req) as { service: string; version: string; commit: string };
+      const { service, version, commit } = req.params;
       const build = await builds.byVersion(service, version);
       if (!build)
         throw new NotFoundError(`no build of ${service} ${version} is recorded: its source commit is unknown`);
       const contains = await repositories.contains(service, await repoUrl(service), build.commit, commit);
       res.json({ service, version, source: build.commit, commit, contains: contains ?? null });
     },
-  };
+  });
 }

@@ -16,7 +16,7 @@ import { announceFailedBuild } from './build-notify.js';
 import { createRedisBuildStore } from './builds.js';
 import { createRedisImageRegistry } from './images.js';
 import { createLocalArtifactStore } from './artifacts.js';
-import { createSourceRepositories } from './repositories.js';
+import { createSourceRepositories, orchestratorClusters } from './repositories.js';
 
 const CI = { Authorization: 'Bearer ci-token' };
 const READER = { Authorization: 'Bearer reader-token' };
@@ -233,5 +233,46 @@ describe('a failed build', () => {
     );
     const buttons = message.blocks.find((b) => b.type === 'actions')!.elements!;
     expect(buttons.map((b) => JSON.parse(b.value))).toEqual([{ service: 'search', env: 'prod', commit: commits[0] }]);
+  });
+});
+
+describe('orchestratorClusters', () => {
+  it("reads which image each environment runs from the orchestrator's GET /clusters, with its token", async () => {
+    // The orchestrator stood in for by its answer as its document gives it: one cluster with
+    // nothing active, one of another service.
+    const seen: Array<string | undefined> = [];
+    const orchestrator = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      if (req.headers.authorization !== 'Bearer baking-token') {
+        res.writeHead(401, { 'Content-Type': 'application/problem+json' }).end('{"title":"no"}');
+        return;
+      }
+      const group = (image: string) => ({ name: `g-${image}`, disabled: false, capacity: {}, image, instances: [] });
+      const cluster = (service: string, env: string, active: object | null) => ({
+        service,
+        env,
+        active,
+        retained: [],
+        health: {},
+      });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(
+        JSON.stringify({
+          items: [
+            cluster('search', 'prod', group('img-2')),
+            cluster('search', 'staging', null),
+            cluster('other', 'prod', group('img-9')),
+          ],
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => orchestrator.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(orchestrator.address() as AddressInfo).port}`;
+      expect(await orchestratorClusters(url, 'baking-token')('search')).toEqual([{ env: 'prod', image: 'img-2' }]);
+      expect(await orchestratorClusters(url, 'wrong-token')('search')).toEqual([]);
+      expect(seen).toEqual(['Bearer baking-token', 'Bearer wrong-token']);
+    } finally {
+      await new Promise((resolve) => orchestrator.close(resolve));
+    }
   });
 });

@@ -3,18 +3,27 @@ import {
   ConflictError,
   NotFoundError,
   UnprocessableError,
-  paramsOf,
   principalOf,
-  queryOf,
   sendEventStream,
+  typedOperations,
+  typedQuery,
   type OperationHandlers,
   type Redis,
+  type TypedRequest,
+  type TypedResponse,
 } from '@slipway/core';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
 import { isFinished, type Bake, type BakeStore } from './bakes.js';
 import { checkImageQuota, type ImageQuota, type ImageSizes } from './quota.js';
 import { asRegistered, type ImageRegistry } from './images.js';
+import type { BuildOperationId } from './build-operations.js';
+import type { operations } from './schema/generated/openapi.js';
+
+/** The operations this file answers: the document's, but for the builds' (build-operations.ts). */
+type BakingOperations = Omit<operations, BuildOperationId>;
+/** What a bake request may answer: an image already made, or a bake started or joined. */
+type BakeResponse = TypedResponse<operations['bakeBase']>;
 
 export interface BakeQueue {
   enqueue(bakeId: string): Promise<void>;
@@ -66,6 +75,7 @@ export function baseBakeKey(templateDigest: string): string {
     .digest('hex');
 }
 
+/** A handler for each operation of src/schema/openapi.yaml but the builds', typed from it. */
 export function createOperations(options: OperationsOptions): OperationHandlers {
   const { store, artifacts, cloud, services, queue, images } = options;
 
@@ -90,7 +100,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
   }
 
   /** The image these inputs made, if it still exists: answered at once instead of a bake. */
-  async function cached(key: string, res: Parameters<OperationHandlers[string]>[1]): Promise<boolean> {
+  async function cached(key: string, res: BakeResponse): Promise<boolean> {
     const image = await store.imageFor(key);
     if (!image || !(await cloud.getImage(image))) return false;
     res.status(200).json({ image, cached: true });
@@ -98,7 +108,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
   }
 
   /** Joins the bake of the same inputs when one runs; else claims the key for a new bake. */
-  async function claimed(key: string, id: string, res: Parameters<OperationHandlers[string]>[1]): Promise<boolean> {
+  async function claimed(key: string, id: string, res: BakeResponse): Promise<boolean> {
     const running = await store.claim(key, id, options.bakeTimeoutSeconds + 60);
     if (!running) return false;
     res.status(202).setHeader('Location', `/bakes/${running}`);
@@ -106,7 +116,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     return true;
   }
 
-  async function startBake(bake: Bake, res: Parameters<OperationHandlers[string]>[1]) {
+  async function startBake(bake: Bake, res: BakeResponse) {
     await store.create(bake);
     await store.log(bake.id, `queued by ${bake.requestedBy}`);
     await queue.enqueue(bake.id);
@@ -114,33 +124,33 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     res.json({ id: bake.id });
   }
 
-  return {
+  return typedOperations<BakingOperations>({
     async listArtifacts(req, res) {
-      res.json({ items: await artifacts.list(paramsOf(req).service!) });
+      res.json({ items: await artifacts.list(req.params.service) });
     },
 
     async putArtifact(req, res) {
-      const { service, version } = paramsOf(req) as { service: string; version: string };
+      const { service, version } = req.params;
       await mustService(service);
       const { artifact, created } = await artifacts.put(service, version, req, principalOf(req).subject);
       res.status(created ? 201 : 200).json(artifact);
     },
 
     async deleteArtifact(req, res) {
-      const { service, version } = paramsOf(req) as { service: string; version: string };
+      const { service, version } = req.params;
       if (!(await artifacts.delete(service, version))) throw new NotFoundError(`no artifact ${service} ${version}`);
       res.status(204).end();
     },
 
     async getArtifact(req, res) {
-      const { service, version } = paramsOf(req) as { service: string; version: string };
+      const { service, version } = req.params;
       const artifact = await artifacts.get(service, version);
       if (!artifact) throw new NotFoundError(`no artifact ${service} ${version}`);
       res.json(artifact);
     },
 
     async bakeBase(req, res) {
-      const { rebake } = (req.body ?? {}) as { rebake?: boolean };
+      const { rebake } = req.body ?? {};
       const key = baseBakeKey(options.baseTemplateDigest);
       if (!rebake && (await cached(key, res))) return;
       await checkQuota();
@@ -158,7 +168,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async bakeService(req, res) {
-      const { service, version, rebake } = req.body as { service: string; version: string; rebake?: boolean };
+      const { service, version, rebake } = req.body;
       await mustService(service);
       const artifact = await artifacts.get(service, version);
       if (!artifact)
@@ -196,7 +206,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async listBakes(req, res) {
-      const query = queryOf(req) as { service?: string; limit?: number };
+      const query = typedQuery(req);
       const limit = Number(query.limit ?? 20);
       // Filtering after reading: a few hundred recent bakes at most, read in one MGET.
       const bakes = await store.recent(query.service ? 200 : limit);
@@ -204,11 +214,11 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async getBake(req, res) {
-      res.json(await mustBake(store, paramsOf(req).id!));
+      res.json(await mustBake(store, req.params.id));
     },
 
     async cancelBake(req, res) {
-      const bake = await mustBake(store, paramsOf(req).id!);
+      const bake = await mustBake(store, req.params.id);
       if (isFinished(bake.state)) {
         res.status(202).json(bake);
         return;
@@ -226,13 +236,14 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         return;
       }
       await store.log(bake.id, `cancel requested by ${principalOf(req).subject}`);
-      res.status(202).json(await store.get(bake.id));
+      // The bake as read above should it be gone now: json(undefined) would answer no Bake at all.
+      res.status(202).json((await store.get(bake.id)) ?? bake);
     },
 
     async getBakeLog(req, res) {
-      const id = paramsOf(req).id!;
+      const id = req.params.id;
       await mustBake(store, id);
-      if (queryOf(req).format === 'text') {
+      if (typedQuery(req).format === 'text') {
         res.type('text/plain; charset=utf-8');
         const lines = (await store.readLog(id, '0', 10_000)).map((e) => e.line);
         res.send(lines.length ? `${lines.join('\n')}\n` : '');
@@ -242,7 +253,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async listImages(req, res) {
-      const { service, kind } = queryOf(req) as { service?: string; kind?: 'base' | 'service' };
+      const { service, kind } = typedQuery(req);
       const baked = await cloud.listImages({ ...(service ? { service } : {}), ...(kind ? { kind } : {}) });
       const seen = new Set(baked.map((image) => image.id));
       const registered = kind === 'base' ? [] : (await images.list()).filter((r) => !service || r.service === service);
@@ -259,7 +270,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async registerImage(req, res) {
-      const { service, version, imageId } = req.body as { service: string; version: string; imageId: string };
+      const { service, version, imageId } = req.body;
       await mustService(service);
       const image = await cloud.getImage(imageId);
       if (!image) throw new NotFoundError(`no image ${imageId} in the ${cloud.kind} cloud`);
@@ -289,25 +300,25 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     },
 
     async getImage(req, res) {
-      const id = paramsOf(req).id!;
+      const id = req.params.id;
       const image = await cloud.getImage(id);
       if (!image) throw new NotFoundError(`no image ${id}`);
       res.json(asRegistered(image, await images.get(id)));
     },
 
     async deleteImage(req, res) {
-      const id = paramsOf(req).id!;
+      const id = req.params.id;
       if (!(await cloud.getImage(id))) throw new NotFoundError(`no image ${id}`);
       if ((await cloud.imagesInUse()).includes(id)) throw new ConflictError(`image ${id} is used by a server group`);
       await cloud.deregisterImage(id);
       res.status(204).end();
     },
-  };
+  });
 
   /** Server-sent events: every line so far (after Last-Event-ID), then each new one, then `end`. */
   async function followLog(
-    req: Parameters<OperationHandlers[string]>[0],
-    res: Parameters<OperationHandlers[string]>[1],
+    req: TypedRequest<operations['getBakeLog']>,
+    res: TypedResponse<operations['getBakeLog']>,
     id: string,
   ) {
     const connection = options.followConnection();

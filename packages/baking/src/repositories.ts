@@ -9,6 +9,8 @@ import type { MetadataPaths } from '@slipway/metadata';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+// The orchestrator depends on this package, so its types come from its document, not its package.
+import type { paths as OrchestratorPaths } from './schema/generated/peers/orchestrator.js';
 
 const run = promisify(execFile);
 
@@ -100,7 +102,7 @@ export function metadataLookup(
     try {
       const value = unwrap(
         await client.GET('/services/{name}/metadata/{key}', { params: { path: { name: service, key } } }),
-      ) as unknown;
+      );
       return typeof value === 'string' ? value : undefined;
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
@@ -114,17 +116,11 @@ export function orchestratorClusters(
   baseUrl: string,
   token: string,
 ): (service: string) => Promise<{ env: string; image: string }[]> {
+  const client = createServiceClient<OrchestratorPaths>({ baseUrl, token, timeoutMs: 5000 });
   return async (service) => {
-    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/clusters`, {
-      headers: { Authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(5000),
-    });
-    if (!response.ok) return [];
-    const body = (await response.json()) as {
-      items: { service: string; env: string; active: { image?: string } | null }[];
-    };
-    return body.items
-      .filter((c) => c.service === service && c.active?.image)
-      .map((c) => ({ env: c.env, image: c.active!.image! }));
+    const { data } = await client.GET('/clusters');
+    return (data?.items ?? []).flatMap((c) =>
+      c.service === service && c.active?.image ? [{ env: c.env, image: c.active.image }] : [],
+    );
   };
 }

@@ -15,8 +15,16 @@ export type PathOf<Op> = Present<Parameters<Op> extends { path?: infer T } ? T :
 /** The operation's query, coerced to its types and with its defaults. */
 export type QueryOf<Op> = Present<Parameters<Op> extends { query?: infer T } ? T : never>;
 type Content<Op> = Op extends { requestBody?: { content: infer C } } ? C : never;
-/** The operation's request body as parsed (its JSON media types'); undefined when it takes none. */
-export type BodyOf<Op> = [Content<Op>] extends [never] ? undefined : Content<Op>[keyof Content<Op>];
+type Body<Op> = Content<Op>[keyof Content<Op>];
+/**
+ * The operation's request body as parsed (its JSON media types'); undefined when it takes none,
+ * or may be undefined when the body is optional (a request without one leaves it undefined).
+ */
+export type BodyOf<Op> = [Content<Op>] extends [never]
+  ? undefined
+  : Op extends { requestBody: unknown }
+    ? Body<Op>
+    : Body<Op> | undefined;
 
 type Success = 200 | 201 | 202;
 type Responses<Op> = Op extends { responses: infer R } ? R : never;

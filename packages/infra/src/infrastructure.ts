@@ -8,6 +8,7 @@ import type { Definitions } from './definitions.js';
 import type { StackLockInfo, StackLocks } from './lock.js';
 import { diffFields, planChanges, sameResource, summarise, type Plan, type PlannedChange } from './plan.js';
 import type { InfraProvider } from './provider.js';
+import type { components } from './schema/generated/openapi.js';
 import { applyOrder, type Resource } from './stack.js';
 import { FencedError, type Apply, type ApplyStep, type DriftReport, type InfraStore } from './store.js';
 
@@ -28,17 +29,8 @@ export interface InfrastructureOptions {
   stepIntervalMs?: number;
 }
 
-export interface StackSummary {
-  stack: string;
-  commit: string;
-  serial: number;
-  resources: string[];
-  valid: boolean;
-  errors?: { path: string; message: string }[];
-  lastApply?: unknown;
-  drift?: { checkedAt: string; drifted: boolean };
-  lock?: StackLockInfo;
-}
+/** A stack as GET /stacks lists it: the API document's type. */
+export type StackSummary = components['schemas']['StackSummary'];
 
 const newId = (kind: string) => `${kind}-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
 

@@ -1,7 +1,8 @@
-/** The infra API: each operation of src/schema/openapi.yaml, by its operationId. */
-import { NotFoundError, paramsOf, principalOf, queryOf, type OperationHandlers } from '@slipway/core';
+/** The infra API: each operation of src/schema/openapi.yaml, by its operationId, typed from it. */
+import { NotFoundError, principalOf, typedOperations, typedQuery, type OperationHandlers } from '@slipway/core';
 import type { Infrastructure } from './infrastructure.js';
 import type { StackLocks } from './lock.js';
+import type { operations } from './schema/generated/openapi.js';
 import { stackSchema } from './stack.js';
 import type { InfraStore } from './store.js';
 
@@ -12,48 +13,47 @@ export interface OperationsOptions {
 }
 
 export function createOperations({ infrastructure, store, locks }: OperationsOptions): OperationHandlers {
-  return {
+  return typedOperations<operations>({
     async listStacks(_req, res) {
       const { commit, stacks } = await infrastructure.listStacks();
       res.json({ commit, items: stacks });
     },
     async createPlan(req, res) {
-      const body = (req.body ?? {}) as { ref?: string; allowDelete?: boolean };
-      const plan = await infrastructure.createPlan(paramsOf(req).stack!, body, principalOf(req).subject);
+      const plan = await infrastructure.createPlan(req.params.stack, req.body ?? {}, principalOf(req).subject);
       res.status(201).location(`/plans/${plan.id}`).json(plan);
     },
     async getPlan(req, res) {
-      const plan = await store.getPlan(paramsOf(req).id!);
-      if (!plan) throw new NotFoundError(`no plan ${paramsOf(req).id}`);
+      const plan = await store.getPlan(req.params.id);
+      if (!plan) throw new NotFoundError(`no plan ${req.params.id}`);
       res.json(plan);
     },
     async applyPlan(req, res) {
-      const apply = await infrastructure.startApply(paramsOf(req).id!, principalOf(req).subject);
+      const apply = await infrastructure.startApply(req.params.id, principalOf(req).subject);
       const { lockToken: _token, ...shown } = apply;
       res.status(202).location(`/applies/${apply.id}`).json(shown);
     },
     async getApply(req, res) {
-      const apply = await store.getApply(paramsOf(req).id!);
-      if (!apply) throw new NotFoundError(`no apply ${paramsOf(req).id}`);
+      const apply = await store.getApply(req.params.id);
+      if (!apply) throw new NotFoundError(`no apply ${req.params.id}`);
       const { lockToken: _token, ...shown } = apply;
       res.json(shown);
     },
     async getHistory(req, res) {
-      res.json({ items: await store.history(paramsOf(req).stack!, queryOf(req).limit as number) });
+      res.json({ items: await store.history(req.params.stack, typedQuery(req).limit ?? 50) });
     },
     async getDrift(req, res) {
-      res.json(await infrastructure.checkDrift(paramsOf(req).stack!));
+      res.json(await infrastructure.checkDrift(req.params.stack));
     },
     async getLock(req, res) {
-      const lock = await locks.get(paramsOf(req).stack!);
-      if (!lock) throw new NotFoundError(`stack ${paramsOf(req).stack} is not locked`);
+      const lock = await locks.get(req.params.stack);
+      if (!lock) throw new NotFoundError(`stack ${req.params.stack} is not locked`);
       res.json(lock);
     },
     async breakLock(req, res) {
-      res.json(await infrastructure.breakLock(paramsOf(req).stack!, principalOf(req).subject));
+      res.json(await infrastructure.breakLock(req.params.stack, principalOf(req).subject));
     },
     async getStackSchema(_req, res) {
       res.json(stackSchema);
     },
-  };
+  });
 }

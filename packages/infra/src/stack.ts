@@ -22,13 +22,15 @@ export type ResourceKind = 'loadBalancer' | 'securityGroup' | 'iamRole';
 /** A target group's health check: the cloud's own shape, so plans compare like with like. */
 export type { HealthCheck } from '@slipway/cloud';
 
-export interface LoadBalancerResource {
+// Type aliases, not interfaces: an alias is assignable to the API document's open Resource
+// (`kind` and any other fields), which an interface without an index signature is not.
+export type LoadBalancerResource = {
   kind: 'loadBalancer';
   port: number;
   protocol: 'http';
   securityGroups: string[];
   targetGroup: { name: string; healthCheck: HealthCheck; deregistrationDelaySeconds: number };
-}
+};
 
 export interface SecurityGroupRule {
   protocol: 'tcp' | 'udp' | 'icmp' | 'all';
@@ -39,21 +41,21 @@ export interface SecurityGroupRule {
   description?: string;
 }
 
-export interface SecurityGroupResource {
+export type SecurityGroupResource = {
   kind: 'securityGroup';
   description: string;
   ingress: SecurityGroupRule[];
   egress: SecurityGroupRule[];
-}
+};
 
 export type PolicyDocument = Record<string, unknown>;
 
-export interface IamRoleResource {
+export type IamRoleResource = {
   kind: 'iamRole';
   description?: string;
   trustPolicy: PolicyDocument;
   policies: Record<string, PolicyDocument>;
-}
+};
 
 export type Resource = LoadBalancerResource | SecurityGroupResource | IamRoleResource;
 

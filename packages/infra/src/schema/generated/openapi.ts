@@ -176,6 +176,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A resource as the stack schema (GET /schemas/stack) defines it for its kind. */
         Resource: {
             /** @enum {string} */
             kind: "loadBalancer" | "securityGroup" | "iamRole";
@@ -291,15 +292,16 @@ export interface components {
                 message: string;
             }[];
             lastApply?: {
-                id?: string;
-                commit?: string;
-                by?: string;
-                finishedAt?: string;
-                result?: string;
+                id: string;
+                commit: string;
+                by: string;
+                finishedAt: string;
+                /** @enum {string} */
+                result: "succeeded" | "failed";
             };
             drift?: {
-                checkedAt?: string;
-                drifted?: boolean;
+                checkedAt: string;
+                drifted: boolean;
             };
             lock?: components["schemas"]["Lock"];
         };
@@ -596,7 +598,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
             default: components["responses"]["Problem"];
