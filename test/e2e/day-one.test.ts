@@ -168,7 +168,7 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
       /search 1\.0\.0 is already stored, built from other source.*new version .*e\.g\. 1\.0\.1/,
     );
     expect((await slipway('build', 'search', '--dir', await checkout('1.1.0'))).code).toBe(0);
-  });
+  }, 60_000);
 
   it('Ctrl-C of a followed bake says it keeps running and how to follow it; bakes list and watch it', async () => {
     const interrupted = await run.slipway(['bake', 'base'], {
