@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
@@ -29,6 +29,7 @@ function startDaemon(): ChildProcess {
       SLIPWAY_HOME: home,
       SLIPWAY_TOKENS_FILE: join(home, 'tokens.json'),
       SLIPWAY_CLOUD_TIME_SCALE: String(FAST_TIME_SCALE),
+      SLIPWAY_LOG_SIZE: '1k',
       LOG_LEVEL: 'warn',
     },
     stdio: 'ignore',
@@ -121,6 +122,24 @@ describe('the local cloud daemon', () => {
       'the load balancer serving again',
     );
     expect(Number(await readFile(join(home, 'cloud', 'balancers.pid'), 'utf8'))).not.toBe(balancer);
+  });
+
+  it("rolls the load balancer process's log over, and never logs a token put in a query string", async () => {
+    for (const path of ['/?access_token=slw_querysecret&x=1', '/nowhere?slw_querysecret']) {
+      expect((await fetch(`http://127.0.0.1:${lbPort}${path}`)).status).toBe(200);
+    }
+    // The log grown past SLIPWAY_LOG_SIZE, as a busy load balancer process's would be.
+    const log = join(home, 'cloud', 'balancers.log');
+    await appendFile(log, `${'grown '.repeat(200)}\n`);
+    await eventually(
+      () => readFile(join(home, 'cloud', 'balancers.1.log'), 'utf8').catch(() => ''),
+      (text) => text.includes('grown'),
+      'balancers.log rolled over',
+    );
+    expect(await readFile(log, 'utf8')).not.toContain('grown');
+    const logs = (await readdir(join(home, 'cloud'))).filter((name) => /^balancers\..*log$/.test(name));
+    expect(logs.sort()).toEqual(['balancers.1.log', 'balancers.log']);
+    for (const name of logs) expect(await readFile(join(home, 'cloud', name), 'utf8')).not.toContain('querysecret');
   });
 
   it('knows no resource named after a property of Object.prototype', async () => {

@@ -29,7 +29,7 @@ beforeAll(async () => {
     portBase: await freePortBase(87),
     warn: (line) => (died ??= /^(\S+) exited/.exec(line)?.[1]),
   });
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   agent.destroy();

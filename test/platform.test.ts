@@ -15,7 +15,7 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-home-'));
   // 82: the services, the local cloud (+10) and the example stack's load balancers (+80, +81).
   platform = await startPlatform({ home, portBase: await freePortBase(87) });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await platform?.stop();

@@ -15,7 +15,7 @@ const said: string[] = [];
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-supervision-'));
   platform = await startPlatform({ home, portBase: await freePortBase(82), warn: (line) => said.push(line) });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await platform?.stop();
@@ -68,6 +68,15 @@ describe('npm start supervises its processes', () => {
       );
     }
     expect(new Set(answers).size).toBe(Object.keys(paths).length);
+    // Authentication needs no Redis and comes first: no token or a bad one is still a 401,
+    // and says nothing of the outage.
+    for (const name of Object.keys(paths)) {
+      for (const given of [{}, { Authorization: 'Bearer not-a-token' }] as Array<Record<string, string>>) {
+        const res = await fetch(`${platform.urls[name as 'metadata']}${paths[name]}`, { headers: given });
+        expect([name, res.status, res.headers.get('retry-after')]).toEqual([name, 401, null]);
+        expect(await res.text()).not.toContain('Redis');
+      }
+    }
 
     redis.resume();
     for (const name of Object.keys(paths)) {

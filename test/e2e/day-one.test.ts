@@ -23,7 +23,7 @@ beforeAll(async () => {
   const config = await mkdtemp(join(tmpdir(), 'slipway-login-'));
   work.push(config);
   run = cli({ SLIPWAY_HOME: home, SLIPWAY_URL: `http://127.0.0.1:${portBase}`, XDG_CONFIG_HOME: config });
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await platform?.stop();
@@ -112,6 +112,17 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
       code: 2,
       stderr: 'slipway: missing -m MESSAGE (why: the deployment message)\n',
     });
+    // Checked before any service is asked: a sync set's release answered only "image is not valid".
+    expect(await slipway('deploy', 'search', 'prod', 'img-../../etc', '-m', 'x')).toMatchObject({
+      code: 2,
+      stderr:
+        'slipway: "img-../../etc" is not an image id: img-… or ami-… then letters, digits, dots, underscores or hyphens, 128 at most\n',
+    });
+    expect(await slipway('status', 'search', 'Prod_A')).toMatchObject({
+      code: 2,
+      stderr: 'slipway: "Prod_A" is not an environment name: lowercase letters, digits and inner hyphens, 1 to 32\n',
+    });
+    expect((await slipway('status', 'search', 'prod-a')).code).toBe(0); // a cluster's name has a hyphen
     const artifact = await slipway('bake', 'search', '9.9.9');
     expect(artifact.stderr).toBe('slipway: no artifact search 9.9.9: upload it first (slipway build search)\n');
     const away = await run.slipway(['status'], { env: { SLIPWAY_URL: 'http://127.0.0.1:1' } });

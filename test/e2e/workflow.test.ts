@@ -18,7 +18,7 @@ beforeAll(async () => {
   portBase = await freePortBase(87);
   // The example stack's health checks are AWS's shortest (every 5 s); the local cloud runs them every second here.
   platform = await startPlatform({ home, portBase, env: { SLIPWAY_CLOUD_TIME_SCALE: '0.2' } });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await platform?.stop();

@@ -45,14 +45,20 @@ export function endpoint(service: ServiceName, env = process.env): { url: string
   const own = env[variable];
   if (own) return { url: own.replace(/\/$/, ''), via: variable };
   const given = env.SLIPWAY_URL || `http://127.0.0.1:${env.SLIPWAY_PORT_BASE ?? 7100}`;
+  const [from, value] = env.SLIPWAY_URL ? ['SLIPWAY_URL', given] : ['SLIPWAY_PORT_BASE', env.SLIPWAY_PORT_BASE];
+  const unusable = (why: string) => new CliError(`${from} is not usable (${JSON.stringify(value)}): ${why}`);
   let base: URL;
   try {
     base = new URL(given);
   } catch {
-    const [from, value] = env.SLIPWAY_URL ? ['SLIPWAY_URL', given] : ['SLIPWAY_PORT_BASE', env.SLIPWAY_PORT_BASE];
-    throw new CliError(`${from} is not usable (${JSON.stringify(value)}): SLIPWAY_URL is like http://127.0.0.1:7100`);
+    throw unusable('SLIPWAY_URL is like http://127.0.0.1:7100');
   }
-  base.port = String(Number(base.port || 80) + OFFSETS[service]);
+  // Without a port, the scheme's own (80, 443) is the base the offsets are added to.
+  const schemePort = base.protocol === 'https:' ? 443 : base.protocol === 'http:' ? 80 : undefined;
+  if (schemePort === undefined) throw unusable('it must be http:// or https://');
+  const port = Number(base.port || schemePort) + OFFSETS[service];
+  if (port > 65535) throw unusable(`its port + ${OFFSETS[service]} is past 65535`);
+  base.port = String(port);
   const via = env.SLIPWAY_URL
     ? `SLIPWAY_URL + ${OFFSETS[service]}`
     : env.SLIPWAY_PORT_BASE
@@ -176,17 +182,4 @@ export async function raw(service: ServiceName, path: string, init: RequestInit 
   } catch (error) {
     throw unreachable(service, error);
   }
-}
-
-export async function rawJson<T>(service: ServiceName, path: string, init: RequestInit = {}): Promise<T> {
-  const res = await raw(service, path, init);
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // text
-  }
-  if (!res.ok) throw new CliError(inWords(res.status, typeof body === 'object' ? (body as never) : undefined));
-  return body as T;
 }

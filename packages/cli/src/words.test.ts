@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { inWords } from './api.js';
-import { nearest } from './names.js';
+import { nearest, wellFormedImage } from './names.js';
+import { parseItem } from './commands/release.js';
 import { preferredImage } from './releases.js';
 
 describe("the API's answers in the CLI's words", () => {
@@ -36,6 +37,18 @@ describe("the API's answers in the CLI's words", () => {
       if (before === undefined) delete process.env.SLIPWAY_TOKEN;
       else process.env.SLIPWAY_TOKEN = before;
     }
+  });
+});
+
+describe('images as given', () => {
+  it('names a bad image and the rule before asking any service', () => {
+    expect(wellFormedImage('img-2f9c.1')).toBe('img-2f9c.1');
+    expect(wellFormedImage('1.4.0+build_7')).toBe('1.4.0+build_7');
+    expect(() => wellFormedImage('img-../../etc')).toThrow(
+      '"img-../../etc" is not an image id: img-… or ami-… then letters, digits, dots, underscores or hyphens, 128 at most',
+    );
+    expect(() => wellFormedImage('../1.0')).toThrow('"../1.0" is not an image id or a version: a version is a letter');
+    expect(() => parseItem('search@ami-$(id)')).toThrow('"ami-$(id)" is not an image id');
   });
 });
 

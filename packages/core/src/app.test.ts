@@ -46,7 +46,9 @@ const openapi: OpenApiDocument = {
   },
 };
 
-function build(options: { readiness?: Record<string, () => Promise<unknown>> } = {}) {
+function build(
+  options: { readiness?: Record<string, () => Promise<unknown>>; unavailable?: () => string | undefined } = {},
+) {
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk, _encoding, callback) {
@@ -151,6 +153,25 @@ describe('createServiceApp', () => {
     const res = await request(app).get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body).toEqual({ status: 'not ready', checks: { redis: 'ok', config: 'unreachable' } });
+  });
+
+  it('answers 503 with Retry-After while unavailable, but only once the caller is authenticated', async () => {
+    const { app } = build({ unavailable: () => 'Redis is unreachable; try again shortly' });
+    const res = await request(app).put('/things/1').set(admin).type('json').send('{not json');
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.body.detail).toBe('Redis is unreachable; try again shortly');
+    const none = await request(app).get('/things/1');
+    expect([none.status, none.headers['retry-after'], none.body.detail]).toEqual([
+      401,
+      undefined,
+      'a bearer token is required (Authorization: Bearer <token>)',
+    ]);
+    const wrong = await request(app).get('/things/1').set({ Authorization: 'Bearer not-a-token' });
+    expect([wrong.status, wrong.headers['retry-after']]).toEqual([401, undefined]);
+    expect((await request(app).put('/things/1').set(reader).send({ size: 1 })).status).toBe(403);
+    expect((await request(app).get('/healthz')).status).toBe(200);
   });
 
   it('answers 413 for a body over the limit', async () => {

@@ -13,7 +13,7 @@ import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
 import { DEFAULT_INPUT_LIMITS, requestInputCheck, type InputLimits } from './input-limits.js';
 import { RESPONSE_AUDIT, responseAudit } from './openapi-responses.js';
-import { problemMiddleware, RETRY_AFTER_SECONDS, sendProblem } from './problem.js';
+import { problemMiddleware } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
@@ -28,7 +28,8 @@ export interface ServiceAppOptions {
   readiness?: ReadinessChecks;
   /**
    * Why the service cannot answer now (its Redis is down, say), or undefined. While it says
-   * something every API request gets a prompt 503 with Retry-After, before its body is read.
+   * something every authenticated API request gets a prompt 503 with Retry-After, before its
+   * body is read; a request without a good token still gets its 401.
    */
   unavailable?: () => string | undefined;
   /** Largest JSON body accepted; bigger → 413. Default 1 MiB. */
@@ -97,16 +98,6 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     }
   });
 
-  const unavailable = options.unavailable;
-  if (unavailable) {
-    app.use((req, res, next) => {
-      const why = unavailable();
-      if (why === undefined) return next();
-      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-      sendProblem(req, res, 503, why);
-    });
-  }
-
   const audit = (globalThis as Record<symbol, unknown>)[RESPONSE_AUDIT];
   if (typeof audit === 'function') app.use(responseAudit(options.openapi, audit as (violation: string) => void));
 
@@ -124,6 +115,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
       bodyParser,
       checkInput: requestInputCheck({ ...DEFAULT_INPUT_LIMITS, ...options.inputLimits }),
       ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
+      ...(options.unavailable ? { unavailable: options.unavailable } : {}),
     }),
   );
   app.use(problemMiddleware(options.logger));

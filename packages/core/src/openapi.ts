@@ -15,7 +15,14 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { Principal, TokenVerifier } from './auth.js';
-import { InputError, NotFoundError, SlipwayError, UnsupportedMediaTypeError, type FieldError } from './errors.js';
+import {
+  InputError,
+  NotFoundError,
+  ServiceUnavailableError,
+  SlipwayError,
+  UnsupportedMediaTypeError,
+  type FieldError,
+} from './errors.js';
 import { ruleForPattern } from './naming.js';
 import { byPrecedence, compilePath, type PathTemplate } from './openapi-paths.js';
 import { authenticate, compileSecurity, type ApiKeyVerifier, type OperationSecurity } from './openapi-security.js';
@@ -122,6 +129,12 @@ export interface OpenApiMiddlewareOptions {
   bodyParser?: RequestHandler;
   /** Checks a read request before validation (input-limits.ts); throws to refuse it. */
   checkInput?: (req: Request) => void;
+  /**
+   * Why the service cannot answer now (its Redis is down, say), or undefined: asked once the
+   * request is authenticated (tokens need no Redis), so only a caller with a good token learns
+   * of an outage, and a bad token is still a 401.
+   */
+  unavailable?: () => string | undefined;
 }
 
 /**
@@ -152,6 +165,8 @@ export function openApiMiddleware(
     (req as Request & { openapi?: OpenApiRequestInfo }).openapi = info;
     const principal = authenticate(req, operation.security, verifier);
     if (principal) info.principal = principal;
+    const why = options.unavailable?.();
+    if (why !== undefined) throw new ServiceUnavailableError(why);
     const found = match;
     const handle = (error?: unknown) => {
       if (error) return next(error);

@@ -33,6 +33,8 @@ export interface AppDeps {
   /** How often live sections are read again (once for all viewers of a page). */
   refreshMs?: number;
   sessions?: Sessions;
+  /** Where the sign-in page says the admin token is: `$SLIPWAY_HOME/admin-token` of npm start. */
+  adminTokenFile?: string;
 }
 
 // chart.js exports no path to its browser build: find it beside the package's CommonJS entry.
@@ -42,7 +44,14 @@ const assets = fileURLToPath(new URL('../assets/', import.meta.url));
 /** Only a path of this site, so a sign-in link cannot send a person elsewhere. */
 const localPath = (next: unknown) => (typeof next === 'string' && /^\/(?![/\\])/.test(next) ? next : '/');
 
-export function createApp({ data, releases, logger, refreshMs = 500, sessions = createSessions() }: AppDeps): Express {
+export function createApp({
+  data,
+  releases,
+  logger,
+  refreshMs = 500,
+  sessions = createSessions(),
+  adminTokenFile,
+}: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   const page = (res: Response, body: Html | undefined, what: string) => {
@@ -74,7 +83,7 @@ export function createApp({ data, releases, logger, refreshMs = 500, sessions = 
       : {};
 
   app.get('/signin', (req, res) => {
-    res.type('html').send(signInPage(localPath(req.query.next), req.query.refused === '1').toString());
+    res.type('html').send(signInPage(localPath(req.query.next), req.query.refused === '1', adminTokenFile).toString());
   });
   app.post('/signin', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
     const body = (req.body ?? {}) as { token?: unknown; next?: unknown };

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { commitsSection } from './commits.js';
+import type { CommitSummary } from './data.js';
 
-const items = [
+const items: CommitSummary[] = [
   { service: 'search', commit: 'c'.repeat(40), message: 'Newest <b>', author: 'Eve', runningIn: [] },
   {
     service: 'search',

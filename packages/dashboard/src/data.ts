@@ -4,9 +4,9 @@
  */
 import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
-import { createServiceClient, InputError, NotFoundError, unwrap } from '@slipway/core';
+import { createServiceClient, InputError, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata';
-import type { OrchestratorPaths } from '@slipway/orchestrator';
+import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
 
 export interface Urls {
   metadata: string;
@@ -15,61 +15,14 @@ export interface Urls {
   orchestrator: string;
 }
 
-export type Deployment = {
-  id: string;
-  service: string;
-  env: string;
-  image: string;
-  message: string;
-  strategy: string;
-  by: string;
-  via?: string;
-  state: string;
-  reason?: string;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  current: number;
-  actions: {
-    name: string;
-    state: string;
-    attempts: number;
-    durationMs?: number;
-    output?: string;
-    startedAt?: string;
-    finishedAt?: string;
-  }[];
-  undoOf?: string;
-  context: { commit?: string; imageVersion?: string; group?: string; previous?: string; progress?: string };
-};
-
-export type Cluster = {
-  service: string;
-  env: string;
-  active: Group | null;
-  retained: Group[];
-  health: { healthy?: number; instances?: number };
-  deploying?: string;
-};
-
-export type Group = {
-  name: string;
-  disabled: boolean;
-  image?: string;
-  commit?: string;
-  instances: { id: string; lifecycle: string; address?: string; health: string }[];
-};
-
-export type CommitSummary = {
-  service: string;
-  commit: string;
-  message?: string;
-  author?: string;
-  date?: string;
-  build?: { status?: string; url?: string };
-  version?: string;
-  runningIn: string[];
-};
+type Schemas = OrchestratorComponents['schemas'];
+export type Deployment = Schemas['Deployment'];
+export type Cluster = Schemas['Environment'];
+export type Group = Schemas['Group'];
+type BakingCommit = AnswerOf<BakingPaths['/services/{service}/commits']['get']>['items'][number];
+export type CommitSummary = BakingCommit & { service: string };
+/** GET /deployments' filters. */
+export type DeploymentQuery = NonNullable<OrchestratorPaths['/deployments']['get']['parameters']['query']>;
 
 export function createData(urls: Urls, token: string) {
   const orchestrator = createServiceClient<OrchestratorPaths>({ baseUrl: urls.orchestrator, token });
@@ -77,29 +30,22 @@ export function createData(urls: Urls, token: string) {
   const config = createServiceClient<ConfigPaths>({ baseUrl: urls.config, token });
   const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token });
 
-  async function deployments(
-    query: { service?: string; env?: string; state?: string; limit?: number } = {},
-  ): Promise<Deployment[]> {
-    const page = unwrap(
-      await orchestrator.GET('/deployments', { params: { query: { limit: 50, ...query } as never } }),
-    );
-    return page.items as unknown as Deployment[];
+  async function deployments(query: DeploymentQuery = {}): Promise<Deployment[]> {
+    return unwrap(await orchestrator.GET('/deployments', { params: { query: { limit: 50, ...query } } })).items;
   }
 
   return {
     deployments,
     async deployment(id: string): Promise<Deployment | undefined> {
       try {
-        return unwrap(
-          await orchestrator.GET('/deployments/{id}', { params: { path: { id } } }),
-        ) as unknown as Deployment;
+        return unwrap(await orchestrator.GET('/deployments/{id}', { params: { path: { id } } }));
       } catch (error) {
         if (error instanceof NotFoundError || error instanceof InputError) return undefined; // a malformed id or name is no such thing too
         throw error;
       }
     },
     async clusters(): Promise<Cluster[]> {
-      return unwrap(await orchestrator.GET('/clusters')).items as unknown as Cluster[];
+      return unwrap(await orchestrator.GET('/clusters')).items;
     },
     async services() {
       return unwrap(await metadata.GET('/services', { params: { query: { limit: 1000 } } })).items;

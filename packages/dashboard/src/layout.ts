@@ -39,7 +39,8 @@ export function layout(title: string, body: Html, live: string, options: { signe
     </html>`;
 }
 
-export function signInPage(next: string, refused: boolean): Html {
+/** `adminTokenFile`: where `npm start` wrote its admin token ($SLIPWAY_HOME/admin-token), when known. */
+export function signInPage(next: string, refused: boolean, adminTokenFile?: string): Html {
   return layout(
     'Sign in',
     html`<section class="signin">
@@ -51,7 +52,11 @@ export function signInPage(next: string, refused: boolean): Html {
         <label>Token <input type="password" name="token" autocomplete="off" required autofocus /></label>
         <button type="submit">Sign in</button>
       </form>
-      <p class="muted">On the machine running <code>npm start</code>: <code>.slipway/admin-token</code>.</p>
+      ${
+        adminTokenFile
+          ? html`<p class="muted">On the machine running <code>npm start</code>: <code>${adminTokenFile}</code>.</p>`
+          : ''
+      }
     </section>`,
     '',
     { signedIn: false },

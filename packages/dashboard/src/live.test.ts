@@ -34,6 +34,7 @@ async function start(data: Data) {
     logger: createLogger({ name: 'test', level: 'silent' }),
     refreshMs: 3_600_000,
     sessions,
+    adminTokenFile: '/srv/slipway-home/admin-token',
   });
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server!.once('listening', resolve));
@@ -103,6 +104,10 @@ describe('GET /live', () => {
     expect(setCookie).toMatch(/SameSite=Strict/);
     const page = await fetch(`${base}/`, { redirect: 'manual' });
     expect([page.status, page.headers.get('location')]).toEqual([303, '/signin?next=%2F']);
+    // The admin token where npm start wrote it, under this SLIPWAY_HOME, not a guess.
+    const signIn = await (await fetch(`${base}/signin?next=%2F`)).text();
+    expect(signIn).toContain('<code>/srv/slipway-home/admin-token</code>');
+    expect(signIn).not.toContain('.slipway/admin-token');
     const refused = await fetch(`${base}/signin`, {
       method: 'POST',
       body: new URLSearchParams({ token: 'bad', next: 'https://elsewhere.example/' }),

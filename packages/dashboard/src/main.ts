@@ -1,4 +1,5 @@
-import { createLogger, defaultPort, intFromEnv, requireEnv } from '@slipway/core';
+import { join } from 'node:path';
+import { createLogger, defaultPort, intFromEnv, requireEnv, slipwayHome } from '@slipway/core';
 import { createApp } from './app.js';
 import { createData } from './data.js';
 import { createReleaseData } from './release-pages.js';
@@ -16,7 +17,8 @@ const data = createData(
 );
 const port = intFromEnv(env, 'PORT', defaultPort('dashboard', env));
 const releases = createReleaseData(requireEnv(env, 'SLIPWAY_ORCHESTRATOR_URL'), requireEnv(env, 'SLIPWAY_TOKEN'));
-const server = createApp({ data, releases, logger }).listen(port, env.HOST ?? '127.0.0.1', () =>
+const adminTokenFile = join(slipwayHome(env), 'admin-token');
+const server = createApp({ data, releases, logger, adminTokenFile }).listen(port, env.HOST ?? '127.0.0.1', () =>
   logger.info({ port }, 'listening'),
 );
 const stop = () => {

@@ -16,7 +16,6 @@ import {
   OUTCOMES,
   releasesSection,
   short,
-  type ConfigDiff,
 } from './sections.js';
 
 export { actionsSection, activeSection, chartData, clustersSection, releasesSection } from './sections.js';
@@ -83,9 +82,9 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
   );
   let diff: Html = html`<p class="muted">No earlier deployment to compare with.</p>`;
   if (before?.context.commit && d.context.commit) {
-    const changes = (await data
+    const changes = await data
       .configDiff(d.service, d.env, before.context.commit, d.context.commit)
-      .catch(() => undefined)) as ConfigDiff | undefined;
+      .catch(() => undefined);
     diff = html`<p>
         Config ${short(before.context.commit)} (<a href="/deployments/${before.id}">${before.id}</a>) →
         ${short(d.context.commit)}
@@ -221,20 +220,21 @@ export async function servicesPage(data: Data): Promise<Html> {
 export interface DeploymentFilter {
   service?: string;
   env?: string;
-  outcome?: string;
+  outcome?: Deployment['state'];
 }
 
 const NAME = /^[a-z0-9]{1,32}$/;
-const STATES = ['queued', 'running', 'paused', ...OUTCOMES];
+const STATES: Deployment['state'][] = ['queued', 'running', 'paused', ...OUTCOMES];
 
 /** The filter as given, keeping only values that can match (a bad one is no filter). */
 export function deploymentFilter(query: Record<string, unknown>): DeploymentFilter {
   const pick = (key: string, ok: (v: string) => boolean) =>
     typeof query[key] === 'string' && query[key] !== '' && ok(query[key]) ? { [key]: query[key] } : {};
+  const outcome = STATES.find((s) => s === query.outcome);
   return {
     ...pick('service', (v) => NAME.test(v)),
     ...pick('env', (v) => NAME.test(v)),
-    ...pick('outcome', (v) => STATES.includes(v)),
+    ...(outcome ? { outcome } : {}),
   };
 }
 

@@ -4,50 +4,28 @@
  * each sync set grouped, the odd one out marked.
  */
 import { createServiceClient, InputError, NotFoundError, unwrap } from '@slipway/core';
-import type { OrchestratorPaths } from '@slipway/orchestrator';
+import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
 import { Html, html } from './html.js';
 
-export type ReleaseView = {
-  id: string;
-  message: string;
-  by: string;
-  state: string;
-  reason?: string;
-  createdAt: string;
-  items: { service: string; image: string; version?: string; env: string; leftOut: string[] }[];
-  waves: {
-    index: number;
-    bakeSeconds: number;
-    bakeUntil?: string;
-    clusters: { service: string; env: string; region?: string; state: string; deployment?: string; reason?: string }[];
-  }[];
-};
-
-export type SyncView = {
-  service: string;
-  set: string;
-  inSync: boolean;
-  differs: string[];
-  clusters: { env: string; region?: string; image: string | null; version: string | null; odd: boolean }[];
-};
+export type ReleaseView = OrchestratorComponents['schemas']['Release'];
+export type SyncView = OrchestratorComponents['schemas']['SyncSet'];
 
 export function createReleaseData(orchestratorUrl: string, token: string) {
   const orchestrator = createServiceClient<OrchestratorPaths>({ baseUrl: orchestratorUrl, token });
   return {
     async releases(): Promise<ReleaseView[]> {
-      return unwrap(await orchestrator.GET('/releases', { params: { query: { limit: 10 } } }))
-        .items as unknown as ReleaseView[];
+      return unwrap(await orchestrator.GET('/releases', { params: { query: { limit: 10 } } })).items;
     },
     async release(id: string): Promise<ReleaseView | undefined> {
       try {
-        return unwrap(await orchestrator.GET('/releases/{id}', { params: { path: { id } } })) as unknown as ReleaseView;
+        return unwrap(await orchestrator.GET('/releases/{id}', { params: { path: { id } } }));
       } catch (error) {
         if (error instanceof NotFoundError || error instanceof InputError) return undefined;
         throw error;
       }
     },
     async sync(): Promise<SyncView[]> {
-      return unwrap(await orchestrator.GET('/sync')).items as unknown as SyncView[];
+      return unwrap(await orchestrator.GET('/sync')).items;
     },
   };
 }

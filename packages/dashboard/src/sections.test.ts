@@ -58,13 +58,14 @@ describe('the timeline', () => {
 
 describe('the clusters', () => {
   it('shows a retained group with no instances, and an old group in service as in service', () => {
+    const capacity = { min: 1, desired: 1, max: 1 };
     const cluster: Cluster = {
       service: 'search',
       env: 'prod',
-      active: { name: 'search-prod-v003', disabled: false, instances: [] },
+      active: { name: 'search-prod-v003', disabled: false, capacity, instances: [] },
       retained: [
-        { name: 'search-prod-v002', disabled: false, instances: [] },
-        { name: 'search-prod-v001', disabled: true, instances: [] },
+        { name: 'search-prod-v002', disabled: false, capacity, instances: [] },
+        { name: 'search-prod-v001', disabled: true, capacity, instances: [] },
       ],
       health: {},
     };

@@ -2,6 +2,7 @@
  * The parts of pages that update live (each with an id the page's script swaps in) and the
  * pieces they share: groups and their instances, the action timeline, releases, the chart.
  */
+import type { ConfigComponents } from '@slipway/config';
 import type { Cluster, Deployment, Group } from './data.js';
 import { Html, html } from './html.js';
 
@@ -236,19 +237,8 @@ export function actionsSection(d: Deployment): Html {
   </section>`;
 }
 
-type KeyDiff = {
-  added?: Record<string, unknown>;
-  removed?: Record<string, unknown>;
-  changed?: Record<string, { old?: unknown; new?: unknown }>;
-  error?: string;
-};
-export type ConfigDiff = {
-  files?: {
-    applicationProperties?: KeyDiff;
-    deploymentParams?: KeyDiff;
-    launchData?: { added?: string[]; removed?: string[] };
-  };
-};
+/** What the page shows of config's diff (its tests give no more). */
+export type ConfigDiff = Pick<ConfigComponents['schemas']['ConfigDiff'], 'files'>;
 
 const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
 

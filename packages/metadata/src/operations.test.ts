@@ -46,7 +46,7 @@ async function create(name: string, metadata: object) {
   return res;
 }
 
-function expectProblem(res: request.Response, status: number, detail: RegExp) {
+function expectProblem(res: request.Response, status: number, detail: RegExp | string) {
   expect(res.status).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   expect(res.body).toMatchObject({ status, type: expect.any(String), title: expect.any(String) });
@@ -127,6 +127,24 @@ describe('PUT /services/{name}', () => {
     expectProblem(res, 413, /larger than this service accepts/);
   });
 
+  it('answers 400 naming a top-level key the one-property endpoints would refuse, and stores nothing', async () => {
+    for (const [body, key] of [
+      ['{"__proto__":{"x":1},"owner":"a"}', '__proto__'],
+      ['{"owner":"a","_hidden":1}', '_hidden'],
+      ['{"a/b":1}', 'a/b'],
+      [JSON.stringify({ ['k'.repeat(65)]: 1 }), 'k'.repeat(64)],
+    ] as const) {
+      const res = await request(app).put('/services/search').set(as(DEPLOYER)).type('json').send(body);
+      expectProblem(res, 400, `invalid metadata key '${key}`);
+      expect(res.body.detail).toContain(
+        'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens',
+      );
+    }
+    expect((await request(app).get('/services/search').set(as(READER))).status).toBe(404);
+    // Keys below the top level are data, as in the value of a one-property PUT.
+    expect((await create('search', { ci: { _private: true, 'a b': 1 } })).status).toBe(201);
+  });
+
   it('answers 412 for a stale If-Match and writes with a current one', async () => {
     await create('search', { owner: 'a' });
     const stale = await request(app).put('/services/search').set(as(DEPLOYER)).set('If-Match', '"7"').send({});
@@ -183,18 +201,30 @@ describe('PATCH /services/{name}', () => {
     expect(res.body.metadata).toEqual({ owner: 'a', ci: { url: 'u', branch: 'main' }, tier: 1 });
   });
 
-  it('treats __proto__, constructor and prototype as keys like any other', async () => {
+  it('treats constructor and prototype as keys like any other', async () => {
     await request(app)
       .put('/services/search')
       .set(as(DEPLOYER))
       .set('Content-Type', 'application/json')
-      .send('{"__proto__":{"x":1},"owner":"a"}')
+      .send('{"constructor":{"x":1},"owner":"a"}')
       .expect(201);
-    const res = await mergePatch('search', JSON.parse('{"__proto__":null,"constructor":{"a":1},"contact":"c"}'));
+    const res = await mergePatch(
+      'search',
+      JSON.parse('{"__proto__":null,"constructor":{"a":1},"prototype":2,"contact":"c"}'),
+    );
     expect(res.status).toBe(200);
-    expect(res.body.metadata).toEqual({ owner: 'a', constructor: { a: 1 }, contact: 'c' });
+    expect(res.body.metadata).toEqual({ owner: 'a', constructor: { x: 1, a: 1 }, prototype: 2, contact: 'c' });
     expect(Object.keys(res.body.metadata)).not.toContain('__proto__');
     expect(({} as Record<string, unknown>).a).toBeUndefined();
+  });
+
+  it('answers 400 naming a key the one-property endpoints would refuse, and changes nothing', async () => {
+    await create('search', { owner: 'a' });
+    const res = await mergePatch('search', JSON.parse('{"owner":"b","__proto__":{"x":1}}'));
+    expectProblem(res, 400, /^invalid metadata key '__proto__': a letter or digit, then up to 63/);
+    expectProblem(await mergePatch('search', { 'has space': 1 }), 400, /invalid metadata key 'has space'/);
+    const after = await request(app).get('/services/search').set(as(READER));
+    expect(after.body).toMatchObject({ revision: 1, metadata: { owner: 'a' } });
   });
 
   it('creates a new service with 201', async () => {

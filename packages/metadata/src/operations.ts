@@ -19,10 +19,11 @@ export interface OperationsOptions {
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
 
 /**
- * RFC 7396 merge patch in which every key is data. json-merge-patch stops at a `__proto__`,
- * `constructor` or `prototype` key and returns what it has so far, so a patch holding one was
- * applied in part (the keys after it dropped) and answered 200; a whole-document PUT stores
- * such keys, so a patch must be able to change and remove them too.
+ * RFC 7396 merge patch in which every key is data. The json-merge-patch package stops at a
+ * `__proto__`, `constructor` or `prototype` key and returns what it has so far, so a patch
+ * holding one was applied in part (the keys after it dropped) and answered 200. A PUT stores
+ * `constructor` and `prototype` (they follow the key rule) and records from before the rule may
+ * hold `__proto__`, so a patch must be able to change and remove them too.
  */
 function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
@@ -65,12 +66,14 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     },
 
     async putService(req, res) {
+      assertPropertyNames(req.body, 'all');
       const { record, created } = await store.write(req.params.name, () => req.body, writeOptions(req));
       sendRecord(res, created ? 201 : 200, record);
     },
 
     async patchService(req, res) {
       const patch = req.body;
+      assertPropertyNames(patch, 'set');
       const { record, created } = await store.write(
         req.params.name,
         (current) => applyMergePatch(current ?? {}, patch) as Metadata,
@@ -130,6 +133,17 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
       res.json({ items });
     },
   });
+}
+
+/**
+ * The top-level keys of a whole-document write follow the rule the one-property endpoints'
+ * {key} does, so every property can be read, written and removed one at a time. A merge patch
+ * may still remove any key (`"key": null`): a record stored before the rule stays cleanable.
+ */
+function assertPropertyNames(metadata: Metadata, which: 'all' | 'set'): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    if (which === 'all' || value !== null) assertMetadataKey(key);
+  }
 }
 
 async function mustGet(store: ServiceStore, name: string): Promise<ServiceRecord> {

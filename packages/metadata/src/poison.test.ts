@@ -113,3 +113,28 @@ describe('a record stored by the old code with values cjson cannot decode', () =
     expect(list.body.items.map((s: { name: string }) => s.name)).toEqual(['x']);
   });
 });
+
+describe('a record stored before whole-document writes held top-level keys to the key rule', () => {
+  it('can still be read, patched, cleaned of the bad key, and deleted', async () => {
+    const now = new Date().toISOString();
+    const record = {
+      name: 'z',
+      metadata: { owner: 'a', _hidden: 1, 'has space': 2 },
+      revision: 1,
+      createdAt: now,
+      updatedAt: now,
+      updatedBy: 'old',
+    };
+    await redis.hset('services', 'z', JSON.stringify(record));
+    await redis.zadd('names', 0, 'z');
+    await redis.incr('generation');
+    const merge = { ...admin, 'Content-Type': 'application/merge-patch+json' };
+    expect((await request(app).get('/services/z').set(admin)).body.metadata).toEqual(record.metadata);
+    const patched = await request(app).patch('/services/z').set(merge).send('{"owner":"b"}');
+    expect(patched.status).toBe(200);
+    const cleaned = await request(app).patch('/services/z').set(merge).send('{"_hidden":null,"has space":null}');
+    expect(cleaned.status).toBe(200);
+    expect(cleaned.body.metadata).toEqual({ owner: 'b' });
+    expect((await request(app).delete('/services/z').set(admin)).status).toBe(204);
+  });
+});

@@ -1,9 +1,10 @@
 import type { Express } from 'express';
-import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import { createServiceApp, loadOpenApiDocument, typedOperations, type Logger, type TokenVerifier } from '@slipway/core';
 import type { Registry } from 'prom-client';
 import { createOperations, type OperationsOptions } from './operations.js';
 import { createRevertOperations } from './revert.js';
 import { createReleaseOperations, type ReleaseOperationsOptions } from './release-operations.js';
+import type { operations } from './schema/generated/openapi.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
 
@@ -23,7 +24,12 @@ export function createApp(deps: AppDeps): Express {
     openapi,
     tokens: deps.tokens,
     logger: deps.logger,
-    operations: { ...createOperations(deps), ...createReleaseOperations(deps), ...createRevertOperations(deps) },
+    // Typed here as a whole: leaving an operation of the document out fails to compile.
+    operations: typedOperations<operations>({
+      ...createOperations(deps),
+      ...createReleaseOperations(deps),
+      ...createRevertOperations(deps),
+    }),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     // It calls peers: the request id goes on to them.
     forwardRequestIds: true,

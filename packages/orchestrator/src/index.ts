@@ -13,4 +13,4 @@ export * from './releases.js';
 export * from './runner.js';
 export * from './store.js';
 export * from './sync.js';
-export type { paths as OrchestratorPaths } from './schema/generated/openapi.js';
+export type { components as OrchestratorComponents, paths as OrchestratorPaths } from './schema/generated/openapi.js';

@@ -1,6 +1,5 @@
 /** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
 import { randomBytes } from 'node:crypto';
-import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { checkUserData, type CloudProvider } from '@slipway/cloud';
 import {
@@ -8,17 +7,20 @@ import {
   ConflictError,
   InputError,
   NotFoundError,
-  paramsOf,
   principalOf,
-  queryOf,
   sendEventStream,
+  typedQuery,
   UnprocessableError,
-  type OperationHandlers,
+  type BodyOf,
+  type TypedOperations,
+  type TypedRequest,
+  type TypedResponse,
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
-import { isFinished, resolveParams, type Deployment, type StrategyName } from './deployment.js';
+import { isFinished, resolveParams, type Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 import type { Runner } from './runner.js';
+import type { operations } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
 
 export interface OperationsOptions {
@@ -31,16 +33,8 @@ export interface OperationsOptions {
   followConnection: () => Redis;
 }
 
-export interface DeploymentRequest {
-  service: string;
-  env: string;
-  image: string;
-  configRef?: string;
-  message: string;
-  strategy?: StrategyName;
-  params?: Record<string, unknown>;
-  queue?: boolean;
-}
+/** POST /deployments' body, as the document gives it. */
+export type DeploymentRequest = BodyOf<operations['createDeployment']>;
 
 function withoutName<T extends { name: string }>(lock: T): Omit<T, 'name'> {
   const { name: _name, ...rest } = lock;
@@ -51,7 +45,8 @@ export function newDeploymentId(): string {
   return `dep-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
 }
 
-export function createOperations(options: OperationsOptions): OperationHandlers {
+/** The deployment operations, typed from the document (app.ts checks that every operation has one). */
+export function createOperations(options: OperationsOptions) {
   const { store, runner, cloud } = options;
 
   const submit = (request: DeploymentRequest, by: string, extra: Partial<Deployment> = {}) =>
@@ -63,8 +58,13 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     return deployment;
   }
 
-  async function control(req: Request, res: Response, kind: 'pause' | 'resume' | 'cancel' | 'rollback') {
-    const d = await mustGet(paramsOf(req).id!);
+  type Control = operations['pauseDeployment'];
+  async function control(
+    req: TypedRequest<Control>,
+    res: TypedResponse<Control>,
+    kind: 'pause' | 'resume' | 'cancel' | 'rollback',
+  ) {
+    const d = await mustGet(req.params.id);
     const { subject: by, via } = principalOf(req);
     const who = via ? { by, via } : { by };
     if (isFinished(d))
@@ -90,28 +90,22 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
   return {
     async createDeployment(req, res) {
       const { subject, via } = principalOf(req);
-      const deployment = await submit(req.body as DeploymentRequest, subject, via ? { via } : {});
+      const deployment = await submit(req.body, subject, via ? { via } : {});
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },
     async listDeployments(req, res) {
-      const query = queryOf(req) as {
-        service?: string;
-        env?: string;
-        state?: Deployment['state'];
-        limit: number;
-        cursor?: string;
-      };
+      const query = typedQuery(req);
       const before = query.cursor === undefined ? undefined : Number(query.cursor);
       if (before !== undefined && !Number.isFinite(before))
         throw new InputError('cursor must be the `next` of an earlier page');
-      const page = await store.list({ ...query, before });
+      const page = await store.list({ ...query, limit: query.limit ?? 20, before });
       res.json({ items: page.items, ...(page.next !== undefined ? { next: String(page.next) } : {}) });
     },
     async getDeployment(req, res) {
-      res.json(await mustGet(paramsOf(req).id!));
+      res.json(await mustGet(req.params.id));
     },
     async followDeployment(req, res) {
-      const d = await mustGet(paramsOf(req).id!);
+      const d = await mustGet(req.params.id);
       const connection = options.followConnection();
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
@@ -132,7 +126,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     cancelDeployment: (req, res) => control(req, res, 'cancel'),
     rollbackDeployment: (req, res) => control(req, res, 'rollback'),
     async undo(req, res) {
-      const { service, env } = paramsOf(req) as { service: string; env: string };
+      const { service, env } = req.params;
       const [current, previous] = await store.releases(service, env, 2);
       if (!current || !previous) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
       const deployment = await submit(
@@ -141,7 +135,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
           env,
           image: previous.image,
           configRef: previous.commit,
-          message: (req.body as { message: string }).message,
+          message: req.body.message,
           strategy: 'red-black',
         },
         principalOf(req).subject,
@@ -154,13 +148,13 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },
     async getClusterLock(req, res) {
-      const { service, env } = paramsOf(req) as { service: string; env: string };
+      const { service, env } = req.params;
       const lock = await store.lock(service, env);
       res.json({ lock: lock ? withoutName(lock) : null, broken: await store.lockBreaks(service, env) });
     },
     async breakClusterLock(req, res) {
-      const { service, env } = paramsOf(req) as { service: string; env: string };
-      const reason = (queryOf(req) as { reason: string }).reason;
+      const { service, env } = req.params;
+      const { reason } = typedQuery(req);
       const lock = await store.breakLock(service, env);
       if (!lock) throw new NotFoundError(`${service} ${env} is not locked`);
       const broken = { ...withoutName(lock), brokenBy: principalOf(req).subject, reason, at: new Date().toISOString() };
@@ -169,7 +163,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       res.json(broken);
     },
     async getEnvironment(req, res) {
-      const { service, env } = paramsOf(req) as { service: string; env: string };
+      const { service, env } = req.params;
       res.json(await describeEnvironment(service, env, true));
     },
     async listClusters(_req, res) {
@@ -178,7 +172,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       );
       res.json({ items });
     },
-  };
+  } satisfies Partial<TypedOperations<operations>>;
 
   async function describeEnvironment(service: string, env: string, withDeployments: boolean) {
     const groups = await cloud.listServerGroups(clusterName(service, env));

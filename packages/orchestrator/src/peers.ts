@@ -4,32 +4,33 @@
  */
 import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
-import { createServiceClient, NotFoundError, unwrap } from '@slipway/core';
+import { createServiceClient, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata';
 
+/** A peer's JSON answer to an operation, as its document's generated types give it. */
+type Answer<Paths, Path extends keyof Paths> = AnswerOf<Paths[Path] extends { get: infer Op } ? Op : never>;
+type MetadataService = Answer<MetadataPaths, '/services/{name}'>;
+type ConfigSnapshot = Answer<ConfigPaths, '/config/{service}/{env}'>;
+type BakingImage = Answer<BakingPaths, '/images/{id}'>;
+
+/** A registered service; its metadata is what the orchestrator calls its properties. */
 export interface ServiceRecord {
-  name: string;
-  properties: Record<string, unknown>;
+  name: MetadataService['name'];
+  properties: MetadataService['metadata'];
 }
 
-export interface ConfigAtCommit {
-  commit: string;
-  valid: boolean;
-  errors: { file?: string; path: string; message: string }[];
-  deploymentParams: Record<string, unknown> | null;
-  launchData: string[] | null;
+/** A configuration snapshot resolved to a commit, with the Java properties text of that commit. */
+export interface ConfigAtCommit extends Pick<ConfigSnapshot, 'commit' | 'valid' | 'errors'> {
+  deploymentParams: ConfigSnapshot['files']['deploymentParams'];
+  launchData: ConfigSnapshot['files']['launchData'];
   /** application-properties.json as Java properties text. */
   properties: string;
   /** Set when the config service read it from a clone it could not fetch: why, and how old. */
   stale?: string;
 }
 
-export interface ImageRecord {
-  id: string;
-  kind: 'base' | 'service';
-  service?: string;
-  version?: string;
-}
+/** What the orchestrator reads of an image (its fakes in tests give no more). */
+export type ImageRecord = Pick<BakingImage, 'id' | 'kind' | 'service' | 'version'>;
 
 export interface Peers {
   service(name: string): Promise<ServiceRecord | undefined>;
@@ -58,30 +59,22 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
   return {
     async service(name) {
       return orUndefined(async () => {
-        const body = unwrap(await metadata.GET('/services/{name}', { params: { path: { name } } })) as {
-          name: string;
-          metadata?: Record<string, unknown>;
-        };
-        return { name: body.name, properties: body.metadata ?? {} };
+        const body = unwrap(await metadata.GET('/services/{name}', { params: { path: { name } } }));
+        return { name: body.name, properties: body.metadata };
       });
     },
     async config(service, env, ref) {
       const path = { service, env };
       const answer = await config.GET('/config/{service}/{env}', { params: { path, query: ref ? { ref } : {} } });
       const stale = /^110 - "stale: (.*)"$/.exec(answer.response.headers.get('warning') ?? '')?.[1];
-      const snapshot = unwrap(answer) as {
-        commit: string;
-        valid: boolean;
-        errors: ConfigAtCommit['errors'];
-        files: { deploymentParams: Record<string, unknown> | null; launchData: string[] | null };
-      };
+      const snapshot = unwrap(answer);
       // The properties of that very commit, not of whatever the ref names a moment later.
       const properties = unwrap(
         await config.GET('/config/{service}/{env}/properties', {
           params: { path, query: { ref: snapshot.commit } },
           parseAs: 'text',
         }),
-      ) as string;
+      );
       return {
         commit: snapshot.commit,
         valid: snapshot.valid,
@@ -93,9 +86,7 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
       };
     },
     async image(id) {
-      return orUndefined(
-        async () => unwrap(await baking.GET('/images/{id}', { params: { path: { id } } })) as ImageRecord,
-      );
+      return orUndefined(async () => unwrap(await baking.GET('/images/{id}', { params: { path: { id } } })));
     },
     async sourceCommit(service, version) {
       const build = await orUndefined(async () =>
@@ -127,9 +118,7 @@ export function httpImageFinder(bakingUrl: string, token: string): ImageFinder {
   const baking = createServiceClient<BakingPaths>({ baseUrl: bakingUrl, token });
   return {
     async imageOf(service, version) {
-      const { items } = unwrap(await baking.GET('/images', { params: { query: { service, kind: 'service' } } })) as {
-        items: ImageRecord[];
-      };
+      const { items } = unwrap(await baking.GET('/images', { params: { query: { service, kind: 'service' } } }));
       return items.find((image) => image.version === version);
     },
   };

@@ -1,19 +1,20 @@
 /** The release and sync operations of src/schema/openapi.yaml, by operationId. */
-import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import {
   ConflictError,
   NotFoundError,
-  paramsOf,
   principalOf,
-  queryOf,
   sendEventStream,
-  type OperationHandlers,
+  typedQuery,
+  type TypedOperations,
+  type TypedRequest,
+  type TypedResponse,
 } from '@slipway/core';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 import type { ReleaseStore } from './release-store.js';
-import { validateRelease, type ReleaseRequest, type ValidationDeps } from './release-validation.js';
+import { validateRelease, type ValidationDeps } from './release-validation.js';
 import type { ReleaseCoordinator } from './releases.js';
+import type { operations } from './schema/generated/openapi.js';
 import { syncReport } from './sync.js';
 
 export interface ReleaseOperationsOptions extends ValidationDeps {
@@ -22,7 +23,8 @@ export interface ReleaseOperationsOptions extends ValidationDeps {
   followConnection: () => Redis;
 }
 
-export function createReleaseOperations(options: ReleaseOperationsOptions): OperationHandlers {
+/** The release and sync operations, typed from the document (app.ts checks that every operation has one). */
+export function createReleaseOperations(options: ReleaseOperationsOptions) {
   const { releases, coordinator } = options;
 
   async function mustGet(id: string): Promise<ReleaseRecord> {
@@ -45,9 +47,10 @@ export function createReleaseOperations(options: ReleaseOperationsOptions): Oper
     throw new ConflictError(`release ${id} kept changing; try again`);
   }
 
-  async function control(req: Request, res: Response, kind: 'pause' | 'resume' | 'cancel') {
+  type Control = operations['pauseRelease'];
+  async function control(req: TypedRequest<Control>, res: TypedResponse<Control>, kind: 'pause' | 'resume' | 'cancel') {
     const by = principalOf(req).subject;
-    const release = await change(paramsOf(req).id!, (r) => {
+    const release = await change(req.params.id, (r) => {
       if (kind === 'pause') {
         if (r.state !== 'running' && r.state !== 'waiting') throw new ConflictError(`release ${r.id} is ${r.state}`);
         r.state = 'paused';
@@ -66,7 +69,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions): Oper
 
   return {
     async createRelease(req, res) {
-      const release = await validateRelease(options, req.body as ReleaseRequest, principalOf(req).subject);
+      const release = await validateRelease(options, req.body, principalOf(req).subject);
       await releases.create(release, {
         type: 'created',
         state: release.state,
@@ -76,14 +79,13 @@ export function createReleaseOperations(options: ReleaseOperationsOptions): Oper
       res.status(202).location(`/releases/${release.id}`).json({ id: release.id, state: release.state });
     },
     async listReleases(req, res) {
-      const { limit } = queryOf(req) as { limit: number };
-      res.json({ items: await releases.list(limit) });
+      res.json({ items: await releases.list(typedQuery(req).limit ?? 20) });
     },
     async getRelease(req, res) {
-      res.json(await mustGet(paramsOf(req).id!));
+      res.json(await mustGet(req.params.id));
     },
     async followRelease(req, res) {
-      const r = await mustGet(paramsOf(req).id!);
+      const r = await mustGet(req.params.id);
       const connection = options.followConnection();
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
@@ -103,9 +105,9 @@ export function createReleaseOperations(options: ReleaseOperationsOptions): Oper
     resumeRelease: (req, res) => control(req, res, 'resume'),
     cancelRelease: (req, res) => control(req, res, 'cancel'),
     async getSync(req, res) {
-      const { service } = queryOf(req) as { service?: string };
+      const { service } = typedQuery(req);
       const sets = (await syncReport(options, { withRegions: true })).filter((s) => !service || s.service === service);
       res.json({ inSync: sets.every((s) => s.inSync), items: sets });
     },
-  };
+  } satisfies Partial<TypedOperations<operations>>;
 }

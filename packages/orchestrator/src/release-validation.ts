@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CloudProvider } from '@slipway/cloud';
-import { isEnvName, isSlipwayError, UnprocessableError } from '@slipway/core';
+import { isEnvName, isSlipwayError, UnprocessableError, type BodyOf } from '@slipway/core';
 import { resolveParams } from './deployment.js';
 import type { ImageFinder, Peers } from './peers.js';
 import {
@@ -16,32 +16,11 @@ import {
   type ReleaseItem,
   type ReleaseRecord,
 } from './release.js';
+import type { operations } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
 
-export interface ReleaseItemRequest {
-  service: string;
-  image?: string;
-  version?: string;
-  /** A logical environment (a sync set in the service's `clusters` metadata) or one cluster. */
-  env?: string;
-  /** Only these clusters of the sync set; the others are left out, and the record says so. */
-  envs?: string[];
-  /** Promotion: the image serving in this environment now. */
-  from?: string;
-  /** Promotion: only once that image has served there this long without being replaced. */
-  afterSeconds?: number;
-}
-
-export interface ReleaseRequest {
-  message: string;
-  items: ReleaseItemRequest[];
-  /** The environment of items that name none. */
-  env?: string;
-  onFailure?: 'stop' | 'rollback-all';
-  /** The bake time between waves, instead of the clusters' deployment-params. */
-  bakeSeconds?: number;
-  params?: Record<string, unknown>;
-}
+/** POST /releases' body, as the document gives it. */
+export type ReleaseRequest = BodyOf<operations['createRelease']>;
 
 export interface ValidationDeps {
   peers: Peers;

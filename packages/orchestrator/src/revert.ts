@@ -4,8 +4,9 @@
  * config commit, its group re-enabled while still retained), the record saying which commit it
  * reverts and why.
  */
-import { ConflictError, paramsOf, principalOf, UnprocessableError, type OperationHandlers } from '@slipway/core';
+import { ConflictError, principalOf, UnprocessableError, type TypedOperations } from '@slipway/core';
 import { submitDeployment, type OperationsOptions } from './operations.js';
+import type { operations } from './schema/generated/openapi.js';
 import type { Release } from './store.js';
 
 export interface RevertTarget {
@@ -52,11 +53,12 @@ export async function findRevertTarget(
   );
 }
 
-export function createRevertOperations(options: OperationsOptions): OperationHandlers {
+/** revertCommit, typed from the document (app.ts checks that every operation has one). */
+export function createRevertOperations(options: OperationsOptions) {
   return {
     async revertCommit(req, res) {
-      const { service, env } = paramsOf(req) as { service: string; env: string };
-      const { commit, message } = req.body as { commit: string; message: string };
+      const { service, env } = req.params;
+      const { commit, message } = req.body;
       const { current, target, version } = await findRevertTarget(options, service, env, commit);
       const { subject, via } = principalOf(req);
       const deployment = await submitDeployment(
@@ -82,5 +84,5 @@ export function createRevertOperations(options: OperationsOptions): OperationHan
         .location(`/deployments/${deployment.id}`)
         .json({ id: deployment.id, state: deployment.state, image: target.image, version });
     },
-  };
+  } satisfies Partial<TypedOperations<operations>>;
 }

@@ -29,6 +29,13 @@ export interface Release {
   at: string;
 }
 
+/** A lock an admin broke, kept with who and why. */
+export interface LockBreak extends Omit<LeasedLockInfo, 'name'> {
+  brokenBy: string;
+  reason: string;
+  at: string;
+}
+
 export type Admission =
   | { outcome: 'run' }
   | { outcome: 'queued' }
@@ -98,8 +105,8 @@ export interface DeploymentStore {
   recordRelease(service: string, env: string, release: Release): Promise<void>;
   releases(service: string, env: string, limit: number): Promise<Release[]>;
   /** Broken locks, newest first. */
-  recordLockBreak(service: string, env: string, entry: Record<string, unknown>): Promise<void>;
-  lockBreaks(service: string, env: string): Promise<Record<string, unknown>[]>;
+  recordLockBreak(service: string, env: string, entry: LockBreak): Promise<void>;
+  lockBreaks(service: string, env: string): Promise<LockBreak[]>;
   clusters(): Promise<{ service: string; env: string }[]>;
 }
 
@@ -399,9 +406,7 @@ export function createRedisDeploymentStore({
         .exec();
     },
     async lockBreaks(service, env) {
-      return (await redis.lrange(key('lock-breaks', service, env), 0, -1)).map(
-        (r) => JSON.parse(r) as Record<string, unknown>,
-      );
+      return (await redis.lrange(key('lock-breaks', service, env), 0, -1)).map((r) => JSON.parse(r) as LockBreak);
     },
     async clusters() {
       return (await redis.smembers(key('clusters')))

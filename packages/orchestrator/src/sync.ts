@@ -10,26 +10,11 @@ import type { Redis } from 'ioredis';
 import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
 import type { ReleaseStore } from './release-store.js';
+import type { components } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
 
-export interface SyncCluster {
-  env: string;
-  region?: string;
-  image: string | null;
-  version: string | null;
-  commit: string | null;
-  deployment: string | null;
-  /** Runs something other than most of its set. */
-  odd: boolean;
-}
-
-export interface SyncSet {
-  service: string;
-  set: string;
-  inSync: boolean;
-  clusters: SyncCluster[];
-  differs: string[];
-}
+export type SyncSet = components['schemas']['SyncSet'];
+export type SyncCluster = SyncSet['clusters'][number];
 
 export interface SyncDeps {
   store: DeploymentStore;
@@ -48,7 +33,7 @@ export async function syncReport(deps: SyncDeps, options: { withRegions: boolean
   for (const service of services) {
     const sets = (await deps.peers.service(service))?.properties.clusters;
     if (!sets || typeof sets !== 'object' || Array.isArray(sets)) continue;
-    for (const [set, members] of Object.entries(sets as Record<string, unknown>)) {
+    for (const [set, members] of Object.entries(sets)) {
       if (!Array.isArray(members)) continue;
       const clusters: SyncCluster[] = [];
       for (const env of members.filter((m): m is string => typeof m === 'string')) {

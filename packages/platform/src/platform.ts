@@ -139,6 +139,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           REDIS_URL: redisUrl,
           SLIPWAY_HOME: home,
           SLIPWAY_PORT_BASE: String(options.portBase),
+          // The local cloud rolls its instances' and load balancers' logs at the same size.
+          SLIPWAY_LOG_SIZE: logSize,
           SLIPWAY_TOKENS_FILE: tokens.tokensFile,
           // The dashboard reads with the reader token; every other service has its own deployer one.
           SLIPWAY_TOKEN: name === 'dashboard' ? tokens.dashboard : tokens.services[name],

@@ -45,14 +45,13 @@ export async function bake(
   options: GlobalOptions & { rebake?: boolean },
 ) {
   if (service === 'base') {
-    const started = (await answer(
-      baking().POST('/bakes/base', { body: { rebake: options.rebake ?? false } }),
-      'baking',
-    )) as { id?: string; image?: string; cached?: boolean };
-    if (!options.json && !started.cached) line(dim(`${started.id}: baking a base image`));
-    const image = started.image && started.cached ? started.image : await follow(started.id!, options);
-    show(options, { bake: started.id ?? null, image, cached: started.cached ?? false }, () => {
-      if (started.cached) line(dim('a base image of this template exists already (--rebake makes a new one)'));
+    const started = await answer(baking().POST('/bakes/base', { body: { rebake: options.rebake ?? false } }), 'baking');
+    // 200 names the image there is already; 202 the bake started or joined.
+    const cached = 'image' in started;
+    if (!options.json && !cached) line(dim(`${started.id}: baking a base image`));
+    const image = cached ? started.image : await follow(started.id, options);
+    show(options, { bake: cached ? null : started.id, image, cached }, () => {
+      if (cached) line(dim('a base image of this template exists already (--rebake makes a new one)'));
       line(green(image));
     });
     return;
@@ -71,12 +70,12 @@ export async function bake(
     baking().POST('/bakes', { body: { service: name, version: chosen, rebake: options.rebake ?? false } }),
     'baking',
   );
-  const result = started as { id?: string; image?: string; cached?: boolean };
-  if (!result.cached && !options.json) line(dim(`${result.id}: baking ${name} ${chosen}`));
-  const image = result.image && result.cached ? result.image : await follow(result.id!, options);
+  const cached = 'image' in started;
+  if (!cached && !options.json) line(dim(`${started.id}: baking ${name} ${chosen}`));
+  const image = cached ? started.image : await follow(started.id, options);
   // The image id alone on the last line, for scripts (`tail -1`).
-  show(options, { service: name, version: chosen, image, cached: result.cached ?? false }, () => {
-    if (result.cached) line(dim(`${name} ${chosen} is already baked with these inputs`));
+  show(options, { service: name, version: chosen, image, cached }, () => {
+    if (cached) line(dim(`${name} ${chosen} is already baked with these inputs`));
     line(green(image));
   });
 }
@@ -94,20 +93,10 @@ export async function images(service: string | undefined, options: GlobalOptions
 }
 
 export async function listBakes(options: GlobalOptions & { service?: string }) {
-  const list = (await answer(
+  const list = await answer(
     baking().GET('/bakes', { params: { query: options.service ? { service: options.service } : {} } }),
     'baking',
-  )) as {
-    items: {
-      id: string;
-      kind: string;
-      service?: string;
-      version?: string;
-      state: string;
-      createdAt: string;
-      image?: string;
-    }[];
-  };
+  );
   show(options, list, () => {
     if (list.items.length === 0) return line('no bakes yet: slipway bake base');
     table([

@@ -85,9 +85,9 @@ async function configKeys(service: string, env: string, from?: string, to?: stri
   if (!to) return undefined;
   if (!from) return [];
   const diff = await client('config').GET('/config/{service}/{env}/diff', {
-    params: { path: { service, env }, query: { from, to } as never },
+    params: { path: { service, env }, query: { from, to } },
   });
-  const files = (diff.data as { files?: Record<string, Record<string, unknown>> } | undefined)?.files;
+  const files = diff.data?.files;
   if (!files) return undefined;
   const keys: string[] = [];
   for (const [file, change] of Object.entries(files)) {
@@ -96,7 +96,7 @@ async function configKeys(service: string, env: string, from?: string, to?: stri
       ['removed', '-'],
       ['changed', '~'],
     ] as const) {
-      const value = change?.[kind];
+      const value = Object.entries(change).find(([key]) => key === kind)?.[1];
       const names = Array.isArray(value)
         ? value.map(String)
         : value && typeof value === 'object'

@@ -1,5 +1,6 @@
+import type { ConfigComponents } from '@slipway/config';
 import { answer, CliError, client } from '../api.js';
-import { printDiff, type KeyChanges } from '../diff.js';
+import { printDiff } from '../diff.js';
 import { knownEnv, knownService } from '../names.js';
 import { bold, dim, green, line, red, show, table, type GlobalOptions } from '../output.js';
 
@@ -11,15 +12,8 @@ interface ConfigOptions extends GlobalOptions {
   to?: string;
 }
 
-export interface ConfigDiff {
-  from: { commit: string };
-  to: { commit: string };
-  files: {
-    applicationProperties: Partial<KeyChanges> & { error?: string };
-    deploymentParams: Partial<KeyChanges> & { error?: string };
-    launchData: { added?: string[]; removed?: string[] };
-  };
-}
+/** What `config diff` prints of config's answer. */
+export type ConfigDiff = Pick<ConfigComponents['schemas']['ConfigDiff'], 'from' | 'to' | 'files'>;
 
 const FILES = [
   ['applicationProperties', 'application-properties.json'],
@@ -88,10 +82,10 @@ export async function diff(service?: string, env?: string, options: ConfigOption
   const name = await knownService(service);
   const path = { service: name, env: await knownEnv(name, env) };
   const to = options.to ?? 'HEAD';
-  const result = (await answer(
+  const result = await answer(
     config().GET('/config/{service}/{env}/diff', { params: { path, query: { from: options.from, to } } }),
     'config',
-  )) as unknown as ConfigDiff;
+  );
   show(options, result, () => {
     line(dim(`${name} ${path.env}: ${result.from.commit.slice(0, 12)} → ${result.to.commit.slice(0, 12)}`));
     printConfigDiff(result);

@@ -4,7 +4,7 @@
  * deploying what already serves says so.
  */
 import { answer, CliError, client } from '../api.js';
-import { knownEnv, knownService } from '../names.js';
+import { knownEnv, knownService, wellFormedImage } from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
 import {
@@ -100,7 +100,8 @@ async function configAt(service: string, env: string, ref?: string) {
     }),
     'config',
   );
-  const params = snapshot.files.deploymentParams as { capacity?: { desired?: number } } | undefined;
+  // Config's document leaves the file's fields to deployment-params.json's own schema: read as that says.
+  const params = snapshot.files.deploymentParams as { capacity?: { desired?: number } } | null;
   return { commit: snapshot.commit, instances: params?.capacity?.desired };
 }
 
@@ -124,6 +125,7 @@ async function confirmPlan(plan: Plan, images: ImageInfo[], options: DeployOptio
 }
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
+  if (image) wellFormedImage(image);
   // A logical environment (a sync set in the service's metadata) is a release to its clusters.
   if (service && env && image && (await (await import('./release.js')).deployToSyncSet(service, env, image, options)))
     return;

@@ -29,7 +29,7 @@ export async function deployOrPlan(name?: string, envName?: string, given?: stri
   );
   const config = await answer(
     client('config').GET('/config/{service}/{env}', {
-      params: { path: { service, env }, query: (options.ref ? { ref: options.ref } : {}) as never },
+      params: { path: { service, env }, query: options.ref ? { ref: options.ref } : {} },
     }),
     'config',
   );
@@ -37,7 +37,7 @@ export async function deployOrPlan(name?: string, envName?: string, given?: stri
     service,
     env,
     await side(service, now.active?.image, now.active?.commit),
-    await side(service, image, (config as { commit: string }).commit),
+    await side(service, image, config.commit),
   );
   show(options, plan, () => {
     line(`Would deploy (nothing is deployed: --dry-run):`);

@@ -4,9 +4,11 @@
  * sync`, exit 1 when a set is out of sync, for scripts and cron), and `slipway deploy` on a
  * logical environment — each followed live, one line per cluster.
  */
-import { CliError, raw, rawJson } from '../api.js';
+import type { OrchestratorPaths } from '@slipway/orchestrator';
+import { answer, CliError, client, raw } from '../api.js';
 import { readEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
+import { wellFormedImage } from '../names.js';
 import { ask } from '../prompt.js';
 
 interface ReleaseOptions extends GlobalOptions {
@@ -17,57 +19,38 @@ interface ReleaseOptions extends GlobalOptions {
   wait?: boolean;
 }
 
-type Cluster = { service: string; env: string; region?: string; state: string; deployment?: string; reason?: string };
-type Release = {
-  id: string;
-  state: string;
-  reason?: string;
-  notBefore?: string;
-  waves: { index: number; bakeSeconds: number; clusters: Cluster[] }[];
-  items: { service: string; image: string; version?: string; env: string; leftOut: string[] }[];
-};
-type SyncSet = {
-  service: string;
-  set: string;
-  inSync: boolean;
-  differs: string[];
-  clusters: {
-    env: string;
-    region?: string;
-    image: string | null;
-    version: string | null;
-    commit: string | null;
-    odd: boolean;
-  }[];
-};
+const orchestrator = () => client('orchestrator');
+/** POST /releases' body, as the orchestrator's document gives it. */
+type ReleaseBody = NonNullable<OrchestratorPaths['/releases']['post']['requestBody']>['content']['application/json'];
 
 /** `search@1.4.0` (a version) or `search@img-2f9c…` / `search@ami-…` (an image). */
 export function parseItem(spec: string): { service: string; image?: string; version?: string } {
   const at = spec.indexOf('@');
   if (at <= 0 || at === spec.length - 1) throw new CliError(`${spec}: write service@version or service@image`, true);
   const service = spec.slice(0, at);
-  const what = spec.slice(at + 1);
+  const what = wellFormedImage(spec.slice(at + 1));
   return /^(img|ami)-/.test(what) ? { service, image: what } : { service, version: what };
 }
 
-async function start(body: Record<string, unknown>, options: ReleaseOptions): Promise<void> {
+async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions): Promise<void> {
   const message = options.message ?? (await ask('Why (the release message)'));
-  const started = await rawJson<{ id: string }>('orchestrator', '/releases', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      message,
-      ...(options.env ? { env: options.env } : {}),
-      ...(options.onFailure ? { onFailure: options.onFailure } : {}),
-      ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
-      ...body,
+  const started = await answer(
+    orchestrator().POST('/releases', {
+      body: {
+        message,
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.onFailure ? { onFailure: options.onFailure } : {}),
+        ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
+        ...body,
+      },
     }),
-  });
+    'orchestrator',
+  );
   if (options.wait === false) {
     show(options, started, () => line(started.id));
     return;
   }
-  const release = await rawJson<Release>('orchestrator', `/releases/${started.id}`);
+  const release = await getRelease(started.id);
   if (!options.json) {
     line(
       `${bold(release.id)}: ${release.items.map((i) => `${i.service} ${i.version ?? i.image} → ${i.env}`).join(', ')}`,
@@ -123,15 +106,16 @@ export async function deployToSyncSet(
   image: string,
   options: ReleaseOptions & { burnIn?: string },
 ): Promise<boolean> {
-  const record = await rawJson<{ metadata?: { clusters?: Record<string, unknown> } }>(
+  const record = await answer(
+    client('metadata').GET('/services/{name}', { params: { path: { name: service } } }),
     'metadata',
-    `/services/${encodeURIComponent(service)}`,
   ).catch(() => undefined);
-  const members = record?.metadata?.clusters?.[env];
+  const sets = record?.metadata.clusters;
+  const members = sets && typeof sets === 'object' ? Object.entries(sets).find(([set]) => set === env)?.[1] : undefined;
   if (!Array.isArray(members)) return false;
-  let envs = members as string[];
+  let envs = members.filter((m): m is string => typeof m === 'string');
   if (process.stdin.isTTY && process.stdout.isTTY && !options.json) {
-    const sync = await rawJson<{ items: SyncSet[] }>('orchestrator', `/sync?service=${encodeURIComponent(service)}`);
+    const sync = await answer(orchestrator().GET('/sync', { params: { query: { service } } }), 'orchestrator');
     const set = sync.items.find((s) => s.set === env) ?? {
       clusters: envs.map((e) => ({ env: e, image: null, version: null, region: undefined })),
     };
@@ -180,21 +164,28 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     else if (event.event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
     else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event.event)) line(`${at} ${event.event}`);
   }
-  const done = await rawJson<Release>('orchestrator', `/releases/${id}`);
+  const done = await getRelease(id);
   if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
   if (done.state !== 'succeeded') throw new CliError(`release ${done.id} ${done.state}`);
 }
 
-export async function controlRelease(kind: 'pause' | 'resume' | 'cancel', id: string, options: GlobalOptions = {}) {
-  const release = await rawJson<Release>('orchestrator', `/releases/${id}/${kind}`, { method: 'POST' });
+async function getRelease(id: string) {
+  return answer(orchestrator().GET('/releases/{id}', { params: { path: { id } } }), 'orchestrator');
+}
+
+const CONTROLS = {
+  pause: '/releases/{id}/pause',
+  resume: '/releases/{id}/resume',
+  cancel: '/releases/{id}/cancel',
+} as const;
+
+export async function controlRelease(kind: keyof typeof CONTROLS, id: string, options: GlobalOptions = {}) {
+  const release = await answer(orchestrator().POST(CONTROLS[kind], { params: { path: { id } } }), 'orchestrator');
   show(options, release, () => line(`${release.id} ${stateColour(release.state)}`));
 }
 
 export async function releases(options: GlobalOptions = {}): Promise<void> {
-  const { items } = await rawJson<{ items: (Release & { createdAt: string; message: string })[] }>(
-    'orchestrator',
-    '/releases?limit=20',
-  );
+  const { items } = await answer(orchestrator().GET('/releases', { params: { query: { limit: 20 } } }), 'orchestrator');
   show(options, items, () =>
     table([
       ['ID', 'STATE', 'CREATED', 'WHAT', 'WHY'],
@@ -211,9 +202,9 @@ export async function releases(options: GlobalOptions = {}): Promise<void> {
 
 /** The sync report as a table; exit 1 when any set is out of sync. */
 export async function sync(service: string | undefined, options: GlobalOptions = {}): Promise<void> {
-  const report = await rawJson<{ inSync: boolean; items: SyncSet[] }>(
+  const report = await answer(
+    orchestrator().GET('/sync', { params: { query: service ? { service } : {} } }),
     'orchestrator',
-    `/sync${service ? `?service=${encodeURIComponent(service)}` : ''}`,
   );
   show(options, report, () => {
     if (report.items.length === 0)

@@ -73,7 +73,7 @@ export async function set(name: string | undefined, assignments: string[], optio
   const result = await answer(
     metadata().PATCH('/services/{name}', {
       params: { path: { name: service } },
-      body: wanted as never,
+      body: wanted,
       headers: { 'Content-Type': 'application/merge-patch+json' },
       bodySerializer: (body: unknown) => JSON.stringify(body),
     }),
@@ -101,7 +101,7 @@ export async function unset(name: string | undefined, keys: string[], options: G
   await answer(
     metadata().PATCH('/services/{name}', {
       params: { path: { name: service } },
-      body: Object.fromEntries(present.map((k) => [k, null])) as never,
+      body: Object.fromEntries(present.map((k) => [k, null])),
       headers: { 'Content-Type': 'application/merge-patch+json' },
       bodySerializer: (body: unknown) => JSON.stringify(body),
     }),
@@ -123,7 +123,7 @@ export async function history(name: string | undefined, options: GlobalOptions):
     for (const e of entries.items) {
       line(bold(`revision ${e.revision}`) + dim(`  ${e.at.slice(0, 19).replace('T', ' ')} by ${e.by}`));
       if (e.deleted) line('  deleted');
-      else printDiff({ added: {}, removed: {}, changed: {}, ...(e.change as object) } as never, '  ');
+      else printDiff(e.change, '  ');
     }
   });
 }

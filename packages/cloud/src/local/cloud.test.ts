@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,15 +7,15 @@ import { createLogger } from '@slipway/core';
 import { eventually, FAST_TIME_SCALE, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
 import type { LoadBalancerSpec } from '../provider.js';
-import { LocalCloud } from './cloud.js';
+import { LocalCloud, type LocalCloudOptions } from './cloud.js';
 
 const logger = createLogger({ name: 'cloud', level: 'silent' });
 let home: string;
 let clouds: LocalCloud[];
 let loadBalancer: LoadBalancerSpec;
 
-async function startCloud(): Promise<LocalCloud> {
-  const cloud = new LocalCloud({ home, logger, reconcileMs: 200, timeScale: FAST_TIME_SCALE });
+async function startCloud(options: Partial<LocalCloudOptions> = {}): Promise<LocalCloud> {
+  const cloud = new LocalCloud({ home, logger, reconcileMs: 200, timeScale: FAST_TIME_SCALE, ...options });
   await cloud.start();
   clouds.push(cloud);
   return cloud;
@@ -98,6 +98,43 @@ describe('local cloud', () => {
     const dir = join(home, 'cloud', 'instances', instance!.id);
     expect(await readFile(join(dir, 'application.properties'), 'utf8')).toBe('greeting=hello\n');
     expect((await readFile(join(dir, 'launched.txt'), 'utf8')).trim()).toBe(dir);
+  });
+
+  it("rolls each instance's log over by size, keeping a few older files", async () => {
+    const cloud = await startCloud({ logRoll: { maxBytes: 1024, keep: 2 } });
+    await cloud.createLaunchTemplate({
+      name: 'search-prod-v001',
+      imageId: 'img-test1',
+      instanceType: 't3.small',
+      // Three launch commands' output, each over the limit, in the instance's log.
+      userData: { files: {}, commands: [1, 2, 3].map((n) => `yes 'launch ${n}' | head -n 200`) },
+    });
+    await cloud.createServerGroup({
+      name: 'search-prod-v001',
+      launchTemplate: 'search-prod-v001',
+      min: 1,
+      desired: 1,
+      max: 1,
+      targetGroups: [],
+    });
+    const group = await eventually(
+      () => cloud.getServerGroup('search-prod-v001'),
+      (g) => g?.instances[0]?.lifecycle === 'running',
+      'a running instance',
+    );
+    const dir = join(home, 'cloud', 'instances', group!.instances[0]!.id);
+    // It may roll between launch commands too: the last one's lines end in the newest older file.
+    await eventually(
+      async () => ({
+        newest: await readFile(join(dir, 'instance.1.log'), 'utf8').catch(() => ''),
+        current: (await stat(join(dir, 'instance.log'))).size,
+      }),
+      ({ newest, current }) => newest.includes('launch 3') && current < 1024,
+      'the log rolled over',
+    );
+    const files = (await readdir(dir)).filter((name) => name.endsWith('.log')).sort();
+    // The current one and at most the 2 kept (two roll-overs or three, by when the daemon looked).
+    expect(['instance.1.log', 'instance.2.log', 'instance.log']).toEqual(expect.arrayContaining(files));
   });
 
   it('replaces an instance killed with kill -9', async () => {

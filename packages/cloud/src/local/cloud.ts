@@ -29,6 +29,7 @@ import type {
 } from '../provider.js';
 import { isInstanceAlive, launchProcess, terminateProcess } from './instances.js';
 import { DetachedLoadBalancers, LoadBalancerSet, type LoadBalancers, type Targets } from './balancers.js';
+import { DEFAULT_LOG_ROLL, rollLogFile, type LogRollOptions } from './log-files.js';
 import { dict, loadState, saveState, type LocalState, type StoredGroup, type StoredInstance } from './state.js';
 
 export interface LocalCloudOptions {
@@ -47,6 +48,8 @@ export interface LocalCloudOptions {
    * AWS's shortest interval, 5 s, 0.2 s). Specs are still held to AWS's bounds.
    */
   timeScale?: number;
+  /** When the instances' logs and the load balancer process's log roll over (log-files.ts). */
+  logRoll?: LogRollOptions;
 }
 
 const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -413,6 +416,19 @@ export class LocalCloud implements CloudProvider {
     }
     if (changed) this.save();
     await this.syncBalancers();
+    await this.rollLogs();
+  }
+
+  private async rollLogs(): Promise<void> {
+    const files = Object.values(this.state.serverGroups).flatMap((group) =>
+      Object.values(group.instances).map((instance) => join(instance.dir, 'instance.log')),
+    );
+    if (this.options.balancers === 'detached') files.push(join(this.options.home, 'cloud', 'balancers.log'));
+    for (const file of files) {
+      await rollLogFile(file, this.options.logRoll ?? DEFAULT_LOG_ROLL).catch((error: unknown) =>
+        this.options.logger.warn({ file, err: error }, 'cannot roll the log over'),
+      );
+    }
   }
 
   private launch(group: StoredGroup): void {

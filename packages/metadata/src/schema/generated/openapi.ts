@@ -89,7 +89,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description Any JSON object (owner, contact, ci…); at most 64 KiB. */
+        /** @description Any JSON object (owner, contact, ci…); at most 64 KiB. Its top-level keys follow the rule of a property's {key} (a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens); a merge patch may still remove any key by setting it to null. */
         Metadata: {
             [key: string]: unknown;
         };

@@ -389,7 +389,10 @@ export interface components {
             message: string;
             /** @enum {string} */
             strategy: "red-black" | "progressive" | "highlander";
-            params?: Record<string, never>;
+            /** @description The overrides of deployment-params.json asked for. */
+            params?: {
+                [key: string]: unknown;
+            };
             by: string;
             /** @description Where `by` acted from, when through a face: `slack`. */
             via?: string;
@@ -419,7 +422,11 @@ export interface components {
         Group: {
             name: string;
             disabled: boolean;
-            capacity: Record<string, never>;
+            capacity: {
+                min: number;
+                desired: number;
+                max: number;
+            };
             image?: string;
             commit?: string;
             deployment?: string;
@@ -461,7 +468,10 @@ export interface components {
             /** @description A promotion waits until then. */
             notBefore?: string;
             revision: number;
-            params?: Record<string, never>;
+            /** @description Overrides of deployment-params.json for every cluster. */
+            params?: {
+                [key: string]: unknown;
+            };
             items: {
                 service: string;
                 image: string;
@@ -511,6 +521,7 @@ export interface components {
                 version: string | null;
                 commit: string | null;
                 deployment: string | null;
+                /** @description Runs something other than most of its set. */
                 odd: boolean;
             }[];
         };
