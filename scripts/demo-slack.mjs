@@ -49,12 +49,18 @@ export async function slackDemo(commands, { home, base }) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const home = process.env.SLIPWAY_HOME ?? join(root, '.slipway');
   const base = Number(process.env.SLIPWAY_PORT_BASE ?? 7100);
+  // The undo is staging's, never prod's: it redeploys staging's release before the one it runs
+  // (or says there is none), so running this demo changes nothing that serves prod.
+  console.log(bold('(the undo below is of search staging: prod is left as it is)'));
   await slackDemo(
     [
       { text: 'help' },
       { text: 'status' },
       { text: 'history search prod' },
-      { text: 'undo search prod -m "From Slack"', until: /deployed|failed|rolled back|cancelled|:warning:/ },
+      {
+        text: 'undo search staging -m "From Slack, staging only"',
+        until: /deployed|failed|rolled back|cancelled|:warning:/,
+      },
     ],
     { home, base },
   );

@@ -5,8 +5,9 @@
 // back automatically), then undo; then the three prod clusters (prod-a, prod-b, prod-c) and a
 // second service that depends on search (suggest): out of sync, one release in waves and in
 // dependency order, in sync; last, slash commands from a local stand-in for Slack
-// (scripts/demo-slack.mjs): answered at once, a deployment followed in one message.
-import { spawn } from 'node:child_process';
+// (scripts/demo-slack.mjs): answered at once, a deploy to staging and its undo each followed in
+// one message (staging, so that Slack's part changes nothing in prod).
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +56,26 @@ function checkout(version, unhealthyAfterSeconds = 0, name = 'search') {
   const broken = JSON.parse(readFileSync(join(dir, 'broken.json'), 'utf8'));
   if (broken.unhealthyAfterSeconds !== unhealthyAfterSeconds)
     writeFileSync(join(dir, 'broken.json'), JSON.stringify({ unhealthyAfterSeconds }));
+  // A Git checkout, so that `slipway build` reports its commit and the images and deployments carry
+  // it; author and dates fixed, so the same source is the same commit in every run (no remote: the
+  // baking service mirrors nothing off this machine).
+  const who = { name: 'Slipway demo', email: 'demo@example.com', date: '2026-01-01T00:00:00Z' };
+  const gitEnv = {
+    ...process.env,
+    ...Object.fromEntries(
+      ['AUTHOR', 'COMMITTER'].flatMap((role) => [
+        [`GIT_${role}_NAME`, who.name],
+        [`GIT_${role}_EMAIL`, who.email],
+        [`GIT_${role}_DATE`, who.date],
+      ]),
+    ),
+  };
+  for (const args of [
+    ['init', '-q'],
+    ['add', '-A'],
+    ['commit', '-qm', `${name} ${version}`],
+  ])
+    execFileSync('git', args, { cwd: dir, env: gitEnv, stdio: 'ignore' });
   return dir;
 }
 
@@ -75,6 +96,9 @@ try {
     'contact=search@example.com',
     'description=Searching all the things',
   ]);
+  // The README's walkthrough (or an earlier demo) may have made search's prod three clusters:
+  // this first part deploys the one cluster named prod; the clusters come back below.
+  await slipway(['services', 'unset', 'search', 'clusters']);
   dirs.push(checkout('1.0.0'));
   await slipway(['build', 'search', '--dir', dirs[0]]);
   await slipway(['bake', 'base']);
@@ -139,7 +163,9 @@ try {
   ) {
     await slipway(['infra', 'apply', suggestPlan.id]);
   }
-  await slipway(['deploy', 'search', 'prod-a', v2, '-m', 'Only one cluster, by hand', '--yes']);
+  // 1.0.0 by hand in one cluster: out of sync with the others, whether they run nothing yet or
+  // 1.1.0 from an earlier demo (--force: that one may have left 1.0.0 here already).
+  await slipway(['deploy', 'search', 'prod-a', v1, '-m', 'Only one cluster, by hand', '--force', '--yes']);
   await slipway(['sync'], { expect: 1 });
   await slipway([
     'release',
@@ -153,14 +179,28 @@ try {
     '5',
   ]);
   await slipway(['sync']);
+  console.log(
+    bold(
+      '\n(Slack acts on search staging, so prod is left as it is: the CLI puts 1.0.0 there, then a deploy of 1.1.0 from Slack and an undo from Slack, back to 1.0.0)',
+    ),
+  );
+  await slipway([
+    'deploy',
+    'search',
+    'staging',
+    v1,
+    '-m',
+    'Staging, for the Slack part of the demo',
+    '--force',
+    '--yes',
+  ]);
+  const ended = /deployed|failed|rolled back|cancelled|:warning:/;
   await slackDemo(
     [
       { text: 'status search prod' },
       { text: 'history search prod' },
-      {
-        text: 'undo search prod -m "Forward again, from Slack"',
-        until: /deployed|failed|rolled back|cancelled|:warning:/,
-      },
+      { text: `deploy search staging ${v2} -m "Trying 1.1.0 in staging, from Slack"`, until: ended },
+      { text: 'undo search staging -m "Back to 1.0.0, from Slack"', until: ended },
     ],
     { home: env.SLIPWAY_HOME, base },
   );

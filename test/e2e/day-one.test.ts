@@ -271,11 +271,11 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(undone.stdout).toMatch(new RegExp(`undo search prod → ${bakes.v1} \\(1\\.0\\.0\\), config [0-9a-f]{12}`));
     expect(undone.code).toBe(0);
     const history = await slipway('history', 'search', 'prod');
-    expect(history.stdout).toMatch(/VERSION +OUTCOME +STARTED +TOOK +WHO +WHY/);
+    expect(history.stdout).toMatch(/VERSION +SOURCE +OUTCOME +STARTED +TOOK +WHO +WHY/);
     expect(history.stdout).toMatch(
-      /search +prod +1\.0\.0 +succeeded \(undo\) +\S+ \S+ +\d+ s +admin +back \(undo of dep-/,
+      /search +prod +1\.0\.0 +(?:[0-9a-f]{7}|-) +succeeded \(undo\) +\S+ \S+ +\d+ s +admin +back \(undo of dep-/,
     );
-    expect(history.stdout).toMatch(/1\.1\.0 +succeeded +\S+ \S+ +\d+ s +admin +second/);
+    expect(history.stdout).toMatch(/1\.1\.0 +(?:[0-9a-f]{7}|-) +succeeded +\S+ \S+ +\d+ s +admin +second/);
     const status = await slipway('status', 'search');
     expect(status.stdout).toMatch(/search +prod +1\.0\.0 +img-\w+ +2\/2 +succeeded \(undo\) .* by admin/);
     const one = await slipway('status', 'search', 'prod');

@@ -5,7 +5,7 @@ import { createOperations, type OperationsOptions } from './operations.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
 
-export interface AppDeps extends OperationsOptions, Omit<BuildOperationsOptions, 'services' | 'cloud'> {
+export interface AppDeps extends Omit<OperationsOptions, 'builds'>, Omit<BuildOperationsOptions, 'services' | 'cloud'> {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;

@@ -63,6 +63,9 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
       service: bake.service!,
       version: bake.version!,
       bake_key: bake.bakeKey!,
+      // The image carries its source on (tags): empty when no build was reported for the version.
+      commit: bake.sourceCommit ?? '',
+      repository: bake.sourceRepository ?? '',
     });
   }
   const controller = new AbortController();

@@ -20,6 +20,9 @@ export interface Bake {
   bakeKey?: string;
   baseImage?: string;
   artifactSha256?: string;
+  /** The source commit (and repository) of the artifact, from its reported build. */
+  sourceCommit?: string;
+  sourceRepository?: string;
   state: BakeState;
   image?: string;
   reason?: string;

@@ -11,6 +11,9 @@ export interface ImageRegistration {
   id: string;
   service: string;
   version: string;
+  /** The source commit and repository it was built from, when the registration named them. */
+  commit?: string;
+  repository?: string;
   registeredBy: string;
   registeredAt: string;
 }
@@ -44,14 +47,56 @@ export function createRedisImageRegistry({ redis, prefix }: { redis: Redis; pref
   };
 }
 
-/** A cloud image as a service image of its registration: what bakes tag their images with. */
-export function asRegistered(image: Image, registration: ImageRegistration | undefined): Image {
-  if (!registration) return image;
+/** The tags a baked image carries its source in (an AMI's tags; a local image's manifest). */
+export const COMMIT_TAG = 'slipway:commit';
+export const REPOSITORY_TAG = 'slipway:repository';
+
+/** What an image tag (and the local template's JSON) can carry as is: no spaces, quotes or braces. */
+const TAGGABLE_REPOSITORY = /^[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{1,256}$/;
+
+/** The source a bake gives its image: the version's reported build, its repository when taggable. */
+export function sourceOf(build: { commit: string; repo?: string } | undefined): {
+  sourceCommit?: string;
+  sourceRepository?: string;
+} {
+  if (!build) return {};
   return {
+    sourceCommit: build.commit,
+    ...(build.repo && TAGGABLE_REPOSITORY.test(build.repo) ? { sourceRepository: build.repo } : {}),
+  };
+}
+
+export type SourcedImage = Image & { sourceCommit?: string; sourceRepository?: string };
+
+/** An image with the source commit and repository its tags carry (empty tags: none). */
+export function withSource(image: Image): SourcedImage {
+  const commit = image.tags[COMMIT_TAG];
+  const repository = image.tags[REPOSITORY_TAG];
+  return {
+    ...image,
+    ...(commit ? { sourceCommit: commit } : {}),
+    ...(commit && repository ? { sourceRepository: repository } : {}),
+  };
+}
+
+/** A cloud image as a service image of its registration: what bakes tag their images with. */
+export function asRegistered(image: Image, registration: ImageRegistration | undefined): SourcedImage {
+  if (!registration) return withSource(image);
+  const source = {
+    ...(registration.commit ? { [COMMIT_TAG]: registration.commit } : {}),
+    ...(registration.repository ? { [REPOSITORY_TAG]: registration.repository } : {}),
+  };
+  return withSource({
     ...image,
     kind: 'service',
     service: registration.service,
     version: registration.version,
-    tags: { ...image.tags, service: registration.service, version: registration.version, registered: 'true' },
-  };
+    tags: {
+      ...image.tags,
+      ...source,
+      service: registration.service,
+      version: registration.version,
+      registered: 'true',
+    },
+  });
 }

@@ -277,6 +277,18 @@ describe('bakes', () => {
     const cached = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
     expect(cached.status).toBe(200);
     expect(cached.body).toEqual({ image: serviceImage, cached: true });
+    // No build was reported for 1.0.0 when it was baked: its image names no source commit.
+    expect((await request(app).get(`/images/${serviceImage}`).set(DEPLOYER)).body.sourceCommit).toBeUndefined();
+    const commit = 'a1'.repeat(20);
+    await deps.builds.record({
+      service: 'search',
+      commit,
+      status: 'passed',
+      version: '1.0.0',
+      repo: 'git@git.example.com:team/search.git',
+      reportedBy: 'ci',
+      reportedAt: new Date().toISOString(),
+    });
     const rebake = await request(app)
       .post('/bakes')
       .set(DEPLOYER)
@@ -286,10 +298,21 @@ describe('bakes', () => {
     const rebaked = await waitFinished(rebake.body.id);
     expect(rebaked.state).toBe('succeeded');
     expect(rebaked.image).not.toBe(serviceImage);
+    // Now the image carries the source on: in its tags (an AMI's, a local manifest's) and its record.
+    const source = { sourceCommit: commit, sourceRepository: 'git@git.example.com:team/search.git' };
+    expect(rebaked).toMatchObject(source);
+    const carried = (await request(app).get(`/images/${rebaked.image}`).set(DEPLOYER)).body;
+    expect(carried).toMatchObject({ ...source, tags: { 'slipway:commit': commit } });
+    const rebakedManifest = JSON.parse(await readFile(join(home, 'images', rebaked.image, 'manifest.json'), 'utf8'));
+    expect(rebakedManifest.tags).toEqual({
+      'slipway:commit': commit,
+      'slipway:repository': 'git@git.example.com:team/search.git',
+    });
     const text = await request(app).get(`/bakes/${first.body.id}/log?format=text`).set(DEPLOYER);
     expect(text.text).toContain(`layering search 1.0.0 on ${baseImage}`);
     const images = await request(app).get('/images?service=search').set(DEPLOYER);
     expect(images.body.items.map((i: { id: string }) => i.id)).toEqual([rebaked.image, serviceImage]);
+    expect(images.body.items[0]).toMatchObject(source);
   });
 
   it('refuses a service bake over its quota on image bytes with 409 and the numbers', async () => {
@@ -379,6 +402,26 @@ describe('POST /images', () => {
     expect((await request(app).post('/images').set(DEPLOYER).send(body)).status).toBe(200);
     const image = await request(app).get('/images/img-elsewhere').set(DEPLOYER);
     expect(image.body).toMatchObject({ id: 'img-elsewhere', kind: 'service', service: 'search', version: '7.0.0' });
+    expect(image.body.sourceCommit).toBeUndefined();
+    // Registered with the commit it was built from, it carries that on as a baked image does.
+    await writeTestImage(join(home, 'images'), 'img-sourced', { version: '7.1.0' });
+    const sourced = { service: 'search', version: '7.1.0', imageId: 'img-sourced', commit: 'b2'.repeat(20) };
+    expect((await request(app).post('/images').set(DEPLOYER).send(sourced)).status).toBe(201);
+    expect((await request(app).get('/images/img-sourced').set(DEPLOYER)).body.sourceCommit).toBe('b2'.repeat(20));
+    const otherCommit = await request(app)
+      .post('/images')
+      .set(DEPLOYER)
+      .send({ ...sourced, commit: 'c3'.repeat(20) });
+    expect(otherCommit.status).toBe(409);
+    expect(otherCommit.body.detail).toMatch(/as built from b2b2/);
+    expect(
+      (
+        await request(app)
+          .post('/images')
+          .set(DEPLOYER)
+          .send({ ...sourced, repository: 'has "quotes"' })
+      ).status,
+    ).toBe(400);
     const listed = await request(app).get('/images?service=search').set(DEPLOYER);
     expect(listed.body.items.map((i: { id: string }) => i.id)).toContain('img-elsewhere');
 

@@ -16,7 +16,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
 import { isFinished, type Bake, type BakeStore } from './bakes.js';
 import { checkImageQuota, type ImageQuota, type ImageSizes } from './quota.js';
-import { asRegistered, type ImageRegistry } from './images.js';
+import type { BuildStore } from './builds.js';
+import { asRegistered, sourceOf, withSource, type ImageRegistry } from './images.js';
 import type { BuildOperationId } from './build-operations.js';
 import type { operations } from './schema/generated/openapi.js';
 
@@ -40,6 +41,8 @@ export interface OperationsOptions {
   /** Images built elsewhere, registered with POST /images. */
   images: ImageRegistry;
   artifacts: ArtifactStore;
+  /** The builds behind artifacts: a bake gives its image the source commit of its version. */
+  builds: Pick<BuildStore, 'byVersion'>;
   cloud: CloudProvider;
   services: ServiceRegistry;
   queue: BakeQueue;
@@ -197,6 +200,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
           bakeKey: key,
           baseImage: base.id,
           artifactSha256: artifact.sha256,
+          ...sourceOf(await options.builds.byVersion(service, version)),
           state: 'queued',
           requestedBy: principalOf(req).subject,
           createdAt: new Date().toISOString(),
@@ -265,12 +269,12 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
             return image && asRegistered(image, r);
           }),
       );
-      const items = [...baked, ...found.filter((image) => image !== undefined)];
+      const items = [...baked.map(withSource), ...found.filter((image) => image !== undefined)];
       res.json({ items: items.sort((a, b) => b.createdAt.localeCompare(a.createdAt)) });
     },
 
     async registerImage(req, res) {
-      const { service, version, imageId } = req.body;
+      const { service, version, imageId, commit, repository } = req.body;
       await mustService(service);
       const image = await cloud.getImage(imageId);
       if (!image) throw new NotFoundError(`no image ${imageId} in the ${cloud.kind} cloud`);
@@ -282,12 +286,18 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         id: imageId,
         service,
         version,
+        ...(commit ? { commit } : {}),
+        ...(commit && repository ? { repository } : {}),
         registeredBy: principalOf(req).subject,
         registeredAt: new Date().toISOString(),
       });
       if (registration.service !== service || registration.version !== version)
         throw new ConflictError(
           `image ${imageId} is registered already as ${registration.service} ${registration.version}`,
+        );
+      if (commit && registration.commit !== commit)
+        throw new ConflictError(
+          `image ${imageId} is registered already${registration.commit ? ` as built from ${registration.commit}` : ' without a source commit'}`,
         );
       res.status(created ? 201 : 200).setHeader('Location', `/images/${imageId}`);
       res.json({ id: imageId });

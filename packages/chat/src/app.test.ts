@@ -110,11 +110,11 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       },
       async release(request) {
         record('release', request);
-        return { id: 'rel-1', deployments: [{ id: 'dep-rel00001', service: 'search', env: 'prod' }] };
+        return { id: 'rel-1', state: 'waiting' };
       },
       async sync() {
         record('sync');
-        return { items: [] };
+        return { inSync: true, items: [] };
       },
       async bake(service, version) {
         record('bake', service, version);
@@ -270,6 +270,43 @@ describe('POST /slack/actions (buttons on notifications)', () => {
     const refusal = await slack.waitFor(pressed.responseId, () => true);
     expect(refusal.text).toBe(':no_entry: bob is a reader in Slipway: Roll back needs the deployer role.');
     expect(fake.calls.some((c) => c.call === 'control' && c.args[1] === id)).toBe(false);
+  });
+
+  it('rolls a failed deployment whose group stayed in service back by undo, from what serves now', async () => {
+    const { id } = fake.start({ subject: 'ci', role: 'deployer' }, 'search', 'prod', 'img-17', 'nightly');
+    fake.deployments.get(id)!.state = 'failed';
+    const pressed = await slack.press(
+      {
+        actionId: 'slipway:rollback',
+        value: JSON.stringify({ deployment: id, service: 'search', env: 'prod' }),
+        text: 'Roll back',
+      },
+      alice,
+    );
+    const final = await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
+    expect(final.text).toMatch(/^:white_check_mark: search prod ← img-2 \(1\.4\.0\): deployed/);
+    expect(slack.messages(pressed.responseId)[0]!.text).toMatch(
+      new RegExp(`^:rewind: alice is rolling back ${id}: the release it replaced, again \\[dep-`),
+    );
+    const undo = fake.calls.filter((c) => c.call === 'undo').at(-1)!;
+    expect({ who: undo.actor.subject, args: undo.args }).toEqual({
+      who: 'alice',
+      args: ['search', 'prod', `roll back ${id} from Slack by alice`],
+    });
+    expect(fake.calls.some((c) => c.call === 'control' && c.args[1] === id)).toBe(false);
+  });
+
+  it('says there is nothing to roll back of a deployment that rolled back already', async () => {
+    const { id } = fake.start({ subject: 'ci', role: 'deployer' }, 'search', 'prod', 'img-18', 'nightly');
+    fake.deployments.get(id)!.state = 'rolled-back';
+    const before = fake.calls.length;
+    const pressed = await slack.press(
+      { actionId: 'slipway:rollback', value: JSON.stringify({ deployment: id }), text: 'Roll back' },
+      alice,
+    );
+    const said = await slack.waitFor(pressed.responseId, () => true);
+    expect(said.text).toBe(`:information_source: ${id} is rolled-back: nothing of it to roll back`);
+    expect(fake.calls.length).toBe(before);
   });
 
   it('undoes a service+env from an Undo button', async () => {

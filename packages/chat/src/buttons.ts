@@ -5,7 +5,8 @@
  */
 import { isEnvName, isServiceName } from '@slipway/core';
 import { refusal, type Conversation } from './commands.js';
-import { followDeployment } from './follow.js';
+import { FINISHED, followDeployment } from './follow.js';
+import type { DeploymentView } from './slipway.js';
 
 const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
 const COMMIT = /^[0-9a-f]{7,40}$/;
@@ -33,6 +34,10 @@ export async function handleButton(actionId: string, rawValue: string, c: Conver
   if (kind === 'rollback' || kind === 'pause') {
     const id = value.deployment;
     if (!id || !DEPLOYMENT_ID.test(id)) return c.thread.finish(':warning: this button carries no deployment');
+    if (kind === 'rollback') {
+      const d = await c.api.deployment(id);
+      if (FINISHED.has(d.state)) return rollBackFinished(d, c);
+    }
     await c.api.control(kind, id);
     if (kind === 'pause')
       return c.thread.finish(`:double_vertical_bar: ${who} paused ${id}: it stops after the running action`);
@@ -55,5 +60,19 @@ export async function handleButton(actionId: string, rawValue: string, c: Conver
   await c.thread.update(
     `:leftwards_arrow_with_hook: ${who} is reverting ${commit.slice(0, 12)} in ${service} ${env} [${id}]…`,
   );
+  await followDeployment(c.api, id, c.thread, c.follow);
+}
+
+/**
+ * Roll back pressed on a deployment that has ended: only a failed one whose group stayed in
+ * service (the notification offers the button then) has something to roll back — undo, from
+ * what serves now, deploys the release it replaced again. Anything else says why not.
+ */
+async function rollBackFinished(d: DeploymentView, c: Conversation): Promise<void> {
+  if (d.state !== 'failed')
+    return c.thread.finish(`:information_source: ${d.id} is ${d.state}: nothing of it to roll back`);
+  const who = c.actor.subject;
+  const { id } = await c.api.undo(d.service, d.env, `roll back ${d.id} from Slack by ${who}`);
+  await c.thread.update(`:rewind: ${who} is rolling back ${d.id}: the release it replaced, again [${id}]…`);
   await followDeployment(c.api, id, c.thread, c.follow);
 }

@@ -7,7 +7,14 @@
 import { roleAllows, type Role } from '@slipway/core';
 import { HELP, type ChatCommand } from './grammar.js';
 import { followBake, followDeployment, type FollowOptions } from './follow.js';
-import { NotAvailableError, type Actor, type EnvironmentView, type SlipwayApi } from './slipway.js';
+import {
+  NotAvailableError,
+  type Actor,
+  type EnvironmentView,
+  type ReleaseStarted,
+  type SlipwayApi,
+  type SyncReport,
+} from './slipway.js';
 import type { ResponseThread } from './thread.js';
 
 export interface Conversation {
@@ -75,7 +82,7 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
         now: items
           .map(
             (d) =>
-              `\`${d.id}\` ${d.env} ${d.image} *${d.state}* ${d.createdAt.slice(0, 16).replace('T', ' ')} ${d.by}${d.via ? ` (via ${d.via})` : ''}: ${d.message}`,
+              `\`${d.id}\` ${d.env} ${d.image}${d.context.sourceCommit ? ` (source ${d.context.sourceCommit.slice(0, 12)})` : ''} *${d.state}* ${d.createdAt.slice(0, 16).replace('T', ' ')} ${d.by}${d.via ? ` (via ${d.via})` : ''}: ${d.message}`,
           )
           .join('\n'),
       };
@@ -178,16 +185,9 @@ export function describeEnvironment(e: EnvironmentView): string {
   return lines.join('\n');
 }
 
-interface SyncSet {
-  service: string;
-  set: string;
-  inSync: boolean;
-  clusters: { env: string; image: string | null; version: string | null; odd: boolean }[];
-}
-
-function describeSync(answer: Record<string, unknown>): string {
-  const sets = (Array.isArray(answer.items) ? answer.items : []) as SyncSet[];
-  if (answer.inSync === true || sets.every((s) => s.inSync))
+function describeSync(answer: SyncReport): string {
+  const sets = answer.items;
+  if (answer.inSync || sets.every((s) => s.inSync))
     return ':white_check_mark: every sync set runs one image in all its clusters';
   return sets
     .filter((s) => !s.inSync)
@@ -198,6 +198,6 @@ function describeSync(answer: Record<string, unknown>): string {
     .join('\n');
 }
 
-function describeRelease(answer: Record<string, unknown>): string {
-  return `:package: release \`${String(answer.id ?? '')}\` ${String(answer.state ?? 'started')}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
+function describeRelease(answer: ReleaseStarted): string {
+  return `:package: release \`${answer.id}\` ${answer.state}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
 }

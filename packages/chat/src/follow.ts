@@ -9,7 +9,7 @@ export interface FollowOptions {
   timeoutMs: number;
 }
 
-const FINISHED = new Set(['succeeded', 'failed', 'rolled-back', 'cancelled']);
+export const FINISHED = new Set(['succeeded', 'failed', 'rolled-back', 'cancelled']);
 
 const OUTCOME: Record<string, string> = {
   succeeded: ':white_check_mark:',
@@ -19,7 +19,9 @@ const OUTCOME: Record<string, string> = {
 };
 
 function what(d: DeploymentView): string {
-  return `${d.service} ${d.env} ← ${d.image}${d.context.imageVersion ? ` (${d.context.imageVersion})` : ''}`;
+  const about = [d.context.imageVersion, d.context.sourceCommit && `source ${d.context.sourceCommit.slice(0, 12)}`];
+  const known = about.filter(Boolean).join(', ');
+  return `${d.service} ${d.env} ← ${d.image}${known ? ` (${known})` : ''}`;
 }
 
 /** What a person sees of a deployment now, and the phase it is in (a new phase is worth a post). */

@@ -27,7 +27,14 @@ export interface DeploymentView {
   createdAt: string;
   actions: { name: string; state: string }[];
   current: number;
-  context: { commit?: string; imageVersion?: string; group?: string; progress?: string; enabled?: boolean };
+  context: {
+    commit?: string;
+    imageVersion?: string;
+    sourceCommit?: string;
+    group?: string;
+    progress?: string;
+    enabled?: boolean;
+  };
 }
 
 export interface GroupView {
@@ -66,6 +73,10 @@ export interface DeployRequest {
   queue?: boolean;
 }
 
+type Json<Answer> = Answer extends { content: { 'application/json': infer T } } ? T : never;
+export type ReleaseStarted = Json<OrchestratorPaths['/releases']['post']['responses'][202]>;
+export type SyncReport = Json<OrchestratorPaths['/sync']['get']['responses'][200]>;
+
 /** An endpoint that this Slipway does not have yet (an older orchestrator). */
 export class NotAvailableError extends Error {}
 
@@ -84,8 +95,8 @@ export interface SlipwayApi {
     message: string;
     env?: string;
     items: (ReleaseItem & { from?: string })[];
-  }): Promise<Record<string, unknown>>;
-  sync(): Promise<Record<string, unknown>>;
+  }): Promise<ReleaseStarted>;
+  sync(): Promise<SyncReport>;
   /** A bake started (`id`) or an image that exists already for these inputs (`image`). */
   bake(service: string, version?: string): Promise<{ id?: string; image?: string; cached?: boolean }>;
   bakeState(id: string): Promise<BakeView>;
@@ -101,41 +112,30 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
     const baking = createServiceClient<BakingPaths>({ baseUrl: urls.baking, token, headers });
     const deploymentPath = (id: string) => ({ params: { path: { id } } });
 
-    /** For endpoints the generated types may not know yet (releases and sync arrive with issue 16). */
-    async function raw(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-      const response = await fetch(`${urls.orchestrator.replace(/\/+$/, '')}${path}`, {
-        method,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          ...headers,
-          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-      if (response.status === 404 && /no such resource/.test(String(answer.detail ?? ''))) {
-        throw new NotAvailableError(`${method} ${path} is not available yet in this orchestrator`);
+    /** An older orchestrator answers 404 "no such resource" for an endpoint it does not have yet. */
+    async function available<T>(what: string, call: Promise<{ data?: T; error?: unknown; response: Response }>) {
+      const result = await call;
+      const error: unknown = result.error;
+      const detail = typeof error === 'object' && error !== null && 'detail' in error ? String(error.detail) : '';
+      if (result.response.status === 404 && /no such resource/.test(detail)) {
+        throw new NotAvailableError(`${what} is not available yet in this orchestrator`);
       }
-      return unwrap({ data: answer, error: answer, response });
+      return unwrap(result);
     }
 
     return {
       async clusters() {
-        return (unwrap(await orchestrator.GET('/clusters')) as { items: EnvironmentView[] }).items;
+        return unwrap(await orchestrator.GET('/clusters')).items;
       },
       async environment(service, env) {
-        return unwrap(
-          await orchestrator.GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }),
-        ) as EnvironmentView;
+        return unwrap(await orchestrator.GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }));
       },
       async deployments(service, env) {
         const query = { service, ...(env ? { env } : {}), limit: 10 };
-        return (unwrap(await orchestrator.GET('/deployments', { params: { query } })) as { items: DeploymentView[] })
-          .items;
+        return unwrap(await orchestrator.GET('/deployments', { params: { query } })).items;
       },
       async deployment(id) {
-        return unwrap(await orchestrator.GET('/deployments/{id}', deploymentPath(id))) as DeploymentView;
+        return unwrap(await orchestrator.GET('/deployments/{id}', deploymentPath(id)));
       },
       async deploy(request) {
         return unwrap(await orchestrator.POST('/deployments', { body: request }));
@@ -149,9 +149,13 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
         );
       },
       async revertCommit(service, env, commit, message) {
-        return (await raw('POST', `/services/${service}/envs/${env}/revert-commit`, { commit, message })) as {
-          id: string;
-        };
+        return available(
+          `POST /services/${service}/envs/${env}/revert-commit`,
+          orchestrator.POST('/services/{service}/envs/{env}/revert-commit', {
+            params: { path: { service, env } },
+            body: { commit, message },
+          }),
+        );
       },
       async control(kind, id) {
         const path = deploymentPath(id);
@@ -163,20 +167,16 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
               : kind === 'cancel'
                 ? orchestrator.POST('/deployments/{id}/cancel', path)
                 : orchestrator.POST('/deployments/{id}/rollback', path);
-        return unwrap(await call) as DeploymentView;
+        return unwrap(await call);
       },
-      release: (request) => raw('POST', '/releases', request),
-      sync: () => raw('GET', '/sync'),
+      release: (request) => available('POST /releases', orchestrator.POST('/releases', { body: request })),
+      sync: () => available('GET /sync', orchestrator.GET('/sync')),
       async bake(service, version) {
         if (service === 'base') return unwrap(await baking.POST('/bakes/base'));
-        return unwrap(await baking.POST('/bakes', { body: { service, version: version! } })) as {
-          id?: string;
-          image?: string;
-          cached?: boolean;
-        };
+        return unwrap(await baking.POST('/bakes', { body: { service, version: version! } }));
       },
       async bakeState(id) {
-        return unwrap(await baking.GET('/bakes/{id}', { params: { path: { id } } })) as BakeView;
+        return unwrap(await baking.GET('/bakes/{id}', { params: { path: { id } } }));
       },
     };
   };

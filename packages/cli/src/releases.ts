@@ -8,6 +8,8 @@ import { CliError } from './errors.js';
 export interface ImageInfo {
   id: string;
   version?: string;
+  /** The source commit its artifact was built from, when the image carries it. */
+  sourceCommit?: string;
   createdAt: string;
 }
 
@@ -71,6 +73,10 @@ export async function imageFor(service: string, given: string): Promise<ImageInf
 }
 
 export const versionOf = (images: ImageInfo[], id?: string) => images.find((i) => i.id === id)?.version;
+
+/** A deployment's source commit (what it recorded), else its image's; 12 characters, or ''. */
+export const sourceOf = (d: { image: string; context?: { sourceCommit?: string } }, images: ImageInfo[]) =>
+  (d.context?.sourceCommit ?? images.find((i) => i.id === d.image)?.sourceCommit ?? '').slice(0, 12);
 
 /** An image as a person reads it: `img-… 1.4.0`. */
 export const imageLabel = (images: ImageInfo[], id?: string) =>

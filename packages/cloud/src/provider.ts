@@ -8,128 +8,54 @@
  * succeeds (a different spec is a ConflictError), destroying what is gone succeeds. So an
  * action retried after a crash is safe.
  */
+import type { components } from './schema/generated/openapi.js';
 
-export type ImageKind = 'base' | 'service';
+// The shapes the contract shares with the local daemon's API are its document's schemas
+// (src/schema/openapi.yaml), so the daemon's answers are the contract's types and neither can
+// drift from the other unseen; what only AWS fills in is added here.
+type Schemas = components['schemas'];
 
-export interface Image {
-  id: string;
-  kind: ImageKind;
-  service?: string;
-  version?: string;
-  baseImage?: string;
-  createdAt: string;
-  tags: Record<string, string>;
-}
+export type Image = Schemas['Image'];
+export type ImageKind = Image['kind'];
 
 /**
  * What an instance gets at launch, as cloud-init would apply it: files written (the
  * application properties), then commands run in order (launch-data), then the service starts.
  */
-export interface UserData {
-  files: Record<string, string>;
-  commands: string[];
-}
-
-export interface LaunchTemplateSpec {
-  name: string;
-  imageId: string;
-  instanceType: string;
-  userData: UserData;
-  securityGroups?: string[];
-  /** The IAM instance profile instances run as (AWS); recorded and shown locally. */
-  instanceProfile?: string;
-  tags?: Record<string, string>;
-}
-
-export interface LaunchTemplate extends LaunchTemplateSpec {
-  id: string;
-  createdAt: string;
-}
-
-export interface Capacity {
-  min: number;
-  desired: number;
-  max: number;
-}
-
-export interface ServerGroupSpec extends Capacity {
-  /** `<service>-<env>-vNNN` */
-  name: string;
-  launchTemplate: string;
-  /** Target groups the group's instances join while it is enabled. */
-  targetGroups: string[];
-  tags?: Record<string, string>;
-  /** Created out of service (disabled): its instances join no target group until enabled. */
-  disabled?: boolean;
-}
+export type UserData = Schemas['UserData'];
+export type LaunchTemplateSpec = Schemas['LaunchTemplateSpec'];
+export type LaunchTemplate = Schemas['LaunchTemplate'];
+export type Capacity = Schemas['Capacity'];
+export type ServerGroupSpec = Schemas['ServerGroupSpec'];
 
 /** Standby and detaching instances take no traffic, so they count as pending or terminating. */
-export type LifecycleState = 'pending' | 'running' | 'terminating' | 'terminated';
+export type LifecycleState = Schemas['Instance']['lifecycle'];
 
 export type HealthSource = 'http' | 'status-checks';
 
 /** The cloud's own checks of an instance (EC2's system and instance status checks). */
 export type InstanceStatus = 'ok' | 'initializing' | 'impaired';
 
-export interface Instance {
-  id: string;
-  /** `host:port` the instance serves on, once known. */
-  address?: string;
-  lifecycle: LifecycleState;
-  launchedAt: string;
+type DaemonInstance = Schemas['Instance'];
+type DaemonServerGroup = Omit<Schemas['ServerGroup'], 'instances'>;
+
+export interface Instance extends DaemonInstance {
   /** Absent where the cloud has no status checks of its own (the local cloud). */
   status?: InstanceStatus;
 }
 
-export interface ServerGroup extends ServerGroupSpec {
-  cluster: string;
-  /** Disabled: takes no traffic (not in its target groups), instances kept warm. */
-  disabled: boolean;
+export interface ServerGroup extends DaemonServerGroup {
   instances: Instance[];
-  createdAt: string;
   /** Why the group's last launch failed (AWS's scaling activities), while it is short of its desired capacity. */
   launchFailure?: string;
 }
 
-export interface HealthCheck {
-  path: string;
-  intervalSeconds: number;
-  timeoutSeconds: number;
-  healthyThreshold: number;
-  unhealthyThreshold: number;
-}
-
-export interface TargetGroupSpec {
-  name: string;
-  healthCheck: HealthCheck;
-  /** How long a deregistered target keeps its in-flight requests. */
-  deregistrationDelaySeconds: number;
-}
-
-export interface LoadBalancerSpec {
-  name: string;
-  /** Listener port. */
-  port: number;
-  protocol: 'http';
-  targetGroup: TargetGroupSpec;
-  securityGroups?: string[];
-  tags?: Record<string, string>;
-}
-
-export interface LoadBalancer extends LoadBalancerSpec {
-  /** Where clients reach it: `host:port` locally, a DNS name on AWS. */
-  address: string;
-  createdAt: string;
-}
-
-export type TargetHealthState = 'initial' | 'healthy' | 'unhealthy' | 'draining' | 'unused';
-
-export interface TargetHealth {
-  instanceId: string;
-  address?: string;
-  state: TargetHealthState;
-  reason?: string;
-}
+export type HealthCheck = Schemas['HealthCheck'];
+export type TargetGroupSpec = Schemas['TargetGroupSpec'];
+export type LoadBalancerSpec = Schemas['LoadBalancerSpec'];
+export type LoadBalancer = Schemas['LoadBalancer'];
+export type TargetHealth = Schemas['TargetHealth'];
+export type TargetHealthState = TargetHealth['state'];
 
 export interface CloudProvider {
   readonly kind: 'local' | 'aws';

@@ -79,16 +79,14 @@ export function createOperations({ source }: OperationsOptions): OperationHandle
     async refresh(req, res) {
       principalOf(req); // who asked is logged with the request; either way in is fine
       // A push webhook's body is whatever the Git server sends (additionalProperties).
-      const body = (req.body ?? {}) as { service?: string; env?: string; repository?: { name?: string } };
+      const body = req.body ?? {};
       // A Git server's push event names the repository: <service>-<env>.
       const pushed = /^([a-z0-9]{1,32})-([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)$/.exec(body.repository?.name ?? '');
-      const target = pushed ? { service: pushed[1]!, env: pushed[2]! } : { service: body.service, env: body.env };
-      const items = await source.refresh(
-        Object.fromEntries(Object.entries(target).filter(([, v]) => v !== undefined)) as {
-          service?: string;
-          env?: string;
-        },
-      );
+      const { service, env } = pushed ? { service: pushed[1]!, env: pushed[2]! } : body;
+      const items = await source.refresh({
+        ...(service !== undefined ? { service } : {}),
+        ...(env !== undefined ? { env } : {}),
+      });
       res.json({ items });
     },
   });

@@ -71,10 +71,12 @@ export async function recentCommitsAcross(data: Data, services: string[], limit 
 
 /** The source commits a deployment brought in since the release before it (its page). */
 export async function sourceChangeSection(data: Data, d: Deployment, before: Deployment | undefined): Promise<Html> {
-  const to = d.context.imageVersion ? await data.sourceCommit(d.service, d.context.imageVersion) : undefined;
-  const from = before?.context.imageVersion
-    ? await data.sourceCommit(d.service, before.context.imageVersion)
-    : undefined;
+  // What the deployment recorded (its image carried it), else its version's reported build.
+  const sourceOf = async (x: Deployment) =>
+    x.context.sourceCommit ??
+    (x.context.imageVersion ? await data.sourceCommit(x.service, x.context.imageVersion) : undefined);
+  const to = await sourceOf(d);
+  const from = before ? await sourceOf(before) : undefined;
   let body: Html;
   if (!to)
     body = html`<p class="muted">

@@ -95,8 +95,13 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
   return layout(
     d.id,
     html`<p class="muted">
-        <a href="/services/${d.service}">${d.service}</a> · ${d.context.imageVersion ?? ''} ${d.image} · config
-        ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}:
+        <a href="/services/${d.service}">${d.service}</a> · ${d.context.imageVersion ?? ''} ${d.image}
+        ${
+          d.context.sourceCommit
+            ? html`· source <code title="${d.context.sourceRepository ?? ''}">${short(d.context.sourceCommit)}</code>`
+            : ''
+        }
+        · config ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}:
         “${d.message}”${d.undoOf ? html` · undo of <a href="/deployments/${d.undoOf}">${d.undoOf}</a>` : ''}
       </p>
       <div class="grid">

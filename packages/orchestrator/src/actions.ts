@@ -20,6 +20,7 @@ import {
 import { resolveParams, type Deployment, type DeploymentParams } from './deployment.js';
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
+import { sourceOfImage } from './source.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
@@ -101,8 +102,9 @@ const resolveImage: Action = {
     if (found.kind !== 'service' || found.service !== service) {
       throw new DeploymentFailure(`image ${image} is not an image of ${service}`);
     }
-    ctx.deployment.context.imageVersion = found.version;
-    return `${image}: ${service} ${found.version ?? ''}`.trim();
+    Object.assign(ctx.deployment.context, { imageVersion: found.version }, await sourceOfImage(ctx.deps.peers, found));
+    const source = ctx.deployment.context.sourceCommit;
+    return `${image}: ${service} ${found.version ?? ''}${source ? ` from ${source.slice(0, 12)}` : ''}`.trim();
   },
 };
 

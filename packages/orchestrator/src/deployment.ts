@@ -65,8 +65,12 @@ export interface DeploymentParams {
 
 /** What the actions found and did, kept on the deployment so a rerun action knows. */
 export interface DeploymentContext {
+  /** The config commit. */
   commit?: string;
   imageVersion?: string;
+  /** The source commit (and repository) the image's artifact was built from, when known. */
+  sourceCommit?: string;
+  sourceRepository?: string;
   /** When the image was found to be one of this service's (epoch ms). */
   imageCheckedAt?: number;
   params?: DeploymentParams;

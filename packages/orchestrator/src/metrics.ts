@@ -1,6 +1,6 @@
 /**
  * Markers for graphs: `slipway_release_info{service,env,version,commit,image} 1` for what each
- * cluster runs (commit: the source commit its artifact was built from, when CI reported it) and
+ * cluster runs (commit: the source commit its image carries, else its version's reported build) and
  * `slipway_deployments_total{service,env,outcome}`, counted in Redis once per deployment (so
  * every orchestrator copy answers the same, and a finish seen twice counts once).
  */
@@ -10,6 +10,7 @@ import type { Deployment } from './deployment.js';
 import type { Notifier } from './notify.js';
 import type { Peers } from './peers.js';
 import type { DeploymentStore } from './store.js';
+import { sourceOfImage } from './source.js';
 
 const COUNT_ONCE = `
 if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
@@ -46,8 +47,9 @@ export function createDeploymentMetrics(options: {
         if (!release) continue;
         let info = known.get(release.image);
         if (!info) {
-          const version = (await peers.image(release.image).catch(() => undefined))?.version ?? '';
-          const commit = version ? ((await peers.sourceCommit?.(service, version).catch(() => undefined)) ?? '') : '';
+          const image = await peers.image(release.image).catch(() => undefined);
+          const version = image?.version ?? '';
+          const commit = (image && (await sourceOfImage(peers, image)).sourceCommit) ?? '';
           info = { version, commit };
           if (commit) known.set(release.image, info);
         }

@@ -35,30 +35,68 @@ const deployment = {
   by: 'alice',
   via: 'slack',
   state: 'running',
-  context: { imageVersion: '1.4.0', commit: 'c0ffee0000000000' },
+  actions: [],
+  context: {
+    imageVersion: '1.4.0',
+    commit: 'c0ffee0000000000',
+    sourceCommit: '5eed0000aaaabbbbccccddddeeeeffff00001111',
+    previous: 'search-prod-v003',
+    group: 'search-prod-v004',
+  },
 } as unknown as Deployment;
 
 describe('Slack notifications', () => {
-  it('carry Roll back and Pause while running, Undo once deployed, and say who acted from where', async () => {
-    const notifier = createNotifier({
+  const notifier = () =>
+    createNotifier({
       peers: { service: async () => ({ name: 'search', properties: {} }) },
       logger: createLogger({ name: 'test', level: 'silent' }),
       slackUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
     });
-    await notifier.notify(deployment, 'start');
-    await notifier.notify({ ...deployment, state: 'succeeded' }, 'success');
-    await notifier.notify({ ...deployment, state: 'failed', reason: 'unhealthy' }, 'failure');
-    const buttons = received.map((m) =>
-      (m.blocks?.find((b) => b.type === 'actions')?.elements ?? []).map((e) => [e.action_id, e.value]),
-    );
-    expect(buttons).toEqual([
+  const buttonsOf = (m: (typeof received)[number]) =>
+    (m.blocks?.find((b) => b.type === 'actions')?.elements ?? []).map((e) => [e.action_id, e.value]);
+  const saidOf = (m: (typeof received)[number]) =>
+    (m.blocks?.find((b) => b.type === 'context')?.elements ?? []).map((e) => e.text).join(' ');
+
+  it('carry Roll back and Pause while running, Undo once deployed, each said in words, and who acted from where', async () => {
+    received.length = 0;
+    await notifier().notify(deployment, 'start');
+    await notifier().notify({ ...deployment, state: 'succeeded' }, 'success');
+    expect(received.map(buttonsOf)).toEqual([
       [
         ['slipway:rollback', '{"deployment":"dep-abc123def"}'],
         ['slipway:pause', '{"deployment":"dep-abc123def"}'],
       ],
       [['slipway:undo', '{"service":"search","env":"prod"}']],
+    ]);
+    expect(received[0]!.text).toMatch(
+      /^:rocket: alice \(via slack\) deploying search prod: img-14 \(1\.4\.0, source 5eed0000aaaa\), config c0ffee000000/,
+    );
+    expect(saidOf(received[0]!)).toBe(
+      '*Roll back* puts search-prod-v003 back in service and takes the new group out; *Pause* stops it after the action running now (resume with /slipway resume dep-abc123def).',
+    );
+    expect(saidOf(received[1]!)).toBe('*Undo* deploys the release before this one again (its image and config).');
+  });
+
+  it('offer Roll back on a failed deployment whose group stayed in service, and say why there is none otherwise', async () => {
+    received.length = 0;
+    const failed = { ...deployment, state: 'failed', reason: 'unhealthy' } as Deployment;
+    const inService = {
+      ...failed,
+      context: { ...failed.context, enabled: true },
+      actions: [{ name: 'take-new-group-out', state: 'failed', attempts: 1 }],
+    } as Deployment;
+    await notifier().notify(inService, 'failure');
+    await notifier().notify(failed, 'failure'); // failed before taking traffic
+    await notifier().notify({ ...deployment, state: 'rolled-back', reason: 'burn-in' } as Deployment, 'rollback');
+    expect(received.map(buttonsOf)).toEqual([
+      [['slipway:rollback', '{"deployment":"dep-abc123def","service":"search","env":"prod"}']],
+      [],
       [],
     ]);
-    expect(received[0]!.text).toMatch(/^:rocket: alice \(via slack\) deploying search prod: img-14 \(1\.4\.0\)/);
+    expect(saidOf(received[0]!)).toBe(
+      'search-prod-v004 is still in service: its rollback did not finish. *Roll back* deploys the release it replaced (search-prod-v003) again; search-prod-v004 leaves service.',
+    );
+    expect(saidOf(received[1]!)).toMatch(/^search-prod-v003 serves, as before this deployment: nothing to roll back/);
+    expect(saidOf(received[2]!)).toMatch(/No Undo here — it would go one release further back/);
   });
 });

@@ -23,21 +23,33 @@ const ICON: Record<NotificationKind, string> = {
 };
 
 export function describeNotification(d: Deployment, kind: NotificationKind): string {
-  const what = `${d.service} ${d.env}: ${d.image}${d.context.imageVersion ? ` (${d.context.imageVersion})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
+  const about = [d.context.imageVersion, d.context.sourceCommit && `source ${d.context.sourceCommit.slice(0, 12)}`];
+  const known = about.filter(Boolean).join(', ');
+  const what = `${d.service} ${d.env}: ${d.image}${known ? ` (${known})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
   return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
 }
 
 /**
  * The message with buttons the chat service answers (POST /slack/actions), acting as whoever
- * presses one: a running deployment can be rolled back or paused, a finished one undone. A
- * failed or rolled-back one gets none: the old group already serves, and undo would go back a
- * release further than the one that failed.
+ * presses one, each said in words under them:
+ * - running: Roll back (the previous release back in service, the new group out) and Pause;
+ * - deployed: Undo (the release before it deployed again);
+ * - failed with its new group still in service (its rollback could not finish): Roll back, which
+ *   deploys the release it replaced again (undo from what serves now);
+ * - failed before taking traffic, cancelled, or rolled back: no button, and the message says
+ *   why — the previous release serves, and an Undo there would go one release further back.
  */
 type Blocks = NonNullable<IncomingWebhookSendArguments['blocks']>;
 
+/** Whether a finished deployment left its new group in service (its rollback did not finish). */
+export function leftInService(d: Deployment): boolean {
+  const tookOut = d.actions.some((a) => a.name === 'take-new-group-out' && a.state === 'done');
+  return d.state === 'failed' && !!d.context.enabled && !!d.context.group && !tookOut;
+}
+
 export function slackBlocks(d: Deployment, kind: NotificationKind, text: string): Blocks {
-  const button = (action: string, label: string, value: object, style?: 'danger' | 'primary') => ({
+  const button = (action: string, label: string, value: object, style?: 'danger' | 'primary', what?: string) => ({
     type: 'button',
     action_id: `slipway:${action}`,
     text: { type: 'plain_text', text: label },
@@ -47,25 +59,46 @@ export function slackBlocks(d: Deployment, kind: NotificationKind, text: string)
       ? {
           confirm: {
             title: { type: 'plain_text', text: `${label}?` },
-            text: { type: 'mrkdwn', text: `${label} ${d.service} ${d.env} (${d.id})` },
+            text: { type: 'mrkdwn', text: `${label} ${d.service} ${d.env} (${d.id})${what ? `: ${what}` : ''}` },
             confirm: { type: 'plain_text', text: label },
             deny: { type: 'plain_text', text: 'Cancel' },
           },
         }
       : {}),
   });
-  const buttons =
-    kind === 'start'
-      ? [
-          button('rollback', 'Roll back', { deployment: d.id }, 'danger'),
-          button('pause', 'Pause', { deployment: d.id }),
-        ]
-      : kind === 'success'
-        ? [button('undo', 'Undo', { service: d.service, env: d.env }, 'danger')]
-        : [];
+  const previous = d.context.previous;
+  let buttons: ReturnType<typeof button>[] = [];
+  let said: string;
+  if (kind === 'start') {
+    const back = previous
+      ? `puts ${previous} back in service and takes the new group out`
+      : 'takes the new group out (there is no release before it)';
+    buttons = [
+      button('rollback', 'Roll back', { deployment: d.id }, 'danger', back),
+      button('pause', 'Pause', { deployment: d.id }),
+    ];
+    said = `*Roll back* ${back}; *Pause* stops it after the action running now (resume with /slipway resume ${d.id}).`;
+  } else if (kind === 'success') {
+    const undo = 'deploys the release before this one again (its image and config)';
+    buttons = [button('undo', 'Undo', { service: d.service, env: d.env }, 'danger', undo)];
+    said = `*Undo* ${undo}.`;
+  } else if (kind === 'failure' && leftInService(d) && previous) {
+    const back = `deploys the release it replaced (${previous}) again; ${d.context.group} leaves service`;
+    buttons = [button('rollback', 'Roll back', { deployment: d.id, service: d.service, env: d.env }, 'danger', back)];
+    said = `${d.context.group} is still in service: its rollback did not finish. *Roll back* ${back}.`;
+  } else if (kind === 'failure' && leftInService(d)) {
+    said = `${d.context.group} is still in service, and there is no earlier release to go back to.`;
+  } else if (kind === 'rollback' || (kind === 'failure' && previous)) {
+    said = `${previous ?? 'The previous release'} serves, as before this deployment: nothing to roll back. No Undo here — it would go one release further back (/slipway undo ${d.service} ${d.env} does that, if you mean it).`;
+  } else {
+    said = 'Nothing of it serves: there was no release before it.';
+  }
   const section = { type: 'section', text: { type: 'mrkdwn', text } };
+  const context = { type: 'context', elements: [{ type: 'mrkdwn', text: said }] };
   return (
-    buttons.length ? [section, { type: 'actions', block_id: `slipway-${d.id}`, elements: buttons }] : [section]
+    buttons.length
+      ? [section, { type: 'actions', block_id: `slipway-${d.id}`, elements: buttons }, context]
+      : [section, context]
   ) as Blocks;
 }
 
@@ -97,6 +130,7 @@ export function createNotifier(options: {
               env: d.env,
               image: d.image,
               commit: d.context.commit,
+              ...(d.context.sourceCommit ? { sourceCommit: d.context.sourceCommit } : {}),
               state: d.state,
               reason: d.reason,
               by: d.by,

@@ -22,6 +22,8 @@ import type { Peers } from './peers.js';
 import type { Runner } from './runner.js';
 import type { operations } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
+import { sourceOfImage } from './source.js';
+import { undoTarget } from './undo.js';
 
 export interface OperationsOptions {
   store: DeploymentStore;
@@ -127,8 +129,10 @@ export function createOperations(options: OperationsOptions) {
     rollbackDeployment: (req, res) => control(req, res, 'rollback'),
     async undo(req, res) {
       const { service, env } = req.params;
-      const [current, previous] = await store.releases(service, env, 2);
-      if (!current || !previous) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
+      const serving = (await describeEnvironment(service, env, false)).active;
+      const target = undoTarget(await store.releases(service, env, 2), serving);
+      if (!target) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
+      const { current, previous } = target;
       const deployment = await submit(
         {
           service,
@@ -284,6 +288,7 @@ export async function submitDeployment(
     context: {
       commit: config.commit,
       imageVersion: image.version,
+      ...(await sourceOfImage(peers, image)),
       imageCheckedAt: Date.now(),
       params,
       targetGroup: params.loadBalancer.name,

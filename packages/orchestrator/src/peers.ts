@@ -29,8 +29,10 @@ export interface ConfigAtCommit extends Pick<ConfigSnapshot, 'commit' | 'valid' 
   stale?: string;
 }
 
-/** What the orchestrator reads of an image (its fakes in tests give no more). */
-export type ImageRecord = Pick<BakingImage, 'id' | 'kind' | 'service' | 'version'>;
+/** What the orchestrator reads of an image (its fakes in tests give no more), with the source
+ * commit and repository it was baked from when it carries them. */
+export type ImageRecord = Pick<BakingImage, 'id' | 'kind' | 'service' | 'version'> &
+  Partial<Pick<BakingImage, 'sourceCommit' | 'sourceRepository'>>;
 
 export interface Peers {
   service(name: string): Promise<ServiceRecord | undefined>;

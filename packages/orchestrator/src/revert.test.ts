@@ -6,6 +6,7 @@ import { createDeploymentMetrics } from './metrics.js';
 import type { Peers } from './peers.js';
 import { findRevertTarget } from './revert.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
+import { undoTarget } from './undo.js';
 
 let redisServer: TestRedis;
 let redis: Redis;
@@ -68,6 +69,23 @@ describe('revert-commit', () => {
   });
 });
 
+describe('undo', () => {
+  it('goes back to the release before what serves now, and no further after a failed deployment left its group in service', async () => {
+    const releases = await store.releases('search', 'prod', 2); // img-13 on v003, img-12 on v002
+    expect(undoTarget(releases, { name: 'search-prod-v003', deployment: 'dep-release3' })).toEqual({
+      current: releases[0],
+      previous: releases[1],
+    });
+    // A failed deployment's v004 still serves (its rollback could not finish): back to img-13, not img-12.
+    expect(undoTarget(releases, { name: 'search-prod-v004', deployment: 'dep-failed04' })).toEqual({
+      current: { deployment: 'dep-failed04' },
+      previous: expect.objectContaining({ image: 'img-13', group: 'search-prod-v003' }),
+    });
+    expect(undoTarget(releases.slice(0, 1), { name: 'search-prod-v003' })).toBeUndefined();
+    expect(undoTarget([], { name: 'search-prod-v001' })).toBeUndefined();
+  });
+});
+
 describe('/metrics markers', () => {
   it('exports what each cluster runs and counts each finished deployment once', async () => {
     const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
@@ -84,6 +102,26 @@ describe('/metrics markers', () => {
       `slipway_release_info{service="search",env="prod",image="img-13",version="1.3.0",commit="${'130'.padEnd(40, 'c')}"} 1`,
     );
     expect(text).toContain('slipway_deployments_total{service="search",env="prod",outcome="rolled-back"} 1');
+    // An image that carries its source commit is labelled with it, without asking for its build.
+    const carried = createDeploymentMetrics({
+      redis,
+      prefix,
+      store,
+      peers: {
+        ...peers,
+        image: async (id) => ({
+          id,
+          kind: 'service',
+          service: 'search',
+          version: '1.3.0',
+          sourceCommit: 'f'.repeat(40),
+        }),
+        sourceCommit: async () => {
+          throw new Error('not asked');
+        },
+      },
+    });
+    expect(await carried.registry.metrics()).toContain(`version="1.3.0",commit="${'f'.repeat(40)}"} 1`);
     expect(text).toContain('slipway_deployments_total{service="search",env="prod",outcome="succeeded"} 1');
   });
 });

@@ -11,6 +11,7 @@ import {
   duration,
   environment,
   serviceImages,
+  sourceOf,
   versionOf,
   type DeploymentRecord,
   type ImageInfo,
@@ -71,8 +72,10 @@ export async function status(service?: string, env?: string, options: GlobalOpti
   show(options, state, () => {
     line(`${bold(`${name} ${environmentName}`)}${state.deploying ? yellow(`  deploying: ${state.deploying}`) : ''}`);
     for (const group of [state.active, ...state.retained].filter((g) => g !== null && g !== undefined)) {
+      const made = recent.find((d) => d.id === group.deployment);
+      const source = sourceOf(made ?? { image: group.image ?? '' }, images);
       line(
-        `  ${group.name} ${group.disabled ? dim('out of service') : green('in service')} ${versionOf(images, group.image) ?? ''} ${dim(`${group.image ?? ''} config ${group.commit?.slice(0, 12) ?? ''}`)}`,
+        `  ${group.name} ${group.disabled ? dim('out of service') : green('in service')} ${versionOf(images, group.image) ?? ''} ${dim(`${group.image ?? ''}${source ? ` source ${source}` : ''} config ${group.commit?.slice(0, 12) ?? ''}`)}`,
       );
       for (const i of group.instances) line(`    ${i.id} ${i.address ?? ''} ${i.lifecycle} ${stateColour(i.health)}`);
     }
@@ -92,12 +95,13 @@ export async function history(service?: string, env?: string, options: GlobalOpt
   show(options, { items }, () => {
     if (items.length === 0) return line('no deployments yet');
     table([
-      ['ID', 'SERVICE', 'ENV', 'VERSION', 'OUTCOME', 'STARTED', 'TOOK', 'WHO', 'WHY'],
+      ['ID', 'SERVICE', 'ENV', 'VERSION', 'SOURCE', 'OUTCOME', 'STARTED', 'TOOK', 'WHO', 'WHY'],
       ...items.map((d) => [
         d.id,
         d.service,
         d.env,
         versionOf(images, d.image) ?? d.image,
+        sourceOf(d, images).slice(0, 7) || '-',
         outcome(d),
         (d.startedAt ?? d.createdAt).slice(0, 16).replace('T', ' '),
         duration(d.startedAt ?? d.createdAt, d.finishedAt),

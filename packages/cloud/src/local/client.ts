@@ -1,19 +1,17 @@
 /**
  * The `local` provider: the CloudProvider interface over the local cloud daemon's REST API,
- * through the typed client generated from its OpenAPI document.
+ * through the typed client generated from its OpenAPI document. Its answers are the contract's
+ * types as they stand (provider.ts takes them from the same document); a server group's lacks
+ * only what AWS alone fills in (instances' status checks, launchFailure), so nothing is cast.
  */
 import { NotFoundError, createServiceClient, unwrap } from '@slipway/core';
 import type { paths } from '../schema/generated/openapi.js';
 import type {
   Capacity,
   CloudProvider,
-  Image,
   ImageKind,
-  LaunchTemplate,
   LaunchTemplateSpec,
-  LoadBalancer,
   LoadBalancerSpec,
-  ServerGroup,
   ServerGroupSpec,
 } from '../provider.js';
 
@@ -41,7 +39,7 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     async ping() {
       unwrap(await client.GET('/load-balancers'));
     },
-    getImage: (id) => orNothing(client.GET('/images/{id}', { params: { path: { id } } })) as Promise<Image | undefined>,
+    getImage: (id) => orNothing(client.GET('/images/{id}', { params: { path: { id } } })),
     async listImages(filter: { service?: string; kind?: ImageKind } = {}) {
       return unwrap(await client.GET('/images', { params: { query: filter } })).items;
     },
@@ -54,23 +52,19 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     async createLaunchTemplate(spec: LaunchTemplateSpec) {
       return unwrap(await client.PUT('/launch-templates/{name}', { ...path(spec.name), body: spec }));
     },
-    getLaunchTemplate: (name) =>
-      orNothing(client.GET('/launch-templates/{name}', path(name))) as Promise<LaunchTemplate | undefined>,
+    getLaunchTemplate: (name) => orNothing(client.GET('/launch-templates/{name}', path(name))),
     async deleteLaunchTemplate(name) {
       unwrap(await client.DELETE('/launch-templates/{name}', path(name)));
     },
     async createServerGroup(spec: ServerGroupSpec) {
       return unwrap(await client.PUT('/server-groups/{name}', { ...path(spec.name), body: spec }));
     },
-    getServerGroup: (name) =>
-      orNothing(client.GET('/server-groups/{name}', path(name))) as Promise<ServerGroup | undefined>,
+    getServerGroup: (name) => orNothing(client.GET('/server-groups/{name}', path(name))),
     async listServerGroups(cluster) {
       return unwrap(await client.GET('/server-groups', { params: { query: { cluster } } })).items;
     },
     async resizeServerGroup(name, capacity: Capacity) {
-      return unwrap(
-        await client.POST('/server-groups/{name}/resize', { ...path(name), body: capacity }),
-      ) as ServerGroup;
+      return unwrap(await client.POST('/server-groups/{name}/resize', { ...path(name), body: capacity }));
     },
     async disableServerGroup(name) {
       return unwrap(await client.POST('/server-groups/{name}/disable', path(name)));
@@ -84,8 +78,7 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     async createLoadBalancer(spec: LoadBalancerSpec) {
       return unwrap(await client.PUT('/load-balancers/{name}', { ...path(spec.name), body: spec }));
     },
-    getLoadBalancer: (name) =>
-      orNothing(client.GET('/load-balancers/{name}', path(name))) as Promise<LoadBalancer | undefined>,
+    getLoadBalancer: (name) => orNothing(client.GET('/load-balancers/{name}', path(name))),
     async listLoadBalancers() {
       return unwrap(await client.GET('/load-balancers')).items;
     },

@@ -130,7 +130,7 @@ export interface paths {
         put?: never;
         /**
          * Register a machine image built elsewhere (an AMI id, or a local image's id) for a service and version.
-         * @description Checks that the image exists in the cloud first (404 naming it when not). Registering the same image for the same service and version again answers 200; for another, 409.
+         * @description Checks that the image exists in the cloud first (404 naming it when not). Registering the same image for the same service and version again answers 200; for another, 409. The source commit (and repository) it was built from are optional: the image then carries them, as a baked one does.
          */
         post: operations["registerImage"];
         delete?: never;
@@ -279,6 +279,8 @@ export interface components {
     schemas: {
         /** @description a full commit id */
         Commit: string;
+        /** @description a repository URL or path, as an image tag can carry it (no spaces, quotes or braces) */
+        SourceRepository: string;
         Build: {
             service: string;
             commit: string;
@@ -326,6 +328,9 @@ export interface components {
             bakeKey?: string;
             baseImage?: string;
             artifactSha256?: string;
+            /** @description the source commit of the artifact (its reported build) */
+            sourceCommit?: string;
+            sourceRepository?: string;
             /** @enum {string} */
             state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             image?: string;
@@ -342,6 +347,10 @@ export interface components {
             service?: string;
             version?: string;
             baseImage?: string;
+            /** @description The source commit of the artifact it was baked from (its tag slipway:commit), when a build was reported for that version before the bake; absent otherwise. */
+            sourceCommit?: string;
+            /** @description where that commit lives (its tag slipway:repository) */
+            sourceRepository?: string;
             createdAt: string;
             tags: {
                 [key: string]: string;
@@ -721,6 +730,8 @@ export interface operations {
                     service: string;
                     version: string;
                     imageId: string;
+                    commit?: components["schemas"]["Commit"];
+                    repository?: components["schemas"]["SourceRepository"];
                 };
             };
         };

@@ -284,6 +284,7 @@ export interface components {
             instanceType: string;
             userData: components["schemas"]["UserData"];
             securityGroups?: string[];
+            /** @description The IAM instance profile instances run as (AWS); recorded and shown locally. */
             instanceProfile?: string;
             tags?: components["schemas"]["Tags"];
         };
@@ -293,6 +294,7 @@ export interface components {
             instanceType: string;
             userData: components["schemas"]["UserData"];
             securityGroups?: string[];
+            instanceProfile?: string;
             tags?: components["schemas"]["Tags"];
             id: string;
             createdAt: string;
@@ -303,11 +305,13 @@ export interface components {
             max: number;
         };
         ServerGroupSpec: {
+            /** @description <service>-<env>-vNNN */
             name: string;
             launchTemplate: string;
             min: number;
             desired: number;
             max: number;
+            /** @description Target groups the group's instances join while it is enabled. */
             targetGroups: string[];
             tags?: components["schemas"]["Tags"];
             /** @description Create it out of service; its instances join no target group until it is enabled. */
@@ -315,6 +319,7 @@ export interface components {
         };
         Instance: {
             id: string;
+            /** @description host:port the instance serves on, once known. */
             address?: string;
             /** @enum {string} */
             lifecycle: "pending" | "running" | "terminating" | "terminated";
@@ -344,10 +349,12 @@ export interface components {
         TargetGroupSpec: {
             name: string;
             healthCheck: components["schemas"]["HealthCheck"];
+            /** @description How long a deregistered target keeps its in-flight requests. */
             deregistrationDelaySeconds: number;
         };
         LoadBalancerSpec: {
             name: string;
+            /** @description Listener port. */
             port: number;
             /** @enum {string} */
             protocol: "http";

@@ -508,6 +508,12 @@ export interface operations {
                 "application/json": {
                     service?: string;
                     env?: string;
+                    /** @description A push event's repository; its name <service>-<env> picks the one to refresh. */
+                    repository?: {
+                        name?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 } & {
                     [key: string]: unknown;
                 };

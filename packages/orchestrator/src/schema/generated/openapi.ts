@@ -147,7 +147,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A new deployment of the previous release (image, config commit); its group is re-enabled when still retained. */
+        /**
+         * A new deployment of the previous release (image, config commit); its group is re-enabled when still retained.
+         * @description The previous release is the one before what serves now: after a failed deployment whose group stayed in service (its rollback could not finish), that is the newest release, the one it replaced.
+         */
         post: operations["undo"];
         delete?: never;
         options?: never;
@@ -412,8 +415,13 @@ export interface components {
             current: number;
             /** @description What the actions found and did (config commit, groups, progress). */
             context: {
+                /** @description the config commit */
                 commit?: string;
                 imageVersion?: string;
+                /** @description The source commit the image's artifact was built from: carried by the image, else its version's reported build; absent when neither knows. */
+                sourceCommit?: string;
+                /** @description where that commit lives */
+                sourceRepository?: string;
                 group?: string;
                 previous?: string;
                 progress?: string;
