@@ -3,7 +3,7 @@ import { createLogger } from '@slipway/core';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import type { Actor, DeploymentView, SlipwayApi } from './slipway.js';
+import type { Actor, Deployment, SlipwayApi } from './slipway.js';
 import { SlackStandIn } from './stand-in.js';
 import { createChatUsers } from './users.js';
 
@@ -24,9 +24,9 @@ interface Call {
  */
 function fakeSlipway(options: { slowStatusMs?: number } = {}) {
   const calls: Call[] = [];
-  const deployments = new Map<string, DeploymentView>();
+  const deployments = new Map<string, Deployment>();
   let next = 0;
-  const steps: Array<(d: DeploymentView) => void> = [
+  const steps: Array<(d: Deployment) => void> = [
     (d) => (d.state = 'running'),
     (d) => {
       d.current = 1;
@@ -43,18 +43,19 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       env,
       image,
       message,
+      strategy: 'red-black',
       by: actor.subject,
       via: 'slack',
       state: 'queued',
       createdAt: new Date().toISOString(),
       actions: [
-        { name: 'create-server-group', state: 'pending' },
-        { name: 'burn-in', state: 'pending' },
+        { name: 'create-server-group', state: 'pending', attempts: 0 },
+        { name: 'burn-in', state: 'pending', attempts: 0 },
       ],
       current: 0,
       context: { imageVersion: '1.4.0' },
     });
-    return { id };
+    return { id, state: 'queued' };
   };
   const slipway = (actor: Actor): SlipwayApi => {
     const record = (call: string, ...args: unknown[]) => calls.push({ actor, call, args });
@@ -66,7 +67,13 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
           {
             service: 'search',
             env: 'prod',
-            active: { name: 'search-prod-v003', disabled: false, image: 'img-3', instances: [] },
+            active: {
+              name: 'search-prod-v003',
+              disabled: false,
+              capacity: { min: 2, desired: 2, max: 2 },
+              image: 'img-3',
+              instances: [],
+            },
             retained: [],
             health: { healthy: 2, instances: 2 },
           },
@@ -82,7 +89,7 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       },
       async deployment(id) {
         const d = deployments.get(id)!;
-        const step = steps[(d as DeploymentView & { step?: number }).current + (d.state === 'queued' ? 0 : 1)];
+        const step = steps[d.current + (d.state === 'queued' ? 0 : 1)];
         const snapshot = structuredClone(d);
         if (d.state !== 'succeeded' && d.state !== 'rolled-back') step?.(d);
         return snapshot;
@@ -97,7 +104,7 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       },
       async revertCommit(service, env, commit, message) {
         record('revertCommit', service, env, commit, message);
-        return start(actor, service, env, 'img-1', message);
+        return { ...start(actor, service, env, 'img-1', message), image: 'img-1', version: '1.3.0' };
       },
       async control(kind, id) {
         record('control', kind, id);
@@ -121,7 +128,7 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
         return { image: 'img-9', cached: true };
       },
       async bakeState(id) {
-        return { id, state: 'succeeded', image: 'img-9' };
+        return { id, kind: 'service', state: 'succeeded', image: 'img-9', requestedBy: actor.subject, createdAt: '' };
       },
     };
   };

@@ -6,7 +6,7 @@
 import { isEnvName, isServiceName } from '@slipway/core';
 import { refusal, type Conversation } from './commands.js';
 import { FINISHED, followDeployment } from './follow.js';
-import type { DeploymentView } from './slipway.js';
+import type { Deployment } from './slipway.js';
 
 const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
 const COMMIT = /^[0-9a-f]{7,40}$/;
@@ -68,7 +68,7 @@ export async function handleButton(actionId: string, rawValue: string, c: Conver
  * service (the notification offers the button then) has something to roll back — undo, from
  * what serves now, deploys the release it replaced again. Anything else says why not.
  */
-async function rollBackFinished(d: DeploymentView, c: Conversation): Promise<void> {
+async function rollBackFinished(d: Deployment, c: Conversation): Promise<void> {
   if (d.state !== 'failed')
     return c.thread.finish(`:information_source: ${d.id} is ${d.state}: nothing of it to roll back`);
   const who = c.actor.subject;

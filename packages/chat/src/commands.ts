@@ -10,7 +10,7 @@ import { followBake, followDeployment, type FollowOptions } from './follow.js';
 import {
   NotAvailableError,
   type Actor,
-  type EnvironmentView,
+  type Environment,
   type ReleaseStarted,
   type SlipwayApi,
   type SyncReport,
@@ -46,6 +46,7 @@ export function refusal(actor: Actor, verb: string, needed: Role): string | unde
 /** A failed call in one line: the service's own words (problem+json detail). */
 export function failure(error: unknown): string {
   if (error instanceof NotAvailableError) return `:construction: not available yet: ${error.message}`;
+  // What reaches here is an Error: core's problem classes from unwrap(), or fetch's own.
   return `:warning: ${(error as Error).message}`;
 }
 
@@ -126,13 +127,13 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
         `:bread: baking ${command.service === 'base' ? 'a new base image' : `${command.service} ${command.version}`}…`,
         async () => {
           const started = await api.bake(command.service, command.version);
-          if (started.image) {
+          if ('image' in started) {
             await thread.finish(
               `:white_check_mark: ${command.service} ${command.version} is baked already: ${started.image}`,
             );
             return;
           }
-          await followBake(api, started.id!, thread, c.follow);
+          await followBake(api, started.id, thread, c.follow);
         },
       );
     case 'release':
@@ -160,11 +161,11 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
   }
 }
 
-function health(e: EnvironmentView): string {
+function health(e: Environment): string {
   return `${e.health.healthy ?? 0}/${e.health.instances ?? 0} healthy`;
 }
 
-export function describeClusters(items: EnvironmentView[]): string {
+export function describeClusters(items: Environment[]): string {
   if (items.length === 0) return 'no clusters deployed yet';
   return items
     .map(
@@ -174,7 +175,7 @@ export function describeClusters(items: EnvironmentView[]): string {
     .join('\n');
 }
 
-export function describeEnvironment(e: EnvironmentView): string {
+export function describeEnvironment(e: Environment): string {
   const lines = [`*${e.service} ${e.env}* — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`];
   for (const g of [e.active, ...e.retained].filter((g) => g !== null)) {
     const states = g.instances.map((i) => i.health);

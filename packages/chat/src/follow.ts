@@ -1,6 +1,6 @@
 /** Follows a deployment or a bake until it ends, telling a ResponseThread what a person would want to see. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BakeView, DeploymentView, SlipwayApi } from './slipway.js';
+import type { Bake, Deployment, SlipwayApi } from './slipway.js';
 import type { ResponseThread } from './thread.js';
 
 export interface FollowOptions {
@@ -18,14 +18,14 @@ const OUTCOME: Record<string, string> = {
   cancelled: ':no_entry_sign:',
 };
 
-function what(d: DeploymentView): string {
+function what(d: Deployment): string {
   const about = [d.context.imageVersion, d.context.sourceCommit && `source ${d.context.sourceCommit.slice(0, 12)}`];
   const known = about.filter(Boolean).join(', ');
   return `${d.service} ${d.env} ← ${d.image}${known ? ` (${known})` : ''}`;
 }
 
 /** What a person sees of a deployment now, and the phase it is in (a new phase is worth a post). */
-export function describeDeployment(d: DeploymentView): { phase: string; text: string } {
+export function describeDeployment(d: Deployment): { phase: string; text: string } {
   if (FINISHED.has(d.state)) {
     const verb = { succeeded: 'deployed', failed: 'failed', 'rolled-back': 'rolled back', cancelled: 'cancelled' }[
       d.state as 'succeeded'
@@ -49,7 +49,7 @@ export async function followDeployment(
   id: string,
   thread: ResponseThread,
   options: FollowOptions,
-): Promise<DeploymentView | undefined> {
+): Promise<Deployment | undefined> {
   const deadline = Date.now() + options.timeoutMs;
   let phase: string | undefined;
   for (;;) {
@@ -76,7 +76,7 @@ export async function followBake(
   id: string,
   thread: ResponseThread,
   options: FollowOptions,
-): Promise<BakeView | undefined> {
+): Promise<Bake | undefined> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const bake = await api.bakeState(id);

@@ -5,101 +5,52 @@
  * and record them, `via: slack`.
  */
 import type { BakingPaths } from '@slipway/baking';
-import { actAsHeader, createServiceClient, NotFoundError, unwrap, type Role } from '@slipway/core';
-import type { OrchestratorPaths } from '@slipway/orchestrator';
-import type { Control, ReleaseItem, Strategy } from './grammar.js';
+import { actAsHeader, createServiceClient, NotFoundError, unwrap, type AnswerOf, type Role } from '@slipway/core';
+import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
+import type { Control } from './grammar.js';
 
 export interface Actor {
   subject: string;
   role: Role;
 }
 
-export interface DeploymentView {
-  id: string;
-  service: string;
-  env: string;
-  image: string;
-  message: string;
-  by: string;
-  via?: string;
-  state: 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled';
-  reason?: string;
-  createdAt: string;
-  actions: { name: string; state: string }[];
-  current: number;
-  context: {
-    commit?: string;
-    imageVersion?: string;
-    sourceCommit?: string;
-    group?: string;
-    progress?: string;
-    enabled?: boolean;
-  };
-}
-
-export interface GroupView {
-  name: string;
-  disabled: boolean;
-  image?: string;
-  commit?: string;
-  instances: { id: string; health: string }[];
-}
-
-export interface EnvironmentView {
-  service: string;
-  env: string;
-  active: GroupView | null;
-  retained: GroupView[];
-  health: { healthy?: number; instances?: number };
-  deploying?: string;
-}
-
-export interface BakeView {
-  id: string;
-  state: string;
-  image?: string;
-  reason?: string;
-  service?: string;
-  version?: string;
-}
-
-export interface DeployRequest {
-  service: string;
-  env: string;
-  image: string;
-  message: string;
-  configRef?: string;
-  strategy?: Strategy;
-  queue?: boolean;
-}
-
-type Json<Answer> = Answer extends { content: { 'application/json': infer T } } ? T : never;
-export type ReleaseStarted = Json<OrchestratorPaths['/releases']['post']['responses'][202]>;
-export type SyncReport = Json<OrchestratorPaths['/sync']['get']['responses'][200]>;
+type Schemas = OrchestratorComponents['schemas'];
+type Body<Op> = Op extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
+export type Deployment = Schemas['Deployment'];
+export type Environment = Schemas['Environment'];
+export type Bake = AnswerOf<BakingPaths['/bakes/{id}']['get']>;
+/** POST /deployments' body. */
+export type DeployRequest = Body<OrchestratorPaths['/deployments']['post']>;
+/** POST /releases' body: several services, each to its clusters in waves, in dependency order. */
+export type ReleaseRequest = Body<OrchestratorPaths['/releases']['post']>;
+export type ReleaseStarted = AnswerOf<OrchestratorPaths['/releases']['post']>;
+export type SyncReport = AnswerOf<OrchestratorPaths['/sync']['get']>;
+/** A bake started (`id`) or an image that exists already for these inputs (`image`). */
+export type BakeStarted = AnswerOf<BakingPaths['/bakes']['post']>;
+type Started = AnswerOf<OrchestratorPaths['/deployments']['post']>;
 
 /** An endpoint that this Slipway does not have yet (an older orchestrator). */
 export class NotAvailableError extends Error {}
 
 export interface SlipwayApi {
-  clusters(): Promise<EnvironmentView[]>;
-  environment(service: string, env: string): Promise<EnvironmentView>;
-  deployments(service: string, env?: string): Promise<DeploymentView[]>;
-  deployment(id: string): Promise<DeploymentView>;
-  deploy(request: DeployRequest): Promise<{ id: string }>;
-  undo(service: string, env: string, message: string): Promise<{ id: string }>;
+  clusters(): Promise<Environment[]>;
+  environment(service: string, env: string): Promise<Environment>;
+  deployments(service: string, env?: string): Promise<Deployment[]>;
+  deployment(id: string): Promise<Deployment>;
+  deploy(request: DeployRequest): Promise<Started>;
+  undo(service: string, env: string, message: string): Promise<Started>;
   /** Deploys the newest earlier release whose artifact does not contain the commit. */
-  revertCommit(service: string, env: string, commit: string, message: string): Promise<{ id: string }>;
-  control(kind: Control, id: string): Promise<DeploymentView>;
-  /** POST /releases: several services, each to its clusters in waves, in dependency order. */
-  release(request: {
-    message: string;
-    env?: string;
-    items: (ReleaseItem & { from?: string })[];
-  }): Promise<ReleaseStarted>;
+  revertCommit(
+    service: string,
+    env: string,
+    commit: string,
+    message: string,
+  ): Promise<AnswerOf<OrchestratorPaths['/services/{service}/envs/{env}/revert-commit']['post']>>;
+  control(kind: Control, id: string): Promise<Deployment>;
+  release(request: ReleaseRequest): Promise<ReleaseStarted>;
   sync(): Promise<SyncReport>;
-  /** A bake started (`id`) or an image that exists already for these inputs (`image`). */
-  bake(service: string, version?: string): Promise<{ id?: string; image?: string; cached?: boolean }>;
-  bakeState(id: string): Promise<BakeView>;
+  bake(service: string, version?: string): Promise<BakeStarted>;
+  bakeState(id: string): Promise<Bake>;
 }
 
 /** The API as one person sees it. */

@@ -423,6 +423,8 @@ export interface components {
                 /** @description where that commit lives */
                 sourceRepository?: string;
                 group?: string;
+                /** @description the new group has taken traffic */
+                enabled?: boolean;
                 previous?: string;
                 progress?: string;
             };
