@@ -4,6 +4,13 @@
  * a red-black deploy, a second one (the old group disabled the Asgard way), undo and a rollback —
  * then what exists in moto is asserted. moto runs no software on instances, so their health is
  * EC2's status checks plus the target group's (both "ok"/"healthy" in moto once running).
+ *
+ * Then one release across two regions (sharing this file's platform: starting one is most of the
+ * time): search's `prod-regions` sync set is prod-euw1 (eu-west-1, the default region) and
+ * prod-use1 (us-east-1), each its own config repo naming its region and its own stack (a load
+ * balancer in that region). AMIs are regional: the release is refused while the image has no AMI
+ * in us-east-1, the image is copied there (EC2 CopyImage), and the release then makes each
+ * region's server group from that region's AMI through that region's provider.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
@@ -12,12 +19,14 @@ import {
   type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
 import {
+  DescribeImagesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSecurityGroupsCommand,
   EC2Client,
   RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
 import {
+  DescribeLoadBalancersCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
@@ -32,13 +41,17 @@ import {
   createMotoNetwork,
   eventually,
   freePortBase,
+  gitRepo,
   startMoto,
   type MotoNetwork,
   type TestMoto,
 } from '@slipway/test-utils';
+import { regionalParams, regionalStack, REGIONS, type RegionalCluster } from './fixtures/regions.js';
 
 let moto: TestMoto;
 let network: MotoNetwork;
+/** us-east-1's, for the release across regions (eu-west-1, moto's default, is the default region). */
+let use1: MotoNetwork;
 let platform: Platform;
 let home: string;
 let ec2: EC2Client;
@@ -102,6 +115,7 @@ async function inService(name: string): Promise<boolean> {
 beforeAll(async () => {
   moto = await startMoto();
   network = await createMotoNetwork(moto);
+  use1 = await createMotoNetwork(moto, 'us-east-1');
   ec2 = new EC2Client(moto.client);
   asg = new AutoScalingClient(moto.client);
   elb = new ElasticLoadBalancingV2Client(moto.client);
@@ -110,6 +124,16 @@ beforeAll(async () => {
     await ec2.send(new RegisterImageCommand({ Name: 'search-2.0.0', RootDeviceName: '/dev/sda1' }))
   ).ImageId!;
   home = await mkdtemp(join(tmpdir(), 'slipway-aws-'));
+  // Beside the example repos the platform makes (it keeps those that exist): one per region's cluster.
+  for (const env of Object.keys(REGIONS) as RegionalCluster[])
+    await gitRepo(
+      {
+        'deployment-params.json': regionalParams(env),
+        'application-properties.json': { greeting: `Hello from ${env}` },
+        'launch-data.json': [],
+      },
+      { dir: join(home, 'config-repos', `search-${env}.git`) },
+    );
   platform = await startPlatform({
     home,
     portBase: await freePortBase(87),
@@ -118,8 +142,19 @@ beforeAll(async () => {
       SLIPWAY_CLOUD: 'aws',
       SLIPWAY_AWS_VPC_ID: network.vpcId,
       SLIPWAY_AWS_SUBNETS: network.subnets.join(','),
+      SLIPWAY_AWS_NETWORKS: JSON.stringify({ 'us-east-1': { vpcId: use1.vpcId, subnets: use1.subnets } }),
+      SLIPWAY_RELEASE_TICK_MS: '200',
     },
   });
+  // The regional stacks, committed to the example infrastructure repository.
+  const infra = await gitRepo();
+  await infra.git('pull', '--quiet', join(home, 'infra-repo.git'), 'main');
+  await infra.commit({
+    'stacks/search-euw1.yaml': regionalStack('prod-euw1'),
+    'stacks/search-use1.yaml': regionalStack('prod-use1'),
+  });
+  await infra.git('push', '--quiet', join(home, 'infra-repo.git'), 'HEAD:main');
+  await infra.remove();
   await api('metadata', '/services/search', { owner: 'team-search' }, 'PUT');
 }, 120_000);
 
@@ -223,5 +258,150 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
     const created = String(done.context.group);
     expect(suspended(await group(created))).toContain('AddToLoadBalancer');
     expect(await inService('search-prod-v001')).toBe(true);
+  });
+});
+
+async function applyStack(name: string) {
+  const plan = await api<{ id: string; region?: string }>('infra', `/stacks/${name}/plans`, {});
+  expect(plan.status).toBe(201);
+  const apply = await api<{ id: string }>('infra', `/plans/${plan.body.id}/apply`, {});
+  const done = await eventually(
+    async () => (await api<{ state: string; error?: string }>('infra', `/applies/${apply.body.id}`)).body,
+    (a) => a.state === 'succeeded' || a.state === 'failed',
+    `the ${name} apply`,
+    60_000,
+  );
+  expect(done).toMatchObject({ state: 'succeeded' });
+  return plan.body;
+}
+
+/** SDK clients of one region, destroyed after use. */
+async function inRegion<T>(
+  region: string,
+  use: (clients: { ec2: EC2Client; asg: AutoScalingClient; elb: ElasticLoadBalancingV2Client }) => Promise<T>,
+): Promise<T> {
+  const config = { ...moto.client, region };
+  const clients = {
+    ec2: new EC2Client(config),
+    asg: new AutoScalingClient(config),
+    elb: new ElasticLoadBalancingV2Client(config),
+  };
+  try {
+    return await use(clients);
+  } finally {
+    for (const client of Object.values(clients)) client.destroy();
+  }
+}
+
+describe('one release across two regions on SLIPWAY_CLOUD=aws, against moto', () => {
+  const image = () => images.v1; // registered as search 1.0.0 above, in eu-west-1 (the default region)
+
+  it('applies each stack in its own region', async () => {
+    expect(await applyStack('search-euw1')).toMatchObject({ region: 'eu-west-1' });
+    expect(await applyStack('search-use1')).toMatchObject({ region: 'us-east-1' });
+    const names = async (region: string) =>
+      inRegion(region, async ({ elb }) =>
+        ((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? []).map((lb) => lb.LoadBalancerName),
+      );
+    expect(await names('us-east-1')).toEqual(['search-prod-use1']);
+    expect(await names('eu-west-1')).toContain('search-prod-euw1');
+    const put = await api('metadata', '/services/search/metadata/clusters', { global: Object.keys(REGIONS) }, 'PUT');
+    expect(put.status).toBeLessThan(300);
+  });
+
+  it('refuses a release and a deployment to a region the image has no AMI in, naming both', async () => {
+    const refused = await api<{ errors: { path: string; message: string }[] }>('orchestrator', '/releases', {
+      message: 'everywhere',
+      env: 'global',
+      items: [{ service: 'search', image: image() }],
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual([
+      {
+        path: '/items/0/envs/prod-use1',
+        message: expect.stringContaining(`search-prod-use1: image ${image()} has no AMI in us-east-1`),
+      },
+    ]);
+    const single = await api<{ detail: string }>('orchestrator', '/deployments', {
+      service: 'search',
+      env: 'prod-use1',
+      image: image(),
+      message: 'one region',
+    });
+    expect(single.status).toBe(422);
+    expect(single.body.detail).toMatch(`image ${image()} has no AMI in us-east-1`);
+    expect((await api<{ items: unknown[] }>('orchestrator', '/deployments?env=prod-use1')).body.items).toEqual([]);
+  });
+
+  it('copies the image to us-east-1, then releases in waves, each region from its own AMI', async () => {
+    const copied = await api<{ regions: Record<string, string> }>('baking', `/images/${image()}/regions`, {
+      region: 'us-east-1',
+    });
+    expect(copied.status).toBe(201);
+    const copy = copied.body.regions['us-east-1']!;
+    expect(copied.body.regions).toEqual({ 'eu-west-1': image(), 'us-east-1': expect.stringMatching(/^ami-/) });
+    expect(copy).not.toBe(image());
+    const other = await api('baking', `/images/${image()}/regions`, { region: 'us-east-1', imageId: image() });
+    expect(other.status).toBe(409);
+
+    const started = await api<{ id: string }>('orchestrator', '/releases', {
+      message: 'everywhere',
+      env: 'global',
+      items: [{ service: 'search', image: image() }],
+    });
+    expect(started.status).toBe(202);
+    type Release = { state: string; waves: { clusters: { env: string; region?: string; state: string }[] }[] };
+    const done = await eventually(
+      async () => (await api<Release>('orchestrator', `/releases/${started.body.id}`)).body,
+      (r) => ['succeeded', 'failed', 'cancelled'].includes(r.state),
+      'the release',
+      120_000,
+    );
+    expect(done.state).toBe('succeeded');
+    expect(done.waves.map((w) => w.clusters.map((c) => [c.env, c.region, c.state]))).toEqual([
+      [['prod-euw1', 'eu-west-1', 'succeeded']],
+      [['prod-use1', 'us-east-1', 'succeeded']],
+    ]);
+
+    for (const [env, region] of Object.entries(REGIONS)) {
+      await inRegion(region, async ({ ec2, asg }) => {
+        const groups = ((await asg.send(new DescribeAutoScalingGroupsCommand({}))).AutoScalingGroups ?? []).filter(
+          (g) => g.AutoScalingGroupName?.startsWith('search-prod-'),
+        );
+        const name = `search-${env}-v001`;
+        // Each region holds its own cluster's group; us-east-1 nothing else.
+        expect(groups.map((g) => g.AutoScalingGroupName)).toContain(name);
+        if (region === 'us-east-1') expect(groups).toHaveLength(1);
+        else expect(groups.map((g) => g.AutoScalingGroupName)).not.toContain('search-prod-use1-v001');
+        const template = (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name })))
+          .LaunchTemplateVersions![0]!;
+        expect(template.LaunchTemplateData?.ImageId).toBe(region === 'us-east-1' ? copy : image());
+        expect(groups.find((g) => g.AutoScalingGroupName === name)!.Instances).toHaveLength(1);
+      });
+    }
+    const status = await api<{ active: { name: string; image: string } | null }>(
+      'orchestrator',
+      '/services/search/envs/prod-use1',
+    );
+    expect(status.body.active).toMatchObject({ name: 'search-prod-use1-v001', image: image() });
+  });
+
+  it('deletes an image with its copies in other regions, and refuses one a server group uses', async () => {
+    const v3 = (await ec2.send(new RegisterImageCommand({ Name: 'search-3.0.0', RootDeviceName: '/dev/sda1' })))
+      .ImageId!;
+    expect((await api('baking', '/images', { service: 'search', version: '3.0.0', imageId: v3 })).status).toBe(201);
+    const copied = await api<{ regions: Record<string, string> }>('baking', `/images/${v3}/regions`, {
+      region: 'us-east-1',
+    });
+    const copy = copied.body.regions['us-east-1']!;
+    expect((await api('baking', `/images/${image()}`, undefined, 'DELETE')).status).toBe(409);
+    expect((await api('baking', `/images/${v3}`, undefined, 'DELETE')).status).toBe(204);
+    const left = await inRegion('us-east-1', async ({ ec2 }) =>
+      ((await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? []).map((i) => i.ImageId),
+    );
+    expect(left).not.toContain(copy);
+    expect(left).toContain(
+      (await api<{ regions: Record<string, string> }>('baking', `/images/${image()}`)).body.regions['us-east-1'],
+    );
   });
 });

@@ -1,11 +1,16 @@
 import type { Express } from 'express';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
 import { createBuildOperations, type BuildOperationsOptions } from './build-operations.js';
+import { createImageRegionOperations, type ImageRegionOptions } from './image-regions.js';
 import { createOperations, type OperationsOptions } from './operations.js';
 
 export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
 
-export interface AppDeps extends Omit<OperationsOptions, 'builds'>, Omit<BuildOperationsOptions, 'services' | 'cloud'> {
+export interface AppDeps
+  extends
+    Omit<OperationsOptions, 'builds'>,
+    Omit<BuildOperationsOptions, 'services' | 'cloud'>,
+    Omit<ImageRegionOptions, 'cloud' | 'logger'> {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;
@@ -19,7 +24,11 @@ export function createApp(deps: AppDeps): Express {
     openapi,
     tokens: deps.tokens,
     logger: deps.logger,
-    operations: { ...createOperations(deps), ...createBuildOperations(deps) },
+    operations: {
+      ...createOperations(deps),
+      ...createBuildOperations(deps),
+      ...createImageRegionOperations(deps),
+    },
     // It calls peers: the request id goes on to them.
     forwardRequestIds: true,
     readiness: deps.readiness ?? {},

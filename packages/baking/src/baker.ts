@@ -4,12 +4,13 @@
  * success, the half-made image removed.
  */
 import type { CloudProvider } from '@slipway/cloud';
-import type { Logger } from '@slipway/core';
+import { ConflictError, type Logger } from '@slipway/core';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactStore } from './artifacts.js';
 import type { Bake, BakeStore } from './bakes.js';
+import { deregisterCopies, type ImageRegionOptions } from './image-regions.js';
 import { packerBuild } from './packer.js';
 
 export interface Templates {
@@ -17,7 +18,7 @@ export interface Templates {
   service: string;
 }
 
-export interface BakerOptions {
+export interface BakerOptions extends Pick<ImageRegionOptions, 'regions' | 'imageRegions'> {
   store: BakeStore;
   artifacts: ArtifactStore;
   cloud: CloudProvider;
@@ -130,8 +131,9 @@ export function pruneBase(options: BakerOptions): Promise<string[]> {
 async function pruneImages(
   filter: { service?: string; kind: 'base' | 'service' },
   keep: number,
-  { cloud, logger }: BakerOptions,
+  options: BakerOptions,
 ): Promise<string[]> {
+  const { cloud, logger } = options;
   const images = await cloud.listImages(filter);
   const candidates = images.slice(keep);
   if (candidates.length === 0) return [];
@@ -139,6 +141,12 @@ async function pruneImages(
   const removed: string[] = [];
   for (const image of candidates) {
     if (inUse.has(image.id)) continue;
+    try {
+      await deregisterCopies(options, image.id);
+    } catch (error) {
+      if (error instanceof ConflictError) continue; // a copy in another region is in use there
+      throw error;
+    }
     await cloud.deregisterImage(image.id);
     removed.push(image.id);
   }

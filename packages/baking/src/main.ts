@@ -1,4 +1,4 @@
-import { cloudProviderFromEnv } from '@slipway/cloud';
+import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
@@ -18,6 +18,7 @@ import { createRedisBakeStore } from './bakes.js';
 import { createRedisBuildStore } from './builds.js';
 import { announceFailedBuild } from './build-notify.js';
 import { createSourceRepositories, metadataLookup, orchestratorClusters } from './repositories.js';
+import { createRedisImageRegions } from './image-regions.js';
 import { createRedisImageRegistry } from './images.js';
 import { baseBakeKey } from './operations.js';
 import {
@@ -36,7 +37,10 @@ const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
 const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
-const cloud = cloudProviderFromEnv(env);
+const imageRegions = createRedisImageRegions({ redis, prefix: 'slipway:baking:' });
+// Bakes and registrations are in the default region; an image reaches others by POST /images/{id}/regions.
+const regions = cloudRegionsFromEnv(env);
+const cloud = regions.forRegion();
 const artifacts = artifactStoreFromEnv(env, home);
 const templates = templatesFor(cloud);
 const quota = imageQuotaFromEnv(env, cloud, home);
@@ -52,6 +56,8 @@ const bakery = await startBakery({
     store,
     artifacts,
     cloud,
+    regions,
+    imageRegions,
     templates,
     home,
     timeoutMs: bakeTimeoutSeconds * 1000,
@@ -68,6 +74,8 @@ const app = createApp({
   images,
   artifacts,
   cloud,
+  regions,
+  imageRegions,
   services: metadataRegistry(requireEnv(env, 'SLIPWAY_METADATA_URL'), token),
   builds: createRedisBuildStore({ redis, prefix: 'slipway:baking:' }),
   repositories: createSourceRepositories({ dir: join(home, 'baking', 'repos') }),

@@ -458,3 +458,22 @@ describe('POST /images', () => {
     );
   });
 });
+
+describe('POST /images/{id}/regions', () => {
+  it('answers the image as it is on the local cloud, where every image is in every region; 404 for an unknown image', async () => {
+    await writeTestImage(join(home, 'images'), 'img-everywhere', { version: '7.1.0' });
+    const res = await request(app).post('/images/img-everywhere/regions').set(DEPLOYER).send({ region: 'local-west' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: 'img-everywhere' });
+    expect(res.body.regions).toBeUndefined();
+    expect((await request(app).get('/images/img-everywhere').set(DEPLOYER)).body.regions).toBeUndefined();
+    const missing = await request(app).post('/images/img-nowhere/regions').set(DEPLOYER).send({ region: 'local-west' });
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail).toBe('no image img-nowhere');
+    const reader = await request(app)
+      .post('/images/img-everywhere/regions')
+      .set({ Authorization: 'Bearer reader-token' })
+      .send({ region: 'local-west' });
+    expect(reader.status).toBe(403);
+  });
+});

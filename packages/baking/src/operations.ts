@@ -17,12 +17,13 @@ import type { ArtifactStore } from './artifacts.js';
 import { isFinished, type Bake, type BakeStore } from './bakes.js';
 import { checkImageQuota, type ImageQuota, type ImageSizes } from './quota.js';
 import type { BuildStore } from './builds.js';
+import { deregisterCopies, withRegions, type ImageRegionOptions } from './image-regions.js';
 import { asRegistered, sourceOf, withSource, type ImageRegistry } from './images.js';
 import type { BuildOperationId } from './build-operations.js';
 import type { operations } from './schema/generated/openapi.js';
 
-/** The operations this file answers: the document's, but for the builds' (build-operations.ts). */
-type BakingOperations = Omit<operations, BuildOperationId>;
+/** The operations this file answers: the document's, but for the builds' (build-operations.ts) and image regions' (image-regions.ts). */
+type BakingOperations = Omit<operations, BuildOperationId | 'addImageRegion'>;
 /** What a bake request may answer: an image already made, or a bake started or joined. */
 type BakeResponse = TypedResponse<operations['bakeBase']>;
 
@@ -36,7 +37,7 @@ export interface ServiceRegistry {
   exists(service: string): Promise<boolean>;
 }
 
-export interface OperationsOptions {
+export interface OperationsOptions extends Pick<ImageRegionOptions, 'regions' | 'imageRegions'> {
   store: BakeStore;
   /** Images built elsewhere, registered with POST /images. */
   images: ImageRegistry;
@@ -313,13 +314,15 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       const id = req.params.id;
       const image = await cloud.getImage(id);
       if (!image) throw new NotFoundError(`no image ${id}`);
-      res.json(asRegistered(image, await images.get(id)));
+      res.json(await withRegions(options, asRegistered(image, await images.get(id))));
     },
 
     async deleteImage(req, res) {
       const id = req.params.id;
       if (!(await cloud.getImage(id))) throw new NotFoundError(`no image ${id}`);
       if ((await cloud.imagesInUse()).includes(id)) throw new ConflictError(`image ${id} is used by a server group`);
+      // Its copies in other regions first: a crash in between leaves the image, to delete again.
+      await deregisterCopies(options, id);
       await cloud.deregisterImage(id);
       res.status(204).end();
     },

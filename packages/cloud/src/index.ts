@@ -14,4 +14,12 @@ export {
   type Sleep,
 } from './aws/retry.js';
 export { AWS_BOUNDS, checkLoadBalancerSpec, checkUserData, healthCheckProblems } from './bounds.js';
-export { cloudProviderFromEnv } from './from-env.js';
+export {
+  awsNetworksFromEnv,
+  awsRegions,
+  cloudProviderFromEnv,
+  cloudRegionsFromEnv,
+  singleRegion,
+  type AwsNetwork,
+  type CloudRegions,
+} from './from-env.js';

@@ -72,6 +72,12 @@ export interface CloudProvider {
   getImage(id: string): Promise<Image | undefined>;
   listImages(filter?: { service?: string; kind?: ImageKind }): Promise<Image[]>;
   deregisterImage(id: string): Promise<void>;
+  /**
+   * Copies an image from another region into this provider's (EC2 CopyImage) and answers the
+   * copy's id; asking again for the same source answers the same copy. Absent on the local
+   * cloud, where an image is in every region.
+   */
+  copyImage?(source: { region: string; imageId: string; name: string }): Promise<string>;
   /** Images some server group launches from: never to be deregistered. */
   imagesInUse(): Promise<string[]>;
 

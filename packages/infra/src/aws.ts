@@ -36,8 +36,16 @@ import {
   UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
 } from '@aws-sdk/client-iam';
-import { awsClientConfig, errorName, orNothing, retryEventually, type CloudProvider, type Sleep } from '@slipway/cloud';
-import { requireEnv } from '@slipway/core';
+import {
+  awsClientConfig,
+  awsNetworksFromEnv,
+  errorName,
+  orNothing,
+  retryEventually,
+  type CloudProvider,
+  type CloudRegions,
+  type Sleep,
+} from '@slipway/cloud';
 import type { Redis } from 'ioredis';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -352,17 +360,33 @@ export function createAwsInfraProvider({
   };
 }
 
-/** `aws` when SLIPWAY_CLOUD=aws (in SLIPWAY_AWS_VPC_ID), else the local provider. */
-export function infraProviderFromEnv(
+/**
+ * `aws` when SLIPWAY_CLOUD=aws, else the local provider. On AWS each region a stack names gets
+ * its own provider (its VPC from SLIPWAY_AWS_NETWORKS), made on first use and kept; IAM is global.
+ */
+export function infraProvidersFromEnv(
   env: NodeJS.ProcessEnv,
-  { cloud, redis }: { cloud: CloudProvider; redis: Redis },
-): InfraProvider {
-  if (cloud.kind !== 'aws') return createLocalInfraProvider({ cloud, redis });
-  const config = awsClientConfig();
-  return createAwsInfraProvider({
-    cloud,
-    ec2: new EC2Client(config),
-    iam: new IAMClient(config),
-    vpcId: requireEnv(env, 'SLIPWAY_AWS_VPC_ID'),
-  });
+  { regions, redis }: { regions: CloudRegions; redis: Redis },
+): { provider: InfraProvider; providerFor?: (region: string) => InfraProvider } {
+  if (regions.kind !== 'aws') return { provider: createLocalInfraProvider({ cloud: regions.forRegion(), redis }) };
+  const { networks, defaultNetwork } = awsNetworksFromEnv(env);
+  const made = new Map<string, InfraProvider>();
+  const make = (region?: string): InfraProvider => {
+    const cloud = regions.forRegion(region); // an UnprocessableError for a region with no network
+    const config = awsClientConfig(region ? { region } : {});
+    return createAwsInfraProvider({
+      cloud,
+      ec2: new EC2Client(config),
+      iam: new IAMClient(config),
+      vpcId: (region ? networks[region] : undefined)?.vpcId ?? defaultNetwork.vpcId,
+    });
+  };
+  return {
+    provider: make(),
+    providerFor(region) {
+      let provider = made.get(region);
+      if (!provider) made.set(region, (provider = make(region)));
+      return provider;
+    },
+  };
 }

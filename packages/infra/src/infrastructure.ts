@@ -18,7 +18,10 @@ export interface ApplyQueue {
 
 export interface InfrastructureOptions {
   definitions: Definitions;
+  /** The provider of the default region (the only one on the local cloud). */
   provider: InfraProvider;
+  /** AWS: the provider of a stack's `region`, one per region; absent, `provider` serves every region (a label). */
+  providerFor?: (region: string) => InfraProvider;
   store: InfraStore;
   locks: StackLocks;
   queue: ApplyQueue;
@@ -35,10 +38,22 @@ export type StackSummary = components['schemas']['StackSummary'];
 const newId = (kind: string) => `${kind}-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
 
 export function createInfrastructure(options: InfrastructureOptions) {
-  const { definitions, provider, store, locks, logger } = options;
+  const { definitions, store, locks, logger } = options;
+  const providerIn = (region: string | undefined) =>
+    region && options.providerFor ? options.providerFor(region) : options.provider;
 
-  async function readActual(resources: Record<string, Resource>): Promise<Record<string, Resource | undefined>> {
+  /** The region the stack's applied state is in: its definition's at the commit last applied. */
+  async function appliedRegion(stack: string, commit: string | undefined): Promise<string | undefined> {
+    if (!commit) return undefined;
+    return (await definitions.stack(commit, stack).catch(() => undefined))?.region;
+  }
+
+  async function readActual(
+    resources: Record<string, Resource>,
+    region: string | undefined,
+  ): Promise<Record<string, Resource | undefined>> {
     const names = Object.keys(resources);
+    const provider = providerIn(region);
     const found = await Promise.all(names.map((name) => provider.read(resources[name]!.kind, name)));
     return Object.fromEntries(names.map((name, i) => [name, found[i]]));
   }
@@ -91,14 +106,23 @@ export function createInfrastructure(options: InfrastructureOptions) {
     } catch (error) {
       if (!(error instanceof NotFoundError) || Object.keys(state.resources).length === 0) throw error;
       // The file is gone but the stack made resources: planning their deletion is allowed.
-      stack = { name: stackName, resources: {} };
+      stack = {
+        name: stackName,
+        resources: {} as Record<string, Resource>,
+        region: await appliedRegion(stackName, state.commit),
+      };
     }
+    const before = Object.keys(state.resources).length ? await appliedRegion(stackName, state.commit) : stack.region;
+    if (before !== stack.region)
+      throw new UnprocessableError(
+        `stack ${stackName} was applied in ${before ?? 'the default region'}: a stack cannot move to ${stack.region ?? 'the default region'} (make a new stack there)`,
+      );
     const owners = await store.owners(Object.keys(stack.resources));
     const taken = Object.entries(owners).filter(([, owner]) => owner !== stackName);
     if (taken.length > 0) {
       throw new ConflictError(taken.map(([name, owner]) => `${name} is managed by stack ${owner}`).join('; '));
     }
-    const actual = await readActual({ ...state.resources, ...stack.resources });
+    const actual = await readActual({ ...state.resources, ...stack.resources }, stack.region);
     const allowDelete = request.allowDelete ?? false;
     const changes = planChanges(stack, actual, state.resources, allowDelete);
     const now = Date.now();
@@ -107,6 +131,7 @@ export function createInfrastructure(options: InfrastructureOptions) {
       stack: stackName,
       ref,
       commit,
+      ...(stack.region ? { region: stack.region } : {}),
       serial: state.serial,
       allowDelete,
       changes,
@@ -164,6 +189,7 @@ export function createInfrastructure(options: InfrastructureOptions) {
         stack: plan.stack,
         ref: plan.ref,
         commit: plan.commit,
+        ...(plan.region ? { region: plan.region } : {}),
         by,
         state: 'queued',
         createdAt: new Date().toISOString(),
@@ -250,6 +276,7 @@ export function createInfrastructure(options: InfrastructureOptions) {
 
   async function runStep(apply: Apply, change: PlannedChange): Promise<string> {
     const provenance = { stack: apply.stack, commit: apply.commit };
+    const provider = providerIn(apply.region);
     const fence = async () => {
       if (!(await locks.holds(apply.stack, apply.lockToken)))
         throw new FencedError('the stack lock was lost: fenced out');
@@ -326,7 +353,7 @@ export function createInfrastructure(options: InfrastructureOptions) {
     if (state.serial === 0 && Object.keys(state.resources).length === 0) {
       throw new NotFoundError(`stack ${stack} has never been applied`);
     }
-    const actual = await readActual(state.resources);
+    const actual = await readActual(state.resources, await appliedRegion(stack, state.commit));
     const resources = applyOrder(state.resources).order.map((name) => {
       const applied = state.resources[name]!;
       const now = actual[name];

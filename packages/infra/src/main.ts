@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { cloudProviderFromEnv } from '@slipway/cloud';
+import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
@@ -16,7 +16,7 @@ import { createApp } from './app.js';
 import { createGitDefinitions } from './definitions.js';
 import { createInfrastructure } from './infrastructure.js';
 import { createRedisStackLocks } from './lock.js';
-import { infraProviderFromEnv } from './aws.js';
+import { infraProvidersFromEnv } from './aws.js';
 import { createRedisInfraStore } from './store.js';
 import { startApplyQueue } from './wiring.js';
 
@@ -33,7 +33,8 @@ const definitions = createGitDefinitions({
   url: requireEnv(env, 'SLIPWAY_INFRA_REPO_URL'),
   dir: join(home, 'infra', 'definitions.git'),
 });
-const provider = infraProviderFromEnv(env, { cloud: cloudProviderFromEnv(env), redis });
+// One provider per region a stack names (AWS); on the local cloud a region is a label.
+const providers = infraProvidersFromEnv(env, { regions: cloudRegionsFromEnv(env), redis });
 const applies = startApplyQueue({
   redisUrl,
   jobLockMs: intFromEnv(env, 'SLIPWAY_INFRA_JOB_LOCK_MS', 10_000),
@@ -42,7 +43,7 @@ const applies = startApplyQueue({
 });
 const infrastructure = createInfrastructure({
   definitions,
-  provider,
+  ...providers,
   store,
   locks,
   queue: applies.queue,

@@ -195,6 +195,19 @@ describe('POST /stacks/{stack}/plans', () => {
     expect(res.body.errors[0].message).toMatch(/names no security group nowhere/);
   });
 
+  it("records the stack's region (a label on the local cloud), and refuses moving an applied stack to another", async () => {
+    await repo.commit({ 'stacks/web.yaml': `region: local-east\n${stackYaml(lb, port)}` });
+    const { plan: first, apply } = await planAndApply();
+    expect(first.region).toBe('local-east');
+    expect(apply).toMatchObject({ state: 'succeeded', region: 'local-east' });
+    await repo.commit({ 'stacks/web.yaml': `region: local-west\n${stackYaml(lb, port)}` });
+    const moved = await plan();
+    expect(moved.status).toBe(422);
+    expect(moved.body.detail).toBe(
+      'stack web was applied in local-east: a stack cannot move to local-west (make a new stack there)',
+    );
+  });
+
   it('answers 400 for a ref Git must not see, 404 for an unknown stack or ref, 403 for a reader', async () => {
     expect((await plan({ ref: '--upload-pack=touch /tmp/x' })).status).toBe(400);
     expect((await plan({ ref: 'no-such-branch' })).status).toBe(404);

@@ -31,6 +31,8 @@ export interface Plan {
   stack: string;
   ref: string;
   commit: string;
+  /** The stack's region (stacks/<stack>.yaml), where its resources are. */
+  region?: string;
   serial: number;
   allowDelete: boolean;
   changes: PlannedChange[];

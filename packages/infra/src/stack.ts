@@ -62,6 +62,8 @@ export type Resource = LoadBalancerResource | SecurityGroupResource | IamRoleRes
 export interface Stack {
   name: string;
   description?: string;
+  /** Where its resources are: an AWS region (the default region when absent); a label on the local cloud. */
+  region?: string;
   resources: Record<string, Resource>;
 }
 

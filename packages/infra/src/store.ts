@@ -43,6 +43,7 @@ export interface Apply {
   stack: string;
   ref: string;
   commit: string;
+  region?: string;
   by: string;
   state: 'queued' | 'running' | 'succeeded' | 'failed';
   createdAt: string;

@@ -170,7 +170,7 @@ const createLaunchTemplate: Action = {
     const params = need(ctx, 'params');
     const template = await ctx.deps.cloud.createLaunchTemplate({
       name: need(ctx, 'group'),
-      imageId: ctx.deployment.image,
+      imageId: ctx.deployment.context.machineImage ?? ctx.deployment.image,
       instanceType: params.instanceType,
       userData: need(ctx, 'userData'),
       ...launchSecurity(params),

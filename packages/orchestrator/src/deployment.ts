@@ -36,6 +36,8 @@ export interface WebCheck {
 
 /** deployment-params.json with every default filled in. */
 export interface DeploymentParams {
+  /** Where the cluster runs: an AWS region (its own provider), a label on the local cloud. */
+  region?: string;
   capacity: { min: number; desired: number; max: number };
   instanceType: string;
   /** The instances' security groups (stack names or ids) and IAM instance profile. */
@@ -75,6 +77,8 @@ export interface DeploymentContext {
   imageCheckedAt?: number;
   params?: DeploymentParams;
   targetGroup?: string;
+  /** The image's AMI in the cluster's region, when that is not the image's own id (a regional copy). */
+  machineImage?: string;
   userData?: { files: Record<string, string>; commands: string[] };
   /** The group in service before this deployment (undefined for the first one). */
   previous?: string;

@@ -1,4 +1,4 @@
-import { cloudProviderFromEnv } from '@slipway/cloud';
+import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
@@ -30,7 +30,9 @@ const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
 // How long a service+env lock and a release slot outlive their last renewal.
 const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
 const store = createRedisDeploymentStore({ redis, prefix, leaseMs });
-const cloud = cloudProviderFromEnv(env);
+// One provider per region a cluster names (AWS), made on first use; `cloud` is the default region's.
+const regions = cloudRegionsFromEnv(env);
+const cloud = regions.forRegion();
 const token = requireEnv(env, 'SLIPWAY_TOKEN');
 const peers = httpPeers(
   {
@@ -47,6 +49,7 @@ const runner = startRunner({
   queuePrefix: `${prefix}queue`,
   store,
   cloud,
+  regions,
   peers,
   logger,
   releaseConcurrency,
@@ -74,6 +77,7 @@ const coordinator = startReleaseCoordinator({
   runner,
   peers,
   cloud,
+  regions,
   releaseConcurrency,
   locks: createRedisLeasedLocks({ redis, prefix: locksPrefix, leaseMs: 30_000 }),
   locksPrefix,
@@ -100,6 +104,7 @@ const app = createApp({
   runner,
   peers,
   cloud,
+  regions,
   releaseConcurrency,
   followConnection: () => redis.duplicate(),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),

@@ -1,7 +1,7 @@
 /** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { checkUserData, type CloudProvider } from '@slipway/cloud';
+import { checkUserData, type CloudProvider, type CloudRegions } from '@slipway/cloud';
 import {
   clusterName,
   ConflictError,
@@ -20,6 +20,7 @@ import { STRATEGIES } from './actions.js';
 import { isFinished, resolveParams, type Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 import type { Runner } from './runner.js';
+import { cloudOf, clusterRegion, machineImageIn } from './regions.js';
 import type { operations } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
@@ -30,6 +31,8 @@ export interface OperationsOptions {
   runner: Runner;
   peers: Peers;
   cloud: CloudProvider;
+  /** One provider per region (AWS); absent, `cloud` serves every region. */
+  regions?: CloudRegions;
   releaseConcurrency: number;
   /** A connection of its own for each events follower (it blocks). */
   followConnection: () => Redis;
@@ -49,7 +52,7 @@ export function newDeploymentId(): string {
 
 /** The deployment operations, typed from the document (app.ts checks that every operation has one). */
 export function createOperations(options: OperationsOptions) {
-  const { store, runner, cloud } = options;
+  const { store, runner } = options;
 
   const submit = (request: DeploymentRequest, by: string, extra: Partial<Deployment> = {}) =>
     submitDeployment(options, request, by, extra);
@@ -179,6 +182,7 @@ export function createOperations(options: OperationsOptions) {
   } satisfies Partial<TypedOperations<operations>>;
 
   async function describeEnvironment(service: string, env: string, withDeployments: boolean) {
+    const cloud = cloudOf(options, await clusterRegion(store, service, env));
     const groups = await cloud.listServerGroups(clusterName(service, env));
     const releases = await store.releases(service, env, 20);
     const active = [...groups].reverse().find((g) => !g.disabled);
@@ -223,12 +227,12 @@ export function createOperations(options: OperationsOptions) {
 
 /** Everything checked before anything is queued, each failure a 4xx naming what is wrong. */
 export async function submitDeployment(
-  options: Pick<OperationsOptions, 'store' | 'runner' | 'peers' | 'cloud' | 'releaseConcurrency'>,
+  options: Pick<OperationsOptions, 'store' | 'runner' | 'peers' | 'cloud' | 'regions' | 'releaseConcurrency'>,
   request: DeploymentRequest,
   by: string,
   extra: Partial<Deployment> = {},
 ): Promise<Deployment> {
-  const { store, runner, peers, cloud } = options;
+  const { store, runner, peers } = options;
   const { service, env } = request;
   if (!(await peers.service(service))) {
     throw new UnprocessableError(
@@ -256,6 +260,12 @@ export async function submitDeployment(
     );
   }
   const params = resolveParams(config.deploymentParams, request.params ?? {}, request.strategy);
+  if (params.region !== config.deploymentParams.region)
+    throw new UnprocessableError(
+      `region is the cluster's (${config.deploymentParams.region ?? 'the default'}, in deployment-params.json): a deployment cannot move it`,
+    );
+  const cloud = cloudOf(options, params.region);
+  const machineImage = await machineImageIn(options, image, params.region);
   // EC2's 16 KB user-data limit, refused now rather than when the launch template is made.
   checkUserData(`${service}-${env}`, {
     files: { 'application.properties': config.properties },
@@ -292,6 +302,7 @@ export async function submitDeployment(
       imageCheckedAt: Date.now(),
       params,
       targetGroup: params.loadBalancer.name,
+      ...(machineImage !== image.id ? { machineImage } : {}),
       userData: { files: { 'application.properties': config.properties }, commands: config.launchData ?? [] },
       ...extra.context,
     },

@@ -30,9 +30,9 @@ export interface ConfigAtCommit extends Pick<ConfigSnapshot, 'commit' | 'valid' 
 }
 
 /** What the orchestrator reads of an image (its fakes in tests give no more), with the source
- * commit and repository it was baked from when it carries them. */
+ * commit and repository it was baked from when it carries them, and on AWS its AMI per region. */
 export type ImageRecord = Pick<BakingImage, 'id' | 'kind' | 'service' | 'version'> &
-  Partial<Pick<BakingImage, 'sourceCommit' | 'sourceRepository'>>;
+  Partial<Pick<BakingImage, 'sourceCommit' | 'sourceRepository' | 'regions'>>;
 
 export interface Peers {
   service(name: string): Promise<ServiceRecord | undefined>;

@@ -4,10 +4,11 @@
  * dependency order free of cycles. Every problem is named in one 422, each with its path.
  */
 import { randomBytes } from 'node:crypto';
-import type { CloudProvider } from '@slipway/cloud';
+import type { CloudProvider, CloudRegions } from '@slipway/cloud';
 import { isEnvName, isSlipwayError, UnprocessableError, type BodyOf } from '@slipway/core';
 import { resolveParams } from './deployment.js';
-import type { ImageFinder, Peers } from './peers.js';
+import type { ImageFinder, ImageRecord, Peers } from './peers.js';
+import { cloudOf, machineImageIn, regionalProblem } from './regions.js';
 import {
   planServiceWaves,
   planWaves,
@@ -26,6 +27,7 @@ export interface ValidationDeps {
   peers: Peers;
   images: ImageFinder;
   cloud: CloudProvider;
+  regions?: CloudRegions;
   store: DeploymentStore;
 }
 
@@ -86,6 +88,7 @@ export async function validateRelease(
     if (clusters.length === 0) problem(`${path}/envs`, `no cluster of ${service} ${env} to release to`);
 
     let image: string | undefined;
+    let imageRecord: ImageRecord | undefined;
     let version: string | undefined;
     let promotedFrom: ReleaseItem['promotedFrom'];
     if (item.from) {
@@ -110,12 +113,15 @@ export async function validateRelease(
       if (!found) problem(`${path}/image`, `no image ${image}: bake one first`);
       else if (found.kind !== 'service' || found.service !== service) {
         problem(`${path}/image`, `image ${image} is not an image of ${service}`);
-      } else version = found.version;
+      } else {
+        version = found.version;
+        imageRecord = found;
+      }
     }
 
     const planned: PlannedCluster[] = [];
     for (const env of clusters.filter(isEnvName)) {
-      const cluster = await checkCluster(deps, request, service, env, `${path}/envs/${env}`, problem);
+      const cluster = await checkCluster(deps, request, service, env, imageRecord, `${path}/envs/${env}`, problem);
       if (cluster && image) planned.push({ ...cluster, service, env, image, ...(version ? { version } : {}) });
     }
     const order = planServiceWaves(
@@ -168,6 +174,7 @@ async function checkCluster(
   request: ReleaseRequest,
   service: string,
   env: string,
+  image: ImageRecord | undefined,
   path: string,
   problem: (path: string, message: string) => void,
 ): Promise<{ commit: string; region?: string; bakeSeconds: number } | undefined> {
@@ -195,14 +202,32 @@ async function checkCluster(
     problem(path, `${service}-${env}: ${(error as Error).message}`);
     return undefined;
   }
-  if (!(await deps.cloud.getLoadBalancer(params.loadBalancer.name))) {
-    problem(path, `${service}-${env}: load balancer ${params.loadBalancer.name} does not exist`);
+  const { region } = params;
+  if (region !== config.deploymentParams.region) {
+    problem(path, `${service}-${env}: region is the cluster's (deployment-params.json): a release cannot move it`);
     return undefined;
   }
-  const extra = params as unknown as { region?: string; bakeSeconds?: number };
+  let cloud: CloudProvider | undefined;
+  const unserved = await regionalProblem(async () => (cloud = cloudOf(deps, region)));
+  if (unserved || !cloud) {
+    problem(path, `${service}-${env}: ${unserved}`);
+    return undefined;
+  }
+  // AMIs are regional: an image must be in every cluster's region before anything starts.
+  const noImage = image && (await regionalProblem(() => machineImageIn(deps, image, region)));
+  if (noImage) problem(path, `${service}-${env}: ${noImage}`);
+  if (!(await cloud.getLoadBalancer(params.loadBalancer.name))) {
+    problem(
+      path,
+      `${service}-${env}${region ? ` (${region})` : ''}: load balancer ${params.loadBalancer.name} does not exist`,
+    );
+    return undefined;
+  }
+  if (noImage) return undefined;
+  const extra = params as unknown as { bakeSeconds?: number };
   return {
     commit: config.commit,
-    ...(extra.region ? { region: extra.region } : {}),
+    ...(region ? { region } : {}),
     bakeSeconds: extra.bakeSeconds ?? 60,
   };
 }

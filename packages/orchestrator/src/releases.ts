@@ -5,7 +5,7 @@
  * crashed mid-tick, never start a cluster twice: each cluster's deployment has an id made from
  * the release, and a tick that finds it already submitted adopts it.
  */
-import type { CloudProvider } from '@slipway/cloud';
+import type { CloudProvider, CloudRegions } from '@slipway/cloud';
 import { isSlipwayError, type Logger } from '@slipway/core';
 import type { LeasedLocks } from '@slipway/core';
 import { isFinished, type Deployment } from './deployment.js';
@@ -22,6 +22,7 @@ export interface CoordinatorOptions {
   runner: Runner;
   peers: Peers;
   cloud: CloudProvider;
+  regions?: CloudRegions;
   releaseConcurrency: number;
   /** Leases on releases; their lock keys are `${locksPrefix}lock:<name>`. */
   locks: LeasedLocks;

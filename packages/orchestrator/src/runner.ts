@@ -10,6 +10,7 @@
  * the sweep renews the leases of live deployments, restarts one whose run ended without
  * finishing it, and reclaims the locks and slots of finished or missing ones.
  */
+import type { CloudRegions } from '@slipway/cloud';
 import { createQueue, createWorker } from '@slipway/core';
 import type { Job } from 'bullmq';
 import {
@@ -26,6 +27,8 @@ import type { Notifier } from './notify.js';
 import { StaleWrite, type Control } from './store.js';
 
 export interface RunnerOptions extends ActionDeps {
+  /** One provider per region (AWS): each deployment acts in its cluster's; absent, `cloud` serves all. */
+  regions?: CloudRegions;
   redisUrl: string;
   queuePrefix: string;
   /** How many deployments may run at once across all services (Wealthfront's 2). */
@@ -146,7 +149,8 @@ export function startRunner(options: RunnerOptions) {
   function context(d: Deployment, name: string): ActionContext {
     return {
       deployment: d,
-      deps: options,
+      // The provider of the deployment's region, as validated when it was made.
+      deps: options.regions ? { ...options, cloud: options.regions.forRegion(d.context.params?.region) } : options,
       async progress(text, data = {}) {
         d.context.progress = text;
         await commit(d, 'progress', { action: name, text, ...data });

@@ -92,9 +92,9 @@ export interface MotoNetwork {
   imageId: string;
 }
 
-/** What an account needs before Slipway runs in it: a VPC, subnets, plus an image to launch. */
-export async function createMotoNetwork(moto: TestMoto): Promise<MotoNetwork> {
-  const ec2 = new EC2Client(moto.client);
+/** What an account needs before Slipway runs in it, in a region (moto's by default): a VPC, subnets, plus an image to launch. */
+export async function createMotoNetwork(moto: TestMoto, region = moto.region): Promise<MotoNetwork> {
+  const ec2 = new EC2Client({ ...moto.client, region });
   const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))).Vpc!.VpcId!;
   const subnets: string[] = [];
   for (const [i, zone] of ['a', 'b'].entries()) {
@@ -102,7 +102,7 @@ export async function createMotoNetwork(moto: TestMoto): Promise<MotoNetwork> {
       new CreateSubnetCommand({
         VpcId: vpcId,
         CidrBlock: `10.0.${i + 1}.0/24`,
-        AvailabilityZone: `${moto.region}${zone}`,
+        AvailabilityZone: `${region}${zone}`,
       }),
     );
     subnets.push(subnet.Subnet!.SubnetId!);

@@ -11,6 +11,8 @@ import { createAwsProvider } from './provider.js';
  * - it does not check that a launch template's instance profile exists;
  * - it accepts health-check intervals below 5 s and thresholds below 2 (it checks only that the
  *   timeout is below the interval), and user data over 16 KB;
+ * - CopyImage makes a copy that is available at once (AWS: pending for minutes) and a new one
+ *   on every call: it ignores ClientToken (baking records one copy per region itself);
  * - it runs no software on instances: they are "running" at once, every status check is ok and
  *   a registered target is "healthy" at once, whatever its health check path would answer.
  */

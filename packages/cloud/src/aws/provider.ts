@@ -23,6 +23,7 @@ import {
   type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
 import {
+  CopyImageCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -33,6 +34,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName } from '@slipway/core';
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type {
   CloudProvider,
@@ -200,6 +202,21 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     async deregisterImage(id) {
       // InvalidAMIID.NotFound and .Unavailable (already deregistered) both mean gone.
       await orNothing(() => ec2.send(new DeregisterImageCommand({ ImageId: id })));
+    },
+
+    async copyImage(source) {
+      const answer = await ec2.send(
+        new CopyImageCommand({
+          SourceRegion: source.region,
+          SourceImageId: source.imageId,
+          Name: source.name,
+          Description: `${source.imageId} from ${source.region}`,
+          CopyImageTags: true,
+          // The same source and destination always make one copy, however often it is asked.
+          ClientToken: createHash('sha256').update(`${source.region}/${source.imageId}`).digest('hex').slice(0, 64),
+        }),
+      );
+      return answer.ImageId!;
     },
 
     async imagesInUse() {

@@ -167,8 +167,30 @@ export interface paths {
         get: operations["getImage"];
         put?: never;
         post?: never;
-        /** Deregister an image; refused while a server group uses it. */
+        /** Deregister an image (and, on AWS, its copies in other regions); refused while a server group uses it or a copy. */
         delete: operations["deleteImage"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{id}/regions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an image deployable in another region (AMIs are regional).
+         * @description With `imageId`, records that AMI (checked to exist in the region, 404 when not) as the image in that region; without, copies the image there from its home region (EC2 CopyImage; the copy may take minutes to become available on AWS). Asking again answers 200 with what is recorded; naming another AMI for a region that has one is 409. A region with no network configured is 422. On the local cloud every image is in every region: 200 and the image as it is.
+         */
+        post: operations["addImageRegion"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -353,6 +375,10 @@ export interface components {
             sourceRepository?: string;
             createdAt: string;
             tags: {
+                [key: string]: string;
+            };
+            /** @description On AWS (from GET /images/{id}): its AMI in each region it is in, the home region's being the image's own id. Absent on the local cloud, where an image is in every region. */
+            regions?: {
                 [key: string]: string;
             };
         };
@@ -822,6 +848,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    addImageRegion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    region: string;
+                    imageId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description In that region already. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Copied or registered; the image with its regions. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
             };
             default: components["responses"]["Problem"];
         };

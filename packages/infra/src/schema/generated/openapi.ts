@@ -204,6 +204,8 @@ export interface components {
             stack: string;
             ref: string;
             commit: string;
+            /** @description The stack's region (its `region`), where its resources are: an AWS region; a label on the local cloud. */
+            region?: string;
             /** @description The stack state serial the plan was computed against. */
             serial: number;
             allowDelete: boolean;
@@ -240,6 +242,7 @@ export interface components {
             stack: string;
             ref: string;
             commit: string;
+            region?: string;
             by: string;
             /** @enum {string} */
             state: "queued" | "running" | "succeeded" | "failed";

@@ -13,7 +13,7 @@ export interface paths {
         };
         get: operations["listDeployments"];
         put?: never;
-        /** Validates (service registered, image of that service, config ref resolves and is valid, parameters valid, load balancer exists), then queues. 409 while the service+env is being deployed, unless `queue` is true. */
+        /** Validates (service registered, image of that service, config ref resolves and is valid, parameters valid, load balancer exists and, on AWS, the image has an AMI in the cluster's region — both looked for in that region), then queues. 409 while the service+env is being deployed, unless `queue` is true. */
         post: operations["createDeployment"];
         delete?: never;
         options?: never;
@@ -418,6 +418,8 @@ export interface components {
                 /** @description the config commit */
                 commit?: string;
                 imageVersion?: string;
+                /** @description On AWS, the image's AMI in the cluster's region when that is not the image's own id (a copy in another region): what the launch template launches. */
+                machineImage?: string;
                 /** @description The source commit the image's artifact was built from: carried by the image, else its version's reported build; absent when neither knows. */
                 sourceCommit?: string;
                 /** @description where that commit lives */
@@ -657,7 +659,7 @@ export interface operations {
                     message: string;
                     /** @enum {string} */
                     strategy?: "red-black" | "progressive" | "highlander";
-                    /** @description Overrides of deployment-params.json, merged in and validated against its schema. */
+                    /** @description Overrides of deployment-params.json, merged in and validated against its schema (all but `region`, which is the cluster's). */
                     params?: {
                         [key: string]: unknown;
                     };
