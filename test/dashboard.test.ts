@@ -1,28 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { eventually } from '@slipway/test-utils';
+import { launchChromium, screenshotsFit, SHOTS as shots } from './fixtures/browser.js';
 import { deploymentEnds, startSearchPlatform, type SearchPlatform } from './fixtures/search-platform.js';
 
 // The dashboard in a real browser (Debian's chromium), while deployments run through the API.
 let search: SearchPlatform;
 let browser: Browser;
 let page: Page;
-const shots = 'test/artifacts';
 
 beforeAll(async () => {
   search = await startSearchPlatform();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await mkdir(shots, { recursive: true });
   await signIn();
@@ -39,15 +29,6 @@ async function signIn() {
   await page.click('form[action="/signin"] button');
   await page.locator('#active').waitFor();
 }
-
-/** Elements reaching past the viewport's right edge, outside any scrolling box. (A string: no DOM types here.) */
-const overflowing = () =>
-  page.evaluate(`(() => {
-    const width = document.documentElement.clientWidth;
-    const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) { const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; } return false; };
-    const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > width + 1 && !scrolls(el));
-    return { scrollWidth: document.documentElement.scrollWidth, width, wide: wide.slice(0, 5).map((el) => el.tagName + '.' + el.className) };
-  })()`) as Promise<{ scrollWidth: number; width: number; wide: string[] }>;
 
 afterAll(async () => {
   await browser?.close();
@@ -186,17 +167,7 @@ describe('the dashboard', () => {
       service: '/services/search',
       'not-found': '/nope',
     };
-    const found: Record<string, unknown> = {};
-    for (const width of [1400, 390]) {
-      await page.setViewportSize({ width, height: 900 });
-      for (const [name, path] of Object.entries(pages)) {
-        await page.goto(`${search.platform.urls.dashboard}${path}`);
-        await page.screenshot({ path: `${shots}/dashboard-${name}-${width}.png`, fullPage: true });
-        const result = await overflowing();
-        if (result.scrollWidth > result.width || result.wide.length > 0) found[`${name} at ${width}`] = result;
-      }
-    }
-    await page.setViewportSize({ width: 1400, height: 1000 });
+    const found = await screenshotsFit(page, search.platform.urls.dashboard!, pages);
     expect(found).toEqual({});
   }, 60_000);
 });

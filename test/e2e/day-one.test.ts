@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPlatform, type Platform } from '@slipway/platform';
-import { EXAMPLE_SERVICE_DIR, freePortBase } from '@slipway/test-utils';
+import { EXAMPLE_SERVICE_DIR, freePortBase, gitRepo } from '@slipway/test-utils';
 import { cli, plain, type Run } from './slipway.js';
 
 // Issue 18's first day with slipway, through the built binary against a platform of its own.
@@ -179,7 +179,7 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
       /search 1\.0\.0 is already stored, built from other source.*new version .*e\.g\. 1\.0\.1/,
     );
     expect((await slipway('build', 'search', '--dir', await checkout('1.1.0'))).code).toBe(0);
-  });
+  }, 60_000);
 
   it('Ctrl-C of a followed bake says it keeps running and how to follow it; bakes list and watch it', async () => {
     const interrupted = await run.slipway(['bake', 'base'], {
@@ -289,4 +289,112 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
       expect({ stderr: piped.stderr, line: piped.stdout.split('\n').length }).toEqual({ stderr: '', line: 2 });
     }
   });
+});
+
+describe('what changed, by commit (issue 17)', () => {
+  const commits = { v120: '', fix: '', v130: '' };
+  const short = (commit: string) => commit.slice(0, 12);
+  const version = async () =>
+    ((await (await fetch(`http://127.0.0.1:${portBase + 80}/`)).json()) as { version: string }).version;
+  const deploymentsOf = async () =>
+    (JSON.parse((await slipway('--json', 'history', 'search', 'prod')).stdout) as { items: { id: string }[] }).items;
+
+  it("build records the checkout's commit; deploy --dry-run prints the commits and config keys between, and deploys nothing", async () => {
+    // The service's source: a checkout whose origin is a repository on this disk.
+    const origin = await mkdtemp(join(tmpdir(), 'search-origin-'));
+    work.push(origin);
+    execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', origin]);
+    const source = await gitRepo({}, { dir: await checkout('1.2.0') });
+    await source.git('remote', 'add', 'origin', origin);
+    commits.v120 = await source.commit({}, 'Search 1.2.0');
+    await source.git('push', '--quiet', 'origin', 'main');
+    expect((await slipway('build', 'search', '--dir', source.dir)).stdout).toBe(
+      `search 1.2.0 (${short(commits.v120)})\n`,
+    );
+    commits.fix = await source.commit({ 'CHANGES.md': 'Highlight the query terms\n' }, 'Highlight the query terms');
+    const manifest = JSON.parse(await readFile(join(source.dir, 'package.json'), 'utf8'));
+    commits.v130 = await source.commit({ 'package.json': { ...manifest, version: '1.3.0' } }, 'Search 1.3.0');
+    await source.git('push', '--quiet', 'origin', 'main');
+    expect((await slipway('build', 'search', '--dir', source.dir)).code).toBe(0);
+    for (const v of ['1.2.0', '1.3.0']) expect((await slipway('bake', 'search', v)).code).toBe(0);
+    expect((await slipway('deploy', 'search', 'prod', '1.2.0', '-m', 'from Git', '--burn-in', '1')).code).toBe(0);
+
+    // A config change waiting in the repository since: resultsPerPage 20 → 30.
+    const config = await mkdtemp(join(tmpdir(), 'search-prod-config-'));
+    work.push(config);
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=Tester', '-c', 'user.email=tester@example.com', ...args], { cwd: config });
+    git('clone', '--quiet', join(home, 'config-repos', 'search-prod.git'), '.');
+    const properties = JSON.parse(await readFile(join(config, 'application-properties.json'), 'utf8'));
+    const changed = { ...properties, search: { ...properties.search, resultsPerPage: 30 } };
+    await writeFile(join(config, 'application-properties.json'), JSON.stringify(changed, null, 2));
+    git('commit', '--quiet', '-am', 'Thirty results a page');
+    git('push', '--quiet', 'origin', 'HEAD');
+    const refreshed = await fetch(`${platform.urls.config}/refresh`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ service: 'search', env: 'prod' }),
+    });
+    expect(refreshed.status).toBeLessThan(300);
+
+    const before = await deploymentsOf();
+    const dry = await slipway('deploy', 'search', 'prod', '1.3.0', '-m', 'only looking', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(
+      new RegExp(
+        `^Would deploy \\(nothing is deployed: --dry-run\\):\\n` +
+          `search prod: img-\\w+ \\(1\\.2\\.0 @ ${short(commits.v120)}\\), config \\w{12} → img-\\w+ \\(1\\.3\\.0 @ ${short(commits.v130)}\\), config \\w{12}\\n` +
+          ` {2}${short(commits.v130)} Search 1\\.3\\.0 Test Author, passed\\n` +
+          ` {2}${short(commits.fix)} Highlight the query terms Test Author\\n` +
+          ` {2}config ~ application-properties\\.json: search\\.resultsPerPage\\n$`,
+      ),
+    );
+    expect(await deploymentsOf()).toEqual(before);
+    expect(await version()).toBe('1.2.0');
+  }, 120_000);
+
+  it("history --commits lists each deployment's commits and config keys; revert goes back to the newest release without a commit", async () => {
+    expect((await slipway('deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1')).code).toBe(0);
+    // Running 1.3.0, which holds the fix: going back past the first commit has nowhere to go.
+    expect((await slipway('revert', 'search', 'prod', commits.v120)).stderr).toMatch(
+      new RegExp(`no earlier release of search prod is known to be without ${short(commits.v120)}`),
+    );
+
+    const reverted = await slipway('revert', 'search', 'prod', short(commits.fix), '-m', 'highlighting is slow');
+    expect(reverted.code).toBe(0);
+    expect(reverted.stdout).toMatch(
+      new RegExp(`^dep-\\w+: search prod back to 1\\.2\\.0 \\(img-\\w+\\), without ${short(commits.fix)}\\n`),
+    );
+    expect(await version()).toBe('1.2.0');
+    const [revert, forward] = JSON.parse((await slipway('--json', 'history', 'search', 'prod')).stdout).items as {
+      id: string;
+      message: string;
+      undoOf?: string;
+      revertsCommit?: string;
+    }[];
+    expect(revert).toMatchObject({
+      message: `revert ${short(commits.fix)} (back to 1.2.0): highlighting is slow`,
+      revertsCommit: commits.fix,
+      undoOf: forward!.id,
+    });
+    expect((await slipway('revert', 'search', 'prod', commits.v130)).stderr).toMatch(
+      /search prod runs 1\.2\.0, which does not contain \w+: nothing to revert/,
+    );
+
+    const history = await slipway('history', 'search', 'prod', '--commits');
+    expect(history.code).toBe(0);
+    const entries = history.stdout.split(/^(?=dep-)/m);
+    expect(entries[0]).toMatch(new RegExp(`^${revert!.id} succeeded .* admin: revert `));
+    expect(entries[0]).toMatch(
+      new RegExp(`\\n {4}- ${short(commits.v130)} Search 1\\.3\\.0 .*\\n {4}- ${short(commits.fix)} `),
+    );
+    expect(entries[1]).toMatch(new RegExp(`^${forward!.id} succeeded .* admin: highlighting\\n`));
+    expect(entries[1]).toMatch(
+      new RegExp(
+        `\\n {4}${short(commits.v130)} Search 1\\.3\\.0 .*\\n {4}${short(commits.fix)} Highlight the query terms`,
+      ),
+    );
+    expect(entries[1]).toContain('config ~ application-properties.json: search.resultsPerPage');
+    expect(entries[2]).toMatch(new RegExp(`admin: from Git\\n.*\\n {4}${short(commits.v120)} Search 1\\.2\\.0`));
+  }, 120_000);
 });

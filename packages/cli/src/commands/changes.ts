@@ -19,7 +19,8 @@ export interface ChangePlan {
   env: string;
   from: Side;
   to: Side;
-  commits: { commit: string; message?: string; author?: string; build?: string }[];
+  /** `removed`: going back to an older artifact, these are the commits taken out. */
+  commits: { commit: string; message?: string; author?: string; build?: string; removed?: true }[];
   /** `file: key` for every key added, removed or changed; undefined when it cannot be told. */
   configKeys?: string[];
 }
@@ -49,7 +50,11 @@ export async function side(service: string, image?: string, config?: string): Pr
   };
 }
 
-/** The commits after `from` up to and with `to`, newest first, as the default branch has them. */
+/**
+ * The commits after `from` up to and with `to`, newest first, as the default branch has them;
+ * when `to` is older than `from` (an undo, a revert), the commits after `to` up to and with
+ * `from`, marked removed.
+ */
 async function commitsBetween(service: string, from?: string, to?: string): Promise<ChangePlan['commits']> {
   if (!to || from === to) return [];
   const listed = await answer(
@@ -59,13 +64,22 @@ async function commitsBetween(service: string, from?: string, to?: string): Prom
   const start = listed.items.findIndex((c) => c.commit === to);
   if (start < 0) return [];
   const end = from ? listed.items.findIndex((c) => c.commit === from) : -1;
-  return listed.items.slice(start, end < 0 ? undefined : end).map((c) => ({
+  const removed = end >= 0 && end < start;
+  return listed.items.slice(removed ? end : start, removed ? start : end < 0 ? undefined : end).map((c) => ({
     commit: c.commit,
     ...(c.message ? { message: c.message } : {}),
     ...(c.author ? { author: c.author } : {}),
     ...(c.build?.status ? { build: c.build.status } : {}),
+    ...(removed ? { removed: true as const } : {}),
   }));
 }
+
+/** The config service's names for the files, as people know them. */
+const FILE_NAMES: Record<string, string> = {
+  applicationProperties: 'application-properties.json',
+  deploymentParams: 'deployment-params.json',
+  launchData: 'launch-data.json',
+};
 
 async function configKeys(service: string, env: string, from?: string, to?: string): Promise<string[] | undefined> {
   if (!to) return undefined;
@@ -88,7 +102,7 @@ async function configKeys(service: string, env: string, from?: string, to?: stri
         : value && typeof value === 'object'
           ? Object.keys(value)
           : [];
-      for (const name of names) keys.push(`${mark} ${file}: ${name}`);
+      for (const name of names) keys.push(`${mark} ${FILE_NAMES[file] ?? file}: ${name}`);
     }
   }
   return keys;
@@ -112,7 +126,7 @@ export function printPlan(plan: ChangePlan, indent = ''): void {
     line(`${indent}  ${dim('source commits: unknown (no build reported, or not on the default branch)')}`);
   for (const c of plan.commits)
     line(
-      `${indent}  ${c.commit.slice(0, 12)} ${c.message ?? ''} ${dim([c.author, c.build].filter(Boolean).join(', '))}`,
+      `${indent}  ${c.removed ? '- ' : ''}${c.commit.slice(0, 12)} ${c.message ?? ''} ${dim([c.author, c.build].filter(Boolean).join(', '))}`,
     );
   if (plan.configKeys === undefined) line(`${indent}  ${dim('config: cannot tell what changed')}`);
   else if (plan.configKeys.length === 0) line(`${indent}  ${dim('config: no key changed')}`);

@@ -4,7 +4,9 @@
  * deployment made, against the one before it).
  */
 import { answer, CliError, client } from '../api.js';
+import { knownEnv, knownService } from '../names.js';
 import { bold, line, show, stateColour, type GlobalOptions } from '../output.js';
+import { imageFor } from '../releases.js';
 import { planChange, printPlan, side, type ChangePlan } from './changes.js';
 
 interface DeployOptions extends GlobalOptions {
@@ -13,10 +15,14 @@ interface DeployOptions extends GlobalOptions {
   commits?: boolean;
 }
 
-export async function deployOrPlan(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
-  if (!options.dryRun) return (await import('./deploy.js')).deploy(service, env, image, options);
-  if (!service || !env || !image)
+export async function deployOrPlan(name?: string, envName?: string, given?: string, options: DeployOptions = {}) {
+  if (!options.dryRun) return (await import('./deploy.js')).deploy(name, envName, given, options);
+  if (!name || !envName || !given)
     throw new CliError('deploy --dry-run needs a service, an environment and an image', true);
+  const service = await knownService(name);
+  const env = await knownEnv(service, envName);
+  // A version names its newest image, as deploy has it.
+  const image = (await imageFor(service, given)).id;
   const now = await answer(
     client('orchestrator').GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }),
     'orchestrator',

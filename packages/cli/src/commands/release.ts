@@ -104,7 +104,7 @@ export async function deployToSyncSet(
   service: string,
   env: string,
   image: string,
-  options: ReleaseOptions,
+  options: ReleaseOptions & { burnIn?: string },
 ): Promise<boolean> {
   const record = await answer(
     client('metadata').GET('/services/{name}', { params: { path: { name: service } } }),
@@ -130,7 +130,10 @@ export async function deployToSyncSet(
       required: true,
     });
   }
-  await start({ items: [{ service, image, env, envs }] }, options);
+  // deploy's --burn-in holds for every cluster's deployment, as it does for one.
+  const params =
+    options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
+  await start({ items: [{ service, image, env, envs }], ...params }, options);
   return true;
 }
 

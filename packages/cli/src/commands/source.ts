@@ -4,6 +4,9 @@
  * the artifact, the images baked from it and the deployments of those know their commit.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { answer, client } from '../api.js';
 
@@ -21,8 +24,15 @@ async function git(dir: string, ...args: string[]): Promise<string | undefined> 
 export async function sourceOf(dir: string, repo?: string): Promise<{ commit: string; repo?: string } | undefined> {
   const commit = await git(dir, 'rev-parse', 'HEAD');
   if (!commit || !/^[0-9a-f]{40}$/.test(commit)) return undefined;
-  const url = repo ?? (await git(dir, 'remote', 'get-url', 'origin'));
+  const url = repo ?? asUrl(dir, await git(dir, 'remote', 'get-url', 'origin'));
   return { commit, ...(url ? { repo: url } : {}) };
+}
+
+/** An origin git names by a path (a repository on this disk) as the file:// URL baking accepts. */
+function asUrl(dir: string, remote: string | undefined): string | undefined {
+  if (!remote || /^[a-z][a-z0-9+.-]*:\/\//i.test(remote)) return remote;
+  const path = resolve(dir, remote);
+  return existsSync(path) ? pathToFileURL(path).href : remote;
 }
 
 /** Records that `version` of `service` was built from the checkout's commit; the commit, or undefined. */
