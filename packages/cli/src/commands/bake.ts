@@ -15,13 +15,17 @@ function bakeId(id: string): string {
   return id;
 }
 
-/** Follows a bake's log live; answers its image. Ctrl-C stops following, not the bake. */
-async function follow(id: string, options: GlobalOptions): Promise<string> {
-  // Before the first await: a Ctrl-C right after the id was printed is answered too.
+/**
+ * Follows a bake's log live; answers its image. Ctrl-C stops following, not the bake. `announce`,
+ * the line naming the bake, is printed once Ctrl-C is answered, so a Ctrl-C the moment the id
+ * appears is answered too.
+ */
+async function follow(id: string, options: GlobalOptions, announce?: string): Promise<string> {
   const stop = keepsRunningOnInterrupt(
     `Bake ${id}`,
     `slipway bakes watch ${id}  (or stop it: slipway bakes cancel ${id})`,
   );
+  if (announce !== undefined && !options.json) line(dim(announce));
   try {
     const response = await raw('baking', `/bakes/${id}/log`);
     if (response.status === 404) throw new CliError(`there is no bake ${id} (slipway bakes)`);
@@ -48,8 +52,7 @@ export async function bake(
     const started = await answer(baking().POST('/bakes/base', { body: { rebake: options.rebake ?? false } }), 'baking');
     // 200 names the image there is already; 202 the bake started or joined.
     const cached = 'image' in started;
-    if (!options.json && !cached) line(dim(`${started.id}: baking a base image`));
-    const image = cached ? started.image : await follow(started.id, options);
+    const image = cached ? started.image : await follow(started.id, options, `${started.id}: baking a base image`);
     show(options, { bake: cached ? null : started.id, image, cached }, () => {
       if (cached) line(dim('a base image of this template exists already (--rebake makes a new one)'));
       line(green(image));
@@ -71,8 +74,7 @@ export async function bake(
     'baking',
   );
   const cached = 'image' in started;
-  if (!cached && !options.json) line(dim(`${started.id}: baking ${name} ${chosen}`));
-  const image = cached ? started.image : await follow(started.id, options);
+  const image = cached ? started.image : await follow(started.id, options, `${started.id}: baking ${name} ${chosen}`);
   // The image id alone on the last line, for scripts (`tail -1`).
   show(options, { service: name, version: chosen, image, cached }, () => {
     if (cached) line(dim(`${name} ${chosen} is already baked with these inputs`));

@@ -170,8 +170,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     show(options, started, () => line(started.id));
     return;
   }
-  if (!options.json) line(`${bold(started.id)}: ${name} ${environmentName} ← ${imageLabel(images, chosen)}`);
-  await watch(started.id, options);
+  await watch(started.id, options, `${bold(started.id)}: ${name} ${environmentName} ← ${imageLabel(images, chosen)}`);
 }
 
 export async function undo(service?: string, env?: string, options: DeployOptions = {}) {
@@ -212,6 +211,5 @@ export async function undo(service?: string, env?: string, options: DeployOption
     show(options, started, () => line(started.id));
     return;
   }
-  if (!options.json) line(`${bold(started.id)}: undo ${name} ${environmentName} → ${target}`);
-  await watch(started.id, options);
+  await watch(started.id, options, `${bold(started.id)}: undo ${name} ${environmentName} → ${target}`);
 }

@@ -28,11 +28,14 @@ export function keepsRunningOnInterrupt(what: string, again: string): () => void
   return () => process.off('SIGINT', onInterrupt);
 }
 
-/** Follows a deployment live; succeeds only when it did. */
-export async function watch(id: string, options: GlobalOptions = {}) {
+/**
+ * Follows a deployment live; succeeds only when it did. `announce`, the line naming it, is
+ * printed once Ctrl-C is answered: a Ctrl-C the moment the id appears is answered too.
+ */
+export async function watch(id: string, options: GlobalOptions = {}, announce?: string) {
   deploymentId(id);
-  // Before the first await: a Ctrl-C right after the id was printed is answered too.
   const stop = keepsRunningOnInterrupt(`Deployment ${id}`, `slipway watch ${id}  (or stop it: slipway cancel ${id})`);
+  if (announce !== undefined && !options.json) line(announce);
   let lastProgress = '';
   let lastFinished = '';
   try {

@@ -40,9 +40,9 @@ export async function revert(
     show(options, started, () => line(started.id));
     return;
   }
-  if (!options.json)
-    line(
-      `${bold(started.id)}: ${service} ${env} back to ${started.version} (${started.image}), without ${full.slice(0, 12)}`,
-    );
-  await watch(started.id, options);
+  await watch(
+    started.id,
+    options,
+    `${bold(started.id)}: ${service} ${env} back to ${started.version} (${started.image}), without ${full.slice(0, 12)}`,
+  );
 }
