@@ -133,7 +133,8 @@ export async function deployToSyncSet(
   // deploy's --burn-in holds for every cluster's deployment, as it does for one.
   const params =
     options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
-  await start({ items: [{ service, image, env, envs }], ...params }, options);
+  const what = /^(img|ami)-/.test(image) ? { image } : { version: image };
+  await start({ items: [{ service, ...what, env, envs }], ...params }, options);
   return true;
 }
 
