@@ -10,7 +10,7 @@ export interface AppDeps
   extends
     Omit<OperationsOptions, 'builds'>,
     Omit<BuildOperationsOptions, 'services' | 'cloud'>,
-    Omit<ImageRegionOptions, 'cloud' | 'logger'> {
+    Omit<ImageRegionOptions, 'cloud' | 'logger' | 'images'> {
   tokens: TokenVerifier;
   logger: Logger;
   readiness?: Record<string, () => Promise<unknown>>;

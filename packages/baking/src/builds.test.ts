@@ -215,6 +215,16 @@ describe('GET /services/{service}/versions/{version}/contains/{commit}', () => {
   });
 });
 
+describe('which artifact holds a commit, without a repository', () => {
+  it('knows an artifact holds its own commit, and cannot tell any other', async () => {
+    const repositories = createSourceRepositories({ dir: join(home, 'no-repos') });
+    const tip = 'd4e18d3714e5'.padEnd(40, '0');
+    expect(await repositories.contains('other', undefined, tip, tip)).toBe(true);
+    expect(await repositories.contains('other', undefined, tip, tip.slice(0, 12))).toBe(true);
+    expect(await repositories.contains('other', undefined, tip, '87fdf226f80d')).toBeUndefined();
+  });
+});
+
 describe('a failed build', () => {
   it('is told to Slack with a Revert button for each environment whose artifact contains it', async () => {
     const failed = await request(app)

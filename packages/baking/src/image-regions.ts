@@ -15,6 +15,7 @@ import {
   type OperationHandlers,
   type Redis,
 } from '@slipway/core';
+import { asRegistered, type ImageRegistry } from './images.js';
 import type { operations } from './schema/generated/openapi.js';
 
 export interface ImageRegions {
@@ -45,14 +46,16 @@ export interface ImageRegionOptions {
   /** One provider per region (AWS); absent or local: images are everywhere. */
   regions?: CloudRegions;
   imageRegions?: ImageRegions;
+  /** Registrations of images built elsewhere: the image is answered as GET /images/{id} has it. */
+  images?: ImageRegistry;
   logger?: Logger;
 }
 
 /** The image with its AMI in each region (AWS, home region included); as it is on the local cloud. */
-export async function withRegions(
+export async function withRegions<T extends Image>(
   options: ImageRegionOptions,
-  image: Image,
-): Promise<Image & { regions?: Record<string, string> }> {
+  image: T,
+): Promise<T & { regions?: Record<string, string> }> {
   const { regions, imageRegions } = options;
   if (regions?.kind !== 'aws' || !imageRegions) return image;
   const home = regions.defaultRegion ? { [regions.defaultRegion]: image.id } : {};
@@ -80,8 +83,9 @@ export function createImageRegionOperations(options: ImageRegionOptions): Operat
     async addImageRegion(req, res) {
       const id = req.params.id;
       const { region, imageId } = req.body;
-      const image = await cloud.getImage(id);
-      if (!image) throw new NotFoundError(`no image ${id}`);
+      const found = await cloud.getImage(id);
+      if (!found) throw new NotFoundError(`no image ${id}`);
+      const image = asRegistered(found, await options.images?.get(id));
       // One local cloud: every image is in every region already.
       if (regions?.kind !== 'aws' || !imageRegions) {
         res.status(200).json(image);

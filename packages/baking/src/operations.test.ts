@@ -461,10 +461,14 @@ describe('POST /images', () => {
 
 describe('POST /images/{id}/regions', () => {
   it('answers the image as it is on the local cloud, where every image is in every region; 404 for an unknown image', async () => {
-    await writeTestImage(join(home, 'images'), 'img-everywhere', { version: '7.1.0' });
+    const dir = await writeTestImage(join(home, 'images'), 'img-everywhere', { version: '7.1.0' });
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+    const commit = 'd4e18d3714e5da8e8d18a2617f4ad96a5d91a6a1';
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, tags: { 'slipway:commit': commit } }));
     const res = await request(app).post('/images/img-everywhere/regions').set(DEPLOYER).send({ region: 'local-west' });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: 'img-everywhere' });
+    // The image as GET /images/{id} answers it, its source commit included.
+    expect(res.body).toMatchObject({ id: 'img-everywhere', sourceCommit: commit });
     expect(res.body.regions).toBeUndefined();
     expect((await request(app).get('/images/img-everywhere').set(DEPLOYER)).body.regions).toBeUndefined();
     const missing = await request(app).post('/images/img-nowhere/regions').set(DEPLOYER).send({ region: 'local-west' });

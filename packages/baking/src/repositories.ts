@@ -78,8 +78,11 @@ export function createSourceRepositories(options: { dir: string }): SourceReposi
       return (await mirror.log(commit, 1).catch(() => []))[0];
     },
     async contains(service, url, tip, commit) {
+      if (!/^[0-9a-f]{7,40}$/.test(tip) || !/^[0-9a-f]{7,40}$/.test(commit)) return undefined;
+      // An artifact holds its own commit: no repository is needed to tell that.
+      if (tip.startsWith(commit) || commit.startsWith(tip)) return true;
       const mirror = await mirrorOf(service, url);
-      if (!mirror || !/^[0-9a-f]{7,40}$/.test(tip) || !/^[0-9a-f]{7,40}$/.test(commit)) return undefined;
+      if (!mirror) return undefined;
       try {
         await run('git', ['merge-base', '--is-ancestor', commit, tip], { cwd: mirror.dir, env: gitEnvironment() });
         return true;

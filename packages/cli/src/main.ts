@@ -205,8 +205,9 @@ export function program(): Command {
     [
       'slipway deploy search prod 1.4.0 -m "Faster search"',
       'slipway deploy search staging img-2f9c0a1b2c3d -m "Try it" --no-wait',
+      'slipway deploy search prod 1.4.0 --dry-run',
     ],
-    `Ctrl-C stops following, not the deployment: slipway watch DEPLOYMENT follows it again.\n\n${CONTROL}`,
+    `An env that is a sync set (the service's clusters metadata) releases to each of its clusters.\nCtrl-C stops following, not the deployment: slipway watch DEPLOYMENT follows it again.\n\n${CONTROL}`,
   );
   examples(
     slipway
@@ -221,7 +222,11 @@ export function program(): Command {
       .description('deployments, newest first: version, outcome, time taken, who and why')
       .option('--commits', 'each with the source commits and config keys it changed')
       .action(lazy(plan, (m) => m.historyOrCommits)),
-    ['slipway history search', 'slipway history search prod --json | jq -r ".items[0].id"'],
+    [
+      'slipway history search',
+      'slipway history search prod --commits',
+      'slipway history search prod --json | jq -r ".items[0].id"',
+    ],
   );
   examples(
     slipway

@@ -77,6 +77,15 @@ describe('Slack notifications', () => {
     expect(saidOf(received[1]!)).toBe('*Undo* deploys the release before this one again (its image and config).');
   });
 
+  it('do not claim there is no release before one that starts before its current group is found', async () => {
+    received.length = 0;
+    const { previous: _previous, ...context } = deployment.context;
+    await notifier().notify({ ...deployment, context } as Deployment, 'start');
+    expect(saidOf(received[0]!)).toBe(
+      '*Roll back* takes the new group out and leaves the group serving before it (if any) in service; *Pause* stops it after the action running now (resume with /slipway resume dep-abc123def).',
+    );
+  });
+
   it('offer Roll back on a failed deployment whose group stayed in service, and say why there is none otherwise', async () => {
     received.length = 0;
     const failed = { ...deployment, state: 'failed', reason: 'unhealthy' } as Deployment;

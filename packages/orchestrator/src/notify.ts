@@ -72,7 +72,8 @@ export function slackBlocks(d: Deployment, kind: NotificationKind, text: string)
   if (kind === 'start') {
     const back = previous
       ? `puts ${previous} back in service and takes the new group out`
-      : 'takes the new group out (there is no release before it)';
+      : // Sent as the first action starts: which group serves now is not looked up yet.
+        'takes the new group out and leaves the group serving before it (if any) in service';
     buttons = [
       button('rollback', 'Roll back', { deployment: d.id }, 'danger', back),
       button('pause', 'Pause', { deployment: d.id }),

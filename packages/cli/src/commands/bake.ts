@@ -88,8 +88,15 @@ export async function images(service: string | undefined, options: GlobalOptions
   const items = [...list.items].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   show(options, { items }, () =>
     table([
-      ['IMAGE', 'KIND', 'SERVICE', 'VERSION', 'CREATED'],
-      ...items.map((i) => [i.id, i.kind, i.service ?? '', i.version ?? '', `${i.createdAt} ${dim(age(i.createdAt))}`]),
+      ['IMAGE', 'KIND', 'SERVICE', 'VERSION', 'SOURCE', 'CREATED'],
+      ...items.map((i) => [
+        i.id,
+        i.kind,
+        i.service ?? '',
+        i.version ?? '',
+        i.sourceCommit?.slice(0, 12) ?? '',
+        `${i.createdAt} ${dim(age(i.createdAt))}`,
+      ]),
     ]),
   );
 }

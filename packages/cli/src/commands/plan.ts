@@ -20,9 +20,20 @@ export async function deployOrPlan(name?: string, envName?: string, given?: stri
   if (!name || !envName || !given)
     throw new CliError('deploy --dry-run needs a service, an environment and an image', true);
   const service = await knownService(name);
-  const env = await knownEnv(service, envName);
+  // A sync set: what the release would change in each of its clusters.
+  const members = await (await import('./release.js')).syncSetMembers(service, envName);
+  const envs = members ?? [await knownEnv(service, envName)];
   // A version names its newest image, as deploy has it.
   const image = (await imageFor(service, given)).id;
+  const plans: ChangePlan[] = [];
+  for (const env of envs) plans.push(await planFor(service, env, image, options));
+  show(options, members ? { set: envName, plans } : plans[0], () => {
+    line(`Would deploy (nothing is deployed: --dry-run):`);
+    for (const plan of plans) printPlan(plan);
+  });
+}
+
+async function planFor(service: string, env: string, image: string, options: DeployOptions): Promise<ChangePlan> {
   const now = await answer(
     client('orchestrator').GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }),
     'orchestrator',
@@ -33,16 +44,12 @@ export async function deployOrPlan(name?: string, envName?: string, given?: stri
     }),
     'config',
   );
-  const plan = await planChange(
+  return planChange(
     service,
     env,
     await side(service, now.active?.image, now.active?.commit),
     await side(service, image, config.commit),
   );
-  show(options, plan, () => {
-    line(`Would deploy (nothing is deployed: --dry-run):`);
-    printPlan(plan);
-  });
 }
 
 export async function historyOrCommits(service?: string, env?: string, options: DeployOptions = {}) {

@@ -100,20 +100,26 @@ export function durationSeconds(text: string): number {
  * `slipway deploy search prod img-…` when `prod` is a sync set: a release of that image to every
  * cluster of it; with a terminal, the deployer sees what each runs now and may leave some out.
  */
-export async function deployToSyncSet(
-  service: string,
-  env: string,
-  image: string,
-  options: ReleaseOptions & { burnIn?: string },
-): Promise<boolean> {
+/** The clusters of `env` when it is a sync set in the service's metadata, else undefined. */
+export async function syncSetMembers(service: string, env: string): Promise<string[] | undefined> {
   const record = await answer(
     client('metadata').GET('/services/{name}', { params: { path: { name: service } } }),
     'metadata',
   ).catch(() => undefined);
   const sets = record?.metadata.clusters;
   const members = sets && typeof sets === 'object' ? Object.entries(sets).find(([set]) => set === env)?.[1] : undefined;
-  if (!Array.isArray(members)) return false;
-  let envs = members.filter((m): m is string => typeof m === 'string');
+  return Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : undefined;
+}
+
+export async function deployToSyncSet(
+  service: string,
+  env: string,
+  image: string,
+  options: ReleaseOptions & { burnIn?: string },
+): Promise<boolean> {
+  const members = await syncSetMembers(service, env);
+  if (!members) return false;
+  let envs = members;
   if (process.stdin.isTTY && process.stdout.isTTY && !options.json) {
     const sync = await answer(orchestrator().GET('/sync', { params: { query: { service } } }), 'orchestrator');
     const set = sync.items.find((s) => s.set === env) ?? {
@@ -133,7 +139,8 @@ export async function deployToSyncSet(
   // deploy's --burn-in holds for every cluster's deployment, as it does for one.
   const params =
     options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
-  await start({ items: [{ service, image, env, envs }], ...params }, options);
+  const what = /^(img|ami)-/.test(image) ? { image } : { version: image };
+  await start({ items: [{ service, ...what, env, envs }], ...params }, options);
   return true;
 }
 

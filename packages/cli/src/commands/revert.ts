@@ -4,16 +4,20 @@
  * the service's recent commits.
  */
 import { answer, CliError, client } from '../api.js';
+import { knownEnv, knownService } from '../names.js';
 import { bold, line, show, type GlobalOptions } from '../output.js';
 import { watch } from './follow.js';
 
 export async function revert(
-  service: string,
-  env: string,
+  serviceName: string,
+  envName: string,
   commit: string,
   options: GlobalOptions & { message?: string; wait?: boolean } = {},
 ) {
   if (!/^[0-9a-f]{7,40}$/.test(commit)) throw new CliError(`'${commit}' is not a commit id`, true);
+  // An unknown service or environment is named with the nearest one, before the commit is looked for.
+  const service = await knownService(serviceName);
+  const env = await knownEnv(service, envName);
   let full = commit;
   if (commit.length < 40) {
     const listed = await answer(

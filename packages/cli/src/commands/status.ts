@@ -69,8 +69,13 @@ export async function status(service?: string, env?: string, options: GlobalOpti
     serviceImages(name!),
     deployments(name, environmentName, 5),
   ]);
+  // The cluster's region is a deployment parameter: the newest deployment names it.
+  const params = (recent[0]?.context as { params?: { region?: unknown } } | undefined)?.params;
+  const region = typeof params?.region === 'string' ? dim(` (${params.region})`) : '';
   show(options, state, () => {
-    line(`${bold(`${name} ${environmentName}`)}${state.deploying ? yellow(`  deploying: ${state.deploying}`) : ''}`);
+    line(
+      `${bold(`${name} ${environmentName}`)}${region}${state.deploying ? yellow(`  deploying: ${state.deploying}`) : ''}`,
+    );
     for (const group of [state.active, ...state.retained].filter((g) => g !== null && g !== undefined)) {
       const made = recent.find((d) => d.id === group.deployment);
       const source = sourceOf(made ?? { image: group.image ?? '' }, images);
