@@ -106,7 +106,7 @@ export async function history(service?: string, env?: string, options: GlobalOpt
         d.service,
         d.env,
         versionOf(images, d.image) ?? d.image,
-        sourceOf(d, images).slice(0, 7) || '-',
+        sourceOf(d, images).slice(0, 12) || '-',
         outcome(d),
         (d.startedAt ?? d.createdAt).slice(0, 16).replace('T', ' '),
         duration(d.startedAt ?? d.createdAt, d.finishedAt),
