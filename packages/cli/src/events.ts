@@ -1,4 +1,7 @@
-/** Reads a server-sent event stream (bake logs, deployment events) as it comes. */
+/** Reads a server-sent event stream (bake logs, deployment and release events) as it comes. */
+import { raw, type ServiceName } from './api.js';
+import { CliError } from './errors.js';
+
 export interface ServerEvent {
   event: string;
   data: string;
@@ -28,4 +31,14 @@ export async function* readEvents(response: Response): AsyncGenerator<ServerEven
       yield event;
     }
   }
+}
+
+/** The events of a service's stream: a 404 said as `missing`, another refusal in the service's words. */
+export async function* streamEvents(service: ServiceName, path: string, missing: string): AsyncGenerator<ServerEvent> {
+  const response = await raw(service, path);
+  if (!response.ok) {
+    const body = (await response.json().catch(() => ({}))) as { detail?: string };
+    throw new CliError(response.status === 404 ? missing : (body.detail ?? `${service} answered ${response.status}`));
+  }
+  yield* readEvents(response);
 }

@@ -1,5 +1,5 @@
-import { answer, CliError, client, raw } from '../api.js';
-import { readEvents } from '../events.js';
+import { answer, CliError, client } from '../api.js';
+import { streamEvents } from '../events.js';
 import { knownService } from '../names.js';
 import { dim, green, line, show, stateColour, table, type GlobalOptions } from '../output.js';
 import { choose } from '../prompt.js';
@@ -27,9 +27,7 @@ async function follow(id: string, options: GlobalOptions, announce?: string): Pr
   );
   if (announce !== undefined && !options.json) line(dim(announce));
   try {
-    const response = await raw('baking', `/bakes/${id}/log`);
-    if (response.status === 404) throw new CliError(`there is no bake ${id} (slipway bakes)`);
-    for await (const event of readEvents(response)) {
+    for await (const event of streamEvents('baking', `/bakes/${id}/log`, `there is no bake ${id} (slipway bakes)`)) {
       if (event.event === 'end') {
         const end = JSON.parse(event.data) as { state: string; image: string | null };
         if (end.state !== 'succeeded' || !end.image) throw new CliError(`bake ${id} ${end.state}`);

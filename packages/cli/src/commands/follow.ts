@@ -1,6 +1,6 @@
 /** Following a deployment live, and pause/resume/cancel/rollback of one. */
-import { answer, CliError, client, raw } from '../api.js';
-import { readEvents } from '../events.js';
+import { answer, CliError, client } from '../api.js';
+import { streamEvents } from '../events.js';
 import { bold, dim, green, line, red, seconds, show, stateColour, yellow, type GlobalOptions } from '../output.js';
 
 const orchestrator = () => client('orchestrator');
@@ -39,16 +39,12 @@ export async function watch(id: string, options: GlobalOptions = {}, announce?: 
   let lastProgress = '';
   let lastFinished = '';
   try {
-    const response = await raw('orchestrator', `/deployments/${id}/events`);
-    if (!response.ok) {
-      const body = (await response.json().catch(() => ({}))) as { detail?: string };
-      throw new CliError(
-        response.status === 404
-          ? `there is no deployment ${id} (slipway history)`
-          : (body.detail ?? `${response.status}`),
-      );
-    }
-    for await (const event of readEvents(response)) {
+    const events = streamEvents(
+      'orchestrator',
+      `/deployments/${id}/events`,
+      `there is no deployment ${id} (slipway history)`,
+    );
+    for await (const event of events) {
       if (event.event === 'end') break;
       const data = JSON.parse(event.data) as Record<string, unknown>;
       if (options.json) {

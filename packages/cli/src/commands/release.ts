@@ -5,8 +5,8 @@
  * logical environment — each followed live, one line per cluster.
  */
 import type { OrchestratorPaths } from '@slipway/orchestrator';
-import { answer, CliError, client, raw } from '../api.js';
-import { readEvents } from '../events.js';
+import { answer, CliError, client } from '../api.js';
+import { streamEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
 import { wellFormedImage } from '../names.js';
 import { ask } from '../prompt.js';
@@ -146,9 +146,8 @@ export async function deployToSyncSet(
 
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
 export async function watchRelease(id: string, options: GlobalOptions = {}): Promise<void> {
-  const response = await raw('orchestrator', `/releases/${id}/events`);
-  if (!response.ok) throw new CliError(((await response.json()) as { detail?: string }).detail ?? `${response.status}`);
-  for await (const event of readEvents(response)) {
+  const events = streamEvents('orchestrator', `/releases/${id}/events`, `there is no release ${id} (slipway releases)`);
+  for await (const event of events) {
     if (event.event === 'end') break;
     const data = JSON.parse(event.data) as Record<string, unknown>;
     if (options.json) {
