@@ -24,6 +24,7 @@ import {
 } from './actions.js';
 import { isFinished, type Deployment, type DeploymentState } from './deployment.js';
 import type { Notifier } from './notify.js';
+import { cloudOf } from './regions.js';
 import { StaleWrite, type Control } from './store.js';
 
 export interface RunnerOptions extends ActionDeps {
@@ -150,7 +151,7 @@ export function startRunner(options: RunnerOptions) {
     return {
       deployment: d,
       // The provider of the deployment's region, as validated when it was made.
-      deps: options.regions ? { ...options, cloud: options.regions.forRegion(d.context.params?.region) } : options,
+      deps: { ...options, cloud: cloudOf(options, d.context.params?.region) },
       async progress(text, data = {}) {
         d.context.progress = text;
         await commit(d, 'progress', { action: name, text, ...data });
