@@ -216,6 +216,7 @@ const createServerGroup: Action = {
       ...capacity,
       targetGroups: [need(ctx, 'targetGroup')],
       disabled: true,
+      healthCheckGracePeriodSeconds: params.healthCheck.gracePeriodSeconds,
       tags: { deployment: ctx.deployment.id, image: ctx.deployment.image, commit: need(ctx, 'commit') },
     });
     return `${name}: ${capacity.desired} instance(s), out of service`;
@@ -376,18 +377,27 @@ const disableOldGroup: Action = {
   },
 };
 
+/** Until the load balancer has let go of the old groups' instances (none registered or draining), drainSeconds at most. */
 const waitForDrain: Action = {
   name: 'wait-for-drain',
   async run(ctx) {
+    const d = ctx.deployment;
     // A first deployment took no group out of service: nothing is in flight to wait for.
-    if (!ctx.deployment.context.previous) return 'no old group: nothing to drain';
+    if (!d.context.previous) return 'no old group: nothing to drain';
     const seconds = need(ctx, 'params').strategy.drainSeconds;
     const end = await waitEnd(ctx, 'drain', seconds * 1000);
-    while (Date.now() < end) {
+    const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const old = new Set(groups.filter((g) => g.name !== d.context.group).flatMap((g) => g.instances.map((i) => i.id)));
+    const started = Date.now();
+    for (;;) {
       await interruption(ctx);
-      await sleep(Math.min(ctx.deps.pollMs, end - Date.now()));
+      const health = await ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'));
+      const left = health.filter((t) => old.has(t.instanceId) && t.state !== 'unused');
+      if (left.length === 0)
+        return `the old targets left the load balancer in ${Math.round((Date.now() - started) / 1000)} s`;
+      if (Date.now() >= end) return `${left.length} old target(s) still draining after ${seconds} s: going on`;
+      await sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
     }
-    return `${seconds} s for in-flight requests`;
   },
 };
 

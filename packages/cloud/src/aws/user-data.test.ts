@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checkUserData } from '../bounds.js';
 import { INSTANCE_DIR, parseUserDataScript, renderUserDataScript } from './user-data.js';
 
 describe('renderUserDataScript', () => {
@@ -31,5 +32,15 @@ describe('renderUserDataScript', () => {
   it('reads back the files and commands it wrote, so a launch template shows what its instances get', () => {
     const userData = { files: { 'application.properties': "a='1'\nb=2\n" }, commands: [`echo "it's" > x`] };
     expect(parseUserDataScript(renderUserDataScript(userData))).toEqual(userData);
+  });
+
+  it("holds user data to EC2's 16 KB on the script itself, not on its base64", () => {
+    const properties = (n: number) => ({ files: { 'application.properties': 'x'.repeat(n) }, commands: [] });
+    // 11,000 bytes of properties: about 14.8 KB of script (the files travel base64 in it), 19.8 KB
+    // once the whole script is base64-encoded for the API. EC2 takes it.
+    expect(() => checkUserData('search-prod-v001', properties(11_000))).not.toThrow();
+    expect(() => checkUserData('search-prod-v001', properties(13_000))).toThrow(
+      /user data is \d+ bytes; EC2 takes at most 16384 \(16 KB\)/,
+    );
   });
 });
