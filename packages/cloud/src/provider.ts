@@ -131,6 +131,11 @@ export interface CloudProvider {
    * that name deregistered with its snapshots. Safe to run twice; answers what it removed.
    */
   sweepBake?(bake: { runTag: string; imageName: string }): Promise<string[]>;
+  /**
+   * Makes every instance launched from a baked image require IMDSv2 (AWS: the image's ImdsSupport
+   * attribute, v2.0): the builder of the next bake on it too, which Packer 1.6.6 cannot ask for.
+   */
+  requireImdsV2?(imageId: string): Promise<void>;
 }
 
 export interface BuilderNetwork {

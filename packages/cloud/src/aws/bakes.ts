@@ -15,6 +15,7 @@ import {
   DescribeInstancesCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
+  ModifyImageAttributeCommand,
   TerminateInstancesCommand,
   waitUntilInstanceTerminated,
   type EC2Client,
@@ -33,7 +34,7 @@ export function awsBakes(options: {
   vpcId: string;
   subnets: string[];
   sleep: Sleep;
-}): Required<Pick<CloudProvider, 'builderNetwork' | 'sweepBake'>> {
+}): Required<Pick<CloudProvider, 'builderNetwork' | 'sweepBake' | 'requireImdsV2'>> {
   const { ec2, sleep } = options;
   return {
     async builderNetwork() {
@@ -48,6 +49,10 @@ export function awsBakes(options: {
       if (subnets.Subnets?.[0]?.VpcId !== options.vpcId)
         throw new NotFoundError(`subnet ${subnetId} is not in ${options.vpcId}`);
       return { vpcId: options.vpcId, subnetId, sourceCidr: vpc.CidrBlock };
+    },
+
+    async requireImdsV2(imageId) {
+      await ec2.send(new ModifyImageAttributeCommand({ ImageId: imageId, ImdsSupport: { Value: 'v2.0' } }));
     },
 
     async sweepBake({ runTag, imageName }) {

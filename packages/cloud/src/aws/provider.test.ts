@@ -25,6 +25,7 @@ import {
   DescribeInstanceStatusCommand,
   DescribeLaunchTemplateVersionsCommand,
   EC2Client,
+  ModifyImageAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import {
   DescribeListenersCommand,
@@ -189,6 +190,15 @@ describe('what moto does not produce', () => {
     expect(ec2).toHaveReceivedCommandWith(DeregisterImageCommand, {
       ImageId: 'ami-1',
       DeleteAssociatedSnapshots: true,
+    });
+  });
+
+  it('marks a baked image IMDSv2-only (moto keeps no ImdsSupport): its instances, and the next bake on it, require tokens', async () => {
+    ec2.on(ModifyImageAttributeCommand).resolves({});
+    await cloud.requireImdsV2!('ami-1');
+    expect(ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, {
+      ImageId: 'ami-1',
+      ImdsSupport: { Value: 'v2.0' },
     });
   });
 
