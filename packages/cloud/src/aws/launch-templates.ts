@@ -33,7 +33,14 @@ export const METADATA_OPTIONS = {
   HttpEndpoint: 'enabled',
 } as const;
 
-export function awsLaunchTemplates(options: { ec2: EC2Client; vpcId: string; region: string; sleep: Sleep }) {
+export function awsLaunchTemplates(options: {
+  ec2: EC2Client;
+  vpcId: string;
+  /** The region, in words (for errors), and where instances resolve their secrets when it is known. */
+  region: string;
+  secretsRegion?: string;
+  sleep: Sleep;
+}) {
   const { ec2, sleep } = options;
 
   /** The image must be there and available: a pending copy or a failed one is refused, in words. */
@@ -91,7 +98,7 @@ export function awsLaunchTemplates(options: { ec2: EC2Client; vpcId: string; reg
             LaunchTemplateData: {
               ImageId: spec.imageId,
               InstanceType: spec.instanceType as never,
-              UserData: encodeUserData(spec.userData),
+              UserData: encodeUserData(spec.userData, options.secretsRegion ? { region: options.secretsRegion } : {}),
               MetadataOptions: METADATA_OPTIONS,
               ...(groups.length ? { SecurityGroupIds: groups } : {}),
               ...(spec.instanceProfile ? { IamInstanceProfile: { Name: spec.instanceProfile } } : {}),

@@ -136,7 +136,13 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     instancePort,
     sleep,
   });
-  const templates = awsLaunchTemplates({ ec2, vpcId: options.vpcId, region: where, sleep });
+  const templates = awsLaunchTemplates({
+    ec2,
+    vpcId: options.vpcId,
+    region: where,
+    ...(config.region ? { secretsRegion: config.region } : {}),
+    sleep,
+  });
   const templateVersion = templates.templateVersion;
 
   async function describeGroup(name: string): Promise<AutoScalingGroup | undefined> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkUserData } from '../bounds.js';
@@ -42,5 +42,51 @@ describe('renderUserDataScript', () => {
     expect(() => checkUserData('search-prod-v001', properties(13_000))).toThrow(
       /user data is \d+ bytes; EC2 takes at most 16384 \(16 KB\)/,
     );
+  });
+
+  it('writes the files readable by their owner only (0600)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-userdata-'));
+    const script = renderUserDataScript({ files: { 'application.properties': 'a=1\n' }, commands: [] });
+    execFileSync('sh', ['-c', script.replaceAll(INSTANCE_DIR, dir).replace('systemctl start slipway.service', 'true')]);
+    expect(statSync(join(dir, 'application.properties')).mode & 0o777).toBe(0o600);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('resolves ${ssm:…} and ${secretsmanager:…} on the instance, with its role: user data carries the reference, never the secret', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-userdata-'));
+    // The AWS CLI as the instance has it: a stand-in that answers two names, and records what it was asked.
+    const bin = join(dir, 'bin');
+    execFileSync('mkdir', ['-p', bin]);
+    writeFileSync(
+      join(bin, 'aws'),
+      `#!/bin/sh
+echo "$AWS_REGION $*" >> ${dir}/asked.txt
+case "$*" in
+  *"--name /search/prod/db"*) printf 'p4ss w=rd:#1\\n' ;;
+  *"--secret-id search/api-key"*) printf 'k\\\\ey\\n' ;;
+  *) echo "not found: $*" >&2; exit 254 ;;
+esac
+`,
+    );
+    chmodSync(join(bin, 'aws'), 0o755);
+    // As the config service writes them: java.util.Properties escaping (':' and '=' escaped).
+    const properties = 'db.password=${ssm\\:/search/prod/db}\napi.key=${secretsmanager\\:search/api-key}\nplain=1\n';
+    const script = renderUserDataScript(
+      { files: { 'application.properties': properties }, commands: [] },
+      { region: 'eu-west-1' },
+    );
+    expect(script).not.toContain('p4ss');
+    const local = script.replaceAll(INSTANCE_DIR, dir).replace('systemctl start slipway.service', 'true');
+    execFileSync('sh', ['-c', local], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(readFileSync(join(dir, 'application.properties'), 'utf8')).toBe(
+      'db.password=p4ss\\ w\\=rd\\:\\#1\napi.key=k\\\\ey\nplain=1\n',
+    );
+    expect(statSync(join(dir, 'application.properties')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'asked.txt'), 'utf8')).toContain(
+      'eu-west-1 ssm get-parameter --name /search/prod/db',
+    );
+    // Read back, a launch template shows the reference, as it was configured.
+    expect(parseUserDataScript(script).files['application.properties']).toBe(properties);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
