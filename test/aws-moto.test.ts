@@ -42,6 +42,7 @@ import {
   eventually,
   freePortBase,
   gitRepo,
+  recordAwsActions,
   startMoto,
   type MotoNetwork,
   type TestMoto,
@@ -203,8 +204,8 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
     });
   });
 
-  it('deploys red-black: a launch template with image, type, security groups, profile and properties', async () => {
-    const done = await ends(await deploy(images.v1));
+  it('deploys red-black: a launch template with image, type, security groups, profile, properties and IMDSv2 only', async () => {
+    const done = await ends(await deploy(images.v1, { ...quick, healthCheck: { gracePeriodSeconds: 150 } }));
     expect(done).toMatchObject({ state: 'succeeded' });
     expect(await inService('search-prod-v001')).toBe(true);
     const version = (
@@ -218,7 +219,10 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
       InstanceType: 't3.small',
       SecurityGroupIds: [app.GroupId],
       IamInstanceProfile: { Name: 'search-instance' },
+      MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' },
     });
+    // deployment-params' grace period; judged by the load balancer once its targets were healthy.
+    expect(await group('search-prod-v001')).toMatchObject({ HealthCheckType: 'ELB', HealthCheckGracePeriod: 150 });
     const userData = parseUserDataScript(Buffer.from(version.LaunchTemplateData!.UserData!, 'base64').toString());
     expect(userData.files['application.properties']).toMatch(/=/);
     expect((await group('search-prod-v001'))?.LaunchTemplate?.Version).toBe(String(version.VersionNumber));
@@ -229,7 +233,14 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
     expect(done).toMatchObject({ state: 'succeeded' });
     expect(await inService('search-prod-v002')).toBe(true);
     const old = await group('search-prod-v001');
-    expect(suspended(old)).toEqual(['AddToLoadBalancer', 'Launch', 'Terminate']);
+    expect(suspended(old)).toEqual([
+      'AZRebalance',
+      'AddToLoadBalancer',
+      'HealthCheck',
+      'Launch',
+      'ReplaceUnhealthy',
+      'Terminate',
+    ]);
     const health = await targets();
     for (const instance of old?.Instances ?? []) expect(health.get(instance.InstanceId!)).not.toBe('healthy');
     expect(old?.Instances).toHaveLength(2); // kept warm
@@ -403,5 +414,14 @@ describe('one release across two regions on SLIPWAY_CLOUD=aws, against moto', ()
     expect(left).toContain(
       (await api<{ regions: Record<string, string> }>('baking', `/images/${image()}`)).body.regions['us-east-1'],
     );
+  });
+});
+
+describe('what the platform asks of AWS', () => {
+  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'platform');
+    expect(used.length).toBeGreaterThan(0);
+    // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).
+    expect(missing).toEqual([]);
   });
 });

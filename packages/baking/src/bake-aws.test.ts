@@ -24,6 +24,7 @@ import {
   createMotoNetwork,
   eventually,
   packExampleService,
+  recordAwsActions,
   startMoto,
   startRedis,
   type MotoNetwork,
@@ -204,4 +205,13 @@ describe('a bake on AWS, stopped while Packer waits for its builder', () => {
       expect(packerAlive(id)).toBe(false);
     }
   }, 150_000);
+});
+
+describe('what the code asks of AWS', () => {
+  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'baking-bake');
+    expect(used.length).toBeGreaterThan(0);
+    // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).
+    expect(missing).toEqual([]);
+  });
 });

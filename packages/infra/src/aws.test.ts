@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import {
   CreatePolicyCommand,
+  CreateRoleCommand,
   GetInstanceProfileCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
@@ -34,6 +35,7 @@ import {
   createMotoNetwork,
   eventually,
   gitRepo,
+  recordAwsActions,
   startMoto,
   startRedis,
   type MotoNetwork,
@@ -57,7 +59,14 @@ const tokens = createTokenVerifier({
 });
 const logger = createLogger({ name: 'infra', level: 'silent' });
 
-function stackYaml({ interval = 10, extraIngress = false, all = true, object = 'web', scheme = '' } = {}): string {
+function stackYaml({
+  interval = 10,
+  extraIngress = false,
+  all = true,
+  object = 'web',
+  scheme = '',
+  egress = false,
+} = {}): string {
   return `resources:
   web-lb:
     kind: securityGroup
@@ -71,7 +80,7 @@ ${extraIngress ? '      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0
     description: who may reach web instances
     ingress:
       - { protocol: tcp, fromPort: 8080, toPort: 8080, securityGroup: web-lb }
-  web-instance:
+${egress ? '    egress:\n      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0.0.0/0 }\n' : ''}  web-instance:
     kind: iamRole
     description: what a ${object} instance may do
     trustPolicy:
@@ -271,6 +280,12 @@ describe('infra on AWS (moto)', () => {
     expect(role.Description).toBe('what a web2 instance may do');
     expect(decodeURIComponent(role.AssumeRolePolicyDocument!)).toContain('"Sid":"web2"');
     expect((await request(app).get('/stacks/web/drift').set(READER)).body.drifted).toBe(false);
+
+    // Rules taken away and rules out added: revoked and authorised in place.
+    await repo.commit({ 'stacks/web.yaml': stackYaml({ interval: 20, object: 'web2', egress: true }) }, 'no https');
+    expect((await planAndApply()).apply).toMatchObject({ state: 'succeeded' });
+    expect(((await securityGroup('web-lb'))!.IpPermissions ?? []).map((p) => p.FromPort)).toEqual([80]);
+    expect(((await securityGroup('web-app'))!.IpPermissionsEgress ?? []).map((p) => p.FromPort)).toEqual([443]);
   });
 
   it('deletes what is no longer defined when the plan allows it: the instance profile with its role, a security group', async () => {
@@ -286,13 +301,26 @@ describe('infra on AWS (moto)', () => {
     expect(await securityGroup('web-lb')).toBeDefined();
   });
 
-  it('makes an internal load balancer and reads it back as defined: no drift', async () => {
+  it('makes an internal load balancer and reads it back as defined; gives a role made before the boundary its boundary', async () => {
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'web-instance',
+        Path: '/slipway/',
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
+      }),
+    );
     await repo.commit({ 'stacks/web.yaml': stackYaml({ scheme: 'internal' }) }, 'internal');
     const { apply } = await planAndApply();
     expect(apply.state).toBe('succeeded');
     const balancer = (await elb.send(new DescribeLoadBalancersCommand({ Names: ['web'] }))).LoadBalancers![0]!;
     expect(balancer.Scheme).toBe('internal');
     expect((await request(app).get('/stacks/web/drift').set(READER)).body.drifted).toBe(false);
+    expect((await iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).Role?.PermissionsBoundary).toMatchObject({
+      PermissionsBoundaryArn: boundary,
+    });
   });
 });
 
@@ -322,5 +350,14 @@ describe('infra on AWS: what moto cannot show', () => {
     await provider.delete('web-lb', { kind: 'securityGroup', description: '', ingress: [], egress: [] });
     expect(deletes).toBe(26);
     expect(slept.reduce((a, b) => a + b, 0)).toBeGreaterThan(2 * 60_000);
+  });
+});
+
+describe('what the code asks of AWS', () => {
+  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'infra');
+    expect(used.length).toBeGreaterThan(0);
+    // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).
+    expect(missing).toEqual([]);
   });
 });

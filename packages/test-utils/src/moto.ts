@@ -76,7 +76,8 @@ export async function startMoto(region = 'eu-west-1'): Promise<TestMoto> {
     const dir = mkdtempSync(join(tmpdir(), 'slipway-moto-'));
     const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
       stdio: 'ignore',
-      env: { ...process.env, MOTO_RECORDER_FILEPATH: join(dir, 'recording.jsonl') },
+      // Recording from the start: what the code asks of AWS is checked against the documented policy.
+      env: { ...process.env, MOTO_RECORDER_FILEPATH: join(dir, 'recording.jsonl'), MOTO_ENABLE_RECORDING: 'true' },
     });
     let exited = false;
     child.once('exit', () => (exited = true));
