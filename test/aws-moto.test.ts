@@ -35,6 +35,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseUserDataScript } from '@slipway/cloud';
+import { runDoctorAws } from '../packages/cli/src/commands/doctor.js';
 import type { ComponentName } from '@slipway/core';
 import { startPlatform, type Platform } from '@slipway/platform';
 import {
@@ -414,6 +415,49 @@ describe('one release across two regions on SLIPWAY_CLOUD=aws, against moto', ()
     expect(left).toContain(
       (await api<{ regions: Record<string, string> }>('baking', `/images/${image()}`)).body.regions['us-east-1'],
     );
+  });
+});
+
+describe('slipway doctor aws, against moto', () => {
+  const settings = () => ({
+    SLIPWAY_AWS_VPC_ID: network.vpcId,
+    SLIPWAY_AWS_SUBNETS: network.subnets.join(','),
+  });
+
+  it('checks an account one line each: what moto answers is ok, what it cannot is said and skipped', async () => {
+    const checks = await runDoctorAws({ env: settings(), client: moto.slipway });
+    expect(checks.map((c) => [c.check, c.state])).toEqual([
+      ['credentials and region', 'ok'],
+      ['network', 'ok'],
+      ['IMDSv2', 'skip'], // moto has no GetInstanceMetadataDefaults
+      ['service-linked roles', 'warn'], // moto's account has none yet
+      ['permissions (EC2 DryRun)', 'ok'],
+      ['permissions (IAM simulation)', 'skip'], // moto has no SimulatePrincipalPolicy
+      ['packer', 'ok'],
+    ]);
+    expect(checks[0]!.detail).toBe('arn:aws:sts::123456789012:user/moto in eu-west-1');
+    expect(checks[1]!.detail).toMatch(/^2 subnet\(s\) of vpc-\w+ in eu-west-1a, eu-west-1b$/);
+    expect(checks[3]!.detail).toContain(
+      'aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com',
+    );
+    expect(checks[4]!.detail).toContain('ec2:CreateSecurityGroup');
+  });
+
+  it('says what to do when subnets are in one zone, or no region is set', async () => {
+    const one = await runDoctorAws({
+      env: { ...settings(), SLIPWAY_AWS_SUBNETS: network.subnets[0] },
+      client: moto.slipway,
+    });
+    expect(one.find((c) => c.check === 'network')).toEqual({
+      check: 'network',
+      state: 'fail',
+      detail:
+        "the load balancers' subnets are in 1 zone (eu-west-1a): an application load balancer needs two zones or more — add a subnet in another zone to SLIPWAY_AWS_SUBNETS",
+    });
+    const { region: _region, ...noRegion } = moto.slipway;
+    expect(await runDoctorAws({ env: {}, client: noRegion })).toEqual([
+      { check: 'credentials and region', state: 'fail', detail: 'no region: set AWS_REGION (or AWS_DEFAULT_REGION)' },
+    ]);
   });
 });
 
