@@ -153,8 +153,12 @@ describe('retries', () => {
     expect(asg).toHaveReceivedCommandTimes(CreateAutoScalingGroupCommand, 1);
   });
 
-  it('retries deleting a group while a scaling activity is in progress', async () => {
-    asg.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [group()] });
+  it('retries deleting a group while a scaling activity is in progress, or AWS throttles', async () => {
+    // destroy-old-groups runs after the new group took traffic: a transient error must not roll it back.
+    asg
+      .on(DescribeAutoScalingGroupsCommand)
+      .rejectsOnce(awsError('Throttling', 'Rate exceeded'))
+      .resolves({ AutoScalingGroups: [group()] });
     asg
       .on(DeleteAutoScalingGroupCommand)
       .rejectsOnce(

@@ -145,8 +145,12 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
   });
   const templateVersion = templates.templateVersion;
 
+  /** One group as it is now; a throttle that outlasted the SDK's retries is asked again, slower. */
   async function describeGroup(name: string): Promise<AutoScalingGroup | undefined> {
-    const answer = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
+    const answer = await retryEventually(
+      () => asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] })),
+      { sleep, attempts: 4, retryOn: isTransient },
+    );
     return answer.AutoScalingGroups?.[0];
   }
 
