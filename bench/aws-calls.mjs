@@ -1,10 +1,12 @@
 // bench/aws-calls: how many AWS API calls a second the platform makes while deployments run,
 // counted from moto's request log (every request moto serves, signed with the services' key).
 // With the whole platform started here on SLIPWAY_CLOUD=aws against moto's server:
-//  1. one red-black deployment (one cluster) with a 20 s burn-in: its calls a second;
+//  1. one red-black deployment (one cluster) with a 30 s burn-in: its calls a second;
 //  2. a wave of five at once (five clusters, each its own load balancer): their calls a second.
-// AWS's EC2 API bucket refills at about 20 calls a second for the whole account and region:
-// what one deployment costs should not be multiplied by the deployments running.
+// Each as calls a second over the whole wave, and over the seconds every deployment of it was in
+// its burn-in (polling only). AWS's EC2 API bucket refills at about 20 calls a second for the
+// whole account and region: what one deployment costs should not be multiplied by the deployments
+// running.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +22,7 @@ import {
 } from '../packages/test-utils/dist/index.js';
 import { figure } from './_lib.mjs';
 
-const BURN_IN = 20;
+const BURN_IN = 30;
 const clusters = { one: ['a1'], wave: ['b1', 'b2', 'b3', 'b4', 'b5'] };
 
 const params = (env) => ({
@@ -133,17 +135,35 @@ try {
     const byAction = new Map();
     for (const c of calls) byAction.set(c.action, (byAction.get(c.action) ?? 0) + 1);
     const top = [...byAction].sort((a, b) => b[1] - a[1]).slice(0, 6);
+    // The steady part: while every deployment of the wave is in its burn-in, polling and nothing else.
+    const burnIns = ended.map((d) => d.actions.find((a) => a.name === 'burn-in'));
+    const from = Math.ceil(Math.max(...burnIns.map((a) => Date.parse(a.startedAt))) / 1000) * 1000;
+    const to = Math.floor(Math.min(...burnIns.map((a) => Date.parse(a.finishedAt))) / 1000) * 1000;
+    const steady = calls.filter((c) => c.at >= from && c.at < to).length / Math.max((to - from) / 1000, 1);
     console.error(
       `${envs.length} deployment(s), ${seconds.toFixed(1)} s: ${top.map(([a, n]) => `${a} ${n}`).join(', ')}`,
     );
-    return { rate: calls.length / seconds, peak: Math.max(0, ...perSecond.values()), seconds, count: calls.length };
+    return {
+      rate: calls.length / seconds,
+      steady,
+      steadySeconds: (to - from) / 1000,
+      peak: Math.max(0, ...perSecond.values()),
+      seconds,
+      count: calls.length,
+    };
   };
 
   const one = await wave(clusters.one);
   figure('aws_calls_per_second_1_deployment', one.rate.toFixed(1), 'calls/s');
+  figure('aws_calls_per_second_in_burn_in_1_deployment', one.steady.toFixed(1), 'calls/s');
   figure('aws_calls_peak_second_1_deployment', one.peak, 'calls');
   const five = await wave(clusters.wave);
   figure('aws_calls_per_second_5_deployments', five.rate.toFixed(1), 'calls/s');
+  figure(
+    'aws_calls_per_second_in_burn_in_5_deployments',
+    five.steady.toFixed(1),
+    `calls/s (over the ${five.steadySeconds} s all five were in burn-in)`,
+  );
   figure('aws_calls_peak_second_5_deployments', five.peak, 'calls');
   figure('aws_calls_5_deployments', five.count, 'calls');
   figure('wave_seconds_5_deployments', five.seconds.toFixed(1), 's');

@@ -31,9 +31,6 @@ export const UNOBSERVED = {
   'autoscaling:CreateOrUpdateTags': 'tags given with CreateAutoScalingGroup are authorised as CreateOrUpdateTags',
   'ec2:ModifyImageAttribute':
     'a baked image is marked IMDSv2-only (ImdsSupport v2.0); moto keeps no ImdsSupport (tested with the SDK mocked)',
-  'ec2:GetInstanceMetadataDefaults': "slipway doctor aws reads the account's IMDS defaults (moto has no such call)",
-  'sts:GetCallerIdentity': 'slipway doctor aws says who it runs as',
-  'iam:SimulatePrincipalPolicy': 'slipway doctor aws checks these permissions',
   // Packer's amazon-ebs builder past the point a moto bake reaches (moto runs no SSH server).
   'ec2:StopInstances': 'Packer stops its builder before imaging it',
   'ec2:CreateImage': 'Packer images its builder',
