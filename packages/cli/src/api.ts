@@ -172,6 +172,40 @@ export async function answer<T>(
   return result.data as NonNullable<T>;
 }
 
+/** Statuses that mean "not now" rather than "no" (Redis away, a service restarting): asked again. */
+export const PASSING = new Set([502, 503, 504]);
+
+export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `answer`, asked again while the service is unavailable for a moment (a 503, as its
+ * `Retry-After` says, or no connection): for the reads of a follow, whose work runs on meanwhile.
+ * `notice` is told why, to say so once.
+ */
+export async function answerPatiently<T>(
+  call: () => Promise<{ data?: T; error?: unknown; response: Response }>,
+  service: ServiceName,
+  notice: (why: string) => void,
+  giveUpMs = 10 * 60_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + giveUpMs;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    let result;
+    try {
+      result = await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw unreachable(service, error);
+      notice(`cannot reach the ${service} service`);
+      await wait(delay);
+      continue;
+    }
+    if (!PASSING.has(result.response.status) || Date.now() > deadline) return answer(Promise.resolve(result), service);
+    notice(`the ${service} is unavailable (${result.response.status})`);
+    const after = Number(result.response.headers.get('retry-after'));
+    await wait(Number.isFinite(after) && after > 0 ? Math.min(after * 1000, 5000) : delay);
+  }
+}
+
 /** Raw fetch for what the typed clients do not cover (uploads, event streams). */
 export async function raw(service: ServiceName, path: string, init: RequestInit = {}): Promise<Response> {
   try {
