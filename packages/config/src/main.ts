@@ -26,6 +26,7 @@ const source = createGitConfigSource({
   logger,
   refreshSeconds: intFromEnv(env, 'SLIPWAY_CONFIG_REFRESH_S', 30),
   cacheBytes: intFromEnv(env, 'SLIPWAY_CONFIG_CACHE_MB', 64) * 1024 * 1024,
+  maxAgeSeconds: intFromEnv(env, 'SLIPWAY_CONFIG_MAX_AGE_S', 5),
 });
 const app = createApp({
   source,

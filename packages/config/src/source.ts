@@ -96,6 +96,11 @@ export interface ConfigSourceOptions {
   refreshSeconds?: number;
   /** Bytes the cache of immutable reads may hold. */
   cacheBytes?: number;
+  /**
+   * A branch or tag is resolved after a fetch when the clone was last fetched longer ago than
+   * this (default 5 s), so a deploy right after a push gets the pushed commit.
+   */
+  maxAgeSeconds?: number;
 }
 
 const UNKNOWN_REPOSITORY_TTL_MS = 5_000;
@@ -111,7 +116,6 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     sizeCalculation: (value) =>
       typeof value === 'string' || Buffer.isBuffer(value) ? Math.max(1, value.length) : JSON.stringify(value).length,
   });
-  const defaultBranch = new Map<string, string>();
 
   function repository(service: string, env: string): GitMirror {
     const name = `${service}-${env}`;
@@ -142,17 +146,12 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     return repo;
   }
 
-  async function headName(repo: GitMirror): Promise<string> {
-    let name = defaultBranch.get(repo.name);
-    if (!name) {
-      name = await repo.defaultBranch();
-      defaultBranch.set(repo.name, name);
-    }
-    return name;
-  }
+  const maxAgeMs = (options.maxAgeSeconds ?? 5) * 1000;
 
   async function resolve(repo: GitMirror, ref: string | undefined): Promise<{ ref: string; info: CommitInfo }> {
-    const name = ref ?? (await headName(repo));
+    // A name moves with pushes (the default branch too, master → main); a full commit id never does.
+    if (ref === undefined || !isFullCommitId(ref)) await repo.fetchIfOlder(maxAgeMs);
+    const name = ref ?? (await repo.defaultBranch());
     const cacheKey = `commit:${repo.name}:${name}`;
     if (isFullCommitId(name)) {
       const known = cache.get(cacheKey) as CommitInfo | undefined;
@@ -351,7 +350,6 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
         targets = [...repositories.values()].filter((repo) => !service || repo.name.startsWith(`${service}-`));
       }
       await refreshAll(targets);
-      for (const repo of targets) defaultBranch.delete(repo.name);
       return targets.map((repo) => ({ repository: repo.name, ...repo.freshness }));
     },
 
