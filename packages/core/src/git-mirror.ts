@@ -113,10 +113,10 @@ export class GitMirror {
     return /^ref: refs\/heads\/(.+)$/m.exec(head)?.[1]?.trim() ?? 'HEAD';
   }
 
-  /** The paths of the files directly in `dir` at a commit. */
-  async listFiles(commit: string, dir: string): Promise<string[]> {
+  /** The paths of the files (or, with `folders`, the folders) directly in `dir` at a commit. */
+  async listFiles(commit: string, dir: string, { folders = false } = {}): Promise<string[]> {
     const output = await this.git()
-      .raw(['ls-tree', '--name-only', '-z', `${commit}:${dir}`])
+      .raw(['ls-tree', '--name-only', '-z', ...(folders ? ['-d'] : []), `${commit}:${dir}`])
       .catch(() => '');
     return output
       .split('\0')
