@@ -79,10 +79,34 @@ interface Paths {
 
 const clients = new Map<ServiceName, unknown>();
 
+/**
+ * A connection that breaks under a request (a kept-alive one the other side had just closed, a
+ * proxy or load balancer cutting it) says so with these; a refused or unknown address does not.
+ */
+export function brokenConnection(error: unknown): boolean {
+  const code = (error as { cause?: { code?: string } }).cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED';
+}
+
+/** fetch, asked once more when a read's connection broke under it: a GET is safe to ask twice. */
+async function fetchOnce(request: Request): Promise<Response> {
+  const again = request.method === 'GET' || request.method === 'HEAD' ? request.clone() : undefined;
+  try {
+    return await fetch(request);
+  } catch (error) {
+    if (!again || !brokenConnection(error)) throw error;
+    return fetch(again);
+  }
+}
+
 export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
   let made = clients.get(service) as Client<Paths[S]> | undefined;
   if (!made) {
-    made = createClient<Paths[S]>({ baseUrl: serviceUrl(service), headers: { Authorization: `Bearer ${token()}` } });
+    made = createClient<Paths[S]>({
+      baseUrl: serviceUrl(service),
+      headers: { Authorization: `Bearer ${token()}` },
+      fetch: fetchOnce,
+    });
     clients.set(service, made);
   }
   return made;
@@ -91,8 +115,12 @@ export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
 function unreachable(service: ServiceName, error: unknown): CliError {
   const cause = (error as { cause?: { code?: string } }).cause?.code;
   const { url, via } = endpoint(service);
-  return new CliError(
-    `cannot reach the ${service} service at ${url} (${via})${cause ? `: ${cause}` : ''}. Is the platform running (npm start)?`,
+  // The fetch error is kept as the cause: a follow tells a broken connection from no service at all.
+  return Object.assign(
+    new CliError(
+      `cannot reach the ${service} service at ${url} (${via})${cause ? `: ${cause}` : ''}. Is the platform running (npm start)?`,
+    ),
+    { cause: error },
   );
 }
 

@@ -9,7 +9,7 @@
  * `retry`, multi-line data), not by hand.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { PASSING, raw, wait, type ServiceName } from './api.js';
+import { brokenConnection, PASSING, raw, wait, type ServiceName } from './api.js';
 import { CliError } from './errors.js';
 
 export interface ServerEvent {
@@ -65,8 +65,9 @@ export async function* streamEvents(
         signal: silence.signal,
       });
     } catch (error) {
-      // Never reached at all: the CLI's own words about where it looked. Reached before: a blip.
-      if (!connected) throw error;
+      // Never reached at all: the CLI's own words about where it looked. Reached before, or a
+      // connection that broke under the request (a proxy, a kept-alive one just closed): a blip.
+      if (!connected && !brokenConnection((error as { cause?: unknown }).cause)) throw error;
       response = new Response(null, { status: 503 });
     }
     if (!response.ok && !PASSING.has(response.status)) {
