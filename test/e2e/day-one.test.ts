@@ -294,24 +294,25 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
 
   it('pause says when it takes effect; Ctrl-C of a follow says it keeps running; watch shows the pause; --queue in words', async () => {
     let id = '';
-    let paused: Run | undefined;
+    let pausing: Promise<Run> | undefined;
+    // The pause is asked and the follow interrupted at once, while the burn-in runs: a pause that
+    // took effect before the Ctrl-C (a slow machine) would end the follow first, as a pause.
     const follow = await run.slipway(['deploy', 'search', 'prod', '1.1.0', '-m', 'second', '--burn-in', '6'], {
       started: (child, r) => {
         const poll = setInterval(() => {
           id ||= /(dep-[0-9a-z]+):/.exec(r.stdout)?.[1] ?? '';
-          if (id && /▸ burn-in/.test(r.stdout) && !paused) {
+          if (id && /▸ burn-in/.test(r.stdout) && !pausing) {
             clearInterval(poll);
-            void slipway('pause', id).then((p) => {
-              paused = p;
-              child.kill('SIGINT');
-            });
+            pausing = slipway('pause', id);
+            child.kill('SIGINT');
           }
         }, 50);
       },
     });
+    const paused = await pausing!;
     expect([follow.code, follow.stderr]).toEqual([130, expect.stringMatching(/keeps running/)]);
     expect(follow.stderr).toMatch(new RegExp(`Deployment ${id} keeps running\\. Follow it again: slipway watch ${id}`));
-    expect(paused!.stdout).toMatch(new RegExp(`^${id} pauses after burn-in, in about \\d+ s`));
+    expect(paused.stdout).toMatch(new RegExp(`^${id} pauses after burn-in, in about \\d+ s`));
     const busy = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'meanwhile', '--force');
     expect(busy.stderr).toMatch(/--queue/);
     expect(busy.stderr).not.toMatch(/"queue"/);

@@ -346,7 +346,7 @@ export interface components {
             exitedAt: string;
             /** @description 'exit code 1', 'signal SIGKILL', 'launch command failed (exit 2)', or absent when not known. */
             how?: string;
-            /** @description The last lines of its log */
+            /** @description The last lines of its log, at most 2000 characters. */
             logTail: string;
         };
         HealthCheck: {
