@@ -507,7 +507,7 @@ describe('what changed, by commit (issue 17)', () => {
     );
     expect(entries[1]).toContain('config ~ application-properties.json: search.resultsPerPage');
     expect(entries[2]).toMatch(new RegExp(`admin: from Git\\n.*\\n {4}${short(commits.v120)} Search 1\\.2\\.0`));
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('npm start on a home or ports already in use (issue 23 item 10)', () => {
