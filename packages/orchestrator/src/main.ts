@@ -57,14 +57,12 @@ const runner = startRunner({
   jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
   sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
   renewMs: Math.max(100, Math.floor(leaseMs / 3)),
-  notifier: metrics.counting(
-    createNotifier({
-      peers,
-      logger,
-      ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
-      ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
-    }),
-  ),
+  notifier: createNotifier({
+    peers,
+    logger,
+    ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+    ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+  }),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AT ? { crashAt: env.SLIPWAY_ORCHESTRATOR_CRASH_AT } : {}),
 });

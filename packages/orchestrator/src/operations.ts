@@ -72,22 +72,21 @@ export function createOperations(options: OperationsOptions) {
     const d = await mustGet(req.params.id);
     const { subject: by, via } = principalOf(req);
     const who = via ? { by, via } : { by };
-    if (isFinished(d))
-      throw new ConflictError(
-        `deployment ${d.id} is ${d.state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
+    const finished = (state: string) =>
+      new ConflictError(
+        `deployment ${d.id} is ${state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
       );
+    if (isFinished(d)) throw finished(d.state);
     if (kind === 'resume') {
       if (d.state !== 'paused' || !(await runner.resume(d.id)))
         throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
-    } else if (kind === 'pause') {
-      await store.setControl(d.id, { pause: by });
-      await runner.event(d, 'pause-requested', who);
     } else {
-      // Saved beside the record, where no worker's write can undo it; the worker reads it at each step.
-      await store.setControl(d.id, { [kind]: by });
-      await runner.event(d, `${kind}-requested`, who);
-      // Nothing is running it: act now rather than at a boundary that will not come.
-      if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt)) await runner.unwindNow(d.id, kind, by);
+      // Saved beside the record, decided against it as it is now (a worker may be committing a pause).
+      const answer = await runner.control(d.id, kind, by, who);
+      if (answer.outcome === 'finished') throw finished(answer.state);
+      if (answer.outcome === 'refused')
+        throw new ConflictError(`deployment ${d.id}: ${kind} refused: ${answer.reason}`);
+      if (answer.outcome === 'missing') throw new NotFoundError(`no deployment ${d.id}`);
     }
     res.status(202).json(await mustGet(d.id));
   }
@@ -162,11 +161,18 @@ export function createOperations(options: OperationsOptions) {
     async breakClusterLock(req, res) {
       const { service, env } = req.params;
       const { reason } = typedQuery(req);
-      const lock = await store.breakLock(service, env);
-      if (!lock) throw new NotFoundError(`${service} ${env} is not locked`);
+      const found = await store.breakLock(service, env, options.releaseConcurrency);
+      if (!found) throw new NotFoundError(`${service} ${env} is not locked`);
+      const { lock, admitted } = found;
       const broken = { ...withoutName(lock), brokenBy: principalOf(req).subject, reason, at: new Date().toISOString() };
       await store.recordLockBreak(service, env, broken);
       await store.event({ type: 'lock-broken', deployment: lock.owner, ...broken });
+      // Its holder ends where it stands (a run still going is refused at its next step).
+      await runner.fencedOut(
+        lock.owner,
+        `its lock was broken by ${broken.brokenBy} (${reason}): stopped where it stood`,
+      );
+      await runner.admitted(admitted);
       res.json(broken);
     },
     async getEnvironment(req, res) {
@@ -314,6 +320,8 @@ export async function submitDeployment(
       `${service} ${env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
     );
   }
+  // A fixed id (a release's cluster) submitted again: the one admitted first stands.
+  if (admission.outcome === 'exists') return (await store.get(deployment.id)) ?? deployment;
   if (admission.outcome === 'run') await runner.start(deployment);
   return deployment;
 }
