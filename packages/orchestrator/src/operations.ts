@@ -161,18 +161,8 @@ export function createOperations(options: OperationsOptions) {
     async breakClusterLock(req, res) {
       const { service, env } = req.params;
       const { reason } = typedQuery(req);
-      const found = await store.breakLock(service, env, options.releaseConcurrency);
-      if (!found) throw new NotFoundError(`${service} ${env} is not locked`);
-      const { lock, admitted } = found;
-      const broken = { ...withoutName(lock), brokenBy: principalOf(req).subject, reason, at: new Date().toISOString() };
-      await store.recordLockBreak(service, env, broken);
-      await store.event({ type: 'lock-broken', deployment: lock.owner, ...broken });
-      // Its holder ends where it stands (a run still going is refused at its next step).
-      await runner.fencedOut(
-        lock.owner,
-        `its lock was broken by ${broken.brokenBy} (${reason}): stopped where it stood`,
-      );
-      await runner.admitted(admitted);
+      const broken = await runner.breakLock(service, env, principalOf(req).subject, reason);
+      if (!broken) throw new NotFoundError(`${service} ${env} is not locked`);
       res.json(broken);
     },
     async getEnvironment(req, res) {

@@ -22,14 +22,15 @@ export const asCloud = (standIn: StandInCloud) => standIn.cloud as unknown as Cl
 export const standInPeers: Peers = {
   service: async (name) => ({ name, properties: {} }),
   image: async (id) => ({ id, kind: 'service', service: id.slice(4).split('-')[0]!, version: id.slice(4) }),
-  config: async () => ({
+  // Each service behind a load balancer of its own (the stand-in's health looks are per target group).
+  config: async (service: string) => ({
     commit: 'c'.repeat(40),
     valid: true,
     errors: [],
     deploymentParams: {
       capacity: { desired: 1 },
       healthCheck: { path: '/', intervalSeconds: 5, healthyThreshold: 2 },
-      loadBalancer: { name: 'lb' },
+      loadBalancer: { name: `lb-${service}` },
       strategy: { burnInSeconds: 0, drainSeconds: 0 },
     },
     launchData: [],

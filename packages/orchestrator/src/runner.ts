@@ -469,9 +469,27 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     }
   }
 
+  /**
+   * An admin's break of a cluster's lock: the lock, its holder's slot and place in the queue go in
+   * one step, the holder ends where it stood (a run of it still going is refused at its next
+   * step), and the cluster passes to whoever waits for it. Answers the break as recorded.
+   */
+  async function breakLock(service: string, env: string, by: string, reason: string) {
+    const found = await store.breakLock(service, env, limit);
+    if (!found) return undefined;
+    const { name: _name, ...lock } = found.lock;
+    const broken = { ...lock, brokenBy: by, reason, at: now() };
+    await store.recordLockBreak(service, env, broken);
+    await store.event({ type: 'lock-broken', deployment: lock.owner, ...broken });
+    await fencedOut(lock.owner, `its lock was broken by ${by} (${reason}): stopped where it stood`);
+    await startAdmitted(found.admitted);
+    return broken;
+  }
+
   return {
     /** Queues the first run of an admitted deployment. */
     start: enqueue,
+    breakLock,
     process,
     /** Answers false when it was not paused (any more). */
     async resume(id: string): Promise<boolean> {
@@ -493,10 +511,6 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
       }
       return answer;
     },
-    /** An admin broke the deployment's lock: it ends where it stood. */
-    fencedOut,
-    /** Starts what a freed lock or slot admitted. */
-    admitted: startAdmitted,
     finish,
     event,
     sweep,

@@ -3,7 +3,8 @@
  * explorer: server groups whose instances are one address (an HTTP server of the test's, or
  * none), a load balancer that finds a group's targets healthy while it is in service, and an
  * image whose id contains `bad` whose instances pass their checks until their group takes traffic
- * and fail them from then on (a version that breaks under load: the automatic rollback's case). Every call can be held at its
+ * and fail them from then on, the load balancer seeing it from its second look (a version that
+ * breaks under load: the automatic rollback's case). Every call can be held at its
  * start (`intercept`), which is how a test replays one exact moment of a race. It is typed by
  * shape rather than by @slipway/cloud's CloudProvider (which depends on this package for its
  * tests): `asCloud(standIn)` where a CloudProvider is wanted.
@@ -31,6 +32,8 @@ export interface StandInGroup {
   createdAt: string;
   /** It has taken traffic once (a bad image's instances fail from then on). */
   tookTraffic?: boolean;
+  /** How often the load balancer was asked about it since (a bad image's targets fail from the second). */
+  looks?: number;
 }
 
 type Method =
@@ -140,7 +143,7 @@ export function standInCloud(options: StandInCloudOptions = {}) {
     },
     async enableServerGroup(name: string) {
       await at('enableServerGroup', [name]);
-      Object.assign(must(name), { disabled: false, tookTraffic: true });
+      Object.assign(must(name), { disabled: false, tookTraffic: true, looks: 0 });
       return copy(groups.get(name))!;
     },
     async disableServerGroup(name: string) {
@@ -162,12 +165,20 @@ export function standInCloud(options: StandInCloudOptions = {}) {
     deleteLoadBalancer: async () => undefined,
     registerTargets: async () => undefined,
     deregisterTargets: async () => undefined,
-    /** A group's instances are registered, and healthy, while it is in service. */
+    /** A group's instances are registered while it is in service (a bad image's failing from the second look). */
     async describeTargetHealth(targetGroup: string) {
       await at('describeTargetHealth', [targetGroup]);
       return [...groups.values()]
         .filter((g) => !g.disabled && g.targetGroups.includes(targetGroup))
-        .flatMap((g) => instancesOf(g).map((i) => ({ instanceId: i.id, state: 'healthy' })));
+        .flatMap((g) => {
+          g.looks = (g.looks ?? 0) + 1;
+          const failing = bad(g) && g.looks > 1;
+          return instancesOf(g).map((i) => ({
+            instanceId: i.id,
+            state: failing ? 'unhealthy' : 'healthy',
+            ...(failing ? { reason: 'Target.ResponseCodeMismatch' } : {}),
+          }));
+        });
     },
   };
 
