@@ -65,7 +65,7 @@ beforeAll(async () => {
     queue: { enqueue: async () => {}, remove: async () => false },
     serviceTemplateDigest: 'x',
     baseTemplateDigest: 'x',
-    followConnection: () => redis.duplicate(),
+    followConnection: () => redis.duplicate({ commandTimeout: undefined }),
     bakeTimeoutSeconds: 60,
     images: createRedisImageRegistry({ redis, prefix }),
     builds: createRedisBuildStore({ redis, prefix }),

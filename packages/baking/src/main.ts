@@ -1,6 +1,7 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
+  blockingConnection,
   createRedis,
   defaultPort,
   intFromEnv,
@@ -96,7 +97,7 @@ const app = createApp({
   serviceTemplateDigest: digestOf(templates.service),
   baseTemplateDigest: digestOf(templates.base),
   ...(quota ? { quota } : {}),
-  followConnection: () => redis.duplicate(),
+  followConnection: () => blockingConnection(redis),
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,

@@ -4,7 +4,7 @@
  * Each `orchestratorFixture()` has its own key prefix.
  */
 import type { CloudProvider } from '@slipway/cloud';
-import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { blockingConnection, createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import { eventually, standInCloud, type StandInCloud, type TestRedis } from '@slipway/test-utils';
 import type { Express } from 'express';
 import { createApp } from './app.js';
@@ -104,7 +104,7 @@ export async function orchestratorFixture(
     peers: standInPeers,
     cloud,
     releaseConcurrency: 2,
-    followConnection: () => redis.duplicate(),
+    followConnection: () => blockingConnection(redis),
     tokens: createTokenVerifier({
       'admin-token': { subject: 'ada', role: 'admin' },
       'deployer-token': { subject: 'dave', role: 'deployer' },

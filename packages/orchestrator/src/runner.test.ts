@@ -141,7 +141,7 @@ describe('leases', () => {
       peers,
       cloud,
       releaseConcurrency: 2,
-      followConnection: () => redis.duplicate(),
+      followConnection: () => redis.duplicate({ commandTimeout: undefined }),
       tokens,
       logger,
     });

@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CloudRegions } from '@slipway/cloud';
-import { createQueue, createWorker } from '@slipway/core';
+import { createQueue, createWorker, type QueueConnectionOptions } from '@slipway/core';
 import type { Job } from 'bullmq';
 import {
   ACTIONS,
@@ -523,7 +523,7 @@ export type DeploymentEngine = ReturnType<typeof createDeploymentEngine>;
 export interface RunnerOptions extends EngineOptions {
   redisUrl: string;
   /** Redis Sentinel (a primary with replicas): BullMQ's connections follow the primary. */
-  redisConnection?: import('@slipway/core').QueueConnectionOptions;
+  redisConnection?: QueueConnectionOptions;
   queuePrefix: string;
   /** BullMQ job lock: how soon a dead worker's run goes on elsewhere. */
   jobLockMs: number;
