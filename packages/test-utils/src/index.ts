@@ -6,3 +6,4 @@ export * from './artifact.js';
 export * from './eventually.js';
 export * from './moto.js';
 export * from './stand-in-cloud.js';
+export * from './sentinel.js';
