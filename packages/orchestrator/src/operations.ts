@@ -181,6 +181,7 @@ export function createOperations(options: OperationsOptions) {
     const cloud = cloudOf(options, await clusterRegion(store, service, env));
     const groups = await cloud.listServerGroups(clusterName(service, env));
     const releases = await store.releases(service, env, 20);
+    const vetted = new Set(await store.vetted(service, env));
     const active = [...groups].reverse().find((g) => !g.disabled);
     const tg = active?.targetGroups[0];
     const health = tg ? await cloud.describeTargetHealth(tg) : [];
@@ -189,6 +190,7 @@ export function createOperations(options: OperationsOptions) {
       return {
         name: g.name,
         disabled: g.disabled,
+        vetted: vetted.has(g.name),
         capacity: { min: g.min, desired: g.desired, max: g.max },
         image: g.tags?.image ?? release?.image,
         commit: g.tags?.commit ?? release?.commit,

@@ -320,8 +320,14 @@ describe('5. an expired lease', () => {
     await ended(f.store, second);
     expect(done.context.previous).toBe(vetted[0]);
     expect(done.state).toBe('rolled-back');
-    // What serves after the rollback is vetted.
+    // What serves after the rollback is vetted, and the cluster's page says which groups are.
     expect(f.standIn.inService('five-prod')).toContain(vetted[0]);
+    const page = await request(f.app).get('/services/five/envs/prod').set(TOKENS.deployer);
+    const groups = [page.body.active, ...page.body.retained].filter(Boolean) as { name: string; vetted: boolean }[];
+    expect(Object.fromEntries(groups.map((g) => [g.name, g.vetted]))).toMatchObject({
+      [vetted[0]!]: true,
+      [done.context.group!]: false,
+    });
   });
 });
 
