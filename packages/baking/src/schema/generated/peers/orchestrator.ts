@@ -437,7 +437,7 @@ export interface components {
             name: string;
             disabled: boolean;
             /** @description A succeeded deployment put it in service (it finished vetting): the only kind of group a rollback goes back to. */
-            vetted: boolean;
+            vetted?: boolean;
             capacity: {
                 min: number;
                 desired: number;
