@@ -7,10 +7,10 @@ import {
   submitDeployment,
   type Deployment,
   type DeploymentStore,
-  type Peers,
   type Runner,
 } from '@slipway/orchestrator';
-import { eventually, standInCloud, startSentinelRedis, type SentinelRedis } from '@slipway/test-utils';
+import { eventually, seededRandom, standInCloud, startSentinelRedis, type SentinelRedis } from '@slipway/test-utils';
+import { standInPeers as peers } from '../packages/orchestrator/src/runner.fixture.js';
 
 // Drill 4: the orchestrator's Redis is a primary with a replica under three sentinels (Debian's
 // redis-sentinel, on loopback); the primary is SIGKILLed while deployments of several clusters
@@ -32,40 +32,11 @@ afterAll(async () => {
 
 const SERVICES = ['north', 'south', 'east', 'west'];
 
-const peers = {
-  service: async (name: string) => ({ name, properties: {} }),
-  image: async (id: string) => ({ id, kind: 'service', service: id.slice(4).split('-')[0]!, version: id.slice(4) }),
-  config: async (service: string) => ({
-    commit: 'c'.repeat(40),
-    valid: true,
-    errors: [],
-    deploymentParams: {
-      capacity: { desired: 1 },
-      healthCheck: { path: '/', intervalSeconds: 5, healthyThreshold: 2 },
-      loadBalancer: { name: `lb-${service}` },
-      strategy: { burnInSeconds: 1, drainSeconds: 0, retainedGroups: 1 },
-    },
-    launchData: [],
-    properties: '',
-  }),
-} as unknown as Peers;
-
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('drill 4: a Redis failover', () => {
   it('ends every deployment true to the cloud through a failover, none admitted twice, no cluster without service', async () => {
     const kills = Number(process.env.FAILOVER_KILLS ?? 1);
     const seed = Number(process.env.FAILOVER_SEED ?? Math.floor(Math.random() * 1e9));
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     console.log(`failover drill: seed ${seed}, ${kills} primary kill(s) (FAILOVER_SEED=${seed} replays it)`);
     const sentinels = { sentinels: redis.sentinels, name: redis.name };
     connection = createRedis({ url: 'redis://unused', sentinels });
@@ -113,7 +84,14 @@ describe('drill 4: a Redis failover', () => {
         () =>
           submitDeployment(
             { store, runner, peers, cloud, releaseConcurrency: 2 },
-            { service, env: 'prod', image, message: 'failover drill', queue: true },
+            {
+              service,
+              env: 'prod',
+              image,
+              message: 'failover drill',
+              queue: true,
+              params: { strategy: { burnInSeconds: 1 } },
+            },
             'drill',
             { id },
           ),

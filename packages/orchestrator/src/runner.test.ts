@@ -7,7 +7,7 @@ import { createLogger, createRedis, createTokenVerifier, fenceKeyOf, lockKeyOf, 
 import { eventually, standInCloud, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
 import { submitDeployment } from './operations.js';
-import type { Peers } from './peers.js';
+import { standInPeers } from './runner.fixture.js';
 import { startRunner, type Runner } from './runner.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
 
@@ -22,23 +22,7 @@ let prefix: string;
 const logger = createLogger({ name: 'orchestrator', level: 'silent' });
 const LEASE_MS = 2000;
 
-const peers: Peers = {
-  service: async (name) => ({ name, properties: {} }),
-  image: async (id) => ({ id, kind: 'service', service: id.slice(4), version: '1.0.0' }),
-  config: async () => ({
-    commit: 'c'.repeat(40),
-    valid: true,
-    errors: [],
-    deploymentParams: {
-      capacity: { desired: 1 },
-      healthCheck: { path: '/', intervalSeconds: 5, healthyThreshold: 2 },
-      loadBalancer: { name: 'lb' },
-      strategy: { burnInSeconds: 0, drainSeconds: 0 },
-    },
-    launchData: [],
-    properties: '',
-  }),
-};
+const peers = standInPeers;
 
 let cloud: CloudProvider;
 
