@@ -65,7 +65,7 @@ beforeAll(async () => {
     queue: { enqueue: async () => {}, remove: async () => false },
     serviceTemplateDigest: 'x',
     baseTemplateDigest: 'x',
-    followConnection: () => redis.duplicate({ commandTimeout: undefined }),
+    followConnection: () => redis.duplicate(),
     bakeTimeoutSeconds: 60,
     images: createRedisImageRegistry({ redis, prefix }),
     builds: createRedisBuildStore({ redis, prefix }),

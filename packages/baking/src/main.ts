@@ -1,7 +1,6 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
-  blockingConnection,
   createRedis,
   defaultPort,
   intFromEnv,
@@ -97,7 +96,7 @@ const app = createApp({
   serviceTemplateDigest: digestOf(templates.service),
   baseTemplateDigest: digestOf(templates.base),
   ...(quota ? { quota } : {}),
-  followConnection: () => blockingConnection(redis),
+  followConnection: () => redis.duplicate(),
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,

@@ -75,7 +75,7 @@ beforeAll(async () => {
     queue: bakery.queue,
     serviceTemplateDigest: digestOf(templates.service),
     baseTemplateDigest: digestOf(templates.base),
-    followConnection: () => redis.duplicate({ commandTimeout: undefined }),
+    followConnection: () => redis.duplicate(),
     bakeTimeoutSeconds: 120,
     builds: createRedisBuildStore({ redis, prefix: 'test:baking:' }),
     repositories: createSourceRepositories({ dir: join(home, 'repos') }),

@@ -13,9 +13,6 @@ export interface RedisConnectionOptions {
   sentinels?: SentinelTarget;
 }
 
-/** How long a command may go unanswered (a hung Redis: stopped, partitioned, failing over) before it fails. */
-export const REDIS_COMMAND_TIMEOUT_MS = 800;
-
 /**
  * A Redis connection of a service's own, its keys under its own prefix: to `url`, or to the
  * primary that Redis Sentinel names (`sentinels`, ioredis' own support: it asks the sentinels
@@ -30,14 +27,12 @@ export function createRedis({ url, keyPrefix, options, sentinels }: RedisConnect
     // A command caught by an outage fails after one reconnect attempt (~50 ms), not after
     // seconds of retries: the caller answers 503 at once and the client retries.
     maxRetriesPerRequest: 1,
-    // A command a hung Redis never answers fails too, within the second a caller is promised.
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     ...options,
   };
   return sentinels ? new Redis({ ...sentinelOptions(sentinels), ...common }) : new Redis(url, common);
 }
 
-/** A second connection for blocking reads (XREAD BLOCK): no command timeout shorter than its block. */
+/** A second connection for blocking reads (XREAD BLOCK), with no command timeout of the first's. */
 export function blockingConnection(redis: Redis): Redis {
   return redis.duplicate({ commandTimeout: undefined });
 }
@@ -98,7 +93,8 @@ export function redisAnswers(port: number): Promise<boolean> {
  * For a service's app (`unavailable`): why it cannot answer now, while any of its Redis
  * connections is down — refused, or hung (a PING unanswered for `hungAfterMs`: a stopped or
  * partitioned Redis keeps its connection open and answers nothing) — so that requests get a
- * prompt 503 instead of waiting on it. Each connection is pinged every `everyMs` once it was ready.
+ * prompt 503 instead of waiting on it, and those already waiting get theirs then (openapi.ts).
+ * Each connection is pinged every 150 ms once it was ready.
  */
 export function redisUnavailable(...connections: Redis[]): (() => string | undefined) & { stop(): void } {
   const everyMs = 150;
@@ -113,10 +109,14 @@ export function redisUnavailable(...connections: Redis[]): (() => string | undef
     if (connection.status === 'ready') wasReady.add(connection);
     else connection.once('ready', () => wasReady.add(connection));
   }
+  let due = Date.now() + everyMs;
   const timer = setInterval(() => {
+    // This process starved (its own event loop late) cannot tell a slow answer from none.
+    const late = Date.now() - due > everyMs;
+    due = Date.now() + everyMs;
     for (const connection of connections) {
       const sent = pingSent.get(connection);
-      if (sent !== undefined && Date.now() - sent > hungAfterMs) hung.add(connection);
+      if (sent !== undefined && !late && Date.now() - sent > hungAfterMs) hung.add(connection);
       if (connection.status !== 'ready' || sent !== undefined) continue;
       pingSent.set(connection, Date.now());
       connection.ping().then(

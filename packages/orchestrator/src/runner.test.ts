@@ -125,7 +125,7 @@ describe('leases', () => {
       peers,
       cloud,
       releaseConcurrency: 2,
-      followConnection: () => redis.duplicate({ commandTimeout: undefined }),
+      followConnection: () => redis.duplicate(),
       tokens,
       logger,
     });
