@@ -419,6 +419,8 @@ export interface components {
             finishedAt?: string;
             actions: components["schemas"]["Action"][];
             current: number;
+            /** @description Set once its new group serves with nothing to go back to (a first deployment, or the old group destroyed with retained groups 0 or highlander): why a cancel or rollback is refused from then on. */
+            irrevocable?: string;
             /** @description What the actions found and did (config commit, groups, progress). */
             context: {
                 /** @description the config commit */
@@ -440,6 +442,8 @@ export interface components {
         Group: {
             name: string;
             disabled: boolean;
+            /** @description A succeeded deployment put it in service (it finished vetting): the only kind of group a rollback goes back to. */
+            vetted?: boolean;
             capacity: {
                 min: number;
                 desired: number;
