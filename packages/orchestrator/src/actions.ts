@@ -25,17 +25,36 @@ import { sourceOfImage } from './source.js';
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
 
+/** Instances that exit before they are healthy this many times fail the deployment at once. */
+export const CRASH_LIMIT = 3;
+
+/**
+ * A group whose instances keep exiting before they are healthy (a crash on start: "Cannot find
+ * module …") will not become healthy by waiting for the health timeout: the reason, with the end
+ * of the last one's log, or undefined. Exits count from `since`, this wait's start.
+ */
+export function crashLoop(found: ServerGroup, since: number): string | undefined {
+  const exits = (found.recentExits ?? []).filter((e) => Date.parse(e.exitedAt) >= since);
+  const last = exits[exits.length - 1];
+  if (!last || exits.length < CRASH_LIMIT) return undefined;
+  return `${exits.length} instances of ${found.name} exited before they were healthy (the last, ${last.instanceId}: ${last.how ?? 'exited'}); the end of its log:\n${last.logTail}`;
+}
+
 /** Probes every instance until each passed `healthyThreshold` times in a row. */
 async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const params = need(ctx, 'params');
   const check = params.healthCheck;
   const tracker = new HealthTracker(ctx.deployment.context.healthPasses);
-  const deadline = await waitEnd(ctx, 'instance-health', params.strategy.healthTimeoutSeconds * 1000);
+  const timeout = params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, 'instance-health', timeout);
   // Every second at most (200 ms polls), sooner where the orchestrator polls faster.
   const every = Math.min(check.intervalSeconds * 1000, 1000, ctx.deps.pollMs * 5);
   for (;;) {
     await interruption(ctx);
-    const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const found = await group(ctx);
+    const crashed = crashLoop(found, deadline - timeout);
+    if (crashed) throw new DeploymentFailure(crashed);
+    const instances = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
     await Promise.all(
       instances.map(async (i) => tracker.record(i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check))),
     );
@@ -45,7 +64,12 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
       return `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
     }
     if (Date.now() > deadline) {
-      const reasons = [...tracker.reasons].map(([id, why]) => `${id}: ${why}`).join('; ');
+      // The instances there now, not every one replaced on the way; at most 1000 characters.
+      const reasons = instances
+        .filter((i) => tracker.reasons.has(i.id))
+        .map((i) => `${i.id}: ${tracker.reasons.get(i.id)}`)
+        .join('; ')
+        .slice(0, 1000);
       throw new DeploymentFailure(
         `instances not healthy within ${params.strategy.healthTimeoutSeconds} s (${healthy.length} of ${instances.length})${reasons ? `: ${reasons}` : ''}`,
       );
@@ -58,13 +82,16 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
 
 async function waitForRunning(ctx: ActionContext, desired: number): Promise<string> {
   const params = need(ctx, 'params');
-  const deadline = await waitEnd(ctx, `running-${desired}`, params.strategy.healthTimeoutSeconds * 1000);
+  const timeout = params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, `running-${desired}`, timeout);
   for (;;) {
     await interruption(ctx);
     const found = await group(ctx);
     const running = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
     if (running.length >= desired) return `${running.length} instance(s) running`;
     if (found.launchFailure) throw new DeploymentFailure(`the cloud cannot launch instances: ${found.launchFailure}`);
+    const crashed = crashLoop(found, deadline - timeout);
+    if (crashed) throw new DeploymentFailure(crashed);
     if (Date.now() > deadline) {
       throw new DeploymentFailure(
         `${running.length} of ${desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,

@@ -106,7 +106,10 @@ export function createOperations(options: OperationsOptions) {
       res.json({ items: page.items, ...(page.next !== undefined ? { next: String(page.next) } : {}) });
     },
     async getDeployment(req, res) {
-      res.json(await mustGet(req.params.id));
+      const d = await mustGet(req.params.id);
+      // A pause asked twice is said as such (the CLI reads this before asking again).
+      const requested = isFinished(d) ? {} : await store.control(d.id);
+      res.json(Object.keys(requested).length > 0 ? { ...d, requested } : d);
     },
     async followDeployment(req, res) {
       const d = await mustGet(req.params.id);

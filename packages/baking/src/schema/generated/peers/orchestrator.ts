@@ -405,6 +405,12 @@ export interface components {
             revertsCommit?: string;
             /** @description The release this deployment is one cluster of. */
             releaseId?: string;
+            /** @description Control requests asked for and not yet acted on, each naming who asked (GET /deployments/{id}). */
+            requested?: {
+                pause?: string;
+                cancel?: string;
+                rollback?: string;
+            };
             /** @enum {string} */
             state: "queued" | "running" | "paused" | "succeeded" | "failed" | "rolled-back" | "cancelled";
             reason?: string;
