@@ -49,6 +49,7 @@ function context(cloud: Partial<CloudProvider>, extra: Partial<Deployment['conte
     save: async () => undefined,
     control: async () => ({}) as never,
     checkpoint: () => undefined,
+    irrevocable: async () => undefined,
   };
 }
 
