@@ -10,6 +10,7 @@ import {
   group,
   HealthFailure,
   interruption,
+  look,
   need,
   nap,
   targetsHealthy,
@@ -51,7 +52,11 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const every = Math.min(check.intervalSeconds * 1000, 1000, ctx.deps.pollMs * 5);
   for (;;) {
     await interruption(ctx);
-    const found = await group(ctx);
+    const found = await look(ctx, deadline, () => group(ctx));
+    if (!found) {
+      await nap(ctx, every);
+      continue;
+    }
     const crashed = crashLoop(found, deadline - timeout);
     if (crashed) throw new DeploymentFailure(crashed);
     const instances = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
@@ -80,21 +85,26 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   }
 }
 
-async function waitForRunning(ctx: ActionContext, desired: number): Promise<string> {
+/** Until `desired` instances run (the group's own desired when not given). */
+async function waitForRunning(ctx: ActionContext, desired?: number): Promise<string> {
   const params = need(ctx, 'params');
   const timeout = params.strategy.healthTimeoutSeconds * 1000;
-  const deadline = await waitEnd(ctx, `running-${desired}`, timeout);
+  const deadline = await waitEnd(ctx, `running-${desired ?? 'desired'}`, timeout);
   for (;;) {
     await interruption(ctx);
-    const found = await group(ctx);
+    const found = await look(ctx, deadline, () => group(ctx));
+    if (!found) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
     const running = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
-    if (running.length >= desired) return `${running.length} instance(s) running`;
+    if (running.length >= (desired ?? found.desired)) return `${running.length} instance(s) running`;
     if (found.launchFailure) throw new DeploymentFailure(`the cloud cannot launch instances: ${found.launchFailure}`);
     const crashed = crashLoop(found, deadline - timeout);
     if (crashed) throw new DeploymentFailure(crashed);
     if (Date.now() > deadline) {
       throw new DeploymentFailure(
-        `${running.length} of ${desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
+        `${running.length} of ${desired ?? found.desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
       );
     }
     await nap(ctx, ctx.deps.pollMs);
@@ -107,7 +117,12 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
   const deadline = await waitEnd(ctx, label, params.strategy.healthTimeoutSeconds * 1000);
   for (;;) {
     await interruption(ctx);
-    const { healthy, of } = await targetsHealthy(ctx, need(ctx, 'group'));
+    const seen = await look(ctx, deadline, () => targetsHealthy(ctx, need(ctx, 'group')));
+    if (!seen) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
+    const { healthy, of } = seen;
     if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
@@ -259,7 +274,7 @@ const createServerGroup: Action = {
 
 const waitForInstancesRunning: Action = {
   name: 'wait-for-instances-running',
-  run: async (ctx) => waitForRunning(ctx, (await group(ctx)).desired),
+  run: (ctx) => waitForRunning(ctx),
 };
 
 const waitForHealth: Action = { name: 'wait-for-instance-health', run: waitForInstanceHealth };
@@ -305,16 +320,23 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     await waitEnd(ctx, waitName, seconds * 1000),
     Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
   );
+  // A cloud that does not answer is looked at again, for as long as an instance may take to be healthy.
+  const giveUp = end + params.strategy.healthTimeoutSeconds * 1000;
   let lastSaid = -1;
   for (;;) {
     await interruption(ctx);
-    const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const found = await look(ctx, giveUp, () => group(ctx));
+    const instances = (found?.instances ?? []).filter((i) => i.lifecycle === 'running' && i.address);
     const [results, targets] = await Promise.all([
       Promise.all(
         instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
       ),
-      ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
+      found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'))),
     ]);
+    if (!targets) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
     for (const [id, reason] of results) tracker.record(id, reason);
     let failure = instances
       .filter((i) => tracker.unhealthy(i.id, check.unhealthyThreshold))
@@ -433,11 +455,13 @@ const waitForDrain: Action = {
     const started = Date.now();
     for (;;) {
       await interruption(ctx);
-      const health = await ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'));
-      const left = health.filter((t) => old.has(t.instanceId) && t.state !== 'unused');
-      if (left.length === 0)
+      // A load balancer that does not answer is asked again until the drain's time is up (it is bounded anyway).
+      const health = await look(ctx, Infinity, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')));
+      const left = health?.filter((t) => old.has(t.instanceId) && t.state !== 'unused');
+      if (left?.length === 0)
         return `the old targets left the load balancer in ${Math.round((Date.now() - started) / 1000)} s`;
-      if (Date.now() >= end) return `${left.length} old target(s) still draining after ${seconds} s: going on`;
+      if (Date.now() >= end)
+        return `${left ? `${left.length} old target(s)` : 'the old targets'} still draining after ${seconds} s: going on`;
       await nap(ctx, Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
     }
   },
@@ -462,13 +486,24 @@ const destroyOldGroups: Action = {
         `nothing to go back to: ${d.strategy === 'highlander' ? 'highlander keeps no old group' : 'retained groups is 0'}`,
       );
     }
+    // The new group serves and the old ones are out: a group the cloud will not destroy now is
+    // left, said, and destroyed by the next deployment, never a reason to roll a healthy one back.
+    const destroyed: string[] = [];
+    const left: string[] = [];
     for (const old of doomed) {
-      await ctx.deps.cloud.destroyServerGroup(old.name);
+      try {
+        await ctx.deps.cloud.destroyServerGroup(old.name);
+      } catch (error) {
+        ctx.deps.logger.warn({ deployment: d.id, group: old.name, err: error }, 'old group left');
+        left.push(`left ${old.name}: ${(error as Error).message} (the next deployment destroys it)`);
+        continue;
+      }
+      destroyed.push(old.name);
       await ctx.deps.store.forgetVetted(d.service, d.env, old.name);
       await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
     }
     const kept = older.filter((g) => !doomed.includes(g)).map((g) => g.name);
-    return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
+    return [`destroyed ${destroyed.join(', ') || 'none'}`, ...left, `retained ${kept.join(', ') || 'none'}`].join('; ');
   },
 };
 
