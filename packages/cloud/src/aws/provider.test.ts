@@ -34,7 +34,7 @@ import {
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { createAwsProvider } from './provider.js';
-import { awsClientConfig } from './retry.js';
+import { awsClientConfig, isTransient } from './retry.js';
 import type { CloudProvider } from '../provider.js';
 
 const ec2 = mockClient(EC2Client);
@@ -90,6 +90,19 @@ beforeEach(() => {
 describe('retries', () => {
   it('leaves throttling and transient errors to the SDK: adaptive mode, five attempts', () => {
     expect(awsClientConfig({ region: 'eu-west-1' })).toMatchObject({ retryMode: 'adaptive', maxAttempts: 5 });
+  });
+
+  it('tells a transient error (a throttle past the SDK, a 5xx, the network, a cloud that is away) from an answer', () => {
+    const named = (name: string, message = '') => Object.assign(new Error(message), { name });
+    expect(isTransient(named('ThrottlingException', 'Rate exceeded'))).toBe(true);
+    expect(isTransient(named('RequestLimitExceeded'))).toBe(true);
+    expect(isTransient(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 503 } }))).toBe(true);
+    expect(
+      isTransient(new TypeError('fetch failed', { cause: Object.assign(new Error(), { code: 'ECONNREFUSED' }) })),
+    ).toBe(true);
+    expect(isTransient(named('ServiceUnavailableError', 'the cloud is restarting'))).toBe(true);
+    expect(isTransient(named('AccessDenied', 'not authorized'))).toBe(false);
+    expect(isTransient(named('ValidationError', 'bad input'))).toBe(false);
   });
 
   it('retries a group not found right after its create (eventual consistency), with EC2 health checks and the grace asked for', async () => {

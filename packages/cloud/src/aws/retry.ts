@@ -56,11 +56,16 @@ export function isThrottle(error: unknown): boolean {
 /** An error that says nothing about what was asked: a throttle, a 5xx, the network. Worth asking again. */
 export function isTransient(error: unknown): boolean {
   if (isThrottle(error)) return true;
-  const { $metadata, code } = (error ?? {}) as { $metadata?: { httpStatusCode?: number }; code?: string };
+  const { $metadata, code, cause } = (error ?? {}) as {
+    $metadata?: { httpStatusCode?: number };
+    code?: string;
+    cause?: { code?: string };
+  };
   if (($metadata?.httpStatusCode ?? 0) >= 500) return true;
+  // fetch (the local cloud's client) says "fetch failed" and puts the socket's error in its cause.
   return (
     /TimeoutError|ServiceUnavailable|InternalError|InternalFailure/.test(errorName(error)) ||
-    /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN/.test(code ?? '')
+    /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|UND_ERR_SOCKET/.test(`${code ?? ''} ${cause?.code ?? ''}`)
   );
 }
 
