@@ -51,7 +51,10 @@ import { createAwsProvider, type AwsProviderOptions } from './provider.js';
  *   deregistered one leaves the target group at once, never "draining" (the orchestrator's
  *   drain wait is proven against a mocked cloud);
  * - scaling activities never fail and deletes are never refused for one in progress; it never
- *   throttles, and DescribeInstanceStatus takes any number of ids (provider.test.ts);
+ *   throttles, and DescribeInstanceStatus takes any number of ids (provider.test.ts); what the
+ *   orchestrator does with a throttle that outlasts every retry (its waits look again) and with
+ *   an old group AWS will not delete (left, said, destroyed by the next deployment) is shown
+ *   against the stand-in cloud (orchestrator's actions.test.ts, "the runner");
  * - it does not enforce IAM: every call is allowed, so DryRun and SimulatePrincipalPolicy
  *   answers are moto's (the policy is checked against the calls recorded here instead).
  */
