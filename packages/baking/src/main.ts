@@ -2,6 +2,7 @@ import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
+  redisFromEnv,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -33,8 +34,9 @@ import {
 const env = process.env;
 const logger = createLogger({ name: 'baking' });
 const home = slipwayHome(env);
-const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const redis = createRedis({ url: redisUrl });
+// REDIS_URL, or the primary REDIS_SENTINELS name (README, "Redis failover").
+const { url: redisUrl, sentinels } = redisFromEnv(env);
+const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
 const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
 const imageRegions = createRedisImageRegions({ redis, prefix: 'slipway:baking:' });
@@ -47,6 +49,7 @@ const quota = imageQuotaFromEnv(env, cloud, home);
 const bakeTimeoutSeconds = intFromEnv(env, 'SLIPWAY_BAKE_TIMEOUT_S', 1800);
 const bakery = await startBakery({
   redisUrl,
+  ...(sentinels ? { sentinels } : {}),
   store,
   concurrency: intFromEnv(env, 'SLIPWAY_BAKE_CONCURRENCY', 2),
   baseCron: env.SLIPWAY_BASE_BAKE_CRON ?? '0 3 * * 0',

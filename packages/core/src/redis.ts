@@ -59,6 +59,16 @@ export function sentinelsFromEnv(env: NodeJS.ProcessEnv): SentinelTarget | undef
   return { sentinels, name: env.REDIS_SENTINEL_NAME ?? 'slipway' };
 }
 
+/**
+ * Where a service's Redis is, from its environment: `REDIS_URL` (default redis://127.0.0.1:6379),
+ * or the primary Redis Sentinel names when `REDIS_SENTINELS` is set. Every service reads it here,
+ * so each follows a failover the same way.
+ */
+export function redisFromEnv(env: NodeJS.ProcessEnv): { url: string; sentinels?: SentinelTarget } {
+  const sentinels = sentinelsFromEnv(env);
+  return { url: env.REDIS_URL ?? 'redis://127.0.0.1:6379', ...(sentinels ? { sentinels } : {}) };
+}
+
 /** ioredis' options for a primary found through Sentinel. */
 export function sentinelOptions(target: SentinelTarget): RedisOptions {
   return {

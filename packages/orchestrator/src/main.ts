@@ -9,7 +9,7 @@ import {
   pingRedis,
   redisUnavailable,
   requireEnv,
-  sentinelsFromEnv,
+  redisFromEnv,
   serve,
 } from '@slipway/core';
 import { createRedisLeasedLocks } from '@slipway/core';
@@ -25,9 +25,8 @@ import { startSyncWatch } from './sync.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'orchestrator' });
-const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // A primary with replicas under Redis Sentinel (what a managed Redis is), when REDIS_SENTINELS names them.
-const sentinels = sentinelsFromEnv(env);
+const { url: redisUrl, sentinels } = redisFromEnv(env);
 const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 // Its keys and its queue's keys start with this (two orchestrators with different prefixes share nothing).
 const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
