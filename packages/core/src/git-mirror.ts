@@ -71,11 +71,41 @@ export class GitMirror {
   fetch(): Promise<void> {
     if (!this.cloned) return this.ensureCloned().catch(() => {});
     this.triedAt = Date.now();
-    this.fetching ??= this.doFetch().finally(() => (this.fetching = undefined));
+    if (!this.fetching) {
+      const startedAt = this.triedAt;
+      this.fetchingStartedAt = startedAt;
+      this.fetching = this.doFetch().finally(() => {
+        this.fetching = undefined;
+        this.lastFetchStartedAt = startedAt;
+      });
+    }
     return this.fetching;
   }
 
   private triedAt = 0;
+  /** When the fetch running now started. */
+  private fetchingStartedAt = 0;
+  /** When the last finished fetch started: it holds every push made before then. */
+  private lastFetchStartedAt = 0;
+
+  /**
+   * Fetches so that what is read next holds every push made before `since` (a deploy's read
+   * right after a push): a fetch that started before `since` is waited for and followed by one
+   * of its own; one that started after is joined. Waits at most `waitMs`, then the clone as it
+   * is answers (its freshness says how old it is).
+   */
+  async fetchSince(since: number, waitMs = 20_000): Promise<void> {
+    if (!this.cloned) return;
+    const fetched = (async () => {
+      if (this.fetching && this.fetchingStartedAt < since) await this.fetching;
+      if (this.fetching) return this.fetching; // started at or after `since`
+      if (this.lastFetchStartedAt >= since) return;
+      return this.fetch();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([fetched, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+  }
 
   /**
    * Fetches first when the last fetch was tried more than `maxAgeMs` ago (a branch read right
