@@ -452,7 +452,9 @@ describe('what changed, by commit (issue 17)', () => {
     try {
       const cut = await run.slipway(['deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1'], {
         env: { SLIPWAY_ORCHESTRATOR_URL: proxy.url },
+        killAfterMs: 120_000,
       });
+      if (cut.code !== 0) throw new Error(`the followed deploy: ${JSON.stringify({ ...cut, ...proxy }, null, 2)}`);
       expect(cut).toMatchObject({ code: 0, stderr: expect.stringMatching(/event stream was cut; trying again/) });
       expect(proxy.cuts).toBeGreaterThan(1);
       expect(proxy.asked[0]).toBe('');
