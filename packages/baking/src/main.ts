@@ -68,7 +68,8 @@ const bakery = await startBakery({
 });
 const token = requireEnv(env, 'SLIPWAY_TOKEN');
 const slackOf = metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'slack');
-const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
+// One secret per service ({"search": "<secret>"}), so a body signed for one service is no good for another.
+const githubSecretsFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRETS_FILE ?? join(home, 'github-webhook-secrets.json');
 const app = createApp({
   store,
   images,
@@ -90,8 +91,12 @@ const app = createApp({
     ? orchestratorClusters(env.SLIPWAY_ORCHESTRATOR_URL, token)
     : async () => [],
   // Read when a webhook comes, so a secret put in place later needs no restart.
-  githubSecret: () =>
-    existsSync(githubSecretFile) ? readFileSync(githubSecretFile, 'utf8').trim() || undefined : undefined,
+  githubSecret: (service) => {
+    if (!existsSync(githubSecretsFile)) return undefined;
+    const secrets = JSON.parse(readFileSync(githubSecretsFile, 'utf8')) as Record<string, unknown>;
+    const secret = Object.hasOwn(secrets, service) ? secrets[service] : undefined;
+    return typeof secret === 'string' && secret.length >= 16 ? secret : undefined;
+  },
   queue: bakery.queue,
   serviceTemplateDigest: digestOf(templates.service),
   baseTemplateDigest: digestOf(templates.base),

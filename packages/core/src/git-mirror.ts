@@ -47,6 +47,11 @@ export class GitMirror {
     readonly dir: string,
     /** What the repository is, in messages: `no configuration repository search-prod`. */
     private readonly what = 'repository',
+    /**
+     * `git -c` settings for each clone and fetch, asked just before it (the outbound guard's
+     * pinned address for a repository a request named); it may throw to refuse the fetch.
+     */
+    private readonly network?: () => Promise<string[]>,
   ) {
     this.catFile = new CatFile(dir);
     if (existsSync(dir)) this.freshness.staleReason = 'not fetched since the service started';
@@ -133,10 +138,13 @@ export class GitMirror {
     this.catFile.close();
   }
 
-  private git(baseDir = this.dir): SimpleGit {
-    return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment: [...GIT_ENVIRONMENT] }).env(
-      gitEnvironment(),
-    );
+  private git(baseDir = this.dir, config: string[] = []): SimpleGit {
+    return simpleGit({
+      baseDir,
+      timeout: { block: GIT_TIMEOUT_MS },
+      allowEnvironment: [...GIT_ENVIRONMENT],
+      config,
+    }).env(gitEnvironment());
   }
 
   private async clone(): Promise<void> {
@@ -144,7 +152,8 @@ export class GitMirror {
     // Clone beside the final place and move it there whole, so a half-made clone is never read.
     const partial = `${this.dir}.partial-${process.pid}-${Date.now()}`;
     try {
-      await this.git(dirname(this.dir)).clone(this.url, partial, ['--mirror', '--quiet']);
+      const config = (await this.network?.()) ?? [];
+      await this.git(dirname(this.dir), config).clone(this.url, partial, ['--mirror', '--quiet']);
       await rename(partial, this.dir);
       this.originFollowed = true;
       this.fetched();
@@ -161,7 +170,8 @@ export class GitMirror {
   private async doFetch(): Promise<void> {
     try {
       await this.followUrl();
-      await this.git().fetch(['--prune', '--quiet', 'origin']);
+      const config = (await this.network?.()) ?? [];
+      await this.git(this.dir, config).fetch(['--prune', '--quiet', 'origin']);
       this.fetched();
     } catch (error) {
       this.freshness.staleReason = describeGitError(error);

@@ -203,7 +203,7 @@ export async function pinnedRepository(url: string, policy: OutboundPolicy = out
   const settings = ['http.followRedirects=false'];
   if (where.scheme === 'file' || isIP(where.host)) return settings;
   const address = await new Promise<string>((resolve, reject) =>
-    guardedLookup(policy)(where.host, {}, (error: Error | null, found: string) => (error ? reject(error) : resolve(found))),
+    guardedLookup(policy)(where.host, {}, (error, found) => (error ? reject(error) : resolve(String(found)))),
   );
   if (where.scheme === 'https') {
     const ip = address.includes(':') ? `[${address}]` : address;

@@ -5,7 +5,7 @@
  * never fails a deployment.
  */
 import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
-import type { Logger } from '@slipway/core';
+import { outboundFetch, type Logger } from '@slipway/core';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 
@@ -120,7 +120,9 @@ export function createNotifier(options: {
         const text = describeNotification(d, kind);
         const sends: Promise<unknown>[] = [];
         if (slack)
-          sends.push(new IncomingWebhook(slack, { timeout }).send({ text, blocks: slackBlocks(d, kind, text) }));
+          sends.push(
+            new IncomingWebhook(slack, { timeout, fetch: outboundFetch }).send({ text, blocks: slackBlocks(d, kind, text) }),
+          );
         if (hook) {
           const body = JSON.stringify({
             kind,
@@ -139,7 +141,7 @@ export function createNotifier(options: {
             },
           });
           sends.push(
-            fetch(hook, {
+            outboundFetch(hook, {
               method: 'POST',
               headers: { 'Content-Type': 'application/json' },
               body,

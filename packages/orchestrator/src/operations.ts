@@ -17,7 +17,7 @@ import {
   type TypedResponse,
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
-import { isFinished, resolveParams, type Deployment } from './deployment.js';
+import { isFinished, refuseAdminOnlyParams, resolveParams, type Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 import type { Runner } from './runner.js';
 import { cloudOf, clusterRegion, machineImageIn } from './regions.js';
@@ -95,6 +95,7 @@ export function createOperations(options: OperationsOptions) {
   return {
     async createDeployment(req, res) {
       const { subject, via } = principalOf(req);
+      refuseAdminOnlyParams(req.body.params, principalOf(req));
       const deployment = await submit(req.body, subject, via ? { via } : {});
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },

@@ -10,6 +10,7 @@ import {
   type TypedRequest,
   type TypedResponse,
 } from '@slipway/core';
+import { refuseAdminOnlyParams } from './deployment.js';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 import type { ReleaseStore } from './release-store.js';
 import { validateRelease, type ValidationDeps } from './release-validation.js';
@@ -69,6 +70,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
 
   return {
     async createRelease(req, res) {
+      refuseAdminOnlyParams(req.body.params, principalOf(req));
       const release = await validateRelease(options, req.body, principalOf(req).subject);
       await releases.create(release, {
         type: 'created',
