@@ -108,7 +108,8 @@ describe('npm start', () => {
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ image, cached: true });
 
-    const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.adminToken });
+    // What the orchestrator does: the daemon's writes need the platform role, a person's token is refused.
+    const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.serviceTokens.orchestrator! });
     await cloud.createLaunchTemplate({
       name: 'search-test-v001',
       imageId: image,

@@ -5,6 +5,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { pack, type Header } from 'tar-stream';
+import { gzipSync } from 'node:zlib';
 import { LocalCloud } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import {
@@ -163,6 +165,68 @@ describe('PUT /artifacts/{service}/{version}', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.body.detail).toMatch(/no service named nothing/);
     expect((await request(app).put('/artifacts/search/2.0').set(DEPLOYER).send({ a: 1 })).status).toBe(415);
+  });
+});
+
+/** A .tgz made entry by entry, as an attacker would: owners, modes and types as given. */
+async function tarball(entries: Array<Partial<Header> & { name: string; body?: string }>): Promise<Buffer> {
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  tar.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
+  const done = new Promise<void>((resolve) => tar.on('end', () => resolve()));
+  for (const { body, ...header } of entries) tar.entry(header, body ?? '');
+  tar.finalize();
+  await done;
+  return gzipSync(Buffer.concat(chunks));
+}
+const manifest = { name: 'package/package.json', body: JSON.stringify({ name: 'search', main: 'index.js' }) };
+const entryPoint = { name: 'package/index.js', body: 'require("http")' };
+const sendArtifact = (version: string, bytes: Buffer) =>
+  request(app).put(`/artifacts/search/${version}`).set(DEPLOYER).set('Content-Type', 'application/gzip').send(bytes);
+
+describe('what an artifact may hold (#24 attack 2)', () => {
+  it('refuses setuid files, device nodes, FIFOs and links that leave the package, naming the entry, and stores nothing', async () => {
+    const hostile: Array<[string, Partial<Header> & { name: string; body?: string }, RegExp]> = [
+      ['setuid root shell', { name: 'package/sh', mode: 0o4755, uid: 0, gid: 0, body: '#!/bin/sh' }, /package\/sh is setuid/],
+      ['setgid', { name: 'package/tool', mode: 0o2755, body: 'x' }, /package\/tool is setgid/],
+      ['char device', { name: 'package/mem', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 1 }, /package\/mem is a device node/],
+      ['block device', { name: 'package/disk', type: 'block-device', mode: 0o660, devmajor: 8, devminor: 0 }, /package\/disk is a device node/],
+      ['fifo', { name: 'package/pipe', type: 'fifo', mode: 0o644 }, /package\/pipe is a FIFO/],
+      ['symlink out', { name: 'package/token', type: 'symlink', linkname: '../../../admin-token' }, /package\/token links outside the package/],
+      ['absolute symlink', { name: 'package/passwd', type: 'symlink', linkname: '/etc/passwd' }, /package\/passwd links outside the package/],
+      ['hard link out', { name: 'package/hosts', type: 'link', linkname: '/etc/hosts' }, /package\/hosts links outside the package/],
+      ['path out', { name: 'package/../../start', body: 'x' }, /package\/\.\.\/\.\.\/start leaves the package/],
+    ];
+    for (const [what, entry, reason] of hostile) {
+      const answer = await sendArtifact('6.6.6', await tarball([manifest, entryPoint, entry]));
+      expect({ what, status: answer.status }).toEqual({ what, status: 422 });
+      expect(answer.body.detail).toMatch(reason);
+    }
+    const list = await request(app).get('/artifacts/search').set(DEPLOYER);
+    expect(list.body.items.map((a: { version: string }) => a.version)).not.toContain('6.6.6');
+  });
+
+  it('keeps a link that stays inside the package', async () => {
+    const inside = { name: 'package/main.js', type: 'symlink' as const, linkname: './index.js' };
+    expect((await sendArtifact('6.6.7', await tarball([manifest, entryPoint, inside]))).status).toBe(201);
+  });
+});
+
+describe('an artifact is a tarball of the service\'s package (#23 item 8)', () => {
+  it('refuses `echo hello | gzip`, a tarball with no package, and a package without its entry point, naming what is missing', async () => {
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ['echo hello | gzip', gzipSync('hello\n'), /not a tarball/],
+      ['no package', await tarball([{ name: 'README.md', body: 'hi' }]), /no package\.json/],
+      ['no entry point', await tarball([manifest]), /entry point index\.js \(package\.json "main"\) is not in it/],
+      ['bad manifest', await tarball([{ name: 'package/package.json', body: '{oops' }, entryPoint]), /package\.json is not JSON/],
+    ];
+    for (const [what, bytes, reason] of cases) {
+      const answer = await sendArtifact('7.7.7', bytes);
+      expect({ what, status: answer.status }).toEqual({ what, status: 422 });
+      expect(answer.body.detail).toMatch(reason);
+    }
+    const list = await request(app).get('/artifacts/search').set(DEPLOYER);
+    expect(list.body.items.map((a: { version: string }) => a.version)).not.toContain('7.7.7');
   });
 });
 

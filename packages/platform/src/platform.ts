@@ -51,6 +51,8 @@ export interface Platform {
   urls: Partial<Record<ComponentName, string>>;
   adminToken: string;
   readerToken: string;
+  /** Each service's own token (orchestrator's, baking's, infra's: the platform role that writes the local cloud). */
+  serviceTokens: Record<string, string>;
   /** Every process it supervises, Redis (when its own) first, in start order. */
   processes: readonly SupervisedProcess[];
   stop(): Promise<void>;
@@ -157,7 +159,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       );
       log(`${name.padEnd(13)} ${urls[name]}`);
     }
-    return { home, redisUrl, urls, adminToken: tokens.admin, readerToken: tokens.dashboard, processes, stop };
+    return {
+      home,
+      redisUrl,
+      urls,
+      adminToken: tokens.admin,
+      readerToken: tokens.dashboard,
+      serviceTokens: tokens.services,
+      processes,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
