@@ -2,6 +2,7 @@ import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
+  createStreamHub,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -36,6 +37,12 @@ const home = slipwayHome(env);
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = createRedis({ url: redisUrl });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
+// Everyone following a bake's log shares one Redis connection, within caps.
+const followers = createStreamHub({
+  redis,
+  perSubject: intFromEnv(env, 'SLIPWAY_STREAMS_PER_TOKEN', 20),
+  total: intFromEnv(env, 'SLIPWAY_STREAMS_TOTAL', 500),
+});
 const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
 const imageRegions = createRedisImageRegions({ redis, prefix: 'slipway:baking:' });
 // Bakes and registrations are in the default region; an image reaches others by POST /images/{id}/regions.
@@ -101,7 +108,7 @@ const app = createApp({
   serviceTemplateDigest: digestOf(templates.service),
   baseTemplateDigest: digestOf(templates.base),
   ...(quota ? { quota } : {}),
-  followConnection: () => redis.duplicate(),
+  followConnection: (subject) => followers.follower(subject),
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
@@ -114,6 +121,7 @@ await serve({
   host: env.HOST,
   logger,
   onClose: async () => {
+    followers.close();
     await bakery.close();
     await redis.quit();
   },

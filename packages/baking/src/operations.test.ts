@@ -8,8 +8,9 @@ import request from 'supertest';
 import { pack, type Header } from 'tar-stream';
 import { gzipSync } from 'node:zlib';
 import { LocalCloud } from '@slipway/cloud';
-import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { createLogger, createRedis, createStreamHub, createTokenVerifier, type Redis } from '@slipway/core';
 import {
+  eventually,
   FAST_TIME_SCALE,
   fastLoadBalancer,
   freePort,
@@ -543,5 +544,63 @@ describe('POST /images/{id}/regions', () => {
       .set({ Authorization: 'Bearer reader-token' })
       .send({ region: 'local-west' });
     expect(reader.status).toBe(403);
+  });
+});
+
+describe("following a bake's log (#24 attack 6)", () => {
+  it('shares one Redis connection among its followers, and caps them per token and in total with 429 and Retry-After', async () => {
+    const hub = createStreamHub({ redis, perSubject: 3, total: 4 });
+    const server = createApp({ ...deps, followConnection: (subject: string) => hub.follower(subject) }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const id = 'bake-f0110f0110f0';
+    await deps.store.create({ id, kind: 'base', state: 'running', requestedBy: 'dave', createdAt: new Date().toISOString() });
+    const clients = async () => String(await redis.client('LIST')).split('\n').filter(Boolean).length;
+    const before = await clients();
+    const controllers: AbortController[] = [];
+    const streams: Array<{ text: string }> = [];
+    const follow = async (token: string) => {
+      const controller = new AbortController();
+      controllers.push(controller);
+      const answer = await fetch(`${base}/bakes/${id}/log`, {
+        headers: { Authorization: `Bearer ${token}` },
+        signal: controller.signal,
+      });
+      if (answer.status === 200) {
+        const seen = { text: '' };
+        streams.push(seen);
+        const decoder = new TextDecoder();
+        void (async () => {
+          for await (const chunk of answer.body!) seen.text += decoder.decode(chunk as Uint8Array);
+        })().catch(() => {});
+      }
+      return answer;
+    };
+    try {
+      for (let i = 0; i < 3; i++) expect((await follow('deployer-token')).status).toBe(200);
+      const fourth = await follow('deployer-token');
+      expect(fourth.status).toBe(429);
+      expect(fourth.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(((await fourth.json()) as { detail: string }).detail).toMatch(/dave already follows 3 streams/);
+      expect((await follow('admin-token')).status).toBe(200);
+      const over = await follow('reader-token');
+      expect(over.status).toBe(429);
+      expect(((await over.json()) as { detail: string }).detail).toMatch(/already serves 4 followers/);
+      // Four followers, at most one more Redis connection.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await clients()) - before).toBeLessThanOrEqual(1);
+      await deps.store.log(id, 'layering search 1.0.0');
+      for (const seen of streams)
+        await eventually(
+          async () => seen.text,
+          (text) => text.includes('layering search 1.0.0'),
+          'every follower to get the new line',
+        );
+    } finally {
+      for (const controller of controllers) controller.abort();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      hub.close();
+    }
   });
 });

@@ -2,6 +2,7 @@ import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
+  createStreamHub,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -30,6 +31,12 @@ const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
 // How long a service+env lock and a release slot outlive their last renewal.
 const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
 const store = createRedisDeploymentStore({ redis, prefix, leaseMs });
+// Everyone following a deployment's or release's events shares one Redis connection, within caps.
+const followers = createStreamHub({
+  redis,
+  perSubject: intFromEnv(env, 'SLIPWAY_STREAMS_PER_TOKEN', 20),
+  total: intFromEnv(env, 'SLIPWAY_STREAMS_TOTAL', 500),
+});
 // One provider per region a cluster names (AWS), made on first use; `cloud` is the default region's.
 const regions = cloudRegionsFromEnv(env);
 const cloud = regions.forRegion();
@@ -106,7 +113,7 @@ const app = createApp({
   cloud,
   regions,
   releaseConcurrency,
-  followConnection: () => redis.duplicate(),
+  followConnection: (subject) => followers.follower(subject),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   metrics: metrics.registry,
@@ -120,6 +127,7 @@ await serve({
   logger,
   onClose: async () => {
     syncWatch.close();
+    followers.close();
     await coordinator.close();
     await runner.close();
     await redis.quit();

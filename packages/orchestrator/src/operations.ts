@@ -15,6 +15,7 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
+  type StreamConnection,
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
 import { isFinished, refuseAdminOnlyParams, resolveParams, type Deployment } from './deployment.js';
@@ -35,7 +36,8 @@ export interface OperationsOptions {
   regions?: CloudRegions;
   releaseConcurrency: number;
   /** A connection of its own for each events follower (it blocks). */
-  followConnection: () => Redis;
+  /** A follower of a Redis stream for `subject` (core's stream hub: one shared connection, capped). */
+  followConnection: (subject: string) => StreamConnection;
 }
 
 /** POST /deployments' body, as the document gives it. */
@@ -112,7 +114,7 @@ export function createOperations(options: OperationsOptions) {
     },
     async followDeployment(req, res) {
       const d = await mustGet(req.params.id);
-      const connection = options.followConnection();
+      const connection = options.followConnection(principalOf(req).subject);
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
       await sendEventStream(req, res, {

@@ -9,6 +9,7 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
+  type StreamConnection,
 } from '@slipway/core';
 import { refuseAdminOnlyParams } from './deployment.js';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
@@ -21,7 +22,7 @@ import { syncReport } from './sync.js';
 export interface ReleaseOperationsOptions extends ValidationDeps {
   releases: ReleaseStore;
   coordinator: ReleaseCoordinator;
-  followConnection: () => Redis;
+  followConnection: (subject: string) => StreamConnection;
 }
 
 /** The release and sync operations, typed from the document (app.ts checks that every operation has one). */
@@ -88,7 +89,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
     },
     async followRelease(req, res) {
       const r = await mustGet(req.params.id);
-      const connection = options.followConnection();
+      const connection = options.followConnection(principalOf(req).subject);
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
       await sendEventStream(req, res, {
