@@ -395,3 +395,18 @@ describe('build repositories (#24 attacks 9 and 10)', () => {
     expect(shown[1]!.body.repo).toBe('https://gitlab.example.test/example/suggest.git');
   });
 });
+
+describe('a build link (#24 attack 5)', () => {
+  it('is refused unless it is http(s): a ci token cannot store javascript: for the dashboard to link', async () => {
+    for (const url of ['javascript:alert(document.cookie)', 'data:text/html;base64,PHNjcmlwdD4xPC9zY3JpcHQ+']) {
+      const answer = await request(app)
+        .post('/builds')
+        .set(CI)
+        .send({ service: 'suggest', commit: '6'.repeat(40), status: 'failed', url });
+      expect(answer.status).toBe(400);
+      expect(JSON.stringify(answer.body.errors)).toMatch(/url/);
+    }
+    const listed = await request(app).get('/services/suggest/commits').set(READER);
+    expect(JSON.stringify(listed.body)).not.toMatch(/javascript:|data:text/);
+  });
+});
