@@ -56,10 +56,13 @@ const infra = (path: string, init: RequestInit = {}) =>
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-infra-kill-'));
-  await writeFile(join(home, 'tokens.json'), JSON.stringify({
+  await writeFile(
+    join(home, 'tokens.json'),
+    JSON.stringify({
       t: { subject: 'tess', role: 'admin' },
       'infra-token': { subject: 'service:infra', role: 'platform' },
-    }),);
+    }),
+  );
   redisServer = await startRedis();
   redis = createRedis({ url: redisServer.url });
   cloudPort = await freePort();

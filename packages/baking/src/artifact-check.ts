@@ -18,13 +18,18 @@ const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The entry's path inside the package (npm pack's `package/` taken off, as the bake's extraction does). */
 function inPackage(name: string): { top: string; rest: string } | undefined {
-  const parts = name.replace(/^(\.\/)+/, '').split('/').filter(Boolean);
+  const parts = name
+    .replace(/^(\.\/)+/, '')
+    .split('/')
+    .filter(Boolean);
   if (name.startsWith('/') || parts.includes('..')) return undefined;
   return { top: parts[0] ?? '', rest: parts.slice(1).join('/') };
 }
 
 function refuse(entry: string, why: string): never {
-  throw new UnprocessableError(`the artifact's entry ${entry} ${why}: refused (it would be unpacked on the platform's host)`);
+  throw new UnprocessableError(
+    `the artifact's entry ${entry} ${why}: refused (it would be unpacked on the platform's host)`,
+  );
 }
 
 /** Why one entry may not be unpacked, thrown as a 422 naming it. */
@@ -113,7 +118,8 @@ export async function checkArtifact(file: string): Promise<void> {
   } catch {
     throw new UnprocessableError(`the artifact's package.json is not JSON`);
   }
-  const entry = typeof main === 'string' && main.trim() ? posix.normalize(main.trim()).replace(/^\.\//, '') : 'index.js';
+  const entry =
+    typeof main === 'string' && main.trim() ? posix.normalize(main.trim()).replace(/^\.\//, '') : 'index.js';
   const found = [entry, `${entry}.js`, `${entry}.json`, `${entry}/index.js`].some((f) => files.has(f));
   if (!found) throw new UnprocessableError(`the artifact's entry point ${entry} (package.json "main") is not in it`);
 }

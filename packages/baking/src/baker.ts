@@ -78,9 +78,18 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
   try {
     // Checked on arrival, and again before Packer unpacks it as this process's user: an artifact
     // stored before the check, or put in the store some other way, is refused here, by name.
-    const refused = vars.artifact ? await checkArtifact(vars.artifact).then(() => undefined, (e: Error) => e.message) : undefined;
+    const refused = vars.artifact
+      ? await checkArtifact(vars.artifact).then(
+          () => undefined,
+          (e: Error) => e.message,
+        )
+      : undefined;
     if (refused) {
-      const ended = await store.update(bakeId, { state: 'failed', reason: refused, finishedAt: new Date().toISOString() });
+      const ended = await store.update(bakeId, {
+        state: 'failed',
+        reason: refused,
+        finishedAt: new Date().toISOString(),
+      });
       await store.log(bakeId, `failed: ${refused}`);
       return ended;
     }

@@ -151,7 +151,9 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
       // The service is bound to its repository: a signed delivery about another one is not its build.
       const registered = await repoUrl(service);
       const from = (req.body as { repository?: Record<string, unknown> } | undefined)?.repository ?? {};
-      const named = ['html_url', 'clone_url', 'ssh_url', 'git_url'].map((k) => from[k]).filter((v) => typeof v === 'string');
+      const named = ['html_url', 'clone_url', 'ssh_url', 'git_url']
+        .map((k) => from[k])
+        .filter((v) => typeof v === 'string');
       if (!registered)
         throw new UnprocessableError(
           `${service} names no repository (its repo property): set it to the repository this webhook comes from`,

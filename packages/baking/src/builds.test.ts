@@ -307,7 +307,12 @@ describe('orchestratorClusters', () => {
 describe('GitHub deliveries (#24 attack 7)', () => {
   const run = (sha: string, conclusion: string, repository: object = fromSearch()) => ({
     action: 'completed',
-    workflow_run: { head_sha: sha, status: 'completed', conclusion, html_url: 'https://github.com/example/search/actions/runs/9' },
+    workflow_run: {
+      head_sha: sha,
+      status: 'completed',
+      conclusion,
+      html_url: 'https://github.com/example/search/actions/runs/9',
+    },
     repository,
   });
   const buildOf = async (service: string, sha: string) =>

@@ -188,14 +188,38 @@ const sendArtifact = (version: string, bytes: Buffer) =>
 describe('what an artifact may hold (#24 attack 2)', () => {
   it('refuses setuid files, device nodes, FIFOs and links that leave the package, naming the entry, and stores nothing', async () => {
     const hostile: Array<[string, Partial<Header> & { name: string; body?: string }, RegExp]> = [
-      ['setuid root shell', { name: 'package/sh', mode: 0o4755, uid: 0, gid: 0, body: '#!/bin/sh' }, /package\/sh is setuid/],
+      [
+        'setuid root shell',
+        { name: 'package/sh', mode: 0o4755, uid: 0, gid: 0, body: '#!/bin/sh' },
+        /package\/sh is setuid/,
+      ],
       ['setgid', { name: 'package/tool', mode: 0o2755, body: 'x' }, /package\/tool is setgid/],
-      ['char device', { name: 'package/mem', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 1 }, /package\/mem is a device node/],
-      ['block device', { name: 'package/disk', type: 'block-device', mode: 0o660, devmajor: 8, devminor: 0 }, /package\/disk is a device node/],
+      [
+        'char device',
+        { name: 'package/mem', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 1 },
+        /package\/mem is a device node/,
+      ],
+      [
+        'block device',
+        { name: 'package/disk', type: 'block-device', mode: 0o660, devmajor: 8, devminor: 0 },
+        /package\/disk is a device node/,
+      ],
       ['fifo', { name: 'package/pipe', type: 'fifo', mode: 0o644 }, /package\/pipe is a FIFO/],
-      ['symlink out', { name: 'package/token', type: 'symlink', linkname: '../../../admin-token' }, /package\/token links outside the package/],
-      ['absolute symlink', { name: 'package/passwd', type: 'symlink', linkname: '/etc/passwd' }, /package\/passwd links outside the package/],
-      ['hard link out', { name: 'package/hosts', type: 'link', linkname: '/etc/hosts' }, /package\/hosts links outside the package/],
+      [
+        'symlink out',
+        { name: 'package/token', type: 'symlink', linkname: '../../../admin-token' },
+        /package\/token links outside the package/,
+      ],
+      [
+        'absolute symlink',
+        { name: 'package/passwd', type: 'symlink', linkname: '/etc/passwd' },
+        /package\/passwd links outside the package/,
+      ],
+      [
+        'hard link out',
+        { name: 'package/hosts', type: 'link', linkname: '/etc/hosts' },
+        /package\/hosts links outside the package/,
+      ],
       ['path out', { name: 'package/../../start', body: 'x' }, /package\/\.\.\/\.\.\/start leaves the package/],
     ];
     for (const [what, entry, reason] of hostile) {
@@ -213,13 +237,17 @@ describe('what an artifact may hold (#24 attack 2)', () => {
   });
 });
 
-describe('an artifact is a tarball of the service\'s package (#23 item 8)', () => {
+describe("an artifact is a tarball of the service's package (#23 item 8)", () => {
   it('refuses `echo hello | gzip`, a tarball with no package, and a package without its entry point, naming what is missing', async () => {
     const cases: Array<[string, Buffer, RegExp]> = [
       ['echo hello | gzip', gzipSync('hello\n'), /not a tarball/],
       ['no package', await tarball([{ name: 'README.md', body: 'hi' }]), /no package\.json/],
       ['no entry point', await tarball([manifest]), /entry point index\.js \(package\.json "main"\) is not in it/],
-      ['bad manifest', await tarball([{ name: 'package/package.json', body: '{oops' }, entryPoint]), /package\.json is not JSON/],
+      [
+        'bad manifest',
+        await tarball([{ name: 'package/package.json', body: '{oops' }, entryPoint]),
+        /package\.json is not JSON/,
+      ],
     ];
     for (const [what, bytes, reason] of cases) {
       const answer = await sendArtifact('7.7.7', bytes);
@@ -550,12 +578,24 @@ describe('POST /images/{id}/regions', () => {
 describe("following a bake's log (#24 attack 6)", () => {
   it('shares one Redis connection among its followers, and caps them per token and in total with 429 and Retry-After', async () => {
     const hub = createStreamHub({ redis, perSubject: 3, total: 4 });
-    const server = createApp({ ...deps, followConnection: (subject: string) => hub.follower(subject) }).listen(0, '127.0.0.1');
+    const server = createApp({ ...deps, followConnection: (subject: string) => hub.follower(subject) }).listen(
+      0,
+      '127.0.0.1',
+    );
     await new Promise((resolve) => server.once('listening', resolve));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     const id = 'bake-f0110f0110f0';
-    await deps.store.create({ id, kind: 'base', state: 'running', requestedBy: 'dave', createdAt: new Date().toISOString() });
-    const clients = async () => String(await redis.client('LIST')).split('\n').filter(Boolean).length;
+    await deps.store.create({
+      id,
+      kind: 'base',
+      state: 'running',
+      requestedBy: 'dave',
+      createdAt: new Date().toISOString(),
+    });
+    const clients = async () =>
+      String(await redis.client('LIST'))
+        .split('\n')
+        .filter(Boolean).length;
     const before = await clients();
     const controllers: AbortController[] = [];
     const streams: Array<{ text: string }> = [];

@@ -8,7 +8,6 @@ import {
   typedOperations,
   typedQuery,
   type OperationHandlers,
-  type Redis,
   type TypedRequest,
   type TypedResponse,
   type StreamConnection,

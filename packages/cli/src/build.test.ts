@@ -56,7 +56,9 @@ afterAll(async () => {
 
 describe('slipway build: the build command (#24 attack 3)', () => {
   it("never runs the metadata's build command without a terminal to ask on, and says how to trust it", async () => {
-    const built = await run.slipway(['build', 'search', '--dir', checkout], { env: { SLIPWAY_TOKEN: 'deployer-token' } });
+    const built = await run.slipway(['build', 'search', '--dir', checkout], {
+      env: { SLIPWAY_TOKEN: 'deployer-token' },
+    });
     expect(built.code).not.toBe(0);
     expect(built.stderr).toMatch(/build command .*from the service's metadata/);
     expect(built.stderr).toMatch(/--trust-build-command/);

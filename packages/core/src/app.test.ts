@@ -146,7 +146,7 @@ describe('createServiceApp', () => {
     expect(lines.join('\n')).not.toContain('admin-secret');
   });
 
-  it('answers /readyz with ready or not and nothing more: a dependency\'s error text stays in the log (#24 attack 11)', async () => {
+  it("answers /readyz with ready or not and nothing more: a dependency's error text stays in the log (#24 attack 11)", async () => {
     const { app, lines } = build({
       readiness: {
         redis: async () => 'PONG',

@@ -126,7 +126,11 @@ export function authorize(
   if (!verified) throw new NotAuthenticatedError('the bearer token is not valid');
   // A delegate acts for people; naming no one, it may read and nothing more.
   const principal =
-    actAs !== undefined ? actingFor(verified, actAs) : verified.delegate ? { ...verified, role: 'reader' as const } : verified;
+    actAs !== undefined
+      ? actingFor(verified, actAs)
+      : verified.delegate
+        ? { ...verified, role: 'reader' as const }
+        : verified;
   if (!roleAllows(principal.role, needed)) {
     throw new NotAllowedError(`this needs the ${needed} role; ${principal.subject} has ${principal.role}`);
   }

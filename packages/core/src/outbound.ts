@@ -124,7 +124,8 @@ export async function outboundFetch(
   let request = init;
   for (let hop = 0; ; hop++) {
     const refusal = outboundUrlRefusal(url, policy);
-    if (refusal) throw new OutboundRefusedError(`${hop ? 'redirected to a URL that is' : 'URL'} not allowed: ${refusal}`);
+    if (refusal)
+      throw new OutboundRefusedError(`${hop ? 'redirected to a URL that is' : 'URL'} not allowed: ${refusal}`);
     let answer: Response;
     try {
       answer = (await undiciFetch(url, {
@@ -182,8 +183,10 @@ function repositoryHost(url: string): { scheme: string; host: string; port?: str
 /** Why a build repository may not be cloned (scheme, host), or undefined: https or ssh to SLIPWAY_GIT_HOSTS. */
 export function repositoryRefusal(url: string, policy: OutboundPolicy = outboundPolicyFromEnv()): string | undefined {
   const where = repositoryHost(url);
-  if (!where || url.startsWith('-')) return 'it is not a repository URL (https://host/…, ssh://host/… or git@host:path)';
-  if (where.scheme === 'file') return policy.allowPrivate ? undefined : 'repositories on this disk (file://) are not allowed';
+  if (!where || url.startsWith('-'))
+    return 'it is not a repository URL (https://host/…, ssh://host/… or git@host:path)';
+  if (where.scheme === 'file')
+    return policy.allowPrivate ? undefined : 'repositories on this disk (file://) are not allowed';
   if (where.scheme !== 'https' && where.scheme !== 'ssh') return `only https and ssh are allowed, not ${where.scheme}`;
   if (!policy.gitHosts.includes('*') && !policy.gitHosts.includes(where.host) && !hostAllowed(where.host, policy))
     return `${where.host} is not one of the allowed Git hosts (${policy.gitHosts.join(', ')}; SLIPWAY_GIT_HOSTS)`;
@@ -196,7 +199,10 @@ export function repositoryRefusal(url: string, policy: OutboundPolicy = outbound
  * make git connect to the address checked (http.curloptResolve), follow no redirect and speak
  * only the protocol named. Throws OutboundRefusedError when it may not be reached.
  */
-export async function pinnedRepository(url: string, policy: OutboundPolicy = outboundPolicyFromEnv()): Promise<string[]> {
+export async function pinnedRepository(
+  url: string,
+  policy: OutboundPolicy = outboundPolicyFromEnv(),
+): Promise<string[]> {
   const refusal = repositoryRefusal(url, policy);
   if (refusal) throw new OutboundRefusedError(`repository not allowed: ${refusal}`);
   const where = repositoryHost(url)!;

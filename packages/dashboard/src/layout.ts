@@ -52,7 +52,9 @@ export function signInPage(next: string, refused: boolean): Html {
         <label>Token <input type="password" name="token" autocomplete="off" required autofocus /></label>
         <button type="submit">Sign in</button>
       </form>
-      <p class="muted">On the machine running <code>npm start</code>: the <code>admin-token</code> file in its data directory.</p>
+      <p class="muted">
+        On the machine running <code>npm start</code>: the <code>admin-token</code> file in its data directory.
+      </p>
     </section>`,
     '',
     { signedIn: false },

@@ -153,7 +153,10 @@ describe('the dashboard under attack (#24)', () => {
     const controllers: AbortController[] = [];
     const statuses: number[] = [];
     try {
-      expect((await fetch(`${base}/live?deployment=${encodeURIComponent('../../deployments')}`, { headers: { cookie } })).status).toBe(400);
+      expect(
+        (await fetch(`${base}/live?deployment=${encodeURIComponent('../../deployments')}`, { headers: { cookie } }))
+          .status,
+      ).toBe(400);
       for (let i = 0; i < 100; i++) {
         const controller = new AbortController();
         controllers.push(controller);
@@ -187,7 +190,9 @@ describe('the dashboard under attack (#24)', () => {
     expect(https.headers.get('set-cookie')).toMatch(/; Secure/);
     // Not told to trust a proxy, the header is anyone's to send: no claim of HTTPS.
     const { base } = await start(data);
-    expect((await signIn(base, 'good', { 'X-Forwarded-Proto': 'https' })).headers.get('set-cookie')).not.toMatch(/Secure/);
+    expect((await signIn(base, 'good', { 'X-Forwarded-Proto': 'https' })).headers.get('set-cookie')).not.toMatch(
+      /Secure/,
+    );
   });
 
   it('ends a session once its token is no longer accepted (attack 12)', async () => {

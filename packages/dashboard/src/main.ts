@@ -22,9 +22,7 @@ const server = createApp({
   logger,
   // Behind a TLS load balancer or proxy: believe its X-Forwarded-Proto, so session cookies are Secure.
   trustProxy: /^(1|true|yes)$/i.test(env.SLIPWAY_TRUST_PROXY ?? ''),
-}).listen(port, env.HOST ?? '127.0.0.1', () =>
-  logger.info({ port }, 'listening'),
-);
+}).listen(port, env.HOST ?? '127.0.0.1', () => logger.info({ port }, 'listening'));
 const stop = () => {
   server.closeAllConnections();
   server.close(() => process.exit(0));

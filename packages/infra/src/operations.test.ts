@@ -226,7 +226,9 @@ describe('refs other than the stack branch (#24 attack 13)', () => {
     await repo.git('checkout', '--quiet', 'main');
     const refused = await plan({ ref: 'wide-open' });
     expect(refused.status).toBe(403);
-    expect(refused.body.detail).toMatch(/planned and applied from main; another ref \(wide-open\) needs the admin role/);
+    expect(refused.body.detail).toMatch(
+      /planned and applied from main; another ref \(wide-open\) needs the admin role/,
+    );
     const commit = await repo.git('rev-parse', 'wide-open');
     expect((await plan({ ref: commit })).status).toBe(403);
     expect((await plan({ ref: 'main' })).status).toBe(201);

@@ -27,7 +27,12 @@ export function createOperations({ infrastructure, store, locks }: OperationsOpt
     },
     async createPlan(req, res) {
       const { subject, role } = principalOf(req);
-      const plan = await infrastructure.createPlan(req.params.stack, req.body ?? {}, subject, roleAllows(role, 'admin'));
+      const plan = await infrastructure.createPlan(
+        req.params.stack,
+        req.body ?? {},
+        subject,
+        roleAllows(role, 'admin'),
+      );
       res.status(201).location(`/plans/${plan.id}`).json(plan);
     },
     async getPlan(req, res) {

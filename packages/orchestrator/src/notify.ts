@@ -121,7 +121,10 @@ export function createNotifier(options: {
         const sends: Promise<unknown>[] = [];
         if (slack)
           sends.push(
-            new IncomingWebhook(slack, { timeout, fetch: outboundFetch }).send({ text, blocks: slackBlocks(d, kind, text) }),
+            new IncomingWebhook(slack, { timeout, fetch: outboundFetch }).send({
+              text,
+              blocks: slackBlocks(d, kind, text),
+            }),
           );
         if (hook) {
           const body = JSON.stringify({

@@ -1,6 +1,5 @@
 /** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { checkUserData, type CloudProvider, type CloudRegions } from '@slipway/cloud';
 import {
   clusterName,

@@ -1,5 +1,4 @@
 /** The release and sync operations of src/schema/openapi.yaml, by operationId. */
-import type { Redis } from 'ioredis';
 import {
   ConflictError,
   NotFoundError,

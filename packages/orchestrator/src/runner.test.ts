@@ -246,7 +246,9 @@ describe('what a deployer may ask of a deployment (#24)', () => {
       .post('/deployments')
       .set(as)
       .send({ service, env: 'prod', image: `img-${service}`, message: 'attack', params });
-  const check = (url: string) => ({ checks: [{ name: 'steal', type: 'web', url, condition: '== 1', failureLimit: 1 }] });
+  const check = (url: string) => ({
+    checks: [{ name: 'steal', type: 'web', url, condition: '== 1', failureLimit: 1 }],
+  });
 
   it('refuses a web check on a loopback, link-local or private address, and starts nothing (attack 1)', async () => {
     for (const url of [
@@ -282,7 +284,7 @@ describe('what a deployer may ask of a deployment (#24)', () => {
     }
   });
 
-  it('lets only an admin choose the instances\' IAM instance profile (attack 13)', async () => {
+  it("lets only an admin choose the instances' IAM instance profile (attack 13)", async () => {
     const refused = await deploy('profile', { instanceProfile: 'platform-admin' });
     expect(refused.status).toBe(403);
     expect(refused.body.detail).toMatch(/instanceProfile .* needs the admin role/);

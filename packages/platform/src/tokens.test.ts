@@ -35,7 +35,7 @@ describe("the platform's own tokens (#24 attack 13)", () => {
     expect(() => authorize(verifier, as(tokens.admin), 'platform')).toThrow(/needs the platform role; admin has admin/);
   });
 
-  it("lets chat act only for the person it names, never above them nor above deployer", () => {
+  it('lets chat act only for the person it names, never above them nor above deployer', () => {
     const chat = as(tokens.services.chat!);
     const alice = actAsHeader({ subject: 'alice', role: 'deployer', via: 'slack' });
     expect(authorize(verifier, chat, 'deployer', alice)).toMatchObject({ subject: 'alice', role: 'deployer' });

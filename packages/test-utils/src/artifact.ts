@@ -50,10 +50,14 @@ export async function packageTarball(files: Record<string, string> = { 'index.js
     await mkdir(dir);
     await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'search', main: 'index.js' }));
     for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
-    const tar = await run('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', '-C', work, 'package'], {
-      encoding: 'buffer',
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const tar = await run(
+      'tar',
+      ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', '-C', work, 'package'],
+      {
+        encoding: 'buffer',
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return gzipSync(tar.stdout, { level: 9 });
   } finally {
     await rm(work, { recursive: true, force: true });

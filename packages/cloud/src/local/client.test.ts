@@ -100,9 +100,18 @@ describe("the daemon's writes are the platform's (#24 attack 2)", () => {
   it('refuses a launch template, a server group or a load balancer from a person, deployer or admin, and makes nothing', async () => {
     for (const token of ['deployer-token', 'admin-token']) {
       const person = createLocalProvider({ baseUrl, token });
-      await expect(person.createLaunchTemplate(template('search-prod-v007'))).rejects.toThrow(/needs the platform role/);
+      await expect(person.createLaunchTemplate(template('search-prod-v007'))).rejects.toThrow(
+        /needs the platform role/,
+      );
       await expect(
-        person.createServerGroup({ name: 'search-prod-v007', launchTemplate: 'x', min: 1, desired: 1, max: 1, targetGroups: [] }),
+        person.createServerGroup({
+          name: 'search-prod-v007',
+          launchTemplate: 'x',
+          min: 1,
+          desired: 1,
+          max: 1,
+          targetGroups: [],
+        }),
       ).rejects.toThrow(/needs the platform role/);
       await expect(person.createLoadBalancer(loadBalancer)).rejects.toThrow(/needs the platform role/);
       await expect(person.deregisterImage('img-test1')).rejects.toThrow(/needs the platform role/);
@@ -122,7 +131,9 @@ describe("the daemon's writes are the platform's (#24 attack 2)", () => {
       max: 1,
       targetGroups: [],
     });
-    await expect(provider.deregisterImage('img-test1')).rejects.toThrow(/img-test1 is used by server group search-prod-v008/);
+    await expect(provider.deregisterImage('img-test1')).rejects.toThrow(
+      /img-test1 is used by server group search-prod-v008/,
+    );
     expect(await provider.getImage('img-test1')).toBeDefined();
   });
 });
