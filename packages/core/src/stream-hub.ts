@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import { TooManyRequestsError } from './errors.js';
+import { blockingConnection } from './redis.js';
 
 type Entries = [string, string[]][];
 type XReadAnswer = [string, Entries][] | null;
@@ -59,7 +60,7 @@ export function createStreamHub({ redis, perSubject = 20, total = 500 }: StreamH
     running = true;
     try {
       while (waiters.size > 0 && !closed) {
-        connection ??= redis.duplicate();
+        connection ??= blockingConnection(redis);
         clientId ??= Number(await connection.client('ID'));
         const from = new Map<string, string>();
         for (const w of waiters) {
