@@ -20,7 +20,8 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-day-one-'));
   work.push(home);
   portBase = await freePortBase(82);
-  platform = await startPlatform({ home, portBase });
+  // The service's source comes from a repository on this disk (file://): the operator allows that here.
+  platform = await startPlatform({ home, portBase, env: { SLIPWAY_ALLOW_PRIVATE_URLS: 'true' } });
   const config = await mkdtemp(join(tmpdir(), 'slipway-login-'));
   work.push(config);
   run = cli({ SLIPWAY_HOME: home, SLIPWAY_URL: `http://127.0.0.1:${portBase}`, XDG_CONFIG_HOME: config });

@@ -86,15 +86,30 @@ export async function pingRedis(redis: Redis): Promise<void> {
   if (answer !== 'PONG') throw new Error(`redis answered ${answer}`);
 }
 
-/** True when a Redis on 127.0.0.1:port answers PING; for waiting on a redis-server just started. */
-export function redisAnswers(port: number): Promise<boolean> {
+/**
+ * True when a Redis on 127.0.0.1:port answers PING (after AUTH with `password`, when it has one);
+ * for waiting on a redis-server just started.
+ */
+export function redisAnswers(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('error', () => resolve(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
+    let answer = '';
+    const done = (ok: boolean) => {
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      resolve(ok);
+    };
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () =>
+      socket.write(
+        password === undefined
+          ? 'PING\r\n'
+          : `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n*1\r\n$4\r\nPING\r\n`,
+      ),
+    );
+    socket.on('data', (data) => {
+      answer += data.toString();
+      if (answer.includes('+PONG')) done(true);
+      else if (answer.startsWith('-') || answer.includes('\r\n-')) done(false);
     });
   });
 }

@@ -1,8 +1,8 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
-  blockingConnection,
   createLogger,
   createRedis,
+  createStreamHub,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -36,6 +36,12 @@ const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
 // then loses no step the orchestrator acted on (README, "Redis failover").
 const waitReplicas = intFromEnv(env, 'SLIPWAY_REDIS_WAIT_REPLICAS', sentinels ? 1 : 0);
 const store = createRedisDeploymentStore({ redis, prefix, leaseMs, waitReplicas });
+// Everyone following a deployment's or release's events shares one Redis connection, within caps.
+const followers = createStreamHub({
+  redis,
+  perSubject: intFromEnv(env, 'SLIPWAY_STREAMS_PER_TOKEN', 20),
+  total: intFromEnv(env, 'SLIPWAY_STREAMS_TOTAL', 500),
+});
 // One provider per region a cluster names (AWS), made on first use; `cloud` is the default region's.
 const regions = cloudRegionsFromEnv(env);
 const cloud = regions.forRegion();
@@ -111,7 +117,7 @@ const app = createApp({
   cloud,
   regions,
   releaseConcurrency,
-  followConnection: () => blockingConnection(redis),
+  followConnection: (subject) => followers.follower(subject),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   metrics: metrics.registry,
@@ -125,6 +131,7 @@ await serve({
   logger,
   onClose: async () => {
     syncWatch.close();
+    followers.close();
     await coordinator.close();
     await runner.close();
     await redis.quit();
