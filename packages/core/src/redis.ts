@@ -29,7 +29,7 @@ export function createRedis({ url, keyPrefix, options, sentinels }: RedisConnect
     maxRetriesPerRequest: 1,
     ...options,
   };
-  return sentinels ? new Redis({ ...sentinelOptions(sentinels), ...common }) : new Redis(url, common);
+  return sentinels ? new Redis({ ...sentinelOptions(sentinels, url), ...common }) : new Redis(url, common);
 }
 
 /** A second connection for blocking reads (XREAD BLOCK), with no command timeout of the first's. */
@@ -69,9 +69,17 @@ export function redisFromEnv(env: NodeJS.ProcessEnv): { url: string; sentinels?:
   return { url: env.REDIS_URL ?? 'redis://127.0.0.1:6379', ...(sentinels ? { sentinels } : {}) };
 }
 
-/** ioredis' options for a primary found through Sentinel. */
-export function sentinelOptions(target: SentinelTarget): RedisOptions {
+/**
+ * ioredis' options for a primary found through Sentinel; `url` (redis://[user:]password@…/db), when
+ * given, names the primary's password and database, its host being the sentinels' to say.
+ */
+export function sentinelOptions(target: SentinelTarget, url?: string): RedisOptions {
+  const given = url ? new URL(url) : undefined;
+  const db = Number(given?.pathname.slice(1) || 0);
   return {
+    ...(given?.username ? { username: decodeURIComponent(given.username) } : {}),
+    ...(given?.password ? { password: decodeURIComponent(given.password) } : {}),
+    ...(db > 0 ? { db } : {}),
     sentinels: target.sentinels,
     name: target.name,
     // After a failover the old primary may answer as a replica: reconnect rather than write to it.
