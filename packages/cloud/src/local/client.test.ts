@@ -49,6 +49,7 @@ describe('local provider over the daemon API: the provider contract', () => {
     securityGroup: 'search-app',
     instanceProfile: 'search-instance',
     loadBalancer,
+    sendTraffic,
     eventually,
   }));
 });
@@ -85,3 +86,7 @@ describe('the daemon API', () => {
     ).rejects.toThrow(/min ≤ desired ≤ max/);
   });
 });
+
+async function sendTraffic(lb: LoadBalancerSpec, _group: string, requests: number): Promise<void> {
+  for (let i = 0; i < requests; i++) await (await fetch(`http://127.0.0.1:${lb.port}/`)).arrayBuffer();
+}

@@ -44,6 +44,7 @@ describe('local cloud: the provider contract', () => {
     securityGroup: 'search-app',
     instanceProfile: 'search-instance',
     loadBalancer,
+    sendTraffic,
     eventually,
   }));
 });
@@ -250,3 +251,7 @@ describe('local cloud', () => {
     );
   });
 });
+
+async function sendTraffic(lb: LoadBalancerSpec, _group: string, requests: number): Promise<void> {
+  for (let i = 0; i < requests; i++) await (await fetch(`http://127.0.0.1:${lb.port}/`)).arrayBuffer();
+}
