@@ -21,6 +21,7 @@ import { resolveParams, type Deployment, type DeploymentParams } from './deploym
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
 import { sourceOfImage } from './source.js';
+import { TrafficWatch } from './traffic-watch.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
@@ -248,8 +249,9 @@ const waitForLoadBalancerHealth: Action = {
 };
 
 /**
- * Watches the new group taking traffic: its instances' own checks, the load balancer's view and
- * the web checks. A failure is a HealthFailure: the runner's rollback actions put the old group back.
+ * Watches the new group taking traffic: its instances' own checks, the load balancer's view, the
+ * web checks and its real traffic against the old group's (traffic-watch.ts). A failure is a
+ * HealthFailure: the runner's rollback actions put the old group back.
  */
 async function watch(ctx: ActionContext, seconds: number, label: string, waitName: string): Promise<string> {
   const params = need(ctx, 'params');
@@ -263,8 +265,10 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
   );
   let lastSaid = -1;
+  using traffic = TrafficWatch.start(ctx, waitName, end - seconds * 1000, seconds);
   for (;;) {
     await interruption(ctx);
+    let failure = traffic.hardFailure();
     const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
     const [results, targets] = await Promise.all([
       Promise.all(
@@ -273,7 +277,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
       ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
     ]);
     for (const [id, reason] of results) tracker.record(id, reason);
-    let failure = instances
+    failure ??= instances
       .filter((i) => tracker.unhealthy(i.id, check.unhealthyThreshold))
       .map(
         (i) =>
@@ -290,18 +294,21 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
       webFailures.set(web.name, count);
       if (reason && count >= web.failureLimit) failure ??= `check ${reason} (${count} times)`;
     }
+    failure ??= await traffic.look();
+    const concluded = !failure && Date.now() >= end ? await traffic.conclude() : undefined;
+    failure ??= concluded?.failure;
     if (failure) {
       ctx.deployment.context.failureDetectedAt = Date.now();
       ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
       throw new HealthFailure(failure);
     }
-    if (Date.now() >= end) return `${label}: ${seconds} s watched, healthy`;
+    if (concluded) return `${label}: ${seconds} s watched, healthy${concluded.said ? `; ${concluded.said}` : ''}`;
     const left = Math.ceil((end - Date.now()) / 1000);
     if (left !== lastSaid) {
       lastSaid = left;
       await ctx.progress(`${label} ${left} s left`);
     }
-    await sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
+    await traffic.sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
   }
 }
 

@@ -6,7 +6,7 @@
  * which answers a watcher must hear at once: every failure, and the success that ends a run of them.
  */
 import type { GroupTraffic, TrafficEvent } from '../provider.js';
-import { bucketOf, LATENCY_BOUNDS_MS, percentileOf } from '../traffic.js';
+import { bucketOf, LATENCY_BOUNDS_MS, percentileOf } from '../latency.js';
 
 export type Outcome = TrafficEvent['outcome'];
 

@@ -41,12 +41,17 @@ export function percentileOf({ boundsMs, counts }: LatencyHistogram, q: number):
   return boundsMs[boundsMs.length - 1]! * 2;
 }
 
-/** Answers that surely took longer than `ms`: those in buckets that start at or above it. */
+/**
+ * About how many answers took longer than `ms`: the buckets above it, and the share of its own
+ * bucket above it (spread evenly across the bucket, as percentileOf reads it), rounded.
+ */
 export function slowerThan({ boundsMs, counts }: LatencyHistogram, ms: number): number {
   let slower = 0;
   for (const [i, count] of counts.entries()) {
     const low = i === 0 ? 0 : boundsMs[i - 1]!;
+    const high = boundsMs[i] ?? low * 2;
     if (low >= ms) slower += count;
+    else if (high > ms) slower += (count * (high - ms)) / (high - low);
   }
-  return slower;
+  return Math.round(slower);
 }
