@@ -14,7 +14,7 @@
  *   or the cloud cannot tell the two apart — then the health checks judge alone, and it says so.
  */
 import { slowerThan, type GroupTraffic } from '@slipway/cloud';
-import type { DeploymentParams } from './deployment.js';
+import type { Deployment, DeploymentParams } from './deployment.js';
 import { fisherGreater } from './statistics.js';
 
 export type AnalysisSettings = DeploymentParams['analysis'];
@@ -127,6 +127,14 @@ export function judge(
     ...(latency ? { latency } : {}),
     said: `${said}: no evidence of a regression`,
   };
+}
+
+/** What the deployment's last watch judged of its traffic ("traffic: …"), unless its reason says it already. */
+export function trafficSaid(d: Deployment): string | undefined {
+  const records = Object.values(d.context.traffic ?? {});
+  const last = records.reverse().find((r) => r.hardFailure || r.judgement);
+  const said = last?.hardFailure ?? (last?.judgement && `traffic: ${last.judgement.said}`);
+  return said && !d.reason?.includes(said) ? said : undefined;
 }
 
 /** "new 3/1,204 errors (0.25 %), old 2/1,180 (0.17 %)", with the p99s when known. */

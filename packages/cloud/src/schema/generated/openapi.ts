@@ -1025,6 +1025,7 @@ export interface operations {
     trafficOf: {
         parameters: {
             query: {
+                /** @description The server groups, one `groups=` each. */
                 groups: string[];
                 since: string;
             };
