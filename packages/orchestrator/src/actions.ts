@@ -75,19 +75,30 @@ async function waitForRunning(ctx: ActionContext, desired: number): Promise<stri
   }
 }
 
-/** Until the load balancer finds every instance of the group healthy. */
+/** Until the load balancer finds every instance of the group healthy; a hard failure of its traffic ends it. */
 async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<string> {
   const params = need(ctx, 'params');
   const deadline = await waitEnd(ctx, label, params.strategy.healthTimeoutSeconds * 1000);
+  // The first healthy target takes traffic: from here on a hard failure is heard.
+  using traffic = TrafficWatch.hardFailures(ctx, label);
   for (;;) {
     await interruption(ctx);
-    const { healthy, of } = await targetsHealthy(ctx, need(ctx, 'group'));
+    const hard = traffic.hardFailure();
+    if (hard) throw healthFailure(ctx, hard);
+    const { healthy, of } = await traffic.race(targetsHealthy(ctx, need(ctx, 'group')));
     if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
-    await sleep(ctx.deps.pollMs);
+    await traffic.sleep(ctx.deps.pollMs);
   }
+}
+
+/** The new group failed while taking traffic: the runner's rollback follows. */
+function healthFailure(ctx: ActionContext, failure: string): HealthFailure {
+  ctx.deployment.context.failureDetectedAt ??= Date.now(); // a hard failure was heard earlier
+  ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
+  return new HealthFailure(failure);
 }
 
 const resolveImage: Action = {
@@ -269,13 +280,15 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
   for (;;) {
     await interruption(ctx);
     let failure = traffic.hardFailure();
-    const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
-    const [results, targets] = await Promise.all([
-      Promise.all(
-        instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
-      ),
-      ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
-    ]);
+    const instances = (await traffic.race(group(ctx))).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const [results, targets] = await traffic.race(
+      Promise.all([
+        Promise.all(
+          instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
+        ),
+        ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
+      ]),
+    );
     for (const [id, reason] of results) tracker.record(id, reason);
     failure ??= instances
       .filter((i) => tracker.unhealthy(i.id, check.unhealthyThreshold))
@@ -297,11 +310,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     failure ??= await traffic.look();
     const concluded = !failure && Date.now() >= end ? await traffic.conclude() : undefined;
     failure ??= concluded?.failure;
-    if (failure) {
-      ctx.deployment.context.failureDetectedAt = Date.now();
-      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
-      throw new HealthFailure(failure);
-    }
+    if (failure) throw healthFailure(ctx, failure);
     if (concluded) return `${label}: ${seconds} s watched, healthy${concluded.said ? `; ${concluded.said}` : ''}`;
     const left = Math.ceil((end - Date.now()) / 1000);
     if (left !== lastSaid) {

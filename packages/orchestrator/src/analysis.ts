@@ -94,9 +94,9 @@ export function judge(
       const newSlower = slowerThan(hn, limitMs);
       const oldSlower = slowerThan(ho, limitMs);
       const total = (h: typeof hn) => h.counts.reduce((sum, c) => sum + c, 0);
-      const p = fisherGreater(newSlower, total(hn), oldSlower, total(ho));
-      latency = { limitMs, newSlower, oldSlower, pValue: p };
-      slower &&= p < alpha;
+      const pValueSlow = fisherGreater(newSlower, total(hn), oldSlower, total(ho));
+      latency = { limitMs, newSlower, oldSlower, pValue: pValueSlow };
+      slower &&= pValueSlow < alpha;
     }
   }
   const said = counts(n, o, latency);
@@ -152,4 +152,4 @@ function counts(n: GroupReading, o: GroupReading | undefined, latency?: TrafficJ
 const round = (x: number) => Math.round(x * 10) / 10;
 const percent = (x: number) => `${(x * 100).toFixed(2)} %`;
 const ms = (x: number) => `${x.toLocaleString('en-US')} ms`;
-const p = (x: number) => (x >= 0.001 ? x.toFixed(3) : x.toExponential(1));
+const p = (x: number) => String(Number(x.toPrecision(2)));

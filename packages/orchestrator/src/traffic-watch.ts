@@ -11,7 +11,7 @@
  * its own trouble: counts that cannot be read leave the health checks to judge, and it says so.
  */
 import type { GroupTraffic, TrafficEvent, TrafficSubscription } from '@slipway/cloud';
-import { need, type ActionContext } from './action.js';
+import { HealthFailure, need, type ActionContext } from './action.js';
 import { judge, readingOf, type GroupReading, type TrafficJudgement } from './analysis.js';
 import { alphaToSpend, milestonesReached } from './statistics.js';
 
@@ -42,18 +42,42 @@ export class TrafficWatch {
   private subscription: TrafficSubscription | undefined;
   private closed = false;
   private wake: (() => void) | undefined;
+  private readonly failed: Promise<never>;
+  private fail: (failure: HealthFailure) => void = () => undefined;
 
   private constructor(
     private readonly ctx: ActionContext,
+    private readonly name: string,
     private readonly record: TrafficRecord,
     private readonly windowMs: number,
-  ) {}
+  ) {
+    this.failed = new Promise<never>((_resolve, reject) => (this.fail = reject));
+    this.failed.catch(() => undefined); // raced, or never asked for
+  }
+
+  /**
+   * `work`, unless a hard failure is heard first: then a HealthFailure at once, without waiting
+   * for the probes and reads in flight (they finish unheeded).
+   */
+  race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.failed]);
+  }
 
   /** Starts watching the traffic of the window that began at `since` (epoch ms) and lasts `seconds`. */
   static start(ctx: ActionContext, name: string, since: number, seconds: number): TrafficWatch {
     const records = (ctx.deployment.context.traffic ??= {});
     const record = (records[name] ??= { since: new Date(since).toISOString(), milestones: 0, samples: [] });
-    const watch = new TrafficWatch(ctx, record, seconds * 1000);
+    const watch = new TrafficWatch(ctx, name, record, seconds * 1000);
+    if (watch.settings?.enabled) watch.subscribe();
+    return watch;
+  }
+
+  /**
+   * Listens for a hard failure only, and keeps no record unless it hears one: for the waits
+   * while the new group already takes traffic (its targets turning healthy one by one).
+   */
+  static hardFailures(ctx: ActionContext, name: string): TrafficWatch {
+    const watch = new TrafficWatch(ctx, name, { since: new Date().toISOString(), milestones: 0, samples: [] }, 0);
     if (watch.settings?.enabled) watch.subscribe();
     return watch;
   }
@@ -65,7 +89,7 @@ export class TrafficWatch {
 
   /** Reads the counts; judges when a milestone was reached. Answers why it fails, if it does. */
   async look(): Promise<string | undefined> {
-    const read = await this.read();
+    const read = await this.race(this.read());
     if (!read) return undefined;
     const [next, old] = read;
     const reached = milestonesReached(Math.min(next.requests, old?.requests ?? 0), this.settings!.minimumRequests);
@@ -173,6 +197,10 @@ export class TrafficWatch {
     const last = event.status ? `${event.status}` : event.outcome;
     this.hard = `traffic: the load balancer saw ${event.instanceId} of ${group} fail ${event.consecutiveFailures} requests in a row (the last ${last}): a hard failure`;
     this.record.hardFailure = this.hard;
+    (this.ctx.deployment.context.traffic ??= {})[this.name] ??= this.record;
+    this.ctx.deployment.context.failureDetectedAt = now;
+    this.ctx.deps.logger.warn({ deployment: this.ctx.deployment.id, failure: this.hard }, 'hard failure: rolling back');
+    this.fail(new HealthFailure(this.hard));
     this.wake?.();
   }
 }
