@@ -93,6 +93,24 @@ describe('the judgement of a new group against the old, in the same window', () 
     expect(same.verdict).toBe('pass');
   });
 
+  it('holds a slower p99 against the new group only when the requests since the last look are slower too', () => {
+    const old = traffic('old', 1000, 0, [18, 20, 22, 25, 30, 40, 100]);
+    const slow = traffic('new', 1000, 0, [36, 40, 44, 50, 60, 80, 200]);
+    // A first look has nothing to confirm it with: a burst so far.
+    const first = judge(slow, old, settings, 0.005, {});
+    expect(first.verdict).toBe('pass');
+    expect(first.said).toMatch(
+      /no evidence of a regression \(its p99 is beyond 155 ms over the window, not again since the last look: a burst, so far\)$/,
+    );
+    // Slower again since the last look: a regression.
+    expect(judge(slow, old, settings, 0.005, { recent: [slow, old] }).verdict).toBe('fail');
+    // As fast as the old since the last look: the slow answers came in a burst.
+    const calm = traffic('new', 1000, 0, [18, 20, 22, 25, 30, 40, 100]);
+    expect(judge(slow, old, settings, 0.005, { recent: [calm, old] }).verdict).toBe('pass');
+    // Where there is no histogram, the last look finding it slower confirms it.
+    expect(judge(slow, old, settings, 0.005, { before: true }).verdict).toBe('fail');
+  });
+
   it('judges a p99 without a histogram (AWS) by the limit alone', () => {
     const old = { ...traffic('old', 1000, 0), latency: { p50Ms: 20, p99Ms: 100 } };
     expect(

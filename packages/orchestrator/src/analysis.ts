@@ -13,7 +13,7 @@
  * - not enough traffic: either group served fewer than `minimumRequests`, there is no old group,
  *   or the cloud cannot tell the two apart — then the health checks judge alone, and it says so.
  */
-import { slowerThan, type GroupTraffic } from '@slipway/cloud';
+import { percentileOf, slowerThan, type GroupTraffic } from '@slipway/cloud';
 import type { Deployment, DeploymentParams } from './deployment.js';
 import { fisherGreater } from './statistics.js';
 
@@ -54,12 +54,25 @@ export function readingOf(traffic: GroupTraffic): GroupReading {
   };
 }
 
+/**
+ * Latency, unlike errors, comes in bursts: one process stalled for a moment (a pause, a busy
+ * host) slows many answers at once, which a test that takes answers as independent would call a
+ * regression. So a watch holds a slower p99 against the new group only when it is slower again
+ * over the requests since its last look (`recent`; where the cloud has no histogram, at the last
+ * look: `before`). Without a confirmation object (one window alone) the window decides.
+ */
+export interface LatencyConfirmation {
+  recent?: [GroupTraffic, GroupTraffic];
+  before?: boolean;
+}
+
 /** The judgement of `next` against `old` at significance `alpha` (this look's share of the false-alarm rate). */
 export function judge(
   next: GroupTraffic,
   old: GroupTraffic | undefined,
   settings: AnalysisSettings,
   alpha: number,
+  confirmation?: LatencyConfirmation,
   at = new Date(),
 ): TrafficJudgement {
   const n = readingOf(next);
@@ -82,23 +95,16 @@ export function judge(
   const errors = { pValue, alpha, increase };
   const moreErrors = pValue < alpha && increase > settings.maxErrorRateIncrease;
 
-  let latency: TrafficJudgement['latency'];
-  let slower = false;
-  if (next.latency && old.latency) {
-    const limitMs = round(old.latency.p99Ms * (1 + settings.p99Tolerance) + settings.p99MarginMs);
-    latency = { limitMs };
-    slower = next.latency.p99Ms > limitMs;
-    const [hn, ho] = [next.latency.histogram, old.latency.histogram];
-    if (hn && ho) {
-      // The same test on how many answers of each were slower than the limit.
-      const newSlower = slowerThan(hn, limitMs);
-      const oldSlower = slowerThan(ho, limitMs);
-      const total = (h: typeof hn) => h.counts.reduce((sum, c) => sum + c, 0);
-      const pValueSlow = fisherGreater(newSlower, total(hn), oldSlower, total(ho));
-      latency = { limitMs, newSlower, oldSlower, pValue: pValueSlow };
-      slower &&= pValueSlow < alpha;
-    }
-  }
+  const measured = latencyOf(next, old, settings, alpha);
+  const slowerHere = measured?.slower ?? false;
+  const latency: TrafficJudgement['latency'] = measured && (({ slower: _, ...shown }) => shown)(measured);
+  const [recentNext, recentOld] = confirmation?.recent ?? [];
+  const confirmed = !confirmation
+    ? true
+    : recentNext && recentOld
+      ? (latencyOf(recentNext, recentOld, settings, alpha)?.slower ?? false)
+      : confirmation.before === true;
+  const slower = slowerHere && confirmed;
   const said = counts(n, o, latency);
   if (moreErrors)
     return {
@@ -120,12 +126,58 @@ export function judge(
           : `; ${latency.newSlower!.toLocaleString('en-US')} answers slower than that against ${latency.oldSlower!.toLocaleString('en-US')}, p = ${p(latency.pValue)} < ${p(alpha)}`
       })`,
     };
+  const unconfirmed = slowerHere
+    ? ` (its p99 is beyond ${ms(latency!.limitMs)} over the window, not again since the last look: a burst, so far)`
+    : '';
   return {
     ...base,
     verdict: 'pass',
     errors,
     ...(latency ? { latency } : {}),
-    said: `${said}: no evidence of a regression`,
+    said: `${said}: no evidence of a regression${unconfirmed}`,
+  };
+}
+
+/**
+ * The p99 against the old group's limit; where the cloud has histograms, the same test as the
+ * errors' on how many answers of each were slower than the limit. `slower` when both say so.
+ */
+function latencyOf(next: GroupTraffic, old: GroupTraffic, settings: AnalysisSettings, alpha: number) {
+  if (!next.latency || !old.latency) return undefined;
+  const limitMs = round(old.latency.p99Ms * (1 + settings.p99Tolerance) + settings.p99MarginMs);
+  const beyond = next.latency.p99Ms > limitMs;
+  const [hn, ho] = [next.latency.histogram, old.latency.histogram];
+  if (!hn || !ho) return { limitMs, slower: beyond };
+  const newSlower = slowerThan(hn, limitMs);
+  const oldSlower = slowerThan(ho, limitMs);
+  const total = (h: typeof hn) => h.counts.reduce((sum, c) => sum + c, 0);
+  const pValue = fisherGreater(newSlower, total(hn), oldSlower, total(ho));
+  return { limitMs, newSlower, oldSlower, pValue, slower: beyond && pValue < alpha };
+}
+
+/** The traffic of `now` less that of `then` (a later window of the same start): what came between. */
+export function since(now: GroupTraffic, then: GroupTraffic): GroupTraffic {
+  const histogram =
+    now.latency?.histogram && then.latency?.histogram
+      ? {
+          boundsMs: now.latency.histogram.boundsMs,
+          counts: now.latency.histogram.counts.map((c, i) => c - (then.latency!.histogram!.counts[i] ?? 0)),
+        }
+      : undefined;
+  const p50Ms = histogram && percentileOf(histogram, 0.5);
+  const p99Ms = histogram && percentileOf(histogram, 0.99);
+  return {
+    ...now,
+    requests: now.requests - then.requests,
+    responses: {
+      '2xx': now.responses['2xx'] - then.responses['2xx'],
+      '3xx': now.responses['3xx'] - then.responses['3xx'],
+      '4xx': now.responses['4xx'] - then.responses['4xx'],
+      '5xx': now.responses['5xx'] - then.responses['5xx'],
+    },
+    connectionErrors: now.connectionErrors - then.connectionErrors,
+    timeouts: now.timeouts - then.timeouts,
+    latency: histogram && p50Ms !== undefined && p99Ms !== undefined ? { p50Ms, p99Ms, histogram } : undefined,
   };
 }
 

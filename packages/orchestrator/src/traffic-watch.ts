@@ -12,7 +12,7 @@
  */
 import type { GroupTraffic, TrafficEvent, TrafficSubscription } from '@slipway/cloud';
 import { HealthFailure, need, type ActionContext } from './action.js';
-import { judge, readingOf, type GroupReading, type TrafficJudgement } from './analysis.js';
+import { judge, readingOf, since, type GroupReading, type TrafficJudgement } from './analysis.js';
 import { alphaToSpend, milestonesReached } from './statistics.js';
 
 export interface TrafficSample {
@@ -43,6 +43,8 @@ export class TrafficWatch {
   private closed = false;
   private wake: (() => void) | undefined;
   private readonly failed: Promise<never>;
+  /** Both groups' traffic at the last look, and whether it found the new group slower. */
+  private last: { next: GroupTraffic; old: GroupTraffic; slower: boolean } | undefined;
   private fail: (failure: HealthFailure) => void = () => undefined;
 
   private constructor(
@@ -96,7 +98,7 @@ export class TrafficWatch {
     if (!old || reached <= this.record.milestones) return undefined;
     const alpha = alphaToSpend(this.settings!.falseAlarmRate, this.record.milestones, reached, false);
     this.record.milestones = reached;
-    const judgement = (this.record.judgement = judge(next, old, this.settings!, alpha));
+    const judgement = (this.record.judgement = this.judge(next, old, alpha));
     if (judgement.verdict === 'fail') return `traffic: ${judgement.said}`;
     await this.ctx.progress(`traffic: ${judgement.said}`);
     return undefined;
@@ -110,7 +112,7 @@ export class TrafficWatch {
       return { said: `traffic: the load balancer's counts could not be read; judged by the health checks alone` };
     const [next, old] = read;
     const alpha = alphaToSpend(this.settings.falseAlarmRate, this.record.milestones, this.record.milestones, true);
-    const judgement = judge(next, old, this.settings, alpha);
+    const judgement = old ? this.judge(next, old, alpha) : judge(next, old, this.settings, alpha);
     this.record.judgement = { ...judgement, final: true };
     return judgement.verdict === 'fail'
       ? { failure: `traffic: ${judgement.said}` }
@@ -134,6 +136,30 @@ export class TrafficWatch {
   [Symbol.dispose](): void {
     this.closed = true;
     this.subscription?.close();
+  }
+
+  /** judge() with the latency confirmed over the requests since the last look (analysis.ts). */
+  private judge(next: GroupTraffic, old: GroupTraffic, alpha: number): TrafficJudgement {
+    const last = this.last;
+    const between = last &&
+      next.latency?.histogram &&
+      last.next.latency?.histogram && [since(next, last.next), since(old, last.old)];
+    // Too few requests since the last look to say anything of them: the last look's finding stands.
+    const minimum = this.settings!.minimumRequests;
+    const recent =
+      between && between.every((t) => t.requests >= minimum) ? (between as [GroupTraffic, GroupTraffic]) : undefined;
+    const judgement = judge(next, old, this.settings!, alpha, {
+      ...(recent ? { recent } : {}),
+      ...(last ? { before: last.slower } : {}),
+    });
+    const latency = judgement.latency;
+    const slower =
+      !!next.latency &&
+      latency !== undefined &&
+      next.latency.p99Ms > latency.limitMs &&
+      (latency.pValue === undefined || latency.pValue < alpha);
+    this.last = { next, old, slower };
+    return judgement;
   }
 
   private get settings() {
