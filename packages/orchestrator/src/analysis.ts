@@ -55,13 +55,15 @@ export function readingOf(traffic: GroupTraffic): GroupReading {
 }
 
 /**
- * Latency, unlike errors, comes in bursts: one process stalled for a moment (a pause, a busy
- * host) slows many answers at once, which a test that takes answers as independent would call a
- * regression. So a watch holds a slower p99 against the new group only when it is slower again
- * over the requests since its last look (`recent`; where the cloud has no histogram, at the last
- * look: `before`). Without a confirmation object (one window alone) the window decides.
+ * Latency, unlike errors, comes in runs: a process stalled for a moment, a new instance warming
+ * up, slows many answers at once, which a test that takes answers as independent would call a
+ * regression. So a watch judges the p99 over the requests since its last look (`recent`; the
+ * first look's are the new group's warm-up) and holds it against the new group only when the
+ * window before was slower too (`before`). Where the cloud has no histogram (AWS) the p99 is the
+ * whole window's, held against it when the last look found it slower too. Without a windows
+ * object (one window alone) that window decides.
  */
-export interface LatencyConfirmation {
+export interface LatencyWindows {
   recent?: [GroupTraffic, GroupTraffic];
   before?: boolean;
 }
@@ -72,7 +74,7 @@ export function judge(
   old: GroupTraffic | undefined,
   settings: AnalysisSettings,
   alpha: number,
-  confirmation?: LatencyConfirmation,
+  windows?: LatencyWindows,
   at = new Date(),
 ): TrafficJudgement {
   const n = readingOf(next);
@@ -95,16 +97,12 @@ export function judge(
   const errors = { pValue, alpha, increase };
   const moreErrors = pValue < alpha && increase > settings.maxErrorRateIncrease;
 
-  const measured = latencyOf(next, old, settings, alpha);
+  const [recentNext, recentOld] = windows?.recent ?? [];
+  const measured =
+    recentNext && recentOld ? latencyOf(recentNext, recentOld, settings, alpha) : latencyOf(next, old, settings, alpha);
   const slowerHere = measured?.slower ?? false;
+  const slower = slowerHere && (!windows || windows.before === true);
   const latency: TrafficJudgement['latency'] = measured && (({ slower: _, ...shown }) => shown)(measured);
-  const [recentNext, recentOld] = confirmation?.recent ?? [];
-  const confirmed = !confirmation
-    ? true
-    : recentNext && recentOld
-      ? (latencyOf(recentNext, recentOld, settings, alpha)?.slower ?? false)
-      : confirmation.before === true;
-  const slower = slowerHere && confirmed;
   const said = counts(n, o, latency);
   if (moreErrors)
     return {
@@ -127,7 +125,7 @@ export function judge(
       })`,
     };
   const unconfirmed = slowerHere
-    ? ` (its p99 is beyond ${ms(latency!.limitMs)} over the window, not again since the last look: a burst, so far)`
+    ? ` (slower than ${ms(latency!.limitMs)} at p99 in one window, not yet in two in a row: latency comes in runs)`
     : '';
   return {
     ...base,
@@ -142,7 +140,7 @@ export function judge(
  * The p99 against the old group's limit; where the cloud has histograms, the same test as the
  * errors' on how many answers of each were slower than the limit. `slower` when both say so.
  */
-function latencyOf(next: GroupTraffic, old: GroupTraffic, settings: AnalysisSettings, alpha: number) {
+export function latencyOf(next: GroupTraffic, old: GroupTraffic, settings: AnalysisSettings, alpha: number) {
   if (!next.latency || !old.latency) return undefined;
   const limitMs = round(old.latency.p99Ms * (1 + settings.p99Tolerance) + settings.p99MarginMs);
   const beyond = next.latency.p99Ms > limitMs;

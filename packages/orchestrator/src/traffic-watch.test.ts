@@ -35,7 +35,7 @@ const IMAGES = {
   'img-v2': { version: '2.0.0' },
   'img-failing': { version: '3.0.0', errorRate: 1 },
   'img-flaky': { version: '4.0.0', errorRate: 0.3 },
-  'img-slow': { version: '5.0.0', delayMs: 40 },
+  'img-slow': { version: '5.0.0', delayMs: 250 },
 } as const;
 
 const peers: Peers = {
@@ -169,7 +169,7 @@ describe('a burn-in judged by its real traffic, through the local cloud', () => 
 
   it('rolls back a version whose p99 is many times the old one', async () => {
     const load = traffic();
-    const done = await deploy('img-slow', burnIn(30, { hardFailureRequests: 1000, minimumRequests: 50 }));
+    const done = await deploy('img-slow', burnIn(30, { hardFailureRequests: 1000, minimumRequests: 20 }));
     await load.stop();
     expect(done.state).toBe('rolled-back');
     expect(done.reason).toMatch(/; p99 new [\d.]+ ms, old [\d.]+ ms: the new group is slower/);

@@ -12,7 +12,7 @@
  */
 import type { GroupTraffic, TrafficEvent, TrafficSubscription } from '@slipway/cloud';
 import { HealthFailure, need, type ActionContext } from './action.js';
-import { judge, readingOf, since, type GroupReading, type TrafficJudgement } from './analysis.js';
+import { judge, latencyOf, readingOf, since, type GroupReading, type TrafficJudgement } from './analysis.js';
 import { alphaToSpend, milestonesReached } from './statistics.js';
 
 export interface TrafficSample {
@@ -138,27 +138,23 @@ export class TrafficWatch {
     this.subscription?.close();
   }
 
-  /** judge() with the latency confirmed over the requests since the last look (analysis.ts). */
+  /** judge() with the p99 judged window by window, two in a row (analysis.ts, LatencyWindows). */
   private judge(next: GroupTraffic, old: GroupTraffic, alpha: number): TrafficJudgement {
     const last = this.last;
-    const between = last &&
-      next.latency?.histogram &&
-      last.next.latency?.histogram && [since(next, last.next), since(old, last.old)];
-    // Too few requests since the last look to say anything of them: the last look's finding stands.
+    const histograms = !!next.latency?.histogram && !!old.latency?.histogram;
+    const between = last && histograms ? [since(next, last.next), since(old, last.old)] : undefined;
+    // Too few requests since the last look to say anything of them: no window this time.
     const minimum = this.settings!.minimumRequests;
-    const recent =
-      between && between.every((t) => t.requests >= minimum) ? (between as [GroupTraffic, GroupTraffic]) : undefined;
+    const recent = between?.every((t) => t.requests >= minimum) ? (between as [GroupTraffic, GroupTraffic]) : undefined;
     const judgement = judge(next, old, this.settings!, alpha, {
       ...(recent ? { recent } : {}),
-      ...(last ? { before: last.slower } : {}),
+      // With histograms but no window this time, the p99 is not judged (the whole includes the warm-up).
+      ...(last ? { before: histograms && !recent ? false : last.slower } : {}),
     });
-    const latency = judgement.latency;
-    const slower =
-      !!next.latency &&
-      latency !== undefined &&
-      next.latency.p99Ms > latency.limitMs &&
-      (latency.pValue === undefined || latency.pValue < alpha);
-    this.last = { next, old, slower };
+    // The first look's window is the warm-up where there are windows; else the whole one counts.
+    const judged = recent ?? (histograms ? undefined : ([next, old] as const));
+    const slower = judged ? (latencyOf(judged[0], judged[1], this.settings!, alpha)?.slower ?? false) : false;
+    if (!last || recent || !histograms) this.last = { next, old, slower };
     return judgement;
   }
 
