@@ -49,14 +49,17 @@ async function withPlatform(builds) {
   const portBase = await freePortBase(87);
   const platform = await startPlatform({ home, portBase, env: { LOG_LEVEL: 'warn', SLIPWAY_CLOUD_TIME_SCALE: '0.2' } });
   const api = async (service, path, body, method = body === undefined ? 'GET' : 'POST') => {
-    const res = await fetch(`${platform.urls[service]}${path}`, {
-      method,
-      headers: {
-        Authorization: `Bearer ${platform.adminToken}`,
-        'Content-Type': Buffer.isBuffer(body) ? 'application/gzip' : 'application/json',
-      },
-      ...(body === undefined ? {} : { body: Buffer.isBuffer(body) ? body : JSON.stringify(body) }),
-    });
+    // A read whose kept-alive connection the server closed at that moment is read again.
+    const send = () =>
+      fetch(`${platform.urls[service]}${path}`, {
+        method,
+        headers: {
+          Authorization: `Bearer ${platform.adminToken}`,
+          'Content-Type': Buffer.isBuffer(body) ? 'application/gzip' : 'application/json',
+        },
+        ...(body === undefined ? {} : { body: Buffer.isBuffer(body) ? body : JSON.stringify(body) }),
+      });
+    const res = await send().catch((error) => (method === 'GET' ? send() : Promise.reject(error)));
     const text = await res.text();
     try {
       return { status: res.status, body: JSON.parse(text) };
