@@ -24,7 +24,7 @@ afterAll(async () => {
 beforeEach(async () => {
   await moto.reset();
   network = await createMotoNetwork(moto);
-});
+}, 60_000);
 
 const spec = (name: string, port: number): LoadBalancerSpec => ({
   name,
