@@ -104,11 +104,11 @@ async function deploy(image: keyof typeof IMAGES, params: Record<string, unknown
   ))!;
 }
 
-/** Requests through the load balancer, four at a time, until stopped; each answer's status and version. */
+/** Requests through the load balancer, eight at a time, until stopped; each answer's status and version. */
 function traffic() {
   let running = true;
   const answers: { status: number; version?: string }[] = [];
-  const loops = Array.from({ length: 4 }, async () => {
+  const loops = Array.from({ length: 8 }, async () => {
     while (running) {
       try {
         const answer = await fetch(`http://127.0.0.1:${port}/`);
@@ -182,11 +182,11 @@ describe('a burn-in judged by its real traffic, through the local cloud', () => 
       /not enough traffic to judge \(200 requests each needed\); judged by the health checks alone$/,
     );
     const load = traffic();
-    const done = await deploy('img-v1', burnIn(2, { minimumRequests: 20 }));
+    const done = await deploy('img-v1', burnIn(3, { minimumRequests: 20 }));
     await load.stop();
     expect(done.state).toBe('succeeded');
     expect(burnInOutput(done)).toMatch(
-      /^burn-in: 2 s watched, healthy; traffic: new 0\/[\d,]+ errors \(0\.00 %\), old 0\/[\d,]+ \(0\.00 %\); p99 new .* ms, old .* ms: no evidence of a regression$/,
+      /^burn-in: 3 s watched, healthy; traffic: new 0\/[\d,]+ errors \(0\.00 %\), old 0\/[\d,]+ \(0\.00 %\); p99 new .* ms, old .* ms: no evidence of a regression$/,
     );
     expect(done.context.traffic!['burn-in']!.judgement).toMatchObject({ verdict: 'pass', final: true });
   }, 60_000);
