@@ -22,3 +22,4 @@ export * from './http-probe.js';
 export * from './input-limits.js';
 export * from './lock.js';
 export * from './openapi-typed.js';
+export * from './lua.js';

@@ -11,7 +11,7 @@
  * its own trouble: counts that cannot be read leave the health checks to judge, and it says so.
  */
 import type { GroupTraffic, TrafficEvent, TrafficSubscription } from '@slipway/cloud';
-import { HealthFailure, need, type ActionContext } from './action.js';
+import { HealthFailure, nap, need, type ActionContext } from './action.js';
 import { judge, latencyOf, readingOf, since, type GroupReading, type TrafficJudgement } from './analysis.js';
 import { alphaToSpend, milestonesReached } from './statistics.js';
 
@@ -119,9 +119,12 @@ export class TrafficWatch {
       : { said: `traffic: ${judgement.said}` };
   }
 
-  /** Waits `ms`, or less when a hard failure is heard. */
+  /** Waits `ms` as the action's deps wait (nap), or less when a hard failure is heard. */
   sleep(ms: number): Promise<void> {
     if (this.hard) return Promise.resolve();
+    // A drill's own clock (the explorer schedules each wait): woken by a hard failure all the same.
+    if (this.ctx.deps.sleep)
+      return Promise.race([nap(this.ctx, ms), new Promise<void>((resolve) => (this.wake = resolve))]);
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {

@@ -87,7 +87,9 @@ async function describe(plan: Plan, images: ImageInfo[]): Promise<{ text: string
   const text = [
     `${bold(`${plan.service} ${plan.env}`)}:`,
     `  version  ${from} → ${imageLabel(images, plan.image)}`,
-    `  config   ${active?.commit?.slice(0, 12) ?? 'none'} → ${plan.commit?.slice(0, 12) ?? '(resolved at deploy)'}`,
+    active?.commit && active.commit === plan.commit
+      ? `  config   unchanged (${plan.commit.slice(0, 12)})`
+      : `  config   ${active?.commit?.slice(0, 12) ?? 'none'} → ${plan.commit?.slice(0, 12) ?? '(resolved at deploy)'}`,
     `  instances ${instancesNow} → ${plan.instances ?? '?'}`,
   ].join('\n');
   return { text, same: active?.image === plan.image && !!plan.commit && active?.commit === plan.commit };

@@ -405,6 +405,12 @@ export interface components {
             revertsCommit?: string;
             /** @description The release this deployment is one cluster of. */
             releaseId?: string;
+            /** @description Control requests asked for and not yet acted on, each naming who asked (GET /deployments/{id}). */
+            requested?: {
+                pause?: string;
+                cancel?: string;
+                rollback?: string;
+            };
             /** @enum {string} */
             state: "queued" | "running" | "paused" | "succeeded" | "failed" | "rolled-back" | "cancelled";
             reason?: string;
@@ -413,6 +419,8 @@ export interface components {
             finishedAt?: string;
             actions: components["schemas"]["Action"][];
             current: number;
+            /** @description Set once its new group serves with nothing to go back to (a first deployment, or the old group destroyed with retained groups 0 or highlander): why a cancel or rollback is refused from then on. */
+            irrevocable?: string;
             /** @description What the actions found and did (config commit, groups, progress). */
             context: {
                 /** @description the config commit */
@@ -480,6 +488,8 @@ export interface components {
         Group: {
             name: string;
             disabled: boolean;
+            /** @description A succeeded deployment put it in service (it finished vetting): the only kind of group a rollback goes back to. */
+            vetted?: boolean;
             capacity: {
                 min: number;
                 desired: number;
