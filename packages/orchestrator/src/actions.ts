@@ -21,6 +21,7 @@ import { resolveParams, type Deployment, type DeploymentParams } from './deploym
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
 import { sourceOfImage } from './source.js';
+import { TrafficWatch } from './traffic-watch.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
@@ -101,19 +102,30 @@ async function waitForRunning(ctx: ActionContext, desired: number): Promise<stri
   }
 }
 
-/** Until the load balancer finds every instance of the group healthy. */
+/** Until the load balancer finds every instance of the group healthy; a hard failure of its traffic ends it. */
 async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<string> {
   const params = need(ctx, 'params');
   const deadline = await waitEnd(ctx, label, params.strategy.healthTimeoutSeconds * 1000);
+  // The first healthy target takes traffic: from here on a hard failure is heard.
+  using traffic = TrafficWatch.hardFailures(ctx, label);
   for (;;) {
     await interruption(ctx);
-    const { healthy, of } = await targetsHealthy(ctx, need(ctx, 'group'));
+    const hard = traffic.hardFailure();
+    if (hard) throw healthFailure(ctx, hard);
+    const { healthy, of } = await traffic.race(targetsHealthy(ctx, need(ctx, 'group')));
     if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
-    await nap(ctx, ctx.deps.pollMs);
+    await traffic.sleep(ctx.deps.pollMs);
   }
+}
+
+/** The new group failed while taking traffic: the runner's rollback follows. */
+function healthFailure(ctx: ActionContext, failure: string): HealthFailure {
+  ctx.deployment.context.failureDetectedAt ??= Date.now(); // a hard failure was heard earlier
+  ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
+  return new HealthFailure(failure);
 }
 
 const resolveImage: Action = {
@@ -290,8 +302,9 @@ const waitForLoadBalancerHealth: Action = {
 };
 
 /**
- * Watches the new group taking traffic: its instances' own checks, the load balancer's view and
- * the web checks. A failure is a HealthFailure: the runner's rollback actions put the old group back.
+ * Watches the new group taking traffic: its instances' own checks, the load balancer's view, the
+ * web checks and its real traffic against the old group's (traffic-watch.ts). A failure is a
+ * HealthFailure: the runner's rollback actions put the old group back.
  */
 async function watch(ctx: ActionContext, seconds: number, label: string, waitName: string): Promise<string> {
   const params = need(ctx, 'params');
@@ -305,17 +318,21 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
   );
   let lastSaid = -1;
+  using traffic = TrafficWatch.start(ctx, waitName, end - seconds * 1000, seconds);
   for (;;) {
     await interruption(ctx);
-    const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
-    const [results, targets] = await Promise.all([
-      Promise.all(
-        instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
-      ),
-      ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
-    ]);
+    let failure = traffic.hardFailure();
+    const instances = (await traffic.race(group(ctx))).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const [results, targets] = await traffic.race(
+      Promise.all([
+        Promise.all(
+          instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
+        ),
+        ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
+      ]),
+    );
     for (const [id, reason] of results) tracker.record(id, reason);
-    let failure = instances
+    failure ??= instances
       .filter((i) => tracker.unhealthy(i.id, check.unhealthyThreshold))
       .map(
         (i) =>
@@ -332,18 +349,17 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
       webFailures.set(web.name, count);
       if (reason && count >= web.failureLimit) failure ??= `check ${reason} (${count} times)`;
     }
-    if (failure) {
-      ctx.deployment.context.failureDetectedAt = Date.now();
-      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
-      throw new HealthFailure(failure);
-    }
-    if (Date.now() >= end) return `${label}: ${seconds} s watched, healthy`;
+    failure ??= await traffic.look();
+    const concluded = !failure && Date.now() >= end ? await traffic.conclude() : undefined;
+    failure ??= concluded?.failure;
+    if (failure) throw healthFailure(ctx, failure);
+    if (concluded) return `${label}: ${seconds} s watched, healthy${concluded.said ? `; ${concluded.said}` : ''}`;
     const left = Math.ceil((end - Date.now()) / 1000);
     if (left !== lastSaid) {
       lastSaid = left;
       await ctx.progress(`${label} ${left} s left`);
     }
-    await nap(ctx, Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
+    await traffic.sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
   }
 }
 

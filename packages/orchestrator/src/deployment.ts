@@ -15,6 +15,7 @@ import {
 } from '@slipway/core';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import type { TrafficRecord } from './traffic-watch.js';
 
 export type StrategyName = 'red-black' | 'progressive' | 'highlander';
 
@@ -71,6 +72,16 @@ export interface DeploymentParams {
     rollbackOnFailure: boolean;
   };
   checks: WebCheck[];
+  /** Judging the new group by its real traffic (analysis.ts). */
+  analysis: {
+    enabled: boolean;
+    minimumRequests: number;
+    falseAlarmRate: number;
+    maxErrorRateIncrease: number;
+    p99Tolerance: number;
+    p99MarginMs: number;
+    hardFailureRequests: number;
+  };
 }
 
 /** What the actions found and did, kept on the deployment so a rerun action knows. */
@@ -110,6 +121,8 @@ export interface DeploymentContext {
   healthPasses?: Record<string, number>;
   /** When the failure that started the automatic rollback was seen (epoch ms). */
   failureDetectedAt?: number;
+  /** Each watch's judgement of the traffic (burn-in, each batch), by the watch's name. */
+  traffic?: Record<string, TrafficRecord>;
 }
 
 export interface Deployment {

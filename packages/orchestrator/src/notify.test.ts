@@ -115,6 +115,24 @@ describe('Slack notifications', () => {
     expect(saidOf(received[1]!)).toMatch(/^search-prod-v003 serves, as before this deployment: nothing to roll back/);
     expect(saidOf(received[2]!)).toMatch(/No Undo here — it would go one release further back/);
   });
+
+  it("name the traffic's judgement in a failure, also when something else failed it", async () => {
+    received.length = 0;
+    const said =
+      'new 61/1,204 errors (5.07 %), old 6/1,180 (0.51 %): the new group fails more often (p = 6.9e-13 < 0.005)';
+    const judgement = { verdict: 'fail', at: '', new: { group: 'search-prod-v004', requests: 1204, errors: 61 }, said };
+    const traffic = { 'burn-in': { since: '', milestones: 1, samples: [], judgement } };
+    const byTraffic = { ...deployment, state: 'rolled-back', reason: `burn-in: traffic: ${said}` };
+    const byCheck = { ...byTraffic, reason: 'burn-in: check errors: 0.2 is not < 0.05 (3 times)' };
+    await notifier().notify({ ...byTraffic, context: { ...deployment.context, traffic } } as Deployment, 'rollback');
+    await notifier().notify({ ...byCheck, context: { ...deployment.context, traffic } } as Deployment, 'rollback');
+    expect(received[0]!.text).toMatch(
+      /rolled back .*: burn-in: traffic: new 61\/1,204 errors \(5\.07 %\), old 6\/1,180 \(0\.51 %\): the new group fails more often \(p = 6\.9e-13 < 0\.005\) \[dep-abc123def\]$/,
+    );
+    expect(received[1]!.text).toMatch(
+      /: burn-in: check errors: 0\.2 is not < 0\.05 \(3 times\); traffic: new 61\/1,204 errors .* \[dep-abc123def\]$/,
+    );
+  });
 });
 
 describe('the slack and webhook properties (#24 attack 1)', () => {

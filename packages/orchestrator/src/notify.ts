@@ -8,6 +8,7 @@
  */
 import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
 import { outboundFetch, type Logger } from '@slipway/core';
+import { trafficSaid } from './analysis.js';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 
@@ -29,7 +30,9 @@ export function describeNotification(d: Deployment, kind: NotificationKind): str
   const known = about.filter(Boolean).join(', ');
   const what = `${d.service} ${d.env}: ${d.image}${known ? ` (${known})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
-  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
+  // A failure names what the traffic showed, also when something else failed it.
+  const traffic = kind === 'failure' || kind === 'rollback' ? trafficSaid(d) : undefined;
+  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''}${traffic ? `; ${traffic}` : ''} [${d.id}]`;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * A service artifact as `npm pack` makes it (a .tgz whose files are under `package/`), from the
  * example service in infra/examples/search, with the version given and, if asked, broken: its
- * health check fails once `unhealthyAfterSeconds` have passed.
+ * health check fails once `unhealthyAfterSeconds` have passed, or it answers `errorRate` of its
+ * requests with 500, or takes about `latencyMs` to answer.
  */
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +17,7 @@ export const EXAMPLE_SERVICE_DIR = fileURLToPath(new URL('../../../infra/example
 
 export async function packExampleService(
   outDir: string,
-  options: { version: string; unhealthyAfterSeconds?: number; name?: string },
+  options: { version: string; unhealthyAfterSeconds?: number; name?: string; errorRate?: number; latencyMs?: number },
 ): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'slipway-pack-'));
   try {
@@ -29,7 +30,11 @@ export async function packExampleService(
     );
     await writeFile(
       join(dir, 'broken.json'),
-      JSON.stringify({ unhealthyAfterSeconds: options.unhealthyAfterSeconds ?? 0 }),
+      JSON.stringify({
+        unhealthyAfterSeconds: options.unhealthyAfterSeconds ?? 0,
+        errorRate: options.errorRate ?? 0,
+        latencyMs: options.latencyMs ?? 0,
+      }),
     );
     const file = join(outDir, `${options.name ?? 'search'}-${options.version}.tgz`);
     await run('tar', ['-czf', file, '-C', work, 'package']);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe } from '@jest/globals';
 import { createMotoNetwork, eventually, startMoto, type MotoNetwork, type TestMoto } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
 import { createAwsProvider } from './provider.js';
+import { putTraffic } from './moto-traffic.js';
 
 /**
  * The same contract as the local cloud's, against moto's server. moto's known gaps, where it
@@ -14,7 +15,10 @@ import { createAwsProvider } from './provider.js';
  * - CopyImage makes a copy that is available at once (AWS: pending for minutes) and a new one
  *   on every call: it ignores ClientToken (baking records one copy per region itself);
  * - it runs no software on instances: they are "running" at once, every status check is ok and
- *   a registered target is "healthy" at once, whatever its health check path would answer.
+ *   a registered target is "healthy" at once, whatever its health check path would answer;
+ * - it runs no load balancer, so no traffic: the tests put the metric data CloudWatch would hold;
+ * - its CloudWatch keeps no percentiles (a p99 query answers nothing): aws/traffic.test.ts reads
+ *   one from aws-sdk-client-mock.
  */
 let moto: TestMoto;
 let network: MotoNetwork;
@@ -52,6 +56,8 @@ describe('aws provider against moto: the provider contract', () => {
         deregistrationDelaySeconds: 30,
       },
     },
+    sendTraffic: (lb, _group, requests) =>
+      putTraffic(moto, lb.targetGroup.name, { RequestCount: requests, HTTPCode_Target_2XX_Count: requests }),
     eventually,
   }));
 });

@@ -32,6 +32,7 @@ import {
   paginateDescribeImages,
   type Image as Ec2Image,
 } from '@aws-sdk/client-ec2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName } from '@slipway/core';
 import { createHash } from 'node:crypto';
@@ -48,6 +49,7 @@ import type {
 } from '../provider.js';
 import { awsLaunchTemplates } from './launch-templates.js';
 import { awsLoadBalancers, tagList } from './load-balancers.js';
+import { awsTraffic } from './traffic.js';
 import {
   awsClientConfig,
   errorName,
@@ -69,6 +71,7 @@ export interface AwsProviderOptions extends AwsClientOptions {
   ec2?: EC2Client;
   autoScaling?: AutoScalingClient;
   elb?: ElasticLoadBalancingV2Client;
+  cloudWatch?: CloudWatchClient;
   sleep?: Sleep;
 }
 
@@ -376,6 +379,11 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     },
 
     ...lbs.methods,
+    ...awsTraffic({
+      cloudWatch: options.cloudWatch ?? new CloudWatchClient(config),
+      elb,
+      serverGroup: (name) => provider.getServerGroup(name),
+    }),
   };
   return provider;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createHttpServer, createLogger, createTokenVerifier } from '@slipway/core';
 import { eventually, FAST_TIME_SCALE, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
-import type { CloudProvider, LoadBalancerSpec } from '../provider.js';
+import type { CloudProvider, LoadBalancerSpec, TrafficEvent } from '../provider.js';
 import { createApp } from './app.js';
 import { createLocalProvider } from './client.js';
 import { LocalCloud } from './cloud.js';
@@ -51,6 +51,7 @@ describe('local provider over the daemon API: the provider contract', () => {
     securityGroup: 'search-app',
     instanceProfile: 'search-instance',
     loadBalancer,
+    sendTraffic,
     eventually,
   }));
 });
@@ -85,6 +86,66 @@ describe('the daemon API', () => {
         targetGroups: [],
       }),
     ).rejects.toThrow(/min ≤ desired ≤ max/);
+  });
+
+  it("streams the load balancer's failures to a reader as they happen; a target group not there ends the stream", async () => {
+    await writeTestImage(join(home, 'images'), 'img-failing', { errorRate: 1 });
+    await provider.createLoadBalancer(loadBalancer);
+    const name = 'search-prod-v002';
+    await provider.createLaunchTemplate({
+      name,
+      imageId: 'img-failing',
+      instanceType: 't3.small',
+      userData: { files: {}, commands: [] },
+    });
+    await provider.createServerGroup({
+      name,
+      launchTemplate: name,
+      min: 1,
+      desired: 1,
+      max: 1,
+      targetGroups: ['search'],
+    });
+    await eventually(
+      () => provider.describeTargetHealth('search'),
+      (h) => h[0]?.state === 'healthy',
+      'the target healthy',
+    );
+    const reader = createLocalProvider({ baseUrl, token: 'reader-token' });
+    const heard: TrafficEvent[] = [];
+    const subscription = reader.watchTraffic!('search', (event) => heard.push(event));
+    const send = async () => (await fetch(`http://127.0.0.1:${loadBalancer.port}/`)).arrayBuffer();
+    // The first failure is heard live, or (subscribed after it) as the target failing now.
+    await send();
+    await eventually(
+      async () => heard,
+      (h) => h.length === 1,
+      'the first failure heard',
+    );
+    await send();
+    await send();
+    await eventually(
+      async () => heard,
+      (h) => h.length === 3,
+      'three failures heard',
+    );
+    expect(heard.map((e) => [e.group, e.outcome, e.consecutiveFailures])).toEqual([
+      [name, '5xx', 1],
+      [name, '5xx', 2],
+      [name, '5xx', 3],
+    ]);
+    subscription.close();
+    let ended = false;
+    reader.watchTraffic!(
+      'nothere',
+      () => undefined,
+      () => (ended = true),
+    );
+    await eventually(
+      async () => ended,
+      (e) => e,
+      'the stream ended',
+    );
   });
 });
 
@@ -137,3 +198,7 @@ describe("the daemon's writes are the platform's (#24 attack 2)", () => {
     expect(await provider.getImage('img-test1')).toBeDefined();
   });
 });
+
+async function sendTraffic(lb: LoadBalancerSpec, _group: string, requests: number): Promise<void> {
+  for (let i = 0; i < requests; i++) await (await fetch(`http://127.0.0.1:${lb.port}/`)).arrayBuffer();
+}

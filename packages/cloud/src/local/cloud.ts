@@ -26,6 +26,9 @@ import type {
   ServerGroup,
   ServerGroupSpec,
   TargetHealth,
+  GroupTraffic,
+  TrafficEvent,
+  TrafficSubscription,
 } from '../provider.js';
 import { isInstanceAlive, launchProcess, logTail, terminateProcess } from './instances.js';
 import { DetachedLoadBalancers, LoadBalancerSet, type LoadBalancers, type Targets } from './balancers.js';
@@ -380,6 +383,15 @@ export class LocalCloud implements CloudProvider {
     return this.balancers.health(this.mustBalancerFor(targetGroup));
   }
 
+  async trafficOf(targetGroup: string, groups: string[], since: Date): Promise<GroupTraffic[]> {
+    return this.balancers.trafficOf(this.mustBalancerFor(targetGroup), groups, since);
+  }
+
+  /** The load balancer's failures as it sees them; `ended` hears a stream that broke (its process died). */
+  watchTraffic(targetGroup: string, onEvent: (event: TrafficEvent) => void, ended?: () => void): TrafficSubscription {
+    return { close: this.balancers.subscribe(this.mustBalancerFor(targetGroup), onEvent, ended) };
+  }
+
   // ---- the loop that keeps groups at their capacity ---------------------------------------
 
   private reconcile(): Promise<void> {
@@ -539,7 +551,7 @@ export class LocalCloud implements CloudProvider {
       const targets: Targets = {};
       for (const id of [...members].sort()) {
         const address = this.addressOfInstance(id);
-        if (address) targets[id] = address;
+        if (address) targets[id] = { address, group: this.findInstance(id)!.group };
       }
       wanted.set(spec.name, targets);
     }
