@@ -1,4 +1,5 @@
 export * from './provider.js';
+export { LATENCY_BOUNDS_MS, bucketOf, percentileOf, slowerThan, type LatencyHistogram } from './latency.js';
 export { LocalCloud, type LocalCloudOptions } from './local/cloud.js';
 export { createLocalProvider, type LocalProviderOptions } from './local/client.js';
 export type { paths as CloudPaths } from './schema/generated/openapi.js';

@@ -68,6 +68,24 @@ export type LoadBalancerSpec = Schemas['LoadBalancerSpec'];
 export type LoadBalancer = Schemas['LoadBalancer'];
 export type TargetHealth = Schemas['TargetHealth'];
 export type TargetHealthState = TargetHealth['state'];
+export type GroupTraffic = Schemas['GroupTraffic'];
+
+/** One answer (or failure to answer) of a target, as its load balancer saw it. */
+export interface TrafficEvent {
+  at: string;
+  instanceId: string;
+  /** The server group the target belongs to, when the cloud knows it. */
+  group?: string;
+  outcome: '2xx' | '3xx' | '4xx' | '5xx' | 'connection-error' | 'timeout';
+  status?: number;
+  /** The target's failures (5xx, connection errors, timeouts) in a row, this one included. */
+  consecutiveFailures: number;
+}
+
+/** A live subscription to a load balancer's events; close() ends it. */
+export interface TrafficSubscription {
+  close(): void;
+}
 
 export interface CloudProvider {
   readonly kind: 'local' | 'aws';
@@ -121,6 +139,20 @@ export interface CloudProvider {
   registerTargets(targetGroup: string, instanceIds: string[]): Promise<void>;
   deregisterTargets(targetGroup: string, instanceIds: string[]): Promise<void>;
   describeTargetHealth(targetGroup: string): Promise<TargetHealth[]>;
+
+  /**
+   * What the load balancer of `targetGroup` sent each of `groups` since `since`: requests,
+   * answers by class, connection errors, timeouts and response times, one entry a group in the
+   * order asked (a group it never sent to has zeros). Counted by the load balancer itself.
+   */
+  trafficOf(targetGroup: string, groups: string[], since: Date): Promise<GroupTraffic[]>;
+  /**
+   * The load balancer's failures as it sees them, pushed: each failed answer of a target, the
+   * first success after failures, and on subscribing the targets failing now. Absent where the
+   * cloud has no such stream (AWS: see README, "Judged by its real traffic"). `ended` hears a
+   * stream that broke (the subscriber subscribes again if it still wants to hear).
+   */
+  watchTraffic?(targetGroup: string, onEvent: (event: TrafficEvent) => void, ended?: () => void): TrafficSubscription;
 
   /**
    * Where a bake's builder instance runs (AWS): the VPC, a subnet of it and the address range

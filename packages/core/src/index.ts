@@ -23,3 +23,5 @@ export * from './input-limits.js';
 export * from './lock.js';
 export * from './openapi-typed.js';
 export * from './lua.js';
+export * from './outbound.js';
+export * from './stream-hub.js';

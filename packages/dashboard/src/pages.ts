@@ -5,6 +5,7 @@
 import type { Cluster, Data, Deployment } from './data.js';
 import { commitsSection, recentCommitsAcross, sourceChangeSection } from './commits.js';
 import { Html, html } from './html.js';
+import { trafficSection } from './traffic.js';
 import { layout } from './layout.js';
 import {
   actionsSection,
@@ -70,7 +71,11 @@ export async function deploymentSections(data: Data, id: string): Promise<Record
   const d = await data.deployment(id);
   if (!d) return undefined;
   const cluster = (await data.clusters()).find((c) => c.service === d.service && c.env === d.env);
-  return { actions: actionsSection(d), clusters: clustersSection(cluster ? [cluster] : []) };
+  return {
+    actions: actionsSection(d),
+    clusters: clustersSection(cluster ? [cluster] : []),
+    traffic: trafficSection(d),
+  };
 }
 
 export async function deploymentPage(data: Data, id: string): Promise<Html | undefined> {
@@ -110,7 +115,7 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
         }
       </p>
       <div class="grid">
-        <div>${sections.actions}</div>
+        <div>${sections.actions} ${sections.traffic}</div>
         <div>
           ${sections.clusters} ${sources}
           <section id="config-change">

@@ -22,6 +22,7 @@ import { resolveParams, type Deployment, type DeploymentParams } from './deploym
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
 import { sourceOfImage } from './source.js';
+import { TrafficWatch } from './traffic-watch.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
@@ -111,13 +112,17 @@ async function waitForRunning(ctx: ActionContext, desired?: number): Promise<str
   }
 }
 
-/** Until the load balancer finds every instance of the group healthy. */
+/** Until the load balancer finds every instance of the group healthy; a hard failure of its traffic ends it. */
 async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<string> {
   const params = need(ctx, 'params');
   const deadline = await waitEnd(ctx, label, params.strategy.healthTimeoutSeconds * 1000);
+  // The first healthy target takes traffic: from here on a hard failure is heard.
+  using traffic = TrafficWatch.hardFailures(ctx, label);
   for (;;) {
     await interruption(ctx);
-    const seen = await look(ctx, deadline, () => targetsHealthy(ctx, need(ctx, 'group')));
+    const hard = traffic.hardFailure();
+    if (hard) throw healthFailure(ctx, hard);
+    const seen = await look(ctx, deadline, () => traffic.race(targetsHealthy(ctx, need(ctx, 'group'))));
     if (!seen) {
       await nap(ctx, ctx.deps.pollMs);
       continue;
@@ -127,8 +132,15 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
-    await nap(ctx, ctx.deps.pollMs);
+    await traffic.sleep(ctx.deps.pollMs);
   }
+}
+
+/** The new group failed while taking traffic: the runner's rollback follows. */
+function healthFailure(ctx: ActionContext, failure: string): HealthFailure {
+  ctx.deployment.context.failureDetectedAt ??= Date.now(); // a hard failure was heard earlier
+  ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
+  return new HealthFailure(failure);
 }
 
 const resolveImage: Action = {
@@ -306,8 +318,9 @@ const waitForLoadBalancerHealth: Action = {
 };
 
 /**
- * Watches the new group taking traffic: its instances' own checks, the load balancer's view and
- * the web checks. A failure is a HealthFailure: the runner's rollback actions put the old group back.
+ * Watches the new group taking traffic: its instances' own checks, the load balancer's view, the
+ * web checks and its real traffic against the old group's (traffic-watch.ts). A failure is a
+ * HealthFailure: the runner's rollback actions put the old group back.
  */
 async function watch(ctx: ActionContext, seconds: number, label: string, waitName: string): Promise<string> {
   const params = need(ctx, 'params');
@@ -323,28 +336,32 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
   // A cloud that does not answer is looked at again, for as long as an instance may take to be healthy.
   const giveUp = end + params.strategy.healthTimeoutSeconds * 1000;
   let lastSaid = -1;
+  using traffic = TrafficWatch.start(ctx, waitName, end - seconds * 1000, seconds);
   for (;;) {
     await interruption(ctx);
-    const found = await look(ctx, giveUp, () => group(ctx));
+    let failure = traffic.hardFailure();
+    const found = await look(ctx, giveUp, () => traffic.race(group(ctx)));
     const instances = (found?.instances ?? []).filter((i) => i.lifecycle === 'running' && i.address);
-    const [results, targets] = await Promise.all([
-      Promise.all(
-        instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
-      ),
-      found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'))),
-    ]);
-    if (!targets) {
+    const [results, targets] = await traffic.race(
+      Promise.all([
+        Promise.all(
+          instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
+        ),
+        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'))),
+      ]),
+    );
+    if (!targets && !failure) {
       await nap(ctx, ctx.deps.pollMs);
       continue;
     }
     for (const [id, reason] of results) tracker.record(id, reason);
-    let failure = instances
+    failure ??= instances
       .filter((i) => tracker.unhealthy(i.id, check.unhealthyThreshold))
       .map(
         (i) =>
           `instance ${i.id} failed its health check ${check.unhealthyThreshold} times: ${tracker.reasons.get(i.id)}`,
       )[0];
-    failure ??= targets
+    failure ??= (targets ?? [])
       .filter((t) => instances.some((i) => i.id === t.instanceId) && t.state === 'unhealthy')
       .map((t) => `the load balancer finds ${t.instanceId} unhealthy: ${t.reason ?? ''}`)[0];
     for (const web of params.checks) {
@@ -355,18 +372,17 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
       webFailures.set(web.name, count);
       if (reason && count >= web.failureLimit) failure ??= `check ${reason} (${count} times)`;
     }
-    if (failure) {
-      ctx.deployment.context.failureDetectedAt = Date.now();
-      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
-      throw new HealthFailure(failure);
-    }
-    if (Date.now() >= end) return `${label}: ${seconds} s watched, healthy`;
+    failure ??= await traffic.look();
+    const concluded = !failure && Date.now() >= end ? await traffic.conclude() : undefined;
+    failure ??= concluded?.failure;
+    if (failure) throw healthFailure(ctx, failure);
+    if (concluded) return `${label}: ${seconds} s watched, healthy${concluded.said ? `; ${concluded.said}` : ''}`;
     const left = Math.ceil((end - Date.now()) / 1000);
     if (left !== lastSaid) {
       lastSaid = left;
       await ctx.progress(`${label} ${left} s left`);
     }
-    await nap(ctx, Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
+    await traffic.sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
   }
 }
 

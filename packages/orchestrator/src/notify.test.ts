@@ -11,6 +11,8 @@ const received: Array<{ text: string; blocks?: Array<{ type: string; elements?: 
   [];
 
 beforeAll(async () => {
+  // The stand-in for Slack listens on this machine: the operator allows private addresses here.
+  process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
@@ -23,6 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
   await new Promise((resolve) => server.close(resolve));
 });
 
@@ -111,5 +114,45 @@ describe('Slack notifications', () => {
     );
     expect(saidOf(received[1]!)).toMatch(/^search-prod-v003 serves, as before this deployment: nothing to roll back/);
     expect(saidOf(received[2]!)).toMatch(/No Undo here — it would go one release further back/);
+  });
+
+  it("name the traffic's judgement in a failure, also when something else failed it", async () => {
+    received.length = 0;
+    const said =
+      'new 61/1,204 errors (5.07 %), old 6/1,180 (0.51 %): the new group fails more often (p = 6.9e-13 < 0.005)';
+    const judgement = { verdict: 'fail', at: '', new: { group: 'search-prod-v004', requests: 1204, errors: 61 }, said };
+    const traffic = { 'burn-in': { since: '', milestones: 1, samples: [], judgement } };
+    const byTraffic = { ...deployment, state: 'rolled-back', reason: `burn-in: traffic: ${said}` };
+    const byCheck = { ...byTraffic, reason: 'burn-in: check errors: 0.2 is not < 0.05 (3 times)' };
+    await notifier().notify({ ...byTraffic, context: { ...deployment.context, traffic } } as Deployment, 'rollback');
+    await notifier().notify({ ...byCheck, context: { ...deployment.context, traffic } } as Deployment, 'rollback');
+    expect(received[0]!.text).toMatch(
+      /rolled back .*: burn-in: traffic: new 61\/1,204 errors \(5\.07 %\), old 6\/1,180 \(0\.51 %\): the new group fails more often \(p = 6\.9e-13 < 0\.005\) \[dep-abc123def\]$/,
+    );
+    expect(received[1]!.text).toMatch(
+      /: burn-in: check errors: 0\.2 is not < 0\.05 \(3 times\); traffic: new 61\/1,204 errors .* \[dep-abc123def\]$/,
+    );
+  });
+});
+
+describe('the slack and webhook properties (#24 attack 1)', () => {
+  it('never post to a loopback, link-local or private address a deployer wrote there', async () => {
+    delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
+    try {
+      received.length = 0;
+      const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/internal`;
+      const warnings: string[] = [];
+      const logger = createLogger({ name: 'test', level: 'silent' });
+      logger.warn = ((fields: { err?: Error }) => void warnings.push(String(fields.err?.message))) as never;
+      const notifier = createNotifier({
+        peers: { service: async () => ({ name: 'search', properties: { slack: hook, webhook: `${hook}/json` } }) },
+        logger,
+      });
+      await notifier.notify({ ...deployment, state: 'succeeded' }, 'success');
+      expect(received).toEqual([]);
+      expect(warnings.join('\n')).toMatch(/not allowed: 127\.0\.0\.1 is a loopback address/);
+    } finally {
+      process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
+    }
   });
 });

@@ -7,7 +7,8 @@
  * webhook's `key` and `Idempotency-Key`) for the receiver to drop a second delivery.
  */
 import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
-import type { Logger } from '@slipway/core';
+import { outboundFetch, type Logger } from '@slipway/core';
+import { trafficSaid } from './analysis.js';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 
@@ -29,7 +30,9 @@ export function describeNotification(d: Deployment, kind: NotificationKind): str
   const known = about.filter(Boolean).join(', ');
   const what = `${d.service} ${d.env}: ${d.image}${known ? ` (${known})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
-  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
+  // A failure names what the traffic showed, also when something else failed it.
+  const traffic = kind === 'failure' || kind === 'rollback' ? trafficSaid(d) : undefined;
+  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''}${traffic ? `; ${traffic}` : ''} [${d.id}]`;
 }
 
 /**
@@ -128,7 +131,12 @@ export function createNotifier(options: {
         const text = describeNotification(d, kind);
         const sends: Promise<unknown>[] = [];
         if (slack)
-          sends.push(new IncomingWebhook(slack, { timeout }).send({ text, blocks: slackBlocks(d, kind, text) }));
+          sends.push(
+            new IncomingWebhook(slack, { timeout, fetch: outboundFetch }).send({
+              text,
+              blocks: slackBlocks(d, kind, text),
+            }),
+          );
         if (hook) {
           const body = JSON.stringify({
             key: notificationKey(d, kind),
@@ -148,7 +156,7 @@ export function createNotifier(options: {
             },
           });
           sends.push(
-            fetch(hook, {
+            outboundFetch(hook, {
               method: 'POST',
               headers: { 'Content-Type': 'application/json', 'Idempotency-Key': notificationKey(d, kind) },
               body,

@@ -31,6 +31,7 @@ import {
 import { describeCloudContract } from '../contract.js';
 import type { LoadBalancerSpec } from '../provider.js';
 import { createAwsProvider, type AwsProviderOptions } from './provider.js';
+import { putTraffic } from './moto-traffic.js';
 
 /**
  * The same contract as the local cloud's, against moto's server, then what only AWS has. moto's
@@ -55,6 +56,9 @@ import { createAwsProvider, type AwsProviderOptions } from './provider.js';
  *   orchestrator does with a throttle that outlasts every retry (its waits look again) and with
  *   an old group AWS will not delete (left, said, destroyed by the next deployment) is shown
  *   against the stand-in cloud (orchestrator's actions.test.ts, "the runner");
+ * - it runs no load balancer, so no traffic: the tests put the metric data CloudWatch would hold;
+ * - its CloudWatch keeps no percentiles (a p99 query answers nothing): aws/traffic.test.ts reads
+ *   one from aws-sdk-client-mock;
  * - it does not enforce IAM: every call is allowed, so DryRun and SimulatePrincipalPolicy
  *   answers are moto's (the policy is checked against the calls recorded here instead).
  */
@@ -99,6 +103,8 @@ describe('aws provider against moto: the provider contract', () => {
     securityGroup: network.securityGroup,
     instanceProfile: 'search-instance',
     loadBalancer,
+    sendTraffic: (lb, _group, requests) =>
+      putTraffic(moto, lb.targetGroup.name, { RequestCount: requests, HTTPCode_Target_2XX_Count: requests }),
     eventually,
   }));
 });

@@ -29,6 +29,7 @@ import {
   paginateDescribeImages,
   type Image as Ec2Image,
 } from '@aws-sdk/client-ec2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName } from '@slipway/core';
 import { createHash } from 'node:crypto';
@@ -46,6 +47,7 @@ import type {
 import { awsBakes } from './bakes.js';
 import { awsLaunchTemplates } from './launch-templates.js';
 import { awsLoadBalancers, tagList, targetGroupNameOf } from './load-balancers.js';
+import { awsTraffic } from './traffic.js';
 import {
   awsClientConfig,
   errorName,
@@ -81,6 +83,7 @@ export interface AwsProviderOptions extends AwsClientOptions {
   ec2?: EC2Client;
   autoScaling?: AutoScalingClient;
   elb?: ElasticLoadBalancingV2Client;
+  cloudWatch?: CloudWatchClient;
   sleep?: Sleep;
   clock?: Clock;
 }
@@ -463,6 +466,11 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     },
 
     ...awsBakes({ ec2, vpcId: options.vpcId, subnets: options.subnets, sleep }),
+    ...awsTraffic({
+      cloudWatch: options.cloudWatch ?? new CloudWatchClient(config),
+      elb,
+      serverGroup: (name) => provider.getServerGroup(name),
+    }),
   };
   return provider;
 }

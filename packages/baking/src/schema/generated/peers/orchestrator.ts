@@ -437,7 +437,53 @@ export interface components {
                 enabled?: boolean;
                 previous?: string;
                 progress?: string;
+                /** @description Each watch's judgement of the real traffic (burn-in, each progressive batch), by the watch's name: the new group's against the old's, as the load balancer counted it. */
+                traffic?: {
+                    [key: string]: components["schemas"]["TrafficRecord"];
+                };
             };
+        };
+        GroupReading: {
+            group: string;
+            requests: number;
+            /** @description 5xx answers, connection errors and timeouts */
+            errors: number;
+            p99Ms?: number;
+        };
+        TrafficRecord: {
+            /** @description when the window began */
+            since: string;
+            /** @description the looks taken (each spends part of the false-alarm rate) */
+            milestones: number;
+            /** @description why the load balancer's own events ended the watch at once */
+            hardFailure?: string;
+            judgement?: {
+                /** @enum {string} */
+                verdict: "pass" | "fail" | "not-enough-traffic";
+                /** @description the judgement at the end of the watch (else at a look during it) */
+                final?: boolean;
+                at: string;
+                new: components["schemas"]["GroupReading"];
+                old?: components["schemas"]["GroupReading"];
+                errors?: {
+                    pValue: number;
+                    alpha: number;
+                    increase: number;
+                };
+                latency?: {
+                    limitMs: number;
+                    newSlower?: number;
+                    oldSlower?: number;
+                    pValue?: number;
+                };
+                said: string;
+            };
+            /** @description Both groups' counts since the window began, every few seconds. */
+            samples: {
+                at: string;
+                new: components["schemas"]["GroupReading"];
+                old?: components["schemas"]["GroupReading"];
+            }[];
         };
         Group: {
             name: string;
