@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ConflictError, PayloadTooLargeError, UnprocessableError } from '@slipway/core';
-import { packageTarball, startMoto, type TestMoto } from '@slipway/test-utils';
+import { packageTarball, recordAwsActions, startMoto, type TestMoto } from '@slipway/test-utils';
 import { createLocalArtifactStore, createS3ArtifactStore } from './artifacts.js';
 
 // Artifacts are tarballs of a package (artifact-check.ts): two of them, with other content.
@@ -42,7 +42,8 @@ describe('S3 artifact store', () => {
     );
     store = createS3ArtifactStore({
       bucket: 'artifacts-bucket',
-      client: s3,
+      // The code's own credentials: its calls are checked against the documented IAM policy.
+      client: new S3Client({ ...moto.slipway, forcePathStyle: true }),
       cacheDir: await mkdtemp(join(tmpdir(), 'slipway-s3-')),
       maxBytes: 1024,
       pageSize: 2,
@@ -91,6 +92,18 @@ describe('S3 artifact store', () => {
     expect(listed.map((a) => a.version).sort()).toEqual(['1.0.0', '1.0.1', '1.0.2', '1.1.0', '2.0.0']);
     const file = await store.localPath(listed[0]!);
     expect(await readFile(file)).toEqual(body);
+  });
+
+  it('deletes a version', async () => {
+    await store.put('search', '1.0.0', Readable.from([body]), 'ci');
+    expect(await store.delete('search', '1.0.0')).toBe(true);
+    expect(await store.get('search', '1.0.0')).toBeUndefined();
+  });
+
+  it('asks S3 only for what the documented IAM policy allows (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'baking-artifacts');
+    expect(used).toEqual(expect.arrayContaining(['s3:PutObject', 's3:GetObject', 's3:DeleteObject']));
+    expect(missing).toEqual([]);
   });
 });
 

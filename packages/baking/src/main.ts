@@ -28,6 +28,7 @@ import {
   digestOf,
   imageQuotaFromEnv,
   metadataRegistry,
+  builderSettingsFromEnv,
   startBakery,
   templatesFor,
 } from './wiring.js';
@@ -74,6 +75,8 @@ const bakery = await startBakery({
     logger,
     retention: intFromEnv(env, 'SLIPWAY_IMAGE_RETENTION', 10),
     baseRetention: intFromEnv(env, 'SLIPWAY_BASE_IMAGE_RETENTION', 3),
+    builder: builderSettingsFromEnv(env),
+    cleanupMs: intFromEnv(env, 'SLIPWAY_BAKE_CLEANUP_S', 600) * 1000,
   },
 });
 const token = requireEnv(env, 'SLIPWAY_TOKEN');

@@ -46,6 +46,7 @@ const plan = () => import('./commands/plan.js');
 const revert = () => import('./commands/revert.js');
 const release = () => import('./commands/release.js');
 const login = () => import('./commands/login.js');
+const doctor = () => import('./commands/doctor.js');
 
 const CONTROL = `Stopping or going back:
   cancel    a running deployment stops at the next action boundary or wait; the service is left as it
@@ -356,6 +357,16 @@ export function program(): Command {
     ['slipway infra drift search'],
   );
 
+  examples(
+    slipway
+      .command('doctor <cloud>')
+      .description(
+        'check an AWS account before the first deploy, one line each: credentials, network, IMDSv2, service-linked roles, permissions, packer',
+      )
+      .action(lazy(doctor, (m) => m.doctor)),
+    ['slipway doctor aws', 'AWS_PROFILE=slipway slipway doctor aws --json'],
+    'Run it as the services run: their AWS credentials and region, SLIPWAY_AWS_VPC_ID, SLIPWAY_AWS_SUBNETS,\nSLIPWAY_AWS_LB_SUBNETS and SLIPWAY_AWS_PERMISSIONS_BOUNDARY. Exits 1 when a check fails.',
+  );
   examples(
     slipway
       .command('login [token]')

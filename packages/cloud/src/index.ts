@@ -4,6 +4,7 @@ export { LocalCloud, type LocalCloudOptions } from './local/cloud.js';
 export { createLocalProvider, type LocalProviderOptions } from './local/client.js';
 export type { paths as CloudPaths } from './schema/generated/openapi.js';
 export { createAwsProvider, DISABLE_PROCESSES, type AwsProviderOptions } from './aws/provider.js';
+export { METADATA_OPTIONS } from './aws/launch-templates.js';
 export { renderUserDataScript, parseUserDataScript } from './aws/user-data.js';
 export {
   awsClientConfig,
@@ -11,6 +12,9 @@ export {
   orNothing,
   retryEventually,
   errorName,
+  isThrottle,
+  isTransient,
+  regionFromEnv,
   type AwsClientOptions,
   type Sleep,
 } from './aws/retry.js';

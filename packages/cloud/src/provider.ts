@@ -15,7 +15,16 @@ import type { components } from './schema/generated/openapi.js';
 // drift from the other unseen; what only AWS fills in is added here.
 type Schemas = components['schemas'];
 
-export type Image = Schemas['Image'];
+type DaemonImage = Schemas['Image'];
+
+export interface Image extends DaemonImage {
+  /**
+   * Only where the image cannot be launched yet or ever (AWS): `pending` while a copy or bake is
+   * still being made, `failed`, `invalid`, …; absent when it is available.
+   */
+  state?: string;
+  stateReason?: string;
+}
 export type ImageKind = Image['kind'];
 
 /**
@@ -144,4 +153,32 @@ export interface CloudProvider {
    * stream that broke (the subscriber subscribes again if it still wants to hear).
    */
   watchTraffic?(targetGroup: string, onEvent: (event: TrafficEvent) => void, ended?: () => void): TrafficSubscription;
+
+  /**
+   * Where a bake's builder instance runs (AWS): the VPC, a subnet of it and the address range
+   * allowed to reach it (the VPC's own), for a Packer template that names no default network.
+   * Absent on the local cloud, whose images are directories.
+   */
+  builderNetwork?(): Promise<BuilderNetwork>;
+  /**
+   * What a stopped or failed bake left behind, found by its run tag (AWS): builder instances
+   * terminated, their temporary security groups and key pairs deleted, and a half-made image of
+   * that name deregistered with its snapshots. Safe to run twice; answers what it removed.
+   */
+  sweepBake?(bake: { runTag: string; imageName: string }): Promise<string[]>;
+  /**
+   * Makes every instance launched from a baked image require IMDSv2 (AWS: the image's ImdsSupport
+   * attribute, v2.0): the builder of the next bake on it too, which Packer 1.6.6 cannot ask for.
+   */
+  requireImdsV2?(imageId: string): Promise<void>;
 }
+
+export interface BuilderNetwork {
+  vpcId: string;
+  subnetId: string;
+  /** Who may reach the builder over SSH: the VPC's CIDR (never 0.0.0.0/0). */
+  sourceCidr: string;
+}
+
+/** The tag Packer puts on a bake's builder instance, volumes and temporary resources: the bake's id. */
+export const BAKE_RUN_TAG = 'slipway:bake';

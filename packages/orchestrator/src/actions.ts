@@ -10,6 +10,7 @@ import {
   group,
   HealthFailure,
   interruption,
+  look,
   need,
   nap,
   targetsHealthy,
@@ -52,7 +53,11 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const every = Math.min(check.intervalSeconds * 1000, 1000, ctx.deps.pollMs * 5);
   for (;;) {
     await interruption(ctx);
-    const found = await group(ctx);
+    const found = await look(ctx, deadline, () => group(ctx));
+    if (!found) {
+      await nap(ctx, every);
+      continue;
+    }
     const crashed = crashLoop(found, deadline - timeout);
     if (crashed) throw new DeploymentFailure(crashed);
     const instances = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
@@ -81,21 +86,26 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   }
 }
 
-async function waitForRunning(ctx: ActionContext, desired: number): Promise<string> {
+/** Until `desired` instances run (the group's own desired when not given). */
+async function waitForRunning(ctx: ActionContext, desired?: number): Promise<string> {
   const params = need(ctx, 'params');
   const timeout = params.strategy.healthTimeoutSeconds * 1000;
-  const deadline = await waitEnd(ctx, `running-${desired}`, timeout);
+  const deadline = await waitEnd(ctx, `running-${desired ?? 'desired'}`, timeout);
   for (;;) {
     await interruption(ctx);
-    const found = await group(ctx);
+    const found = await look(ctx, deadline, () => group(ctx));
+    if (!found) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
     const running = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
-    if (running.length >= desired) return `${running.length} instance(s) running`;
+    if (running.length >= (desired ?? found.desired)) return `${running.length} instance(s) running`;
     if (found.launchFailure) throw new DeploymentFailure(`the cloud cannot launch instances: ${found.launchFailure}`);
     const crashed = crashLoop(found, deadline - timeout);
     if (crashed) throw new DeploymentFailure(crashed);
     if (Date.now() > deadline) {
       throw new DeploymentFailure(
-        `${running.length} of ${desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
+        `${running.length} of ${desired ?? found.desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
       );
     }
     await nap(ctx, ctx.deps.pollMs);
@@ -112,7 +122,12 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
     await interruption(ctx);
     const hard = traffic.hardFailure();
     if (hard) throw healthFailure(ctx, hard);
-    const { healthy, of } = await traffic.race(targetsHealthy(ctx, need(ctx, 'group')));
+    const seen = await look(ctx, deadline, () => traffic.race(targetsHealthy(ctx, need(ctx, 'group'))));
+    if (!seen) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
+    const { healthy, of } = seen;
     if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
@@ -262,6 +277,7 @@ const createServerGroup: Action = {
       ...capacity,
       targetGroups: [need(ctx, 'targetGroup')],
       disabled: true,
+      healthCheckGracePeriodSeconds: params.healthCheck.gracePeriodSeconds,
       tags: { deployment: ctx.deployment.id, image: ctx.deployment.image, commit: need(ctx, 'commit') },
     });
     return `${name}: ${capacity.desired} instance(s), out of service`;
@@ -270,7 +286,7 @@ const createServerGroup: Action = {
 
 const waitForInstancesRunning: Action = {
   name: 'wait-for-instances-running',
-  run: async (ctx) => waitForRunning(ctx, (await group(ctx)).desired),
+  run: (ctx) => waitForRunning(ctx),
 };
 
 const waitForHealth: Action = { name: 'wait-for-instance-health', run: waitForInstanceHealth };
@@ -317,20 +333,27 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     await waitEnd(ctx, waitName, seconds * 1000),
     Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
   );
+  // A cloud that does not answer is looked at again, for as long as an instance may take to be healthy.
+  const giveUp = end + params.strategy.healthTimeoutSeconds * 1000;
   let lastSaid = -1;
   using traffic = TrafficWatch.start(ctx, waitName, end - seconds * 1000, seconds);
   for (;;) {
     await interruption(ctx);
     let failure = traffic.hardFailure();
-    const instances = (await traffic.race(group(ctx))).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const found = await look(ctx, giveUp, () => traffic.race(group(ctx)));
+    const instances = (found?.instances ?? []).filter((i) => i.lifecycle === 'running' && i.address);
     const [results, targets] = await traffic.race(
       Promise.all([
         Promise.all(
           instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
         ),
-        ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
+        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'))),
       ]),
     );
+    if (!targets && !failure) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
     for (const [id, reason] of results) tracker.record(id, reason);
     failure ??= instances
       .filter((i) => tracker.unhealthy(i.id, check.unhealthyThreshold))
@@ -338,7 +361,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
         (i) =>
           `instance ${i.id} failed its health check ${check.unhealthyThreshold} times: ${tracker.reasons.get(i.id)}`,
       )[0];
-    failure ??= targets
+    failure ??= (targets ?? [])
       .filter((t) => instances.some((i) => i.id === t.instanceId) && t.state === 'unhealthy')
       .map((t) => `the load balancer finds ${t.instanceId} unhealthy: ${t.reason ?? ''}`)[0];
     for (const web of params.checks) {
@@ -434,18 +457,29 @@ const disableOldGroup: Action = {
   },
 };
 
+/** Until the load balancer has let go of the old groups' instances (none registered or draining), drainSeconds at most. */
 const waitForDrain: Action = {
   name: 'wait-for-drain',
   async run(ctx) {
+    const d = ctx.deployment;
     // A first deployment took no group out of service: nothing is in flight to wait for.
-    if (!ctx.deployment.context.previous) return 'no old group: nothing to drain';
+    if (!d.context.previous) return 'no old group: nothing to drain';
     const seconds = need(ctx, 'params').strategy.drainSeconds;
     const end = await waitEnd(ctx, 'drain', seconds * 1000);
-    while (Date.now() < end) {
+    const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const old = new Set(groups.filter((g) => g.name !== d.context.group).flatMap((g) => g.instances.map((i) => i.id)));
+    const started = Date.now();
+    for (;;) {
       await interruption(ctx);
-      await nap(ctx, Math.min(ctx.deps.pollMs, end - Date.now()));
+      // A load balancer that does not answer is asked again until the drain's time is up (it is bounded anyway).
+      const health = await look(ctx, Infinity, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')));
+      const left = health?.filter((t) => old.has(t.instanceId) && t.state !== 'unused');
+      if (left?.length === 0)
+        return `the old targets left the load balancer in ${Math.round((Date.now() - started) / 1000)} s`;
+      if (Date.now() >= end)
+        return `${left ? `${left.length} old target(s)` : 'the old targets'} still draining after ${seconds} s: going on`;
+      await nap(ctx, Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
     }
-    return `${seconds} s for in-flight requests`;
   },
 };
 
@@ -468,13 +502,24 @@ const destroyOldGroups: Action = {
         `nothing to go back to: ${d.strategy === 'highlander' ? 'highlander keeps no old group' : 'retained groups is 0'}`,
       );
     }
+    // The new group serves and the old ones are out: a group the cloud will not destroy now is
+    // left, said, and destroyed by the next deployment, never a reason to roll a healthy one back.
+    const destroyed: string[] = [];
+    const left: string[] = [];
     for (const old of doomed) {
-      await ctx.deps.cloud.destroyServerGroup(old.name);
+      try {
+        await ctx.deps.cloud.destroyServerGroup(old.name);
+      } catch (error) {
+        ctx.deps.logger.warn({ deployment: d.id, group: old.name, err: error }, 'old group left');
+        left.push(`left ${old.name}: ${(error as Error).message} (the next deployment destroys it)`);
+        continue;
+      }
+      destroyed.push(old.name);
       await ctx.deps.store.forgetVetted(d.service, d.env, old.name);
       await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
     }
     const kept = older.filter((g) => !doomed.includes(g)).map((g) => g.name);
-    return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
+    return [`destroyed ${destroyed.join(', ') || 'none'}`, ...left, `retained ${kept.join(', ') || 'none'}`].join('; ');
   },
 };
 

@@ -354,6 +354,8 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             /** @description Create it out of service; its instances join no target group until it is enabled. */
             disabled?: boolean;
+            /** @description How long a new instance may take to start before failed health checks count (deployment-params' gracePeriodSeconds). */
+            healthCheckGracePeriodSeconds?: number;
         };
         Instance: {
             id: string;
@@ -409,6 +411,15 @@ export interface components {
             targetGroup: components["schemas"]["TargetGroupSpec"];
             securityGroups?: string[];
             tags?: components["schemas"]["Tags"];
+            /**
+             * @description Who can reach it (AWS): from the internet, or only inside the VPC. Absent: internet-facing. Recorded locally.
+             * @enum {string}
+             */
+            scheme?: "internet-facing" | "internal";
+            /** @description An ACM certificate (AWS) for an HTTPS listener on httpsPort; the listener on `port` then redirects to it. Recorded locally. */
+            certificateArn?: string;
+            /** @description The HTTPS listener port with a certificate (443). */
+            httpsPort?: number;
         };
         LoadBalancer: {
             name: string;
@@ -421,6 +432,15 @@ export interface components {
             /** @description Where clients reach it: host:port locally, a DNS name on AWS. */
             address: string;
             createdAt: string;
+            /**
+             * @description Who can reach it (AWS): from the internet, or only inside the VPC. Absent: internet-facing. Recorded locally.
+             * @enum {string}
+             */
+            scheme?: "internet-facing" | "internal";
+            /** @description An ACM certificate (AWS) for an HTTPS listener on httpsPort; the listener on `port` then redirects to it. Recorded locally. */
+            certificateArn?: string;
+            /** @description The HTTPS listener port with a certificate (443). */
+            httpsPort?: number;
         };
         Targets: {
             instanceIds: string[];
