@@ -22,3 +22,5 @@ export * from './http-probe.js';
 export * from './input-limits.js';
 export * from './lock.js';
 export * from './openapi-typed.js';
+export * from './sync-sets.js';
+export * from './environment-policy.js';
