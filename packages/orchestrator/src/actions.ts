@@ -4,7 +4,7 @@
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
 import type { ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName } from '@slipway/core';
+import { clusterName, nextServerGroupName, parseServerGroupName } from '@slipway/core';
 import {
   DeploymentFailure,
   group,
@@ -20,6 +20,7 @@ import {
 import { resolveParams, type Deployment, type DeploymentParams } from './deployment.js';
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
+import { servedGroups } from './serving.js';
 import { sourceOfImage } from './source.js';
 
 export * from './action.js';
@@ -42,7 +43,12 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
     if (instances.length > 0 && healthy.length === instances.length) {
       delete ctx.deployment.context.healthPasses;
-      return `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
+      const said = `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
+      // A retained group scaled to zero and back up: the record says how long it took to serve again.
+      const scaleUp = ctx.deployment.context.scaleUp;
+      if (!scaleUp) return said;
+      scaleUp.tookMs ??= Date.now() - scaleUp.at;
+      return `${said}; scaled back up from ${scaleUp.from} to ${scaleUp.to} in ${(scaleUp.tookMs / 1000).toFixed(1)} s`;
     }
     if (Date.now() > deadline) {
       const reasons = [...tracker.reasons].map(([id, why]) => `${id}: ${why}`).join('; ');
@@ -152,16 +158,30 @@ const findCurrentGroup: Action = {
   },
 };
 
+/**
+ * The next number after the newest group this cluster had — existing, or made by a recent
+ * deployment and destroyed since (a cancel): a name is never used twice in a row, since on AWS a
+ * group still being deleted holds its name.
+ */
 const nameNextGroup: Action = {
   name: 'name-next-group',
   async run(ctx) {
     const d = ctx.deployment;
     if (d.context.group) return d.context.group;
     const existing = d.context.existing ?? [];
-    d.context.group = nextServerGroupName(d.service, d.env, existing[existing.length - 1], existing);
+    const recent = (await ctx.deps.store.list({ service: d.service, env: d.env, limit: 20 })).items
+      .filter((other) => other.id !== d.id && other.context.group)
+      .map((other) => other.context.group!);
+    const latest = [...existing, ...recent].reduce<string | undefined>(
+      (newest, name) => (!newest || sequenceOf(name) > sequenceOf(newest) ? name : newest),
+      undefined,
+    );
+    d.context.group = nextServerGroupName(d.service, d.env, latest, [...existing, ...recent]);
     return d.context.group;
   },
 };
+
+const sequenceOf = (name: string) => parseServerGroupName(name)?.sequence ?? -1;
 
 const createLaunchTemplate: Action = {
   name: 'create-launch-template',
@@ -205,8 +225,13 @@ const createServerGroup: Action = {
     const existing = await ctx.deps.cloud.getServerGroup(name);
     if (existing) {
       if (ctx.deployment.context.reuseGroup && existing.desired < capacity.desired) {
+        // Saved first: the health wait says how long a group scaled down took to serve again.
+        if (!ctx.deployment.context.scaleUp) {
+          ctx.deployment.context.scaleUp = { from: existing.desired, to: capacity.desired, at: Date.now() };
+          await ctx.save();
+        }
         await ctx.deps.cloud.resizeServerGroup(name, capacity);
-        return `${name} resized to ${capacity.desired}`;
+        return `${name} resized from ${existing.desired} to ${capacity.desired}`;
       }
       return `${name} exists`;
     }
@@ -391,21 +416,28 @@ const waitForDrain: Action = {
   },
 };
 
-/** Highlander keeps none of the old groups; the others keep the last `retainedGroups`. */
+/**
+ * Highlander keeps none of the old groups; the others keep `retainedGroups`, by last known good: a
+ * group kept warm is one that served successfully (newest first), so a rolled-back or cancelled
+ * group goes before any of them — never the group serving a minute ago.
+ */
 const destroyOldGroups: Action = {
   name: 'destroy-old-groups',
   async run(ctx) {
     const d = ctx.deployment;
     const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const served = servedGroups(await ctx.deps.store.releases(d.service, d.env, 100));
     const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
-    const doomed = older.slice(retained);
+    const ranked = [...older.filter((g) => served.has(g.name)), ...older.filter((g) => !served.has(g.name))];
+    const doomed = ranked.slice(retained);
     for (const old of doomed) {
       await ctx.deps.cloud.destroyServerGroup(old.name);
       await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
     }
-    const kept = older.slice(0, retained).map((g) => g.name);
-    return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
+    const said = (g: ServerGroup) => `${g.name}${served.has(g.name) ? '' : ' (never served successfully)'}`;
+    const kept = ranked.slice(0, retained).map(said);
+    return `destroyed ${doomed.map(said).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
   },
 };
 

@@ -27,7 +27,9 @@ export function describeNotification(d: Deployment, kind: NotificationKind): str
   const known = about.filter(Boolean).join(', ');
   const what = `${d.service} ${d.env}: ${d.image}${known ? ` (${known})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
-  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
+  // Going back to an older version is said as such, whoever asked for it.
+  const downgrade = d.context.downgradeFrom ? ` (a downgrade from ${d.context.downgradeFrom})` : '';
+  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what}${downgrade} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
 }
 
 /**
@@ -81,7 +83,8 @@ export function slackBlocks(d: Deployment, kind: NotificationKind, text: string)
     said = `*Roll back* ${back}; *Pause* stops it after the action running now (resume with /slipway resume ${d.id}).`;
   } else if (kind === 'success') {
     const undo = 'deploys the release before this one again (its image and config)';
-    buttons = [button('undo', 'Undo', { service: d.service, env: d.env }, 'danger', undo)];
+    // It names this deployment: pressed after a newer one, the undo is refused rather than undoing that.
+    buttons = [button('undo', 'Undo', { deployment: d.id, service: d.service, env: d.env }, 'danger', undo)];
     said = `*Undo* ${undo}.`;
   } else if (kind === 'failure' && leftInService(d) && previous) {
     const back = `deploys the release it replaced (${previous}) again; ${d.context.group} leaves service`;

@@ -1,0 +1,91 @@
+/**
+ * What a cluster is now, read the same way by every decision about it — the preview, undo, a
+ * promotion evaluated when it runs, retention and the views: its server groups (from the cloud,
+ * the truth), the group serving (the newest in service), the releases recorded on it, and which
+ * groups served successfully. A group served successfully when a deployment finished on it and
+ * recorded it as a release (record is the last action of a deployment that succeeded): only those
+ * are worth keeping warm, and only those are ever gone back to.
+ */
+import type { ServerGroup } from '@slipway/cloud';
+import { clusterName } from '@slipway/core';
+import type { DeploymentState } from './deployment.js';
+import { cloudOf, clusterRegion, type RegionalDeps } from './regions.js';
+import type { DeploymentStore, Release } from './store.js';
+
+export interface ClusterDeps extends RegionalDeps {
+  store: DeploymentStore;
+}
+
+export interface ClusterNow {
+  region?: string;
+  /** Oldest first, as the cloud lists them. */
+  groups: ServerGroup[];
+  active?: ServerGroup;
+  /** Newest first. */
+  releases: Release[];
+  /** The groups that served successfully. */
+  served: Set<string>;
+}
+
+/** How many recorded releases are read: the store keeps the last 100 of a cluster. */
+const RELEASES_READ = 100;
+
+export async function clusterNow(deps: ClusterDeps, service: string, env: string): Promise<ClusterNow> {
+  const region = await clusterRegion(deps.store, service, env);
+  const [groups, releases] = await Promise.all([
+    cloudOf(deps, region).listServerGroups(clusterName(service, env)),
+    deps.store.releases(service, env, RELEASES_READ),
+  ]);
+  return {
+    ...(region ? { region } : {}),
+    groups,
+    active: [...groups].reverse().find((g) => !g.disabled),
+    releases,
+    served: servedGroups(releases),
+  };
+}
+
+/** The groups that served successfully: each recorded as a release by a deployment that finished on it. */
+export function servedGroups(releases: Release[]): Set<string> {
+  return new Set(releases.map((r) => r.group));
+}
+
+export interface Serving {
+  group: string;
+  image?: string;
+  commit?: string;
+  /** The deployment whose release serves: the newest recorded on the group, else the one that made it. */
+  deployment?: string;
+  instances: number;
+}
+
+/** What serves the cluster now, if anything. */
+export function servingOf(now: ClusterNow): Serving | undefined {
+  const g = now.active;
+  if (!g) return undefined;
+  const release = now.releases.find((r) => r.group === g.name);
+  const image = release?.image ?? g.tags?.image;
+  const commit = release?.commit ?? g.tags?.commit;
+  const deployment = release?.deployment ?? g.tags?.deployment;
+  return {
+    group: g.name,
+    ...(image ? { image } : {}),
+    ...(commit ? { commit } : {}),
+    ...(deployment ? { deployment } : {}),
+    instances: g.instances.length,
+  };
+}
+
+/** How a group is shown in every view: whether it served successfully, how its deployment ended, whether it was scaled to zero. */
+export async function groupStanding(
+  store: DeploymentStore,
+  now: ClusterNow,
+  g: ServerGroup,
+): Promise<{ servedSuccessfully: boolean; outcome?: DeploymentState; scaledDown?: boolean }> {
+  const maker = g.tags?.deployment ? await store.get(g.tags.deployment) : undefined;
+  return {
+    servedSuccessfully: now.served.has(g.name),
+    ...(maker ? { outcome: maker.state } : {}),
+    ...(g.disabled && g.desired === 0 ? { scaledDown: true } : {}),
+  };
+}
