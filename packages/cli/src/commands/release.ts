@@ -8,7 +8,8 @@ import type { OrchestratorPaths } from '@slipway/orchestrator';
 import { answer, CliError, client } from '../api.js';
 import { streamEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
-import { wellFormedImage } from '../names.js';
+import { resolveTarget, wellFormedImage } from '../names.js';
+import { confirmation, printPreview } from '../preview.js';
 import { ask } from '../prompt.js';
 
 interface ReleaseOptions extends GlobalOptions {
@@ -17,6 +18,9 @@ interface ReleaseOptions extends GlobalOptions {
   onFailure?: 'stop' | 'rollback-all';
   bake?: string;
   wait?: boolean;
+  yes?: boolean;
+  force?: boolean;
+  allowDowngrade?: boolean;
 }
 
 const orchestrator = () => client('orchestrator');
@@ -32,20 +36,26 @@ export function parseItem(spec: string): { service: string; image?: string; vers
   return /^(img|ami)-/.test(what) ? { service, image: what } : { service, version: what };
 }
 
-async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions): Promise<void> {
-  const message = options.message ?? (await ask('Why (the release message)'));
-  const started = await answer(
-    orchestrator().POST('/releases', {
-      body: {
-        message,
-        ...(options.env ? { env: options.env } : {}),
-        ...(options.onFailure ? { onFailure: options.onFailure } : {}),
-        ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
-        ...body,
-      },
-    }),
-    'orchestrator',
-  );
+/**
+ * Shows what the release would change in each cluster (the orchestrator's preview: from → to,
+ * what it skips and why), confirms production (asked, or --yes), then starts it carrying that
+ * confirmation and follows it.
+ */
+async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions, verb = 'release'): Promise<void> {
+  const message = options.message ?? (await ask('Why (the release message)', '-m MESSAGE (why: the release message)'));
+  const request: ReleaseBody = {
+    message,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.onFailure ? { onFailure: options.onFailure } : {}),
+    ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
+    ...(options.force ? { force: true } : {}),
+    ...(options.allowDowngrade ? { allowDowngrade: true } : {}),
+    ...body,
+  };
+  const preview = await answer(orchestrator().POST('/releases/preview', { body: request }), 'orchestrator');
+  printPreview(preview, options);
+  const confirm = await confirmation(preview, options, verb);
+  const started = await answer(orchestrator().POST('/releases', { body: { ...request, confirm } }), 'orchestrator');
   if (options.wait === false) {
     show(options, started, () => line(started.id));
     return;
@@ -86,6 +96,7 @@ export async function promote(
       ...options,
       message: options.message ?? `Promote ${service} from ${from} to ${to}`,
     },
+    'promote',
   );
 }
 
@@ -97,29 +108,17 @@ export function durationSeconds(text: string): number {
 }
 
 /**
- * `slipway deploy search prod img-…` when `prod` is a sync set: a release of that image to every
+ * `slipway deploy search live img-…` when `live` is a sync set: a release of that image to every
  * cluster of it; with a terminal, the deployer sees what each runs now and may leave some out.
  */
-/** The clusters of `env` when it is a sync set in the service's metadata, else undefined. */
-export async function syncSetMembers(service: string, env: string): Promise<string[] | undefined> {
-  const record = await answer(
-    client('metadata').GET('/services/{name}', { params: { path: { name: service } } }),
-    'metadata',
-  ).catch(() => undefined);
-  const sets = record?.metadata.clusters;
-  const members = sets && typeof sets === 'object' ? Object.entries(sets).find(([set]) => set === env)?.[1] : undefined;
-  return Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : undefined;
-}
-
 export async function deployToSyncSet(
   service: string,
   env: string,
   image: string,
   options: ReleaseOptions & { burnIn?: string },
-): Promise<boolean> {
-  const members = await syncSetMembers(service, env);
-  if (!members) return false;
-  let envs = members;
+): Promise<void> {
+  const target = await resolveTarget(service, env);
+  let envs = target.clusters;
   if (process.stdin.isTTY && process.stdout.isTTY && !options.json) {
     const sync = await answer(orchestrator().GET('/sync', { params: { query: { service } } }), 'orchestrator');
     const set = sync.items.find((s) => s.set === env) ?? {
@@ -140,8 +139,7 @@ export async function deployToSyncSet(
   const params =
     options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
   const what = /^(img|ami)-/.test(image) ? { image } : { version: image };
-  await start({ items: [{ service, ...what, env, envs }], ...params }, options);
-  return true;
+  await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy');
 }
 
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
@@ -158,12 +156,15 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     const wave = `wave ${Number(data.wave) + 1}`;
     const where = `${data.service} ${data.env}`;
     if (event.event === 'wave-started') line(`${at} ${bold(wave)}: ${(data.clusters as string[]).join(', ')}`);
-    else if (event.event === 'cluster-started') line(`${at} ▸ ${where} ${dim(`${wave}, ${data.deployment}`)}`);
+    else if (event.event === 'cluster-started')
+      line(
+        `${at} ▸ ${where} ${dim(`${wave}, ${data.deployment}`)}${data.downgradeFrom ? yellow(` a downgrade from ${data.downgradeFrom}`) : ''}`,
+      );
     else if (event.event === 'cluster-rolling-back')
       line(`${at} ${yellow('↶')} ${where} rolling back ${dim(String(data.deployment))}`);
     else if (event.event === 'cluster-finished')
       line(
-        `${at} ${data.state === 'succeeded' ? green('✓') : red('✗')} ${where} ${stateColour(String(data.state))}${data.reason ? dim(` ${data.reason}`) : ''}`,
+        `${at} ${data.state === 'succeeded' ? green('✓') : data.state === 'skipped' ? dim('–') : red('✗')} ${where} ${stateColour(String(data.state))}${data.reason ? dim(` ${data.reason}`) : ''}`,
       );
     else if (event.event === 'wave-finished' && data.bakeUntil)
       line(`${at} ${wave} done; baking until ${String(data.bakeUntil).slice(11, 19)}`);
@@ -172,7 +173,8 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
   }
   const done = await getRelease(id);
   if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
-  if (done.state !== 'succeeded') throw new CliError(`release ${done.id} ${done.state}`);
+  // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
+  if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);
 }
 
 async function getRelease(id: string) {
