@@ -77,7 +77,8 @@ export function createApp(deps: AppDeps): Express {
   const bolt = new App({ receiver, authorize: async () => ({}), logger: boltLogger(deps.logger) });
 
   bolt.command(/.*/, async ({ command, ack, respond }) => {
-    const ephemeral = (text: string) => ack({ response_type: 'ephemeral', text });
+    const ephemeral = (text: string, blocks?: unknown[]) =>
+      ack({ response_type: 'ephemeral', text, ...(blocks ? { blocks: blocks as never } : {}) });
     const actor = deps.users.find(command.team_id, command.user_id);
     if (!actor) return ephemeral(unknownUser(command.user_id));
     let parsed;
@@ -95,7 +96,7 @@ export function createApp(deps: AppDeps): Express {
       sleep(answerWithinMs).then(() => undefined),
     ]);
     if (first) {
-      await ephemeral(first.now);
+      await ephemeral(first.now, first.blocks);
       continueWith(first);
       return;
     }
@@ -103,7 +104,7 @@ export function createApp(deps: AppDeps): Express {
     await ephemeral(`:hourglass_flowing_sand: asking Slipway: ${command.text}`);
     void running.then(
       async (outcome) => {
-        await thread.finish(outcome.now);
+        await thread.finish(outcome.now, outcome.blocks);
         continueWith(outcome);
       },
       (error: unknown) => thread.finish(failure(error)),

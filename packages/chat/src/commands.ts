@@ -5,16 +5,10 @@
  * refusal; the services check it again (the calls act as that person).
  */
 import { roleAllows, type Role } from '@slipway/core';
+import { confirmMessage, makeChange, previewOf, type Change } from './changes.js';
 import { HELP, type ChatCommand } from './grammar.js';
 import { followBake, followDeployment, type FollowOptions } from './follow.js';
-import {
-  NotAvailableError,
-  type Actor,
-  type Environment,
-  type ReleaseStarted,
-  type SlipwayApi,
-  type SyncReport,
-} from './slipway.js';
+import { NotAvailableError, type Actor, type Environment, type SlipwayApi, type SyncReport } from './slipway.js';
 import type { ResponseThread } from './thread.js';
 
 export interface Conversation {
@@ -27,6 +21,8 @@ export interface Conversation {
 export interface Outcome {
   /** The immediate answer (the acknowledgement Slack shows within its 3 s). */
   now: string;
+  /** Its buttons, when it asks for a confirmation. */
+  blocks?: unknown[];
   /** The rest, through the response_url. */
   later?: () => Promise<void>;
 }
@@ -59,9 +55,18 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
     now,
     later: () => work().catch((error: unknown) => thread.finish(failure(error))),
   });
-  const followed = (start: () => Promise<{ id: string }>) => async () => {
-    const { id } = await start();
-    await followDeployment(api, id, thread, c.follow);
+  /**
+   * A change moves production only on purpose: the orchestrator's preview first; production is
+   * answered with it and a Confirm button, anything else is acknowledged and made at once, carrying
+   * the preview's confirmation (so it does what was previewed, or nothing).
+   */
+  const onPurpose = async (change: Change, acknowledgement: string): Promise<Outcome> => {
+    const preview = await previewOf(c, change);
+    if (preview.confirmationRequired) {
+      const { text, blocks } = confirmMessage(preview, change);
+      return { now: text, ...(blocks ? { blocks } : {}) };
+    }
+    return act(acknowledgement, () => makeChange(c, change, preview.confirmation));
   };
 
   switch (command.verb) {
@@ -90,11 +95,23 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
     }
     case 'sync':
       return { now: describeSync(await api.sync()) };
-    case 'deploy':
-      return act(
-        `:rocket: deploying ${command.service} ${command.image} to ${command.env}…`,
-        followed(() =>
-          api.deploy({
+    case 'deploy': {
+      // A sync set's name is a release to its clusters, resolved as the CLI and the API resolve it.
+      const target = await api.resolve(command.service, command.env);
+      if (target.kind === 'set') {
+        const what = /^(img|ami)-/.test(command.image) ? { image: command.image } : { version: command.image };
+        return onPurpose(
+          {
+            verb: 'release',
+            request: { message: command.message, env: command.env, items: [{ service: command.service, ...what }] },
+          },
+          `:package: releasing ${command.service} ${command.image} to ${command.env} (${target.clusters.join(', ')})…`,
+        );
+      }
+      return onPurpose(
+        {
+          verb: 'deploy',
+          request: {
             service: command.service,
             env: command.env,
             image: command.image,
@@ -102,13 +119,15 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
             ...(command.ref ? { configRef: command.ref } : {}),
             ...(command.strategy ? { strategy: command.strategy } : {}),
             ...(command.queue ? { queue: true } : {}),
-          }),
-        ),
+          },
+        },
+        `:rocket: deploying ${command.service} ${command.image} to ${command.env}…`,
       );
+    }
     case 'undo':
-      return act(
+      return onPurpose(
+        { verb: 'undo', service: command.service, env: command.env, message: command.message },
         `:leftwards_arrow_with_hook: undoing ${command.service} ${command.env}: back to the previous release…`,
-        followed(() => api.undo(command.service, command.env, command.message)),
       );
     case 'pause':
     case 'resume':
@@ -137,27 +156,26 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
         },
       );
     case 'release':
-      return act(
-        `:package: releasing ${command.items.map((i) => `${i.service} ${i.image ?? i.version}`).join(', ')}…`,
-        async () => {
-          const request = {
-            message: command.message,
-            items: command.items,
-            ...(command.env ? { env: command.env } : {}),
-          };
-          await thread.finish(describeRelease(await api.release(request)));
+      return onPurpose(
+        {
+          verb: 'release',
+          request: { message: command.message, items: command.items, ...(command.env ? { env: command.env } : {}) },
         },
+        `:package: releasing ${command.items.map((i) => `${i.service} ${i.image ?? i.version}`).join(', ')}…`,
       );
     case 'promote':
-      return act(`:arrow_up: promoting ${command.service} from ${command.from} to ${command.to}…`, async () => {
-        // The orchestrator resolves the image serving in `from` now (a release item's `from`).
-        const release = await api.release({
-          message: command.message,
-          env: command.to,
-          items: [{ service: command.service, from: command.from }],
-        });
-        await thread.finish(describeRelease(release));
-      });
+      // The orchestrator resolves the image serving in `from` now (a release item's `from`).
+      return onPurpose(
+        {
+          verb: 'promote',
+          request: {
+            message: command.message,
+            env: command.to,
+            items: [{ service: command.service, from: command.from }],
+          },
+        },
+        `:arrow_up: promoting ${command.service} from ${command.from} to ${command.to}…`,
+      );
   }
 }
 
@@ -197,8 +215,4 @@ function describeSync(answer: SyncReport): string {
         `:warning: *${s.service} ${s.set}* out of sync: ${s.clusters.map((c) => `${c.env} ${c.version ?? c.image ?? 'nothing'}${c.odd ? ' (odd one)' : ''}`).join(', ')}`,
     )
     .join('\n');
-}
-
-function describeRelease(answer: ReleaseStarted): string {
-  return `:package: release \`${answer.id}\` ${answer.state}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
 }
