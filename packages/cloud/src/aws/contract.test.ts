@@ -14,7 +14,9 @@ import { createAwsProvider } from './provider.js';
  * - CopyImage makes a copy that is available at once (AWS: pending for minutes) and a new one
  *   on every call: it ignores ClientToken (baking records one copy per region itself);
  * - it runs no software on instances: they are "running" at once, every status check is ok and
- *   a registered target is "healthy" at once, whatever its health check path would answer.
+ *   a registered target is "healthy" at once, whatever its health check path would answer;
+ * - it resizes a group whose Launch and Terminate are suspended (AWS does not: a disabled group
+ *   is resized with them resumed, proven with the SDK mocked in provider.test.ts).
  */
 let moto: TestMoto;
 let network: MotoNetwork;
