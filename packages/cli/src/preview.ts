@@ -66,6 +66,11 @@ export async function confirmation(
   const said = `${where(production)} is production: ${verb} ${unique.join(', ')}${downgrade}`;
   if (!isInteractive())
     throw new CliError(`${said}: nothing is asked without a terminal; add --yes to confirm it`, true);
-  if (!(await confirm(`${said}?`))) throw new CliError('nothing done');
+  // Short enough for one line of a terminal: the versions (the lines above say the images).
+  const versions = [
+    ...new Set(production.map((c) => `${c.from?.version ?? label(c.from)} → ${c.to.version ?? label(c.to)}`)),
+  ];
+  const question = `${where(production)} is production: ${verb} ${versions.join(', ')}${downgrade}?`;
+  if (!(await confirm(question))) throw new CliError('nothing done');
   return preview.confirmation;
 }

@@ -253,7 +253,8 @@ export function createOperations(options: OperationsOptions) {
         capacity: { min: g.min, desired: g.desired, max: g.max },
         image: g.tags?.image ?? release?.image,
         commit: g.tags?.commit ?? release?.commit,
-        deployment: g.tags?.deployment ?? release?.deployment,
+        // The deployment whose release it serves (an undo re-enabling it), else the one that made it.
+        deployment: release?.deployment ?? g.tags?.deployment,
         instances: g.instances.map((i) => ({
           id: i.id,
           lifecycle: i.lifecycle,

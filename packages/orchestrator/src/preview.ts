@@ -170,12 +170,12 @@ const changing = (clusters: ClusterChange[]) => clusters.filter((c) => !c.skip);
 
 /** The confirmation that names every from → to: each cluster, its image and config commit before and after. */
 export function confirmationOf(clusters: ClusterChange[]): string {
-  return changing(clusters)
-    .map(
-      (c) =>
-        `${c.service} ${c.env} ${c.from?.image ?? 'nothing'}@${short(c.from?.commit)}→${c.to.image}@${short(c.to.commit)}`,
-    )
-    .join(', ');
+  const changes = changing(clusters).map(
+    (c) =>
+      `${c.service} ${c.env} ${c.from?.image ?? 'nothing'}@${short(c.from?.commit)}→${c.to.image}@${short(c.to.commit)}`,
+  );
+  // A release that would skip every cluster still has a confirmation: of changing nothing.
+  return changes.length ? changes.join(', ') : 'no change';
 }
 
 export function previewOf(action: ChangeAction, clusters: ClusterChange[], undoOf?: string): Preview {

@@ -65,9 +65,11 @@ async function pickImage(service: string, env: string, images: ImageInfo[]): Pro
 async function sameAgain(preview: Preview, options: DeployOptions, what: string): Promise<void> {
   const [change] = preview.clusters;
   if (!change?.unchanged || options.force) return;
-  const runs = `${change.service} ${change.env} already runs ${change.to.image}${change.to.version ? ` (${change.to.version})` : ''} with this config`;
+  const runs = `${change.service} ${change.env} already runs this image and config`;
   if (!isInteractive() || options.yes) throw new CliError(`${runs}: add --force to ${what} it again`);
-  if (!(await confirm(`${runs}: ${what} it again?`))) throw new CliError('nothing done');
+  const version = change.to.version ?? change.to.image;
+  if (!(await confirm(`${change.service} ${change.env} already runs ${version} with this config: ${what} it again?`)))
+    throw new CliError('nothing done');
 }
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
