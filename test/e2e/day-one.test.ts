@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPlatform, type Platform } from '@slipway/platform';
-import { EXAMPLE_SERVICE_DIR, freePortBase, gitRepo } from '@slipway/test-utils';
+import { eventually, EXAMPLE_SERVICE_DIR, freePortBase, gitRepo } from '@slipway/test-utils';
 import { cli, plain, type Run } from './slipway.js';
 
 // Issue 18's first day with slipway, through the built binary against a platform of its own.
@@ -76,6 +76,20 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
     expect(history.stdout).toMatch(
       /^revision 2 .* by admin\n {2}\+ contact=a@example.com\n {2}~ replicas: 3 → 4\nrevision 1 .*\n {2}\+ owner=team-search\n {2}\+ replicas=3\n$/,
     );
+  });
+
+  it('refuses a sync set named like an environment, naming both, and stores nothing', async () => {
+    const clash = await slipway('services', 'set', 'search', 'clusters={"prod":["prod-a","prod-b"]}');
+    expect(clash).toMatchObject({
+      code: 1,
+      stderr:
+        'slipway: not stored: prod is both a sync set of search (prod-a, prod-b) and an environment of it (the configuration search-prod): give the set another name\n',
+    });
+    const member = await slipway('services', 'set', 'search', 'clusters={"prod-a":["prod-a","prod-b"]}');
+    expect(member.stderr).toMatch(/prod-a is both a sync set of search .* and an environment of it/);
+    expect(
+      JSON.parse((await slipway('--json', 'services', 'show', 'search')).stdout).metadata.clusters,
+    ).toBeUndefined();
   });
 
   it('says an unknown service or environment does not exist, with the nearest name, exit 1', async () => {
@@ -163,6 +177,8 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
   });
 });
 
+let cancelledGroup = '';
+
 describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => {
   const bakes: Record<string, string> = {};
 
@@ -227,16 +243,25 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(screen).toMatch(new RegExp(`❯ ${bakes.v2} +1\\.1\\.0 +\\d+ (s|min) ago`));
     expect(screen).toMatch(new RegExp(`${bakes.v1} +1\\.0\\.0 +\\d+ (s|min) ago +serving in prod now`));
     const asked = await run.onTerminal(['deploy', 'search', 'prod', '1.1.0', '-m', 'no'], (s) =>
-      /prod is production: deploy search\?/.test(plain(s)) ? 'n\r' : undefined,
+      /search prod is production: deploy 1\.0\.0 → 1\.1\.0\?/.test(plain(s)) ? 'n\r' : undefined,
     );
     expect(plain(asked.stdout)).toMatch(/version +img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\)[\s\S]*nothing done/);
     expect(asked.code).toBe(1);
+    // Without a terminal nothing is asked: a production change is a usage error naming --yes, and nothing moves.
+    const script = await slipway('deploy', 'search', 'prod', '1.1.0', '-m', 'from a script');
+    expect(script).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        /version +img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\)[\s\S]*slipway: search prod is production: deploy img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\): nothing is asked without a terminal; add --yes to confirm it\n$/,
+      ),
+    });
+    expect(JSON.parse((await slipway('--json', 'history', 'search', 'prod')).stdout).items).toHaveLength(1);
   }, 60_000);
 
   it('pause says when it takes effect; Ctrl-C of a follow says it keeps running; watch shows the pause; --queue in words', async () => {
     let id = '';
     let paused: Run | undefined;
-    const follow = await run.slipway(['deploy', 'search', 'prod', '1.1.0', '-m', 'second', '--burn-in', '6'], {
+    const follow = await run.slipway(['deploy', 'search', 'prod', '1.1.0', '-m', 'second', '--burn-in', '6', '--yes'], {
       started: (child, r) => {
         const poll = setInterval(() => {
           id ||= /(dep-[0-9a-z]+):/.exec(r.stdout)?.[1] ?? '';
@@ -253,7 +278,7 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect([follow.code, follow.stderr]).toEqual([130, expect.stringMatching(/keeps running/)]);
     expect(follow.stderr).toMatch(new RegExp(`Deployment ${id} keeps running\\. Follow it again: slipway watch ${id}`));
     expect(paused!.stdout).toMatch(new RegExp(`^${id} pauses after burn-in, in about \\d+ s`));
-    const busy = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'meanwhile', '--force');
+    const busy = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'meanwhile', '--force', '--yes');
     expect(busy.stderr).toMatch(/--queue/);
     expect(busy.stderr).not.toMatch(/"queue"/);
     const watched = await slipway('watch', id);
@@ -263,6 +288,12 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
   }, 90_000);
 
   it('undo says what it deploys first; status and history show version, outcome, time taken, who, and the undo', async () => {
+    // Production: without a terminal, only with --yes (what the orchestrator says undo deploys is shown first).
+    const unconfirmed = await slipway('undo', 'search', 'prod', '-m', 'back');
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(
+      /^search prod:\n {2}version +img-\w+ \(1\.1\.0\) → img-\w+ \(1\.0\.0\) a downgrade\n[\s\S]*slipway: search prod is production: undo img-\w+ \(1\.1\.0\) → img-\w+ \(1\.0\.0\), a downgrade: nothing is asked without a terminal; add --yes to confirm it\n$/,
+    );
     const undone = await slipway('undo', 'search', 'prod', '-m', 'back', '--yes');
     expect(undone.stderr).toMatch(/version +img-\w+ \(1\.1\.0\) → img-\w+ \(1\.0\.0\)/);
     expect(undone.stdout).toMatch(new RegExp(`undo search prod → ${bakes.v1} \\(1\\.0\\.0\\), config [0-9a-f]{12}`));
@@ -279,6 +310,27 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(one.stdout).toMatch(/in service 1\.0\.0/);
     expect(one.stdout).toMatch(/last deployment: dep-\w+ succeeded \(undo\) \d+ s/);
   }, 90_000);
+
+  it('cancels a deployment whose group was made; the name of that group is not given to the next one', async () => {
+    const started = await slipway('deploy', 'search', 'prod', '1.1.0', '-m', 'to cancel', '--yes', '--no-wait');
+    const id = started.stdout.trim();
+    const get = async () =>
+      (await (
+        await fetch(`${platform.urls.orchestrator}/deployments/${id}`, {
+          headers: { Authorization: `Bearer ${platform.adminToken}` },
+        })
+      ).json()) as { state: string; actions: { name: string; state: string }[]; context: { group?: string } };
+    await eventually(
+      get,
+      (d) => d.actions.some((a) => a.name === 'create-server-group' && a.state === 'done'),
+      'its group',
+    );
+    expect((await slipway('cancel', id)).code).toBe(0);
+    const done = await eventually(get, (d) => d.state === 'cancelled' || d.state === 'failed', 'the cancel');
+    expect(done.state).toBe('cancelled');
+    cancelledGroup = done.context.group!;
+    expect(cancelledGroup).toMatch(/^search-prod-v\d{3}$/);
+  }, 60_000);
 
   it('ends quietly when the reader of its output goes away (| head -1)', async () => {
     for (let i = 0; i < 10; i++) {
@@ -314,7 +366,15 @@ describe('what changed, by commit (issue 17)', () => {
     await source.git('push', '--quiet', 'origin', 'main');
     expect((await slipway('build', 'search', '--dir', source.dir)).code).toBe(0);
     for (const v of ['1.2.0', '1.3.0']) expect((await slipway('bake', 'search', v)).code).toBe(0);
-    expect((await slipway('deploy', 'search', 'prod', '1.2.0', '-m', 'from Git', '--burn-in', '1')).code).toBe(0);
+    expect((await slipway('deploy', 'search', 'prod', '1.2.0', '-m', 'from Git', '--burn-in', '1', '--yes')).code).toBe(
+      0,
+    );
+    // A name a recent group had (the cancelled one's) is not used again: on AWS a group being deleted holds it.
+    const [fromGit] = JSON.parse((await slipway('--json', 'history', 'search', 'prod')).stdout).items as {
+      context: { group: string };
+    }[];
+    expect(fromGit!.context.group).not.toBe(cancelledGroup);
+    expect(fromGit!.context.group > cancelledGroup).toBe(true);
 
     // A config change waiting in the repository since: resultsPerPage 20 → 30.
     const config = await mkdtemp(join(tmpdir(), 'search-prod-config-'));
@@ -351,13 +411,30 @@ describe('what changed, by commit (issue 17)', () => {
   }, 120_000);
 
   it("history --commits lists each deployment's commits and config keys; revert goes back to the newest release without a commit", async () => {
-    expect((await slipway('deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1')).code).toBe(0);
+    expect(
+      (await slipway('deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1', '--yes')).code,
+    ).toBe(0);
     // Running 1.3.0, which holds the fix: going back past the first commit has nowhere to go.
     expect((await slipway('revert', 'search', 'prod', commits.v120)).stderr).toMatch(
       new RegExp(`no earlier release of search prod is known to be without ${short(commits.v120)}`),
     );
 
-    const reverted = await slipway('revert', 'search', 'prod', short(commits.fix), '-m', 'highlighting is slow');
+    // Production: a revert is confirmed too (--yes without a terminal), after what it deploys is shown.
+    const unconfirmed = await slipway('revert', 'search', 'prod', short(commits.fix), '-m', 'highlighting is slow');
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(
+      /version +img-\w+ \(1\.3\.0\) → img-\w+ \(1\.2\.0\) a downgrade[\s\S]*search prod is production: revert to img-\w+ \(1\.3\.0\) → img-\w+ \(1\.2\.0\), a downgrade: nothing is asked without a terminal; add --yes/,
+    );
+    expect(await version()).toBe('1.3.0');
+    const reverted = await slipway(
+      'revert',
+      'search',
+      'prod',
+      short(commits.fix),
+      '-m',
+      'highlighting is slow',
+      '--yes',
+    );
     expect(reverted.code).toBe(0);
     expect(reverted.stdout).toMatch(
       new RegExp(`^dep-\\w+: search prod back to 1\\.2\\.0 \\(img-\\w+\\), without ${short(commits.fix)}\\n`),

@@ -80,10 +80,10 @@ describe('the clusters', () => {
     const cluster: Cluster = {
       service: 'search',
       env: 'prod',
-      active: { name: 'search-prod-v004', disabled: false, capacity, instances: [], servedSuccessfully: true },
+      active: { name: 'search-prod-v004', disabled: false, capacity, instances: [], vetted: true },
       retained: [
-        retained('search-prod-v003', { servedSuccessfully: false, outcome: 'rolled-back' }),
-        retained('search-prod-v002', { servedSuccessfully: true, outcome: 'succeeded', scaledDown: true }),
+        retained('search-prod-v003', { vetted: false, outcome: 'rolled-back' }),
+        retained('search-prod-v002', { vetted: true, outcome: 'succeeded', scaledDown: true }),
       ],
       health: {},
     };

@@ -49,7 +49,7 @@ function healthCell(instance: Group['instances'][number], group: Group): Html {
  */
 function group(g: Group, active: boolean): Html {
   const role = active ? 'active, in service' : g.disabled ? 'retained, out of service' : 'old group, in service';
-  const unproven = !active && g.disabled && g.servedSuccessfully === false;
+  const unproven = !active && g.disabled && g.vetted === false;
   const marks = [
     ...(unproven
       ? [`never served successfully${g.outcome && g.outcome !== 'succeeded' ? ` (${g.outcome})` : ''}`]

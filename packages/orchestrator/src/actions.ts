@@ -20,7 +20,7 @@ import {
 import { resolveParams, type Deployment, type DeploymentParams } from './deployment.js';
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
-import { servedGroups } from './serving.js';
+import { vettedGroups } from './serving.js';
 import { sourceOfImage } from './source.js';
 
 export * from './action.js';
@@ -427,7 +427,7 @@ const destroyOldGroups: Action = {
     const d = ctx.deployment;
     const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
-    const served = servedGroups(await ctx.deps.store.releases(d.service, d.env, 100));
+    const served = await vettedGroups(ctx.deps.store, d.service, d.env);
     const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
     const ranked = [...older.filter((g) => served.has(g.name)), ...older.filter((g) => !served.has(g.name))];
     const doomed = ranked.slice(retained);

@@ -23,7 +23,7 @@ export interface ClusterNow {
   active?: ServerGroup;
   /** Newest first. */
   releases: Release[];
-  /** The groups that served successfully. */
+  /** The groups that served successfully (vetted). */
   served: Set<string>;
 }
 
@@ -41,13 +41,16 @@ export async function clusterNow(deps: ClusterDeps, service: string, env: string
     groups,
     active: [...groups].reverse().find((g) => !g.disabled),
     releases,
-    served: servedGroups(releases),
+    served: await vettedGroups(deps.store, service, env),
   };
 }
 
-/** The groups that served successfully: each recorded as a release by a deployment that finished on it. */
-export function servedGroups(releases: Release[]): Set<string> {
-  return new Set(releases.map((r) => r.group));
+/**
+ * The groups that served successfully (vetted): each recorded as a release by a deployment that
+ * succeeded on it. The one place retention, undo and the views ask.
+ */
+export async function vettedGroups(store: DeploymentStore, service: string, env: string): Promise<Set<string>> {
+  return new Set((await store.releases(service, env, RELEASES_READ)).map((r) => r.group));
 }
 
 export interface Serving {
@@ -81,10 +84,10 @@ export async function groupStanding(
   store: DeploymentStore,
   now: ClusterNow,
   g: ServerGroup,
-): Promise<{ servedSuccessfully: boolean; outcome?: DeploymentState; scaledDown?: boolean }> {
+): Promise<{ vetted: boolean; outcome?: DeploymentState; scaledDown?: boolean }> {
   const maker = g.tags?.deployment ? await store.get(g.tags.deployment) : undefined;
   return {
-    servedSuccessfully: now.served.has(g.name),
+    vetted: now.served.has(g.name),
     ...(maker ? { outcome: maker.state } : {}),
     ...(g.disabled && g.desired === 0 ? { scaledDown: true } : {}),
   };

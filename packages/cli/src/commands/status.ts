@@ -29,9 +29,9 @@ function outcome(d: DeploymentRecord): string {
  * A retained group that never served successfully (its deployment rolled back, was cancelled or
  * failed) is marked: it is the first to go, and never gone back to; one scaled to zero says so.
  */
-function standing(group: { disabled: boolean; servedSuccessfully?: boolean; outcome?: string; scaledDown?: boolean }) {
+function standing(group: { disabled: boolean; vetted?: boolean; outcome?: string; scaledDown?: boolean }) {
   const marks = [
-    ...(group.disabled && group.servedSuccessfully === false
+    ...(group.disabled && group.vetted === false
       ? [red(`never served successfully${group.outcome && group.outcome !== 'succeeded' ? ` (${group.outcome})` : ''}`)]
       : []),
     ...(group.scaledDown ? [dim('scaled to zero')] : []),

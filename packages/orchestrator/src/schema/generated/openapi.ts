@@ -640,8 +640,8 @@ export interface components {
             image?: string;
             commit?: string;
             deployment?: string;
-            /** @description A deployment finished on it (recorded it as a release): only such a group is kept warm first, and gone back to. */
-            servedSuccessfully?: boolean;
+            /** @description It served successfully: a deployment that succeeded put it in service (it finished vetting). Only such groups are kept warm first, and gone back to. */
+            vetted?: boolean;
             /**
              * @description How the deployment that made it ended (or where it is).
              * @enum {string}
