@@ -13,7 +13,7 @@ import { confirm, isInteractive } from './prompt.js';
 
 export type Preview = OrchestratorComponents['schemas']['Preview'];
 type Change = Preview['clusters'][number];
-type Side = Change['to'];
+type Side = OrchestratorComponents['schemas']['Side'];
 
 const short = (commit?: string) => commit?.slice(0, 12) ?? 'none';
 const label = (side?: Pick<Side, 'image' | 'version'> | null) =>

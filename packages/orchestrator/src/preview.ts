@@ -1,6 +1,6 @@
 /**
  * What a change would do, computed by the orchestrator before it does it — the same answer for the
- * CLI, Slack and the API (`?dryRun=true`): for each cluster what serves now and what would (image,
+ * CLI, Slack and the API (the `…/preview` operations): for each cluster what serves now and what would (image,
  * version, config commit, instances), whether that is a downgrade, whether the image failed there
  * or in production before; and the environment's rules (core's environment-policy.ts), enforced
  * here for every path. A change to production needs a confirmation naming exactly this from → to:
@@ -9,59 +9,16 @@
  */
 import { activeFreeze, ConflictError, NotAllowedError, policyOf, syncSetOf } from '@slipway/core';
 import type { Deployment } from './deployment.js';
+import type { components } from './schema/generated/openapi.js';
 import type { ImageRecord, Peers } from './peers.js';
 import { clusterNow, servingOf, type ClusterDeps, type ClusterNow } from './serving.js';
 import { compareVersions } from './versions.js';
 
-export type ChangeAction = 'deploy' | 'undo' | 'revert' | 'release' | 'promote';
-
-export interface Side {
-  image: string | null;
-  version?: string;
-  commit?: string;
-  group?: string;
-  deployment?: string;
-  instances: number;
-}
-
-export interface ClusterChange {
-  service: string;
-  env: string;
-  /** The sync set the cluster is one of, if any. */
-  set?: string;
-  region?: string;
-  from: Side | null;
-  to: Side & { image: string };
-  /** The same image and config commit serve already. */
-  unchanged: boolean;
-  /** The version it goes to is older than the one serving. */
-  downgrade: boolean;
-  /** The version it goes to is the one serving (another image of it, or the same). */
-  sameVersion: boolean;
-  /** Why a release would leave this cluster as it is (it runs this already, or a newer version). */
-  skip?: string;
-  /** The image failed there, or in a production environment, before. */
-  failedBefore?: { deployment: string; env: string; state: string; at: string; reason?: string };
-  policy: {
-    production: boolean;
-    requireConfirmation: boolean;
-    approvers?: string[];
-    frozen?: { until: string; reason?: string };
-  };
-}
-
-export interface Preview {
-  action: ChangeAction;
-  /** Some cluster that would change needs the confirmation sent back. */
-  confirmationRequired: boolean;
-  /** What to send back as `confirm`: it names every from → to the change makes. */
-  confirmation: string;
-  clusters: ClusterChange[];
-  /** Each said in words: downgrades, failures before, freezes, approvers. */
-  warnings: string[];
-  /** An undo's or revert's: the deployment it takes out of service. */
-  undoOf?: string;
-}
+type Schemas = components['schemas'];
+export type Preview = Schemas['Preview'];
+export type ChangeAction = Preview['action'];
+export type ClusterChange = Schemas['ClusterChange'];
+export type Side = Schemas['Side'];
 
 /** What a change would put on one cluster. */
 export interface Planned {
@@ -230,7 +187,7 @@ export function enforcePolicy(preview: Preview, request: { confirm?: string | un
   if (production.length > 0 && request.confirm === undefined) {
     const where = [...new Set(production.map((c) => `${c.service} ${c.env}`))].join(', ');
     throw new ConflictError(
-      `${where} ${production.length > 1 ? 'are' : 'is'} production: a change there needs a confirmation naming what it changes (${said}); ask for the preview (dryRun=true) and send its confirmation back (slipway asks, or takes --yes)`,
+      `${where} ${production.length > 1 ? 'are' : 'is'} production: a change there needs a confirmation naming what it changes (${said}); ask for its preview (…/preview) and send its confirmation back (slipway asks, or takes --yes)`,
     );
   }
 }

@@ -41,6 +41,6 @@ export async function resolveName(
 /** The refusal of a sync set where one cluster is meant, in words. */
 export function notOneCluster(service: string, target: Extract<Target, { kind: 'set' }>): UnprocessableError {
   return new UnprocessableError(
-    `${target.name} is a sync set of ${service} (${target.clusters.join(', ')}), not one cluster: release to it (POST /releases with env ${target.name}; slipway deploy does), or name one of its clusters`,
+    `${target.name} is a sync set of ${service} (${target.clusters.join(', ')}), not one cluster: name one of its clusters; a deploy to the set is a release (POST /releases with env ${target.name}, as slipway deploy makes it)`,
   );
 }

@@ -522,7 +522,10 @@ export interface components {
             set?: string;
             region?: string;
             from: components["schemas"]["Side"] | (never | null);
-            to: components["schemas"]["Side"];
+            to: components["schemas"]["Side"] & {
+                image: string;
+                commit: string;
+            };
             /** @description The same image and config commit serve already. */
             unchanged: boolean;
             /** @description It goes back to an older version. */
