@@ -99,30 +99,28 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     const c = r.waves[wave]!.clusters[index]!;
     const id = clusterDeploymentId(r.id, 'w', wave, index);
     try {
+      // Evaluated once, before it is submitted: a submitted one (a crash after it) is adopted as it is.
+      let downgradeFrom: string | undefined;
       if (!(await store.get(id))) {
-        const { skip, downgradeFrom } = await evaluate(r, c);
-        if (skip) {
-          Object.assign(c, { state: 'skipped', reason: skip, finishedAt: now() });
-          events.push({
-            type: 'cluster-finished',
-            service: c.service,
-            env: c.env,
-            wave,
-            state: 'skipped',
-            reason: skip,
-          });
+        const evaluated = await evaluate(r, c);
+        if (evaluated.skip) {
+          Object.assign(c, { state: 'skipped', reason: evaluated.skip, finishedAt: now() });
+          const { service, env } = c;
+          events.push({ type: 'cluster-finished', service, env, wave, state: 'skipped', reason: evaluated.skip });
           return;
         }
-        if (downgradeFrom) {
-          await submit(r, c, id, { context: { downgradeFrom } }, c.image, c.commit);
-          Object.assign(c, { state: 'deploying', deployment: id, startedAt: now() });
-          events.push({ type: 'cluster-started', service: c.service, env: c.env, wave, deployment: id, downgradeFrom });
-          return;
-        }
+        downgradeFrom = evaluated.downgradeFrom;
       }
-      await submit(r, c, id, {}, c.image, c.commit);
+      await submit(r, c, id, downgradeFrom ? { context: { downgradeFrom } } : {}, c.image, c.commit);
       Object.assign(c, { state: 'deploying', deployment: id, startedAt: now() });
-      events.push({ type: 'cluster-started', service: c.service, env: c.env, wave, deployment: id });
+      events.push({
+        type: 'cluster-started',
+        service: c.service,
+        env: c.env,
+        wave,
+        deployment: id,
+        ...(downgradeFrom ? { downgradeFrom } : {}),
+      });
     } catch (error) {
       if (!isSlipwayError(error) || error.status >= 500) throw error;
       Object.assign(c, { state: 'failed', reason: error.message, finishedAt: now() });
