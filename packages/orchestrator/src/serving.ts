@@ -41,7 +41,7 @@ export async function clusterNow(deps: ClusterDeps, service: string, env: string
     groups,
     active: [...groups].reverse().find((g) => !g.disabled),
     releases,
-    served: await vettedGroups(deps.store, service, env),
+    served: vettedOf(releases),
   };
 }
 
@@ -50,8 +50,10 @@ export async function clusterNow(deps: ClusterDeps, service: string, env: string
  * succeeded on it. The one place retention, undo and the views ask.
  */
 export async function vettedGroups(store: DeploymentStore, service: string, env: string): Promise<Set<string>> {
-  return new Set((await store.releases(service, env, RELEASES_READ)).map((r) => r.group));
+  return vettedOf(await store.releases(service, env, RELEASES_READ));
 }
+
+const vettedOf = (releases: Release[]) => new Set(releases.map((r) => r.group));
 
 export interface Serving {
   group: string;
@@ -79,15 +81,20 @@ export function servingOf(now: ClusterNow): Serving | undefined {
   };
 }
 
-/** How a group is shown in every view: whether it served successfully, how its deployment ended, whether it was scaled to zero. */
+/**
+ * How a group is shown in every view: whether it served successfully, and if not how the deployment
+ * that made it ended (read only then: the dashboard asks every half second), whether it was scaled
+ * to zero.
+ */
 export async function groupStanding(
   store: DeploymentStore,
   now: ClusterNow,
   g: ServerGroup,
 ): Promise<{ vetted: boolean; outcome?: DeploymentState; scaledDown?: boolean }> {
-  const maker = g.tags?.deployment ? await store.get(g.tags.deployment) : undefined;
+  const vetted = now.served.has(g.name);
+  const maker = !vetted && g.tags?.deployment ? await store.get(g.tags.deployment) : undefined;
   return {
-    vetted: now.served.has(g.name),
+    vetted,
     ...(maker ? { outcome: maker.state } : {}),
     ...(g.disabled && g.desired === 0 ? { scaledDown: true } : {}),
   };

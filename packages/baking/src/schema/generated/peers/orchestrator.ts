@@ -646,7 +646,7 @@ export interface components {
             /** @description It served successfully: a deployment that succeeded put it in service (it finished vetting). Only such groups are kept warm first, and gone back to. */
             vetted?: boolean;
             /**
-             * @description How the deployment that made it ended (or where it is).
+             * @description Of a group that is not vetted, how the deployment that made it ended (or where it is).
              * @enum {string}
              */
             outcome?: "queued" | "running" | "paused" | "succeeded" | "failed" | "rolled-back" | "cancelled";
