@@ -17,8 +17,8 @@ import {
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
 import { isFinished, resolveParams, type Deployment } from './deployment.js';
-import type { ImageRecord, Peers } from './peers.js';
-import { changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
+import type { ImageRecord, Peers, ServiceRecord } from './peers.js';
+import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
 import type { Runner } from './runner.js';
 import { cloudOf, machineImageIn } from './regions.js';
 import type { operations } from './schema/generated/openapi.js';
@@ -93,9 +93,9 @@ export function createOperations(options: OperationsOptions) {
 
   /** A deployment to one cluster (a sync set's name is a release), checked, with what it would change. */
   async function planDeployment(request: DeploymentRequest, by: string, via?: string) {
-    const { target } = await resolveName(options.peers, request.service, request.env);
+    const { target, service } = await resolveName(options.peers, request.service, request.env);
     if (target.kind === 'set') throw notOneCluster(request.service, target);
-    const prepared = await prepareDeployment(options, request, by, via ? { via } : {});
+    const prepared = await prepareDeployment(options, request, by, via ? { via } : {}, service);
     return { prepared, preview: await previewPrepared(options, 'deploy', prepared) };
   }
 
@@ -108,7 +108,7 @@ export function createOperations(options: OperationsOptions) {
     env: string,
     asked: { message: string; named?: string | undefined; by: string; via?: string | undefined },
   ) {
-    const { target: name } = await resolveName(options.peers, service, env);
+    const { target: name, service: record } = await resolveName(options.peers, service, env);
     if (name.kind === 'set') throw notOneCluster(service, name);
     const now = await clusterNow(options, service, env);
     const serving = servingOf(now);
@@ -135,6 +135,7 @@ export function createOperations(options: OperationsOptions) {
         context: { group: previous.group },
         ...(asked.via ? { via: asked.via } : {}),
       },
+      record,
     );
     return { prepared, preview: await previewPrepared(options, 'undo', prepared, now) };
   }
@@ -285,10 +286,11 @@ export function createOperations(options: OperationsOptions) {
 
 type SubmitOptions = Pick<OperationsOptions, 'store' | 'runner' | 'peers' | 'cloud' | 'regions' | 'releaseConcurrency'>;
 
-/** A deployment checked and made, not yet admitted: what it would deploy, and the image it deploys. */
+/** A deployment checked and made, not yet admitted: what it would deploy, the image, the service's metadata. */
 export interface Prepared {
   deployment: Deployment;
   image: ImageRecord;
+  properties: Record<string, unknown>;
 }
 
 /** Everything checked before anything is queued, each failure a 4xx naming what is wrong. */
@@ -297,10 +299,13 @@ export async function prepareDeployment(
   request: DeploymentRequest,
   by: string,
   extra: Partial<Deployment> = {},
+  /** The service's record, when the caller read it already (resolving the name). */
+  known?: ServiceRecord,
 ): Promise<Prepared> {
   const { peers } = options;
   const { service, env } = request;
-  if (!(await peers.service(service))) {
+  const record = known ?? (await peers.service(service));
+  if (!record) {
     throw new UnprocessableError(
       `service ${service} is not registered: add it with PUT /services/${service} in metadata`,
     );
@@ -373,7 +378,7 @@ export async function prepareDeployment(
       ...extra.context,
     },
   };
-  return { deployment, image };
+  return { deployment, image, properties: record.properties };
 }
 
 /** The record is saved with the lock and the slot, in one step: nothing is held for a record that is not there. */
@@ -402,13 +407,10 @@ export async function submitDeployment(
 export async function previewPrepared(
   options: SubmitOptions,
   action: ChangeAction,
-  { deployment: d, image }: Prepared,
+  { deployment: d, image, properties }: Prepared,
   now?: ClusterNow,
 ): Promise<Preview> {
-  const [record, history] = await Promise.all([
-    options.peers.service(d.service),
-    options.store.list({ service: d.service, limit: 100 }),
-  ]);
+  const history = await options.store.list({ service: d.service, limit: HISTORY_READ });
   const change = await changeOf(
     options,
     {
@@ -420,7 +422,7 @@ export async function previewPrepared(
       ...(d.context.params?.region ? { region: d.context.params.region } : {}),
       ...(d.context.group ? { group: d.context.group } : {}),
     },
-    record?.properties ?? {},
+    properties,
     history.items,
     now,
   );

@@ -37,6 +37,9 @@ export interface PreviewDeps extends ClusterDeps {
 }
 
 const FAILED = new Set(['failed', 'rolled-back']);
+
+/** How many of a service's latest deployments a preview looks through for a failure of the image. */
+export const HISTORY_READ = 100;
 const short = (commit?: string) => commit?.slice(0, 12) ?? 'none';
 
 /** One cluster's change: from what serves now (read now, or given) to what is planned. */

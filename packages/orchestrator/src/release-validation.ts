@@ -8,7 +8,7 @@ import type { CloudProvider, CloudRegions } from '@slipway/cloud';
 import { isEnvName, isSlipwayError, syncSets, UnprocessableError, type BodyOf } from '@slipway/core';
 import { resolveParams, type Deployment } from './deployment.js';
 import type { ImageFinder, ImageRecord, Peers } from './peers.js';
-import { changeOf, previewOf, skipReason, type ClusterChange, type Preview } from './preview.js';
+import { HISTORY_READ, changeOf, previewOf, skipReason, type ClusterChange, type Preview } from './preview.js';
 import { cloudOf, machineImageIn, regionalProblem } from './regions.js';
 import {
   planServiceWaves,
@@ -182,7 +182,7 @@ export async function validateRelease(
   const changes: ClusterChange[] = [];
   for (const { cluster, image, instances, promotion } of planned) {
     if (!history.has(cluster.service))
-      history.set(cluster.service, (await deps.store.list({ service: cluster.service, limit: 100 })).items);
+      history.set(cluster.service, (await deps.store.list({ service: cluster.service, limit: HISTORY_READ })).items);
     const change = await changeOf(
       deps,
       {
