@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'slipway setup: %s\n' "$*" >&2; }
 
-# System packages: command → Debian package. The tests also drive a real browser.
+# System packages: command → Debian package. The tests also drive a real browser, and fail a
+# Redis over under Debian's redis-sentinel.
 declare -A package_for=([git]=git [redis-server]=redis-server [packer]=packer)
-if [ "${1:-}" = --tests ]; then package_for[chromium]=chromium; fi
+if [ "${1:-}" = --tests ]; then package_for[chromium]=chromium; package_for[redis-sentinel]=redis-sentinel; fi
 missing=()
 for command in "${!package_for[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${package_for[$command]}")

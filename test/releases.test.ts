@@ -473,4 +473,12 @@ describe('slipway deploy on a logical environment, followed on the dashboard', (
       await screenshotsFit(page, dashboard, { release: `/releases/${released}`, home: '/' }, 'dashboard-release'),
     ).toEqual({});
   }, 150_000);
+
+  it('follows a release again by its id: slipway watch rel-… (issue 23 item 6)', async () => {
+    const { slipway } = cli({ SLIPWAY_HOME: p.search.home, SLIPWAY_URL: `http://127.0.0.1:${p.search.portBase}` });
+    const watched = await slipway(['watch', released]);
+    expect(watched).toMatchObject({ code: 0, stderr: '' });
+    expect(watched.stdout).toMatch(/ wave 1: search prod-a\n[\s\S]* ✓ search prod-c succeeded/);
+    expect(watched.stdout).toMatch(new RegExp(`\\n${released} succeeded\\n$`));
+  }, 30_000);
 });

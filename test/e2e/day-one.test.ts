@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPlatform, type Platform } from '@slipway/platform';
+import { startPlatform, stopChild, type Platform } from '@slipway/platform';
 import { eventually, EXAMPLE_SERVICE_DIR, freePortBase, gitRepo } from '@slipway/test-utils';
 import { cli, plain, type Run } from './slipway.js';
+import { cuttingProxy } from './cutting-proxy.js';
 
 // Issue 18's first day with slipway, through the built binary against a platform of its own.
 let home: string;
@@ -31,6 +32,16 @@ afterAll(async () => {
 });
 
 const slipway = (...args: string[]) => run.slipway(args);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The platform's redis-server stopped for about `ms`, then started again, as a blip of a managed Redis. */
+async function redisOutage(ms: number): Promise<void> {
+  const redis = platform.processes.find((p) => p.name === 'redis')!;
+  redis.hold();
+  await stopChild(redis.child);
+  await sleep(ms);
+  redis.resume();
+}
 const lastLine = (text: string) => text.trim().split('\n').pop()!.trim();
 
 async function checkout(version: string): Promise<string> {
@@ -115,7 +126,8 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
     const bad = await slipway('watch', 'nope');
     expect(bad).toMatchObject({
       code: 2,
-      stderr: 'slipway: "nope" is not a deployment id: they look like dep-abc123 (slipway history)\n',
+      stderr:
+        'slipway: "nope" is neither a deployment nor a release id: they look like dep-abc123 (slipway history) or rel-abc123 (slipway releases)\n',
     });
     expect(await slipway('config', 'diff', 'search', 'prod')).toMatchObject({
       code: 2,
@@ -163,6 +175,42 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
     );
   });
 
+  it('config show exits 1 on an invalid file; a repository whose HEAD moved from master to main works after a refresh', async () => {
+    // search's qa configuration: a repository on master whose deployment-params.json is not valid.
+    const qa = join(home, 'config-repos', 'search-qa.git');
+    execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=master', qa]);
+    const source = await gitRepo({});
+    work.push(source.dir);
+    await source.git('remote', 'add', 'origin', qa);
+    await source.git('fetch', '--quiet', join(home, 'config-repos', 'search-prod.git'), 'main');
+    await source.git('reset', '--quiet', '--hard', 'FETCH_HEAD');
+    await source.git('checkout', '--quiet', '-b', 'master');
+    const params = await readFile(join(source.dir, 'deployment-params.json'), 'utf8');
+    await source.commit({ 'deployment-params.json': { capacity: 'lots' } }, 'Not valid');
+    await source.git('push', '--quiet', 'origin', 'master');
+    const invalid = await slipway('config', 'show', 'search', 'qa');
+    expect(invalid).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^slipway: search qa at \w{12} is not valid/),
+    });
+    expect(invalid.stdout).toMatch(/invalid: deployment-params\.json/);
+    // The host's default branch becomes main, with the file fixed; master is deleted.
+    await source.git('checkout', '--quiet', '-B', 'main');
+    await source.commit({ 'deployment-params.json': params }, 'Valid again');
+    await source.git('push', '--quiet', 'origin', 'main');
+    execFileSync('git', ['-C', qa, 'symbolic-ref', 'HEAD', 'refs/heads/main']);
+    await source.git('push', '--quiet', 'origin', ':master');
+    const refreshed = await fetch(`${platform.urls.config}/refresh`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ service: 'search', env: 'qa' }),
+    });
+    expect(refreshed.status).toBe(200);
+    const shown = await slipway('config', 'show', 'search', 'qa');
+    expect(shown).toMatchObject({ code: 0, stderr: '' });
+    expect(shown.stdout).toMatch(/^search qa at \w{12} — Valid again \(Test Author\)\n/);
+  });
+
   it('login checks the token before storing it, a refused token says where it came from, logout removes it', async () => {
     const refused = await run.slipway(['login', 'not-a-token']);
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/refused this token: nothing stored/) });
@@ -194,7 +242,16 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(changed.stderr).toMatch(
       /search 1\.0\.0 is already stored, built from other source.*new version .*e\.g\. 1\.0\.1/,
     );
-    expect((await slipway('build', 'search', '--dir', await checkout('1.1.0'))).code).toBe(0);
+    // A checkout with no origin (issue 23 item 11): the build says no repository is known, and how to set one.
+    const noOrigin = await gitRepo({}, { dir: await checkout('1.1.0') });
+    await noOrigin.commit({}, 'Search 1.1.0');
+    const unknown = await slipway('build', 'search', '--dir', noOrigin.dir);
+    expect(unknown).toMatchObject({ code: 0, stdout: expect.stringMatching(/^search 1\.1\.0 \([0-9a-f]{12}\)\n$/) });
+    expect(unknown.stderr).toBe(
+      `slipway: no repository is known for search (no "repo" metadata, no git remote "origin" in ${noOrigin.dir}): ` +
+        '1.1.0 is recorded with its commit only, so slipway revert cannot tell which releases contain a commit. ' +
+        'Set one: slipway services set search repo=<url> (or git remote add origin <url>)\n',
+    );
   }, 60_000);
 
   it('Ctrl-C of a followed bake says it keeps running and how to follow it; bakes list and watch it', async () => {
@@ -246,6 +303,8 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
       /search prod is production: deploy 1\.0\.0 → 1\.1\.0\?/.test(plain(s)) ? 'n\r' : undefined,
     );
     expect(plain(asked.stdout)).toMatch(/version +img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\)[\s\S]*nothing done/);
+    // The same config commit is said as unchanged, not as "X → X" (issue 23 item 13).
+    expect(plain(asked.stdout)).toMatch(/\n {2}config +unchanged \([0-9a-f]{12}\)\r?\n/);
     expect(asked.code).toBe(1);
     // Without a terminal nothing is asked: a production change is a usage error naming --yes, and nothing moves.
     const script = await slipway('deploy', 'search', 'prod', '1.1.0', '-m', 'from a script');
@@ -260,29 +319,40 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
 
   it('pause says when it takes effect; Ctrl-C of a follow says it keeps running; watch shows the pause; --queue in words', async () => {
     let id = '';
-    let paused: Run | undefined;
+    let pausing: Promise<Run> | undefined;
+    // The pause is asked and the follow interrupted at once, while the burn-in runs: a pause that
+    // took effect before the Ctrl-C (a slow machine) would end the follow first, as a pause.
     const follow = await run.slipway(['deploy', 'search', 'prod', '1.1.0', '-m', 'second', '--burn-in', '6', '--yes'], {
       started: (child, r) => {
         const poll = setInterval(() => {
           id ||= /(dep-[0-9a-z]+):/.exec(r.stdout)?.[1] ?? '';
-          if (id && /▸ burn-in/.test(r.stdout) && !paused) {
+          if (id && /▸ burn-in/.test(r.stdout) && !pausing) {
             clearInterval(poll);
-            void slipway('pause', id).then((p) => {
-              paused = p;
-              child.kill('SIGINT');
-            });
+            pausing = slipway('pause', id);
+            child.kill('SIGINT');
           }
         }, 50);
       },
     });
+    const paused = await pausing!;
     expect([follow.code, follow.stderr]).toEqual([130, expect.stringMatching(/keeps running/)]);
     expect(follow.stderr).toMatch(new RegExp(`Deployment ${id} keeps running\\. Follow it again: slipway watch ${id}`));
-    expect(paused!.stdout).toMatch(new RegExp(`^${id} pauses after burn-in, in about \\d+ s`));
+    expect(paused.stdout).toMatch(new RegExp(`^${id} pauses after burn-in, in about \\d+ s`));
     const busy = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'meanwhile', '--force', '--yes');
     expect(busy.stderr).toMatch(/--queue/);
     expect(busy.stderr).not.toMatch(/"queue"/);
+    // A second pause says it is asked already (issue 23 item 13); following a paused deployment is
+    // not a success (help: exit 0 only on success), and says so.
+    expect((await slipway('pause', id)).stdout).toMatch(
+      new RegExp(`^${id}(: a pause is asked already \\(by admin\\); it pauses after burn-in| is paused already)`),
+    );
     const watched = await slipway('watch', id);
     expect(watched.stdout).toMatch(new RegExp(`paused after burn-in: slipway resume ${id}`));
+    expect(watched).toMatchObject({
+      code: 1,
+      stderr: `slipway: ${id} is paused, not finished: slipway resume ${id}, then slipway watch ${id}\n`,
+    });
+    expect((await slipway('pause', id)).stdout).toBe(`${id} is paused already: slipway resume ${id}\n`);
     expect((await slipway('resume', id)).code).toBe(0);
     expect(lastLine((await slipway('watch', id)).stdout)).toMatch(/succeeded$/);
   }, 90_000);
@@ -303,7 +373,7 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(history.stdout).toMatch(
       /search +prod +1\.0\.0 +(?:[0-9a-f]{7}|-) +succeeded \(undo\) +\S+ \S+ +\d+ s +admin +back \(undo of dep-/,
     );
-    expect(history.stdout).toMatch(/1\.1\.0 +(?:[0-9a-f]{7}|-) +succeeded +\S+ \S+ +\d+ s +admin +second/);
+    expect(history.stdout).toMatch(/1\.1\.0 +[0-9a-f]{12} +succeeded +\S+ \S+ +\d+ s +admin +second/);
     const status = await slipway('status', 'search');
     expect(status.stdout).toMatch(/search +prod +1\.0\.0 +img-\w+ +2\/2 +succeeded \(undo\) .* by admin/);
     const one = await slipway('status', 'search', 'prod');
@@ -330,6 +400,25 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(done.state).toBe('cancelled');
     cancelledGroup = done.context.group!;
     expect(cancelledGroup).toMatch(/^search-prod-v\d{3}$/);
+  }, 60_000);
+
+  it('fails a version whose instances crash on start in seconds, with the end of their log, and leaves no dead folders (issue 23 item 9)', async () => {
+    const dir = await checkout('1.4.0');
+    await writeFile(join(dir, 'index.js'), "require('./no-such-module');\n");
+    expect((await slipway('build', 'search', '--dir', dir)).code).toBe(0);
+    expect((await slipway('bake', 'search', '1.4.0')).code).toBe(0);
+    const crashed = await slipway('deploy', 'search', 'staging', '1.4.0', '-m', 'crashes on start');
+    expect(crashed.code).toBe(1);
+    expect(crashed.stderr).toMatch(
+      /\nslipway: dep-\w+ failed: wait-for-instances?-(?:running|health): \d instances of search-staging-v001 exited before they were healthy \(the last, i-\d+: exit code 1\); the end of its log:\nError: Cannot find module '\.\/no-such-module'\n/,
+    );
+    expect(crashed.stderr.length).toBeLessThan(3000);
+    // Only the instances the local cloud runs now have a folder: the dead ones' are gone.
+    const state = JSON.parse(await readFile(join(home, 'cloud', 'state.json'), 'utf8')) as {
+      serverGroups: Record<string, { instances: Record<string, unknown> }>;
+    };
+    const live = Object.values(state.serverGroups).flatMap((g) => Object.keys(g.instances));
+    expect((await readdir(join(home, 'cloud', 'instances'))).filter((f) => !live.includes(f))).toEqual([]);
   }, 60_000);
 
   it('ends quietly when the reader of its output goes away (| head -1)', async () => {
@@ -366,9 +455,21 @@ describe('what changed, by commit (issue 17)', () => {
     await source.git('push', '--quiet', 'origin', 'main');
     expect((await slipway('build', 'search', '--dir', source.dir)).code).toBe(0);
     for (const v of ['1.2.0', '1.3.0']) expect((await slipway('bake', 'search', v)).code).toBe(0);
-    expect((await slipway('deploy', 'search', 'prod', '1.2.0', '-m', 'from Git', '--burn-in', '1', '--yes')).code).toBe(
-      0,
+    // Redis goes away for a second while the deploy is followed (issue 23 item 7): slipway says the
+    // deployment keeps running, tries again, and exits 0 with it.
+    let outage: Promise<void> | undefined;
+    const deployed = await run.slipway(
+      ['deploy', 'search', 'prod', '1.2.0', '-m', 'from Git', '--burn-in', '1', '--yes'],
+      {
+        started: (child, r) =>
+          child.stdout!.on('data', () => {
+            if (!outage && /▸ wait-for-instance-health/.test(r.stdout)) outage = redisOutage(1000);
+          }),
+      },
     );
+    await outage;
+    expect(deployed).toMatchObject({ code: 0, stderr: expect.stringMatching(/the deployment keeps running/) });
+    expect(deployed.stdout).toMatch(/succeeded\n$/);
     // A name a recent group had (the cancelled one's) is not used again: on AWS a group being deleted holds it.
     const [fromGit] = JSON.parse((await slipway('--json', 'history', 'search', 'prod')).stdout).items as {
       context: { group: string };
@@ -387,12 +488,7 @@ describe('what changed, by commit (issue 17)', () => {
     await writeFile(join(config, 'application-properties.json'), JSON.stringify(changed, null, 2));
     git('commit', '--quiet', '-am', 'Thirty results a page');
     git('push', '--quiet', 'origin', 'HEAD');
-    const refreshed = await fetch(`${platform.urls.config}/refresh`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ service: 'search', env: 'prod' }),
-    });
-    expect(refreshed.status).toBeLessThan(300);
+    // No refresh asked: what is read right after a push is the pushed commit (issue 23 item 13).
 
     const before = await deploymentsOf();
     const dry = await slipway('deploy', 'search', 'prod', '1.3.0', '-m', 'only looking', '--dry-run');
@@ -411,12 +507,32 @@ describe('what changed, by commit (issue 17)', () => {
   }, 120_000);
 
   it("history --commits lists each deployment's commits and config keys; revert goes back to the newest release without a commit", async () => {
-    expect(
-      (await slipway('deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1', '--yes')).code,
-    ).toBe(0);
+    // Followed through a proxy that cuts the event stream every 3 events (issue 27): slipway picks it
+    // up where it was cut (Last-Event-ID), says each action once, and exits 0 as the deployment succeeds.
+    const proxy = await cuttingProxy(platform.urls.orchestrator!);
+    try {
+      const cut = await run.slipway(
+        ['deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1', '--yes'],
+        {
+          env: { SLIPWAY_ORCHESTRATOR_URL: proxy.url },
+        },
+      );
+      expect(cut).toMatchObject({ code: 0, stderr: expect.stringMatching(/event stream was cut; trying again/) });
+      expect(proxy.cuts).toBeGreaterThan(1);
+      expect(proxy.asked[0]).toBe('');
+      expect(proxy.asked.slice(1)).toEqual(proxy.asked.slice(1).map(() => expect.stringMatching(/^\d+-\d+$/)));
+      const done = cut.stdout.match(/✓ [a-z-]+/g) ?? [];
+      expect(done).toEqual([...new Set(done)]);
+      expect(done).toEqual(expect.arrayContaining(['✓ burn-in', '✓ record']));
+      expect(cut.stdout).toMatch(/succeeded\n$/);
+    } finally {
+      await proxy.close();
+    }
     // Running 1.3.0, which holds the fix: going back past the first commit has nowhere to go.
-    expect((await slipway('revert', 'search', 'prod', commits.v120)).stderr).toMatch(
-      new RegExp(`no earlier release of search prod is known to be without ${short(commits.v120)}`),
+    // 1.1.0 was built from a checkout without a repository, 1.0.0 reported no build: revert says it cannot tell for them.
+    expect((await slipway('revert', 'search', 'prod', commits.v120)).stderr).toBe(
+      `slipway: no earlier release of search prod is known to be without ${short(commits.v120)}; Slipway cannot tell for 1.0.0, 1.1.0: ` +
+        "no build with a repository was reported for them (set the service's repo metadata, slipway services set search repo=<url>, and build again)\n",
     );
 
     // Production: a revert is confirmed too (--yes without a terminal), after what it deploys is shown.
@@ -470,5 +586,46 @@ describe('what changed, by commit (issue 17)', () => {
     );
     expect(entries[1]).toContain('config ~ application-properties.json: search.resultsPerPage');
     expect(entries[2]).toMatch(new RegExp(`admin: from Git\\n.*\\n {4}${short(commits.v120)} Search 1\\.2\\.0`));
-  }, 120_000);
+  }, 180_000);
+});
+
+describe('npm start on a home or ports already in use (issue 23 item 10)', () => {
+  /** `npm start` past its setup step: the platform's own start script, stopped after 60 s if it keeps running. */
+  const npmStart = (env: NodeJS.ProcessEnv) =>
+    new Promise<Run>((resolve) => {
+      const child = spawn(process.execPath, ['packages/platform/dist/start.js'], {
+        env: { ...process.env, REDIS_URL: '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const run: Run = { code: null, stdout: '', stderr: '' };
+      child.stdout.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
+      // Only before the fix did it keep running (it started a second platform); a busy machine may take seconds to refuse.
+      const timer = setTimeout(() => child.kill('SIGINT'), 60_000);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ ...run, code });
+      });
+    });
+
+  it('refuses a second platform on the same home, naming its pid, and touches none of its files', async () => {
+    const tokens = await readFile(join(home, 'tokens.json'), 'utf8');
+    const second = await npmStart({ SLIPWAY_HOME: home, SLIPWAY_PORT_BASE: String(await freePortBase(11)) });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(
+      `Slipway did not start: Slipway is already running on ${home}, pid ${process.pid} (ports from ${portBase}): stop it first, or set SLIPWAY_HOME to another directory\n`,
+    );
+    expect(second.stdout).not.toMatch(/Ready/);
+    expect(await readFile(join(home, 'tokens.json'), 'utf8')).toBe(tokens);
+  }, 90_000);
+
+  it('names the port in use and the variable that moves it, in one line', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'slipway-second-'));
+    work.push(other);
+    const taken = await npmStart({ SLIPWAY_HOME: other, SLIPWAY_PORT_BASE: String(portBase) });
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toBe(
+      `Slipway did not start: port ${portBase + 9} (its Redis's, SLIPWAY_PORT_BASE ${portBase} + 9) is in use: set SLIPWAY_PORT_BASE to another base (every port is base + an offset)\n`,
+    );
+  }, 90_000);
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger } from '@slipway/core';
+import { createLogger, UnprocessableError } from '@slipway/core';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
@@ -17,6 +17,13 @@ interface Call {
   call: string;
   args: unknown[];
 }
+
+/** search's images, newest first: two of 1.4.0 (the newer is what `deploy … 1.4.0` means). */
+const IMAGES = [
+  { id: 'img-14', version: '1.4.0', createdAt: '2026-01-03T00:00:00Z' },
+  { id: 'img-14a', version: '1.4.0', createdAt: '2026-01-02T00:00:00Z' },
+  { id: 'img-3', version: '1.3.0', createdAt: '2026-01-01T00:00:00Z' },
+];
 
 /**
  * Slipway as chat sees it, in memory: each read of a deployment moves it one step on
@@ -123,6 +130,9 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       },
       async deploy(request) {
         record('deploy', request);
+        // As the orchestrator refuses an image it does not have (422), before anything starts.
+        if (!IMAGES.some((i) => i.id === request.image))
+          throw new UnprocessableError(`image ${request.image} is not an image of ${request.service}`);
         return start(actor, request.service, request.env, request.image, request.message);
       },
       async undo(service, env, message, named) {
@@ -187,6 +197,10 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       async bakeState(id) {
         return { id, kind: 'service', state: 'succeeded', image: 'img-9', requestedBy: actor.subject, createdAt: '' };
       },
+      async images(service) {
+        record('images', service);
+        return service === 'search' ? IMAGES : [];
+      },
     };
   };
   return { calls, slipway, deployments, start, production, serving };
@@ -232,7 +246,11 @@ describe('POST /slack/commands', () => {
   it('answers a deploy at once, then updates one message through response_url until it ends', async () => {
     const answer = await slack.command('deploy search prod img-14 -m "Making everything faster"', alice);
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ response_type: 'ephemeral', text: ':rocket: deploying search img-14 to prod…' });
+    // Asked first, then acknowledged with what it deploys (the image with its version) and the deployment.
+    expect(answer.body).toEqual({
+      response_type: 'ephemeral',
+      text: ':rocket: deploying search img-14 (1.4.0) to prod [dep-test0000]…',
+    });
     const final = await slack.waitFor(answer.responseId, (m) => /deployed/.test(m.text ?? ''));
     expect(final.text).toMatch(/^:white_check_mark: search prod ← img-14 \(1\.4\.0\): deployed \[dep-/);
     const messages = slack.messages(answer.responseId);
@@ -291,8 +309,8 @@ describe('POST /slack/commands', () => {
 
   it('releases to a sync set named in a deploy, as the CLI does', async () => {
     const answer = await slack.command('deploy search live img-14 -m "everywhere"', alice);
-    expect(answer.body.text).toBe(':package: releasing search img-14 to live (prod-a, prod-b)…');
-    await slack.waitFor(answer.responseId, (m) => /release `rel-1`/.test(m.text ?? ''));
+    // Asked first, then said: the release it started, and the clusters of the set.
+    expect(answer.body.text).toMatch(/^:package: release `rel-1` .*\(search img-14 to live: prod-a, prod-b\)$/);
     expect(fake.calls.filter((c) => c.call === 'release').at(-1)!.args[0]).toMatchObject({
       env: 'live',
       items: [{ service: 'search', image: 'img-14' }],
@@ -314,8 +332,28 @@ describe('POST /slack/commands', () => {
   it('answers a read in the acknowledgement itself', async () => {
     const answer = await slack.command('status', bob);
     expect(answer.status).toBe(200);
-    expect(answer.body.text).toBe('*search prod* search-prod-v003 img-3 — 2/2 healthy');
+    expect(answer.body.text).toBe('*search prod* search-prod-v003 img-3 (1.3.0) — 2/2 healthy');
     expect(slack.messages(answer.responseId)).toEqual([]);
+  });
+
+  it('deploys a version as the CLI does: its newest image (issue 23 item 12)', async () => {
+    const answer = await slack.command('deploy search prod 1.4.0 -m "by version"', alice);
+    expect(answer.body.text).toMatch(/^:rocket: deploying search img-14 \(1\.4\.0\) to prod \[dep-test\d+\]…$/);
+    await slack.waitFor(answer.responseId, (m) => /deployed/.test(m.text ?? ''));
+    expect(fake.calls.filter((c) => c.call === 'deploy').at(-1)!.args[0]).toMatchObject({ image: 'img-14' });
+    const none = await slack.command('deploy search prod 9.9.9 -m "no such version"', alice);
+    expect(none.body.text).toBe(
+      ':warning: search has no image of version 9.9.9: bake one with `/slipway bake search 9.9.9`',
+    );
+  });
+
+  it('answers a typo with the refusal, never "deploying" first (issue 23 item 12)', async () => {
+    const answer = await slack.command('deploy search prod img-41 -m "a typo"', alice);
+    expect(answer.body.text).toBe(':warning: image img-41 is not an image of search');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(slack.messages(answer.responseId)).toEqual([]);
+    const typoId = await slack.command('pause dep-nope', alice);
+    expect(typoId.body.text).toMatch(/not a deployment id/);
   });
 
   it('says how to write a command it cannot read', async () => {
@@ -324,7 +362,9 @@ describe('POST /slack/commands', () => {
     const unknown = await slack.command('launch', alice);
     expect(unknown.body.text).toMatch(/no command 'launch'/);
     const badName = await slack.command('status Search-Prod', alice);
-    expect(badName.body.text).toMatch(/'Search-Prod' is not a service name/);
+    expect(badName.body.text).toBe(
+      ':grey_question: "Search-Prod" is not a service name: lowercase letters and digits, 1 to 32',
+    );
   });
 
   it('refuses a reader who asks to deploy, before asking Slipway anything', async () => {
@@ -506,7 +546,7 @@ describe('a read slower than Slack waits', () => {
       const answer = await other.command('status', bob);
       expect(answer.body.text).toBe(':hourglass_flowing_sand: asking Slipway: status');
       const later = await other.waitFor(answer.responseId, () => true);
-      expect(later.text).toBe('*search prod* search-prod-v003 img-3 — 2/2 healthy');
+      expect(later.text).toBe('*search prod* search-prod-v003 img-3 (1.3.0) — 2/2 healthy');
     } finally {
       await other.close();
       chat.closeAllConnections();

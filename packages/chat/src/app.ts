@@ -104,7 +104,8 @@ export function createApp(deps: AppDeps): Express {
     await ephemeral(`:hourglass_flowing_sand: asking Slipway: ${command.text}`);
     void running.then(
       async (outcome) => {
-        await thread.finish(outcome.now, outcome.blocks);
+        // Followed from here: the acknowledgement is an update, the outcome comes last.
+        await (outcome.later ? thread.update(outcome.now) : thread.finish(outcome.now, outcome.blocks));
         continueWith(outcome);
       },
       (error: unknown) => thread.finish(failure(error)),

@@ -93,26 +93,47 @@ export function confirmMessage(preview: Preview, change: Change): { text: string
   };
 }
 
-/** Makes the change with its confirmation, and follows what it started in the thread. */
-export async function makeChange(c: Conversation, change: Change, confirm: string): Promise<void> {
-  const { api, thread } = c;
-  const follow = (id: string) => followDeployment(api, id, thread, c.follow).then(() => undefined);
+/** What a change started: a deployment (followed) or a release (its waves run on their own). */
+export interface Started {
+  kind: 'deployment' | 'release';
+  id: string;
+  state: string;
+}
+
+/** Makes the change with its confirmation; answers what it started. */
+export async function startChange(c: Conversation, change: Change, confirm: string): Promise<Started> {
+  const { api } = c;
+  const deployment = ({ id, state }: { id: string; state: string }): Started => ({ kind: 'deployment', id, state });
   switch (change.verb) {
     case 'deploy':
-      return follow((await api.deploy({ ...change.request, confirm })).id);
+      return deployment(await api.deploy({ ...change.request, confirm }));
     case 'undo': {
       const named = { confirm, ...(change.deployment ? { deployment: change.deployment } : {}) };
-      return follow((await api.undo(change.service, change.env, change.message, named)).id);
+      return deployment(await api.undo(change.service, change.env, change.message, named));
     }
     case 'revert': {
       const named = { confirm, ...(change.deployment ? { deployment: change.deployment } : {}) };
-      return follow((await api.revertCommit(change.service, change.env, change.commit, change.message, named)).id);
+      return deployment(await api.revertCommit(change.service, change.env, change.commit, change.message, named));
     }
     default: {
-      const release = await api.release({ ...change.request, confirm });
-      return thread.finish(
-        `:package: ${change.verb} \`${release.id}\` ${release.state}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`,
-      );
+      const { id, state } = await api.release({ ...change.request, confirm });
+      return { kind: 'release', id, state };
     }
   }
+}
+
+/** A release started, in words: its waves are followed by sync and status, not here. */
+export function describeRelease(answer: Pick<Started, 'id' | 'state'>): string {
+  return `:package: release \`${answer.id}\` ${answer.state}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
+}
+
+/** Follows what a change started, in the thread, to its end. */
+export async function followChange(c: Conversation, started: Started): Promise<void> {
+  if (started.kind === 'release') return c.thread.finish(describeRelease(started));
+  await followDeployment(c.api, started.id, c.thread, c.follow);
+}
+
+/** Makes the change with its confirmation, and follows what it started in the thread. */
+export async function makeChange(c: Conversation, change: Change, confirm: string): Promise<void> {
+  await followChange(c, await startChange(c, change, confirm));
 }

@@ -1,14 +1,23 @@
 /**
  * What each `/slipway` command does for one person: reads answer at once; what changes something
- * is acknowledged at once ("deploying search img-… to prod…") and then asked of Slipway and
- * followed in the same message until it ends. The person's role is checked first, for a clear
- * refusal; the services check it again (the calls act as that person).
+ * is asked of Slipway first — a typo is answered with Slipway's refusal, never "deploying…" — and
+ * once accepted it is acknowledged ("deploying search img-… (1.4.0) to prod [dep-…]") and followed
+ * in the same message until it ends. The person's role is checked first, for a clear refusal;
+ * the services check it again (the calls act as that person).
  */
 import { roleAllows, type Role } from '@slipway/core';
-import { confirmMessage, makeChange, previewOf, type Change } from './changes.js';
+import { confirmMessage, describeRelease, previewOf, startChange, type Change, type Started } from './changes.js';
 import { HELP, type ChatCommand } from './grammar.js';
 import { followBake, followDeployment, type FollowOptions } from './follow.js';
-import { NotAvailableError, type Actor, type Environment, type SlipwayApi, type SyncReport } from './slipway.js';
+import {
+  NotAvailableError,
+  type Actor,
+  type Environment,
+  type ImageInfo,
+  type Preview,
+  type SlipwayApi,
+  type SyncReport,
+} from './slipway.js';
 import type { ResponseThread } from './thread.js';
 
 export interface Conversation {
@@ -50,36 +59,75 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
   const { api, thread } = c;
   const denied = refusal(c.actor, command.verb, roleNeeded(command));
   if (denied) return { now: denied };
-  /** Acknowledge now; ask and follow later, telling the same message what happened. */
-  const act = (now: string, work: () => Promise<void>): Outcome => ({
-    now,
-    later: () => work().catch((error: unknown) => thread.finish(failure(error))),
-  });
+  /** Ask first: a refusal is the answer. Accepted, say so and follow later in the same message. */
+  async function asked<T>(
+    ask: () => Promise<T>,
+    said: (started: T) => string,
+    follow?: (started: T) => Promise<unknown>,
+  ): Promise<Outcome> {
+    let started: T;
+    try {
+      started = await ask();
+    } catch (error) {
+      return { now: failure(error) };
+    }
+    return {
+      now: said(started),
+      ...(follow
+        ? {
+            later: () =>
+              follow(started).then(
+                () => undefined,
+                (error: unknown) => thread.finish(failure(error)),
+              ),
+          }
+        : {}),
+    };
+  }
+  const followed = ({ id }: { id: string }) => followDeployment(api, id, thread, c.follow);
   /**
-   * A change moves production only on purpose: the orchestrator's preview first; production is
-   * answered with it and a Confirm button, anything else is acknowledged and made at once, carrying
-   * the preview's confirmation (so it does what was previewed, or nothing).
+   * A change moves production only on purpose: the orchestrator's preview first (its refusal is the
+   * answer); production is answered with it and a Confirm button; anything else is made at once
+   * carrying the preview's confirmation (so it does what was previewed, or nothing), then said and
+   * followed as any change.
    */
-  const onPurpose = async (change: Change, acknowledgement: string): Promise<Outcome> => {
-    const preview = await previewOf(c, change);
+  const onPurpose = async (change: Change, said: (started: Started) => string): Promise<Outcome> => {
+    let preview: Preview;
+    try {
+      preview = await previewOf(c, change);
+    } catch (error) {
+      return { now: failure(error) };
+    }
     if (preview.confirmationRequired) {
       const { text, blocks } = confirmMessage(preview, change);
       return { now: text, ...(blocks ? { blocks } : {}) };
     }
-    return act(acknowledgement, () => makeChange(c, change, preview.confirmation));
+    const release = change.verb === 'release' || change.verb === 'promote';
+    return asked(() => startChange(c, change, preview.confirmation), said, release ? undefined : followed);
   };
 
   switch (command.verb) {
     case 'help':
       return { now: HELP };
-    case 'status':
-      if (command.service && command.env)
-        return { now: describeEnvironment(await api.environment(command.service, command.env)) };
+    case 'status': {
+      if (command.service && command.env) {
+        const [e, images] = await Promise.all([
+          api.environment(command.service, command.env),
+          imagesOf(api, [command.service]),
+        ]);
+        return { now: describeEnvironment(e, images) };
+      }
+      const clusters = (await api.clusters()).filter((cl) => !command.service || cl.service === command.service);
       return {
         now: describeClusters(
-          (await api.clusters()).filter((cl) => !command.service || cl.service === command.service),
+          clusters,
+          await imagesOf(
+            api,
+            clusters.map((cl) => cl.service),
+          ),
         ),
       };
+    }
     case 'history': {
       const items = await api.deployments(command.service, command.env);
       if (items.length === 0)
@@ -88,7 +136,7 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
         now: items
           .map(
             (d) =>
-              `\`${d.id}\` ${d.env} ${d.image}${d.context.sourceCommit ? ` (source ${d.context.sourceCommit.slice(0, 12)})` : ''} *${d.state}* ${d.createdAt.slice(0, 16).replace('T', ' ')} ${d.by}${d.via ? ` (via ${d.via})` : ''}: ${d.message}`,
+              `\`${d.id}\` ${d.env} ${d.image}${d.context.imageVersion ? ` ${d.context.imageVersion}` : ''}${d.context.sourceCommit ? ` (source ${d.context.sourceCommit.slice(0, 12)})` : ''} *${d.state}* ${d.createdAt.slice(0, 16).replace('T', ' ')} ${d.by}${d.via ? ` (via ${d.via})` : ''}: ${d.message}`,
           )
           .join('\n'),
       };
@@ -96,72 +144,80 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
     case 'sync':
       return { now: describeSync(await api.sync()) };
     case 'deploy': {
-      // A sync set's name is a release to its clusters, resolved as the CLI and the API resolve it.
-      const target = await api.resolve(command.service, command.env);
-      if (target.kind === 'set') {
-        const what = /^(img|ami)-/.test(command.image) ? { image: command.image } : { version: command.image };
+      const { service, env } = command;
+      const what = 'image' in command ? { image: command.image } : { version: command.version };
+      let image: ImageInfo | undefined;
+      let clusters: string[] | undefined;
+      try {
+        // A sync set's name is a release to its clusters, resolved as the CLI and the API resolve it.
+        const target = await api.resolve(service, env);
+        if (target.kind === 'set') clusters = target.clusters;
+        else image = await imageFor(api, service, what);
+      } catch (error) {
+        return { now: failure(error) };
+      }
+      if (clusters) {
+        const where = clusters.join(', ');
         return onPurpose(
-          {
-            verb: 'release',
-            request: { message: command.message, env: command.env, items: [{ service: command.service, ...what }] },
-          },
-          `:package: releasing ${command.service} ${command.image} to ${command.env} (${target.clusters.join(', ')})…`,
+          { verb: 'release', request: { message: command.message, env, items: [{ service, ...what }] } },
+          (started) =>
+            `${describeRelease(started)} (${service} ${'image' in what ? what.image : what.version} to ${env}: ${where})`,
         );
       }
       return onPurpose(
         {
           verb: 'deploy',
           request: {
-            service: command.service,
-            env: command.env,
-            image: command.image,
+            service,
+            env,
+            image: image!.id,
             message: command.message,
             ...(command.ref ? { configRef: command.ref } : {}),
             ...(command.strategy ? { strategy: command.strategy } : {}),
             ...(command.queue ? { queue: true } : {}),
           },
         },
-        `:rocket: deploying ${command.service} ${command.image} to ${command.env}…`,
+        (started) => `:rocket: deploying ${service} ${label(image)} to ${env} [${started.id}]…`,
       );
     }
     case 'undo':
       return onPurpose(
         { verb: 'undo', service: command.service, env: command.env, message: command.message },
-        `:leftwards_arrow_with_hook: undoing ${command.service} ${command.env}: back to the previous release…`,
+        (started) =>
+          `:leftwards_arrow_with_hook: undoing ${command.service} ${command.env}: back to the previous release [${started.id}]…`,
       );
     case 'pause':
     case 'resume':
     case 'cancel':
-    case 'rollback':
-      return act(`${command.verb} ${command.id}…`, async () => {
-        await api.control(command.verb, command.id);
-        if (command.verb === 'pause') {
-          await thread.finish(`:double_vertical_bar: ${command.id}: pause asked; it stops after the running action`);
-          return;
-        }
-        await followDeployment(api, command.id, thread, c.follow);
-      });
-    case 'bake':
-      return act(
-        `:bread: baking ${command.service === 'base' ? 'a new base image' : `${command.service} ${command.version}`}…`,
-        async () => {
-          const started = await api.bake(command.service, command.version);
-          if ('image' in started) {
-            await thread.finish(
-              `:white_check_mark: ${command.service} ${command.version} is baked already: ${started.image}`,
-            );
-            return;
-          }
-          await followBake(api, started.id, thread, c.follow);
-        },
+    case 'rollback': {
+      const verb = command.verb;
+      return asked(
+        () => api.control(verb, command.id),
+        () =>
+          verb === 'pause'
+            ? `:double_vertical_bar: ${command.id}: pause asked; it stops after the running action`
+            : `${verb} ${command.id}…`,
+        verb === 'pause' ? undefined : () => followDeployment(api, command.id, thread, c.follow),
       );
+    }
+    case 'bake': {
+      const what = command.service === 'base' ? 'a new base image' : `${command.service} ${command.version}`;
+      return asked(
+        () => api.bake(command.service, command.version),
+        (started) =>
+          'image' in started
+            ? `:white_check_mark: ${what} is baked already: ${started.image}`
+            : `:bread: baking ${what} [${started.id}]…`,
+        (started) => ('image' in started ? Promise.resolve() : followBake(api, started.id, thread, c.follow)),
+      );
+    }
     case 'release':
       return onPurpose(
         {
           verb: 'release',
           request: { message: command.message, items: command.items, ...(command.env ? { env: command.env } : {}) },
         },
-        `:package: releasing ${command.items.map((i) => `${i.service} ${i.image ?? i.version}`).join(', ')}…`,
+        describeRelease,
       );
     case 'promote':
       // The orchestrator resolves the image serving in `from` now (a release item's `from`).
@@ -171,34 +227,62 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
           request: {
             message: command.message,
             env: command.to,
-            items: [{ service: command.service, from: command.from }],
+            items: [
+              {
+                service: command.service,
+                from: command.from,
+                ...(command.afterSeconds !== undefined ? { afterSeconds: command.afterSeconds } : {}),
+              },
+            ],
           },
         },
-        `:arrow_up: promoting ${command.service} from ${command.from} to ${command.to}…`,
+        describeRelease,
       );
   }
+}
+
+/** An image id, or the newest image of a version: the CLI's `deploy search prod 1.4.0`. */
+async function imageFor(api: SlipwayApi, service: string, what: { image: string } | { version: string }) {
+  const images = await api.images(service);
+  if ('image' in what) return images.find((i) => i.id === what.image) ?? { id: what.image, createdAt: '' };
+  const newest = images.find((i) => i.version === what.version);
+  if (!newest)
+    throw new Error(
+      `${service} has no image of version ${what.version}: bake one with \`/slipway bake ${service} ${what.version}\``,
+    );
+  return newest;
+}
+
+/** `img-2f9c… (1.4.0)`: an image as a person reads it. */
+const label = (image: ImageInfo | undefined, id = image?.id ?? '') =>
+  `${id}${image?.version ? ` (${image.version})` : ''}`;
+
+/** Each service's images by id, to show an id with its version; a service whose images cannot be read shows ids alone. */
+async function imagesOf(api: SlipwayApi, services: string[]): Promise<Map<string, ImageInfo>> {
+  const lists = await Promise.all([...new Set(services)].map((s) => api.images(s).catch(() => [] as ImageInfo[])));
+  return new Map(lists.flat().map((i) => [i.id, i]));
 }
 
 function health(e: Environment): string {
   return `${e.health.healthy ?? 0}/${e.health.instances ?? 0} healthy`;
 }
 
-export function describeClusters(items: Environment[]): string {
+export function describeClusters(items: Environment[], images = new Map<string, ImageInfo>()): string {
   if (items.length === 0) return 'no clusters deployed yet';
   return items
     .map(
       (e) =>
-        `*${e.service} ${e.env}* ${e.active ? `${e.active.name} ${e.active.image ?? ''}` : 'nothing in service'} — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`,
+        `*${e.service} ${e.env}* ${e.active ? `${e.active.name} ${label(images.get(e.active.image ?? ''), e.active.image ?? '')}` : 'nothing in service'} — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`,
     )
     .join('\n');
 }
 
-export function describeEnvironment(e: Environment): string {
+export function describeEnvironment(e: Environment, images = new Map<string, ImageInfo>()): string {
   const lines = [`*${e.service} ${e.env}* — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`];
   for (const g of [e.active, ...e.retained].filter((g) => g !== null)) {
     const states = g.instances.map((i) => i.health);
     lines.push(
-      `${g.disabled ? ':white_circle:' : ':large_green_circle:'} ${g.name} ${g.disabled ? 'out of service' : 'in service'} ${g.image ?? ''}${g.commit ? ` config ${g.commit.slice(0, 12)}` : ''} — ${states.length} instance${states.length === 1 ? '' : 's'}${states.length ? `: ${states.join(', ')}` : ''}`,
+      `${g.disabled ? ':white_circle:' : ':large_green_circle:'} ${g.name} ${g.disabled ? 'out of service' : 'in service'} ${label(images.get(g.image ?? ''), g.image ?? '')}${g.commit ? ` config ${g.commit.slice(0, 12)}` : ''} — ${states.length} instance${states.length === 1 ? '' : 's'}${states.length ? `: ${states.join(', ')}` : ''}`,
     );
   }
   return lines.join('\n');

@@ -69,6 +69,14 @@ export interface SlipwayApi {
   sync(): Promise<SyncReport>;
   bake(service: string, version?: string): Promise<BakeStarted>;
   bakeState(id: string): Promise<Bake>;
+  /** A service's images, newest first: a version deploys its newest, and ids are shown with versions. */
+  images(service: string): Promise<ImageInfo[]>;
+}
+
+export interface ImageInfo {
+  id: string;
+  version?: string;
+  createdAt: string;
 }
 
 /** The API as one person sees it. */
@@ -172,6 +180,12 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
       },
       async bakeState(id) {
         return unwrap(await baking.GET('/bakes/{id}', { params: { path: { id } } }));
+      },
+      async images(service) {
+        const { items } = unwrap(await baking.GET('/images', { params: { query: { service, kind: 'service' } } }));
+        return items
+          .map(({ id, version, createdAt }) => ({ id, createdAt, ...(version ? { version } : {}) }))
+          .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
       },
     };
   };

@@ -79,10 +79,34 @@ interface Paths {
 
 const clients = new Map<ServiceName, unknown>();
 
+/**
+ * A connection that breaks under a request (a kept-alive one the other side had just closed, a
+ * proxy or load balancer cutting it) says so with these; a refused or unknown address does not.
+ */
+export function brokenConnection(error: unknown): boolean {
+  const code = (error as { cause?: { code?: string } }).cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED';
+}
+
+/** fetch, asked once more when a read's connection broke under it: a GET is safe to ask twice. */
+async function fetchOnce(request: Request): Promise<Response> {
+  const again = request.method === 'GET' || request.method === 'HEAD' ? request.clone() : undefined;
+  try {
+    return await fetch(request);
+  } catch (error) {
+    if (!again || !brokenConnection(error)) throw error;
+    return fetch(again);
+  }
+}
+
 export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
   let made = clients.get(service) as Client<Paths[S]> | undefined;
   if (!made) {
-    made = createClient<Paths[S]>({ baseUrl: serviceUrl(service), headers: { Authorization: `Bearer ${token()}` } });
+    made = createClient<Paths[S]>({
+      baseUrl: serviceUrl(service),
+      headers: { Authorization: `Bearer ${token()}` },
+      fetch: fetchOnce,
+    });
     clients.set(service, made);
   }
   return made;
@@ -91,8 +115,12 @@ export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
 function unreachable(service: ServiceName, error: unknown): CliError {
   const cause = (error as { cause?: { code?: string } }).cause?.code;
   const { url, via } = endpoint(service);
-  return new CliError(
-    `cannot reach the ${service} service at ${url} (${via})${cause ? `: ${cause}` : ''}. Is the platform running (npm start)?`,
+  // The fetch error is kept as the cause: a follow tells a broken connection from no service at all.
+  return Object.assign(
+    new CliError(
+      `cannot reach the ${service} service at ${url} (${via})${cause ? `: ${cause}` : ''}. Is the platform running (npm start)?`,
+    ),
+    { cause: error },
   );
 }
 
@@ -170,6 +198,40 @@ export async function answer<T>(
     throw new CliError(inWords(result.response.status, result.error as Record<string, unknown> | undefined));
   }
   return result.data as NonNullable<T>;
+}
+
+/** Statuses that mean "not now" rather than "no" (Redis away, a service restarting): asked again. */
+export const PASSING = new Set([502, 503, 504]);
+
+export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `answer`, asked again while the service is unavailable for a moment (a 503, as its
+ * `Retry-After` says, or no connection): for the reads of a follow, whose work runs on meanwhile.
+ * `notice` is told why, to say so once.
+ */
+export async function answerPatiently<T>(
+  call: () => Promise<{ data?: T; error?: unknown; response: Response }>,
+  service: ServiceName,
+  notice: (why: string) => void,
+  giveUpMs = 10 * 60_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + giveUpMs;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    let result;
+    try {
+      result = await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw unreachable(service, error);
+      notice(`cannot reach the ${service} service`);
+      await wait(delay);
+      continue;
+    }
+    if (!PASSING.has(result.response.status) || Date.now() > deadline) return answer(Promise.resolve(result), service);
+    notice(`the ${service} is unavailable (${result.response.status})`);
+    const after = Number(result.response.headers.get('retry-after'));
+    await wait(Number.isFinite(after) && after > 0 ? Math.min(after * 1000, 5000) : delay);
+  }
 }
 
 /** Raw fetch for what the typed clients do not cover (uploads, event streams). */

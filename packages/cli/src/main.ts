@@ -230,10 +230,11 @@ export function program(): Command {
   );
   examples(
     slipway
-      .command('watch <deployment>')
-      .description('follow a deployment live')
+      .command('watch <id>')
+      .description('follow a deployment or a release live; exit 0 only when it succeeds')
       .action(lazy(follow, (m) => m.watch)),
-    ['slipway watch dep-abc123'],
+    ['slipway watch dep-abc123', 'slipway watch rel-abc123'],
+    'A stream cut on the way is picked up where it was; Ctrl-C stops following, not the work.',
   );
   const controls = {
     pause: 'pause a deployment after the action it is running',

@@ -3,15 +3,20 @@
  * terminal), refused in words when malformed (exit 2), and an error naming the nearest known
  * name when there is no such thing (exit 1) — before any command acts on them.
  */
+import { envName, GrammarError, imageOrVersion, serviceName } from '@slipway/grammar';
 import { answer, client } from './api.js';
 import { CliError } from './errors.js';
 import { choose } from './prompt.js';
 
-const NAME = /^[a-z0-9]{1,32}$/;
-// Inner hyphens make clusters such as prod-use1 (the services' own rule, core's naming.ts).
-const ENV_NAME = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
-const IMAGE_ID = /^(img|ami)-[A-Za-z0-9._-]{1,124}$/;
-const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
+/** The shared grammar's refusals (@slipway/grammar, Slack's too) as usage errors: exit 2. */
+export function grammar<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof GrammarError) throw new CliError(error.message, true);
+    throw error;
+  }
+}
 
 export async function serviceNames(): Promise<string[]> {
   const page = await answer(client('metadata').GET('/services', { params: { query: { limit: 1000 } } }), 'metadata');
@@ -49,31 +54,12 @@ function noSuch(what: string, name: string, known: string[], listing: string): C
 }
 
 function wellFormed(what: 'service' | 'environment', name: string): void {
-  if (what === 'service' && !NAME.test(name))
-    throw new CliError(`${JSON.stringify(name)} is not a service name: lowercase letters and digits, 1 to 32`, true);
-  if (what === 'environment' && !ENV_NAME.test(name)) {
-    throw new CliError(
-      `${JSON.stringify(name)} is not an environment name: lowercase letters, digits and inner hyphens, 1 to 32`,
-      true,
-    );
-  }
+  grammar(() => (what === 'service' ? serviceName(name) : envName(name)));
 }
 
 /** An image as given to deploy or release: an image id (`img-…`, `ami-…`) or a version (`1.4.0`). */
 export function wellFormedImage(given: string): string {
-  if (/^(img|ami)-/.test(given)) {
-    if (!IMAGE_ID.test(given)) {
-      throw new CliError(
-        `${JSON.stringify(given)} is not an image id: img-… or ami-… then letters, digits, dots, underscores or hyphens, 128 at most`,
-        true,
-      );
-    }
-  } else if (!VERSION.test(given)) {
-    throw new CliError(
-      `${JSON.stringify(given)} is not an image id or a version: a version is a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens`,
-      true,
-    );
-  }
+  grammar(() => imageOrVersion(given));
   return given;
 }
 

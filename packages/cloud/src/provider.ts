@@ -31,6 +31,9 @@ export type ServerGroupSpec = Schemas['ServerGroupSpec'];
 /** Standby and detaching instances take no traffic, so they count as pending or terminating. */
 export type LifecycleState = Schemas['Instance']['lifecycle'];
 
+/** An instance that exited on its own, with the end of its log (the local cloud; AWS says launch failures instead). */
+export type InstanceExit = Schemas['InstanceExit'];
+
 export type HealthSource = 'http' | 'status-checks';
 
 /** The cloud's own checks of an instance (EC2's system and instance status checks). */

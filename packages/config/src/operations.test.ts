@@ -377,3 +377,85 @@ describe('POST /refresh', () => {
     expect(after.headers.warning).toMatch(/^110 - "stale: .*gone-prod/);
   });
 });
+
+describe('one repository for many services (SLIPWAY_CONFIG_LAYOUT=monorepo)', () => {
+  let mono: TestGitRepo;
+  let monoHome: string;
+  let monoSource: ConfigSource;
+  let monoApp: Express;
+
+  beforeAll(async () => {
+    mono = await gitRepo(
+      {
+        'search/prod/application-properties.json': { greeting: 'hello prod' },
+        'search/prod/deployment-params.json': params(2),
+        'search/prod/launch-data.json': ['echo prod'],
+        'search/staging/deployment-params.json': params(1),
+        'suggest/prod/deployment-params.json': params(3),
+        'README.md': 'one folder per service and environment\n',
+      },
+      { message: 'All our configuration' },
+    );
+    await mono.commit({ 'suggest/prod/deployment-params.json': params(5) }, 'Suggest gets five');
+    monoHome = await mkdtemp(join(tmpdir(), 'slipway-config-mono-'));
+    monoSource = createGitConfigSource({
+      urlTemplate: mono.url,
+      layout: 'monorepo',
+      clonesDir: join(monoHome, 'config'),
+      logger: createLogger({ name: 'config', level: 'silent' }),
+      refreshSeconds: 0,
+    });
+    monoApp = createApp({ source: monoSource, tokens, logger: createLogger({ name: 'config', level: 'silent' }) });
+  });
+
+  afterAll(async () => {
+    monoSource.close();
+    await rm(monoHome, { recursive: true, force: true });
+    await mono.remove();
+  });
+
+  it("answers each service's environments from its folders", async () => {
+    expect((await request(monoApp).get('/config/search').set(READER)).body).toEqual({
+      service: 'search',
+      environments: ['prod', 'staging'],
+    });
+    expect((await request(monoApp).get('/config/suggest').set(READER)).body.environments).toEqual(['prod']);
+  });
+
+  it("reads an environment's files from its folder, at the repository's commit", async () => {
+    const res = await request(monoApp).get('/config/search/prod').set(READER);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      service: 'search',
+      env: 'prod',
+      valid: true,
+      files: { applicationProperties: { greeting: 'hello prod' }, launchData: ['echo prod'] },
+    });
+    expect(res.body.commit).toBe(await mono.git('rev-parse', 'HEAD'));
+    const properties = await request(monoApp).get('/config/search/prod/properties').set(READER);
+    expect(properties.text).toBe('greeting=hello prod\n');
+    expect(
+      (await request(monoApp).get('/config/suggest/prod').set(READER)).body.files.deploymentParams.capacity,
+    ).toEqual({ min: 1, desired: 5, max: 10 });
+  });
+
+  it("gives an environment's history as its folder's, and diffs its files alone", async () => {
+    const log = await request(monoApp).get('/config/suggest/prod/commits').set(READER);
+    expect(log.body.items.map((c: { message: string }) => c.message)).toEqual([
+      'Suggest gets five',
+      'All our configuration',
+    ]);
+    expect(log.body.items[0].files).toEqual(['deployment-params.json']);
+    const searchLog = await request(monoApp).get('/config/search/prod/commits').set(READER);
+    expect(searchLog.body.items.map((c: { message: string }) => c.message)).toEqual(['All our configuration']);
+    const [newer, older] = log.body.items.map((c: { commit: string }) => c.commit);
+    const diff = await request(monoApp).get(`/config/suggest/prod/diff?from=${older}&to=${newer}`).set(READER);
+    expect(diff.body.files.deploymentParams.changed).toEqual({ 'capacity.desired': { old: 3, new: 5 } });
+    const none = await request(monoApp).get(`/config/search/prod/diff?from=${older}&to=${newer}`).set(READER);
+    expect(none.body.files.deploymentParams).toEqual({ added: {}, removed: {}, changed: {} });
+  });
+
+  it('answers 404 for an environment with no folder, naming it', async () => {
+    expectProblem(await request(monoApp).get('/config/search/qa').set(READER), 404, /no folder search\/qa\//);
+  });
+});

@@ -87,8 +87,13 @@ export interface ConfigSource {
 }
 
 export interface ConfigSourceOptions {
-  /** Where repositories come from: a URL with {service} and {env}, e.g. file:///srv/config/{service}-{env}.git */
+  /**
+   * Where repositories come from. `per-env` (the default): a URL with {service} and {env}, e.g.
+   * file:///srv/config/{service}-{env}.git, one repository each. `monorepo`: one repository's URL,
+   * holding each service's environments as folders, `<service>/<env>/deployment-params.json` ….
+   */
   urlTemplate: string;
+  layout?: 'per-env' | 'monorepo';
   /** Where this service keeps its clones ($SLIPWAY_HOME/config). */
   clonesDir: string;
   logger: Logger;
@@ -96,6 +101,11 @@ export interface ConfigSourceOptions {
   refreshSeconds?: number;
   /** Bytes the cache of immutable reads may hold. */
   cacheBytes?: number;
+  /**
+   * A branch or tag is resolved after a fetch when the clone was last fetched longer ago than
+   * this (default 5 s), so a deploy right after a push gets the pushed commit.
+   */
+  maxAgeSeconds?: number;
 }
 
 const UNKNOWN_REPOSITORY_TTL_MS = 5_000;
@@ -111,20 +121,32 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     sizeCalculation: (value) =>
       typeof value === 'string' || Buffer.isBuffer(value) ? Math.max(1, value.length) : JSON.stringify(value).length,
   });
-  const defaultBranch = new Map<string, string>();
+
+  const monorepo = options.layout === 'monorepo';
+  const MONOREPO = 'config';
+
+  /** One service+environment's configuration: its repository, and its folder in it ('' or `search/prod/`). */
+  interface Place {
+    repo: GitMirror;
+    prefix: string;
+    /** `search-prod`: in messages and cache keys. */
+    name: string;
+  }
 
   function repository(service: string, env: string): GitMirror {
-    const name = `${service}-${env}`;
+    const name = monorepo ? MONOREPO : `${service}-${env}`;
     let repo = repositories.get(name);
     if (!repo) {
-      const url = options.urlTemplate.replaceAll('{service}', service).replaceAll('{env}', env);
+      const url = monorepo
+        ? options.urlTemplate
+        : options.urlTemplate.replaceAll('{service}', service).replaceAll('{env}', env);
       repo = new GitMirror(name, url, join(options.clonesDir, `${name}.git`), 'configuration repository');
       repositories.set(name, repo);
     }
     return repo;
   }
 
-  async function open(service: string, env: string): Promise<GitMirror> {
+  async function open(service: string, env: string): Promise<Place> {
     const name = `${service}-${env}`;
     const until = unknown.get(name);
     if (until !== undefined && until > Date.now()) throw new NotFoundError(`no configuration repository ${name}`);
@@ -134,25 +156,32 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     } catch (error) {
       if (error instanceof RepositoryNotFoundError) {
         unknown.set(name, Date.now() + UNKNOWN_REPOSITORY_TTL_MS);
-        repositories.delete(name);
+        repositories.delete(repo.name);
         throw new NotFoundError(error.message);
       }
       throw new ServiceUnavailableError((error as Error).message);
     }
-    return repo;
+    return { repo, prefix: monorepo ? `${service}/${env}/` : '', name };
   }
 
-  async function headName(repo: GitMirror): Promise<string> {
-    let name = defaultBranch.get(repo.name);
-    if (!name) {
-      name = await repo.defaultBranch();
-      defaultBranch.set(repo.name, name);
-    }
-    return name;
+  /** In one repository for all, an environment is there at a commit when its folder is. */
+  async function mustExist(place: Place, commit: string): Promise<void> {
+    if (!place.prefix) return;
+    const there = await cached(`exists:${place.name}:${commit}`, async () =>
+      (await place.repo.listFiles(commit, place.prefix.slice(0, -1))).length > 0 ? 'yes' : 'no',
+    );
+    if (there === 'no')
+      throw new NotFoundError(
+        `no configuration for ${place.name} at ${commit.slice(0, 12)}: the repository has no folder ${place.prefix}`,
+      );
   }
+
+  const maxAgeMs = (options.maxAgeSeconds ?? 5) * 1000;
 
   async function resolve(repo: GitMirror, ref: string | undefined): Promise<{ ref: string; info: CommitInfo }> {
-    const name = ref ?? (await headName(repo));
+    // A name moves with pushes (the default branch too, master → main); a full commit id never does.
+    if (ref === undefined || !isFullCommitId(ref)) await repo.fetchIfOlder(maxAgeMs);
+    const name = ref ?? (await repo.defaultBranch());
     const cacheKey = `commit:${repo.name}:${name}`;
     if (isFullCommitId(name)) {
       const known = cache.get(cacheKey) as CommitInfo | undefined;
@@ -164,18 +193,18 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     return { ref: name, info };
   }
 
-  async function readAt(repo: GitMirror, commit: string, path: string): Promise<Buffer | undefined> {
-    const key = `file:${repo.name}:${commit}:${path}`;
+  async function readAt(place: Place, commit: string, path: string): Promise<Buffer | undefined> {
+    const key = `file:${place.name}:${commit}:${path}`;
     const cached = cache.get(key);
     if (cached !== undefined) return Buffer.isBuffer(cached) ? cached : undefined;
-    const content = await repo.readFile(commit, path);
+    const content = await place.repo.readFile(commit, `${place.prefix}${path}`);
     cache.set(key, content ?? { absent: true });
     return content;
   }
 
-  async function filesAt(repo: GitMirror, commit: string) {
+  async function filesAt(place: Place, commit: string) {
     const keys = Object.keys(FILES) as FileKey[];
-    const contents = await Promise.all(keys.map((key) => readAt(repo, commit, FILES[key])));
+    const contents = await Promise.all(keys.map((key) => readAt(place, commit, FILES[key])));
     return readConfigFiles(
       Object.fromEntries(keys.map((key, i) => [key, contents[i]])) as Record<FileKey, Buffer | undefined>,
     );
@@ -189,11 +218,19 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
     return value;
   }
 
-  const fresh = <T>(repo: GitMirror, commit: string, value: T): Fresh<T> => ({
+  const fresh = <T>(place: Place, commit: string, value: T): Fresh<T> => ({
     value,
     commit,
-    freshness: { ...repo.freshness },
+    freshness: { ...place.repo.freshness },
   });
+
+  /** The place opened and the ref resolved, the environment there at that commit. */
+  async function at(service: string, env: string, ref: string | undefined) {
+    const place = await open(service, env);
+    const resolved = await resolve(place.repo, ref);
+    await mustExist(place, resolved.info.commit);
+    return { place, ...resolved };
+  }
 
   async function refreshAll(repos: GitMirror[]): Promise<void> {
     const queue = [...repos];
@@ -208,8 +245,9 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
   void readdir(options.clonesDir)
     .then((entries) => {
       for (const entry of entries) {
+        if (monorepo && entry === `${MONOREPO}.git`) repository('', '');
         const match = /^([a-z0-9]{1,32})-([a-z0-9]{1,32})\.git$/.exec(entry);
-        if (match) repository(match[1]!, match[2]!);
+        if (match && !monorepo) repository(match[1]!, match[2]!);
       }
     })
     .catch(() => {});
@@ -229,11 +267,10 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
 
   return {
     async snapshot(service, env, ref) {
-      const repo = await open(service, env);
-      const resolved = await resolve(repo, ref);
+      const { place, ...resolved } = await at(service, env, ref);
       const commit = resolved.info.commit;
-      const body = await cached(`snapshot:${repo.name}:${resolved.ref}:${commit}`, async () => {
-        const { files, errors } = await filesAt(repo, commit);
+      const body = await cached(`snapshot:${place.name}:${resolved.ref}:${commit}`, async () => {
+        const { files, errors } = await filesAt(place, commit);
         const snapshot: ConfigSnapshot = {
           service,
           env,
@@ -248,14 +285,13 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
         };
         return JSON.stringify(snapshot);
       });
-      return fresh(repo, commit, body);
+      return fresh(place, commit, body);
     },
 
     async properties(service, env, ref) {
-      const repo = await open(service, env);
-      const { info } = await resolve(repo, ref);
-      const text = await cached(`properties:${repo.name}:${info.commit}`, async () => {
-        const content = await readAt(repo, info.commit, FILES.applicationProperties);
+      const { place, info } = await at(service, env, ref);
+      const text = await cached(`properties:${place.name}:${info.commit}`, async () => {
+        const content = await readAt(place, info.commit, FILES.applicationProperties);
         const { files, errors } = readConfigFiles({
           applicationProperties: content,
           deploymentParams: Buffer.from('{}'),
@@ -267,24 +303,27 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
         }
         return toJavaProperties(files.applicationProperties);
       });
-      return fresh(repo, info.commit, text);
+      return fresh(place, info.commit, text);
     },
 
     async commits(service, env, { limit, path, ref }) {
-      const repo = await open(service, env);
-      const { info } = await resolve(repo, ref);
-      // History reachable from a commit never changes.
-      const entries = await cached(`log:${repo.name}:${info.commit}:${limit}:${path ?? ''}`, () =>
-        repo.log(info.commit, limit, path),
+      const { place, info } = await at(service, env, ref);
+      // History reachable from a commit never changes. In one repository for all, an environment's
+      // history is its folder's, its files named as in a repository of its own.
+      const entries = await cached(`log:${place.name}:${info.commit}:${limit}:${path ?? ''}`, async () =>
+        (await place.repo.log(info.commit, limit, `${place.prefix}${path ?? ''}` || undefined)).map((entry) => ({
+          ...entry,
+          files: entry.files.filter((f) => f.startsWith(place.prefix)).map((f) => f.slice(place.prefix.length)),
+        })),
       );
-      return fresh(repo, info.commit, entries);
+      return fresh(place, info.commit, entries);
     },
 
     async diff(service, env, from, to) {
-      const repo = await open(service, env);
-      const [a, b] = await Promise.all([resolve(repo, from), resolve(repo, to)]);
-      const value = await cached(`diff:${repo.name}:${a.info.commit}:${b.info.commit}`, async () => {
-        const [before, after] = await Promise.all([filesAt(repo, a.info.commit), filesAt(repo, b.info.commit)]);
+      const place = await open(service, env);
+      const [a, b] = await Promise.all([resolve(place.repo, from), resolve(place.repo, to)]);
+      const value = await cached(`diff:${place.name}:${a.info.commit}:${b.info.commit}`, async () => {
+        const [before, after] = await Promise.all([filesAt(place, a.info.commit), filesAt(place, b.info.commit)]);
         const broken = (key: FileKey) => {
           const errors = [...before.errors, ...after.errors].filter(
             (e) => e.file === FILES[key] && e.path === '' && !e.message.endsWith('is missing'),
@@ -308,18 +347,31 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
         };
         return diff;
       });
-      return fresh(repo, b.info.commit, value);
+      return fresh(place, b.info.commit, value);
     },
 
     async file(service, env, path, ref) {
-      const repo = await open(service, env);
-      const { info } = await resolve(repo, ref);
-      const content = await readAt(repo, info.commit, path);
-      if (!content) throw new NotFoundError(`no file ${path} at ${info.commit.slice(0, 12)} in ${repo.name}`);
-      return fresh(repo, info.commit, content);
+      const { place, info } = await at(service, env, ref);
+      const content = await readAt(place, info.commit, path);
+      if (!content) throw new NotFoundError(`no file ${path} at ${info.commit.slice(0, 12)} in ${place.name}`);
+      return fresh(place, info.commit, content);
     },
 
     async environments(service) {
+      if (monorepo) {
+        // The folders under the service's, at the default branch.
+        const { repo } = await open(service, '');
+        const { info } = await resolve(repo, undefined);
+        const folders = await cached(`envs:${service}:${info.commit}`, async () =>
+          (await repo.listFiles(info.commit, service, { folders: true }))
+            .map((path) => path.slice(service.length + 1))
+            .join('\n'),
+        );
+        return folders
+          .split('\n')
+          .filter((env) => /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/.test(env))
+          .sort();
+      }
       const envs = new Set<string>();
       const template = options.urlTemplate;
       if (template.startsWith('file://')) {
@@ -343,7 +395,8 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
 
     async refresh({ service, env }) {
       let targets: GitMirror[];
-      if (service && env) {
+      if (monorepo) targets = [repository('', '')];
+      else if (service && env) {
         const repo = repository(service, env);
         unknown.delete(repo.name);
         targets = [repo];
@@ -351,7 +404,6 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
         targets = [...repositories.values()].filter((repo) => !service || repo.name.startsWith(`${service}-`));
       }
       await refreshAll(targets);
-      for (const repo of targets) defaultBranch.delete(repo.name);
       return targets.map((repo) => ({ repository: repo.name, ...repo.freshness }));
     },
 

@@ -70,8 +70,23 @@ export class GitMirror {
   /** Fetches now; a fetch already running is joined, not repeated. Never throws: it records. */
   fetch(): Promise<void> {
     if (!this.cloned) return this.ensureCloned().catch(() => {});
+    this.triedAt = Date.now();
     this.fetching ??= this.doFetch().finally(() => (this.fetching = undefined));
     return this.fetching;
+  }
+
+  private triedAt = 0;
+
+  /**
+   * Fetches first when the last fetch was tried more than `maxAgeMs` ago (a branch read right
+   * after a push sees it), waiting for it at most `waitMs`: an unreachable remote delays a
+   * read that long, once per `maxAgeMs`, and the clone as it is answers.
+   */
+  async fetchIfOlder(maxAgeMs: number, waitMs = 3000): Promise<void> {
+    if (!this.cloned || Date.now() - this.triedAt < maxAgeMs) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.fetch(), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
   }
 
   /** The commit a branch, tag or (possibly short) commit id names, or undefined. */
@@ -98,10 +113,10 @@ export class GitMirror {
     return /^ref: refs\/heads\/(.+)$/m.exec(head)?.[1]?.trim() ?? 'HEAD';
   }
 
-  /** The paths of the files directly in `dir` at a commit. */
-  async listFiles(commit: string, dir: string): Promise<string[]> {
+  /** The paths of the files (or, with `folders`, the folders) directly in `dir` at a commit. */
+  async listFiles(commit: string, dir: string, { folders = false } = {}): Promise<string[]> {
     const output = await this.git()
-      .raw(['ls-tree', '--name-only', '-z', `${commit}:${dir}`])
+      .raw(['ls-tree', '--name-only', '-z', ...(folders ? ['-d'] : []), `${commit}:${dir}`])
       .catch(() => '');
     return output
       .split('\0')
@@ -162,10 +177,26 @@ export class GitMirror {
     try {
       await this.followUrl();
       await this.git().fetch(['--prune', '--quiet', 'origin']);
+      await this.followHead();
       this.fetched();
     } catch (error) {
       this.freshness.staleReason = describeGitError(error);
     }
+  }
+
+  /**
+   * A mirror's HEAD is set when it is cloned and a fetch leaves it: a repository whose default
+   * branch moved (master → main, the old one deleted) would be read at a branch that is gone.
+   */
+  private async followHead(): Promise<void> {
+    const remote = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(
+      await this.git()
+        .raw(['ls-remote', '--symref', 'origin', 'HEAD'])
+        .catch(() => ''),
+    )?.[1];
+    if (!remote) return;
+    const local = (await readFile(join(this.dir, 'HEAD'), 'utf8').catch(() => '')).replace(/^ref: /, '').trim();
+    if (local !== remote) await this.git().raw(['symbolic-ref', 'HEAD', remote]);
   }
 
   /** A clone made from another URL (the setting changed since) fetches from this one from now on. */

@@ -24,3 +24,4 @@ export * from './lock.js';
 export * from './openapi-typed.js';
 export * from './sync-sets.js';
 export * from './environment-policy.js';
+export * from './lua.js';

@@ -7,6 +7,7 @@
  * complaint (#25776) is what the lease answers.
  */
 import type { Redis } from 'ioredis';
+import { defineLuaScripts, luaDirectory, readLua } from './lua.js';
 
 export interface LeasedLockInfo {
   /** What is locked (a stack, a service+env). */
@@ -21,6 +22,8 @@ export interface LeasedLockInfo {
 }
 
 export interface LeasedLocks {
+  /** How long a lock outlives its last renewal: renew well inside it. */
+  readonly leaseMs: number;
   /** The fencing token, or the lock as someone else holds it. */
   acquire(name: string, owner: string, holder: string): Promise<{ token: number } | { heldBy: LeasedLockInfo }>;
   /** Extends the lease; false when the token no longer holds the lock. */
@@ -32,31 +35,14 @@ export interface LeasedLocks {
   get(name: string): Promise<LeasedLockInfo | undefined>;
 }
 
+const scripts = luaDirectory(import.meta.url);
+
 /**
  * Lua that takes a free lock, for scripts that take one together with other writes:
- * `take_lock(lockKey, fenceKey, owner, holder, since, leaseMs)` answers the token.
+ * `take_lock(lockKey, fenceKey, owner, holder, since, leaseMs)` answers the token. Scripts in
+ * `.lua` files include it as `--- @include "take-lock"`.
  */
-export const TAKE_LOCK_LUA = `
-local function take_lock(lockKey, fenceKey, owner, holder, since, leaseMs)
-  local token = redis.call('INCR', fenceKey)
-  redis.call('DEL', lockKey)
-  redis.call('HSET', lockKey, 'token', token, 'owner', owner, 'holder', holder, 'since', since)
-  redis.call('PEXPIRE', lockKey, leaseMs)
-  return token
-end`;
-
-const ACQUIRE = `${TAKE_LOCK_LUA}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-return take_lock(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`;
-
-const RENEW = `
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`;
-
-const RELEASE = `
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])`;
+export const TAKE_LOCK_LUA = readLua(scripts, 'take-lock');
 
 /** The Lua guard a fenced write starts with: KEYS[1] the lock, ARGV[1] the token. */
 export const FENCE_GUARD = `if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return redis.error_reply('FENCED') end`;
@@ -79,6 +65,11 @@ export function createRedisLeasedLocks({
   leaseMs: number;
 }): LeasedLocks {
   const lockKey = (name: string) => lockKeyOf(prefix, name);
+  const lua = defineLuaScripts(redis, scripts, 'slipwayLock', {
+    'acquire-lock': 2,
+    'renew-lock': 1,
+    'release-lock': 1,
+  });
 
   async function get(name: string): Promise<LeasedLockInfo | undefined> {
     const [fields, ttl] = await Promise.all([redis.hgetall(lockKey(name)), redis.pttl(lockKey(name))]);
@@ -94,16 +85,11 @@ export function createRedisLeasedLocks({
   }
 
   return {
+    leaseMs,
     async acquire(name, owner, holder) {
-      const token = (await redis.eval(
-        ACQUIRE,
-        2,
-        lockKey(name),
-        fenceKeyOf(prefix, name),
-        owner,
-        holder,
-        new Date().toISOString(),
-        leaseMs,
+      const token = (await lua['acquire-lock'](
+        [lockKey(name), fenceKeyOf(prefix, name)],
+        [owner, holder, new Date().toISOString(), leaseMs],
       )) as number;
       if (token > 0) return { token };
       const heldBy = await get(name);
@@ -111,17 +97,17 @@ export function createRedisLeasedLocks({
       return heldBy ? { heldBy } : this.acquire(name, owner, holder);
     },
     async renew(name, token) {
-      return (await redis.eval(RENEW, 1, lockKey(name), String(token), leaseMs)) === 1;
+      return (await lua['renew-lock']([lockKey(name)], [String(token), leaseMs])) === 1;
     },
     async holds(name, token) {
       return (await redis.hget(lockKey(name), 'token')) === String(token);
     },
     async release(name, token) {
-      await redis.eval(RELEASE, 1, lockKey(name), String(token));
+      await lua['release-lock']([lockKey(name)], [String(token)]);
     },
     async break(name) {
       const info = await get(name);
-      if (info) await redis.eval(RELEASE, 1, lockKey(name), String(info.token));
+      if (info) await lua['release-lock']([lockKey(name)], [String(info.token)]);
       return info;
     },
     get,

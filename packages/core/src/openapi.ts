@@ -151,6 +151,7 @@ export function openApiMiddleware(
 ): RequestHandler {
   const routes = compileRoutes(document, handlers, options.apiKeys ?? {});
   const bodyParser = options.bodyParser;
+  const inFlight = inFlightGuard(options.unavailable);
   return (req: Request, res: Response, next: NextFunction) => {
     const path = req.path;
     let match: RegExpExecArray | null = null;
@@ -167,6 +168,7 @@ export function openApiMiddleware(
     if (principal) info.principal = principal;
     const why = options.unavailable?.();
     if (why !== undefined) throw new ServiceUnavailableError(why);
+    if (options.unavailable) inFlight.add(req, res, next);
     const found = match;
     const handle = (error?: unknown) => {
       if (error) return next(error);
@@ -419,4 +421,36 @@ function resolve<T>(document: OpenApiDocument, value: unknown): T {
   for (const part of ref.replace(/^#\//, '').split('/')) target = (target as Record<string, unknown>)[part];
   if (target === undefined) throw new Error(`OpenAPI reference ${ref} points at nothing`);
   return resolve<T>(document, target);
+}
+
+/**
+ * Requests in flight when the service's Redis goes away (down, or hung: redis.ts's watch) are
+ * answered 503 then, rather than when Redis answers again: one timer for all, every 100 ms while
+ * any request is in flight. A handler that answers later finds the answer sent.
+ */
+function inFlightGuard(unavailable: (() => string | undefined) | undefined) {
+  const pending = new Map<Response, NextFunction>();
+  let timer: NodeJS.Timeout | undefined;
+  const check = () => {
+    const why = unavailable?.();
+    if (why !== undefined) {
+      for (const [res, next] of pending) if (!res.headersSent) next(new ServiceUnavailableError(why));
+      pending.clear();
+    }
+    if (pending.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
+  return {
+    add(_req: Request, res: Response, next: NextFunction) {
+      pending.set(res, next);
+      res.once('close', () => pending.delete(res));
+      res.once('finish', () => pending.delete(res));
+      if (!timer) {
+        timer = setInterval(check, 100);
+        timer.unref();
+      }
+    },
+  };
 }

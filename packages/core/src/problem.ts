@@ -85,6 +85,8 @@ function fromClientError(
 export function problemMiddleware(logger: Logger): ErrorRequestHandler {
   return (error, req, res, next) => {
     if (res.headersSent) {
+      // Answered already (503 while Redis was away): what the handler met afterwards is moot.
+      if (res.writableEnded) return;
       next(error);
       return;
     }

@@ -14,39 +14,48 @@ import {
   type RedisOptions,
   type WorkerOptions,
 } from 'bullmq';
+import { sentinelOptions, type SentinelTarget } from './redis.js';
 
 export interface QueueConnectionOptions {
   url: string;
   /** BullMQ key prefix, e.g. `slipway:orchestrator`. */
   prefix: string;
+  /** Redis Sentinel: BullMQ's connections follow the primary the sentinels name. */
+  sentinels?: SentinelTarget;
 }
 
-/** BullMQ's own connection options for a `redis://` or `rediss://` URL; workers block, hence no retry cap. */
-export function queueConnectionOptions(url: string): RedisOptions {
-  return { url, maxRetriesPerRequest: null };
+/** BullMQ's own connection options for a `redis://` or `rediss://` URL (or Sentinel); workers block, hence no retry cap. */
+export function queueConnectionOptions(url: string, sentinels?: SentinelTarget): RedisOptions {
+  return sentinels
+    ? ({ ...sentinelOptions(sentinels), maxRetriesPerRequest: null } as RedisOptions)
+    : { url, maxRetriesPerRequest: null };
 }
 
 export function createQueue<Data = unknown, Result = unknown>(
   name: string,
-  { url, prefix }: QueueConnectionOptions,
+  { url, prefix, sentinels }: QueueConnectionOptions,
   options: Omit<QueueOptions, 'connection' | 'prefix'> = {},
 ): Queue<Data, Result> {
-  return new Queue<Data, Result>(name, { ...options, prefix, connection: queueConnectionOptions(url) });
+  return new Queue<Data, Result>(name, { ...options, prefix, connection: queueConnectionOptions(url, sentinels) });
 }
 
 export function createWorker<Data = unknown, Result = unknown>(
   name: string,
   processor: Processor<Data, Result>,
-  { url, prefix }: QueueConnectionOptions,
+  { url, prefix, sentinels }: QueueConnectionOptions,
   options: Omit<WorkerOptions, 'connection' | 'prefix'> = {},
 ): Worker<Data, Result> {
-  return new Worker<Data, Result>(name, processor, { ...options, prefix, connection: queueConnectionOptions(url) });
+  return new Worker<Data, Result>(name, processor, {
+    ...options,
+    prefix,
+    connection: queueConnectionOptions(url, sentinels),
+  });
 }
 
 export function createQueueEvents(
   name: string,
-  { url, prefix }: QueueConnectionOptions,
+  { url, prefix, sentinels }: QueueConnectionOptions,
   options: Omit<QueueEventsOptions, 'connection' | 'prefix'> = {},
 ): QueueEvents {
-  return new QueueEvents(name, { ...options, prefix, connection: queueConnectionOptions(url) });
+  return new QueueEvents(name, { ...options, prefix, connection: queueConnectionOptions(url, sentinels) });
 }

@@ -9,18 +9,65 @@ export interface RedisConnectionOptions {
   keyPrefix?: string;
   /** Extra ioredis options. */
   options?: RedisOptions;
+  /** Redis Sentinel instead of `url`'s host (which then names only the password and database, if any). */
+  sentinels?: SentinelTarget;
 }
 
-/** A Redis connection of a service's own, its keys under its own prefix. */
-export function createRedis({ url, keyPrefix, options }: RedisConnectionOptions): Redis {
-  return new Redis(url, {
+/**
+ * A Redis connection of a service's own, its keys under its own prefix: to `url`, or to the
+ * primary that Redis Sentinel names (`sentinels`, ioredis' own support: it asks the sentinels
+ * for the primary, and again after a failover).
+ */
+export function createRedis({ url, keyPrefix, options, sentinels }: RedisConnectionOptions): Redis {
+  const common: RedisOptions = {
     ...(keyPrefix ? { keyPrefix } : {}),
     enableAutoPipelining: true,
+    // The hung-Redis watch's PING goes alone: a command never waits behind one that is not answered.
+    autoPipeliningIgnoredCommands: ['ping'],
     // A command caught by an outage fails after one reconnect attempt (~50 ms), not after
     // seconds of retries: the caller answers 503 at once and the client retries.
     maxRetriesPerRequest: 1,
     ...options,
-  });
+  };
+  return sentinels ? new Redis({ ...sentinelOptions(sentinels), ...common }) : new Redis(url, common);
+}
+
+/** A second connection for blocking reads (XREAD BLOCK), with no command timeout of the first's. */
+export function blockingConnection(redis: Redis): Redis {
+  return redis.duplicate({ commandTimeout: undefined });
+}
+
+/** Redis Sentinel: the sentinels to ask (`host:port,…`) and the primary's name they know it by. */
+export interface SentinelTarget {
+  sentinels: { host: string; port: number }[];
+  name: string;
+}
+
+/** `REDIS_SENTINELS=host:port,host:port` and `REDIS_SENTINEL_NAME` (default `slipway`), when set. */
+export function sentinelsFromEnv(env: NodeJS.ProcessEnv): SentinelTarget | undefined {
+  if (!env.REDIS_SENTINELS) return undefined;
+  const sentinels = env.REDIS_SENTINELS.split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const at = entry.lastIndexOf(':');
+      const port = Number(entry.slice(at + 1));
+      if (at <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535)
+        throw new Error(`REDIS_SENTINELS: ${entry} is not host:port`);
+      return { host: entry.slice(0, at), port };
+    });
+  return { sentinels, name: env.REDIS_SENTINEL_NAME ?? 'slipway' };
+}
+
+/** ioredis' options for a primary found through Sentinel. */
+export function sentinelOptions(target: SentinelTarget): RedisOptions {
+  return {
+    sentinels: target.sentinels,
+    name: target.name,
+    // After a failover the old primary may answer as a replica: reconnect rather than write to it.
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    sentinelRetryStrategy: (times) => Math.min(times * 100, 1000),
+  };
 }
 
 /** Resolves once the connection answers PING; for readiness checks. */
@@ -44,20 +91,49 @@ export function redisAnswers(port: number): Promise<boolean> {
 
 /**
  * For a service's app (`unavailable`): why it cannot answer now, while any of its Redis
- * connections is down, so that requests get a prompt 503 instead of waiting on a dead Redis.
+ * connections is down — refused, or hung (a PING unanswered for `hungAfterMs`: a stopped or
+ * partitioned Redis keeps its connection open and answers nothing) — so that requests get a
+ * prompt 503 instead of waiting on it, and those already waiting get theirs then (openapi.ts).
+ * Each connection is pinged every 150 ms once it was ready.
  */
-export function redisUnavailable(...connections: Redis[]): () => string | undefined {
+export function redisUnavailable(...connections: Redis[]): (() => string | undefined) & { stop(): void } {
+  const everyMs = 150;
+  const hungAfterMs = 400;
   // Until a connection has been ready once, requests wait for it as before (a service starting);
   // after that, any other state is an outage.
   const wasReady = new Set<Redis>();
+  const pingSent = new Map<Redis, number>();
+  // Hung until a PING is answered again (one that timed out does not make it well).
+  const hung = new Set<Redis>();
   for (const connection of connections) {
     if (connection.status === 'ready') wasReady.add(connection);
     else connection.once('ready', () => wasReady.add(connection));
   }
-  return () =>
-    connections.some((c) => c.status !== 'ready' && wasReady.has(c))
+  let due = Date.now() + everyMs;
+  const timer = setInterval(() => {
+    // This process starved (its own event loop late) cannot tell a slow answer from none.
+    const late = Date.now() - due > everyMs;
+    due = Date.now() + everyMs;
+    for (const connection of connections) {
+      const sent = pingSent.get(connection);
+      if (sent !== undefined && !late && Date.now() - sent > hungAfterMs) hung.add(connection);
+      if (connection.status !== 'ready' || sent !== undefined) continue;
+      pingSent.set(connection, Date.now());
+      connection.ping().then(
+        () => {
+          pingSent.delete(connection);
+          hung.delete(connection);
+        },
+        () => pingSent.delete(connection),
+      );
+    }
+  }, everyMs);
+  timer.unref();
+  const why = () =>
+    connections.some((c) => wasReady.has(c) && (c.status !== 'ready' || hung.has(c)))
       ? 'Redis is unreachable; try again shortly'
       : undefined;
+  return Object.assign(why, { stop: () => clearInterval(timer) });
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
@@ -70,6 +146,7 @@ export function isRedisConnectionError(error: unknown): boolean {
     error.name === 'MaxRetriesPerRequestError' ||
     (code !== undefined && CONNECTION_CODES.has(code)) ||
     error.message === 'Connection is closed.' ||
+    error.message === 'Command timed out' ||
     error.message.startsWith("Stream isn't writeable")
   );
 }

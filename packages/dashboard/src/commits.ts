@@ -40,24 +40,26 @@ export function commitsSection(items: CommitSummary[], options: { withService?: 
             No commits known: CI reports builds (POST /builds), and the service's <code>repo</code> names its
             repository.
           </p>`
-        : html`<table>
-            <thead>
-              <tr>
-                ${withService ? html`<th>Service</th>` : ''}
-                <th>Commit</th>
-                <th>Message</th>
-                <th>Build</th>
-                <th>Runs in</th>
-                <th>Revert</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${items.map((c) => {
-                const ofService = items.filter((other) => other.service === c.service);
-                return row(c, holding(ofService, ofService.indexOf(c)), withService);
-              })}
-            </tbody>
-          </table>`
+        : html`<div class="scroll">
+            <table class="commits">
+              <thead>
+                <tr>
+                  ${withService ? html`<th>Service</th>` : ''}
+                  <th>Commit</th>
+                  <th>Message</th>
+                  <th>Build</th>
+                  <th>Runs in</th>
+                  <th>Revert</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${items.map((c) => {
+                  const ofService = items.filter((other) => other.service === c.service);
+                  return row(c, holding(ofService, ofService.indexOf(c)), withService);
+                })}
+              </tbody>
+            </table>
+          </div>`
     }
   </section>`;
 }

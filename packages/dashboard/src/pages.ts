@@ -102,7 +102,12 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
             : ''
         }
         · config ${short(d.context.commit)} · ${d.strategy} · ${d.by}${d.via ? ` (via ${d.via})` : ''}:
-        “${d.message}”${d.undoOf ? html` · undo of <a href="/deployments/${d.undoOf}">${d.undoOf}</a>` : ''}
+        “${d.message}”${
+          d.undoOf
+            ? html` · ${d.revertsCommit ? `revert of ${d.revertsCommit.slice(0, 12)}, back from` : 'undo of'}
+                <a href="/deployments/${d.undoOf}">${d.undoOf}</a>`
+            : ''
+        }
       </p>
       <div class="grid">
         <div>${sections.actions}</div>

@@ -41,6 +41,15 @@ const tone = (state: string) =>
         ? 'off'
         : 'wait';
 
+/** A waiting promotion says when it starts: the time, and how long from now. */
+function startsAt(notBefore: string, now = Date.now()): Html {
+  const minutes = Math.max(0, Math.round((Date.parse(notBefore) - now) / 60_000));
+  const within = minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  return html`<p class="muted" data-starts="${notBefore}">
+    starts at <span class="nowrap">${notBefore.slice(0, 16).replace('T', ' ')}</span> UTC (in ${within})
+  </p>`;
+}
+
 export function releaseGraph(r: ReleaseView): Html {
   return html`<article class="release" data-release="${r.id}">
     <h3>
@@ -50,6 +59,7 @@ export function releaseGraph(r: ReleaseView): Html {
         >${r.items.map((i) => `${i.service} ${i.version ?? i.image}`).join(', ')} · ${r.by}: “${r.message}”</span
       >
     </h3>
+    ${r.state === 'waiting' && r.notBefore ? startsAt(r.notBefore) : ''}
     ${r.reason ? html`<p class="reason">${r.reason}</p>` : ''}
     ${r.items
       .filter((i) => i.leftOut.length > 0)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Cluster, Deployment } from './data.js';
-import { actionsSection, chartData, clustersSection, configDiff } from './sections.js';
+import { releaseGraph, type ReleaseView } from './release-pages.js';
+import { actionsSection, chartData, clustersSection, configDiff, deploymentsTable } from './sections.js';
 
 const deployment = (over: Partial<Deployment>): Deployment => ({
   id: 'dep-abc123',
@@ -123,5 +124,36 @@ describe('the config change and the chart', () => {
       failed: [1],
       cancelled: [1],
     });
+  });
+});
+
+describe('what went back, and what waits (issue 23 item 14)', () => {
+  it('labels a revert as a revert and an undo as an undo', () => {
+    const text = deploymentsTable([
+      deployment({ id: 'dep-revert1', undoOf: 'dep-abc', revertsCommit: 'c'.repeat(40) }),
+      deployment({ id: 'dep-undo1', undoOf: 'dep-abc' }),
+    ]).toString();
+    expect(text).toMatch(/data-deployment="dep-revert1"[\s\S]*?data-back="revert">revert</);
+    expect(text).toMatch(/data-deployment="dep-undo1"[\s\S]*?data-back="undo">undo</);
+    expect(text.match(/data-back="/g)).toHaveLength(2);
+  });
+
+  it('says when a waiting promotion starts', () => {
+    const notBefore = new Date(Date.now() + 15 * 60_000 + 20_000).toISOString();
+    const text = releaseGraph({
+      id: 'rel-abc123',
+      state: 'waiting',
+      notBefore,
+      by: 'alice',
+      message: 'Promote search from staging to prod',
+      createdAt: new Date().toISOString(),
+      items: [],
+      waves: [],
+    } as unknown as ReleaseView).toString();
+    expect(text).toMatch(
+      new RegExp(
+        `data-starts="${notBefore}">\\s*starts at <span class="nowrap">${notBefore.slice(0, 16).replace('T', ' ')}</span> UTC \\(in 15 min\\)`,
+      ),
+    );
   });
 });

@@ -120,13 +120,20 @@ export function activeSection(deployments: Deployment[]): Html {
   </section>`;
 }
 
-/** Deployments as a table, the version first; ids and dates never wrap. */
+/** What a deployment that went back was: a revert of a commit, or an undo. */
+export const goingBack = (d: Deployment) => (d.revertsCommit ? 'revert' : d.undoOf ? 'undo' : undefined);
+
+/**
+ * Deployments as a table, the version first. Each cell stacks what it says (version over image,
+ * date over time) and who and why go on a line of their own under each row, so the card fits its
+ * column at 1400 px without clipping one, whatever the message.
+ */
 export function deploymentsTable(deployments: Deployment[], id = 'releases', title = 'Recent releases'): Html {
   return html`<section id="${id}">
     <h2>${title}</h2>
     ${deployments.length === 0 ? html`<p class="muted">No deployments.</p>` : ''}
     <div class="scroll">
-      <table>
+      <table class="deployments">
         <thead>
           <tr>
             <th>Version</th>
@@ -134,28 +141,33 @@ export function deploymentsTable(deployments: Deployment[], id = 'releases', tit
             <th>Outcome</th>
             <th>Finished</th>
             <th>Took</th>
-            <th>Who, why</th>
           </tr>
         </thead>
         <tbody>
-          ${deployments.map(
-            (d) =>
-              html`<tr data-deployment="${d.id}">
-                <td class="nowrap">
+          ${deployments.map((d) => {
+            const back = goingBack(d);
+            const finished = when(d.finishedAt ?? d.createdAt);
+            return html`<tr data-deployment="${d.id}">
+                <td>
                   <a href="/deployments/${d.id}"><strong>${d.context.imageVersion ?? d.image}</strong></a>
                   <span class="muted image-id">${d.image}</span>
                 </td>
-                <td class="nowrap"><a href="/services/${d.service}">${d.service}</a> ${d.env}</td>
-                <td class="nowrap">
+                <td><a href="/services/${d.service}">${d.service}</a> <span class="nowrap">${d.env}</span></td>
+                <td>
                   <span class="badge ${outcomeTone(d.state)}">${d.state}</span>${
-                    d.undoOf ? html` <span class="badge off">undo</span>` : ''
+                    back ? html` <span class="badge off" data-back="${back}">${back}</span>` : ''
                   }
                 </td>
-                <td class="nowrap">${when(d.finishedAt ?? d.createdAt).slice(0, 16)}</td>
+                <td>
+                  <span class="nowrap">${finished.slice(0, 10)}</span>
+                  <span class="nowrap">${finished.slice(11, 16)}</span>
+                </td>
                 <td class="nowrap">${took(d.startedAt ?? d.createdAt, d.finishedAt)}</td>
-                <td>${d.by}: ${d.message}</td>
-              </tr>`,
-          )}
+              </tr>
+              <tr class="why" data-why="${d.id}">
+                <td colspan="5" class="muted">${d.by}: ${d.message}</td>
+              </tr>`;
+          })}
         </tbody>
       </table>
     </div>

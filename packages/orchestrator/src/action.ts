@@ -15,6 +15,8 @@ export interface ActionDeps {
   logger: Logger;
   /** How often waits look again (health, instances, control requests). */
   pollMs: number;
+  /** How a wait waits (the interleaving explorer's own: a point where others may run). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface ActionContext {
@@ -24,6 +26,11 @@ export interface ActionContext {
   progress(text: string, data?: Record<string, unknown>): Promise<void>;
   /** Saves the context now: the write-ahead before a side effect that changes traffic. */
   save(): Promise<void>;
+  /**
+   * Saves the deployment as past its point of no return (a cancel or rollback is refused from
+   * then on with `reason`) unless one waits already: then Interrupted, and nothing is saved.
+   */
+  irrevocable(reason: string): Promise<void>;
   /** The control requests as of the last save. */
   control(): Promise<Control>;
   /** Fault injection for drills: a named point between two cloud calls where the process may die. */
@@ -51,7 +58,10 @@ export class Interrupted extends Error {
   }
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A wait of an action, as its deps wait. */
+export const nap = (ctx: ActionContext, ms: number) => (ctx.deps.sleep ?? sleep)(ms);
 
 /** Throws Interrupted when a person asked to stop (only forward actions are interrupted). */
 export async function interruption(ctx: ActionContext): Promise<void> {

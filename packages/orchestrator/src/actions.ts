@@ -11,7 +11,7 @@ import {
   HealthFailure,
   interruption,
   need,
-  sleep,
+  nap,
   targetsHealthy,
   waitEnd,
   type Action,
@@ -20,23 +20,41 @@ import {
 import { resolveParams, type Deployment, type DeploymentParams } from './deployment.js';
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
-import { vettedGroups } from './serving.js';
 import { sourceOfImage } from './source.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
+
+/** Instances that exit before they are healthy this many times fail the deployment at once. */
+export const CRASH_LIMIT = 3;
+
+/**
+ * A group whose instances keep exiting before they are healthy (a crash on start: "Cannot find
+ * module …") will not become healthy by waiting for the health timeout: the reason, with the end
+ * of the last one's log, or undefined. Exits count from `since`, this wait's start.
+ */
+export function crashLoop(found: ServerGroup, since: number): string | undefined {
+  const exits = (found.recentExits ?? []).filter((e) => Date.parse(e.exitedAt) >= since);
+  const last = exits[exits.length - 1];
+  if (!last || exits.length < CRASH_LIMIT) return undefined;
+  return `${exits.length} instances of ${found.name} exited before they were healthy (the last, ${last.instanceId}: ${last.how ?? 'exited'}); the end of its log:\n${last.logTail}`;
+}
 
 /** Probes every instance until each passed `healthyThreshold` times in a row. */
 async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const params = need(ctx, 'params');
   const check = params.healthCheck;
   const tracker = new HealthTracker(ctx.deployment.context.healthPasses);
-  const deadline = await waitEnd(ctx, 'instance-health', params.strategy.healthTimeoutSeconds * 1000);
+  const timeout = params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, 'instance-health', timeout);
   // Every second at most (200 ms polls), sooner where the orchestrator polls faster.
   const every = Math.min(check.intervalSeconds * 1000, 1000, ctx.deps.pollMs * 5);
   for (;;) {
     await interruption(ctx);
-    const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
+    const found = await group(ctx);
+    const crashed = crashLoop(found, deadline - timeout);
+    if (crashed) throw new DeploymentFailure(crashed);
+    const instances = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
     await Promise.all(
       instances.map(async (i) => tracker.record(i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check))),
     );
@@ -51,32 +69,40 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
       return `${said}; scaled back up from ${scaleUp.from} to ${scaleUp.to} in ${(scaleUp.tookMs / 1000).toFixed(1)} s`;
     }
     if (Date.now() > deadline) {
-      const reasons = [...tracker.reasons].map(([id, why]) => `${id}: ${why}`).join('; ');
+      // The instances there now, not every one replaced on the way; at most 1000 characters.
+      const reasons = instances
+        .filter((i) => tracker.reasons.has(i.id))
+        .map((i) => `${i.id}: ${tracker.reasons.get(i.id)}`)
+        .join('; ')
+        .slice(0, 1000);
       throw new DeploymentFailure(
         `instances not healthy within ${params.strategy.healthTimeoutSeconds} s (${healthy.length} of ${instances.length})${reasons ? `: ${reasons}` : ''}`,
       );
     }
     ctx.deployment.context.healthPasses = tracker.passCounts();
     await ctx.progress(`instances healthy: ${healthy.length} of ${instances.length}`);
-    await sleep(every);
+    await nap(ctx, every);
   }
 }
 
 async function waitForRunning(ctx: ActionContext, desired: number): Promise<string> {
   const params = need(ctx, 'params');
-  const deadline = await waitEnd(ctx, `running-${desired}`, params.strategy.healthTimeoutSeconds * 1000);
+  const timeout = params.strategy.healthTimeoutSeconds * 1000;
+  const deadline = await waitEnd(ctx, `running-${desired}`, timeout);
   for (;;) {
     await interruption(ctx);
     const found = await group(ctx);
     const running = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
     if (running.length >= desired) return `${running.length} instance(s) running`;
     if (found.launchFailure) throw new DeploymentFailure(`the cloud cannot launch instances: ${found.launchFailure}`);
+    const crashed = crashLoop(found, deadline - timeout);
+    if (crashed) throw new DeploymentFailure(crashed);
     if (Date.now() > deadline) {
       throw new DeploymentFailure(
         `${running.length} of ${desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
       );
     }
-    await sleep(ctx.deps.pollMs);
+    await nap(ctx, ctx.deps.pollMs);
   }
 }
 
@@ -91,7 +117,7 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
-    await sleep(ctx.deps.pollMs);
+    await nap(ctx, ctx.deps.pollMs);
   }
 }
 
@@ -138,15 +164,21 @@ const resolveConfig: Action = {
   },
 };
 
+/**
+ * The group to go back to: the newest that finished vetting (a succeeded deployment put it in
+ * service), in service if one is. A group of a deployment that never succeeded — one whose lease
+ * ran out while its group served, say — is never a rollback target.
+ */
 const findCurrentGroup: Action = {
   name: 'find-current-group',
   async run(ctx) {
     const d = ctx.deployment;
     if (d.context.existing) return `previous: ${d.context.previous ?? 'none'}`;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const vetted = new Set(await ctx.deps.store.vetted(d.service, d.env));
     const mine = (g: ServerGroup) => g.name === d.context.group;
-    const inService = groups.filter((g) => !g.disabled && !mine(g));
-    const previous = inService[inService.length - 1];
+    const candidates = groups.filter((g) => vetted.has(g.name) && !mine(g));
+    const previous = candidates.filter((g) => !g.disabled).at(-1) ?? candidates.at(-1);
     d.context.existing = groups.map((g) => g.name);
     if (previous) {
       d.context.previous = previous.name;
@@ -154,7 +186,8 @@ const findCurrentGroup: Action = {
     }
     if (d.context.group && groups.some((g) => mine(g) && g.disabled)) d.context.reuseGroup = true;
     else if (d.context.group && !groups.some(mine)) delete d.context.group;
-    return `previous: ${previous?.name ?? 'none'}${d.context.reuseGroup ? `; re-enabling retained ${d.context.group}` : ''}`;
+    const unvetted = groups.filter((g) => !g.disabled && !vetted.has(g.name) && !mine(g)).map((g) => g.name);
+    return `previous: ${previous?.name ?? 'none'}${previous?.disabled ? ' (retained, out of service)' : ''}${unvetted.length ? `; in service but never vetted: ${unvetted.join(', ')}` : ''}${d.context.reuseGroup ? `; re-enabling retained ${d.context.group}` : ''}`;
   },
 };
 
@@ -257,13 +290,21 @@ const waitForHealth: Action = { name: 'wait-for-instance-health', run: waitForIn
 const enableNewGroup: Action = {
   name: 'enable-new-group',
   async run(ctx) {
+    const d = ctx.deployment;
     // Write-ahead: a rollback must know the new group may be taking traffic.
-    if (!ctx.deployment.context.enabled) {
-      ctx.deployment.context.enabled = true;
-      await ctx.save();
+    if (!d.context.enabled) {
+      d.context.enabled = true;
+      try {
+        // With nothing served before it, the cluster will have this group only: no way back.
+        if (!d.context.previous) await ctx.irrevocable('nothing to go back to: no group served before it');
+        else await ctx.save();
+      } catch (error) {
+        delete d.context.enabled;
+        throw error;
+      }
     }
     await ctx.deps.cloud.enableServerGroup(need(ctx, 'group'));
-    return `${ctx.deployment.context.group} in service`;
+    return `${d.context.group} in service`;
   },
 };
 
@@ -326,7 +367,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
       lastSaid = left;
       await ctx.progress(`${label} ${left} s left`);
     }
-    await sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
+    await nap(ctx, Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
   }
 }
 
@@ -410,7 +451,7 @@ const waitForDrain: Action = {
     const end = await waitEnd(ctx, 'drain', seconds * 1000);
     while (Date.now() < end) {
       await interruption(ctx);
-      await sleep(Math.min(ctx.deps.pollMs, end - Date.now()));
+      await nap(ctx, Math.min(ctx.deps.pollMs, end - Date.now()));
     }
     return `${seconds} s for in-flight requests`;
   },
@@ -418,8 +459,10 @@ const waitForDrain: Action = {
 
 /**
  * Highlander keeps none of the old groups; the others keep `retainedGroups`, by last known good: a
- * group kept warm is one that served successfully (newest first), so a rolled-back or cancelled
- * group goes before any of them — never the group serving a minute ago.
+ * group kept warm is one that served successfully (vetted, newest first), so a rolled-back or
+ * cancelled group goes before any of them — never the group serving a minute ago, the one to go
+ * back to. Keeping none is the point of no return: saved as such first, so a cancel or rollback
+ * from then on is refused in words rather than turning back to nothing.
  */
 const destroyOldGroups: Action = {
   name: 'destroy-old-groups',
@@ -427,16 +470,23 @@ const destroyOldGroups: Action = {
     const d = ctx.deployment;
     const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
-    const served = await vettedGroups(ctx.deps.store, d.service, d.env);
+    const vetted = new Set(await ctx.deps.store.vetted(d.service, d.env));
     const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
-    const ranked = [...older.filter((g) => served.has(g.name)), ...older.filter((g) => !served.has(g.name))];
-    const doomed = ranked.slice(retained);
+    const ranked = [...older.filter((g) => vetted.has(g.name)), ...older.filter((g) => !vetted.has(g.name))];
+    const previous = d.context.previous;
+    const doomed = ranked.slice(retained).filter((g) => retained === 0 || g.name !== previous);
+    if (previous && doomed.some((g) => g.name === previous) && !d.irrevocable) {
+      await ctx.irrevocable(
+        `nothing to go back to: ${d.strategy === 'highlander' ? 'highlander keeps no old group' : 'retained groups is 0'}`,
+      );
+    }
     for (const old of doomed) {
       await ctx.deps.cloud.destroyServerGroup(old.name);
+      await ctx.deps.store.forgetVetted(d.service, d.env, old.name);
       await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
     }
-    const said = (g: ServerGroup) => `${g.name}${served.has(g.name) ? '' : ' (never served successfully)'}`;
-    const kept = ranked.slice(0, retained).map(said);
+    const said = (g: ServerGroup) => `${g.name}${vetted.has(g.name) ? '' : ' (never served successfully)'}`;
+    const kept = ranked.filter((g) => !doomed.includes(g)).map(said);
     return `destroyed ${doomed.map(said).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
   },
 };

@@ -141,8 +141,18 @@ export interface Deployment {
   version?: number;
   /** Which run of the runner owns it now: its BullMQ job is `<id>-<run>`. */
   run?: number;
+  /**
+   * Set once it is past its point of no return (its new group serves with nothing to go back to):
+   * why a cancel or rollback is refused from then on.
+   */
+  irrevocable?: string;
   /** Set when it turned back (rollback, cancel, failure): how it will end once the appended actions ran. */
-  unwinding?: { state: 'rolled-back' | 'cancelled' | 'failed'; reason: string };
+  unwinding?: {
+    state: 'rolled-back' | 'cancelled' | 'failed';
+    reason: string;
+    /** The person's request it turned back for. */
+    request?: 'cancel' | 'rollback';
+  };
 }
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;

@@ -1,5 +1,6 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
+  blockingConnection,
   createLogger,
   createRedis,
   defaultPort,
@@ -8,6 +9,7 @@ import {
   pingRedis,
   redisUnavailable,
   requireEnv,
+  sentinelsFromEnv,
   serve,
 } from '@slipway/core';
 import { createRedisLeasedLocks } from '@slipway/core';
@@ -25,12 +27,17 @@ import { startSyncWatch } from './sync.js';
 const env = process.env;
 const logger = createLogger({ name: 'orchestrator' });
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const redis = createRedis({ url: redisUrl });
+// A primary with replicas under Redis Sentinel (what a managed Redis is), when REDIS_SENTINELS names them.
+const sentinels = sentinelsFromEnv(env);
+const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 // Its keys and its queue's keys start with this (two orchestrators with different prefixes share nothing).
 const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
 // How long a service+env lock and a release slot outlive their last renewal.
 const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
-const store = createRedisDeploymentStore({ redis, prefix, leaseMs });
+// With replicas, each fenced step waits until one has it (WAIT) before it is acted on: a failover
+// then loses no step the orchestrator acted on (README, "Redis failover").
+const waitReplicas = intFromEnv(env, 'SLIPWAY_REDIS_WAIT_REPLICAS', sentinels ? 1 : 0);
+const store = createRedisDeploymentStore({ redis, prefix, leaseMs, waitReplicas });
 // One provider per region a cluster names (AWS), made on first use; `cloud` is the default region's.
 const regions = cloudRegionsFromEnv(env);
 const cloud = regions.forRegion();
@@ -47,6 +54,7 @@ const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
 const releaseConcurrency = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
 const runner = startRunner({
   redisUrl,
+  ...(sentinels ? { redisConnection: { url: redisUrl, prefix: `${prefix}queue`, sentinels } } : {}),
   queuePrefix: `${prefix}queue`,
   store,
   cloud,
@@ -58,14 +66,12 @@ const runner = startRunner({
   jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
   sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
   renewMs: Math.max(100, Math.floor(leaseMs / 3)),
-  notifier: metrics.counting(
-    createNotifier({
-      peers,
-      logger,
-      ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
-      ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
-    }),
-  ),
+  notifier: createNotifier({
+    peers,
+    logger,
+    ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
+    ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
+  }),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER ? { crashAfter: env.SLIPWAY_ORCHESTRATOR_CRASH_AFTER } : {}),
   ...(env.SLIPWAY_ORCHESTRATOR_CRASH_AT ? { crashAt: env.SLIPWAY_ORCHESTRATOR_CRASH_AT } : {}),
 });
@@ -115,7 +121,7 @@ const app = createApp({
   cloud,
   regions,
   releaseConcurrency,
-  followConnection: () => redis.duplicate(),
+  followConnection: () => blockingConnection(redis),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   metrics: metrics.registry,

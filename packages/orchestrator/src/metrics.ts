@@ -1,25 +1,18 @@
 /**
  * Markers for graphs: `slipway_release_info{service,env,version,commit,image} 1` for what each
  * cluster runs (commit: the source commit its image carries, else its version's reported build) and
- * `slipway_deployments_total{service,env,outcome}`, counted in Redis once per deployment (so
- * every orchestrator copy answers the same, and a finish seen twice counts once).
+ * `slipway_deployments_total{service,env,outcome}`, counted in Redis once per deployment by the
+ * finish itself (store.ts: the same script that saves the outcome), so every orchestrator copy
+ * answers the same and no outcome is counted twice or lost to a crash.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
-import type { Deployment } from './deployment.js';
-import type { Notifier } from './notify.js';
 import type { Peers } from './peers.js';
 import type { DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
 
-const COUNT_ONCE = `
-if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
-return 1`;
-
 export interface DeploymentMetrics {
   registry: Registry;
-  /** Wraps the notifier: every finished deployment is counted by its outcome. */
-  counting(notifier: Notifier): Notifier;
 }
 
 export function createDeploymentMetrics(options: {
@@ -29,7 +22,6 @@ export function createDeploymentMetrics(options: {
   peers: Pick<Peers, 'image' | 'sourceCommit'>;
 }): DeploymentMetrics {
   const { redis, prefix, store, peers } = options;
-  const counted = `${prefix}metrics:counted`;
   const totals = `${prefix}metrics:deployments`;
   const registry = new Registry();
   // Versions and their commits never change: remember them across scrapes.
@@ -72,19 +64,5 @@ export function createDeploymentMetrics(options: {
     },
   });
 
-  async function count(d: Deployment): Promise<void> {
-    await redis.eval(COUNT_ONCE, 2, counted, totals, d.id, `${d.service}|${d.env}|${d.state}`);
-  }
-
-  return {
-    registry,
-    counting(notifier) {
-      return {
-        async notify(d, kind) {
-          if (kind !== 'start') await count(d).catch(() => {});
-          await notifier.notify(d, kind);
-        },
-      };
-    },
-  };
+  return { registry };
 }

@@ -61,6 +61,10 @@ describe('Slack notifications', () => {
     received.length = 0;
     await notifier().notify(deployment, 'start');
     await notifier().notify({ ...deployment, state: 'succeeded' }, 'success');
+    // Keyed by deployment and outcome, for a receiver to drop a second delivery.
+    expect(received.map((m) => (m.blocks?.[0] as { block_id?: string } | undefined)?.block_id)).toEqual(
+      expect.arrayContaining(['dep-abc123def:start']),
+    );
     expect(received.map(buttonsOf)).toEqual([
       [
         ['slipway:rollback', '{"deployment":"dep-abc123def"}'],

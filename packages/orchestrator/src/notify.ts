@@ -2,7 +2,9 @@
  * Tells people: on start, success, failure and rollback, a Slack message (incoming webhook,
  * @slack/webhook) to the service's `slack` metadata property or the global one, and a JSON
  * POST to the service's `webhook` property or the global one. A failing webhook is logged and
- * never fails a deployment.
+ * never fails a deployment. The outcomes come from the outbox (runner.ts), delivered at least
+ * once: each message carries its key (`<deployment>:<kind>`: the Slack section's block_id, the
+ * webhook's `key` and `Idempotency-Key`) for the receiver to drop a second delivery.
  */
 import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
 import type { Logger } from '@slipway/core';
@@ -97,13 +99,19 @@ export function slackBlocks(d: Deployment, kind: NotificationKind, text: string)
   } else {
     said = 'Nothing of it serves: there was no release before it.';
   }
-  const section = { type: 'section', text: { type: 'mrkdwn', text } };
+  // Keyed by deployment and outcome: the outbox delivers at least once, and a receiver dedupes by it.
+  const section = { type: 'section', block_id: notificationKey(d, kind), text: { type: 'mrkdwn', text } };
   const context = { type: 'context', elements: [{ type: 'mrkdwn', text: said }] };
   return (
     buttons.length
       ? [section, { type: 'actions', block_id: `slipway-${d.id}`, elements: buttons }, context]
       : [section, context]
   ) as Blocks;
+}
+
+/** What a notification is about, the same each time it is sent: `<deployment>:<kind>`. */
+export function notificationKey(d: Pick<Deployment, 'id'>, kind: NotificationKind): string {
+  return `${d.id}:${kind}`;
 }
 
 export function createNotifier(options: {
@@ -126,6 +134,7 @@ export function createNotifier(options: {
           sends.push(new IncomingWebhook(slack, { timeout }).send({ text, blocks: slackBlocks(d, kind, text) }));
         if (hook) {
           const body = JSON.stringify({
+            key: notificationKey(d, kind),
             kind,
             text,
             deployment: {
@@ -144,7 +153,7 @@ export function createNotifier(options: {
           sends.push(
             fetch(hook, {
               method: 'POST',
-              headers: { 'Content-Type': 'application/json' },
+              headers: { 'Content-Type': 'application/json', 'Idempotency-Key': notificationKey(d, kind) },
               body,
               signal: AbortSignal.timeout(timeout),
             }).then((r) => {

@@ -71,22 +71,21 @@ export function createOperations(options: OperationsOptions) {
     const d = await mustGet(req.params.id);
     const { subject: by, via } = principalOf(req);
     const who = via ? { by, via } : { by };
-    if (isFinished(d))
-      throw new ConflictError(
-        `deployment ${d.id} is ${d.state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
+    const finished = (state: string) =>
+      new ConflictError(
+        `deployment ${d.id} is ${state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
       );
+    if (isFinished(d)) throw finished(d.state);
     if (kind === 'resume') {
       if (d.state !== 'paused' || !(await runner.resume(d.id)))
         throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
-    } else if (kind === 'pause') {
-      await store.setControl(d.id, { pause: by });
-      await runner.event(d, 'pause-requested', who);
     } else {
-      // Saved beside the record, where no worker's write can undo it; the worker reads it at each step.
-      await store.setControl(d.id, { [kind]: by });
-      await runner.event(d, `${kind}-requested`, who);
-      // Nothing is running it: act now rather than at a boundary that will not come.
-      if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt)) await runner.unwindNow(d.id, kind, by);
+      // Saved beside the record, decided against it as it is now (a worker may be committing a pause).
+      const answer = await runner.control(d.id, kind, by, who);
+      if (answer.outcome === 'finished') throw finished(answer.state);
+      if (answer.outcome === 'refused')
+        throw new ConflictError(`deployment ${d.id}: ${kind} refused: ${answer.reason}`);
+      if (answer.outcome === 'missing') throw new NotFoundError(`no deployment ${d.id}`);
     }
     res.status(202).json(await mustGet(d.id));
   }
@@ -171,7 +170,10 @@ export function createOperations(options: OperationsOptions) {
       res.json({ items: page.items, ...(page.next !== undefined ? { next: String(page.next) } : {}) });
     },
     async getDeployment(req, res) {
-      res.json(await mustGet(req.params.id));
+      const d = await mustGet(req.params.id);
+      // A pause asked twice is said as such (the CLI reads this before asking again).
+      const requested = isFinished(d) ? {} : await store.control(d.id);
+      res.json(Object.keys(requested).length > 0 ? { ...d, requested } : d);
     },
     async followDeployment(req, res) {
       const d = await mustGet(req.params.id);
@@ -217,11 +219,8 @@ export function createOperations(options: OperationsOptions) {
     async breakClusterLock(req, res) {
       const { service, env } = req.params;
       const { reason } = typedQuery(req);
-      const lock = await store.breakLock(service, env);
-      if (!lock) throw new NotFoundError(`${service} ${env} is not locked`);
-      const broken = { ...withoutName(lock), brokenBy: principalOf(req).subject, reason, at: new Date().toISOString() };
-      await store.recordLockBreak(service, env, broken);
-      await store.event({ type: 'lock-broken', deployment: lock.owner, ...broken });
+      const broken = await runner.breakLock(service, env, principalOf(req).subject, reason);
+      if (!broken) throw new NotFoundError(`${service} ${env} is not locked`);
       res.json(broken);
     },
     async getEnvironment(req, res) {
@@ -389,6 +388,8 @@ export async function admitDeployment(options: SubmitOptions, deployment: Deploy
       `${deployment.service} ${deployment.env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
     );
   }
+  // A fixed id (a release's cluster) submitted again: the one admitted first stands.
+  if (admission.outcome === 'exists') return (await options.store.get(deployment.id)) ?? deployment;
   if (admission.outcome === 'run') await options.runner.start(deployment);
   return deployment;
 }

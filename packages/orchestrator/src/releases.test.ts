@@ -41,11 +41,14 @@ afterAll(async () => {
 
 let runnerCalls: string[] = [];
 const runner = {
-  async event(d: Deployment, type: string) {
-    runnerCalls.push(`${type} ${d.env}`);
-  },
-  async unwindNow(id: string, kind: string) {
-    runnerCalls.push(`${kind} now ${(await store.get(id))?.env}`);
+  // What the engine's control does, said as calls: the request saved, then a deployment no run carries unwound now.
+  async control(id: string, kind: 'cancel', by: string, who: Record<string, unknown>) {
+    const answer = await store.setControl(id, kind, by, { type: `${kind}-requested`, deployment: id, ...who });
+    const env = (await store.get(id))?.env;
+    runnerCalls.push(`${kind}-requested ${env}`);
+    if (answer.outcome === 'set' && (answer.state === 'paused' || (answer.state === 'queued' && !answer.started)))
+      runnerCalls.push(`${kind} now ${env}`);
+    return answer;
   },
 } as unknown as Runner;
 
@@ -95,9 +98,7 @@ function release(id: string, waves: string[][]): ReleaseRecord {
 
 async function recorded(id: string, env: string, state: Deployment['state']) {
   // A fenced write, as every write of a deployment is: at the version it has now.
-  const version = (await store.get(id))?.version ?? 0;
-  await store.transition({
-    version,
+  const record = {
     id,
     service: 'search',
     env,
@@ -112,7 +113,10 @@ async function recorded(id: string, env: string, state: Deployment['state']) {
     actions: [],
     current: 0,
     context: {},
-  });
+  } as Deployment;
+  // Admitted first (the lock and a slot, as a submission), then changed at the version it has.
+  if (!(await store.get(id))) await store.admit({ ...record, state: 'queued' }, 2);
+  await store.transition({ ...record, version: (await store.get(id))!.version }, { limit: 2 });
 }
 
 const states = async (id: string) =>

@@ -271,10 +271,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       for (const c of clusters.filter((c) => c.state === 'deploying')) {
         const d = await store.get(c.deployment!);
         if (!d || isFinished(d) || (await store.control(d.id)).cancel) continue;
-        await store.setControl(d.id, { cancel: r.cancel });
-        await runner.event(d, 'cancel-requested', { by: r.cancel, release: r.id });
-        if (d.state === 'paused' || (d.state === 'queued' && !d.startedAt))
-          await runner.unwindNow(d.id, 'cancel', r.cancel);
+        await runner.control(d.id, 'cancel', r.cancel, { by: r.cancel, release: r.id });
       }
     }
     if (clusters.some((c) => c.state === 'deploying' || c.state === 'rolling-back')) return events;
@@ -299,6 +296,14 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     const name = releases.leaseName(id);
     const lease = await locks.acquire(name, id, 'release coordinator');
     if (!('token' in lease)) return;
+    // Renewed while the tick runs: a slow tick never overlaps another replica's.
+    const renewal = setInterval(
+      () =>
+        void locks
+          .renew(name, lease.token)
+          .catch((error) => logger.warn({ err: error }, 'release lease renewal failed')),
+      Math.max(50, Math.floor(locks.leaseMs / 3)),
+    );
     try {
       const r = await releases.get(id);
       if (!r || isReleaseFinished(r)) return;
@@ -309,6 +314,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       if (!saved) logger.info({ release: id }, 'release changed meanwhile; the next tick reads it again');
       else if (isReleaseFinished(r)) logger.info({ release: id, state: r.state, reason: r.reason }, 'release finished');
     } finally {
+      clearInterval(renewal);
       await locks.release(name, lease.token);
     }
   }

@@ -35,7 +35,7 @@ beforeAll(async () => {
   store = createRedisDeploymentStore({ redis, prefix });
   // A cluster is known once a deployment to it is saved.
   const first = { id: 'dep-release0', service: 'search', env: 'prod', createdAt: new Date().toISOString() };
-  await store.transition(first as Deployment);
+  await store.admit({ ...first, actions: [], context: {} } as unknown as Deployment, 2);
   for (const [n, image] of ['img-10', 'img-11', 'img-12', 'img-13'].entries()) {
     await store.recordRelease('search', 'prod', {
       deployment: `dep-release${n}`,
@@ -89,19 +89,34 @@ describe('undo', () => {
 describe('/metrics markers', () => {
   it('exports what each cluster runs and counts each finished deployment once', async () => {
     const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
-    const notified: string[] = [];
-    const notifier = metrics.counting({ notify: async (_d, kind) => void notified.push(kind) });
-    const finished = { id: 'dep-finished01', service: 'search', env: 'prod', state: 'rolled-back' } as Deployment;
-    await notifier.notify(finished, 'start');
-    await notifier.notify(finished, 'rollback');
-    await notifier.notify(finished, 'rollback'); // a finish seen twice (a worker ran it again)
-    await notifier.notify({ ...finished, id: 'dep-finished02', state: 'succeeded' }, 'success');
-    expect(notified).toEqual(['start', 'rollback', 'rollback', 'success']);
+    // Counted by the finish itself, once however often a finish is tried.
+    for (const [id, state] of [
+      ['dep-finished01', 'rolled-back'],
+      ['dep-finished02', 'succeeded'],
+    ] as const) {
+      const d = {
+        id,
+        service: 'counted',
+        env: 'prod',
+        by: 'dave',
+        createdAt: new Date().toISOString(),
+        actions: [],
+        context: {},
+      };
+      await store.admit(d as unknown as Deployment, 2);
+      const running = (await store.get(id))!;
+      const stale = (await store.get(id))!;
+      await store.transition(Object.assign(running, { state }), { mode: 'finish', limit: 2 });
+      await expect(store.transition(Object.assign(stale, { state }), { mode: 'finish', limit: 2 })).rejects.toThrow(
+        /another writer/,
+      );
+    }
     const text = await metrics.registry.metrics();
     expect(text).toContain(
       `slipway_release_info{service="search",env="prod",image="img-13",version="1.3.0",commit="${'130'.padEnd(40, 'c')}"} 1`,
     );
-    expect(text).toContain('slipway_deployments_total{service="search",env="prod",outcome="rolled-back"} 1');
+    expect(text).toContain('slipway_deployments_total{service="counted",env="prod",outcome="rolled-back"} 1');
+    expect(text).toContain('slipway_deployments_total{service="counted",env="prod",outcome="succeeded"} 1');
     // An image that carries its source commit is labelled with it, without asking for its build.
     const carried = createDeploymentMetrics({
       redis,
@@ -122,6 +137,6 @@ describe('/metrics markers', () => {
       },
     });
     expect(await carried.registry.metrics()).toContain(`version="1.3.0",commit="${'f'.repeat(40)}"} 1`);
-    expect(text).toContain('slipway_deployments_total{service="search",env="prod",outcome="succeeded"} 1');
+    expect(text).toContain('slipway_deployments_total{service="counted",env="prod",outcome="succeeded"} 1');
   });
 });

@@ -43,13 +43,22 @@ export async function findRevertTarget(
     throw new UnprocessableError(
       `cannot tell whether ${service} ${currentVersion} contains ${commit.slice(0, 12)}: no build was reported for it, or its repository does not know the commit`,
     );
+  const untold = new Set<string>();
   for (const release of earlier) {
     const version = await versionOf(release);
     if (!version) continue;
-    if ((await peers.contains(service, version, commit)) === false) return { current, target: release, version };
+    const contains = await peers.contains(service, version, commit);
+    if (contains === false) return { current, target: release, version };
+    if (contains === undefined) untold.add(version);
   }
+  // Releases whose builds name no repository (built from a checkout without `origin`, no `repo`
+  // metadata) cannot be told apart: say so, and how to make them tellable, rather than "none".
+  const why =
+    untold.size > 0
+      ? `; Slipway cannot tell for ${[...untold].join(', ')}: no build with a repository was reported for ${untold.size === 1 ? 'it' : 'them'} (set the service's repo metadata, slipway services set ${service} repo=<url>, and build again)`
+      : ': deploy a fixed version instead';
   throw new ConflictError(
-    `no earlier release of ${service} ${env} is known to be without ${commit.slice(0, 12)}: deploy a fixed version instead`,
+    `no earlier release of ${service} ${env} is known to be without ${commit.slice(0, 12)}${why}`,
   );
 }
 

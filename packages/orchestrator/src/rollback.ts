@@ -4,8 +4,9 @@
  * crash half-way through a rollback resumes the rollback. Each looks at the cloud before it acts.
  * Traffic is never left with no group: the new group leaves only once the previous one serves.
  */
-import { DeploymentFailure, need, sleep, targetsHealthy, waitEnd, type Action } from './action.js';
+import { DeploymentFailure, nap, need, targetsHealthy, waitEnd, type Action } from './action.js';
 import type { Deployment } from './deployment.js';
+import { clusterName } from '@slipway/core';
 
 /** The previous group back at its size and in service. */
 const restorePreviousGroup: Action = {
@@ -45,24 +46,36 @@ const waitForPreviousGroupHealth: Action = {
           `${previous} has ${healthy} of ${of} targets healthy after ${params.strategy.healthTimeoutSeconds} s: the new group stays in service`,
         );
       }
-      await sleep(ctx.deps.pollMs);
+      await nap(ctx, ctx.deps.pollMs);
     }
   },
 };
 
-/** The new group out of the load balancer, once the previous one (if any) serves. */
+/**
+ * The new group out of the load balancer, once the previous one (if any) serves; never the only
+ * group in service (with nothing else serving it stays, and the deployment ends failed, saying so).
+ */
 const takeNewGroupOut: Action = {
   name: 'take-new-group-out',
   async run(ctx) {
     const { cloud } = ctx.deps;
-    const { group: created, previous, failureDetectedAt } = ctx.deployment.context;
+    const d = ctx.deployment;
+    const { group: created, previous, failureDetectedAt } = d.context;
     const found = created ? await cloud.getServerGroup(created) : undefined;
     if (!created || !found) return 'no new group';
-    if (previous && (await cloud.getServerGroup(previous))) {
-      const { healthy, of } = await targetsHealthy(ctx, previous);
-      if (of === 0 || healthy < of) throw new Error(`${previous} is not serving yet (${healthy} of ${of} healthy)`);
+    if (!found.disabled) {
+      if (previous && (await cloud.getServerGroup(previous))) {
+        const { healthy, of } = await targetsHealthy(ctx, previous);
+        if (of === 0 || healthy < of) throw new Error(`${previous} is not serving yet (${healthy} of ${of} healthy)`);
+      } else {
+        const others = (await cloud.listServerGroups(clusterName(d.service, d.env))).filter(
+          (g) => g.name !== created && !g.disabled,
+        );
+        if (others.length === 0)
+          throw new DeploymentFailure(`nothing else serves ${d.service} ${d.env}: ${created} stays in service`);
+      }
+      await cloud.disableServerGroup(created);
     }
-    if (!found.disabled) await cloud.disableServerGroup(created);
     ctx.checkpoint('after-disable');
     if (failureDetectedAt) {
       const rollbackMs = Date.now() - failureDetectedAt;
@@ -79,8 +92,9 @@ const destroyNewGroup: Action = {
     const { cloud } = ctx.deps;
     const created = ctx.deployment.context.group;
     const found = created ? await cloud.getServerGroup(created) : undefined;
-    // An undo's retained group, or one of another deployment, is not this one's to destroy.
+    // An undo's retained group, or one of another deployment, is not this one's to destroy; nor one in service.
     if (!created || (found && found.tags?.deployment !== ctx.deployment.id)) return 'nothing created';
+    if (found && !found.disabled) return `${created} in service: kept`;
     if (found) await cloud.destroyServerGroup(created);
     await cloud.deleteLaunchTemplate(created).catch(() => undefined);
     return `${created} destroyed`;

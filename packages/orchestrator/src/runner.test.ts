@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { CloudProvider } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, fenceKeyOf, lockKeyOf, type Redis } from '@slipway/core';
-import { eventually, startRedis, type TestRedis } from '@slipway/test-utils';
+import { eventually, standInCloud, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
 import { submitDeployment } from './operations.js';
-import type { Peers } from './peers.js';
+import { standInPeers } from './runner.fixture.js';
 import { startRunner, type Runner } from './runner.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
 
@@ -20,54 +20,9 @@ let store: DeploymentStore;
 let runner: Runner;
 let prefix: string;
 const logger = createLogger({ name: 'orchestrator', level: 'silent' });
-const groups = new Map<string, { name: string; disabled: boolean; tags: Record<string, string> }>();
 const LEASE_MS = 2000;
 
-function standInCloud(address: string): CloudProvider {
-  const group = (name: string) => {
-    const g = groups.get(name);
-    if (!g) return undefined;
-    const instances = [{ id: `i-${name}`, lifecycle: 'running', address, launchedAt: '' }];
-    return { ...g, min: 1, desired: 1, max: 1, launchTemplate: name, targetGroups: ['lb'], instances, createdAt: '' };
-  };
-  return {
-    kind: 'local',
-    getLoadBalancer: async (name: string) => ({ name }),
-    createLaunchTemplate: async (spec: { name: string }) => ({ ...spec, id: spec.name, createdAt: '' }),
-    deleteLaunchTemplate: async () => undefined,
-    listServerGroups: async (cluster: string) =>
-      [...groups.keys()].filter((n) => n.replace(/-v\d+$/, '') === cluster).map(group),
-    getServerGroup: async (name: string) => group(name),
-    async createServerGroup(spec: { name: string; tags: Record<string, string> }) {
-      groups.set(spec.name, { name: spec.name, disabled: true, tags: spec.tags });
-      return group(spec.name);
-    },
-    enableServerGroup: async (name: string) => void (groups.get(name)!.disabled = false),
-    disableServerGroup: async (name: string) => void (groups.get(name)!.disabled = true),
-    destroyServerGroup: async (name: string) => void groups.delete(name),
-    resizeServerGroup: async () => undefined,
-    describeTargetHealth: async () =>
-      [...groups.values()].filter((g) => !g.disabled).map((g) => ({ instanceId: `i-${g.name}`, state: 'healthy' })),
-  } as unknown as CloudProvider;
-}
-
-const peers: Peers = {
-  service: async (name) => ({ name, properties: {} }),
-  image: async (id) => ({ id, kind: 'service', service: id.slice(4), version: '1.0.0' }),
-  config: async () => ({
-    commit: 'c'.repeat(40),
-    valid: true,
-    errors: [],
-    deploymentParams: {
-      capacity: { desired: 1 },
-      healthCheck: { path: '/', intervalSeconds: 5, healthyThreshold: 2 },
-      loadBalancer: { name: 'lb' },
-      strategy: { burnInSeconds: 0, drainSeconds: 0 },
-    },
-    launchData: [],
-    properties: '',
-  }),
-};
+const peers = standInPeers;
 
 let cloud: CloudProvider;
 
@@ -76,7 +31,8 @@ beforeAll(async () => {
   redis = createRedis({ url: redisServer.url });
   instance = createServer((_req, res) => res.end('ok')).listen(0, '127.0.0.1');
   await new Promise((resolve) => instance.once('listening', resolve));
-  cloud = standInCloud(`127.0.0.1:${(instance.address() as AddressInfo).port}`);
+  cloud = standInCloud({ address: `127.0.0.1:${(instance.address() as AddressInfo).port}` })
+    .cloud as unknown as CloudProvider;
   prefix = redisServer.prefix();
   store = createRedisDeploymentStore({ redis, prefix, leaseMs: LEASE_MS });
   runner = startRunner({
@@ -121,8 +77,7 @@ describe('stale writers', () => {
     for (let i = 0; i < 50; i++) {
       const first = await submit('race');
       const cancel = (async () => {
-        await store.setControl(first.id, { cancel: 'dave' });
-        await runner.unwindNow(first.id, 'cancel', 'dave');
+        await runner.control(first.id, 'cancel', 'dave', { by: 'dave' });
       })();
       const [, second] = await Promise.all([cancel, submit('race', true)]);
       const [a, b] = [await ended(first.id), await ended(second.id)];
@@ -175,7 +130,7 @@ describe('leases', () => {
       logger,
     });
     const held = await submit('broken');
-    await store.setControl(held.id, { pause: 'dave' });
+    await runner.control(held.id, 'pause', 'dave', { by: 'dave' });
     await eventually(
       () => store.get(held.id),
       (d) => d?.state === 'paused',
@@ -193,7 +148,6 @@ describe('leases', () => {
     expect(after.body).toMatchObject({ lock: null, broken: [{ owner: held.id, brokenBy: 'ada' }] });
     expect(await store.running()).not.toContain(held.id);
     // Resumed, it finds its lock gone: it ends where it stood.
-    await store.clearControl(held.id, 'pause');
     await runner.resume(held.id);
     const done = await ended(held.id);
     expect(done).toMatchObject({ state: 'failed', reason: expect.stringMatching(/lock/) });

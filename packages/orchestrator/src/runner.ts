@@ -2,16 +2,30 @@
  * Runs deployments. A run is one BullMQ job (`<deployment>-<run>`, the run saved on the record)
  * that runs the recorded actions one after another by their saved names, saving each as it
  * starts and ends with a fenced transition (store.ts): a writer that read an older record — a
- * stalled worker woken up, a second replica, the API — is refused and stops. Rollback, cancel and
- * failure append their own actions (rollback.ts) and run them the same way. Pause takes effect
- * between actions; cancel and rollback between actions or inside any wait.
+ * stalled worker woken up, a second replica, the API — is refused and stops; a deployment that
+ * lost its cluster's lock (broken, or its lease ran out and another took it) ends where it stood.
+ * Rollback, cancel and failure append their own actions (rollback.ts) and run them the same way.
+ * Pause takes effect between actions; cancel and rollback between actions or inside any wait.
  *
- * A worker that dies mid-action leaves a stalled job that a worker (of any replica) runs again;
- * the sweep renews the leases of live deployments, restarts one whose run ended without
- * finishing it, and reclaims the locks and slots of finished or missing ones.
+ * The semantics a person meets (README, "Pause, cancel, roll back"):
+ * - a paused deployment keeps its cluster's lock and gives its release slot back; resumed (or
+ *   cancelled, or rolled back) it takes a free slot or queues for one;
+ * - a request is saved against the record as it is (set-control.lua), so a pause and a cancel
+ *   never cross unseen: the pause is saved only while no cancel or rollback waits;
+ * - once the new group serves with nothing to go back to (a first deployment, or the old group
+ *   about to be destroyed with retained groups 0 or highlander), the deployment is irrevocable:
+ *   a cancel or rollback is refused in words, and nothing takes the only serving group out;
+ * - only groups that finished vetting (a succeeded deployment's) are rollback targets.
+ *
+ * Outcomes go through an outbox: the finish writes the notification and the count in the same
+ * script; each replica's sender delivers what is in it at least once (the receivers dedupe by
+ * deployment and outcome). A worker that dies mid-action leaves a stalled job that a worker (of
+ * any replica) runs again; the sweep renews the leases of live deployments, restarts one whose
+ * run ended without finishing it, and reclaims the locks and slots of finished or missing ones.
  */
+import { randomBytes } from 'node:crypto';
 import type { CloudRegions } from '@slipway/cloud';
-import { createQueue, createWorker } from '@slipway/core';
+import { createQueue, createWorker, type QueueConnectionOptions } from '@slipway/core';
 import type { Job } from 'bullmq';
 import {
   ACTIONS,
@@ -25,92 +39,89 @@ import {
 import { isFinished, type Deployment, type DeploymentState } from './deployment.js';
 import type { Notifier } from './notify.js';
 import { cloudOf } from './regions.js';
-import { StaleWrite, type Control } from './store.js';
+import { Fenced, StaleWrite, type Control, type ControlAnswer, type TransitionOptions } from './store.js';
 
-export interface RunnerOptions extends ActionDeps {
+export interface EngineOptions extends ActionDeps {
   /** One provider per region (AWS): each deployment acts in its cluster's; absent, `cloud` serves all. */
   regions?: CloudRegions;
-  redisUrl: string;
-  queuePrefix: string;
   /** How many deployments may run at once across all services (Wealthfront's 2). */
   releaseConcurrency: number;
   notifier: Notifier;
-  /** BullMQ job lock: how soon a dead worker's run goes on elsewhere. */
-  jobLockMs: number;
-  sweepMs: number;
-  /** How often a running deployment renews its lock and slot (well inside the store's lease). */
-  renewMs?: number;
   /** Fault injection for drills: the process kills itself after this action finishes… */
   crashAfter?: string;
   /** …or at this `<action>:<checkpoint>` inside an action. */
   crashAt?: string;
-  /** False for a process that only submits (queues runs) and runs none itself. */
-  runsActions?: boolean;
+  /** How long an outbox entry another sender took stays its own before this one sends it (a dead sender's). */
+  outboxIdleMs?: number;
 }
 
-type JobData = { id: string; run: number };
-
-class LockLost extends Error {
-  constructor(owner: string | undefined) {
-    super(`its service+env lock is ${owner ? `held by ${owner}` : 'gone (broken)'}: stopped where it stood`);
-  }
+/** Where runs go: BullMQ in the runner; the explorer's own queue in its tests. */
+export interface RunQueue {
+  enqueue(job: JobData): Promise<void>;
+  /** The state of a run's job: active and waiting ones are going; the rest ended or never were. */
+  state(job: JobData): Promise<string>;
 }
+
+export type JobData = { id: string; run: number };
+
 type Ending = 'rolled-back' | 'cancelled' | 'failed';
 
 /** How often a failing action is tried before the deployment turns back. */
 const ATTEMPTS = 3;
 
-export function startRunner(options: RunnerOptions) {
-  const { store, logger } = options;
-  const connection = { url: options.redisUrl, prefix: options.queuePrefix };
-  const queue = createQueue<JobData>('actions', connection);
+export const jobIdOf = (job: JobData) => `${job.id}-${job.run}`;
+
+/** The deployment engine without its timers and queue: what the runner and the interleaving explorer drive. */
+export function createDeploymentEngine(options: EngineOptions & { queue: RunQueue; consumer?: string }) {
+  const { store, logger, queue } = options;
+  const limit = options.releaseConcurrency;
+  const wait = options.sleep ?? sleep;
   const now = () => new Date().toISOString();
   const die = (where: string, id: string) => {
     logger.warn({ deployment: id, where }, 'fault injection: exiting here');
     global.process.kill(global.process.pid, 'SIGKILL');
   };
+  const consumer = options.consumer ?? `sender-${randomBytes(4).toString('hex')}`;
 
-  async function event(d: Deployment, type: string, data: Record<string, unknown> = {}) {
-    await store.event({ type, deployment: d.id, at: now(), state: d.state, ...data });
+  /** An event of a deployment that has not finished; answers false when it had (a stale writer). */
+  async function event(d: Deployment, type: string, data: Record<string, unknown> = {}, version?: number) {
+    return store.event({ type, deployment: d.id, at: now(), state: d.state, ...data }, version);
   }
 
-  const jobId = (d: Deployment) => `${d.id}-${d.run ?? 1}`;
+  const enqueue = (d: Deployment) => queue.enqueue({ id: d.id, run: d.run ?? 1 });
 
-  async function enqueue(d: Deployment): Promise<void> {
-    await queue.add(
-      'run',
-      { id: d.id, run: d.run ?? 1 },
-      { jobId: jobId(d), removeOnComplete: { age: 3600 }, removeOnFail: { age: 86_400 } },
-    );
+  /** Saves the record with its event; answers the control requests as saved with it. */
+  async function commit(
+    d: Deployment,
+    type?: string,
+    data: Record<string, unknown> = {},
+    more: TransitionOptions = {},
+  ): Promise<{ saved: boolean; control: Control; admitted: string[] }> {
+    const saved = await store.transition(d, { ...(type ? { event: { type, ...data } } : {}), limit, ...more });
+    return saved;
   }
 
-  /**
-   * Saves the record with its event; answers the control requests as saved with it. A live
-   * deployment whose service+env lock is no longer its own (broken by an admin, or its lease ran
-   * out and another took it) is fenced out: LockLost.
-   */
-  async function commit(d: Deployment, type?: string, data: Record<string, unknown> = {}): Promise<Control> {
-    const saved = await store.transition(d, type ? { event: { type, ...data } } : {});
-    if (!isFinished(d) && saved.lockOwner !== d.id) throw new LockLost(saved.lockOwner);
-    return saved.control;
-  }
-
-  async function finish(d: Deployment, state: DeploymentState, reason?: string): Promise<void> {
+  async function finish(
+    d: Deployment,
+    state: DeploymentState,
+    reason?: string,
+    applied = d.unwinding?.request,
+  ): Promise<void> {
     d.state = state;
     d.finishedAt = now();
     if (reason) d.reason = reason;
     // What never ran never will: the timeline says so rather than leaving it pending.
     for (const left of d.actions) if (left.state === 'pending' || left.state === 'running') left.state = 'skipped';
     delete d.context.progress;
+    // The outcome's notification and count are saved with it (the outbox): none is lost to a crash after.
     const { admitted } = await store.transition(d, {
       event: { type: 'finished', reason },
-      release: options.releaseConcurrency,
+      mode: 'finish',
+      limit,
+      ...(applied ? { applied } : {}),
     });
     logger.info({ deployment: d.id, service: d.service, env: d.env, state, reason }, 'deployment finished');
-    void options.notifier.notify(
-      d,
-      state === 'succeeded' ? 'success' : state === 'rolled-back' ? 'rollback' : 'failure',
-    );
+    void sendOutbox();
     await startAdmitted(admitted);
   }
 
@@ -127,7 +138,14 @@ export function startRunner(options: RunnerOptions) {
    * Turns the deployment back: the action at hand and every forward action left are marked, the
    * rollback's actions appended, and all saved before any of them touches the cloud.
    */
-  async function turnBack(d: Deployment, state: Ending, reason: string, at: 'failed' | 'skipped'): Promise<Control> {
+  async function turnBack(
+    d: Deployment,
+    state: Ending,
+    reason: string,
+    at: 'failed' | 'skipped',
+    before: TransitionOptions['events'] = [],
+    request?: 'cancel' | 'rollback',
+  ): Promise<Control> {
     const record = d.actions[d.current];
     if (record && record.state !== 'done') {
       record.state = at;
@@ -135,11 +153,13 @@ export function startRunner(options: RunnerOptions) {
     }
     for (const later of d.actions.slice(d.current + 1)) if (later.state === 'pending') later.state = 'skipped';
     const plan = rollbackPlan(d, state);
-    d.unwinding = { state, reason };
+    d.unwinding = { state, reason, ...(request ? { request } : {}) };
     d.current = d.actions.length;
     d.actions.push(...plan.map((a) => ({ name: a.name, state: 'pending' as const, attempts: 0 })));
     delete d.context.progress;
-    return commit(d, 'turning-back', { to: state, reason, actions: plan.map((a) => a.name) });
+    return (
+      await commit(d, 'turning-back', { to: state, reason, actions: plan.map((a) => a.name) }, { events: before })
+    ).control;
   }
 
   function failureEnding(d: Deployment): Ending {
@@ -159,6 +179,15 @@ export function startRunner(options: RunnerOptions) {
       async save() {
         await commit(d);
       },
+      async irrevocable(reason) {
+        d.irrevocable = reason;
+        const { saved } = await commit(d, 'irrevocable', { action: name, reason }, { mode: 'step-unless-control' });
+        if (!saved) {
+          delete d.irrevocable;
+          const control = await store.control(d.id);
+          throw new Interrupted(control.cancel ? 'cancel' : 'rollback', (control.cancel ?? control.rollback)!);
+        }
+      },
       control: () => store.control(d.id),
       checkpoint(point) {
         if (options.crashAt === `${name}:${point}`) die(options.crashAt, d.id);
@@ -174,8 +203,15 @@ export function startRunner(options: RunnerOptions) {
         const kind = control.cancel ? 'cancel' : 'rollback';
         const by = (control.cancel ?? control.rollback)!;
         const verb = kind === 'cancel' ? 'cancelled' : 'rolled back';
-        if (!d.startedAt) return finish(d, 'cancelled', `cancelled by ${by} before it started`);
-        control = await turnBack(d, kind === 'cancel' ? 'cancelled' : 'rolled-back', `${verb} by ${by}`, 'skipped');
+        if (!d.startedAt) return finish(d, 'cancelled', `cancelled by ${by} before it started`, kind);
+        control = await turnBack(
+          d,
+          kind === 'cancel' ? 'cancelled' : 'rolled-back',
+          `${verb} by ${by}`,
+          'skipped',
+          [],
+          kind,
+        );
         continue;
       }
       if (d.current >= d.actions.length) {
@@ -183,26 +219,37 @@ export function startRunner(options: RunnerOptions) {
       }
       if (control.pause && d.startedAt && !d.unwinding) {
         d.state = 'paused';
-        await commit(d, 'paused', { next: d.actions[d.current]!.name });
-        return;
+        // Saved only while no cancel or rollback waits; its slot goes to whoever waits for one.
+        const paused = await commit(d, 'paused', { next: d.actions[d.current]!.name }, { mode: 'pause' });
+        if (!paused.saved) {
+          d.state = 'running';
+          control = paused.control;
+          continue;
+        }
+        return startAdmitted(paused.admitted);
       }
       const record = d.actions[d.current]!;
       const action = ACTIONS.get(record.name);
-      const starting = d.state === 'queued';
-      if (starting) {
-        d.state = 'running';
-        d.startedAt = now();
-      }
+      const starting = !d.startedAt;
+      d.state = 'running';
+      if (starting) d.startedAt = now();
       Object.assign(record, { state: 'running', attempts: record.attempts + 1, startedAt: now() });
-      control = await commit(d, 'action-started', { action: record.name, attempt: record.attempts });
-      if (starting) void options.notifier.notify(d, 'start');
+      control = (
+        await commit(
+          d,
+          'action-started',
+          { action: record.name, attempt: record.attempts },
+          starting ? { notify: 'start' } : {},
+        )
+      ).control;
+      if (starting) void sendOutbox();
       const started = Date.now();
       let output: string;
       try {
         if (!action) throw new DeploymentFailure(`no action ${record.name} in this version of the orchestrator`);
         output = await action.run(context(d, record.name));
       } catch (error) {
-        if (error instanceof StaleWrite || error instanceof LockLost) throw error;
+        if (error instanceof StaleWrite || error instanceof Fenced) throw error;
         const message = (error as Error).message;
         Object.assign(record, { finishedAt: now(), durationMs: Date.now() - started, output: message });
         if (error instanceof Interrupted) {
@@ -212,8 +259,8 @@ export function startRunner(options: RunnerOptions) {
         const retry = !(error instanceof DeploymentFailure) && record.attempts < ATTEMPTS;
         if (retry) {
           record.state = 'pending';
-          control = await commit(d, 'action-retry', { action: record.name, output: message });
-          await sleep(500);
+          control = (await commit(d, 'action-retry', { action: record.name, output: message })).control;
+          await wait(500);
           continue;
         }
         if (d.unwinding) {
@@ -221,19 +268,25 @@ export function startRunner(options: RunnerOptions) {
           record.state = 'failed';
           for (const later of d.actions.slice(d.current + 1)) later.state = 'skipped';
           d.current = d.actions.length;
-          d.unwinding = { state: 'failed', reason: `${d.unwinding.reason}; then ${record.name} failed: ${message}` };
-          control = await commit(d, 'action-failed', { action: record.name, output: message });
+          d.unwinding = {
+            ...d.unwinding,
+            state: 'failed',
+            reason: `${d.unwinding.reason}; then ${record.name} failed: ${message}`,
+          };
+          control = (await commit(d, 'action-failed', { action: record.name, output: message })).control;
           continue;
         }
-        await event(d, 'action-failed', { action: record.name, output: message });
         // A health failure in service, or any other: the previous group back if the new one took traffic.
-        control = await turnBack(d, failureEnding(d), `${record.name}: ${message}`, 'failed');
+        control = await turnBack(d, failureEnding(d), `${record.name}: ${message}`, 'failed', [
+          { type: 'action-failed', action: record.name, output: message },
+        ]);
         continue;
       }
       Object.assign(record, { state: 'done', output, finishedAt: now(), durationMs: Date.now() - started });
       d.current++;
       delete d.context.progress;
-      control = await commit(d, 'action-finished', { action: record.name, durationMs: record.durationMs, output });
+      control = (await commit(d, 'action-finished', { action: record.name, durationMs: record.durationMs, output }))
+        .control;
       if (options.crashAfter === record.name) die(`after ${record.name}`, d.id);
     }
   }
@@ -248,14 +301,18 @@ export function startRunner(options: RunnerOptions) {
 
   const rollbackNames = new Set(['restore-previous-group', 'take-new-group-out', 'destroy-new-group']);
 
-  async function process(job: Job<JobData>): Promise<void> {
-    const d = await store.get(job.data.id);
-    if (!d || isFinished(d) || d.state === 'paused' || (d.run ?? 1) !== job.data.run) return;
+  /** One run of a deployment (a job): from where its record stands until it finishes or pauses. */
+  async function process(job: JobData, renewMs?: number): Promise<void> {
+    const d = await store.get(job.id);
+    if (!d || isFinished(d) || d.state === 'paused' || (d.run ?? 1) !== job.run) return;
     // The lease of the lock and slot, renewed while this run holds the deployment.
-    const renewal = setInterval(
-      () => void store.renew(d).catch((error) => logger.warn({ err: error }, 'lease renewal failed')),
-      options.renewMs ?? 5000,
-    );
+    const renewal =
+      renewMs === undefined
+        ? undefined
+        : setInterval(
+            () => void store.renew(d).catch((error) => logger.warn({ err: error }, 'lease renewal failed')),
+            renewMs,
+          );
     try {
       await drive(d);
     } catch (error) {
@@ -264,48 +321,48 @@ export function startRunner(options: RunnerOptions) {
         logger.info({ deployment: d.id }, 'stale: another writer changed the deployment; this run stops');
         return;
       }
-      if (error instanceof LockLost) return fencedOut(d.id, error);
+      if (error instanceof Fenced) return fencedOut(d.id, error.message);
       throw error;
     } finally {
       clearInterval(renewal);
     }
   }
 
-  const runs = options.runsActions ?? true;
-  const worker = runs
-    ? createWorker<JobData>('actions', (job) => process(job), connection, {
-        concurrency: Math.max(4, options.releaseConcurrency * 2),
-        lockDuration: options.jobLockMs,
-        stalledInterval: Math.max(500, Math.floor(options.jobLockMs / 2)),
-        maxStalledCount: 1000,
-      })
-    : undefined;
-  worker?.on('failed', (job, error) => logger.warn({ job: job?.id, err: error }, 'run failed'));
-
   /** Ends a deployment that lost its lock, touching nothing more in the cloud. */
-  async function fencedOut(id: string, error: LockLost): Promise<void> {
-    const d = await store.get(id);
-    if (!d || isFinished(d)) return;
-    logger.warn({ deployment: id }, error.message);
-    await finish(d, 'failed', error.message);
+  async function fencedOut(id: string, reason: string): Promise<void> {
+    for (let tries = 0; tries < 20; tries++) {
+      const d = await store.get(id);
+      if (!d || isFinished(d)) return;
+      logger.warn({ deployment: id }, reason);
+      try {
+        return await finish(d, 'failed', reason);
+      } catch (error) {
+        if (!(error instanceof StaleWrite)) throw error;
+      }
+    }
   }
 
-  /** Starts a new run of a deployment no job is running for. */
-  async function restart(d: Deployment, why: string): Promise<void> {
-    d.run = (d.run ?? 1) + 1;
-    if (d.state === 'paused') d.state = 'running';
-    try {
-      await commit(d, 'run-started', { run: d.run, why });
-    } catch (error) {
-      if (error instanceof LockLost) return fencedOut(d.id, error);
-      throw error;
-    }
-    await enqueue(d);
+  /**
+   * A new run for a deployment no job is running (paused, or its run ended): it takes a free slot
+   * or queues for one; answers which.
+   */
+  async function restart(d: Deployment, why: string): Promise<'run' | 'queued'> {
+    const next = { ...d, run: (d.run ?? 1) + 1, state: 'running' as DeploymentState };
+    const queued = { ...next, state: 'queued' as DeploymentState };
+    const { resumed } = await store.transition(next, {
+      event: { type: 'run-started', run: next.run, why },
+      mode: 'resume',
+      limit,
+      queued,
+    });
+    Object.assign(d, next, resumed === 'queued' ? { state: 'queued' } : {}, { version: next.version });
+    if (resumed === 'run') await enqueue(d);
+    return resumed ?? 'run';
   }
 
   /**
    * Every live deployment keeps its lock and slot and has a run going; a finished or missing one
-   * holds neither.
+   * holds neither; one that lost its cluster ends.
    */
   async function sweep(): Promise<void> {
     const slotted = new Set(await store.running());
@@ -326,72 +383,211 @@ export function startRunner(options: RunnerOptions) {
     if (!d || isFinished(d)) {
       const [service = '', env = ''] = d ? [d.service, d.env] : (cluster ?? ':').split(':');
       logger.warn({ deployment: id, state: d?.state ?? 'missing' }, 'reclaiming a lock and slot');
-      await startAdmitted(await store.release({ id, service, env }, options.releaseConcurrency));
+      await startAdmitted(await store.release({ id, service, env }, limit));
       return;
     }
-    await store.renew(d);
+    try {
+      await store.renew(d);
+    } catch (error) {
+      if (error instanceof Fenced) return fencedOut(id, error.message);
+      throw error;
+    }
     if (!slotted || d.state === 'paused') return;
-    const job = await queue.getJob(jobId(d));
-    const state = job ? await job.getState() : 'missing';
-    if (state === 'missing' && d.state === 'queued' && (d.run ?? 1) === 1) await enqueue(d);
+    const job = { id: d.id, run: d.run ?? 1 };
+    const state = await queue.state(job);
+    if (state === 'missing' && d.state === 'queued' && !d.startedAt) await enqueue(d);
     else if (state === 'completed' || state === 'failed' || state === 'missing' || state === 'unknown') {
-      await restart(d, `run ${d.run ?? 1} ended (${state}) before the deployment did`);
+      try {
+        await restart(d, `run ${d.run ?? 1} ended (${state}) before the deployment did`);
+      } catch (error) {
+        if (error instanceof Fenced) return fencedOut(id, error.message);
+        throw error;
+      }
     }
   }
 
-  const timer = setInterval(
-    () => void sweep().catch((error) => logger.warn({ err: error }, 'sweep failed')),
-    options.sweepMs,
-  );
-  timer.unref();
-  if (runs) void sweep().catch((error) => logger.warn({ err: error }, 'sweep failed'));
-  else clearInterval(timer);
+  let sending: Promise<void> | undefined;
+  /** Delivers what the outbox holds; an entry is acknowledged only once sent (at least once). */
+  function sendOutbox(): Promise<void> {
+    sending ??= (async () => {
+      try {
+        for (;;) {
+          const entries = await store.outbox.take(consumer, options.outboxIdleMs ?? 30_000);
+          if (entries.length === 0) return;
+          for (const entry of entries) {
+            const d = await store.get(entry.deployment);
+            if (d) await options.notifier.notify(d, entry.kind);
+            await store.outbox.ack(entry.id);
+          }
+        }
+      } catch (error) {
+        logger.warn({ err: error }, 'outbox: sending failed; tried again at the next sweep');
+      } finally {
+        sending = undefined;
+      }
+    })();
+    return sending;
+  }
+
+  /** Resumes, cancels or rolls back a paused deployment with a run of its own. */
+  async function rerun(id: string, why: string, check: (d: Deployment) => boolean): Promise<Deployment | undefined> {
+    for (let tries = 0; tries < 20; tries++) {
+      const d = await store.get(id);
+      if (!d || !check(d)) return undefined;
+      try {
+        const outcome = await restart(d, why);
+        if (outcome === 'queued') await event(d, 'waiting-for-slot', { why });
+        return d;
+      } catch (error) {
+        if (error instanceof Fenced) {
+          await fencedOut(id, error.message);
+          return undefined;
+        }
+        if (!(error instanceof StaleWrite)) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  /** Cancels or rolls back a deployment no job is running (paused, or not admitted yet). */
+  async function unwindNow(id: string, kind: 'cancel' | 'rollback', by: string): Promise<void> {
+    // Racing the worker or the admission: a refused write reads again and decides again.
+    for (let tries = 0; tries < 20; tries++) {
+      const d = await store.get(id);
+      if (!d || isFinished(d)) return;
+      try {
+        if (d.state === 'queued' && !d.startedAt && !(await store.running()).includes(d.id)) {
+          const verb = kind === 'cancel' ? 'cancelled' : 'rolled back';
+          return await finish(d, 'cancelled', `${verb} by ${by} before it started`, kind);
+        }
+        // A run of its own sees the request and turns it back; a running one sees it already.
+        if (d.state === 'paused') await rerun(id, `${kind} asked by ${by}`, (x) => x.state === 'paused');
+        return;
+      } catch (error) {
+        if (!(error instanceof StaleWrite)) throw error;
+      }
+    }
+  }
+
+  /**
+   * An admin's break of a cluster's lock: the lock, its holder's slot and place in the queue go in
+   * one step, the holder ends where it stood (a run of it still going is refused at its next
+   * step), and the cluster passes to whoever waits for it. Answers the break as recorded.
+   */
+  async function breakLock(service: string, env: string, by: string, reason: string) {
+    const found = await store.breakLock(service, env, limit);
+    if (!found) return undefined;
+    const { name: _name, ...lock } = found.lock;
+    const broken = { ...lock, brokenBy: by, reason, at: now() };
+    await store.recordLockBreak(service, env, broken);
+    await store.event({ type: 'lock-broken', deployment: lock.owner, ...broken });
+    await fencedOut(lock.owner, `its lock was broken by ${by} (${reason}): stopped where it stood`);
+    await startAdmitted(found.admitted);
+    return broken;
+  }
 
   return {
     /** Queues the first run of an admitted deployment. */
     start: enqueue,
+    breakLock,
+    process,
     /** Answers false when it was not paused (any more). */
     async resume(id: string): Promise<boolean> {
-      await store.clearControl(id, 'pause');
-      for (let tries = 0; tries < 20; tries++) {
-        const d = await store.get(id);
-        if (!d || d.state !== 'paused') return false;
-        try {
-          await restart(d, 'resumed');
-          await event(d, 'resumed');
-          return true;
-        } catch (error) {
-          if (!(error instanceof StaleWrite)) throw error;
-        }
-      }
-      return false;
+      return (await rerun(id, 'resumed', (d) => d.state === 'paused')) !== undefined;
     },
-    /** Cancels or rolls back a deployment no job is running (paused, or not admitted yet). */
-    async unwindNow(id: string, kind: 'cancel' | 'rollback', by: string) {
-      // Racing the worker or the admission: a refused write reads again and decides again.
-      for (let tries = 0; tries < 20; tries++) {
-        const d = await store.get(id);
-        if (!d || isFinished(d)) return;
-        try {
-          if (d.state === 'queued' && !d.startedAt && !(await store.running()).includes(d.id)) {
-            const verb = kind === 'cancel' ? 'cancelled' : 'rolled back';
-            return await finish(d, 'cancelled', `${verb} by ${by} before it started`);
-          }
-          // A run of its own sees the request and turns it back; a running one sees it already.
-          if (d.state === 'paused') await restart(d, `${kind} asked by ${by}`);
-          return;
-        } catch (error) {
-          if (!(error instanceof StaleWrite)) throw error;
-        }
+    unwindNow,
+    /**
+     * A person's pause, cancel or rollback: saved against the record as it is, then acted on as
+     * that state needs (a deployment no run is carrying is unwound now). Answers what happened.
+     */
+    async control(id: string, kind: 'pause' | 'cancel' | 'rollback', by: string, who: Record<string, unknown>) {
+      const answer: ControlAnswer = await store.setControl(id, kind, by, {
+        type: `${kind}-requested`,
+        deployment: id,
+        ...who,
+      });
+      if (answer.outcome === 'set' && kind !== 'pause') {
+        if (answer.state === 'paused' || (answer.state === 'queued' && !answer.started)) await unwindNow(id, kind, by);
       }
+      return answer;
     },
     finish,
     event,
     sweep,
+    sendOutbox,
+  };
+}
+
+export type DeploymentEngine = ReturnType<typeof createDeploymentEngine>;
+
+export interface RunnerOptions extends EngineOptions {
+  redisUrl: string;
+  /** Redis Sentinel (a primary with replicas): BullMQ's connections follow the primary. */
+  redisConnection?: QueueConnectionOptions;
+  queuePrefix: string;
+  /** BullMQ job lock: how soon a dead worker's run goes on elsewhere. */
+  jobLockMs: number;
+  sweepMs: number;
+  /** How often a running deployment renews its lock and slot (well inside the store's lease). */
+  renewMs?: number;
+  /** False for a process that only submits (queues runs) and runs none itself. */
+  runsActions?: boolean;
+}
+
+/** The engine with its BullMQ queue and workers, its lease renewals and its sweep. */
+export function startRunner(options: RunnerOptions) {
+  const { logger } = options;
+  const connection = options.redisConnection ?? { url: options.redisUrl, prefix: options.queuePrefix };
+  const bull = createQueue<JobData>('actions', { ...connection, prefix: options.queuePrefix });
+  const engine = createDeploymentEngine({
+    ...options,
+    queue: {
+      async enqueue(job) {
+        await bull.add('run', job, {
+          jobId: jobIdOf(job),
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 86_400 },
+        });
+      },
+      async state(job) {
+        const found = await bull.getJob(jobIdOf(job));
+        return found ? found.getState() : 'missing';
+      },
+    },
+  });
+
+  const runs = options.runsActions ?? true;
+  const worker = runs
+    ? createWorker<JobData>(
+        'actions',
+        (job: Job<JobData>) => engine.process(job.data, options.renewMs ?? 5000),
+        { ...connection, prefix: options.queuePrefix },
+        {
+          concurrency: Math.max(4, options.releaseConcurrency * 2),
+          lockDuration: options.jobLockMs,
+          stalledInterval: Math.max(500, Math.floor(options.jobLockMs / 2)),
+          maxStalledCount: 1000,
+        },
+      )
+    : undefined;
+  worker?.on('failed', (job, error) => logger.warn({ job: job?.id, err: error }, 'run failed'));
+
+  const tick = () =>
+    void (async () => {
+      await engine.sweep();
+      await engine.sendOutbox();
+    })().catch((error) => logger.warn({ err: error }, 'sweep failed'));
+  const timer = setInterval(tick, options.sweepMs);
+  timer.unref();
+  if (runs) tick();
+  else clearInterval(timer);
+
+  return {
+    ...engine,
     async close() {
       clearInterval(timer);
       await worker?.close();
-      await queue.close();
+      await bull.close();
     },
   };
 }

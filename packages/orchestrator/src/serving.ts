@@ -2,9 +2,9 @@
  * What a cluster is now, read the same way by every decision about it — the preview, undo, a
  * promotion evaluated when it runs, retention and the views: its server groups (from the cloud,
  * the truth), the group serving (the newest in service), the releases recorded on it, and which
- * groups served successfully. A group served successfully when a deployment finished on it and
- * recorded it as a release (record is the last action of a deployment that succeeded): only those
- * are worth keeping warm, and only those are ever gone back to.
+ * groups are vetted: put in service by a deployment that succeeded (the store's `vetted`, marked
+ * by the same step that finishes the deployment). Only those are worth keeping warm, and only those
+ * are ever gone back to — by a rollback, an undo or retention alike.
  */
 import type { ServerGroup } from '@slipway/cloud';
 import { clusterName } from '@slipway/core';
@@ -23,8 +23,8 @@ export interface ClusterNow {
   active?: ServerGroup;
   /** Newest first. */
   releases: Release[];
-  /** The groups that served successfully (vetted). */
-  served: Set<string>;
+  /** The groups a succeeded deployment put in service (the store's vetted). */
+  vetted: Set<string>;
 }
 
 /** How many recorded releases are read: the store keeps the last 100 of a cluster. */
@@ -32,28 +32,19 @@ const RELEASES_READ = 100;
 
 export async function clusterNow(deps: ClusterDeps, service: string, env: string): Promise<ClusterNow> {
   const region = await clusterRegion(deps.store, service, env);
-  const [groups, releases] = await Promise.all([
+  const [groups, releases, vetted] = await Promise.all([
     cloudOf(deps, region).listServerGroups(clusterName(service, env)),
     deps.store.releases(service, env, RELEASES_READ),
+    deps.store.vetted(service, env),
   ]);
   return {
     ...(region ? { region } : {}),
     groups,
     active: [...groups].reverse().find((g) => !g.disabled),
     releases,
-    served: vettedOf(releases),
+    vetted: new Set(vetted),
   };
 }
-
-/**
- * The groups that served successfully (vetted): each recorded as a release by a deployment that
- * succeeded on it. The one place retention, undo and the views ask.
- */
-export async function vettedGroups(store: DeploymentStore, service: string, env: string): Promise<Set<string>> {
-  return vettedOf(await store.releases(service, env, RELEASES_READ));
-}
-
-const vettedOf = (releases: Release[]) => new Set(releases.map((r) => r.group));
 
 export interface Serving {
   group: string;
@@ -91,7 +82,7 @@ export async function groupStanding(
   now: ClusterNow,
   g: ServerGroup,
 ): Promise<{ vetted: boolean; outcome?: DeploymentState; scaledDown?: boolean }> {
-  const vetted = now.served.has(g.name);
+  const vetted = now.vetted.has(g.name);
   const maker = !vetted && g.tags?.deployment ? await store.get(g.tags.deployment) : undefined;
   return {
     vetted,

@@ -97,7 +97,7 @@ describe('transitions', () => {
     expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
     const [worker, api] = [(await store.get(d.id))!, (await store.get(d.id))!];
     api.state = 'cancelled';
-    await store.transition(api, { event: { type: 'finished' }, release: 2 });
+    await store.transition(api, { event: { type: 'finished' }, mode: 'finish', limit: 2 });
     worker.state = 'running';
     await expect(store.transition(worker, { event: { type: 'action-started' } })).rejects.toBeInstanceOf(StaleWrite);
     expect((await store.get(d.id))!.state).toBe('cancelled');

@@ -2,17 +2,24 @@
  * Deployments in Redis: each record with a version, an index per service+env, every state
  * change as an event (a Redis stream, which the events endpoint replays and follows), the
  * control requests (pause, cancel, rollback) beside the record so a person never races the
- * worker's writes, and the release queue: one deployment per service+env (core's leased, fenced
- * lock), at most N running at once (leased slots, the `running` sorted set scored by lease end),
- * the rest waiting in order.
+ * worker's writes, the release queue — one deployment per service+env (a leased lock with a
+ * fencing token, core's lock.ts), at most N running at once (leased slots: the `running` sorted
+ * set scored by lease end), the rest waiting in order — each cluster's vetted groups (those a
+ * succeeded deployment put in service: the only rollback targets), and the outbox of outcomes.
  *
- * Every change of a record is one Lua script (BullMQ's moveToFinished way): it checks the
- * version the writer read, and writes the record, its event, its lease and any lock or slot
- * change together. A stale writer is refused (StaleWrite) and must read again.
+ * Every change that two processes could race is one Lua script (BullMQ's moveToFinished way),
+ * each in its own file under `lua/` (EVALSHA through ioredis' defineCommand): it checks the
+ * version the writer read and the lock token the deployment was given, and writes the record,
+ * its events, its lock and slot, its outcome's notification and count together. A stale writer
+ * is refused (StaleWrite) and must read again; one that lost its cluster is told (Fenced).
+ * With `waitReplicas`, each such step also waits until that many replicas have it (WAIT), so a
+ * failover of a Redis primary cannot lose a step the orchestrator acted on.
  */
-import { fenceKeyOf, lockKeyOf, TAKE_LOCK_LUA, type LeasedLockInfo, createRedisLeasedLocks } from '@slipway/core';
+import { defineLuaScripts, fenceKeyOf, lockKeyOf, luaDirectory, type LeasedLockInfo } from '@slipway/core';
+import { createRedisLeasedLocks } from '@slipway/core';
 import type { Redis } from 'ioredis';
-import type { Deployment, DeploymentState } from './deployment.js';
+import { FINISHED, type Deployment, type DeploymentState } from './deployment.js';
+import type { NotificationKind } from './notify.js';
 
 export interface DeploymentEvent {
   type: string;
@@ -39,6 +46,7 @@ export interface LockBreak extends Omit<LeasedLockInfo, 'name'> {
 export type Admission =
   | { outcome: 'run' }
   | { outcome: 'queued' }
+  | { outcome: 'exists' }
   | { outcome: 'waiting'; holder: string }
   | { outcome: 'conflict'; holder: string };
 
@@ -56,12 +64,57 @@ export class StaleWrite extends Error {
   }
 }
 
+/** The deployment no longer holds its cluster's lock: broken by an admin, or its lease ran out and another took it. */
+export class Fenced extends Error {
+  constructor(readonly owner: string | undefined) {
+    super(`its service+env lock is ${owner ? `held by ${owner}` : 'gone (broken)'}: stopped where it stood`);
+    this.name = 'Fenced';
+  }
+}
+
+/** Redis did not get the step to a replica in time: not acted on, tried again. */
+export class NotReplicated extends Error {}
+
+export type TransitionMode = 'step' | 'step-unless-control' | 'pause' | 'resume' | 'finish';
+
+export interface TransitionOptions {
+  /** Events saved with it (the first is the change's own). */
+  events?: Omit<DeploymentEvent, 'deployment' | 'at' | 'state'>[];
+  event?: Omit<DeploymentEvent, 'deployment' | 'at' | 'state'>;
+  mode?: TransitionMode;
+  /** The slot limit, for the modes that free or take one. */
+  limit?: number;
+  /** A notification to put in the outbox with it (the start; a finish always puts its outcome). */
+  notify?: NotificationKind;
+  /** For `resume`: the record to save when no slot is free and it queues for one. */
+  queued?: Deployment;
+  /** For `finish`: the person's request it ends by (applied, not said as left undone). */
+  applied?: keyof Control;
+}
+
 export interface Transition {
+  /** False when a cancel or rollback waits and the mode was `step-unless-control`/`pause`: nothing saved. */
+  saved: boolean;
   control: Control;
   /** The deployment holding the service+env lock now. */
   lockOwner?: string;
-  /** Deployments that may start now that this one released its lock and slot. */
+  /** Deployments that may start now that this one gave back its lock or slot. */
   admitted: string[];
+  /** For `resume`: whether it took a slot or queued for one. */
+  resumed?: 'run' | 'queued';
+}
+
+/** A person's request as saved, or why not. */
+export type ControlAnswer =
+  | { outcome: 'set'; state: DeploymentState; started: boolean }
+  | { outcome: 'refused'; reason: string }
+  | { outcome: 'finished'; state: DeploymentState }
+  | { outcome: 'missing' };
+
+export interface OutboxEntry {
+  id: string;
+  deployment: string;
+  kind: NotificationKind;
 }
 
 export interface DeploymentStore {
@@ -70,25 +123,26 @@ export interface DeploymentStore {
     items: Deployment[];
     next?: number;
   }>;
-  event(event: DeploymentEvent): Promise<string>;
+  /**
+   * Appends an event while the deployment has not finished (and, with `version`, only for a
+   * writer that read the record at that version); answers false when refused.
+   */
+  event(event: DeploymentEvent, version?: number): Promise<boolean>;
   events(id: string, after?: string): Promise<{ id: string; event: DeploymentEvent }[]>;
   /** Blocks up to `ms` for events after `after` (a stream id), on a connection of its own. */
   follow(connection: Redis, id: string, after: string, ms: number): Promise<{ id: string; event: DeploymentEvent }[]>;
   /** Takes the service+env lock and a release slot, or says why not, and saves the new record with them. */
   admit(deployment: Deployment, limit: number): Promise<Admission>;
   /**
-   * Saves a change of the record read at `deployment.version` (raising it), with its event; renews
-   * the lease (taking the lock back if it ran out and is free); with `release`, frees the lock and
-   * the slot and admits whoever may run now. Throws StaleWrite.
+   * Saves a change of the record read at `deployment.version` (raising it) with its events and
+   * what the mode does to its lock and slot. Throws StaleWrite, or Fenced for a live deployment
+   * that lost its cluster.
    */
-  transition(
-    deployment: Deployment,
-    options?: { event?: Omit<DeploymentEvent, 'deployment' | 'at' | 'state'>; release?: number },
-  ): Promise<Transition>;
-  /** Frees the lock and the slot whatever the record says (the sweep's reclaim); answers who may start. */
+  transition(deployment: Deployment, options?: TransitionOptions): Promise<Transition>;
+  /** Frees the lock and the slot of a finished or missing deployment (the sweep's reclaim); answers who may start. */
   release(deployment: Pick<Deployment, 'id' | 'service' | 'env'>, limit: number): Promise<string[]>;
-  /** Extends the lease of the lock and the slot of a live deployment; answers the lock's owner. */
-  renew(deployment: Deployment): Promise<string | undefined>;
+  /** Extends the leases of a live deployment's lock and slot; throws Fenced when it lost its cluster. */
+  renew(deployment: Deployment): Promise<void>;
   /** Deployments holding a slot, and those holding a lock waiting for one. */
   running(): Promise<string[]>;
   admissionQueue(): Promise<string[]>;
@@ -96,136 +150,62 @@ export interface DeploymentStore {
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
-  /** Removes the lock whoever holds it; answers what it was. */
-  breakLock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
-  setControl(id: string, control: Control): Promise<void>;
+  /** Removes the lock, its holder's slot and its place in the queue in one step; answers what it was and who may start. */
+  breakLock(
+    service: string,
+    env: string,
+    limit: number,
+  ): Promise<{ lock: LeasedLockInfo; admitted: string[] } | undefined>;
+  /** A person's request, decided against the record as it is (set-control.lua). */
+  setControl(id: string, kind: keyof Control, by: string, event: Omit<DeploymentEvent, 'at'>): Promise<ControlAnswer>;
   control(id: string): Promise<Control>;
-  clearControl(id: string, field: keyof Control): Promise<void>;
   /** Records the release once per deployment, however often it is asked. */
   recordRelease(service: string, env: string, release: Release): Promise<void>;
   releases(service: string, env: string, limit: number): Promise<Release[]>;
+  /** The cluster's groups that a succeeded deployment put in service (before this was kept: its recorded releases). */
+  vetted(service: string, env: string): Promise<string[]>;
+  /** A group destroyed is no longer vetted (its name may come again after 999). */
+  forgetVetted(service: string, env: string, group: string): Promise<void>;
   /** Broken locks, newest first. */
   recordLockBreak(service: string, env: string, entry: LockBreak): Promise<void>;
   lockBreaks(service: string, env: string): Promise<LockBreak[]>;
   clusters(): Promise<{ service: string; env: string }[]>;
+  /** The outbox of notifications, delivered at least once by each replica's sender. */
+  outbox: {
+    /** Entries for this consumer: new ones, and those another left unacknowledged for `idleMs`. */
+    take(consumer: string, idleMs: number): Promise<OutboxEntry[]>;
+    ack(id: string): Promise<void>;
+  };
 }
 
-// KEYS: 1 record, 2 version, 3 index, 4 cluster index, 5 clusters, 6 events, 7 all events,
-// 8 control, 9 lock, 10 fence, 11 waiting, 12 running, 13 admission.
-const WRITE_RECORD = `
-local function write_record(version, json, score, member, event)
-  redis.call('SET', KEYS[2], version)
-  redis.call('SET', KEYS[1], json)
-  redis.call('ZADD', KEYS[3], score, ARGV[1])
-  redis.call('ZADD', KEYS[4], score, ARGV[1])
-  redis.call('SADD', KEYS[5], member)
-  if event ~= '' then
-    redis.call('XADD', KEYS[6], '*', 'event', event)
-    redis.call('XADD', KEYS[7], 'MAXLEN', '~', '10000', '*', 'event', event)
-  end
-end
-local function holder_of(prefix, id)
-  local raw = redis.call('GET', prefix .. 'deployment:' .. id)
-  if not raw then return '' end
-  return cjson.decode(raw).by or ''
-end
--- Frees the lock (passing it to the next of the same service+env) and the slot; admits in order.
-local function release(id, limit, since, leaseMs, nowMs, prefix)
-  redis.call('ZREM', KEYS[12], id)
-  redis.call('LREM', KEYS[13], 0, id)
-  redis.call('LREM', KEYS[11], 0, id)
-  if redis.call('HGET', KEYS[9], 'owner') == id then
-    local nextSame = redis.call('LPOP', KEYS[11])
-    if nextSame then
-      take_lock(KEYS[9], KEYS[10], nextSame, holder_of(prefix, nextSame), since, leaseMs)
-      redis.call('RPUSH', KEYS[13], nextSame)
-    else
-      redis.call('DEL', KEYS[9])
-    end
-  end
-  local admitted = {}
-  while redis.call('ZCARD', KEYS[12]) < tonumber(limit) do
-    local nextId = redis.call('LPOP', KEYS[13])
-    if not nextId then break end
-    redis.call('ZADD', KEYS[12], nowMs + leaseMs, nextId)
-    table.insert(admitted, nextId)
-  end
-  return admitted
-end`;
-
-// ARGV: 1 id, 2 queue, 3 limit, 4 json, 5 score, 6 member, 7 since, 8 lease, 9 by, 10 now ms, 11 event base
-const ADMIT = `${TAKE_LOCK_LUA}${WRITE_RECORD}
-local holder = redis.call('HGET', KEYS[9], 'owner')
-local outcome
-if holder and holder ~= ARGV[1] then
-  if ARGV[2] ~= '1' then return {'conflict', holder} end
-  redis.call('RPUSH', KEYS[11], ARGV[1])
-  outcome = 'waiting'
-else
-  holder = ''
-  take_lock(KEYS[9], KEYS[10], ARGV[1], ARGV[9], ARGV[7], ARGV[8])
-  if redis.call('ZCARD', KEYS[12]) < tonumber(ARGV[3]) and redis.call('LLEN', KEYS[13]) == 0 then
-    redis.call('ZADD', KEYS[12], tonumber(ARGV[10]) + tonumber(ARGV[8]), ARGV[1])
-    outcome = 'run'
-  else
-    redis.call('RPUSH', KEYS[13], ARGV[1])
-    outcome = 'queued'
-  end
-end
-local event = cjson.decode(ARGV[11])
-event.admission = outcome
-if outcome == 'waiting' then event.behind = holder end
-write_record('1', ARGV[4], ARGV[5], ARGV[6], cjson.encode(event))
-return {outcome, holder}`;
-
-// ARGV: 1 id, 2 expected version, 3 json, 4 score, 5 member, 6 event, 7 release limit ('' for none),
-// 8 since, 9 lease, 10 now ms, 11 prefix, 12 finished ('1' once the record is finished)
-const TRANSITION = `${TAKE_LOCK_LUA}${WRITE_RECORD}
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return {0} end
-write_record(tostring(tonumber(ARGV[2]) + 1), ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-local admitted = {}
-if ARGV[7] ~= '' then
-  admitted = release(ARGV[1], ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11])
-elseif ARGV[12] ~= '1' then
-  local owner = redis.call('HGET', KEYS[9], 'owner')
-  if owner == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[9], ARGV[9])
-  elseif not owner and redis.call('ZSCORE', KEYS[12], ARGV[1]) then
-    take_lock(KEYS[9], KEYS[10], ARGV[1], cjson.decode(ARGV[3]).by, ARGV[8], ARGV[9])
-  end
-  redis.call('ZADD', KEYS[12], 'XX', tonumber(ARGV[10]) + tonumber(ARGV[9]), ARGV[1])
-end
-return {1, redis.call('HGET', KEYS[9], 'owner') or '', redis.call('HGETALL', KEYS[8]), admitted}`;
-
-const RELEASE = `${TAKE_LOCK_LUA}${WRITE_RECORD}
-return release(ARGV[1], ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11])`;
-
-const RENEW = `
-local owner = redis.call('HGET', KEYS[9], 'owner')
-if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[9], ARGV[9]) end
-redis.call('ZADD', KEYS[12], 'XX', tonumber(ARGV[10]) + tonumber(ARGV[9]), ARGV[1])
-return owner or ''`;
-
-const RECORD_RELEASE = `
-local head = redis.call('LINDEX', KEYS[1], 0)
-if head and cjson.decode(head).deployment == ARGV[1] then return 0 end
-redis.call('LPUSH', KEYS[1], ARGV[2])
-redis.call('LTRIM', KEYS[1], 0, 99)
-return 1`;
+const SCRIPTS = {
+  admit: 18,
+  transition: 18,
+  renew: 18,
+  reclaim: 18,
+  'break-lock': 18,
+  'set-control': 4,
+  'append-event': 4,
+  'record-release': 1,
+} as const;
 
 export function createRedisDeploymentStore({
   redis,
   prefix,
   leaseMs = 30_000,
+  waitReplicas = 0,
 }: {
   redis: Redis;
   prefix: string;
   /** How long a lock and a slot outlive their last renewal. */
   leaseMs?: number;
+  /** Replicas each fenced step waits for (WAIT) before it is acted on; 0 with no replicas. */
+  waitReplicas?: number;
 }): DeploymentStore {
   const key = (...parts: string[]) => `${prefix}${parts.join(':')}`;
   const clusterOf = (d: Pick<Deployment, 'service' | 'env'>) => `${d.service}:${d.env}`;
   const locks = createRedisLeasedLocks({ redis, prefix, leaseMs });
+  const lua = defineLuaScripts(redis, luaDirectory(import.meta.url), 'slipwayDeployment', SCRIPTS);
   const keysOf = (d: Pick<Deployment, 'id' | 'service' | 'env'>) => [
     key('deployment', d.id),
     key('version', d.id),
@@ -240,6 +220,11 @@ export function createRedisDeploymentStore({
     key('waiting', d.service, d.env),
     key('running'),
     key('admission'),
+    key('holds', d.id),
+    key('vetted', d.service, d.env),
+    key('outbox'),
+    key('metrics', 'counted'),
+    key('metrics', 'deployments'),
   ];
   const parse = (entries: [string, string[]][]) =>
     entries.map(([id, fields]) => ({ id, event: JSON.parse(fields[1]!) as DeploymentEvent }));
@@ -248,6 +233,15 @@ export function createRedisDeploymentStore({
     for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
     return out;
   };
+  /** A step acted on only once a replica has it (when there are replicas to wait for). */
+  async function replicated(): Promise<void> {
+    if (waitReplicas <= 0) return;
+    const acknowledged = (await redis.wait(waitReplicas, 1000)) as number;
+    if (acknowledged < waitReplicas)
+      throw new NotReplicated(`${acknowledged} of ${waitReplicas} replica(s) acknowledged the step in 1 s`);
+  }
+  const outboxKey = key('outbox');
+  let outboxGroup: Promise<unknown> | undefined;
 
   return {
     async get(id) {
@@ -277,13 +271,12 @@ export function createRedisDeploymentStore({
         }
       }
     },
-    async event(event) {
-      const body = JSON.stringify(event);
-      const [id] = await Promise.all([
-        redis.xadd(key('events', event.deployment), '*', 'event', body) as Promise<string>,
-        redis.xadd(key('events'), 'MAXLEN', '~', '10000', '*', 'event', body),
-      ]);
-      return id;
+    async event(event, version) {
+      const id = event.deployment;
+      const keys = [key('deployment', id), key('version', id), key('events', id), key('events')];
+      return (
+        (await lua['append-event'](keys, [version === undefined ? '' : String(version), JSON.stringify(event)])) !== 0
+      );
     },
     async events(id, after) {
       return parse((await redis.xrange(key('events', id), after ? `(${after}` : '-', '+')) as [string, string[]][]);
@@ -296,10 +289,7 @@ export function createRedisDeploymentStore({
     async admit(d, limit) {
       d.version = 1;
       const event = { type: 'queued', deployment: d.id, at: new Date().toISOString(), state: d.state };
-      const [outcome, holder] = (await redis.eval(
-        ADMIT,
-        13,
-        ...keysOf(d),
+      const [outcome, holder] = (await lua.admit(keysOf(d), [
         d.id,
         d.queue ? '1' : '0',
         limit,
@@ -311,47 +301,81 @@ export function createRedisDeploymentStore({
         d.by,
         Date.now(),
         JSON.stringify(event),
-      )) as [Admission['outcome'], string];
+      ])) as [Admission['outcome'], string];
+      if (outcome !== 'exists' && outcome !== 'conflict') await replicated();
       return outcome === 'waiting' || outcome === 'conflict' ? { outcome, holder } : { outcome };
     },
     async transition(d, options = {}) {
       const version = d.version ?? 0;
-      const next = { ...d, version: version + 1 };
-      const event = options.event
-        ? JSON.stringify({ ...options.event, deployment: d.id, at: new Date().toISOString(), state: d.state })
-        : '';
-      const answer = (await redis.eval(
-        TRANSITION,
-        13,
-        ...keysOf(d),
+      const mode = options.mode ?? (FINISHED.includes(d.state) ? 'finish' : 'step');
+      const at = new Date().toISOString();
+      const events = [...(options.events ?? []), ...(options.event ? [options.event] : [])].map((e) =>
+        JSON.stringify({ ...e, deployment: d.id, at, state: d.state }),
+      );
+      const notify =
+        mode === 'finish'
+          ? d.state === 'succeeded'
+            ? 'success'
+            : d.state === 'rolled-back'
+              ? 'rollback'
+              : 'failure'
+          : (options.notify ?? '');
+      const queued = options.queued ? JSON.stringify({ ...options.queued, version: version + 1 }) : '';
+      const answer = (await lua.transition(keysOf(d), [
         d.id,
         String(version),
-        JSON.stringify(next),
+        JSON.stringify({ ...d, version: version + 1 }),
         Date.parse(d.createdAt),
         clusterOf(d),
-        event,
-        options.release === undefined ? '' : String(options.release),
+        mode,
+        options.limit ?? 0,
+        at,
+        leaseMs,
+        Date.now(),
+        prefix,
+        d.by,
+        notify,
+        mode === 'finish' ? d.state : '',
+        mode === 'finish' && d.state === 'succeeded' ? (d.context.group ?? '') : '',
+        mode === 'finish' ? (options.applied ?? '') : queued,
+        `${d.service}|${d.env}|${d.state}`,
+        ...events,
+      ])) as [number, string?, string[]?, string[]?, string?];
+      if (answer[0] === 0) throw new StaleWrite(d.id);
+      if (answer[0] === -1) throw new Fenced(answer[1] || undefined);
+      const control = pairs(answer[2] ?? []) as Control;
+      if (answer[0] === 2) return { saved: false, control, admitted: [] };
+      await replicated();
+      d.version = version + 1;
+      const resumed = answer[4] === 'run' || answer[4] === 'queued' ? answer[4] : undefined;
+      if (resumed === 'queued') Object.assign(d, options.queued, { version: version + 1 });
+      return {
+        saved: true,
+        lockOwner: answer[1] || undefined,
+        control,
+        admitted: answer[3] ?? [],
+        ...(resumed ? { resumed } : {}),
+      };
+    },
+    async release(d, limit) {
+      return (await lua.reclaim(keysOf(d), [
+        d.id,
+        limit,
         new Date().toISOString(),
         leaseMs,
         Date.now(),
         prefix,
-        ['succeeded', 'failed', 'rolled-back', 'cancelled'].includes(d.state) ? '1' : '0',
-      )) as [number, string?, string[]?, string[]?];
-      if (answer[0] !== 1) throw new StaleWrite(d.id);
-      d.version = version + 1;
-      return {
-        lockOwner: answer[1] || undefined,
-        control: pairs(answer[2] ?? []) as Control,
-        admitted: answer[3] ?? [],
-      };
-    },
-    async release(d, limit) {
-      const args = [d.id, '', '', '', '', '', String(limit), new Date().toISOString(), leaseMs, Date.now(), prefix];
-      return (await redis.eval(RELEASE, 13, ...keysOf(d), ...args)) as string[];
+      ])) as string[];
     },
     async renew(d) {
-      const args = [d.id, '', '', '', '', '', '', '', leaseMs, Date.now()];
-      return ((await redis.eval(RENEW, 13, ...keysOf(d), ...args)) as string) || undefined;
+      const [held, owner] = (await lua.renew(keysOf(d), [
+        d.id,
+        leaseMs,
+        Date.now(),
+        new Date().toISOString(),
+        d.by,
+      ])) as [number, string];
+      if (held !== 1) throw new Fenced(owner || undefined);
     },
     async running() {
       return redis.zrange(key('running'), 0, -1);
@@ -377,26 +401,66 @@ export function createRedisDeploymentStore({
       } while (cursor !== '0');
       return found;
     },
-    async breakLock(service, env) {
-      const lock = await locks.break(`${service}:${env}`);
-      // Its slot too: a holder that still runs is fenced out rather than taking the lock back.
-      if (lock) await redis.multi().zrem(key('running'), lock.owner).lrem(key('admission'), 0, lock.owner).exec();
-      return lock;
+    async breakLock(service, env, limit) {
+      // Read, then broken only if still the same holder (its token): tried again if it changed.
+      for (let tries = 0; tries < 10; tries++) {
+        const lock = await locks.get(`${service}:${env}`);
+        if (!lock) return undefined;
+        const [done, , admitted] = (await lua['break-lock'](keysOf({ id: lock.owner, service, env }), [
+          lock.owner,
+          String(lock.token),
+          limit,
+          new Date().toISOString(),
+          leaseMs,
+          Date.now(),
+          prefix,
+        ])) as [number, string[]?, string[]?];
+        if (done === 1) {
+          await replicated();
+          return { lock, admitted: admitted ?? [] };
+        }
+      }
+      throw new Error(`the lock of ${service} ${env} changed hands ten times while breaking it`);
     },
-    async setControl(id, control) {
-      await redis.hset(key('control', id), control as Record<string, string>);
+    async setControl(id, kind, by, event) {
+      const keys = [key('deployment', id), key('control', id), key('events', id), key('events')];
+      const answer = (await lua['set-control'](keys, [
+        kind,
+        by,
+        JSON.stringify({ ...event, at: new Date().toISOString() }),
+      ])) as string[];
+      switch (answer[0]) {
+        case 'set':
+          await replicated();
+          return { outcome: 'set', state: answer[1] as DeploymentState, started: answer[2] === '1' };
+        case 'refused':
+          return { outcome: 'refused', reason: answer[1]! };
+        case 'finished':
+          return { outcome: 'finished', state: answer[1] as DeploymentState };
+        default:
+          return { outcome: 'missing' };
+      }
     },
     async control(id) {
       return (await redis.hgetall(key('control', id))) as Control;
     },
-    async clearControl(id, field) {
-      await redis.hdel(key('control', id), field);
-    },
     async recordRelease(service, env, release) {
-      await redis.eval(RECORD_RELEASE, 1, key('releases', service, env), release.deployment, JSON.stringify(release));
+      await lua['record-release']([key('releases', service, env)], [release.deployment, JSON.stringify(release)]);
     },
     async releases(service, env, limit) {
       return (await redis.lrange(key('releases', service, env), 0, limit - 1)).map((r) => JSON.parse(r) as Release);
+    },
+    async vetted(service, env) {
+      const [members, recorded] = await Promise.all([
+        redis.smembers(key('vetted', service, env)),
+        redis.exists(key('vetted', service, env)),
+      ]);
+      if (recorded) return members.sort();
+      // A cluster last deployed before vetted groups were kept: every recorded release succeeded.
+      return [...new Set((await this.releases(service, env, 100)).map((r) => r.group))].sort();
+    },
+    async forgetVetted(service, env, group) {
+      await redis.srem(key('vetted', service, env), group);
     },
     async recordLockBreak(service, env, entry) {
       await redis
@@ -412,6 +476,31 @@ export function createRedisDeploymentStore({
       return (await redis.smembers(key('clusters')))
         .sort()
         .map((pair) => ({ service: pair.split(':')[0]!, env: pair.split(':')[1]! }));
+    },
+    outbox: {
+      async take(consumer, idleMs) {
+        outboxGroup ??= redis.xgroup('CREATE', outboxKey, 'senders', '0', 'MKSTREAM').catch((error: Error) => {
+          if (!/BUSYGROUP/.test(error.message)) {
+            outboxGroup = undefined;
+            throw error;
+          }
+        });
+        await outboxGroup;
+        const entries = (fields: [string, string[]][]) =>
+          fields
+            .filter(([, f]) => f)
+            .map(([id, f]) => ({ id, ...(pairs(f) as { deployment: string; kind: NotificationKind }) }));
+        const [, claimed] = (await redis.xautoclaim(outboxKey, 'senders', consumer, idleMs, '0-0', 'COUNT', 20)) as [
+          string,
+          [string, string[]][],
+        ];
+        const fresh = (await redis.xreadgroup('GROUP', 'senders', consumer, 'COUNT', 20, 'STREAMS', outboxKey, '>')) as
+          [string, [string, string[]][]][] | null;
+        return [...entries(claimed), ...entries(fresh?.[0]?.[1] ?? [])];
+      },
+      async ack(id) {
+        await redis.multi().xack(outboxKey, 'senders', id).xdel(outboxKey, id).exec();
+      },
     },
   };
 }

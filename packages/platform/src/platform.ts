@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { stopChild, superviseProcess, tail, waitFor, type SupervisedProcess } from './processes.js';
 import { ensureExampleConfigRepos, ensureExampleInfraRepo } from './examples.js';
 import { ensureChatFiles, ensureTokens } from './tokens.js';
+import { checkPortsFree, lockHome } from './home-lock.js';
 
 /** Redis, when the platform starts its own, listens on the base port + this. */
 export const REDIS_PORT_OFFSET = 9;
@@ -63,6 +64,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   await mkdir(logs, { recursive: true });
   const warn = options.warn ?? log;
   const logSize = options.logSize ?? process.env.SLIPWAY_LOG_SIZE ?? '10m';
+  // Nothing is written or started before the home is this platform's and its ports are free.
+  const lock = await lockHome(home, options.portBase);
+  try {
+    await checkPortsFree(options.portBase, SERVICES, options.redisUrl ? undefined : REDIS_PORT_OFFSET);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   const processes: SupervisedProcess[] = [];
   const stop = async () => {
     // Services first, Redis last: they flush to it on the way down.
@@ -75,6 +84,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       }
       await running.stop();
     }
+    await lock.release();
   };
   const cloudUrl = `http://127.0.0.1:${options.portBase + PORT_OFFSETS.cloud}`;
 

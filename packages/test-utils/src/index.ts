@@ -5,3 +5,5 @@ export * from './image.js';
 export * from './artifact.js';
 export * from './eventually.js';
 export * from './moto.js';
+export * from './stand-in-cloud.js';
+export * from './sentinel.js';

@@ -15,6 +15,8 @@ export interface TestRedis {
   port: number;
   /** A fresh key prefix for one test: `test:<random>:`. */
   prefix(): string;
+  /** Sends the server a signal: SIGSTOP hangs it (a partition, a failover under way), SIGCONT lets it go on. */
+  signal(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -39,7 +41,9 @@ export async function startRedis(): Promise<TestRedis> {
       url: `redis://127.0.0.1:${port}`,
       port,
       prefix: () => `test:${randomBytes(6).toString('hex')}:`,
+      signal: (signal) => void child.kill(signal),
       async stop() {
+        child.kill('SIGCONT');
         await stopProcess(child);
         await rm(dir, { recursive: true, force: true });
       },

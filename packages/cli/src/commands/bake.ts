@@ -27,7 +27,11 @@ async function follow(id: string, options: GlobalOptions, announce?: string): Pr
   );
   if (announce !== undefined && !options.json) line(dim(announce));
   try {
-    for await (const event of streamEvents('baking', `/bakes/${id}/log`, `there is no bake ${id} (slipway bakes)`)) {
+    const log = streamEvents('baking', `/bakes/${id}/log`, `there is no bake ${id} (slipway bakes)`, {
+      work: 'the bake',
+      again: `slipway bakes watch ${id}`,
+    });
+    for await (const event of log) {
       if (event.event === 'end') {
         const end = JSON.parse(event.data) as { state: string; image: string | null };
         if (end.state !== 'succeeded' || !end.image) throw new CliError(`bake ${id} ${end.state}`);

@@ -57,6 +57,11 @@ export async function showConfig(service?: string, env?: string, options: Config
     if (!snapshot.valid) for (const e of snapshot.errors) line(`  invalid: ${e.file ?? ''} ${e.path} ${e.message}`);
     line(JSON.stringify(snapshot.files, null, 2));
   });
+  // A script checking a config (`slipway config show … && deploy`) must see it is not valid.
+  if (!snapshot.valid)
+    throw new CliError(
+      `${path.service} ${path.env} at ${snapshot.commit.slice(0, 12)} is not valid: ${snapshot.errors.length} problem(s) above`,
+    );
 }
 
 export async function log(service?: string, env?: string, options: ConfigOptions = {}): Promise<void> {

@@ -1,10 +1,10 @@
 /** Following a deployment live, and pause/resume/cancel/rollback of one. */
-import { answer, CliError, client } from '../api.js';
-import { streamEvents } from '../events.js';
+import { DEPLOYMENT_ID, RELEASE_ID } from '@slipway/grammar';
+import { answer, answerPatiently, CliError, client } from '../api.js';
+import { outageNotice, streamEvents } from '../events.js';
 import { bold, dim, green, line, red, seconds, show, stateColour, yellow, type GlobalOptions } from '../output.js';
 
 const orchestrator = () => client('orchestrator');
-const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
 
 export function deploymentId(id: string): string {
   if (!DEPLOYMENT_ID.test(id))
@@ -33,16 +33,36 @@ export function keepsRunningOnInterrupt(what: string, again: string): () => void
  * printed once Ctrl-C is answered: a Ctrl-C the moment the id appears is answered too.
  */
 export async function watch(id: string, options: GlobalOptions = {}, announce?: string) {
-  deploymentId(id);
+  if (RELEASE_ID.test(id)) {
+    const { watchRelease } = await import('./release.js');
+    return watchRelease(id, options);
+  }
+  if (!DEPLOYMENT_ID.test(id))
+    throw new CliError(
+      `${JSON.stringify(id)} is neither a deployment nor a release id: they look like dep-abc123 (slipway history) or rel-abc123 (slipway releases)`,
+      true,
+    );
   const stop = keepsRunningOnInterrupt(`Deployment ${id}`, `slipway watch ${id}  (or stop it: slipway cancel ${id})`);
   if (announce !== undefined && !options.json) line(announce);
   let lastProgress = '';
   let lastFinished = '';
+  const notice = outageNotice('the deployment');
+  const getDeployment = () =>
+    answerPatiently(
+      () => orchestrator().GET('/deployments/{id}', { params: { path: { id } } }),
+      'orchestrator',
+      notice,
+    );
   try {
     const events = streamEvents(
       'orchestrator',
       `/deployments/${id}/events`,
       `there is no deployment ${id} (slipway history)`,
+      {
+        work: 'the deployment',
+        again: `slipway watch ${id}`,
+        notice,
+      },
     );
     for await (const event of events) {
       if (event.event === 'end') break;
@@ -71,7 +91,7 @@ export async function watch(id: string, options: GlobalOptions = {}, announce?: 
       else if (event.event === 'paused') {
         line(`${at} ${yellow('paused')}${lastFinished ? ` after ${lastFinished}` : ''}: slipway resume ${id}`);
         // The stream stays open while paused: following ends here unless it was resumed since.
-        if ((await getDeployment(id)).state === 'paused') break;
+        if ((await getDeployment()).state === 'paused') break;
       } else if (
         ['queued', 'resumed', 'started', 'admitted'].includes(event.event) ||
         event.event.endsWith('-requested')
@@ -81,13 +101,15 @@ export async function watch(id: string, options: GlobalOptions = {}, announce?: 
   } finally {
     stop();
   }
-  const final = await answer(orchestrator().GET('/deployments/{id}', { params: { path: { id } } }), 'orchestrator');
-  if (final.state === 'paused') return;
+  const final = await getDeployment();
+  // Help says 0 only on success: a pause is not one, though the deployment may finish later.
+  if (final.state === 'paused')
+    throw new CliError(`${id} is paused, not finished: slipway resume ${id}, then slipway watch ${id}`);
   if (final.state !== 'succeeded') throw new CliError(`${id} ${final.state}${final.reason ? `: ${final.reason}` : ''}`);
 }
 
-type Record_ = Awaited<ReturnType<typeof getDeployment>>;
-const getDeployment = (id: string) =>
+type Record_ = Awaited<ReturnType<typeof deployment>>;
+const deployment = (id: string) =>
   answer(orchestrator().GET('/deployments/{id}', { params: { path: { id } } }), 'orchestrator');
 
 /** When a pause (or a cancel) will take effect: after the running action, with its time left if it says. */
@@ -107,6 +129,21 @@ export async function control(
 ) {
   deploymentId(id);
   const path = { params: { path: { id } } };
+  if (kind === 'pause') {
+    // Asked already, or paused already: say so rather than "pauses after …" again.
+    const before = await deployment(id);
+    const asked = before.requested?.pause;
+    if (before.state === 'paused' || asked) {
+      const said =
+        before.state === 'paused'
+          ? `${bold(id)} is paused already: slipway resume ${id}`
+          : `${bold(id)}: a pause is asked already (by ${asked}); it pauses ${takesEffect(before)}`;
+      show(options, { ...before, takesEffect: before.state === 'paused' ? 'now' : takesEffect(before) }, () =>
+        line(said),
+      );
+      return;
+    }
+  }
   const result = await answer(
     kind === 'pause'
       ? orchestrator().POST('/deployments/{id}/pause', path)
@@ -117,7 +154,7 @@ export async function control(
           : orchestrator().POST('/deployments/{id}/rollback', path),
     'orchestrator',
   );
-  const now = await getDeployment(id);
+  const now = await deployment(id);
   const when = kind === 'pause' ? takesEffect(now) : kind === 'resume' ? 'now' : 'after the running action or wait';
   show(options, { ...result, takesEffect: when }, () =>
     line(`${bold(id)} ${WORDS[kind]} ${when}${kind === 'pause' ? ` (slipway watch ${id} says when it did)` : ''}`),

@@ -5,11 +5,12 @@
  * logical environment — each followed live, one line per cluster.
  */
 import type { OrchestratorPaths } from '@slipway/orchestrator';
-import { answer, CliError, client } from '../api.js';
-import { streamEvents } from '../events.js';
+import { answer, answerPatiently, CliError, client } from '../api.js';
+import { outageNotice, streamEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
-import { resolveTarget, wellFormedImage } from '../names.js';
+import { grammar, resolveTarget } from '../names.js';
 import { confirmation, printPreview } from '../preview.js';
+import { durationSeconds as duration, looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
 
 interface ReleaseOptions extends GlobalOptions {
@@ -27,14 +28,8 @@ const orchestrator = () => client('orchestrator');
 /** POST /releases' body, as the orchestrator's document gives it. */
 type ReleaseBody = NonNullable<OrchestratorPaths['/releases']['post']['requestBody']>['content']['application/json'];
 
-/** `search@1.4.0` (a version) or `search@img-2f9c…` / `search@ami-…` (an image). */
-export function parseItem(spec: string): { service: string; image?: string; version?: string } {
-  const at = spec.indexOf('@');
-  if (at <= 0 || at === spec.length - 1) throw new CliError(`${spec}: write service@version or service@image`, true);
-  const service = spec.slice(0, at);
-  const what = wellFormedImage(spec.slice(at + 1));
-  return /^(img|ami)-/.test(what) ? { service, image: what } : { service, version: what };
-}
+/** `search@1.4.0` (a version) or `search@img-2f9c…` / `search@ami-…` (an image): the shared grammar's. */
+export const parseItem = (spec: string) => grammar(() => releaseItem(spec));
 
 /**
  * Shows what the release would change in each cluster (the orchestrator's preview: from → to,
@@ -101,11 +96,7 @@ export async function promote(
 }
 
 /** `90`, `90s`, `15m`, `1h`, `2d` → seconds. */
-export function durationSeconds(text: string): number {
-  const match = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
-  if (!match) throw new CliError(`${text}: a duration such as 90s, 15m, 1h or 2d`, true);
-  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
-}
+export const durationSeconds = (text: string) => grammar(() => duration(text));
 
 /**
  * `slipway deploy search live img-…` when `live` is a sync set: a release of that image to every
@@ -138,13 +129,23 @@ export async function deployToSyncSet(
   // deploy's --burn-in holds for every cluster's deployment, as it does for one.
   const params =
     options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
-  const what = /^(img|ami)-/.test(image) ? { image } : { version: image };
+  const what = looksLikeImage(image) ? { image } : { version: image };
   await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy');
 }
 
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
 export async function watchRelease(id: string, options: GlobalOptions = {}): Promise<void> {
-  const events = streamEvents('orchestrator', `/releases/${id}/events`, `there is no release ${id} (slipway releases)`);
+  const notice = outageNotice('the release');
+  const events = streamEvents(
+    'orchestrator',
+    `/releases/${id}/events`,
+    `there is no release ${id} (slipway releases)`,
+    {
+      work: 'the release',
+      again: `slipway watch ${id}`,
+      notice,
+    },
+  );
   for await (const event of events) {
     if (event.event === 'end') break;
     const data = JSON.parse(event.data) as Record<string, unknown>;
@@ -171,7 +172,11 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     else if (event.event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
     else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event.event)) line(`${at} ${event.event}`);
   }
-  const done = await getRelease(id);
+  const done = await answerPatiently(
+    () => orchestrator().GET('/releases/{id}', { params: { path: { id } } }),
+    'orchestrator',
+    notice,
+  );
   if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
   // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
   if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);

@@ -44,6 +44,13 @@ export async function recordSource(
 ): Promise<string | undefined> {
   const source = await sourceOf(dir, typeof repo === 'string' ? repo : undefined);
   if (!source) return undefined;
+  // Recorded without a repository, a commit cannot be compared with others: revert could not tell.
+  if (!source.repo)
+    process.stderr.write(
+      `slipway: no repository is known for ${service} (no "repo" metadata, no git remote "origin" in ${dir}): ` +
+        `${version} is recorded with its commit only, so slipway revert cannot tell which releases contain a commit. ` +
+        `Set one: slipway services set ${service} repo=<url> (or git remote add origin <url>)\n`,
+    );
   await answer(client('baking').POST('/builds', { body: { service, version, status: 'passed', ...source } }), 'baking');
   return source.commit;
 }

@@ -27,7 +27,7 @@ import type {
   ServerGroupSpec,
   TargetHealth,
 } from '../provider.js';
-import { isInstanceAlive, launchProcess, terminateProcess } from './instances.js';
+import { isInstanceAlive, launchProcess, logTail, terminateProcess } from './instances.js';
 import { DetachedLoadBalancers, LoadBalancerSet, type LoadBalancers, type Targets } from './balancers.js';
 import { DEFAULT_LOG_ROLL, rollLogFile, type LogRollOptions } from './log-files.js';
 import { dict, loadState, saveState, type LocalState, type StoredGroup, type StoredInstance } from './state.js';
@@ -70,6 +70,8 @@ export class LocalCloud implements CloudProvider {
   private readonly pushed = new Map<string, string>();
   private pushing: Promise<void> = Promise.resolve();
   private readonly launching = new Set<string>();
+  /** How each instance this daemon started ended ('exit code 1'), once it has. */
+  private readonly endings = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private reconciling: Promise<void> | undefined;
 
@@ -94,6 +96,7 @@ export class LocalCloud implements CloudProvider {
         }
       }
     }
+    await this.removeLeftoverFolders();
     this.balancers = await this.openBalancers();
     await this.putAllBalancers();
     this.save();
@@ -277,6 +280,7 @@ export class LocalCloud implements CloudProvider {
       Object.values(group.instances).map(async (instance) => {
         instance.lifecycle = 'terminating';
         if (instance.pid) await terminateProcess(instance.pid, instance.id);
+        await this.removeFolder(instance);
       }),
     );
     delete this.state.serverGroups[name];
@@ -396,6 +400,7 @@ export class LocalCloud implements CloudProvider {
         if (instance.lifecycle === 'running' && instance.pid && !isInstanceAlive(instance.pid, instance.id)) {
           this.options.logger.warn({ group: group.name, instance: instance.id }, 'instance exited; replacing it');
           delete group.instances[instance.id];
+          await this.recordExit(group, instance, this.endings.get(instance.id));
           changed = true;
         }
       }
@@ -453,6 +458,7 @@ export class LocalCloud implements CloudProvider {
           imageDir: join(this.imagesDir, template.imageId),
           userData: template.userData,
           port: instance.port,
+          onExit: (how) => this.endings.set(id, how),
         });
         if (instance.lifecycle === 'pending') instance.lifecycle = 'running';
         this.options.logger.info(
@@ -462,6 +468,7 @@ export class LocalCloud implements CloudProvider {
       } catch (error) {
         this.options.logger.error({ group: group.name, instance: id, err: error }, 'instance failed to launch');
         delete group.instances[id];
+        await this.recordExit(group, instance, (error as Error).message);
       } finally {
         this.launching.delete(id);
         this.save();
@@ -475,6 +482,36 @@ export class LocalCloud implements CloudProvider {
     if (instance.pid) await terminateProcess(instance.pid, instance.id);
     delete group.instances[instance.id];
     this.save();
+    await this.removeFolder(instance);
+  }
+
+  /**
+   * An instance that exited on its own: kept on its group (the last 5, with the end of its log,
+   * for a deployment to say why its instances never came up), and its folder removed — a crash
+   * loop would otherwise leave one folder per replacement.
+   */
+  private async recordExit(group: StoredGroup, instance: StoredInstance, how: string | undefined): Promise<void> {
+    const tail = await logTail(join(instance.dir, 'instance.log'));
+    group.recentExits = [
+      ...(group.recentExits ?? []),
+      { instanceId: instance.id, exitedAt: new Date().toISOString(), ...(how ? { how } : {}), logTail: tail },
+    ].slice(-5);
+    this.endings.delete(instance.id);
+    await this.removeFolder(instance);
+  }
+
+  private async removeFolder(instance: StoredInstance): Promise<void> {
+    // Only ever a folder of ours: instances/<id>.
+    if (instance.dir === join(this.instancesDir, instance.id))
+      await rm(instance.dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Folders of instances the state no longer has (a daemon killed between an exit and its clean-up). */
+  private async removeLeftoverFolders(): Promise<void> {
+    const known = new Set(Object.values(this.state.serverGroups).flatMap((group) => Object.keys(group.instances)));
+    for (const entry of await readdir(this.instancesDir).catch(() => [] as string[]))
+      if (/^i-\d+$/.test(entry) && !known.has(entry))
+        await rm(join(this.instancesDir, entry), { recursive: true, force: true }).catch(() => undefined);
   }
 
   /** Each load balancer's targets: its group's enabled running instances, plus and minus the hand-made changes. */
@@ -567,6 +604,7 @@ export class LocalCloud implements CloudProvider {
       disabled: group.disabled,
       createdAt: group.createdAt,
       instances,
+      ...(group.recentExits?.length ? { recentExits: group.recentExits } : {}),
     };
   }
 

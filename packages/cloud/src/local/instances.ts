@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { UserData } from '../provider.js';
 
@@ -20,10 +20,12 @@ export interface LaunchOptions {
   imageDir: string;
   userData: UserData;
   port: number;
+  /** Told how the process ended ('exit code 1', 'signal SIGKILL'), while this daemon is its parent. */
+  onExit?: (how: string) => void;
 }
 
 /** Applies the user data and starts the image's `start`; resolves with the pid. */
-export async function launchProcess({ id, dir, imageDir, userData, port }: LaunchOptions): Promise<number> {
+export async function launchProcess({ id, dir, imageDir, userData, port, onExit }: LaunchOptions): Promise<number> {
   await mkdir(dir, { recursive: true });
   const logFile = join(dir, 'instance.log');
   for (const [path, content] of Object.entries(userData.files)) {
@@ -51,6 +53,7 @@ export async function launchProcess({ id, dir, imageDir, userData, port }: Launc
       child.once('spawn', () => ok(child.pid!));
       child.once('error', fail);
     });
+    child.once('exit', (code, signal) => onExit?.(signal ? `signal ${signal}` : `exit code ${code}`));
     child.unref();
     return pid;
   } finally {
@@ -117,4 +120,25 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
       /* already gone */
     }
   }
+}
+
+/** The last lines of a log, at most `chars` characters (an instance's, for a crash's reason). */
+export async function logTail(file: string, lines = 20, chars = 2000): Promise<string> {
+  let text: string;
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, chars * 4);
+      const buffer = Buffer.alloc(length);
+      await handle.read(buffer, 0, length, size - length);
+      text = buffer.toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+  const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
+  return tail.length > chars ? `…${tail.slice(-(chars - 1))}` : tail;
 }

@@ -3,7 +3,7 @@
  * Its maps have no prototype, so a name like `constructor` or `__proto__` is just a missing key.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { Capacity, LaunchTemplate, LifecycleState, LoadBalancer } from '../provider.js';
+import type { Capacity, InstanceExit, LaunchTemplate, LifecycleState, LoadBalancer } from '../provider.js';
 
 export interface StoredInstance {
   id: string;
@@ -24,6 +24,8 @@ export interface StoredGroup extends Capacity {
   destroying: boolean;
   createdAt: string;
   instances: Record<string, StoredInstance>;
+  /** Its last instances that exited on their own, oldest first (at most 5). */
+  recentExits?: InstanceExit[];
 }
 
 export interface LocalState {

@@ -338,6 +338,16 @@ export interface components {
             disabled: boolean;
             createdAt: string;
             instances: components["schemas"]["Instance"][];
+            /** @description The group's last instances that exited on their own (crashed, or their launch failed), oldest first, at most 5: what a deployment says when its instances never come up. */
+            recentExits?: components["schemas"]["InstanceExit"][];
+        };
+        InstanceExit: {
+            instanceId: string;
+            exitedAt: string;
+            /** @description 'exit code 1', 'signal SIGKILL', 'launch command failed (exit 2)', or absent when not known. */
+            how?: string;
+            /** @description The last lines of its log, at most 2000 characters. */
+            logTail: string;
         };
         HealthCheck: {
             path: string;

@@ -597,6 +597,12 @@ export interface components {
             revertsCommit?: string;
             /** @description The release this deployment is one cluster of. */
             releaseId?: string;
+            /** @description Control requests asked for and not yet acted on, each naming who asked (GET /deployments/{id}). */
+            requested?: {
+                pause?: string;
+                cancel?: string;
+                rollback?: string;
+            };
             /** @enum {string} */
             state: "queued" | "running" | "paused" | "succeeded" | "failed" | "rolled-back" | "cancelled";
             reason?: string;
@@ -605,6 +611,8 @@ export interface components {
             finishedAt?: string;
             actions: components["schemas"]["Action"][];
             current: number;
+            /** @description Set once its new group serves with nothing to go back to (a first deployment, or the old group destroyed with retained groups 0 or highlander): why a cancel or rollback is refused from then on. */
+            irrevocable?: string;
             /** @description What the actions found and did (config commit, groups, progress). */
             context: {
                 /** @description the config commit */
@@ -643,7 +651,7 @@ export interface components {
             image?: string;
             commit?: string;
             deployment?: string;
-            /** @description It served successfully: a deployment that succeeded put it in service (it finished vetting). Only such groups are kept warm first, and gone back to. */
+            /** @description It served successfully: a deployment that succeeded put it in service (it finished vetting). The only kind of group a rollback or an undo goes back to, and the groups retention keeps warm first. */
             vetted?: boolean;
             /**
              * @description Of a group that is not vetted, how the deployment that made it ended (or where it is).

@@ -1,0 +1,14 @@
+--- @include "take-lock"
+--- @include "deployment"
+-- An admin breaking a cluster's lock, in one step: the lock, its holder's slot, its place in the
+-- admission queue and its token go together (the holder, fenced out, can take none of them back),
+-- and the cluster passes to the next deployment waiting for it. KEYS are the holder's.
+-- ARGV: 1 holder's id, 2 the token read, 3 limit, 4 now (ISO), 5 lease ms, 6 now ms, 7 prefix
+if redis.call('HGET', KEYS[9], 'token') ~= ARGV[2] then return {0} end
+local info = redis.call('HGETALL', KEYS[9])
+redis.call('DEL', KEYS[9])
+redis.call('ZREM', KEYS[12], ARGV[1])
+redis.call('LREM', KEYS[13], 0, ARGV[1])
+redis.call('DEL', KEYS[14])
+local admitted = release_all(ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
+return {1, info, admitted}

@@ -1,0 +1,23 @@
+-- A person's pause, cancel or rollback, saved beside the record where no worker's write can
+-- undo it, decided against the record as it is now: refused (with the reason to say) when the
+-- deployment ended, is turning back already, or is past its point of no return; else saved with
+-- its event. Answers {'set', state, started} for the caller to act on the state it was set in.
+-- KEYS: 1 record, 2 control, 3 events, 4 all events. ARGV: 1 kind, 2 by, 3 event
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local d = cjson.decode(raw)
+local finished = { succeeded = true, failed = true, ['rolled-back'] = true, cancelled = true }
+if finished[d.state] then return {'finished', d.state} end
+local turning = type(d.unwinding) == 'table'
+if ARGV[1] == 'cancel' or ARGV[1] == 'rollback' then
+  if type(d.irrevocable) == 'string' then return {'refused', d.irrevocable} end
+  if turning then return {'refused', 'it is turning back already: ' .. d.unwinding.reason} end
+elseif ARGV[1] == 'pause' and turning then
+  return {'refused', 'it is turning back (' .. d.unwinding.reason .. '): a pause would leave it half-way'}
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'event', ARGV[3])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'event', ARGV[3])
+local started = '0'
+if type(d.startedAt) == 'string' then started = '1' end
+return {'set', d.state, started}
