@@ -44,7 +44,8 @@ function orchestrator(env: Record<string, string> = {}): ChildProcess {
       REDIS_URL: search.platform.redisUrl,
       SLIPWAY_HOME: search.home,
       SLIPWAY_TOKENS_FILE: join(search.home, 'tokens.json'),
-      SLIPWAY_TOKEN: search.platform.adminToken,
+      // The orchestrator's own token: the platform role writes the local cloud.
+      SLIPWAY_TOKEN: search.platform.serviceTokens.orchestrator!,
       SLIPWAY_CLOUD: 'local',
       SLIPWAY_CLOUD_URL: urls.cloud,
       SLIPWAY_METADATA_URL: urls.metadata,

@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CloudProvider } from '@slipway/cloud';
 import { createLogger, createRedis, type Redis } from '@slipway/core';
 import {
@@ -9,7 +13,14 @@ import {
   type DeploymentStore,
   type Runner,
 } from '@slipway/orchestrator';
-import { eventually, seededRandom, standInCloud, startSentinelRedis, type SentinelRedis } from '@slipway/test-utils';
+import {
+  eventually,
+  freePort,
+  seededRandom,
+  standInCloud,
+  startSentinelRedis,
+  type SentinelRedis,
+} from '@slipway/test-utils';
 import { standInPeers as peers } from '../packages/orchestrator/src/runner.fixture.js';
 
 // Drill 4: the orchestrator's Redis is a primary with a replica under three sentinels (Debian's
@@ -154,4 +165,59 @@ describe('drill 4: a Redis failover', () => {
       for (let i = 1; i < runs.length; i++) expect(runs[i]![0]).toBeGreaterThanOrEqual(runs[i - 1]![1]);
     }
   }, 900_000);
+});
+
+describe('every service follows the primary the sentinels name', () => {
+  it("metadata, started with REDIS_SENTINELS as the platform's others are, keeps what it stored and answers after a failover, behind the primary's password", async () => {
+    // A Redis that requires a password (as npm start's does): REDIS_URL then names only it.
+    const guarded = await startSentinelRedis({ password: 'drill-secret' });
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-failover-metadata-'));
+    const tokens = join(dir, 'tokens.json');
+    await writeFile(tokens, JSON.stringify({ 'drill-token': { subject: 'drill', role: 'admin' } }));
+    const port = await freePort();
+    const metadata = spawn(process.execPath, ['packages/metadata/dist/main.js'], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        SLIPWAY_TOKENS_FILE: tokens,
+        REDIS_URL: 'redis://:drill-secret@sentinels/0',
+        REDIS_SENTINELS: guarded.sentinels.map(({ host, port }) => `${host}:${port}`).join(','),
+        REDIS_SENTINEL_NAME: guarded.name,
+        LOG_LEVEL: 'silent',
+      },
+      stdio: 'ignore',
+    });
+    const put = (name: string) =>
+      fetch(`http://127.0.0.1:${port}/services/${name}`, {
+        method: 'PUT',
+        headers: { Authorization: 'Bearer drill-token', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ owner: 'drill' }),
+      }).then(
+        (answer) => answer.status,
+        () => 0,
+      );
+    try {
+      await eventually(
+        () => put('before'),
+        (status) => status === 201,
+        'metadata stores a service',
+        30_000,
+      );
+      await redis.killPrimary();
+      await eventually(
+        () => put('after'),
+        (status) => status === 201,
+        'metadata stores one after the failover',
+        30_000,
+      );
+      const names = (await (
+        await fetch(`http://127.0.0.1:${port}/services`, { headers: { Authorization: 'Bearer drill-token' } })
+      ).json()) as { items: { name: string }[] };
+      expect(names.items.map((item) => item.name).sort()).toEqual(['after', 'before']);
+    } finally {
+      metadata.kill('SIGKILL');
+      await guarded.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

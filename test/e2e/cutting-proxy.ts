@@ -29,14 +29,27 @@ export async function cuttingProxy(target: string, eventsPerStream = 3): Promise
           answer.pipe(res);
           return;
         }
+        // Cut right after the n-th event with an id, at its boundary: the events before are
+        // delivered whole (written, then the socket ended), so each stream moves the reader on.
         let events = 0;
-        answer.on('data', (chunk: Buffer) => {
-          res.write(chunk);
-          events += (chunk.toString().match(/^id: /gm) ?? []).length;
-          if (events >= eventsPerStream) {
-            proxy.cuts++;
-            answer.destroy();
-            res.socket?.destroy(); // mid-stream: no end event, no clean end of the body
+        let pending = '';
+        let cut = false;
+        answer.setEncoding('utf8');
+        answer.on('data', (text: string) => {
+          if (cut) return;
+          pending += text;
+          for (let end = pending.indexOf('\n\n'); end >= 0; end = pending.indexOf('\n\n')) {
+            const block = pending.slice(0, end + 2);
+            pending = pending.slice(end + 2);
+            res.write(block);
+            if (/^id: /m.test(block) && ++events >= eventsPerStream) {
+              cut = true;
+              proxy.cuts++;
+              answer.destroy();
+              // Mid-body: no end event, no clean end of the chunked body, once what was written is out.
+              res.socket?.end();
+              return;
+            }
           }
         });
         answer.on('end', () => res.end());

@@ -20,7 +20,8 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-day-one-'));
   work.push(home);
   portBase = await freePortBase(82);
-  platform = await startPlatform({ home, portBase });
+  // The service's source comes from a repository on this disk (file://): the operator allows that here.
+  platform = await startPlatform({ home, portBase, env: { SLIPWAY_ALLOW_PRIVATE_URLS: 'true' } });
   const config = await mkdtemp(join(tmpdir(), 'slipway-login-'));
   work.push(config);
   run = cli({ SLIPWAY_HOME: home, SLIPWAY_URL: `http://127.0.0.1:${portBase}`, XDG_CONFIG_HOME: config });
@@ -513,10 +514,9 @@ describe('what changed, by commit (issue 17)', () => {
     try {
       const cut = await run.slipway(
         ['deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1', '--yes'],
-        {
-          env: { SLIPWAY_ORCHESTRATOR_URL: proxy.url },
-        },
+        { env: { SLIPWAY_ORCHESTRATOR_URL: proxy.url }, killAfterMs: 120_000 },
       );
+      if (cut.code !== 0) throw new Error(`the followed deploy: ${JSON.stringify({ ...cut, ...proxy }, null, 2)}`);
       expect(cut).toMatchObject({ code: 0, stderr: expect.stringMatching(/event stream was cut; trying again/) });
       expect(proxy.cuts).toBeGreaterThan(1);
       expect(proxy.asked[0]).toBe('');

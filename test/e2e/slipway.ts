@@ -20,7 +20,12 @@ export function cli(env: NodeJS.ProcessEnv) {
   /** Runs slipway to the end; `started` sees the process (to signal it). */
   function slipway(
     args: string[],
-    options: { env?: NodeJS.ProcessEnv; started?: (child: ChildProcess, run: Run) => void } = {},
+    options: {
+      env?: NodeJS.ProcessEnv;
+      started?: (child: ChildProcess, run: Run) => void;
+      /** Killed after this long, so a test that hangs fails with what it said so far (code null). */
+      killAfterMs?: number;
+    } = {},
   ): Promise<Run> {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...environment, ...options.env },
@@ -30,8 +35,10 @@ export function cli(env: NodeJS.ProcessEnv) {
     child.stdout.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
     options.started?.(child, run);
+    const timer = options.killAfterMs ? setTimeout(() => child.kill('SIGKILL'), options.killAfterMs) : undefined;
     return new Promise((resolve) =>
       child.once('close', (code) => {
+        clearTimeout(timer);
         run.code = code;
         resolve(run);
       }),

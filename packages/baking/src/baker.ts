@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { ArtifactStore } from './artifacts.js';
 import type { Bake, BakeStore } from './bakes.js';
 import { deregisterCopies, type ImageRegionOptions } from './image-regions.js';
+import { checkArtifact } from './artifact-check.js';
 import { packerBuild } from './packer.js';
 
 export interface Templates {
@@ -75,6 +76,23 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
   }, 500);
   const tail: string[] = [];
   try {
+    // Checked on arrival, and again before Packer unpacks it as this process's user: an artifact
+    // stored before the check, or put in the store some other way, is refused here, by name.
+    const refused = vars.artifact
+      ? await checkArtifact(vars.artifact).then(
+          () => undefined,
+          (e: Error) => e.message,
+        )
+      : undefined;
+    if (refused) {
+      const ended = await store.update(bakeId, {
+        state: 'failed',
+        reason: refused,
+        finishedAt: new Date().toISOString(),
+      });
+      await store.log(bakeId, `failed: ${refused}`);
+      return ended;
+    }
     await store.log(bakeId, `packer build ${bake.kind === 'base' ? templates.base : templates.service}`);
     const result = await packerBuild({
       template: bake.kind === 'base' ? templates.base : templates.service,

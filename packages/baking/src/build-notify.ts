@@ -4,7 +4,7 @@
  * that contains the commit — a "Revert in <env>" button the chat service answers by deploying
  * the newest earlier release without it (revert-commit), as whoever pressed it.
  */
-import type { Logger } from '@slipway/core';
+import { outboundFetch, type Logger } from '@slipway/core';
 import type { FailedBuildFacts } from './build-operations.js';
 import type { Build } from './builds.js';
 
@@ -54,7 +54,7 @@ export async function announceFailedBuild(
       facts.runningWith().catch(() => []),
       facts.describe().catch(() => undefined),
     ]);
-    const response = await fetch(url, {
+    const response = await outboundFetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(failedBuildMessage(build, envs, about)),

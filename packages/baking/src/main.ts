@@ -2,6 +2,8 @@ import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
+  createStreamHub,
+  redisFromEnv,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -33,9 +35,16 @@ import {
 const env = process.env;
 const logger = createLogger({ name: 'baking' });
 const home = slipwayHome(env);
-const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const redis = createRedis({ url: redisUrl });
+// REDIS_URL, or the primary REDIS_SENTINELS name (README, "Redis failover").
+const { url: redisUrl, sentinels } = redisFromEnv(env);
+const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
+// Everyone following a bake's log shares one Redis connection, within caps.
+const followers = createStreamHub({
+  redis,
+  perSubject: intFromEnv(env, 'SLIPWAY_STREAMS_PER_TOKEN', 20),
+  total: intFromEnv(env, 'SLIPWAY_STREAMS_TOTAL', 500),
+});
 const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
 const imageRegions = createRedisImageRegions({ redis, prefix: 'slipway:baking:' });
 // Bakes and registrations are in the default region; an image reaches others by POST /images/{id}/regions.
@@ -47,6 +56,7 @@ const quota = imageQuotaFromEnv(env, cloud, home);
 const bakeTimeoutSeconds = intFromEnv(env, 'SLIPWAY_BAKE_TIMEOUT_S', 1800);
 const bakery = await startBakery({
   redisUrl,
+  ...(sentinels ? { sentinels } : {}),
   store,
   concurrency: intFromEnv(env, 'SLIPWAY_BAKE_CONCURRENCY', 2),
   baseCron: env.SLIPWAY_BASE_BAKE_CRON ?? '0 3 * * 0',
@@ -68,7 +78,8 @@ const bakery = await startBakery({
 });
 const token = requireEnv(env, 'SLIPWAY_TOKEN');
 const slackOf = metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'slack');
-const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
+// One secret per service ({"search": "<secret>"}), so a body signed for one service is no good for another.
+const githubSecretsFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRETS_FILE ?? join(home, 'github-webhook-secrets.json');
 const app = createApp({
   store,
   images,
@@ -90,13 +101,17 @@ const app = createApp({
     ? orchestratorClusters(env.SLIPWAY_ORCHESTRATOR_URL, token)
     : async () => [],
   // Read when a webhook comes, so a secret put in place later needs no restart.
-  githubSecret: () =>
-    existsSync(githubSecretFile) ? readFileSync(githubSecretFile, 'utf8').trim() || undefined : undefined,
+  githubSecret: (service) => {
+    if (!existsSync(githubSecretsFile)) return undefined;
+    const secrets = JSON.parse(readFileSync(githubSecretsFile, 'utf8')) as Record<string, unknown>;
+    const secret = Object.hasOwn(secrets, service) ? secrets[service] : undefined;
+    return typeof secret === 'string' && secret.length >= 16 ? secret : undefined;
+  },
   queue: bakery.queue,
   serviceTemplateDigest: digestOf(templates.service),
   baseTemplateDigest: digestOf(templates.base),
   ...(quota ? { quota } : {}),
-  followConnection: () => redis.duplicate(),
+  followConnection: (subject) => followers.follower(subject),
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
@@ -109,6 +124,7 @@ await serve({
   host: env.HOST,
   logger,
   onClose: async () => {
+    followers.close();
     await bakery.close();
     await redis.quit();
   },

@@ -1,7 +1,15 @@
 /** The real dependencies of the baking service, from settings: queue, worker, peers, stores. */
 import { S3Client } from '@aws-sdk/client-s3';
 import { awsClientConfig, type CloudProvider } from '@slipway/cloud';
-import { createQueue, createServiceClient, createWorker, NotFoundError, unwrap, type Logger } from '@slipway/core';
+import {
+  createQueue,
+  createServiceClient,
+  createWorker,
+  NotFoundError,
+  unwrap,
+  type Logger,
+  type SentinelTarget,
+} from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -82,6 +90,8 @@ export interface Bakery {
  */
 export async function startBakery(options: {
   redisUrl: string;
+  /** Redis Sentinel, when the primary is found through it. */
+  sentinels?: SentinelTarget;
   store: BakeStore;
   baker: BakerOptions;
   concurrency: number;
@@ -90,7 +100,11 @@ export async function startBakery(options: {
   baseBakeKey: string;
   logger: Logger;
 }): Promise<Bakery> {
-  const connection = { url: options.redisUrl, prefix: 'slipway:baking:queue' };
+  const connection = {
+    url: options.redisUrl,
+    prefix: 'slipway:baking:queue',
+    ...(options.sentinels ? { sentinels: options.sentinels } : {}),
+  };
   const queue = createQueue<{ bakeId?: string }>('bakes', connection);
   const worker = createWorker<{ bakeId?: string }>(
     'bakes',

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger, UnprocessableError } from '@slipway/core';
+import { createLogger, createRedis, UnprocessableError, type Redis } from '@slipway/core';
+import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { redisSeenRequests } from './replay.js';
 import type { Actor, Deployment, Preview, SlipwayApi } from './slipway.js';
 import { SlackStandIn } from './stand-in.js';
 import { createChatUsers } from './users.js';
@@ -209,10 +211,15 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
 let server: Server;
 let slack: SlackStandIn;
 let fake: ReturnType<typeof fakeSlipway>;
+let redisServer: TestRedis;
+let redis: Redis;
+let prefix: string;
 
 async function startChat(slipway: ReturnType<typeof fakeSlipway>, answerWithinMs?: number) {
   const app = createApp({
     signingSecret: SECRET,
+    // Every replica shares what was received, through Redis.
+    seen: redisSeenRequests(redis, prefix),
     users: createChatUsers({
       U0ALICE: { subject: 'alice', role: 'deployer' },
       U0BOB: { subject: 'bob', role: 'reader' },
@@ -228,6 +235,9 @@ async function startChat(slipway: ReturnType<typeof fakeSlipway>, answerWithinMs
 }
 
 beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = createRedis({ url: redisServer.url });
+  prefix = redisServer.prefix();
   fake = fakeSlipway();
   server = await startChat(fake);
   slack = await SlackStandIn.start({
@@ -240,6 +250,8 @@ afterAll(async () => {
   await slack.close();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
+  redis.disconnect();
+  await redisServer.stop();
 });
 
 describe('POST /slack/commands', () => {
@@ -399,6 +411,47 @@ describe('POST /slack/commands', () => {
       signature: first.signed.signature,
     });
     expect(again.status).toBe(401);
+  });
+
+  it('refuses a replay whose signature has a tail Bolt ignores (`v0=…=x`), and changes nothing (#24 attack 4)', async () => {
+    const first = await slack.command('deploy search prod img-14 -m "once"', alice);
+    expect(first.status).toBe(200);
+    const deploys = () => fake.calls.filter((c) => c.call === 'deploy').length;
+    const before = deploys();
+    for (const tail of ['=x', '=', '==v0']) {
+      const again = await slack.send('/slack/commands', first.signed.body, first.responseId, {
+        timestamp: first.signed.timestamp,
+        signature: `${first.signed.signature}${tail}`,
+      });
+      expect(again.status).toBe(401);
+      expect(again.body.text).toMatch(/received already/);
+    }
+    expect(deploys()).toBe(before);
+  });
+
+  it('refuses a replay sent to another replica: what was received is kept in Redis, not in one process (#24 attack 4)', async () => {
+    const replica = await startChat(fake);
+    try {
+      const first = await slack.command('deploy search prod img-15 -m "once"', alice);
+      expect(first.status).toBe(200);
+      const before = fake.calls.length;
+      const port = (replica.address() as AddressInfo).port;
+      const again = await fetch(`http://127.0.0.1:${port}/slack/commands`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          'X-Slack-Request-Timestamp': String(first.signed.timestamp),
+          'X-Slack-Signature': first.signed.signature,
+        },
+        body: first.signed.body,
+      });
+      expect(again.status).toBe(401);
+      expect(await again.text()).toMatch(/received already/);
+      expect(fake.calls.length).toBe(before);
+    } finally {
+      replica.closeAllConnections();
+      await new Promise((resolve) => replica.close(resolve));
+    }
   });
 });
 

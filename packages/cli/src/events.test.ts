@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { cuttingProxy, type CuttingProxy } from '../../../test/e2e/cutting-proxy.js';
 import { streamEvents } from './events.js';
 
-// A deployment's stream as the services send it: ten events, one every 20 ms, after the
-// Last-Event-ID asked for, then its end; served through a proxy that cuts it every 3 events.
+// A deployment's stream as the services send it: the events so far in one write (up to four),
+// then one every 20 ms, after the Last-Event-ID asked for, to ten, then its end; served through
+// a proxy that cuts it every 3 events.
 let server: Server;
 let proxy: CuttingProxy;
 
@@ -13,6 +14,10 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' });
     let n = Number(String(req.headers['last-event-id'] ?? '0-0').split('-')[0]);
+    const event = (i: number) => `id: ${i}-0\nevent: step\ndata: {"n":${i}}\n\n`;
+    let history = '';
+    while (n < 10 && history.split('id: ').length <= 4) history += event(++n);
+    res.write(history);
     const timer = setInterval(() => {
       if (n === 10) {
         res.end('event: end\ndata: {"state":"succeeded"}\n\n');
@@ -20,7 +25,7 @@ beforeAll(async () => {
         return;
       }
       n++;
-      res.write(`id: ${n}-0\nevent: step\ndata: {"n":${n}}\n\n: keep-alive\n\n`);
+      res.write(`${event(n)}: keep-alive\n\n`);
     }, 20);
     res.on('close', () => clearInterval(timer));
   });

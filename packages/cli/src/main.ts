@@ -134,7 +134,11 @@ export function program(): Command {
     slipway
       .command('build [service]')
       .description("run the service's build and upload the artifact → prints `search 1.4.0`")
-      .option('--dir <dir>', 'where to build (default: the build property, else here)')
+      .option('--dir <dir>', 'the checkout to build (default: here)')
+      .option(
+        '--trust-build-command',
+        "run a build command from the service's metadata without asking (anyone with deployer may change it)",
+      )
       .action(
         lazy(
           () => import('./commands/build.js'),
@@ -142,7 +146,7 @@ export function program(): Command {
         ),
       ),
     ['slipway build search --dir ../search'],
-    'The version comes from package.json (else git describe). Building the same source again is fine;\nchanged source needs a new version.',
+    'The build is `npm pack`, or the command in the checkout\'s slipway.json ({"build": {"command": […]}}).\nA command in the service\'s metadata (`build`) is shown and asked about first (never run without a\nterminal unless --trust-build-command). The version comes from package.json (else git describe).\nBuilding the same source again is fine; changed source needs a new version.',
   );
   examples(
     slipway

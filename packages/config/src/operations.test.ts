@@ -205,6 +205,38 @@ describe('GET /config/{service}/{env}', () => {
   });
 });
 
+describe('a deploy reads right after a push (Cache-Control: no-cache)', () => {
+  it('sees a push of a moment ago, even with a fetch of a moment before it still running, where a plain read may not', async () => {
+    const qa = await gitRepo({ 'deployment-params.json': params(1) }, { dir: join(home, 'own', 'search-qa') });
+    // A clone fetched at most once an hour on its own: only no-cache can make it see the push.
+    const hourly = createGitConfigSource({
+      urlTemplate: `file://${home}/own/{service}-{env}`,
+      clonesDir: join(home, 'hourly'),
+      logger: createLogger({ name: 'config', level: 'silent' }),
+      refreshSeconds: 0,
+      maxAgeSeconds: 3600,
+    });
+    const hourlyApp = createApp({ source: hourly, tokens, logger: createLogger({ name: 'config', level: 'silent' }) });
+    try {
+      const commitOf = async (headers: Record<string, string>) =>
+        (await request(hourlyApp).get('/config/search/qa').set(READER).set(headers)).body.commit as string;
+      const before = await commitOf({});
+      const pushed = await qa.commit({ 'deployment-params.json': params(9) }, 'Push');
+      expect(await commitOf({})).toBe(before); // the clone as it was: fetched under an hour ago
+      expect(await commitOf({ 'Cache-Control': 'no-cache' })).toBe(pushed);
+      for (let i = 0; i < 3; i++) {
+        // A fetch starts (the background refresh, another read) and the push lands while it may run.
+        const running = hourly.refresh({ service: 'search', env: 'qa' });
+        const next = await qa.commit({ 'deployment-params.json': params(10 + i) }, `Push ${i}`);
+        expect(await commitOf({ 'Cache-Control': 'no-cache' })).toBe(next);
+        await running;
+      }
+    } finally {
+      hourly.close();
+    }
+  });
+});
+
 describe('GET /config/{service}/{env}/properties', () => {
   it('answers Java properties: flattened with dots, sorted, escaped', async () => {
     const res = await request(app).get(`/config/search/prod/properties?ref=${first}`).set(READER);

@@ -29,7 +29,9 @@ export function createOperations({ source }: OperationsOptions): OperationHandle
 
     async getConfig(req, res) {
       const { service, env } = req.params;
-      const answer = await source.snapshot(service, env, ref(req));
+      // A deploy asks with no-cache: the commit a branch names now, a push of a moment ago included.
+      const noCache = /\bno-cache\b/i.test(String(req.headers['cache-control'] ?? ''));
+      const answer = await source.snapshot(service, env, ref(req), noCache ? { fetchedSince: Date.now() } : {});
       if (notModified(req, res, answer)) return;
       sendText(res, 200, JSON_TYPE, answer.value);
     },

@@ -70,9 +70,17 @@ export interface RefreshResult {
   staleReason?: string;
 }
 
+export interface ReadOptions {
+  /**
+   * A branch or tag is resolved after a fetch that started after this instant (a deploy's read,
+   * asked with Cache-Control: no-cache): a push made before it is always seen.
+   */
+  fetchedSince?: number;
+}
+
 export interface ConfigSource {
   /** The snapshot as JSON text (what GET /config/{service}/{env} answers), cached per commit. */
-  snapshot(service: string, env: string, ref?: string): Promise<Fresh<string>>;
+  snapshot(service: string, env: string, ref?: string, options?: ReadOptions): Promise<Fresh<string>>;
   properties(service: string, env: string, ref?: string): Promise<Fresh<string>>;
   commits(
     service: string,
@@ -178,9 +186,16 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
 
   const maxAgeMs = (options.maxAgeSeconds ?? 5) * 1000;
 
-  async function resolve(repo: GitMirror, ref: string | undefined): Promise<{ ref: string; info: CommitInfo }> {
+  async function resolve(
+    repo: GitMirror,
+    ref: string | undefined,
+    read: ReadOptions = {},
+  ): Promise<{ ref: string; info: CommitInfo }> {
     // A name moves with pushes (the default branch too, master → main); a full commit id never does.
-    if (ref === undefined || !isFullCommitId(ref)) await repo.fetchIfOlder(maxAgeMs);
+    if (ref === undefined || !isFullCommitId(ref)) {
+      if (read.fetchedSince !== undefined) await repo.fetchSince(read.fetchedSince);
+      else await repo.fetchIfOlder(maxAgeMs);
+    }
     const name = ref ?? (await repo.defaultBranch());
     const cacheKey = `commit:${repo.name}:${name}`;
     if (isFullCommitId(name)) {
@@ -225,9 +240,9 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
   });
 
   /** The place opened and the ref resolved, the environment there at that commit. */
-  async function at(service: string, env: string, ref: string | undefined) {
+  async function at(service: string, env: string, ref: string | undefined, read?: ReadOptions) {
     const place = await open(service, env);
-    const resolved = await resolve(place.repo, ref);
+    const resolved = await resolve(place.repo, ref, read);
     await mustExist(place, resolved.info.commit);
     return { place, ...resolved };
   }
@@ -266,8 +281,8 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
   timer?.unref();
 
   return {
-    async snapshot(service, env, ref) {
-      const { place, ...resolved } = await at(service, env, ref);
+    async snapshot(service, env, ref, read) {
+      const { place, ...resolved } = await at(service, env, ref, read);
       const commit = resolved.info.commit;
       const body = await cached(`snapshot:${place.name}:${resolved.ref}:${commit}`, async () => {
         const { files, errors } = await filesAt(place, commit);

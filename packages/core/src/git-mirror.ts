@@ -47,6 +47,11 @@ export class GitMirror {
     readonly dir: string,
     /** What the repository is, in messages: `no configuration repository search-prod`. */
     private readonly what = 'repository',
+    /**
+     * `git -c` settings for each clone and fetch, asked just before it (the outbound guard's
+     * pinned address for a repository a request named); it may throw to refuse the fetch.
+     */
+    private readonly network?: () => Promise<string[]>,
   ) {
     this.catFile = new CatFile(dir);
     if (existsSync(dir)) this.freshness.staleReason = 'not fetched since the service started';
@@ -71,11 +76,41 @@ export class GitMirror {
   fetch(): Promise<void> {
     if (!this.cloned) return this.ensureCloned().catch(() => {});
     this.triedAt = Date.now();
-    this.fetching ??= this.doFetch().finally(() => (this.fetching = undefined));
+    if (!this.fetching) {
+      const startedAt = this.triedAt;
+      this.fetchingStartedAt = startedAt;
+      this.fetching = this.doFetch().finally(() => {
+        this.fetching = undefined;
+        this.lastFetchStartedAt = startedAt;
+      });
+    }
     return this.fetching;
   }
 
   private triedAt = 0;
+  /** When the fetch running now started. */
+  private fetchingStartedAt = 0;
+  /** When the last finished fetch started: it holds every push made before then. */
+  private lastFetchStartedAt = 0;
+
+  /**
+   * Fetches so that what is read next holds every push made before `since` (a deploy's read
+   * right after a push): a fetch that started before `since` is waited for and followed by one
+   * of its own; one that started after is joined. Waits at most `waitMs`, then the clone as it
+   * is answers (its freshness says how old it is).
+   */
+  async fetchSince(since: number, waitMs = 20_000): Promise<void> {
+    if (!this.cloned) return;
+    const fetched = (async () => {
+      if (this.fetching && this.fetchingStartedAt < since) await this.fetching;
+      if (this.fetching) return this.fetching; // started at or after `since`
+      if (this.lastFetchStartedAt >= since) return;
+      return this.fetch();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([fetched, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+  }
 
   /**
    * Fetches first when the last fetch was tried more than `maxAgeMs` ago (a branch read right
@@ -148,10 +183,13 @@ export class GitMirror {
     this.catFile.close();
   }
 
-  private git(baseDir = this.dir): SimpleGit {
-    return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment: [...GIT_ENVIRONMENT] }).env(
-      gitEnvironment(),
-    );
+  private git(baseDir = this.dir, config: string[] = []): SimpleGit {
+    return simpleGit({
+      baseDir,
+      timeout: { block: GIT_TIMEOUT_MS },
+      allowEnvironment: [...GIT_ENVIRONMENT],
+      config,
+    }).env(gitEnvironment());
   }
 
   private async clone(): Promise<void> {
@@ -159,7 +197,8 @@ export class GitMirror {
     // Clone beside the final place and move it there whole, so a half-made clone is never read.
     const partial = `${this.dir}.partial-${process.pid}-${Date.now()}`;
     try {
-      await this.git(dirname(this.dir)).clone(this.url, partial, ['--mirror', '--quiet']);
+      const config = (await this.network?.()) ?? [];
+      await this.git(dirname(this.dir), config).clone(this.url, partial, ['--mirror', '--quiet']);
       await rename(partial, this.dir);
       this.originFollowed = true;
       this.fetched();
@@ -176,8 +215,9 @@ export class GitMirror {
   private async doFetch(): Promise<void> {
     try {
       await this.followUrl();
-      await this.git().fetch(['--prune', '--quiet', 'origin']);
-      await this.followHead();
+      const config = (await this.network?.()) ?? [];
+      await this.git(this.dir, config).fetch(['--prune', '--quiet', 'origin']);
+      await this.followHead(config);
       this.fetched();
     } catch (error) {
       this.freshness.staleReason = describeGitError(error);
@@ -188,9 +228,9 @@ export class GitMirror {
    * A mirror's HEAD is set when it is cloned and a fetch leaves it: a repository whose default
    * branch moved (master → main, the old one deleted) would be read at a branch that is gone.
    */
-  private async followHead(): Promise<void> {
+  private async followHead(config: string[]): Promise<void> {
     const remote = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(
-      await this.git()
+      await this.git(this.dir, config)
         .raw(['ls-remote', '--symref', 'origin', 'HEAD'])
         .catch(() => ''),
     )?.[1];

@@ -25,3 +25,5 @@ export * from './openapi-typed.js';
 export * from './sync-sets.js';
 export * from './environment-policy.js';
 export * from './lua.js';
+export * from './outbound.js';
+export * from './stream-hub.js';

@@ -3,6 +3,7 @@ import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
+  redisFromEnv,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -23,8 +24,9 @@ import { startApplyQueue } from './wiring.js';
 const env = process.env;
 const logger = createLogger({ name: 'infra' });
 const home = slipwayHome(env);
-const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const redis = createRedis({ url: redisUrl });
+// REDIS_URL, or the primary REDIS_SENTINELS name (README, "Redis failover").
+const { url: redisUrl, sentinels } = redisFromEnv(env);
+const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 const prefix = 'slipway:infra:';
 const leaseMs = intFromEnv(env, 'SLIPWAY_INFRA_LOCK_LEASE_MS', 30_000);
 const store = createRedisInfraStore({ redis, prefix });
@@ -37,6 +39,7 @@ const definitions = createGitDefinitions({
 const providers = infraProvidersFromEnv(env, { regions: cloudRegionsFromEnv(env), redis });
 const applies = startApplyQueue({
   redisUrl,
+  ...(sentinels ? { sentinels } : {}),
   jobLockMs: intFromEnv(env, 'SLIPWAY_INFRA_JOB_LOCK_MS', 10_000),
   driftEverySeconds: intFromEnv(env, 'SLIPWAY_INFRA_DRIFT_EVERY_S', 300),
   logger,

@@ -1,9 +1,11 @@
 /** The real dependencies of the infra service, from settings: the apply queue and worker, the drift schedule. */
-import { createQueue, createWorker, type Logger } from '@slipway/core';
+import { createQueue, createWorker, type Logger, type SentinelTarget } from '@slipway/core';
 import type { ApplyQueue, Infrastructure } from './infrastructure.js';
 
 export interface ApplyQueueSettings {
   redisUrl: string;
+  /** Redis Sentinel, when the primary is found through it. */
+  sentinels?: SentinelTarget;
   /** How long a job's BullMQ lock lasts without renewal: after a worker dies, its apply resumes this much later. */
   jobLockMs: number;
   driftEverySeconds: number;
@@ -18,7 +20,11 @@ export interface ApplyQueueSettings {
  * the apply itself skips what it had already done.
  */
 export function startApplyQueue(settings: ApplyQueueSettings) {
-  const connection = { url: settings.redisUrl, prefix: settings.prefix ?? 'slipway:infra:queue' };
+  const connection = {
+    url: settings.redisUrl,
+    prefix: settings.prefix ?? 'slipway:infra:queue',
+    ...(settings.sentinels ? { sentinels: settings.sentinels } : {}),
+  };
   const queue = createQueue<{ applyId?: string }>('applies', connection);
   const applyQueue: ApplyQueue = {
     async enqueue(applyId) {

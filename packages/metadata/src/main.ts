@@ -1,6 +1,7 @@
 import {
   createLogger,
   createRedis,
+  redisFromEnv,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -13,7 +14,9 @@ import { createRedisServiceStore } from './store.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'metadata' });
-const redis = createRedis({ url: env.REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: 'slipway:metadata:' });
+// REDIS_URL, or the primary REDIS_SENTINELS name (README, "Redis failover").
+const { url: redisUrl, sentinels } = redisFromEnv(env);
+const redis = createRedis({ url: redisUrl, keyPrefix: 'slipway:metadata:', ...(sentinels ? { sentinels } : {}) });
 const app = createApp({
   store: createRedisServiceStore({ redis }),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),

@@ -67,14 +67,15 @@ describe('auth', () => {
     expectProblem(await request(app).delete('/services/search').set(as(DEPLOYER)), 403, /admin role/);
   });
 
-  it('leaves /healthz, /readyz, /openapi.json and /metrics open', async () => {
+  it('leaves /healthz, /readyz and /openapi.json open; /metrics answers a token', async () => {
     expect((await request(app).get('/healthz')).status).toBe(200);
     const ready = await request(app).get('/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ redis: 'ok' });
+    expect(ready.body).toEqual({ status: 'ok' });
     expect((await request(app).get('/openapi.json')).body.info.title).toBe('Slipway metadata');
     await request(app).get('/services').set(as(READER));
-    const metrics = await request(app).get('/metrics');
+    expect((await request(app).get('/metrics')).status).toBe(401);
+    const metrics = await request(app).get('/metrics').set(as(READER));
     expect(metrics.text).toMatch(
       /http_request_duration_seconds_count\{[^}]*method="GET",route="\/services",status="200"/,
     );

@@ -4,7 +4,15 @@
  * overridable per request within the same schema.
  */
 import { deploymentParamsSchema } from '@slipway/config';
-import { describeSchemaErrors, UnprocessableError } from '@slipway/core';
+import {
+  describeSchemaErrors,
+  NotAllowedError,
+  outboundUrlRefusal,
+  outboundPolicyFromEnv,
+  roleAllows,
+  UnprocessableError,
+  type Principal,
+} from '@slipway/core';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
@@ -193,9 +201,32 @@ export function resolveParams(
     throw new UnprocessableError(
       `deployment parameters are not valid: /params/healthCheck/timeoutSeconds must be below intervalSeconds (${params.healthCheck.intervalSeconds}), as AWS requires`,
     );
+  // Web checks are fetched by the platform: never an address inside it, unless the operator allows.
+  const policy = outboundPolicyFromEnv();
+  for (const check of params.checks) {
+    const refusal = outboundUrlRefusal(check.url, policy);
+    if (refusal)
+      throw new UnprocessableError(
+        `deployment parameters are not valid: check ${check.name}: ${check.url} is not allowed: ${refusal} (an operator may allow it with SLIPWAY_ALLOWED_URL_HOSTS)`,
+      );
+  }
   params.capacity.min ??= Math.min(1, params.capacity.desired);
   params.capacity.max ??= Math.max(params.capacity.desired, params.capacity.min);
   return params;
+}
+
+/** Parameters a request may set only as an admin: who the instances run as (their IAM role). */
+const ADMIN_ONLY_PARAMS = ['instanceProfile'] as const;
+
+/** Refuses (403) a request's parameter that only an admin may set. */
+export function refuseAdminOnlyParams(params: Record<string, unknown> | undefined, principal: Principal): void {
+  if (roleAllows(principal.role, 'admin')) return;
+  for (const name of ADMIN_ONLY_PARAMS) {
+    if (params?.[name] !== undefined)
+      throw new NotAllowedError(
+        `params.${name} sets who the instances run as: it needs the admin role (deployment-params.json in Git names it otherwise); ${principal.subject} has ${principal.role}`,
+      );
+  }
 }
 
 export function isFinished(deployment: Deployment): boolean {

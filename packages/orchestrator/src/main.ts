@@ -1,15 +1,15 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
-  blockingConnection,
   createLogger,
   createRedis,
+  createStreamHub,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
   pingRedis,
   redisUnavailable,
   requireEnv,
-  sentinelsFromEnv,
+  redisFromEnv,
   serve,
 } from '@slipway/core';
 import { createRedisLeasedLocks } from '@slipway/core';
@@ -26,9 +26,8 @@ import { startSyncWatch } from './sync.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'orchestrator' });
-const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // A primary with replicas under Redis Sentinel (what a managed Redis is), when REDIS_SENTINELS names them.
-const sentinels = sentinelsFromEnv(env);
+const { url: redisUrl, sentinels } = redisFromEnv(env);
 const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 // Its keys and its queue's keys start with this (two orchestrators with different prefixes share nothing).
 const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
@@ -38,6 +37,12 @@ const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
 // then loses no step the orchestrator acted on (README, "Redis failover").
 const waitReplicas = intFromEnv(env, 'SLIPWAY_REDIS_WAIT_REPLICAS', sentinels ? 1 : 0);
 const store = createRedisDeploymentStore({ redis, prefix, leaseMs, waitReplicas });
+// Everyone following a deployment's or release's events shares one Redis connection, within caps.
+const followers = createStreamHub({
+  redis,
+  perSubject: intFromEnv(env, 'SLIPWAY_STREAMS_PER_TOKEN', 20),
+  total: intFromEnv(env, 'SLIPWAY_STREAMS_TOTAL', 500),
+});
 // One provider per region a cluster names (AWS), made on first use; `cloud` is the default region's.
 const regions = cloudRegionsFromEnv(env);
 const cloud = regions.forRegion();
@@ -121,7 +126,7 @@ const app = createApp({
   cloud,
   regions,
   releaseConcurrency,
-  followConnection: () => blockingConnection(redis),
+  followConnection: (subject) => followers.follower(subject),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   metrics: metrics.registry,
@@ -136,6 +141,7 @@ await serve({
   onClose: async () => {
     syncWatch.close();
     retention.close();
+    followers.close();
     await coordinator.close();
     await runner.close();
     await redis.quit();

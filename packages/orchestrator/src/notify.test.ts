@@ -11,6 +11,8 @@ const received: Array<{ text: string; blocks?: Array<{ type: string; elements?: 
   [];
 
 beforeAll(async () => {
+  // The stand-in for Slack listens on this machine: the operator allows private addresses here.
+  process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
@@ -23,6 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
   await new Promise((resolve) => server.close(resolve));
 });
 
@@ -118,5 +121,27 @@ describe('Slack notifications', () => {
     );
     expect(saidOf(received[1]!)).toMatch(/^search-prod-v003 serves, as before this deployment: nothing to roll back/);
     expect(saidOf(received[2]!)).toMatch(/No Undo here — it would go one release further back/);
+  });
+});
+
+describe('the slack and webhook properties (#24 attack 1)', () => {
+  it('never post to a loopback, link-local or private address a deployer wrote there', async () => {
+    delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
+    try {
+      received.length = 0;
+      const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/internal`;
+      const warnings: string[] = [];
+      const logger = createLogger({ name: 'test', level: 'silent' });
+      logger.warn = ((fields: { err?: Error }) => void warnings.push(String(fields.err?.message))) as never;
+      const notifier = createNotifier({
+        peers: { service: async () => ({ name: 'search', properties: { slack: hook, webhook: `${hook}/json` } }) },
+        logger,
+      });
+      await notifier.notify({ ...deployment, state: 'succeeded' }, 'success');
+      expect(received).toEqual([]);
+      expect(warnings.join('\n')).toMatch(/not allowed: 127\.0\.0\.1 is a loopback address/);
+    } finally {
+      process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
+    }
   });
 });

@@ -7,7 +7,7 @@
  * webhook's `key` and `Idempotency-Key`) for the receiver to drop a second delivery.
  */
 import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
-import type { Logger } from '@slipway/core';
+import { outboundFetch, type Logger } from '@slipway/core';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 
@@ -131,7 +131,12 @@ export function createNotifier(options: {
         const text = describeNotification(d, kind);
         const sends: Promise<unknown>[] = [];
         if (slack)
-          sends.push(new IncomingWebhook(slack, { timeout }).send({ text, blocks: slackBlocks(d, kind, text) }));
+          sends.push(
+            new IncomingWebhook(slack, { timeout, fetch: outboundFetch }).send({
+              text,
+              blocks: slackBlocks(d, kind, text),
+            }),
+          );
         if (hook) {
           const body = JSON.stringify({
             key: notificationKey(d, kind),
@@ -151,7 +156,7 @@ export function createNotifier(options: {
             },
           });
           sends.push(
-            fetch(hook, {
+            outboundFetch(hook, {
               method: 'POST',
               headers: { 'Content-Type': 'application/json', 'Idempotency-Key': notificationKey(d, kind) },
               body,

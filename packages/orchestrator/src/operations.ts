@@ -1,6 +1,5 @@
 /** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { checkUserData, type CloudProvider, type CloudRegions } from '@slipway/cloud';
 import {
   ConflictError,
@@ -14,9 +13,10 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
+  type StreamConnection,
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
-import { isFinished, resolveParams, type Deployment } from './deployment.js';
+import { isFinished, refuseAdminOnlyParams, resolveParams, type Deployment } from './deployment.js';
 import type { ImageRecord, Peers, ServiceRecord } from './peers.js';
 import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
 import type { Runner } from './runner.js';
@@ -37,7 +37,8 @@ export interface OperationsOptions {
   regions?: CloudRegions;
   releaseConcurrency: number;
   /** A connection of its own for each events follower (it blocks). */
-  followConnection: () => Redis;
+  /** A follower of a Redis stream for `subject` (core's stream hub: one shared connection, capped). */
+  followConnection: (subject: string) => StreamConnection;
 }
 
 /** POST /deployments' body, as the document gives it. */
@@ -142,6 +143,7 @@ export function createOperations(options: OperationsOptions) {
   return {
     async createDeployment(req, res) {
       const { subject, via } = principalOf(req);
+      refuseAdminOnlyParams(req.body.params, principalOf(req));
       const { confirm, ...request } = req.body;
       const { prepared, preview } = await planDeployment(request, subject, via);
       const deployment = await changeWith(options, prepared, preview, { confirm, by: subject });
@@ -177,7 +179,7 @@ export function createOperations(options: OperationsOptions) {
     },
     async followDeployment(req, res) {
       const d = await mustGet(req.params.id);
-      const connection = options.followConnection();
+      const connection = options.followConnection(principalOf(req).subject);
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
       await sendEventStream(req, res, {

@@ -69,7 +69,10 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
     },
     async config(service, env, ref) {
       const path = { service, env };
-      const answer = await config.GET('/config/{service}/{env}', { params: { path, query: ref ? { ref } : {} } });
+      // no-cache: what a branch names after the last push, never what the clone held a moment ago.
+      const answer = await config.GET('/config/{service}/{env}', {
+        params: { path, query: ref ? { ref } : {}, header: { 'Cache-Control': 'no-cache' } },
+      });
       const stale = /^110 - "stale: (.*)"$/.exec(answer.response.headers.get('warning') ?? '')?.[1];
       const snapshot = unwrap(answer);
       // The properties of that very commit, not of whatever the ref names a moment later.

@@ -1,5 +1,4 @@
 /** The release and sync operations of src/schema/openapi.yaml, by operationId. */
-import type { Redis } from 'ioredis';
 import {
   ConflictError,
   NotFoundError,
@@ -9,7 +8,9 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
+  type StreamConnection,
 } from '@slipway/core';
+import { refuseAdminOnlyParams } from './deployment.js';
 import { enforcePolicy } from './preview.js';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 import type { ReleaseStore } from './release-store.js';
@@ -21,7 +22,7 @@ import { syncReport } from './sync.js';
 export interface ReleaseOperationsOptions extends ValidationDeps {
   releases: ReleaseStore;
   coordinator: ReleaseCoordinator;
-  followConnection: () => Redis;
+  followConnection: (subject: string) => StreamConnection;
 }
 
 /** The release and sync operations, typed from the document (app.ts checks that every operation has one). */
@@ -70,6 +71,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
 
   return {
     async createRelease(req, res) {
+      refuseAdminOnlyParams(req.body.params, principalOf(req));
       const by = principalOf(req).subject;
       const { confirm, ...request } = req.body;
       const { release, preview, promotes } = await validateRelease(options, request, by);
@@ -104,7 +106,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
     },
     async followRelease(req, res) {
       const r = await mustGet(req.params.id);
-      const connection = options.followConnection();
+      const connection = options.followConnection(principalOf(req).subject);
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
       await sendEventStream(req, res, {

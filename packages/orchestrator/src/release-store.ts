@@ -36,7 +36,12 @@ export interface ReleaseStore {
   list(limit: number): Promise<ReleaseRecord[]>;
   active(): Promise<string[]>;
   events(id: string, after?: string): Promise<{ id: string; event: ReleaseEvent }[]>;
-  follow(connection: Redis, id: string, after: string, ms: number): Promise<{ id: string; event: ReleaseEvent }[]>;
+  follow(
+    connection: Pick<Redis, 'xread'>,
+    id: string,
+    after: string,
+    ms: number,
+  ): Promise<{ id: string; event: ReleaseEvent }[]>;
   /** The key the coordinator's lease for a release lives under (see lock.ts). */
   leaseName(id: string): string;
   prefix: string;

@@ -5,7 +5,7 @@
  * than the alert time outside a running release, and once more when it is back in sync.
  */
 import { IncomingWebhook } from '@slack/webhook';
-import { syncSets, type Logger } from '@slipway/core';
+import { outboundFetch, syncSets, type Logger } from '@slipway/core';
 import type { Redis } from 'ioredis';
 import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
@@ -100,10 +100,10 @@ async function tell(options: SyncWatchOptions, set: SyncSet, kind: 'out-of-sync'
       ? `:warning: ${set.service} ${set.set} is out of sync: ${set.differs.join('; ')}`
       : `:white_check_mark: ${set.service} ${set.set} is back in sync: every cluster runs ${set.clusters[0]?.image ?? 'nothing'}`;
   const sends: Promise<unknown>[] = [];
-  if (slack) sends.push(new IncomingWebhook(slack, { timeout: 5000 }).send({ text }));
+  if (slack) sends.push(new IncomingWebhook(slack, { timeout: 5000, fetch: outboundFetch }).send({ text }));
   if (hook) {
     sends.push(
-      fetch(hook, {
+      outboundFetch(hook, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ kind, text, sync: set }),

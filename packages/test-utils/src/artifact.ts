@@ -4,11 +4,12 @@
  * health check fails once `unhealthyAfterSeconds` have passed.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 
 const run = promisify(execFile);
 export const EXAMPLE_SERVICE_DIR = fileURLToPath(new URL('../../../infra/examples/search/', import.meta.url));
@@ -33,6 +34,31 @@ export async function packExampleService(
     const file = join(outDir, `${options.name ?? 'search'}-${options.version}.tgz`);
     await run('tar', ['-czf', file, '-C', work, 'package']);
     return file;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A small artifact as `npm pack` shapes it (`package/package.json` and its entry point), the same
+ * bytes for the same files: for tests of storing artifacts, not of running them.
+ */
+export async function packageTarball(files: Record<string, string> = { 'index.js': '' }): Promise<Buffer> {
+  const work = await mkdtemp(join(tmpdir(), 'slipway-tarball-'));
+  try {
+    const dir = join(work, 'package');
+    await mkdir(dir);
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'search', main: 'index.js' }));
+    for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
+    const tar = await run(
+      'tar',
+      ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', '-C', work, 'package'],
+      {
+        encoding: 'buffer',
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    return gzipSync(tar.stdout, { level: 9 });
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -14,7 +14,9 @@ import { LocalCloud } from './cloud.js';
 // The same contract as cloud.test.ts, through the daemon's REST API and the `local` provider.
 const logger = createLogger({ name: 'cloud', level: 'silent' });
 const tokens = createTokenVerifier({
-  'deployer-token': { subject: 'orchestrator', role: 'deployer' },
+  'platform-token': { subject: 'service:orchestrator', role: 'platform' },
+  'deployer-token': { subject: 'dave', role: 'deployer' },
+  'admin-token': { subject: 'ada', role: 'admin' },
   'reader-token': { subject: 'r', role: 'reader' },
 });
 let home: string;
@@ -32,7 +34,7 @@ beforeEach(async () => {
   server = createHttpServer(createApp({ cloud, tokens, logger }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  provider = createLocalProvider({ baseUrl, token: 'deployer-token' });
+  provider = createLocalProvider({ baseUrl, token: 'platform-token' });
   loadBalancer = fastLoadBalancer(await freePort());
 });
 
@@ -62,7 +64,7 @@ describe('the daemon API', () => {
 
   it('refuses a reader that writes, bad names, and impossible capacity', async () => {
     const reader = createLocalProvider({ baseUrl, token: 'reader-token' });
-    await expect(reader.deregisterImage('img-test1')).rejects.toThrow(/deployer role/);
+    await expect(reader.deregisterImage('img-test1')).rejects.toThrow(/platform role/);
     const bad = await fetch(`${baseUrl}/server-groups/Search-prod`, {
       headers: { Authorization: 'Bearer reader-token' },
     });
@@ -83,5 +85,55 @@ describe('the daemon API', () => {
         targetGroups: [],
       }),
     ).rejects.toThrow(/min ≤ desired ≤ max/);
+  });
+});
+
+describe("the daemon's writes are the platform's (#24 attack 2)", () => {
+  const template = (name: string) => ({
+    name,
+    imageId: 'img-test1',
+    instanceType: 't3.small',
+    // What a deployer sent: the daemon runs launch commands as the platform's user.
+    userData: { files: {}, commands: [`cp "${home}/admin-token" "${home}/stolen"`] },
+  });
+
+  it('refuses a launch template, a server group or a load balancer from a person, deployer or admin, and makes nothing', async () => {
+    for (const token of ['deployer-token', 'admin-token']) {
+      const person = createLocalProvider({ baseUrl, token });
+      await expect(person.createLaunchTemplate(template('search-prod-v007'))).rejects.toThrow(
+        /needs the platform role/,
+      );
+      await expect(
+        person.createServerGroup({
+          name: 'search-prod-v007',
+          launchTemplate: 'x',
+          min: 1,
+          desired: 1,
+          max: 1,
+          targetGroups: [],
+        }),
+      ).rejects.toThrow(/needs the platform role/);
+      await expect(person.createLoadBalancer(loadBalancer)).rejects.toThrow(/needs the platform role/);
+      await expect(person.deregisterImage('img-test1')).rejects.toThrow(/needs the platform role/);
+    }
+    expect(await provider.getLaunchTemplate('search-prod-v007')).toBeUndefined();
+    expect(await provider.getServerGroup('search-prod-v007')).toBeUndefined();
+    expect(await provider.getImage('img-test1')).toBeDefined();
+  });
+
+  it('refuses to deregister an image a server group uses, and keeps it', async () => {
+    await provider.createLaunchTemplate({ ...template('search-prod-v008'), userData: { files: {}, commands: [] } });
+    await provider.createServerGroup({
+      name: 'search-prod-v008',
+      launchTemplate: 'search-prod-v008',
+      min: 0,
+      desired: 0,
+      max: 1,
+      targetGroups: [],
+    });
+    await expect(provider.deregisterImage('img-test1')).rejects.toThrow(
+      /img-test1 is used by server group search-prod-v008/,
+    );
+    expect(await provider.getImage('img-test1')).toBeDefined();
   });
 });

@@ -148,6 +148,11 @@ export class LocalCloud implements CloudProvider {
 
   async deregisterImage(id: string): Promise<void> {
     if (!IMAGE_ID.test(id)) throw new InputError(`invalid image id ${id}`);
+    // Its instances run from its directory: an image in use stays, whoever asks.
+    const user = Object.values(this.state.serverGroups).find(
+      (g) => this.state.launchTemplates[g.launchTemplate]?.imageId === id,
+    );
+    if (user) throw new ConflictError(`image ${id} is used by server group ${user.name}: destroy the group first`);
     await rm(join(this.imagesDir, id), { recursive: true, force: true });
   }
 

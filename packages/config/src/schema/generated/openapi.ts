@@ -317,7 +317,10 @@ export interface operations {
                 /** @description A branch, tag or commit; the default branch when absent. */
                 ref?: components["parameters"]["Ref"];
             };
-            header?: never;
+            header?: {
+                /** @description `no-cache` (a deploy's read): a branch or tag is resolved after a fetch that started after the request arrived, so a push of a moment ago is seen. Otherwise after a fetch only when the last one is older than SLIPWAY_CONFIG_MAX_AGE_S. */
+                "Cache-Control"?: string;
+            };
             path: {
                 /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
                 service: components["parameters"]["Service"];
