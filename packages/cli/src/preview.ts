@@ -23,7 +23,7 @@ const label = (side?: Pick<Side, 'image' | 'version'> | null) =>
 export function changeLines(c: Change): string[] {
   const config =
     c.from?.commit === c.to.commit
-      ? `${short(c.to.commit)} (unchanged)`
+      ? `unchanged (${short(c.to.commit)})`
       : `${c.from ? short(c.from.commit) : 'none'} → ${short(c.to.commit)}`;
   return [
     `${bold(`${c.service} ${c.env}`)}${c.region ? dim(` (${c.region})`) : ''}:`,
