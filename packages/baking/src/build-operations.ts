@@ -35,8 +35,8 @@ export interface BuildOperationsOptions {
   cloud: Pick<CloudProvider, 'getImage'>;
   /** The service's `repo` metadata property. */
   repoOf(service: string): Promise<string | undefined>;
-  /** What each environment of a service runs now; [] when that cannot be known. */
-  runningImages(service: string): Promise<{ env: string; image: string }[]>;
+  /** What each environment of a service runs now, and the deployment that put it there; [] when that cannot be known. */
+  runningImages(service: string): Promise<{ env: string; image: string; deployment?: string }[]>;
   /** The secret GitHub signs a service's webhooks with (one per service); undefined turns them away. */
   githubSecret(service: string): string | undefined;
   /** Told of each build that turns failed (build-notify.ts: Slack, with Revert buttons). */
@@ -53,8 +53,8 @@ export function verifyGitHubSignature(secret: string, body: Buffer, header: stri
 
 /** What is known of a failed build's commit, asked only when needed. */
 export interface FailedBuildFacts {
-  /** The environments whose running artifact contains the commit. */
-  runningWith(): Promise<string[]>;
+  /** The environments whose running artifact contains the commit, each with the deployment serving it. */
+  runningWith(): Promise<{ env: string; deployment?: string }[]>;
   describe(): Promise<{ message?: string; author?: string } | undefined>;
 }
 
@@ -103,14 +103,15 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     return recorded;
   }
 
-  /** The environments whose running artifact contains `commit`. */
-  async function runningWith(service: string, commit: string): Promise<string[]> {
+  /** The environments whose running artifact contains `commit`, each with the deployment serving it. */
+  async function runningWith(service: string, commit: string): Promise<{ env: string; deployment?: string }[]> {
     const url = await repoUrl(service);
-    const envs: string[] = [];
-    for (const { env, image } of await options.runningImages(service).catch(() => [])) {
+    const envs: { env: string; deployment?: string }[] = [];
+    for (const { env, image, deployment } of await options.runningImages(service).catch(() => [])) {
       const version = (await options.cloud.getImage(image).catch(() => undefined))?.version;
       const build = version ? await builds.byVersion(service, version) : undefined;
-      if (build && (await repositories.contains(service, url, build.commit, commit))) envs.push(env);
+      if (build && (await repositories.contains(service, url, build.commit, commit)))
+        envs.push({ env, ...(deployment ? { deployment } : {}) });
     }
     return envs;
   }

@@ -75,7 +75,7 @@ beforeAll(async () => {
     builds: createRedisBuildStore({ redis, prefix }),
     repositories: createSourceRepositories({ dir: join(home, 'repos') }),
     repoOf: async (service) => (service === 'search' ? repo.url : undefined),
-    runningImages: async () => [{ env: 'prod', image: 'img-2' }],
+    runningImages: async () => [{ env: 'prod', image: 'img-2', deployment: 'dep-serving01' }],
     githubSecret: (service?: string) => WEBHOOK_SECRETS[service ?? 'search'],
     onFailed: (build, facts) =>
       announceFailedBuild(build, facts, {
@@ -259,7 +259,10 @@ describe('a failed build', () => {
       `:x: build of search ${commits[0]!.slice(0, 12)} "First search" by Test Author failed — https://ci.example.com/runs/1; it runs in prod`,
     );
     const buttons = message.blocks.find((b) => b.type === 'actions')!.elements!;
-    expect(buttons.map((b) => JSON.parse(b.value))).toEqual([{ service: 'search', env: 'prod', commit: commits[0] }]);
+    // It names the deployment serving then: a Revert pressed once another serves is refused.
+    expect(buttons.map((b) => JSON.parse(b.value))).toEqual([
+      { service: 'search', env: 'prod', commit: commits[0], deployment: 'dep-serving01' },
+    ]);
   });
 });
 

@@ -134,12 +134,14 @@ export function metadataLookup(
 export function orchestratorClusters(
   baseUrl: string,
   token: string,
-): (service: string) => Promise<{ env: string; image: string }[]> {
+): (service: string) => Promise<{ env: string; image: string; deployment?: string }[]> {
   const client = createServiceClient<OrchestratorPaths>({ baseUrl, token, timeoutMs: 5000 });
   return async (service) => {
     const { data } = await client.GET('/clusters');
     return (data?.items ?? []).flatMap((c) =>
-      c.service === service && c.active?.image ? [{ env: c.env, image: c.active.image }] : [],
+      c.service === service && c.active?.image
+        ? [{ env: c.env, image: c.active.image, ...(c.active.deployment ? { deployment: c.active.deployment } : {}) }]
+        : [],
     );
   };
 }

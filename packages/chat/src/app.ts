@@ -88,7 +88,8 @@ export function createApp(deps: AppDeps): Express {
   const bolt = new App({ receiver, authorize: async () => ({}), logger: boltLogger(deps.logger) });
 
   bolt.command(/.*/, async ({ command, ack, respond }) => {
-    const ephemeral = (text: string) => ack({ response_type: 'ephemeral', text });
+    const ephemeral = (text: string, blocks?: unknown[]) =>
+      ack({ response_type: 'ephemeral', text, ...(blocks ? { blocks: blocks as never } : {}) });
     const actor = deps.users.find(command.team_id, command.user_id);
     if (!actor) return ephemeral(unknownUser(command.user_id));
     let parsed;
@@ -106,7 +107,7 @@ export function createApp(deps: AppDeps): Express {
       sleep(answerWithinMs).then(() => undefined),
     ]);
     if (first) {
-      await ephemeral(first.now);
+      await ephemeral(first.now, first.blocks);
       continueWith(first);
       return;
     }
@@ -115,7 +116,7 @@ export function createApp(deps: AppDeps): Express {
     void running.then(
       async (outcome) => {
         // Followed from here: the acknowledgement is an update, the outcome comes last.
-        await (outcome.later ? thread.update(outcome.now) : thread.finish(outcome.now));
+        await (outcome.later ? thread.update(outcome.now) : thread.finish(outcome.now, outcome.blocks));
         continueWith(outcome);
       },
       (error: unknown) => thread.finish(failure(error)),

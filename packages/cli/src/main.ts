@@ -202,8 +202,8 @@ export function program(): Command {
       )
       .option('--queue', 'wait behind a running deployment instead of being refused')
       .option('--burn-in <seconds>', 'how long the new group is watched in service (default: deployment-params)')
-      .option('-y, --yes', 'do not ask for confirmation (production environments ask on a terminal)')
-      .option('--force', 'deploy even when this image and config already serve')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
+      .option('--force', 'deploy even when this image and config already serve (in each cluster of a sync set)')
       .option('--no-wait', 'print the id and return')
       .option('--dry-run', 'print the source commits and config keys it would change, and exit')
       .action(lazy(plan, (m) => m.deployOrPlan)),
@@ -262,7 +262,7 @@ export function program(): Command {
       .command('undo [service] [env]')
       .description('deploy the previous release (image and config commit) again; says which first')
       .option('-m, --message <message>', 'why (required; asked for on a terminal)')
-      .option('-y, --yes', 'do not ask for confirmation')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--force', 'undo even when that release already serves')
       .option('--no-wait', 'print the id and return')
       .action(lazy(deploy, (m) => m.undo)),
@@ -275,6 +275,7 @@ export function program(): Command {
       .command('revert <service> <env> <commit>')
       .description('deploy the newest earlier release whose artifact does not contain that commit')
       .option('-m, --message <message>', 'why')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--no-wait', 'print the id and return')
       .action(lazy(revert, (m) => m.revert)),
     ['slipway revert search prod 3f2a9c1 -m "3f2a9c1 breaks search"'],
@@ -289,6 +290,8 @@ export function program(): Command {
         new Option('--on-failure <what>', 'stop, or roll every cluster back').choices(['stop', 'rollback-all']),
       )
       .option('--bake <seconds>', 'bake time between waves (default: deployment-params bakeSeconds)')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
+      .option('--force', 'deploy clusters that run this image and config already (else they are skipped)')
       .option('--no-wait', 'print the id and return')
       .action(lazy(release, (m) => m.release)),
     [
@@ -302,9 +305,12 @@ export function program(): Command {
       .description('release the image serving in <from> to every cluster of <to>')
       .option('-m, --message <message>', 'why (required)')
       .option('--after <duration>', 'only once it has served in <from> this long (90s, 15m, 1h)')
+      .option('--allow-downgrade', 'let it take a cluster back to an older version (else it only moves forward)')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--no-wait', 'print the id and return')
       .action(lazy(release, (m) => m.promote)),
     ['slipway promote search staging prod -m "Verified in staging" --after 1h'],
+    'A promotion only moves forward: evaluated when it runs, a cluster already running the same or a\nnewer version is skipped, saying why. A newer promotion to the same target supersedes a waiting one.',
   );
   examples(
     slipway

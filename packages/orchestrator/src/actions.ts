@@ -4,7 +4,7 @@
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
 import type { ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName } from '@slipway/core';
+import { clusterName, nextServerGroupName, parseServerGroupName } from '@slipway/core';
 import {
   DeploymentFailure,
   group,
@@ -67,7 +67,12 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
     if (instances.length > 0 && healthy.length === instances.length) {
       delete ctx.deployment.context.healthPasses;
-      return `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
+      const said = `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
+      // A retained group scaled to zero and back up: the record says how long it took to serve again.
+      const scaleUp = ctx.deployment.context.scaleUp;
+      if (!scaleUp) return said;
+      scaleUp.tookMs ??= Date.now() - scaleUp.at;
+      return `${said}; scaled back up from ${scaleUp.from} to ${scaleUp.to} in ${(scaleUp.tookMs / 1000).toFixed(1)} s`;
     }
     if (Date.now() > deadline) {
       // The instances there now, not every one replaced on the way; at most 1000 characters.
@@ -213,16 +218,30 @@ const findCurrentGroup: Action = {
   },
 };
 
+/**
+ * The next number after the newest group this cluster had — existing, or made by a recent
+ * deployment and destroyed since (a cancel): a name is never used twice in a row, since on AWS a
+ * group still being deleted holds its name.
+ */
 const nameNextGroup: Action = {
   name: 'name-next-group',
   async run(ctx) {
     const d = ctx.deployment;
     if (d.context.group) return d.context.group;
     const existing = d.context.existing ?? [];
-    d.context.group = nextServerGroupName(d.service, d.env, existing[existing.length - 1], existing);
+    const recent = (await ctx.deps.store.list({ service: d.service, env: d.env, limit: 20 })).items
+      .filter((other) => other.id !== d.id && other.context.group)
+      .map((other) => other.context.group!);
+    const latest = [...existing, ...recent].reduce<string | undefined>(
+      (newest, name) => (!newest || sequenceOf(name) > sequenceOf(newest) ? name : newest),
+      undefined,
+    );
+    d.context.group = nextServerGroupName(d.service, d.env, latest, [...existing, ...recent]);
     return d.context.group;
   },
 };
+
+const sequenceOf = (name: string) => parseServerGroupName(name)?.sequence ?? -1;
 
 const createLaunchTemplate: Action = {
   name: 'create-launch-template',
@@ -266,8 +285,13 @@ const createServerGroup: Action = {
     const existing = await ctx.deps.cloud.getServerGroup(name);
     if (existing) {
       if (ctx.deployment.context.reuseGroup && existing.desired < capacity.desired) {
+        // Saved first: the health wait says how long a group scaled down took to serve again.
+        if (!ctx.deployment.context.scaleUp) {
+          ctx.deployment.context.scaleUp = { from: existing.desired, to: capacity.desired, at: Date.now() };
+          await ctx.save();
+        }
         await ctx.deps.cloud.resizeServerGroup(name, capacity);
-        return `${name} resized to ${capacity.desired}`;
+        return `${name} resized from ${existing.desired} to ${capacity.desired}`;
       }
       return `${name} exists`;
     }
@@ -484,9 +508,11 @@ const waitForDrain: Action = {
 };
 
 /**
- * Highlander keeps none of the old groups; the others keep the last `retainedGroups`, and never
- * the group to go back to. Keeping none is the point of no return: saved as such first, so a
- * cancel or rollback from then on is refused in words rather than turning back to nothing.
+ * Highlander keeps none of the old groups; the others keep `retainedGroups`, by last known good: a
+ * group kept warm is one that served successfully (vetted, newest first), so a rolled-back or
+ * cancelled group goes before any of them — never the group serving a minute ago, the one to go
+ * back to. Keeping none is the point of no return: saved as such first, so a cancel or rollback
+ * from then on is refused in words rather than turning back to nothing.
  */
 const destroyOldGroups: Action = {
   name: 'destroy-old-groups',
@@ -494,9 +520,11 @@ const destroyOldGroups: Action = {
     const d = ctx.deployment;
     const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const vetted = new Set(await ctx.deps.store.vetted(d.service, d.env));
     const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
+    const ranked = [...older.filter((g) => vetted.has(g.name)), ...older.filter((g) => !vetted.has(g.name))];
     const previous = d.context.previous;
-    const doomed = older.slice(retained).filter((g) => retained === 0 || g.name !== previous);
+    const doomed = ranked.slice(retained).filter((g) => retained === 0 || g.name !== previous);
     if (previous && doomed.some((g) => g.name === previous) && !d.irrevocable) {
       await ctx.irrevocable(
         `nothing to go back to: ${d.strategy === 'highlander' ? 'highlander keeps no old group' : 'retained groups is 0'}`,
@@ -518,8 +546,13 @@ const destroyOldGroups: Action = {
       await ctx.deps.store.forgetVetted(d.service, d.env, old.name);
       await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
     }
-    const kept = older.filter((g) => !doomed.includes(g)).map((g) => g.name);
-    return [`destroyed ${destroyed.join(', ') || 'none'}`, ...left, `retained ${kept.join(', ') || 'none'}`].join('; ');
+    const said = (name: string) => `${name}${vetted.has(name) ? '' : ' (never served successfully)'}`;
+    const kept = ranked.filter((g) => !doomed.includes(g)).map((g) => said(g.name));
+    return [
+      `destroyed ${destroyed.map(said).join(', ') || 'none'}`,
+      ...left,
+      `retained ${kept.join(', ') || 'none'}`,
+    ].join('; ');
   },
 };
 

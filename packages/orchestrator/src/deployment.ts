@@ -67,6 +67,8 @@ export interface DeploymentParams {
     burnInSeconds: number;
     batchGrowth: number;
     retainedGroups: number;
+    /** Retained groups are scaled to zero this long after leaving service (Spinnaker's scaleDown); absent: never. */
+    scaleDownAfterSeconds?: number;
     drainSeconds: number;
     healthTimeoutSeconds: number;
     rollbackOnFailure: boolean;
@@ -119,6 +121,10 @@ export interface DeploymentContext {
   waits?: Record<string, number>;
   /** Consecutive passes of each new instance's health check so far. */
   healthPasses?: Record<string, number>;
+  /** The version serving before, when this deployment goes back to an older one (a downgrade). */
+  downgradeFrom?: string;
+  /** A retained group scaled to zero, scaled back up for this deployment: from what, when, and how long it took. */
+  scaleUp?: { from: number; to: number; at: number; tookMs?: number };
   /** When the failure that started the automatic rollback was seen (epoch ms). */
   failureDetectedAt?: number;
   /** Each watch's judgement of the traffic (burn-in, each batch), by the watch's name. */

@@ -19,6 +19,7 @@ import { createNotifier } from './notify.js';
 import { httpImageFinder, httpPeers } from './peers.js';
 import { createRedisReleaseStore } from './release-store.js';
 import { startReleaseCoordinator } from './releases.js';
+import { startRetentionSweep } from './retention.js';
 import { startRunner } from './runner.js';
 import { createRedisDeploymentStore } from './store.js';
 import { startSyncWatch } from './sync.js';
@@ -107,6 +108,14 @@ const syncWatch = startSyncWatch({
   ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
   ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
 });
+// Retained groups scaled to zero after their deployment-params' scaleDownAfterSeconds.
+const retention = startRetentionSweep({
+  store,
+  cloud,
+  regions,
+  logger,
+  everyMs: intFromEnv(env, 'SLIPWAY_RETENTION_SWEEP_MS', 10_000),
+});
 const app = createApp({
   releases,
   coordinator,
@@ -131,6 +140,7 @@ await serve({
   logger,
   onClose: async () => {
     syncWatch.close();
+    retention.close();
     followers.close();
     await coordinator.close();
     await runner.close();

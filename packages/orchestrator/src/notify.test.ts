@@ -73,7 +73,8 @@ describe('Slack notifications', () => {
         ['slipway:rollback', '{"deployment":"dep-abc123def"}'],
         ['slipway:pause', '{"deployment":"dep-abc123def"}'],
       ],
-      [['slipway:undo', '{"service":"search","env":"prod"}']],
+      // Undo names the deployment it was sent for: pressed after a newer one, it is refused.
+      [['slipway:undo', '{"deployment":"dep-abc123def","service":"search","env":"prod"}']],
     ]);
     expect(received[0]!.text).toMatch(
       /^:rocket: alice \(via slack\) deploying search prod: img-14 \(1\.4\.0, source 5eed0000aaaa\), config c0ffee000000/,
@@ -82,6 +83,12 @@ describe('Slack notifications', () => {
       '*Roll back* puts search-prod-v003 back in service and takes the new group out; *Pause* stops it after the action running now (resume with /slipway resume dep-abc123def).',
     );
     expect(saidOf(received[1]!)).toBe('*Undo* deploys the release before this one again (its image and config).');
+  });
+
+  it('say a downgrade when the deployment goes back to an older version', async () => {
+    received.length = 0;
+    await notifier().notify({ ...deployment, context: { ...deployment.context, downgradeFrom: '1.5.0' } }, 'start');
+    expect(received[0]!.text).toMatch(/deploying search prod: img-14 .*\(a downgrade from 1\.5\.0\)/);
   });
 
   it('do not claim there is no release before one that starts before its current group is found', async () => {

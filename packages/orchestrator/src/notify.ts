@@ -32,7 +32,9 @@ export function describeNotification(d: Deployment, kind: NotificationKind): str
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
   // A failure names what the traffic showed, also when something else failed it.
   const traffic = kind === 'failure' || kind === 'rollback' ? trafficSaid(d) : undefined;
-  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''}${traffic ? `; ${traffic}` : ''} [${d.id}]`;
+  // Going back to an older version is said as such, whoever asked for it.
+  const downgrade = d.context.downgradeFrom ? ` (a downgrade from ${d.context.downgradeFrom})` : '';
+  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what}${downgrade} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''}${traffic ? `; ${traffic}` : ''} [${d.id}]`;
 }
 
 /**
@@ -86,7 +88,8 @@ export function slackBlocks(d: Deployment, kind: NotificationKind, text: string)
     said = `*Roll back* ${back}; *Pause* stops it after the action running now (resume with /slipway resume ${d.id}).`;
   } else if (kind === 'success') {
     const undo = 'deploys the release before this one again (its image and config)';
-    buttons = [button('undo', 'Undo', { service: d.service, env: d.env }, 'danger', undo)];
+    // It names this deployment: pressed after a newer one, the undo is refused rather than undoing that.
+    buttons = [button('undo', 'Undo', { deployment: d.id, service: d.service, env: d.env }, 'danger', undo)];
     said = `*Undo* ${undo}.`;
   } else if (kind === 'failure' && leftInService(d) && previous) {
     const back = `deploys the release it replaced (${previous}) again; ${d.context.group} leaves service`;

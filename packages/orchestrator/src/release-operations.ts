@@ -11,6 +11,7 @@ import {
   type StreamConnection,
 } from '@slipway/core';
 import { refuseAdminOnlyParams } from './deployment.js';
+import { enforcePolicy } from './preview.js';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 import type { ReleaseStore } from './release-store.js';
 import { validateRelease, type ValidationDeps } from './release-validation.js';
@@ -71,14 +72,31 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
   return {
     async createRelease(req, res) {
       refuseAdminOnlyParams(req.body.params, principalOf(req));
-      const release = await validateRelease(options, req.body, principalOf(req).subject);
-      await releases.create(release, {
-        type: 'created',
-        state: release.state,
-        waves: release.waves.map((w) => w.clusters.map((c) => `${c.service} ${c.env}`)),
-      });
+      const by = principalOf(req).subject;
+      const { confirm, ...request } = req.body;
+      const { release, preview, promotes } = await validateRelease(options, request, by);
+      enforcePolicy(preview, { confirm, by });
+      // A release that would change nothing is refused, as a deploy of what serves is; a promotion
+      // is kept, and ends skipped saying why (it may be waiting, and is evaluated when it runs).
+      if (preview.action !== 'promote' && preview.clusters.every((c) => c.skip))
+        throw new ConflictError(
+          `nothing to release: ${preview.clusters.map((c) => `${c.service} ${c.env} ${c.skip}`).join('; ')}; ask with force to deploy it again`,
+        );
+      await releases.create(
+        release,
+        {
+          type: 'created',
+          state: release.state,
+          waves: release.waves.map((w) => w.clusters.map((c) => `${c.service} ${c.env}`)),
+        },
+        promotes,
+      );
       coordinator.poke(release.id);
       res.status(202).location(`/releases/${release.id}`).json({ id: release.id, state: release.state });
+    },
+    async previewRelease(req, res) {
+      const { confirm: _ignored, ...request } = req.body;
+      res.json((await validateRelease(options, request, principalOf(req).subject)).preview);
     },
     async listReleases(req, res) {
       res.json({ items: await releases.list(typedQuery(req).limit ?? 20) });

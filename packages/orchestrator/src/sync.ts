@@ -5,7 +5,7 @@
  * than the alert time outside a running release, and once more when it is back in sync.
  */
 import { IncomingWebhook } from '@slack/webhook';
-import { outboundFetch, type Logger } from '@slipway/core';
+import { outboundFetch, syncSets, type Logger } from '@slipway/core';
 import type { Redis } from 'ioredis';
 import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
@@ -31,12 +31,10 @@ export async function syncReport(deps: SyncDeps, options: { withRegions: boolean
   };
   const report: SyncSet[] = [];
   for (const service of services) {
-    const sets = (await deps.peers.service(service))?.properties.clusters;
-    if (!sets || typeof sets !== 'object' || Array.isArray(sets)) continue;
-    for (const [set, members] of Object.entries(sets)) {
-      if (!Array.isArray(members)) continue;
+    const properties = (await deps.peers.service(service))?.properties ?? {};
+    for (const [set, members] of syncSets(properties)) {
       const clusters: SyncCluster[] = [];
-      for (const env of members.filter((m): m is string => typeof m === 'string')) {
+      for (const env of members) {
         const [serving] = await deps.store.releases(service, env, 1);
         let region: string | undefined;
         if (options.withRegions) {

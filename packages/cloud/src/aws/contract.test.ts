@@ -61,6 +61,8 @@ import { putTraffic } from './moto-traffic.js';
  *   one from aws-sdk-client-mock;
  * - it does not enforce IAM: every call is allowed, so DryRun and SimulatePrincipalPolicy
  *   answers are moto's (the policy is checked against the calls recorded here instead).
+ * - it resizes a group whose Launch and Terminate are suspended (AWS does not: a disabled group
+ *   is resized with them resumed, proven with the SDK mocked in provider.test.ts).
  */
 let moto: TestMoto;
 let network: MotoNetwork;

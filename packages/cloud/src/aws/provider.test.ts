@@ -14,6 +14,8 @@ import {
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeScalingActivitiesCommand,
+  ResumeProcessesCommand,
+  UpdateAutoScalingGroupCommand,
   type Activity,
   type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
@@ -195,6 +197,28 @@ describe('retries', () => {
 });
 
 describe('what moto does not produce', () => {
+  it('resumes Launch and Terminate of a disabled group it resizes (moto resizes regardless), never AddToLoadBalancer', async () => {
+    const suspended = ['Launch', 'Terminate', 'AddToLoadBalancer'].map((ProcessName) => ({ ProcessName }));
+    asg
+      .on(DescribeAutoScalingGroupsCommand)
+      .resolves({ AutoScalingGroups: [group({ SuspendedProcesses: suspended })] });
+    await cloud.resizeServerGroup('search-prod-v004', { min: 0, desired: 0, max: 4 });
+    expect(asg).toHaveReceivedCommandWith(ResumeProcessesCommand, {
+      AutoScalingGroupName: 'search-prod-v004',
+      ScalingProcesses: ['Launch', 'Terminate'],
+    });
+    expect(asg).toHaveReceivedCommandWith(UpdateAutoScalingGroupCommand, {
+      AutoScalingGroupName: 'search-prod-v004',
+      MinSize: 0,
+      DesiredCapacity: 0,
+      MaxSize: 4,
+    });
+    asg.resetHistory();
+    asg.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [group()] });
+    await cloud.resizeServerGroup('search-prod-v004', { min: 1, desired: 2, max: 4 });
+    expect(asg).not.toHaveReceivedCommand(ResumeProcessesCommand);
+  });
+
   it('takes an image already deregistered (InvalidAMIID.Unavailable) as gone', async () => {
     ec2.on(DeregisterImageCommand).rejects(awsError('InvalidAMIID.Unavailable'));
     await cloud.deregisterImage('ami-1');

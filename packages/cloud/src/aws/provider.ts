@@ -385,6 +385,14 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     },
 
     async resizeServerGroup(name, capacity) {
+      // A disabled group has Launch and Terminate suspended (Asgard's way), so a new size would
+      // never take effect: they are resumed for it, AddToLoadBalancer staying suspended — the
+      // group stays out of service (a retained group scaled to zero, or back up for an undo).
+      const frozen = ((await describeGroupOrThrow(name)).SuspendedProcesses ?? [])
+        .map((p) => p.ProcessName)
+        .filter((p): p is string => p === 'Launch' || p === 'Terminate');
+      if (frozen.length)
+        await asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: name, ScalingProcesses: frozen }));
       await asg.send(
         new UpdateAutoScalingGroupCommand({
           AutoScalingGroupName: name,
