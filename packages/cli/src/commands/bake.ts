@@ -130,5 +130,8 @@ export async function watchBake(id: string, options: GlobalOptions) {
 
 export async function cancelBake(id: string, options: GlobalOptions) {
   const bake = await answer(baking().DELETE('/bakes/{id}', { params: { path: { id: bakeId(id) } } }), 'baking');
+  // A bake that ended before the cancel is not cancelled by it: said, and not a success.
+  if (bake.state === 'succeeded' || bake.state === 'failed')
+    throw new CliError(`${id} already ${bake.state}: nothing to cancel`);
   show(options, bake, () => line(`${id}: ${bake.state === 'cancelled' ? 'cancelled' : 'cancelling'}`));
 }

@@ -221,7 +221,7 @@ export async function sync(service: string | undefined, options: GlobalOptions =
   );
   show(options, report, () => {
     if (report.items.length === 0)
-      line('no sync sets: give a service `clusters` metadata, e.g. {"prod": ["prod-a", "prod-b"]}');
+      return line('no sync sets: give a service `clusters` metadata, e.g. {"live": ["prod-a", "prod-b"]}');
     table([
       ['SERVICE', 'SET', 'CLUSTER', 'REGION', 'IMAGE', 'VERSION', 'CONFIG', ''],
       ...report.items.flatMap((s) =>

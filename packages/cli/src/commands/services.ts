@@ -10,12 +10,24 @@ const metadata = () => client('metadata');
 export function parseAssignment(text: string): [string, unknown] {
   const at = text.indexOf('=');
   if (at <= 0) throw new CliError(`expected key=value, not ${JSON.stringify(text)}`, true);
+  const key = text.slice(0, at);
   const raw = text.slice(at + 1);
+  let value: unknown;
   try {
-    return [text.slice(0, at), JSON.parse(raw)];
-  } catch {
-    return [text.slice(0, at), raw];
+    value = JSON.parse(raw);
+  } catch (error) {
+    // What looks like JSON and is not is a typo, never text to store: `production=["prod"` stored
+    // as a string would turn production's protection off.
+    if (/^\s*[[{"]/.test(raw))
+      throw new CliError(
+        `${key}=${raw} is not valid JSON (${(error as Error).message}): fix it, or quote the whole value as a JSON string ("…")`,
+        true,
+      );
+    return [key, raw];
   }
+  // A number that does not read back as typed is text: a version like 1.10 stays "1.10", not 1.1.
+  if (typeof value === 'number' && String(value) !== raw.trim()) return [key, raw];
+  return [key, value];
 }
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
