@@ -82,8 +82,30 @@ async function drainingView(cloudUrl: string): Promise<{ url: string; server: Se
         Object.entries(req.headers).filter(([name]) => !['host', 'content-length', 'connection'].includes(name)),
       ) as Record<string, string>;
       const body = ['GET', 'HEAD'].includes(req.method!) ? undefined : Buffer.concat(chunks);
-      const answer = await fetch(`${cloudUrl}${req.url}`, { method: req.method!, headers, body });
-      let text = await answer.text();
+      const controller = new AbortController();
+      res.on('close', () => controller.abort());
+      let answer: Response;
+      let text: string;
+      try {
+        answer = await fetch(`${cloudUrl}${req.url}`, {
+          method: req.method!,
+          headers,
+          body,
+          signal: controller.signal,
+        });
+        if (answer.headers.get('content-type')?.startsWith('text/event-stream')) {
+          // A stream (the load balancer's traffic events) passes through as it comes, until either side ends it.
+          res.writeHead(answer.status, { 'content-type': 'text/event-stream' });
+          for await (const chunk of answer.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+          res.end();
+          return;
+        }
+        text = await answer.text();
+      } catch {
+        // The orchestrator killed, or the daemon closed it: a cut connection, as the real one would see.
+        res.destroy();
+        return;
+      }
       if (req.method === 'GET' && /^\/target-groups\/[^/]+\/health/.test(req.url!) && answer.ok) {
         const found = JSON.parse(text) as { items: { instanceId: string; state: string }[] };
         const ids = seen.get(req.url!) ?? new Set<string>();
