@@ -142,7 +142,8 @@ describe('a burn-in judged by its real traffic, through the local cloud', () => 
     const answers = await load.stop();
     expect(done.state).toBe('rolled-back');
     expect(done.reason).toMatch(
-      /^burn-in: traffic: the load balancer saw i-\d+ of search-prod-v002 fail \d+ requests in a row \(the last 500\): a hard failure/,
+      // Heard from the first target taking traffic: in the wait for its health or in the burn-in.
+      /^(wait-for-load-balancer-health|burn-in): traffic: the load balancer saw i-\d+ of search-prod-v002 fail \d+ requests in a row \(the last 500\): a hard failure/,
     );
     expect(done.context.traffic!['burn-in']!.hardFailure).toMatch(/hard failure/);
     // Taken out long before its 30 s were up: by the load balancer's event, not a look at the end.
