@@ -463,15 +463,84 @@ describe('the properties Slipway acts on (clusters, policy)', () => {
       .expect(200);
   });
 
+  it('lets only an admin add, replace or delete policy and production (403, nothing stored)', async () => {
+    // The attack: a deployer rewrites prod's rules (no approvers, no freeze, not production)
+    // through any of the four writes, then deploys to prod with nothing in the way.
+    const rules = { prod: { production: true, approvers: ['alice'] } };
+    await request(checked)
+      .put('/services/search')
+      .set(as(ADMIN))
+      .send({ owner: 'team', production: ['prod'], policy: rules })
+      .expect(201);
+    const stored = { owner: 'team', production: ['prod'], policy: rules };
+    const merge = { 'Content-Type': 'application/merge-patch+json' };
+    const attempts = [
+      request(checked).put('/services/search').set(as(DEPLOYER)).send({ owner: 'team' }),
+      request(checked)
+        .put('/services/search')
+        .set(as(DEPLOYER))
+        .send({ ...stored, policy: {} }),
+      request(checked)
+        .patch('/services/search')
+        .set({ ...as(DEPLOYER), ...merge })
+        .send(JSON.stringify({ policy: null })),
+      request(checked)
+        .patch('/services/search')
+        .set({ ...as(DEPLOYER), ...merge })
+        .send(JSON.stringify({ production: false })),
+      request(checked)
+        .put('/services/search/metadata/policy')
+        .set(as(DEPLOYER))
+        .send({ prod: { approvers: ['dave'] } }),
+      request(checked).put('/services/search/metadata/production').set(as(DEPLOYER)).send([]),
+      request(checked).delete('/services/search/metadata/policy').set(as(DEPLOYER)),
+      request(checked).delete('/services/search/metadata/production').set(as(DEPLOYER)),
+    ];
+    for (const res of await Promise.all(attempts))
+      expectProblem(
+        res,
+        403,
+        /^only an admin may change (policy|production|policy and production) of search; dave has deployer$/,
+      );
+    // A new service's rules too: a deployer may not create one with rules of its choosing.
+    const fresh = await request(checked).put('/services/other').set(as(DEPLOYER)).send({ policy: rules });
+    expectProblem(fresh, 403, /only an admin may change policy of other/);
+    expect((await request(checked).get('/services/other').set(as(READER))).status).toBe(404);
+    expect((await request(checked).get('/services/search').set(as(READER))).body).toMatchObject({
+      metadata: stored,
+      revision: 1,
+    });
+    // The deployer's other writes still go through, carrying the rules unchanged.
+    await request(checked)
+      .put('/services/search')
+      .set(as(DEPLOYER))
+      .send({ ...stored, owner: 'core' })
+      .expect(200);
+    await request(checked)
+      .patch('/services/search')
+      .set({ ...as(DEPLOYER), ...merge })
+      .send('{"tier":1}')
+      .expect(200);
+    await request(checked).put('/services/search/metadata/policy').set(as(DEPLOYER)).send(rules).expect(200);
+    // And the admin changes them.
+    await request(checked).delete('/services/search/metadata/production').set(as(ADMIN)).expect(204);
+    await request(checked).put('/services/search/metadata/policy').set(as(ADMIN)).send({}).expect(200);
+    expect((await request(checked).get('/services/search').set(as(READER))).body.metadata).toEqual({
+      owner: 'core',
+      tier: 1,
+      policy: {},
+    });
+  });
+
   it('refuses a policy it cannot read, saying each fault', async () => {
     const res = await request(checked)
       .put('/services/search')
-      .set(as(DEPLOYER))
+      .set(as(ADMIN))
       .send({ policy: { prod: { production: 'yes', approvers: 'alice' } } });
     expectProblem(res, 422, /policy\.prod\.production is true or false; policy\.prod\.approvers is a list/);
     await request(checked)
       .put('/services/search')
-      .set(as(DEPLOYER))
+      .set(as(ADMIN))
       .send({ policy: { prod: { production: true, approvers: ['alice'] } } })
       .expect(201);
   });

@@ -1,10 +1,13 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Request, Response } from 'express';
 import {
   InputError,
+  NotAllowedError,
   NotFoundError,
   PreconditionFailedError,
   assertMetadataKey,
   principalOf,
+  roleAllows,
   typedOperations,
   typedQuery,
   type Logger,
@@ -12,7 +15,7 @@ import {
 } from '@slipway/core';
 import { checkKnownProperties, type EnvironmentLister } from './known-properties.js';
 import type { operations } from './schema/generated/openapi.js';
-import type { Metadata, ServiceRecord, ServiceStore, WriteOptions } from './store.js';
+import type { Edit, Metadata, ServiceRecord, ServiceStore, WriteOptions } from './store.js';
 
 export interface OperationsOptions {
   store: ServiceStore;
@@ -22,6 +25,37 @@ export interface OperationsOptions {
 }
 
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
+
+/**
+ * The properties that are an environment's rules (core's environment-policy.ts): who may change
+ * it, when, with what confirmation. Only an admin adds, replaces or removes them; a deployer's
+ * write that leaves them as they are still goes through.
+ */
+const ADMIN_ONLY_PROPERTIES = ['policy', 'production'] as const;
+
+/** A JSON value remade here: the stored copy may come from another realm (structuredClone under jest). */
+const plain = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
+
+/**
+ * `change`, refused (403, nothing stored) when it would add, replace or remove a rule property
+ * and the caller is not an admin. Checked on the record the write is made on (inside the store's
+ * compare-and-set), so an admin's change in between is never undone by a deployer's stale copy.
+ */
+function guardRules(req: Request, name: string, change: Edit): Edit {
+  const { subject, role } = principalOf(req);
+  if (roleAllows(role, 'admin')) return change;
+  return (current) => {
+    const next = change(current);
+    const changed = ADMIN_ONLY_PROPERTIES.filter(
+      (key) =>
+        Object.hasOwn(current ?? {}, key) !== Object.hasOwn(next, key) ||
+        !isDeepStrictEqual(plain(current?.[key]), plain(next[key])),
+    );
+    if (changed.length > 0)
+      throw new NotAllowedError(`only an admin may change ${changed.join(' and ')} of ${name}; ${subject} has ${role}`);
+    return next;
+  };
+}
 
 /**
  * RFC 7396 merge patch in which every key is data. The json-merge-patch package stops at a
@@ -51,11 +85,8 @@ export function createOperations({ store, environments, logger }: OperationsOpti
    * that would collide), then made with the same change; what was checked is what is stored unless
    * another write came between, which If-Match guards as it always does.
    */
-  async function write(
-    name: string,
-    change: (current: Metadata | undefined) => Metadata,
-    options: WriteOptions & { mustExist?: boolean },
-  ) {
+  async function write(req: Request, name: string, edit: Edit, options: WriteOptions & { mustExist?: boolean }) {
+    const change = guardRules(req, name, edit);
     const before = (await store.get(name))?.metadata;
     // A service that must exist and does not is the store's to refuse (404).
     if (before || !options.mustExist)
@@ -89,7 +120,7 @@ export function createOperations({ store, environments, logger }: OperationsOpti
 
     async putService(req, res) {
       assertPropertyNames(req.body, 'all');
-      const { record, created } = await write(req.params.name, () => req.body, writeOptions(req));
+      const { record, created } = await write(req, req.params.name, () => req.body, writeOptions(req));
       sendRecord(res, created ? 201 : 200, record);
     },
 
@@ -97,6 +128,7 @@ export function createOperations({ store, environments, logger }: OperationsOpti
       const patch = req.body;
       assertPropertyNames(patch, 'set');
       const { record, created } = await write(
+        req,
         req.params.name,
         (current) => applyMergePatch(current ?? {}, patch) as Metadata,
         writeOptions(req),
@@ -125,7 +157,7 @@ export function createOperations({ store, environments, logger }: OperationsOpti
     async putServiceProperty(req, res) {
       const { name, key } = req.params;
       const value: unknown = req.body;
-      const { record } = await write(name, (current) => ({ ...current, [key]: value }), {
+      const { record } = await write(req, name, (current) => ({ ...current, [key]: value }), {
         ...writeOptions(req),
         mustExist: true,
       });
@@ -136,13 +168,13 @@ export function createOperations({ store, environments, logger }: OperationsOpti
       const { name, key } = req.params;
       await store.write(
         name,
-        (current) => {
+        guardRules(req, name, (current) => {
           if (!current || !Object.hasOwn(current, key)) {
             throw new NotFoundError(`service ${name} has no metadata property '${key}'`);
           }
           const { [key]: _removed, ...rest } = current;
           return rest;
-        },
+        }),
         { ...writeOptions(req), mustExist: true },
       );
       res.status(204).end();

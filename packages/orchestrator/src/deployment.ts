@@ -228,16 +228,25 @@ export function resolveParams(
   return params;
 }
 
-/** Parameters a request may set only as an admin: who the instances run as (their IAM role). */
-const ADMIN_ONLY_PARAMS = ['instanceProfile'] as const;
+/**
+ * Parameters a request may set only as an admin, each with what it decides: who the instances
+ * run as (their IAM role), whose traffic they take (a load balancer's target group, another
+ * cluster's included) and what they may reach (security groups). deployment-params.json in Git
+ * names them otherwise.
+ */
+const ADMIN_ONLY_PARAMS = {
+  instanceProfile: 'sets who the instances run as',
+  loadBalancer: "sets whose traffic the instances take (another cluster's target group)",
+  securityGroups: 'sets what the instances may reach',
+} as const;
 
 /** Refuses (403) a request's parameter that only an admin may set. */
 export function refuseAdminOnlyParams(params: Record<string, unknown> | undefined, principal: Principal): void {
   if (roleAllows(principal.role, 'admin')) return;
-  for (const name of ADMIN_ONLY_PARAMS) {
+  for (const [name, decides] of Object.entries(ADMIN_ONLY_PARAMS)) {
     if (params?.[name] !== undefined)
       throw new NotAllowedError(
-        `params.${name} sets who the instances run as: it needs the admin role (deployment-params.json in Git names it otherwise); ${principal.subject} has ${principal.role}`,
+        `params.${name} ${decides}: it needs the admin role (deployment-params.json in Git names it otherwise); ${principal.subject} has ${principal.role}`,
       );
   }
 }

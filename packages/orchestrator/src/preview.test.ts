@@ -147,7 +147,25 @@ describe('the environment’s rules, for every path', () => {
     expect(() => enforcePolicy(previewOf('deploy', [guarded]), { by: 'bob' })).not.toThrow();
   });
 
-  it('leaves what a release skips out of the confirmation and the rules', async () => {
+  it('holds a freeze and the approvers on every cluster a release names, skipped now or not', async () => {
+    // The attack: a promotion to frozen prod, made by someone who is not an approver, waiting an
+    // hour (afterSeconds); prod runs it now, so it is skipped now ("no change") and was let through.
+    const skip = 'runs img-13 (1.3.0), the same version: a promotion only moves forward';
+    const frozen = {
+      ...rules(await change('img-13'), { frozen: { until: '2030-01-02T00:00:00Z', reason: 'audit' } }),
+      skip,
+    };
+    expect(() => enforcePolicy(previewOf('promote', [frozen]), { by: 'alice' })).toThrow(
+      'search prod is frozen until 2030-01-02T00:00:00Z (audit): only an undo or a rollback changes it before then',
+    );
+    const guarded = { ...rules(await change('img-13'), { approvers: ['bob'] }), skip };
+    expect(() => enforcePolicy(previewOf('promote', [guarded]), { by: 'alice' })).toThrow(
+      'search prod is changed only by bob; alice is not one of them',
+    );
+    expect(() => enforcePolicy(previewOf('promote', [guarded]), { by: 'bob' })).not.toThrow();
+  });
+
+  it('leaves what a release skips out of the confirmation', async () => {
     const skipped = { ...rules(await change('img-13'), { requireConfirmation: true }), skip: 'already runs it' };
     const preview = previewOf('release', [skipped, await change('img-10')]);
     expect(preview.confirmationRequired).toBe(false);

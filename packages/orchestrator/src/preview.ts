@@ -146,6 +146,9 @@ export function previewOf(action: ChangeAction, clusters: ClusterChange[], undoO
       warnings.push(
         `${label(c.to)} failed in ${c.service} ${c.failedBefore.env} before: ${c.failedBefore.deployment} ${c.failedBefore.state} at ${c.failedBefore.at.slice(0, 16).replace('T', ' ')}${c.failedBefore.reason ? ` (${c.failedBefore.reason})` : ''}`,
       );
+  }
+  // Every cluster named, skipped now or not: enforcePolicy holds them all.
+  for (const c of clusters) {
     if (c.policy.frozen)
       warnings.push(
         `${c.service} ${c.env} is frozen until ${c.policy.frozen.until}${c.policy.frozen.reason ? `: ${c.policy.frozen.reason}` : ''}`,
@@ -165,18 +168,20 @@ export function previewOf(action: ChangeAction, clusters: ClusterChange[], undoO
 /**
  * The environments' rules, the same for every path: a freeze holds everything but an undo (the
  * way back); approvers, when named, are the only people who may change it; a confirmation, when
- * given, must name this very change; production needs one.
+ * given, must name this very change; production needs one. The freeze and the approvers hold for
+ * every cluster a release names, skipped now or not: a promotion skipped now may change it when
+ * it runs (the coordinator asks again then); the confirmation is about what changes now.
  */
 export function enforcePolicy(preview: Preview, request: { confirm?: string | undefined; by: string }): void {
   const clusters = changing(preview.clusters);
-  const frozen = clusters.find((c) => c.policy.frozen);
+  const frozen = preview.clusters.find((c) => c.policy.frozen);
   if (frozen && preview.action !== 'undo') {
     const { until, reason } = frozen.policy.frozen!;
     throw new ConflictError(
       `${frozen.service} ${frozen.env} is frozen until ${until}${reason ? ` (${reason})` : ''}: only an undo or a rollback changes it before then`,
     );
   }
-  const guarded = clusters.find((c) => c.policy.approvers && !c.policy.approvers.includes(request.by));
+  const guarded = preview.clusters.find((c) => c.policy.approvers && !c.policy.approvers.includes(request.by));
   if (guarded)
     throw new NotAllowedError(
       `${guarded.service} ${guarded.env} is changed only by ${guarded.policy.approvers!.join(', ')}; ${request.by} is not one of them`,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { createLogger, createRedis, createRedisLeasedLocks, type Redis } from '@slipway/core';
+import { createLogger, createRedis, createRedisLeasedLocks, UnprocessableError, type Redis } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Peers } from './peers.js';
 import type { ReleaseRecord } from './release.js';
@@ -12,17 +12,21 @@ import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
 
 // Promotions move forward only, evaluated when they run (Kargo's way), and the newest to a target
 // supersedes a waiting one. The coordinator against a real Redis; every cluster serves img-13
-// (1.3.0); submitting a deployment is refused, so nothing here may deploy.
+// (1.3.0); submitting a deployment is refused (its configuration cannot be read: the cluster
+// fails saying "submitted"), so nothing here may deploy.
 let server: TestRedis;
 let redis: Redis;
 let releases: ReleaseStore;
 let store: DeploymentStore;
 
-const VERSION: Record<string, string> = { 'img-11': '1.1.0', 'img-13': '1.3.0' };
+const VERSION: Record<string, string> = { 'img-11': '1.1.0', 'img-13': '1.3.0', 'img-14': '1.4.0' };
+/** The service's metadata as the coordinator reads it when a cluster starts. */
+let properties: Record<string, unknown> = {};
 const peers = {
   image: async (id: string) => ({ id, kind: 'service', service: 'search', version: VERSION[id] }),
-  service: () => {
-    throw new Error('submitted: a promotion that goes back must be skipped');
+  service: async (name: string) => ({ name, properties }),
+  config: () => {
+    throw new UnprocessableError('submitted');
   },
 } as unknown as Peers;
 const cloud = {
@@ -157,6 +161,48 @@ describe('promotions', () => {
       });
       expect((await releases.get(newer.id))!.state).toBe('waiting');
     } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('the rules as each cluster starts', () => {
+  // A release (or promotion, or a wave after its bake) starts its clusters long after it was
+  // made and checked: a freeze begun since, or approvers named since, hold then too.
+  const release = (id: string, by: string): ReleaseRecord => {
+    const r = promotion(id, { by, message: 'release' });
+    delete r.items[0]!.promotedFrom;
+    for (const c of r.waves[0]!.clusters) c.image = 'img-14';
+    return r;
+  };
+
+  it('skips a cluster frozen since, saying until when and why, and fails one its maker may not change', async () => {
+    const c = coordinator();
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    properties = {
+      policy: {
+        'prod-a': { freeze: [{ from: new Date(Date.now() - 60_000).toISOString(), to: until, reason: 'holidays' }] },
+        'prod-b': { approvers: ['alice'] },
+      },
+    };
+    try {
+      const r = release('rel-rule0001', 'dave');
+      await releases.create(r, { type: 'created' });
+      for (let i = 0; i < 3; i++) await c.sweep();
+      expect((await releases.get(r.id))!.waves[0]!.clusters.map((cl) => [cl.env, cl.state, cl.reason])).toEqual([
+        ['prod-a', 'skipped', `frozen until ${until} (holidays)`],
+        ['prod-b', 'failed', 'search prod-b is changed only by alice; dave is not one of them'],
+      ]);
+      // An approver's release goes on to be submitted (refused here, as nothing may deploy).
+      const approved = release('rel-rule0002', 'alice');
+      approved.waves[0]!.clusters.shift();
+      await releases.create(approved, { type: 'created' });
+      for (let i = 0; i < 3; i++) await c.sweep();
+      expect((await releases.get(approved.id))!.waves[0]!.clusters.map((cl) => [cl.env, cl.state, cl.reason])).toEqual([
+        ['prod-b', 'failed', 'submitted'],
+      ]);
+    } finally {
+      properties = {};
       await c.close();
     }
   });

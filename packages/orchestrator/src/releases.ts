@@ -6,7 +6,7 @@
  * the release, and a tick that finds it already submitted adopts it.
  */
 import type { CloudProvider, CloudRegions } from '@slipway/cloud';
-import { isSlipwayError, type Logger } from '@slipway/core';
+import { activeFreeze, isSlipwayError, NotAllowedError, policyOf, type Logger } from '@slipway/core';
 import type { LeasedLocks } from '@slipway/core';
 import { isFinished, type Deployment } from './deployment.js';
 import { submitDeployment } from './operations.js';
@@ -76,21 +76,32 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
   /**
    * What a cluster would change as it starts — evaluated now, not when the release was made: a
    * cluster running this image and config already is skipped (unless forced), and a promotion
-   * only moves forward (Kargo's way) unless it allows a downgrade. Answers why it is skipped, or
-   * the version a downgrade goes back from.
+   * only moves forward (Kargo's way) unless it allows a downgrade. The environment's rules are
+   * read now too, since a release (a promotion, a wave after its bake) may start hours after it
+   * was checked: a cluster frozen now is skipped, and one whose approvers do not name the
+   * release's maker is refused (403, which fails the cluster). Answers why it is skipped, or the
+   * version a downgrade goes back from.
    */
   async function evaluate(r: ReleaseRecord, c: ReleaseCluster): Promise<{ skip?: string; downgradeFrom?: string }> {
     const image = await options.peers.image(c.image);
     if (!image) return {};
+    const properties = (await options.peers.service(c.service))?.properties ?? {};
     const change = await changeOf(
       options,
       { service: c.service, env: c.env, image, commit: c.commit, instances: 0 },
-      {},
+      properties,
       [],
     );
     const promotion = r.items.some((i) => i.service === c.service && i.promotedFrom);
     const skip = skipReason(change, { promotion, allowDowngrade: r.allowDowngrade, force: r.force });
     if (skip) return { skip };
+    const policy = policyOf(properties, c.env);
+    const freeze = activeFreeze(policy);
+    if (freeze) return { skip: `frozen until ${freeze.to}${freeze.reason ? ` (${freeze.reason})` : ''}` };
+    if (policy.approvers.length > 0 && !policy.approvers.includes(r.by))
+      throw new NotAllowedError(
+        `${c.service} ${c.env} is changed only by ${policy.approvers.join(', ')}; ${r.by} is not one of them`,
+      );
     return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version } : {};
   }
 

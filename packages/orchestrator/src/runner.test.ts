@@ -247,4 +247,26 @@ describe('what a deployer may ask of a deployment (#24)', () => {
     expect(allowed.status).toBe(202);
     expect((await ended(allowed.body.id))!.state).toBe('succeeded');
   });
+
+  it("lets only an admin choose the load balancer and security groups, for deployments and releases (another cluster's target group)", async () => {
+    // The attack: staging's deployment names prod's load balancer, and its instances join prod's
+    // target group (or prod's security groups), with none of prod's confirmation or approvers.
+    for (const params of [{ loadBalancer: { name: 'lb-victim' } }, { securityGroups: ['victim-db-access'] }]) {
+      const refused = await deploy('joiner', params);
+      expect(refused.status).toBe(403);
+      expect(refused.body.detail).toMatch(
+        new RegExp(`^params\\.${Object.keys(params)[0]} .* needs the admin role .*; dave has deployer$`),
+      );
+      const release = await request(app)
+        .post('/releases')
+        .set(deployer)
+        .send({ message: 'attack', items: [{ service: 'joiner', image: 'img-joiner', env: 'staging' }], params });
+      expect(release.status).toBe(403);
+      expect(release.body.detail).toMatch(new RegExp(`^params\\.${Object.keys(params)[0]} `));
+    }
+    expect((await store.list({ service: 'joiner', limit: 10 })).items).toEqual([]);
+    const allowed = await deploy('joiner', { loadBalancer: { name: 'lb-joiner' } }, admin);
+    expect(allowed.status).toBe(202);
+    expect((await ended(allowed.body.id))!.state).toBe('succeeded');
+  });
 });
