@@ -26,8 +26,10 @@ function jsonInScript(value: unknown): Html {
   return new Html(JSON.stringify(value).replace(/</g, '\\u003c'));
 }
 
-export async function homeSections(data: Data): Promise<Record<string, Html>> {
-  const [deployments, clusters] = await Promise.all([data.deployments({ limit: 200 }), data.clusters()]);
+/** What the home page's live sections show: read once for the page, and again for each refresh. */
+const homeData = (data: Data) => Promise.all([data.deployments({ limit: 200 }), data.clusters()]);
+
+function sectionsOf([deployments, clusters]: Awaited<ReturnType<typeof homeData>>): Record<string, Html> {
   return {
     active: activeSection(deployments),
     clusters: clustersSection(clusters),
@@ -35,11 +37,16 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
   };
 }
 
+export async function homeSections(data: Data): Promise<Record<string, Html>> {
+  return sectionsOf(await homeData(data));
+}
+
 /** `extra`: further live sections (releases, sync sets) under the clusters. */
 export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
-  const sections = await homeSections(data);
-  const chart = chartData(await data.deployments({ limit: 200 }));
-  const commits = await recentCommitsAcross(data, [...new Set((await data.clusters()).map((c) => c.service))]);
+  const read = await homeData(data);
+  const sections = sectionsOf(read);
+  const chart = chartData(read[0]);
+  const commits = await recentCommitsAcross(data, [...new Set(read[1].map((c) => c.service))]);
   return layout(
     'Overview',
     html`<div class="grid">

@@ -172,9 +172,12 @@ export function createOperations(options: OperationsOptions) {
       const { service, env } = req.params;
       res.json(await describeEnvironment(service, env, true));
     },
-    async listClusters(_req, res) {
+    async listClusters(req, res) {
+      const { service: only } = typedQuery(req);
       const items = await Promise.all(
-        (await store.clusters()).map(({ service, env }) => describeEnvironment(service, env, false)),
+        (await store.clusters())
+          .filter(({ service }) => only === undefined || service === only)
+          .map(({ service, env }) => describeEnvironment(service, env, false)),
       );
       res.json({ items });
     },
