@@ -165,6 +165,7 @@ function readings(cookie) {
     'GET /sync?service= (one service)': () => get(`${orchestrator}/sync?service=${name(1)}`, auth),
     'GET /clusters': () => get(`${orchestrator}/clusters`, auth),
     'slipway status (whole command)': () => cli(['status']),
+    'slipway --help (its start alone, to read the line above by)': () => cli(['--help']),
     'history of 500: first page (service+env, limit 20)': () => get(`${history}&limit=20`, auth),
     'history of 500: all of it (service+env, pages of 200)': async () => {
       let cursor;

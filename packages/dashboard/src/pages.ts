@@ -186,7 +186,10 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
 /** Every service with its owner and what runs where. */
 export async function servicesPage(data: Data): Promise<Html> {
   const [services, clusters] = await Promise.all([data.services(), data.clusters()]);
-  const where = (name: string) => clusters.filter((c: Cluster) => c.service === name);
+  // Grouped once: a filter of every cluster for each service grows with their product.
+  const byService = new Map<string, Cluster[]>();
+  for (const c of clusters) byService.set(c.service, [...(byService.get(c.service) ?? []), c]);
+  const where = (name: string) => byService.get(name) ?? [];
   return layout(
     'Services',
     html`<section id="services">
