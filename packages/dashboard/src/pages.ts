@@ -76,7 +76,7 @@ export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
 export async function deploymentSections(data: Data, id: string): Promise<Record<string, Html> | undefined> {
   const d = await data.deployment(id);
   if (!d) return undefined;
-  const cluster = (await data.clusters()).find((c) => c.service === d.service && c.env === d.env);
+  const cluster = (await data.clusters(d.service)).find((c) => c.env === d.env);
   return { actions: actionsSection(d), clusters: clustersSection(cluster ? [cluster] : []) };
 }
 
@@ -137,7 +137,7 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
     data.environments(name),
     data.deployments({ service: name }),
     data.images(name),
-    data.clusters(),
+    data.clusters(name),
     data.commits(name, 20),
   ]);
   return layout(
@@ -161,7 +161,7 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
             <h3>Environments</h3>
             <p>${envs.join(', ') || 'none'}</p>
           </section>
-          ${clustersSection(clusters.filter((c) => c.service === name))} ${releasesSection(deployments)}
+          ${clustersSection(clusters)} ${releasesSection(deployments)}
         </div>
         <div>
           <section>
