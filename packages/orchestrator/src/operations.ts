@@ -17,6 +17,7 @@ import {
   type TypedResponse,
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
+import { mapAtMost } from './at-most.js';
 import { isFinished, resolveParams, type Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 import type { Runner } from './runner.js';
@@ -25,6 +26,9 @@ import type { operations } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
 import { undoTarget } from './undo.js';
+
+/** Clusters described at once for GET /clusters: each asks its cloud; thousands at once starve the process. */
+const DESCRIBED_AT_ONCE = 16;
 
 export interface OperationsOptions {
   store: DeploymentStore;
@@ -174,10 +178,9 @@ export function createOperations(options: OperationsOptions) {
     },
     async listClusters(req, res) {
       const { service: only } = typedQuery(req);
-      const items = await Promise.all(
-        (await store.clusters())
-          .filter(({ service }) => only === undefined || service === only)
-          .map(({ service, env }) => describeEnvironment(service, env, false)),
+      const clusters = (await store.clusters()).filter(({ service }) => only === undefined || service === only);
+      const items = await mapAtMost(clusters, DESCRIBED_AT_ONCE, ({ service, env }) =>
+        describeEnvironment(service, env, false),
       );
       res.json({ items });
     },

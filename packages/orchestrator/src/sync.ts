@@ -7,6 +7,7 @@
 import { IncomingWebhook } from '@slack/webhook';
 import type { Logger } from '@slipway/core';
 import type { Redis } from 'ioredis';
+import { mapAtMost } from './at-most.js';
 import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
 import type { ReleaseStore } from './release-store.js';
@@ -23,20 +24,6 @@ export interface SyncDeps {
 
 /** How many services the report reads at once: their lookups overlap, without a request per service in flight at once. */
 const READ_AT_ONCE = 16;
-
-/** `each` over `items`, at most `width` at a time, the answers in the items' order. */
-async function mapAtMost<T, R>(items: T[], width: number, each: (item: T) => Promise<R>): Promise<R[]> {
-  const answers: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      answers[i] = await each(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return answers;
-}
 
 /**
  * Each service's sync sets as they run now (only `service`'s when named); `withRegions` says
