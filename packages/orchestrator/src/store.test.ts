@@ -119,7 +119,7 @@ describe('one item of a large catalog', () => {
   let store: DeploymentStore;
   let prefix: string;
   /** The deployment records the store read, by id. */
-  let read: string[];
+  let read: string[] = [];
   let counting: Redis;
   beforeAll(() => {
     prefix = redisServer.prefix();
@@ -209,5 +209,40 @@ describe('one item of a large catalog', () => {
       ['sb', 'eu', '1.0.0'],
     ]);
     expect(asked).toEqual(['service sync']);
+  });
+
+  it("reads every service's metadata in one list for the whole sync report, not once per service", async () => {
+    const asked: string[] = [];
+    const peers = {
+      async service(name: string) {
+        asked.push(`service ${name}`);
+        return { name, properties: { clusters: { prod: ['sa', 'sb'] } } };
+      },
+      async services() {
+        asked.push('services');
+        return ['whole', 'half'].map((name) => ({ name, properties: { clusters: { prod: ['sa', 'sb'] } } }));
+      },
+    } as unknown as Peers;
+    for (const [service, env, n] of [
+      ['whole', 'sa', 200],
+      ['whole', 'sb', 201],
+      ['half', 'sa', 202],
+    ] as const) {
+      const id = `dep-${service}-${env}`;
+      await finished(id, service, env, n, { imageVersion: '1.0.0' });
+      await store.recordRelease(service, env, {
+        deployment: id,
+        image: 'img-1',
+        commit: 'c',
+        group: `${service}-${env}-v001`,
+        at: '',
+      });
+    }
+    const report = await syncReport({ store, peers }, { withRegions: false });
+    expect(report.map((s) => [s.service, s.inSync])).toEqual([
+      ['half', false],
+      ['whole', true],
+    ]);
+    expect(asked).toEqual(['services']);
   });
 });

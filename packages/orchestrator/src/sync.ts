@@ -72,8 +72,14 @@ export async function syncReport(
       odd: false,
     };
   };
+  // The whole report reads every service's metadata in one list (pages of 1,000); one service's, by its name.
+  const listed =
+    options.service === undefined && deps.peers.services
+      ? new Map((await deps.peers.services()).map((s) => [s.name, s]))
+      : undefined;
   const perService = await mapAtMost(services, READ_AT_ONCE, async (service) => {
-    const sets = (await deps.peers.service(service))?.properties.clusters;
+    const record = listed ? listed.get(service) : await deps.peers.service(service);
+    const sets = record?.properties.clusters;
     if (!sets || typeof sets !== 'object' || Array.isArray(sets)) return [];
     const report: SyncSet[] = [];
     for (const [set, members] of Object.entries(sets)) {
