@@ -15,7 +15,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 600);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 35);
 const home = await mkdtemp(join(tmpdir(), 'slipway-bench-cloud-'));
 const tokensFile = join(home, 'tokens.json');
-await writeFile(tokensFile, JSON.stringify({ 'bench-token': { subject: 'bench', role: 'admin' } }));
+await writeFile(tokensFile, JSON.stringify({ 'bench-token': { subject: 'bench', role: 'platform' } }));
 await writeTestImage(join(home, 'images'), 'img-a', { version: 'A' });
 await writeTestImage(join(home, 'images'), 'img-b', { version: 'B' });
 

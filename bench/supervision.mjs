@@ -14,7 +14,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const home = await mkdtemp(join(tmpdir(), 'slipway-bench-supervision-'));
 const platform = await startPlatform({ home, portBase: await freePortBase(87), warn: () => {} });
 try {
-  const cloud = createLocalProvider({ baseUrl: platform.urls.cloud, token: platform.adminToken });
+  const cloud = createLocalProvider({ baseUrl: platform.urls.cloud, token: platform.serviceTokens.orchestrator });
   await writeTestImage(join(home, 'images'), 'img-drill1', { service: 'drill' });
   const lbPort = await freePort();
   await cloud.createLoadBalancer(fastLoadBalancer(lbPort, 'drill'));

@@ -96,8 +96,8 @@ try {
     'contact=search@example.com',
     'description=Searching all the things',
   ]);
-  // The README's walkthrough (or an earlier demo) may have made search's prod three clusters:
-  // this first part deploys the one cluster named prod; the clusters come back below.
+  // This first part deploys the one cluster named prod; the sync set of three (live) comes below.
+  // (An older demo named that set prod, which now collides with the cluster: it goes first.)
   await slipway(['services', 'unset', 'search', 'clusters']);
   dirs.push(checkout('1.0.0'));
   await slipway(['build', 'search', '--dir', dirs[0]]);
@@ -144,13 +144,14 @@ try {
   await slipway(['status', 'search', 'prod']);
 
   console.log(bold('\n(search also runs in three prod clusters, one per region; suggest depends on it)'));
-  await slipway(['services', 'set', 'search', 'clusters={"prod":["prod-a","prod-b","prod-c"]}']);
+  // Named live: a set may not share its name with an environment (search has its prod).
+  await slipway(['services', 'set', 'search', 'clusters={"live":["prod-a","prod-b","prod-c"]}']);
   await slipway([
     'services',
     'set',
     'suggest',
     'owner=team-search',
-    'clusters={"prod":["prod-a","prod-b"]}',
+    'clusters={"live":["prod-a","prod-b"]}',
     'dependsOn=["search"]',
   ]);
   dirs.push(checkout('1.0.0', 0, 'suggest'));
@@ -174,9 +175,10 @@ try {
     'search@1.1.0',
     'suggest@1.0.0',
     '--env',
-    'prod',
+    'live',
     '--bake',
     '5',
+    '--yes',
   ]);
   await slipway(['sync']);
   console.log(

@@ -35,6 +35,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseUserDataScript } from '@slipway/cloud';
+import { runDoctorAws } from '../packages/cli/src/commands/doctor.js';
 import type { ComponentName } from '@slipway/core';
 import { startPlatform, type Platform } from '@slipway/platform';
 import {
@@ -42,6 +43,7 @@ import {
   eventually,
   freePortBase,
   gitRepo,
+  recordAwsActions,
   startMoto,
   type MotoNetwork,
   type TestMoto,
@@ -156,7 +158,8 @@ beforeAll(async () => {
   await infra.git('push', '--quiet', join(home, 'infra-repo.git'), 'HEAD:main');
   await infra.remove();
   await api('metadata', '/services/search', { owner: 'team-search' }, 'PUT');
-}, 120_000);
+  // moto, two networks and a whole platform: 95 s of start-up alone at a load of 17 on two cores.
+}, 240_000);
 
 afterAll(async () => {
   await platform?.stop();
@@ -203,8 +206,8 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
     });
   });
 
-  it('deploys red-black: a launch template with image, type, security groups, profile and properties', async () => {
-    const done = await ends(await deploy(images.v1));
+  it('deploys red-black: a launch template with image, type, security groups, profile, properties and IMDSv2 only', async () => {
+    const done = await ends(await deploy(images.v1, { ...quick, healthCheck: { gracePeriodSeconds: 150 } }));
     expect(done).toMatchObject({ state: 'succeeded' });
     expect(await inService('search-prod-v001')).toBe(true);
     const version = (
@@ -218,7 +221,10 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
       InstanceType: 't3.small',
       SecurityGroupIds: [app.GroupId],
       IamInstanceProfile: { Name: 'search-instance' },
+      MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' },
     });
+    // deployment-params' grace period; judged by the load balancer once its targets were healthy.
+    expect(await group('search-prod-v001')).toMatchObject({ HealthCheckType: 'ELB', HealthCheckGracePeriod: 150 });
     const userData = parseUserDataScript(Buffer.from(version.LaunchTemplateData!.UserData!, 'base64').toString());
     expect(userData.files['application.properties']).toMatch(/=/);
     expect((await group('search-prod-v001'))?.LaunchTemplate?.Version).toBe(String(version.VersionNumber));
@@ -229,7 +235,14 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
     expect(done).toMatchObject({ state: 'succeeded' });
     expect(await inService('search-prod-v002')).toBe(true);
     const old = await group('search-prod-v001');
-    expect(suspended(old)).toEqual(['AddToLoadBalancer', 'Launch', 'Terminate']);
+    expect(suspended(old)).toEqual([
+      'AZRebalance',
+      'AddToLoadBalancer',
+      'HealthCheck',
+      'Launch',
+      'ReplaceUnhealthy',
+      'Terminate',
+    ]);
     const health = await targets();
     for (const instance of old?.Instances ?? []) expect(health.get(instance.InstanceId!)).not.toBe('healthy');
     expect(old?.Instances).toHaveLength(2); // kept warm
@@ -403,5 +416,57 @@ describe('one release across two regions on SLIPWAY_CLOUD=aws, against moto', ()
     expect(left).toContain(
       (await api<{ regions: Record<string, string> }>('baking', `/images/${image()}`)).body.regions['us-east-1'],
     );
+  });
+});
+
+describe('slipway doctor aws, against moto', () => {
+  const settings = () => ({
+    SLIPWAY_AWS_VPC_ID: network.vpcId,
+    SLIPWAY_AWS_SUBNETS: network.subnets.join(','),
+  });
+
+  it('checks an account one line each: what moto answers is ok, what it cannot is said and skipped', async () => {
+    const checks = await runDoctorAws({ env: settings(), client: moto.slipway });
+    expect(checks.map((c) => [c.check, c.state])).toEqual([
+      ['credentials and region', 'ok'],
+      ['network', 'ok'],
+      ['IMDSv2', 'skip'], // moto has no GetInstanceMetadataDefaults
+      ['service-linked roles', 'warn'], // moto's account has none yet
+      ['permissions (EC2 DryRun)', 'ok'],
+      ['permissions (IAM simulation)', 'skip'], // moto has no SimulatePrincipalPolicy
+      ['packer', 'ok'],
+    ]);
+    expect(checks[0]!.detail).toBe('arn:aws:sts::123456789012:user/moto in eu-west-1');
+    expect(checks[1]!.detail).toMatch(/^2 subnet\(s\) of vpc-\w+ in eu-west-1a, eu-west-1b$/);
+    expect(checks[3]!.detail).toContain(
+      'aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com',
+    );
+    expect(checks[4]!.detail).toContain('ec2:CreateSecurityGroup');
+  });
+
+  it('says what to do when subnets are in one zone, or no region is set', async () => {
+    const one = await runDoctorAws({
+      env: { ...settings(), SLIPWAY_AWS_SUBNETS: network.subnets[0] },
+      client: moto.slipway,
+    });
+    expect(one.find((c) => c.check === 'network')).toEqual({
+      check: 'network',
+      state: 'fail',
+      detail:
+        "the load balancers' subnets are in 1 zone (eu-west-1a): an application load balancer needs two zones or more — add a subnet in another zone to SLIPWAY_AWS_SUBNETS",
+    });
+    const { region: _region, ...noRegion } = moto.slipway;
+    expect(await runDoctorAws({ env: {}, client: noRegion })).toEqual([
+      { check: 'credentials and region', state: 'fail', detail: 'no region: set AWS_REGION (or AWS_DEFAULT_REGION)' },
+    ]);
+  });
+});
+
+describe('what the platform asks of AWS', () => {
+  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'platform');
+    expect(used.length).toBeGreaterThan(0);
+    // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).
+    expect(missing).toEqual([]);
   });
 });

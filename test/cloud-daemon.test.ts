@@ -48,7 +48,7 @@ const alive = (pid: number) => {
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-daemon-'));
-  await writeFile(join(home, 'tokens.json'), JSON.stringify({ t: { subject: 'test', role: 'admin' } }));
+  await writeFile(join(home, 'tokens.json'), JSON.stringify({ t: { subject: 'test', role: 'platform' } }));
   await writeTestImage(join(home, 'images'), 'img-test1');
   port = await freePort();
   lbPort = await freePort();

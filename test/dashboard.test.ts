@@ -85,6 +85,10 @@ describe('the dashboard', () => {
     );
     await page.locator('#actions [data-state="rolled-back"]').waitFor({ timeout: 30_000 });
     expect(await page.locator('#actions .reason').textContent()).toContain('failed its health check');
+    // Its group, kept out of service, is marked in the cluster view: it goes first, and is never gone back to.
+    const kept = page.locator('#clusters [data-group="search-prod-v003"][data-served="never"]');
+    await kept.waitFor({ timeout: 10_000 });
+    expect(await kept.textContent()).toContain('never served successfully (rolled-back)');
     // The rollback is a step of its own; what never ran is skipped, not pending.
     for (const step of ['restore-previous-group', 'wait-for-previous-group-health', 'take-new-group-out'])
       expect(await page.locator(`#actions [data-action="${step}"]`).getAttribute('data-state')).toBe('done');

@@ -36,7 +36,8 @@ function startInfra(): ChildProcess {
       REDIS_URL: redisServer.url,
       SLIPWAY_HOME: home,
       SLIPWAY_TOKENS_FILE: join(home, 'tokens.json'),
-      SLIPWAY_TOKEN: 't',
+      // The infra service drives the local cloud: its own token has the platform role.
+      SLIPWAY_TOKEN: 'infra-token',
       SLIPWAY_CLOUD: 'local',
       SLIPWAY_CLOUD_URL: `http://127.0.0.1:${cloudPort}`,
       SLIPWAY_INFRA_REPO_URL: repo.url,
@@ -55,7 +56,13 @@ const infra = (path: string, init: RequestInit = {}) =>
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-infra-kill-'));
-  await writeFile(join(home, 'tokens.json'), JSON.stringify({ t: { subject: 'tess', role: 'admin' } }));
+  await writeFile(
+    join(home, 'tokens.json'),
+    JSON.stringify({
+      t: { subject: 'tess', role: 'admin' },
+      'infra-token': { subject: 'service:infra', role: 'platform' },
+    }),
+  );
   redisServer = await startRedis();
   redis = createRedis({ url: redisServer.url });
   cloudPort = await freePort();

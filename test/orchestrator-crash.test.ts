@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
@@ -44,7 +45,8 @@ function orchestrator(env: Record<string, string> = {}): ChildProcess {
       REDIS_URL: search.platform.redisUrl,
       SLIPWAY_HOME: search.home,
       SLIPWAY_TOKENS_FILE: join(search.home, 'tokens.json'),
-      SLIPWAY_TOKEN: search.platform.adminToken,
+      // The orchestrator's own token: the platform role writes the local cloud.
+      SLIPWAY_TOKEN: search.platform.serviceTokens.orchestrator!,
       SLIPWAY_CLOUD: 'local',
       SLIPWAY_CLOUD_URL: urls.cloud,
       SLIPWAY_METADATA_URL: urls.metadata,
@@ -61,6 +63,44 @@ function orchestrator(env: Record<string, string> = {}): ChildProcess {
     // Its warnings, to say why when it does not come up.
     stdio: ['ignore', 'ignore', openSync(join(search.home, 'drill-orchestrator.log'), 'a')],
   });
+}
+
+/**
+ * The local cloud as the orchestrator sees it, where a target that left a target group is shown
+ * draining for as long as `draining` is set: as AWS shows it while a long request is in flight.
+ * The local load balancer lets an idle target go at once (as AWS does), so the drain is otherwise
+ * too short to act within.
+ */
+async function drainingView(cloudUrl: string): Promise<{ url: string; server: Server; stop(): void }> {
+  const seen = new Map<string, Set<string>>();
+  let draining = true;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', async () => {
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).filter(([name]) => !['host', 'content-length', 'connection'].includes(name)),
+      ) as Record<string, string>;
+      const body = ['GET', 'HEAD'].includes(req.method!) ? undefined : Buffer.concat(chunks);
+      const answer = await fetch(`${cloudUrl}${req.url}`, { method: req.method!, headers, body });
+      let text = await answer.text();
+      if (req.method === 'GET' && /^\/target-groups\/[^/]+\/health/.test(req.url!) && answer.ok) {
+        const found = JSON.parse(text) as { items: { instanceId: string; state: string }[] };
+        const ids = seen.get(req.url!) ?? new Set<string>();
+        seen.set(req.url!, ids);
+        for (const item of found.items) ids.add(item.instanceId);
+        if (draining)
+          for (const id of ids)
+            if (!found.items.some((t) => t.instanceId === id)) found.items.push({ instanceId: id, state: 'draining' });
+        text = JSON.stringify(found);
+      }
+      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port: viewPort } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${viewPort}`, server, stop: () => void (draining = false) };
 }
 
 async function started(child: ChildProcess): Promise<ChildProcess> {
@@ -307,7 +347,8 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
   );
 
   it('finishes a rollback killed inside its own action, the old version serving', async () => {
-    let child = await started(orchestrator());
+    const view = await drainingView(search.platform.urls.cloud!);
+    let child = await started(orchestrator({ SLIPWAY_CLOUD_URL: view.url }));
     try {
       const first = await api<{ id: string }>('/deployments', {
         service: 'search',
@@ -319,7 +360,10 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
       expect((await ends(first.id)).state).toBe('succeeded');
       await stopProcess(child);
       child = await started(
-        orchestrator({ SLIPWAY_ORCHESTRATOR_CRASH_AT: 'restore-previous-group:between-resize-and-enable' }),
+        orchestrator({
+          SLIPWAY_ORCHESTRATOR_CRASH_AT: 'restore-previous-group:between-resize-and-enable',
+          SLIPWAY_CLOUD_URL: view.url,
+        }),
       );
       const { id } = await api<{ id: string }>('/deployments', {
         service: 'search',
@@ -335,6 +379,7 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
         120_000,
       );
       await api(`/deployments/${id}/rollback`, {});
+      view.stop();
       await exited(child); // it died inside restore-previous-group, the old group still out of service
       child = await started(orchestrator());
       const done = await ends(id);
@@ -353,6 +398,7 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
       expect(await version(search.stagingUrl)).toBe('1.0.0');
     } finally {
       await stopProcess(child);
+      view.server.close();
     }
   }, 300_000);
 });

@@ -168,7 +168,9 @@ describe('drill 4: a Redis failover', () => {
 });
 
 describe('every service follows the primary the sentinels name', () => {
-  it("metadata, started with REDIS_SENTINELS as the platform's others are, keeps what it stored and answers after a failover", async () => {
+  it("metadata, started with REDIS_SENTINELS as the platform's others are, keeps what it stored and answers after a failover, behind the primary's password", async () => {
+    // A Redis that requires a password (as npm start's does): REDIS_URL then names only it.
+    const guarded = await startSentinelRedis({ password: 'drill-secret' });
     const dir = await mkdtemp(join(tmpdir(), 'slipway-failover-metadata-'));
     const tokens = join(dir, 'tokens.json');
     await writeFile(tokens, JSON.stringify({ 'drill-token': { subject: 'drill', role: 'admin' } }));
@@ -178,9 +180,9 @@ describe('every service follows the primary the sentinels name', () => {
         ...process.env,
         PORT: String(port),
         SLIPWAY_TOKENS_FILE: tokens,
-        REDIS_URL: '',
-        REDIS_SENTINELS: redis.sentinels.map(({ host, port }) => `${host}:${port}`).join(','),
-        REDIS_SENTINEL_NAME: redis.name,
+        REDIS_URL: 'redis://:drill-secret@sentinels/0',
+        REDIS_SENTINELS: guarded.sentinels.map(({ host, port }) => `${host}:${port}`).join(','),
+        REDIS_SENTINEL_NAME: guarded.name,
         LOG_LEVEL: 'silent',
       },
       stdio: 'ignore',
@@ -214,6 +216,7 @@ describe('every service follows the primary the sentinels name', () => {
       expect(names.items.map((item) => item.name).sort()).toEqual(['after', 'before']);
     } finally {
       metadata.kill('SIGKILL');
+      await guarded.stop();
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);

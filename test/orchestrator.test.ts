@@ -1,10 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { eventually } from '@slipway/test-utils';
+import { cli } from './e2e/slipway.js';
 import { deploymentEnds, startSearchPlatform, steadyTraffic, type SearchPlatform } from './fixtures/search-platform.js';
 
 // The orchestrator's drills against the real local cloud, real Redis and real processes.
 let search: SearchPlatform;
-const quick = { strategy: { burnInSeconds: 1, drainSeconds: 1 } };
+// Retained groups are scaled to zero a second after they leave service (and scaled back up by an undo).
+const quick = { strategy: { burnInSeconds: 1, drainSeconds: 1, scaleDownAfterSeconds: 1 } };
+const slipway = async (...args: string[]) =>
+  cli({
+    SLIPWAY_HOME: search.home,
+    SLIPWAY_URL: `http://127.0.0.1:${search.portBase}`,
+    XDG_CONFIG_HOME: search.home,
+  }).slipway(args);
 
 type Environment = {
   active: { name: string; image: string } | null;
@@ -12,7 +20,7 @@ type Environment = {
 };
 
 beforeAll(async () => {
-  search = await startSearchPlatform();
+  search = await startSearchPlatform({ env: { SLIPWAY_RETENTION_SWEEP_MS: '300' } });
 }, 240_000);
 
 afterAll(async () => {
@@ -64,6 +72,12 @@ describe('drill 2: a version whose health check fails in service', () => {
     expect(await version(search.prodUrl)).toBe('2.0.0');
     expect((await environment()).active?.image).toBe(search.images.v2);
     expect(counts.versions).toContain('2.0.0');
+    // Its group, kept out of service, is marked in every view as one that never served successfully.
+    const status = await slipway('status', 'search', 'prod');
+    expect(status.stdout).toMatch(
+      /search-prod-v003 out of service 3\.0\.0 .*never served successfully \(rolled-back\)/,
+    );
+    expect(status.stdout).not.toMatch(/search-prod-v002 .*never served/);
   });
 });
 
@@ -75,7 +89,13 @@ describe('drill 4: one deployment per service+env', () => {
     const refused = answers.filter((a) => a.status === 409);
     expect(refused).toHaveLength(19);
     for (const answer of refused) expect(answer.body.detail).toContain(accepted[0]!.body.id);
-    expect((await deploymentEnds(search, accepted[0]!.body.id)).state).toBe('succeeded');
+    const done = await deploymentEnds(search, accepted[0]!.body.id);
+    expect(done.state).toBe('succeeded');
+    // Retention by last known good: the rolled-back v003 goes first, v002 (serving a minute ago) and v001 stay.
+    expect(done.actions.find((a) => a.name === 'destroy-old-groups')).toMatchObject({
+      output: 'destroyed search-prod-v003 (never served successfully); retained search-prod-v002, search-prod-v001',
+    });
+    expect((await environment()).retained.map((g) => g.name)).toEqual(['search-prod-v001', 'search-prod-v002']);
   });
 
   it('queues in order with queue: true', async () => {
@@ -141,6 +161,19 @@ describe('drill 5: pause, resume, cancel, undo', () => {
   });
 
   it('undoes the last release: the previous image and config commit, its retained group re-enabled', async () => {
+    // Retained a while, the group the undo goes back to was scaled to zero (scaleDownAfterSeconds).
+    const target = (
+      await search.api<{ clusters: { to: { group?: string } }[] }>(
+        'orchestrator',
+        '/services/search/envs/prod/undo/preview',
+        { method: 'POST', body: {} },
+      )
+    ).body.clusters[0]!.to.group!;
+    await eventually(
+      async () => (await slipway('status', 'search', 'prod')).stdout,
+      (text) => new RegExp(`${target} out of service .*scaled to zero`).test(text),
+      `${target} scaled to zero`,
+    );
     const res = await search.api<{ id: string }>('orchestrator', '/services/search/envs/prod/undo', {
       method: 'POST',
       body: { message: 'back' },
@@ -149,7 +182,13 @@ describe('drill 5: pause, resume, cancel, undo', () => {
     const done = await deploymentEnds(search, res.body.id);
     expect(done.state).toBe('succeeded');
     expect(done.context.reuseGroup).toBe(true);
+    expect(done.context.group).toBe(target);
     expect(await version(search.prodUrl)).toBe('1.0.0');
+    // Scaled back up, and the record says how long that took.
+    expect(done.context.scaleUp).toMatchObject({ from: 0, to: 2, tookMs: expect.any(Number) });
+    expect(done.actions.find((a) => a.name === 'wait-for-instance-health')?.output).toMatch(
+      /; scaled back up from 0 to 2 in \d+\.\d s$/,
+    );
   });
 
   it('refuses what cannot be deployed before queuing it, naming what is wrong', async () => {

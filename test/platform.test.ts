@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ let platform: Platform;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-home-'));
+  // As a person's mkdir leaves it: readable by every local user (#24 attack 8).
+  await chmod(home, 0o755);
   // 82: the services, the local cloud (+10) and the example stack's load balancers (+80, +81).
   platform = await startPlatform({ home, portBase: await freePortBase(87) });
 }, 180_000);
@@ -32,6 +34,30 @@ describe('npm start', () => {
     expect(Object.keys(JSON.parse(tokensFile)).every((key) => key.startsWith('sha256:'))).toBe(true);
   });
 
+  it("keeps SLIPWAY_HOME its owner's, and its Redis behind a password no other user can read (#24 attack 8)", async () => {
+    expect((await stat(home)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(home, 'redis-password'))).mode & 0o077).toBe(0);
+    const port = Number(new URL(platform.redisUrl).port);
+    // Any local user who can reach the port, without the password: refused, nothing read or written.
+    const answer = await new Promise<string>((resolve) => {
+      const socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write('KEYS *\r\nSET slipway:x 1\r\n'));
+      let text = '';
+      socket.on('data', (data) => {
+        text += data.toString();
+        if (text.split('\r\n').length > 2) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+    });
+    expect(answer).toMatch(/^-NOAUTH/);
+    expect(answer).not.toMatch(/^\+OK/m);
+    // Nothing on a command line (ps) shows it.
+    const redis = platform.processes.find((p) => p.name === 'redis')!;
+    const commandLine = await readFile(`/proc/${redis.child.pid}/cmdline`, 'utf8');
+    expect(commandLine).not.toContain(decodeURIComponent(new URL(platform.redisUrl).password));
+  });
+
   it('serves the metadata service with the admin token', async () => {
     const headers = { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' };
     const put = await fetch(`${platform.urls.metadata}/services/search`, {
@@ -43,7 +69,7 @@ describe('npm start', () => {
     const list = await fetch(`${platform.urls.metadata}/services?owner=team-search`, { headers });
     expect(((await list.json()) as { items: Array<{ name: string }> }).items.map((s) => s.name)).toEqual(['search']);
     const ready = await fetch(`${platform.urls.metadata}/readyz`);
-    expect(await ready.json()).toEqual({ status: 'ok', checks: { redis: 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ok' });
   });
 
   it('serves the example configuration repositories, two commits each', async () => {
@@ -108,7 +134,8 @@ describe('npm start', () => {
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ image, cached: true });
 
-    const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.adminToken });
+    // What the orchestrator does: the daemon's writes need the platform role, a person's token is refused.
+    const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.serviceTokens.orchestrator! });
     await cloud.createLaunchTemplate({
       name: 'search-test-v001',
       imageId: image,

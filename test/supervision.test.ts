@@ -89,7 +89,7 @@ describe('npm start supervises its processes', () => {
   });
 
   it('restarts each one killed with SIGKILL, and the service in the local cloud never fails a request', async () => {
-    const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.adminToken });
+    const cloud = createLocalProvider({ baseUrl: platform.urls.cloud!, token: platform.serviceTokens.orchestrator! });
     await writeTestImage(join(home, 'images'), 'img-drill1', { service: 'drill' });
     const lbPort = await freePort();
     await cloud.createLoadBalancer(fastLoadBalancer(lbPort, 'drill'));

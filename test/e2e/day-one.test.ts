@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPlatform, stopChild, type Platform } from '@slipway/platform';
-import { EXAMPLE_SERVICE_DIR, freePortBase, gitRepo } from '@slipway/test-utils';
+import { eventually, EXAMPLE_SERVICE_DIR, freePortBase, gitRepo } from '@slipway/test-utils';
 import { cli, plain, type Run } from './slipway.js';
 import { cuttingProxy } from './cutting-proxy.js';
 
@@ -20,7 +20,8 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-day-one-'));
   work.push(home);
   portBase = await freePortBase(82);
-  platform = await startPlatform({ home, portBase });
+  // The service's source comes from a repository on this disk (file://): the operator allows that here.
+  platform = await startPlatform({ home, portBase, env: { SLIPWAY_ALLOW_PRIVATE_URLS: 'true' } });
   const config = await mkdtemp(join(tmpdir(), 'slipway-login-'));
   work.push(config);
   run = cli({ SLIPWAY_HOME: home, SLIPWAY_URL: `http://127.0.0.1:${portBase}`, XDG_CONFIG_HOME: config });
@@ -87,6 +88,20 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
     expect(history.stdout).toMatch(
       /^revision 2 .* by admin\n {2}\+ contact=a@example.com\n {2}~ replicas: 3 → 4\nrevision 1 .*\n {2}\+ owner=team-search\n {2}\+ replicas=3\n$/,
     );
+  });
+
+  it('refuses a sync set named like an environment, naming both, and stores nothing', async () => {
+    const clash = await slipway('services', 'set', 'search', 'clusters={"prod":["prod-a","prod-b"]}');
+    expect(clash).toMatchObject({
+      code: 1,
+      stderr:
+        'slipway: not stored: prod is both a sync set of search (prod-a, prod-b) and an environment of it (the configuration search-prod): give the set another name\n',
+    });
+    const member = await slipway('services', 'set', 'search', 'clusters={"prod-a":["prod-a","prod-b"]}');
+    expect(member.stderr).toMatch(/prod-a is both a sync set of search .* and an environment of it/);
+    expect(
+      JSON.parse((await slipway('--json', 'services', 'show', 'search')).stdout).metadata.clusters,
+    ).toBeUndefined();
   });
 
   it('says an unknown service or environment does not exist, with the nearest name, exit 1', async () => {
@@ -211,6 +226,8 @@ describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
   });
 });
 
+let cancelledGroup = '';
+
 describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => {
   const bakes: Record<string, string> = {};
 
@@ -284,12 +301,21 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(screen).toMatch(new RegExp(`❯ ${bakes.v2} +1\\.1\\.0 +\\d+ (s|min) ago`));
     expect(screen).toMatch(new RegExp(`${bakes.v1} +1\\.0\\.0 +\\d+ (s|min) ago +serving in prod now`));
     const asked = await run.onTerminal(['deploy', 'search', 'prod', '1.1.0', '-m', 'no'], (s) =>
-      /prod is production: deploy search\?/.test(plain(s)) ? 'n\r' : undefined,
+      /search prod is production: deploy 1\.0\.0 → 1\.1\.0\?/.test(plain(s)) ? 'n\r' : undefined,
     );
     expect(plain(asked.stdout)).toMatch(/version +img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\)[\s\S]*nothing done/);
     // The same config commit is said as unchanged, not as "X → X" (issue 23 item 13).
     expect(plain(asked.stdout)).toMatch(/\n {2}config +unchanged \([0-9a-f]{12}\)\r?\n/);
     expect(asked.code).toBe(1);
+    // Without a terminal nothing is asked: a production change is a usage error naming --yes, and nothing moves.
+    const script = await slipway('deploy', 'search', 'prod', '1.1.0', '-m', 'from a script');
+    expect(script).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        /version +img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\)[\s\S]*slipway: search prod is production: deploy img-\w+ \(1\.0\.0\) → img-\w+ \(1\.1\.0\): nothing is asked without a terminal; add --yes to confirm it\n$/,
+      ),
+    });
+    expect(JSON.parse((await slipway('--json', 'history', 'search', 'prod')).stdout).items).toHaveLength(1);
   }, 60_000);
 
   it('pause says when it takes effect; Ctrl-C of a follow says it keeps running; watch shows the pause; --queue in words', async () => {
@@ -297,7 +323,7 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     let pausing: Promise<Run> | undefined;
     // The pause is asked and the follow interrupted at once, while the burn-in runs: a pause that
     // took effect before the Ctrl-C (a slow machine) would end the follow first, as a pause.
-    const follow = await run.slipway(['deploy', 'search', 'prod', '1.1.0', '-m', 'second', '--burn-in', '6'], {
+    const follow = await run.slipway(['deploy', 'search', 'prod', '1.1.0', '-m', 'second', '--burn-in', '6', '--yes'], {
       started: (child, r) => {
         const poll = setInterval(() => {
           id ||= /(dep-[0-9a-z]+):/.exec(r.stdout)?.[1] ?? '';
@@ -313,7 +339,7 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect([follow.code, follow.stderr]).toEqual([130, expect.stringMatching(/keeps running/)]);
     expect(follow.stderr).toMatch(new RegExp(`Deployment ${id} keeps running\\. Follow it again: slipway watch ${id}`));
     expect(paused.stdout).toMatch(new RegExp(`^${id} pauses after burn-in, in about \\d+ s`));
-    const busy = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'meanwhile', '--force');
+    const busy = await slipway('deploy', 'search', 'prod', '1.0.0', '-m', 'meanwhile', '--force', '--yes');
     expect(busy.stderr).toMatch(/--queue/);
     expect(busy.stderr).not.toMatch(/"queue"/);
     // A second pause says it is asked already (issue 23 item 13); following a paused deployment is
@@ -329,10 +355,21 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     });
     expect((await slipway('pause', id)).stdout).toBe(`${id} is paused already: slipway resume ${id}\n`);
     expect((await slipway('resume', id)).code).toBe(0);
-    expect(lastLine((await slipway('watch', id)).stdout)).toMatch(/succeeded$/);
+    const resumed = await slipway('watch', id);
+    expect(lastLine(resumed.stdout)).toMatch(/succeeded$/);
+    // What the traffic said, where people look: no requests here, so the probes judged alone.
+    expect(plain(resumed.stdout)).toMatch(
+      /✓ burn-in .*; traffic: new 0\/0 errors, old 0\/0: not enough traffic to judge \(200 requests each needed\); judged by the health checks alone/,
+    );
   }, 90_000);
 
   it('undo says what it deploys first; status and history show version, outcome, time taken, who, and the undo', async () => {
+    // Production: without a terminal, only with --yes (what the orchestrator says undo deploys is shown first).
+    const unconfirmed = await slipway('undo', 'search', 'prod', '-m', 'back');
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(
+      /^search prod:\n {2}version +img-\w+ \(1\.1\.0\) → img-\w+ \(1\.0\.0\) a downgrade\n[\s\S]*slipway: search prod is production: undo img-\w+ \(1\.1\.0\) → img-\w+ \(1\.0\.0\), a downgrade: nothing is asked without a terminal; add --yes to confirm it\n$/,
+    );
     const undone = await slipway('undo', 'search', 'prod', '-m', 'back', '--yes');
     expect(undone.stderr).toMatch(/version +img-\w+ \(1\.1\.0\) → img-\w+ \(1\.0\.0\)/);
     expect(undone.stdout).toMatch(new RegExp(`undo search prod → ${bakes.v1} \\(1\\.0\\.0\\), config [0-9a-f]{12}`));
@@ -349,6 +386,27 @@ describe('build, bake and deploy (items 1, 2, 3, 7, 9; issue 15 item 8)', () => 
     expect(one.stdout).toMatch(/in service 1\.0\.0/);
     expect(one.stdout).toMatch(/last deployment: dep-\w+ succeeded \(undo\) \d+ s/);
   }, 90_000);
+
+  it('cancels a deployment whose group was made; the name of that group is not given to the next one', async () => {
+    const started = await slipway('deploy', 'search', 'prod', '1.1.0', '-m', 'to cancel', '--yes', '--no-wait');
+    const id = started.stdout.trim();
+    const get = async () =>
+      (await (
+        await fetch(`${platform.urls.orchestrator}/deployments/${id}`, {
+          headers: { Authorization: `Bearer ${platform.adminToken}` },
+        })
+      ).json()) as { state: string; actions: { name: string; state: string }[]; context: { group?: string } };
+    await eventually(
+      get,
+      (d) => d.actions.some((a) => a.name === 'create-server-group' && a.state === 'done'),
+      'its group',
+    );
+    expect((await slipway('cancel', id)).code).toBe(0);
+    const done = await eventually(get, (d) => d.state === 'cancelled' || d.state === 'failed', 'the cancel');
+    expect(done.state).toBe('cancelled');
+    cancelledGroup = done.context.group!;
+    expect(cancelledGroup).toMatch(/^search-prod-v\d{3}$/);
+  }, 60_000);
 
   it('fails a version whose instances crash on start in seconds, with the end of their log, and leaves no dead folders (issue 23 item 9)', async () => {
     const dir = await checkout('1.4.0');
@@ -406,15 +464,24 @@ describe('what changed, by commit (issue 17)', () => {
     // Redis goes away for a second while the deploy is followed (issue 23 item 7): slipway says the
     // deployment keeps running, tries again, and exits 0 with it.
     let outage: Promise<void> | undefined;
-    const deployed = await run.slipway(['deploy', 'search', 'prod', '1.2.0', '-m', 'from Git', '--burn-in', '1'], {
-      started: (child, r) =>
-        child.stdout!.on('data', () => {
-          if (!outage && /▸ wait-for-instance-health/.test(r.stdout)) outage = redisOutage(1000);
-        }),
-    });
+    const deployed = await run.slipway(
+      ['deploy', 'search', 'prod', '1.2.0', '-m', 'from Git', '--burn-in', '1', '--yes'],
+      {
+        started: (child, r) =>
+          child.stdout!.on('data', () => {
+            if (!outage && /▸ wait-for-instance-health/.test(r.stdout)) outage = redisOutage(1000);
+          }),
+      },
+    );
     await outage;
     expect(deployed).toMatchObject({ code: 0, stderr: expect.stringMatching(/the deployment keeps running/) });
     expect(deployed.stdout).toMatch(/succeeded\n$/);
+    // A name a recent group had (the cancelled one's) is not used again: on AWS a group being deleted holds it.
+    const [fromGit] = JSON.parse((await slipway('--json', 'history', 'search', 'prod')).stdout).items as {
+      context: { group: string };
+    }[];
+    expect(fromGit!.context.group).not.toBe(cancelledGroup);
+    expect(fromGit!.context.group > cancelledGroup).toBe(true);
 
     // A config change waiting in the repository since: resultsPerPage 20 → 30.
     const config = await mkdtemp(join(tmpdir(), 'search-prod-config-'));
@@ -450,10 +517,10 @@ describe('what changed, by commit (issue 17)', () => {
     // up where it was cut (Last-Event-ID), says each action once, and exits 0 as the deployment succeeds.
     const proxy = await cuttingProxy(platform.urls.orchestrator!);
     try {
-      const cut = await run.slipway(['deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1'], {
-        env: { SLIPWAY_ORCHESTRATOR_URL: proxy.url },
-        killAfterMs: 120_000,
-      });
+      const cut = await run.slipway(
+        ['deploy', 'search', 'prod', '1.3.0', '-m', 'highlighting', '--burn-in', '1', '--yes'],
+        { env: { SLIPWAY_ORCHESTRATOR_URL: proxy.url }, killAfterMs: 120_000 },
+      );
       if (cut.code !== 0) throw new Error(`the followed deploy: ${JSON.stringify({ ...cut, ...proxy }, null, 2)}`);
       expect(cut).toMatchObject({ code: 0, stderr: expect.stringMatching(/event stream was cut; trying again/) });
       expect(proxy.cuts).toBeGreaterThan(1);
@@ -473,7 +540,22 @@ describe('what changed, by commit (issue 17)', () => {
         "no build with a repository was reported for them (set the service's repo metadata, slipway services set search repo=<url>, and build again)\n",
     );
 
-    const reverted = await slipway('revert', 'search', 'prod', short(commits.fix), '-m', 'highlighting is slow');
+    // Production: a revert is confirmed too (--yes without a terminal), after what it deploys is shown.
+    const unconfirmed = await slipway('revert', 'search', 'prod', short(commits.fix), '-m', 'highlighting is slow');
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(
+      /version +img-\w+ \(1\.3\.0\) → img-\w+ \(1\.2\.0\) a downgrade[\s\S]*search prod is production: revert to img-\w+ \(1\.3\.0\) → img-\w+ \(1\.2\.0\), a downgrade: nothing is asked without a terminal; add --yes/,
+    );
+    expect(await version()).toBe('1.3.0');
+    const reverted = await slipway(
+      'revert',
+      'search',
+      'prod',
+      short(commits.fix),
+      '-m',
+      'highlighting is slow',
+      '--yes',
+    );
     expect(reverted.code).toBe(0);
     expect(reverted.stdout).toMatch(
       new RegExp(`^dep-\\w+: search prod back to 1\\.2\\.0 \\(img-\\w+\\), without ${short(commits.fix)}\\n`),

@@ -11,12 +11,13 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
 import { ConflictError, PayloadTooLargeError, UnprocessableError } from '@slipway/core';
-import { startMoto, type TestMoto } from '@slipway/test-utils';
+import { packageTarball, recordAwsActions, startMoto, type TestMoto } from '@slipway/test-utils';
 import { createLocalArtifactStore, createS3ArtifactStore } from './artifacts.js';
 
-const body = gzipSync('a tarball, say');
+// Artifacts are tarballs of a package (artifact-check.ts): two of them, with other content.
+const body = await packageTarball({ 'index.js': 'a tarball, say' });
+const other = await packageTarball({ 'index.js': 'other' });
 const sha256 = createHash('sha256').update(body).digest('hex');
 
 // Against moto's S3, path-style (the bucket in the path, as SLIPWAY_S3_FORCE_PATH_STYLE asks).
@@ -41,7 +42,8 @@ describe('S3 artifact store', () => {
     );
     store = createS3ArtifactStore({
       bucket: 'artifacts-bucket',
-      client: s3,
+      // The code's own credentials: its calls are checked against the documented IAM policy.
+      client: new S3Client({ ...moto.slipway, forcePathStyle: true }),
       cacheDir: await mkdtemp(join(tmpdir(), 'slipway-s3-')),
       maxBytes: 1024,
       pageSize: 2,
@@ -69,7 +71,7 @@ describe('S3 artifact store', () => {
   it('accepts the same content again and refuses other content, without writing', async () => {
     await store.put('search', '1.0.0', Readable.from([body]), 'ci');
     expect((await store.put('search', '1.0.0', Readable.from([body]), 'someone')).created).toBe(false);
-    await expect(store.put('search', '1.0.0', Readable.from([gzipSync('other')]), 'ci')).rejects.toThrow(ConflictError);
+    await expect(store.put('search', '1.0.0', Readable.from([other]), 'ci')).rejects.toThrow(ConflictError);
     const object = await s3.send(
       new GetObjectCommand({ Bucket: 'artifacts-bucket', Key: 'artifacts/search/1.0.0.tgz' }),
     );
@@ -90,6 +92,18 @@ describe('S3 artifact store', () => {
     expect(listed.map((a) => a.version).sort()).toEqual(['1.0.0', '1.0.1', '1.0.2', '1.1.0', '2.0.0']);
     const file = await store.localPath(listed[0]!);
     expect(await readFile(file)).toEqual(body);
+  });
+
+  it('deletes a version', async () => {
+    await store.put('search', '1.0.0', Readable.from([body]), 'ci');
+    expect(await store.delete('search', '1.0.0')).toBe(true);
+    expect(await store.get('search', '1.0.0')).toBeUndefined();
+  });
+
+  it('asks S3 only for what the documented IAM policy allows (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'baking-artifacts');
+    expect(used).toEqual(expect.arrayContaining(['s3:PutObject', 's3:GetObject', 's3:DeleteObject']));
+    expect(missing).toEqual([]);
   });
 });
 
@@ -121,11 +135,11 @@ describe('local artifact store', () => {
     const dir = await mkdtemp(join(tmpdir(), 'slipway-artifacts-'));
     const store = createLocalArtifactStore({ dir, maxBytes: 1024 });
     await store.put('search', '1.0.0', Readable.from([body]), 'ci');
-    await expect(store.put('search', '1.0.0', Readable.from([gzipSync('other')]), 'ci')).rejects.toThrow(ConflictError);
+    await expect(store.put('search', '1.0.0', Readable.from([other]), 'ci')).rejects.toThrow(ConflictError);
     await writeFile(join(dir, 'search', '1.0.0.tgz'), 'damaged on disk');
-    const replaced = await store.put('search', '1.0.0', Readable.from([gzipSync('other')]), 'ci');
+    const replaced = await store.put('search', '1.0.0', Readable.from([other]), 'ci');
     expect(replaced.created).toBe(true);
-    expect(replaced.artifact.sha256).toBe(createHash('sha256').update(gzipSync('other')).digest('hex'));
+    expect(replaced.artifact.sha256).toBe(createHash('sha256').update(other).digest('hex'));
     expect(await store.delete('search', '1.0.0')).toBe(true);
     expect(await store.get('search', '1.0.0')).toBeUndefined();
     expect(await store.delete('search', '1.0.0')).toBe(false);

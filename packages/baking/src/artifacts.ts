@@ -2,7 +2,8 @@
  * Service artifacts: a .tgz of the built service per version, stored with its sha256. A version
  * once stored never changes: uploading it again with other content is a ConflictError — unless
  * what is stored is damaged (its bytes lost or not matching their sha256), which a new upload
- * replaces; an admin can delete a version. Bytes that are not gzip are refused on arrival.
+ * replaces; an admin can delete a version. Bytes that are not a gzip tarball of the service's
+ * package, or hold what a bake must not unpack, are refused on arrival (artifact-check.ts).
  * Locally they live under $SLIPWAY_HOME/artifacts; on AWS in an S3 bucket.
  */
 import {
@@ -22,6 +23,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform, Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { checkArtifact } from './artifact-check.js';
 
 export interface Artifact {
   service: string;
@@ -63,6 +65,7 @@ async function receive(body: Readable, file: string, maxBytes: number): Promise<
   });
   await pipeline(body, meter, createWriteStream(file));
   await mustBeGzip(file, maxBytes * MAX_EXPANSION);
+  await checkArtifact(file);
   return { sha256: hash.digest('hex'), size };
 }
 

@@ -53,7 +53,7 @@ export interface BakeStore {
   /** Log entries after `after` (a stream id; '0' for all). */
   readLog(id: string, after: string, count?: number): Promise<LogEntry[]>;
   /** Waits up to `ms` for entries after `after`, on a connection of the caller's. */
-  waitLog(connection: Redis, id: string, after: string, ms: number): Promise<LogEntry[]>;
+  waitLog(connection: Pick<Redis, 'xread'>, id: string, after: string, ms: number): Promise<LogEntry[]>;
   requestCancel(id: string): Promise<void>;
   cancelRequested(id: string): Promise<boolean>;
   imageFor(bakeKey: string): Promise<string | undefined>;

@@ -4,7 +4,7 @@
  * that contains the commit — a "Revert in <env>" button the chat service answers by deploying
  * the newest earlier release without it (revert-commit), as whoever pressed it.
  */
-import type { Logger } from '@slipway/core';
+import { outboundFetch, type Logger } from '@slipway/core';
 import type { FailedBuildFacts } from './build-operations.js';
 import type { Build } from './builds.js';
 
@@ -14,17 +14,23 @@ export interface FailedBuildNotice {
   logger: Logger;
 }
 
-export function failedBuildMessage(build: Build, envs: string[], about?: { message?: string; author?: string }) {
+export function failedBuildMessage(
+  build: Build,
+  running: { env: string; deployment?: string }[],
+  about?: { message?: string; author?: string },
+) {
   const short = build.commit.slice(0, 12);
+  const envs = running.map((r) => r.env);
   const text = `:x: build of ${build.service} ${short}${about?.message ? ` "${about.message.split('\n')[0]}"` : ''}${about?.author ? ` by ${about.author}` : ''} failed${build.url ? ` — ${build.url}` : ''}${envs.length ? `; it runs in ${envs.join(', ')}` : ''}`;
   const section = { type: 'section', text: { type: 'mrkdwn', text } };
-  if (envs.length === 0) return { text, blocks: [section] };
-  const buttons = envs.map((env) => ({
+  if (running.length === 0) return { text, blocks: [section] };
+  // Each names the deployment serving when it was sent: pressed after a newer one, it is refused.
+  const buttons = running.map(({ env, deployment }) => ({
     type: 'button',
     action_id: 'slipway:revert',
     text: { type: 'plain_text', text: `Revert in ${env}` },
     style: 'danger',
-    value: JSON.stringify({ service: build.service, env, commit: build.commit }),
+    value: JSON.stringify({ service: build.service, env, commit: build.commit, ...(deployment ? { deployment } : {}) }),
     confirm: {
       title: { type: 'plain_text', text: `Revert ${short}?` },
       text: { type: 'mrkdwn', text: `Deploy the newest release of ${build.service} ${env} without ${short}.` },
@@ -48,7 +54,7 @@ export async function announceFailedBuild(
       facts.runningWith().catch(() => []),
       facts.describe().catch(() => undefined),
     ]);
-    const response = await fetch(url, {
+    const response = await outboundFetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(failedBuildMessage(build, envs, about)),

@@ -6,19 +6,23 @@
  */
 import type { CloudProvider } from '@slipway/cloud';
 import {
+  ConflictError,
   InputError,
   NotAuthenticatedError,
+  NotAllowedError,
   NotFoundError,
   principalOf,
   rawBodyOf,
   typedOperations,
   typedQuery,
+  UnprocessableError,
+  withoutCredentials,
   type OperationHandlers,
 } from '@slipway/core';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { buildFromGitHub, type Build, type BuildStore } from './builds.js';
 import type { ServiceRegistry } from './operations.js';
-import { isRepoUrl, type SourceRepositories } from './repositories.js';
+import { buildRepositoryRefusal, type SourceRepositories } from './repositories.js';
 import type { operations } from './schema/generated/openapi.js';
 
 /** The operations this file answers; operations.ts answers the rest of the document. */
@@ -31,10 +35,10 @@ export interface BuildOperationsOptions {
   cloud: Pick<CloudProvider, 'getImage'>;
   /** The service's `repo` metadata property. */
   repoOf(service: string): Promise<string | undefined>;
-  /** What each environment of a service runs now; [] when that cannot be known. */
-  runningImages(service: string): Promise<{ env: string; image: string }[]>;
-  /** The secret GitHub signs its webhooks with; undefined turns them away. */
-  githubSecret(): string | undefined;
+  /** What each environment of a service runs now, and the deployment that put it there; [] when that cannot be known. */
+  runningImages(service: string): Promise<{ env: string; image: string; deployment?: string }[]>;
+  /** The secret GitHub signs a service's webhooks with (one per service); undefined turns them away. */
+  githubSecret(service: string): string | undefined;
   /** Told of each build that turns failed (build-notify.ts: Slack, with Revert buttons). */
   onFailed?(build: Build, about: FailedBuildFacts): Promise<void>;
 }
@@ -49,8 +53,8 @@ export function verifyGitHubSignature(secret: string, body: Buffer, header: stri
 
 /** What is known of a failed build's commit, asked only when needed. */
 export interface FailedBuildFacts {
-  /** The environments whose running artifact contains the commit. */
-  runningWith(): Promise<string[]>;
+  /** The environments whose running artifact contains the commit, each with the deployment serving it. */
+  runningWith(): Promise<{ env: string; deployment?: string }[]>;
   describe(): Promise<{ message?: string; author?: string } | undefined>;
 }
 
@@ -63,10 +67,11 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
       throw new NotFoundError(`no service named ${service} in the metadata registry`);
   }
 
+  /** The service's repository, without any credentials its URL carried (what is shown and cloned). */
   async function repoUrl(service: string): Promise<string | undefined> {
     const fromMetadata = await options.repoOf(service).catch(() => undefined);
-    if (fromMetadata) return fromMetadata;
-    return (await builds.list(service, 20)).find((b) => b.repo)?.repo;
+    const url = fromMetadata ?? (await builds.list(service, 20)).find((b) => b.repo)?.repo;
+    return url && withoutCredentials(url);
   }
 
   /** Commit → the environments whose running artifact was built from it. */
@@ -98,14 +103,15 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     return recorded;
   }
 
-  /** The environments whose running artifact contains `commit`. */
-  async function runningWith(service: string, commit: string): Promise<string[]> {
+  /** The environments whose running artifact contains `commit`, each with the deployment serving it. */
+  async function runningWith(service: string, commit: string): Promise<{ env: string; deployment?: string }[]> {
     const url = await repoUrl(service);
-    const envs: string[] = [];
-    for (const { env, image } of await options.runningImages(service).catch(() => [])) {
+    const envs: { env: string; deployment?: string }[] = [];
+    for (const { env, image, deployment } of await options.runningImages(service).catch(() => [])) {
       const version = (await options.cloud.getImage(image).catch(() => undefined))?.version;
       const build = version ? await builds.byVersion(service, version) : undefined;
-      if (build && (await repositories.contains(service, url, build.commit, commit))) envs.push(env);
+      if (build && (await repositories.contains(service, url, build.commit, commit)))
+        envs.push({ env, ...(deployment ? { deployment } : {}) });
     }
     return envs;
   }
@@ -114,12 +120,13 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     async reportBuild(req, res) {
       const body = req.body;
       await mustService(body.service);
-      if (body.repo !== undefined && !isRepoUrl(body.repo))
-        throw new InputError(
-          `repo '${body.repo}' is not a repository URL git can clone (https://, ssh://, git@host:path, file://)`,
-        );
+      // Stored and shown without the credentials a CI's origin carries (https://token:secret@…).
+      const repo = body.repo === undefined ? undefined : withoutCredentials(body.repo);
+      const refusal = repo === undefined ? undefined : buildRepositoryRefusal(repo);
+      if (refusal) throw new UnprocessableError(`repo ${repo} cannot be cloned by the platform: ${refusal}`);
       const build = await record({
         ...body,
+        ...(repo === undefined ? {} : { repo }),
         reportedBy: principalOf(req).subject,
         reportedAt: new Date().toISOString(),
       });
@@ -127,18 +134,41 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
     },
 
     async githubWebhook(req, res) {
-      const secret = options.githubSecret();
+      // Each service has its own secret: a body signed for one service is not good for another.
+      const service = typedQuery(req).service;
+      const secret = options.githubSecret(service);
       const raw = rawBodyOf(req);
       const signature = req.headers['x-hub-signature-256'];
       if (!secret || !raw || !verifyGitHubSignature(secret, raw, typeof signature === 'string' ? signature : undefined))
-        throw new NotAuthenticatedError('X-Hub-Signature-256 does not match this body signed with the webhook secret');
-      const service = typedQuery(req).service;
+        throw new NotAuthenticatedError(
+          `X-Hub-Signature-256 does not match this body signed with ${service}'s webhook secret`,
+        );
       await mustService(service);
       const event = String(req.headers['x-github-event'] ?? '');
       if (event === 'ping') {
         res.status(200).json({ ok: true });
         return;
       }
+      // The service is bound to its repository: a signed delivery about another one is not its build.
+      const registered = await repoUrl(service);
+      const from = (req.body as { repository?: Record<string, unknown> } | undefined)?.repository ?? {};
+      const named = ['html_url', 'clone_url', 'ssh_url', 'git_url']
+        .map((k) => from[k])
+        .filter((v) => typeof v === 'string');
+      if (!registered)
+        throw new UnprocessableError(
+          `${service} names no repository (its repo property): set it to the repository this webhook comes from`,
+        );
+      if (!named.some((url) => sameRepository(url as string, registered)))
+        throw new NotAllowedError(
+          `this delivery is about ${String(from.full_name ?? from.html_url ?? 'no repository')}, not ${service}'s repository ${registered}`,
+        );
+      // A delivery is acted on once: the same one sent again (a replay) is refused.
+      const delivery = req.headers['x-github-delivery'];
+      if (typeof delivery !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(delivery))
+        throw new InputError('X-GitHub-Delivery is required (the delivery id GitHub sends)');
+      if (!(await builds.firstDelivery(delivery)))
+        throw new ConflictError(`delivery ${delivery} was received already: a delivery is acted on once`);
       const report = buildFromGitHub(event, req.body);
       if (!report) {
         res.status(202).json({ ignored: `${event || 'this'} event says nothing about a build` });
@@ -208,4 +238,24 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
       res.json({ service, version, source: build.commit, commit, contains: contains ?? null });
     },
   });
+}
+
+/** Two URLs of one repository, whatever the scheme: host and path, without `.git`, credentials or case. */
+export function sameRepository(a: string, b: string): boolean {
+  const key = (url: string) => {
+    const scp = /^[\w.-]+@([\w.-]+):(?!\/\/)(.+)$/.exec(url);
+    let host: string;
+    let path: string;
+    if (scp) [host, path] = [scp[1]!, scp[2]!];
+    else {
+      try {
+        const parsed = new URL(url);
+        [host, path] = [parsed.hostname, parsed.pathname];
+      } catch {
+        return url;
+      }
+    }
+    return `${host}/${path.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '')}`.toLowerCase();
+  };
+  return key(a) === key(b);
 }

@@ -3,7 +3,7 @@ import type { CloudProvider } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import { eventually, gitRepo, startRedis, type TestGitRepo, type TestRedis } from '@slipway/test-utils';
 import type { Express } from 'express';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,6 +21,8 @@ import { createSourceRepositories, orchestratorClusters } from './repositories.j
 const CI = { Authorization: 'Bearer ci-token' };
 const READER = { Authorization: 'Bearer reader-token' };
 const WEBHOOK_SECRET = 'github-webhook-secret-1f2e';
+// A secret per service: search's does not sign for suggest.
+const WEBHOOK_SECRETS: Record<string, string> = { search: WEBHOOK_SECRET, suggest: 'suggest-webhook-secret-77aa' };
 const tokens = createTokenVerifier({
   'ci-token': { subject: 'ci', role: 'ci' },
   'reader-token': { subject: 'rita', role: 'reader' },
@@ -37,6 +39,8 @@ let slack: Server;
 const slackMessages: Array<{ text: string; blocks: Array<{ type: string; elements?: Array<{ value: string }> }> }> = [];
 
 beforeAll(async () => {
+  // The repositories and the Slack stand-in are on this disk and this machine: the operator allows that here.
+  process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
   slack = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
@@ -61,7 +65,7 @@ beforeAll(async () => {
     store: createRedisBakeStore({ redis, prefix }),
     artifacts: createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes: 1024 }),
     cloud: { getImage: async (id: string) => images[id] } as unknown as CloudProvider,
-    services: { exists: async (name) => name === 'search' },
+    services: { exists: async (name) => name === 'search' || name === 'suggest' },
     queue: { enqueue: async () => {}, remove: async () => false },
     serviceTemplateDigest: 'x',
     baseTemplateDigest: 'x',
@@ -71,8 +75,8 @@ beforeAll(async () => {
     builds: createRedisBuildStore({ redis, prefix }),
     repositories: createSourceRepositories({ dir: join(home, 'repos') }),
     repoOf: async (service) => (service === 'search' ? repo.url : undefined),
-    runningImages: async () => [{ env: 'prod', image: 'img-2' }],
-    githubSecret: () => WEBHOOK_SECRET,
+    runningImages: async () => [{ env: 'prod', image: 'img-2', deployment: 'dep-serving01' }],
+    githubSecret: (service?: string) => WEBHOOK_SECRETS[service ?? 'search'],
     onFailed: (build, facts) =>
       announceFailedBuild(build, facts, {
         logger,
@@ -84,6 +88,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
   await new Promise((resolve) => slack.close(resolve));
   await redis.quit();
   await redisServer.stop();
@@ -91,16 +96,25 @@ afterAll(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-function github(event: string, payload: object, secret = WEBHOOK_SECRET) {
+function github(
+  event: string,
+  payload: object,
+  secret = WEBHOOK_SECRET,
+  { service = 'search', delivery = randomUUID() }: { service?: string; delivery?: string } = {},
+) {
   const body = JSON.stringify(payload);
   const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
   return request(app)
-    .post('/webhooks/github?service=search')
+    .post(`/webhooks/github?service=${service}`)
     .set('Content-Type', 'application/json')
     .set('X-GitHub-Event', event)
+    .set('X-GitHub-Delivery', delivery)
     .set('X-Hub-Signature-256', signature)
     .send(body);
 }
+
+/** The repository a GitHub delivery names: search's own (its repo property). */
+const fromSearch = () => ({ html_url: 'https://github.com/example/search', clone_url: repo.url });
 
 describe('POST /builds', () => {
   it('records what CI reports for a commit, merging later reports into it', async () => {
@@ -144,7 +158,7 @@ describe('POST /webhooks/github', () => {
         conclusion: 'failure',
         html_url: 'https://github.com/example/search/actions/runs/3',
       },
-      repository: { html_url: 'https://github.com/example/search' },
+      repository: fromSearch(),
     });
     expect(answer.status).toBe(201);
     expect(answer.body).toMatchObject({ commit: commits[2], status: 'failed', reportedBy: 'github' });
@@ -153,7 +167,10 @@ describe('POST /webhooks/github', () => {
   it('refuses a body whose signature does not match, and records nothing', async () => {
     const answer = await github(
       'check_suite',
-      { check_suite: { head_sha: commits[0], status: 'completed', conclusion: 'success' } },
+      {
+        check_suite: { head_sha: commits[0], status: 'completed', conclusion: 'success' },
+        repository: fromSearch(),
+      },
       'another-secret',
     );
     expect(answer.status).toBe(401);
@@ -242,7 +259,10 @@ describe('a failed build', () => {
       `:x: build of search ${commits[0]!.slice(0, 12)} "First search" by Test Author failed — https://ci.example.com/runs/1; it runs in prod`,
     );
     const buttons = message.blocks.find((b) => b.type === 'actions')!.elements!;
-    expect(buttons.map((b) => JSON.parse(b.value))).toEqual([{ service: 'search', env: 'prod', commit: commits[0] }]);
+    // It names the deployment serving then: a Revert pressed once another serves is refused.
+    expect(buttons.map((b) => JSON.parse(b.value))).toEqual([
+      { service: 'search', env: 'prod', commit: commits[0], deployment: 'dep-serving01' },
+    ]);
   });
 });
 
@@ -288,5 +308,117 @@ describe('orchestratorClusters', () => {
     } finally {
       await new Promise((resolve) => orchestrator.close(resolve));
     }
+  });
+});
+
+describe('GitHub deliveries (#24 attack 7)', () => {
+  const run = (sha: string, conclusion: string, repository: object = fromSearch()) => ({
+    action: 'completed',
+    workflow_run: {
+      head_sha: sha,
+      status: 'completed',
+      conclusion,
+      html_url: 'https://github.com/example/search/actions/runs/9',
+    },
+    repository,
+  });
+  const buildOf = async (service: string, sha: string) =>
+    (await request(app).get(`/services/${service}/commits`).set(READER)).body.items.find(
+      (c: { commit: string }) => c.commit === sha,
+    )?.build?.status;
+
+  it('acts on a delivery once: the same delivery sent again is refused and changes nothing', async () => {
+    const sha = '1'.repeat(40);
+    const delivery = randomUUID();
+    expect((await github('workflow_run', run(sha, 'success'), WEBHOOK_SECRET, { delivery })).status).toBe(201);
+    // CI says otherwise since; the old delivery sent again must not put "passed" back.
+    await request(app).post('/builds').set(CI).send({ service: 'search', commit: sha, status: 'running' });
+    const again = await github('workflow_run', run(sha, 'success'), WEBHOOK_SECRET, { delivery });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/received already/);
+    expect(await buildOf('search', sha)).toBe('running');
+  });
+
+  it("refuses a body signed with one service's secret sent for another (?service= is outside the signature)", async () => {
+    const sha = '2'.repeat(40);
+    const answer = await github('workflow_run', run(sha, 'failure'), WEBHOOK_SECRET, { service: 'suggest' });
+    expect(answer.status).toBe(401);
+    expect(answer.body.detail).toMatch(/suggest's webhook secret/);
+    expect(await buildOf('suggest', sha)).toBeUndefined();
+  });
+
+  it("refuses a delivery about another repository than the service's own, and records nothing", async () => {
+    const sha = '3'.repeat(40);
+    const fork = { html_url: 'https://github.com/mallory/search', full_name: 'mallory/search' };
+    const answer = await github('workflow_run', run(sha, 'failure', fork));
+    expect(answer.status).toBe(403);
+    expect(answer.body.detail).toMatch(/about mallory\/search, not search's repository/);
+    expect(await buildOf('search', sha)).toBeUndefined();
+  });
+});
+
+describe('build repositories (#24 attacks 9 and 10)', () => {
+  it('refuses a repository on this disk or on a host the operator did not allow, and clones nothing', async () => {
+    delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
+    const other = await gitRepo({ 'plans.md': 'secret' }, { message: 'Another team: private plans' });
+    try {
+      for (const url of [
+        other.url,
+        `file://${home}/../../etc`,
+        'https://10.0.0.5/search.git',
+        'https://git.internal.example/search.git',
+        'http://github.com/example/search.git',
+        'git://github.com/example/search.git',
+      ]) {
+        const sha = '4'.repeat(40);
+        const answer = await request(app)
+          .post('/builds')
+          .set(CI)
+          .send({ service: 'suggest', commit: sha, status: 'passed', repo: url });
+        expect({ url, status: answer.status }).toEqual({ url, status: 422 });
+        expect(answer.body.detail).toMatch(/cannot be cloned by the platform: /);
+      }
+      const listed = await request(app).get('/services/suggest/commits').set(READER);
+      expect(JSON.stringify(listed.body)).not.toMatch(/private plans/i);
+      expect(listed.body.items).toEqual([]);
+    } finally {
+      process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
+      await other.remove();
+    }
+  });
+
+  it('keeps and shows a repository without the credentials its URL carried (a CI origin)', async () => {
+    const sha = '5'.repeat(40);
+    const answer = await request(app).post('/builds').set(CI).send({
+      service: 'suggest',
+      commit: sha,
+      status: 'passed',
+      version: '9.9.9',
+      repo: 'https://gitlab-ci-token:glcbt-s3cr3t-64@gitlab.example.test/example/suggest.git',
+    });
+    expect(answer.status).toBe(201);
+    expect(answer.body.repo).toBe('https://gitlab.example.test/example/suggest.git');
+    const shown = [
+      await request(app).get('/services/suggest/versions/9.9.9/build').set(READER),
+      await request(app).get('/services/suggest/commits').set(READER),
+    ];
+    expect(shown.map((r) => r.status)).toEqual([200, 200]);
+    expect(JSON.stringify(shown.map((r) => r.body))).not.toContain('s3cr3t');
+    expect(shown[1]!.body.repo).toBe('https://gitlab.example.test/example/suggest.git');
+  });
+});
+
+describe('a build link (#24 attack 5)', () => {
+  it('is refused unless it is http(s): a ci token cannot store javascript: for the dashboard to link', async () => {
+    for (const url of ['javascript:alert(document.cookie)', 'data:text/html;base64,PHNjcmlwdD4xPC9zY3JpcHQ+']) {
+      const answer = await request(app)
+        .post('/builds')
+        .set(CI)
+        .send({ service: 'suggest', commit: '6'.repeat(40), status: 'failed', url });
+      expect(answer.status).toBe(400);
+      expect(JSON.stringify(answer.body.errors)).toMatch(/url/);
+    }
+    const listed = await request(app).get('/services/suggest/commits').set(READER);
+    expect(JSON.stringify(listed.body)).not.toMatch(/javascript:|data:text/);
   });
 });

@@ -29,6 +29,8 @@ export interface BuildStore {
   /** Newest report first. */
   list(service: string, limit: number): Promise<Build[]>;
   byVersion(service: string, version: string): Promise<Build | undefined>;
+  /** True the first time a webhook delivery id is seen (kept a week), false for a replay. */
+  firstDelivery(id: string): Promise<boolean>;
 }
 
 // KEYS: record hash, recent zset, versions hash. ARGV: commit, report JSON, score.
@@ -68,6 +70,9 @@ export function createRedisBuildStore({ redis, prefix }: { redis: Redis; prefix:
     },
     async get(service, commit) {
       return parse(await redis.hget(key(service, 'records'), commit));
+    },
+    async firstDelivery(id) {
+      return (await redis.set(`${prefix}deliveries:${id}`, '1', 'EX', 7 * 86_400, 'NX')) === 'OK';
     },
     async list(service, limit) {
       const commits = await redis.zrevrange(key(service, 'recent'), 0, limit - 1);

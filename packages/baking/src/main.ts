@@ -2,6 +2,7 @@ import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
   createRedis,
+  createStreamHub,
   redisFromEnv,
   defaultPort,
   intFromEnv,
@@ -27,6 +28,7 @@ import {
   digestOf,
   imageQuotaFromEnv,
   metadataRegistry,
+  builderSettingsFromEnv,
   startBakery,
   templatesFor,
 } from './wiring.js';
@@ -38,6 +40,12 @@ const home = slipwayHome(env);
 const { url: redisUrl, sentinels } = redisFromEnv(env);
 const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 const store = createRedisBakeStore({ redis, prefix: 'slipway:baking:' });
+// Everyone following a bake's log shares one Redis connection, within caps.
+const followers = createStreamHub({
+  redis,
+  perSubject: intFromEnv(env, 'SLIPWAY_STREAMS_PER_TOKEN', 20),
+  total: intFromEnv(env, 'SLIPWAY_STREAMS_TOTAL', 500),
+});
 const images = createRedisImageRegistry({ redis, prefix: 'slipway:baking:' });
 const imageRegions = createRedisImageRegions({ redis, prefix: 'slipway:baking:' });
 // Bakes and registrations are in the default region; an image reaches others by POST /images/{id}/regions.
@@ -67,11 +75,14 @@ const bakery = await startBakery({
     logger,
     retention: intFromEnv(env, 'SLIPWAY_IMAGE_RETENTION', 10),
     baseRetention: intFromEnv(env, 'SLIPWAY_BASE_IMAGE_RETENTION', 3),
+    builder: builderSettingsFromEnv(env),
+    cleanupMs: intFromEnv(env, 'SLIPWAY_BAKE_CLEANUP_S', 600) * 1000,
   },
 });
 const token = requireEnv(env, 'SLIPWAY_TOKEN');
 const slackOf = metadataLookup(requireEnv(env, 'SLIPWAY_METADATA_URL'), token, 'slack');
-const githubSecretFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE ?? join(home, 'github-webhook-secret');
+// One secret per service ({"search": "<secret>"}), so a body signed for one service is no good for another.
+const githubSecretsFile = env.SLIPWAY_GITHUB_WEBHOOK_SECRETS_FILE ?? join(home, 'github-webhook-secrets.json');
 const app = createApp({
   store,
   images,
@@ -93,13 +104,17 @@ const app = createApp({
     ? orchestratorClusters(env.SLIPWAY_ORCHESTRATOR_URL, token)
     : async () => [],
   // Read when a webhook comes, so a secret put in place later needs no restart.
-  githubSecret: () =>
-    existsSync(githubSecretFile) ? readFileSync(githubSecretFile, 'utf8').trim() || undefined : undefined,
+  githubSecret: (service) => {
+    if (!existsSync(githubSecretsFile)) return undefined;
+    const secrets = JSON.parse(readFileSync(githubSecretsFile, 'utf8')) as Record<string, unknown>;
+    const secret = Object.hasOwn(secrets, service) ? secrets[service] : undefined;
+    return typeof secret === 'string' && secret.length >= 16 ? secret : undefined;
+  },
   queue: bakery.queue,
   serviceTemplateDigest: digestOf(templates.service),
   baseTemplateDigest: digestOf(templates.base),
   ...(quota ? { quota } : {}),
-  followConnection: () => redis.duplicate(),
+  followConnection: (subject) => followers.follower(subject),
   bakeTimeoutSeconds,
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
@@ -112,6 +127,7 @@ await serve({
   host: env.HOST,
   logger,
   onClose: async () => {
+    followers.close();
     await bakery.close();
     await redis.quit();
   },

@@ -5,9 +5,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { pack, type Header } from 'tar-stream';
+import { gzipSync } from 'node:zlib';
 import { LocalCloud } from '@slipway/cloud';
-import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { createLogger, createRedis, createStreamHub, createTokenVerifier, type Redis } from '@slipway/core';
 import {
+  eventually,
   FAST_TIME_SCALE,
   fastLoadBalancer,
   freePort,
@@ -163,6 +166,96 @@ describe('PUT /artifacts/{service}/{version}', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.body.detail).toMatch(/no service named nothing/);
     expect((await request(app).put('/artifacts/search/2.0').set(DEPLOYER).send({ a: 1 })).status).toBe(415);
+  });
+});
+
+/** A .tgz made entry by entry, as an attacker would: owners, modes and types as given. */
+async function tarball(entries: Array<Partial<Header> & { name: string; body?: string }>): Promise<Buffer> {
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  tar.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
+  const done = new Promise<void>((resolve) => tar.on('end', () => resolve()));
+  for (const { body, ...header } of entries) tar.entry(header, body ?? '');
+  tar.finalize();
+  await done;
+  return gzipSync(Buffer.concat(chunks));
+}
+const manifest = { name: 'package/package.json', body: JSON.stringify({ name: 'search', main: 'index.js' }) };
+const entryPoint = { name: 'package/index.js', body: 'require("http")' };
+const sendArtifact = (version: string, bytes: Buffer) =>
+  request(app).put(`/artifacts/search/${version}`).set(DEPLOYER).set('Content-Type', 'application/gzip').send(bytes);
+
+describe('what an artifact may hold (#24 attack 2)', () => {
+  it('refuses setuid files, device nodes, FIFOs and links that leave the package, naming the entry, and stores nothing', async () => {
+    const hostile: Array<[string, Partial<Header> & { name: string; body?: string }, RegExp]> = [
+      [
+        'setuid root shell',
+        { name: 'package/sh', mode: 0o4755, uid: 0, gid: 0, body: '#!/bin/sh' },
+        /package\/sh is setuid/,
+      ],
+      ['setgid', { name: 'package/tool', mode: 0o2755, body: 'x' }, /package\/tool is setgid/],
+      [
+        'char device',
+        { name: 'package/mem', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 1 },
+        /package\/mem is a device node/,
+      ],
+      [
+        'block device',
+        { name: 'package/disk', type: 'block-device', mode: 0o660, devmajor: 8, devminor: 0 },
+        /package\/disk is a device node/,
+      ],
+      ['fifo', { name: 'package/pipe', type: 'fifo', mode: 0o644 }, /package\/pipe is a FIFO/],
+      [
+        'symlink out',
+        { name: 'package/token', type: 'symlink', linkname: '../../../admin-token' },
+        /package\/token links outside the package/,
+      ],
+      [
+        'absolute symlink',
+        { name: 'package/passwd', type: 'symlink', linkname: '/etc/passwd' },
+        /package\/passwd links outside the package/,
+      ],
+      [
+        'hard link out',
+        { name: 'package/hosts', type: 'link', linkname: '/etc/hosts' },
+        /package\/hosts links outside the package/,
+      ],
+      ['path out', { name: 'package/../../start', body: 'x' }, /package\/\.\.\/\.\.\/start leaves the package/],
+    ];
+    for (const [what, entry, reason] of hostile) {
+      const answer = await sendArtifact('6.6.6', await tarball([manifest, entryPoint, entry]));
+      expect({ what, status: answer.status }).toEqual({ what, status: 422 });
+      expect(answer.body.detail).toMatch(reason);
+    }
+    const list = await request(app).get('/artifacts/search').set(DEPLOYER);
+    expect(list.body.items.map((a: { version: string }) => a.version)).not.toContain('6.6.6');
+  });
+
+  it('keeps a link that stays inside the package', async () => {
+    const inside = { name: 'package/main.js', type: 'symlink' as const, linkname: './index.js' };
+    expect((await sendArtifact('6.6.7', await tarball([manifest, entryPoint, inside]))).status).toBe(201);
+  });
+});
+
+describe("an artifact is a tarball of the service's package (#23 item 8)", () => {
+  it('refuses `echo hello | gzip`, a tarball with no package, and a package without its entry point, naming what is missing', async () => {
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ['echo hello | gzip', gzipSync('hello\n'), /not a tarball/],
+      ['no package', await tarball([{ name: 'README.md', body: 'hi' }]), /no package\.json/],
+      ['no entry point', await tarball([manifest]), /entry point index\.js \(package\.json "main"\) is not in it/],
+      [
+        'bad manifest',
+        await tarball([{ name: 'package/package.json', body: '{oops' }, entryPoint]),
+        /package\.json is not JSON/,
+      ],
+    ];
+    for (const [what, bytes, reason] of cases) {
+      const answer = await sendArtifact('7.7.7', bytes);
+      expect({ what, status: answer.status }).toEqual({ what, status: 422 });
+      expect(answer.body.detail).toMatch(reason);
+    }
+    const list = await request(app).get('/artifacts/search').set(DEPLOYER);
+    expect(list.body.items.map((a: { version: string }) => a.version)).not.toContain('7.7.7');
   });
 });
 
@@ -479,5 +572,75 @@ describe('POST /images/{id}/regions', () => {
       .set({ Authorization: 'Bearer reader-token' })
       .send({ region: 'local-west' });
     expect(reader.status).toBe(403);
+  });
+});
+
+describe("following a bake's log (#24 attack 6)", () => {
+  it('shares one Redis connection among its followers, and caps them per token and in total with 429 and Retry-After', async () => {
+    const hub = createStreamHub({ redis, perSubject: 3, total: 4 });
+    const server = createApp({ ...deps, followConnection: (subject: string) => hub.follower(subject) }).listen(
+      0,
+      '127.0.0.1',
+    );
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const id = 'bake-f0110f0110f0';
+    await deps.store.create({
+      id,
+      kind: 'base',
+      state: 'running',
+      requestedBy: 'dave',
+      createdAt: new Date().toISOString(),
+    });
+    const clients = async () =>
+      String(await redis.client('LIST'))
+        .split('\n')
+        .filter(Boolean).length;
+    const before = await clients();
+    const controllers: AbortController[] = [];
+    const streams: Array<{ text: string }> = [];
+    const follow = async (token: string) => {
+      const controller = new AbortController();
+      controllers.push(controller);
+      const answer = await fetch(`${base}/bakes/${id}/log`, {
+        headers: { Authorization: `Bearer ${token}` },
+        signal: controller.signal,
+      });
+      if (answer.status === 200) {
+        const seen = { text: '' };
+        streams.push(seen);
+        const decoder = new TextDecoder();
+        void (async () => {
+          for await (const chunk of answer.body!) seen.text += decoder.decode(chunk as Uint8Array);
+        })().catch(() => {});
+      }
+      return answer;
+    };
+    try {
+      for (let i = 0; i < 3; i++) expect((await follow('deployer-token')).status).toBe(200);
+      const fourth = await follow('deployer-token');
+      expect(fourth.status).toBe(429);
+      expect(fourth.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(((await fourth.json()) as { detail: string }).detail).toMatch(/dave already follows 3 streams/);
+      expect((await follow('admin-token')).status).toBe(200);
+      const over = await follow('reader-token');
+      expect(over.status).toBe(429);
+      expect(((await over.json()) as { detail: string }).detail).toMatch(/already serves 4 followers/);
+      // Four followers, at most one more Redis connection.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await clients()) - before).toBeLessThanOrEqual(1);
+      await deps.store.log(id, 'layering search 1.0.0');
+      for (const seen of streams)
+        await eventually(
+          async () => seen.text,
+          (text) => text.includes('layering search 1.0.0'),
+          'every follower to get the new line',
+        );
+    } finally {
+      for (const controller of controllers) controller.abort();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      hub.close();
+    }
   });
 });

@@ -8,9 +8,9 @@ import {
   typedOperations,
   typedQuery,
   type OperationHandlers,
-  type Redis,
   type TypedRequest,
   type TypedResponse,
+  type StreamConnection,
 } from '@slipway/core';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
@@ -54,7 +54,8 @@ export interface OperationsOptions extends Pick<ImageRegionOptions, 'regions' | 
   /** Quotas on image bytes, where images have local bytes (the local cloud). */
   quota?: { limits: ImageQuota; sizes: ImageSizes };
   /** A connection of its own for each log follower (it blocks). */
-  followConnection(): Redis;
+  /** A follower of a bake's log for `subject` (core's stream hub: one shared connection, capped). */
+  followConnection(subject: string): StreamConnection;
   bakeTimeoutSeconds: number;
 }
 
@@ -334,7 +335,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
     res: TypedResponse<operations['getBakeLog']>,
     id: string,
   ) {
-    const connection = options.followConnection();
+    const connection = options.followConnection(principalOf(req).subject);
     await sendEventStream(req, res, {
       read: async (after) => (await store.readLog(id, after, 10_000)).map((e) => ({ id: e.id, data: e.line })),
       follow: async (after, ms) =>

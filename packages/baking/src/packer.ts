@@ -1,6 +1,13 @@
 /**
  * Packer, run the one way it is safe to: execa with an argument array (never a shell), every
  * value as a `-var`, `-machine-readable` output parsed line by line as it comes.
+ *
+ * Stopped the way Packer expects to be: an interrupt to its whole process group, as a terminal's
+ * Ctrl-C is (Packer runs as a wrapper and a child, and the wrapper ignores a SIGINT of its own;
+ * a SIGTERM kills the wrapper and leaves the child building). Packer then cancels and cleans up
+ * — terminates its builder instance, deletes its temporary security group and key pair,
+ * deregisters a half-made image — which takes minutes on AWS; only after `cleanupMs` is the
+ * group killed.
  */
 import { execa, type ResultPromise } from 'execa';
 
@@ -49,6 +56,10 @@ export interface PackerRun {
   onLine(line: PackerLine, text: string | undefined): void;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** How long Packer may clean up after an interrupt before it is killed (default 10 minutes). */
+  cleanupMs?: number;
+  /** More environment for Packer (its AWS credentials and region come from the service's own). */
+  env?: Record<string, string>;
 }
 
 export interface PackerResult {
@@ -56,6 +67,19 @@ export interface PackerResult {
   exitCode?: number;
   reason?: string;
   artifactIds: string[];
+  /** Interrupted, and killed before it had cleaned up: what it made may still be there. */
+  killed?: boolean;
+}
+
+const CLEANUP_MS = 10 * 60_000;
+
+/** A signal to every process of a group; one already gone is fine. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
 const VAR_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -67,6 +91,8 @@ export async function packerBuild({
   onLine,
   signal,
   timeoutMs,
+  cleanupMs = CLEANUP_MS,
+  env = {},
 }: PackerRun): Promise<PackerResult> {
   const args = ['build', '-machine-readable', '-color=false'];
   for (const [name, value] of Object.entries(vars)) {
@@ -79,11 +105,27 @@ export async function packerBuild({
     cwd,
     reject: false,
     all: true,
-    ...(signal ? { cancelSignal: signal } : {}),
-    ...(timeoutMs ? { timeout: timeoutMs } : {}),
-    forceKillAfterDelay: 5000,
-    env: { CHECKPOINT_DISABLE: '1', PACKER_NO_COLOR: '1' },
+    // A process group of its own, to be interrupted whole.
+    detached: true,
+    env: { ...env, CHECKPOINT_DISABLE: '1', PACKER_NO_COLOR: '1' },
   });
+  const group = subprocess.pid;
+  let interrupted: 'cancelled' | 'timed out' | undefined;
+  let killed = false;
+  let killer: NodeJS.Timeout | undefined;
+  const interrupt = (why: 'cancelled' | 'timed out') => {
+    if (interrupted || group === undefined) return;
+    interrupted = why;
+    signalGroup(group, 'SIGINT');
+    killer = setTimeout(() => {
+      killed = true;
+      signalGroup(group, 'SIGKILL');
+    }, cleanupMs);
+  };
+  const onAbort = () => interrupt('cancelled');
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = timeoutMs ? setTimeout(() => interrupt('timed out'), timeoutMs) : undefined;
   let buffered = '';
   subprocess.all?.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
@@ -99,11 +141,23 @@ export async function packerBuild({
     }
   });
   const result = await subprocess;
-  if (result.exitCode === 0) return { ok: true, exitCode: 0, artifactIds };
-  const reason = result.isCanceled
-    ? 'cancelled'
-    : result.timedOut
-      ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s`
-      : `packer exited with ${result.exitCode ?? result.signal}`;
-  return { ok: false, ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}), reason, artifactIds };
+  clearTimeout(timer);
+  clearTimeout(killer);
+  signal?.removeEventListener('abort', onAbort);
+  // Nothing of an interrupted run outlives it (a plugin its killed parent left).
+  if (interrupted && group !== undefined) signalGroup(group, 'SIGKILL');
+  if (result.exitCode === 0 && !interrupted) return { ok: true, exitCode: 0, artifactIds };
+  const reason =
+    interrupted === 'cancelled'
+      ? 'cancelled'
+      : interrupted === 'timed out'
+        ? `timed out after ${Math.round((timeoutMs ?? 0) / 1000)} s`
+        : `packer exited with ${result.exitCode ?? result.signal}`;
+  return {
+    ok: false,
+    ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+    reason,
+    artifactIds,
+    ...(killed ? { killed } : {}),
+  };
 }

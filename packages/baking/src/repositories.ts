@@ -4,7 +4,17 @@
  * the history of another (is a bad commit in the artifact built from that one?). The URL is the
  * service's `repo` metadata property, else the one its last build reported.
  */
-import { createServiceClient, gitEnvironment, GitMirror, NotFoundError, unwrap, type LogEntry } from '@slipway/core';
+import {
+  createServiceClient,
+  gitEnvironment,
+  GitMirror,
+  NotFoundError,
+  pinnedRepository,
+  repositoryRefusal,
+  unwrap,
+  withoutCredentials,
+  type LogEntry,
+} from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,11 +24,14 @@ import type { paths as OrchestratorPaths } from './schema/generated/peers/orches
 
 const run = promisify(execFile);
 
-/** A URL git may clone: a scheme it knows or scp-like ssh, never something read as an option. */
-const REPO_URL = /^(?:(?:https?|ssh|git|file):\/\/[^\s]+|[\w.-]+@[\w.-]+:[^\s]+)$/;
-
-export function isRepoUrl(url: string): boolean {
-  return REPO_URL.test(url) && !url.startsWith('-');
+/**
+ * Why the platform may not clone a build repository, or undefined: https or ssh to an allowed
+ * Git host (SLIPWAY_GIT_HOSTS), never a path on this disk unless the operator allows private
+ * addresses (core's outbound guard). A request names these URLs (a ci token's build report):
+ * cloning one is an outbound request like any other.
+ */
+export function buildRepositoryRefusal(url: string): string | undefined {
+  return repositoryRefusal(url);
 }
 
 export interface SourceRepositories {
@@ -38,13 +51,16 @@ export function createSourceRepositories(options: { dir: string }): SourceReposi
   const mirrors = new Map<string, { mirror: GitMirror; url: string; fetchedAt: number }>();
 
   /** The service's mirror, cloned the first time and fetched in the background after that. */
-  async function mirrorOf(service: string, url: string | undefined): Promise<GitMirror | undefined> {
-    if (!url || !isRepoUrl(url)) return undefined;
+  async function mirrorOf(service: string, given: string | undefined): Promise<GitMirror | undefined> {
+    // Credentials never reach the mirror's config (nor a reader): the host's own credential set-up does.
+    const url = given && withoutCredentials(given);
+    if (!url || buildRepositoryRefusal(url)) return undefined;
     let known = mirrors.get(service);
     if (!known || known.url !== url) {
       known?.mirror.close();
       const dir = join(options.dir, `${service}-${Buffer.from(url).toString('base64url').slice(0, 40)}.git`);
-      known = { mirror: new GitMirror(service, url, dir, 'source repository'), url, fetchedAt: Date.now() };
+      const mirror = new GitMirror(service, url, dir, 'source repository', () => pinnedRepository(url));
+      known = { mirror, url, fetchedAt: Date.now() };
       mirrors.set(service, known);
     }
     try {
@@ -118,12 +134,14 @@ export function metadataLookup(
 export function orchestratorClusters(
   baseUrl: string,
   token: string,
-): (service: string) => Promise<{ env: string; image: string }[]> {
+): (service: string) => Promise<{ env: string; image: string; deployment?: string }[]> {
   const client = createServiceClient<OrchestratorPaths>({ baseUrl, token, timeoutMs: 5000 });
   return async (service) => {
     const { data } = await client.GET('/clusters', { params: { query: { service } } });
     return (data?.items ?? []).flatMap((c) =>
-      c.service === service && c.active?.image ? [{ env: c.env, image: c.active.image }] : [],
+      c.service === service && c.active?.image
+        ? [{ env: c.env, image: c.active.image, ...(c.active.deployment ? { deployment: c.active.deployment } : {}) }]
+        : [],
     );
   };
 }

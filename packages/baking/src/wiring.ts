@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLocalArtifactStore, createS3ArtifactStore, type ArtifactStore } from './artifacts.js';
-import { runBake, type BakerOptions, type Templates } from './baker.js';
+import { runBake, type BakerOptions, type BuilderSettings, type Templates } from './baker.js';
 import type { BakeStore } from './bakes.js';
 import { newBakeId, type BakeQueue, type ServiceRegistry } from './operations.js';
 import { createLocalImageSizes, type ImageQuota, type ImageSizes } from './quota.js';
@@ -78,6 +78,22 @@ export function artifactStoreFromEnv(env: NodeJS.ProcessEnv, home: string): Arti
   return createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes });
 }
 
+/** Where an AWS bake's builder runs and how Packer reaches it: SLIPWAY_BAKE_* (see BuilderSettings). */
+export function builderSettingsFromEnv(env: NodeJS.ProcessEnv): BuilderSettings {
+  const pick = (name: string) => (env[name] ? env[name] : undefined);
+  const settings = {
+    subnetId: pick('SLIPWAY_BAKE_SUBNET_ID'),
+    sshSourceCidr: pick('SLIPWAY_BAKE_SSH_CIDR'),
+    sshInterface: pick('SLIPWAY_BAKE_SSH_INTERFACE'),
+    instanceProfile: pick('SLIPWAY_BAKE_INSTANCE_PROFILE'),
+    kmsKeyId: pick('SLIPWAY_BAKE_KMS_KEY_ID'),
+    endpoint: pick('AWS_ENDPOINT_URL_EC2') ?? pick('AWS_ENDPOINT_URL'),
+  };
+  if (settings.sshSourceCidr === '0.0.0.0/0')
+    throw new Error('SLIPWAY_BAKE_SSH_CIDR must not open SSH to the internet (0.0.0.0/0): name your own range');
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+}
+
 export interface Bakery {
   queue: BakeQueue;
   close(): Promise<void>;
@@ -106,6 +122,9 @@ export async function startBakery(options: {
     ...(options.sentinels ? { sentinels: options.sentinels } : {}),
   };
   const queue = createQueue<{ bakeId?: string }>('bakes', connection);
+  // Stopping interrupts running bakes (Packer cleans up), rather than leaving builders behind.
+  const stopping = new AbortController();
+  const baker: BakerOptions = { ...options.baker, stopping: stopping.signal };
   const worker = createWorker<{ bakeId?: string }>(
     'bakes',
     async (job) => {
@@ -122,7 +141,7 @@ export async function startBakery(options: {
           createdAt: new Date().toISOString(),
         });
       }
-      const bake = await runBake(bakeId!, options.baker);
+      const bake = await runBake(bakeId!, baker);
       options.logger.info({ bake: bake.id, state: bake.state, image: bake.image }, 'bake finished');
       return bake.state;
     },
@@ -140,6 +159,7 @@ export async function startBakery(options: {
       },
     },
     async close() {
+      stopping.abort();
       await worker.close();
       await queue.close();
     },

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger, UnprocessableError } from '@slipway/core';
+import { createLogger, createRedis, UnprocessableError, type Redis } from '@slipway/core';
+import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import type { Actor, Deployment, SlipwayApi } from './slipway.js';
+import { redisSeenRequests } from './replay.js';
+import type { Actor, Deployment, Preview, SlipwayApi } from './slipway.js';
 import { SlackStandIn } from './stand-in.js';
 import { createChatUsers } from './users.js';
 
@@ -31,6 +33,33 @@ const IMAGES = [
  */
 function fakeSlipway(options: { slowStatusMs?: number } = {}) {
   const calls: Call[] = [];
+  /** Environments marked production: their changes need the preview's confirmation. */
+  const production = new Set<string>();
+  /** What serves each env now (a named undo of anything else is refused, as the orchestrator does). */
+  const serving = new Map<string, string>();
+  const preview = (action: Preview['action'], service: string, env: string, image: string): Preview => {
+    const from = { image: 'img-13', version: '1.3.0', commit: 'a'.repeat(40), instances: 2 };
+    const to = { image, version: image === 'img-2' ? '1.2.0' : '1.4.0', commit: 'a'.repeat(40), instances: 2 };
+    const downgrade = to.version < from.version;
+    return {
+      action,
+      confirmationRequired: production.has(env),
+      confirmation: `${service} ${env} img-13@aaaaaaaaaaaa→${image}@aaaaaaaaaaaa`,
+      clusters: [
+        {
+          service,
+          env,
+          from,
+          to,
+          unchanged: false,
+          downgrade,
+          sameVersion: false,
+          policy: { production: production.has(env), requireConfirmation: production.has(env) },
+        },
+      ],
+      warnings: downgrade ? [`${service} ${env}: a downgrade, from img-13 (1.3.0) back to ${image} (1.2.0)`] : [],
+    };
+  };
   const deployments = new Map<string, Deployment>();
   let next = 0;
   const steps: Array<(d: Deployment) => void> = [
@@ -108,13 +137,43 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
           throw new UnprocessableError(`image ${request.image} is not an image of ${request.service}`);
         return start(actor, request.service, request.env, request.image, request.message);
       },
-      async undo(service, env, message) {
-        record('undo', service, env, message);
+      async undo(service, env, message, named) {
+        record('undo', service, env, message, named);
         return start(actor, service, env, 'img-2', message);
       },
-      async revertCommit(service, env, commit, message) {
-        record('revertCommit', service, env, commit, message);
+      async revertCommit(service, env, commit, message, named) {
+        record('revertCommit', service, env, commit, message, named);
         return { ...start(actor, service, env, 'img-1', message), image: 'img-1', version: '1.3.0' };
+      },
+      async resolve(service, name) {
+        record('resolve', service, name);
+        return name === 'live'
+          ? { service, name, kind: 'set', clusters: ['prod-a', 'prod-b'] }
+          : { service, name, kind: 'cluster', clusters: [name] };
+      },
+      async previewDeploy(request) {
+        record('previewDeploy', request);
+        return preview('deploy', request.service, request.env, request.image);
+      },
+      async previewUndo(service, env, deployment) {
+        record('previewUndo', service, env, deployment);
+        const now = serving.get(`${service} ${env}`);
+        if (deployment && now && deployment !== now)
+          throw new Error(`${deployment} no longer serves ${service} ${env}: ${now} does now (img-13)`);
+        return { ...preview('undo', service, env, 'img-2'), ...(now ? { undoOf: now } : {}) };
+      },
+      async previewRevert(service, env, commit, deployment) {
+        record('previewRevert', service, env, commit, deployment);
+        return preview('revert', service, env, 'img-1');
+      },
+      async previewRelease(request) {
+        record('previewRelease', request);
+        return preview(
+          'release',
+          request.items[0]!.service,
+          request.env ?? 'prod',
+          request.items[0]!.image ?? 'img-14',
+        );
       },
       async control(kind, id) {
         record('control', kind, id);
@@ -146,16 +205,21 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
       },
     };
   };
-  return { calls, slipway, deployments, start };
+  return { calls, slipway, deployments, start, production, serving };
 }
 
 let server: Server;
 let slack: SlackStandIn;
 let fake: ReturnType<typeof fakeSlipway>;
+let redisServer: TestRedis;
+let redis: Redis;
+let prefix: string;
 
 async function startChat(slipway: ReturnType<typeof fakeSlipway>, answerWithinMs?: number) {
   const app = createApp({
     signingSecret: SECRET,
+    // Every replica shares what was received, through Redis.
+    seen: redisSeenRequests(redis, prefix),
     users: createChatUsers({
       U0ALICE: { subject: 'alice', role: 'deployer' },
       U0BOB: { subject: 'bob', role: 'reader' },
@@ -171,6 +235,9 @@ async function startChat(slipway: ReturnType<typeof fakeSlipway>, answerWithinMs
 }
 
 beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = createRedis({ url: redisServer.url });
+  prefix = redisServer.prefix();
   fake = fakeSlipway();
   server = await startChat(fake);
   slack = await SlackStandIn.start({
@@ -183,6 +250,8 @@ afterAll(async () => {
   await slack.close();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
+  redis.disconnect();
+  await redisServer.stop();
 });
 
 describe('POST /slack/commands', () => {
@@ -209,6 +278,54 @@ describe('POST /slack/commands', () => {
       env: 'prod',
       image: 'img-14',
       message: 'Making everything faster',
+      // What was previewed, or nothing: the orchestrator refuses it if the cluster changed since.
+      confirm: 'search prod img-13@aaaaaaaaaaaa→img-14@aaaaaaaaaaaa',
+    });
+  });
+
+  it('shows a production change (from → to) with a Confirm button, deploys nothing until it is pressed', async () => {
+    fake.production.add('prod');
+    try {
+      const before = fake.calls.filter((c) => c.call === 'deploy').length;
+      const answer = await slack.command('undo search prod -m "back to 1.2"', alice);
+      expect(answer.body.text).toMatch(
+        /^:raised_hand: search prod is production: nothing is changed until you confirm\./,
+      );
+      expect(answer.body.text).toContain(
+        '*search prod*: img-13 (1.3.0) → img-2 (1.2.0), config unchanged, *a downgrade*',
+      );
+      expect(fake.calls.filter((c) => c.call === 'undo')).toHaveLength(0);
+      const button = (answer.body.blocks as { elements?: { action_id: string; value: string }[] }[])
+        .flatMap((b) => b.elements ?? [])
+        .find((e) => e.action_id === 'slipway:confirm')!;
+      expect(JSON.parse(button.value)).toEqual({
+        verb: 'undo',
+        service: 'search',
+        env: 'prod',
+        message: 'back to 1.2',
+        confirm: 'search prod img-13@aaaaaaaaaaaa→img-2@aaaaaaaaaaaa',
+      });
+      const pressed = await slack.press({ actionId: 'slipway:confirm', value: button.value }, alice);
+      await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
+      expect(fake.calls.filter((c) => c.call === 'undo').at(-1)!.args).toEqual([
+        'search',
+        'prod',
+        'back to 1.2',
+        { confirm: 'search prod img-13@aaaaaaaaaaaa→img-2@aaaaaaaaaaaa' },
+      ]);
+      expect(fake.calls.filter((c) => c.call === 'deploy')).toHaveLength(before);
+    } finally {
+      fake.production.delete('prod');
+    }
+  });
+
+  it('releases to a sync set named in a deploy, as the CLI does', async () => {
+    const answer = await slack.command('deploy search live img-14 -m "everywhere"', alice);
+    // Asked first, then said: the release it started, and the clusters of the set.
+    expect(answer.body.text).toMatch(/^:package: release `rel-1` .*\(search img-14 to live: prod-a, prod-b\)$/);
+    expect(fake.calls.filter((c) => c.call === 'release').at(-1)!.args[0]).toMatchObject({
+      env: 'live',
+      items: [{ service: 'search', image: 'img-14' }],
     });
   });
 
@@ -216,7 +333,12 @@ describe('POST /slack/commands', () => {
     const answer = await slack.command('undo search prod -m “too slow”', alice);
     expect(answer.body.text).toMatch(/^:leftwards_arrow_with_hook: undoing search prod/);
     await slack.waitFor(answer.responseId, (m) => /deployed/.test(m.text ?? ''));
-    expect(fake.calls.find((c) => c.call === 'undo')!.args).toEqual(['search', 'prod', 'too slow']);
+    expect(fake.calls.filter((c) => c.call === 'undo').at(-1)!.args).toEqual([
+      'search',
+      'prod',
+      'too slow',
+      { confirm: 'search prod img-13@aaaaaaaaaaaa→img-2@aaaaaaaaaaaa' },
+    ]);
   });
 
   it('answers a read in the acknowledgement itself', async () => {
@@ -290,6 +412,47 @@ describe('POST /slack/commands', () => {
     });
     expect(again.status).toBe(401);
   });
+
+  it('refuses a replay whose signature has a tail Bolt ignores (`v0=…=x`), and changes nothing (#24 attack 4)', async () => {
+    const first = await slack.command('deploy search prod img-14 -m "once"', alice);
+    expect(first.status).toBe(200);
+    const deploys = () => fake.calls.filter((c) => c.call === 'deploy').length;
+    const before = deploys();
+    for (const tail of ['=x', '=', '==v0']) {
+      const again = await slack.send('/slack/commands', first.signed.body, first.responseId, {
+        timestamp: first.signed.timestamp,
+        signature: `${first.signed.signature}${tail}`,
+      });
+      expect(again.status).toBe(401);
+      expect(again.body.text).toMatch(/received already/);
+    }
+    expect(deploys()).toBe(before);
+  });
+
+  it('refuses a replay sent to another replica: what was received is kept in Redis, not in one process (#24 attack 4)', async () => {
+    const replica = await startChat(fake);
+    try {
+      const first = await slack.command('deploy search prod img-15 -m "once"', alice);
+      expect(first.status).toBe(200);
+      const before = fake.calls.length;
+      const port = (replica.address() as AddressInfo).port;
+      const again = await fetch(`http://127.0.0.1:${port}/slack/commands`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          'X-Slack-Request-Timestamp': String(first.signed.timestamp),
+          'X-Slack-Signature': first.signed.signature,
+        },
+        body: first.signed.body,
+      });
+      expect(again.status).toBe(401);
+      expect(await again.text()).toMatch(/received already/);
+      expect(fake.calls.length).toBe(before);
+    } finally {
+      replica.closeAllConnections();
+      await new Promise((resolve) => replica.close(resolve));
+    }
+  });
 });
 
 describe('POST /slack/actions (buttons on notifications)', () => {
@@ -333,12 +496,17 @@ describe('POST /slack/actions (buttons on notifications)', () => {
     const final = await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
     expect(final.text).toMatch(/^:white_check_mark: search prod ← img-2 \(1\.4\.0\): deployed/);
     expect(slack.messages(pressed.responseId)[0]!.text).toMatch(
-      new RegExp(`^:rewind: alice is rolling back ${id}: the release it replaced, again \\[dep-`),
+      new RegExp(`^:rewind: alice is rolling back ${id}: the release it replaced, again…`),
     );
     const undo = fake.calls.filter((c) => c.call === 'undo').at(-1)!;
     expect({ who: undo.actor.subject, args: undo.args }).toEqual({
       who: 'alice',
-      args: ['search', 'prod', `roll back ${id} from Slack by alice`],
+      args: [
+        'search',
+        'prod',
+        `roll back ${id} from Slack by alice`,
+        { confirm: 'search prod img-13@aaaaaaaaaaaa→img-2@aaaaaaaaaaaa', deployment: id },
+      ],
     });
     expect(fake.calls.some((c) => c.call === 'control' && c.args[1] === id)).toBe(false);
   });
@@ -356,17 +524,45 @@ describe('POST /slack/actions (buttons on notifications)', () => {
     expect(fake.calls.length).toBe(before);
   });
 
-  it('undoes a service+env from an Undo button', async () => {
-    const pressed = await slack.press(
-      { actionId: 'slipway:undo', value: JSON.stringify({ service: 'search', env: 'prod' }) },
-      alice,
-    );
-    await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
-    expect(fake.calls.filter((c) => c.call === 'undo').at(-1)!.args).toEqual([
-      'search',
-      'prod',
-      'undo from Slack by alice',
-    ]);
+  it('undoes the deployment an Undo button names, while it serves', async () => {
+    fake.serving.set('search prod', 'dep-serving001');
+    try {
+      const pressed = await slack.press(
+        {
+          actionId: 'slipway:undo',
+          value: JSON.stringify({ deployment: 'dep-serving001', service: 'search', env: 'prod' }),
+        },
+        alice,
+      );
+      await slack.waitFor(pressed.responseId, (m) => /deployed/.test(m.text ?? ''));
+      expect(fake.calls.filter((c) => c.call === 'undo').at(-1)!.args).toEqual([
+        'search',
+        'prod',
+        'undo from Slack by alice',
+        { confirm: 'search prod img-13@aaaaaaaaaaaa→img-2@aaaaaaaaaaaa', deployment: 'dep-serving001' },
+      ]);
+    } finally {
+      fake.serving.clear();
+    }
+  });
+
+  it('refuses in words an Undo button of a deployment that no longer serves, and undoes nothing', async () => {
+    fake.serving.set('search prod', 'dep-newer00001');
+    try {
+      const before = fake.calls.filter((c) => c.call === 'undo').length;
+      const pressed = await slack.press(
+        {
+          actionId: 'slipway:undo',
+          value: JSON.stringify({ deployment: 'dep-older00001', service: 'search', env: 'prod' }),
+        },
+        alice,
+      );
+      const said = await slack.waitFor(pressed.responseId, () => true);
+      expect(said.text).toBe(':warning: dep-older00001 no longer serves search prod: dep-newer00001 does now (img-13)');
+      expect(fake.calls.filter((c) => c.call === 'undo')).toHaveLength(before);
+    } finally {
+      fake.serving.clear();
+    }
   });
 
   it('reverts a commit from the Revert button on a failed build', async () => {
@@ -381,6 +577,7 @@ describe('POST /slack/actions (buttons on notifications)', () => {
       'prod',
       commit,
       'revert cccccccccccc from Slack by alice',
+      { confirm: 'search prod img-13@aaaaaaaaaaaa→img-1@aaaaaaaaaaaa' },
     ]);
   });
 

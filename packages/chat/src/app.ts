@@ -5,20 +5,24 @@
  * minutes refused) on an express app of ours that also answers /healthz, /readyz and /metrics.
  */
 import { App, ExpressReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
-import { createHttpMetrics, sendText, type Logger } from '@slipway/core';
+import { createHttpMetrics, metricsAllowed, sendText, type Logger, type TokenVerifier } from '@slipway/core';
 import express, { type Express } from 'express';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handleButton } from './buttons.js';
 import { failure, runCommand, type Outcome } from './commands.js';
 import type { FollowOptions } from './follow.js';
 import { parseCommand, UsageError } from './grammar.js';
-import { replayGuard } from './replay.js';
+import { replayGuard, type SeenRequests } from './replay.js';
 import type { SlipwayFor } from './slipway.js';
 import { ResponseThread } from './thread.js';
 import type { ChatUsers } from './users.js';
 
 export interface AppDeps {
   signingSecret: string;
+  /** The requests received in the last minutes (Redis, shared by every replica): a replay is refused. */
+  seen: SeenRequests;
+  /** Who may read /metrics (any valid token); without it nobody may. */
+  tokens?: TokenVerifier;
   users: ChatUsers;
   slipway: SlipwayFor;
   logger: Logger;
@@ -48,24 +52,31 @@ export function createApp(deps: AppDeps): Express {
   });
   app.get('/healthz', (_req, res) => res.json({ status: 'ok', service: 'chat' }));
   app.get('/readyz', async (_req, res) => {
-    const checks = Object.fromEntries(
+    const failed = (
       await Promise.all(
-        Object.entries(deps.readiness ?? {}).map(async ([name, check]) => [
-          name,
-          await check().then(
-            () => 'ok',
-            (error: Error) => error.message || 'not ready',
+        Object.entries(deps.readiness ?? {}).map(async ([name, check]) =>
+          check().then(
+            () => undefined,
+            (error: Error) => [name, error.message] as const,
           ),
-        ]),
-      ),
-    ) as Record<string, string>;
-    const ready = Object.values(checks).every((state) => state === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'not ready', checks });
+        ),
+      )
+    ).filter((f) => f !== undefined);
+    // Ready or not, nothing more: why not is for the log.
+    if (failed.length) deps.logger.warn({ checks: Object.fromEntries(failed) }, 'not ready');
+    res.status(failed.length ? 503 : 200).json({ status: failed.length ? 'not ready' : 'ok' });
   });
-  app.get('/metrics', async (_req, res) =>
-    sendText(res, 200, metrics.registry.contentType, await metrics.registry.metrics()),
-  );
-  app.use(Object.values(ENDPOINTS), replayGuard(deps.signingSecret));
+  app.get('/metrics', async (req, res) => {
+    if (!deps.tokens || !metricsAllowed(deps.tokens, req.headers.authorization))
+      return void res.status(401).type('application/problem+json').json({
+        type: 'about:blank',
+        title: 'Unauthorized',
+        status: 401,
+        detail: 'metrics need a bearer token (Authorization: Bearer <token>), any role',
+      });
+    sendText(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
+  });
+  app.use(Object.values(ENDPOINTS), replayGuard(deps.signingSecret, deps.seen));
 
   const receiver = new ExpressReceiver({
     signingSecret: deps.signingSecret,
@@ -77,7 +88,8 @@ export function createApp(deps: AppDeps): Express {
   const bolt = new App({ receiver, authorize: async () => ({}), logger: boltLogger(deps.logger) });
 
   bolt.command(/.*/, async ({ command, ack, respond }) => {
-    const ephemeral = (text: string) => ack({ response_type: 'ephemeral', text });
+    const ephemeral = (text: string, blocks?: unknown[]) =>
+      ack({ response_type: 'ephemeral', text, ...(blocks ? { blocks: blocks as never } : {}) });
     const actor = deps.users.find(command.team_id, command.user_id);
     if (!actor) return ephemeral(unknownUser(command.user_id));
     let parsed;
@@ -95,7 +107,7 @@ export function createApp(deps: AppDeps): Express {
       sleep(answerWithinMs).then(() => undefined),
     ]);
     if (first) {
-      await ephemeral(first.now);
+      await ephemeral(first.now, first.blocks);
       continueWith(first);
       return;
     }
@@ -104,7 +116,7 @@ export function createApp(deps: AppDeps): Express {
     void running.then(
       async (outcome) => {
         // Followed from here: the acknowledgement is an update, the outcome comes last.
-        await (outcome.later ? thread.update(outcome.now) : thread.finish(outcome.now));
+        await (outcome.later ? thread.update(outcome.now) : thread.finish(outcome.now, outcome.blocks));
         continueWith(outcome);
       },
       (error: unknown) => thread.finish(failure(error)),

@@ -6,6 +6,7 @@
  * the services check it again (the calls act as that person).
  */
 import { roleAllows, type Role } from '@slipway/core';
+import { confirmMessage, describeRelease, previewOf, startChange, type Change, type Started } from './changes.js';
 import { HELP, type ChatCommand } from './grammar.js';
 import { followBake, followDeployment, type FollowOptions } from './follow.js';
 import {
@@ -13,7 +14,7 @@ import {
   type Actor,
   type Environment,
   type ImageInfo,
-  type ReleaseStarted,
+  type Preview,
   type SlipwayApi,
   type SyncReport,
 } from './slipway.js';
@@ -29,6 +30,8 @@ export interface Conversation {
 export interface Outcome {
   /** The immediate answer (the acknowledgement Slack shows within its 3 s). */
   now: string;
+  /** Its buttons, when it asks for a confirmation. */
+  blocks?: unknown[];
   /** The rest, through the response_url. */
   later?: () => Promise<void>;
 }
@@ -61,7 +64,7 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
     ask: () => Promise<T>,
     said: (started: T) => string,
     follow?: (started: T) => Promise<unknown>,
-  ) {
+  ): Promise<Outcome> {
     let started: T;
     try {
       started = await ask();
@@ -82,6 +85,26 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
     };
   }
   const followed = ({ id }: { id: string }) => followDeployment(api, id, thread, c.follow);
+  /**
+   * A change moves production only on purpose: the orchestrator's preview first (its refusal is the
+   * answer); production is answered with it and a Confirm button; anything else is made at once
+   * carrying the preview's confirmation (so it does what was previewed, or nothing), then said and
+   * followed as any change.
+   */
+  const onPurpose = async (change: Change, said: (started: Started) => string): Promise<Outcome> => {
+    let preview: Preview;
+    try {
+      preview = await previewOf(c, change);
+    } catch (error) {
+      return { now: failure(error) };
+    }
+    if (preview.confirmationRequired) {
+      const { text, blocks } = confirmMessage(preview, change);
+      return { now: text, ...(blocks ? { blocks } : {}) };
+    }
+    const release = change.verb === 'release' || change.verb === 'promote';
+    return asked(() => startChange(c, change, preview.confirmation), said, release ? undefined : followed);
+  };
 
   switch (command.verb) {
     case 'help':
@@ -122,33 +145,46 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
       return { now: describeSync(await api.sync()) };
     case 'deploy': {
       const { service, env } = command;
-      let image: ImageInfo;
+      const what = 'image' in command ? { image: command.image } : { version: command.version };
+      let image: ImageInfo | undefined;
+      let clusters: string[] | undefined;
       try {
-        image = await imageFor(api, service, command);
+        // A sync set's name is a release to its clusters, resolved as the CLI and the API resolve it.
+        const target = await api.resolve(service, env);
+        if (target.kind === 'set') clusters = target.clusters;
+        else image = await imageFor(api, service, what);
       } catch (error) {
         return { now: failure(error) };
       }
-      return asked(
-        () =>
-          api.deploy({
+      if (clusters) {
+        const where = clusters.join(', ');
+        return onPurpose(
+          { verb: 'release', request: { message: command.message, env, items: [{ service, ...what }] } },
+          (started) =>
+            `${describeRelease(started)} (${service} ${'image' in what ? what.image : what.version} to ${env}: ${where})`,
+        );
+      }
+      return onPurpose(
+        {
+          verb: 'deploy',
+          request: {
             service,
             env,
-            image: image.id,
+            image: image!.id,
             message: command.message,
             ...(command.ref ? { configRef: command.ref } : {}),
             ...(command.strategy ? { strategy: command.strategy } : {}),
             ...(command.queue ? { queue: true } : {}),
-          }),
+          },
+        },
         (started) => `:rocket: deploying ${service} ${label(image)} to ${env} [${started.id}]…`,
-        followed,
       );
     }
     case 'undo':
-      return asked(
-        () => api.undo(command.service, command.env, command.message),
+      return onPurpose(
+        { verb: 'undo', service: command.service, env: command.env, message: command.message },
         (started) =>
           `:leftwards_arrow_with_hook: undoing ${command.service} ${command.env}: back to the previous release [${started.id}]…`,
-        followed,
       );
     case 'pause':
     case 'resume':
@@ -176,20 +212,19 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
       );
     }
     case 'release':
-      return asked(
-        () =>
-          api.release({
-            message: command.message,
-            items: command.items,
-            ...(command.env ? { env: command.env } : {}),
-          }),
+      return onPurpose(
+        {
+          verb: 'release',
+          request: { message: command.message, items: command.items, ...(command.env ? { env: command.env } : {}) },
+        },
         describeRelease,
       );
     case 'promote':
       // The orchestrator resolves the image serving in `from` now (a release item's `from`).
-      return asked(
-        () =>
-          api.release({
+      return onPurpose(
+        {
+          verb: 'promote',
+          request: {
             message: command.message,
             env: command.to,
             items: [
@@ -199,7 +234,8 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
                 ...(command.afterSeconds !== undefined ? { afterSeconds: command.afterSeconds } : {}),
               },
             ],
-          }),
+          },
+        },
         describeRelease,
       );
   }
@@ -263,8 +299,4 @@ function describeSync(answer: SyncReport): string {
         `:warning: *${s.service} ${s.set}* out of sync: ${s.clusters.map((c) => `${c.env} ${c.version ?? c.image ?? 'nothing'}${c.odd ? ' (odd one)' : ''}`).join(', ')}`,
     )
     .join('\n');
-}
-
-function describeRelease(answer: ReleaseStarted): string {
-  return `:package: release \`${answer.id}\` ${answer.state}: its waves run in order — \`/slipway sync\` and \`/slipway status\` follow it`;
 }

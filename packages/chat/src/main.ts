@@ -1,7 +1,17 @@
-import { createLogger, defaultPort, intFromEnv, requireEnv, serve, slipwayHome } from '@slipway/core';
+import {
+  createLogger,
+  createRedis,
+  defaultPort,
+  intFromEnv,
+  loadTokenVerifier,
+  requireEnv,
+  serve,
+  slipwayHome,
+} from '@slipway/core';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from './app.js';
+import { redisSeenRequests } from './replay.js';
 import { httpSlipway } from './slipway.js';
 import { watchedChatUsers } from './users.js';
 
@@ -16,8 +26,12 @@ const urls = {
   orchestrator: requireEnv(env, 'SLIPWAY_ORCHESTRATOR_URL'),
   baking: requireEnv(env, 'SLIPWAY_BAKING_URL'),
 };
+// What was received lately, shared by every replica (a replay is refused by all of them).
+const redis = createRedis({ url: env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
 const app = createApp({
   signingSecret,
+  seen: redisSeenRequests(redis),
+  ...(env.SLIPWAY_TOKENS_FILE ? { tokens: loadTokenVerifier(env.SLIPWAY_TOKENS_FILE) } : {}),
   users: watchedChatUsers(env.SLIPWAY_CHAT_USERS ?? join(home, 'chat-users.json'), (message) =>
     logger.warn({ message }, 'chat users file not read again; keeping the last one'),
   ),
@@ -25,10 +39,17 @@ const app = createApp({
   logger,
   follow: { pollMs: intFromEnv(env, 'SLIPWAY_CHAT_POLL_MS', 1000) },
   readiness: {
+    redis: async () => void (await redis.ping()),
     orchestrator: async () => {
       if (!(await fetch(`${urls.orchestrator}/healthz`, { signal: AbortSignal.timeout(2000) })).ok)
         throw new Error('orchestrator is not answering');
     },
   },
 });
-await serve({ app, port: intFromEnv(env, 'PORT', defaultPort('chat', env)), host: env.HOST, logger });
+await serve({
+  app,
+  port: intFromEnv(env, 'PORT', defaultPort('chat', env)),
+  host: env.HOST,
+  logger,
+  onClose: async () => void (await redis.quit()),
+});

@@ -25,6 +25,12 @@ export type DeployRequest = Body<OrchestratorPaths['/deployments']['post']>;
 export type ReleaseRequest = Body<OrchestratorPaths['/releases']['post']>;
 export type ReleaseStarted = AnswerOf<OrchestratorPaths['/releases']['post']>;
 export type SyncReport = AnswerOf<OrchestratorPaths['/sync']['get']>;
+/** What a change would do, as the orchestrator computes it, with the confirmation production needs. */
+export type Preview = Schemas['Preview'];
+/** One cluster, or a sync set and its clusters, as the orchestrator resolves a name for every face. */
+export type Target = AnswerOf<OrchestratorPaths['/services/{service}/names/{name}']['get']>;
+/** POST /deployments/preview's body. */
+export type DeployPreviewRequest = Body<OrchestratorPaths['/deployments/preview']['post']>;
 /** A bake started (`id`) or an image that exists already for these inputs (`image`). */
 export type BakeStarted = AnswerOf<BakingPaths['/bakes']['post']>;
 type Started = AnswerOf<OrchestratorPaths['/deployments']['post']>;
@@ -38,14 +44,26 @@ export interface SlipwayApi {
   deployments(service: string, env?: string): Promise<Deployment[]>;
   deployment(id: string): Promise<Deployment>;
   deploy(request: DeployRequest): Promise<Started>;
-  undo(service: string, env: string, message: string): Promise<Started>;
+  /** `deployment`: the one meant to be undone (a button's), refused when it no longer serves; `confirm`: the preview's. */
+  undo(
+    service: string,
+    env: string,
+    message: string,
+    named?: { deployment?: string; confirm?: string },
+  ): Promise<Started>;
   /** Deploys the newest earlier release whose artifact does not contain the commit. */
   revertCommit(
     service: string,
     env: string,
     commit: string,
     message: string,
+    named?: { deployment?: string; confirm?: string },
   ): Promise<AnswerOf<OrchestratorPaths['/services/{service}/envs/{env}/revert-commit']['post']>>;
+  resolve(service: string, name: string): Promise<Target>;
+  previewDeploy(request: DeployPreviewRequest): Promise<Preview>;
+  previewUndo(service: string, env: string, deployment?: string): Promise<Preview>;
+  previewRevert(service: string, env: string, commit: string, deployment?: string): Promise<Preview>;
+  previewRelease(request: ReleaseRequest): Promise<Preview>;
   control(kind: Control, id: string): Promise<Deployment>;
   release(request: ReleaseRequest): Promise<ReleaseStarted>;
   sync(): Promise<SyncReport>;
@@ -99,23 +117,49 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
       async deploy(request) {
         return unwrap(await orchestrator.POST('/deployments', { body: request }));
       },
-      async undo(service, env, message) {
+      async undo(service, env, message, named = {}) {
         return unwrap(
           await orchestrator.POST('/services/{service}/envs/{env}/undo', {
             params: { path: { service, env } },
-            body: { message },
+            body: { message, ...named },
           }),
         );
       },
-      async revertCommit(service, env, commit, message) {
+      async revertCommit(service, env, commit, message, named = {}) {
         return available(
           `POST /services/${service}/envs/${env}/revert-commit`,
           orchestrator.POST('/services/{service}/envs/{env}/revert-commit', {
             params: { path: { service, env } },
-            body: { commit, message },
+            body: { commit, message, ...named },
           }),
         );
       },
+      async resolve(service, name) {
+        return unwrap(
+          await orchestrator.GET('/services/{service}/names/{name}', { params: { path: { service, name } } }),
+        );
+      },
+      async previewDeploy(request) {
+        return unwrap(await orchestrator.POST('/deployments/preview', { body: request }));
+      },
+      async previewUndo(service, env, deployment) {
+        return unwrap(
+          await orchestrator.POST('/services/{service}/envs/{env}/undo/preview', {
+            params: { path: { service, env } },
+            body: deployment ? { deployment } : {},
+          }),
+        );
+      },
+      async previewRevert(service, env, commit, deployment) {
+        return unwrap(
+          await orchestrator.POST('/services/{service}/envs/{env}/revert-commit/preview', {
+            params: { path: { service, env } },
+            body: { commit, ...(deployment ? { deployment } : {}) },
+          }),
+        );
+      },
+      previewRelease: (request) =>
+        available('POST /releases/preview', orchestrator.POST('/releases/preview', { body: request })),
       async control(kind, id) {
         const path = deploymentPath(id);
         const call =

@@ -33,15 +33,20 @@ export class ResponseThread {
     return true;
   }
 
-  /** The outcome: always posted while any post is left. */
-  async finish(text: string): Promise<void> {
+  /** The outcome: always posted while any post is left; `blocks` carry its buttons (a Confirm). */
+  async finish(text: string, blocks?: unknown[]): Promise<void> {
     if (text === this.last || this.used >= this.uses) return;
-    await this.post(text);
+    await this.post(text, blocks);
   }
 
-  private async post(text: string): Promise<void> {
+  private async post(text: string, blocks?: unknown[]): Promise<void> {
     this.used += 1;
     this.last = text;
-    await this.respond({ response_type: 'ephemeral', replace_original: this.replace, text });
+    await this.respond({
+      response_type: 'ephemeral',
+      replace_original: this.replace,
+      text,
+      ...(blocks ? { blocks } : {}),
+    });
   }
 }

@@ -22,9 +22,15 @@ export function createChatUsers(document: Record<string, unknown>): ChatUsers {
   const users = new Map<string, ChatUser>();
   for (const [slackId, value] of Object.entries(document)) {
     const entry = value as Partial<ChatUser> | null;
-    if (!entry || typeof entry.subject !== 'string' || !SUBJECT.test(entry.subject) || !isRole(entry.role)) {
+    if (
+      !entry ||
+      typeof entry.subject !== 'string' ||
+      !SUBJECT.test(entry.subject) ||
+      !isRole(entry.role) ||
+      entry.role === 'platform'
+    ) {
       throw new InputError(
-        `chat users: ${slackId} needs a subject (letters, digits, . _ @ : + -) and a role (${ROLES.join(', ')})`,
+        `chat users: ${slackId} needs a subject (letters, digits, . _ @ : + -) and a person's role (${ROLES.filter((r) => r !== 'platform').join(', ')})`,
       );
     }
     users.set(slackId, { subject: entry.subject, role: entry.role });

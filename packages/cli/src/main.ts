@@ -46,6 +46,7 @@ const plan = () => import('./commands/plan.js');
 const revert = () => import('./commands/revert.js');
 const release = () => import('./commands/release.js');
 const login = () => import('./commands/login.js');
+const doctor = () => import('./commands/doctor.js');
 
 const CONTROL = `Stopping or going back:
   cancel    a running deployment stops at the next action boundary or wait; the service is left as it
@@ -134,7 +135,11 @@ export function program(): Command {
     slipway
       .command('build [service]')
       .description("run the service's build and upload the artifact → prints `search 1.4.0`")
-      .option('--dir <dir>', 'where to build (default: the build property, else here)')
+      .option('--dir <dir>', 'the checkout to build (default: here)')
+      .option(
+        '--trust-build-command',
+        "run a build command from the service's metadata without asking (anyone with deployer may change it)",
+      )
       .action(
         lazy(
           () => import('./commands/build.js'),
@@ -142,7 +147,7 @@ export function program(): Command {
         ),
       ),
     ['slipway build search --dir ../search'],
-    'The version comes from package.json (else git describe). Building the same source again is fine;\nchanged source needs a new version.',
+    'The build is `npm pack`, or the command in the checkout\'s slipway.json ({"build": {"command": […]}}).\nA command in the service\'s metadata (`build`) is shown and asked about first (never run without a\nterminal unless --trust-build-command). The version comes from package.json (else git describe).\nBuilding the same source again is fine; changed source needs a new version.',
   );
   examples(
     slipway
@@ -197,8 +202,8 @@ export function program(): Command {
       )
       .option('--queue', 'wait behind a running deployment instead of being refused')
       .option('--burn-in <seconds>', 'how long the new group is watched in service (default: deployment-params)')
-      .option('-y, --yes', 'do not ask for confirmation (production environments ask on a terminal)')
-      .option('--force', 'deploy even when this image and config already serve')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
+      .option('--force', 'deploy even when this image and config already serve (in each cluster of a sync set)')
       .option('--no-wait', 'print the id and return')
       .option('--dry-run', 'print the source commits and config keys it would change, and exit')
       .action(lazy(plan, (m) => m.deployOrPlan)),
@@ -257,7 +262,7 @@ export function program(): Command {
       .command('undo [service] [env]')
       .description('deploy the previous release (image and config commit) again; says which first')
       .option('-m, --message <message>', 'why (required; asked for on a terminal)')
-      .option('-y, --yes', 'do not ask for confirmation')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--force', 'undo even when that release already serves')
       .option('--no-wait', 'print the id and return')
       .action(lazy(deploy, (m) => m.undo)),
@@ -270,6 +275,7 @@ export function program(): Command {
       .command('revert <service> <env> <commit>')
       .description('deploy the newest earlier release whose artifact does not contain that commit')
       .option('-m, --message <message>', 'why')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--no-wait', 'print the id and return')
       .action(lazy(revert, (m) => m.revert)),
     ['slipway revert search prod 3f2a9c1 -m "3f2a9c1 breaks search"'],
@@ -284,6 +290,8 @@ export function program(): Command {
         new Option('--on-failure <what>', 'stop, or roll every cluster back').choices(['stop', 'rollback-all']),
       )
       .option('--bake <seconds>', 'bake time between waves (default: deployment-params bakeSeconds)')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
+      .option('--force', 'deploy clusters that run this image and config already (else they are skipped)')
       .option('--no-wait', 'print the id and return')
       .action(lazy(release, (m) => m.release)),
     [
@@ -297,9 +305,12 @@ export function program(): Command {
       .description('release the image serving in <from> to every cluster of <to>')
       .option('-m, --message <message>', 'why (required)')
       .option('--after <duration>', 'only once it has served in <from> this long (90s, 15m, 1h)')
+      .option('--allow-downgrade', 'let it take a cluster back to an older version (else it only moves forward)')
+      .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--no-wait', 'print the id and return')
       .action(lazy(release, (m) => m.promote)),
     ['slipway promote search staging prod -m "Verified in staging" --after 1h'],
+    'A promotion only moves forward: evaluated when it runs, a cluster already running the same or a\nnewer version is skipped, saying why. A newer promotion to the same target supersedes a waiting one.',
   );
   examples(
     slipway
@@ -352,6 +363,16 @@ export function program(): Command {
     ['slipway infra drift search'],
   );
 
+  examples(
+    slipway
+      .command('doctor <cloud>')
+      .description(
+        'check an AWS account before the first deploy, one line each: credentials, network, IMDSv2, service-linked roles, permissions, packer',
+      )
+      .action(lazy(doctor, (m) => m.doctor)),
+    ['slipway doctor aws', 'AWS_PROFILE=slipway slipway doctor aws --json'],
+    'Run it as the services run: their AWS credentials and region, SLIPWAY_AWS_VPC_ID, SLIPWAY_AWS_SUBNETS,\nSLIPWAY_AWS_LB_SUBNETS and SLIPWAY_AWS_PERMISSIONS_BOUNDARY. Exits 1 when a check fails.',
+  );
   examples(
     slipway
       .command('login [token]')

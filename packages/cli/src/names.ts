@@ -85,3 +85,16 @@ export async function knownEnv(service: string, given?: string): Promise<string>
   }
   return given;
 }
+
+/**
+ * What a name means for a service — one cluster or a sync set and its clusters — as the
+ * orchestrator resolves it for every face (a set named like an environment is refused there,
+ * naming both).
+ */
+export async function resolveTarget(service: string, name: string) {
+  wellFormed('environment', name);
+  return answer(
+    client('orchestrator').GET('/services/{service}/names/{name}', { params: { path: { service, name } } }),
+    'orchestrator',
+  );
+}

@@ -14,7 +14,7 @@ export const AWS_BOUNDS = {
   deregistrationDelaySeconds: { min: 0, max: 3600 },
   /** ELBv2 names: target groups and load balancers. */
   nameLength: 32,
-  /** EC2's user-data limit, applied to the base64 the launch template carries. */
+  /** EC2's user-data limit: on the script itself, before the base64 the API carries it in. */
   userDataBytes: 16 * 1024,
 } as const;
 
@@ -52,15 +52,16 @@ export function checkLoadBalancerSpec(spec: LoadBalancerSpec): void {
   if (problems.length) throw new InputError(`load balancer ${spec.name}: ${problems.join('; ')}`);
 }
 
-/** The user data as a launch template carries it: the rendered script, base64. */
+/** The user data as EC2 counts it: the rendered script, before it is base64-encoded for the API. */
 export function userDataBytes(userData: UserData): number {
-  return Buffer.byteLength(Buffer.from(renderUserDataScript(userData)).toString('base64'));
+  // As long as any region's name makes it (the region secrets are resolved in is in the script).
+  return Buffer.byteLength(renderUserDataScript(userData, { region: 'xx-xxxxxxxxx-9' }));
 }
 
 export function checkUserData(name: string, userData: UserData): void {
   const bytes = userDataBytes(userData);
   if (bytes > AWS_BOUNDS.userDataBytes)
     throw new InputError(
-      `launch template ${name}: user data is ${bytes} bytes once encoded; EC2 takes at most ${AWS_BOUNDS.userDataBytes} (16 KB) — make application-properties.json or launch-data.json smaller`,
+      `launch template ${name}: user data is ${bytes} bytes; EC2 takes at most ${AWS_BOUNDS.userDataBytes} (16 KB) — make application-properties.json or launch-data.json smaller`,
     );
 }

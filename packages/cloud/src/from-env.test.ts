@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { cloudProviderFromEnv, cloudRegionsFromEnv } from './from-env.js';
+import { awsNetworksFromEnv, cloudProviderFromEnv, cloudRegionsFromEnv } from './from-env.js';
 
 describe('cloudProviderFromEnv', () => {
   it('is local by default and aws when asked, with its settings', () => {
@@ -44,5 +44,35 @@ describe('cloudProviderFromEnv', () => {
     expect(() => cloudRegionsFromEnv({ ...env, SLIPWAY_AWS_NETWORKS: '{"eu-west-1": {"vpcId": 1}}' })).toThrow(
       'SLIPWAY_AWS_NETWORKS: eu-west-1 needs "vpcId" (a string) and "subnets" (strings)',
     );
+  });
+
+  it('takes AWS_DEFAULT_REGION where AWS_REGION is not set, as the AWS CLI does', () => {
+    const regions = cloudRegionsFromEnv({
+      SLIPWAY_CLOUD: 'aws',
+      AWS_DEFAULT_REGION: 'eu-central-1',
+      SLIPWAY_AWS_VPC_ID: 'vpc-1',
+      SLIPWAY_AWS_SUBNETS: 'a,b',
+    });
+    expect(regions.defaultRegion).toBe('eu-central-1');
+    expect(regions.forRegion('eu-central-1')).toBe(regions.forRegion());
+  });
+  it("takes the load balancers' own subnets, apart from the instances'", () => {
+    expect(
+      awsNetworksFromEnv({
+        AWS_REGION: 'eu-west-1',
+        SLIPWAY_AWS_VPC_ID: 'vpc-1',
+        SLIPWAY_AWS_SUBNETS: 'private-a,private-b',
+        SLIPWAY_AWS_LB_SUBNETS: 'public-a, public-b',
+        SLIPWAY_AWS_NETWORKS:
+          '{"us-east-1": {"vpcId": "vpc-2", "subnets": ["c", "d"], "loadBalancerSubnets": ["e", "f"]}}',
+      }).networks,
+    ).toEqual({
+      'eu-west-1': {
+        vpcId: 'vpc-1',
+        subnets: ['private-a', 'private-b'],
+        loadBalancerSubnets: ['public-a', 'public-b'],
+      },
+      'us-east-1': { vpcId: 'vpc-2', subnets: ['c', 'd'], loadBalancerSubnets: ['e', 'f'] },
+    });
   });
 });

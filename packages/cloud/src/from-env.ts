@@ -1,12 +1,15 @@
 /**
  * The providers a service uses, chosen by SLIPWAY_CLOUD (`local`, the default, or `aws`). On AWS
- * the SDK's own settings apply (credentials chain, AWS_REGION, AWS_ENDPOINT_URL for an emulator),
+ * the SDK's own settings apply (credentials chain, AWS_REGION — or AWS_DEFAULT_REGION, as the
+ * AWS CLI reads it —, AWS_ENDPOINT_URL for an emulator),
  * and each region a cluster names gets its own provider (its own SDK clients), made on first use
- * and kept: AWS_REGION's network is SLIPWAY_AWS_VPC_ID and SLIPWAY_AWS_SUBNETS, any other
- * region's is in SLIPWAY_AWS_NETWORKS. The local cloud is one cloud: a region there is a label.
+ * and kept: AWS_REGION's network is SLIPWAY_AWS_VPC_ID, SLIPWAY_AWS_SUBNETS (the instances') and
+ * SLIPWAY_AWS_LB_SUBNETS (the load balancers', when not the same), any other region's is in
+ * SLIPWAY_AWS_NETWORKS. The local cloud is one cloud: a region there is a label.
  */
 import { defaultPort, requireEnv, UnprocessableError } from '@slipway/core';
 import { createAwsProvider, type AwsProviderOptions } from './aws/provider.js';
+import { regionFromEnv } from './aws/retry.js';
 import { createLocalProvider } from './local/client.js';
 import type { CloudProvider } from './provider.js';
 
@@ -24,7 +27,9 @@ export interface CloudRegions {
 
 export interface AwsNetwork {
   vpcId: string;
+  /** The instances' subnets (and the load balancers', unless loadBalancerSubnets names others). */
   subnets: string[];
+  loadBalancerSubnets?: string[];
 }
 
 /** One provider for every region: the local cloud, or a test's single provider. */
@@ -38,7 +43,7 @@ export function awsRegions(options: {
   /** Each region's VPC and subnets (the default region's too). */
   networks: Record<string, AwsNetwork>;
   /** What every region's provider shares (endpoint, credentials, health source, instance port). */
-  shared?: Omit<AwsProviderOptions, 'region' | 'vpcId' | 'subnets'>;
+  shared?: Omit<AwsProviderOptions, 'region' | 'vpcId' | 'subnets' | 'loadBalancerSubnets'>;
   /** The default region's network when AWS_REGION is not set (the SDK's chain finds the region). */
   defaultNetwork?: AwsNetwork;
 }): CloudRegions {
@@ -77,26 +82,36 @@ function networksFromEnv(env: NodeJS.ProcessEnv): Record<string, AwsNetwork> {
   try {
     parsed = JSON.parse(env.SLIPWAY_AWS_NETWORKS);
   } catch {
-    throw new Error('SLIPWAY_AWS_NETWORKS must be JSON: {"<region>": {"vpcId": "vpc-…", "subnets": ["subnet-…"]}}');
+    throw new Error(
+      'SLIPWAY_AWS_NETWORKS must be JSON: {"<region>": {"vpcId": "vpc-…", "subnets": ["subnet-…"], "loadBalancerSubnets": ["subnet-…"]}}',
+    );
   }
   const networks: Record<string, AwsNetwork> = {};
+  const strings = (list: unknown): list is string[] => Array.isArray(list) && list.every((s) => typeof s === 'string');
   for (const [region, value] of Object.entries((parsed ?? {}) as Record<string, unknown>)) {
-    const { vpcId, subnets } = (value ?? {}) as { vpcId?: unknown; subnets?: unknown };
-    if (typeof vpcId !== 'string' || !Array.isArray(subnets) || !subnets.every((s) => typeof s === 'string'))
+    const { vpcId, subnets, loadBalancerSubnets } = (value ?? {}) as Record<string, unknown>;
+    if (typeof vpcId !== 'string' || !strings(subnets))
       throw new Error(`SLIPWAY_AWS_NETWORKS: ${region} needs "vpcId" (a string) and "subnets" (strings)`);
-    networks[region] = { vpcId, subnets: subnets as string[] };
+    if (loadBalancerSubnets !== undefined && !strings(loadBalancerSubnets))
+      throw new Error(`SLIPWAY_AWS_NETWORKS: ${region}'s "loadBalancerSubnets" must be strings`);
+    networks[region] = { vpcId, subnets, ...(loadBalancerSubnets?.length ? { loadBalancerSubnets } : {}) };
   }
   return networks;
 }
 
-/** Each region's network on AWS: AWS_REGION's from SLIPWAY_AWS_VPC_ID and SLIPWAY_AWS_SUBNETS, the others' from SLIPWAY_AWS_NETWORKS. */
+/** Each region's network on AWS: the default region's from SLIPWAY_AWS_VPC_ID, SLIPWAY_AWS_SUBNETS and SLIPWAY_AWS_LB_SUBNETS, the others' from SLIPWAY_AWS_NETWORKS. */
 export function awsNetworksFromEnv(env: NodeJS.ProcessEnv): {
   defaultRegion?: string;
   networks: Record<string, AwsNetwork>;
   defaultNetwork: AwsNetwork;
 } {
-  const home = { vpcId: requireEnv(env, 'SLIPWAY_AWS_VPC_ID'), subnets: list(requireEnv(env, 'SLIPWAY_AWS_SUBNETS')) };
-  const region = env.AWS_REGION;
+  const lbSubnets = list(env.SLIPWAY_AWS_LB_SUBNETS ?? '');
+  const home: AwsNetwork = {
+    vpcId: requireEnv(env, 'SLIPWAY_AWS_VPC_ID'),
+    subnets: list(requireEnv(env, 'SLIPWAY_AWS_SUBNETS')),
+    ...(lbSubnets.length ? { loadBalancerSubnets: lbSubnets } : {}),
+  };
+  const region = regionFromEnv(env);
   return {
     ...(region ? { defaultRegion: region } : {}),
     networks: { ...networksFromEnv(env), ...(region ? { [region]: home } : {}) },
@@ -112,6 +127,7 @@ export function cloudRegionsFromEnv(env: NodeJS.ProcessEnv = process.env): Cloud
       shared: {
         directProbes: env.SLIPWAY_AWS_HEALTH === 'http',
         ...(env.SLIPWAY_AWS_INSTANCE_PORT ? { instancePort: Number(env.SLIPWAY_AWS_INSTANCE_PORT) } : {}),
+        ...(env.SLIPWAY_AWS_POLL_MS ? { describeEveryMs: Number(env.SLIPWAY_AWS_POLL_MS) } : {}),
       },
     });
   }

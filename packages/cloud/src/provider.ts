@@ -15,7 +15,16 @@ import type { components } from './schema/generated/openapi.js';
 // drift from the other unseen; what only AWS fills in is added here.
 type Schemas = components['schemas'];
 
-export type Image = Schemas['Image'];
+type DaemonImage = Schemas['Image'];
+
+export interface Image extends DaemonImage {
+  /**
+   * Only where the image cannot be launched yet or ever (AWS): `pending` while a copy or bake is
+   * still being made, `failed`, `invalid`, …; absent when it is available.
+   */
+  state?: string;
+  stateReason?: string;
+}
 export type ImageKind = Image['kind'];
 
 /**
@@ -59,6 +68,24 @@ export type LoadBalancerSpec = Schemas['LoadBalancerSpec'];
 export type LoadBalancer = Schemas['LoadBalancer'];
 export type TargetHealth = Schemas['TargetHealth'];
 export type TargetHealthState = TargetHealth['state'];
+export type GroupTraffic = Schemas['GroupTraffic'];
+
+/** One answer (or failure to answer) of a target, as its load balancer saw it. */
+export interface TrafficEvent {
+  at: string;
+  instanceId: string;
+  /** The server group the target belongs to, when the cloud knows it. */
+  group?: string;
+  outcome: '2xx' | '3xx' | '4xx' | '5xx' | 'connection-error' | 'timeout';
+  status?: number;
+  /** The target's failures (5xx, connection errors, timeouts) in a row, this one included. */
+  consecutiveFailures: number;
+}
+
+/** A live subscription to a load balancer's events; close() ends it. */
+export interface TrafficSubscription {
+  close(): void;
+}
 
 export interface CloudProvider {
   readonly kind: 'local' | 'aws';
@@ -112,4 +139,46 @@ export interface CloudProvider {
   registerTargets(targetGroup: string, instanceIds: string[]): Promise<void>;
   deregisterTargets(targetGroup: string, instanceIds: string[]): Promise<void>;
   describeTargetHealth(targetGroup: string): Promise<TargetHealth[]>;
+
+  /**
+   * What the load balancer of `targetGroup` sent each of `groups` since `since`: requests,
+   * answers by class, connection errors, timeouts and response times, one entry a group in the
+   * order asked (a group it never sent to has zeros). Counted by the load balancer itself.
+   */
+  trafficOf(targetGroup: string, groups: string[], since: Date): Promise<GroupTraffic[]>;
+  /**
+   * The load balancer's failures as it sees them, pushed: each failed answer of a target, the
+   * first success after failures, and on subscribing the targets failing now. Absent where the
+   * cloud has no such stream (AWS: see README, "Judged by its real traffic"). `ended` hears a
+   * stream that broke (the subscriber subscribes again if it still wants to hear).
+   */
+  watchTraffic?(targetGroup: string, onEvent: (event: TrafficEvent) => void, ended?: () => void): TrafficSubscription;
+
+  /**
+   * Where a bake's builder instance runs (AWS): the VPC, a subnet of it and the address range
+   * allowed to reach it (the VPC's own), for a Packer template that names no default network.
+   * Absent on the local cloud, whose images are directories.
+   */
+  builderNetwork?(): Promise<BuilderNetwork>;
+  /**
+   * What a stopped or failed bake left behind, found by its run tag (AWS): builder instances
+   * terminated, their temporary security groups and key pairs deleted, and a half-made image of
+   * that name deregistered with its snapshots. Safe to run twice; answers what it removed.
+   */
+  sweepBake?(bake: { runTag: string; imageName: string }): Promise<string[]>;
+  /**
+   * Makes every instance launched from a baked image require IMDSv2 (AWS: the image's ImdsSupport
+   * attribute, v2.0): the builder of the next bake on it too, which Packer 1.6.6 cannot ask for.
+   */
+  requireImdsV2?(imageId: string): Promise<void>;
 }
+
+export interface BuilderNetwork {
+  vpcId: string;
+  subnetId: string;
+  /** Who may reach the builder over SSH: the VPC's CIDR (never 0.0.0.0/0). */
+  sourceCidr: string;
+}
+
+/** The tag Packer puts on a bake's builder instance, volumes and temporary resources: the bake's id. */
+export const BAKE_RUN_TAG = 'slipway:bake';

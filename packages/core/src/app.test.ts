@@ -146,13 +146,33 @@ describe('createServiceApp', () => {
     expect(lines.join('\n')).not.toContain('admin-secret');
   });
 
-  it('answers /readyz with each check, 503 when one fails', async () => {
-    const { app } = build({
-      readiness: { redis: async () => 'PONG', config: async () => Promise.reject(new Error('unreachable')) },
+  it("answers /readyz with ready or not and nothing more: a dependency's error text stays in the log (#24 attack 11)", async () => {
+    const { app, lines } = build({
+      readiness: {
+        redis: async () => 'PONG',
+        config: async () => Promise.reject(new Error('connect ECONNREFUSED 10.0.3.7:6379 (password auth failed)')),
+      },
     });
     const res = await request(app).get('/readyz');
     expect(res.status).toBe(503);
-    expect(res.body).toEqual({ status: 'not ready', checks: { redis: 'ok', config: 'unreachable' } });
+    expect(res.body).toEqual({ status: 'not ready' });
+    expect(lines.join('\n')).toContain('10.0.3.7');
+    const ready = await request(build({ readiness: { redis: async () => 'PONG' } }).app).get('/readyz');
+    expect([ready.status, ready.body]).toEqual([200, { status: 'ok' }]);
+  });
+
+  it('answers /metrics only to a bearer token: versions, commits and image ids are not for anyone (#24 attack 11)', async () => {
+    const { app } = build();
+    await request(app).get('/things/1').set(reader);
+    const open = await request(app).get('/metrics');
+    expect(open.status).toBe(401);
+    expect(open.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(open.body.detail).toMatch(/metrics need a bearer token/);
+    expect(open.text).not.toMatch(/http_request/);
+    expect((await request(app).get('/metrics').set({ Authorization: 'Bearer not-a-token' })).status).toBe(401);
+    const scraped = await request(app).get('/metrics').set(reader);
+    expect(scraped.status).toBe(200);
+    expect(scraped.text).toMatch(/http_request_duration_seconds_count/);
   });
 
   it('answers 503 with Retry-After while unavailable, but only once the caller is authenticated', async () => {

@@ -6,14 +6,14 @@
 import express, { type Express, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { withRequestId } from './request-context.js';
-import type { TokenVerifier } from './auth.js';
+import { bearerToken, type TokenVerifier } from './auth.js';
 import { redactUrl, type Logger } from './logger.js';
 import type { Registry } from 'prom-client';
 import { createHttpMetrics } from './metrics.js';
 import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type OperationHandlers } from './openapi.js';
 import { DEFAULT_INPUT_LIMITS, requestInputCheck, type InputLimits } from './input-limits.js';
 import { RESPONSE_AUDIT, responseAudit } from './openapi-responses.js';
-import { problemMiddleware } from './problem.js';
+import { problemMiddleware, sendProblem } from './problem.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
@@ -88,10 +88,15 @@ export function createServiceApp(options: ServiceAppOptions): Express {
       case '/openapi.json':
         return sendText(res, 200, JSON_TYPE, openapiText);
       case '/readyz':
-        return void readiness(options.readiness ?? {}).then(({ ready, body }) =>
-          sendText(res, ready ? 200 : 503, JSON_TYPE, JSON.stringify(body)),
-        );
+        // Ready or not, nothing more: why not (a dependency's error) is for the log, not for anyone who asks.
+        return void readiness(options.readiness ?? {}).then(({ ready, failed }) => {
+          if (!ready) options.logger.warn({ checks: failed }, 'not ready');
+          sendText(res, ready ? 200 : 503, JSON_TYPE, JSON.stringify({ status: ready ? 'ok' : 'not ready' }));
+        });
       case '/metrics':
+        // Versions, commits and image ids: for a scraper with a token, not for anyone.
+        if (!metricsAllowed(options.tokens, req.headers.authorization))
+          return sendProblem(req, res, 401, 'metrics need a bearer token (Authorization: Bearer <token>), any role');
         return void metricsText().then((text) => sendText(res, 200, metrics.registry.contentType, text), next);
       default:
         return handOn(id, next);
@@ -176,8 +181,14 @@ async function readiness(checks: ReadinessChecks) {
       }
     }),
   );
-  const ready = results.every(([, state]) => state === 'ok');
-  return { ready, body: { status: ready ? 'ok' : 'not ready', checks: Object.fromEntries(results) } };
+  const failed = Object.fromEntries(results.filter(([, state]) => state !== 'ok'));
+  return { ready: Object.keys(failed).length === 0, failed };
+}
+
+/** Whether a request may read /metrics: any valid bearer token. */
+export function metricsAllowed(tokens: TokenVerifier, authorization: string | undefined): boolean {
+  const token = bearerToken(authorization);
+  return token !== undefined && tokens.verify(token) !== undefined;
 }
 
 /**

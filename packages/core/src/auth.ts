@@ -7,16 +7,25 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InputError, NotAllowedError, NotAuthenticatedError } from './errors.js';
 
-/** In order of power: `ci` may read and report builds, nothing more. */
-export const ROLES = ['reader', 'ci', 'deployer', 'admin'] as const;
+/**
+ * People's roles in order of power (`ci` may read and report builds, nothing more), then
+ * `platform`: the platform's own services that drive the cloud (orchestrator, baking, infra).
+ * It reads, and does what only the platform does (the local cloud daemon's writes); no person's
+ * role, however high, includes it, and it includes nothing a person's role above reader does.
+ */
+export const ROLES = ['reader', 'ci', 'deployer', 'admin', 'platform'] as const;
 export type Role = (typeof ROLES)[number];
+const PEOPLE: readonly Role[] = ['reader', 'ci', 'deployer', 'admin'];
 
 export interface Principal {
   subject: string;
   role: Role;
   /** Where a person acted from when a face (chat) acted for them: `slack`. */
   via?: string;
-  /** This token may act for the people it names (X-Slipway-Act-As), never above its own role. */
+  /**
+   * This token may act for the people it names (X-Slipway-Act-As), never above its own role;
+   * on its own (naming no one) it is only a reader.
+   */
   delegate?: boolean;
 }
 
@@ -32,9 +41,10 @@ export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
 }
 
-/** True when `role` may do what `needed` may: reader < ci < deployer < admin. */
+/** True when `role` may do what `needed` may: reader < ci < deployer < admin; platform is reader + platform. */
 export function roleAllows(role: Role, needed: Role): boolean {
-  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
+  if (role === 'platform' || needed === 'platform') return needed === role || needed === 'reader';
+  return PEOPLE.indexOf(role) >= PEOPLE.indexOf(needed);
 }
 
 export function hashToken(token: string): string {
@@ -114,7 +124,13 @@ export function authorize(
   if (!token) throw new NotAuthenticatedError('a bearer token is required (Authorization: Bearer <token>)');
   const verified = verifier.verify(token);
   if (!verified) throw new NotAuthenticatedError('the bearer token is not valid');
-  const principal = actAs === undefined ? verified : actingFor(verified, actAs);
+  // A delegate acts for people; naming no one, it may read and nothing more.
+  const principal =
+    actAs !== undefined
+      ? actingFor(verified, actAs)
+      : verified.delegate
+        ? { ...verified, role: 'reader' as const }
+        : verified;
   if (!roleAllows(principal.role, needed)) {
     throw new NotAllowedError(`this needs the ${needed} role; ${principal.subject} has ${principal.role}`);
   }
@@ -136,7 +152,7 @@ function actingFor(token: Principal, header: string): Principal {
     throw new NotAuthenticatedError('X-Slipway-Act-As must read `subject=<who>; role=<role>; via=<where>`');
   }
   const role = match[2];
-  if (!roleAllows(token.role, role)) {
+  if (role === 'platform' || !roleAllows(token.role, role)) {
     throw new NotAllowedError(`${token.subject} may not act with the ${role} role; it has ${token.role}`);
   }
   return { subject: match[1]!, role, via: match[3]! };

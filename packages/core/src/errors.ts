@@ -51,6 +51,16 @@ export class UnsupportedMediaTypeError extends SlipwayError {
 export class UnprocessableError extends SlipwayError {
   readonly status = 422;
 }
+/** Too much at once from one caller, or from all: answered with Retry-After. */
+export class TooManyRequestsError extends SlipwayError {
+  readonly status = 429;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super(message);
+  }
+}
 export class ServiceUnavailableError extends SlipwayError {
   readonly status = 503;
 }

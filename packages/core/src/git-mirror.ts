@@ -47,6 +47,11 @@ export class GitMirror {
     readonly dir: string,
     /** What the repository is, in messages: `no configuration repository search-prod`. */
     private readonly what = 'repository',
+    /**
+     * `git -c` settings for each clone and fetch, asked just before it (the outbound guard's
+     * pinned address for a repository a request named); it may throw to refuse the fetch.
+     */
+    private readonly network?: () => Promise<string[]>,
   ) {
     this.catFile = new CatFile(dir);
     if (existsSync(dir)) this.freshness.staleReason = 'not fetched since the service started';
@@ -178,10 +183,13 @@ export class GitMirror {
     this.catFile.close();
   }
 
-  private git(baseDir = this.dir): SimpleGit {
-    return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment: [...GIT_ENVIRONMENT] }).env(
-      gitEnvironment(),
-    );
+  private git(baseDir = this.dir, config: string[] = []): SimpleGit {
+    return simpleGit({
+      baseDir,
+      timeout: { block: GIT_TIMEOUT_MS },
+      allowEnvironment: [...GIT_ENVIRONMENT],
+      config,
+    }).env(gitEnvironment());
   }
 
   private async clone(): Promise<void> {
@@ -189,7 +197,8 @@ export class GitMirror {
     // Clone beside the final place and move it there whole, so a half-made clone is never read.
     const partial = `${this.dir}.partial-${process.pid}-${Date.now()}`;
     try {
-      await this.git(dirname(this.dir)).clone(this.url, partial, ['--mirror', '--quiet']);
+      const config = (await this.network?.()) ?? [];
+      await this.git(dirname(this.dir), config).clone(this.url, partial, ['--mirror', '--quiet']);
       await rename(partial, this.dir);
       this.originFollowed = true;
       this.fetched();
@@ -206,8 +215,9 @@ export class GitMirror {
   private async doFetch(): Promise<void> {
     try {
       await this.followUrl();
-      await this.git().fetch(['--prune', '--quiet', 'origin']);
-      await this.followHead();
+      const config = (await this.network?.()) ?? [];
+      await this.git(this.dir, config).fetch(['--prune', '--quiet', 'origin']);
+      await this.followHead(config);
       this.fetched();
     } catch (error) {
       this.freshness.staleReason = describeGitError(error);
@@ -218,9 +228,9 @@ export class GitMirror {
    * A mirror's HEAD is set when it is cloned and a fetch leaves it: a repository whose default
    * branch moved (master → main, the old one deleted) would be read at a branch that is gone.
    */
-  private async followHead(): Promise<void> {
+  private async followHead(config: string[]): Promise<void> {
     const remote = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(
-      await this.git()
+      await this.git(this.dir, config)
         .raw(['ls-remote', '--symref', 'origin', 'HEAD'])
         .catch(() => ''),
     )?.[1];

@@ -22,4 +22,8 @@ export * from './http-probe.js';
 export * from './input-limits.js';
 export * from './lock.js';
 export * from './openapi-typed.js';
+export * from './sync-sets.js';
+export * from './environment-policy.js';
 export * from './lua.js';
+export * from './outbound.js';
+export * from './stream-hub.js';

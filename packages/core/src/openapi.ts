@@ -32,6 +32,16 @@ export type { ApiKeyVerifier } from './openapi-security.js';
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
+/** The `uri` format of every request: an absolute http or https URL. */
+export const WEB_URI = (value: string): boolean => {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+};
+
 export type OpenApiDocument = Record<string, unknown> & {
   openapi: string;
   info: { title: string; version: string };
@@ -292,6 +302,8 @@ function compileRoutes(
   const bodyAjv = new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, strict: false });
   for (const ajv of [parametersAjv, bodyAjv]) {
     addFormats(ajv);
+    // A `uri` here is one the platform fetches or a page links to: http(s) only, never javascript: or data:.
+    ajv.addFormat('uri', WEB_URI);
     ajv.addSchema({ $id: 'openapi', components: toJsonSchema(document.components ?? {}) });
   }
 

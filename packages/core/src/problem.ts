@@ -5,7 +5,7 @@
  */
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
-import { isSlipwayError, type FieldError } from './errors.js';
+import { isSlipwayError, TooManyRequestsError, type FieldError } from './errors.js';
 import type { Logger } from './logger.js';
 import { isRedisConnectionError } from './redis.js';
 
@@ -97,6 +97,7 @@ export function problemMiddleware(logger: Logger): ErrorRequestHandler {
     } else if (problem.status >= 500) {
       logger.error({ err: error, reqId: req.headers['x-request-id'] }, 'request failed');
     }
+    if (error instanceof TooManyRequestsError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
     const allow = (error as { allow?: unknown } | undefined)?.allow;
     if (problem.status === 405 && typeof allow === 'string') res.setHeader('Allow', allow);
     sendProblem(req, res, problem.status, problem.detail, problem.errors);

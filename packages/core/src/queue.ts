@@ -27,7 +27,7 @@ export interface QueueConnectionOptions {
 /** BullMQ's own connection options for a `redis://` or `rediss://` URL (or Sentinel); workers block, hence no retry cap. */
 export function queueConnectionOptions(url: string, sentinels?: SentinelTarget): RedisOptions {
   return sentinels
-    ? ({ ...sentinelOptions(sentinels), maxRetriesPerRequest: null } as RedisOptions)
+    ? ({ ...sentinelOptions(sentinels, url), maxRetriesPerRequest: null } as RedisOptions)
     : { url, maxRetriesPerRequest: null };
 }
 

@@ -29,7 +29,7 @@ export function createRedis({ url, keyPrefix, options, sentinels }: RedisConnect
     maxRetriesPerRequest: 1,
     ...options,
   };
-  return sentinels ? new Redis({ ...sentinelOptions(sentinels), ...common }) : new Redis(url, common);
+  return sentinels ? new Redis({ ...sentinelOptions(sentinels, url), ...common }) : new Redis(url, common);
 }
 
 /** A second connection for blocking reads (XREAD BLOCK), with no command timeout of the first's. */
@@ -69,9 +69,17 @@ export function redisFromEnv(env: NodeJS.ProcessEnv): { url: string; sentinels?:
   return { url: env.REDIS_URL ?? 'redis://127.0.0.1:6379', ...(sentinels ? { sentinels } : {}) };
 }
 
-/** ioredis' options for a primary found through Sentinel. */
-export function sentinelOptions(target: SentinelTarget): RedisOptions {
+/**
+ * ioredis' options for a primary found through Sentinel; `url` (redis://[user:]password@…/db), when
+ * given, names the primary's password and database, its host being the sentinels' to say.
+ */
+export function sentinelOptions(target: SentinelTarget, url?: string): RedisOptions {
+  const given = url ? new URL(url) : undefined;
+  const db = Number(given?.pathname.slice(1) || 0);
   return {
+    ...(given?.username ? { username: decodeURIComponent(given.username) } : {}),
+    ...(given?.password ? { password: decodeURIComponent(given.password) } : {}),
+    ...(db > 0 ? { db } : {}),
     sentinels: target.sentinels,
     name: target.name,
     // After a failover the old primary may answer as a replica: reconnect rather than write to it.
@@ -86,15 +94,30 @@ export async function pingRedis(redis: Redis): Promise<void> {
   if (answer !== 'PONG') throw new Error(`redis answered ${answer}`);
 }
 
-/** True when a Redis on 127.0.0.1:port answers PING; for waiting on a redis-server just started. */
-export function redisAnswers(port: number): Promise<boolean> {
+/**
+ * True when a Redis on 127.0.0.1:port answers PING (after AUTH with `password`, when it has one);
+ * for waiting on a redis-server just started.
+ */
+export function redisAnswers(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('error', () => resolve(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
+    let answer = '';
+    const done = (ok: boolean) => {
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      resolve(ok);
+    };
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () =>
+      socket.write(
+        password === undefined
+          ? 'PING\r\n'
+          : `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n*1\r\n$4\r\nPING\r\n`,
+      ),
+    );
+    socket.on('data', (data) => {
+      answer += data.toString();
+      if (answer.includes('+PONG')) done(true);
+      else if (answer.startsWith('-') || answer.includes('\r\n-')) done(false);
     });
   });
 }

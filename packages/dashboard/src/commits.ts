@@ -4,7 +4,7 @@
  * reverts it in each environment whose running artifact holds it.
  */
 import type { CommitSummary, Data, Deployment } from './data.js';
-import { html, type Html } from './html.js';
+import { html, linkable, type Html } from './html.js';
 
 /**
  * The environments whose running artifact (likely) holds a commit: those running it or a commit
@@ -21,7 +21,7 @@ function row(c: CommitSummary, envs: string[], withService: boolean): Html {
     <td><code>${c.commit.slice(0, 12)}</code></td>
     <td>${c.message ?? ''} <span class="muted">${c.author ?? ''}</span></td>
     <td class="build-${status.replace(/\s/g, '-')}">
-      ${c.build?.url ? html`<a href="${c.build.url}">${status}</a>` : status}${c.version ? html` <span class="muted">${c.version}</span>` : ''}
+      ${linkable(c.build?.url) ? html`<a href="${linkable(c.build?.url)}">${status}</a>` : status}${c.version ? html` <span class="muted">${c.version}</span>` : ''}
     </td>
     <td>${c.runningIn.join(', ') || html`<span class="muted">—</span>`}</td>
     <td>

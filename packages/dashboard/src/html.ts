@@ -19,3 +19,14 @@ function render(value: unknown): string {
 export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
   return new Html(strings.reduce((out, part, i) => out + part + (i < values.length ? render(values[i]) : ''), ''));
 }
+
+/** A URL a page may link to: http or https only (never `javascript:` or `data:`), else undefined. */
+export function linkable(url: unknown): string | undefined {
+  if (typeof url !== 'string') return undefined;
+  try {
+    const { protocol } = new URL(url);
+    return protocol === 'http:' || protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}

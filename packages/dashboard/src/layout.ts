@@ -39,8 +39,8 @@ export function layout(title: string, body: Html, live: string, options: { signe
     </html>`;
 }
 
-/** `adminTokenFile`: where `npm start` wrote its admin token ($SLIPWAY_HOME/admin-token), when known. */
-export function signInPage(next: string, refused: boolean, adminTokenFile?: string): Html {
+/** The sign-in page: it names no path on the host (where the admin token lies is for its owner to know). */
+export function signInPage(next: string, refused: boolean): Html {
   return layout(
     'Sign in',
     html`<section class="signin">
@@ -52,11 +52,9 @@ export function signInPage(next: string, refused: boolean, adminTokenFile?: stri
         <label>Token <input type="password" name="token" autocomplete="off" required autofocus /></label>
         <button type="submit">Sign in</button>
       </form>
-      ${
-        adminTokenFile
-          ? html`<p class="muted">On the machine running <code>npm start</code>: <code>${adminTokenFile}</code>.</p>`
-          : ''
-      }
+      <p class="muted">
+        On the machine running <code>npm start</code>: the <code>admin-token</code> file in its data directory.
+      </p>
     </section>`,
     '',
     { signedIn: false },

@@ -56,6 +56,10 @@ export function createLiveFeeds(read: (key: string) => Promise<Sections>, refres
         }
       };
     },
+    /** Whether a poll of `key` runs now (a new viewer of it costs nothing more). */
+    following(key: string): boolean {
+      return feeds.has(key);
+    },
     /** How many polls run now (one per page being viewed). */
     get polls(): number {
       return feeds.size;

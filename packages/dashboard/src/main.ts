@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { createLogger, defaultPort, intFromEnv, requireEnv, slipwayHome } from '@slipway/core';
+import { createLogger, defaultPort, intFromEnv, requireEnv } from '@slipway/core';
 import { createApp } from './app.js';
 import { createData } from './data.js';
 import { createReleaseData } from './release-pages.js';
@@ -17,10 +16,13 @@ const data = createData(
 );
 const port = intFromEnv(env, 'PORT', defaultPort('dashboard', env));
 const releases = createReleaseData(requireEnv(env, 'SLIPWAY_ORCHESTRATOR_URL'), requireEnv(env, 'SLIPWAY_TOKEN'));
-const adminTokenFile = join(slipwayHome(env), 'admin-token');
-const server = createApp({ data, releases, logger, adminTokenFile }).listen(port, env.HOST ?? '127.0.0.1', () =>
-  logger.info({ port }, 'listening'),
-);
+const server = createApp({
+  data,
+  releases,
+  logger,
+  // Behind a TLS load balancer or proxy: believe its X-Forwarded-Proto, so session cookies are Secure.
+  trustProxy: /^(1|true|yes)$/i.test(env.SLIPWAY_TRUST_PROXY ?? ''),
+}).listen(port, env.HOST ?? '127.0.0.1', () => logger.info({ port }, 'listening'));
 const stop = () => {
   server.closeAllConnections();
   server.close(() => process.exit(0));

@@ -5,6 +5,7 @@
 import type { Cluster, Data, Deployment } from './data.js';
 import { commitsSection, recentCommitsAcross, sourceChangeSection } from './commits.js';
 import { Html, html } from './html.js';
+import { trafficSection } from './traffic.js';
 import { layout } from './layout.js';
 import {
   actionsSection,
@@ -77,7 +78,11 @@ export async function deploymentSections(data: Data, id: string): Promise<Record
   const d = await data.deployment(id);
   if (!d) return undefined;
   const cluster = (await data.clusters(d.service)).find((c) => c.env === d.env);
-  return { actions: actionsSection(d), clusters: clustersSection(cluster ? [cluster] : []) };
+  return {
+    actions: actionsSection(d),
+    clusters: clustersSection(cluster ? [cluster] : []),
+    traffic: trafficSection(d),
+  };
 }
 
 export async function deploymentPage(data: Data, id: string): Promise<Html | undefined> {
@@ -117,7 +122,7 @@ export async function deploymentPage(data: Data, id: string): Promise<Html | und
         }
       </p>
       <div class="grid">
-        <div>${sections.actions}</div>
+        <div>${sections.actions} ${sections.traffic}</div>
         <div>
           ${sections.clusters} ${sources}
           <section id="config-change">

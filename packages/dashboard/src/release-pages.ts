@@ -37,7 +37,7 @@ const tone = (state: string) =>
     ? 'good'
     : ['failed', 'rolled-back', 'cancelled'].includes(state)
       ? 'bad'
-      : ['pending', 'not-started', 'paused', 'waiting'].includes(state)
+      : ['pending', 'not-started', 'paused', 'waiting', 'skipped'].includes(state)
         ? 'off'
         : 'wait';
 

@@ -71,8 +71,30 @@ describe('the clusters', () => {
       health: {},
     };
     const text = clustersSection([cluster]).toString();
-    expect(text).toMatch(/data-group="search-prod-v002" data-role="old group, in service"/);
-    expect(text).toMatch(/data-group="search-prod-v001" data-role="retained, out of service"[\s\S]*no instances/);
+    expect(text).toMatch(/data-group="search-prod-v002"\s+data-role="old group, in service"/);
+    expect(text).toMatch(/data-group="search-prod-v001"\s+data-role="retained, out of service"[\s\S]*no instances/);
+  });
+
+  it('marks a retained group that never served successfully, and one scaled to zero', () => {
+    const capacity = { min: 1, desired: 1, max: 1 };
+    const retained = (name: string, extra: object) => ({ name, disabled: true, capacity, instances: [], ...extra });
+    const cluster: Cluster = {
+      service: 'search',
+      env: 'prod',
+      active: { name: 'search-prod-v004', disabled: false, capacity, instances: [], vetted: true },
+      retained: [
+        retained('search-prod-v003', { vetted: false, outcome: 'rolled-back' }),
+        retained('search-prod-v002', { vetted: true, outcome: 'succeeded', scaledDown: true }),
+      ],
+      health: {},
+    };
+    const text = clustersSection([cluster]).toString().replace(/\s+/g, ' ');
+    expect(text).toMatch(/data-group="search-prod-v003" data-role="retained, out of service" data-served="never"/);
+    expect(text).toMatch(/search-prod-v003<\/strong>.*never served successfully \(rolled-back\)/);
+    expect(text).toMatch(/data-group="search-prod-v002" data-role="retained, out of service" data-served="yes"/);
+    expect(text).toMatch(
+      /search-prod-v002<\/strong>[^<]*<span[^>]*>[^<]*<\/span> <span class="badge off">scaled to zero/,
+    );
   });
 });
 

@@ -42,12 +42,29 @@ function healthCell(instance: Group['instances'][number], group: Group): Html {
   </li>`;
 }
 
-/** An old group still taking traffic (during burn-in) is in service, not merely retained. */
+/**
+ * An old group still taking traffic (during burn-in) is in service, not merely retained; a retained
+ * group that never served successfully (rolled back, cancelled, failed) is marked as such — it goes
+ * first and is never gone back to — and one scaled to zero says so.
+ */
 function group(g: Group, active: boolean): Html {
   const role = active ? 'active, in service' : g.disabled ? 'retained, out of service' : 'old group, in service';
-  return html`<div class="group ${g.disabled ? 'disabled' : ''}" data-group="${g.name}" data-role="${role}">
+  const unproven = !active && g.disabled && g.vetted === false;
+  const marks = [
+    ...(unproven
+      ? [`never served successfully${g.outcome && g.outcome !== 'succeeded' ? ` (${g.outcome})` : ''}`]
+      : []),
+    ...(g.scaledDown ? ['scaled to zero'] : []),
+  ];
+  return html`<div
+    class="group ${g.disabled ? 'disabled' : ''}"
+    data-group="${g.name}"
+    data-role="${role}"
+    data-served="${unproven ? 'never' : 'yes'}"
+  >
     <div class="group-head">
       <strong>${g.name}</strong> <span class="muted">${role} · ${g.image ?? ''} · config ${short(g.commit)}</span>
+      ${marks.length ? html`<span class="badge ${unproven ? 'bad' : 'off'}">${marks.join(', ')}</span>` : ''}
     </div>
     ${
       g.instances.length === 0

@@ -9,20 +9,33 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { DescribeSecurityGroupsCommand, EC2Client, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
+import {
+  DeleteSecurityGroupCommand,
+  DescribeSecurityGroupsCommand,
+  EC2Client,
+  RevokeSecurityGroupIngressCommand,
+} from '@aws-sdk/client-ec2';
 import {
   DescribeLoadBalancersCommand,
   DescribeTargetGroupsCommand,
   ElasticLoadBalancingV2Client,
   ModifyTargetGroupCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  CreatePolicyCommand,
+  CreateRoleCommand,
+  GetInstanceProfileCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  IAMClient,
+} from '@aws-sdk/client-iam';
 import { createAwsProvider } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import {
   createMotoNetwork,
   eventually,
   gitRepo,
+  recordAwsActions,
   startMoto,
   startRedis,
   type MotoNetwork,
@@ -46,7 +59,14 @@ const tokens = createTokenVerifier({
 });
 const logger = createLogger({ name: 'infra', level: 'silent' });
 
-function stackYaml({ interval = 10, extraIngress = false, all = true, object = 'web' } = {}): string {
+function stackYaml({
+  interval = 10,
+  extraIngress = false,
+  all = true,
+  object = 'web',
+  scheme = '',
+  egress = false,
+} = {}): string {
   return `resources:
   web-lb:
     kind: securityGroup
@@ -60,7 +80,7 @@ ${extraIngress ? '      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0
     description: who may reach web instances
     ingress:
       - { protocol: tcp, fromPort: 8080, toPort: 8080, securityGroup: web-lb }
-  web-instance:
+${egress ? '    egress:\n      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0.0.0/0 }\n' : ''}  web-instance:
     kind: iamRole
     description: what a ${object} instance may do
     trustPolicy:
@@ -72,7 +92,7 @@ ${extraIngress ? '      - { protocol: tcp, fromPort: 443, toPort: 443, cidr: 0.0
         Statement: [{ Effect: Allow, Action: [s3:GetObject], Resource: 'arn:aws:s3:::slipway-artifacts/artifacts/${object}/*' }]
   web:
     kind: loadBalancer
-    port: 80
+    port: 80${scheme ? `\n    scheme: ${scheme}` : ''}
     securityGroups: [web-lb]
     targetGroup:
       name: web
@@ -95,6 +115,8 @@ let definitions: ReturnType<typeof createGitDefinitions>;
 let ec2: EC2Client;
 let elb: ElasticLoadBalancingV2Client;
 let iam: IAMClient;
+/** The permissions boundary every role infra makes gets (a managed policy of the account). */
+let boundary: string;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'slipway-infra-aws-'));
@@ -114,6 +136,17 @@ afterAll(async () => {
 beforeEach(async () => {
   await moto.reset();
   network = await createMotoNetwork(moto);
+  boundary = (
+    await iam.send(
+      new CreatePolicyCommand({
+        PolicyName: 'slipway-instance-boundary',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: ['s3:GetObject', 'ssm:GetParameter'], Resource: '*' }],
+        }),
+      }),
+    )
+  ).Policy!.Arn!;
   const prefix = redisServer.prefix();
   repo = await gitRepo({ 'stacks/web.yaml': stackYaml() }, { message: 'web: first' });
   definitions = createGitDefinitions({ url: repo.url, dir: join(home, `${prefix}definitions.git`) });
@@ -126,8 +159,14 @@ beforeEach(async () => {
     logger,
     prefix: `${prefix}queue`,
   });
-  const cloud = createAwsProvider({ ...moto.client, vpcId: network.vpcId, subnets: network.subnets });
-  const provider = createAwsInfraProvider({ cloud, ec2, iam, vpcId: network.vpcId });
+  const cloud = createAwsProvider({ ...moto.slipway, vpcId: network.vpcId, subnets: network.subnets });
+  const provider = createAwsInfraProvider({
+    cloud,
+    ec2: new EC2Client(moto.slipway),
+    iam: new IAMClient(moto.slipway),
+    vpcId: network.vpcId,
+    roles: { path: '/slipway/', permissionsBoundary: boundary },
+  });
   const infrastructure = createInfrastructure({
     definitions,
     provider,
@@ -190,9 +229,15 @@ describe('infra on AWS (moto)', () => {
       }),
     ]);
     expect(instances?.IpPermissionsEgress).toEqual([]); // AWS's default "all out" removed: only what is defined
-    expect((await iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).Role?.RoleName).toBe('web-instance');
+    // Under a path and within a boundary: the policy may scope CreateRole and PassRole to exactly these.
+    expect((await iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).Role).toMatchObject({
+      RoleName: 'web-instance',
+      Path: '/slipway/',
+      PermissionsBoundary: { PermissionsBoundaryArn: boundary },
+    });
     const profile = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'web-instance' }));
     expect(profile.InstanceProfile?.Roles?.map((r) => r.RoleName)).toEqual(['web-instance']);
+    expect(profile.InstanceProfile?.Path).toBe('/slipway/');
     const tg = await targetGroup();
     expect(tg).toMatchObject({ Port: 8080, HealthCheckPath: '/healthcheck', HealthCheckIntervalSeconds: 10 });
     const balancer = (await elb.send(new DescribeLoadBalancersCommand({ Names: ['web'] }))).LoadBalancers![0]!;
@@ -235,6 +280,12 @@ describe('infra on AWS (moto)', () => {
     expect(role.Description).toBe('what a web2 instance may do');
     expect(decodeURIComponent(role.AssumeRolePolicyDocument!)).toContain('"Sid":"web2"');
     expect((await request(app).get('/stacks/web/drift').set(READER)).body.drifted).toBe(false);
+
+    // Rules taken away and rules out added: revoked and authorised in place.
+    await repo.commit({ 'stacks/web.yaml': stackYaml({ interval: 20, object: 'web2', egress: true }) }, 'no https');
+    expect((await planAndApply()).apply).toMatchObject({ state: 'succeeded' });
+    expect(((await securityGroup('web-lb'))!.IpPermissions ?? []).map((p) => p.FromPort)).toEqual([80]);
+    expect(((await securityGroup('web-app'))!.IpPermissionsEgress ?? []).map((p) => p.FromPort)).toEqual([443]);
   });
 
   it('deletes what is no longer defined when the plan allows it: the instance profile with its role, a security group', async () => {
@@ -248,5 +299,65 @@ describe('infra on AWS (moto)', () => {
     await expect(elb.send(new DescribeTargetGroupsCommand({ Names: ['web'] }))).rejects.toThrow();
     expect(await securityGroup('web-app')).toBeUndefined();
     expect(await securityGroup('web-lb')).toBeDefined();
+  });
+
+  it('makes an internal load balancer and reads it back as defined; gives a role made before the boundary its boundary', async () => {
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'web-instance',
+        Path: '/slipway/',
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
+      }),
+    );
+    await repo.commit({ 'stacks/web.yaml': stackYaml({ scheme: 'internal' }) }, 'internal');
+    const { apply } = await planAndApply();
+    expect(apply.state).toBe('succeeded');
+    const balancer = (await elb.send(new DescribeLoadBalancersCommand({ Names: ['web'] }))).LoadBalancers![0]!;
+    expect(balancer.Scheme).toBe('internal');
+    expect((await request(app).get('/stacks/web/drift').set(READER)).body.drifted).toBe(false);
+    expect((await iam.send(new GetRoleCommand({ RoleName: 'web-instance' }))).Role?.PermissionsBoundary).toMatchObject({
+      PermissionsBoundaryArn: boundary,
+    });
+  });
+});
+
+describe('infra on AWS: what moto cannot show', () => {
+  it("retries deleting a security group for minutes while its load balancer's network interfaces let go", async () => {
+    // AWS keeps an ALB's ENIs for minutes after it is deleted; moto frees them at once.
+    let deletes = 0;
+    const slept: number[] = [];
+    const fakeEc2 = {
+      async send(command: unknown) {
+        if (command instanceof DescribeSecurityGroupsCommand)
+          return { SecurityGroups: [{ GroupId: 'sg-0123456789abcdef0', GroupName: 'web-lb' }] };
+        if (command instanceof DeleteSecurityGroupCommand && ++deletes <= 25)
+          throw Object.assign(new Error('resource sg-0123456789abcdef0 has a dependent object'), {
+            name: 'DependencyViolation',
+          });
+        return {};
+      },
+    } as unknown as EC2Client;
+    const provider = createAwsInfraProvider({
+      cloud: {} as never,
+      ec2: fakeEc2,
+      iam: {} as never,
+      vpcId: 'vpc-1',
+      sleep: async (ms) => void slept.push(ms),
+    });
+    await provider.delete('web-lb', { kind: 'securityGroup', description: '', ingress: [], egress: [] });
+    expect(deletes).toBe(26);
+    expect(slept.reduce((a, b) => a + b, 0)).toBeGreaterThan(2 * 60_000);
+  });
+});
+
+describe('what the code asks of AWS', () => {
+  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'infra');
+    expect(used.length).toBeGreaterThan(0);
+    // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).
+    expect(missing).toEqual([]);
   });
 });

@@ -3,9 +3,13 @@
  * through EC2 and IAM roles through IAM, each tagged with the stack and the commit that made
  * it. Stacks name security groups; AWS knows them by id, so ids are translated both ways here.
  * Each role comes with an instance profile of the same name (as the AWS console makes them),
- * which is what a launch template names. Every write is safe to repeat after a crash, and what
- * AWS is only eventually consistent about (an id just created, a group still in use for a
- * moment) is retried with the cloud's retryEventually.
+ * which is what a launch template names. Roles and profiles are made under a path (`/slipway/`)
+ * and, when one is set, within a permissions boundary: so the services' own policy can allow
+ * iam:CreateRole only with that boundary and iam:PassRole only for that path and to EC2 — whoever
+ * can push to the infrastructure repository cannot mint an administrator. Every write is safe to
+ * repeat after a crash, and what AWS is only eventually consistent about (an id just created, a
+ * security group in use for minutes after its load balancer went) is retried with the cloud's
+ * retryEventually.
  */
 import {
   AuthorizeSecurityGroupEgressCommand,
@@ -31,6 +35,7 @@ import {
   GetRolePolicyCommand,
   IAMClient,
   ListRolePoliciesCommand,
+  PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
   UpdateAssumeRolePolicyCommand,
@@ -40,6 +45,7 @@ import {
   awsClientConfig,
   awsNetworksFromEnv,
   errorName,
+  isTransient,
   orNothing,
   retryEventually,
   type CloudProvider,
@@ -58,19 +64,34 @@ import {
 } from './provider.js';
 import { normaliseRules, type IamRoleResource, type SecurityGroupResource, type SecurityGroupRule } from './stack.js';
 
+/** Where infra's roles go, and the boundary they are made within. */
+export interface RoleSettings {
+  /** An IAM path (`/slipway/`): PassRole and the role actions can be scoped to `role/slipway/*`. */
+  path?: string;
+  /** A managed policy's ARN every role is bounded by (SLIPWAY_AWS_PERMISSIONS_BOUNDARY). */
+  permissionsBoundary?: string;
+}
+
+export const DEFAULT_ROLE_PATH = '/slipway/';
+/** How long a security group may stay in use after what used it went: an ALB's network interfaces take minutes. */
+const GROUP_IN_USE_MS = 5 * 60_000;
+
 export function createAwsInfraProvider({
   cloud,
   ec2,
   iam,
   vpcId,
   sleep,
+  roles = {},
 }: {
   cloud: CloudProvider;
   ec2: EC2Client;
   iam: IAMClient;
   vpcId: string;
   sleep?: Sleep;
+  roles?: RoleSettings;
 }): InfraProvider {
+  const rolePath = roles.path ?? DEFAULT_ROLE_PATH;
   /** Retries "not found" (just created) and the given errors (AWS catching up), never anything else. */
   const eventually = <T>(call: () => Promise<T>, also?: RegExp) =>
     retryEventually(call, {
@@ -233,7 +254,7 @@ export function createAwsInfraProvider({
   async function ensureInstanceProfile(name: string) {
     const existing = await orNothing(() => iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name })));
     if (!existing)
-      await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name })).catch((error) => {
+      await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name, Path: rolePath })).catch((error) => {
         if (!/EntityAlreadyExists/.test(errorName(error))) throw error; // made meanwhile
       });
     if (!existing?.InstanceProfile?.Roles?.some((role) => role.RoleName === name))
@@ -242,6 +263,16 @@ export function createAwsInfraProvider({
       ).catch((error) => {
         if (!/LimitExceeded|EntityAlreadyExists/.test(errorName(error))) throw error; // it holds the role already
       });
+  }
+
+  /** A role made before a boundary was set gets it: the boundary is what the services' policy requires. */
+  async function ensureBoundary(name: string) {
+    if (!roles.permissionsBoundary) return;
+    const role = (await iam.send(new GetRoleCommand({ RoleName: name }))).Role;
+    if (role?.PermissionsBoundary?.PermissionsBoundaryArn === roles.permissionsBoundary) return;
+    await iam.send(
+      new PutRolePermissionsBoundaryCommand({ RoleName: name, PermissionsBoundary: roles.permissionsBoundary }),
+    );
   }
 
   async function deleteRole(name: string, resource: IamRoleResource) {
@@ -313,11 +344,14 @@ export function createAwsInfraProvider({
           await iam.send(
             new CreateRoleCommand({
               RoleName: name,
+              Path: rolePath,
               AssumeRolePolicyDocument: JSON.stringify(resource.trustPolicy),
               ...(resource.description ? { Description: resource.description } : {}),
+              ...(roles.permissionsBoundary ? { PermissionsBoundary: roles.permissionsBoundary } : {}),
               Tags: tagList(provenance, name),
             }),
           );
+        else await ensureBoundary(name);
         await putPolicies(name, existing, resource);
         await ensureInstanceProfile(name);
       }
@@ -338,6 +372,7 @@ export function createAwsInfraProvider({
         if ((old.description ?? '') !== (after.description ?? '')) {
           await iam.send(new UpdateRoleCommand({ RoleName: name, Description: after.description ?? '' }));
         }
+        await ensureBoundary(name);
         await putPolicies(name, old, after);
         await ensureInstanceProfile(name);
       }
@@ -348,10 +383,15 @@ export function createAwsInfraProvider({
       } else if (resource.kind === 'securityGroup') {
         const group = await groupByName(name);
         if (!group?.GroupId) return;
-        // Still "in use" for a moment after the load balancer or instances that used it went.
-        await eventually(
+        // Still "in use" for minutes after the load balancer (its network interfaces) or instances that used it went.
+        await retryEventually(
           () => orNothing(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: group.GroupId }))),
-          /DependencyViolation/,
+          {
+            ...(sleep ? { sleep } : {}),
+            forMs: GROUP_IN_USE_MS,
+            capMs: 15_000,
+            retryOn: (error) => /DependencyViolation/.test(errorName(error)) || isTransient(error),
+          },
         );
       } else {
         await deleteRole(name, resource);
@@ -379,6 +419,10 @@ export function infraProvidersFromEnv(
       ec2: new EC2Client(config),
       iam: new IAMClient(config),
       vpcId: (region ? networks[region] : undefined)?.vpcId ?? defaultNetwork.vpcId,
+      roles: {
+        ...(env.SLIPWAY_AWS_ROLE_PATH ? { path: env.SLIPWAY_AWS_ROLE_PATH } : {}),
+        ...(env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY ? { permissionsBoundary: env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY } : {}),
+      },
     });
   };
   return {

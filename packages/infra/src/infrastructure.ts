@@ -3,7 +3,7 @@
  * store and the stack locks. The HTTP operations and the apply worker both call this.
  */
 import { randomBytes } from 'node:crypto';
-import { ConflictError, NotFoundError, UnprocessableError, type Logger } from '@slipway/core';
+import { ConflictError, NotAllowedError, NotFoundError, UnprocessableError, type Logger } from '@slipway/core';
 import type { Definitions } from './definitions.js';
 import type { StackLockInfo, StackLocks } from './lock.js';
 import { diffFields, planChanges, sameResource, summarise, type Plan, type PlannedChange } from './plan.js';
@@ -92,13 +92,28 @@ export function createInfrastructure(options: InfrastructureOptions) {
     return { commit, stacks };
   }
 
+  /**
+   * Infrastructure is applied from the repository's default branch (what was reviewed and merged);
+   * another ref — a branch anyone may push — only by an admin.
+   */
+  async function mustBeStackBranch(ref: string, stackName: string, mayUseAnyRef: boolean): Promise<void> {
+    if (mayUseAnyRef) return;
+    const branch = (await definitions.resolve(undefined)).ref;
+    if (ref !== branch)
+      throw new NotAllowedError(
+        `stack ${stackName} is planned and applied from ${branch}; another ref (${ref}) needs the admin role`,
+      );
+  }
+
   async function createPlan(
     stackName: string,
     request: { ref?: string; allowDelete?: boolean },
     by: string,
+    mayUseAnyRef = false,
   ): Promise<Plan> {
     await definitions.refresh();
     const { ref, commit } = await definitions.resolve(request.ref);
+    await mustBeStackBranch(ref, stackName, mayUseAnyRef);
     const state = await store.getState(stackName);
     let stack;
     try {
@@ -147,9 +162,10 @@ export function createInfrastructure(options: InfrastructureOptions) {
   }
 
   /** Checks the plan still holds, takes the stack lock for a new apply, and queues it. */
-  async function startApply(planId: string, by: string): Promise<Apply> {
+  async function startApply(planId: string, by: string, mayUseAnyRef = false): Promise<Apply> {
     const plan = await store.getPlan(planId);
     if (!plan) throw new NotFoundError(`no plan ${planId}`);
+    await mustBeStackBranch(plan.ref, plan.stack, mayUseAnyRef);
     if (plan.state !== 'planned') {
       throw new ConflictError(
         `plan ${planId} is already ${plan.state}${plan.applyId ? ` (apply ${plan.applyId})` : ''}`,

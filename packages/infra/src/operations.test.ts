@@ -210,11 +210,34 @@ describe('POST /stacks/{stack}/plans', () => {
 
   it('answers 400 for a ref Git must not see, 404 for an unknown stack or ref, 403 for a reader', async () => {
     expect((await plan({ ref: '--upload-pack=touch /tmp/x' })).status).toBe(400);
-    expect((await plan({ ref: 'no-such-branch' })).status).toBe(404);
+    expect((await plan({ ref: 'no-such-branch' }, 'web', ADMIN)).status).toBe(404);
     expect((await plan({}, 'other')).status).toBe(404);
     expect((await plan({}, 'Bad_Name')).status).toBe(400);
     expect((await plan({}, 'Bad_Name')).body.detail).toMatch(/a lowercase letter, then lowercase letters, digits or -/);
     expect((await plan({}, 'web', READER)).status).toBe(403);
+  });
+});
+
+describe('refs other than the stack branch (#24 attack 13)', () => {
+  it("lets only an admin plan or apply from a branch that is not the repository's default", async () => {
+    // Anyone who can push a branch wrote this: the stack opened wide.
+    await repo.git('checkout', '--quiet', '-b', 'wide-open');
+    await repo.commit({ 'stacks/web.yaml': stackYaml(lb, port).replace('/healthcheck', '/anything') }, 'web: wide');
+    await repo.git('checkout', '--quiet', 'main');
+    const refused = await plan({ ref: 'wide-open' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.detail).toMatch(
+      /planned and applied from main; another ref \(wide-open\) needs the admin role/,
+    );
+    const commit = await repo.git('rev-parse', 'wide-open');
+    expect((await plan({ ref: commit })).status).toBe(403);
+    expect((await plan({ ref: 'main' })).status).toBe(201);
+    // An admin may, and a deployer still cannot apply what came from there.
+    const admins = await plan({ ref: 'wide-open' }, 'web', ADMIN);
+    expect(admins.status).toBe(201);
+    const applied = await request(app).post(`/plans/${admins.body.id}/apply`).set(DEPLOYER);
+    expect(applied.status).toBe(403);
+    expect((await request(app).get(`/plans/${admins.body.id}`).set(READER)).body.state).toBe('planned');
   });
 });
 

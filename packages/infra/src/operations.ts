@@ -1,5 +1,12 @@
 /** The infra API: each operation of src/schema/openapi.yaml, by its operationId, typed from it. */
-import { NotFoundError, principalOf, typedOperations, typedQuery, type OperationHandlers } from '@slipway/core';
+import {
+  NotFoundError,
+  principalOf,
+  roleAllows,
+  typedOperations,
+  typedQuery,
+  type OperationHandlers,
+} from '@slipway/core';
 import type { Infrastructure } from './infrastructure.js';
 import type { StackLocks } from './lock.js';
 import type { operations } from './schema/generated/openapi.js';
@@ -19,7 +26,13 @@ export function createOperations({ infrastructure, store, locks }: OperationsOpt
       res.json({ commit, items: stacks });
     },
     async createPlan(req, res) {
-      const plan = await infrastructure.createPlan(req.params.stack, req.body ?? {}, principalOf(req).subject);
+      const { subject, role } = principalOf(req);
+      const plan = await infrastructure.createPlan(
+        req.params.stack,
+        req.body ?? {},
+        subject,
+        roleAllows(role, 'admin'),
+      );
       res.status(201).location(`/plans/${plan.id}`).json(plan);
     },
     async getPlan(req, res) {
@@ -28,7 +41,8 @@ export function createOperations({ infrastructure, store, locks }: OperationsOpt
       res.json(plan);
     },
     async applyPlan(req, res) {
-      const apply = await infrastructure.startApply(req.params.id, principalOf(req).subject);
+      const { subject, role } = principalOf(req);
+      const apply = await infrastructure.startApply(req.params.id, subject, roleAllows(role, 'admin'));
       const { lockToken: _token, ...shown } = apply;
       res.status(202).location(`/applies/${apply.id}`).json(shown);
     },

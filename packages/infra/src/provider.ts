@@ -8,7 +8,7 @@
  */
 import type { CloudProvider, LoadBalancerSpec } from '@slipway/cloud';
 import type { Redis } from 'ioredis';
-import type { LoadBalancerResource, Resource, ResourceKind } from './stack.js';
+import { normaliseListeners, type LoadBalancerResource, type Resource, type ResourceKind } from './stack.js';
 
 /** Who made a resource: written as tags where the cloud keeps tags. */
 export interface Provenance {
@@ -38,6 +38,9 @@ export function toLoadBalancerSpec(
     name,
     port: resource.port,
     protocol: resource.protocol,
+    ...(resource.scheme ? { scheme: resource.scheme } : {}),
+    ...(resource.certificateArn ? { certificateArn: resource.certificateArn } : {}),
+    ...(resource.httpsPort ? { httpsPort: resource.httpsPort } : {}),
     targetGroup: resource.targetGroup,
     ...(securityGroups.length ? { securityGroups } : {}),
     ...(tags ? { tags } : {}),
@@ -45,17 +48,20 @@ export function toLoadBalancerSpec(
 }
 
 export function fromLoadBalancerSpec(spec: LoadBalancerSpec, securityGroups: string[]): LoadBalancerResource {
-  return {
+  return normaliseListeners({
     kind: 'loadBalancer',
     port: spec.port,
     protocol: spec.protocol,
+    ...(spec.scheme ? { scheme: spec.scheme } : {}),
+    ...(spec.certificateArn ? { certificateArn: spec.certificateArn } : {}),
+    ...(spec.httpsPort ? { httpsPort: spec.httpsPort } : {}),
     securityGroups,
     targetGroup: {
       name: spec.targetGroup.name,
       healthCheck: { ...spec.targetGroup.healthCheck },
       deregistrationDelaySeconds: spec.targetGroup.deregistrationDelaySeconds,
     },
-  };
+  });
 }
 
 /** The local provider: the local cloud's load balancers, and a record of everything else. */

@@ -28,6 +28,11 @@ export type LoadBalancerResource = {
   kind: 'loadBalancer';
   port: number;
   protocol: 'http';
+  /** Absent: internet-facing. */
+  scheme?: 'internal' | 'internet-facing';
+  certificateArn?: string;
+  /** With a certificate; absent: 443. */
+  httpsPort?: number;
   securityGroups: string[];
   targetGroup: { name: string; healthCheck: HealthCheck; deregistrationDelaySeconds: number };
 };
@@ -113,6 +118,7 @@ export function parseStack(name: string, text: string): Stack {
       resource.ingress = normaliseRules(resource.ingress);
       resource.egress = normaliseRules(resource.egress);
     }
+    if (resource.kind === 'loadBalancer') normaliseListeners(resource);
   }
   const problems = checkReferences(stack).map(({ path, message }) => ({
     path: fieldName(file, path),
@@ -196,6 +202,15 @@ function checkReferences(stack: Stack): { path: string[]; message: string }[] {
  * Rules in one canonical form and order, so the same rules read from a cloud compare equal
  * to the definition: keys in a fixed order, no ports for `all`.
  */
+/** Defaults said by absence, as the clouds read them back: internet-facing, HTTPS on 443, no HTTPS port without a certificate. */
+export function normaliseListeners<T extends Pick<LoadBalancerResource, 'scheme' | 'certificateArn' | 'httpsPort'>>(
+  resource: T,
+): T {
+  if (resource.scheme === 'internet-facing') delete resource.scheme;
+  if (!resource.certificateArn || resource.httpsPort === 443) delete resource.httpsPort;
+  return resource;
+}
+
 export function normaliseRules(rules: SecurityGroupRule[]): SecurityGroupRule[] {
   const canonical = rules.map((rule) => {
     const ports = rule.protocol === 'all' ? {} : { fromPort: rule.fromPort, toPort: rule.toPort };

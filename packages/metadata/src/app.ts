@@ -8,6 +8,7 @@ import {
   type Redis,
   type TokenVerifier,
 } from '@slipway/core';
+import type { EnvironmentLister } from './known-properties.js';
 import { createOperations } from './operations.js';
 import type { ServiceStore } from './store.js';
 
@@ -19,15 +20,17 @@ export interface AppDeps {
   logger: Logger;
   /** For readiness and the prompt 503 while it is down; the store holds its own connection. */
   redis?: Redis;
+  /** The config service's environments of a service, so that no sync set is named like one. */
+  environments?: EnvironmentLister;
 }
 
-export function createApp({ store, tokens, logger, redis }: AppDeps): Express {
+export function createApp({ store, tokens, logger, redis, environments }: AppDeps): Express {
   return createServiceApp({
     name: 'metadata',
     openapi,
     tokens,
     logger,
-    operations: createOperations({ store }),
+    operations: createOperations({ store, logger, ...(environments ? { environments } : {}) }),
     jsonTypes: ['application/merge-patch+json'],
     readiness: redis ? { redis: () => pingRedis(redis) } : {},
     ...(redis ? { unavailable: redisUnavailable(redis) } : {}),

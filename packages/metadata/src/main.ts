@@ -9,6 +9,7 @@ import {
   serve,
 } from '@slipway/core';
 import { createApp } from './app.js';
+import { configEnvironments } from './known-properties.js';
 import { createRedisServiceStore } from './store.js';
 
 const env = process.env;
@@ -21,6 +22,10 @@ const app = createApp({
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   redis,
+  // Optional: with it, a sync set named like an environment of the service is refused.
+  ...(env.SLIPWAY_CONFIG_URL && env.SLIPWAY_TOKEN
+    ? { environments: configEnvironments(env.SLIPWAY_CONFIG_URL, env.SLIPWAY_TOKEN) }
+    : {}),
 });
 await serve({
   app,

@@ -67,14 +67,15 @@ describe('auth', () => {
     expectProblem(await request(app).delete('/services/search').set(as(DEPLOYER)), 403, /admin role/);
   });
 
-  it('leaves /healthz, /readyz, /openapi.json and /metrics open', async () => {
+  it('leaves /healthz, /readyz and /openapi.json open; /metrics answers a token', async () => {
     expect((await request(app).get('/healthz')).status).toBe(200);
     const ready = await request(app).get('/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ redis: 'ok' });
+    expect(ready.body).toEqual({ status: 'ok' });
     expect((await request(app).get('/openapi.json')).body.info.title).toBe('Slipway metadata');
     await request(app).get('/services').set(as(READER));
-    const metrics = await request(app).get('/metrics');
+    expect((await request(app).get('/metrics')).status).toBe(401);
+    const metrics = await request(app).get('/metrics').set(as(READER));
     expect(metrics.text).toMatch(
       /http_request_duration_seconds_count\{[^}]*method="GET",route="\/services",status="200"/,
     );
@@ -421,5 +422,57 @@ describe('undocumented routes', () => {
   it('answers 405 for a method the path does not have', async () => {
     const res = await request(app).post('/services/search').set(as(DEPLOYER)).send({});
     expect(res.status).toBe(405);
+  });
+});
+
+describe('the properties Slipway acts on (clusters, policy)', () => {
+  let checked: Express;
+  beforeEach(() => {
+    checked = createApp({
+      store: createRedisServiceStore({ redis }),
+      tokens,
+      logger: createLogger({ name: 'metadata', level: 'silent' }),
+      redis,
+      // The config service's repositories: search-prod, search-prod-a, search-prod-b.
+      environments: async () => ['prod', 'prod-a', 'prod-b'],
+    });
+  });
+
+  it('refuses (422, naming both) a sync set named like an environment or a cluster, storing nothing', async () => {
+    await request(checked).put('/services/search').set(as(DEPLOYER)).send({ owner: 'team' }).expect(201);
+    const put = await request(checked)
+      .put('/services/search/metadata/clusters')
+      .set(as(DEPLOYER))
+      .send({ prod: ['prod-a', 'prod-b'] });
+    expectProblem(
+      put,
+      422,
+      /^not stored: prod is both a sync set of search \(prod-a, prod-b\) and an environment of it \(the configuration search-prod\)/,
+    );
+    expect(put.body.errors).toEqual([{ path: '/clusters/prod', message: expect.stringMatching(/^prod is both/) }]);
+    const patch = await request(checked)
+      .patch('/services/search')
+      .set({ ...as(DEPLOYER), 'Content-Type': 'application/merge-patch+json' })
+      .send(JSON.stringify({ clusters: { live: ['prod-a'], 'prod-a': ['prod-b'] } }));
+    expectProblem(patch, 422, /prod-a is both a sync set of search \(prod-b\) and an environment/);
+    expect((await request(checked).get('/services/search').set(as(READER))).body.metadata).toEqual({ owner: 'team' });
+    await request(checked)
+      .put('/services/search/metadata/clusters')
+      .set(as(DEPLOYER))
+      .send({ live: ['prod-a', 'prod-b'] })
+      .expect(200);
+  });
+
+  it('refuses a policy it cannot read, saying each fault', async () => {
+    const res = await request(checked)
+      .put('/services/search')
+      .set(as(DEPLOYER))
+      .send({ policy: { prod: { production: 'yes', approvers: 'alice' } } });
+    expectProblem(res, 422, /policy\.prod\.production is true or false; policy\.prod\.approvers is a list/);
+    await request(checked)
+      .put('/services/search')
+      .set(as(DEPLOYER))
+      .send({ policy: { prod: { production: true, approvers: ['alice'] } } })
+      .expect(201);
   });
 });

@@ -7,13 +7,18 @@ import {
   principalOf,
   typedOperations,
   typedQuery,
+  type Logger,
   type OperationHandlers,
 } from '@slipway/core';
+import { checkKnownProperties, type EnvironmentLister } from './known-properties.js';
 import type { operations } from './schema/generated/openapi.js';
 import type { Metadata, ServiceRecord, ServiceStore, WriteOptions } from './store.js';
 
 export interface OperationsOptions {
   store: ServiceStore;
+  /** The config service's environments of a service: sync sets may not be named like one. */
+  environments?: EnvironmentLister;
+  logger?: Logger;
 }
 
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
@@ -40,7 +45,24 @@ function applyMergePatch(target: unknown, patch: unknown): unknown {
 }
 
 /** A handler for each operation of src/schema/openapi.yaml, by operationId, typed from it. */
-export function createOperations({ store }: OperationsOptions): OperationHandlers {
+export function createOperations({ store, environments, logger }: OperationsOptions): OperationHandlers {
+  /**
+   * A write whose result is checked first (checkKnownProperties: properties Slipway acts on, names
+   * that would collide), then made with the same change; what was checked is what is stored unless
+   * another write came between, which If-Match guards as it always does.
+   */
+  async function write(
+    name: string,
+    change: (current: Metadata | undefined) => Metadata,
+    options: WriteOptions & { mustExist?: boolean },
+  ) {
+    const before = (await store.get(name))?.metadata;
+    // A service that must exist and does not is the store's to refuse (404).
+    if (before || !options.mustExist)
+      await checkKnownProperties(name, change(before), before, { environments, logger });
+    return store.write(name, change, options);
+  }
+
   return typedOperations<operations>({
     async listServices(req, res) {
       // Besides q, limit and cursor, any metadata key is a filter (x-allow-unknown-query).
@@ -67,14 +89,14 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
 
     async putService(req, res) {
       assertPropertyNames(req.body, 'all');
-      const { record, created } = await store.write(req.params.name, () => req.body, writeOptions(req));
+      const { record, created } = await write(req.params.name, () => req.body, writeOptions(req));
       sendRecord(res, created ? 201 : 200, record);
     },
 
     async patchService(req, res) {
       const patch = req.body;
       assertPropertyNames(patch, 'set');
-      const { record, created } = await store.write(
+      const { record, created } = await write(
         req.params.name,
         (current) => applyMergePatch(current ?? {}, patch) as Metadata,
         writeOptions(req),
@@ -103,7 +125,7 @@ export function createOperations({ store }: OperationsOptions): OperationHandler
     async putServiceProperty(req, res) {
       const { name, key } = req.params;
       const value: unknown = req.body;
-      const { record } = await store.write(name, (current) => ({ ...current, [key]: value }), {
+      const { record } = await write(name, (current) => ({ ...current, [key]: value }), {
         ...writeOptions(req),
         mustExist: true,
       });

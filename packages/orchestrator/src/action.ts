@@ -2,7 +2,7 @@
  * What every action is made of: its context (the deployment, the cloud and peers, a way to save
  * before a side effect), the failures it may end with, and the small waits and looks they share.
  */
-import type { CloudProvider, ServerGroup } from '@slipway/cloud';
+import { errorName, isTransient, type CloudProvider, type ServerGroup } from '@slipway/cloud';
 import type { Logger } from '@slipway/core';
 import type { Deployment, DeploymentContext } from './deployment.js';
 import type { Peers } from './peers.js';
@@ -62,6 +62,24 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** A wait of an action, as its deps wait. */
 export const nap = (ctx: ActionContext, ms: number) => (ctx.deps.sleep ?? sleep)(ms);
+
+/**
+ * One look at the cloud inside a wait. A transient answer (a throttle that outlasted the SDK's
+ * retries, a 5xx, the network) does not end the deployment: it is said, and undefined tells the
+ * wait to look again on its next tick, until `until` has passed; then it fails in words.
+ */
+export async function look<T>(ctx: ActionContext, until: number, call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!isTransient(error)) throw error;
+    const why = `${errorName(error)}: ${(error as Error).message}`;
+    if (Date.now() > until) throw new DeploymentFailure(`the cloud did not answer in time (${why})`);
+    ctx.deps.logger.warn({ deployment: ctx.deployment.id, err: error }, 'the cloud did not answer: looking again');
+    await ctx.progress(`the cloud did not answer (${why}): looking again`);
+    return undefined;
+  }
+}
 
 /** Throws Interrupted when a person asked to stop (only forward actions are interrupted). */
 export async function interruption(ctx: ActionContext): Promise<void> {

@@ -6,6 +6,7 @@ import type { Deployment, DeploymentContext } from './deployment.js';
 import { leftInService } from './notify.js';
 import { ended, orchestratorFixture, reaches, TOKENS, type OrchestratorFixture } from './runner.fixture.js';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const names = (list: { name: string }[]) => list.map((a) => a.name);
 
 describe('STRATEGIES', () => {
@@ -118,9 +119,15 @@ describe('the runner', () => {
     const f = (fixture = await orchestratorFixture(redisServer));
     expect((await ended(f.store, await deploy(f, 'cancels', 'img-cancels-1'))).state).toBe('succeeded');
     const previous = f.standIn.inService('cancels-prod');
+    // The stand-in's load balancer lets the old targets go at once: the drain's look is held instead.
+    let draining = true;
+    f.standIn.intercept('describeTargetHealth', async () => {
+      while (draining && f.standIn.groups.get(previous[0]!)?.disabled) await sleep(10);
+    });
     const id = await deploy(f, 'cancels', 'img-cancels-2', { drainSeconds: 30 });
     await reaches(f.store, id, (d) => d.actions[d.current]?.name === 'wait-for-drain', 'the drain');
     expect((await request(f.app).post(`/deployments/${id}/cancel`).set(TOKENS.deployer).send({})).status).toBe(202);
+    draining = false;
     const done = await ended(f.store, id);
     expect(done.state).toBe('cancelled');
     expect(f.standIn.inService('cancels-prod')).toEqual(previous);
@@ -137,6 +144,50 @@ describe('the runner', () => {
     expect((await ended(f.store, id)).state).toBe('succeeded');
     const retried = (await f.store.events(id)).filter((e) => e.event.type === 'action-retry');
     expect(retried.map((e) => e.event.action)).toEqual(['create-launch-template']);
+  });
+
+  it('keeps waiting through a cloud that throttles for longer than an action is retried: a wait looks again next tick', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    // A throttle that outlasted the SDK's retries (AWS's account-wide bucket emptied by others).
+    const throttle = () => Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    let groupLooks = 6;
+    let targetLooks = 6;
+    f.standIn.intercept('getServerGroup', (args) => {
+      if (f.standIn.groups.has(args[0] as string) && groupLooks-- > 0) throw throttle();
+    });
+    f.standIn.intercept('describeTargetHealth', () => {
+      if (targetLooks-- > 0) throw throttle();
+    });
+    const id = await deploy(f, 'throttled', 'img-throttled-1', { burnInSeconds: 1 });
+    const done = await ended(f.store, id);
+    expect([done.state, done.reason]).toEqual(['succeeded', undefined]);
+    expect(groupLooks).toBeLessThan(0);
+    expect(targetLooks).toBeLessThan(0);
+    const said = (await f.store.events(id)).filter((e) => e.event.type === 'progress').map((e) => e.event.text);
+    expect(said).toContainEqual(
+      expect.stringMatching(/the cloud did not answer \(ThrottlingException: Rate exceeded\)/),
+    );
+  });
+
+  it('never rolls a healthy deployment back because an old group could not be destroyed: it is left, said, and destroyed by the next', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const strategy = { retainedGroups: 1 };
+    expect((await ended(f.store, await deploy(f, 'leftover', 'img-leftover-1', strategy))).state).toBe('succeeded');
+    const [oldest] = f.standIn.inService('leftover-prod');
+    expect((await ended(f.store, await deploy(f, 'leftover', 'img-leftover-2', strategy))).state).toBe('succeeded');
+    const refuse = f.standIn.intercept('destroyServerGroup', () => {
+      throw Object.assign(new Error('not authorized to perform DeleteAutoScalingGroup'), { name: 'AccessDenied' });
+    });
+    const third = await ended(f.store, await deploy(f, 'leftover', 'img-leftover-3', strategy));
+    expect(third.state).toBe('succeeded');
+    expect(f.standIn.inService('leftover-prod')).toEqual([third.context.group]);
+    expect(f.standIn.groups.has(oldest!)).toBe(true);
+    expect(third.actions.find((a) => a.name === 'destroy-old-groups')?.output).toMatch(
+      new RegExp(`left ${oldest}: not authorized to perform DeleteAutoScalingGroup`),
+    );
+    refuse();
+    expect((await ended(f.store, await deploy(f, 'leftover', 'img-leftover-4', strategy))).state).toBe('succeeded');
+    expect(f.standIn.groups.has(oldest!)).toBe(false);
   });
 
   it('ends failed, saying so, when its rollback cannot finish: the new group stays in service rather than nothing', async () => {

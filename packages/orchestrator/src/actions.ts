@@ -4,12 +4,13 @@
  * so an action rerun after a crash picks up where the last attempt stopped.
  */
 import type { ServerGroup } from '@slipway/cloud';
-import { clusterName, nextServerGroupName } from '@slipway/core';
+import { clusterName, nextServerGroupName, parseServerGroupName } from '@slipway/core';
 import {
   DeploymentFailure,
   group,
   HealthFailure,
   interruption,
+  look,
   need,
   nap,
   targetsHealthy,
@@ -21,6 +22,7 @@ import { resolveParams, type Deployment, type DeploymentParams } from './deploym
 import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
 import { sourceOfImage } from './source.js';
+import { TrafficWatch } from './traffic-watch.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
@@ -51,7 +53,11 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   const every = Math.min(check.intervalSeconds * 1000, 1000, ctx.deps.pollMs * 5);
   for (;;) {
     await interruption(ctx);
-    const found = await group(ctx);
+    const found = await look(ctx, deadline, () => group(ctx));
+    if (!found) {
+      await nap(ctx, every);
+      continue;
+    }
     const crashed = crashLoop(found, deadline - timeout);
     if (crashed) throw new DeploymentFailure(crashed);
     const instances = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
@@ -61,7 +67,12 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
     const healthy = instances.filter((i) => tracker.healthy(i.id, check.healthyThreshold));
     if (instances.length > 0 && healthy.length === instances.length) {
       delete ctx.deployment.context.healthPasses;
-      return `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
+      const said = `${healthy.length} instance(s) healthy: ${healthy.map((i) => i.id).join(', ')}`;
+      // A retained group scaled to zero and back up: the record says how long it took to serve again.
+      const scaleUp = ctx.deployment.context.scaleUp;
+      if (!scaleUp) return said;
+      scaleUp.tookMs ??= Date.now() - scaleUp.at;
+      return `${said}; scaled back up from ${scaleUp.from} to ${scaleUp.to} in ${(scaleUp.tookMs / 1000).toFixed(1)} s`;
     }
     if (Date.now() > deadline) {
       // The instances there now, not every one replaced on the way; at most 1000 characters.
@@ -80,40 +91,61 @@ async function waitForInstanceHealth(ctx: ActionContext): Promise<string> {
   }
 }
 
-async function waitForRunning(ctx: ActionContext, desired: number): Promise<string> {
+/** Until `desired` instances run (the group's own desired when not given). */
+async function waitForRunning(ctx: ActionContext, desired?: number): Promise<string> {
   const params = need(ctx, 'params');
   const timeout = params.strategy.healthTimeoutSeconds * 1000;
-  const deadline = await waitEnd(ctx, `running-${desired}`, timeout);
+  const deadline = await waitEnd(ctx, `running-${desired ?? 'desired'}`, timeout);
   for (;;) {
     await interruption(ctx);
-    const found = await group(ctx);
+    const found = await look(ctx, deadline, () => group(ctx));
+    if (!found) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
     const running = found.instances.filter((i) => i.lifecycle === 'running' && i.address);
-    if (running.length >= desired) return `${running.length} instance(s) running`;
+    if (running.length >= (desired ?? found.desired)) return `${running.length} instance(s) running`;
     if (found.launchFailure) throw new DeploymentFailure(`the cloud cannot launch instances: ${found.launchFailure}`);
     const crashed = crashLoop(found, deadline - timeout);
     if (crashed) throw new DeploymentFailure(crashed);
     if (Date.now() > deadline) {
       throw new DeploymentFailure(
-        `${running.length} of ${desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
+        `${running.length} of ${desired ?? found.desired} instances running after ${params.strategy.healthTimeoutSeconds} s`,
       );
     }
     await nap(ctx, ctx.deps.pollMs);
   }
 }
 
-/** Until the load balancer finds every instance of the group healthy. */
+/** Until the load balancer finds every instance of the group healthy; a hard failure of its traffic ends it. */
 async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<string> {
   const params = need(ctx, 'params');
   const deadline = await waitEnd(ctx, label, params.strategy.healthTimeoutSeconds * 1000);
+  // The first healthy target takes traffic: from here on a hard failure is heard.
+  using traffic = TrafficWatch.hardFailures(ctx, label);
   for (;;) {
     await interruption(ctx);
-    const { healthy, of } = await targetsHealthy(ctx, need(ctx, 'group'));
+    const hard = traffic.hardFailure();
+    if (hard) throw healthFailure(ctx, hard);
+    const seen = await look(ctx, deadline, () => traffic.race(targetsHealthy(ctx, need(ctx, 'group'))));
+    if (!seen) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
+    const { healthy, of } = seen;
     if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
-    await nap(ctx, ctx.deps.pollMs);
+    await traffic.sleep(ctx.deps.pollMs);
   }
+}
+
+/** The new group failed while taking traffic: the runner's rollback follows. */
+function healthFailure(ctx: ActionContext, failure: string): HealthFailure {
+  ctx.deployment.context.failureDetectedAt ??= Date.now(); // a hard failure was heard earlier
+  ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
+  return new HealthFailure(failure);
 }
 
 const resolveImage: Action = {
@@ -186,16 +218,30 @@ const findCurrentGroup: Action = {
   },
 };
 
+/**
+ * The next number after the newest group this cluster had — existing, or made by a recent
+ * deployment and destroyed since (a cancel): a name is never used twice in a row, since on AWS a
+ * group still being deleted holds its name.
+ */
 const nameNextGroup: Action = {
   name: 'name-next-group',
   async run(ctx) {
     const d = ctx.deployment;
     if (d.context.group) return d.context.group;
     const existing = d.context.existing ?? [];
-    d.context.group = nextServerGroupName(d.service, d.env, existing[existing.length - 1], existing);
+    const recent = (await ctx.deps.store.list({ service: d.service, env: d.env, limit: 20 })).items
+      .filter((other) => other.id !== d.id && other.context.group)
+      .map((other) => other.context.group!);
+    const latest = [...existing, ...recent].reduce<string | undefined>(
+      (newest, name) => (!newest || sequenceOf(name) > sequenceOf(newest) ? name : newest),
+      undefined,
+    );
+    d.context.group = nextServerGroupName(d.service, d.env, latest, [...existing, ...recent]);
     return d.context.group;
   },
 };
+
+const sequenceOf = (name: string) => parseServerGroupName(name)?.sequence ?? -1;
 
 const createLaunchTemplate: Action = {
   name: 'create-launch-template',
@@ -239,8 +285,13 @@ const createServerGroup: Action = {
     const existing = await ctx.deps.cloud.getServerGroup(name);
     if (existing) {
       if (ctx.deployment.context.reuseGroup && existing.desired < capacity.desired) {
+        // Saved first: the health wait says how long a group scaled down took to serve again.
+        if (!ctx.deployment.context.scaleUp) {
+          ctx.deployment.context.scaleUp = { from: existing.desired, to: capacity.desired, at: Date.now() };
+          await ctx.save();
+        }
         await ctx.deps.cloud.resizeServerGroup(name, capacity);
-        return `${name} resized to ${capacity.desired}`;
+        return `${name} resized from ${existing.desired} to ${capacity.desired}`;
       }
       return `${name} exists`;
     }
@@ -250,6 +301,7 @@ const createServerGroup: Action = {
       ...capacity,
       targetGroups: [need(ctx, 'targetGroup')],
       disabled: true,
+      healthCheckGracePeriodSeconds: params.healthCheck.gracePeriodSeconds,
       tags: { deployment: ctx.deployment.id, image: ctx.deployment.image, commit: need(ctx, 'commit') },
     });
     return `${name}: ${capacity.desired} instance(s), out of service`;
@@ -258,7 +310,7 @@ const createServerGroup: Action = {
 
 const waitForInstancesRunning: Action = {
   name: 'wait-for-instances-running',
-  run: async (ctx) => waitForRunning(ctx, (await group(ctx)).desired),
+  run: (ctx) => waitForRunning(ctx),
 };
 
 const waitForHealth: Action = { name: 'wait-for-instance-health', run: waitForInstanceHealth };
@@ -290,8 +342,9 @@ const waitForLoadBalancerHealth: Action = {
 };
 
 /**
- * Watches the new group taking traffic: its instances' own checks, the load balancer's view and
- * the web checks. A failure is a HealthFailure: the runner's rollback actions put the old group back.
+ * Watches the new group taking traffic: its instances' own checks, the load balancer's view, the
+ * web checks and its real traffic against the old group's (traffic-watch.ts). A failure is a
+ * HealthFailure: the runner's rollback actions put the old group back.
  */
 async function watch(ctx: ActionContext, seconds: number, label: string, waitName: string): Promise<string> {
   const params = need(ctx, 'params');
@@ -304,24 +357,35 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     await waitEnd(ctx, waitName, seconds * 1000),
     Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
   );
+  // A cloud that does not answer is looked at again, for as long as an instance may take to be healthy.
+  const giveUp = end + params.strategy.healthTimeoutSeconds * 1000;
   let lastSaid = -1;
+  using traffic = TrafficWatch.start(ctx, waitName, end - seconds * 1000, seconds);
   for (;;) {
     await interruption(ctx);
-    const instances = (await group(ctx)).instances.filter((i) => i.lifecycle === 'running' && i.address);
-    const [results, targets] = await Promise.all([
-      Promise.all(
-        instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
-      ),
-      ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')),
-    ]);
+    let failure = traffic.hardFailure();
+    const found = await look(ctx, giveUp, () => traffic.race(group(ctx)));
+    const instances = (found?.instances ?? []).filter((i) => i.lifecycle === 'running' && i.address);
+    const [results, targets] = await traffic.race(
+      Promise.all([
+        Promise.all(
+          instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
+        ),
+        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'))),
+      ]),
+    );
+    if (!targets && !failure) {
+      await nap(ctx, ctx.deps.pollMs);
+      continue;
+    }
     for (const [id, reason] of results) tracker.record(id, reason);
-    let failure = instances
+    failure ??= instances
       .filter((i) => tracker.unhealthy(i.id, check.unhealthyThreshold))
       .map(
         (i) =>
           `instance ${i.id} failed its health check ${check.unhealthyThreshold} times: ${tracker.reasons.get(i.id)}`,
       )[0];
-    failure ??= targets
+    failure ??= (targets ?? [])
       .filter((t) => instances.some((i) => i.id === t.instanceId) && t.state === 'unhealthy')
       .map((t) => `the load balancer finds ${t.instanceId} unhealthy: ${t.reason ?? ''}`)[0];
     for (const web of params.checks) {
@@ -332,18 +396,17 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
       webFailures.set(web.name, count);
       if (reason && count >= web.failureLimit) failure ??= `check ${reason} (${count} times)`;
     }
-    if (failure) {
-      ctx.deployment.context.failureDetectedAt = Date.now();
-      ctx.deps.logger.warn({ deployment: ctx.deployment.id, failure }, 'health failure: rolling back');
-      throw new HealthFailure(failure);
-    }
-    if (Date.now() >= end) return `${label}: ${seconds} s watched, healthy`;
+    failure ??= await traffic.look();
+    const concluded = !failure && Date.now() >= end ? await traffic.conclude() : undefined;
+    failure ??= concluded?.failure;
+    if (failure) throw healthFailure(ctx, failure);
+    if (concluded) return `${label}: ${seconds} s watched, healthy${concluded.said ? `; ${concluded.said}` : ''}`;
     const left = Math.ceil((end - Date.now()) / 1000);
     if (left !== lastSaid) {
       lastSaid = left;
       await ctx.progress(`${label} ${left} s left`);
     }
-    await nap(ctx, Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
+    await traffic.sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
   }
 }
 
@@ -418,25 +481,38 @@ const disableOldGroup: Action = {
   },
 };
 
+/** Until the load balancer has let go of the old groups' instances (none registered or draining), drainSeconds at most. */
 const waitForDrain: Action = {
   name: 'wait-for-drain',
   async run(ctx) {
+    const d = ctx.deployment;
     // A first deployment took no group out of service: nothing is in flight to wait for.
-    if (!ctx.deployment.context.previous) return 'no old group: nothing to drain';
+    if (!d.context.previous) return 'no old group: nothing to drain';
     const seconds = need(ctx, 'params').strategy.drainSeconds;
     const end = await waitEnd(ctx, 'drain', seconds * 1000);
-    while (Date.now() < end) {
+    const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const old = new Set(groups.filter((g) => g.name !== d.context.group).flatMap((g) => g.instances.map((i) => i.id)));
+    const started = Date.now();
+    for (;;) {
       await interruption(ctx);
-      await nap(ctx, Math.min(ctx.deps.pollMs, end - Date.now()));
+      // A load balancer that does not answer is asked again until the drain's time is up (it is bounded anyway).
+      const health = await look(ctx, Infinity, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup')));
+      const left = health?.filter((t) => old.has(t.instanceId) && t.state !== 'unused');
+      if (left?.length === 0)
+        return `the old targets left the load balancer in ${Math.round((Date.now() - started) / 1000)} s`;
+      if (Date.now() >= end)
+        return `${left ? `${left.length} old target(s)` : 'the old targets'} still draining after ${seconds} s: going on`;
+      await nap(ctx, Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
     }
-    return `${seconds} s for in-flight requests`;
   },
 };
 
 /**
- * Highlander keeps none of the old groups; the others keep the last `retainedGroups`, and never
- * the group to go back to. Keeping none is the point of no return: saved as such first, so a
- * cancel or rollback from then on is refused in words rather than turning back to nothing.
+ * Highlander keeps none of the old groups; the others keep `retainedGroups`, by last known good: a
+ * group kept warm is one that served successfully (vetted, newest first), so a rolled-back or
+ * cancelled group goes before any of them — never the group serving a minute ago, the one to go
+ * back to. Keeping none is the point of no return: saved as such first, so a cancel or rollback
+ * from then on is refused in words rather than turning back to nothing.
  */
 const destroyOldGroups: Action = {
   name: 'destroy-old-groups',
@@ -444,21 +520,39 @@ const destroyOldGroups: Action = {
     const d = ctx.deployment;
     const retained = d.strategy === 'highlander' ? 0 : need(ctx, 'params').strategy.retainedGroups;
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
+    const vetted = new Set(await ctx.deps.store.vetted(d.service, d.env));
     const older = groups.filter((g) => g.name !== d.context.group && g.disabled).reverse();
+    const ranked = [...older.filter((g) => vetted.has(g.name)), ...older.filter((g) => !vetted.has(g.name))];
     const previous = d.context.previous;
-    const doomed = older.slice(retained).filter((g) => retained === 0 || g.name !== previous);
+    const doomed = ranked.slice(retained).filter((g) => retained === 0 || g.name !== previous);
     if (previous && doomed.some((g) => g.name === previous) && !d.irrevocable) {
       await ctx.irrevocable(
         `nothing to go back to: ${d.strategy === 'highlander' ? 'highlander keeps no old group' : 'retained groups is 0'}`,
       );
     }
+    // The new group serves and the old ones are out: a group the cloud will not destroy now is
+    // left, said, and destroyed by the next deployment, never a reason to roll a healthy one back.
+    const destroyed: string[] = [];
+    const left: string[] = [];
     for (const old of doomed) {
-      await ctx.deps.cloud.destroyServerGroup(old.name);
+      try {
+        await ctx.deps.cloud.destroyServerGroup(old.name);
+      } catch (error) {
+        ctx.deps.logger.warn({ deployment: d.id, group: old.name, err: error }, 'old group left');
+        left.push(`left ${old.name}: ${(error as Error).message} (the next deployment destroys it)`);
+        continue;
+      }
+      destroyed.push(old.name);
       await ctx.deps.store.forgetVetted(d.service, d.env, old.name);
       await ctx.deps.cloud.deleteLaunchTemplate(old.launchTemplate).catch(() => undefined);
     }
-    const kept = older.filter((g) => !doomed.includes(g)).map((g) => g.name);
-    return `destroyed ${doomed.map((g) => g.name).join(', ') || 'none'}; retained ${kept.join(', ') || 'none'}`;
+    const said = (name: string) => `${name}${vetted.has(name) ? '' : ' (never served successfully)'}`;
+    const kept = ranked.filter((g) => !doomed.includes(g)).map((g) => said(g.name));
+    return [
+      `destroyed ${destroyed.map(said).join(', ') || 'none'}`,
+      ...left,
+      `retained ${kept.join(', ') || 'none'}`,
+    ].join('; ');
   },
 };
 

@@ -39,6 +39,8 @@ describe('web checks', () => {
   let server: Server;
   let base: string;
   beforeAll(async () => {
+    // These checks answer on this machine: the operator allows private addresses here.
+    process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
     server = createServer((req, res) => {
       res.writeHead(req.url === '/down' ? 503 : 200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ status: { errorRate: 0.2, state: 'ok' } }));
@@ -47,6 +49,7 @@ describe('web checks', () => {
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(() => {
+    delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
     server.close();
   });
 

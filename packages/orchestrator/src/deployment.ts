@@ -4,9 +4,18 @@
  * overridable per request within the same schema.
  */
 import { deploymentParamsSchema } from '@slipway/config';
-import { describeSchemaErrors, UnprocessableError } from '@slipway/core';
+import {
+  describeSchemaErrors,
+  NotAllowedError,
+  outboundUrlRefusal,
+  outboundPolicyFromEnv,
+  roleAllows,
+  UnprocessableError,
+  type Principal,
+} from '@slipway/core';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import type { TrafficRecord } from './traffic-watch.js';
 
 export type StrategyName = 'red-black' | 'progressive' | 'highlander';
 
@@ -58,11 +67,23 @@ export interface DeploymentParams {
     burnInSeconds: number;
     batchGrowth: number;
     retainedGroups: number;
+    /** Retained groups are scaled to zero this long after leaving service (Spinnaker's scaleDown); absent: never. */
+    scaleDownAfterSeconds?: number;
     drainSeconds: number;
     healthTimeoutSeconds: number;
     rollbackOnFailure: boolean;
   };
   checks: WebCheck[];
+  /** Judging the new group by its real traffic (analysis.ts). */
+  analysis: {
+    enabled: boolean;
+    minimumRequests: number;
+    falseAlarmRate: number;
+    maxErrorRateIncrease: number;
+    p99Tolerance: number;
+    p99MarginMs: number;
+    hardFailureRequests: number;
+  };
 }
 
 /** What the actions found and did, kept on the deployment so a rerun action knows. */
@@ -100,8 +121,14 @@ export interface DeploymentContext {
   waits?: Record<string, number>;
   /** Consecutive passes of each new instance's health check so far. */
   healthPasses?: Record<string, number>;
+  /** The version serving before, when this deployment goes back to an older one (a downgrade). */
+  downgradeFrom?: string;
+  /** A retained group scaled to zero, scaled back up for this deployment: from what, when, and how long it took. */
+  scaleUp?: { from: number; to: number; at: number; tookMs?: number };
   /** When the failure that started the automatic rollback was seen (epoch ms). */
   failureDetectedAt?: number;
+  /** Each watch's judgement of the traffic (burn-in, each batch), by the watch's name. */
+  traffic?: Record<string, TrafficRecord>;
 }
 
 export interface Deployment {
@@ -187,9 +214,32 @@ export function resolveParams(
     throw new UnprocessableError(
       `deployment parameters are not valid: /params/healthCheck/timeoutSeconds must be below intervalSeconds (${params.healthCheck.intervalSeconds}), as AWS requires`,
     );
+  // Web checks are fetched by the platform: never an address inside it, unless the operator allows.
+  const policy = outboundPolicyFromEnv();
+  for (const check of params.checks) {
+    const refusal = outboundUrlRefusal(check.url, policy);
+    if (refusal)
+      throw new UnprocessableError(
+        `deployment parameters are not valid: check ${check.name}: ${check.url} is not allowed: ${refusal} (an operator may allow it with SLIPWAY_ALLOWED_URL_HOSTS)`,
+      );
+  }
   params.capacity.min ??= Math.min(1, params.capacity.desired);
   params.capacity.max ??= Math.max(params.capacity.desired, params.capacity.min);
   return params;
+}
+
+/** Parameters a request may set only as an admin: who the instances run as (their IAM role). */
+const ADMIN_ONLY_PARAMS = ['instanceProfile'] as const;
+
+/** Refuses (403) a request's parameter that only an admin may set. */
+export function refuseAdminOnlyParams(params: Record<string, unknown> | undefined, principal: Principal): void {
+  if (roleAllows(principal.role, 'admin')) return;
+  for (const name of ADMIN_ONLY_PARAMS) {
+    if (params?.[name] !== undefined)
+      throw new NotAllowedError(
+        `params.${name} sets who the instances run as: it needs the admin role (deployment-params.json in Git names it otherwise); ${principal.subject} has ${principal.role}`,
+      );
+  }
 }
 
 export function isFinished(deployment: Deployment): boolean {

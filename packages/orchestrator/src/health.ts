@@ -3,7 +3,7 @@
  * (Argo Rollouts' `web` metric: a URL, a JSON path, a condition, a failure limit) — which is
  * how "check with other monitoring tools" is done.
  */
-import { probeHttp } from '@slipway/core';
+import { outboundFailure, outboundFetch, probeHttp } from '@slipway/core';
 import type { HealthSource, Instance } from '@slipway/cloud';
 import type { DeploymentParams, WebCheck } from './deployment.js';
 
@@ -65,20 +65,31 @@ export class HealthTracker {
   }
 }
 
-/** Evaluates one web check: undefined when the condition holds, else why not. */
+/** The most of a web check's answer read: a check reads a value, not a document. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * Evaluates one web check through the outbound guard: undefined when the condition holds, else
+ * why not — the check, the status or the comparison, never the answer's body (an address inside
+ * the network may answer secrets, and a reason is read by every reader). A number or true/false
+ * at the check's jsonPath is said; anything else is "the value".
+ */
 export async function runWebCheck(check: WebCheck): Promise<string | undefined> {
   let body: unknown;
   try {
-    const answer = await fetch(check.url, { signal: AbortSignal.timeout(5000) });
-    if (!answer.ok) return `${check.name}: ${check.url} answered ${answer.status}`;
-    const text = await answer.text();
+    const answer = await outboundFetch(check.url, { signal: AbortSignal.timeout(5000) });
+    if (!answer.ok) {
+      await answer.body?.cancel();
+      return `${check.name}: answered ${answer.status}`;
+    }
+    const text = (await answer.text()).slice(0, MAX_ANSWER_BYTES);
     try {
       body = JSON.parse(text);
     } catch {
       body = text;
     }
   } catch (error) {
-    return `${check.name}: ${(error as Error).message}`;
+    return `${check.name}: ${outboundFailure(error)}`;
   }
   const value = check.jsonPath
     ? check.jsonPath.split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], body)
@@ -101,5 +112,6 @@ export async function runWebCheck(check: WebCheck): Promise<string | undefined> 
             : operator === '=='
               ? left === right
               : left !== right;
-  return holds ? undefined : `${check.name}: ${JSON.stringify(value)} is not ${check.condition}`;
+  const said = typeof value === 'number' || typeof value === 'boolean' ? String(value) : 'the value';
+  return holds ? undefined : `${check.name}: ${said} is not ${check.condition}`;
 }

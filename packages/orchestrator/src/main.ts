@@ -1,8 +1,8 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
-  blockingConnection,
   createLogger,
   createRedis,
+  createStreamHub,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -19,6 +19,7 @@ import { createNotifier } from './notify.js';
 import { httpImageFinder, httpPeers } from './peers.js';
 import { createRedisReleaseStore } from './release-store.js';
 import { startReleaseCoordinator } from './releases.js';
+import { startRetentionSweep } from './retention.js';
 import { startRunner } from './runner.js';
 import { createRedisDeploymentStore } from './store.js';
 import { startSyncWatch } from './sync.js';
@@ -36,6 +37,12 @@ const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
 // then loses no step the orchestrator acted on (README, "Redis failover").
 const waitReplicas = intFromEnv(env, 'SLIPWAY_REDIS_WAIT_REPLICAS', sentinels ? 1 : 0);
 const store = createRedisDeploymentStore({ redis, prefix, leaseMs, waitReplicas });
+// Everyone following a deployment's or release's events shares one Redis connection, within caps.
+const followers = createStreamHub({
+  redis,
+  perSubject: intFromEnv(env, 'SLIPWAY_STREAMS_PER_TOKEN', 20),
+  total: intFromEnv(env, 'SLIPWAY_STREAMS_TOTAL', 500),
+});
 // One provider per region a cluster names (AWS), made on first use; `cloud` is the default region's.
 const regions = cloudRegionsFromEnv(env);
 const cloud = regions.forRegion();
@@ -101,6 +108,14 @@ const syncWatch = startSyncWatch({
   ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
   ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
 });
+// Retained groups scaled to zero after their deployment-params' scaleDownAfterSeconds.
+const retention = startRetentionSweep({
+  store,
+  cloud,
+  regions,
+  logger,
+  everyMs: intFromEnv(env, 'SLIPWAY_RETENTION_SWEEP_MS', 10_000),
+});
 const app = createApp({
   releases,
   coordinator,
@@ -111,7 +126,7 @@ const app = createApp({
   cloud,
   regions,
   releaseConcurrency,
-  followConnection: () => blockingConnection(redis),
+  followConnection: (subject) => followers.follower(subject),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,
   metrics: metrics.registry,
@@ -125,6 +140,8 @@ await serve({
   logger,
   onClose: async () => {
     syncWatch.close();
+    retention.close();
+    followers.close();
     await coordinator.close();
     await runner.close();
     await redis.quit();

@@ -11,6 +11,8 @@ const received: Array<{ text: string; blocks?: Array<{ type: string; elements?: 
   [];
 
 beforeAll(async () => {
+  // The stand-in for Slack listens on this machine: the operator allows private addresses here.
+  process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
@@ -23,6 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
   await new Promise((resolve) => server.close(resolve));
 });
 
@@ -70,7 +73,8 @@ describe('Slack notifications', () => {
         ['slipway:rollback', '{"deployment":"dep-abc123def"}'],
         ['slipway:pause', '{"deployment":"dep-abc123def"}'],
       ],
-      [['slipway:undo', '{"service":"search","env":"prod"}']],
+      // Undo names the deployment it was sent for: pressed after a newer one, it is refused.
+      [['slipway:undo', '{"deployment":"dep-abc123def","service":"search","env":"prod"}']],
     ]);
     expect(received[0]!.text).toMatch(
       /^:rocket: alice \(via slack\) deploying search prod: img-14 \(1\.4\.0, source 5eed0000aaaa\), config c0ffee000000/,
@@ -79,6 +83,12 @@ describe('Slack notifications', () => {
       '*Roll back* puts search-prod-v003 back in service and takes the new group out; *Pause* stops it after the action running now (resume with /slipway resume dep-abc123def).',
     );
     expect(saidOf(received[1]!)).toBe('*Undo* deploys the release before this one again (its image and config).');
+  });
+
+  it('say a downgrade when the deployment goes back to an older version', async () => {
+    received.length = 0;
+    await notifier().notify({ ...deployment, context: { ...deployment.context, downgradeFrom: '1.5.0' } }, 'start');
+    expect(received[0]!.text).toMatch(/deploying search prod: img-14 .*\(a downgrade from 1\.5\.0\)/);
   });
 
   it('do not claim there is no release before one that starts before its current group is found', async () => {
@@ -111,5 +121,45 @@ describe('Slack notifications', () => {
     );
     expect(saidOf(received[1]!)).toMatch(/^search-prod-v003 serves, as before this deployment: nothing to roll back/);
     expect(saidOf(received[2]!)).toMatch(/No Undo here — it would go one release further back/);
+  });
+
+  it("name the traffic's judgement in a failure, also when something else failed it", async () => {
+    received.length = 0;
+    const said =
+      'new 61/1,204 errors (5.07 %), old 6/1,180 (0.51 %): the new group fails more often (p = 6.9e-13 < 0.005)';
+    const judgement = { verdict: 'fail', at: '', new: { group: 'search-prod-v004', requests: 1204, errors: 61 }, said };
+    const traffic = { 'burn-in': { since: '', milestones: 1, samples: [], judgement } };
+    const byTraffic = { ...deployment, state: 'rolled-back', reason: `burn-in: traffic: ${said}` };
+    const byCheck = { ...byTraffic, reason: 'burn-in: check errors: 0.2 is not < 0.05 (3 times)' };
+    await notifier().notify({ ...byTraffic, context: { ...deployment.context, traffic } } as Deployment, 'rollback');
+    await notifier().notify({ ...byCheck, context: { ...deployment.context, traffic } } as Deployment, 'rollback');
+    expect(received[0]!.text).toMatch(
+      /rolled back .*: burn-in: traffic: new 61\/1,204 errors \(5\.07 %\), old 6\/1,180 \(0\.51 %\): the new group fails more often \(p = 6\.9e-13 < 0\.005\) \[dep-abc123def\]$/,
+    );
+    expect(received[1]!.text).toMatch(
+      /: burn-in: check errors: 0\.2 is not < 0\.05 \(3 times\); traffic: new 61\/1,204 errors .* \[dep-abc123def\]$/,
+    );
+  });
+});
+
+describe('the slack and webhook properties (#24 attack 1)', () => {
+  it('never post to a loopback, link-local or private address a deployer wrote there', async () => {
+    delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
+    try {
+      received.length = 0;
+      const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/internal`;
+      const warnings: string[] = [];
+      const logger = createLogger({ name: 'test', level: 'silent' });
+      logger.warn = ((fields: { err?: Error }) => void warnings.push(String(fields.err?.message))) as never;
+      const notifier = createNotifier({
+        peers: { service: async () => ({ name: 'search', properties: { slack: hook, webhook: `${hook}/json` } }) },
+        logger,
+      });
+      await notifier.notify({ ...deployment, state: 'succeeded' }, 'success');
+      expect(received).toEqual([]);
+      expect(warnings.join('\n')).toMatch(/not allowed: 127\.0\.0\.1 is a loopback address/);
+    } finally {
+      process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
+    }
   });
 });

@@ -7,7 +7,8 @@
  * webhook's `key` and `Idempotency-Key`) for the receiver to drop a second delivery.
  */
 import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
-import type { Logger } from '@slipway/core';
+import { outboundFetch, type Logger } from '@slipway/core';
+import { trafficSaid } from './analysis.js';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 
@@ -29,7 +30,11 @@ export function describeNotification(d: Deployment, kind: NotificationKind): str
   const known = about.filter(Boolean).join(', ');
   const what = `${d.service} ${d.env}: ${d.image}${known ? ` (${known})` : ''}, config ${d.context.commit?.slice(0, 12) ?? d.configRef ?? 'default branch'}`;
   const verb = { start: 'deploying', success: 'deployed', failure: 'failed to deploy', rollback: 'rolled back' }[kind];
-  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''} [${d.id}]`;
+  // A failure names what the traffic showed, also when something else failed it.
+  const traffic = kind === 'failure' || kind === 'rollback' ? trafficSaid(d) : undefined;
+  // Going back to an older version is said as such, whoever asked for it.
+  const downgrade = d.context.downgradeFrom ? ` (a downgrade from ${d.context.downgradeFrom})` : '';
+  return `${ICON[kind]} ${d.by}${d.via ? ` (via ${d.via})` : ''} ${verb} ${what}${downgrade} — "${d.message}"${d.reason && kind !== 'success' ? `: ${d.reason}` : ''}${traffic ? `; ${traffic}` : ''} [${d.id}]`;
 }
 
 /**
@@ -83,7 +88,8 @@ export function slackBlocks(d: Deployment, kind: NotificationKind, text: string)
     said = `*Roll back* ${back}; *Pause* stops it after the action running now (resume with /slipway resume ${d.id}).`;
   } else if (kind === 'success') {
     const undo = 'deploys the release before this one again (its image and config)';
-    buttons = [button('undo', 'Undo', { service: d.service, env: d.env }, 'danger', undo)];
+    // It names this deployment: pressed after a newer one, the undo is refused rather than undoing that.
+    buttons = [button('undo', 'Undo', { deployment: d.id, service: d.service, env: d.env }, 'danger', undo)];
     said = `*Undo* ${undo}.`;
   } else if (kind === 'failure' && leftInService(d) && previous) {
     const back = `deploys the release it replaced (${previous}) again; ${d.context.group} leaves service`;
@@ -128,7 +134,12 @@ export function createNotifier(options: {
         const text = describeNotification(d, kind);
         const sends: Promise<unknown>[] = [];
         if (slack)
-          sends.push(new IncomingWebhook(slack, { timeout }).send({ text, blocks: slackBlocks(d, kind, text) }));
+          sends.push(
+            new IncomingWebhook(slack, { timeout, fetch: outboundFetch }).send({
+              text,
+              blocks: slackBlocks(d, kind, text),
+            }),
+          );
         if (hook) {
           const body = JSON.stringify({
             key: notificationKey(d, kind),
@@ -148,7 +159,7 @@ export function createNotifier(options: {
             },
           });
           sends.push(
-            fetch(hook, {
+            outboundFetch(hook, {
               method: 'POST',
               headers: { 'Content-Type': 'application/json', 'Idempotency-Key': notificationKey(d, kind) },
               body,

@@ -1,9 +1,7 @@
 /** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { checkUserData, type CloudProvider, type CloudRegions } from '@slipway/cloud';
 import {
-  clusterName,
   ConflictError,
   InputError,
   NotFoundError,
@@ -15,16 +13,20 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
+  type StreamConnection,
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
 import { mapAtMost } from './at-most.js';
-import { isFinished, resolveParams, type Deployment } from './deployment.js';
-import type { Peers } from './peers.js';
+import { isFinished, refuseAdminOnlyParams, resolveParams, type Deployment } from './deployment.js';
+import type { ImageRecord, Peers, ServiceRecord } from './peers.js';
+import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
 import type { Runner } from './runner.js';
-import { cloudOf, clusterRegion, machineImageIn } from './regions.js';
+import { cloudOf, machineImageIn } from './regions.js';
 import type { operations } from './schema/generated/openapi.js';
+import { clusterNow, groupStanding, servingOf, type ClusterNow } from './serving.js';
 import type { DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
+import { notOneCluster, resolveName } from './targets.js';
 import { undoTarget } from './undo.js';
 
 /** Clusters described at once for GET /clusters: each asks its cloud; thousands at once starve the process. */
@@ -39,7 +41,8 @@ export interface OperationsOptions {
   regions?: CloudRegions;
   releaseConcurrency: number;
   /** A connection of its own for each events follower (it blocks). */
-  followConnection: () => Redis;
+  /** A follower of a Redis stream for `subject` (core's stream hub: one shared connection, capped). */
+  followConnection: (subject: string) => StreamConnection;
 }
 
 /** POST /deployments' body, as the document gives it. */
@@ -57,9 +60,6 @@ export function newDeploymentId(): string {
 /** The deployment operations, typed from the document (app.ts checks that every operation has one). */
 export function createOperations(options: OperationsOptions) {
   const { store, runner } = options;
-
-  const submit = (request: DeploymentRequest, by: string, extra: Partial<Deployment> = {}) =>
-    submitDeployment(options, request, by, extra);
 
   async function mustGet(id: string): Promise<Deployment> {
     const deployment = await store.get(id);
@@ -95,11 +95,77 @@ export function createOperations(options: OperationsOptions) {
     res.status(202).json(await mustGet(d.id));
   }
 
+  /** A deployment to one cluster (a sync set's name is a release), checked, with what it would change. */
+  async function planDeployment(request: DeploymentRequest, by: string, via?: string) {
+    const { target, service } = await resolveName(options.peers, request.service, request.env);
+    if (target.kind === 'set') throw notOneCluster(request.service, target);
+    const prepared = await prepareDeployment(options, request, by, via ? { via } : {}, service);
+    return { prepared, preview: await previewPrepared(options, 'deploy', prepared) };
+  }
+
+  /**
+   * What undo goes back to, decided here once for the preview and the undo alike: the release
+   * before what serves now. Named (a button, a preview), the deployment undone must be what serves.
+   */
+  async function planUndo(
+    service: string,
+    env: string,
+    asked: { message: string; named?: string | undefined; by: string; via?: string | undefined },
+  ) {
+    const { target: name, service: record } = await resolveName(options.peers, service, env);
+    if (name.kind === 'set') throw notOneCluster(service, name);
+    const now = await clusterNow(options, service, env);
+    const serving = servingOf(now);
+    if (asked.named && serving?.deployment !== asked.named)
+      throw new ConflictError(
+        `${asked.named} no longer serves ${service} ${env}: ${serving ? `${serving.deployment ?? serving.group} does now (${serving.image ?? 'an unknown image'})` : 'nothing does'}; an undo goes back from what serves (slipway undo ${service} ${env})`,
+      );
+    const target = undoTarget(now.releases, serving && { name: serving.group, deployment: serving.deployment });
+    if (!target) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
+    const { current, previous } = target;
+    const prepared = await prepareDeployment(
+      options,
+      {
+        service,
+        env,
+        image: previous.image,
+        configRef: previous.commit,
+        message: asked.message,
+        strategy: 'red-black',
+      },
+      asked.by,
+      {
+        ...(current.deployment ? { undoOf: current.deployment } : {}),
+        context: { group: previous.group },
+        ...(asked.via ? { via: asked.via } : {}),
+      },
+      record,
+    );
+    return { prepared, preview: await previewPrepared(options, 'undo', prepared, now) };
+  }
+
   return {
     async createDeployment(req, res) {
       const { subject, via } = principalOf(req);
-      const deployment = await submit(req.body, subject, via ? { via } : {});
+      refuseAdminOnlyParams(req.body.params, principalOf(req));
+      const { confirm, ...request } = req.body;
+      const { prepared, preview } = await planDeployment(request, subject, via);
+      const deployment = await changeWith(options, prepared, preview, { confirm, by: subject });
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
+    },
+    async previewDeployment(req, res) {
+      const { subject, via } = principalOf(req);
+      res.json((await planDeployment({ ...req.body, message: 'preview' }, subject, via)).preview);
+    },
+    async resolveName(req, res) {
+      const { service, name } = req.params;
+      const { target } = await resolveName(options.peers, service, name);
+      res.json({
+        service,
+        name,
+        kind: target.kind,
+        clusters: target.kind === 'set' ? target.clusters : [name],
+      });
     },
     async listDeployments(req, res) {
       const query = typedQuery(req);
@@ -117,7 +183,7 @@ export function createOperations(options: OperationsOptions) {
     },
     async followDeployment(req, res) {
       const d = await mustGet(req.params.id);
-      const connection = options.followConnection();
+      const connection = options.followConnection(principalOf(req).subject);
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
       await sendEventStream(req, res, {
@@ -138,27 +204,18 @@ export function createOperations(options: OperationsOptions) {
     rollbackDeployment: (req, res) => control(req, res, 'rollback'),
     async undo(req, res) {
       const { service, env } = req.params;
-      const serving = (await describeEnvironment(service, env, false)).active;
-      const target = undoTarget(await store.releases(service, env, 2), serving);
-      if (!target) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
-      const { current, previous } = target;
-      const deployment = await submit(
-        {
-          service,
-          env,
-          image: previous.image,
-          configRef: previous.commit,
-          message: req.body.message,
-          strategy: 'red-black',
-        },
-        principalOf(req).subject,
-        {
-          undoOf: current.deployment,
-          context: { group: previous.group },
-          ...(principalOf(req).via ? { via: principalOf(req).via } : {}),
-        },
-      );
+      const { subject, via } = principalOf(req);
+      const { message, deployment: named, confirm } = req.body;
+      const { prepared, preview } = await planUndo(service, env, { message, named, by: subject, via });
+      const deployment = await changeWith(options, prepared, preview, { confirm, by: subject });
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
+    },
+    async previewUndo(req, res) {
+      const { service, env } = req.params;
+      const { subject, via } = principalOf(req);
+      res.json(
+        (await planUndo(service, env, { message: 'preview', named: req.body.deployment, by: subject, via })).preview,
+      );
     },
     async getClusterLock(req, res) {
       const { service, env } = req.params;
@@ -187,23 +244,25 @@ export function createOperations(options: OperationsOptions) {
   } satisfies Partial<TypedOperations<operations>>;
 
   async function describeEnvironment(service: string, env: string, withDeployments: boolean) {
-    const cloud = cloudOf(options, await clusterRegion(store, service, env));
-    const groups = await cloud.listServerGroups(clusterName(service, env));
-    const releases = await store.releases(service, env, 20);
-    const vetted = new Set(await store.vetted(service, env));
-    const active = [...groups].reverse().find((g) => !g.disabled);
+    const now = await clusterNow(options, service, env);
+    const cloud = cloudOf(options, now.region);
+    const { groups, releases, active } = now;
     const tg = active?.targetGroups[0];
     const health = tg ? await cloud.describeTargetHealth(tg) : [];
+    const standing = new Map(
+      await Promise.all(groups.map(async (g) => [g.name, await groupStanding(store, now, g)] as const)),
+    );
     const describe = (g: (typeof groups)[number]) => {
       const release = releases.find((r) => r.group === g.name);
       return {
+        ...standing.get(g.name)!,
         name: g.name,
         disabled: g.disabled,
-        vetted: vetted.has(g.name),
         capacity: { min: g.min, desired: g.desired, max: g.max },
         image: g.tags?.image ?? release?.image,
         commit: g.tags?.commit ?? release?.commit,
-        deployment: g.tags?.deployment ?? release?.deployment,
+        // The deployment whose release it serves (an undo re-enabling it), else the one that made it.
+        deployment: release?.deployment ?? g.tags?.deployment,
         instances: g.instances.map((i) => ({
           id: i.id,
           lifecycle: i.lifecycle,
@@ -232,16 +291,28 @@ export function createOperations(options: OperationsOptions) {
   }
 }
 
+type SubmitOptions = Pick<OperationsOptions, 'store' | 'runner' | 'peers' | 'cloud' | 'regions' | 'releaseConcurrency'>;
+
+/** A deployment checked and made, not yet admitted: what it would deploy, the image, the service's metadata. */
+export interface Prepared {
+  deployment: Deployment;
+  image: ImageRecord;
+  properties: Record<string, unknown>;
+}
+
 /** Everything checked before anything is queued, each failure a 4xx naming what is wrong. */
-export async function submitDeployment(
-  options: Pick<OperationsOptions, 'store' | 'runner' | 'peers' | 'cloud' | 'regions' | 'releaseConcurrency'>,
+export async function prepareDeployment(
+  options: SubmitOptions,
   request: DeploymentRequest,
   by: string,
   extra: Partial<Deployment> = {},
-): Promise<Deployment> {
-  const { store, runner, peers } = options;
+  /** The service's record, when the caller read it already (resolving the name). */
+  known?: ServiceRecord,
+): Promise<Prepared> {
+  const { peers } = options;
   const { service, env } = request;
-  if (!(await peers.service(service))) {
+  const record = known ?? (await peers.service(service));
+  if (!record) {
     throw new UnprocessableError(
       `service ${service} is not registered: add it with PUT /services/${service} in metadata`,
     );
@@ -314,15 +385,71 @@ export async function submitDeployment(
       ...extra.context,
     },
   };
-  // The record is saved with the lock and the slot, in one step: nothing is held for a record that is not there.
-  const admission = await store.admit(deployment, options.releaseConcurrency);
+  return { deployment, image, properties: record.properties };
+}
+
+/** The record is saved with the lock and the slot, in one step: nothing is held for a record that is not there. */
+export async function admitDeployment(options: SubmitOptions, deployment: Deployment): Promise<Deployment> {
+  const admission = await options.store.admit(deployment, options.releaseConcurrency);
   if (admission.outcome === 'conflict') {
     throw new ConflictError(
-      `${service} ${env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
+      `${deployment.service} ${deployment.env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
     );
   }
   // A fixed id (a release's cluster) submitted again: the one admitted first stands.
-  if (admission.outcome === 'exists') return (await store.get(deployment.id)) ?? deployment;
-  if (admission.outcome === 'run') await runner.start(deployment);
+  if (admission.outcome === 'exists') return (await options.store.get(deployment.id)) ?? deployment;
+  if (admission.outcome === 'run') await options.runner.start(deployment);
   return deployment;
+}
+
+/** Checked, then admitted: what the release coordinator submits (its release was confirmed when made). */
+export async function submitDeployment(
+  options: SubmitOptions,
+  request: DeploymentRequest,
+  by: string,
+  extra: Partial<Deployment> = {},
+): Promise<Deployment> {
+  return admitDeployment(options, (await prepareDeployment(options, request, by, extra)).deployment);
+}
+
+/** What a prepared deployment would change, for its cluster as it is now. */
+export async function previewPrepared(
+  options: SubmitOptions,
+  action: ChangeAction,
+  { deployment: d, image, properties }: Prepared,
+  now?: ClusterNow,
+): Promise<Preview> {
+  const history = await options.store.list({ service: d.service, limit: HISTORY_READ });
+  const change = await changeOf(
+    options,
+    {
+      service: d.service,
+      env: d.env,
+      image,
+      commit: d.context.commit!,
+      instances: d.context.params!.capacity.desired,
+      ...(d.context.params?.region ? { region: d.context.params.region } : {}),
+      ...(d.context.group ? { group: d.context.group } : {}),
+    },
+    properties,
+    history.items,
+    now,
+  );
+  return previewOf(action, [change], d.undoOf);
+}
+
+/**
+ * A person's change: the environment's rules checked against the preview (a production change
+ * confirmed, naming this very from → to), then admitted; the record says when it is a downgrade.
+ */
+export async function changeWith(
+  options: SubmitOptions,
+  prepared: Prepared,
+  preview: Preview,
+  request: { confirm?: string | undefined; by: string },
+): Promise<Deployment> {
+  enforcePolicy(preview, request);
+  const [change] = preview.clusters;
+  if (change?.downgrade && change.from?.version) prepared.deployment.context.downgradeFrom = change.from.version;
+  return admitDeployment(options, prepared.deployment);
 }

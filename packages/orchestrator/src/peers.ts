@@ -32,13 +32,15 @@ export interface ConfigAtCommit extends Pick<ConfigSnapshot, 'commit' | 'valid' 
 /** What the orchestrator reads of an image (its fakes in tests give no more), with the source
  * commit and repository it was baked from when it carries them, and on AWS its AMI per region. */
 export type ImageRecord = Pick<BakingImage, 'id' | 'kind' | 'service' | 'version'> &
-  Partial<Pick<BakingImage, 'sourceCommit' | 'sourceRepository' | 'regions'>>;
+  Partial<Pick<BakingImage, 'sourceCommit' | 'sourceRepository' | 'regions' | 'createdAt'>>;
 
 export interface Peers {
   service(name: string): Promise<ServiceRecord | undefined>;
   /** The configuration a ref names (the default branch when absent), resolved to a commit. */
   config(service: string, env: string, ref?: string): Promise<ConfigAtCommit>;
   image(id: string): Promise<ImageRecord | undefined>;
+  /** The environments the service has configuration for (its clusters); absent where unknown. */
+  environments?(service: string): Promise<string[]>;
   /** The source commit a version's artifact was built from, when a build was reported for it. */
   sourceCommit?(service: string, version: string): Promise<string | undefined>;
   /** Whether a version's artifact holds a commit in its history; undefined when that cannot be told. */
@@ -106,6 +108,9 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
         cursor = page.nextCursor;
       } while (cursor);
       return all;
+    },
+    async environments(service) {
+      return unwrap(await config.GET('/config/{service}', { params: { path: { service } } })).environments;
     },
     async sourceCommit(service, version) {
       const build = await orUndefined(async () =>

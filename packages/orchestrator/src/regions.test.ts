@@ -4,7 +4,10 @@ import { UnprocessableError } from '@slipway/core';
 import { cloudOf, machineImageIn } from './regions.js';
 
 /** Providers that know only which images they hold, one per region, counted as they are made. */
-function awsLike(images: Record<string, string[]>) {
+function awsLike(
+  images: Record<string, string[]>,
+  states: Record<string, { state: string; stateReason?: string }> = {},
+) {
   const made: string[] = [];
   const providers = new Map<string, CloudProvider>();
   const regions: CloudRegions = {
@@ -17,7 +20,7 @@ function awsLike(images: Record<string, string[]>) {
         const held = images[region];
         providers.set(region, {
           kind: 'aws',
-          getImage: async (id: string) => (held.includes(id) ? { id } : undefined),
+          getImage: async (id: string) => (held.includes(id) ? { id, ...states[id] } : undefined),
         } as unknown as CloudProvider);
       }
       return providers.get(region)!;
@@ -51,6 +54,23 @@ describe('machineImageIn', () => {
     );
     await expect(machineImageIn(deps, { ...image, regions: { 'eu-west-1': 'ami-gone' } }, 'eu-west-1')).rejects.toThrow(
       "image ami-home's AMI in eu-west-1, ami-gone, is not there any more",
+    );
+  });
+
+  it('refuses a regional copy that is still pending, or failed, in words, before anything starts', async () => {
+    const deps = awsLike(
+      { 'us-east-1': ['ami-home'], 'eu-west-1': ['ami-copying', 'ami-broken'] },
+      { 'ami-copying': { state: 'pending' }, 'ami-broken': { state: 'failed', stateReason: 'snapshot copy failed' } },
+    );
+    await expect(
+      machineImageIn(deps, { ...image, regions: { 'eu-west-1': 'ami-copying' } }, 'eu-west-1'),
+    ).rejects.toThrow(
+      "image ami-home's AMI in eu-west-1, ami-copying, is still being copied (pending): a copy takes minutes; deploy once it is available",
+    );
+    await expect(
+      machineImageIn(deps, { ...image, regions: { 'eu-west-1': 'ami-broken' } }, 'eu-west-1'),
+    ).rejects.toThrow(
+      "image ami-home's AMI in eu-west-1, ami-broken, is failed (snapshot copy failed): copy it there again (POST /images/ami-home/regions on baking)",
     );
   });
 });

@@ -42,8 +42,17 @@ export async function machineImageIn(deps: RegionalDeps, image: ImageRecord, reg
     throw new UnprocessableError(
       `image ${image.id} has no AMI in ${where}: copy it there first (POST /images/${image.id}/regions {"region": "${where}"} on baking)`,
     );
-  if (!(await cloudOf(deps, where).getImage(ami)))
-    throw new UnprocessableError(`image ${image.id}'s AMI in ${where}, ${ami}, is not there any more`);
+  const found = await cloudOf(deps, where).getImage(ami);
+  if (!found) throw new UnprocessableError(`image ${image.id}'s AMI in ${where}, ${ami}, is not there any more`);
+  // A copy is pending for minutes (AWS): launching it would fail every launch.
+  if (found.state === 'pending')
+    throw new UnprocessableError(
+      `image ${image.id}'s AMI in ${where}, ${ami}, is still being copied (pending): a copy takes minutes; deploy once it is available`,
+    );
+  if (found.state)
+    throw new UnprocessableError(
+      `image ${image.id}'s AMI in ${where}, ${ami}, is ${found.state}${found.stateReason ? ` (${found.stateReason})` : ''}: copy it there again (POST /images/${image.id}/regions on baking)`,
+    );
   return ami;
 }
 

@@ -1,5 +1,4 @@
 /** The release and sync operations of src/schema/openapi.yaml, by operationId. */
-import type { Redis } from 'ioredis';
 import {
   ConflictError,
   NotFoundError,
@@ -9,7 +8,10 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
+  type StreamConnection,
 } from '@slipway/core';
+import { refuseAdminOnlyParams } from './deployment.js';
+import { enforcePolicy } from './preview.js';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 import type { ReleaseStore } from './release-store.js';
 import { validateRelease, type ValidationDeps } from './release-validation.js';
@@ -20,7 +22,7 @@ import { syncReport } from './sync.js';
 export interface ReleaseOperationsOptions extends ValidationDeps {
   releases: ReleaseStore;
   coordinator: ReleaseCoordinator;
-  followConnection: () => Redis;
+  followConnection: (subject: string) => StreamConnection;
 }
 
 /** The release and sync operations, typed from the document (app.ts checks that every operation has one). */
@@ -69,14 +71,32 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
 
   return {
     async createRelease(req, res) {
-      const release = await validateRelease(options, req.body, principalOf(req).subject);
-      await releases.create(release, {
-        type: 'created',
-        state: release.state,
-        waves: release.waves.map((w) => w.clusters.map((c) => `${c.service} ${c.env}`)),
-      });
+      refuseAdminOnlyParams(req.body.params, principalOf(req));
+      const by = principalOf(req).subject;
+      const { confirm, ...request } = req.body;
+      const { release, preview, promotes } = await validateRelease(options, request, by);
+      enforcePolicy(preview, { confirm, by });
+      // A release that would change nothing is refused, as a deploy of what serves is; a promotion
+      // is kept, and ends skipped saying why (it may be waiting, and is evaluated when it runs).
+      if (preview.action !== 'promote' && preview.clusters.every((c) => c.skip))
+        throw new ConflictError(
+          `nothing to release: ${preview.clusters.map((c) => `${c.service} ${c.env} ${c.skip}`).join('; ')}; ask with force to deploy it again`,
+        );
+      await releases.create(
+        release,
+        {
+          type: 'created',
+          state: release.state,
+          waves: release.waves.map((w) => w.clusters.map((c) => `${c.service} ${c.env}`)),
+        },
+        promotes,
+      );
       coordinator.poke(release.id);
       res.status(202).location(`/releases/${release.id}`).json({ id: release.id, state: release.state });
+    },
+    async previewRelease(req, res) {
+      const { confirm: _ignored, ...request } = req.body;
+      res.json((await validateRelease(options, request, principalOf(req).subject)).preview);
     },
     async listReleases(req, res) {
       res.json({ items: await releases.list(typedQuery(req).limit ?? 20) });
@@ -86,7 +106,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
     },
     async followRelease(req, res) {
       const r = await mustGet(req.params.id);
-      const connection = options.followConnection();
+      const connection = options.followConnection(principalOf(req).subject);
       const entries = (list: { id: string; event: { type: string } }[]) =>
         list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
       await sendEventStream(req, res, {

@@ -16,7 +16,13 @@ export interface ReleaseEvent {
 }
 
 export interface ReleaseStore {
-  create(release: ReleaseRecord, event: Omit<ReleaseEvent, 'release' | 'at'>): Promise<void>;
+  /**
+   * Saves a new release with its first event; with `promotes`, claims each target for it in the same
+   * step (the newest promotion to a target is the one that may run: see promotion()).
+   */
+  create(release: ReleaseRecord, event: Omit<ReleaseEvent, 'release' | 'at'>, promotes?: string[]): Promise<void>;
+  /** The release that made the newest promotion to a target (`<service>:<env>`). */
+  promotion(target: string): Promise<string | undefined>;
   get(id: string): Promise<ReleaseRecord | undefined>;
   /**
    * Saves `release` if it is still at the revision it was read at (and `fence`, when given, is
@@ -30,13 +36,18 @@ export interface ReleaseStore {
   list(limit: number): Promise<ReleaseRecord[]>;
   active(): Promise<string[]>;
   events(id: string, after?: string): Promise<{ id: string; event: ReleaseEvent }[]>;
-  follow(connection: Redis, id: string, after: string, ms: number): Promise<{ id: string; event: ReleaseEvent }[]>;
+  follow(
+    connection: Pick<Redis, 'xread'>,
+    id: string,
+    after: string,
+    ms: number,
+  ): Promise<{ id: string; event: ReleaseEvent }[]>;
   /** The key the coordinator's lease for a release lives under (see lock.ts). */
   leaseName(id: string): string;
   prefix: string;
 }
 
-// KEYS: record, index, active set, events stream, lease key (or '' unused)
+// KEYS: record, index, active set, events stream, lease key (or '' unused), then promotion claims to take
 // ARGV: expected revision, record JSON, id, score, finished ('1'/'0'), fence token ('' for none), events…
 const SAVE = `
 local current = redis.call('GET', KEYS[1])
@@ -53,6 +64,9 @@ if ARGV[5] == '1' then redis.call('SREM', KEYS[3], ARGV[3]) else redis.call('SAD
 for i = 7, #ARGV do
   redis.call('XADD', KEYS[4], '*', 'event', ARGV[i])
 end
+for i = 6, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[3])
+end
 return 1`;
 
 export function createRedisReleaseStore({ redis, prefix }: { redis: Redis; prefix: string }): ReleaseStore {
@@ -65,17 +79,19 @@ export function createRedisReleaseStore({ redis, prefix }: { redis: Redis; prefi
     expected: number,
     events: Omit<ReleaseEvent, 'release' | 'at'>[],
     fence?: { key: string; token: number },
+    promotes: string[] = [],
   ): Promise<boolean> {
     const at = new Date().toISOString();
     const stored = { ...release, revision: expected + 1 };
     const done = await redis.eval(
       SAVE,
-      5,
+      5 + promotes.length,
       key('release', release.id),
       key('releases'),
       key('releases-active'),
       key('release-events', release.id),
       fence?.key ?? key('no-fence'),
+      ...promotes.map((target) => key('promotion', target)),
       String(expected),
       JSON.stringify(stored),
       release.id,
@@ -91,8 +107,12 @@ export function createRedisReleaseStore({ redis, prefix }: { redis: Redis; prefi
   return {
     prefix,
     leaseName: (id) => `release-${id}`,
-    async create(release, event) {
-      if (!(await write(release, -1, [event]))) throw new Error(`release ${release.id} exists already`);
+    async create(release, event, promotes) {
+      if (!(await write(release, -1, [event], undefined, promotes)))
+        throw new Error(`release ${release.id} exists already`);
+    },
+    async promotion(target) {
+      return (await redis.get(key('promotion', target))) ?? undefined;
     },
     async get(id) {
       const raw = await redis.get(key('release', id));

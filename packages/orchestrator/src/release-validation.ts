@@ -5,9 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CloudProvider, CloudRegions } from '@slipway/cloud';
-import { isEnvName, isSlipwayError, UnprocessableError, type BodyOf } from '@slipway/core';
-import { resolveParams } from './deployment.js';
+import { isEnvName, isSlipwayError, syncSets, UnprocessableError, type BodyOf } from '@slipway/core';
+import { resolveParams, type Deployment } from './deployment.js';
 import type { ImageFinder, ImageRecord, Peers } from './peers.js';
+import { HISTORY_READ, changeOf, previewOf, skipReason, type ClusterChange, type Preview } from './preview.js';
 import { cloudOf, machineImageIn, regionalProblem } from './regions.js';
 import {
   planServiceWaves,
@@ -19,6 +20,7 @@ import {
 } from './release.js';
 import type { operations } from './schema/generated/openapi.js';
 import type { DeploymentStore } from './store.js';
+import { resolveName } from './targets.js';
 
 /** POST /releases' body, as the document gives it. */
 export type ReleaseRequest = BodyOf<operations['createRelease']>;
@@ -39,24 +41,32 @@ export function newReleaseId(): string {
 
 /** The clusters a service's environment stands for: its sync set, or itself. */
 export function clustersOf(properties: Record<string, unknown>, env: string): string[] {
-  const sets = properties.clusters;
-  if (sets && typeof sets === 'object' && !Array.isArray(sets)) {
-    const members = (sets as Record<string, unknown>)[env];
-    if (Array.isArray(members)) return members.filter((m): m is string => typeof m === 'string');
-  }
-  return [env];
+  return syncSets(properties).get(env) ?? [env];
 }
+
+/** A release checked whole, with what it would change (its preview) and the promotions it claims. */
+export interface ValidatedRelease {
+  release: ReleaseRecord;
+  preview: Preview;
+  /** `<service>:<env>` of each promotion: the newest promotion to a target supersedes a waiting one. */
+  promotes: string[];
+}
+
+/** The key a promotion to a service's environment claims (one pending promotion per target). */
+export const promoteClaim = (service: string, env: string) => `${service}:${env}`;
 
 export async function validateRelease(
   deps: ValidationDeps,
   request: ReleaseRequest,
   by: string,
-): Promise<ReleaseRecord> {
+): Promise<ValidatedRelease> {
   const problems: Problem[] = [];
   const problem = (path: string, message: string) => problems.push({ path, message });
   const services: { service: string; dependsOn: unknown }[] = [];
   const perService: { service: string; waves: PlannedCluster[][] }[] = [];
   const items: ReleaseItem[] = [];
+  const planned: { cluster: PlannedCluster; image: ImageRecord; instances: number; promotion: boolean }[] = [];
+  const properties = new Map<string, Record<string, unknown>>();
   let notBefore = 0;
 
   const seen = new Set<string>();
@@ -68,18 +78,26 @@ export async function validateRelease(
       continue;
     }
     seen.add(service);
+    const env = item.env ?? request.env;
     const record = await deps.peers.service(service);
     if (!record) {
       problem(`${path}/service`, `service ${service} is not registered`);
       continue;
     }
+    properties.set(service, record.properties);
     services.push({ service, dependsOn: record.properties.dependsOn });
-    const env = item.env ?? request.env;
     if (!env) {
       problem(`${path}/env`, `no environment for ${service}: name one (env) for the item or the release`);
       continue;
     }
-    const members = clustersOf(record.properties, env);
+    // The one resolver: a set named like an environment is refused naming both.
+    const resolved = await resolveName(deps.peers, service, env).catch((error: unknown) => {
+      if (error instanceof UnprocessableError) problem(`${path}/env`, error.message);
+      else throw error;
+      return undefined;
+    });
+    if (!resolved) continue;
+    const members = resolved.target.kind === 'set' ? resolved.target.clusters : [env];
     const clusters = item.envs ?? members;
     for (const c of clusters.filter((c) => !members.includes(c))) {
       problem(`${path}/envs`, `${c} is not a cluster of ${service} ${env} (${members.join(', ')})`);
@@ -91,7 +109,9 @@ export async function validateRelease(
     let imageRecord: ImageRecord | undefined;
     let version: string | undefined;
     let promotedFrom: ReleaseItem['promotedFrom'];
-    if (item.from) {
+    if (item.from && syncSets(record.properties).has(item.from)) {
+      problem(`${path}/from`, `${item.from} is a sync set of ${service}: promote from one of its clusters`);
+    } else if (item.from) {
       const [serving] = await deps.store.releases(service, item.from, 1);
       if (!serving) {
         problem(`${path}/from`, `${service} has never been deployed to ${item.from}: nothing to promote`);
@@ -119,16 +139,21 @@ export async function validateRelease(
       }
     }
 
-    const planned: PlannedCluster[] = [];
+    const mine: PlannedCluster[] = [];
     for (const env of clusters.filter(isEnvName)) {
       const cluster = await checkCluster(deps, request, service, env, imageRecord, `${path}/envs/${env}`, problem);
-      if (cluster && image) planned.push({ ...cluster, service, env, image, ...(version ? { version } : {}) });
+      if (cluster && image && imageRecord) {
+        const { instances, ...rest } = cluster;
+        const plannedCluster = { ...rest, service, env, image, ...(version ? { version } : {}) };
+        mine.push(plannedCluster);
+        planned.push({ cluster: plannedCluster, image: imageRecord, instances, promotion: !!promotedFrom });
+      }
     }
     const order = planServiceWaves(
-      planned.map((c) => c.env),
+      mine.map((c) => c.env),
       record.properties.waves,
     );
-    perService.push({ service, waves: order.map((wave) => wave.map((env) => planned.find((c) => c.env === env)!)) });
+    perService.push({ service, waves: order.map((wave) => wave.map((env) => mine.find((c) => c.env === env)!)) });
     items.push({
       service,
       image: image ?? '',
@@ -153,7 +178,29 @@ export async function validateRelease(
     });
   }
   const now = new Date();
-  return {
+  const history = new Map<string, Deployment[]>();
+  const changes: ClusterChange[] = [];
+  for (const { cluster, image, instances, promotion } of planned) {
+    if (!history.has(cluster.service))
+      history.set(cluster.service, (await deps.store.list({ service: cluster.service, limit: HISTORY_READ })).items);
+    const change = await changeOf(
+      deps,
+      {
+        service: cluster.service,
+        env: cluster.env,
+        image,
+        commit: cluster.commit,
+        instances,
+        ...(cluster.region ? { region: cluster.region } : {}),
+      },
+      properties.get(cluster.service) ?? {},
+      history.get(cluster.service)!,
+    );
+    const skip = skipReason(change, { promotion, allowDowngrade: request.allowDowngrade, force: request.force });
+    changes.push(skip ? { ...change, skip } : change);
+  }
+  const promotes = items.filter((i) => i.promotedFrom).map((i) => promoteClaim(i.service, i.env));
+  const release: ReleaseRecord = {
     id: newReleaseId(),
     message: request.message,
     by,
@@ -164,8 +211,11 @@ export async function validateRelease(
     items,
     waves: planWaves(perService, dependencies, request.bakeSeconds),
     ...(request.params ? { params: request.params } : {}),
+    ...(request.force ? { force: true } : {}),
+    ...(request.allowDowngrade ? { allowDowngrade: true } : {}),
     revision: 0,
   };
+  return { release, preview: previewOf(promotes.length ? 'promote' : 'release', changes), promotes };
 }
 
 /** One cluster's configuration: valid, its parameters valid with the overrides, its load balancer there. */
@@ -177,7 +227,7 @@ async function checkCluster(
   image: ImageRecord | undefined,
   path: string,
   problem: (path: string, message: string) => void,
-): Promise<{ commit: string; region?: string; bakeSeconds: number } | undefined> {
+): Promise<{ commit: string; region?: string; bakeSeconds: number; instances: number } | undefined> {
   let config;
   try {
     config = await deps.peers.config(service, env);
@@ -229,5 +279,6 @@ async function checkCluster(
     commit: config.commit,
     ...(region ? { region } : {}),
     bakeSeconds: extra.bakeSeconds ?? 60,
+    instances: params.capacity.desired,
   };
 }

@@ -6,11 +6,23 @@
  */
 import { UnprocessableError } from '@slipway/core';
 
-export type ReleaseState = 'waiting' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
-export const RELEASE_FINISHED: readonly ReleaseState[] = ['succeeded', 'failed', 'cancelled'];
+/** `skipped`: it changed nothing — every cluster ran what it would deploy, or newer — or a newer promotion superseded it. */
+export type ReleaseState = 'waiting' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+export const RELEASE_FINISHED: readonly ReleaseState[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
 
 export type ClusterState =
-  'pending' | 'deploying' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled' | 'not-started' | 'rolling-back';
+  | 'pending'
+  | 'deploying'
+  | 'succeeded'
+  | 'failed'
+  | 'rolled-back'
+  | 'cancelled'
+  | 'not-started'
+  | 'rolling-back'
+  | 'skipped';
+
+/** A cluster a wave is done with: deployed, or left as it was because it runs that (or newer) already. */
+export const clusterDone = (c: { state: ClusterState }) => c.state === 'succeeded' || c.state === 'skipped';
 
 export interface ReleaseCluster {
   service: string;
@@ -71,6 +83,10 @@ export interface ReleaseRecord {
   waves: Wave[];
   /** deployment-params overrides applied to every cluster's deployment. */
   params?: Record<string, unknown>;
+  /** Deploy clusters already running the image and config (else they are skipped). */
+  force?: boolean;
+  /** A promotion may take a cluster back to an older version (else it only moves forward). */
+  allowDowngrade?: boolean;
   /** Set once a failure stopped it: no new cluster starts. */
   failure?: string;
   /** Who asked to cancel. */
@@ -187,8 +203,6 @@ export function startable(wave: Wave): ReleaseCluster[] {
   return wave.clusters.filter(
     (cluster) =>
       cluster.state === 'pending' &&
-      cluster.after.every((service) =>
-        wave.clusters.filter((c) => c.service === service).every((c) => c.state === 'succeeded'),
-      ),
+      cluster.after.every((service) => wave.clusters.filter((c) => c.service === service).every(clusterDone)),
   );
 }

@@ -11,7 +11,9 @@ import type { LeasedLocks } from '@slipway/core';
 import { isFinished, type Deployment } from './deployment.js';
 import { submitDeployment } from './operations.js';
 import type { Peers } from './peers.js';
-import { isReleaseFinished, startable, type ReleaseCluster, type ReleaseRecord } from './release.js';
+import { changeOf, skipReason } from './preview.js';
+import { clusterDone, isReleaseFinished, startable, type ReleaseCluster, type ReleaseRecord } from './release.js';
+import { promoteClaim } from './release-validation.js';
 import type { ReleaseEvent, ReleaseStore } from './release-store.js';
 import type { Runner } from './runner.js';
 import type { DeploymentStore } from './store.js';
@@ -71,14 +73,54 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     );
   }
 
+  /**
+   * What a cluster would change as it starts — evaluated now, not when the release was made: a
+   * cluster running this image and config already is skipped (unless forced), and a promotion
+   * only moves forward (Kargo's way) unless it allows a downgrade. Answers why it is skipped, or
+   * the version a downgrade goes back from.
+   */
+  async function evaluate(r: ReleaseRecord, c: ReleaseCluster): Promise<{ skip?: string; downgradeFrom?: string }> {
+    const image = await options.peers.image(c.image);
+    if (!image) return {};
+    const change = await changeOf(
+      options,
+      { service: c.service, env: c.env, image, commit: c.commit, instances: 0 },
+      {},
+      [],
+    );
+    const promotion = r.items.some((i) => i.service === c.service && i.promotedFrom);
+    const skip = skipReason(change, { promotion, allowDowngrade: r.allowDowngrade, force: r.force });
+    if (skip) return { skip };
+    return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version } : {};
+  }
+
   /** Starts one cluster; a refusal (4xx) fails the cluster, anything else is tried again next tick. */
   async function start(r: ReleaseRecord, wave: number, index: number, events: NewEvent[]) {
     const c = r.waves[wave]!.clusters[index]!;
     const id = clusterDeploymentId(r.id, 'w', wave, index);
     try {
-      await submit(r, c, id, {}, c.image, c.commit);
+      // Evaluated once, before it is submitted: a submitted one (a crash after it) is adopted as it is.
+      let downgradeFrom: string | undefined;
+      if (!(await store.get(id))) {
+        const evaluated = await evaluate(r, c);
+        if (evaluated.skip) {
+          Object.assign(c, { state: 'skipped', reason: evaluated.skip, finishedAt: now() });
+          const { service, env } = c;
+          events.push({ type: 'cluster-finished', service, env, wave, state: 'skipped', reason: evaluated.skip });
+          return;
+        }
+        downgradeFrom = evaluated.downgradeFrom;
+      }
+      await submit(r, c, id, downgradeFrom ? { context: { downgradeFrom } } : {}, c.image, c.commit);
       Object.assign(c, { state: 'deploying', deployment: id, startedAt: now() });
-      events.push({ type: 'cluster-started', service: c.service, env: c.env, wave, deployment: id });
+      events.push({
+        type: 'cluster-started',
+        service: c.service,
+        env: c.env,
+        wave,
+        deployment: id,
+        ...(downgradeFrom ? { downgradeFrom } : {}),
+      });
     } catch (error) {
       if (!isSlipwayError(error) || error.status >= 500) throw error;
       Object.assign(c, { state: 'failed', reason: error.message, finishedAt: now() });
@@ -148,6 +190,14 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       r.failure = `${failed.service} ${failed.env}: ${failed.reason ?? failed.state}`;
       events.push({ type: 'stopped', reason: r.failure });
     }
+    // One pending promotion per target: a newer one to the same clusters supersedes this one.
+    if (!r.failure && !r.cancel && !r.startedAt) {
+      for (const item of r.items.filter((i) => i.promotedFrom)) {
+        const newest = await releases.promotion(promoteClaim(item.service, item.env));
+        if (newest && newest !== r.id)
+          return skipAll(r, events, `superseded by ${newest}, a newer promotion of ${item.service} to ${item.env}`);
+      }
+    }
     if (!r.failure && !r.cancel && r.notBefore && Date.now() < Date.parse(r.notBefore)) {
       for (const item of r.items) {
         if (!item.promotedFrom) continue;
@@ -168,10 +218,12 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     r.startedAt ??= now();
     for (const wave of r.waves) {
       const last = wave.index === r.waves.length - 1;
-      if (wave.clusters.every((c) => c.state === 'succeeded')) {
+      if (wave.clusters.every(clusterDone)) {
         if (!wave.finishedAt) {
           wave.finishedAt = now();
-          if (!last) wave.bakeUntil = new Date(Date.now() + wave.bakeSeconds * 1000).toISOString();
+          // A wave that changed nothing has nothing to bake.
+          const changed = wave.clusters.some((c) => c.state === 'succeeded');
+          if (!last && changed) wave.bakeUntil = new Date(Date.now() + wave.bakeSeconds * 1000).toISOString();
           events.push({
             type: 'wave-finished',
             wave: wave.index,
@@ -192,8 +244,22 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       for (const c of startable(wave)) await start(r, wave.index, wave.clusters.indexOf(c), events);
       return events;
     }
+    if (clusters.length > 0 && clusters.every((c) => c.state === 'skipped')) {
+      const reasons = [...new Set(clusters.map((c) => `${c.service} ${c.env} ${c.reason}`))];
+      Object.assign(r, { state: 'skipped', reason: `nothing to change: ${reasons.join('; ')}`, finishedAt: now() });
+      events.push({ type: 'finished', state: r.state, reason: r.reason });
+      return events;
+    }
     Object.assign(r, { state: 'succeeded', finishedAt: now() });
     events.push({ type: 'finished', state: r.state });
+    return events;
+  }
+
+  /** Ends a release that never started (superseded): every cluster left as it is, saying why. */
+  function skipAll(r: ReleaseRecord, events: NewEvent[], reason: string): NewEvent[] {
+    for (const c of r.waves.flatMap((w) => w.clusters)) Object.assign(c, { state: 'skipped', reason });
+    Object.assign(r, { state: 'skipped', reason, finishedAt: now() });
+    events.push({ type: 'finished', state: r.state, reason });
     return events;
   }
 

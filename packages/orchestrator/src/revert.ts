@@ -5,7 +5,7 @@
  * reverts and why.
  */
 import { ConflictError, principalOf, UnprocessableError, type TypedOperations } from '@slipway/core';
-import { submitDeployment, type OperationsOptions } from './operations.js';
+import { changeWith, prepareDeployment, previewPrepared, type OperationsOptions } from './operations.js';
 import type { operations } from './schema/generated/openapi.js';
 import type { Release } from './store.js';
 
@@ -62,36 +62,59 @@ export async function findRevertTarget(
   );
 }
 
-/** revertCommit, typed from the document (app.ts checks that every operation has one). */
+/** revertCommit and its preview, typed from the document (app.ts checks that every operation has one). */
 export function createRevertOperations(options: OperationsOptions) {
+  /** What a revert would deploy: the newest earlier release without the commit, from what serves now. */
+  async function planRevert(
+    service: string,
+    env: string,
+    asked: { commit: string; message: string; named?: string | undefined; by: string; via?: string | undefined },
+  ) {
+    const { commit } = asked;
+    const { current, target, version } = await findRevertTarget(options, service, env, commit);
+    // A button names the deployment it was sent for: a revert acts on that, or on nothing.
+    if (asked.named && current.deployment !== asked.named)
+      throw new ConflictError(
+        `${asked.named} no longer serves ${service} ${env}: ${current.deployment} does now; a revert goes back from what serves (slipway revert ${service} ${env} ${commit.slice(0, 12)})`,
+      );
+    const prepared = await prepareDeployment(
+      options,
+      {
+        service,
+        env,
+        image: target.image,
+        configRef: target.commit,
+        message: `revert ${commit.slice(0, 12)} (back to ${version}): ${asked.message}`,
+        strategy: 'red-black',
+      },
+      asked.by,
+      {
+        undoOf: current.deployment,
+        revertsCommit: commit,
+        context: { group: target.group },
+        ...(asked.via ? { via: asked.via } : {}),
+      },
+    );
+    return { prepared, target, version, preview: await previewPrepared(options, 'revert', prepared) };
+  }
+
   return {
     async revertCommit(req, res) {
       const { service, env } = req.params;
-      const { commit, message } = req.body;
-      const { current, target, version } = await findRevertTarget(options, service, env, commit);
+      const { commit, message, confirm, deployment: named } = req.body;
       const { subject, via } = principalOf(req);
-      const deployment = await submitDeployment(
-        options,
-        {
-          service,
-          env,
-          image: target.image,
-          configRef: target.commit,
-          message: `revert ${commit.slice(0, 12)} (back to ${version}): ${message}`,
-          strategy: 'red-black',
-        },
-        subject,
-        {
-          undoOf: current.deployment,
-          revertsCommit: commit,
-          context: { group: target.group },
-          ...(via ? { via } : {}),
-        },
-      );
+      const plan = await planRevert(service, env, { commit, message, named, by: subject, via });
+      const deployment = await changeWith(options, plan.prepared, plan.preview, { confirm, by: subject });
       res
         .status(202)
         .location(`/deployments/${deployment.id}`)
-        .json({ id: deployment.id, state: deployment.state, image: target.image, version });
+        .json({ id: deployment.id, state: deployment.state, image: plan.target.image, version: plan.version });
+    },
+    async previewRevert(req, res) {
+      const { service, env } = req.params;
+      const { subject, via } = principalOf(req);
+      const { commit, deployment: named } = req.body;
+      res.json((await planRevert(service, env, { commit, message: 'preview', named, by: subject, via })).preview);
     },
   } satisfies Partial<TypedOperations<operations>>;
 }

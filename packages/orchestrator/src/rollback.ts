@@ -4,7 +4,7 @@
  * crash half-way through a rollback resumes the rollback. Each looks at the cloud before it acts.
  * Traffic is never left with no group: the new group leaves only once the previous one serves.
  */
-import { DeploymentFailure, nap, need, targetsHealthy, waitEnd, type Action } from './action.js';
+import { DeploymentFailure, look, nap, need, targetsHealthy, waitEnd, type Action } from './action.js';
 import type { Deployment } from './deployment.js';
 import { clusterName } from '@slipway/core';
 
@@ -39,7 +39,12 @@ const waitForPreviousGroupHealth: Action = {
     const params = need(ctx, 'params');
     const deadline = await waitEnd(ctx, 'previous-health', params.strategy.healthTimeoutSeconds * 1000);
     for (;;) {
-      const { healthy, of } = await targetsHealthy(ctx, previous);
+      const seen = await look(ctx, deadline, () => targetsHealthy(ctx, previous));
+      if (!seen) {
+        await nap(ctx, ctx.deps.pollMs);
+        continue;
+      }
+      const { healthy, of } = seen;
       if (of > 0 && healthy === of) return `${healthy} target(s) of ${previous} healthy`;
       if (Date.now() > deadline) {
         throw new DeploymentFailure(

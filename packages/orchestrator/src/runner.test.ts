@@ -156,3 +156,95 @@ describe('leases', () => {
     ).toBe(404);
   });
 });
+
+describe('what a deployer may ask of a deployment (#24)', () => {
+  // An address inside the platform's network that answers secrets (the instance metadata service's way).
+  let secrets: Server;
+  let secretsUrl: string;
+  let asked = 0;
+  let app: ReturnType<typeof createApp>;
+  const deployer = { Authorization: 'Bearer deployer-token' };
+  const admin = { Authorization: 'Bearer admin-token' };
+  const SECRET = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY';
+
+  beforeAll(async () => {
+    secrets = createServer((_req, res) => {
+      asked++;
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ AccessKeyId: 'ASIAEXAMPLE', SecretAccessKey: SECRET, status: 'ok' }));
+    }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => secrets.once('listening', resolve));
+    secretsUrl = `http://127.0.0.1:${(secrets.address() as AddressInfo).port}/latest/meta-data/iam/security-credentials/role`;
+    app = createApp({
+      releases: {} as never,
+      coordinator: {} as never,
+      images: {} as never,
+      store,
+      runner,
+      peers,
+      cloud,
+      releaseConcurrency: 2,
+      followConnection: () => redis.duplicate(),
+      tokens: createTokenVerifier({
+        'admin-token': { subject: 'ada', role: 'admin' },
+        'deployer-token': { subject: 'dave', role: 'deployer' },
+      }),
+      logger,
+    });
+  });
+
+  afterAll(() => void secrets.close());
+
+  const deploy = (service: string, params: Record<string, unknown>, as = deployer) =>
+    request(app)
+      .post('/deployments')
+      .set(as)
+      .send({ service, env: 'prod', image: `img-${service}`, message: 'attack', params });
+  const check = (url: string) => ({
+    checks: [{ name: 'steal', type: 'web', url, condition: '== 1', failureLimit: 1 }],
+  });
+
+  it('refuses a web check on a loopback, link-local or private address, and starts nothing (attack 1)', async () => {
+    for (const url of [
+      secretsUrl,
+      'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+      'http://169.254.170.2/v2/credentials/',
+      'http://[::1]:9/',
+      'http://localhost:9/',
+      'http://10.1.2.3/',
+      'http://[::ffff:127.0.0.1]:9/',
+    ]) {
+      const answer = await deploy('ssrf', check(url));
+      expect({ url, status: answer.status }).toEqual({ url, status: 422 });
+      expect(answer.body.detail).toMatch(/check steal: .* is not allowed: .*(loopback|linkLocal|private)/);
+    }
+    expect((await store.list({ service: 'ssrf', limit: 10 })).items).toEqual([]);
+    expect(asked).toBe(0);
+  });
+
+  it('says a failed check by its name and status, never the body it was answered (attack 1)', async () => {
+    // An operator who allows private addresses (SLIPWAY_ALLOW_PRIVATE_URLS) still never shows a body.
+    process.env.SLIPWAY_ALLOW_PRIVATE_URLS = 'true';
+    try {
+      const started = await deploy('leak', check(secretsUrl));
+      expect(started.status).toBe(202);
+      const done = await ended(started.body.id);
+      expect(['failed', 'rolled-back']).toContain(done!.state);
+      expect(done!.reason).toMatch(/check steal: the value is not == 1/);
+      expect(JSON.stringify(done)).not.toContain(SECRET);
+      expect(JSON.stringify(await store.events(started.body.id))).not.toContain(SECRET);
+    } finally {
+      delete process.env.SLIPWAY_ALLOW_PRIVATE_URLS;
+    }
+  });
+
+  it("lets only an admin choose the instances' IAM instance profile (attack 13)", async () => {
+    const refused = await deploy('profile', { instanceProfile: 'platform-admin' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.detail).toMatch(/instanceProfile .* needs the admin role/);
+    expect((await store.list({ service: 'profile', limit: 10 })).items).toEqual([]);
+    const allowed = await deploy('profile', { instanceProfile: 'platform-admin' }, admin);
+    expect(allowed.status).toBe(202);
+    expect((await ended(allowed.body.id))!.state).toBe('succeeded');
+  });
+});

@@ -130,7 +130,12 @@ export interface DeploymentStore {
   event(event: DeploymentEvent, version?: number): Promise<boolean>;
   events(id: string, after?: string): Promise<{ id: string; event: DeploymentEvent }[]>;
   /** Blocks up to `ms` for events after `after` (a stream id), on a connection of its own. */
-  follow(connection: Redis, id: string, after: string, ms: number): Promise<{ id: string; event: DeploymentEvent }[]>;
+  follow(
+    connection: Pick<Redis, 'xread'>,
+    id: string,
+    after: string,
+    ms: number,
+  ): Promise<{ id: string; event: DeploymentEvent }[]>;
   /** Takes the service+env lock and a release slot, or says why not, and saves the new record with them. */
   admit(deployment: Deployment, limit: number): Promise<Admission>;
   /**

@@ -5,7 +5,7 @@
  * than the alert time outside a running release, and once more when it is back in sync.
  */
 import { IncomingWebhook } from '@slack/webhook';
-import type { Logger } from '@slipway/core';
+import { outboundFetch, syncSets, type Logger } from '@slipway/core';
 import type { Redis } from 'ioredis';
 import { mapAtMost } from './at-most.js';
 import type { Peers } from './peers.js';
@@ -79,13 +79,9 @@ export async function syncReport(
       : undefined;
   const perService = await mapAtMost(services, READ_AT_ONCE, async (service) => {
     const record = listed ? listed.get(service) : await deps.peers.service(service);
-    const sets = record?.properties.clusters;
-    if (!sets || typeof sets !== 'object' || Array.isArray(sets)) return [];
     const report: SyncSet[] = [];
-    for (const [set, members] of Object.entries(sets)) {
-      if (!Array.isArray(members)) continue;
-      const envs = members.filter((m): m is string => typeof m === 'string');
-      report.push(compare(service, set, await Promise.all(envs.map((env) => cluster(service, env)))));
+    for (const [set, members] of syncSets(record?.properties ?? {})) {
+      report.push(compare(service, set, await Promise.all(members.map((env) => cluster(service, env)))));
     }
     return report;
   });
@@ -132,10 +128,10 @@ async function tell(options: SyncWatchOptions, set: SyncSet, kind: 'out-of-sync'
       ? `:warning: ${set.service} ${set.set} is out of sync: ${set.differs.join('; ')}`
       : `:white_check_mark: ${set.service} ${set.set} is back in sync: every cluster runs ${set.clusters[0]?.image ?? 'nothing'}`;
   const sends: Promise<unknown>[] = [];
-  if (slack) sends.push(new IncomingWebhook(slack, { timeout: 5000 }).send({ text }));
+  if (slack) sends.push(new IncomingWebhook(slack, { timeout: 5000, fetch: outboundFetch }).send({ text }));
   if (hook) {
     sends.push(
-      fetch(hook, {
+      outboundFetch(hook, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ kind, text, sync: set }),

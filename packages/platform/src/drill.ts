@@ -73,7 +73,10 @@ export async function supervisionDrill({
 }
 
 async function serves(platform: Platform, name: string): Promise<boolean> {
-  if (name === 'redis') return redisAnswers(Number(new URL(platform.redisUrl).port));
+  if (name === 'redis') {
+    const url = new URL(platform.redisUrl);
+    return redisAnswers(Number(url.port), url.password ? decodeURIComponent(url.password) : undefined);
+  }
   const url = platform.urls[name as keyof Platform['urls']];
   return !!url && (await fetch(`${url}/healthz`)).ok;
 }

@@ -6,8 +6,9 @@
  * balancers, which run apart from its daemon) keep serving.
  */
 import { PORT_OFFSETS, redisAnswers, type ComponentName } from '@slipway/core';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stopChild, superviseProcess, tail, waitFor, type SupervisedProcess } from './processes.js';
@@ -52,6 +53,8 @@ export interface Platform {
   urls: Partial<Record<ComponentName, string>>;
   adminToken: string;
   readerToken: string;
+  /** Each service's own token (orchestrator's, baking's, infra's: the platform role that writes the local cloud). */
+  serviceTokens: Record<string, string>;
   /** Every process it supervises, Redis (when its own) first, in start order. */
   processes: readonly SupervisedProcess[];
   stop(): Promise<void>;
@@ -60,6 +63,7 @@ export interface Platform {
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   const log = options.log ?? (() => {});
   const home = resolve(options.home);
+  await ensurePrivateHome(home, options.warn ?? log);
   const logs = join(home, 'logs');
   await mkdir(logs, { recursive: true });
   const warn = options.warn ?? log;
@@ -94,23 +98,35 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const port = options.portBase + REDIS_PORT_OFFSET;
       const dir = join(home, 'redis');
       await mkdir(dir, { recursive: true });
+      // A password of its own, so that no other local user reads or rewrites the platform's records:
+      // in a file only its owner reads, and in the config file, never on a command line (ps shows those).
+      const password = await ensureRedisPassword(home);
+      const config = join(dir, 'redis.conf');
+      await writeFile(config, `requirepass ${password}\n`, { mode: 0o600 });
+      await chmod(config, 0o600);
       const redis = await superviseProcess(
         'redis',
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
-        { env: process.env, logDir: join(logs, 'redis'), logSize, ready: () => redisAnswers(port), say: warn },
+        [config, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
+        {
+          env: process.env,
+          logDir: join(logs, 'redis'),
+          logSize,
+          ready: () => redisAnswers(port, password),
+          say: warn,
+        },
       );
       processes.push(redis);
       await waitFor(
         'redis-server',
-        () => redisAnswers(port),
+        () => redisAnswers(port, password),
         10_000,
         () => redis.restarts > 0 || !redis.running,
       ).catch(async (error: Error) => {
         throw new Error(`${error.message}: ${await tail(redis.logFile, 5)}`);
       });
-      redisUrl = `redis://127.0.0.1:${port}`;
-      log(`redis         ${redisUrl} (data in ${dir})`);
+      redisUrl = `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+      log(`redis         redis://127.0.0.1:${port} (data in ${dir}, its password in ${join(home, REDIS_PASSWORD)})`);
     }
 
     const tokens = await ensureTokens(
@@ -167,7 +183,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       );
       log(`${name.padEnd(13)} ${urls[name]}`);
     }
-    return { home, redisUrl, urls, adminToken: tokens.admin, readerToken: tokens.dashboard, processes, stop };
+    return {
+      home,
+      redisUrl,
+      urls,
+      adminToken: tokens.admin,
+      readerToken: tokens.dashboard,
+      serviceTokens: tokens.services,
+      processes,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
@@ -175,3 +200,26 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 }
 
 export { stopChild };
+
+const REDIS_PASSWORD = 'redis-password';
+
+/** $SLIPWAY_HOME readable by its owner only: Redis data, tokens, the cloud's state and logs live there. */
+async function ensurePrivateHome(home: string, warn: (line: string) => void): Promise<void> {
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  if (((await stat(home)).mode & 0o077) === 0) return;
+  try {
+    await chmod(home, 0o700);
+  } catch (error) {
+    warn(`${home} is readable by other users and could not be made private: ${(error as Error).message}`);
+  }
+}
+
+/** The platform Redis's password: made once, kept in $SLIPWAY_HOME/redis-password (0600). */
+async function ensureRedisPassword(home: string): Promise<string> {
+  const file = join(home, REDIS_PASSWORD);
+  const known = existsSync(file) ? (await readFile(file, 'utf8')).trim() : '';
+  const password = known || randomBytes(24).toString('hex');
+  if (!known) await writeFile(file, `${password}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return password;
+}

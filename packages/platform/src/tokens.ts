@@ -21,6 +21,19 @@ export interface PlatformTokens {
 
 const SECRETS = 'secrets.json';
 
+/**
+ * Each service's token has the least role it needs: the ones that drive the cloud (launch
+ * templates, server groups, load balancers, images) are `platform`, which reads and writes the
+ * local cloud and nothing a person's role does; chat is a delegate that acts only for the Slack
+ * person it names, never above deployer (on its own, a reader); the rest only read peers.
+ */
+export const SERVICE_ROLES: Record<string, Role> = {
+  orchestrator: 'platform',
+  baking: 'platform',
+  infra: 'platform',
+  chat: 'deployer',
+};
+
 export async function ensureTokens(home: string, services: string[]): Promise<PlatformTokens> {
   await mkdir(home, { recursive: true });
   const secretsPath = join(home, SECRETS);
@@ -38,9 +51,8 @@ export async function ensureTokens(home: string, services: string[]): Promise<Pl
   };
   add(admin, 'admin', 'admin');
   add(dashboard, 'dashboard', 'reader');
-  // Chat acts for the Slack users it maps (never above deployer), so the records name them.
   for (const [service, token] of Object.entries(serviceTokens))
-    add(token, `service:${service}`, 'deployer', service === 'chat');
+    add(token, `service:${service}`, SERVICE_ROLES[service] ?? 'reader', service === 'chat');
 
   const tokensFile = join(home, 'tokens.json');
   await writeFile(secretsPath, `${JSON.stringify({ admin, dashboard, services: serviceTokens }, null, 2)}\n`, {

@@ -2,7 +2,8 @@
  * A small image for the local cloud, as the baking service would write it: a directory with
  * manifest.json and an executable `start` that runs a real HTTP server. It answers
  * GET /healthcheck (failing once `unhealthyAfterSeconds` have passed, when given) and GET /
- * with its version, its instance id and the properties file it was given.
+ * with its version, its instance id and the properties file it was given — or, with
+ * `errorRate`, a 500 to that share of them; `delayMs` later than at once.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +12,10 @@ export interface TestImageOptions {
   service?: string;
   version?: string;
   unhealthyAfterSeconds?: number;
+  /** The share of GET / answered 500 (0–1). */
+  errorRate?: number;
+  /** How long GET / takes to answer. */
+  delayMs?: number;
 }
 
 const SERVER = `
@@ -19,7 +24,11 @@ const fs = require('node:fs');
 const started = Date.now();
 const version = process.env.TEST_IMAGE_VERSION;
 const unhealthyAfter = Number(process.env.TEST_IMAGE_UNHEALTHY_AFTER || 0);
-http.createServer((req, res) => {
+const errorRate = Number(process.env.TEST_IMAGE_ERROR_RATE || 0);
+const delayMs = Number(process.env.TEST_IMAGE_DELAY_MS || 0);
+http.createServer((req, res) => setTimeout(() => answer(req, res), req.url === '/healthcheck' ? 0 : delayMs))
+  .listen(Number(process.env.PORT), '127.0.0.1');
+function answer(req, res) {
   if (req.url === '/healthcheck') {
     const sick = unhealthyAfter > 0 && Date.now() - started > unhealthyAfter * 1000;
     res.writeHead(sick ? 500 : 200).end(sick ? 'sick' : 'ok');
@@ -27,9 +36,9 @@ http.createServer((req, res) => {
   }
   let properties = '';
   try { properties = fs.readFileSync('application.properties', 'utf8'); } catch {}
-  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.writeHead(Math.random() < errorRate ? 500 : 200, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify({ version, instance: process.env.SLIPWAY_INSTANCE_ID, properties }));
-}).listen(Number(process.env.PORT), '127.0.0.1');
+}
 process.on('SIGTERM', () => process.exit(0));
 `;
 
@@ -43,6 +52,8 @@ export async function writeTestImage(imagesDir: string, id: string, options: Tes
       '#!/bin/sh',
       `export TEST_IMAGE_VERSION='${options.version ?? '1.0.0'}'`,
       `export TEST_IMAGE_UNHEALTHY_AFTER='${options.unhealthyAfterSeconds ?? 0}'`,
+      `export TEST_IMAGE_ERROR_RATE='${options.errorRate ?? 0}'`,
+      `export TEST_IMAGE_DELAY_MS='${options.delayMs ?? 0}'`,
       `exec '${process.execPath}' "$IMAGE_DIR/server.cjs"`,
       '',
     ].join('\n'),

@@ -5,5 +5,6 @@ export * from './image.js';
 export * from './artifact.js';
 export * from './eventually.js';
 export * from './moto.js';
+export * from './aws-policy.js';
 export * from './stand-in-cloud.js';
 export * from './sentinel.js';

@@ -23,14 +23,15 @@ export interface SentinelRedis {
   stop(): Promise<void>;
 }
 
-function send(port: number, command: string): Promise<string> {
+function send(port: number, command: string, password?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
     let data = '';
     socket.once('error', reject);
-    socket.once('connect', () => socket.write(`${command}\r\n`));
+    socket.once('connect', () => socket.write(`${password ? `AUTH ${password}\r\n` : ''}${command}\r\n`));
     socket.on('data', (chunk) => {
       data += chunk.toString();
+      if (password && data.startsWith('+OK\r\n')) data = data.slice(5);
       // Enough of an answer for what is asked here (a status, an integer or a short array).
       if (/\r\n$/.test(data) && (!data.startsWith('*') || data.split('\r\n').length >= 6)) {
         socket.destroy();
@@ -52,22 +53,27 @@ const until = async (what: string, check: () => Promise<boolean>, ms = 30_000) =
   }
 };
 
-export async function startSentinelRedis(): Promise<SentinelRedis> {
+/** `password`: the servers require it (`requirepass`, `masterauth`), and the sentinels know it. */
+export async function startSentinelRedis(options: { password?: string } = {}): Promise<SentinelRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'slipway-sentinel-'));
   const name = 'slipway';
+  const { password } = options;
   const children = new Map<number, ChildProcess>();
   const server = (port: number, replicaOf?: number) => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
     if (replicaOf) args.push('--replicaof', '127.0.0.1', String(replicaOf));
+    if (password) args.push('--requirepass', password, '--masterauth', password);
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     children.set(port, child);
     return child;
   };
   const [a, b] = [await freePort(), await freePort()];
   server(a);
-  await until('the primary', async () => (await send(a, 'PING')).startsWith('+PONG'));
+  await until('the primary', async () => (await send(a, 'PING', password)).startsWith('+PONG'));
   server(b, a);
-  await until('the replica in sync', async () => (await send(b, 'INFO replication')).includes('master_link_status:up'));
+  await until('the replica in sync', async () =>
+    (await send(b, 'INFO replication', password)).includes('master_link_status:up'),
+  );
   const sentinels: { host: string; port: number }[] = [];
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
@@ -82,6 +88,7 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
         `sentinel down-after-milliseconds ${name} 1000`,
         `sentinel failover-timeout ${name} 4000`,
         `sentinel parallel-syncs ${name} 1`,
+        ...(password ? [`sentinel auth-pass ${name} ${password}`] : []),
         '',
       ].join('\n'),
     );
@@ -114,7 +121,7 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
       // The killed node comes back empty, as a replica of the new primary.
       server(from, to);
       await until('the old primary back as a replica', async () =>
-        (await send(from, 'INFO replication')).includes('master_link_status:up'),
+        (await send(from, 'INFO replication', password)).includes('master_link_status:up'),
       );
       return { from, to, ms };
     },

@@ -1,8 +1,12 @@
 /**
- * `slipway build SERVICE`: runs the build the service's metadata declares (`build`: `{ "command":
- * ["npm", "pack"], "dir": "." }`, the default), takes the version from the build (package.json,
- * else `git describe`), and uploads the .tgz it made as that version's artifact. The same
- * source builds the same artifact, so building twice is fine; other source under a version
+ * `slipway build SERVICE`: runs the checkout's build — `npm pack`, or the command its own
+ * `slipway.json` names (`{"build": {"command": [...]}}`: the repository's code, trusted as the
+ * code being built is) — takes the version from the build (package.json, else `git describe`),
+ * and uploads the .tgz it made as that version's artifact. A build command in the service's
+ * metadata (`build`, which anyone with the deployer role may change) runs code on whoever
+ * builds: it is shown and asked about on a terminal, and never run without one unless
+ * `--trust-build-command` says so. Builds run without SLIPWAY_TOKEN in their environment. The
+ * same source builds the same artifact, so building twice is fine; other source under a version
  * already stored is refused with what to do instead.
  */
 import { execFile } from 'node:child_process';
@@ -14,6 +18,7 @@ import { promisify } from 'node:util';
 import { answer, CliError, client, inWords, raw } from '../api.js';
 import { knownService } from '../names.js';
 import { dim, green, line, show, type GlobalOptions } from '../output.js';
+import { confirm, isInteractive } from '../prompt.js';
 import { recordSource } from './source.js';
 
 const run = promisify(execFile);
@@ -46,11 +51,49 @@ async function madeIn(dir: string, before: Set<string>, since: number): Promise<
   return made && join(dir, made.f);
 }
 
-export async function build(service: string | undefined, options: GlobalOptions & { dir?: string }) {
+/** The checkout's own build (slipway.json), if it names one. */
+function repositorySpec(dir: string): BuildSpec | undefined {
+  const file = join(dir, 'slipway.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { build?: BuildSpec }).build;
+  } catch (error) {
+    throw new CliError(`${file} is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * A build spec from the service's metadata runs on this machine as this user: shown and asked
+ * about on a terminal; without one, run only when the person said --trust-build-command.
+ */
+async function trustMetadataSpec(name: string, spec: BuildSpec, trusted: boolean | undefined): Promise<void> {
+  const said = `${spec.command === undefined ? 'npm pack' : Array.isArray(spec.command) ? spec.command.join(' ') : spec.command}${spec.dir ? ` (in ${spec.dir})` : ''}`;
+  if (trusted) return;
+  const where = `the build command of ${name} comes from the service's metadata (its build property), which anyone with the deployer role may change`;
+  if (!isInteractive())
+    throw new CliError(
+      `${where}: ${said}. Not run without a terminal to ask on: pass --trust-build-command if you trust it, or put it in the repository's slipway.json`,
+    );
+  line(`${where}:
+  ${said}`);
+  if (!(await confirm('Run it?'))) throw new CliError('build not run');
+}
+
+export async function build(
+  service: string | undefined,
+  options: GlobalOptions & { dir?: string; trustBuildCommand?: boolean },
+) {
   const name = await knownService(service);
   const record = await answer(client('metadata').GET('/services/{name}', { params: { path: { name } } }), 'metadata');
-  const spec = (record.metadata.build ?? {}) as BuildSpec;
-  const dir = resolve(options.dir ?? spec.dir ?? '.');
+  const fromMetadata = record.metadata.build as BuildSpec | undefined;
+  // Where to build is --dir, else here; a directory the metadata names is asked about like a command.
+  const metadataDir = options.dir === undefined && fromMetadata?.dir !== undefined;
+  const checkout = resolve(options.dir ?? fromMetadata?.dir ?? '.');
+  const fromRepository = existsSync(checkout) ? repositorySpec(checkout) : undefined;
+  const spec = fromRepository ?? fromMetadata ?? {};
+  if (metadataDir || (!fromRepository && fromMetadata?.command !== undefined))
+    await trustMetadataSpec(name, fromMetadata!, options.trustBuildCommand);
+  const dir = fromRepository?.dir ? resolve(checkout, fromRepository.dir) : checkout;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`no directory ${dir}`, true);
   // The default packs outside the source, so an earlier build's .tgz is never packed into the next.
   const out = spec.command === undefined ? await mkdtemp(join(tmpdir(), 'slipway-build-')) : dir;
@@ -65,7 +108,9 @@ export async function build(service: string | undefined, options: GlobalOptions 
     const started = Date.now();
     try {
       // Never through a shell: the command is an argument list.
-      await run(command[0]!, command.slice(1), { cwd: dir, maxBuffer: 64 * 1024 * 1024 });
+      // The build never sees the Slipway token: it has no use for it.
+      const { SLIPWAY_TOKEN: _token, ...env } = process.env;
+      await run(command[0]!, command.slice(1), { cwd: dir, env, maxBuffer: 64 * 1024 * 1024 });
     } catch (error) {
       throw new CliError(
         `build failed: ${command.join(' ')}: ${((error as { stderr?: string }).stderr ?? (error as Error).message).trim().split('\n').pop()}`,

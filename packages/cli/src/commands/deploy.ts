@@ -1,11 +1,12 @@
 /**
- * `slipway deploy` and `slipway undo`: what will change is said before it does; an environment
- * marked production (the service's `production` metadata property) asks first on a terminal;
- * deploying what already serves says so.
+ * `slipway deploy` and `slipway undo`: what will change is said before it does, as the
+ * orchestrator computes it (preview.ts); production asks first on a terminal, takes --yes in a
+ * script; deploying what already serves says so.
  */
 import { answer, CliError, client } from '../api.js';
-import { knownEnv, knownService, wellFormedImage } from '../names.js';
+import { knownEnv, knownService, resolveTarget, wellFormedImage } from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
+import { confirmation, printPreview, type Preview } from '../preview.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
 import {
   age,
@@ -30,16 +31,6 @@ interface DeployOptions extends GlobalOptions {
   burnIn?: string;
   yes?: boolean;
   force?: boolean;
-}
-
-/** The service's `production` property: an environment name or a list of them. */
-async function isProduction(service: string, env: string): Promise<boolean> {
-  const record = await answer(
-    client('metadata').GET('/services/{name}', { params: { path: { name: service } } }),
-    'metadata',
-  );
-  const marked = record.metadata.production;
-  return marked === env || marked === true || (Array.isArray(marked) && marked.includes(env));
 }
 
 /** The image choices a person decides by: version, age, serving now, failed before. */
@@ -70,68 +61,26 @@ async function pickImage(service: string, env: string, images: ImageInfo[]): Pro
   });
 }
 
-interface Plan {
-  service: string;
-  env: string;
-  image: string;
-  commit?: string;
-  instances?: number;
-}
-
-/** "version from → to, config commit from → to, instances", printed (stderr) before acting. */
-async function describe(plan: Plan, images: ImageInfo[]): Promise<{ text: string; same: boolean }> {
-  const current = await environment(plan.service, plan.env);
-  const active = current.active;
-  const from = active ? imageLabel(images, active.image) : 'nothing';
-  const instancesNow = active?.instances.length ?? 0;
-  const text = [
-    `${bold(`${plan.service} ${plan.env}`)}:`,
-    `  version  ${from} → ${imageLabel(images, plan.image)}`,
-    active?.commit && active.commit === plan.commit
-      ? `  config   unchanged (${plan.commit.slice(0, 12)})`
-      : `  config   ${active?.commit?.slice(0, 12) ?? 'none'} → ${plan.commit?.slice(0, 12) ?? '(resolved at deploy)'}`,
-    `  instances ${instancesNow} → ${plan.instances ?? '?'}`,
-  ].join('\n');
-  return { text, same: active?.image === plan.image && !!plan.commit && active?.commit === plan.commit };
-}
-
-async function configAt(service: string, env: string, ref?: string) {
-  const snapshot = await answer(
-    client('config').GET('/config/{service}/{env}', {
-      params: { path: { service, env }, query: ref ? { ref } : {} },
-    }),
-    'config',
-  );
-  // Config's document leaves the file's fields to deployment-params.json's own schema: read as that says.
-  const params = snapshot.files.deploymentParams as { capacity?: { desired?: number } } | null;
-  return { commit: snapshot.commit, instances: params?.capacity?.desired };
-}
-
-/** Says what will change; asks on a terminal for production, or when nothing would change. */
-async function confirmPlan(plan: Plan, images: ImageInfo[], options: DeployOptions, what: string): Promise<void> {
-  const { text, same } = await describe(plan, images);
-  if (!options.json) process.stderr.write(`${text}\n`);
-  if (same && !options.force) {
-    const question = `${plan.service} ${plan.env} already runs ${imageLabel(images, plan.image)} with this config: ${what} it again?`;
-    if (!isInteractive() || options.yes)
-      throw new CliError(
-        `${plan.service} ${plan.env} already runs this image and config: add --force to ${what} it again`,
-      );
-    if (!(await confirm(question))) throw new CliError('nothing done');
-    return;
-  }
-  if (options.yes || !isInteractive()) return;
-  if (await isProduction(plan.service, plan.env)) {
-    if (!(await confirm(`${plan.env} is production: ${what} ${plan.service}?`))) throw new CliError('nothing done');
-  }
+/** Deploying what serves already: said, and asked on a terminal, or needs --force. */
+async function sameAgain(preview: Preview, options: DeployOptions, what: string): Promise<void> {
+  const [change] = preview.clusters;
+  if (!change?.unchanged || options.force) return;
+  const runs = `${change.service} ${change.env} already runs this image and config`;
+  if (!isInteractive() || options.yes) throw new CliError(`${runs}: add --force to ${what} it again`);
+  const version = change.to.version ?? change.to.image;
+  if (!(await confirm(`${change.service} ${change.env} already runs ${version} with this config: ${what} it again?`)))
+    throw new CliError('nothing done');
 }
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
   if (image) wellFormedImage(image);
-  // A logical environment (a sync set in the service's metadata) is a release to its clusters.
-  if (service && env && image && (await (await import('./release.js')).deployToSyncSet(service, env, image, options)))
-    return;
   const name = await knownService(service);
+  // A sync set's name is a release to its clusters, as the orchestrator resolves it for every face.
+  if (env && (await resolveTarget(name, env)).kind === 'set') {
+    if (!image) throw new CliError(`name what to release to ${name} ${env}: an image id or a version`, true);
+    await (await import('./release.js')).deployToSyncSet(name, env, image, options);
+    return;
+  }
   const environmentName = await knownEnv(name, env);
   // Without a terminal nothing can be asked: say what is missing before acting.
   if (!options.message && !isInteractive())
@@ -144,26 +93,29 @@ export async function deploy(service?: string, env?: string, image?: string, opt
       : (() => {
           throw new CliError('missing image (an image id, or a version such as 1.4.0)', true);
         })();
-  const config = await configAt(name, environmentName, options.ref);
-  await confirmPlan(
-    { service: name, env: environmentName, image: chosen, commit: config.commit, instances: config.instances },
-    images,
-    options,
-    'deploy',
-  );
+  const body = {
+    service: name,
+    env: environmentName,
+    image: chosen,
+    ...(options.ref ? { configRef: options.ref } : {}),
+    ...(options.strategy ? { strategy: options.strategy } : {}),
+    ...(options.burnIn !== undefined ? { params: { strategy: { burnInSeconds: Number(options.burnIn) } } } : {}),
+  };
+  const preview = await answer(orchestrator().POST('/deployments/preview', { body }), 'orchestrator');
+  printPreview(preview, options);
+  await sameAgain(preview, options, 'deploy');
+  const confirm = await confirmation(preview, options, 'deploy');
   const message =
     options.message ?? (await ask('Why (the deployment message)', '-m MESSAGE (why: the deployment message)'));
   const started = await answer(
     orchestrator().POST('/deployments', {
       body: {
-        service: name,
-        env: environmentName,
-        image: chosen,
+        ...body,
         message,
-        configRef: config.commit,
-        ...(options.strategy ? { strategy: options.strategy } : {}),
+        // What was shown is what is deployed: the config commit, not the branch as it is by then.
+        configRef: preview.clusters[0]!.to.commit!,
         ...(options.queue ? { queue: true } : {}),
-        ...(options.burnIn !== undefined ? { params: { strategy: { burnInSeconds: Number(options.burnIn) } } } : {}),
+        confirm,
       },
     }),
     'orchestrator',
@@ -175,43 +127,36 @@ export async function deploy(service?: string, env?: string, image?: string, opt
   await watch(started.id, options, `${bold(started.id)}: ${name} ${environmentName} ← ${imageLabel(images, chosen)}`);
 }
 
+/**
+ * Undo as the orchestrator decides it (its preview): the release before what serves now. What
+ * was shown is what is deployed: the request names the deployment it undoes and carries the
+ * preview's confirmation, so a change in between is refused rather than undone past.
+ */
 export async function undo(service?: string, env?: string, options: DeployOptions = {}) {
   const name = await knownService(service);
   const environmentName = await knownEnv(name, env);
   if (!options.message && !isInteractive()) await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)');
-  const images = await serviceImages(name);
-  const releases = (await deployments(name, environmentName, 50)).filter((d) => d.state === 'succeeded');
-  const previous = releases[1];
-  if (!previous) throw new CliError(`${name} ${environmentName} has no earlier release to go back to`);
-  const config = previous.context.commit ? await configAt(name, environmentName, previous.context.commit) : undefined;
-  await confirmPlan(
-    {
-      service: name,
-      env: environmentName,
-      image: previous.image,
-      commit: previous.context.commit,
-      instances: config?.instances,
-    },
-    images,
-    options,
-    'undo',
+  const path = { params: { path: { service: name, env: environmentName } } };
+  const preview = await answer(
+    orchestrator().POST('/services/{service}/envs/{env}/undo/preview', { ...path, body: {} }),
+    'orchestrator',
   );
+  printPreview(preview, options);
+  await sameAgain(preview, options, 'undo');
+  const confirm = await confirmation(preview, options, 'undo');
   const message = options.message ?? (await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)'));
   const started = await answer(
     orchestrator().POST('/services/{service}/envs/{env}/undo', {
-      params: { path: { service: name, env: environmentName } },
-      body: { message },
+      ...path,
+      body: { message, confirm, ...(preview.undoOf ? { deployment: preview.undoOf } : {}) },
     }),
     'orchestrator',
   );
-  const record = await answer(
-    orchestrator().GET('/deployments/{id}', { params: { path: { id: started.id } } }),
-    'orchestrator',
-  );
-  const target = `${imageLabel(images, record.image)}, config ${(record.configRef ?? '').slice(0, 12)}`;
   if (options.wait === false) {
     show(options, started, () => line(started.id));
     return;
   }
+  const to = preview.clusters[0]!.to;
+  const target = `${to.image}${to.version ? ` (${to.version})` : ''}, config ${(to.commit ?? '').slice(0, 12)}`;
   await watch(started.id, options, `${bold(started.id)}: undo ${name} ${environmentName} → ${target}`);
 }

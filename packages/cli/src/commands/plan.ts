@@ -4,7 +4,7 @@
  * deployment made, against the one before it).
  */
 import { answer, CliError, client } from '../api.js';
-import { knownEnv, knownService } from '../names.js';
+import { knownEnv, knownService, resolveTarget } from '../names.js';
 import { bold, line, show, stateColour, type GlobalOptions } from '../output.js';
 import { imageFor } from '../releases.js';
 import { planChange, printPlan, side, type ChangePlan } from './changes.js';
@@ -21,7 +21,8 @@ export async function deployOrPlan(name?: string, envName?: string, given?: stri
     throw new CliError('deploy --dry-run needs a service, an environment and an image', true);
   const service = await knownService(name);
   // A sync set: what the release would change in each of its clusters.
-  const members = await (await import('./release.js')).syncSetMembers(service, envName);
+  const target = await resolveTarget(service, envName);
+  const members = target.kind === 'set' ? target.clusters : undefined;
   const envs = members ?? [await knownEnv(service, envName)];
   // A version names its newest image, as deploy has it.
   const image = (await imageFor(service, given)).id;

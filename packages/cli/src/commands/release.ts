@@ -8,7 +8,8 @@ import type { OrchestratorPaths } from '@slipway/orchestrator';
 import { answer, answerPatiently, CliError, client } from '../api.js';
 import { outageNotice, streamEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
-import { grammar } from '../names.js';
+import { grammar, resolveTarget } from '../names.js';
+import { confirmation, printPreview } from '../preview.js';
 import { durationSeconds as duration, looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
 
@@ -18,6 +19,9 @@ interface ReleaseOptions extends GlobalOptions {
   onFailure?: 'stop' | 'rollback-all';
   bake?: string;
   wait?: boolean;
+  yes?: boolean;
+  force?: boolean;
+  allowDowngrade?: boolean;
 }
 
 const orchestrator = () => client('orchestrator');
@@ -27,20 +31,26 @@ type ReleaseBody = NonNullable<OrchestratorPaths['/releases']['post']['requestBo
 /** `search@1.4.0` (a version) or `search@img-2f9c…` / `search@ami-…` (an image): the shared grammar's. */
 export const parseItem = (spec: string) => grammar(() => releaseItem(spec));
 
-async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions): Promise<void> {
-  const message = options.message ?? (await ask('Why (the release message)'));
-  const started = await answer(
-    orchestrator().POST('/releases', {
-      body: {
-        message,
-        ...(options.env ? { env: options.env } : {}),
-        ...(options.onFailure ? { onFailure: options.onFailure } : {}),
-        ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
-        ...body,
-      },
-    }),
-    'orchestrator',
-  );
+/**
+ * Shows what the release would change in each cluster (the orchestrator's preview: from → to,
+ * what it skips and why), confirms production (asked, or --yes), then starts it carrying that
+ * confirmation and follows it.
+ */
+async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions, verb = 'release'): Promise<void> {
+  const message = options.message ?? (await ask('Why (the release message)', '-m MESSAGE (why: the release message)'));
+  const request: ReleaseBody = {
+    message,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.onFailure ? { onFailure: options.onFailure } : {}),
+    ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
+    ...(options.force ? { force: true } : {}),
+    ...(options.allowDowngrade ? { allowDowngrade: true } : {}),
+    ...body,
+  };
+  const preview = await answer(orchestrator().POST('/releases/preview', { body: request }), 'orchestrator');
+  printPreview(preview, options);
+  const confirm = await confirmation(preview, options, verb);
+  const started = await answer(orchestrator().POST('/releases', { body: { ...request, confirm } }), 'orchestrator');
   if (options.wait === false) {
     show(options, started, () => line(started.id));
     return;
@@ -81,6 +91,7 @@ export async function promote(
       ...options,
       message: options.message ?? `Promote ${service} from ${from} to ${to}`,
     },
+    'promote',
   );
 }
 
@@ -88,29 +99,17 @@ export async function promote(
 export const durationSeconds = (text: string) => grammar(() => duration(text));
 
 /**
- * `slipway deploy search prod img-…` when `prod` is a sync set: a release of that image to every
+ * `slipway deploy search live img-…` when `live` is a sync set: a release of that image to every
  * cluster of it; with a terminal, the deployer sees what each runs now and may leave some out.
  */
-/** The clusters of `env` when it is a sync set in the service's metadata, else undefined. */
-export async function syncSetMembers(service: string, env: string): Promise<string[] | undefined> {
-  const record = await answer(
-    client('metadata').GET('/services/{name}', { params: { path: { name: service } } }),
-    'metadata',
-  ).catch(() => undefined);
-  const sets = record?.metadata.clusters;
-  const members = sets && typeof sets === 'object' ? Object.entries(sets).find(([set]) => set === env)?.[1] : undefined;
-  return Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : undefined;
-}
-
 export async function deployToSyncSet(
   service: string,
   env: string,
   image: string,
   options: ReleaseOptions & { burnIn?: string },
-): Promise<boolean> {
-  const members = await syncSetMembers(service, env);
-  if (!members) return false;
-  let envs = members;
+): Promise<void> {
+  const target = await resolveTarget(service, env);
+  let envs = target.clusters;
   if (process.stdin.isTTY && process.stdout.isTTY && !options.json) {
     const sync = await answer(orchestrator().GET('/sync', { params: { query: { service } } }), 'orchestrator');
     const set = sync.items.find((s) => s.set === env) ?? {
@@ -131,8 +130,7 @@ export async function deployToSyncSet(
   const params =
     options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
   const what = looksLikeImage(image) ? { image } : { version: image };
-  await start({ items: [{ service, ...what, env, envs }], ...params }, options);
-  return true;
+  await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy');
 }
 
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
@@ -159,12 +157,15 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     const wave = `wave ${Number(data.wave) + 1}`;
     const where = `${data.service} ${data.env}`;
     if (event.event === 'wave-started') line(`${at} ${bold(wave)}: ${(data.clusters as string[]).join(', ')}`);
-    else if (event.event === 'cluster-started') line(`${at} ▸ ${where} ${dim(`${wave}, ${data.deployment}`)}`);
+    else if (event.event === 'cluster-started')
+      line(
+        `${at} ▸ ${where} ${dim(`${wave}, ${data.deployment}`)}${data.downgradeFrom ? yellow(` a downgrade from ${data.downgradeFrom}`) : ''}`,
+      );
     else if (event.event === 'cluster-rolling-back')
       line(`${at} ${yellow('↶')} ${where} rolling back ${dim(String(data.deployment))}`);
     else if (event.event === 'cluster-finished')
       line(
-        `${at} ${data.state === 'succeeded' ? green('✓') : red('✗')} ${where} ${stateColour(String(data.state))}${data.reason ? dim(` ${data.reason}`) : ''}`,
+        `${at} ${data.state === 'succeeded' ? green('✓') : data.state === 'skipped' ? dim('–') : red('✗')} ${where} ${stateColour(String(data.state))}${data.reason ? dim(` ${data.reason}`) : ''}`,
       );
     else if (event.event === 'wave-finished' && data.bakeUntil)
       line(`${at} ${wave} done; baking until ${String(data.bakeUntil).slice(11, 19)}`);
@@ -177,7 +178,8 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     notice,
   );
   if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
-  if (done.state !== 'succeeded') throw new CliError(`release ${done.id} ${done.state}`);
+  // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
+  if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);
 }
 
 async function getRelease(id: string) {

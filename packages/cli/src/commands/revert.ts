@@ -6,13 +6,14 @@
 import { answer, CliError, client } from '../api.js';
 import { knownEnv, knownService } from '../names.js';
 import { bold, line, show, type GlobalOptions } from '../output.js';
+import { confirmation, printPreview } from '../preview.js';
 import { watch } from './follow.js';
 
 export async function revert(
   serviceName: string,
   envName: string,
   commit: string,
-  options: GlobalOptions & { message?: string; wait?: boolean } = {},
+  options: GlobalOptions & { message?: string; wait?: boolean; yes?: boolean } = {},
 ) {
   if (!/^[0-9a-f]{7,40}$/.test(commit)) throw new CliError(`'${commit}' is not a commit id`, true);
   // An unknown service or environment is named with the nearest one, before the commit is looked for.
@@ -33,10 +34,26 @@ export async function revert(
       );
     full = matches[0]!.commit;
   }
+  // What it would deploy, as the orchestrator decides it; production is confirmed (asked, or --yes).
+  const path = { params: { path: { service, env } } };
+  const preview = await answer(
+    client('orchestrator').POST('/services/{service}/envs/{env}/revert-commit/preview', {
+      ...path,
+      body: { commit: full },
+    }),
+    'orchestrator',
+  );
+  printPreview(preview, options);
+  const confirm = await confirmation(preview, options, 'revert to');
   const started = await answer(
     client('orchestrator').POST('/services/{service}/envs/{env}/revert-commit', {
-      params: { path: { service, env } },
-      body: { commit: full, message: options.message ?? `revert ${full.slice(0, 12)}` },
+      ...path,
+      body: {
+        commit: full,
+        message: options.message ?? `revert ${full.slice(0, 12)}`,
+        confirm,
+        ...(preview.undoOf ? { deployment: preview.undoOf } : {}),
+      },
     }),
     'orchestrator',
   );

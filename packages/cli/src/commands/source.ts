@@ -25,7 +25,9 @@ export async function sourceOf(dir: string, repo?: string): Promise<{ commit: st
   const commit = await git(dir, 'rev-parse', 'HEAD');
   if (!commit || !/^[0-9a-f]{40}$/.test(commit)) return undefined;
   const url = repo ?? asUrl(dir, await git(dir, 'remote', 'get-url', 'origin'));
-  return { commit, ...(url ? { repo: url } : {}) };
+  // A CI checkout's origin may carry its token (https://gitlab-ci-token:…@host/…): never sent on.
+  const shown = url?.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1');
+  return { commit, ...(shown ? { repo: shown } : {}) };
 }
 
 /** An origin git names by a path (a repository on this disk) as the file:// URL baking accepts. */
@@ -51,6 +53,14 @@ export async function recordSource(
         `${version} is recorded with its commit only, so slipway revert cannot tell which releases contain a commit. ` +
         `Set one: slipway services set ${service} repo=<url> (or git remote add origin <url>)\n`,
     );
-  await answer(client('baking').POST('/builds', { body: { service, version, status: 'passed', ...source } }), 'baking');
+  const report = (body: typeof source) =>
+    client('baking').POST('/builds', { body: { service, version, status: 'passed', ...body } });
+  const first = await report(source);
+  if (first.response.status === 422 && source.repo) {
+    // A repository the platform may not clone (a path on this disk, a host not allowed): the commit still counts.
+    const why = (first.error as { detail?: string } | undefined)?.detail ?? 'refused';
+    process.stderr.write(`slipway: the commit is recorded without its repository: ${why}\n`);
+    await answer(report({ commit: source.commit }), 'baking');
+  } else await answer(Promise.resolve(first), 'baking');
   return source.commit;
 }

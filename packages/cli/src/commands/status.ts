@@ -25,6 +25,20 @@ function outcome(d: DeploymentRecord): string {
   return d.undoOf ? `${state} ${yellow('(undo)')}` : state;
 }
 
+/**
+ * A retained group that never served successfully (its deployment rolled back, was cancelled or
+ * failed) is marked: it is the first to go, and never gone back to; one scaled to zero says so.
+ */
+function standing(group: { disabled: boolean; vetted?: boolean; outcome?: string; scaledDown?: boolean }) {
+  const marks = [
+    ...(group.disabled && group.vetted === false
+      ? [red(`never served successfully${group.outcome && group.outcome !== 'succeeded' ? ` (${group.outcome})` : ''}`)]
+      : []),
+    ...(group.scaledDown ? [dim('scaled to zero')] : []),
+  ];
+  return marks.length ? `  ${marks.join(', ')}` : '';
+}
+
 /** One service's images by name; several services' from one list, not a request per service. */
 async function allImages(services: string[]): Promise<ImageInfo[]> {
   const wanted = new Set(services);
@@ -87,7 +101,7 @@ export async function status(service?: string, env?: string, options: GlobalOpti
       const made = recent.find((d) => d.id === group.deployment);
       const source = sourceOf(made ?? { image: group.image ?? '' }, images);
       line(
-        `  ${group.name} ${group.disabled ? dim('out of service') : green('in service')} ${versionOf(images, group.image) ?? ''} ${dim(`${group.image ?? ''}${source ? ` source ${source}` : ''} config ${group.commit?.slice(0, 12) ?? ''}`)}`,
+        `  ${group.name} ${group.disabled ? dim('out of service') : green('in service')} ${versionOf(images, group.image) ?? ''} ${dim(`${group.image ?? ''}${source ? ` source ${source}` : ''} config ${group.commit?.slice(0, 12) ?? ''}`)}${standing(group)}`,
       );
       for (const i of group.instances) line(`    ${i.id} ${i.address ?? ''} ${i.lifecycle} ${stateColour(i.health)}`);
     }

@@ -2,15 +2,21 @@
  * The aws provider's launch templates: one per server group, of the same name, carrying the
  * image, instance type, security groups (stack names resolved to ids in the VPC), instance
  * profile and the user-data script. Only version 1 is ever made, and groups pin it.
+ *
+ * Instances answer only IMDSv2 (a session token, one hop): an organisation rule requiring
+ * HttpTokens=required accepts every launch, and an app's SSRF cannot read the role's credentials
+ * with a plain GET. An image that is not available (a copy still pending, one that failed) is
+ * refused in words before anything is made: a template of it would only fail at launch.
  */
 import {
   CreateLaunchTemplateCommand,
   DeleteLaunchTemplateCommand,
+  DescribeImagesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSecurityGroupsCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
-import { ConflictError, NotFoundError } from '@slipway/core';
+import { ConflictError, NotFoundError, UnprocessableError } from '@slipway/core';
 import { isDeepStrictEqual } from 'node:util';
 import { checkUserData } from '../bounds.js';
 import type { CloudProvider, LaunchTemplateSpec } from '../provider.js';
@@ -20,8 +26,38 @@ import { encodeUserData, parseUserDataScript } from './user-data.js';
 
 type LaunchTemplateMethods = Pick<CloudProvider, 'createLaunchTemplate' | 'getLaunchTemplate' | 'deleteLaunchTemplate'>;
 
-export function awsLaunchTemplates(options: { ec2: EC2Client; vpcId: string; sleep: Sleep }) {
+/** IMDSv2 only, one hop: what an organisation's rule may require, and what keeps role credentials from an SSRF. */
+export const METADATA_OPTIONS = {
+  HttpTokens: 'required',
+  HttpPutResponseHopLimit: 1,
+  HttpEndpoint: 'enabled',
+} as const;
+
+export function awsLaunchTemplates(options: {
+  ec2: EC2Client;
+  vpcId: string;
+  /** The region, in words (for errors), and where instances resolve their secrets when it is known. */
+  region: string;
+  secretsRegion?: string;
+  sleep: Sleep;
+}) {
   const { ec2, sleep } = options;
+
+  /** The image must be there and available: a pending copy or a failed one is refused, in words. */
+  async function checkImage(id: string): Promise<void> {
+    const answer = await orNothing(() => ec2.send(new DescribeImagesCommand({ ImageIds: [id] })));
+    const image = answer?.Images?.[0];
+    if (!image || image.State === 'deregistered') throw new NotFoundError(`no image ${id} in ${options.region}`);
+    if (image.State === 'pending')
+      throw new UnprocessableError(
+        `image ${id} in ${options.region} is still pending (a copy takes minutes): deploy once it is available`,
+      );
+    if (image.State && image.State !== 'available')
+      throw new UnprocessableError(
+        `image ${id} in ${options.region} is ${image.State}${image.StateReason?.Message ? ` (${image.StateReason.Message})` : ''}: it cannot be launched; copy or bake it again`,
+      );
+  }
+
   async function templateVersion(name: string, version = '$Default') {
     const answer = await orNothing(() =>
       ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: [version] })),
@@ -53,6 +89,7 @@ export function awsLaunchTemplates(options: { ec2: EC2Client; vpcId: string; sle
   const methods: LaunchTemplateMethods = {
     async createLaunchTemplate(spec: LaunchTemplateSpec) {
       checkUserData(spec.name, spec.userData);
+      await checkImage(spec.imageId);
       const groups = await securityGroupIds(spec.securityGroups);
       try {
         const answer = await ec2.send(
@@ -61,7 +98,8 @@ export function awsLaunchTemplates(options: { ec2: EC2Client; vpcId: string; sle
             LaunchTemplateData: {
               ImageId: spec.imageId,
               InstanceType: spec.instanceType as never,
-              UserData: encodeUserData(spec.userData),
+              UserData: encodeUserData(spec.userData, options.secretsRegion ? { region: options.secretsRegion } : {}),
+              MetadataOptions: METADATA_OPTIONS,
               ...(groups.length ? { SecurityGroupIds: groups } : {}),
               ...(spec.instanceProfile ? { IamInstanceProfile: { Name: spec.instanceProfile } } : {}),
               TagSpecifications: [{ ResourceType: 'instance', Tags: tagList({ ...spec.tags, name: spec.name }) }],

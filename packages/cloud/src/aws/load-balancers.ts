@@ -1,12 +1,18 @@
 /**
- * The aws provider's load balancers: an application load balancer with one HTTP listener
- * forwarding to one target group. The target group sends to the instances' own port (the port
- * the service image starts the service on), not the listener's.
+ * The aws provider's load balancers: an application load balancer, internet-facing or internal,
+ * in its own subnets (public ones, say, in front of private instances), with one HTTP listener
+ * forwarding to one target group — or, given an ACM certificate, an HTTPS listener forwarding
+ * and the HTTP one redirecting to it. The target group sends to the instances' own port (the
+ * port the service image starts the service on), not the listener's.
+ *
+ * A target group's ARN never changes while it exists (its name is in it): each is looked up
+ * once and kept, so that what deployments poll costs one DescribeTargetHealth, not two calls.
  */
 import {
   CreateListenerCommand,
   CreateLoadBalancerCommand,
   CreateTargetGroupCommand,
+  DeleteListenerCommand,
   DeleteLoadBalancerCommand,
   DeleteTargetGroupCommand,
   DeregisterTargetsCommand,
@@ -22,6 +28,8 @@ import {
   paginateDescribeLoadBalancers,
   RegisterTargetsCommand,
   SetSecurityGroupsCommand,
+  type Action as ElbAction,
+  type Listener,
   type LoadBalancer as ElbLoadBalancer,
   type TargetGroup as ElbTargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -29,7 +37,11 @@ import { InputError, NotFoundError } from '@slipway/core';
 import { isDeepStrictEqual } from 'node:util';
 import { checkLoadBalancerSpec } from '../bounds.js';
 import type { CloudProvider, LoadBalancer, LoadBalancerSpec, TargetHealth, TargetHealthState } from '../provider.js';
-import { errorName, orNothing, retryEventually, type Sleep } from './retry.js';
+import { errorName, isNotFound, orNothing, retryEventually, type Sleep } from './retry.js';
+
+/** AWS's recommended TLS policy for an HTTPS listener: TLS 1.3 and 1.2 only. */
+export const TLS_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
+const HTTPS_PORT = 443;
 
 export interface LoadBalancerOptions {
   elb: ElasticLoadBalancingV2Client;
@@ -52,12 +64,18 @@ type LoadBalancerMethods = Pick<
 >;
 
 export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: LoadBalancerOptions) {
+  const arns = new Map<string, string>();
+
   async function targetGroupByName(name: string): Promise<ElbTargetGroup | undefined> {
     const answer = await orNothing(() => elb.send(new DescribeTargetGroupsCommand({ Names: [name] })));
-    return answer?.TargetGroups?.[0];
+    const found = answer?.TargetGroups?.[0];
+    if (found?.TargetGroupArn) arns.set(name, found.TargetGroupArn);
+    return found;
   }
 
   async function targetGroupArn(name: string): Promise<string> {
+    const known = arns.get(name);
+    if (known) return known;
     // Right after infra created it, a describe may not find it yet.
     const group = await retryEventually(
       async () => {
@@ -70,10 +88,65 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
     return group.TargetGroupArn!;
   }
 
-  async function targetGroupNames(arns: string[]): Promise<Map<string, string>> {
-    if (arns.length === 0) return new Map();
-    const answer = await elb.send(new DescribeTargetGroupsCommand({ TargetGroupArns: arns }));
-    return new Map((answer.TargetGroups ?? []).map((tg) => [tg.TargetGroupArn!, tg.TargetGroupName!]));
+  /** The ARN if the target group exists, without waiting for one just made. */
+  async function cachedTargetGroupArn(name: string): Promise<string | undefined> {
+    return arns.get(name) ?? (await targetGroupByName(name))?.TargetGroupArn;
+  }
+
+  /** Calls `use` with the target group's ARN; once more with a fresh one if the kept ARN's group was replaced. */
+  async function withArn<T>(name: string, use: (arn: string) => Promise<T>): Promise<T> {
+    const arn = await targetGroupArn(name);
+    try {
+      return await use(arn);
+    } catch (error) {
+      if (!isNotFound(error) || !/TargetGroupNotFound/.test(errorName(error))) throw error;
+      arns.delete(name);
+      return use(await targetGroupArn(name));
+    }
+  }
+
+  /** The HTTP listener forwards, or redirects to the HTTPS one that forwards, with the spec's certificate. */
+  async function ensureListeners(lbArn: string, tgArn: string, spec: LoadBalancerSpec, listeners: Listener[]) {
+    const forward: ElbAction[] = [{ Type: 'forward', TargetGroupArn: tgArn }];
+    const httpsPort = spec.httpsPort ?? HTTPS_PORT;
+    const https = listeners.find((l) => l.Protocol === 'HTTPS');
+    const http = listeners.find((l) => l.Protocol === 'HTTP');
+    if (spec.certificateArn) {
+      const Certificates = [{ CertificateArn: spec.certificateArn }];
+      if (!https) {
+        await elb.send(
+          new CreateListenerCommand({
+            LoadBalancerArn: lbArn,
+            Protocol: 'HTTPS',
+            Port: httpsPort,
+            SslPolicy: TLS_POLICY,
+            Certificates,
+            DefaultActions: forward,
+          }),
+        );
+      } else if (https.Port !== httpsPort || https.Certificates?.[0]?.CertificateArn !== spec.certificateArn) {
+        await elb.send(new ModifyListenerCommand({ ListenerArn: https.ListenerArn, Port: httpsPort, Certificates }));
+      }
+    } else if (https) {
+      await elb.send(new DeleteListenerCommand({ ListenerArn: https.ListenerArn }));
+    }
+    const actions: ElbAction[] = spec.certificateArn
+      ? [{ Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: String(httpsPort), StatusCode: 'HTTP_301' } }]
+      : forward;
+    if (!http) {
+      await elb.send(
+        new CreateListenerCommand({
+          LoadBalancerArn: lbArn,
+          Protocol: 'HTTP',
+          Port: spec.port,
+          DefaultActions: actions,
+        }),
+      );
+    } else if (http.Port !== spec.port || http.DefaultActions?.[0]?.Type !== actions[0]!.Type) {
+      await elb.send(
+        new ModifyListenerCommand({ ListenerArn: http.ListenerArn, Port: spec.port, DefaultActions: actions }),
+      );
+    }
   }
 
   /** Ours: an application load balancer with a target group; anything else in the account is left alone. */
@@ -88,10 +161,17 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
     if (!tg) return undefined;
     const attributes = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }));
     const delay = attributes.Attributes?.find((a) => a.Key === 'deregistration_delay.timeout_seconds')?.Value;
+    const http = listeners.Listeners?.find((l) => l.Protocol !== 'HTTPS');
+    const https = listeners.Listeners?.find((l) => l.Protocol === 'HTTPS');
+    const certificateArn = https?.Certificates?.[0]?.CertificateArn;
     return {
       name: lb.LoadBalancerName!,
-      port: listeners.Listeners?.[0]?.Port ?? 80,
+      port: http?.Port ?? 80,
       protocol: 'http',
+      // What is not the default only: absent means internet-facing, and HTTPS on 443.
+      ...(lb.Scheme === 'internal' ? { scheme: 'internal' as const } : {}),
+      ...(certificateArn ? { certificateArn } : {}),
+      ...(https && https.Port !== HTTPS_PORT ? { httpsPort: https.Port } : {}),
       address: lb.DNSName ?? '',
       createdAt: lb.CreatedTime?.toISOString() ?? '',
       securityGroups: lb.SecurityGroups ?? [],
@@ -152,7 +232,7 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
         new CreateLoadBalancerCommand({
           Name: spec.name,
           Type: 'application',
-          Scheme: 'internet-facing',
+          Scheme: spec.scheme ?? 'internet-facing',
           Subnets: subnets,
           ...(spec.securityGroups?.length ? { SecurityGroups: spec.securityGroups } : {}),
           Tags: tags,
@@ -163,16 +243,7 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
         () => elb.send(new DescribeListenersCommand({ LoadBalancerArn: created.LoadBalancerArn })),
         { sleep },
       );
-      if (!listeners.Listeners?.some((l) => l.Port === spec.port)) {
-        await elb.send(
-          new CreateListenerCommand({
-            LoadBalancerArn: created.LoadBalancerArn,
-            Protocol: 'HTTP',
-            Port: spec.port,
-            DefaultActions: [{ Type: 'forward', TargetGroupArn: arn }],
-          }),
-        );
-      }
+      await ensureListeners(created.LoadBalancerArn!, arn, spec, listeners.Listeners ?? []);
       return {
         ...spec,
         address: created.DNSName ?? '',
@@ -188,6 +259,10 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
       if (current.targetGroup.name !== spec.targetGroup.name)
         throw new InputError(
           `load balancer ${spec.name} has target group ${current.targetGroup.name}; a target group cannot be renamed in place`,
+        );
+      if ((current.scheme ?? 'internet-facing') !== (spec.scheme ?? 'internet-facing'))
+        throw new InputError(
+          `load balancer ${spec.name} is ${current.scheme ?? 'internet-facing'}; its scheme cannot change in place: make a new load balancer`,
         );
       const arn = await targetGroupArn(spec.targetGroup.name);
       const check = spec.targetGroup.healthCheck;
@@ -207,10 +282,13 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
       if (current.targetGroup.deregistrationDelaySeconds !== spec.targetGroup.deregistrationDelaySeconds) {
         await setDeregistrationDelay(arn, spec.targetGroup.deregistrationDelaySeconds);
       }
-      if (current.port !== spec.port) {
+      const listenersChange =
+        current.port !== spec.port ||
+        current.certificateArn !== spec.certificateArn ||
+        (current.httpsPort ?? HTTPS_PORT) !== (spec.httpsPort ?? HTTPS_PORT);
+      if (listenersChange) {
         const listeners = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }));
-        const listener = listeners.Listeners?.find((l) => l.Port === current.port);
-        await elb.send(new ModifyListenerCommand({ ListenerArn: listener?.ListenerArn, Port: spec.port }));
+        await ensureListeners(lb.LoadBalancerArn!, arn, spec, listeners.Listeners ?? []);
       }
       const groups = [...(spec.securityGroups ?? [])].sort();
       if (!isDeepStrictEqual([...(current.securityGroups ?? [])].sort(), groups)) {
@@ -239,6 +317,8 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
           [])
         : [];
       if (lb) await orNothing(() => elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb.LoadBalancerArn })));
+      arns.delete(name);
+      for (const tg of groups) arns.delete(tg.TargetGroupName!);
       // A crash between the two deletes leaves a target group of the same name: it goes on the rerun.
       const left = groups.length ? groups : [await targetGroupByName(name)].filter((tg) => tg !== undefined);
       for (const tg of left) {
@@ -252,19 +332,20 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
 
     async registerTargets(targetGroup, instanceIds) {
       if (instanceIds.length === 0) return;
-      const arn = await targetGroupArn(targetGroup);
-      await elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: instanceIds.map((Id) => ({ Id })) }));
+      const Targets = instanceIds.map((Id) => ({ Id }));
+      await withArn(targetGroup, (arn) => elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets })));
     },
 
     async deregisterTargets(targetGroup, instanceIds) {
       if (instanceIds.length === 0) return;
-      const arn = await targetGroupArn(targetGroup);
-      await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: instanceIds.map((Id) => ({ Id })) }));
+      const Targets = instanceIds.map((Id) => ({ Id }));
+      await withArn(targetGroup, (arn) => elb.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets })));
     },
 
     async describeTargetHealth(targetGroup) {
-      const arn = await targetGroupArn(targetGroup);
-      const answer = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn }));
+      const answer = await withArn(targetGroup, (arn) =>
+        elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn })),
+      );
       return (answer.TargetHealthDescriptions ?? []).map((d): TargetHealth => ({
         instanceId: d.Target?.Id ?? '',
         state: healthOf(d.TargetHealth?.State),
@@ -272,7 +353,12 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
       }));
     },
   };
-  return { methods, targetGroupArn, targetGroupNames };
+  return { methods, targetGroupArn, cachedTargetGroupArn };
+}
+
+/** A target group's name, from its ARN (`…:targetgroup/<name>/<id>`). */
+export function targetGroupNameOf(arn: string): string {
+  return /:targetgroup\/([^/]+)\//.exec(arn)?.[1] ?? arn;
 }
 
 export function tagList(tags: Record<string, string | undefined>): Array<{ Key: string; Value: string }> {

@@ -15,7 +15,6 @@ import {
   CreateAutoScalingGroupCommand,
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
-  DescribeScalingActivitiesCommand,
   paginateDescribeAutoScalingGroups,
   ResumeProcessesCommand,
   SuspendProcessesCommand,
@@ -26,12 +25,11 @@ import {
   CopyImageCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
-  DescribeInstancesCommand,
-  DescribeInstanceStatusCommand,
   EC2Client,
   paginateDescribeImages,
   type Image as Ec2Image,
 } from '@aws-sdk/client-ec2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName } from '@slipway/core';
 import { createHash } from 'node:crypto';
@@ -41,43 +39,79 @@ import type {
   Image,
   ImageKind,
   Instance,
-  InstanceStatus,
   LifecycleState,
   ServerGroup,
   ServerGroupSpec,
+  TargetHealth,
 } from '../provider.js';
+import { awsBakes } from './bakes.js';
 import { awsLaunchTemplates } from './launch-templates.js';
-import { awsLoadBalancers, tagList } from './load-balancers.js';
+import { awsLoadBalancers, tagList, targetGroupNameOf } from './load-balancers.js';
+import { awsTraffic } from './traffic.js';
 import {
   awsClientConfig,
   errorName,
+  isTransient,
   orNothing,
   realSleep,
   retryEventually,
   type AwsClientOptions,
   type Sleep,
 } from './retry.js';
+import {
+  createRegionSnapshot,
+  describeInstances,
+  launchFailure,
+  type Clock,
+  type InstanceDetails,
+} from './snapshot.js';
 
 export interface AwsProviderOptions extends AwsClientOptions {
-  /** Subnets for server groups and load balancers. */
+  /** Subnets for server groups (and load balancers, unless loadBalancerSubnets names others). */
   subnets: string[];
+  /** The load balancers' own subnets: public ones for an internet-facing load balancer in front of private instances. */
+  loadBalancerSubnets?: string[];
   vpcId: string;
   /** The port the service image starts the service on (infra/packer/service-aws.json): 8080. */
   instancePort?: number;
   /** Judge instances by HTTP probes of their private addresses (an orchestrator inside the VPC) instead of EC2's status checks. */
   directProbes?: boolean;
+  /** How old what deployments poll may be before AWS is described again (default 2000 ms; see snapshot.ts). */
+  describeEveryMs?: number;
+  /** How long every launch must have failed before a group's launch failure is reported (default 120 s). */
+  launchFailureSeconds?: number;
   ec2?: EC2Client;
   autoScaling?: AutoScalingClient;
   elb?: ElasticLoadBalancingV2Client;
+  cloudWatch?: CloudWatchClient;
   sleep?: Sleep;
+  clock?: Clock;
 }
 
-/** What Asgard suspends to take a group out of service while keeping its instances. */
-export const DISABLE_PROCESSES = ['Launch', 'Terminate', 'AddToLoadBalancer'];
+/**
+ * What a disabled group has suspended, Asgard's three and what would otherwise replace or move
+ * its instances while they take no traffic: health checks (a deregistered target is not a sick
+ * instance), replacing unhealthy ones and rebalancing across zones.
+ */
+export const DISABLE_PROCESSES = [
+  'Launch',
+  'Terminate',
+  'AddToLoadBalancer',
+  'HealthCheck',
+  'ReplaceUnhealthy',
+  'AZRebalance',
+];
 const TEMPLATE_TAG = 'slipway:launch-template';
 /** The target groups a group joins when enabled, by name, comma-separated. */
 const TARGET_GROUPS_TAG = 'slipway:target-groups';
-const HEALTH_CHECK_GRACE_SECONDS = 60;
+/** A group's health check grace when its spec names none: Auto Scaling's console default. */
+const DEFAULT_GRACE_SECONDS = 300;
+/** How long a group may be refused for a scaling activity in progress before its delete gives up. */
+const DELETE_RETRY_MS = 120_000;
+
+/** AWS refusing a new instance profile it does not see yet (IAM is eventually consistent). */
+const isProfileNotReady = (error: unknown) =>
+  errorName(error) === 'ValidationError' && /instance profile|IamInstanceProfile/i.test((error as Error).message);
 
 export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
   const config = awsClientConfig(options);
@@ -85,13 +119,41 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
   const asg = options.autoScaling ?? new AutoScalingClient(config);
   const elb = options.elb ?? new ElasticLoadBalancingV2Client(config);
   const sleep = options.sleep ?? realSleep;
+  const clock = options.clock ?? Date;
   const instancePort = options.instancePort ?? 8080;
-  const lbs = awsLoadBalancers({ elb, vpcId: options.vpcId, subnets: options.subnets, instancePort, sleep });
-  const templates = awsLaunchTemplates({ ec2, vpcId: options.vpcId, sleep });
+  const launchFailureMs = (options.launchFailureSeconds ?? 120) * 1000;
+  const where = options.region ?? config.region ?? 'this region';
+  const snapshot = createRegionSnapshot({
+    asg,
+    ec2,
+    instancePort,
+    everyMs: options.describeEveryMs ?? 2000,
+    launchFailureMs,
+    tagKey: TEMPLATE_TAG,
+    clock,
+  });
+  const lbs = awsLoadBalancers({
+    elb,
+    vpcId: options.vpcId,
+    subnets: options.loadBalancerSubnets?.length ? options.loadBalancerSubnets : options.subnets,
+    instancePort,
+    sleep,
+  });
+  const templates = awsLaunchTemplates({
+    ec2,
+    vpcId: options.vpcId,
+    region: where,
+    ...(config.region ? { secretsRegion: config.region } : {}),
+    sleep,
+  });
   const templateVersion = templates.templateVersion;
 
+  /** One group as it is now; a throttle that outlasted the SDK's retries is asked again, slower. */
   async function describeGroup(name: string): Promise<AutoScalingGroup | undefined> {
-    const answer = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
+    const answer = await retryEventually(
+      () => asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] })),
+      { sleep, attempts: 4, retryOn: isTransient },
+    );
     return answer.AutoScalingGroups?.[0];
   }
 
@@ -101,58 +163,55 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     return group;
   }
 
-  async function instanceDetails(ids: string[]) {
-    const details = new Map<string, { address?: string; launchedAt: string; status?: InstanceStatus }>();
-    if (ids.length === 0) return details;
-    // Just launched instances may not be described yet.
-    const [described, statuses] = await Promise.all([
-      retryEventually(() => ec2.send(new DescribeInstancesCommand({ InstanceIds: ids })), { sleep, attempts: 4 }),
-      retryEventually(
-        () => ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: ids, IncludeAllInstances: true })),
-        { sleep, attempts: 4 },
+  /** Groups as they are now, not as the last snapshot had them: for writes and their checks. */
+  async function fresh(groups: AutoScalingGroup[]): Promise<ServerGroup[]> {
+    const ids = groups.flatMap((g) => (g.Instances ?? []).map((i) => i.InstanceId!));
+    const details = await describeInstances(ec2, ids, instancePort);
+    const now = clock.now();
+    return Promise.all(
+      groups.map(async (g) =>
+        toServerGroup(g, details, await launchFailure(asg, g, { now, persistMs: launchFailureMs })),
       ),
-    ]);
-    const status = new Map(
-      (statuses.InstanceStatuses ?? []).map((s) => [
-        s.InstanceId!,
-        statusOf(s.SystemStatus?.Status, s.InstanceStatus?.Status),
-      ]),
     );
-    for (const reservation of described.Reservations ?? []) {
-      for (const i of reservation.Instances ?? []) {
-        details.set(i.InstanceId!, {
-          ...(i.PrivateIpAddress ? { address: `${i.PrivateIpAddress}:${instancePort}` } : {}),
-          launchedAt: i.LaunchTime?.toISOString() ?? '',
-          ...(status.has(i.InstanceId!) ? { status: status.get(i.InstanceId!)! } : {}),
-        });
-      }
+  }
+
+  async function freshGroup(name: string): Promise<ServerGroup | undefined> {
+    const group = await describeGroup(name);
+    return group && group.Status !== 'Delete in progress' ? (await fresh([group]))[0] : undefined;
+  }
+
+  /**
+   * Auto Scaling judges a group by the load balancer only once its targets were first healthy:
+   * from its launch, a slow starter would be replaced in a loop. So a group is made with EC2
+   * health checks (and its grace period), and switched here the first time every instance it
+   * has in service is healthy in one of its target groups.
+   */
+  async function useLoadBalancerHealth(targetGroup: string, health: TargetHealth[]): Promise<void> {
+    const arn = await lbs.cachedTargetGroupArn(targetGroup);
+    const healthy = new Set(health.filter((t) => t.state === 'healthy').map((t) => t.instanceId));
+    const { groups } = await snapshot.read();
+    for (const group of groups.values()) {
+      if (group.HealthCheckType === 'ELB' || !(group.TargetGroupARNs ?? []).includes(arn ?? '')) continue;
+      if ((group.SuspendedProcesses ?? []).some((p) => p.ProcessName === 'AddToLoadBalancer')) continue;
+      const inService = (group.Instances ?? []).filter((i) => i.LifecycleState === 'InService');
+      if (inService.length === 0 || !inService.every((i) => healthy.has(i.InstanceId!))) continue;
+      await asg.send(
+        new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: group.AutoScalingGroupName, HealthCheckType: 'ELB' }),
+      );
+      snapshot.invalidate();
     }
-    return details;
   }
 
-  /** The newest scaling activity's failure, read only while the group is short of instances. */
-  async function launchFailure(group: AutoScalingGroup): Promise<string | undefined> {
-    const live = (group.Instances ?? []).filter((i) => !/^Terminat/.test(i.LifecycleState ?? '')).length;
-    if (live >= (group.DesiredCapacity ?? 0)) return undefined;
-    const answer = await asg.send(
-      new DescribeScalingActivitiesCommand({ AutoScalingGroupName: group.AutoScalingGroupName, MaxRecords: 1 }),
-    );
-    const last = answer.Activities?.[0];
-    return last && (last.StatusCode === 'Failed' || last.StatusCode === 'Cancelled')
-      ? (last.StatusMessage ?? last.Description ?? 'launch failed')
-      : undefined;
-  }
-
-  async function toServerGroup(group: AutoScalingGroup): Promise<ServerGroup> {
+  function toServerGroup(
+    group: AutoScalingGroup,
+    details: Map<string, InstanceDetails>,
+    failure: string | undefined,
+  ): ServerGroup {
     const name = group.AutoScalingGroupName!;
     const tags = Object.fromEntries((group.Tags ?? []).map((t) => [t.Key!, t.Value ?? '']));
     const members = group.Instances ?? [];
-    const [details, attached, failure] = await Promise.all([
-      instanceDetails(members.map((i) => i.InstanceId!)),
-      lbs.targetGroupNames(group.TargetGroupARNs ?? []),
-      launchFailure(group),
-    ]);
-    const wanted = TARGET_GROUPS_TAG in tags ? splitNames(tags[TARGET_GROUPS_TAG]!) : [...attached.values()];
+    const attached = (group.TargetGroupARNs ?? []).map(targetGroupNameOf);
+    const wanted = TARGET_GROUPS_TAG in tags ? splitNames(tags[TARGET_GROUPS_TAG]!) : attached;
     const instances: Instance[] = members.map((i) => {
       const { launchedAt = '', ...rest } = details.get(i.InstanceId!) ?? {};
       return { id: i.InstanceId!, lifecycle: lifecycleOf(i.LifecycleState), launchedAt, ...rest };
@@ -167,7 +226,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       max: group.MaxSize ?? 0,
       targetGroups: wanted,
       tags,
-      disabled: suspended || (wanted.length > 0 && attached.size === 0),
+      disabled: suspended || (wanted.length > 0 && attached.length === 0),
       createdAt: group.CreatedTime?.toISOString() ?? '',
       instances,
       ...(failure ? { launchFailure: failure } : {}),
@@ -200,8 +259,9 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     },
 
     async deregisterImage(id) {
+      // Its snapshots go with it (else every pruned image's stay, and are billed, for ever).
       // InvalidAMIID.NotFound and .Unavailable (already deregistered) both mean gone.
-      await orNothing(() => ec2.send(new DeregisterImageCommand({ ImageId: id })));
+      await orNothing(() => ec2.send(new DeregisterImageCommand({ ImageId: id, DeleteAssociatedSnapshots: true })));
     },
 
     async copyImage(source) {
@@ -251,7 +311,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       );
       const attach = !spec.disabled && arns.length > 0;
       const sameAs = async () => {
-        const existing = await provider.getServerGroup(spec.name);
+        const existing = await freshGroup(spec.name);
         if (!existing) return false;
         const same =
           existing.min === spec.min &&
@@ -261,48 +321,54 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
         if (!same) throw new ConflictError(`server group ${spec.name} exists with another spec`);
         return true;
       };
+      const create = () =>
+        asg.send(
+          new CreateAutoScalingGroupCommand({
+            AutoScalingGroupName: spec.name,
+            // Pinned: a later version of the template never changes what this group launches.
+            LaunchTemplate: { LaunchTemplateName: spec.launchTemplate, Version: String(template.VersionNumber ?? 1) },
+            MinSize: spec.min,
+            MaxSize: spec.max,
+            DesiredCapacity: spec.desired,
+            VPCZoneIdentifier: options.subnets.join(','),
+            // EC2's checks until its targets were first healthy (useLoadBalancerHealth), after the grace period.
+            HealthCheckType: 'EC2',
+            HealthCheckGracePeriod: Math.round(spec.healthCheckGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS),
+            ...(attach ? { TargetGroupARNs: arns } : {}),
+            Tags: tagList({
+              ...spec.tags,
+              Name: spec.name,
+              cluster: parts.cluster,
+              service: parts.service,
+              env: parts.env,
+              [TEMPLATE_TAG]: spec.launchTemplate,
+              [TARGET_GROUPS_TAG]: spec.targetGroups.join(','),
+            }).map((tag) => ({ ...tag, PropagateAtLaunch: true })),
+          }),
+        );
       // Looked for first as well: moto (unlike AWS) replaces an existing group instead of refusing.
       if (!(await sameAs()))
         try {
-          await asg.send(
-            new CreateAutoScalingGroupCommand({
-              AutoScalingGroupName: spec.name,
-              // Pinned: a later version of the template never changes what this group launches.
-              LaunchTemplate: { LaunchTemplateName: spec.launchTemplate, Version: String(template.VersionNumber ?? 1) },
-              MinSize: spec.min,
-              MaxSize: spec.max,
-              DesiredCapacity: spec.desired,
-              VPCZoneIdentifier: options.subnets.join(','),
-              ...(attach
-                ? { TargetGroupARNs: arns, HealthCheckType: 'ELB', HealthCheckGracePeriod: HEALTH_CHECK_GRACE_SECONDS }
-                : {}),
-              Tags: tagList({
-                ...spec.tags,
-                Name: spec.name,
-                cluster: parts.cluster,
-                service: parts.service,
-                env: parts.env,
-                [TEMPLATE_TAG]: spec.launchTemplate,
-                [TARGET_GROUPS_TAG]: spec.targetGroups.join(','),
-              }).map((tag) => ({ ...tag, PropagateAtLaunch: true })),
-            }),
-          );
+          // An instance profile made moments ago is refused until IAM has it everywhere.
+          await retryEventually(create, { sleep, attempts: 10, retryOn: isProfileNotReady });
         } catch (error) {
           if (!/AlreadyExists/.test(errorName(error)) || !(await sameAs())) throw error;
         }
+      snapshot.invalidate();
       // Right after a create, describing it may not find it yet.
-      const created = await retryEventually(
+      return retryEventually(
         async () =>
-          (await describeGroup(spec.name)) ??
-          Promise.reject(new NotFoundError(`server group ${spec.name} not found yet`)),
+          (await freshGroup(spec.name)) ?? Promise.reject(new NotFoundError(`server group ${spec.name} not found yet`)),
         { sleep },
       );
-      return toServerGroup(created);
     },
 
     async getServerGroup(name) {
-      const group = await describeGroup(name);
-      return group && group.Status !== 'Delete in progress' ? toServerGroup(group) : undefined;
+      const { groups, instances, failures } = await snapshot.read();
+      const group = groups.get(name);
+      if (group) return toServerGroup(group, instances, failures.get(name));
+      // Made since the snapshot, or by something that did not tag it: asked for by name.
+      return freshGroup(name);
     },
 
     async listServerGroups(cluster) {
@@ -315,10 +381,18 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
           parseServerGroupName(g.AutoScalingGroupName ?? '')?.cluster === cluster && g.Status !== 'Delete in progress',
       );
       mine.sort((a, b) => (a.CreatedTime?.getTime() ?? 0) - (b.CreatedTime?.getTime() ?? 0));
-      return Promise.all(mine.map(toServerGroup));
+      return fresh(mine);
     },
 
     async resizeServerGroup(name, capacity) {
+      // A disabled group has Launch and Terminate suspended (Asgard's way), so a new size would
+      // never take effect: they are resumed for it, AddToLoadBalancer staying suspended — the
+      // group stays out of service (a retained group scaled to zero, or back up for an undo).
+      const frozen = ((await describeGroupOrThrow(name)).SuspendedProcesses ?? [])
+        .map((p) => p.ProcessName)
+        .filter((p): p is string => p === 'Launch' || p === 'Terminate');
+      if (frozen.length)
+        await asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: name, ScalingProcesses: frozen }));
       await asg.send(
         new UpdateAutoScalingGroupCommand({
           AutoScalingGroupName: name,
@@ -327,55 +401,84 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
           DesiredCapacity: capacity.desired,
         }),
       );
-      return provider
-        .getServerGroup(name)
-        .then((g) => g ?? Promise.reject(new NotFoundError(`no server group ${name}`)));
+      snapshot.invalidate();
+      return freshGroup(name).then((g) => g ?? Promise.reject(new NotFoundError(`no server group ${name}`)));
     },
 
     async disableServerGroup(name) {
-      const group = await toServerGroup(await describeGroupOrThrow(name));
+      const [group] = await fresh([await describeGroupOrThrow(name)]);
       await asg.send(new SuspendProcessesCommand({ AutoScalingGroupName: name, ScalingProcesses: DISABLE_PROCESSES }));
-      const ids = group.instances.map((i) => i.id);
-      for (const tg of group.targetGroups) await provider.deregisterTargets(tg, ids);
-      return { ...group, disabled: true };
+      snapshot.invalidate();
+      const ids = group!.instances.map((i) => i.id);
+      for (const tg of group!.targetGroups) await provider.deregisterTargets(tg, ids);
+      return { ...group!, disabled: true };
     },
 
     async enableServerGroup(name) {
       const raw = await describeGroupOrThrow(name);
-      const group = await toServerGroup(raw);
+      const [group] = await fresh([raw]);
       // Only instances in service: a pending, standby or leaving instance must not take traffic.
-      const running = group.instances.filter((i) => i.lifecycle === 'running').map((i) => i.id);
-      for (const tg of group.targetGroups) await provider.registerTargets(tg, running);
-      const arns = await Promise.all(group.targetGroups.map(lbs.targetGroupArn));
+      const running = group!.instances.filter((i) => i.lifecycle === 'running').map((i) => i.id);
+      for (const tg of group!.targetGroups) await provider.registerTargets(tg, running);
+      const arns = await Promise.all(group!.targetGroups.map(lbs.targetGroupArn));
       const missing = arns.filter((arn) => !(raw.TargetGroupARNs ?? []).includes(arn));
-      if (missing.length) {
+      if (missing.length)
         await asg.send(
           new AttachLoadBalancerTargetGroupsCommand({ AutoScalingGroupName: name, TargetGroupARNs: missing }),
         );
-        await asg.send(
-          new UpdateAutoScalingGroupCommand({
-            AutoScalingGroupName: name,
-            HealthCheckType: 'ELB',
-            HealthCheckGracePeriod: HEALTH_CHECK_GRACE_SECONDS,
-          }),
-        );
-      }
       if ((raw.SuspendedProcesses ?? []).length)
         await asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: name, ScalingProcesses: DISABLE_PROCESSES }));
-      return { ...group, disabled: false };
+      snapshot.invalidate();
+      return { ...group!, disabled: false };
     },
 
     async destroyServerGroup(name) {
       const group = await describeGroup(name);
       if (group && group.Status !== 'Delete in progress')
-        await orNothing(() =>
-          asg.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: name, ForceDelete: true })),
+        // Refused while a scaling activity runs (a launch, a termination): it ends within minutes.
+        await retryEventually(
+          () =>
+            orNothing(() =>
+              asg.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: name, ForceDelete: true })),
+            ),
+          {
+            sleep,
+            forMs: DELETE_RETRY_MS,
+            capMs: 10_000,
+            retryOn: (error) => /ScalingActivityInProgress|ResourceInUse/.test(errorName(error)) || isTransient(error),
+          },
         );
+      snapshot.invalidate();
       // The template goes too, also when a crash came between the two deletes (same name by convention).
       await provider.deleteLaunchTemplate(group?.LaunchTemplate?.LaunchTemplateName ?? name);
     },
 
     ...lbs.methods,
+
+    async registerTargets(targetGroup, instanceIds) {
+      await lbs.methods.registerTargets(targetGroup, instanceIds);
+      snapshot.invalidate();
+    },
+
+    async deregisterTargets(targetGroup, instanceIds) {
+      await lbs.methods.deregisterTargets(targetGroup, instanceIds);
+      snapshot.invalidate();
+    },
+
+    async describeTargetHealth(targetGroup) {
+      const health = await snapshot.cached(`health:${targetGroup}`, () =>
+        lbs.methods.describeTargetHealth(targetGroup),
+      );
+      await useLoadBalancerHealth(targetGroup, health);
+      return health;
+    },
+
+    ...awsBakes({ ec2, vpcId: options.vpcId, subnets: options.subnets, sleep }),
+    ...awsTraffic({
+      cloudWatch: options.cloudWatch ?? new CloudWatchClient(config),
+      elb,
+      serverGroup: (name) => provider.getServerGroup(name),
+    }),
   };
   return provider;
 }
@@ -390,6 +493,10 @@ function toImage(image: Ec2Image): Image {
     ...(tags.base_image ? { baseImage: tags.base_image } : {}),
     createdAt: image.CreationDate ?? '',
     tags,
+    // Only what is not ready to launch says so: a copy still being made, or one that failed.
+    ...(image.State && image.State !== 'available'
+      ? { state: image.State, ...(image.StateReason?.Message ? { stateReason: image.StateReason.Message } : {}) }
+      : {}),
   };
 }
 
@@ -403,10 +510,4 @@ function lifecycleOf(state: string | undefined): LifecycleState {
   if (state === 'Terminated' || state === 'Detached') return 'terminated';
   if (state?.startsWith('Terminating') || state === 'Detaching') return 'terminating';
   return 'pending'; // Pending*, Standby, EnteringStandby, Warmed:*
-}
-
-function statusOf(system: string | undefined, instance: string | undefined): InstanceStatus {
-  if (system === 'ok' && instance === 'ok') return 'ok';
-  if (system === 'impaired' || instance === 'impaired') return 'impaired';
-  return 'initializing';
 }

@@ -12,12 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@slipway/core';
-import type { LoadBalancerSpec, TargetHealth } from '../provider.js';
+import type { GroupTraffic, LoadBalancerSpec, TargetHealth, TrafficEvent } from '../provider.js';
 import { hasMarker, signalGroup } from './instances.js';
 import { LocalLoadBalancer } from './load-balancer.js';
+import { TrafficLog } from './traffic-log.js';
 
-/** Instance id → `host:port`, the targets a load balancer should have now. */
-export type Targets = Record<string, string>;
+/** Instance id → where it serves (`host:port`) and its server group: the targets a load balancer should have now. */
+export type Targets = Record<string, { address: string; group?: string }>;
 
 export interface LoadBalancers {
   /** Starts the listener, or brings a running one to this spec (a new port: the new listener first). */
@@ -25,6 +26,10 @@ export interface LoadBalancers {
   delete(name: string): Promise<void>;
   setTargets(name: string, targets: Targets): Promise<void>;
   health(name: string): Promise<TargetHealth[]>;
+  /** What the listener sent each server group since `since` (none: zeros). */
+  trafficOf(name: string, groups: string[], since: Date): Promise<GroupTraffic[]>;
+  /** The listener's failures as they happen (traffic-log.ts); answers the unsubscribe. `ended`: the stream broke. */
+  subscribe(name: string, listener: (event: TrafficEvent) => void, ended?: () => void): () => void;
   /** The names of the listeners that run now. */
   running(): Promise<string[]>;
   /** False when the process behind them has gone (the data plane needs a new one). */
@@ -36,7 +41,7 @@ export interface LoadBalancers {
 /** The listeners themselves, in this process. */
 export class LoadBalancerSet implements LoadBalancers {
   private readonly balancers = new Map<string, LocalLoadBalancer>();
-  private readonly addresses = new Map<string, Map<string, string>>();
+  private readonly addresses = new Map<string, Map<string, { address: string; group?: string }>>();
 
   constructor(
     private readonly logger: Logger,
@@ -46,8 +51,14 @@ export class LoadBalancerSet implements LoadBalancers {
   async put(spec: LoadBalancerSpec): Promise<void> {
     const running = this.balancers.get(spec.name);
     if (running && running.spec.port === spec.port) return running.reconfigure(spec);
-    const addresses = this.addresses.get(spec.name) ?? new Map<string, string>();
-    const next = new LocalLoadBalancer(spec, (id) => addresses.get(id), this.logger, this.timeScale);
+    const addresses = this.addresses.get(spec.name) ?? new Map<string, { address: string; group?: string }>();
+    const next = new LocalLoadBalancer(
+      spec,
+      (id) => addresses.get(id)?.address,
+      this.logger,
+      this.timeScale,
+      (id) => addresses.get(id)?.group,
+    );
     await next.start(); // rejects while the port is taken, leaving the old listener serving
     if (running) next.adoptTargets(running);
     this.balancers.set(spec.name, next);
@@ -66,7 +77,10 @@ export class LoadBalancerSet implements LoadBalancers {
     const addresses = this.addresses.get(name);
     if (!balancer || !addresses) return;
     // Addresses stay known while a target that left drains its in-flight requests.
-    for (const [id, address] of Object.entries(targets)) addresses.set(id, address);
+    for (const [id, target] of Object.entries(targets)) {
+      // A daemon of an earlier version sends the address alone.
+      addresses.set(id, typeof target === 'string' ? { address: target } : target);
+    }
     balancer.sync(new Set(Object.keys(targets)));
     const members = new Set(balancer.health().map((t) => t.instanceId));
     for (const id of addresses.keys()) if (!members.has(id)) addresses.delete(id);
@@ -74,6 +88,15 @@ export class LoadBalancerSet implements LoadBalancers {
 
   async health(name: string): Promise<TargetHealth[]> {
     return this.balancers.get(name)?.health() ?? [];
+  }
+
+  async trafficOf(name: string, groups: string[], since: Date): Promise<GroupTraffic[]> {
+    return (this.balancers.get(name) ?? EMPTY).trafficOf(groups, since);
+  }
+
+  subscribe(name: string, listener: (event: TrafficEvent) => void): () => void {
+    // Through the balancer's current listener: one on a new port adopts its subscribers.
+    return this.balancers.get(name)?.subscribe(listener) ?? (() => undefined);
   }
 
   async running(): Promise<string[]> {
@@ -90,6 +113,7 @@ export class LoadBalancerSet implements LoadBalancers {
   }
 }
 
+const EMPTY = { trafficOf: (groups: string[], since: Date) => new TrafficLog().of(groups, since) };
 const MARKER = 'SLIPWAY_BALANCER_HOST';
 const HOST_MAIN = fileURLToPath(new URL('../../dist/local/balancer-main.js', import.meta.url));
 
@@ -173,6 +197,45 @@ export class DetachedLoadBalancers implements LoadBalancers {
 
   async running(): Promise<string[]> {
     return (await this.call('GET', '/balancers')) as string[];
+  }
+
+  async trafficOf(name: string, groups: string[], since: Date): Promise<GroupTraffic[]> {
+    const query = new URLSearchParams({ groups: groups.join(','), since: since.toISOString() });
+    return (await this.call('GET', `/balancers/${encodeURIComponent(name)}/traffic?${query}`)) as GroupTraffic[];
+  }
+
+  /** One JSON event a line over the socket, while the balancer process lives; a dead one ends it. */
+  subscribe(name: string, listener: (event: TrafficEvent) => void, ended?: () => void): () => void {
+    let closed = false;
+    const end = () => {
+      if (!closed) ended?.();
+      closed = true;
+    };
+    const req = request({
+      socketPath: this.socket,
+      method: 'GET',
+      path: `/balancers/${encodeURIComponent(name)}/events`,
+    });
+    req.once('response', (res) => {
+      res.once('close', end);
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let newline;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line) listener(JSON.parse(line) as TrafficEvent);
+        }
+      });
+    });
+    req.once('error', end); // gone with the process: the subscriber hears the stream end
+    req.end();
+    return () => {
+      closed = true;
+      req.destroy();
+    };
   }
 
   alive(): boolean {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createHttpServer, createLogger, createTokenVerifier } from '@slipway/core';
 import { eventually, FAST_TIME_SCALE, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
-import type { CloudProvider, LoadBalancerSpec } from '../provider.js';
+import type { CloudProvider, LoadBalancerSpec, TrafficEvent } from '../provider.js';
 import { createApp } from './app.js';
 import { createLocalProvider } from './client.js';
 import { LocalCloud } from './cloud.js';
@@ -14,7 +14,9 @@ import { LocalCloud } from './cloud.js';
 // The same contract as cloud.test.ts, through the daemon's REST API and the `local` provider.
 const logger = createLogger({ name: 'cloud', level: 'silent' });
 const tokens = createTokenVerifier({
-  'deployer-token': { subject: 'orchestrator', role: 'deployer' },
+  'platform-token': { subject: 'service:orchestrator', role: 'platform' },
+  'deployer-token': { subject: 'dave', role: 'deployer' },
+  'admin-token': { subject: 'ada', role: 'admin' },
   'reader-token': { subject: 'r', role: 'reader' },
 });
 let home: string;
@@ -32,7 +34,7 @@ beforeEach(async () => {
   server = createHttpServer(createApp({ cloud, tokens, logger }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  provider = createLocalProvider({ baseUrl, token: 'deployer-token' });
+  provider = createLocalProvider({ baseUrl, token: 'platform-token' });
   loadBalancer = fastLoadBalancer(await freePort());
 });
 
@@ -49,6 +51,7 @@ describe('local provider over the daemon API: the provider contract', () => {
     securityGroup: 'search-app',
     instanceProfile: 'search-instance',
     loadBalancer,
+    sendTraffic,
     eventually,
   }));
 });
@@ -62,7 +65,7 @@ describe('the daemon API', () => {
 
   it('refuses a reader that writes, bad names, and impossible capacity', async () => {
     const reader = createLocalProvider({ baseUrl, token: 'reader-token' });
-    await expect(reader.deregisterImage('img-test1')).rejects.toThrow(/deployer role/);
+    await expect(reader.deregisterImage('img-test1')).rejects.toThrow(/platform role/);
     const bad = await fetch(`${baseUrl}/server-groups/Search-prod`, {
       headers: { Authorization: 'Bearer reader-token' },
     });
@@ -84,4 +87,118 @@ describe('the daemon API', () => {
       }),
     ).rejects.toThrow(/min ≤ desired ≤ max/);
   });
+
+  it("streams the load balancer's failures to a reader as they happen; a target group not there ends the stream", async () => {
+    await writeTestImage(join(home, 'images'), 'img-failing', { errorRate: 1 });
+    await provider.createLoadBalancer(loadBalancer);
+    const name = 'search-prod-v002';
+    await provider.createLaunchTemplate({
+      name,
+      imageId: 'img-failing',
+      instanceType: 't3.small',
+      userData: { files: {}, commands: [] },
+    });
+    await provider.createServerGroup({
+      name,
+      launchTemplate: name,
+      min: 1,
+      desired: 1,
+      max: 1,
+      targetGroups: ['search'],
+    });
+    await eventually(
+      () => provider.describeTargetHealth('search'),
+      (h) => h[0]?.state === 'healthy',
+      'the target healthy',
+    );
+    const reader = createLocalProvider({ baseUrl, token: 'reader-token' });
+    const heard: TrafficEvent[] = [];
+    const subscription = reader.watchTraffic!('search', (event) => heard.push(event));
+    const send = async () => (await fetch(`http://127.0.0.1:${loadBalancer.port}/`)).arrayBuffer();
+    // The first failure is heard live, or (subscribed after it) as the target failing now.
+    await send();
+    await eventually(
+      async () => heard,
+      (h) => h.length === 1,
+      'the first failure heard',
+    );
+    await send();
+    await send();
+    await eventually(
+      async () => heard,
+      (h) => h.length === 3,
+      'three failures heard',
+    );
+    expect(heard.map((e) => [e.group, e.outcome, e.consecutiveFailures])).toEqual([
+      [name, '5xx', 1],
+      [name, '5xx', 2],
+      [name, '5xx', 3],
+    ]);
+    subscription.close();
+    let ended = false;
+    reader.watchTraffic!(
+      'nothere',
+      () => undefined,
+      () => (ended = true),
+    );
+    await eventually(
+      async () => ended,
+      (e) => e,
+      'the stream ended',
+    );
+  });
 });
+
+describe("the daemon's writes are the platform's (#24 attack 2)", () => {
+  const template = (name: string) => ({
+    name,
+    imageId: 'img-test1',
+    instanceType: 't3.small',
+    // What a deployer sent: the daemon runs launch commands as the platform's user.
+    userData: { files: {}, commands: [`cp "${home}/admin-token" "${home}/stolen"`] },
+  });
+
+  it('refuses a launch template, a server group or a load balancer from a person, deployer or admin, and makes nothing', async () => {
+    for (const token of ['deployer-token', 'admin-token']) {
+      const person = createLocalProvider({ baseUrl, token });
+      await expect(person.createLaunchTemplate(template('search-prod-v007'))).rejects.toThrow(
+        /needs the platform role/,
+      );
+      await expect(
+        person.createServerGroup({
+          name: 'search-prod-v007',
+          launchTemplate: 'x',
+          min: 1,
+          desired: 1,
+          max: 1,
+          targetGroups: [],
+        }),
+      ).rejects.toThrow(/needs the platform role/);
+      await expect(person.createLoadBalancer(loadBalancer)).rejects.toThrow(/needs the platform role/);
+      await expect(person.deregisterImage('img-test1')).rejects.toThrow(/needs the platform role/);
+    }
+    expect(await provider.getLaunchTemplate('search-prod-v007')).toBeUndefined();
+    expect(await provider.getServerGroup('search-prod-v007')).toBeUndefined();
+    expect(await provider.getImage('img-test1')).toBeDefined();
+  });
+
+  it('refuses to deregister an image a server group uses, and keeps it', async () => {
+    await provider.createLaunchTemplate({ ...template('search-prod-v008'), userData: { files: {}, commands: [] } });
+    await provider.createServerGroup({
+      name: 'search-prod-v008',
+      launchTemplate: 'search-prod-v008',
+      min: 0,
+      desired: 0,
+      max: 1,
+      targetGroups: [],
+    });
+    await expect(provider.deregisterImage('img-test1')).rejects.toThrow(
+      /img-test1 is used by server group search-prod-v008/,
+    );
+    expect(await provider.getImage('img-test1')).toBeDefined();
+  });
+});
+
+async function sendTraffic(lb: LoadBalancerSpec, _group: string, requests: number): Promise<void> {
+  for (let i = 0; i < requests; i++) await (await fetch(`http://127.0.0.1:${lb.port}/`)).arrayBuffer();
+}

@@ -13,6 +13,8 @@ import type {
   LaunchTemplateSpec,
   LoadBalancerSpec,
   ServerGroupSpec,
+  TrafficEvent,
+  TrafficSubscription,
 } from '../provider.js';
 
 export interface LocalProviderOptions {
@@ -97,5 +99,58 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     async describeTargetHealth(targetGroup) {
       return unwrap(await client.GET('/target-groups/{name}/health', path(targetGroup))).items;
     },
+    async trafficOf(targetGroup, groups, since) {
+      const query = { groups, since: since.toISOString() };
+      return unwrap(
+        await client.GET('/target-groups/{name}/traffic', { params: { ...path(targetGroup).params, query } }),
+      ).items;
+    },
+    watchTraffic(targetGroup, onEvent, ended) {
+      return followTraffic(options, targetGroup, onEvent, ended);
+    },
   };
+}
+
+/** The daemon's traffic events (server-sent), read as they come; `ended` hears a stream that broke. */
+function followTraffic(
+  options: LocalProviderOptions,
+  targetGroup: string,
+  onEvent: (event: TrafficEvent) => void,
+  ended?: () => void,
+): TrafficSubscription {
+  const abort = new AbortController();
+  void (async () => {
+    try {
+      const url = `${options.baseUrl.replace(/\/$/, '')}/target-groups/${encodeURIComponent(targetGroup)}/traffic/events`;
+      const response = await fetch(url, {
+        headers: {
+          Authorization: `Bearer ${options.token}`,
+          Accept: 'text/event-stream',
+          ...(options.requestId ? { 'X-Request-Id': options.requestId } : {}),
+        },
+        signal: abort.signal,
+      });
+      if (!response.ok || !response.body) throw new Error(`the cloud answered ${response.status}`);
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block
+            .split('\n')
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).trimStart())
+            .join('\n');
+          if (data) onEvent(JSON.parse(data) as TrafficEvent);
+        }
+      }
+    } catch {
+      // ended below, unless closed on purpose
+    }
+    if (!abort.signal.aborted) ended?.();
+  })();
+  return { close: () => abort.abort() };
 }

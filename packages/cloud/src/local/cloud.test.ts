@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLogger } from '@slipway/core';
 import { eventually, FAST_TIME_SCALE, fastLoadBalancer, freePort, writeTestImage } from '@slipway/test-utils';
 import { describeCloudContract } from '../contract.js';
-import type { LoadBalancerSpec } from '../provider.js';
+import type { LoadBalancerSpec, TrafficEvent } from '../provider.js';
 import { LocalCloud, type LocalCloudOptions } from './cloud.js';
 
 const logger = createLogger({ name: 'cloud', level: 'silent' });
@@ -44,6 +44,7 @@ describe('local cloud: the provider contract', () => {
     securityGroup: 'search-app',
     instanceProfile: 'search-instance',
     loadBalancer,
+    sendTraffic,
     eventually,
   }));
 });
@@ -249,4 +250,69 @@ describe('local cloud', () => {
       'the target healthy',
     );
   });
+
+  it("counts two groups' traffic apart in one target group and pushes a failing target's failures as they happen", async () => {
+    // Detached: the load balancer process counts, and its events come over its socket.
+    const cloud = await startCloud({ balancers: 'detached' });
+    await writeTestImage(join(home, 'images'), 'img-failing', { version: '2.0.0', errorRate: 1 });
+    await cloud.createLoadBalancer(loadBalancer);
+    for (const [name, imageId] of [
+      ['search-prod-v001', 'img-test1'],
+      ['search-prod-v002', 'img-failing'],
+    ] as const) {
+      await cloud.createLaunchTemplate({
+        name,
+        imageId,
+        instanceType: 't3.small',
+        userData: { files: {}, commands: [] },
+      });
+      await cloud.createServerGroup({
+        name,
+        launchTemplate: name,
+        min: 1,
+        desired: 1,
+        max: 1,
+        targetGroups: ['search'],
+      });
+    }
+    await eventually(
+      () => cloud.describeTargetHealth('search'),
+      (h) => h.filter((t) => t.state === 'healthy').length === 2,
+      'both targets healthy',
+    );
+    const failing = (await cloud.getServerGroup('search-prod-v002'))!.instances[0]!.id;
+    const heard: TrafficEvent[] = [];
+    const subscription = cloud.watchTraffic('search', (event) => heard.push(event));
+    const since = new Date();
+    await sendTraffic(loadBalancer, 'both', 20);
+    const [ok, failed] = await cloud.trafficOf('search', ['search-prod-v001', 'search-prod-v002'], since);
+    expect(ok!.requests + failed!.requests).toBe(20);
+    expect(ok).toMatchObject({ responses: { '2xx': ok!.requests, '5xx': 0 }, connectionErrors: 0 });
+    expect(failed).toMatchObject({ responses: { '2xx': 0, '5xx': failed!.requests } });
+    expect(failed!.requests).toBeGreaterThan(0);
+    expect(failed!.latency!.histogram!.counts.reduce((a, b) => a + b)).toBe(failed!.requests);
+    // Every failure was heard, in a row, and nothing of the healthy group.
+    await eventually(
+      async () => heard,
+      (h) => h.length === failed!.requests,
+      'each failure heard',
+    );
+    expect(heard.map((e) => e.consecutiveFailures)).toEqual(heard.map((_, i) => i + 1));
+    expect(heard[0]).toMatchObject({ instanceId: failing, group: 'search-prod-v002', outcome: '5xx', status: 500 });
+    subscription.close();
+    // One who subscribes now hears at once which target is failing.
+    const late: TrafficEvent[] = [];
+    const again = cloud.watchTraffic('search', (event) => late.push(event));
+    await eventually(
+      async () => late,
+      (l) => l.length === 1,
+      'the failing target',
+    );
+    expect(late[0]).toMatchObject({ instanceId: failing, consecutiveFailures: failed!.requests });
+    again.close();
+  });
 });
+
+async function sendTraffic(lb: LoadBalancerSpec, _group: string, requests: number): Promise<void> {
+  for (let i = 0; i < requests; i++) await (await fetch(`http://127.0.0.1:${lb.port}/`)).arrayBuffer();
+}

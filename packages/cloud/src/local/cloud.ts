@@ -26,6 +26,9 @@ import type {
   ServerGroup,
   ServerGroupSpec,
   TargetHealth,
+  GroupTraffic,
+  TrafficEvent,
+  TrafficSubscription,
 } from '../provider.js';
 import { isInstanceAlive, launchProcess, logTail, terminateProcess } from './instances.js';
 import { DetachedLoadBalancers, LoadBalancerSet, type LoadBalancers, type Targets } from './balancers.js';
@@ -148,6 +151,11 @@ export class LocalCloud implements CloudProvider {
 
   async deregisterImage(id: string): Promise<void> {
     if (!IMAGE_ID.test(id)) throw new InputError(`invalid image id ${id}`);
+    // Its instances run from its directory: an image in use stays, whoever asks.
+    const user = Object.values(this.state.serverGroups).find(
+      (g) => this.state.launchTemplates[g.launchTemplate]?.imageId === id,
+    );
+    if (user) throw new ConflictError(`image ${id} is used by server group ${user.name}: destroy the group first`);
     await rm(join(this.imagesDir, id), { recursive: true, force: true });
   }
 
@@ -375,6 +383,15 @@ export class LocalCloud implements CloudProvider {
     return this.balancers.health(this.mustBalancerFor(targetGroup));
   }
 
+  async trafficOf(targetGroup: string, groups: string[], since: Date): Promise<GroupTraffic[]> {
+    return this.balancers.trafficOf(this.mustBalancerFor(targetGroup), groups, since);
+  }
+
+  /** The load balancer's failures as it sees them; `ended` hears a stream that broke (its process died). */
+  watchTraffic(targetGroup: string, onEvent: (event: TrafficEvent) => void, ended?: () => void): TrafficSubscription {
+    return { close: this.balancers.subscribe(this.mustBalancerFor(targetGroup), onEvent, ended) };
+  }
+
   // ---- the loop that keeps groups at their capacity ---------------------------------------
 
   private reconcile(): Promise<void> {
@@ -534,7 +551,7 @@ export class LocalCloud implements CloudProvider {
       const targets: Targets = {};
       for (const id of [...members].sort()) {
         const address = this.addressOfInstance(id);
-        if (address) targets[id] = address;
+        if (address) targets[id] = { address, group: this.findInstance(id)!.group };
       }
       wanted.set(spec.name, targets);
     }

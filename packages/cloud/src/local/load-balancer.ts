@@ -2,12 +2,16 @@
  * A load balancer of the local cloud: a real HTTP reverse proxy (http-proxy-3) on its own port,
  * round-robin over the targets its own health checks find healthy. A deregistered target drains:
  * it gets no new requests and keeps its in-flight ones until they finish or the deregistration
- * delay ends. With no healthy target it answers 503 problem+json.
+ * delay ends. With no healthy target it answers 503 problem+json. It counts what each server
+ * group's targets answered (traffic-log.ts) and tells its subscribers of failures as they happen.
  */
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createProxyServer } from 'http-proxy-3';
 import { probeHttp, type Logger } from '@slipway/core';
-import type { LoadBalancerSpec, TargetHealth, TargetHealthState } from '../provider.js';
+import type { GroupTraffic, LoadBalancerSpec, TargetHealth, TargetHealthState, TrafficEvent } from '../provider.js';
+import { TrafficLog, type Outcome } from './traffic-log.js';
+
+const PROXY_TIMEOUT_MS = 60_000;
 
 interface Target {
   instanceId: string;
@@ -22,10 +26,14 @@ interface Target {
 export class LocalLoadBalancer {
   private readonly targets = new Map<string, Target>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  private readonly proxy = createProxyServer({ agent: this.agent, xfwd: true, proxyTimeout: 60_000 });
+  private readonly proxy = createProxyServer({ agent: this.agent, xfwd: true, proxyTimeout: PROXY_TIMEOUT_MS });
   private server: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private next = 0;
+  private traffic = new TrafficLog();
+  private listeners = new Set<(event: TrafficEvent) => void>();
+  /** Each proxied request's target and start, until its answer's headers come. */
+  private readonly sent = new WeakMap<IncomingMessage, { target: Target; started: number }>();
 
   constructor(
     public spec: LoadBalancerSpec,
@@ -34,7 +42,42 @@ export class LocalLoadBalancer {
     private readonly logger: Logger,
     /** Health-check intervals and draining pass this many times faster (tests, demos); specs keep AWS's values. */
     private readonly timeScale = 1,
-  ) {}
+    /** The server group an instance belongs to, which its traffic is counted under. */
+    private readonly groupOf: (instanceId: string) => string | undefined = () => undefined,
+  ) {
+    this.proxy.on('proxyRes', (proxyRes, req) => {
+      const sent = this.sent.get(req);
+      if (!sent) return;
+      this.sent.delete(req);
+      const status = proxyRes.statusCode ?? 502;
+      const outcome = `${Math.min(Math.max(Math.floor(status / 100), 2), 5)}xx` as Outcome;
+      this.count(sent.target, outcome, { status, latencyMs: performance.now() - sent.started });
+    });
+  }
+
+  /** What the targets of `groups` answered since `since`. */
+  trafficOf(groups: string[], since: Date): GroupTraffic[] {
+    return this.traffic.of(groups, since);
+  }
+
+  /** Hears every failure as it happens (and at once, the targets failing now); answers the unsubscribe. */
+  subscribe(listener: (event: TrafficEvent) => void): () => void {
+    this.listeners.add(listener);
+    for (const event of this.traffic.failing()) listener(event);
+    return () => this.listeners.delete(listener);
+  }
+
+  private count(target: Target, outcome: Outcome, options: { status?: number; latencyMs?: number }): void {
+    const event = this.traffic.record(target.instanceId, this.groupOf(target.instanceId), outcome, options);
+    if (!event) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'a traffic subscriber failed');
+      }
+    }
+  }
 
   /** Listens on the listener port; rejects with the reason when the port is taken. */
   async start(): Promise<void> {
@@ -74,6 +117,8 @@ export class LocalLoadBalancer {
   /** Takes over another balancer's targets (a listener moved to a new port). */
   adoptTargets(from: LocalLoadBalancer): void {
     for (const [id, target] of from.targets) this.targets.set(id, { ...target, inFlight: 0 });
+    this.traffic = from.traffic;
+    this.listeners = from.listeners;
   }
 
   async close(): Promise<void> {
@@ -125,6 +170,7 @@ export class LocalLoadBalancer {
     if (target.state !== 'draining') return;
     if (target.inFlight === 0 || Date.now() >= (target.drainUntil ?? 0)) {
       this.targets.delete(target.instanceId);
+      this.traffic.forget(target.instanceId);
       return;
     }
     setTimeout(() => this.finishDraining(target), 100).unref();
@@ -138,6 +184,8 @@ export class LocalLoadBalancer {
       return;
     }
     target.inFlight++;
+    const started = performance.now();
+    this.sent.set(req, { target, started });
     let done = false;
     const finished = () => {
       if (done) return;
@@ -148,6 +196,10 @@ export class LocalLoadBalancer {
     res.once('close', finished);
     this.proxy.web(req, res, { target: `http://${address}` }, (error) => {
       finished();
+      this.sent.delete(req);
+      // The proxy gives up on a target after proxyTimeout: AWS's timeout (an ELB 504), not a refusal.
+      const elapsed = performance.now() - started;
+      this.count(target, elapsed >= PROXY_TIMEOUT_MS ? 'timeout' : 'connection-error', {});
       // A target that refused the connection got nothing: a GET can go to another one.
       const refused = (error as NodeJS.ErrnoException).code === 'ECONNREFUSED';
       if (refused && !res.headersSent && attempt < 2 && (req.method === 'GET' || req.method === 'HEAD')) {

@@ -1,5 +1,5 @@
 import { NotFoundError, typedOperations, typedQuery, type OperationHandlers } from '@slipway/core';
-import type { CloudProvider } from '../provider.js';
+import type { CloudProvider, TrafficEvent } from '../provider.js';
 import type { operations } from '../schema/generated/openapi.js';
 
 /**
@@ -85,6 +85,29 @@ export function createOperations({ cloud }: { cloud: CloudProvider }): Operation
     },
     async describeTargetHealth(req, res) {
       res.json({ items: await cloud.describeTargetHealth(req.params.name) });
+    },
+    async trafficOf(req, res) {
+      const { groups, since } = typedQuery(req);
+      res.json({ items: await cloud.trafficOf(req.params.name, groups, new Date(since)) });
+    },
+    async followTraffic(req, res) {
+      if (!cloud.watchTraffic) throw new NotFoundError('this cloud has no traffic stream');
+      // Subscribed first, so that a target group that is not there is a 404; what comes at once
+      // (the targets failing now) waits for the headers.
+      const early: TrafficEvent[] = [];
+      let send = (event: TrafficEvent) => void early.push(event);
+      const subscription = cloud.watchTraffic(
+        req.params.name,
+        (event) => send(event),
+        () => res.end(),
+      );
+      res.status(200).setHeader('Content-Type', 'text/event-stream');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.flushHeaders();
+      send = (event) => void res.write(`data: ${JSON.stringify(event)}\n\n`);
+      res.write(': following\n\n');
+      for (const event of early) send(event);
+      req.once('close', () => subscription.close());
     },
   });
 }

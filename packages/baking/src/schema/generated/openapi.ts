@@ -905,7 +905,10 @@ export interface operations {
                     commit: components["schemas"]["Commit"];
                     /** @enum {string} */
                     status: "running" | "passed" | "failed";
-                    /** Format: uri */
+                    /**
+                     * Format: uri
+                     * @description the CI run (http or https)
+                     */
                     url?: string;
                     version?: string;
                     /** @description the repository the commit is in */

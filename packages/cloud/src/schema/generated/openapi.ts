@@ -255,6 +255,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/target-groups/{name}/traffic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["ResourceName"];
+            };
+            cookie?: never;
+        };
+        /** What the load balancer sent each server group's instances since a time, counted by the load balancer. */
+        get: operations["trafficOf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/target-groups/{name}/traffic/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["ResourceName"];
+            };
+            cookie?: never;
+        };
+        /** Server-sent events, live: each failed answer (5xx, connection error, timeout) a target gives as the load balancer sees it, and the first success after failures; on connecting, the targets failing now. Each event's data is one JSON object: at, instanceId, group, outcome (2xx, 3xx, 4xx, 5xx, connection-error or timeout), status, consecutiveFailures (the target's failures in a row, this one included). */
+        get: operations["followTraffic"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -316,6 +354,8 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             /** @description Create it out of service; its instances join no target group until it is enabled. */
             disabled?: boolean;
+            /** @description How long a new instance may take to start before failed health checks count (deployment-params' gracePeriodSeconds). */
+            healthCheckGracePeriodSeconds?: number;
         };
         Instance: {
             id: string;
@@ -371,6 +411,15 @@ export interface components {
             targetGroup: components["schemas"]["TargetGroupSpec"];
             securityGroups?: string[];
             tags?: components["schemas"]["Tags"];
+            /**
+             * @description Who can reach it (AWS): from the internet, or only inside the VPC. Absent: internet-facing. Recorded locally.
+             * @enum {string}
+             */
+            scheme?: "internet-facing" | "internal";
+            /** @description An ACM certificate (AWS) for an HTTPS listener on httpsPort; the listener on `port` then redirects to it. Recorded locally. */
+            certificateArn?: string;
+            /** @description The HTTPS listener port with a certificate (443). */
+            httpsPort?: number;
         };
         LoadBalancer: {
             name: string;
@@ -383,9 +432,45 @@ export interface components {
             /** @description Where clients reach it: host:port locally, a DNS name on AWS. */
             address: string;
             createdAt: string;
+            /**
+             * @description Who can reach it (AWS): from the internet, or only inside the VPC. Absent: internet-facing. Recorded locally.
+             * @enum {string}
+             */
+            scheme?: "internet-facing" | "internal";
+            /** @description An ACM certificate (AWS) for an HTTPS listener on httpsPort; the listener on `port` then redirects to it. Recorded locally. */
+            certificateArn?: string;
+            /** @description The HTTPS listener port with a certificate (443). */
+            httpsPort?: number;
         };
         Targets: {
             instanceIds: string[];
+        };
+        /** @description What a load balancer sent one server group's instances in a window. A request is counted once it is answered, refused or timed out; errors are 5xx, connection errors and timeouts. */
+        GroupTraffic: {
+            group: string;
+            requests: number;
+            responses: {
+                "2xx": number;
+                "3xx": number;
+                "4xx": number;
+                "5xx": number;
+            };
+            connectionErrors: number;
+            timeouts: number;
+            /** @description The targets' response times (to the answer's headers), absent with no answer. */
+            latency?: {
+                p50Ms: number;
+                p99Ms: number;
+                /** @description Answers by response time; counts[i] took at most boundsMs[i] (the last one any longer). */
+                histogram?: {
+                    boundsMs: number[];
+                    counts: number[];
+                };
+            };
+            /** @description False when the cloud cannot tell this group's traffic from another's (on AWS, groups sharing a target group): the counts are then the shared target group's. */
+            attributed: boolean;
+            /** @description Where the window starts as the cloud counts it (a second, or a minute on AWS). */
+            since: string;
         };
         TargetHealth: {
             instanceId: string;
@@ -962,6 +1047,58 @@ export interface operations {
                     "application/json": {
                         items: components["schemas"]["TargetHealth"][];
                     };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    trafficOf: {
+        parameters: {
+            query: {
+                /** @description The server groups, one `groups=` each. */
+                groups: string[];
+                since: string;
+            };
+            header?: never;
+            path: {
+                name: components["parameters"]["ResourceName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One entry a group, in the order asked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["GroupTraffic"][];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    followTraffic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["ResourceName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             default: components["responses"]["Problem"];

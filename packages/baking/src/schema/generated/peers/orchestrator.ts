@@ -13,8 +13,25 @@ export interface paths {
         };
         get: operations["listDeployments"];
         put?: never;
-        /** Validates (service registered, image of that service, config ref resolves and is valid, parameters valid, load balancer exists and, on AWS, the image has an AMI in the cluster's region — both looked for in that region), then queues. 409 while the service+env is being deployed, unless `queue` is true. */
+        /** Validates (service registered, image of that service, config ref resolves and is valid, parameters valid, load balancer exists and, on AWS, the image has an AMI in the cluster's region — both looked for in that region), then queues. 409 while the service+env is being deployed, unless `queue` is true. The environment's policy (the service's `production` and `policy` metadata) holds: a change to production needs `confirm`, the confirmation of its preview (POST /deployments/preview), which names this very from → to; one naming another is refused (409). A sync set's name is refused (422): a deploy to one is a release. */
         post: operations["createDeployment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What POST /deployments would change, checked as it is (service, image, config, parameters, load balancer) and nothing done: from → to, downgrade, a failure of the image before, the environment's rules, and the confirmation a production change must send back. */
+        post: operations["previewDeployment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -149,7 +166,7 @@ export interface paths {
         put?: never;
         /**
          * A new deployment of the previous release (image, config commit); its group is re-enabled when still retained.
-         * @description The previous release is the one before what serves now: after a failed deployment whose group stayed in service (its rollback could not finish), that is the newest release, the one it replaced.
+         * @description The previous release is the one before what serves now: after a failed deployment whose group stayed in service (its rollback could not finish), that is the newest release, the one it replaced. `…/undo/preview` answers what it would deploy and does nothing; `deployment` names the deployment meant to be undone (a button's): refused (409) when it no longer serves. Production needs `confirm`, as a deployment does; a freeze does not hold an undo.
          */
         post: operations["undo"];
         delete?: never;
@@ -172,8 +189,52 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Deploys the newest earlier release whose artifact does not contain the commit (undo's way: its image and config commit, its group re-enabled while retained); the record names the commit it reverts. 409 when the running release does not contain it, or no earlier one is without it. */
+        /** Deploys the newest earlier release whose artifact does not contain the commit (undo's way: its image and config commit, its group re-enabled while retained); the record names the commit it reverts. 409 when the running release does not contain it, or no earlier one is without it. `deployment` and `confirm` as for undo; `…/revert-commit/preview` says what it would deploy. */
         post: operations["revertCommit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{service}/envs/{env}/undo/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What an undo would deploy now (the release it goes back to, the deployment it takes out of service), decided here once for every face; nothing done. `deployment` as for undo. */
+        post: operations["previewUndo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{service}/envs/{env}/revert-commit/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What a revert of the commit would deploy now; nothing done. */
+        post: operations["previewRevert"];
         delete?: never;
         options?: never;
         head?: never;
@@ -224,6 +285,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/services/{service}/names/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                name: components["schemas"]["EnvName"];
+            };
+            cookie?: never;
+        };
+        /** What a name means for the service, as every face resolves it: one cluster (an environment) or a sync set (its `clusters` metadata) and its clusters. A set named like an environment is refused (422) naming both. */
+        get: operations["resolveName"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/clusters": {
         parameters: {
             query?: never;
@@ -249,8 +331,25 @@ export interface paths {
         };
         get: operations["listReleases"];
         put?: never;
-        /** A release of one or more services to their clusters: each service's sync set (its `clusters` metadata) in waves (the first cluster alone, a bake time, then the rest, or the service's `waves`), each service after those it depends on (`dependsOn`). Validated whole before anything starts; a 422 names every problem, a dependency cycle among them. */
+        /** A release of one or more services to their clusters: each service's sync set (its `clusters` metadata) in waves (the first cluster alone, a bake time, then the rest, or the service's `waves`), each service after those it depends on (`dependsOn`). Validated whole before anything starts; a 422 names every problem, a dependency cycle among them. A cluster already running the image and config is left as it is (`skipped`), unless `force`; a release that would change nothing is refused (409). A promotion (an item's `from`) moves clusters forward only: evaluated when it runs, a cluster running the same or a newer version is skipped, unless `allowDowngrade`; a newer promotion to the same clusters supersedes a waiting one (it ends `skipped`). Production needs `confirm`, the preview's (POST /releases/preview). */
         post: operations["createRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What POST /releases would change in each cluster, checked whole as it is, and nothing done: from → to, which clusters it would skip and why (the image and config there already; a promotion's same or newer version), the environments' rules and the confirmation to send. */
+        post: operations["previewRelease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -371,6 +470,99 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        ReleaseRequest: {
+            /** @description Why. */
+            message: string;
+            /** @description The logical environment (sync set) or cluster of items that name none. */
+            env?: components["schemas"]["EnvName"];
+            /**
+             * @description stop (the default): earlier waves keep the new version; rollback-all: they go back too.
+             * @enum {string}
+             */
+            onFailure?: "stop" | "rollback-all";
+            /** @description instead of deployment-params bakeSeconds */
+            bakeSeconds?: number;
+            /** @description Overrides of deployment-params.json for every cluster's deployment. */
+            params?: {
+                [key: string]: unknown;
+            };
+            confirm?: components["schemas"]["Confirmation"];
+            /** @description deploy clusters that run the image and config already */
+            force?: boolean;
+            /** @description a promotion may take a cluster back to an older version */
+            allowDowngrade?: boolean;
+            items: {
+                service: components["schemas"]["ServiceName"];
+                image?: string;
+                version?: string;
+                env?: components["schemas"]["EnvName"];
+                /** @description Only these clusters of the sync set (the rest are left out, and the record says so). */
+                envs?: components["schemas"]["EnvName"][];
+                /** @description Promotion: release the image serving in this environment now. */
+                from?: components["schemas"]["EnvName"];
+                /** @description Promotion: only once that image has served there this long, unreplaced. */
+                afterSeconds?: number;
+            }[];
+        };
+        /** @description The `confirmation` of this change's preview, sent back to confirm it names this very from → to. */
+        Confirmation: string;
+        Side: {
+            image: string | null;
+            version?: string;
+            /** @description the config commit */
+            commit?: string;
+            group?: string;
+            deployment?: string;
+            instances: number;
+        };
+        ClusterChange: {
+            service: string;
+            env: string;
+            /** @description The sync set the cluster is one of. */
+            set?: string;
+            region?: string;
+            from: components["schemas"]["Side"] | (never | null);
+            to: components["schemas"]["Side"] & {
+                image: string;
+                commit: string;
+            };
+            /** @description The same image and config commit serve already. */
+            unchanged: boolean;
+            /** @description It goes back to an older version. */
+            downgrade: boolean;
+            /** @description It goes to the version serving (the same image or another of it). */
+            sameVersion: boolean;
+            /** @description Why a release would leave this cluster as it is. */
+            skip?: string;
+            failedBefore?: {
+                deployment: string;
+                env: string;
+                state: string;
+                at: string;
+                reason?: string;
+            };
+            policy: {
+                production: boolean;
+                requireConfirmation: boolean;
+                approvers?: string[];
+                frozen?: {
+                    until: string;
+                    reason?: string;
+                };
+            };
+        };
+        Preview: {
+            /** @enum {string} */
+            action: "deploy" | "undo" | "revert" | "release" | "promote";
+            /** @description Production: the request must carry `confirm`. */
+            confirmationRequired: boolean;
+            /** @description What to send back as `confirm`: every from → to it makes. */
+            confirmation: string;
+            clusters: components["schemas"]["ClusterChange"][];
+            warnings: string[];
+            /** @description The deployment an undo or revert takes out of service. */
+            undoOf?: string;
+        };
         ServiceName: string;
         EnvName: string;
         Action: {
@@ -433,17 +625,70 @@ export interface components {
                 /** @description where that commit lives */
                 sourceRepository?: string;
                 group?: string;
+                /** @description The version serving before, when it went back to an older one. */
+                downgradeFrom?: string;
+                /** @description A retained group scaled to zero, scaled back up for it, and how long that took. */
+                scaleUp?: {
+                    from?: number;
+                    to?: number;
+                    at?: number;
+                    tookMs?: number;
+                };
                 /** @description the new group has taken traffic */
                 enabled?: boolean;
                 previous?: string;
                 progress?: string;
+                /** @description Each watch's judgement of the real traffic (burn-in, each progressive batch), by the watch's name: the new group's against the old's, as the load balancer counted it. */
+                traffic?: {
+                    [key: string]: components["schemas"]["TrafficRecord"];
+                };
             };
+        };
+        GroupReading: {
+            group: string;
+            requests: number;
+            /** @description 5xx answers, connection errors and timeouts */
+            errors: number;
+            p99Ms?: number;
+        };
+        TrafficRecord: {
+            /** @description when the window began */
+            since: string;
+            /** @description the looks taken (each spends part of the false-alarm rate) */
+            milestones: number;
+            /** @description why the load balancer's own events ended the watch at once */
+            hardFailure?: string;
+            judgement?: {
+                /** @enum {string} */
+                verdict: "pass" | "fail" | "not-enough-traffic";
+                /** @description the judgement at the end of the watch (else at a look during it) */
+                final?: boolean;
+                at: string;
+                new: components["schemas"]["GroupReading"];
+                old?: components["schemas"]["GroupReading"];
+                errors?: {
+                    pValue: number;
+                    alpha: number;
+                    increase: number;
+                };
+                latency?: {
+                    limitMs: number;
+                    newSlower?: number;
+                    oldSlower?: number;
+                    pValue?: number;
+                };
+                said: string;
+            };
+            /** @description Both groups' counts since the window began, every few seconds. */
+            samples: {
+                at: string;
+                new: components["schemas"]["GroupReading"];
+                old?: components["schemas"]["GroupReading"];
+            }[];
         };
         Group: {
             name: string;
             disabled: boolean;
-            /** @description A succeeded deployment put it in service (it finished vetting): the only kind of group a rollback goes back to. */
-            vetted?: boolean;
             capacity: {
                 min: number;
                 desired: number;
@@ -452,6 +697,15 @@ export interface components {
             image?: string;
             commit?: string;
             deployment?: string;
+            /** @description It served successfully: a deployment that succeeded put it in service (it finished vetting). The only kind of group a rollback or an undo goes back to, and the groups retention keeps warm first. */
+            vetted?: boolean;
+            /**
+             * @description Of a group that is not vetted, how the deployment that made it ended (or where it is).
+             * @enum {string}
+             */
+            outcome?: "queued" | "running" | "paused" | "succeeded" | "failed" | "rolled-back" | "cancelled";
+            /** @description Retained and scaled to zero (scaleDownAfterSeconds). */
+            scaledDown?: boolean;
             instances: {
                 id: string;
                 lifecycle: string;
@@ -478,8 +732,10 @@ export interface components {
             /** @enum {string} */
             onFailure: "stop" | "rollback-all";
             /** @enum {string} */
-            state: "waiting" | "running" | "paused" | "succeeded" | "failed" | "cancelled";
+            state: "waiting" | "running" | "paused" | "succeeded" | "failed" | "cancelled" | "skipped";
             reason?: string;
+            force?: boolean;
+            allowDowngrade?: boolean;
             /** @description What stopped it. */
             failure?: string;
             /** @description Who asked to cancel. */
@@ -522,7 +778,7 @@ export interface components {
                     commit: string;
                     after: string[];
                     /** @enum {string} */
-                    state: "pending" | "deploying" | "succeeded" | "failed" | "rolled-back" | "cancelled" | "not-started" | "rolling-back";
+                    state: "pending" | "deploying" | "succeeded" | "failed" | "rolled-back" | "cancelled" | "not-started" | "rolling-back" | "skipped";
                     deployment?: string;
                     rollback?: string;
                     startedAt?: string;
@@ -577,6 +833,15 @@ export interface components {
         };
     };
     responses: {
+        /** @description What it would change (dryRun), nothing done. */
+        Preview: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Preview"];
+            };
+        };
         /** @description What went wrong (RFC 9457). */
         Problem: {
             headers: {
@@ -675,6 +940,7 @@ export interface operations {
                     };
                     /** @default false */
                     queue?: boolean;
+                    confirm?: components["schemas"]["Confirmation"];
                 };
             };
         };
@@ -691,6 +957,33 @@ export interface operations {
                     };
                 };
             };
+            default: components["responses"]["Problem"];
+        };
+    };
+    previewDeployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    service: components["schemas"]["ServiceName"];
+                    env: components["schemas"]["EnvName"];
+                    image: string;
+                    configRef?: string;
+                    /** @enum {string} */
+                    strategy?: "red-black" | "progressive" | "highlander";
+                    params?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            200: components["responses"]["Preview"];
             default: components["responses"]["Problem"];
         };
     };
@@ -816,6 +1109,8 @@ export interface operations {
             content: {
                 "application/json": {
                     message: string;
+                    deployment?: string;
+                    confirm?: components["schemas"]["Confirmation"];
                 };
             };
         };
@@ -852,6 +1147,8 @@ export interface operations {
                 "application/json": {
                     commit: string;
                     message: string;
+                    deployment?: string;
+                    confirm?: components["schemas"]["Confirmation"];
                 };
             };
         };
@@ -870,6 +1167,55 @@ export interface operations {
                     };
                 };
             };
+            default: components["responses"]["Problem"];
+        };
+    };
+    previewUndo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    deployment?: string;
+                };
+            };
+        };
+        responses: {
+            200: components["responses"]["Preview"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    previewRevert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                /** @description lowercase letters, digits and hyphens */
+                env: components["parameters"]["Env"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    commit: string;
+                    deployment?: string;
+                };
+            };
+        };
+        responses: {
+            200: components["responses"]["Preview"];
             default: components["responses"]["Problem"];
         };
     };
@@ -957,6 +1303,37 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    resolveName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description lowercase letters and digits, 1 to 32 characters, no hyphens */
+                service: components["parameters"]["Service"];
+                name: components["schemas"]["EnvName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cluster or sync set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        service: string;
+                        name: string;
+                        /** @enum {string} */
+                        kind: "cluster" | "set";
+                        clusters: string[];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     listClusters: {
         parameters: {
             query?: {
@@ -1017,36 +1394,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description Why. */
-                    message: string;
-                    /** @description The logical environment (sync set) or cluster of items that name none. */
-                    env?: components["schemas"]["EnvName"];
-                    /**
-                     * @description stop: earlier waves keep the new version; rollback-all: they go back too.
-                     * @default stop
-                     * @enum {string}
-                     */
-                    onFailure?: "stop" | "rollback-all";
-                    /** @description instead of deployment-params bakeSeconds */
-                    bakeSeconds?: number;
-                    /** @description Overrides of deployment-params.json for every cluster's deployment. */
-                    params?: {
-                        [key: string]: unknown;
-                    };
-                    items: {
-                        service: components["schemas"]["ServiceName"];
-                        image?: string;
-                        version?: string;
-                        env?: components["schemas"]["EnvName"];
-                        /** @description Only these clusters of the sync set (the rest are left out, and the record says so). */
-                        envs?: components["schemas"]["EnvName"][];
-                        /** @description Promotion: release the image serving in this environment now. */
-                        from?: components["schemas"]["EnvName"];
-                        /** @description Promotion: only once that image has served there this long, unreplaced. */
-                        afterSeconds?: number;
-                    }[];
-                };
+                "application/json": components["schemas"]["ReleaseRequest"];
             };
         };
         responses: {
@@ -1062,6 +1410,23 @@ export interface operations {
                     };
                 };
             };
+            default: components["responses"]["Problem"];
+        };
+    };
+    previewRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReleaseRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Preview"];
             default: components["responses"]["Problem"];
         };
     };

@@ -1,0 +1,45 @@
+/**
+ * For tests against moto, which runs no load balancer: puts into its CloudWatch the metric data
+ * an application load balancer would publish for a target group's traffic, with the dimensions
+ * AWS gives them (TargetGroup and LoadBalancer, by ARN suffix).
+ */
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { TestMoto } from '@slipway/test-utils';
+
+export async function putTraffic(
+  moto: TestMoto,
+  targetGroup: string,
+  counts: Record<string, number>,
+  responseTimesSeconds: number[] = [],
+): Promise<void> {
+  const elb = new ElasticLoadBalancingV2Client(moto.client);
+  const tg = (await elb.send(new DescribeTargetGroupsCommand({ Names: [targetGroup] }))).TargetGroups![0]!;
+  const lb = tg.LoadBalancerArns![0]!;
+  const Dimensions = [
+    { Name: 'TargetGroup', Value: tg.TargetGroupArn!.slice(tg.TargetGroupArn!.indexOf('targetgroup/')) },
+    { Name: 'LoadBalancer', Value: lb.slice(lb.indexOf(':loadbalancer/') + ':loadbalancer/'.length) },
+  ];
+  const Timestamp = new Date();
+  await new CloudWatchClient(moto.client).send(
+    new PutMetricDataCommand({
+      Namespace: 'AWS/ApplicationELB',
+      MetricData: [
+        ...Object.entries(counts).map(([MetricName, Value]) => ({
+          MetricName,
+          Dimensions,
+          Timestamp,
+          Value,
+          Unit: 'Count' as const,
+        })),
+        ...responseTimesSeconds.map((Value) => ({
+          MetricName: 'TargetResponseTime',
+          Dimensions,
+          Timestamp,
+          Value,
+          Unit: 'Seconds' as const,
+        })),
+      ],
+    }),
+  );
+}

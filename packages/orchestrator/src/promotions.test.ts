@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { CloudProvider, ServerGroup } from '@slipway/cloud';
+import { createLogger, createRedis, createRedisLeasedLocks, type Redis } from '@slipway/core';
+import { startRedis, type TestRedis } from '@slipway/test-utils';
+import type { Peers } from './peers.js';
+import type { ReleaseRecord } from './release.js';
+import { createRedisReleaseStore, type ReleaseStore } from './release-store.js';
+import { promoteClaim } from './release-validation.js';
+import { startReleaseCoordinator } from './releases.js';
+import type { Runner } from './runner.js';
+import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
+
+// Promotions move forward only, evaluated when they run (Kargo's way), and the newest to a target
+// supersedes a waiting one. The coordinator against a real Redis; every cluster serves img-13
+// (1.3.0); submitting a deployment is refused, so nothing here may deploy.
+let server: TestRedis;
+let redis: Redis;
+let releases: ReleaseStore;
+let store: DeploymentStore;
+
+const VERSION: Record<string, string> = { 'img-11': '1.1.0', 'img-13': '1.3.0' };
+const peers = {
+  image: async (id: string) => ({ id, kind: 'service', service: 'search', version: VERSION[id] }),
+  service: () => {
+    throw new Error('submitted: a promotion that goes back must be skipped');
+  },
+} as unknown as Peers;
+const cloud = {
+  kind: 'local',
+  listServerGroups: async (cluster: string) => [
+    {
+      name: `${cluster}-v003`,
+      disabled: false,
+      desired: 1,
+      instances: [],
+      tags: { image: 'img-13', commit: 'c0ffee', deployment: 'dep-serving01' },
+    } as unknown as ServerGroup,
+  ],
+} as unknown as CloudProvider;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = createRedis({ url: server.url });
+  const prefix = server.prefix();
+  releases = createRedisReleaseStore({ redis, prefix });
+  store = createRedisDeploymentStore({ redis, prefix });
+  // What the promotions promote: staging's release, still serving there.
+  await store.recordRelease('search', 'staging', {
+    deployment: 'dep-staging1',
+    image: 'img-11',
+    commit: 'c0ffee',
+    group: 'search-staging-v001',
+    at: new Date().toISOString(),
+  });
+});
+
+afterAll(async () => {
+  await redis.quit();
+  await server.stop();
+});
+
+function coordinator() {
+  const prefix = `${releases.prefix}releases:`;
+  return startReleaseCoordinator({
+    releases,
+    store,
+    runner: {} as Runner,
+    peers,
+    cloud,
+    releaseConcurrency: 2,
+    locks: createRedisLeasedLocks({ redis, prefix, leaseMs: 10_000 }),
+    locksPrefix: prefix,
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    tickMs: 60_000,
+  });
+}
+
+function promotion(id: string, extra: Partial<ReleaseRecord> = {}): ReleaseRecord {
+  return {
+    id,
+    message: 'promote',
+    by: 'dave',
+    onFailure: 'stop',
+    state: 'running',
+    createdAt: new Date().toISOString(),
+    items: [
+      {
+        service: 'search',
+        image: 'img-11',
+        env: 'live',
+        clusters: ['prod-a', 'prod-b'],
+        leftOut: [],
+        promotedFrom: { env: 'staging', deployment: 'dep-staging1', since: new Date().toISOString() },
+      },
+    ],
+    waves: [
+      {
+        index: 0,
+        bakeSeconds: 0,
+        clusters: ['prod-a', 'prod-b'].map((env) => ({
+          service: 'search',
+          env,
+          image: 'img-11',
+          commit: 'c0ffee',
+          after: [],
+          state: 'pending' as const,
+        })),
+      },
+    ],
+    revision: 0,
+    ...extra,
+  };
+}
+
+describe('promotions', () => {
+  it('skip, saying why, every cluster already running a newer version when they run', async () => {
+    const c = coordinator();
+    try {
+      const r = promotion('rel-prom0001');
+      await releases.create(r, { type: 'created' }, [promoteClaim('search', 'live')]);
+      for (let i = 0; i < 3; i++) await c.sweep();
+      const done = (await releases.get(r.id))!;
+      expect(done.state).toBe('skipped');
+      expect(done.waves[0]!.clusters.map((cl) => [cl.env, cl.state, cl.reason])).toEqual([
+        [
+          'prod-a',
+          'skipped',
+          'runs img-13 (1.3.0), newer: a promotion only moves forward (allow a downgrade to go back)',
+        ],
+        [
+          'prod-b',
+          'skipped',
+          'runs img-13 (1.3.0), newer: a promotion only moves forward (allow a downgrade to go back)',
+        ],
+      ]);
+      expect(done.reason).toMatch(/^nothing to change: search prod-a runs img-13/);
+      expect(await releases.active()).toEqual([]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('one pending per target: a newer promotion supersedes one still waiting, which ends skipped', async () => {
+    const c = coordinator();
+    try {
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      const waiting = promotion('rel-prom0002', { state: 'waiting', notBefore: later });
+      await releases.create(waiting, { type: 'created' }, [promoteClaim('search', 'live')]);
+      await c.sweep();
+      expect((await releases.get(waiting.id))!.state).toBe('waiting');
+      const newer = promotion('rel-prom0003', { state: 'waiting', notBefore: later });
+      await releases.create(newer, { type: 'created' }, [promoteClaim('search', 'live')]);
+      await c.sweep();
+      expect(await releases.get(waiting.id)).toMatchObject({
+        state: 'skipped',
+        reason: 'superseded by rel-prom0003, a newer promotion of search to live',
+      });
+      expect((await releases.get(newer.id))!.state).toBe('waiting');
+    } finally {
+      await c.close();
+    }
+  });
+});

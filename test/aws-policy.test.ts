@@ -1,0 +1,43 @@
+/**
+ * The IAM policy the README documents is what scripts/aws-policy.mjs makes from the calls the moto
+ * tests recorded (infra/aws/actions-observed.json) and the actions no test can make: edited by
+ * hand, or not regenerated after a new call, it fails here. Each moto test file checks its own
+ * calls against the policy (recordAwsActions).
+ */
+import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { allows } from '@slipway/test-utils';
+
+const root = new URL('../', import.meta.url);
+const policy = JSON.parse(readFileSync(new URL('infra/aws/iam-policy.json', root), 'utf8'));
+
+describe('infra/aws/iam-policy.json', () => {
+  it('is what scripts/aws-policy.mjs generates from the calls the AWS tests made', () => {
+    expect(() =>
+      execFileSync('node', ['scripts/aws-policy.mjs', '--check'], { cwd: root, stdio: 'pipe' }),
+    ).not.toThrow();
+  });
+
+  it('never grants what would let whoever can push a stack mint an administrator', () => {
+    for (const statement of policy.Statement) {
+      const actions: string[] = [statement.Action].flat();
+      if (actions.some((a) => /^iam:(CreateRole|PutRolePermissionsBoundary)$/.test(a)))
+        expect(statement.Condition?.StringEquals?.['iam:PermissionsBoundary']).toBeDefined();
+      if (actions.includes('iam:PassRole')) {
+        expect(statement.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+        expect(statement.Resource).toBe('arn:aws:iam::*:role/slipway/*');
+      }
+      if (actions.some((a) => a.startsWith('iam:') && !/^iam:(Get|List|SimulatePrincipalPolicy)/.test(a)))
+        expect([statement.Resource].flat().every((r: string) => /\/(slipway|aws-service-role)\/\*$/.test(r))).toBe(
+          true,
+        );
+      expect(actions).not.toContain('*');
+      expect(actions.filter((a) => a.startsWith('iam:') && a.includes('*'))).toEqual([]);
+    }
+    for (const action of ['iam:AttachRolePolicy', 'iam:DeleteRolePermissionsBoundary', 'iam:CreateUser'])
+      expect(allows(policy, action)).toBe(false);
+    for (const action of ['s3:DeleteObject', 'iam:CreateServiceLinkedRole', 'kms:CreateGrant'])
+      expect(allows(policy, action)).toBe(true);
+  });
+});
