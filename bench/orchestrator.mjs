@@ -320,6 +320,73 @@ async function releaseQueueFigures() {
   await redisServer.stop();
 }
 
+/**
+ * Where the time between two actions goes: one fenced save (store.transition, the Lua script
+ * that checks the version and the lock's token and writes the record, its events, its lease)
+ * against a bare round trip to the same Redis (PING) and a plain SET of the same record.
+ */
+async function savesFigures() {
+  const redisServer = await startRedis();
+  const redis = createRedis({ url: redisServer.url });
+  const store = createRedisDeploymentStore({ redis, prefix: 'bench:' });
+  const names = STRATEGIES['red-black'].map((a) => a.name);
+  const d = {
+    id: 'dep-saves',
+    service: 'search',
+    env: 'prod',
+    image: 'img-1',
+    message: 'bench',
+    strategy: 'red-black',
+    params: {},
+    by: 'bench',
+    queue: false,
+    state: 'queued',
+    createdAt: new Date().toISOString(),
+    // A record as it is near its end: every action done, with its output.
+    actions: names.map((name) => ({
+      name,
+      state: 'done',
+      attempts: 1,
+      durationMs: 5,
+      output: `${name}: done, as said`,
+    })),
+    current: 0,
+    run: 1,
+    context: { commit: 'c'.repeat(40), params: { capacity: { desired: 10 } }, userData: { files: {}, commands: [] } },
+  };
+  await store.admit(d, 2);
+  d.state = 'running';
+  const time = async (n, run) => {
+    const runs = [];
+    for (let i = 0; i < n; i++) {
+      const started = process.hrtime.bigint();
+      await run(i);
+      runs.push(Number(process.hrtime.bigint() - started) / 1e6);
+    }
+    return runs.sort((a, b) => a - b)[Math.floor(n / 2)];
+  };
+  const record = JSON.stringify(d);
+  const rounds = 400;
+  // Interleaved: each kind of call in turn, so that the machine's drift hits all alike.
+  const medians = { ping: [], set: [], save: [] };
+  for (let r = 0; r < 4; r++) {
+    medians.ping.push(await time(rounds / 4, () => redis.ping()));
+    medians.set.push(await time(rounds / 4, () => redis.set('bench:plain', record)));
+    medians.save.push(
+      await time(rounds / 4, () => store.transition(d, { event: { type: 'action-finished', action: 'bench' } })),
+    );
+  }
+  const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  figure('a fenced save between two actions (store.transition), median', median(medians.save).toFixed(2), 'ms');
+  figure('  a Redis round trip (PING), median', median(medians.ping).toFixed(2), 'ms');
+  figure(`  a plain SET of the same record (${record.length} bytes), median`, median(medians.set).toFixed(2), 'ms');
+  figure('  two saves per action (started, finished)', (2 * median(medians.save)).toFixed(2), 'ms');
+  await redis.quit();
+  await redisServer.stop();
+}
+
+await savesFigures();
+if (process.argv[2] === 'saves') process.exit(0);
 await releaseQueueFigures();
 await platformFigures();
 process.exit(0);

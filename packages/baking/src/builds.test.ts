@@ -267,12 +267,14 @@ describe('a failed build', () => {
 });
 
 describe('orchestratorClusters', () => {
-  it("reads which image each environment runs from the orchestrator's GET /clusters, with its token", async () => {
+  it("reads which image each environment runs from the orchestrator's GET /clusters of that service alone, with its token", async () => {
     // The orchestrator stood in for by its answer as its document gives it: one cluster with
     // nothing active, one of another service.
     const seen: Array<string | undefined> = [];
+    const asked: Array<string | undefined> = [];
     const orchestrator = createServer((req, res) => {
       seen.push(req.headers.authorization);
+      asked.push(req.url);
       if (req.headers.authorization !== 'Bearer baking-token') {
         res.writeHead(401, { 'Content-Type': 'application/problem+json' }).end('{"title":"no"}');
         return;
@@ -301,6 +303,8 @@ describe('orchestratorClusters', () => {
       expect(await orchestratorClusters(url, 'baking-token')('search')).toEqual([{ env: 'prod', image: 'img-2' }]);
       expect(await orchestratorClusters(url, 'wrong-token')('search')).toEqual([]);
       expect(seen).toEqual(['Bearer baking-token', 'Bearer wrong-token']);
+      // Not every cluster of the catalog (each described with calls to its cloud) to answer about one service.
+      expect(asked).toEqual(['/clusters?service=search', '/clusters?service=search']);
     } finally {
       await new Promise((resolve) => orchestrator.close(resolve));
     }

@@ -44,8 +44,9 @@ export function createData(urls: Urls, token: string) {
         throw error;
       }
     },
-    async clusters(): Promise<Cluster[]> {
-      return unwrap(await orchestrator.GET('/clusters')).items;
+    /** Every cluster, or one service's (each is described with calls to its cloud: ask for no more than shown). */
+    async clusters(service?: string): Promise<Cluster[]> {
+      return unwrap(await orchestrator.GET('/clusters', { params: { query: service ? { service } : {} } })).items;
     },
     async services() {
       return unwrap(await metadata.GET('/services', { params: { query: { limit: 1000 } } })).items;

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { createLogger } from '@slipway/core';
 import { eventually } from '@slipway/test-utils';
 import { createApp } from './app.js';
+import { deploymentSections, homePage } from './pages.js';
 import type { Data } from './data.js';
 import { createSessions } from './session.js';
 
@@ -216,5 +217,32 @@ describe('the dashboard under attack (#24)', () => {
     for (let i = 0; i < 6; i++) answers.push((await signIn(base, `guess-${i}`)).status);
     expect(answers).toEqual([303, 303, 303, 303, 429, 429]);
     expect(asked).toBe(5);
+  });
+});
+
+describe('what a page reads', () => {
+  it('reads the clusters once for the home page, and only its service’s for a deployment’s live sections', async () => {
+    const asked: string[] = [];
+    const data = {
+      deployments: async () => [],
+      clusters: async (service?: string) => {
+        asked.push(service ?? 'every service');
+        return [];
+      },
+      deployment: async (id: string) => ({
+        id,
+        service: 'search',
+        env: 'prod',
+        state: 'running',
+        actions: [],
+        current: 0,
+        context: {},
+      }),
+    } as unknown as Data;
+    await homePage(data);
+    expect(asked).toEqual(['every service']);
+    asked.length = 0;
+    await deploymentSections(data, 'dep-1');
+    expect(asked).toEqual(['search']);
   });
 });

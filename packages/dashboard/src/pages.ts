@@ -27,8 +27,10 @@ function jsonInScript(value: unknown): Html {
   return new Html(JSON.stringify(value).replace(/</g, '\\u003c'));
 }
 
-export async function homeSections(data: Data): Promise<Record<string, Html>> {
-  const [deployments, clusters] = await Promise.all([data.deployments({ limit: 200 }), data.clusters()]);
+/** What the home page's live sections show: read once for the page, and again for each refresh. */
+const homeData = (data: Data) => Promise.all([data.deployments({ limit: 200 }), data.clusters()]);
+
+function sectionsOf([deployments, clusters]: Awaited<ReturnType<typeof homeData>>): Record<string, Html> {
   return {
     active: activeSection(deployments),
     clusters: clustersSection(clusters),
@@ -36,11 +38,16 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
   };
 }
 
+export async function homeSections(data: Data): Promise<Record<string, Html>> {
+  return sectionsOf(await homeData(data));
+}
+
 /** `extra`: further live sections (releases, sync sets) under the clusters. */
 export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
-  const sections = await homeSections(data);
-  const chart = chartData(await data.deployments({ limit: 200 }));
-  const commits = await recentCommitsAcross(data, [...new Set((await data.clusters()).map((c) => c.service))]);
+  const read = await homeData(data);
+  const sections = sectionsOf(read);
+  const chart = chartData(read[0]);
+  const commits = await recentCommitsAcross(data, [...new Set(read[1].map((c) => c.service))]);
   return layout(
     'Overview',
     html`<div class="grid">
@@ -70,7 +77,7 @@ export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
 export async function deploymentSections(data: Data, id: string): Promise<Record<string, Html> | undefined> {
   const d = await data.deployment(id);
   if (!d) return undefined;
-  const cluster = (await data.clusters()).find((c) => c.service === d.service && c.env === d.env);
+  const cluster = (await data.clusters(d.service)).find((c) => c.env === d.env);
   return {
     actions: actionsSection(d),
     clusters: clustersSection(cluster ? [cluster] : []),
@@ -135,7 +142,7 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
     data.environments(name),
     data.deployments({ service: name }),
     data.images(name),
-    data.clusters(),
+    data.clusters(name),
     data.commits(name, 20),
   ]);
   return layout(
@@ -159,7 +166,7 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
             <h3>Environments</h3>
             <p>${envs.join(', ') || 'none'}</p>
           </section>
-          ${clustersSection(clusters.filter((c) => c.service === name))} ${releasesSection(deployments)}
+          ${clustersSection(clusters)} ${releasesSection(deployments)}
         </div>
         <div>
           <section>
@@ -184,7 +191,10 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
 /** Every service with its owner and what runs where. */
 export async function servicesPage(data: Data): Promise<Html> {
   const [services, clusters] = await Promise.all([data.services(), data.clusters()]);
-  const where = (name: string) => clusters.filter((c: Cluster) => c.service === name);
+  // Grouped once: a filter of every cluster for each service grows with their product.
+  const byService = new Map<string, Cluster[]>();
+  for (const c of clusters) byService.set(c.service, [...(byService.get(c.service) ?? []), c]);
+  const where = (name: string) => byService.get(name) ?? [];
   return layout(
     'Services',
     html`<section id="services">

@@ -16,6 +16,7 @@ import {
   type StreamConnection,
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
+import { mapAtMost } from './at-most.js';
 import { isFinished, refuseAdminOnlyParams, resolveParams, type Deployment } from './deployment.js';
 import type { ImageRecord, Peers, ServiceRecord } from './peers.js';
 import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
@@ -27,6 +28,9 @@ import type { DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
 import { notOneCluster, resolveName } from './targets.js';
 import { undoTarget } from './undo.js';
+
+/** Clusters described at once for GET /clusters: each asks its cloud; thousands at once starve the process. */
+const DESCRIBED_AT_ONCE = 16;
 
 export interface OperationsOptions {
   store: DeploymentStore;
@@ -229,9 +233,11 @@ export function createOperations(options: OperationsOptions) {
       const { service, env } = req.params;
       res.json(await describeEnvironment(service, env, true));
     },
-    async listClusters(_req, res) {
-      const items = await Promise.all(
-        (await store.clusters()).map(({ service, env }) => describeEnvironment(service, env, false)),
+    async listClusters(req, res) {
+      const { service: only } = typedQuery(req);
+      const clusters = (await store.clusters()).filter(({ service }) => only === undefined || service === only);
+      const items = await mapAtMost(clusters, DESCRIBED_AT_ONCE, ({ service, env }) =>
+        describeEnvironment(service, env, false),
       );
       res.json({ items });
     },

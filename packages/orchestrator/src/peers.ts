@@ -45,6 +45,8 @@ export interface Peers {
   sourceCommit?(service: string, version: string): Promise<string | undefined>;
   /** Whether a version's artifact holds a commit in its history; undefined when that cannot be told. */
   contains?(service: string, version: string, commit: string): Promise<boolean | undefined>;
+  /** Every service with its metadata, in pages: what reads all of them asks once, not once per service. */
+  services?(): Promise<ServiceRecord[]>;
 }
 
 async function orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -94,6 +96,18 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
     },
     async image(id) {
       return orUndefined(async () => unwrap(await baking.GET('/images/{id}', { params: { path: { id } } })));
+    },
+    async services() {
+      const all: ServiceRecord[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = unwrap(
+          await metadata.GET('/services', { params: { query: { limit: 1000, ...(cursor ? { cursor } : {}) } } }),
+        );
+        all.push(...page.items.map((s) => ({ name: s.name, properties: s.metadata })));
+        cursor = page.nextCursor;
+      } while (cursor);
+      return all;
     },
     async environments(service) {
       return unwrap(await config.GET('/config/{service}', { params: { path: { service } } })).environments;

@@ -126,7 +126,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
     cancelRelease: (req, res) => control(req, res, 'cancel'),
     async getSync(req, res) {
       const { service } = typedQuery(req);
-      const sets = (await syncReport(options, { withRegions: true })).filter((s) => !service || s.service === service);
+      const sets = await syncReport(options, { withRegions: true, ...(service ? { service } : {}) });
       res.json({ inSync: sets.every((s) => s.inSync), items: sets });
     },
   } satisfies Partial<TypedOperations<operations>>;

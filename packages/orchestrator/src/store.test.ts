@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRedis, type Redis } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
+import type { Peers } from './peers.js';
 import { createRedisDeploymentStore, StaleWrite, type DeploymentStore } from './store.js';
+import { syncReport } from './sync.js';
 
 let redisServer: TestRedis;
 let redis: Redis;
@@ -110,5 +112,137 @@ describe('transitions', () => {
     await store.recordRelease('once', 'prod', release);
     await store.recordRelease('once', 'prod', release);
     expect(await store.releases('once', 'prod', 10)).toHaveLength(1);
+  });
+});
+
+describe('one item of a large catalog', () => {
+  let store: DeploymentStore;
+  let prefix: string;
+  /** The deployment records the store read, by id. */
+  let read: string[] = [];
+  let counting: Redis;
+  beforeAll(() => {
+    prefix = redisServer.prefix();
+    counting = createRedis({ url: redisServer.url });
+    const mget = counting.mget.bind(counting) as (...keys: string[]) => Promise<(string | null)[]>;
+    (counting as unknown as { mget: typeof mget }).mget = (...keys: string[]) => {
+      for (const k of keys.flat())
+        if (k.startsWith(`${prefix}deployment:`)) read.push(k.slice(`${prefix}deployment:`.length));
+      return mget(...keys);
+    };
+    store = createRedisDeploymentStore({ redis: counting, prefix });
+  });
+  afterAll(async () => {
+    await counting.quit();
+  });
+
+  /** A finished deployment created `minute` minutes into the day: the index's order. */
+  async function finished(id: string, service: string, env: string, minute: number, context = {}) {
+    const d = { ...deployment(id, service, env), createdAt: new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString() };
+    d.context = context;
+    expect(await store.admit(d, 100)).toEqual({ outcome: 'run' });
+    d.state = 'succeeded';
+    await store.transition(d, { mode: 'finish', limit: 100, event: { type: 'finished' } });
+  }
+
+  it("reads a service's history from its own clusters' records only, newest first, a page at a time", async () => {
+    await finished('dep-old-p', 'old', 'prod', 1);
+    await finished('dep-old-s', 'old', 'staging', 2);
+    for (let i = 0; i < 60; i++) await finished(`dep-busy-${i}`, 'busy', `e${i % 4}`, 10 + i);
+    read = [];
+    const all = await store.list({ service: 'old', limit: 20 });
+    expect(all.items.map((d) => d.id)).toEqual(['dep-old-s', 'dep-old-p']);
+    expect(read.filter((id) => !id.startsWith('dep-old'))).toEqual([]);
+    const first = await store.list({ service: 'old', limit: 1 });
+    expect(first.items.map((d) => d.id)).toEqual(['dep-old-s']);
+    const second = await store.list({ service: 'old', limit: 1, before: first.next });
+    expect(second.items.map((d) => d.id)).toEqual(['dep-old-p']);
+    // A cluster's page reads the records it answers with, not a page of 200.
+    read = [];
+    expect((await store.list({ service: 'busy', env: 'e1', limit: 3 })).items).toHaveLength(3);
+    expect(read).toHaveLength(3);
+  });
+
+  it('answers the sync report of one service asking nothing about the others, its versions and regions from the records', async () => {
+    const asked: string[] = [];
+    const peers = {
+      async service(name: string) {
+        asked.push(`service ${name}`);
+        return { name, properties: { clusters: { prod: ['sa', 'sb'] } } };
+      },
+      async image(id: string) {
+        asked.push(`image ${id}`);
+        return { id, kind: 'service' as const, service: 'sync', version: '1.0.0' };
+      },
+      async config(service: string, env: string) {
+        asked.push(`config ${service}-${env}`);
+        return {
+          commit: 'c',
+          valid: true,
+          errors: [],
+          deploymentParams: { region: 'eu' },
+          launchData: [],
+          properties: '',
+        };
+      },
+    } as unknown as Peers;
+    for (const [service, env, n] of [
+      ['sync', 'sa', 100],
+      ['sync', 'sb', 101],
+      ['other', 'sa', 102],
+    ] as const) {
+      const id = `dep-${service}-${env}`;
+      await finished(id, service, env, n, { imageVersion: '1.0.0', params: { region: 'eu' } });
+      await store.recordRelease(service, env, {
+        deployment: id,
+        image: 'img-1',
+        commit: 'c',
+        group: `${service}-${env}-v001`,
+        at: '',
+      });
+    }
+    const [set, ...more] = await syncReport({ store, peers }, { withRegions: true, service: 'sync' });
+    expect(more).toEqual([]);
+    expect(set!.inSync).toBe(true);
+    expect(set!.clusters.map((c) => [c.env, c.region, c.version])).toEqual([
+      ['sa', 'eu', '1.0.0'],
+      ['sb', 'eu', '1.0.0'],
+    ]);
+    expect(asked).toEqual(['service sync']);
+  });
+
+  it("reads every service's metadata in one list for the whole sync report, not once per service", async () => {
+    const asked: string[] = [];
+    const peers = {
+      async service(name: string) {
+        asked.push(`service ${name}`);
+        return { name, properties: { clusters: { prod: ['sa', 'sb'] } } };
+      },
+      async services() {
+        asked.push('services');
+        return ['whole', 'half'].map((name) => ({ name, properties: { clusters: { prod: ['sa', 'sb'] } } }));
+      },
+    } as unknown as Peers;
+    for (const [service, env, n] of [
+      ['whole', 'sa', 200],
+      ['whole', 'sb', 201],
+      ['half', 'sa', 202],
+    ] as const) {
+      const id = `dep-${service}-${env}`;
+      await finished(id, service, env, n, { imageVersion: '1.0.0' });
+      await store.recordRelease(service, env, {
+        deployment: id,
+        image: 'img-1',
+        commit: 'c',
+        group: `${service}-${env}-v001`,
+        at: '',
+      });
+    }
+    const report = await syncReport({ store, peers }, { withRegions: false });
+    expect(report.map((s) => [s.service, s.inSync])).toEqual([
+      ['half', false],
+      ['whole', true],
+    ]);
+    expect(asked).toEqual(['services']);
   });
 });

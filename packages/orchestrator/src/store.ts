@@ -257,22 +257,43 @@ export function createRedisDeploymentStore({
       return deployment;
     },
     async list({ service, env, state, limit, before }) {
-      const index = service && env ? key('deployments', service, env) : key('deployments');
+      // A cluster's own index; a service's clusters' indexes merged; else every deployment's.
+      const indexes =
+        service && env
+          ? [key('deployments', service, env)]
+          : service
+            ? (await this.clusters())
+                .filter((c) => c.service === service)
+                .map((c) => key('deployments', c.service, c.env))
+            : [key('deployments')];
+      // Read as many as still wanted when the index answers exactly; more when some are filtered out.
+      const exact = !!service && !state;
       const items: Deployment[] = [];
       let max = before === undefined ? '+inf' : `(${before}`;
-      // Newest first, a page at a time, filtered as they come.
+      // Newest first, a page at a time, each page's records in one read, filtered as they come.
       for (;;) {
-        const ids = await redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, 200);
-        if (ids.length === 0) return { items };
-        for (let i = 0; i < ids.length; i += 2) {
-          const deployment = await this.get(ids[i]!);
-          max = `(${ids[i + 1]}`;
-          if (!deployment) continue;
+        const want = exact ? Math.min(200, limit - items.length) : 200;
+        const pages = await Promise.all(
+          indexes.map((index) => redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, want)),
+        );
+        const page = pages
+          .flatMap((flat) => flat.flatMap((id, i) => (i % 2 === 0 ? [{ id, score: Number(flat[i + 1]) }] : [])))
+          .sort((a, b) => b.score - a.score)
+          .slice(0, want);
+        if (page.length === 0) return { items };
+        const raw = await redis.mget(...page.flatMap(({ id }) => [key('deployment', id), key('version', id)]));
+        for (let i = 0; i < page.length; i++) {
+          const { score } = page[i]!;
+          max = `(${score}`;
+          const record = raw[2 * i];
+          if (!record) continue;
+          const deployment = JSON.parse(record) as Deployment;
+          deployment.version = Number(raw[2 * i + 1] ?? 0);
           if (service && deployment.service !== service) continue;
           if (env && deployment.env !== env) continue;
           if (state && deployment.state !== state) continue;
           items.push(deployment);
-          if (items.length === limit) return { items, next: Number(ids[i + 1]) };
+          if (items.length === limit) return { items, next: score };
         }
       }
     },

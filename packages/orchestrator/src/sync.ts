@@ -7,6 +7,7 @@
 import { IncomingWebhook } from '@slack/webhook';
 import { outboundFetch, syncSets, type Logger } from '@slipway/core';
 import type { Redis } from 'ioredis';
+import { mapAtMost } from './at-most.js';
 import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
 import type { ReleaseStore } from './release-store.js';
@@ -21,43 +22,70 @@ export interface SyncDeps {
   peers: Peers;
 }
 
-/** Each service's sync sets as they run now; `withRegions` reads each cluster's config for its region. */
-export async function syncReport(deps: SyncDeps, options: { withRegions: boolean }): Promise<SyncSet[]> {
-  const services = [...new Set((await deps.store.clusters()).map((c) => c.service))].sort();
-  const versions = new Map<string, string | null>();
-  const versionOf = async (image: string) => {
-    if (!versions.has(image)) versions.set(image, (await deps.peers.image(image))?.version ?? null);
+/** How many services the report reads at once: their lookups overlap, without a request per service in flight at once. */
+const READ_AT_ONCE = 16;
+
+/**
+ * Each service's sync sets as they run now (only `service`'s when named); `withRegions` says
+ * each cluster's region. What a cluster serves is read from its newest release and the
+ * deployment that made it, which recorded the image's version and the region its configuration
+ * named: the config and baking services are asked only for a cluster that serves nothing yet, or
+ * for a deployment recorded before it kept them.
+ */
+export async function syncReport(
+  deps: SyncDeps,
+  options: { withRegions: boolean; service?: string },
+): Promise<SyncSet[]> {
+  const services = [...new Set((await deps.store.clusters()).map((c) => c.service))]
+    .filter((s) => options.service === undefined || s === options.service)
+    .sort();
+  const versions = new Map<string, Promise<string | null>>();
+  const versionOf = (image: string) => {
+    if (!versions.has(image))
+      versions.set(
+        image,
+        deps.peers.image(image).then((i) => i?.version ?? null),
+      );
     return versions.get(image)!;
   };
-  const report: SyncSet[] = [];
-  for (const service of services) {
-    const properties = (await deps.peers.service(service))?.properties ?? {};
-    for (const [set, members] of syncSets(properties)) {
-      const clusters: SyncCluster[] = [];
-      for (const env of members) {
-        const [serving] = await deps.store.releases(service, env, 1);
-        let region: string | undefined;
-        if (options.withRegions) {
-          const params = await deps.peers
-            .config(service, env, serving?.commit)
-            .then((c) => c.deploymentParams)
-            .catch(() => null);
-          if (typeof params?.region === 'string') region = params.region;
-        }
-        clusters.push({
-          env,
-          ...(region ? { region } : {}),
-          image: serving?.image ?? null,
-          version: serving ? await versionOf(serving.image) : null,
-          commit: serving?.commit ?? null,
-          deployment: serving?.deployment ?? null,
-          odd: false,
-        });
-      }
-      report.push(compare(service, set, clusters));
+  const cluster = async (service: string, env: string): Promise<SyncCluster> => {
+    const [serving] = await deps.store.releases(service, env, 1);
+    const made = serving ? await deps.store.get(serving.deployment) : undefined;
+    let region: string | undefined;
+    if (options.withRegions) {
+      const params =
+        made?.context.params ??
+        (await deps.peers
+          .config(service, env, serving?.commit)
+          .then((c) => c.deploymentParams)
+          .catch(() => null));
+      if (typeof params?.region === 'string') region = params.region;
     }
-  }
-  return report;
+    const recorded = made?.image === serving?.image ? made?.context.imageVersion : undefined;
+    return {
+      env,
+      ...(region ? { region } : {}),
+      image: serving?.image ?? null,
+      version: serving ? (recorded ?? (await versionOf(serving.image))) : null,
+      commit: serving?.commit ?? null,
+      deployment: serving?.deployment ?? null,
+      odd: false,
+    };
+  };
+  // The whole report reads every service's metadata in one list (pages of 1,000); one service's, by its name.
+  const listed =
+    options.service === undefined && deps.peers.services
+      ? new Map((await deps.peers.services()).map((s) => [s.name, s]))
+      : undefined;
+  const perService = await mapAtMost(services, READ_AT_ONCE, async (service) => {
+    const record = listed ? listed.get(service) : await deps.peers.service(service);
+    const report: SyncSet[] = [];
+    for (const [set, members] of syncSets(record?.properties ?? {})) {
+      report.push(compare(service, set, await Promise.all(members.map((env) => cluster(service, env)))));
+    }
+    return report;
+  });
+  return perService.flat();
 }
 
 /** The image most of the set runs; every cluster running another (or nothing) is the odd one out. */

@@ -39,17 +39,24 @@ function standing(group: { disabled: boolean; vetted?: boolean; outcome?: string
   return marks.length ? `  ${marks.join(', ')}` : '';
 }
 
+/** One service's images by name; several services' from one list, not a request per service. */
 async function allImages(services: string[]): Promise<ImageInfo[]> {
-  return (await Promise.all([...new Set(services)].map(serviceImages))).flat();
+  const wanted = new Set(services);
+  if (wanted.size <= 1) return (await Promise.all([...wanted].map(serviceImages))).flat();
+  const list = await answer(client('baking').GET('/images', { params: { query: { kind: 'service' } } }), 'baking');
+  return list.items.filter((image) => image.service !== undefined && wanted.has(image.service));
 }
 
 export async function status(service?: string, env?: string, options: GlobalOptions = {}) {
   const name = service ? await knownService(service) : undefined;
   const environmentName = name && env ? await knownEnv(name, env) : undefined;
   if (!environmentName) {
-    const clusters = (await answer(orchestrator().GET('/clusters'), 'orchestrator')).items.filter(
-      (c) => !name || c.service === name,
-    );
+    const clusters = (
+      await answer(
+        orchestrator().GET('/clusters', { params: { query: name ? { service: name } : {} } }),
+        'orchestrator',
+      )
+    ).items;
     const images = await allImages(clusters.map((c) => c.service));
     const latest = await deployments(name, undefined, 100);
     show(options, { items: clusters }, () => {

@@ -1336,14 +1336,17 @@ export interface operations {
     };
     listClusters: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this service's clusters (each cluster is described with calls to its cloud). */
+                service?: components["schemas"]["ServiceName"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Every service+env deployed, with its active version and a health summary. */
+            /** @description Every service+env deployed (or the service's), with its active version and a health summary. */
             200: {
                 headers: {
                     [name: string]: unknown;
