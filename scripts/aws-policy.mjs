@@ -110,8 +110,8 @@ const STATEMENTS = [
   // Describes and reads accept no resource but "*" in EC2, Auto Scaling and ELBv2.
   { Sid: 'Read', match: (a) => /^(ec2|autoscaling|elasticloadbalancing):(Describe|Get)/.test(a), Resource: '*' },
   // The load balancers' traffic as CloudWatch counts it (judging a deployment by its real traffic):
-  // GetMetricData takes no resource.
-  { Sid: 'TrafficMetrics', match: (a) => a.startsWith('monitoring:'), Resource: '*' },
+  // GetMetricData takes no resource. (CloudWatch's IAM prefix is `cloudwatch`, though it signs as `monitoring`.)
+  { Sid: 'TrafficMetrics', match: (a) => a.startsWith('cloudwatch:'), Resource: '*' },
   { Sid: 'ServerGroups', match: (a) => a.startsWith('autoscaling:'), Resource: '*' },
   { Sid: 'LoadBalancers', match: (a) => a.startsWith('elasticloadbalancing:'), Resource: '*' },
   {

@@ -12,11 +12,38 @@ import { allows } from '@slipway/test-utils';
 const root = new URL('../', import.meta.url);
 const policy = JSON.parse(readFileSync(new URL('infra/aws/iam-policy.json', root), 'utf8'));
 
+/**
+ * The service prefixes IAM knows (AWS's Service Authorization Reference) for the services Slipway
+ * calls. A request's SigV4 signing name is not always its IAM prefix: CloudWatch signs as
+ * `monitoring` but is `cloudwatch` to IAM, and a policy naming `monitoring:…` grants nothing.
+ */
+const IAM_PREFIXES = [
+  'acm',
+  'autoscaling',
+  'cloudwatch',
+  'ec2',
+  'elasticloadbalancing',
+  'iam',
+  'kms',
+  's3',
+  'secretsmanager',
+  'ssm',
+  'sts',
+];
+
 describe('infra/aws/iam-policy.json', () => {
   it('is what scripts/aws-policy.mjs generates from the calls the AWS tests made', () => {
     expect(() =>
       execFileSync('node', ['scripts/aws-policy.mjs', '--check'], { cwd: root, stdio: 'pipe' }),
     ).not.toThrow();
+  });
+
+  it("names only actions of IAM's own service prefixes", () => {
+    const prefixes = new Set(
+      policy.Statement.flatMap((s: { Action: string[] }) => s.Action.map((a) => a.split(':')[0])),
+    );
+    expect([...prefixes].filter((p) => !IAM_PREFIXES.includes(p as string))).toEqual([]);
+    expect(allows(policy, 'cloudwatch:GetMetricData')).toBe(true);
   });
 
   it('never grants what would let whoever can push a stack mint an administrator', () => {
