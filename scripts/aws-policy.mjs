@@ -68,6 +68,16 @@ const STATEMENTS = [
     Resource: 'arn:aws:iam::*:role/slipway/*',
     Condition: { StringEquals: { 'iam:PermissionsBoundary': BOUNDARY } },
   },
+  // What changes a role's permissions only on a role that has the boundary: a role under the path
+  // made some other way (without it) cannot be given an inline or managed policy through Slipway.
+  // (UpdateAssumeRolePolicy changes who may assume a role, not what it may do; IAM gives it no
+  // iam:PermissionsBoundary key, so a condition on it would deny it always: it stays path-scoped.)
+  {
+    Sid: 'ChangeRolePoliciesWithinTheBoundary',
+    match: (a) => /^iam:(PutRolePolicy|DeleteRolePolicy|AttachRolePolicy|DetachRolePolicy)$/.test(a),
+    Resource: 'arn:aws:iam::*:role/slipway/*',
+    Condition: { StringEquals: { 'iam:PermissionsBoundary': BOUNDARY } },
+  },
   {
     Sid: 'PassRolesToEc2Only',
     match: (a) => a === 'iam:PassRole',
@@ -121,6 +131,16 @@ const STATEMENTS = [
   },
 ];
 
+/** Denied outright, whatever else the account grants: the boundary, once set, stays on. */
+const DENIED = [
+  {
+    Sid: 'KeepTheBoundary',
+    Effect: 'Deny',
+    Action: ['iam:DeleteRolePermissionsBoundary'],
+    Resource: 'arn:aws:iam::*:role/slipway/*',
+  },
+];
+
 function readJson(url, fallback) {
   return existsSync(url) ? JSON.parse(readFileSync(url, 'utf8')) : fallback;
 }
@@ -136,15 +156,18 @@ export function policyFor(actions) {
   }
   return {
     Version: '2012-10-17',
-    Statement: statements
-      .filter((s) => s.Action.length > 0)
-      .map(({ Sid, Action, Resource, Condition }) => ({
-        Sid,
-        Effect: 'Allow',
-        Action,
-        Resource,
-        ...(Condition ? { Condition } : {}),
-      })),
+    Statement: [
+      ...statements
+        .filter((s) => s.Action.length > 0)
+        .map(({ Sid, Action, Resource, Condition }) => ({
+          Sid,
+          Effect: 'Allow',
+          Action,
+          Resource,
+          ...(Condition ? { Condition } : {}),
+        })),
+      ...DENIED,
+    ],
   };
 }
 

@@ -49,7 +49,15 @@ describe('infra/aws/iam-policy.json', () => {
   it('never grants what would let whoever can push a stack mint an administrator', () => {
     for (const statement of policy.Statement) {
       const actions: string[] = [statement.Action].flat();
-      if (actions.some((a) => /^iam:(CreateRole|PutRolePermissionsBoundary)$/.test(a)))
+      // Whatever sets a role's permissions only does so on a role inside the boundary.
+      if (
+        statement.Effect === 'Allow' &&
+        actions.some((a) =>
+          /^iam:(CreateRole|PutRolePermissionsBoundary|PutRolePolicy|DeleteRolePolicy|AttachRolePolicy|DetachRolePolicy)$/.test(
+            a,
+          ),
+        )
+      )
         expect(statement.Condition?.StringEquals?.['iam:PermissionsBoundary']).toBeDefined();
       if (actions.includes('iam:PassRole')) {
         expect(statement.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
@@ -62,6 +70,13 @@ describe('infra/aws/iam-policy.json', () => {
       expect(actions).not.toContain('*');
       expect(actions.filter((a) => a.startsWith('iam:') && a.includes('*'))).toEqual([]);
     }
+    // And the boundary, once set, cannot be taken off.
+    expect(
+      policy.Statement.some(
+        (s: { Effect: string; Action: string[] }) =>
+          s.Effect === 'Deny' && [s.Action].flat().includes('iam:DeleteRolePermissionsBoundary'),
+      ),
+    ).toBe(true);
     for (const action of ['iam:AttachRolePolicy', 'iam:DeleteRolePermissionsBoundary', 'iam:CreateUser'])
       expect(allows(policy, action)).toBe(false);
     for (const action of ['s3:DeleteObject', 'iam:CreateServiceLinkedRole', 'kms:CreateGrant'])
