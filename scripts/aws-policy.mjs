@@ -68,6 +68,16 @@ const STATEMENTS = [
     Resource: 'arn:aws:iam::*:role/slipway/*',
     Condition: { StringEquals: { 'iam:PermissionsBoundary': BOUNDARY } },
   },
+  // What changes a role's permissions only on a role that has the boundary: a role under the path
+  // made some other way (without it) cannot be given an inline or managed policy through Slipway.
+  // (UpdateAssumeRolePolicy changes who may assume a role, not what it may do; IAM gives it no
+  // iam:PermissionsBoundary key, so a condition on it would deny it always: it stays path-scoped.)
+  {
+    Sid: 'ChangeRolePoliciesWithinTheBoundary',
+    match: (a) => /^iam:(PutRolePolicy|DeleteRolePolicy|AttachRolePolicy|DetachRolePolicy)$/.test(a),
+    Resource: 'arn:aws:iam::*:role/slipway/*',
+    Condition: { StringEquals: { 'iam:PermissionsBoundary': BOUNDARY } },
+  },
   {
     Sid: 'PassRolesToEc2Only',
     match: (a) => a === 'iam:PassRole',
@@ -110,14 +120,24 @@ const STATEMENTS = [
   // Describes and reads accept no resource but "*" in EC2, Auto Scaling and ELBv2.
   { Sid: 'Read', match: (a) => /^(ec2|autoscaling|elasticloadbalancing):(Describe|Get)/.test(a), Resource: '*' },
   // The load balancers' traffic as CloudWatch counts it (judging a deployment by its real traffic):
-  // GetMetricData takes no resource.
-  { Sid: 'TrafficMetrics', match: (a) => a.startsWith('monitoring:'), Resource: '*' },
+  // GetMetricData takes no resource. (CloudWatch's IAM prefix is `cloudwatch`, though it signs as `monitoring`.)
+  { Sid: 'TrafficMetrics', match: (a) => a.startsWith('cloudwatch:'), Resource: '*' },
   { Sid: 'ServerGroups', match: (a) => a.startsWith('autoscaling:'), Resource: '*' },
   { Sid: 'LoadBalancers', match: (a) => a.startsWith('elasticloadbalancing:'), Resource: '*' },
   {
     Sid: 'LaunchTemplatesImagesSecurityGroupsAndBakes',
     match: (a) => a.startsWith('ec2:'),
     Resource: '*',
+  },
+];
+
+/** Denied outright, whatever else the account grants: the boundary, once set, stays on. */
+const DENIED = [
+  {
+    Sid: 'KeepTheBoundary',
+    Effect: 'Deny',
+    Action: ['iam:DeleteRolePermissionsBoundary'],
+    Resource: 'arn:aws:iam::*:role/slipway/*',
   },
 ];
 
@@ -136,15 +156,18 @@ export function policyFor(actions) {
   }
   return {
     Version: '2012-10-17',
-    Statement: statements
-      .filter((s) => s.Action.length > 0)
-      .map(({ Sid, Action, Resource, Condition }) => ({
-        Sid,
-        Effect: 'Allow',
-        Action,
-        Resource,
-        ...(Condition ? { Condition } : {}),
-      })),
+    Statement: [
+      ...statements
+        .filter((s) => s.Action.length > 0)
+        .map(({ Sid, Action, Resource, Condition }) => ({
+          Sid,
+          Effect: 'Allow',
+          Action,
+          Resource,
+          ...(Condition ? { Condition } : {}),
+        })),
+      ...DENIED,
+    ],
   };
 }
 

@@ -12,6 +12,25 @@ import { allows } from '@slipway/test-utils';
 const root = new URL('../', import.meta.url);
 const policy = JSON.parse(readFileSync(new URL('infra/aws/iam-policy.json', root), 'utf8'));
 
+/**
+ * The service prefixes IAM knows (AWS's Service Authorization Reference) for the services Slipway
+ * calls. A request's SigV4 signing name is not always its IAM prefix: CloudWatch signs as
+ * `monitoring` but is `cloudwatch` to IAM, and a policy naming `monitoring:…` grants nothing.
+ */
+const IAM_PREFIXES = [
+  'acm',
+  'autoscaling',
+  'cloudwatch',
+  'ec2',
+  'elasticloadbalancing',
+  'iam',
+  'kms',
+  's3',
+  'secretsmanager',
+  'ssm',
+  'sts',
+];
+
 describe('infra/aws/iam-policy.json', () => {
   it('is what scripts/aws-policy.mjs generates from the calls the AWS tests made', () => {
     expect(() =>
@@ -19,10 +38,26 @@ describe('infra/aws/iam-policy.json', () => {
     ).not.toThrow();
   });
 
+  it("names only actions of IAM's own service prefixes", () => {
+    const prefixes = new Set(
+      policy.Statement.flatMap((s: { Action: string[] }) => s.Action.map((a) => a.split(':')[0])),
+    );
+    expect([...prefixes].filter((p) => !IAM_PREFIXES.includes(p as string))).toEqual([]);
+    expect(allows(policy, 'cloudwatch:GetMetricData')).toBe(true);
+  });
+
   it('never grants what would let whoever can push a stack mint an administrator', () => {
     for (const statement of policy.Statement) {
       const actions: string[] = [statement.Action].flat();
-      if (actions.some((a) => /^iam:(CreateRole|PutRolePermissionsBoundary)$/.test(a)))
+      // Whatever sets a role's permissions only does so on a role inside the boundary.
+      if (
+        statement.Effect === 'Allow' &&
+        actions.some((a) =>
+          /^iam:(CreateRole|PutRolePermissionsBoundary|PutRolePolicy|DeleteRolePolicy|AttachRolePolicy|DetachRolePolicy)$/.test(
+            a,
+          ),
+        )
+      )
         expect(statement.Condition?.StringEquals?.['iam:PermissionsBoundary']).toBeDefined();
       if (actions.includes('iam:PassRole')) {
         expect(statement.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
@@ -35,6 +70,13 @@ describe('infra/aws/iam-policy.json', () => {
       expect(actions).not.toContain('*');
       expect(actions.filter((a) => a.startsWith('iam:') && a.includes('*'))).toEqual([]);
     }
+    // And the boundary, once set, cannot be taken off.
+    expect(
+      policy.Statement.some(
+        (s: { Effect: string; Action: string[] }) =>
+          s.Effect === 'Deny' && [s.Action].flat().includes('iam:DeleteRolePermissionsBoundary'),
+      ),
+    ).toBe(true);
     for (const action of ['iam:AttachRolePolicy', 'iam:DeleteRolePermissionsBoundary', 'iam:CreateUser'])
       expect(allows(policy, action)).toBe(false);
     for (const action of ['s3:DeleteObject', 'iam:CreateServiceLinkedRole', 'kms:CreateGrant'])

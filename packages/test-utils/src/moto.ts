@@ -167,6 +167,14 @@ export async function createMotoNetwork(moto: TestMoto, region = moto.region): P
   return { vpcId, subnets, securityGroup, imageId };
 }
 
+/**
+ * The IAM service prefix of each SigV4 signing name that differs from it (AWS's Service
+ * Authorization Reference): CloudWatch signs as `monitoring`, but IAM knows `cloudwatch:…`.
+ * The others Slipway signs for (ec2, autoscaling, elasticloadbalancing, iam, s3, sts, acm, and on
+ * its instances ssm, secretsmanager, kms) are their own prefix.
+ */
+const IAM_PREFIX: Record<string, string> = { monitoring: 'cloudwatch' };
+
 /** Reads moto's recording (one JSON request a line) as the IAM actions the requests need. */
 export function parseRecording(text: string): MotoCall[] {
   const calls: MotoCall[] = [];
@@ -195,7 +203,7 @@ export function parseRecording(text: string): MotoCall[] {
           : new URLSearchParams(body).get('Action');
     const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(header('X-Amz-Date'));
     const at = date ? Date.UTC(+date[1]!, +date[2]! - 1, +date[3]!, +date[4]!, +date[5]!, +date[6]!) : 0;
-    if (name) calls.push({ action: `${service}:${name}`, region, accessKeyId, at });
+    if (name) calls.push({ action: `${IAM_PREFIX[service] ?? service}:${name}`, region, accessKeyId, at });
   }
   return calls;
 }

@@ -20,7 +20,7 @@ import {
   waitUntilInstanceTerminated,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { NotFoundError } from '@slipway/core';
+import { NotFoundError, type Logger } from '@slipway/core';
 import { BAKE_RUN_TAG, type CloudProvider } from '../provider.js';
 import { errorName, orNothing, retryEventually, type Sleep } from './retry.js';
 
@@ -29,11 +29,33 @@ const TEMPORARY = /^(packer_|slipway-bake-)/;
 /** A security group stays in use for minutes after its instance went. */
 const IN_USE_MS = 5 * 60_000;
 
+/**
+ * Deregisters an image with its snapshots (else every pruned image's stay, and are billed, for
+ * ever), and warns naming those EC2 did not delete (in use by another image, say): they stay
+ * behind and are billed until deleted by hand. An image already gone is gone.
+ */
+export async function deregisterImageAndSnapshots(
+  ec2: EC2Client,
+  imageId: string,
+  logger: Pick<Logger, 'warn'>,
+): Promise<void> {
+  const answer = await orNothing(() =>
+    ec2.send(new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true })),
+  );
+  const kept = (answer?.DeleteSnapshotResults ?? []).filter((r) => r.ReturnCode !== 'success');
+  if (kept.length)
+    logger.warn(
+      { imageId, snapshots: kept.map((r) => ({ snapshotId: r.SnapshotId, returnCode: r.ReturnCode })) },
+      `snapshots of ${imageId} not deleted: ${kept.map((r) => `${r.SnapshotId} (${r.ReturnCode})`).join(', ')}; they stay, and are billed, until deleted by hand`,
+    );
+}
+
 export function awsBakes(options: {
   ec2: EC2Client;
   vpcId: string;
   subnets: string[];
   sleep: Sleep;
+  logger: Pick<Logger, 'warn'>;
 }): Required<Pick<CloudProvider, 'builderNetwork' | 'sweepBake' | 'requireImdsV2'>> {
   const { ec2, sleep } = options;
   return {
@@ -91,9 +113,7 @@ export function awsBakes(options: {
         new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [imageName] }] }),
       );
       for (const image of images.Images ?? []) {
-        await orNothing(() =>
-          ec2.send(new DeregisterImageCommand({ ImageId: image.ImageId, DeleteAssociatedSnapshots: true })),
-        );
+        await deregisterImageAndSnapshots(ec2, image.ImageId!, options.logger);
         removed.push(`image ${image.ImageId}`);
       }
       return removed;

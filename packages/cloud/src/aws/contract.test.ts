@@ -262,6 +262,14 @@ describe('aws provider against moto: what only AWS has', () => {
       ],
     });
     expect(await cloud.getLoadBalancer('search')).toMatchObject({ scheme: 'internal', certificateArn, port: 80 });
+    // HTTPS moved to another port: HTTP redirects to the new one.
+    await cloud.modifyLoadBalancer({ ...loadBalancer, scheme: 'internal', certificateArn, httpsPort: 8443 });
+    const moved = (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners!;
+    expect(moved.find((l) => l.Protocol === 'HTTPS')?.Port).toBe(8443);
+    expect(moved.find((l) => l.Protocol === 'HTTP')?.DefaultActions?.[0]?.RedirectConfig).toMatchObject({
+      Protocol: 'HTTPS',
+      Port: '8443',
+    });
     // Without the certificate: the HTTPS listener goes, HTTP forwards again.
     await cloud.modifyLoadBalancer({ ...loadBalancer, scheme: 'internal' });
     const after = (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners!;

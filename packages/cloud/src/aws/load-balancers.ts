@@ -105,6 +105,14 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
     }
   }
 
+  /** Whether a listener's action is the one wanted: its type, and where a redirect sends (the HTTPS port moves). */
+  function sameAction(current: ElbAction | undefined, wanted: ElbAction): boolean {
+    if (current?.Type !== wanted.Type) return false;
+    if (wanted.Type !== 'redirect') return true;
+    const [a, b] = [current?.RedirectConfig, wanted.RedirectConfig];
+    return a?.Protocol === b?.Protocol && a?.Port === b?.Port;
+  }
+
   /** The HTTP listener forwards, or redirects to the HTTPS one that forwards, with the spec's certificate. */
   async function ensureListeners(lbArn: string, tgArn: string, spec: LoadBalancerSpec, listeners: Listener[]) {
     const forward: ElbAction[] = [{ Type: 'forward', TargetGroupArn: tgArn }];
@@ -142,7 +150,7 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
           DefaultActions: actions,
         }),
       );
-    } else if (http.Port !== spec.port || http.DefaultActions?.[0]?.Type !== actions[0]!.Type) {
+    } else if (http.Port !== spec.port || !sameAction(http.DefaultActions?.[0], actions[0]!)) {
       await elb.send(
         new ModifyListenerCommand({ ListenerArn: http.ListenerArn, Port: spec.port, DefaultActions: actions }),
       );

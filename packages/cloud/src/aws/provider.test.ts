@@ -234,6 +234,42 @@ describe('what moto does not produce', () => {
     });
   });
 
+  it('warns naming the snapshots DeregisterImage could not delete (they stay, and are billed)', async () => {
+    const warn = jest.fn();
+    const logged = createAwsProvider({
+      region: 'eu-west-1',
+      subnets: ['subnet-a'],
+      vpcId: 'vpc-1',
+      ec2: new EC2Client({ region: 'eu-west-1' }),
+      autoScaling: new AutoScalingClient({ region: 'eu-west-1' }),
+      elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),
+      logger: { warn },
+      sleep,
+      clock,
+    });
+    ec2.on(DeregisterImageCommand).resolves({
+      Return: true,
+      DeleteSnapshotResults: [
+        { SnapshotId: 'snap-1', ReturnCode: 'success' },
+        { SnapshotId: 'snap-2', ReturnCode: 'client-error' },
+      ],
+    });
+    await logged.deregisterImage('ami-1');
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]).toEqual([
+      { imageId: 'ami-1', snapshots: [{ snapshotId: 'snap-2', returnCode: 'client-error' }] },
+      expect.stringMatching(/snapshots? of ami-1 not deleted: snap-2/),
+    ]);
+    warn.mockClear();
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-2' }] });
+    ec2.on(DeregisterImageCommand).resolves({
+      DeleteSnapshotResults: [{ SnapshotId: 'snap-3', ReturnCode: 'skipped' }],
+    });
+    await logged.sweepBake!({ runTag: 'bake-1', imageName: 'search-1.0.0-img-1' });
+    expect(warn.mock.calls[0]?.[1]).toMatch(/ami-2 not deleted: snap-3/);
+  });
+
   it('marks a baked image IMDSv2-only (moto keeps no ImdsSupport): its instances, and the next bake on it, require tokens', async () => {
     ec2.on(ModifyImageAttributeCommand).resolves({});
     await cloud.requireImdsV2!('ami-1');

@@ -23,7 +23,6 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import {
   CopyImageCommand,
-  DeregisterImageCommand,
   DescribeImagesCommand,
   EC2Client,
   paginateDescribeImages,
@@ -31,7 +30,14 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ConflictError, InputError, NotFoundError, parseServerGroupName } from '@slipway/core';
+import {
+  ConflictError,
+  createLogger,
+  InputError,
+  NotFoundError,
+  parseServerGroupName,
+  type Logger,
+} from '@slipway/core';
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type {
@@ -44,7 +50,7 @@ import type {
   ServerGroupSpec,
   TargetHealth,
 } from '../provider.js';
-import { awsBakes } from './bakes.js';
+import { awsBakes, deregisterImageAndSnapshots } from './bakes.js';
 import { awsLaunchTemplates } from './launch-templates.js';
 import { awsLoadBalancers, tagList, targetGroupNameOf } from './load-balancers.js';
 import { awsTraffic } from './traffic.js';
@@ -86,6 +92,8 @@ export interface AwsProviderOptions extends AwsClientOptions {
   cloudWatch?: CloudWatchClient;
   sleep?: Sleep;
   clock?: Clock;
+  /** Where what AWS left undone is told (snapshots an image's deregistration kept); default a `cloud-aws` log. */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -120,6 +128,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
   const elb = options.elb ?? new ElasticLoadBalancingV2Client(config);
   const sleep = options.sleep ?? realSleep;
   const clock = options.clock ?? Date;
+  const logger = options.logger ?? createLogger({ name: 'cloud-aws' });
   const instancePort = options.instancePort ?? 8080;
   const launchFailureMs = (options.launchFailureSeconds ?? 120) * 1000;
   const where = options.region ?? config.region ?? 'this region';
@@ -259,9 +268,8 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
     },
 
     async deregisterImage(id) {
-      // Its snapshots go with it (else every pruned image's stay, and are billed, for ever).
-      // InvalidAMIID.NotFound and .Unavailable (already deregistered) both mean gone.
-      await orNothing(() => ec2.send(new DeregisterImageCommand({ ImageId: id, DeleteAssociatedSnapshots: true })));
+      // Its snapshots go with it; InvalidAMIID.NotFound and .Unavailable (already deregistered) both mean gone.
+      await deregisterImageAndSnapshots(ec2, id, logger);
     },
 
     async copyImage(source) {
@@ -473,7 +481,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       return health;
     },
 
-    ...awsBakes({ ec2, vpcId: options.vpcId, subnets: options.subnets, sleep }),
+    ...awsBakes({ ec2, vpcId: options.vpcId, subnets: options.subnets, sleep, logger }),
     ...awsTraffic({
       cloudWatch: options.cloudWatch ?? new CloudWatchClient(config),
       elb,

@@ -1,10 +1,16 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
+import {
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+  type DescribeTargetGroupsCommandInput,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createMotoNetwork, startMoto, type MotoNetwork, type TestMoto } from '@slipway/test-utils';
-import type { CloudProvider, LoadBalancerSpec } from '../provider.js';
+import type { CloudProvider, LoadBalancerSpec, ServerGroup } from '../provider.js';
 import { putTraffic } from './moto-traffic.js';
 import { createAwsProvider } from './provider.js';
+import { awsTraffic } from './traffic.js';
 
 /**
  * trafficOf on AWS: CloudWatch's ALB metrics per target group, against moto with the metric data
@@ -101,7 +107,7 @@ describe('aws trafficOf against moto', () => {
     expect(Date.parse(next!.since) % 60_000).toBe(0); // CloudWatch counts by the minute
   });
 
-  it('says when two groups share a target group and their traffic cannot be told apart', async () => {
+  it('says when two groups share a target group and their traffic cannot be told apart (and reads none)', async () => {
     const cloud = provider();
     await cloud.createLoadBalancer(spec('search', 80));
     await withGroups(cloud, { 'search-prod-v001': 'search', 'search-prod-v002': 'search' });
@@ -109,8 +115,8 @@ describe('aws trafficOf against moto', () => {
     await putTraffic(moto, 'search', { RequestCount: 40, HTTPCode_Target_2XX_Count: 40 });
     const traffic = await cloud.trafficOf('search', ['search-prod-v002', 'search-prod-v001'], since);
     expect(traffic.map((t) => [t.requests, t.attributed])).toEqual([
-      [40, false],
-      [40, false],
+      [0, false],
+      [0, false],
     ]);
   });
 
@@ -144,5 +150,70 @@ describe('aws trafficOf against moto', () => {
     expect(input.EndTime!.getTime() - input.StartTime!.getTime()).toBe(p99.Period! * 1000);
     expect(input.StartTime!.getTime()).toBeLessThanOrEqual(since.getTime());
     mock.restore();
+  });
+});
+
+/**
+ * What trafficOf costs: a deployment asks it every 200 ms, and GetMetricData is billed (and held
+ * to 50 TPS a region) for data CloudWatch keeps by the minute. The clients are mocked to count calls.
+ */
+describe('aws trafficOf, asked every poll', () => {
+  const arn = (name: string) => ({
+    TargetGroupArn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/${name}/0123456789abcdef`,
+    LoadBalancerArns: [`arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/${name}/fedcba9876543210`],
+  });
+  function mocked(targetGroups: Record<string, string[]>, clock: { now: number }) {
+    const elb = mockClient(ElasticLoadBalancingV2Client);
+    elb.on(DescribeTargetGroupsCommand).callsFake(async (input: DescribeTargetGroupsCommandInput) => ({
+      TargetGroups: input.Names!.map(arn),
+    }));
+    const cloudWatch = mockClient(CloudWatchClient);
+    cloudWatch.on(GetMetricDataCommand).callsFake(async (input: GetMetricDataCommandInput) => ({
+      MetricDataResults: input.MetricDataQueries!.map((q) => ({ Id: q.Id, Label: q.Label, Values: [10] })),
+    }));
+    const traffic = awsTraffic({
+      cloudWatch: new CloudWatchClient({ region: 'us-east-1' }),
+      elb: new ElasticLoadBalancingV2Client({ region: 'us-east-1' }),
+      serverGroup: async (name) =>
+        targetGroups[name] && ({ name, targetGroups: targetGroups[name] } as unknown as ServerGroup),
+      now: () => clock.now,
+    });
+    return { elb, cloudWatch, traffic };
+  }
+
+  it('answers groups sharing one target group as not attributed, asking neither CloudWatch nor ELB', async () => {
+    const clock = { now: Date.parse('2024-01-02T03:04:30Z') };
+    const { elb, cloudWatch, traffic } = mocked({ v001: ['search'], v002: ['search'] }, clock);
+    const since = new Date(clock.now - 90_000);
+    for (let poll = 0; poll < 5; poll++) {
+      const answer = await traffic.trafficOf('search', ['v002', 'v001'], since);
+      expect(answer.map((t) => [t.group, t.attributed])).toEqual([
+        ['v002', false],
+        ['v001', false],
+      ]);
+    }
+    expect(cloudWatch.commandCalls(GetMetricDataCommand)).toHaveLength(0);
+    expect(elb.commandCalls(DescribeTargetGroupsCommand)).toHaveLength(0);
+    elb.restore();
+    cloudWatch.restore();
+  });
+
+  it("reads CloudWatch once a minute for the same window, and each target group's dimensions once", async () => {
+    const clock = { now: Date.parse('2024-01-02T03:04:30Z') };
+    const { elb, cloudWatch, traffic } = mocked({ v001: ['search'], v002: ['search-burnin'] }, clock);
+    const since = new Date(clock.now - 90_000);
+    for (let poll = 0; poll < 5; poll++, clock.now += 200) {
+      const [next] = await traffic.trafficOf('search', ['v002', 'v001'], since);
+      expect(next).toMatchObject({ group: 'v002', requests: 10, attributed: true });
+    }
+    expect(cloudWatch.commandCalls(GetMetricDataCommand)).toHaveLength(1);
+    // search and search-burnin, once each (search also answers whether the asked target group exists).
+    expect(elb.commandCalls(DescribeTargetGroupsCommand)).toHaveLength(2);
+    clock.now += 60_000;
+    await traffic.trafficOf('search', ['v002', 'v001'], since);
+    expect(cloudWatch.commandCalls(GetMetricDataCommand)).toHaveLength(2);
+    expect(elb.commandCalls(DescribeTargetGroupsCommand)).toHaveLength(2);
+    elb.restore();
+    cloudWatch.restore();
   });
 });

@@ -34,86 +34,140 @@ type Count = keyof typeof COUNTS;
 const PERCENTILES = { p50Ms: 'p50', p99Ms: 'p99' } as const;
 const MINUTE = 60_000;
 
+/** How long a target group's dimensions (its ARN and its load balancer's) are taken as known. */
+const DIMENSIONS_FOR = 10 * MINUTE;
+
+type Dimensions = { Name: string; Value: string }[];
+
 export function awsTraffic({ cloudWatch, elb, serverGroup, now = Date.now }: TrafficOptions) {
-  /** A target group's metric dimensions: `targetgroup/<name>/<id>` and its load balancer's `app/<name>/<id>`. */
-  async function dimensionsOf(name: string) {
+  /** Target groups described lately that a load balancer sends to: name → when, and its dimensions. */
+  const described = new Map<string, { at: number; dimensions: Dimensions }>();
+  /**
+   * Answers by (target group, groups, the minute `since` falls in), each kept a minute: CloudWatch
+   * counts by the minute, and a deployment asks every 200 ms.
+   */
+  const answers = new Map<string, { at: number; answer: Promise<GroupTraffic[]> }>();
+
+  /**
+   * Whether a target group exists, and its metric dimensions: `targetgroup/<name>/<id>` and its
+   * load balancer's `app/<name>/<id>` (undefined when no load balancer sends to it: no traffic).
+   */
+  async function describe(name: string): Promise<{ dimensions: Dimensions | undefined } | undefined> {
+    const known = described.get(name);
+    if (known && now() - known.at < DIMENSIONS_FOR) return known;
     const answer = await orNothing(() => elb.send(new DescribeTargetGroupsCommand({ Names: [name] })));
     const tg = answer?.TargetGroups?.[0];
-    const lb = tg?.LoadBalancerArns?.[0];
-    if (!tg?.TargetGroupArn || !lb) return undefined; // no load balancer sends to it: no traffic
-    return [
-      { Name: 'TargetGroup', Value: tg.TargetGroupArn.slice(tg.TargetGroupArn.indexOf('targetgroup/')) },
-      { Name: 'LoadBalancer', Value: lb.slice(lb.indexOf(':loadbalancer/') + ':loadbalancer/'.length) },
-    ];
+    if (!tg) return undefined;
+    const lb = tg.LoadBalancerArns?.[0];
+    // No load balancer sends to it (yet): no traffic, and asked again next time.
+    if (!tg.TargetGroupArn || !lb) return { dimensions: undefined };
+    const entry = {
+      at: now(),
+      dimensions: [
+        { Name: 'TargetGroup', Value: tg.TargetGroupArn.slice(tg.TargetGroupArn.indexOf('targetgroup/')) },
+        { Name: 'LoadBalancer', Value: lb.slice(lb.indexOf(':loadbalancer/') + ':loadbalancer/'.length) },
+      ],
+    };
+    described.set(name, entry);
+    return entry;
   }
 
   const methods: Pick<CloudProvider, 'trafficOf'> = {
     async trafficOf(targetGroup, groups, since) {
-      const asked = await orNothing(() => elb.send(new DescribeTargetGroupsCommand({ Names: [targetGroup] })));
-      if (!asked?.TargetGroups?.length) throw new NotFoundError(`no target group ${targetGroup}`);
+      const start = since.getTime() - (since.getTime() % MINUTE);
       const found = await Promise.all(groups.map(serverGroup));
       const targetGroupsOf = found.map((g) => g?.targetGroups ?? []);
       const names = [...new Set(targetGroupsOf.flat())];
       const users = new Map(names.map((n) => [n, targetGroupsOf.filter((tgs) => tgs.includes(n)).length]));
-      const dimensions = await Promise.all(names.map(dimensionsOf));
-      // One period from the minute `since` falls in to the end of this one: one value a metric.
-      const start = since.getTime() - (since.getTime() % MINUTE);
-      const period = Math.max(Math.ceil((now() - start) / MINUTE), 1) * 60;
-      const queries: MetricDataQuery[] = [];
-      names.forEach((_, t) => {
-        const Dimensions = dimensions[t];
-        if (!Dimensions) return;
-        const metric = (MetricName: string) => ({ Namespace: 'AWS/ApplicationELB', MetricName, Dimensions });
-        for (const [key, name] of Object.entries(COUNTS))
-          queries.push({
-            Id: `c${t}_${queries.length}`,
-            Label: `${t} ${key}`,
-            MetricStat: { Metric: metric(name), Period: period, Stat: 'Sum' },
-          });
-        for (const [key, stat] of Object.entries(PERCENTILES))
-          queries.push({
-            Id: `l${t}_${queries.length}`,
-            Label: `${t} ${key}`,
-            MetricStat: { Metric: metric('TargetResponseTime'), Period: period, Stat: stat },
-          });
-      });
-      const values = new Map<string, number>();
-      if (queries.length) {
-        const answer = await cloudWatch.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: queries,
-            StartTime: new Date(start),
-            EndTime: new Date(start + period * 1000),
-          }),
-        );
-        for (const result of answer.MetricDataResults ?? []) {
-          const numbers = (result.Values ?? []).filter((v): v is number => typeof v === 'number');
-          if (numbers.length)
-            values.set(
-              result.Label!,
-              numbers.reduce((a, b) => a + b, 0),
-            );
-        }
-      }
-      return groups.map((group, g): GroupTraffic => {
-        const indexes = targetGroupsOf[g]!.map((n) => names.indexOf(n));
-        const sum = (key: Count) => indexes.reduce((total, t) => total + (values.get(`${t} ${key}`) ?? 0), 0);
-        // A group in several target groups: the slowest one's percentiles.
-        const slowest = (key: keyof typeof PERCENTILES) =>
-          Math.max(...indexes.map((t) => values.get(`${t} ${key}`) ?? -1));
-        const [p50, p99] = [slowest('p50Ms'), slowest('p99Ms')];
-        return {
+      const attributed = targetGroupsOf.map((tgs) => tgs.every((n) => users.get(n) === 1));
+      // Every group shares its target groups with another: nothing to tell apart, nothing to read.
+      if (groups.length > 1 && attributed.every((a) => !a))
+        return groups.map((group) => ({
           group,
-          requests: sum('requests'),
-          responses: { '2xx': sum('2xx'), '3xx': sum('3xx'), '4xx': sum('4xx'), '5xx': sum('5xx') },
-          connectionErrors: sum('connectionErrors'),
+          requests: 0,
+          responses: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 },
+          connectionErrors: 0,
           timeouts: 0,
-          ...(p50 >= 0 && p99 >= 0 ? { latency: { p50Ms: p50 * 1000, p99Ms: p99 * 1000 } } : {}),
-          attributed: targetGroupsOf[g]!.every((n) => users.get(n) === 1),
+          attributed: false,
           since: new Date(start).toISOString(),
-        };
-      });
+        }));
+      const key = JSON.stringify([targetGroup, targetGroupsOf, groups, start]);
+      for (const [k, { at }] of answers) if (now() - at >= MINUTE) answers.delete(k);
+      const cached = answers.get(key);
+      if (cached) return cached.answer;
+      const answer = read(targetGroup, groups, targetGroupsOf, names, attributed, start);
+      answers.set(key, { at: now(), answer });
+      answer.catch(() => answers.delete(key)); // a failure is asked again, not remembered
+      return answer;
     },
   };
+
+  async function read(
+    targetGroup: string,
+    groups: string[],
+    targetGroupsOf: string[][],
+    names: string[],
+    attributed: boolean[],
+    start: number,
+  ): Promise<GroupTraffic[]> {
+    if (!(await describe(targetGroup))) throw new NotFoundError(`no target group ${targetGroup}`);
+    const dimensions = await Promise.all(names.map(async (name) => (await describe(name))?.dimensions));
+    // One period from the minute `since` falls in to the end of this one: one value a metric.
+    const period = Math.max(Math.ceil((now() - start) / MINUTE), 1) * 60;
+    const queries: MetricDataQuery[] = [];
+    names.forEach((_, t) => {
+      const Dimensions = dimensions[t];
+      if (!Dimensions) return;
+      const metric = (MetricName: string) => ({ Namespace: 'AWS/ApplicationELB', MetricName, Dimensions });
+      for (const [key, name] of Object.entries(COUNTS))
+        queries.push({
+          Id: `c${t}_${queries.length}`,
+          Label: `${t} ${key}`,
+          MetricStat: { Metric: metric(name), Period: period, Stat: 'Sum' },
+        });
+      for (const [key, stat] of Object.entries(PERCENTILES))
+        queries.push({
+          Id: `l${t}_${queries.length}`,
+          Label: `${t} ${key}`,
+          MetricStat: { Metric: metric('TargetResponseTime'), Period: period, Stat: stat },
+        });
+    });
+    const values = new Map<string, number>();
+    if (queries.length) {
+      const answer = await cloudWatch.send(
+        new GetMetricDataCommand({
+          MetricDataQueries: queries,
+          StartTime: new Date(start),
+          EndTime: new Date(start + period * 1000),
+        }),
+      );
+      for (const result of answer.MetricDataResults ?? []) {
+        const numbers = (result.Values ?? []).filter((v): v is number => typeof v === 'number');
+        if (numbers.length)
+          values.set(
+            result.Label!,
+            numbers.reduce((a, b) => a + b, 0),
+          );
+      }
+    }
+    return groups.map((group, g): GroupTraffic => {
+      const indexes = targetGroupsOf[g]!.map((n) => names.indexOf(n));
+      const sum = (key: Count) => indexes.reduce((total, t) => total + (values.get(`${t} ${key}`) ?? 0), 0);
+      // A group in several target groups: the slowest one's percentiles.
+      const slowest = (key: keyof typeof PERCENTILES) =>
+        Math.max(...indexes.map((t) => values.get(`${t} ${key}`) ?? -1));
+      const [p50, p99] = [slowest('p50Ms'), slowest('p99Ms')];
+      return {
+        group,
+        requests: sum('requests'),
+        responses: { '2xx': sum('2xx'), '3xx': sum('3xx'), '4xx': sum('4xx'), '5xx': sum('5xx') },
+        connectionErrors: sum('connectionErrors'),
+        timeouts: 0,
+        ...(p50 >= 0 && p99 >= 0 ? { latency: { p50Ms: p50 * 1000, p99Ms: p99 * 1000 } } : {}),
+        attributed: attributed[g]!,
+        since: new Date(start).toISOString(),
+      };
+    });
+  }
   return methods;
 }

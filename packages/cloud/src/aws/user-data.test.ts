@@ -60,7 +60,7 @@ describe('renderUserDataScript', () => {
     writeFileSync(
       join(bin, 'aws'),
       `#!/bin/sh
-echo "$AWS_REGION $*" >> ${dir}/asked.txt
+echo "$AWS_REGION $AWS_DEFAULT_REGION $*" >> ${dir}/asked.txt
 case "$*" in
   *"--name /search/prod/db"*) printf 'p4ss w=rd:#1\\n' ;;
   *"--secret-id search/api-key"*) printf 'k\\\\ey\\n' ;;
@@ -77,13 +77,15 @@ esac
     );
     expect(script).not.toContain('p4ss');
     const local = script.replaceAll(INSTANCE_DIR, dir).replace('systemctl start slipway.service', 'true');
-    execFileSync('sh', ['-c', local], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    // The region for both CLIs: v2 reads AWS_REGION, v1 only AWS_DEFAULT_REGION.
+    const { AWS_REGION: _r, AWS_DEFAULT_REGION: _d, ...env } = process.env;
+    execFileSync('sh', ['-c', local], { env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
     expect(readFileSync(join(dir, 'application.properties'), 'utf8')).toBe(
       'db.password=p4ss\\ w\\=rd\\:\\#1\napi.key=k\\\\ey\nplain=1\n',
     );
     expect(statSync(join(dir, 'application.properties')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(dir, 'asked.txt'), 'utf8')).toContain(
-      'eu-west-1 ssm get-parameter --name /search/prod/db',
+      'eu-west-1 eu-west-1 ssm get-parameter --name /search/prod/db',
     );
     // Read back, a launch template shows the reference, as it was configured.
     expect(parseUserDataScript(script).files['application.properties']).toBe(properties);

@@ -47,7 +47,10 @@ export function renderUserDataScript(userData: UserData, options: RenderOptions 
     lines.push(`mkdir -p "$(dirname ${quote(path)})"`);
     lines.push(`echo ${quote(Buffer.from(content).toString('base64'))} | base64 -d > ${quote(path)}`);
     if (SECRET_REFERENCE.test(content)) {
-      const region = options.region ? `AWS_REGION=${quote(options.region)} ` : '';
+      // The region for either AWS CLI: v2 reads AWS_REGION, v1 only AWS_DEFAULT_REGION.
+      const region = options.region
+        ? `AWS_REGION=${quote(options.region)} AWS_DEFAULT_REGION=${quote(options.region)} `
+        : '';
       lines.push(`${region}node -e ${quote(RESOLVER)} ${quote(path)} ${path.endsWith('.properties') ? 1 : 0}`);
     }
   }

@@ -467,7 +467,7 @@ export interface components {
                     counts: number[];
                 };
             };
-            /** @description False when the cloud cannot tell this group's traffic from another's (on AWS, groups sharing a target group): the counts are then the shared target group's. */
+            /** @description False when the cloud cannot tell this group's traffic from another's (on AWS, groups sharing a target group): the counts are then not read, and 0. */
             attributed: boolean;
             /** @description Where the window starts as the cloud counts it (a second, or a minute on AWS). */
             since: string;
