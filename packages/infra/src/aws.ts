@@ -281,6 +281,9 @@ export function createAwsInfraProvider({
     );
     await orNothing(() => iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: name })));
     const current = await readRole(name);
+    // The services' policy deletes a role's inline policies only within the boundary: a role made
+    // before it was set gets it first, as an update does.
+    if (current) await orNothing(() => ensureBoundary(name));
     for (const policy of new Set([...Object.keys(resource.policies), ...Object.keys(current?.policies ?? {})])) {
       await orNothing(() => iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy })));
     }
