@@ -119,9 +119,12 @@ describe('the sweep racing a deployment', () => {
     await deploy(f, 'img-warm-1');
     const second = await deploy(f, 'img-warm-2');
     const retained = second.context.previous!;
-    // The sweep's list answers what it saw, then (a slow answer) an undo re-enabling that group runs to its end.
+    // The sweep's first list answers what it saw, then (a slow answer) an undo re-enabling that group runs to its end.
+    let first = true;
     const slow = around(f.cloud, 'listServerGroups', async (real) => {
       const seen = await real();
+      if (!first) return seen;
+      first = false;
       const undo = await request(f.app)
         .post('/services/warm/envs/prod/undo')
         .set(TOKENS.deployer)
@@ -199,5 +202,34 @@ describe('the sweep racing a deployment', () => {
     const deps = { store: f.store, cloud: f.cloud, logger, limit: 2, start: f.runner.startAdmitted };
     expect(await scaleDownRetained(deps, Date.now() + 61_000)).toEqual([]);
     expect((await ended(f.store, queued.body.id as string)).state).toBe('succeeded');
+  });
+});
+
+// A rollback target the sweep scaled to zero (a race review): when no vetted group serves (the
+// serving one gone), the newest vetted group is what a deployment goes back to.
+describe('the group a deployment would go back to', () => {
+  const nothingVettedServes = async (f: OrchestratorFixture) => {
+    await deploy(f, 'img-warm-1');
+    const second = await deploy(f, 'img-warm-2');
+    const third = await deploy(f, 'img-warm-3');
+    await f.cloud.destroyServerGroup(third.context.group!);
+    return { oldest: second.context.previous!, newest: third.context.previous! };
+  };
+
+  it('is never scaled down by the sweep while no vetted group serves', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const { oldest, newest } = await nothingVettedServes(f);
+    expect(await scaleDownRetained({ store: f.store, cloud: f.cloud, logger }, Date.now() + 61_000)).toEqual([oldest]);
+    expect(f.standIn.groups.get(newest)).toMatchObject({ disabled: true, desired: 1 });
+  });
+
+  it('at zero, is recorded to go back at its deployment-params capacity, not at zero', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const { newest } = await nothingVettedServes(f);
+    await f.cloud.resizeServerGroup(newest, { min: 0, desired: 0, max: 1 });
+    const fourth = await deploy(f, 'img-warm-4');
+    expect(fourth.context.previous).toBe(newest);
+    expect(fourth.context.previousCapacity).toEqual(fourth.context.params!.capacity);
+    expect(fourth.context.previousCapacity!.desired).toBeGreaterThan(0);
   });
 });

@@ -9,6 +9,8 @@
  * orchestrators may run it) scales a group down holding its cluster's lock, the one a deployment
  * is admitted with (no slot, a lease of its own): never while a deployment holds the cluster, and
  * a deployment asked for meanwhile waits for it (queue) or is told to try again in a few seconds.
+ * While no vetted group serves, the newest vetted one is kept warm: it is what a deployment would
+ * go back to.
  */
 import type { ServerGroup } from '@slipway/cloud';
 import { clusterName, type Logger } from '@slipway/core';
@@ -52,9 +54,11 @@ export async function scaleDownRetained(deps: RetentionDeps, now = Date.now()): 
     const cloud = cloudOf(deps, recent[0]?.context.params?.region);
     for (const candidate of (await cloud.listServerGroups(clusterName(service, env))).filter(due(recent, now))) {
       const hold = await deps.store.holdCluster(service, env, candidate.name, deps.limit ?? 1, async () => {
-        const g = await cloud.getServerGroup(candidate.name);
+        const groups = await cloud.listServerGroups(clusterName(service, env));
+        const g = groups.find((x) => x.name === candidate.name);
         const fresh = (await deps.store.list({ service, env, limit: 30 })).items;
-        if (!g || !due(fresh, now)(g)) return false;
+        if (!g || !due(fresh, now)(g) || (await lastToGoBackTo(deps.store, service, env, groups)) === g.name)
+          return false;
         await cloud.resizeServerGroup(g.name, { min: 0, desired: 0, max: g.max });
         deps.logger.info({ group: g.name, was: g.desired }, 'retained group scaled to zero');
         return true;
@@ -64,6 +68,13 @@ export async function scaleDownRetained(deps: RetentionDeps, now = Date.now()): 
     }
   }
   return scaled;
+}
+
+/** The newest vetted group when no vetted group serves: what a deployment or rollback would go back to. */
+async function lastToGoBackTo(store: DeploymentStore, service: string, env: string, groups: ServerGroup[]) {
+  const vetted = new Set(await store.vetted(service, env));
+  const candidates = groups.filter((g) => vetted.has(g.name));
+  return candidates.some((g) => !g.disabled && g.desired > 0) ? undefined : candidates.at(-1)?.name;
 }
 
 /** A group out of service with instances, retired longer ago than its deployment-params say to keep them. */
