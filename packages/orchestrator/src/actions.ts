@@ -209,7 +209,9 @@ const findCurrentGroup: Action = {
     d.context.existing = groups.map((g) => g.name);
     if (previous) {
       d.context.previous = previous.name;
-      d.context.previousCapacity = { min: previous.min, desired: previous.desired, max: previous.max };
+      // Scaled to zero by retention: it goes back at the size the deployment-params name.
+      const { min, desired, max } = previous.desired === 0 && d.context.params ? d.context.params.capacity : previous;
+      d.context.previousCapacity = { min, desired, max };
     }
     if (d.context.group && groups.some((g) => mine(g) && g.disabled)) d.context.reuseGroup = true;
     else if (d.context.group && !groups.some(mine)) delete d.context.group;

@@ -114,6 +114,8 @@ const retention = startRetentionSweep({
   cloud,
   regions,
   logger,
+  limit: releaseConcurrency,
+  start: runner.startAdmitted,
   everyMs: intFromEnv(env, 'SLIPWAY_RETENTION_SWEEP_MS', 10_000),
 });
 const app = createApp({

@@ -24,7 +24,7 @@ import type { Runner } from './runner.js';
 import { cloudOf, machineImageIn } from './regions.js';
 import type { operations } from './schema/generated/openapi.js';
 import { clusterNow, groupStanding, servingOf, type ClusterNow } from './serving.js';
-import type { DeploymentStore } from './store.js';
+import { scalingDown, type DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
 import { notOneCluster, resolveName } from './targets.js';
 import { undoTarget } from './undo.js';
@@ -285,7 +285,7 @@ export function createOperations(options: OperationsOptions) {
       active: active ? describe(active) : null,
       retained: groups.filter((g) => g !== active).map(describe),
       health: summary,
-      ...(holder ? { deploying: holder } : {}),
+      ...(holder && !scalingDown(holder) ? { deploying: holder } : {}),
       ...(withDeployments ? { deployments: (await store.list({ service, env, limit: 10 })).items } : {}),
     };
   }
@@ -392,6 +392,11 @@ export async function prepareDeployment(
 export async function admitDeployment(options: SubmitOptions, deployment: Deployment): Promise<Deployment> {
   const admission = await options.store.admit(deployment, options.releaseConcurrency);
   if (admission.outcome === 'conflict') {
+    const group = scalingDown(admission.holder);
+    if (group)
+      throw new ConflictError(
+        `${deployment.service} ${deployment.env}: retained group ${group} is being scaled down; try again in a few seconds`,
+      );
     throw new ConflictError(
       `${deployment.service} ${deployment.env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
     );

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
 import { createLogger, createRedis, createRedisLeasedLocks, UnprocessableError, type Redis } from '@slipway/core';
-import { startRedis, type TestRedis } from '@slipway/test-utils';
+import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Peers } from './peers.js';
 import type { ReleaseRecord } from './release.js';
 import { createRedisReleaseStore, type ReleaseStore } from './release-store.js';
@@ -19,7 +19,12 @@ let redis: Redis;
 let releases: ReleaseStore;
 let store: DeploymentStore;
 
-const VERSION: Record<string, string> = { 'img-11': '1.1.0', 'img-13': '1.3.0', 'img-14': '1.4.0' };
+const VERSION: Record<string, string> = {
+  'img-11': '1.1.0',
+  'img-13': '1.3.0',
+  'img-14': '1.4.0',
+  'img-15': '1.5.0',
+};
 /** The service's metadata as the coordinator reads it when a cluster starts. */
 let properties: Record<string, unknown> = {};
 const peers = {
@@ -63,13 +68,13 @@ afterAll(async () => {
   await server.stop();
 });
 
-function coordinator() {
+function coordinator(withPeers: Peers = peers) {
   const prefix = `${releases.prefix}releases:`;
   return startReleaseCoordinator({
     releases,
     store,
     runner: {} as Runner,
-    peers,
+    peers: withPeers,
     cloud,
     releaseConcurrency: 2,
     locks: createRedisLeasedLocks({ redis, prefix, leaseMs: 10_000 }),
@@ -162,6 +167,60 @@ describe('promotions', () => {
       expect((await releases.get(newer.id))!.state).toBe('waiting');
     } finally {
       await c.close();
+    }
+  });
+
+  it('a newer promotion made while an older one is being started: the older one is superseded, only the newer fires', async () => {
+    // Two replicas. Submitting is recorded (then refused: nothing deploys here), and which release submitted.
+    const submitted: string[] = [];
+    let ticking = '';
+    const evaluating = gate();
+    let hold = true;
+    const recording = {
+      image: async (id: string) => {
+        if (ticking === 'older' && hold) {
+          hold = false;
+          await evaluating.hold();
+        }
+        return peers.image(id);
+      },
+      // The service's rules are read as a cluster starts; a submission reads its configuration.
+      service: peers.service,
+      config: () => {
+        submitted.push(ticking);
+        throw new UnprocessableError('submitted');
+      },
+    } as unknown as Peers;
+    const forward = (id: string) => {
+      const r = promotion(id);
+      for (const item of r.items) item.image = 'img-15';
+      for (const c of r.waves[0]!.clusters) c.image = 'img-15';
+      return r;
+    };
+    const [one, two] = [coordinator(recording), coordinator(recording)];
+    try {
+      const older = forward('rel-prom0004');
+      await releases.create(older, { type: 'created' }, [promoteClaim('search', 'live')]);
+      // The older one's tick read its claim (still the newest) and is held evaluating its first cluster…
+      ticking = 'older';
+      const first = one.sweep();
+      await evaluating.arrived;
+      // …while a newer promotion to the same target is made.
+      const newer = forward('rel-prom0005');
+      await releases.create(newer, { type: 'created' }, [promoteClaim('search', 'live')]);
+      evaluating.open();
+      await first;
+      ticking = 'newer';
+      await two.sweep();
+      expect(submitted.filter((s) => s === 'older')).toEqual([]);
+      expect(submitted).toContain('newer');
+      expect(await releases.get(older.id)).toMatchObject({
+        state: 'skipped',
+        reason: 'superseded by rel-prom0005, a newer promotion of search to live',
+      });
+    } finally {
+      await one.close();
+      await two.close();
     }
   });
 });

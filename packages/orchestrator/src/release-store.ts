@@ -5,6 +5,7 @@
  * lease), then moves the record, its indexes and its events together; a stale writer is refused
  * and simply reads again.
  */
+import { defineLuaScripts, luaDirectory } from '@slipway/core';
 import type { Redis } from 'ioredis';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 
@@ -23,6 +24,11 @@ export interface ReleaseStore {
   create(release: ReleaseRecord, event: Omit<ReleaseEvent, 'release' | 'at'>, promotes?: string[]): Promise<void>;
   /** The release that made the newest promotion to a target (`<service>:<env>`). */
   promotion(target: string): Promise<string | undefined>;
+  /**
+   * Marks the promotion started on its target if it is still the newest there (start-promotion.lua),
+   * just before it submits; answers the release that supersedes it, or undefined when it may submit.
+   */
+  startPromotion(target: string, id: string): Promise<string | undefined>;
   get(id: string): Promise<ReleaseRecord | undefined>;
   /**
    * Saves `release` if it is still at the revision it was read at (and `fence`, when given, is
@@ -71,6 +77,7 @@ return 1`;
 
 export function createRedisReleaseStore({ redis, prefix }: { redis: Redis; prefix: string }): ReleaseStore {
   const key = (...parts: string[]) => `${prefix}${parts.join(':')}`;
+  const lua = defineLuaScripts(redis, luaDirectory(import.meta.url), 'slipwayRelease', { 'start-promotion': 2 });
   const parse = (entries: [string, string[]][]) =>
     entries.map(([id, fields]) => ({ id, event: JSON.parse(fields[1]!) as ReleaseEvent }));
 
@@ -113,6 +120,13 @@ export function createRedisReleaseStore({ redis, prefix }: { redis: Redis; prefi
     },
     async promotion(target) {
       return (await redis.get(key('promotion', target))) ?? undefined;
+    },
+    async startPromotion(target, id) {
+      const [may, by] = (await lua['start-promotion'](
+        [key('promotion', target), key('promotion-started', target)],
+        [id],
+      )) as [number, string?];
+      return may === 1 ? undefined : by || 'another promotion';
     },
     async get(id) {
       const raw = await redis.get(key('release', id));

@@ -105,6 +105,16 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version } : {};
   }
 
+  /** Why a promotion may not start this cluster: a newer one to its target (start-promotion.lua). */
+  async function supersededBy(r: ReleaseRecord, c: ReleaseCluster): Promise<string | undefined> {
+    for (const item of r.items) {
+      if (!item.promotedFrom || item.service !== c.service || !item.clusters.includes(c.env)) continue;
+      const newer = await releases.startPromotion(promoteClaim(item.service, item.env), r.id);
+      if (newer) return `superseded by ${newer}, a newer promotion of ${item.service} to ${item.env}`;
+    }
+    return undefined;
+  }
+
   /** Starts one cluster; a refusal (4xx) fails the cluster, anything else is tried again next tick. */
   async function start(r: ReleaseRecord, wave: number, index: number, events: NewEvent[]) {
     const c = r.waves[wave]!.clusters[index]!;
@@ -121,6 +131,26 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
           return;
         }
         downgradeFrom = evaluated.downgradeFrom;
+        // Still the newest promotion to its target, checked and marked started in one step just
+        // before it submits: one made while it was evaluated supersedes it.
+        const superseded = await supersededBy(r, c);
+        if (superseded) {
+          // Nothing of it started yet: the whole release is superseded, as one still waiting is.
+          if (!r.waves.some((w) => w.clusters.some((x) => x.deployment))) {
+            skipAll(r, events, superseded);
+            return;
+          }
+          Object.assign(c, { state: 'skipped', reason: superseded, finishedAt: now() });
+          events.push({
+            type: 'cluster-finished',
+            service: c.service,
+            env: c.env,
+            wave,
+            state: 'skipped',
+            reason: superseded,
+          });
+          return;
+        }
       }
       await submit(r, c, id, downgradeFrom ? { context: { downgradeFrom } } : {}, c.image, c.commit);
       Object.assign(c, { state: 'deploying', deployment: id, startedAt: now() });
@@ -252,7 +282,10 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
           clusters: wave.clusters.map((c) => `${c.service} ${c.env}`),
         });
       }
-      for (const c of startable(wave)) await start(r, wave.index, wave.clusters.indexOf(c), events);
+      for (const c of startable(wave)) {
+        if (isReleaseFinished(r)) break;
+        await start(r, wave.index, wave.clusters.indexOf(c), events);
+      }
       return events;
     }
     if (clusters.length > 0 && clusters.every((c) => c.state === 'skipped')) {

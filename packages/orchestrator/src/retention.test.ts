@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { lockKeyOf } from '@slipway/core';
-import { startRedis, type TestRedis } from '@slipway/test-utils';
+import type { CloudProvider } from '@slipway/cloud';
+import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import { scaleDownRetained } from './retention.js';
 import { ended, logger, orchestratorFixture, TOKENS, type OrchestratorFixture } from './runner.fixture.js';
 
@@ -94,5 +95,141 @@ describe('retained groups', () => {
     expect(await scaleDownRetained(deps, Date.now() + 61_000)).toEqual([]);
     await f.redis.del(lockKeyOf(f.prefix, 'warm:prod'));
     expect(await scaleDownRetained(deps, Date.now() + 61_000)).toEqual([warm.context.previous]);
+  });
+});
+
+/** The sweep's own cloud: `call` runs around each of its calls named `name` (the runner's cloud is left alone). */
+const around = (
+  cloud: CloudProvider,
+  name: keyof CloudProvider,
+  call: (real: () => Promise<unknown>) => Promise<unknown>,
+) =>
+  new Proxy(cloud, {
+    get(target, prop, receiver) {
+      const real = Reflect.get(target, prop, receiver) as (...args: unknown[]) => Promise<unknown>;
+      return prop === name ? (...args: unknown[]) => call(() => real.apply(target, args)) : real;
+    },
+  });
+
+// The sweep and a deployment racing for a retained group (a race review): the sweep holds the
+// cluster's lock while it scales a group down, and reads the group again once it holds it.
+describe('the sweep racing a deployment', () => {
+  it('leaves serving a group an undo re-enabled while the sweep listed the cluster', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const second = await deploy(f, 'img-warm-2');
+    const retained = second.context.previous!;
+    // The sweep's first list answers what it saw, then (a slow answer) an undo re-enabling that group runs to its end.
+    let first = true;
+    const slow = around(f.cloud, 'listServerGroups', async (real) => {
+      const seen = await real();
+      if (!first) return seen;
+      first = false;
+      const undo = await request(f.app)
+        .post('/services/warm/envs/prod/undo')
+        .set(TOKENS.deployer)
+        .send({ message: 'back', deployment: second.id });
+      expect(undo.status).toBe(202);
+      expect((await ended(f.store, undo.body.id as string)).state).toBe('succeeded');
+      return seen;
+    });
+    const scaled = await scaleDownRetained({ store: f.store, cloud: slow, logger }, Date.now() + 61_000);
+    expect(f.standIn.groups.get(retained)).toMatchObject({ disabled: false, desired: 1 });
+    expect(f.standIn.groups.get(second.context.group!)).toMatchObject({ disabled: true });
+    expect(scaled).toEqual([]);
+  });
+
+  it('refuses an undo in words while it scales a group down, and a queued deployment waits for it', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const second = await deploy(f, 'img-warm-2');
+    const retained = second.context.previous!;
+    const resizing = gate();
+    const slow = around(f.cloud, 'resizeServerGroup', async (real) => {
+      await resizing.hold();
+      return real();
+    });
+    const deps = { store: f.store, cloud: slow, logger, limit: 2, start: f.runner.startAdmitted };
+    const sweep = scaleDownRetained(deps, Date.now() + 61_000);
+    await resizing.arrived;
+    const undo = await request(f.app)
+      .post('/services/warm/envs/prod/undo')
+      .set(TOKENS.deployer)
+      .send({ message: 'back', deployment: second.id });
+    expect(undo.status).toBe(409);
+    expect(undo.body.detail).toMatch(/^warm prod: retained group .+ is being scaled down; try again in a few seconds$/);
+    const queued = await request(f.app)
+      .post('/deployments')
+      .set(TOKENS.deployer)
+      .send({ service: 'warm', env: 'prod', image: 'img-warm-3', message: 'after it', queue: true });
+    expect(queued.status).toBe(202);
+    expect((await f.store.get(queued.body.id as string))?.state).toBe('queued');
+    resizing.open();
+    expect(await sweep).toEqual([retained]);
+    expect((await ended(f.store, queued.body.id as string)).state).toBe('succeeded');
+    expect(f.standIn.groups.get(retained)).toMatchObject({ disabled: true, desired: 0 });
+  });
+
+  it('two sweeps at once: one scales the group down, the other leaves the cluster to it', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const retained = (await deploy(f, 'img-warm-2')).context.previous!;
+    const resizing = gate();
+    const slow = around(f.cloud, 'resizeServerGroup', async (real) => {
+      await resizing.hold();
+      return real();
+    });
+    const first = scaleDownRetained({ store: f.store, cloud: slow, logger }, Date.now() + 61_000);
+    await resizing.arrived;
+    expect(await scaleDownRetained({ store: f.store, cloud: f.cloud, logger }, Date.now() + 61_000)).toEqual([]);
+    resizing.open();
+    expect(await first).toEqual([retained]);
+    expect(await f.store.holder('warm', 'prod')).toBeUndefined();
+  });
+
+  it('gives a cluster on to the deployment waiting behind a hold whose sweep died', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const retained = (await deploy(f, 'img-warm-2')).context.previous!;
+    const lock = lockKeyOf(f.prefix, 'warm:prod');
+    await f.redis.hset(lock, 'owner', `scaling-down:${retained}:dead`, 'token', '999', 'holder', retained);
+    const queued = await request(f.app)
+      .post('/deployments')
+      .set(TOKENS.deployer)
+      .send({ service: 'warm', env: 'prod', image: 'img-warm-3', message: 'behind it', queue: true });
+    expect(queued.status).toBe(202);
+    await f.redis.del(lock); // its lease ran out
+    const deps = { store: f.store, cloud: f.cloud, logger, limit: 2, start: f.runner.startAdmitted };
+    expect(await scaleDownRetained(deps, Date.now() + 61_000)).toEqual([]);
+    expect((await ended(f.store, queued.body.id as string)).state).toBe('succeeded');
+  });
+});
+
+// A rollback target the sweep scaled to zero (a race review): when no vetted group serves (the
+// serving one gone), the newest vetted group is what a deployment goes back to.
+describe('the group a deployment would go back to', () => {
+  const nothingVettedServes = async (f: OrchestratorFixture) => {
+    await deploy(f, 'img-warm-1');
+    const second = await deploy(f, 'img-warm-2');
+    const third = await deploy(f, 'img-warm-3');
+    await f.cloud.destroyServerGroup(third.context.group!);
+    return { oldest: second.context.previous!, newest: third.context.previous! };
+  };
+
+  it('is never scaled down by the sweep while no vetted group serves', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const { oldest, newest } = await nothingVettedServes(f);
+    expect(await scaleDownRetained({ store: f.store, cloud: f.cloud, logger }, Date.now() + 61_000)).toEqual([oldest]);
+    expect(f.standIn.groups.get(newest)).toMatchObject({ disabled: true, desired: 1 });
+  });
+
+  it('at zero, is recorded to go back at its deployment-params capacity, not at zero', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const { newest } = await nothingVettedServes(f);
+    await f.cloud.resizeServerGroup(newest, { min: 0, desired: 0, max: 1 });
+    const fourth = await deploy(f, 'img-warm-4');
+    expect(fourth.context.previous).toBe(newest);
+    expect(fourth.context.previousCapacity).toEqual(fourth.context.params!.capacity);
+    expect(fourth.context.previousCapacity!.desired).toBeGreaterThan(0);
   });
 });

@@ -39,7 +39,7 @@ import {
 import { isFinished, type Deployment, type DeploymentState } from './deployment.js';
 import type { Notifier } from './notify.js';
 import { cloudOf } from './regions.js';
-import { Fenced, StaleWrite, type Control, type ControlAnswer, type TransitionOptions } from './store.js';
+import { Fenced, scalingDown, StaleWrite, type Control, type ControlAnswer, type TransitionOptions } from './store.js';
 
 export interface EngineOptions extends ActionDeps {
   /** One provider per region (AWS): each deployment acts in its cluster's; absent, `cloud` serves all. */
@@ -368,7 +368,8 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     const slotted = new Set(await store.running());
     // Where each holder's lock is, for one whose record is missing.
     const clusterOf = new Map<string, string>();
-    for (const lock of await store.locks()) clusterOf.set(lock.owner, lock.name);
+    // The retention sweep's hold is not a deployment's: it carries a lease of its own and gives itself back.
+    for (const lock of await store.locks()) if (!scalingDown(lock.owner)) clusterOf.set(lock.owner, lock.name);
     for (const id of new Set([...slotted, ...(await store.admissionQueue()), ...clusterOf.keys()])) {
       try {
         await sweepOne(id, slotted.has(id), clusterOf.get(id));
@@ -489,6 +490,8 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
   return {
     /** Queues the first run of an admitted deployment. */
     start: enqueue,
+    /** Starts the deployments a lock or slot given on admitted. */
+    startAdmitted,
     breakLock,
     process,
     /** Answers false when it was not paused (any more). */

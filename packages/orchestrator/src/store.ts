@@ -17,6 +17,7 @@
  */
 import { defineLuaScripts, fenceKeyOf, lockKeyOf, luaDirectory, type LeasedLockInfo } from '@slipway/core';
 import { createRedisLeasedLocks } from '@slipway/core';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FINISHED, type Deployment, type DeploymentState } from './deployment.js';
 import type { NotificationKind } from './notify.js';
@@ -171,6 +172,18 @@ export interface DeploymentStore {
   vetted(service: string, env: string): Promise<string[]>;
   /** A group destroyed is no longer vetted (its name may come again after 999). */
   forgetVetted(service: string, env: string, group: string): Promise<void>;
+  /**
+   * Runs `work` holding the cluster's lock for the retention sweep as it scales `group` down (no
+   * slot; the lease renewed while it works), then gives the lock on to whoever waits for it. Not
+   * run while anyone holds the cluster. Answers whether it ran, what it answered, and who may start.
+   */
+  holdCluster<T>(
+    service: string,
+    env: string,
+    group: string,
+    limit: number,
+    work: () => Promise<T>,
+  ): Promise<{ held: true; value: T; admitted: string[] } | { held: false; admitted: string[] }>;
   /** Broken locks, newest first. */
   recordLockBreak(service: string, env: string, entry: LockBreak): Promise<void>;
   lockBreaks(service: string, env: string): Promise<LockBreak[]>;
@@ -192,7 +205,15 @@ const SCRIPTS = {
   'set-control': 4,
   'append-event': 4,
   'record-release': 1,
+  'hold-cluster': 18,
 } as const;
+
+const SCALING_DOWN = 'scaling-down:';
+
+/** The group a lock's owner is scaling down, when the owner is the retention sweep's hold, not a deployment. */
+export function scalingDown(owner: string): string | undefined {
+  return owner.startsWith(SCALING_DOWN) ? owner.slice(SCALING_DOWN.length, owner.lastIndexOf(':')) : undefined;
+}
 
 export function createRedisDeploymentStore({
   redis,
@@ -487,6 +508,32 @@ export function createRedisDeploymentStore({
     },
     async forgetVetted(service, env, group) {
       await redis.srem(key('vetted', service, env), group);
+    },
+    async holdCluster(service, env, group, limit, work) {
+      const id = `${SCALING_DOWN}${group}:${randomUUID().slice(0, 8)}`;
+      const [outcome, answer] = (await lua['hold-cluster'](keysOf({ id, service, env }), [
+        id,
+        group,
+        new Date().toISOString(),
+        leaseMs,
+        limit,
+        Date.now(),
+        prefix,
+      ])) as [string, number | string | string[]];
+      if (outcome !== 'held') return { held: false, admitted: outcome === 'passed' ? (answer as string[]) : [] };
+      await replicated();
+      const name = clusterOf({ service, env });
+      const renewing = setInterval(() => void locks.renew(name, answer as number).catch(() => undefined), leaseMs / 3);
+      // Given on even when the work fails (whoever it admits then is started by the runner's sweep).
+      let value: Awaited<ReturnType<typeof work>>;
+      let admitted: string[];
+      try {
+        value = await work();
+      } finally {
+        clearInterval(renewing);
+        admitted = await this.release({ id, service, env }, limit);
+      }
+      return { held: true, value, admitted };
     },
     async recordLockBreak(service, env, entry) {
       await redis
