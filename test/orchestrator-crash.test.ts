@@ -401,8 +401,9 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
         120_000,
       );
       await api(`/deployments/${id}/rollback`, {});
-      view.stop();
+      // The old targets still show draining until it died: the rollback, not the drain's end, ends the wait.
       await exited(child); // it died inside restore-previous-group, the old group still out of service
+      view.stop();
       child = await started(orchestrator());
       const done = await ends(id);
       expect(done.state).toBe('rolled-back');
