@@ -124,6 +124,11 @@ export interface DeploymentContext {
   healthPasses?: Record<string, number>;
   /** The version serving before, when this deployment goes back to an older one (a downgrade). */
   downgradeFrom?: string;
+  /**
+   * A person confirmed this change against a preview: the group that served then (null: none) and
+   * the from → to they read. Checked when the deployment holds the cluster (a queued one waited).
+   */
+  confirmed?: { from: string | null; said: string };
   /** A retained group scaled to zero, scaled back up for this deployment: from what, when, and how long it took. */
   scaleUp?: { from: number; to: number; at: number; tookMs?: number };
   /** When the failure that started the automatic rollback was seen (epoch ms). */

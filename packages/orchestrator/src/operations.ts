@@ -484,5 +484,10 @@ export async function changeWith(
   enforcePolicy(preview, request);
   const [change] = preview.clusters;
   if (change?.downgrade && change.from?.version) prepared.deployment.context.downgradeFrom = change.from.version;
+  if (request.confirm !== undefined && change)
+    prepared.deployment.context.confirmed = {
+      from: change.from?.group ?? null,
+      said: `${change.from?.image ?? 'nothing'} → ${change.to.image}`,
+    };
   return admitDeployment(options, prepared.deployment);
 }
