@@ -24,6 +24,7 @@ import type {
   LoadBalancer,
   LoadBalancerSpec,
   ServerGroup,
+  CloudListing,
   ServerGroupSpec,
   TargetHealth,
   GroupTraffic,
@@ -242,6 +243,18 @@ export class LocalCloud implements CloudProvider {
       .filter((g) => !g.destroying && parseServerGroupName(g.name)?.cluster === cluster)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
       .map((g) => this.describe(g));
+  }
+
+  async describeClusters(): Promise<CloudListing> {
+    const groups = Object.values(this.state.serverGroups)
+      .filter((g) => !g.destroying)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    const serving = new Set(groups.filter((g) => !g.disabled).flatMap((g) => g.targetGroups));
+    const targetHealth: CloudListing['targetHealth'] = {};
+    for (const spec of Object.values(this.state.loadBalancers))
+      if (serving.has(spec.targetGroup.name) && this.live.has(spec.name))
+        targetHealth[spec.targetGroup.name] = await this.balancers.health(spec.name);
+    return { groups: groups.map((g) => this.describe(g)), targetHealth };
   }
 
   async resizeServerGroup(name: string, capacity: Capacity): Promise<ServerGroup> {
