@@ -44,10 +44,9 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
 
 /** `extra`: further live sections (releases, sync sets) under the clusters. */
 export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
-  const read = await homeData(data);
+  const [read, commits] = await Promise.all([homeData(data), recentCommitsAcross(data)]);
   const sections = sectionsOf(read);
   const chart = chartData(read[0]);
-  const commits = await recentCommitsAcross(data, [...new Set(read[1].map((c) => c.service))]);
   return layout(
     'Overview',
     html`<div class="grid">
