@@ -574,6 +574,8 @@ const record: Action = {
       commit: need(ctx, 'commit'),
       group: need(ctx, 'group'),
       at: new Date().toISOString(),
+      ...(d.context.imageVersion ? { version: d.context.imageVersion } : {}),
+      region: d.context.params?.region ?? null,
     });
     return `${d.service} ${d.env}: ${d.image} with config ${need(ctx, 'commit').slice(0, 12)} on ${d.context.group}`;
   },
