@@ -314,10 +314,36 @@ async function releaseQueueFigures() {
   figure('  started in the order submitted', ordered ? 'yes' : 'no', '');
   figure('  actions lost / run twice', `${lost} / ${twice}`, `of ${100 * actionsPerDeployment}`);
   figure('  per action, on average', ((totalMs / (100 * actionsPerDeployment)) * 2).toFixed(1), 'ms (2 at a time)');
+  breakdown(all);
   await runner.close();
   instance.close();
   await redis.quit();
   await redisServer.stop();
+}
+
+/** Where a deployment's time goes: inside each action, between actions, and from one's finish to the next's start. */
+function breakdown(all) {
+  const mean = (list) => (list.length ? list.reduce((a, b) => a + b, 0) / list.length : 0);
+  const inside = new Map();
+  const between = [];
+  for (const d of all) {
+    d.actions.forEach((a, i) => {
+      inside.set(a.name, [...(inside.get(a.name) ?? []), a.durationMs]);
+      if (i > 0) between.push(Date.parse(a.startedAt) - Date.parse(d.actions[i - 1].finishedAt));
+    });
+  }
+  const ends = all.map((d) => ({ start: Date.parse(d.startedAt), end: Date.parse(d.finishedAt) }));
+  const spans = ends.map((e) => e.end - e.start);
+  const created = all.map((d) => Date.parse(d.actions[0].startedAt) - Date.parse(d.startedAt));
+  // The slot a finish gives back: from it to the next deployment's first action (queue and admission).
+  const byEnd = [...ends].sort((a, b) => a.end - b.end);
+  const byStart = [...ends].sort((a, b) => a.start - b.start);
+  const handoffs = byStart.slice(2).map((s, i) => s.start - byEnd[i].end);
+  figure('  where a deployment goes, mean: start to finish', mean(spans).toFixed(1), 'ms');
+  figure('    start to its first action', mean(created).toFixed(1), 'ms');
+  figure('    between two actions (the saves)', mean(between).toFixed(2), 'ms');
+  for (const [name, list] of inside) figure(`    inside ${name}`, mean(list).toFixed(1), 'ms');
+  figure('    a slot given back → the next deployment started (hand-off)', mean(handoffs).toFixed(1), 'ms');
 }
 
 /**
@@ -388,5 +414,6 @@ async function savesFigures() {
 await savesFigures();
 if (process.argv[2] === 'saves') process.exit(0);
 await releaseQueueFigures();
+if (process.argv[2] === 'queue') process.exit(0);
 await platformFigures();
 process.exit(0);
