@@ -115,7 +115,11 @@ describe('transitions', () => {
     const hand = { mode: 'advance' as const, events: [{ type: 'action-finished', action: 'a' }] };
     const moved = await store.transition(worker, { ...hand, event: { type: 'action-started', action: 'b' } });
     expect(moved).toMatchObject({ saved: true, control: {} });
-    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual(['queued', 'action-finished', 'action-started']);
+    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual([
+      'queued',
+      'action-finished',
+      'action-started',
+    ]);
     // A pause waits: nothing is saved, and the runner saves the end alone and pauses at the boundary.
     await store.setControl(d.id, 'pause', 'dave', { type: 'pause-requested', deployment: d.id });
     const version = worker.version;
