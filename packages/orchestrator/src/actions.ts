@@ -360,11 +360,11 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
   const tracker = new HealthTracker();
   const webFailures = new Map<string, number>();
   const webNext = new Map<string, number>();
-  // A watch run again after a crash looks long enough to see a failure, even if its time is up.
-  const end = Math.max(
-    await waitEnd(ctx, waitName, seconds * 1000),
-    Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
-  );
+  // A watch run again after a crash looks long enough to see a failure, even if its time is up;
+  // a first run watches the time chosen (a burn-in of 0 looks once).
+  const again = ctx.deployment.context.waits?.[waitName] !== undefined;
+  const chosen = await waitEnd(ctx, waitName, seconds * 1000);
+  const end = again ? Math.max(chosen, Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs) : chosen;
   // A cloud that does not answer is looked at again, for as long as an instance may take to be healthy.
   const giveUp = end + params.strategy.healthTimeoutSeconds * 1000;
   let lastSaid = -1;

@@ -107,6 +107,33 @@ describe('transitions', () => {
     expect(await store.holder('fence', 'prod')).toBeUndefined();
   });
 
+  it("saves one action's end and the next one's start in one step (advance), refused while any request waits", async () => {
+    const d = deployment('dep-advance', 'advance');
+    expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
+    const worker = (await store.get(d.id))!;
+    worker.state = 'running';
+    const hand = { mode: 'advance' as const, events: [{ type: 'action-finished', action: 'a' }] };
+    const moved = await store.transition(worker, { ...hand, event: { type: 'action-started', action: 'b' } });
+    expect(moved).toMatchObject({ saved: true, control: {} });
+    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual([
+      'queued',
+      'action-finished',
+      'action-started',
+    ]);
+    // A pause waits: nothing is saved, and the runner saves the end alone and pauses at the boundary.
+    await store.setControl(d.id, 'pause', 'dave', { type: 'pause-requested', deployment: d.id });
+    const version = worker.version;
+    const refused = await store.transition(worker, { ...hand, event: { type: 'action-started', action: 'c' } });
+    expect(refused).toMatchObject({ saved: false, control: { pause: 'dave' } });
+    expect((await store.get(d.id))!.version).toBe(version);
+    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual([
+      'queued',
+      'action-finished',
+      'action-started',
+      'pause-requested',
+    ]);
+  });
+
   it('records a release once however often the record action runs', async () => {
     const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
     await store.recordRelease('once', 'prod', release);
