@@ -13,6 +13,7 @@ import {
   look,
   need,
   nap,
+  servingTargetGroup,
   targetsHealthy,
   waitEnd,
   type Action,
@@ -23,6 +24,7 @@ import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
 import { sourceOfImage } from './source.js';
 import { TrafficWatch } from './traffic-watch.js';
+import { splitTraffic, weigh, weighTraffic } from './traffic-split.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
@@ -133,7 +135,7 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
       continue;
     }
     const { healthy, of } = seen;
-    if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
+    if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${servingTargetGroup(ctx)}`;
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
@@ -373,7 +375,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
         Promise.all(
           instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
         ),
-        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'))),
+        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(servingTargetGroup(ctx))),
       ]),
     );
     if (!targets && !failure) {
@@ -457,6 +459,8 @@ const growInBatches: Action = {
           await cloud.resizeServerGroup(previous, { min: Math.min(old.min, keep), desired: keep, max: old.max });
         }
       }
+      // Where the traffic is split (AWS), the listeners' shares follow the groups' sizes.
+      await weigh(ctx);
       await watch(
         ctx,
         Math.min(params.strategy.burnInSeconds, 5),
@@ -465,6 +469,32 @@ const growInBatches: Action = {
       );
     }
     return sizes.length ? `grew in ${sizes.length} batch(es) to ${target}` : `${target} instance(s): no batches needed`;
+  },
+};
+
+/**
+ * The end of a split burn-in that passed (traffic-split.ts): the new group joins the cluster's
+ * target group, and once its targets are healthy there the listeners forward to that one alone
+ * and the group's own target group is deleted — before the old group leaves, so that the
+ * cluster's target group never lacks healthy targets.
+ */
+const joinTraffic: Action = {
+  name: 'join-traffic',
+  async run(ctx) {
+    const { cloud } = ctx.deps;
+    const split = ctx.deployment.context.split;
+    if (!split?.targetGroup || split.ended || !cloud.joinTraffic || !cloud.endTrafficSplit) return 'traffic not split';
+    const [targetGroup, name] = [need(ctx, 'targetGroup'), need(ctx, 'group')];
+    if (!split.joined) {
+      // Write-ahead: the new group's health is read from the cluster's target group from here on.
+      split.joined = true;
+      await ctx.save();
+    }
+    await cloud.joinTraffic(targetGroup, name);
+    const healthy = await waitForTargets(ctx, 'targets-joined');
+    await cloud.endTrafficSplit(targetGroup, name, { keep: true });
+    split.ended = true;
+    return `${healthy}; the load balancer forwards to ${targetGroup} alone, ${split.targetGroup} deleted`;
   },
 };
 
@@ -582,9 +612,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
+    splitTraffic,
     enableNewGroup,
     waitForLoadBalancerHealth,
+    weighTraffic,
     burnIn,
+    joinTraffic,
     disableOldGroup,
     waitForDrain,
     destroyOldGroups,
@@ -595,10 +628,13 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
+    splitTraffic,
     enableNewGroup,
     waitForLoadBalancerHealth,
+    weighTraffic,
     burnIn,
     growInBatches,
+    joinTraffic,
     disableOldGroup,
     waitForDrain,
     destroyOldGroups,
@@ -609,9 +645,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
+    splitTraffic,
     enableNewGroup,
     waitForLoadBalancerHealth,
+    weighTraffic,
     burnIn,
+    joinTraffic,
     disableOldGroup,
     waitForDrain,
     destroyOldGroups,
