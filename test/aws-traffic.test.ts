@@ -260,14 +260,21 @@ describe('a burn-in on AWS judged by its real traffic, against moto', () => {
       [CLUSTER_TG, 2],
       [NEW, 1],
     ]);
+    // Its batch: two new, the old group shrunk to none, the shares following.
+    await runActions(ctx, 'burn-in', 'join-traffic', 2);
+    expect(await forwarding()).toEqual([
+      [CLUSTER_TG, 0],
+      [NEW, 2],
+    ]);
     // The orchestrator died here; another one, knowing only what was saved, is asked to cancel.
     const again = context(provider(), 'progressive');
     again.deployment.context = structuredClone(ctx.deployment.context);
     await runRollback(again, 'cancelled', 2);
     expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
     expect(await targetGroupNames()).toEqual([CLUSTER_TG]);
-    expect(await cloud.getServerGroup(NEW)).toBeUndefined();
-    expect((await cloud.getServerGroup(OLD))!.disabled).toBe(false);
+    expect(await again.deps.cloud.getServerGroup(NEW)).toBeUndefined();
+    const old = (await again.deps.cloud.getServerGroup(OLD))!;
+    expect([old.disabled, old.desired]).toEqual([false, 2]);
   }, 60_000);
 
   it('ends a split whose target group was made but never used (cancelled before the group was enabled)', async () => {
