@@ -450,6 +450,8 @@ const growInBatches: Action = {
       const before = ctx.deployment.context.previousCapacity;
       if (previous && before) {
         const keep = Math.max(before.desired - size, 0);
+        // Where the traffic is split (AWS), the listeners' shares follow the sizes: before the old group shrinks.
+        await weigh(ctx, { group: size, others: keep });
         const old = await cloud.getServerGroup(previous);
         if (old && old.desired > keep) {
           if (!ctx.deployment.context.previousShrunk) {
@@ -459,8 +461,6 @@ const growInBatches: Action = {
           await cloud.resizeServerGroup(previous, { min: Math.min(old.min, keep), desired: keep, max: old.max });
         }
       }
-      // Where the traffic is split (AWS), the listeners' shares follow the groups' sizes.
-      await weigh(ctx);
       await watch(
         ctx,
         Math.min(params.strategy.burnInSeconds, 5),

@@ -40,13 +40,20 @@ export const splitTraffic: Action = {
   },
 };
 
-/** The listeners' shares as the two groups' sizes now; undefined when the traffic is not split. */
-export async function weigh(ctx: ActionContext): Promise<string | undefined> {
+/**
+ * The listeners' shares: `shares`, or the two groups' sizes now; undefined when the traffic is
+ * not split. Before the old group shrinks, so that its target group never keeps a share it
+ * cannot serve.
+ */
+export async function weigh(
+  ctx: ActionContext,
+  given?: { group: number; others: number },
+): Promise<string | undefined> {
   const { cloud } = ctx.deps;
   const { split, group, previous } = ctx.deployment.context;
   if (!split?.targetGroup || split.joined || split.ended || !cloud.weighTraffic) return undefined;
-  const [next, old] = await Promise.all([cloud.getServerGroup(group!), cloud.getServerGroup(previous!)]);
-  const shares = { group: next?.desired ?? 0, others: old && !old.disabled ? old.desired : 0 };
+  const [next, old] = given ? [] : await Promise.all([cloud.getServerGroup(group!), cloud.getServerGroup(previous!)]);
+  const shares = given ?? { group: next?.desired ?? 0, others: old && !old.disabled ? old.desired : 0 };
   await cloud.weighTraffic(need(ctx, 'targetGroup'), group!, shares);
   return `the load balancer sends ${shares.group} share(s) to ${group} (${split.targetGroup}), ${shares.others} to ${previous} (${ctx.deployment.context.targetGroup})`;
 }
