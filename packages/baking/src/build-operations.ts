@@ -26,7 +26,8 @@ import { buildRepositoryRefusal, type SourceRepositories } from './repositories.
 import type { operations } from './schema/generated/openapi.js';
 
 /** The operations this file answers; operations.ts answers the rest of the document. */
-export type BuildOperationId = 'reportBuild' | 'githubWebhook' | 'listCommits' | 'getVersionBuild' | 'versionContains';
+export type BuildOperationId =
+  'reportBuild' | 'githubWebhook' | 'listCommits' | 'listRecentCommits' | 'getVersionBuild' | 'versionContains';
 
 export interface BuildOperationsOptions {
   builds: BuildStore;
@@ -194,20 +195,7 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
         whereRunning(service),
       ]);
       const byCommit = new Map(reported.map((b) => [b.commit, b]));
-      const item = (commit: string, entry?: { message: string; author: string; date: string }) => {
-        const build = byCommit.get(commit);
-        return {
-          commit,
-          ...(entry ? { message: entry.message.split('\n')[0], author: entry.author, date: entry.date } : {}),
-          ...(build
-            ? {
-                build: { status: build.status, ...(build.url ? { url: build.url } : {}), reportedAt: build.reportedAt },
-              }
-            : {}),
-          ...(build?.version ? { version: build.version } : {}),
-          runningIn: running.get(commit) ?? [],
-        };
-      };
+      const item = (commit: string, entry?: LogEntry) => summaryOf(commit, byCommit.get(commit), entry, running);
       const listed = new Set(log.map((e) => e.commit));
       const items = [
         ...log.map((e) => item(e.commit, e)),
@@ -219,6 +207,29 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
         )),
       ].slice(0, limit);
       res.json({ service, ...(url ? { repo: url } : {}), items });
+    },
+
+    async listRecentCommits(req, res) {
+      const limit = typedQuery(req).limit ?? 10;
+      const recent = await builds.recent(limit);
+      // Each service named once: its repository and where it runs, asked of at most `limit` services.
+      const services = [...new Set(recent.map((b) => b.service))];
+      const facts = new Map(
+        await Promise.all(
+          services.map(async (service) => {
+            const [url, running] = await Promise.all([repoUrl(service), whereRunning(service)]);
+            return [service, { url, running }] as const;
+          }),
+        ),
+      );
+      const items = await Promise.all(
+        recent.map(async (build) => {
+          const { url, running } = facts.get(build.service)!;
+          const entry = await repositories.commit(build.service, url, build.commit).catch(() => undefined);
+          return { service: build.service, ...summaryOf(build.commit, build, entry, running) };
+        }),
+      );
+      res.json({ items });
     },
 
     async getVersionBuild(req, res) {
@@ -238,6 +249,26 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
       res.json({ service, version, source: build.commit, commit, contains: contains ?? null });
     },
   });
+}
+
+type LogEntry = { message: string; author: string; date: string };
+
+/** One commit as GET …/commits lists it: its log entry, its build, its version and where it runs. */
+function summaryOf(
+  commit: string,
+  build: Build | undefined,
+  entry: LogEntry | undefined,
+  running: Map<string, string[]>,
+) {
+  return {
+    commit,
+    ...(entry ? { message: entry.message.split('\n')[0], author: entry.author, date: entry.date } : {}),
+    ...(build
+      ? { build: { status: build.status, ...(build.url ? { url: build.url } : {}), reportedAt: build.reportedAt } }
+      : {}),
+    ...(build?.version ? { version: build.version } : {}),
+    runningIn: running.get(commit) ?? [],
+  };
 }
 
 /** Two URLs of one repository, whatever the scheme: host and path, without `.git`, credentials or case. */

@@ -34,6 +34,8 @@ let redis: Redis;
 let repo: TestGitRepo;
 let app: Express;
 const commits: string[] = [];
+/** Whose running images baking asked the orchestrator about, in order. */
+const runningAsked: string[] = [];
 // The Slack incoming webhook, stood in for: it keeps what it is sent.
 let slack: Server;
 const slackMessages: Array<{ text: string; blocks: Array<{ type: string; elements?: Array<{ value: string }> }> }> = [];
@@ -65,7 +67,7 @@ beforeAll(async () => {
     store: createRedisBakeStore({ redis, prefix }),
     artifacts: createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes: 1024 }),
     cloud: { getImage: async (id: string) => images[id] } as unknown as CloudProvider,
-    services: { exists: async (name) => name === 'search' || name === 'suggest' },
+    services: { exists: async (name) => ['search', 'suggest', 'ranking'].includes(name) },
     queue: { enqueue: async () => {}, remove: async () => false },
     serviceTemplateDigest: 'x',
     baseTemplateDigest: 'x',
@@ -75,7 +77,10 @@ beforeAll(async () => {
     builds: createRedisBuildStore({ redis, prefix }),
     repositories: createSourceRepositories({ dir: join(home, 'repos') }),
     repoOf: async (service) => (service === 'search' ? repo.url : undefined),
-    runningImages: async () => [{ env: 'prod', image: 'img-2', deployment: 'dep-serving01' }],
+    runningImages: async (service) => {
+      runningAsked.push(service);
+      return [{ env: 'prod', image: 'img-2', deployment: 'dep-serving01' }];
+    },
     githubSecret: (service?: string) => WEBHOOK_SECRETS[service ?? 'search'],
     onFailed: (build, facts) =>
       announceFailedBuild(build, facts, {
@@ -212,6 +217,32 @@ describe('GET /services/{service}/commits', () => {
       },
       { commit: commits[0], message: 'First search', author: 'Test Author', date: expect.any(String), runningIn: [] },
     ]);
+  });
+});
+
+describe('GET /commits', () => {
+  it('lists the newest built commits of every service in one request, asking only about the services it lists', async () => {
+    const other = 'd'.repeat(40);
+    const reported = await request(app)
+      .post('/builds')
+      .set(CI)
+      .send({ service: 'ranking', commit: other, status: 'passed', url: 'https://ci.example.com/runs/9' });
+    expect(reported.status).toBe(201);
+    runningAsked.length = 0;
+    const answer = await request(app).get('/commits?limit=3').set(READER);
+    expect(answer.status).toBe(200);
+    expect(answer.body.items).toEqual([
+      {
+        service: 'ranking',
+        commit: other,
+        build: { status: 'passed', url: 'https://ci.example.com/runs/9', reportedAt: expect.any(String) },
+        runningIn: [],
+      },
+      expect.objectContaining({ service: 'search', commit: commits[2], message: 'Broken search' }),
+      expect.objectContaining({ service: 'search', commit: commits[1], version: '1.1.0', runningIn: ['prod'] }),
+    ]);
+    // Where each runs was asked once a service listed, not once a commit or once a service registered.
+    expect(runningAsked.sort()).toEqual(['ranking', 'search']);
   });
 });
 

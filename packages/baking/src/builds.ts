@@ -28,12 +28,18 @@ export interface BuildStore {
   get(service: string, commit: string): Promise<Build | undefined>;
   /** Newest report first. */
   list(service: string, limit: number): Promise<Build[]>;
+  /** Every service's, newest report first (the newest RECENT_KEPT reports are indexed across services). */
+  recent(limit: number): Promise<Build[]>;
   byVersion(service: string, version: string): Promise<Build | undefined>;
   /** True the first time a webhook delivery id is seen (kept a week), false for a replay. */
   firstDelivery(id: string): Promise<boolean>;
 }
 
-// KEYS: record hash, recent zset, versions hash. ARGV: commit, report JSON, score.
+/** How many of the newest reports the index across services keeps. */
+export const RECENT_KEPT = 1000;
+
+// KEYS: record hash, recent zset, versions hash, recent-across-services zset. ARGV: commit,
+// report JSON, score, `service commit`, how many the index across services keeps.
 // Fields the new report leaves out are kept from the old one; a version once given stays.
 const RECORD = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
@@ -49,6 +55,8 @@ local body = cjson.encode(new)
 redis.call('HSET', KEYS[1], ARGV[1], body)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if new.version then redis.call('HSETNX', KEYS[3], new.version, ARGV[1]) end
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[5]) - 1)
 return body`;
 
 export function createRedisBuildStore({ redis, prefix }: { redis: Redis; prefix: string }): BuildStore {
@@ -58,13 +66,16 @@ export function createRedisBuildStore({ redis, prefix }: { redis: Redis; prefix:
     async record(build) {
       const body = (await redis.eval(
         RECORD,
-        3,
+        4,
         key(build.service, 'records'),
         key(build.service, 'recent'),
         key(build.service, 'versions'),
+        `${prefix}builds-recent`,
         build.commit,
         JSON.stringify(build),
         Date.parse(build.reportedAt),
+        `${build.service} ${build.commit}`,
+        RECENT_KEPT,
       )) as string;
       return JSON.parse(body) as Build;
     },
@@ -78,6 +89,11 @@ export function createRedisBuildStore({ redis, prefix }: { redis: Redis; prefix:
       const commits = await redis.zrevrange(key(service, 'recent'), 0, limit - 1);
       if (commits.length === 0) return [];
       const raws = await redis.hmget(key(service, 'records'), ...commits);
+      return raws.map(parse).filter((b): b is Build => !!b);
+    },
+    async recent(limit) {
+      const pairs = (await redis.zrevrange(`${prefix}builds-recent`, 0, limit - 1)).map((m) => m.split(' '));
+      const raws = await Promise.all(pairs.map(([service, commit]) => redis.hget(key(service!, 'records'), commit!)));
       return raws.map(parse).filter((b): b is Build => !!b);
     },
     async byVersion(service, version) {

@@ -82,6 +82,10 @@ export function describeCloudContract(setup: () => ContractSetup): void {
       (h) => states(h, ids, 'healthy'),
       'both targets healthy',
     );
+    // The whole cloud in one listing: the group with its cluster, and its target group's health.
+    const listing = await cloud.describeClusters();
+    expect(listing.groups.filter((g) => g.cluster === 'search-prod').map((g) => g.name)).toEqual(['search-prod-v001']);
+    expect(states(listing.targetHealth[tg] ?? [], ids, 'healthy')).toBe(true);
 
     await cloud.disableServerGroup(spec.name);
     expect((await cloud.getServerGroup(spec.name))?.disabled).toBe(true);

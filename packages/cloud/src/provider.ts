@@ -62,6 +62,14 @@ export interface ServerGroup extends DaemonServerGroup {
   launchFailure?: string;
 }
 
+/** The whole cloud in one answer (describeClusters): what a view of every cluster reads. */
+export interface CloudListing {
+  /** Every server group, each naming its cluster, oldest first. */
+  groups: ServerGroup[];
+  /** Each target group an enabled server group is in, by name, and its targets' health. */
+  targetHealth: Record<string, TargetHealth[]>;
+}
+
 export type HealthCheck = Schemas['HealthCheck'];
 export type TargetGroupSpec = Schemas['TargetGroupSpec'];
 export type LoadBalancerSpec = Schemas['LoadBalancerSpec'];
@@ -119,6 +127,13 @@ export interface CloudProvider {
   getServerGroup(name: string): Promise<ServerGroup | undefined>;
   /** Every server group of a cluster (`search-prod`), oldest first. */
   listServerGroups(cluster: string): Promise<ServerGroup[]>;
+  /**
+   * Every server group of the cloud, and the health of the target groups the enabled ones are in,
+   * in one listing: what a view of every cluster reads instead of asking once a cluster (local:
+   * one request to the daemon; AWS: the region's snapshot, one paginated DescribeAutoScalingGroups,
+   * and DescribeTargetHealth once a target group in service, which AWS cannot answer in batches).
+   */
+  describeClusters(): Promise<CloudListing>;
   resizeServerGroup(name: string, capacity: Capacity): Promise<ServerGroup>;
   /** Stops the group receiving traffic and keeps its instances (Asgard's disable). */
   disableServerGroup(name: string): Promise<ServerGroup>;

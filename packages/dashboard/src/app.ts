@@ -116,10 +116,11 @@ export function createApp({
   // The pnpm store path has a .pnpm segment, which sendFile refuses unless told.
   app.get('/assets/chart.umd.js', (_req, res) => res.sendFile(chartJs, { dotfiles: 'allow' }));
   app.use('/assets', express.static(assets, { fallthrough: false }));
-  const releaseHome = async (): Promise<Record<string, Html>> =>
-    releases
-      ? { 'multi-releases': multiReleasesSection(await releases.releases()), sync: syncSection(await releases.sync()) }
-      : {};
+  const releaseHome = async (): Promise<Record<string, Html>> => {
+    if (!releases) return {};
+    const [listed, sets] = await Promise.all([releases.releases(), releases.sync()]);
+    return { 'multi-releases': multiReleasesSection(listed), sync: syncSection(sets) };
+  };
 
   app.get('/signin', (req, res) => {
     res.type('html').send(signInPage(localPath(req.query.next), req.query.refused === '1').toString());
@@ -156,7 +157,17 @@ export function createApp({
     res.redirect(303, `/signin?next=${encodeURIComponent(req.originalUrl)}`);
   });
 
-  app.get('/', async (_req, res) => page(res, await homePage(data, Object.values(await releaseHome())), 'page'));
+  // The releases and sync sets read beside the page's own reads, not before them.
+  app.get('/', async (_req, res) =>
+    page(
+      res,
+      await homePage(
+        data,
+        releaseHome().then((sections) => Object.values(sections)),
+      ),
+      'page',
+    ),
+  );
   app.get('/services', async (_req, res) => page(res, await servicesPage(data), 'page'));
   app.get('/deployments', async (req, res) =>
     page(res, await deploymentsPage(data, deploymentFilter(req.query as Record<string, unknown>)), 'page'),

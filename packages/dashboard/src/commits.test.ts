@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { commitsSection } from './commits.js';
-import type { CommitSummary } from './data.js';
+import type { CommitSummary, Data } from './data.js';
+import { homePage } from './pages.js';
 
 const items: CommitSummary[] = [
   { service: 'search', commit: 'c'.repeat(40), message: 'Newest <b>', author: 'Eve', runningIn: [] },
@@ -41,5 +42,34 @@ describe('a build link a ci token stored (#24 attack 5)', () => {
       expect(text).not.toMatch(/href="(javascript|data):/i);
       expect(text).toContain('failed');
     }
+  });
+});
+
+describe('the home page at a catalog of many services (issue 28)', () => {
+  it('reads the recent commits of every service in one request, not one request a service', async () => {
+    const calls: string[] = [];
+    const clusters = Array.from({ length: 200 }, (_, i) => ({
+      service: `svc${Math.floor(i / 4)}`,
+      env: `prod-${i % 4}`,
+      active: null,
+      retained: [],
+      health: { healthy: 0, instances: 0 },
+    }));
+    const answers: Record<string, unknown> = {
+      deployments: [],
+      clusters,
+      recentCommits: [{ ...items[0]!, service: 'svc7' }],
+      commits: [],
+    };
+    const data = new Proxy({} as Data, {
+      get: (_, name: string) => async () => {
+        calls.push(name);
+        return answers[name];
+      },
+    });
+    const text = (await homePage(data)).text;
+    expect(text).toContain('Newest &lt;b&gt;');
+    expect(text).toContain('<a href="/services/svc7">svc7</a>');
+    expect(calls.sort()).toEqual(['clusters', 'deployments', 'recentCommits']);
   });
 });

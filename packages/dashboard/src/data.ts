@@ -88,6 +88,14 @@ export function createData(urls: Urls, token: string) {
         return [];
       }
     },
+    /** The newest built commits of every service, in one request; [] when baking cannot say. */
+    async recentCommits(limit = 10): Promise<CommitSummary[]> {
+      try {
+        return unwrap(await baking.GET('/commits', { params: { query: { limit } } })).items;
+      } catch {
+        return [];
+      }
+    },
     /** The source commit a version's artifact was built from, when a build was reported. */
     async sourceCommit(service: string, version: string): Promise<string | undefined> {
       const found = await baking.GET('/services/{service}/versions/{version}/build', {

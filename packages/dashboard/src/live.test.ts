@@ -225,6 +225,7 @@ describe('what a page reads', () => {
     const asked: string[] = [];
     const data = {
       deployments: async () => [],
+      recentCommits: async () => [],
       clusters: async (service?: string) => {
         asked.push(service ?? 'every service');
         return [];

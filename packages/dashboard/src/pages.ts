@@ -43,11 +43,10 @@ export async function homeSections(data: Data): Promise<Record<string, Html>> {
 }
 
 /** `extra`: further live sections (releases, sync sets) under the clusters. */
-export async function homePage(data: Data, extra: Html[] = []): Promise<Html> {
-  const read = await homeData(data);
+export async function homePage(data: Data, further: Html[] | Promise<Html[]> = []): Promise<Html> {
+  const [read, commits, extra] = await Promise.all([homeData(data), recentCommitsAcross(data), further]);
   const sections = sectionsOf(read);
   const chart = chartData(read[0]);
-  const commits = await recentCommitsAcross(data, [...new Set(read[1].map((c) => c.service))]);
   return layout(
     'Overview',
     html`<div class="grid">

@@ -125,10 +125,11 @@ export interface DeploymentContext {
   /** The version serving before, when this deployment goes back to an older one (a downgrade). */
   downgradeFrom?: string;
   /**
-   * A person confirmed this change against a preview: the group that served then (null: none) and
-   * the from → to they read. Checked when the deployment holds the cluster (a queued one waited).
+   * A person confirmed this change against a preview, or a release checked it (forward only, not
+   * frozen) as its cluster started: the group that served then (null: none) and the from → to.
+   * Checked again when the deployment holds the cluster (a queued one waited meanwhile).
    */
-  confirmed?: { from: string | null; said: string };
+  confirmed?: { from: string | null; said: string; by?: 'release' };
   /** A retained group scaled to zero, scaled back up for this deployment: from what, when, and how long it took. */
   scaleUp?: { from: number; to: number; at: number; tookMs?: number };
   /** When the failure that started the automatic rollback was seen (epoch ms). */

@@ -1,6 +1,6 @@
 /** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
 import { randomBytes } from 'node:crypto';
-import { checkUserData, type CloudProvider, type CloudRegions } from '@slipway/cloud';
+import { checkUserData, type CloudProvider, type CloudRegions, type TargetHealth } from '@slipway/cloud';
 import {
   ConflictError,
   InputError,
@@ -31,13 +31,13 @@ import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, ty
 import type { Runner } from './runner.js';
 import { cloudOf, machineImageIn } from './regions.js';
 import type { operations } from './schema/generated/openapi.js';
-import { clusterNow, groupStanding, servingOf, type ClusterNow } from './serving.js';
+import { clusterNow, clustersNow, groupStanding, servingOf, type ClusterNow } from './serving.js';
 import { scalingDown, type DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
 import { notOneCluster, resolveName } from './targets.js';
 import { undoTarget } from './undo.js';
 
-/** Clusters described at once for GET /clusters: each asks its cloud; thousands at once starve the process. */
+/** One service's clusters described at once for GET /clusters?service= (each asks its cloud). */
 const DESCRIBED_AT_ONCE = 16;
 
 export interface OperationsOptions {
@@ -264,8 +264,20 @@ export function createOperations(options: OperationsOptions) {
     async listClusters(req, res) {
       const { service: only } = typedQuery(req);
       const clusters = (await store.clusters()).filter(({ service }) => only === undefined || service === only);
-      const items = await mapAtMost(clusters, DESCRIBED_AT_ONCE, ({ service, env }) =>
-        describeEnvironment(service, env, false),
+      if (only !== undefined) {
+        // One service's few clusters: each asked of its cloud, not the whole cloud listed.
+        const items = await mapAtMost(clusters, DESCRIBED_AT_ONCE, ({ service, env }) =>
+          describeEnvironment(service, env, false),
+        );
+        res.json({ items });
+        return;
+      }
+      const { clusters: read, targetHealth } = await clustersNow(options, clusters);
+      const items = await Promise.all(
+        read.map(({ service, env, now }) => {
+          const tg = now.active?.targetGroups[0];
+          return describeCluster(service, env, now, tg ? targetHealth(now, tg) : [], false);
+        }),
       );
       res.json({ items });
     },
@@ -273,10 +285,19 @@ export function createOperations(options: OperationsOptions) {
 
   async function describeEnvironment(service: string, env: string, withDeployments: boolean) {
     const now = await clusterNow(options, service, env);
-    const cloud = cloudOf(options, now.region);
+    const tg = now.active?.targetGroups[0];
+    const health = tg ? await cloudOf(options, now.region).describeTargetHealth(tg) : [];
+    return describeCluster(service, env, now, health, withDeployments);
+  }
+
+  async function describeCluster(
+    service: string,
+    env: string,
+    now: ClusterNow,
+    health: TargetHealth[],
+    withDeployments: boolean,
+  ) {
     const { groups, releases, active } = now;
-    const tg = active?.targetGroups[0];
-    const health = tg ? await cloud.describeTargetHealth(tg) : [];
     const standing = new Map(
       await Promise.all(groups.map(async (g) => [g.name, await groupStanding(store, now, g)] as const)),
     );

@@ -82,7 +82,10 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
    * release's maker is refused (403, which fails the cluster). Answers why it is skipped, or the
    * version a downgrade goes back from.
    */
-  async function evaluate(r: ReleaseRecord, c: ReleaseCluster): Promise<{ skip?: string; downgradeFrom?: string }> {
+  async function evaluate(
+    r: ReleaseRecord,
+    c: ReleaseCluster,
+  ): Promise<{ skip?: string; downgradeFrom?: string; checked?: Deployment['context']['confirmed'] }> {
     const image = await options.peers.image(c.image);
     if (!image) return {};
     const properties = (await options.peers.service(c.service))?.properties ?? {};
@@ -102,7 +105,13 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       throw new NotAllowedError(
         `${c.service} ${c.env} is changed only by ${policy.approvers.join(', ')}; ${r.by} is not one of them`,
       );
-    return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version } : {};
+    // What it was checked against: a deployment that waits behind another checks it again (actions.ts).
+    const checked = {
+      from: change.from?.group ?? null,
+      said: `${change.from?.image ?? 'nothing'} → ${c.image}`,
+      by: 'release' as const,
+    };
+    return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version, checked } : { checked };
   }
 
   /** Why a promotion may not start this cluster: a newer one to its target (start-promotion.lua). */
@@ -122,6 +131,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     try {
       // Evaluated once, before it is submitted: a submitted one (a crash after it) is adopted as it is.
       let downgradeFrom: string | undefined;
+      let checked: Deployment['context']['confirmed'];
       if (!(await store.get(id))) {
         const evaluated = await evaluate(r, c);
         if (evaluated.skip) {
@@ -131,6 +141,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
           return;
         }
         downgradeFrom = evaluated.downgradeFrom;
+        checked = evaluated.checked;
         // Still the newest promotion to its target, checked and marked started in one step just
         // before it submits: one made while it was evaluated supersedes it.
         const superseded = await supersededBy(r, c);
@@ -152,7 +163,8 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
           return;
         }
       }
-      await submit(r, c, id, downgradeFrom ? { context: { downgradeFrom } } : {}, c.image, c.commit);
+      const context = { ...(downgradeFrom ? { downgradeFrom } : {}), ...(checked ? { confirmed: checked } : {}) };
+      await submit(r, c, id, { context }, c.image, c.commit);
       Object.assign(c, { state: 'deploying', deployment: id, startedAt: now() });
       events.push({
         type: 'cluster-started',

@@ -6,7 +6,7 @@
  * by the same step that finishes the deployment). Only those are worth keeping warm, and only those
  * are ever gone back to — by a rollback, an undo or retention alike.
  */
-import type { ServerGroup } from '@slipway/cloud';
+import type { CloudListing, CloudProvider, ServerGroup, TargetHealth } from '@slipway/cloud';
 import { clusterName } from '@slipway/core';
 import type { DeploymentState } from './deployment.js';
 import { cloudOf, clusterRegion, type RegionalDeps } from './regions.js';
@@ -44,6 +44,68 @@ export async function clusterNow(deps: ClusterDeps, service: string, env: string
     releases,
     vetted: new Set(vetted),
   };
+}
+
+/** Many clusters as they are now, and the health of the target groups in service, by target group. */
+export interface ClustersNow {
+  clusters: { service: string; env: string; now: ClusterNow }[];
+  targetHealth: (now: ClusterNow, targetGroup: string) => TargetHealth[];
+}
+
+/**
+ * Each cluster as clusterNow reads one, from one listing of each cloud (region) they are in
+ * instead of a cloud call a cluster, the store's reads of every cluster sent at once (the
+ * connection pipelines them): what a view of every cluster reads. Regions are read only where
+ * they choose a cloud (AWS); the local cloud is one cloud for every region.
+ */
+export async function clustersNow(
+  deps: ClusterDeps,
+  clusters: { service: string; env: string }[],
+): Promise<ClustersNow> {
+  const regional = deps.regions?.kind === 'aws';
+  const regions = await Promise.all(
+    clusters.map(({ service, env }) => (regional ? clusterRegion(deps.store, service, env) : undefined)),
+  );
+  const listings = new Map<CloudProvider, Promise<{ byCluster: Map<string, ServerGroup[]>; listing: CloudListing }>>();
+  const listingOf = (region: string | undefined) => {
+    const cloud = cloudOf(deps, region);
+    if (!listings.has(cloud))
+      listings.set(
+        cloud,
+        cloud.describeClusters().then((listing) => {
+          const byCluster = new Map<string, ServerGroup[]>();
+          for (const g of listing.groups) {
+            const list = byCluster.get(g.cluster) ?? [];
+            if (!list.length) byCluster.set(g.cluster, list);
+            list.push(g);
+          }
+          return { byCluster, listing };
+        }),
+      );
+    return listings.get(cloud)!;
+  };
+  const health = new Map<ClusterNow, Record<string, TargetHealth[]>>();
+  const read = await Promise.all(
+    clusters.map(async ({ service, env }, i) => {
+      const region = regions[i];
+      const { byCluster, listing } = await listingOf(region);
+      const groups = byCluster.get(clusterName(service, env)) ?? [];
+      // A cluster with no group has nothing its releases or vetted groups would describe.
+      const [releases, vetted] = groups.length
+        ? await Promise.all([deps.store.releases(service, env, RELEASES_READ), deps.store.vetted(service, env)])
+        : [[], []];
+      const now: ClusterNow = {
+        ...(region ? { region } : {}),
+        groups,
+        active: [...groups].reverse().find((g) => !g.disabled),
+        releases,
+        vetted: new Set(vetted),
+      };
+      health.set(now, listing.targetHealth);
+      return { service, env, now };
+    }),
+  );
+  return { clusters: read, targetHealth: (now, tg) => health.get(now)?.[tg] ?? [] };
 }
 
 export interface Serving {

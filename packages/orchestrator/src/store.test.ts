@@ -211,6 +211,35 @@ describe('one item of a large catalog', () => {
     expect(asked).toEqual(['service sync']);
   });
 
+  it('answers the sync report from the releases alone, reading no deployment record, when they keep version and region (issue 28)', async () => {
+    const peers = {
+      async service(name: string) {
+        return { name, properties: { clusters: { prod: ['sa', 'sb'] } } };
+      },
+    } as unknown as Peers;
+    for (const [i, env] of ['sa', 'sb'].entries()) {
+      const id = `dep-kept-${env}`;
+      await finished(id, 'kept', env, 300 + i, { imageVersion: '2.0.0' });
+      await store.recordRelease('kept', env, {
+        deployment: id,
+        image: 'img-2',
+        commit: 'c',
+        group: `kept-${env}-v001`,
+        at: '',
+        version: '2.0.0',
+        region: env === 'sa' ? 'eu' : null,
+      });
+    }
+    const read: string[] = [];
+    const counted = { ...store, get: async (id: string) => (read.push(id), store.get(id)) } as typeof store;
+    const [set] = await syncReport({ store: counted, peers }, { withRegions: true, service: 'kept' });
+    expect(set!.clusters.map((c) => [c.env, c.region ?? null, c.version])).toEqual([
+      ['sa', 'eu', '2.0.0'],
+      ['sb', null, '2.0.0'],
+    ]);
+    expect(read).toEqual([]);
+  });
+
   it("reads every service's metadata in one list for the whole sync report, not once per service", async () => {
     const asked: string[] = [];
     const peers = {

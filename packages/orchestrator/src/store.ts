@@ -35,6 +35,9 @@ export interface Release {
   commit: string;
   group: string;
   at: string;
+  /** The image's version and the cluster's region (null: the default) as deployed, kept so a reader needs not the deployment's record. */
+  version?: string;
+  region?: string | null;
 }
 
 /** A lock an admin broke, kept with who and why. */

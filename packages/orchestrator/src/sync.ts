@@ -22,8 +22,10 @@ export interface SyncDeps {
   peers: Peers;
 }
 
-/** How many services the report reads at once: their lookups overlap, without a request per service in flight at once. */
+/** How many services the report reads at once when each asks metadata: their lookups overlap, without a request per service in flight at once. */
 const READ_AT_ONCE = 16;
+/** With the metadata listed: their reads are Redis's (pipelined), baking and config asked only for old records. */
+const LISTED_AT_ONCE = 256;
 
 /**
  * Each service's sync sets as they run now (only `service`'s when named); `withRegions` says
@@ -50,6 +52,17 @@ export async function syncReport(
   };
   const cluster = async (service: string, env: string): Promise<SyncCluster> => {
     const [serving] = await deps.store.releases(service, env, 1);
+    // A release that kept its version and region answers alone (one recorded before asks its deployment).
+    if (serving?.version !== undefined && serving.region !== undefined)
+      return {
+        env,
+        ...(options.withRegions && serving.region ? { region: serving.region } : {}),
+        image: serving.image,
+        version: serving.version,
+        commit: serving.commit,
+        deployment: serving.deployment,
+        odd: false,
+      };
     const made = serving ? await deps.store.get(serving.deployment) : undefined;
     let region: string | undefined;
     if (options.withRegions) {
@@ -77,7 +90,8 @@ export async function syncReport(
     options.service === undefined && deps.peers.services
       ? new Map((await deps.peers.services()).map((s) => [s.name, s]))
       : undefined;
-  const perService = await mapAtMost(services, READ_AT_ONCE, async (service) => {
+  // Listed, what is left is mostly Redis, whose connection pipelines the reads sent together.
+  const perService = await mapAtMost(services, listed ? LISTED_AT_ONCE : READ_AT_ONCE, async (service) => {
     const record = listed ? listed.get(service) : await deps.peers.service(service);
     const report: SyncSet[] = [];
     for (const [set, members] of syncSets(record?.properties ?? {})) {

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { createRedisLeasedLocks, type LeasedLocks, type Redis } from '@slipway/core';
 import { eventually, gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createRedisReleaseStore } from './release-store.js';
+import { promoteClaim } from './release-validation.js';
 import { startReleaseCoordinator } from './releases.js';
 import type { ReleaseRecord } from './release.js';
 import { createDeploymentMetrics } from './metrics.js';
@@ -426,5 +427,90 @@ describe('7. a confirmation outlived by a wait in the queue', () => {
     );
     const groups = await f.cloud.listServerGroups('conf-prod');
     expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-conf-2']);
+  });
+});
+
+describe('8. a promotion outlived by a wait in the queue', () => {
+  it('fails, before touching the cluster, a promotion queued behind a deploy of a newer version (no downgrade by waiting)', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    expect((await ended(f.store, await deploy(f, 'promo', 'img-promo-1'))).state).toBe('succeeded');
+    const making = gate();
+    const release = f.standIn.intercept('createLaunchTemplate', () => making.hold());
+    const newer = await deploy(f, 'promo', 'img-promo-3');
+    await making.arrived;
+    // The promotion of img-promo-2 is checked now (img-promo-1 serves: forward) and waits behind it.
+    const releases = createRedisReleaseStore({ redis: f.redis, prefix: f.prefix });
+    const locksPrefix = `${f.prefix}releases:`;
+    const since = new Date().toISOString();
+    await releases.create(
+      {
+        id: 'rel-promowait',
+        message: 'promote',
+        by: 'dave',
+        onFailure: 'stop',
+        state: 'running',
+        createdAt: since,
+        items: [
+          {
+            service: 'promo',
+            image: 'img-promo-2',
+            env: 'prod',
+            clusters: ['prod'],
+            leftOut: [],
+            promotedFrom: { env: 'staging', deployment: 'dep-promostage', since },
+          },
+        ],
+        waves: [
+          {
+            index: 0,
+            bakeSeconds: 0,
+            clusters: [
+              {
+                service: 'promo',
+                env: 'prod',
+                image: 'img-promo-2',
+                commit: 'c'.repeat(40),
+                after: [],
+                state: 'pending',
+              },
+            ],
+          },
+        ],
+        revision: 0,
+      },
+      { type: 'created' },
+      [promoteClaim('promo', 'prod')],
+    );
+    const coordinator = startReleaseCoordinator({
+      releases,
+      store: f.store,
+      runner: f.runner,
+      peers: standInPeers,
+      cloud: f.cloud,
+      releaseConcurrency: 2,
+      locks: createRedisLeasedLocks({ redis: f.redis, prefix: locksPrefix, leaseMs: 10_000 }),
+      locksPrefix,
+      logger,
+      tickMs: 3_600_000,
+    });
+    try {
+      await coordinator.sweep();
+      const cluster = (await releases.get('rel-promowait'))!.waves[0]!.clusters[0]!;
+      expect(cluster).toMatchObject({ state: 'deploying' });
+      const promoted = cluster.deployment!;
+      expect((await f.store.get(promoted))!.state).toBe('queued');
+      release();
+      making.open();
+      expect((await ended(f.store, newer)).state).toBe('succeeded');
+      const done = await ended(f.store, promoted);
+      expect(done.state).toBe('failed');
+      expect(done.reason).toMatch(
+        /the release checked img-promo-1 → img-promo-2; promo prod changed since: img-promo-3 serves now/,
+      );
+      const groups = await f.cloud.listServerGroups('promo-prod');
+      expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-promo-3']);
+    } finally {
+      await coordinator.close();
+    }
   });
 });

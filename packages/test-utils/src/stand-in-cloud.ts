@@ -46,7 +46,8 @@ type Method =
   | 'enableServerGroup'
   | 'disableServerGroup'
   | 'destroyServerGroup'
-  | 'describeTargetHealth';
+  | 'describeTargetHealth'
+  | 'describeClusters';
 
 export interface StandInCloudOptions {
   /** The address every instance answers on (`host:port`); none: health is the cloud's status checks. */
@@ -75,6 +76,19 @@ export function standInCloud(options: StandInCloudOptions = {}) {
     const g = groups.get(name);
     if (!g) throw Object.assign(new Error(`no server group ${name}`), { name: 'NotFoundError', status: 404 });
     return g;
+  }
+  function healthOf(targetGroup: string) {
+    return [...groups.values()]
+      .filter((g) => !g.disabled && g.targetGroups.includes(targetGroup))
+      .flatMap((g) => {
+        g.looks = (g.looks ?? 0) + 1;
+        const failing = bad(g) && g.looks > 1;
+        return instancesOf(g).map((i) => ({
+          instanceId: i.id,
+          state: failing ? 'unhealthy' : 'healthy',
+          ...(failing ? { reason: 'Target.ResponseCodeMismatch' } : {}),
+        }));
+      });
   }
   async function at(method: Method, args: unknown[]): Promise<void> {
     for (const hook of interceptors.get(method) ?? []) await hook(args);
@@ -168,17 +182,16 @@ export function standInCloud(options: StandInCloudOptions = {}) {
     /** A group's instances are registered while it is in service (a bad image's failing from the second look). */
     async describeTargetHealth(targetGroup: string) {
       await at('describeTargetHealth', [targetGroup]);
-      return [...groups.values()]
-        .filter((g) => !g.disabled && g.targetGroups.includes(targetGroup))
-        .flatMap((g) => {
-          g.looks = (g.looks ?? 0) + 1;
-          const failing = bad(g) && g.looks > 1;
-          return instancesOf(g).map((i) => ({
-            instanceId: i.id,
-            state: failing ? 'unhealthy' : 'healthy',
-            ...(failing ? { reason: 'Target.ResponseCodeMismatch' } : {}),
-          }));
-        });
+      return healthOf(targetGroup);
+    },
+    /** Every group (each with its cluster), oldest first, and each target group in service's health. */
+    async describeClusters() {
+      await at('describeClusters', []);
+      const serving = new Set([...groups.values()].filter((g) => !g.disabled).flatMap((g) => g.targetGroups));
+      return {
+        groups: [...groups.values()].map((g) => ({ ...copy(g)!, cluster: clusterOf(g.name) })),
+        targetHealth: Object.fromEntries([...serving].map((tg) => [tg, healthOf(tg)])),
+      };
     },
   };
 

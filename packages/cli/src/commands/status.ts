@@ -51,14 +51,17 @@ export async function status(service?: string, env?: string, options: GlobalOpti
   const name = service ? await knownService(service) : undefined;
   const environmentName = name && env ? await knownEnv(name, env) : undefined;
   if (!environmentName) {
-    const clusters = (
-      await answer(
-        orchestrator().GET('/clusters', { params: { query: name ? { service: name } : {} } }),
-        'orchestrator',
-      )
-    ).items;
-    const images = await allImages(clusters.map((c) => c.service));
-    const latest = await deployments(name, undefined, 100);
+    // Read side by side: one service's images, or every service's in one list.
+    const [listed, images, latest] = await Promise.all([
+      answer(orchestrator().GET('/clusters', { params: { query: name ? { service: name } : {} } }), 'orchestrator'),
+      name
+        ? serviceImages(name)
+        : answer(client('baking').GET('/images', { params: { query: { kind: 'service' } } }), 'baking').then(
+            (list) => list.items,
+          ),
+      deployments(name, undefined, 100),
+    ]);
+    const clusters = listed.items;
     show(options, { items: clusters }, () => {
       if (clusters.length === 0)
         return line(

@@ -47,6 +47,7 @@ import type {
   Instance,
   LifecycleState,
   ServerGroup,
+  CloudListing,
   ServerGroupSpec,
   TargetHealth,
 } from '../provider.js';
@@ -72,6 +73,9 @@ import {
   type Clock,
   type InstanceDetails,
 } from './snapshot.js';
+
+/** Target groups described at once for describeClusters: AWS's ELB API allows about 10 a second sustained. */
+const HEALTH_AT_ONCE = 8;
 
 export interface AwsProviderOptions extends AwsClientOptions {
   /** Subnets for server groups (and load balancers, unless loadBalancerSubnets names others). */
@@ -391,6 +395,25 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       );
       mine.sort((a, b) => (a.CreatedTime?.getTime() ?? 0) - (b.CreatedTime?.getTime() ?? 0));
       return fresh(mine);
+    },
+
+    async describeClusters() {
+      // The region's snapshot (one paginated DescribeAutoScalingGroups for every Slipway group);
+      // AWS has no batch DescribeTargetHealth, so each target group in service is asked (cached a tick).
+      const { groups, instances, failures } = await snapshot.read();
+      const listed = [...groups.values()]
+        .sort((a, b) => (a.CreatedTime?.getTime() ?? 0) - (b.CreatedTime?.getTime() ?? 0))
+        .map((g) => toServerGroup(g, instances, failures.get(g.AutoScalingGroupName!)));
+      const serving = [...new Set(listed.filter((g) => !g.disabled).flatMap((g) => g.targetGroups))];
+      const targetHealth: CloudListing['targetHealth'] = {};
+      for (let i = 0; i < serving.length; i += HEALTH_AT_ONCE)
+        await Promise.all(
+          serving.slice(i, i + HEALTH_AT_ONCE).map(async (tg) => {
+            const health = await orNothing(() => provider.describeTargetHealth(tg));
+            if (health) targetHealth[tg] = health;
+          }),
+        );
+      return { groups: listed, targetHealth };
     },
 
     async resizeServerGroup(name, capacity) {

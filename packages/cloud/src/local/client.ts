@@ -65,6 +65,9 @@ export function createLocalProvider(options: LocalProviderOptions): CloudProvide
     async listServerGroups(cluster) {
       return unwrap(await client.GET('/server-groups', { params: { query: { cluster } } })).items;
     },
+    async describeClusters() {
+      return unwrap(await client.GET('/clusters'));
+    },
     async resizeServerGroup(name, capacity: Capacity) {
       return unwrap(await client.POST('/server-groups/{name}/resize', { ...path(name), body: capacity }));
     },

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,24 @@ describe('local cloud: the provider contract', () => {
 });
 
 describe('local cloud', () => {
+  it('lists images from the manifests it read before, reading one again once it changed, forgetting one removed', async () => {
+    const cloud = await startCloud();
+    const images = join(home, 'images');
+    await writeTestImage(images, 'img-test2', { version: '2.0.0' });
+    expect((await cloud.listImages()).map((i) => [i.id, i.version]).sort()).toEqual([
+      ['img-test1', '1.0.0'],
+      ['img-test2', '2.0.0'],
+    ]);
+    const manifest = join(images, 'img-test2', 'manifest.json');
+    const before = JSON.parse(await readFile(manifest, 'utf8')) as Record<string, unknown>;
+    await writeFile(manifest, JSON.stringify({ ...before, version: '2.0.1' }));
+    await utimes(manifest, new Date(), new Date(Date.now() + 5000));
+    expect((await cloud.getImage('img-test2'))?.version).toBe('2.0.1');
+    await rm(join(images, 'img-test2'), { recursive: true });
+    expect((await cloud.listImages()).map((i) => i.id)).toEqual(['img-test1']);
+    expect(await cloud.getImage('img-test2')).toBeUndefined();
+  });
+
   async function groupWith(cloud: LocalCloud, desired: number) {
     await cloud.createLaunchTemplate({
       name: 'search-prod-v001',

@@ -10,7 +10,7 @@ import { checkLoadBalancerSpec, checkUserData } from '../bounds.js';
 import { ConflictError, InputError, NotFoundError, parseServerGroupName, type Logger } from '@slipway/core';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type {
@@ -24,6 +24,7 @@ import type {
   LoadBalancer,
   LoadBalancerSpec,
   ServerGroup,
+  CloudListing,
   ServerGroupSpec,
   TargetHealth,
   GroupTraffic,
@@ -69,6 +70,8 @@ export class LocalCloud implements CloudProvider {
   private balancers!: LoadBalancers;
   /** Load balancers whose listener runs now. */
   private readonly live = new Set<string>();
+  /** Each image's manifest as last read, with its modification time. */
+  private readonly manifests = new Map<string, { changed: number; image: Image }>();
   /** What each load balancer was last told its targets are, to push only changes. */
   private readonly pushed = new Map<string, string>();
   private pushing: Promise<void> = Promise.resolve();
@@ -128,8 +131,26 @@ export class LocalCloud implements CloudProvider {
   async getImage(id: string): Promise<Image | undefined> {
     if (!IMAGE_ID.test(id)) return undefined;
     const manifest = join(this.imagesDir, id, 'manifest.json');
-    if (!existsSync(manifest)) return undefined;
-    const raw = JSON.parse(await readFile(manifest, 'utf8')) as Partial<Image> & { created?: string };
+    // Read again only when it changed: listing a thousand images reads a thousand manifests otherwise.
+    const changed = await stat(manifest).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
+    if (changed === undefined) {
+      this.manifests.delete(id);
+      return undefined;
+    }
+    const known = this.manifests.get(id);
+    if (known?.changed === changed) return known.image;
+    const image = this.imageOf(
+      id,
+      JSON.parse(await readFile(manifest, 'utf8')) as Partial<Image> & { created?: string },
+    );
+    this.manifests.set(id, { changed, image });
+    return image;
+  }
+
+  private imageOf(id: string, raw: Partial<Image> & { created?: string }): Image {
     return {
       id,
       kind: raw.kind === 'base' ? 'base' : 'service',
@@ -143,6 +164,8 @@ export class LocalCloud implements CloudProvider {
 
   async listImages(filter: { service?: string; kind?: ImageKind } = {}): Promise<Image[]> {
     const ids = existsSync(this.imagesDir) ? await readdir(this.imagesDir) : [];
+    const present = new Set(ids);
+    for (const id of this.manifests.keys()) if (!present.has(id)) this.manifests.delete(id);
     const images = (await Promise.all(ids.map((id) => this.getImage(id)))).filter((i): i is Image => !!i);
     return images
       .filter((i) => (!filter.service || i.service === filter.service) && (!filter.kind || i.kind === filter.kind))
@@ -242,6 +265,18 @@ export class LocalCloud implements CloudProvider {
       .filter((g) => !g.destroying && parseServerGroupName(g.name)?.cluster === cluster)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
       .map((g) => this.describe(g));
+  }
+
+  async describeClusters(): Promise<CloudListing> {
+    const groups = Object.values(this.state.serverGroups)
+      .filter((g) => !g.destroying)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    const serving = new Set(groups.filter((g) => !g.disabled).flatMap((g) => g.targetGroups));
+    const targetHealth: CloudListing['targetHealth'] = {};
+    for (const spec of Object.values(this.state.loadBalancers))
+      if (serving.has(spec.targetGroup.name) && this.live.has(spec.name))
+        targetHealth[spec.targetGroup.name] = await this.balancers.health(spec.name);
+    return { groups: groups.map((g) => this.describe(g)), targetHealth };
   }
 
   async resizeServerGroup(name: string, capacity: Capacity): Promise<ServerGroup> {

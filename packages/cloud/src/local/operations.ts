@@ -49,6 +49,9 @@ export function createOperations({ cloud }: { cloud: CloudProvider }): Operation
     async listServerGroups(req, res) {
       res.json({ items: await cloud.listServerGroups(typedQuery(req).cluster) });
     },
+    async describeClusters(_req, res) {
+      res.json(await cloud.describeClusters());
+    },
     async createServerGroup(req, res) {
       res.json(await cloud.createServerGroup({ ...req.body, name: req.params.name }));
     },

@@ -230,6 +230,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/commits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest commits CI reported a build of, across every service, newest report first: each with its service, message and author, build, artifact version and the environments running it now. What a view of every service reads, instead of one request a service. */
+        get: operations["listRecentCommits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services/{service}/commits": {
         parameters: {
             query?: never;
@@ -977,6 +994,33 @@ export interface operations {
                 content: {
                     "application/json": {
                         ignored?: string;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listRecentCommits: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest report first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: (components["schemas"]["CommitSummary"] & {
+                            service: string;
+                        })[];
                     };
                 };
             };

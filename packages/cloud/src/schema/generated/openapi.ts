@@ -90,6 +90,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/clusters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every server group (each naming its cluster), oldest first, and the health of the targets of each target group an enabled group is in: the whole cloud in one answer, for a view of every cluster (instead of one request a cluster). */
+        get: operations["describeClusters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/server-groups/{name}": {
         parameters: {
             query?: never;
@@ -472,6 +489,13 @@ export interface components {
             /** @description Where the window starts as the cloud counts it (a second, or a minute on AWS). */
             since: string;
         };
+        CloudListing: {
+            groups: components["schemas"]["ServerGroup"][];
+            /** @description Each target group an enabled server group is in, by name, and its targets' health. */
+            targetHealth: {
+                [key: string]: components["schemas"]["TargetHealth"][];
+            };
+        };
         TargetHealth: {
             instanceId: string;
             address?: string;
@@ -701,6 +725,27 @@ export interface operations {
                     "application/json": {
                         items: components["schemas"]["ServerGroup"][];
                     };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    describeClusters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every server group and the target groups' health. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CloudListing"];
                 };
             };
             default: components["responses"]["Problem"];
