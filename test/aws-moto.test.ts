@@ -233,6 +233,9 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
   it('deploys again: the new group in service, the old one disabled the Asgard way', async () => {
     const done = await ends(await deploy(images.v2));
     expect(done).toMatchObject({ state: 'succeeded' });
+    // Its burn-in served from a target group of its own (so CloudWatch could tell the groups apart), gone since.
+    expect(done.context.split).toEqual({ targetGroup: 'search-prod-v002', joined: true, ended: true });
+    expect(await targetGroupNames()).not.toContain('search-prod-v002');
     expect(await inService('search-prod-v002')).toBe(true);
     const old = await group('search-prod-v001');
     expect(suspended(old)).toEqual([
@@ -270,9 +273,15 @@ describe('a whole deployment on SLIPWAY_CLOUD=aws, against moto', () => {
     expect(done.state).toBe('rolled-back');
     const created = String(done.context.group);
     expect(suspended(await group(created))).toContain('AddToLoadBalancer');
+    expect(done.context.split).toMatchObject({ targetGroup: created, ended: true });
+    expect(await targetGroupNames()).not.toContain(created);
     expect(await inService('search-prod-v001')).toBe(true);
   });
 });
+
+async function targetGroupNames(): Promise<string[]> {
+  return ((await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups ?? []).map((t) => t.TargetGroupName!);
+}
 
 async function applyStack(name: string) {
   const plan = await api<{ id: string; region?: string }>('infra', `/stacks/${name}/plans`, {});

@@ -170,6 +170,27 @@ export interface CloudProvider {
   watchTraffic?(targetGroup: string, onEvent: (event: TrafficEvent) => void, ended?: () => void): TrafficSubscription;
 
   /**
+   * Where the cloud counts traffic per target group only (AWS's CloudWatch), a burn-in gives the
+   * new group a target group of its own, so that its traffic can be told from the old group's
+   * (`trafficOf` then answers each `attributed`). Absent where the cloud counts each group apart
+   * already (the local cloud). Each is safe to run twice and after a crash at any point.
+   *
+   * splitTraffic: makes `group`'s own target group beside `targetGroup` (same port, protocol,
+   * health check and deregistration delay, tagged) and has the group join it instead of
+   * `targetGroup` when enabled; answers its name. The group must not be in service yet.
+   */
+  splitTraffic?(targetGroup: string, group: string): Promise<string>;
+  /** The listeners forwarding to `targetGroup` send to it and to `group`'s own in these shares (a weighted forward). */
+  weighTraffic?(targetGroup: string, group: string, shares: { group: number; others: number }): Promise<void>;
+  /** `group`, in service in its own target group, joins `targetGroup` too: the start of a split's end when the group stays. */
+  joinTraffic?(targetGroup: string, group: string): Promise<void>;
+  /**
+   * The listeners back to `targetGroup` alone, `group` out of its own target group (and, unless
+   * `keep`, out of service), and that target group deleted. Does nothing where there was no split.
+   */
+  endTrafficSplit?(targetGroup: string, group: string, options: { keep: boolean }): Promise<void>;
+
+  /**
    * Where a bake's builder instance runs (AWS): the VPC, a subnet of it and the address range
    * allowed to reach it (the VPC's own), for a Packer template that names no default network.
    * Absent on the local cloud, whose images are directories.

@@ -114,11 +114,21 @@ export async function waitEnd(ctx: ActionContext, name: string, ms: number): Pro
   return waits[name];
 }
 
+/**
+ * The target group the new group serves from: its own while its traffic is split from the old
+ * group's (AWS's burn-in, traffic-split.ts) until it joined the cluster's; else the cluster's.
+ */
+export function servingTargetGroup(ctx: ActionContext): string {
+  const split = ctx.deployment.context.split;
+  return split?.targetGroup && !split.joined && !split.ended ? split.targetGroup : need(ctx, 'targetGroup');
+}
+
 /** How many of a group's running instances the load balancer finds healthy. */
 export async function targetsHealthy(ctx: ActionContext, groupName: string): Promise<{ healthy: number; of: number }> {
   const found = await ctx.deps.cloud.getServerGroup(groupName);
   const ids = (found?.instances ?? []).filter((i) => i.lifecycle === 'running').map((i) => i.id);
-  const health = await ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'));
+  const targetGroup = groupName === ctx.deployment.context.group ? servingTargetGroup(ctx) : need(ctx, 'targetGroup');
+  const health = await ctx.deps.cloud.describeTargetHealth(targetGroup);
   return {
     healthy: ids.filter((id) => health.find((t) => t.instanceId === id)?.state === 'healthy').length,
     of: ids.length,

@@ -22,11 +22,13 @@ describe('STRATEGIES', () => {
       'create-server-group',
       'wait-for-instances-running',
       'wait-for-instance-health',
+      'split-traffic',
       'enable-new-group',
       'wait-for-load-balancer-health',
+      'weigh-traffic',
       'burn-in',
     ];
-    const end = ['disable-old-group', 'wait-for-drain', 'destroy-old-groups', 'record'];
+    const end = ['join-traffic', 'disable-old-group', 'wait-for-drain', 'destroy-old-groups', 'record'];
     expect(names(STRATEGIES['red-black'])).toEqual([...common, ...switchOver, ...end]);
     expect(names(STRATEGIES.highlander)).toEqual([...common, ...switchOver, ...end]);
     expect(names(STRATEGIES.progressive)).toEqual([...common, ...switchOver, 'grow-in-batches', ...end]);
@@ -38,6 +40,7 @@ describe('STRATEGIES', () => {
     expect(names(ROLLBACK_ACTIONS)).toEqual([
       'restore-previous-group',
       'wait-for-previous-group-health',
+      'end-traffic-split',
       'take-new-group-out',
       'destroy-new-group',
     ]);

@@ -13,6 +13,7 @@ import {
   look,
   need,
   nap,
+  servingTargetGroup,
   targetsHealthy,
   waitEnd,
   type Action,
@@ -23,6 +24,7 @@ import { HealthTracker, instanceHealth, runWebCheck } from './health.js';
 import { ROLLBACK_ACTIONS } from './rollback.js';
 import { sourceOfImage } from './source.js';
 import { TrafficWatch } from './traffic-watch.js';
+import { splitTraffic, weigh, weighTraffic } from './traffic-split.js';
 
 export * from './action.js';
 export { rollbackPlan, ROLLBACK_ACTIONS } from './rollback.js';
@@ -133,7 +135,7 @@ async function waitForTargets(ctx: ActionContext, label = 'targets'): Promise<st
       continue;
     }
     const { healthy, of } = seen;
-    if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${need(ctx, 'targetGroup')}`;
+    if (of > 0 && healthy === of) return `${healthy} target(s) healthy in ${servingTargetGroup(ctx)}`;
     if (Date.now() > deadline) {
       throw new DeploymentFailure(`the load balancer found ${healthy} of ${of} new targets healthy in time`);
     }
@@ -379,7 +381,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
         Promise.all(
           instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
         ),
-        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(need(ctx, 'targetGroup'))),
+        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(servingTargetGroup(ctx))),
       ]),
     );
     if (!targets && !failure) {
@@ -454,6 +456,8 @@ const growInBatches: Action = {
       const before = ctx.deployment.context.previousCapacity;
       if (previous && before) {
         const keep = Math.max(before.desired - size, 0);
+        // Where the traffic is split (AWS), the listeners' shares follow the sizes: before the old group shrinks.
+        await weigh(ctx, { group: size, others: keep });
         const old = await cloud.getServerGroup(previous);
         if (old && old.desired > keep) {
           if (!ctx.deployment.context.previousShrunk) {
@@ -471,6 +475,32 @@ const growInBatches: Action = {
       );
     }
     return sizes.length ? `grew in ${sizes.length} batch(es) to ${target}` : `${target} instance(s): no batches needed`;
+  },
+};
+
+/**
+ * The end of a split burn-in that passed (traffic-split.ts): the new group joins the cluster's
+ * target group, and once its targets are healthy there the listeners forward to that one alone
+ * and the group's own target group is deleted — before the old group leaves, so that the
+ * cluster's target group never lacks healthy targets.
+ */
+const joinTraffic: Action = {
+  name: 'join-traffic',
+  async run(ctx) {
+    const { cloud } = ctx.deps;
+    const split = ctx.deployment.context.split;
+    if (!split?.targetGroup || split.ended || !cloud.joinTraffic || !cloud.endTrafficSplit) return 'traffic not split';
+    const [targetGroup, name] = [need(ctx, 'targetGroup'), need(ctx, 'group')];
+    if (!split.joined) {
+      // Write-ahead: the new group's health is read from the cluster's target group from here on.
+      split.joined = true;
+      await ctx.save();
+    }
+    await cloud.joinTraffic(targetGroup, name);
+    const healthy = await waitForTargets(ctx, 'targets-joined');
+    await cloud.endTrafficSplit(targetGroup, name, { keep: true });
+    split.ended = true;
+    return `${healthy}; the load balancer forwards to ${targetGroup} alone, ${split.targetGroup} deleted`;
   },
 };
 
@@ -590,9 +620,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
+    splitTraffic,
     enableNewGroup,
     waitForLoadBalancerHealth,
+    weighTraffic,
     burnIn,
+    joinTraffic,
     disableOldGroup,
     waitForDrain,
     destroyOldGroups,
@@ -603,10 +636,13 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
+    splitTraffic,
     enableNewGroup,
     waitForLoadBalancerHealth,
+    weighTraffic,
     burnIn,
     growInBatches,
+    joinTraffic,
     disableOldGroup,
     waitForDrain,
     destroyOldGroups,
@@ -617,9 +653,12 @@ export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
     createServerGroup,
     waitForInstancesRunning,
     waitForHealth,
+    splitTraffic,
     enableNewGroup,
     waitForLoadBalancerHealth,
+    weighTraffic,
     burnIn,
+    joinTraffic,
     disableOldGroup,
     waitForDrain,
     destroyOldGroups,

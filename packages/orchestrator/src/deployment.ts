@@ -134,6 +134,12 @@ export interface DeploymentContext {
   scaleUp?: { from: number; to: number; at: number; tookMs?: number };
   /** When the failure that started the automatic rollback was seen (epoch ms). */
   failureDetectedAt?: number;
+  /**
+   * The new group's own target group during the burn-in, where the cloud needs one to count its
+   * traffic apart (AWS): `joined` once the group is in the cluster's target group too (saved
+   * before it joins), `ended` once the listeners forward to the cluster's alone and it is deleted.
+   */
+  split?: { targetGroup?: string; joined?: boolean; ended?: boolean };
   /** Each watch's judgement of the traffic (burn-in, each batch), by the watch's name. */
   traffic?: Record<string, TrafficRecord>;
 }

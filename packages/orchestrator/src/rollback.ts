@@ -7,6 +7,7 @@
 import { DeploymentFailure, look, nap, need, targetsHealthy, waitEnd, type Action } from './action.js';
 import type { Deployment } from './deployment.js';
 import { clusterName } from '@slipway/core';
+import { endTrafficSplit } from './traffic-split.js';
 
 /** The previous group back at its size and in service. */
 const restorePreviousGroup: Action = {
@@ -109,6 +110,7 @@ const destroyNewGroup: Action = {
 export const ROLLBACK_ACTIONS: Action[] = [
   restorePreviousGroup,
   waitForPreviousGroupHealth,
+  endTrafficSplit,
   takeNewGroupOut,
   destroyNewGroup,
 ];
@@ -120,6 +122,8 @@ export function rollbackPlan(d: Deployment, state: 'rolled-back' | 'cancelled' |
   if (c.previous && (c.enabled || c.previousDisabled || c.previousShrunk)) {
     plan.push(restorePreviousGroup, waitForPreviousGroupHealth);
   }
+  // A split burn-in (AWS) ends before the new group leaves: the listeners never send to an empty target group.
+  if (c.split && !c.split.ended) plan.push(endTrafficSplit);
   if (c.group) {
     plan.push(takeNewGroupOut);
     if (!c.reuseGroup && (state === 'cancelled' || !c.enabled)) plan.push(destroyNewGroup);

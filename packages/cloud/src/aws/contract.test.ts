@@ -63,6 +63,11 @@ import { putTraffic } from './moto-traffic.js';
  *   answers are moto's (the policy is checked against the calls recorded here instead).
  * - it resizes a group whose Launch and Terminate are suspended (AWS does not: a disabled group
  *   is resized with them resumed, proven with the SDK mocked in provider.test.ts).
+ * - a target group only a listener's weighted forward sends to (a burn-in's split,
+ *   aws/traffic-split.ts) has no LoadBalancerArns (AWS names the load balancer): trafficOf counts
+ *   it on the load balancer asked about, which is the same one on AWS (test/aws-traffic.test.ts);
+ * - it refuses DetachLoadBalancerTargetGroups with InvalidTarget when the group's instances were
+ *   deregistered from that target group already (AWS detaches): the split's end detaches first.
  */
 let moto: TestMoto;
 let network: MotoNetwork;

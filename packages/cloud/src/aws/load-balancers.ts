@@ -18,6 +18,7 @@ import {
   DeregisterTargetsCommand,
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
+  DescribeTagsCommand,
   DescribeTargetGroupAttributesCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
@@ -38,6 +39,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { checkLoadBalancerSpec } from '../bounds.js';
 import type { CloudProvider, LoadBalancer, LoadBalancerSpec, TargetHealth, TargetHealthState } from '../provider.js';
 import { errorName, isNotFound, orNothing, retryEventually, type Sleep } from './retry.js';
+import { SPLIT_TAG } from './traffic-split.js';
 
 /** AWS's recommended TLS policy for an HTTPS listener: TLS 1.3 and 1.2 only. */
 export const TLS_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
@@ -157,6 +159,16 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
     }
   }
 
+  /** The load balancer's own target group: during a burn-in a split's target group (traffic-split.ts) is beside it. */
+  async function clusterTargetGroupOf(groups: ElbTargetGroup[]): Promise<ElbTargetGroup | undefined> {
+    if (groups.length <= 1) return groups[0];
+    const answer = await elb.send(new DescribeTagsCommand({ ResourceArns: groups.map((g) => g.TargetGroupArn!) }));
+    const splits = new Set(
+      (answer.TagDescriptions ?? []).filter((d) => d.Tags?.some((t) => t.Key === SPLIT_TAG)).map((d) => d.ResourceArn),
+    );
+    return groups.find((g) => !splits.has(g.TargetGroupArn)) ?? groups[0];
+  }
+
   /** Ours: an application load balancer with a target group; anything else in the account is left alone. */
   async function toLoadBalancer(lb: ElbLoadBalancer): Promise<LoadBalancer | undefined> {
     if (lb.Type && lb.Type !== 'application') return undefined;
@@ -165,7 +177,7 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
       elb.send(new DescribeListenersCommand({ LoadBalancerArn: arn })),
       elb.send(new DescribeTargetGroupsCommand({ LoadBalancerArn: arn })),
     ]);
-    const tg = groups.TargetGroups?.[0];
+    const tg = await clusterTargetGroupOf(groups.TargetGroups ?? []);
     if (!tg) return undefined;
     const attributes = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }));
     const delay = attributes.Attributes?.find((a) => a.Key === 'deregistration_delay.timeout_seconds')?.Value;

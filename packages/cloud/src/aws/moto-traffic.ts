@@ -12,10 +12,14 @@ export async function putTraffic(
   targetGroup: string,
   counts: Record<string, number>,
   responseTimesSeconds: number[] = [],
+  /** The target group whose load balancer sent it (a split's target group: the cluster's), when not its own. */
+  loadBalancerOf = targetGroup,
 ): Promise<void> {
   const elb = new ElasticLoadBalancingV2Client(moto.client);
-  const tg = (await elb.send(new DescribeTargetGroupsCommand({ Names: [targetGroup] }))).TargetGroups![0]!;
-  const lb = tg.LoadBalancerArns![0]!;
+  const describe = async (name: string) =>
+    (await elb.send(new DescribeTargetGroupsCommand({ Names: [name] }))).TargetGroups![0]!;
+  const tg = await describe(targetGroup);
+  const lb = (await describe(loadBalancerOf)).LoadBalancerArns![0]!;
   const Dimensions = [
     { Name: 'TargetGroup', Value: tg.TargetGroupArn!.slice(tg.TargetGroupArn!.indexOf('targetgroup/')) },
     { Name: 'LoadBalancer', Value: lb.slice(lb.indexOf(':loadbalancer/') + ':loadbalancer/'.length) },

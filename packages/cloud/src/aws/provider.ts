@@ -55,6 +55,7 @@ import { awsBakes, deregisterImageAndSnapshots } from './bakes.js';
 import { awsLaunchTemplates } from './launch-templates.js';
 import { awsLoadBalancers, tagList, targetGroupNameOf } from './load-balancers.js';
 import { awsTraffic } from './traffic.js';
+import { awsTrafficSplit } from './traffic-split.js';
 import {
   awsClientConfig,
   errorName,
@@ -503,6 +504,24 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       await useLoadBalancerHealth(targetGroup, health);
       return health;
     },
+
+    ...awsTrafficSplit({
+      elb,
+      asg,
+      sleep,
+      targetGroupsTag: TARGET_GROUPS_TAG,
+      describeGroup,
+      enable: (name) => provider.enableServerGroup(name),
+      disable: (name) => provider.disableServerGroup(name),
+      suspend: async (name) => {
+        await asg.send(
+          new SuspendProcessesCommand({ AutoScalingGroupName: name, ScalingProcesses: DISABLE_PROCESSES }),
+        );
+        snapshot.invalidate();
+      },
+      suspended: (group) => (group.SuspendedProcesses ?? []).some((p) => p.ProcessName === 'AddToLoadBalancer'),
+      changed: () => snapshot.invalidate(),
+    }),
 
     ...awsBakes({ ec2, vpcId: options.vpcId, subnets: options.subnets, sleep, logger }),
     ...awsTraffic({

@@ -37,7 +37,8 @@ const MINUTE = 60_000;
 /** How long a target group's dimensions (its ARN and its load balancer's) are taken as known. */
 const DIMENSIONS_FOR = 10 * MINUTE;
 
-type Dimensions = { Name: string; Value: string }[];
+/** A target group's metric dimension (`targetgroup/<name>/<id>`) and its load balancer's (`app/<name>/<id>`), if one sends to it. */
+type Dimensions = { targetGroup: string; loadBalancer: string | undefined };
 
 export function awsTraffic({ cloudWatch, elb, serverGroup, now = Date.now }: TrafficOptions) {
   /** Target groups described lately that a load balancer sends to: name → when, and its dimensions. */
@@ -49,26 +50,24 @@ export function awsTraffic({ cloudWatch, elb, serverGroup, now = Date.now }: Tra
   const answers = new Map<string, { at: number; answer: Promise<GroupTraffic[]> }>();
 
   /**
-   * Whether a target group exists, and its metric dimensions: `targetgroup/<name>/<id>` and its
-   * load balancer's `app/<name>/<id>` (undefined when no load balancer sends to it: no traffic).
+   * Whether a target group exists, and its metric dimensions (its load balancer's undefined when
+   * none sends to it yet: then it is asked again next time).
    */
-  async function describe(name: string): Promise<{ dimensions: Dimensions | undefined } | undefined> {
+  async function describe(name: string): Promise<{ dimensions: Dimensions } | undefined> {
     const known = described.get(name);
     if (known && now() - known.at < DIMENSIONS_FOR) return known;
     const answer = await orNothing(() => elb.send(new DescribeTargetGroupsCommand({ Names: [name] })));
     const tg = answer?.TargetGroups?.[0];
-    if (!tg) return undefined;
+    if (!tg?.TargetGroupArn) return undefined;
     const lb = tg.LoadBalancerArns?.[0];
-    // No load balancer sends to it (yet): no traffic, and asked again next time.
-    if (!tg.TargetGroupArn || !lb) return { dimensions: undefined };
     const entry = {
       at: now(),
-      dimensions: [
-        { Name: 'TargetGroup', Value: tg.TargetGroupArn.slice(tg.TargetGroupArn.indexOf('targetgroup/')) },
-        { Name: 'LoadBalancer', Value: lb.slice(lb.indexOf(':loadbalancer/') + ':loadbalancer/'.length) },
-      ],
+      dimensions: {
+        targetGroup: tg.TargetGroupArn.slice(tg.TargetGroupArn.indexOf('targetgroup/')),
+        loadBalancer: lb?.slice(lb.indexOf(':loadbalancer/') + ':loadbalancer/'.length),
+      },
     };
-    described.set(name, entry);
+    if (lb) described.set(name, entry);
     return entry;
   }
 
@@ -110,8 +109,21 @@ export function awsTraffic({ cloudWatch, elb, serverGroup, now = Date.now }: Tra
     attributed: boolean[],
     start: number,
   ): Promise<GroupTraffic[]> {
-    if (!(await describe(targetGroup))) throw new NotFoundError(`no target group ${targetGroup}`);
-    const dimensions = await Promise.all(names.map(async (name) => (await describe(name))?.dimensions));
+    const asked = await describe(targetGroup);
+    if (!asked) throw new NotFoundError(`no target group ${targetGroup}`);
+    const found = await Promise.all(names.map(async (name) => (await describe(name))?.dimensions));
+    // A target group's own load balancer, else the one asked about: a split's target group
+    // (traffic-split.ts) is counted on the cluster's (moto names no load balancer for a target
+    // group only a weighted forward sends to; AWS names the cluster's).
+    const dimensions = found.map((d) => {
+      const loadBalancer = d?.loadBalancer ?? asked.dimensions.loadBalancer;
+      return d && loadBalancer
+        ? [
+            { Name: 'TargetGroup', Value: d.targetGroup },
+            { Name: 'LoadBalancer', Value: loadBalancer },
+          ]
+        : undefined;
+    });
     // One period from the minute `since` falls in to the end of this one: one value a metric.
     const period = Math.max(Math.ceil((now() - start) / MINUTE), 1) * 60;
     const queries: MetricDataQuery[] = [];

@@ -1,0 +1,290 @@
+/**
+ * Telling a new server group's traffic from the old one's on AWS. CloudWatch counts an
+ * application load balancer's traffic per target group, no finer, and red-black keeps both groups
+ * in the cluster's one target group. So for a burn-in (and each progressive batch) the new group
+ * serves from a target group of its own, made like the cluster's (port, protocol, health check,
+ * deregistration delay) and tagged, and the listeners forward over both with weights following
+ * the capacity split. At the end the listeners forward to the cluster's target group alone again,
+ * the new group is in it (success) or out of service (rollback, cancel), and its own is deleted.
+ * It costs one target group during a burn-in, no load balancer.
+ *
+ * Every step looks before it acts, so each is safe to run twice and after a crash anywhere: the
+ * split's target group is named after the group (found again by name, and known as ours by its
+ * tag), and the end finds and removes whatever of the split exists.
+ */
+import {
+  CreateOrUpdateTagsCommand,
+  DetachLoadBalancerTargetGroupsCommand,
+  type AutoScalingClient,
+  type AutoScalingGroup,
+} from '@aws-sdk/client-auto-scaling';
+import {
+  CreateTargetGroupCommand,
+  DeleteTargetGroupCommand,
+  DescribeListenersCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupAttributesCommand,
+  DescribeTargetGroupsCommand,
+  ModifyListenerCommand,
+  ModifyTargetGroupAttributesCommand,
+  type Action as ElbAction,
+  type ElasticLoadBalancingV2Client,
+  type TargetGroup as ElbTargetGroup,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ConflictError, NotFoundError } from '@slipway/core';
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { CloudProvider } from '../provider.js';
+import { errorName, orNothing, retryEventually, type Sleep } from './retry.js';
+
+/** On a split's target group: the cluster's target group it was split from. */
+export const SPLIT_TAG = 'slipway:split-of';
+/** ELBv2's limit on a target group's name. */
+const NAME_LIMIT = 32;
+/** ELBv2's largest weight in a forward action. */
+const MAX_WEIGHT = 999;
+
+/**
+ * The split's target group of a server group: its own name when it fits ELBv2's 32 characters
+ * (`search-prod-v004`), else its first 23 and a hash of the whole (never two groups the same).
+ */
+export function splitTargetGroupName(group: string): string {
+  if (group.length <= NAME_LIMIT) return group;
+  const hash = createHash('sha256').update(group).digest('hex').slice(0, 8);
+  return `${group.slice(0, NAME_LIMIT - hash.length - 1).replace(/-+$/, '')}-${hash}`;
+}
+
+/** Integer weights in ELBv2's 0–999 in the same proportion, never both 0. */
+export function forwardWeights(shares: { group: number; others: number }): { group: number; others: number } {
+  const largest = Math.max(shares.group, shares.others);
+  if (largest <= 0) return { group: 0, others: 1 };
+  const scale = largest > MAX_WEIGHT ? MAX_WEIGHT / largest : 1;
+  return { group: Math.round(shares.group * scale), others: Math.round(shares.others * scale) };
+}
+
+export interface TrafficSplitOptions {
+  elb: ElasticLoadBalancingV2Client;
+  asg: AutoScalingClient;
+  sleep: Sleep;
+  /** The tag naming the target groups a server group joins when enabled. */
+  targetGroupsTag: string;
+  describeGroup(name: string): Promise<AutoScalingGroup | undefined>;
+  /** What the provider itself does to enable and disable a group (Asgard's way). */
+  enable(name: string): Promise<unknown>;
+  disable(name: string): Promise<unknown>;
+  /** Suspends what a disabled group has suspended, for a group in no target group. */
+  suspend(name: string): Promise<unknown>;
+  /** Whether a group has AddToLoadBalancer suspended (out of service the Asgard way). */
+  suspended(group: AutoScalingGroup): boolean;
+  /** Forgets what the provider keeps of groups (its snapshot). */
+  changed(): void;
+}
+
+type SplitMethods = Required<Pick<CloudProvider, 'splitTraffic' | 'weighTraffic' | 'joinTraffic' | 'endTrafficSplit'>>;
+
+export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
+  const { elb, asg, sleep, targetGroupsTag } = options;
+
+  async function targetGroup(name: string): Promise<ElbTargetGroup | undefined> {
+    const answer = await orNothing(() => elb.send(new DescribeTargetGroupsCommand({ Names: [name] })));
+    return answer?.TargetGroups?.[0];
+  }
+
+  async function clusterTargetGroup(name: string): Promise<ElbTargetGroup> {
+    const found = await targetGroup(name);
+    if (!found) throw new NotFoundError(`no target group ${name}`);
+    return found;
+  }
+
+  /** The split's target group if it exists; one of that name not split from `from` is refused, never touched. */
+  async function splitOf(from: string, group: string): Promise<ElbTargetGroup | undefined> {
+    const name = splitTargetGroupName(group);
+    const found = await targetGroup(name);
+    if (!found) return undefined;
+    const tags = await elb.send(new DescribeTagsCommand({ ResourceArns: [found.TargetGroupArn!] }));
+    const of = tags.TagDescriptions?.[0]?.Tags?.find((t) => t.Key === SPLIT_TAG)?.Value;
+    if (of !== from)
+      throw new ConflictError(
+        `target group ${name} exists and is not ${group}'s split of ${from}: rename or delete it`,
+      );
+    return found;
+  }
+
+  /** The listeners of the cluster's load balancer that forward to `arns` (the HTTPS one, or HTTP when it does not redirect). */
+  async function forwarding(cluster: ElbTargetGroup, arns: string[]) {
+    const lb = cluster.LoadBalancerArns?.[0];
+    if (!lb) return [];
+    const { Listeners = [] } = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb }));
+    return Listeners.filter((l) => {
+      const action = l.DefaultActions?.[0];
+      if (action?.Type !== 'forward') return false;
+      const targets = [
+        action.TargetGroupArn,
+        ...(action.ForwardConfig?.TargetGroups ?? []).map((t) => t.TargetGroupArn),
+      ];
+      return targets.some((arn) => arn && arns.includes(arn));
+    });
+  }
+
+  /** What a listener's forward action is, as ELBv2 describes it: the target groups and their weights. */
+  function forwardOf(action: ElbAction | undefined): Array<[string, number]> {
+    const tuples = action?.ForwardConfig?.TargetGroups;
+    if (tuples?.length) return tuples.map((t) => [t.TargetGroupArn!, t.Weight ?? 1]);
+    return action?.TargetGroupArn ? [[action.TargetGroupArn, 1]] : [];
+  }
+
+  async function forwardTo(
+    cluster: ElbTargetGroup,
+    split: ElbTargetGroup | undefined,
+    wanted: Array<[string, number]>,
+  ) {
+    const arns = [cluster.TargetGroupArn!, ...(split ? [split.TargetGroupArn!] : [])];
+    const action: ElbAction =
+      wanted.length === 1
+        ? { Type: 'forward', TargetGroupArn: wanted[0]![0] }
+        : {
+            Type: 'forward',
+            ForwardConfig: {
+              TargetGroups: wanted.map(([TargetGroupArn, Weight]) => ({ TargetGroupArn, Weight })),
+              // Off: a client kept on one group for a while would skew the counts the split is for.
+              TargetGroupStickinessConfig: { Enabled: false },
+            },
+          };
+    for (const listener of await forwarding(cluster, arns)) {
+      const now = forwardOf(listener.DefaultActions?.[0]);
+      // Only what differs is sent: each is a change someone reviews in CloudTrail.
+      if (isDeepStrictEqual(now, wanted)) continue;
+      await elb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, DefaultActions: [action] }));
+    }
+  }
+
+  async function pointAt(group: AutoScalingGroup, targetGroups: string): Promise<void> {
+    const now = group.Tags?.find((t) => t.Key === targetGroupsTag)?.Value;
+    if (now === targetGroups) return;
+    await asg.send(
+      new CreateOrUpdateTagsCommand({
+        Tags: [
+          {
+            ResourceId: group.AutoScalingGroupName,
+            ResourceType: 'auto-scaling-group',
+            Key: targetGroupsTag,
+            Value: targetGroups,
+            PropagateAtLaunch: true,
+          },
+        ],
+      }),
+    );
+    options.changed();
+  }
+
+  async function groupOrThrow(name: string): Promise<AutoScalingGroup> {
+    const found = await options.describeGroup(name);
+    if (!found) throw new NotFoundError(`no server group ${name}`);
+    return found;
+  }
+
+  return {
+    async splitTraffic(from, group) {
+      const name = splitTargetGroupName(group);
+      const asgGroup = await groupOrThrow(group);
+      const cluster = await clusterTargetGroup(from);
+      let split = await splitOf(from, group);
+      const attached = asgGroup.TargetGroupARNs ?? [];
+      if (attached.some((arn) => arn !== split?.TargetGroupArn))
+        throw new ConflictError(`${group} is in service already: its traffic can no longer be split from ${from}'s`);
+      if (!split) {
+        const created = await elb.send(
+          new CreateTargetGroupCommand({
+            Name: name,
+            Protocol: cluster.Protocol,
+            ...(cluster.ProtocolVersion ? { ProtocolVersion: cluster.ProtocolVersion } : {}),
+            Port: cluster.Port,
+            VpcId: cluster.VpcId,
+            TargetType: 'instance',
+            HealthCheckProtocol: cluster.HealthCheckProtocol,
+            HealthCheckPort: cluster.HealthCheckPort,
+            HealthCheckPath: cluster.HealthCheckPath,
+            HealthCheckIntervalSeconds: cluster.HealthCheckIntervalSeconds,
+            HealthCheckTimeoutSeconds: cluster.HealthCheckTimeoutSeconds,
+            HealthyThresholdCount: cluster.HealthyThresholdCount,
+            UnhealthyThresholdCount: cluster.UnhealthyThresholdCount,
+            ...(cluster.Matcher ? { Matcher: cluster.Matcher } : {}),
+            Tags: [
+              { Key: SPLIT_TAG, Value: from },
+              { Key: 'slipway:server-group', Value: group },
+              { Key: 'Name', Value: name },
+            ],
+          }),
+        );
+        split = created.TargetGroups![0]!;
+      }
+      // The cluster's deregistration delay: the new group drains out of its own as it would out of the cluster's.
+      const attributes = await elb.send(
+        new DescribeTargetGroupAttributesCommand({ TargetGroupArn: cluster.TargetGroupArn }),
+      );
+      const delay = attributes.Attributes?.find((a) => a.Key === 'deregistration_delay.timeout_seconds');
+      if (delay)
+        await retryEventually(
+          () =>
+            elb.send(
+              new ModifyTargetGroupAttributesCommand({ TargetGroupArn: split!.TargetGroupArn, Attributes: [delay] }),
+            ),
+          { sleep },
+        );
+      // Enabled, the group joins its own target group, not the cluster's.
+      await pointAt(asgGroup, name);
+      return name;
+    },
+
+    async weighTraffic(from, group, shares) {
+      const cluster = await clusterTargetGroup(from);
+      const split = await splitOf(from, group);
+      if (!split) throw new NotFoundError(`${group} has no target group of its own beside ${from}: split it first`);
+      const weights = forwardWeights(shares);
+      await forwardTo(cluster, split, [
+        [cluster.TargetGroupArn!, weights.others],
+        [split.TargetGroupArn!, weights.group],
+      ]);
+      options.changed();
+    },
+
+    async joinTraffic(from, group) {
+      const found = await groupOrThrow(group);
+      await pointAt(found, from);
+      // Registered in the cluster's target group and attached to it; its own stays until the end.
+      await options.enable(group);
+    },
+
+    async endTrafficSplit(from, group, { keep }) {
+      const cluster = await clusterTargetGroup(from);
+      const split = await splitOf(from, group);
+      // The listeners first: nothing is sent to the split's target group once the group leaves it.
+      await forwardTo(cluster, split, [[cluster.TargetGroupArn!, 1]]);
+      const found = await options.describeGroup(group);
+      if (found && found.Status !== 'Delete in progress') {
+        const attached = found.TargetGroupARNs ?? [];
+        // Detached, Auto Scaling deregisters its instances from the split's (they drain as from any).
+        if (split && attached.includes(split.TargetGroupArn!))
+          await asg.send(
+            new DetachLoadBalancerTargetGroupsCommand({
+              AutoScalingGroupName: group,
+              TargetGroupARNs: [split.TargetGroupArn!],
+            }),
+          );
+        await pointAt(found, from);
+        // Out of service the Asgard way: suspended, and out of the cluster's target group if it joined it.
+        if (!keep && !options.suspended(found)) {
+          if (attached.includes(cluster.TargetGroupArn!)) await options.disable(group);
+          else await options.suspend(group);
+        }
+      }
+      if (split)
+        // Refused for a moment after the listeners let go of it.
+        await retryEventually(
+          () => orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: split.TargetGroupArn }))),
+          { sleep, retryOn: (error) => /ResourceInUse/.test(errorName(error)) },
+        );
+      options.changed();
+    },
+  };
+}

@@ -1,0 +1,299 @@
+/**
+ * Judged by its real traffic on AWS, against moto: CloudWatch counts per target group only, so
+ * the burn-in gives the new group a target group of its own and the listener a weighted forward
+ * over both (traffic-split.ts); the metric data an ALB would publish for each is put into moto's
+ * CloudWatch, and the burn-in's judgement is pass or fail, not "not enough traffic". Then the
+ * split ends however the deployment does (success, rollback, cancel), each action run twice, and
+ * after a crash by an orchestrator that starts afresh. moto's gaps here are in
+ * packages/cloud/src/aws/contract.test.ts (it runs no load balancer: the traffic is put).
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import {
+  DescribeListenersCommand,
+  DescribeLoadBalancersCommand,
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { createAwsProvider, type CloudProvider } from '@slipway/cloud';
+import { putTraffic } from '../packages/cloud/src/aws/moto-traffic.js';
+import { createLogger } from '@slipway/core';
+import { createMotoNetwork, recordAwsActions, startMoto, type MotoNetwork, type TestMoto } from '@slipway/test-utils';
+import {
+  ACTIONS,
+  HealthFailure,
+  rollbackPlan,
+  STRATEGIES,
+  type ActionContext,
+} from '../packages/orchestrator/src/actions.js';
+import { resolveParams, type Deployment } from '../packages/orchestrator/src/deployment.js';
+
+let moto: TestMoto;
+let network: MotoNetwork;
+let elb: ElasticLoadBalancingV2Client;
+let asg: AutoScalingClient;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  elb = new ElasticLoadBalancingV2Client(moto.client);
+  asg = new AutoScalingClient(moto.client);
+}, 60_000);
+afterAll(async () => {
+  await moto.stop();
+});
+beforeEach(async () => {
+  await moto.reset();
+  network = await createMotoNetwork(moto);
+}, 60_000);
+
+const CLUSTER_TG = 'search-prod';
+const OLD = 'search-prod-v001';
+const NEW = 'search-prod-v002';
+
+const params = resolveParams(
+  {
+    capacity: { desired: 2, max: 4 },
+    healthCheck: { path: '/healthcheck' },
+    loadBalancer: { name: CLUSTER_TG },
+    strategy: { burnInSeconds: 1, drainSeconds: 1 },
+  },
+  {},
+  undefined,
+);
+
+const provider = () => createAwsProvider({ ...moto.slipway, vpcId: network.vpcId, subnets: network.subnets });
+
+/** The cluster's load balancer and its old group in service, as a deployment finds them. */
+async function cluster(cloud: CloudProvider): Promise<void> {
+  await cloud.createLoadBalancer({
+    name: CLUSTER_TG,
+    port: 80,
+    protocol: 'http',
+    targetGroup: {
+      name: CLUSTER_TG,
+      healthCheck: {
+        path: '/healthcheck',
+        intervalSeconds: 10,
+        timeoutSeconds: 5,
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
+      deregistrationDelaySeconds: 30,
+    },
+  });
+  for (const name of [OLD, NEW])
+    await cloud.createLaunchTemplate({
+      name,
+      imageId: network.imageId,
+      instanceType: 't3.small',
+      userData: { files: {}, commands: [] },
+    });
+  await cloud.createServerGroup({
+    name: OLD,
+    launchTemplate: OLD,
+    min: 2,
+    desired: 2,
+    max: 4,
+    targetGroups: [CLUSTER_TG],
+  });
+  await cloud.enableServerGroup(OLD);
+}
+
+function context(cloud: CloudProvider, strategy: Deployment['strategy'] = 'red-black'): ActionContext {
+  const deployment = {
+    id: 'dep-1',
+    service: 'search',
+    env: 'prod',
+    image: network.imageId,
+    strategy,
+    context: {
+      params,
+      group: NEW,
+      previous: OLD,
+      previousCapacity: { min: 2, desired: 2, max: 4 },
+      existing: [OLD],
+      targetGroup: CLUSTER_TG,
+      commit: 'c'.repeat(40),
+      userData: { files: {}, commands: [] },
+    },
+  } as unknown as Deployment;
+  return {
+    deployment,
+    deps: {
+      cloud,
+      peers: {} as never,
+      store: {} as never,
+      logger: createLogger({ name: 't', level: 'silent' }),
+      pollMs: 5,
+    },
+    progress: async () => undefined,
+    save: async () => undefined,
+    control: async () => ({}) as never,
+    checkpoint: () => undefined,
+    irrevocable: async () => undefined,
+  };
+}
+
+/** The strategy's actions from `from` up to (not including) `to`, each run as the runner would. */
+async function runActions(ctx: ActionContext, from: string, to: string, times = 1): Promise<string[]> {
+  const list = STRATEGIES[ctx.deployment.strategy].map((a) => a.name);
+  const said: string[] = [];
+  for (const name of list.slice(list.indexOf(from), list.indexOf(to)))
+    for (let time = 0; time < times; time++) said.push(`${name}: ${await ACTIONS.get(name)!.run(ctx)}`);
+  return said;
+}
+
+async function runRollback(ctx: ActionContext, state: 'rolled-back' | 'cancelled', times = 1): Promise<void> {
+  ctx.deployment.unwinding = { state, reason: state };
+  for (const action of rollbackPlan(ctx.deployment, state))
+    for (let time = 0; time < times; time++) await action.run(ctx);
+}
+
+/** The burn-in's window starts now; what each group served is put into moto's CloudWatch per target group. */
+async function serve(ctx: ActionContext, counts: { new: [number, number]; old: [number, number] }): Promise<void> {
+  (ctx.deployment.context.waits ??= {})['burn-in'] = Date.now() + 1000;
+  const cloud = ctx.deps.cloud;
+  for (const [group, [requests, errors]] of [
+    [NEW, counts.new],
+    [OLD, counts.old],
+  ] as const)
+    for (const targetGroup of (await cloud.getServerGroup(group))!.targetGroups)
+      await putTraffic(
+        moto,
+        targetGroup,
+        { RequestCount: requests, HTTPCode_Target_2XX_Count: requests - errors, HTTPCode_Target_5XX_Count: errors },
+        [],
+        CLUSTER_TG,
+      );
+}
+
+/** What the cluster's listener forwards to, by target group name and weight. */
+async function forwarding(): Promise<Array<[string, number]>> {
+  const lb = (await elb.send(new DescribeLoadBalancersCommand({ Names: [CLUSTER_TG] }))).LoadBalancers![0]!;
+  const listener = (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn })))
+    .Listeners![0]!;
+  const action = listener.DefaultActions![0]!;
+  const tuples = action.ForwardConfig?.TargetGroups?.length
+    ? action.ForwardConfig.TargetGroups.map((t) => [t.TargetGroupArn!, t.Weight ?? 1] as const)
+    : [[action.TargetGroupArn!, 1] as const];
+  return tuples.map(([arn, weight]) => [/:targetgroup\/([^/]+)\//.exec(arn)![1]!, weight]);
+}
+
+async function targetGroupNames(): Promise<string[]> {
+  return ((await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups ?? [])
+    .map((t) => t.TargetGroupName!)
+    .sort();
+}
+
+async function attachedTo(group: string): Promise<string[]> {
+  const found = (await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] })))
+    .AutoScalingGroups![0]!;
+  return (found.TargetGroupARNs ?? []).map((arn) => /:targetgroup\/([^/]+)\//.exec(arn)![1]!);
+}
+
+describe('a burn-in on AWS judged by its real traffic, against moto', () => {
+  it('gives the new group its own target group and a weighted forward, and judges pass, not "not enough traffic"', async () => {
+    const cloud = provider();
+    await cluster(cloud);
+    const ctx = context(cloud);
+    await runActions(ctx, 'create-server-group', 'burn-in');
+    await serve(ctx, { new: [1204, 3], old: [1180, 2] });
+    const said = await ACTIONS.get('burn-in')!.run(ctx);
+    const judgement = ctx.deployment.context.traffic!['burn-in']!.judgement!;
+    expect(judgement).toMatchObject({
+      verdict: 'pass',
+      new: { group: NEW, requests: 1204, errors: 3 },
+      old: { group: OLD, requests: 1180, errors: 2 },
+    });
+    expect(said).toMatch(/healthy; traffic: new 3\/1,204 errors/);
+    expect(await targetGroupNames()).toEqual([NEW, CLUSTER_TG].sort());
+    expect(await forwarding()).toEqual([
+      [CLUSTER_TG, 2],
+      [NEW, 2],
+    ]);
+    expect(await attachedTo(NEW)).toEqual([NEW]);
+
+    // Success: the new group joins the cluster's target group, the listener forwards to it alone, the split goes.
+    await runActions(ctx, 'join-traffic', 'disable-old-group', 2);
+    expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
+    expect(await targetGroupNames()).toEqual([CLUSTER_TG]);
+    expect(await attachedTo(NEW)).toEqual([CLUSTER_TG]);
+    const health = await cloud.describeTargetHealth(CLUSTER_TG);
+    const fresh = (await cloud.getServerGroup(NEW))!;
+    expect(fresh.targetGroups).toEqual([CLUSTER_TG]);
+    expect(fresh.disabled).toBe(false);
+    for (const instance of fresh.instances)
+      expect(health.find((t) => t.instanceId === instance.id)?.state).toBe('healthy');
+    // The load balancer reads as infra made it, with no split beside it.
+    expect((await cloud.getLoadBalancer(CLUSTER_TG))?.targetGroup.name).toBe(CLUSTER_TG);
+  }, 60_000);
+
+  it("judges fail on the new group's errors, and the rollback leaves one target group and the old group alone", async () => {
+    const cloud = provider();
+    await cluster(cloud);
+    const ctx = context(cloud);
+    await runActions(ctx, 'create-server-group', 'burn-in');
+    // While split, infra reads the load balancer's own target group, not the split's.
+    expect((await cloud.getLoadBalancer(CLUSTER_TG))?.targetGroup.name).toBe(CLUSTER_TG);
+    await serve(ctx, { new: [1200, 60], old: [1180, 2] });
+    await expect(ACTIONS.get('burn-in')!.run(ctx)).rejects.toThrow(HealthFailure);
+    expect(ctx.deployment.context.traffic!['burn-in']!.judgement!.verdict).toBe('fail');
+    await runRollback(ctx, 'rolled-back', 2);
+    expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
+    expect(await targetGroupNames()).toEqual([CLUSTER_TG]);
+    const rolled = (await cloud.getServerGroup(NEW))!;
+    expect(rolled.disabled).toBe(true);
+    expect(rolled.targetGroups).toEqual([CLUSTER_TG]); // enabled again (an undo), it joins the cluster's
+    const health = await cloud.describeTargetHealth(CLUSTER_TG);
+    expect(health.map((t) => t.instanceId).sort()).toEqual(
+      (await cloud.getServerGroup(OLD))!.instances.map((i) => i.id).sort(),
+    );
+  }, 60_000);
+
+  it('runs each split action twice, and a fresh orchestrator cancelling an interrupted burn-in cleans what exists', async () => {
+    const cloud = provider();
+    await cluster(cloud);
+    const ctx = context(cloud, 'progressive');
+    await runActions(ctx, 'create-server-group', 'burn-in', 2);
+    // Progressive starts with one instance beside the old group's two.
+    expect(await forwarding()).toEqual([
+      [CLUSTER_TG, 2],
+      [NEW, 1],
+    ]);
+    // Its batch: two new, the old group shrunk to none, the shares following.
+    await runActions(ctx, 'burn-in', 'join-traffic', 2);
+    expect(await forwarding()).toEqual([
+      [CLUSTER_TG, 0],
+      [NEW, 2],
+    ]);
+    // The orchestrator died here; another one, knowing only what was saved, is asked to cancel.
+    const again = context(provider(), 'progressive');
+    again.deployment.context = structuredClone(ctx.deployment.context);
+    await runRollback(again, 'cancelled', 2);
+    expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
+    expect(await targetGroupNames()).toEqual([CLUSTER_TG]);
+    expect(await again.deps.cloud.getServerGroup(NEW)).toBeUndefined();
+    const old = (await again.deps.cloud.getServerGroup(OLD))!;
+    expect([old.disabled, old.desired]).toEqual([false, 2]);
+  }, 60_000);
+
+  it('ends a split whose target group was made but never used (cancelled before the group was enabled)', async () => {
+    const cloud = provider();
+    await cluster(cloud);
+    const ctx = context(cloud);
+    await runActions(ctx, 'create-server-group', 'enable-new-group');
+    expect(await targetGroupNames()).toEqual([NEW, CLUSTER_TG].sort());
+    await runRollback(ctx, 'cancelled');
+    expect(await targetGroupNames()).toEqual([CLUSTER_TG]);
+    expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
+  }, 60_000);
+});
+
+describe('what the split asks of AWS', () => {
+  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+    const { used, missing } = await recordAwsActions(moto, 'orchestrator-traffic');
+    expect(used).toEqual(expect.arrayContaining(['elasticloadbalancing:ModifyListener']));
+    // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).
+    expect(missing).toEqual([]);
+  });
+});
