@@ -4,7 +4,7 @@
  * each sync set grouped, the odd one out marked.
  */
 import { createServiceClient, InputError, NotFoundError, unwrap } from '@slipway/core';
-import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
+import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator-api';
 import { Html, html } from './html.js';
 
 export type ReleaseView = OrchestratorComponents['schemas']['Release'];

@@ -1,4 +1,4 @@
-/** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
+/** The orchestrator API: each operation of @slipway/orchestrator-api's OpenAPI document, by its operationId. */
 import { randomBytes } from 'node:crypto';
 import { checkUserData, type CloudProvider, type CloudRegions } from '@slipway/cloud';
 import {
@@ -22,7 +22,7 @@ import type { ImageRecord, Peers, ServiceRecord } from './peers.js';
 import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
 import type { Runner } from './runner.js';
 import { cloudOf, machineImageIn } from './regions.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import { clusterNow, groupStanding, servingOf, type ClusterNow } from './serving.js';
 import { scalingDown, type DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
