@@ -6,7 +6,8 @@
 import { isEnvName, isServiceName } from '@slipway/core';
 import { confirmMessage, describePreview, makeChange, previewOf, type Change } from './changes.js';
 import { refusal, type Conversation } from './commands.js';
-import { FINISHED, followDeployment } from './follow.js';
+import { isFinishedState } from '@slipway/orchestrator-api';
+import { followDeployment } from './follow.js';
 import type { Deployment } from './slipway.js';
 
 const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
@@ -65,7 +66,7 @@ export async function handleButton(actionId: string, rawValue: string, c: Conver
     if (!id || !DEPLOYMENT_ID.test(id)) return c.thread.finish(':warning: this button carries no deployment');
     if (kind === 'rollback') {
       const d = await c.api.deployment(id);
-      if (FINISHED.has(d.state)) return rollBackFinished(d, c);
+      if (isFinishedState(d.state)) return rollBackFinished(d, c);
     }
     await c.api.control(kind, id);
     if (kind === 'pause')

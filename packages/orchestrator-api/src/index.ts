@@ -34,12 +34,12 @@ export const FINISHED_STATES = [
 export const UNSUCCESSFUL_STATES = ['failed', 'rolled-back', 'cancelled'] as const satisfies readonly DeploymentState[];
 
 /** Whether a deployment (or a release's cluster, which shares these words) has ended. */
-export function isFinished(state: string): boolean {
+export function isFinishedState(state: string): boolean {
   return (FINISHED_STATES as readonly string[]).includes(state);
 }
 
 /** Whether it ended in anything but success. */
-export function isUnsuccessful(state: string): boolean {
+export function isUnsuccessfulState(state: string): boolean {
   return (UNSUCCESSFUL_STATES as readonly string[]).includes(state);
 }
 

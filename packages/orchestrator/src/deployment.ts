@@ -15,13 +15,14 @@ import {
 } from '@slipway/core';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { FINISHED_STATES } from '@slipway/orchestrator-api';
 import type { TrafficRecord } from './traffic-watch.js';
 
 export type StrategyName = 'red-black' | 'progressive' | 'highlander';
 
 export type DeploymentState = 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled';
 
-export const FINISHED: readonly DeploymentState[] = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
+export const FINISHED: readonly DeploymentState[] = FINISHED_STATES;
 
 export interface ActionRecord {
   name: string;
