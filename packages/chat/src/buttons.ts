@@ -6,14 +6,14 @@
 import { isEnvName, isServiceName } from '@slipway/core';
 import { confirmMessage, describePreview, makeChange, previewOf, type Change } from './changes.js';
 import { refusal, type Conversation } from './commands.js';
-import { isFinishedState } from '@slipway/orchestrator-api';
+import { DEPLOYMENT_ID } from '@slipway/grammar';
+import { buttonKind, isFinishedState, type ButtonKind } from '@slipway/orchestrator-api';
 import { followDeployment } from './follow.js';
 import type { Deployment } from './slipway.js';
 
-const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
 const COMMIT = /^[0-9a-f]{7,40}$/;
 
-const LABEL: Record<string, string> = {
+const LABEL: Record<ButtonKind, string> = {
   rollback: 'Roll back',
   pause: 'Pause',
   undo: 'Undo',
@@ -39,9 +39,9 @@ async function onPurpose(change: Change, c: Conversation, starting: string): Pro
 }
 
 export async function handleButton(actionId: string, rawValue: string, c: Conversation): Promise<void> {
-  const kind = actionId.replace(/^slipway:/, '');
+  const kind = buttonKind(actionId);
+  if (!kind) return c.thread.finish(`:grey_question: this Slipway button (${actionId}) is not known here`);
   const label = LABEL[kind];
-  if (!label) return c.thread.finish(`:grey_question: this Slipway button (${actionId}) is not known here`);
   const denied = refusal(c.actor, `${label}`, 'deployer');
   if (denied) return c.thread.finish(denied);
   let value: { deployment?: string; service?: string; env?: string; commit?: string; verb?: string; confirm?: string };
