@@ -63,3 +63,21 @@ export function buttonKind(actionId: string): ButtonKind | undefined {
 
 /** Matches every Slipway button's action id (for Bolt's `app.action`). */
 export const BUTTON_ACTION_ID = /^slipway:/;
+
+/**
+ * A `progress` event's data (GET /deployments/{id}/events): `text` for people, the numbers for
+ * programs, which read them rather than parse the words.
+ */
+export interface ProgressEvent {
+  deployment: string;
+  at: string;
+  state: DeploymentState;
+  action: string;
+  text: string;
+  /** A wait's countdown (burn-in, a batch's watch). */
+  secondsLeft?: number;
+  /** Progressive's batch, counted from 1, and how many there are. */
+  batch?: number;
+  of?: number;
+  rollbackMs?: number;
+}

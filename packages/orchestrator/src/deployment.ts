@@ -114,6 +114,8 @@ export interface DeploymentContext {
   /** The previous group was taken out of service. */
   previousDisabled?: boolean;
   progress?: string;
+  /** While the running action waits out a time: the seconds left (the progress event's number). */
+  secondsLeft?: number;
   /** Undo of a retained group: re-enabled instead of recreated. */
   reuseGroup?: boolean;
   /** Progressive shrank the previous group (saved before it does). */
