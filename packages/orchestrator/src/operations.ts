@@ -399,6 +399,10 @@ export async function admitDeployment(options: SubmitOptions, deployment: Deploy
       );
     throw new ConflictError(
       `${deployment.service} ${deployment.env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
+      {
+        code: 'cluster-busy',
+        args: { service: deployment.service, env: deployment.env, deployment: admission.holder },
+      },
     );
   }
   // A fixed id (a release's cluster) submitted again: the one admitted first stands.
