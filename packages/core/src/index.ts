@@ -27,3 +27,4 @@ export * from './environment-policy.js';
 export * from './lua.js';
 export * from './outbound.js';
 export * from './stream-hub.js';
+export * from './follower-limit.js';

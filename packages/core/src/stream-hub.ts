@@ -6,7 +6,7 @@
  * counted per subject and in total: beyond either cap a new one is refused with a 429.
  */
 import type { Redis } from 'ioredis';
-import { TooManyRequestsError } from './errors.js';
+import { createFollowerLimit } from './follower-limit.js';
 import { blockingConnection } from './redis.js';
 
 type Entries = [string, string[]][];
@@ -46,8 +46,7 @@ function newer(id: string, than: string): boolean {
 }
 
 export function createStreamHub({ redis, perSubject = 20, total = 500 }: StreamHubOptions): StreamHub {
-  const bySubject = new Map<string, number>();
-  let count = 0;
+  const places = createFollowerLimit({ perSubject, total });
   const waiters = new Set<Waiter>();
   let connection: Redis | undefined;
   let clientId: number | undefined;
@@ -116,13 +115,7 @@ export function createStreamHub({ redis, perSubject = 20, total = 500 }: StreamH
 
   return {
     follower(subject) {
-      const mine = bySubject.get(subject) ?? 0;
-      if (mine >= perSubject)
-        throw new TooManyRequestsError(`${subject} already follows ${mine} streams, the most one may at once`);
-      if (count >= total) throw new TooManyRequestsError(`this service already serves ${count} followers, its most`);
-      bySubject.set(subject, mine + 1);
-      count++;
-      let gone = false;
+      const free = places.take(subject);
       const xread = (async (...args: (string | number)[]) => {
         // The stores call XREAD BLOCK <ms> STREAMS <key> <after>.
         const ms = Number(args[args.indexOf('BLOCK') + 1]);
@@ -131,18 +124,11 @@ export function createStreamHub({ redis, perSubject = 20, total = 500 }: StreamH
       }) as unknown as Redis['xread'];
       return {
         xread,
-        disconnect() {
-          if (gone) return;
-          gone = true;
-          count--;
-          const left = (bySubject.get(subject) ?? 1) - 1;
-          if (left > 0) bySubject.set(subject, left);
-          else bySubject.delete(subject);
-        },
+        disconnect: free,
       };
     },
     get following() {
-      return count;
+      return places.following;
     },
     close() {
       closed = true;

@@ -532,6 +532,38 @@ describe('the properties Slipway acts on (clusters, policy)', () => {
     });
   });
 
+  it("refuses a deployer's change to the members of a sync set that has rules: leaving the set would leave its rules (issue 24 follow-up)", async () => {
+    const clusters = { live: ['prod-a', 'prod-b'], canaries: ['staging-a'] };
+    const stored = { owner: 'team', clusters, production: ['live'], policy: { live: { approvers: ['alice'] } } };
+    await request(checked).put('/services/search').set(as(ADMIN)).send(stored).expect(201);
+    const merge = { 'Content-Type': 'application/merge-patch+json' };
+    const attempts = [
+      request(checked)
+        .put('/services/search/metadata/clusters')
+        .set(as(DEPLOYER))
+        .send({ ...clusters, live: ['prod-a'] }),
+      request(checked)
+        .patch('/services/search')
+        .set({ ...as(DEPLOYER), ...merge })
+        .send(JSON.stringify({ clusters: { live: null } })),
+      request(checked).delete('/services/search/metadata/clusters').set(as(DEPLOYER)),
+    ];
+    for (const res of await Promise.all(attempts))
+      expectProblem(res, 403, /^only an admin may change the clusters of sync set live of search; dave has deployer$/);
+    expect((await request(checked).get('/services/search').set(as(READER))).body.metadata).toEqual(stored);
+    // A set without rules is the team's own to arrange.
+    await request(checked)
+      .put('/services/search/metadata/clusters')
+      .set(as(DEPLOYER))
+      .send({ ...clusters, canaries: ['staging-a', 'staging-b'], more: ['dev-a'] })
+      .expect(200);
+    await request(checked)
+      .put('/services/search/metadata/clusters')
+      .set(as(ADMIN))
+      .send({ live: ['prod-a'] })
+      .expect(200);
+  });
+
   it('refuses a policy it cannot read, saying each fault', async () => {
     const res = await request(checked)
       .put('/services/search')

@@ -33,6 +33,16 @@ const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
  */
 const ADMIN_ONLY_PROPERTIES = ['policy', 'production'] as const;
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The names the rule properties speak of (`policy`'s keys, `production`'s names): sync sets among them have rules. */
+function governedSets(record: Record<string, unknown> | undefined): string[] {
+  const named = record?.production;
+  const production = typeof named === 'string' ? [named] : Array.isArray(named) ? named.map(String) : [];
+  return [...new Set([...Object.keys(isObject(record?.policy) ? record.policy : {}), ...production])];
+}
+
 /** A JSON value remade here: the stored copy may come from another realm (structuredClone under jest). */
 const plain = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
 
@@ -46,11 +56,17 @@ function guardRules(req: Request, name: string, change: Edit): Edit {
   if (roleAllows(role, 'admin')) return change;
   return (current) => {
     const next = change(current);
-    const changed = ADMIN_ONLY_PROPERTIES.filter(
+    const changed: string[] = ADMIN_ONLY_PROPERTIES.filter(
       (key) =>
         Object.hasOwn(current ?? {}, key) !== Object.hasOwn(next, key) ||
         !isDeepStrictEqual(plain(current?.[key]), plain(next[key])),
     );
+    // A set's rules hold for its members: moving a cluster out of (or into) a set with rules changes them.
+    const members = (record: Record<string, unknown> | undefined, set: string) =>
+      plain(isObject(record?.clusters) ? (record.clusters as Record<string, unknown>)[set] : undefined);
+    for (const set of governedSets(current))
+      if (!isDeepStrictEqual(members(current, set), members(next, set)))
+        changed.push(`the clusters of sync set ${set}`);
     if (changed.length > 0)
       throw new NotAllowedError(`only an admin may change ${changed.join(' and ')} of ${name}; ${subject} has ${role}`);
     return next;

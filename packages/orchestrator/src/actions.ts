@@ -204,6 +204,12 @@ const findCurrentGroup: Action = {
     const groups = await ctx.deps.cloud.listServerGroups(clusterName(d.service, d.env));
     const vetted = new Set(await ctx.deps.store.vetted(d.service, d.env));
     const mine = (g: ServerGroup) => g.name === d.context.group;
+    const confirmed = d.context.confirmed;
+    const serving = [...groups].reverse().find((g) => !g.disabled && !mine(g));
+    if (confirmed && (serving?.name ?? null) !== confirmed.from)
+      throw new DeploymentFailure(
+        `the confirmation named ${confirmed.said}; ${d.service} ${d.env} changed since: ${serving ? `${serving.tags?.image ?? serving.name} serves now` : 'nothing serves now'}. Nothing was changed: preview it again and confirm what it would do now`,
+      );
     const candidates = groups.filter((g) => vetted.has(g.name) && !mine(g));
     const previous = candidates.filter((g) => !g.disabled).at(-1) ?? candidates.at(-1);
     d.context.existing = groups.map((g) => g.name);

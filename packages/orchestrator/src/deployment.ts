@@ -3,6 +3,7 @@
  * action it ran. Its parameters come from the config commit's deployment-params.json,
  * overridable per request within the same schema.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { deploymentParamsSchema } from '@slipway/config';
 import {
   describeSchemaErrors,
@@ -126,6 +127,11 @@ export interface DeploymentContext {
   healthPasses?: Record<string, number>;
   /** The version serving before, when this deployment goes back to an older one (a downgrade). */
   downgradeFrom?: string;
+  /**
+   * A person confirmed this change against a preview: the group that served then (null: none) and
+   * the from → to they read. Checked when the deployment holds the cluster (a queued one waited).
+   */
+  confirmed?: { from: string | null; said: string };
   /** A retained group scaled to zero, scaled back up for this deployment: from what, when, and how long it took. */
   scaleUp?: { from: number; to: number; at: number; tookMs?: number };
   /** When the failure that started the automatic rollback was seen (epoch ms). */
@@ -250,6 +256,34 @@ export function refuseAdminOnlyParams(params: Record<string, unknown> | undefine
     if (params?.[name] !== undefined)
       throw new NotAllowedError(
         `params.${name} ${decides}: it needs the admin role (deployment-params.json in Git names it otherwise); ${principal.subject} has ${principal.role}`,
+      );
+  }
+}
+
+/**
+ * Refuses (403) a deployment of a config ref other than the default branch whose admin-only
+ * parameters differ from the default branch's: anyone who may push a branch would otherwise
+ * choose them through a deployer.
+ */
+export function refuseBranchChosenParams(
+  ref: string,
+  branch: Record<string, unknown>,
+  main: Record<string, unknown>,
+  principal: Principal,
+): void {
+  if (roleAllows(principal.role, 'admin')) return;
+  const say = (value: unknown) =>
+    value === undefined
+      ? 'none'
+      : typeof value === 'string'
+        ? value
+        : Array.isArray(value)
+          ? value.join(', ')
+          : JSON.stringify(value);
+  for (const [name, decides] of Object.entries(ADMIN_ONLY_PARAMS)) {
+    if (!isDeepStrictEqual(branch[name], main[name]))
+      throw new NotAllowedError(
+        `config ${ref} names ${name} ${say(branch[name])}, the default branch names ${say(main[name])}: choosing it ${decides} and needs the admin role (or the change merged to the default branch); ${principal.subject} has ${principal.role}`,
       );
   }
 }

@@ -6,10 +6,12 @@ import {
   InputError,
   NotFoundError,
   principalOf,
+  roleAllows,
   sendEventStream,
   typedQuery,
   UnprocessableError,
   type BodyOf,
+  type Principal,
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
@@ -17,7 +19,13 @@ import {
 } from '@slipway/core';
 import { STRATEGIES } from './actions.js';
 import { mapAtMost } from './at-most.js';
-import { isFinished, refuseAdminOnlyParams, resolveParams, type Deployment } from './deployment.js';
+import {
+  isFinished,
+  refuseAdminOnlyParams,
+  refuseBranchChosenParams,
+  resolveParams,
+  type Deployment,
+} from './deployment.js';
 import type { ImageRecord, Peers, ServiceRecord } from './peers.js';
 import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
 import type { Runner } from './runner.js';
@@ -95,6 +103,18 @@ export function createOperations(options: OperationsOptions) {
     res.status(202).json(await mustGet(d.id));
   }
 
+  /** A config ref's admin-only parameters, against the default branch's (a deployer's branch may not choose them). */
+  async function refuseBranchChosen(service: string, env: string, ref: string, d: Deployment, principal: Principal) {
+    if (roleAllows(principal.role, 'admin')) return;
+    // At the commit the deployment pinned: a branch moved since is not what would be deployed.
+    const branch = await options.peers.config(service, env, d.context.commit ?? ref);
+    const main = await options.peers.config(service, env).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    });
+    refuseBranchChosenParams(ref, branch.deploymentParams ?? {}, main?.deploymentParams ?? {}, principal);
+  }
+
   /** A deployment to one cluster (a sync set's name is a release), checked, with what it would change. */
   async function planDeployment(request: DeploymentRequest, by: string, via?: string) {
     const { target, service } = await resolveName(options.peers, request.service, request.env);
@@ -150,6 +170,14 @@ export function createOperations(options: OperationsOptions) {
       refuseAdminOnlyParams(req.body.params, principalOf(req));
       const { confirm, ...request } = req.body;
       const { prepared, preview } = await planDeployment(request, subject, via);
+      if (request.configRef)
+        await refuseBranchChosen(
+          request.service,
+          request.env,
+          request.configRef,
+          prepared.deployment,
+          principalOf(req),
+        );
       const deployment = await changeWith(options, prepared, preview, { confirm, by: subject });
       res.status(202).location(`/deployments/${deployment.id}`).json({ id: deployment.id, state: deployment.state });
     },
@@ -460,5 +488,10 @@ export async function changeWith(
   enforcePolicy(preview, request);
   const [change] = preview.clusters;
   if (change?.downgrade && change.from?.version) prepared.deployment.context.downgradeFrom = change.from.version;
+  if (request.confirm !== undefined && change)
+    prepared.deployment.context.confirmed = {
+      from: change.from?.group ?? null,
+      said: `${change.from?.image ?? 'nothing'} → ${change.to.image}`,
+    };
   return admitDeployment(options, prepared.deployment);
 }

@@ -248,6 +248,59 @@ describe('what a deployer may ask of a deployment (#24)', () => {
     expect((await ended(allowed.body.id))!.state).toBe('succeeded');
   });
 
+  it("lets a deployer's config branch choose no instance profile, load balancer or security groups the default branch does not (#24 follow-up)", async () => {
+    // The attack: a branch of the config repo (anyone who may push one) names another profile, and a
+    // deployer deploys that branch: the same power params.instanceProfile needs the admin role for.
+    const branched = createApp({
+      releases: {} as never,
+      coordinator: {} as never,
+      images: {} as never,
+      store,
+      runner,
+      peers: {
+        ...peers,
+        config: async (service: string, env: string, ref?: string) => {
+          const base = await peers.config(service, env, ref);
+          if (ref !== 'evil' && ref !== 'e'.repeat(40)) return base;
+          const params = base.deploymentParams!;
+          return {
+            ...base,
+            commit: 'e'.repeat(40),
+            deploymentParams: { ...params, instanceProfile: 'platform-admin' },
+          };
+        },
+      },
+      cloud,
+      releaseConcurrency: 2,
+      followConnection: () => redis.duplicate(),
+      tokens: createTokenVerifier({
+        'admin-token': { subject: 'ada', role: 'admin' },
+        'deployer-token': { subject: 'dave', role: 'deployer' },
+      }),
+      logger,
+    });
+    const body = (configRef: string) => ({
+      service: 'branchy',
+      env: 'prod',
+      image: 'img-branchy',
+      message: 'b',
+      configRef,
+    });
+    const refused = await request(branched).post('/deployments').set(deployer).send(body('evil'));
+    expect(refused.status).toBe(403);
+    expect(refused.body.detail).toMatch(
+      /^config evil names instanceProfile platform-admin, the default branch names none: .* needs the admin role .*; dave has deployer$/,
+    );
+    expect((await store.list({ service: 'branchy', limit: 10 })).items).toEqual([]);
+    // A branch that changes nothing of these is a deployer's to deploy; an admin deploys either.
+    const same = await request(branched).post('/deployments').set(deployer).send(body('feature'));
+    expect(same.status).toBe(202);
+    expect((await ended(same.body.id))!.state).toBe('succeeded');
+    const allowed = await request(branched).post('/deployments').set(admin).send(body('evil'));
+    expect(allowed.status).toBe(202);
+    expect((await ended(allowed.body.id))!.state).toBe('succeeded');
+  });
+
   it("lets only an admin choose the load balancer and security groups, for deployments and releases (another cluster's target group)", async () => {
     // The attack: staging's deployment names prod's load balancer, and its instances join prod's
     // target group (or prod's security groups), with none of prod's confirmation or approvers.

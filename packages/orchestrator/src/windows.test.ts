@@ -398,3 +398,33 @@ function record(id: string, service: string): Deployment {
     context: {},
   };
 }
+
+describe('7. a confirmation outlived by a wait in the queue', () => {
+  it('fails, before touching the cluster, a queued change whose confirmed from → to is no longer what it would do', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    expect((await ended(f.store, await deploy(f, 'conf', 'img-conf-1'))).state).toBe('succeeded');
+    // A holds the cluster's lock, its group not made yet: img-conf-1 still serves.
+    const making = gate();
+    const release = f.standIn.intercept('createLaunchTemplate', () => making.hold());
+    const first = await deploy(f, 'conf', 'img-conf-2');
+    await making.arrived;
+    // B is previewed now (from img-conf-1), confirmed, and waits behind A.
+    const preview = await request(f.app)
+      .post('/deployments/preview')
+      .set(TOKENS.deployer)
+      .send({ service: 'conf', env: 'prod', image: 'img-conf-3' });
+    expect(preview.body.clusters[0].from.image).toBe('img-conf-1');
+    const second = await deploy(f, 'conf', 'img-conf-3', {}, { queue: true, confirm: preview.body.confirmation });
+    release();
+    making.open();
+    expect((await ended(f.store, first)).state).toBe('succeeded');
+    // When B's turn comes, img-conf-2 serves: the change confirmed (img-conf-1 → img-conf-3) is not this one.
+    const done = await ended(f.store, second);
+    expect(done.state).toBe('failed');
+    expect(done.reason).toMatch(
+      /the confirmation named img-conf-1 → img-conf-3; conf prod changed since: img-conf-2 serves now/,
+    );
+    const groups = await f.cloud.listServerGroups('conf-prod');
+    expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-conf-2']);
+  });
+});

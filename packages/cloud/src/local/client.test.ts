@@ -149,6 +149,38 @@ describe('the daemon API', () => {
   });
 });
 
+describe("the daemon's traffic stream is capped per token and in total (#24 item 6 follow-up)", () => {
+  it('refuses a 21st follower of one person with a 429, serves another person, and frees a place when one leaves', async () => {
+    await provider.createLoadBalancer(loadBalancer);
+    const open: AbortController[] = [];
+    const follow = async (token: string) => {
+      const abort = new AbortController();
+      const res = await fetch(`${baseUrl}/target-groups/search/traffic/events`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: abort.signal,
+      });
+      if (res.status === 200) open.push(abort);
+      else await res.arrayBuffer();
+      return res;
+    };
+    try {
+      for (let i = 0; i < 20; i++) expect((await follow('reader-token')).status).toBe(200);
+      const refused = await follow('reader-token');
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect((await follow('deployer-token')).status).toBe(200);
+      open.shift()!.abort();
+      await eventually(
+        async () => (await follow('reader-token')).status,
+        (status) => status === 200,
+        'a place freed by the follower that left',
+      );
+    } finally {
+      for (const abort of open) abort.abort();
+    }
+  });
+});
+
 describe("the daemon's writes are the platform's (#24 attack 2)", () => {
   const template = (name: string) => ({
     name,

@@ -1,4 +1,11 @@
-import { NotFoundError, typedOperations, typedQuery, type OperationHandlers } from '@slipway/core';
+import {
+  createFollowerLimit,
+  NotFoundError,
+  principalOf,
+  typedOperations,
+  typedQuery,
+  type OperationHandlers,
+} from '@slipway/core';
 import type { CloudProvider, TrafficEvent } from '../provider.js';
 import type { operations } from '../schema/generated/openapi.js';
 
@@ -7,6 +14,8 @@ import type { operations } from '../schema/generated/openapi.js';
  * typed from the document both ways (what comes in, and what the provider answers).
  */
 export function createOperations({ cloud }: { cloud: CloudProvider }): OperationHandlers {
+  // Each follower of a traffic stream holds a subscription and a socket: capped like the services' streams.
+  const followers = createFollowerLimit({ perSubject: 20, total: 200 });
   const found = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new NotFoundError(`no ${what}`);
     return value;
@@ -92,6 +101,8 @@ export function createOperations({ cloud }: { cloud: CloudProvider }): Operation
     },
     async followTraffic(req, res) {
       if (!cloud.watchTraffic) throw new NotFoundError('this cloud has no traffic stream');
+      const free = followers.take(principalOf(req).subject);
+      req.once('close', free);
       // Subscribed first, so that a target group that is not there is a 404; what comes at once
       // (the targets failing now) waits for the headers.
       const early: TrafficEvent[] = [];
