@@ -6,19 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'slipway-generate-'));
-// Each package's own types, and the types of the peers it calls but cannot depend on as a
-// package (baking calls the orchestrator, which depends on baking): src/schema/generated/peers/<peer>.ts.
+// Each package's own types. A service's contract that others call lives in its own package
+// (packages/orchestrator-api), so its callers import the types and no copy is generated.
 const generated = [];
 for (const name of readdirSync('packages')) {
   const spec = join('packages', name, 'src/schema/openapi.yaml');
   if (existsSync(spec)) generated.push({ spec, committed: join('packages', name, 'src/schema/generated/openapi.ts') });
-  const peers = join('packages', name, 'src/schema/generated/peers');
-  if (!existsSync(peers)) continue;
-  for (const file of readdirSync(peers).filter((f) => f.endsWith('.ts')))
-    generated.push({
-      spec: join('packages', file.slice(0, -3), 'src/schema/openapi.yaml'),
-      committed: join(peers, file),
-    });
 }
 let stale = 0;
 for (const [i, { spec, committed }] of generated.entries()) {

@@ -89,6 +89,12 @@ describe('drill 4: one deployment per service+env', () => {
     const refused = answers.filter((a) => a.status === 409);
     expect(refused).toHaveLength(19);
     for (const answer of refused) expect(answer.body.detail).toContain(accepted[0]!.body.id);
+    // Said for programs too: a stable code and its facts, which the CLI puts in its own words.
+    for (const answer of refused)
+      expect(answer.body).toMatchObject({
+        code: 'cluster-busy',
+        args: { service: 'search', env: 'prod', deployment: accepted[0]!.body.id },
+      });
     const done = await deploymentEnds(search, accepted[0]!.body.id);
     expect(done.state).toBe('succeeded');
     // Retention by last known good: the rolled-back v003 goes first, v002 (serving a minute ago) and v001 stay.

@@ -7,6 +7,7 @@
 import { outboundFetch, type Logger } from '@slipway/core';
 import type { FailedBuildFacts } from './build-operations.js';
 import type { Build } from './builds.js';
+import { buttonActionId } from '@slipway/orchestrator-api';
 
 export interface FailedBuildNotice {
   /** Where to post: the service's Slack webhook, or undefined for none. */
@@ -27,7 +28,7 @@ export function failedBuildMessage(
   // Each names the deployment serving when it was sent: pressed after a newer one, it is refused.
   const buttons = running.map(({ env, deployment }) => ({
     type: 'button',
-    action_id: 'slipway:revert',
+    action_id: buttonActionId('revert'),
     text: { type: 'plain_text', text: `Revert in ${env}` },
     style: 'danger',
     value: JSON.stringify({ service: build.service, env, commit: build.commit, ...(deployment ? { deployment } : {}) }),

@@ -281,9 +281,11 @@ describe('bakes', () => {
     const noBase = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
     expect(noBase.status).toBe(422);
     expect(noBase.body.detail).toMatch(/no base image yet/);
+    expect(noBase.body.code).toBe('no-base-image');
     const missing = await request(app).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '9.9.9' });
     expect(missing.status).toBe(404);
     expect(missing.body.detail).toMatch(/no artifact search 9.9.9/);
+    expect(missing.body).toMatchObject({ code: 'no-artifact', args: { service: 'search', version: '9.9.9' } });
   });
 
   let baseImage: string;

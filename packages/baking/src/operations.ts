@@ -179,9 +179,13 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       if (!artifact)
         throw new NotFoundError(
           `no artifact ${service} ${version}: upload it first (PUT /artifacts/${service}/${version})`,
+          { code: 'no-artifact', args: { service, version } },
         );
       const base = await newestBase();
-      if (!base) throw new UnprocessableError('there is no base image yet: bake one first (POST /bakes/base)');
+      if (!base)
+        throw new UnprocessableError('there is no base image yet: bake one first (POST /bakes/base)', {
+          code: 'no-base-image',
+        });
       const key = bakeKey({
         baseImage: base.id,
         service,

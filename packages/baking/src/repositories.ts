@@ -20,7 +20,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 // The orchestrator depends on this package, so its types come from its document, not its package.
-import type { paths as OrchestratorPaths } from './schema/generated/peers/orchestrator.js';
+import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 
 const run = promisify(execFile);
 

@@ -16,6 +16,7 @@ import { replayGuard, type SeenRequests } from './replay.js';
 import type { SlipwayFor } from './slipway.js';
 import { ResponseThread } from './thread.js';
 import type { ChatUsers } from './users.js';
+import { BUTTON_ACTION_ID } from '@slipway/orchestrator-api';
 
 export interface AppDeps {
   signingSecret: string;
@@ -123,7 +124,7 @@ export function createApp(deps: AppDeps): Express {
     );
   });
 
-  bolt.action(/^slipway:/, async ({ action, body, ack, respond }) => {
+  bolt.action(BUTTON_ACTION_ID, async ({ action, body, ack, respond }) => {
     await ack();
     const user = body.user.id;
     const actor = deps.users.find(body.team?.id, user);

@@ -6,13 +6,14 @@
 import { isEnvName, isServiceName } from '@slipway/core';
 import { confirmMessage, describePreview, makeChange, previewOf, type Change } from './changes.js';
 import { refusal, type Conversation } from './commands.js';
-import { FINISHED, followDeployment } from './follow.js';
+import { DEPLOYMENT_ID } from '@slipway/grammar';
+import { buttonKind, isFinishedState, type ButtonKind } from '@slipway/orchestrator-api';
+import { followDeployment } from './follow.js';
 import type { Deployment } from './slipway.js';
 
-const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
 const COMMIT = /^[0-9a-f]{7,40}$/;
 
-const LABEL: Record<string, string> = {
+const LABEL: Record<ButtonKind, string> = {
   rollback: 'Roll back',
   pause: 'Pause',
   undo: 'Undo',
@@ -38,9 +39,9 @@ async function onPurpose(change: Change, c: Conversation, starting: string): Pro
 }
 
 export async function handleButton(actionId: string, rawValue: string, c: Conversation): Promise<void> {
-  const kind = actionId.replace(/^slipway:/, '');
+  const kind = buttonKind(actionId);
+  if (!kind) return c.thread.finish(`:grey_question: this Slipway button (${actionId}) is not known here`);
   const label = LABEL[kind];
-  if (!label) return c.thread.finish(`:grey_question: this Slipway button (${actionId}) is not known here`);
   const denied = refusal(c.actor, `${label}`, 'deployer');
   if (denied) return c.thread.finish(denied);
   let value: { deployment?: string; service?: string; env?: string; commit?: string; verb?: string; confirm?: string };
@@ -65,7 +66,7 @@ export async function handleButton(actionId: string, rawValue: string, c: Conver
     if (!id || !DEPLOYMENT_ID.test(id)) return c.thread.finish(':warning: this button carries no deployment');
     if (kind === 'rollback') {
       const d = await c.api.deployment(id);
-      if (FINISHED.has(d.state)) return rollBackFinished(d, c);
+      if (isFinishedState(d.state)) return rollBackFinished(d, c);
     }
     await c.api.control(kind, id);
     if (kind === 'pause')

@@ -9,6 +9,7 @@
 import { followDeployment } from './follow.js';
 import type { Conversation } from './commands.js';
 import type { DeployRequest, Preview, ReleaseRequest } from './slipway.js';
+import { buttonActionId } from '@slipway/orchestrator-api';
 
 /** A change, as a Confirm button carries it (its value: this, with `confirm`). */
 export type Change =
@@ -76,7 +77,7 @@ export function confirmMessage(preview: Preview, change: Change): { text: string
         elements: [
           {
             type: 'button',
-            action_id: 'slipway:confirm',
+            action_id: buttonActionId('confirm'),
             text: { type: 'plain_text', text: `${verb}: confirm` },
             style: 'danger',
             value,

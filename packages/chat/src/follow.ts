@@ -1,5 +1,6 @@
 /** Follows a deployment or a bake until it ends, telling a ResponseThread what a person would want to see. */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isFinishedState } from '@slipway/orchestrator-api';
 import type { Bake, Deployment, SlipwayApi } from './slipway.js';
 import type { ResponseThread } from './thread.js';
 
@@ -8,8 +9,6 @@ export interface FollowOptions {
   /** A response_url works for 30 minutes; after that the notifications carry on. */
   timeoutMs: number;
 }
-
-export const FINISHED = new Set(['succeeded', 'failed', 'rolled-back', 'cancelled']);
 
 const OUTCOME: Record<string, string> = {
   succeeded: ':white_check_mark:',
@@ -26,7 +25,7 @@ function what(d: Deployment): string {
 
 /** What a person sees of a deployment now, and the phase it is in (a new phase is worth a post). */
 export function describeDeployment(d: Deployment): { phase: string; text: string } {
-  if (FINISHED.has(d.state)) {
+  if (isFinishedState(d.state)) {
     const verb = { succeeded: 'deployed', failed: 'failed', 'rolled-back': 'rolled back', cancelled: 'cancelled' }[
       d.state as 'succeeded'
     ];
@@ -55,7 +54,7 @@ export async function followDeployment(
   for (;;) {
     const d = await api.deployment(id);
     const shown = describeDeployment(d);
-    if (FINISHED.has(d.state)) {
+    if (isFinishedState(d.state)) {
       await thread.finish(shown.text);
       return d;
     }

@@ -6,7 +6,7 @@
  */
 import type { BakingPaths } from '@slipway/baking';
 import { actAsHeader, createServiceClient, NotFoundError, unwrap, type AnswerOf, type Role } from '@slipway/core';
-import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
+import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator-api';
 import type { Control } from './grammar.js';
 
 export interface Actor {

@@ -16,7 +16,7 @@ import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
 import type { InfraPaths } from '@slipway/infra';
 import type { MetadataPaths } from '@slipway/metadata';
-import type { OrchestratorPaths } from '@slipway/orchestrator';
+import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 
 export const OFFSETS = { metadata: 1, config: 2, baking: 3, infra: 4, orchestrator: 5 } as const;
 export type ServiceName = keyof typeof OFFSETS;
@@ -144,13 +144,18 @@ const FIELD_WORDS: Record<string, string> = {
 };
 
 /** Commands for what the API's own messages name as requests. */
-const REQUEST_WORDS: [RegExp, string][] = [
-  [/"queue": ?true/g, '--queue'],
-  [/\(?POST \/bakes\/base\)?/g, '(slipway bake base)'],
-  [/\(?PUT \/artifacts\/([a-z0-9]+)\/[^\s)]+\)?/g, '(slipway build $1)'],
-  [/\(?POST \/bakes\)?/g, '(slipway bake SERVICE VERSION)'],
-  [/\(?(GET|PUT|POST|PATCH|DELETE) \/[^\s)]*\)?/g, ''],
-];
+/**
+ * The refusals the services name with a stable `code` (and its facts, `args`), in the CLI's words:
+ * its commands and options where the API's `detail` names requests and fields.
+ */
+const CODE_WORDS: Record<string, (args: Record<string, string>) => string> = {
+  'no-base-image': () => 'there is no base image yet: bake one first (slipway bake base)',
+  'no-artifact': (a) => `no artifact ${a.service} ${a.version}: upload it first (slipway build ${a.service})`,
+  'cluster-busy': (a) => `${a.service} ${a.env} is being deployed by ${a.deployment}: wait for it, or ask with --queue`,
+};
+
+/** A request named in an uncoded detail, e.g. `(DELETE /images/{id})`: left out, not shown to a person. */
+const REQUEST = /\(?(GET|PUT|POST|PATCH|DELETE) \/[^\s)]*\)?/g;
 
 /** A problem+json answer as a sentence for a person. */
 export function inWords(status: number, problem: Record<string, unknown> | undefined): string {
@@ -178,8 +183,9 @@ export function inWords(status: number, problem: Record<string, unknown> | undef
       })
       .join('; ');
   }
-  let detail = String(problem?.detail ?? problem?.title ?? `the service answered ${status}`);
-  for (const [pattern, words] of REQUEST_WORDS) detail = detail.replace(pattern, words);
+  const coded = typeof problem?.code === 'string' ? CODE_WORDS[problem.code] : undefined;
+  if (coded) return coded((problem?.args ?? {}) as Record<string, string>);
+  const detail = String(problem?.detail ?? problem?.title ?? `the service answered ${status}`).replace(REQUEST, '');
   return detail.replace(/\s+\)/g, ')').replace(/ {2,}/g, ' ').replace(/:\s*$/, '').trim();
 }
 

@@ -6,7 +6,7 @@
  * naming `--yes` otherwise. The request then carries the preview's confirmation, so the server
  * refuses it if the cluster changed since (a stale preview), production or not.
  */
-import type { OrchestratorComponents } from '@slipway/orchestrator';
+import type { OrchestratorComponents } from '@slipway/orchestrator-api';
 import { CliError } from './errors.js';
 import { bold, dim, red, yellow } from './output.js';
 import { confirm, isInteractive } from './prompt.js';

@@ -58,7 +58,11 @@ export function duration(from?: string, to?: string): string {
 
 /** An image id as given, or the newest image of a version (`1.4.0`). */
 export async function imageFor(service: string, given: string): Promise<ImageInfo> {
-  const images = await serviceImages(service);
+  return imageIn(await serviceImages(service), service, given);
+}
+
+/** The image `given` names among the service's images (its id, or its version's newest). */
+export function imageIn(images: ImageInfo[], service: string, given: string): ImageInfo {
   if (/^(img|ami)-/.test(given)) {
     const found = images.find((i) => i.id === given);
     if (!found) throw new CliError(`${service} has no image ${given} (slipway images ${service})`);
@@ -77,10 +81,6 @@ export const versionOf = (images: ImageInfo[], id?: string) => images.find((i) =
 /** A deployment's source commit (what it recorded), else its image's; 12 characters, or ''. */
 export const sourceOf = (d: { image: string; context?: { sourceCommit?: string } }, images: ImageInfo[]) =>
   (d.context?.sourceCommit ?? images.find((i) => i.id === d.image)?.sourceCommit ?? '').slice(0, 12);
-
-/** An image as a person reads it: `img-… 1.4.0`. */
-export const imageLabel = (images: ImageInfo[], id?: string) =>
-  id ? `${id}${versionOf(images, id) ? ` (${versionOf(images, id)})` : ''}` : 'nothing';
 
 /** The image a prompt starts on: the newest that has not failed here, preferring one not serving already. */
 export function preferredImage(images: ImageInfo[], failed: Set<string>, serving?: string): string | undefined {

@@ -13,12 +13,22 @@ describe("the API's answers in the CLI's words", () => {
       }),
     ).toBe('service name is not valid');
     expect(inWords(400, { errors: [{ path: '/query/from', message: 'is required' }] })).toBe('--from is required');
-    expect(
-      inWords(409, { detail: 'search prod is being deployed by dep-abc123: wait for it, or ask with "queue": true' }),
-    ).toBe('search prod is being deployed by dep-abc123: wait for it, or ask with --queue');
-    expect(inWords(422, { detail: 'there is no base image yet: bake one first (POST /bakes/base)' })).toBe(
+    expect(inWords(422, { detail: 'deregister old ones (DELETE /images/{id}) first' })).toBe(
+      'deregister old ones first',
+    );
+  });
+
+  it("says a coded refusal in the CLI's words from its code and facts, whatever the detail's wording", () => {
+    const busy = { service: 'search', env: 'prod', deployment: 'dep-abc123' };
+    expect(inWords(409, { code: 'cluster-busy', args: busy, detail: 'search prod: busy, see the queue flag' })).toBe(
+      'search prod is being deployed by dep-abc123: wait for it, or ask with --queue',
+    );
+    expect(inWords(422, { code: 'no-base-image', detail: 'no base image (see the baking API)' })).toBe(
       'there is no base image yet: bake one first (slipway bake base)',
     );
+    expect(
+      inWords(404, { code: 'no-artifact', args: { service: 'search', version: '9.9.9' }, detail: 'not uploaded' }),
+    ).toBe('no artifact search 9.9.9: upload it first (slipway build search)');
     expect(inWords(404, { detail: 'no route PUT /services/x/y' })).not.toMatch(/PUT|\/services/);
     expect(
       inWords(422, {

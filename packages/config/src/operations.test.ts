@@ -407,6 +407,8 @@ describe('POST /refresh', () => {
     expect(after.body.commit).toBe(before.body.commit);
     expect(after.headers['x-config-fetched-at']).toBe(before.headers['x-config-fetched-at']);
     expect(after.headers.warning).toMatch(/^110 - "stale: .*gone-prod/);
+    // The same, as a value a program reads whole (the orchestrator records it on the deployment).
+    expect(after.headers['x-config-stale']).toMatch(/gone-prod.*; last fetched \d+ s ago$/);
   });
 });
 

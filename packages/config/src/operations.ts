@@ -101,14 +101,17 @@ function ref(req: Request): string | undefined {
 
 /**
  * Freshness headers on every answer: when the clone was last fetched, and, when the last fetch
- * failed, a Warning saying so and how old the clone is — which a deployment pinned from it records.
+ * failed, why and how old the clone is — as X-Config-Stale, the value whole (which a deployment
+ * pinned from it records), and as an HTTP Warning for people and caches.
  */
 function setFreshness(res: Response, answer: Fresh<unknown>): void {
   const { fetchedAt, staleReason } = answer.freshness;
   if (fetchedAt) res.setHeader('X-Config-Fetched-At', fetchedAt);
   if (staleReason) {
     const age = fetchedAt ? `; last fetched ${describeAge(Date.now() - Date.parse(fetchedAt))} ago` : '';
-    res.setHeader('Warning', `110 - "stale: ${staleReason.replace(/["\\\r\n]/g, ' ')}${age}"`);
+    const stale = `${staleReason.replace(/["\\\r\n]/g, ' ')}${age}`;
+    res.setHeader('X-Config-Stale', stale);
+    res.setHeader('Warning', `110 - "stale: ${stale}"`);
   }
 }
 

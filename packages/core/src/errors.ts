@@ -10,16 +10,26 @@ export interface FieldError {
 interface SlipwayErrorOptions {
   cause?: unknown;
   errors?: FieldError[];
+  /**
+   * A stable name for this refusal (`no-base-image`), sent in the problem+json with `args`, the
+   * facts it is about: a face (the CLI) says it in its own words rather than parse `detail`.
+   */
+  code?: string;
+  args?: Record<string, string>;
 }
 
 export abstract class SlipwayError extends Error {
   abstract readonly status: number;
   readonly errors?: FieldError[];
+  readonly code?: string;
+  readonly args?: Record<string, string>;
 
   constructor(message: string, options: SlipwayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     if (options.errors) this.errors = options.errors;
+    if (options.code) this.code = options.code;
+    if (options.args) this.args = options.args;
   }
 }
 

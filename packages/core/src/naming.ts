@@ -1,25 +1,19 @@
 /**
- * Naming rules (Asgard/frigga conventions), the one place they are written down.
+ * Naming rules (Asgard/frigga conventions). The patterns and words for services, environments
+ * and versions are written once, in @slipway/grammar, which the CLI and Slack check first.
  * Server groups are `<service>-<env>-v<NNN>`, the number rising by one each deploy and
  * wrapping after 999.
  */
+import { ENV_NAME, ENV_NAME_RULE, SERVICE_NAME, SERVICE_NAME_RULE, VERSION, VERSION_RULE } from '@slipway/grammar';
 import { InputError } from './errors.js';
 
-export const SERVICE_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters, no hyphens';
-export const ENV_NAME_RULE =
-  'lowercase letters, digits and hyphens, 1 to 32 characters, starting and ending with a letter or digit';
+// The rules for names and versions are the grammar's (the CLI and Slack check them before asking).
+export { ENV_NAME_RULE, SERVICE_NAME_RULE, VERSION_RULE };
 export const METADATA_KEY_RULE = 'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens';
 
 /** Infrastructure stacks and the resources in them (load balancers, target groups, …). */
 export const RESOURCE_NAME_RULE = 'a lowercase letter, then lowercase letters, digits or -, at most 32 characters';
 
-export const VERSION_RULE =
-  'a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens';
-
-const SERVICE_NAME = /^[a-z0-9]{1,32}$/;
-const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
-// Hyphens allow clusters such as prod-use1; a server group's `-vNNN` suffix keeps its name unambiguous.
-const ENV_NAME = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 const METADATA_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const RESOURCE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const SERVER_GROUP_NAME = /^([a-z0-9]{1,32})-([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)-v(\d{3})$/;
@@ -35,9 +29,7 @@ const RULE_BY_PATTERN = new Map<string, string>([
   [ENV_NAME.source, ENV_NAME_RULE],
 ]);
 
-export function isVersion(version: string): boolean {
-  return VERSION.test(version);
-}
+export { isVersion } from '@slipway/grammar';
 
 export function ruleForPattern(pattern: string): string | undefined {
   return RULE_BY_PATTERN.get(pattern);

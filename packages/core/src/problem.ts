@@ -22,7 +22,12 @@ export interface Problem {
   instance?: string;
   requestId?: string;
   errors?: FieldError[];
+  /** A stable name for the refusal and the facts it is about (SlipwayError's `code` and `args`). */
+  code?: string;
+  args?: Record<string, string>;
 }
+
+type Coded = Pick<Problem, 'code' | 'args'>;
 
 interface HttpLikeError {
   status?: number;
@@ -37,7 +42,14 @@ export function problemType(status: number): string {
   return `https://slipway.dev/problems/${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
 }
 
-export function sendProblem(req: Request, res: Response, status: number, detail: string, errors?: FieldError[]): void {
+export function sendProblem(
+  req: Request,
+  res: Response,
+  status: number,
+  detail: string,
+  errors?: FieldError[],
+  coded: Coded = {},
+): void {
   const problem: Problem = {
     type: problemType(status),
     title: STATUS_CODES[status] ?? 'Error',
@@ -48,12 +60,20 @@ export function sendProblem(req: Request, res: Response, status: number, detail:
   const requestId = res.getHeader('x-request-id');
   if (typeof requestId === 'string') problem.requestId = requestId;
   if (errors && errors.length > 0) problem.errors = errors;
+  if (coded.code) problem.code = coded.code;
+  if (coded.args) problem.args = coded.args;
   res.status(status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 
-export function toProblem(error: unknown): { status: number; detail: string; errors?: FieldError[] } {
+export function toProblem(error: unknown): { status: number; detail: string; errors?: FieldError[] } & Coded {
   if (isSlipwayError(error)) {
-    return { status: error.status, detail: error.message, ...(error.errors ? { errors: error.errors } : {}) };
+    return {
+      status: error.status,
+      detail: error.message,
+      ...(error.errors ? { errors: error.errors } : {}),
+      ...(error.code ? { code: error.code } : {}),
+      ...(error.args ? { args: error.args } : {}),
+    };
   }
   if (isRedisConnectionError(error)) return { status: 503, detail: 'Redis is unreachable; try again shortly' };
   const refusal = redisRefusal(error);
@@ -102,6 +122,6 @@ export function problemMiddleware(logger: Logger): ErrorRequestHandler {
     if (error instanceof TooManyRequestsError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
     const allow = (error as { allow?: unknown } | undefined)?.allow;
     if (problem.status === 405 && typeof allow === 'string') res.setHeader('Allow', allow);
-    sendProblem(req, res, problem.status, problem.detail, problem.errors);
+    sendProblem(req, res, problem.status, problem.detail, problem.errors, problem);
   };
 }

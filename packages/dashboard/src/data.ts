@@ -6,7 +6,7 @@ import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
 import { createServiceClient, InputError, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata';
-import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
+import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator-api';
 
 export interface Urls {
   metadata: string;

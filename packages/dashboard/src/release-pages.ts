@@ -4,7 +4,7 @@
  * each sync set grouped, the odd one out marked.
  */
 import { createServiceClient, InputError, NotFoundError, unwrap } from '@slipway/core';
-import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator';
+import { isUnsuccessfulState, type OrchestratorComponents, type OrchestratorPaths } from '@slipway/orchestrator-api';
 import { Html, html } from './html.js';
 
 export type ReleaseView = OrchestratorComponents['schemas']['Release'];
@@ -35,7 +35,7 @@ export type ReleaseData = ReturnType<typeof createReleaseData>;
 const tone = (state: string) =>
   state === 'succeeded'
     ? 'good'
-    : ['failed', 'rolled-back', 'cancelled'].includes(state)
+    : isUnsuccessfulState(state)
       ? 'bad'
       : ['pending', 'not-started', 'paused', 'waiting', 'skipped'].includes(state)
         ? 'off'

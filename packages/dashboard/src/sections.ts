@@ -3,10 +3,10 @@
  * pieces they share: groups and their instances, the action timeline, releases, the chart.
  */
 import type { ConfigComponents } from '@slipway/config';
+import { isFinishedState } from '@slipway/orchestrator-api';
 import type { Cluster, Deployment, Group } from './data.js';
 import { Html, html } from './html.js';
 
-export const FINISHED = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
 export const short = (commit?: string) => commit?.slice(0, 10) ?? '';
 export const seconds = (ms?: number) => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`);
 export const when = (at?: string) => (at ? at.slice(0, 19).replace('T', ' ') : '');
@@ -18,7 +18,7 @@ export function took(from?: string, to?: string): string {
 }
 
 export const outcomeTone = (state: string) =>
-  state === 'succeeded' ? 'good' : state === 'cancelled' ? 'off' : FINISHED.includes(state) ? 'bad' : 'wait';
+  state === 'succeeded' ? 'good' : state === 'cancelled' ? 'off' : isFinishedState(state) ? 'bad' : 'wait';
 
 /** Health is said in words too, never by colour alone. */
 function healthCell(instance: Group['instances'][number], group: Group): Html {
@@ -101,7 +101,7 @@ export function progressOf(d: Deployment): string {
 }
 
 export function activeSection(deployments: Deployment[]): Html {
-  const active = deployments.filter((d) => !FINISHED.includes(d.state));
+  const active = deployments.filter((d) => !isFinishedState(d.state));
   return html`<section id="active">
     <h2>Active deployments</h2>
     ${active.length === 0 ? html`<p class="muted">None right now.</p>` : ''}
@@ -175,14 +175,14 @@ export function deploymentsTable(deployments: Deployment[], id = 'releases', tit
 }
 
 export function releasesSection(deployments: Deployment[]): Html {
-  return deploymentsTable(deployments.filter((d) => FINISHED.includes(d.state)).slice(0, 15));
+  return deploymentsTable(deployments.filter((d) => isFinishedState(d.state)).slice(0, 15));
 }
 
 export const OUTCOMES = ['succeeded', 'rolled-back', 'failed', 'cancelled'] as const;
 
 /** Deployments per ISO week and per month, by outcome (cancelled apart from failed), for the charts. */
 export function chartData(deployments: Deployment[]) {
-  const finished = deployments.filter((d) => FINISHED.includes(d.state));
+  const finished = deployments.filter((d) => isFinishedState(d.state));
   const bucket = (d: Deployment, by: 'week' | 'month') => {
     const at = new Date(d.finishedAt ?? d.createdAt);
     if (by === 'month') return at.toISOString().slice(0, 7);
@@ -205,7 +205,7 @@ export function chartData(deployments: Deployment[]) {
 
 /** What a person reads in the timeline: a finished deployment's never-run actions were skipped. */
 export function shownState(d: Deployment, state: string): string {
-  return FINISHED.includes(d.state) && state === 'pending' ? 'skipped' : state;
+  return isFinishedState(d.state) && state === 'pending' ? 'skipped' : state;
 }
 
 const actionTone = (state: string) =>
@@ -259,7 +259,7 @@ export function actionsSection(d: Deployment): Html {
       <span class="badge ${outcomeTone(d.state)}" data-state="${d.state}">${d.state}</span>
     </h2>
     ${timesOf(d)} ${d.reason ? html`<p class="reason">${d.reason}</p>` : ''}
-    <p class="progress">${FINISHED.includes(d.state) ? '' : progressOf(d)}</p>
+    <p class="progress">${isFinishedState(d.state) ? '' : progressOf(d)}</p>
     <ol class="timeline">
       ${ran.map(step)} ${rollbackStep(d)} ${skipped.map(step)}
     </ol>

@@ -13,11 +13,17 @@ export class GrammarError extends Error {
   override name = 'GrammarError';
 }
 
-// The services' own rules (core's naming.ts), as a person reads them.
-const SERVICE_NAME = /^[a-z0-9]{1,32}$/;
-// Inner hyphens make clusters such as prod-use1.
-const ENV_NAME = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
-const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
+// The naming rules, written once: core's naming.ts (the services' checks, the rules in a 400)
+// takes them from here, so a name the CLI or Slack lets through is one the services accept.
+export const SERVICE_NAME = /^[a-z0-9]{1,32}$/;
+// Inner hyphens make clusters such as prod-use1; a server group's `-vNNN` suffix keeps its name unambiguous.
+export const ENV_NAME = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+export const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
+export const SERVICE_NAME_RULE = 'lowercase letters and digits, 1 to 32 characters, no hyphens';
+export const ENV_NAME_RULE =
+  'lowercase letters, digits and hyphens, 1 to 32 characters, starting and ending with a letter or digit';
+export const VERSION_RULE =
+  'a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens';
 const IMAGE_ID = /^(img|ami)-[A-Za-z0-9._-]{1,124}$/;
 export const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
 export const RELEASE_ID = /^rel-[0-9a-z]{6,32}$/;
@@ -53,9 +59,7 @@ export function imageOrVersion(given: string): ImageOrVersion {
     return { image: given };
   }
   if (!VERSION.test(given))
-    throw new GrammarError(
-      `${JSON.stringify(given)} is not an image id or a version: a version is a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens`,
-    );
+    throw new GrammarError(`${JSON.stringify(given)} is not an image id or a version: a version is ${VERSION_RULE}`);
   return { version: given };
 }
 

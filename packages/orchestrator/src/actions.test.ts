@@ -170,6 +170,13 @@ describe('the runner', () => {
     expect(said).toContainEqual(
       expect.stringMatching(/the cloud did not answer \(ThrottlingException: Rate exceeded\)/),
     );
+    // The burn-in's countdown carries its number: followers read it, not the words.
+    const countdown = (await f.store.events(id)).filter(
+      (e) => e.event.type === 'progress' && e.event.action === 'burn-in',
+    );
+    expect(countdown.length).toBeGreaterThan(0);
+    for (const { event } of countdown) expect(event.text).toBe(`burn-in ${String(event.secondsLeft)} s left`);
+    expect(done.context.secondsLeft).toBeUndefined();
   });
 
   it('never rolls a healthy deployment back because an old group could not be destroyed: it is left, said, and destroyed by the next', async () => {

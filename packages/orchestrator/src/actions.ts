@@ -414,7 +414,7 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     const left = Math.ceil((end - Date.now()) / 1000);
     if (left !== lastSaid) {
       lastSaid = left;
-      await ctx.progress(`${label} ${left} s left`);
+      await ctx.progress(`${label} ${left} s left`, { secondsLeft: left });
     }
     await traffic.sleep(Math.min(ctx.deps.pollMs, Math.max(end - Date.now(), 0)));
   }

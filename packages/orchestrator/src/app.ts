@@ -4,9 +4,9 @@ import type { Registry } from 'prom-client';
 import { createOperations, type OperationsOptions } from './operations.js';
 import { createRevertOperations } from './revert.js';
 import { createReleaseOperations, type ReleaseOperationsOptions } from './release-operations.js';
-import type { operations } from './schema/generated/openapi.js';
+import { ORCHESTRATOR_OPENAPI, type OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 
-export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
+export const openapi = loadOpenApiDocument(ORCHESTRATOR_OPENAPI);
 
 export interface AppDeps extends OperationsOptions, ReleaseOperationsOptions {
   tokens: TokenVerifier;

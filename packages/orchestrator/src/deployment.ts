@@ -16,13 +16,14 @@ import {
 } from '@slipway/core';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { FINISHED_STATES } from '@slipway/orchestrator-api';
 import type { TrafficRecord } from './traffic-watch.js';
 
 export type StrategyName = 'red-black' | 'progressive' | 'highlander';
 
 export type DeploymentState = 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled';
 
-export const FINISHED: readonly DeploymentState[] = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
+export const FINISHED: readonly DeploymentState[] = FINISHED_STATES;
 
 export interface ActionRecord {
   name: string;
@@ -114,6 +115,8 @@ export interface DeploymentContext {
   /** The previous group was taken out of service. */
   previousDisabled?: boolean;
   progress?: string;
+  /** While the running action waits out a time: the seconds left (the progress event's number). */
+  secondsLeft?: number;
   /** Undo of a retained group: re-enabled instead of recreated. */
   reuseGroup?: boolean;
   /** Progressive shrank the previous group (saved before it does). */

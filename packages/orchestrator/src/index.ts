@@ -20,4 +20,4 @@ export * from './targets.js';
 export * from './runner.js';
 export * from './store.js';
 export * from './sync.js';
-export type { components as OrchestratorComponents, paths as OrchestratorPaths } from './schema/generated/openapi.js';
+export type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator-api';

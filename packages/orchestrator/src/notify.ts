@@ -11,6 +11,7 @@ import { outboundFetch, type Logger } from '@slipway/core';
 import { trafficSaid } from './analysis.js';
 import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
+import { buttonActionId, type ButtonKind } from '@slipway/orchestrator-api';
 
 export type NotificationKind = 'start' | 'success' | 'failure' | 'rollback';
 
@@ -56,9 +57,9 @@ export function leftInService(d: Deployment): boolean {
 }
 
 export function slackBlocks(d: Deployment, kind: NotificationKind, text: string): Blocks {
-  const button = (action: string, label: string, value: object, style?: 'danger' | 'primary', what?: string) => ({
+  const button = (action: ButtonKind, label: string, value: object, style?: 'danger' | 'primary', what?: string) => ({
     type: 'button',
-    action_id: `slipway:${action}`,
+    action_id: buttonActionId(action),
     text: { type: 'plain_text', text: label },
     value: JSON.stringify(value),
     ...(style ? { style } : {}),

@@ -1,4 +1,4 @@
-/** The orchestrator API: each operation of src/schema/openapi.yaml, by its operationId. */
+/** The orchestrator API: each operation of @slipway/orchestrator-api's OpenAPI document, by its operationId. */
 import { randomBytes } from 'node:crypto';
 import { checkUserData, type CloudProvider, type CloudRegions, type TargetHealth } from '@slipway/cloud';
 import {
@@ -30,7 +30,7 @@ import type { ImageRecord, Peers, ServiceRecord } from './peers.js';
 import { HISTORY_READ, changeOf, enforcePolicy, previewOf, type ChangeAction, type Preview } from './preview.js';
 import type { Runner } from './runner.js';
 import { cloudOf, machineImageIn } from './regions.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import { clusterNow, clustersNow, groupStanding, servingOf, type ClusterNow } from './serving.js';
 import { scalingDown, type DeploymentStore } from './store.js';
 import { sourceOfImage } from './source.js';
@@ -448,6 +448,10 @@ export async function admitDeployment(options: SubmitOptions, deployment: Deploy
       );
     throw new ConflictError(
       `${deployment.service} ${deployment.env} is being deployed by ${admission.holder}: wait for it, or ask with "queue": true`,
+      {
+        code: 'cluster-busy',
+        args: { service: deployment.service, env: deployment.env, deployment: admission.holder },
+      },
     );
   }
   // A fixed id (a release's cluster) submitted again: the one admitted first stands.

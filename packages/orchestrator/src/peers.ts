@@ -75,7 +75,7 @@ export function httpPeers(urls: { metadata: string; config: string; baking: stri
       const answer = await config.GET('/config/{service}/{env}', {
         params: { path, query: ref ? { ref } : {}, header: { 'Cache-Control': 'no-cache' } },
       });
-      const stale = /^110 - "stale: (.*)"$/.exec(answer.response.headers.get('warning') ?? '')?.[1];
+      const stale = answer.response.headers.get('x-config-stale') ?? undefined;
       const snapshot = unwrap(answer);
       // The properties of that very commit, not of whatever the ref names a moment later.
       const properties = unwrap(

@@ -9,7 +9,7 @@
  */
 import { activeFreeze, ConflictError, NotAllowedError, policyOf, syncSetOf } from '@slipway/core';
 import type { Deployment } from './deployment.js';
-import type { components } from './schema/generated/openapi.js';
+import type { OrchestratorComponents as components } from '@slipway/orchestrator-api';
 import type { ImageRecord, Peers } from './peers.js';
 import { clusterNow, servingOf, type ClusterDeps, type ClusterNow } from './serving.js';
 import { compareVersions } from './versions.js';

@@ -1,4 +1,4 @@
-/** The release and sync operations of src/schema/openapi.yaml, by operationId. */
+/** The release and sync operations of @slipway/orchestrator-api's OpenAPI document, by operationId. */
 import {
   ConflictError,
   NotFoundError,
@@ -16,7 +16,7 @@ import { isReleaseFinished, type ReleaseRecord } from './release.js';
 import type { ReleaseStore } from './release-store.js';
 import { validateRelease, type ValidationDeps } from './release-validation.js';
 import type { ReleaseCoordinator } from './releases.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import { syncReport } from './sync.js';
 
 export interface ReleaseOperationsOptions extends ValidationDeps {

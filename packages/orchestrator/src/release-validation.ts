@@ -18,7 +18,7 @@ import {
   type ReleaseItem,
   type ReleaseRecord,
 } from './release.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import type { DeploymentStore } from './store.js';
 import { resolveName } from './targets.js';
 

@@ -8,6 +8,7 @@
 import type { CloudProvider, CloudRegions } from '@slipway/cloud';
 import { activeFreeze, isSlipwayError, NotAllowedError, policyOf, type Logger } from '@slipway/core';
 import type { LeasedLocks } from '@slipway/core';
+import { isUnsuccessfulState } from '@slipway/orchestrator-api';
 import { isFinished, type Deployment } from './deployment.js';
 import { submitDeployment } from './operations.js';
 import type { Peers } from './peers.js';
@@ -39,8 +40,6 @@ type NewEvent = Omit<ReleaseEvent, 'release' | 'at'>;
 export function clusterDeploymentId(releaseId: string, kind: 'w' | 'x', wave: number, cluster: number): string {
   return `dep-${releaseId.slice(4)}${kind}${wave}c${cluster}`;
 }
-
-const FAILED: readonly Deployment['state'][] = ['failed', 'rolled-back', 'cancelled'];
 
 export function startReleaseCoordinator(options: CoordinatorOptions) {
   const { releases, store, runner, locks, logger } = options;
@@ -237,7 +236,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     await observe(r, events);
     const clusters = r.waves.flatMap((w) => w.clusters);
     const failed = clusters.find(
-      (c) => !c.rollback && (c.state === 'failed' || (FAILED.includes(c.state as never) && c.deployment)),
+      (c) => !c.rollback && (c.state === 'failed' || (isUnsuccessfulState(c.state) && c.deployment)),
     );
     if (!r.failure && !r.cancel && failed) {
       r.failure = `${failed.service} ${failed.env}: ${failed.reason ?? failed.state}`;

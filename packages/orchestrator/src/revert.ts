@@ -6,7 +6,7 @@
  */
 import { ConflictError, principalOf, UnprocessableError, type TypedOperations } from '@slipway/core';
 import { changeWith, prepareDeployment, previewPrepared, type OperationsOptions } from './operations.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import type { Release } from './store.js';
 
 export interface RevertTarget {

@@ -8,6 +8,7 @@ import { blockingConnection, createLogger, createRedis, createTokenVerifier, typ
 import { eventually, standInCloud, type StandInCloud, type TestRedis } from '@slipway/test-utils';
 import type { Express } from 'express';
 import { createApp } from './app.js';
+import { isFinishedState } from '@slipway/orchestrator-api';
 import type { Deployment } from './deployment.js';
 import type { Notifier } from './notify.js';
 import type { Peers } from './peers.js';
@@ -128,12 +129,10 @@ export async function orchestratorFixture(
   };
 }
 
-export const FINISHED_STATES = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
-
 export const ended = (store: DeploymentStore, id: string, timeoutMs = 20_000) =>
   eventually(
     () => store.get(id),
-    (d) => FINISHED_STATES.includes(d?.state ?? ''),
+    (d) => isFinishedState(d?.state ?? ''),
     `deployment ${id} to end`,
     timeoutMs,
   ) as Promise<Deployment>;

@@ -113,6 +113,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     // What never ran never will: the timeline says so rather than leaving it pending.
     for (const left of d.actions) if (left.state === 'pending' || left.state === 'running') left.state = 'skipped';
     delete d.context.progress;
+    delete d.context.secondsLeft;
     // The outcome's notification and count are saved with it (the outbox): none is lost to a crash after.
     const { admitted } = await store.transition(d, {
       event: { type: 'finished', reason },
@@ -157,6 +158,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     d.current = d.actions.length;
     d.actions.push(...plan.map((a) => ({ name: a.name, state: 'pending' as const, attempts: 0 })));
     delete d.context.progress;
+    delete d.context.secondsLeft;
     return (
       await commit(d, 'turning-back', { to: state, reason, actions: plan.map((a) => a.name) }, { events: before })
     ).control;
@@ -174,6 +176,8 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
       deps: { ...options, cloud: cloudOf(options, d.context.params?.region) },
       async progress(text, data = {}) {
         d.context.progress = text;
+        if (typeof data.secondsLeft === 'number') d.context.secondsLeft = data.secondsLeft;
+        else delete d.context.secondsLeft;
         await commit(d, 'progress', { action: name, text, ...data });
       },
       async save() {
@@ -292,6 +296,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
       Object.assign(record, { state: 'done', output, finishedAt: now(), durationMs: Date.now() - started });
       d.current++;
       delete d.context.progress;
+      delete d.context.secondsLeft;
       const finished = { type: 'action-finished', action: record.name, durationMs: record.durationMs, output };
       begun = await advance(d, finished);
       if (!begun) control = (await commit(d, finished.type, finished)).control;

@@ -11,7 +11,7 @@ import { mapAtMost } from './at-most.js';
 import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
 import type { ReleaseStore } from './release-store.js';
-import type { components } from './schema/generated/openapi.js';
+import type { OrchestratorComponents as components } from '@slipway/orchestrator-api';
 import type { DeploymentStore } from './store.js';
 
 export type SyncSet = components['schemas']['SyncSet'];

@@ -4,7 +4,8 @@
  * script; deploying what already serves says so.
  */
 import { answer, CliError, client } from '../api.js';
-import { knownEnv, knownService, resolveTarget, wellFormedImage } from '../names.js';
+import { looksLikeImage, serviceName } from '@slipway/grammar';
+import { grammar, knownEnv, knownService, resolveTarget, wellFormedImage } from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { confirmation, printPreview, type Preview } from '../preview.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
@@ -13,7 +14,7 @@ import {
   deployments,
   environment,
   imageFor,
-  imageLabel,
+  imageIn,
   preferredImage,
   serviceImages,
   type ImageInfo,
@@ -72,22 +73,46 @@ async function sameAgain(preview: Preview, options: DeployOptions, what: string)
     throw new CliError('nothing done');
 }
 
+/**
+ * What `service env` names, in one question when both are given: the orchestrator's resolver
+ * refuses a service not registered, and says whether the name is a cluster or a sync set. Only a
+ * refusal asks more (the service list), to say it with the nearest name.
+ */
+async function target(service: string | undefined, env: string | undefined) {
+  if (!service || !env) {
+    const name = await knownService(service);
+    return { name, resolved: env ? await resolveTarget(name, env) : undefined };
+  }
+  const resolved = await resolveTarget(
+    grammar(() => serviceName(service)),
+    env,
+  ).catch(async (error: unknown) => {
+    await knownService(service);
+    throw error;
+  });
+  return { name: service, resolved };
+}
+
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
   if (image) wellFormedImage(image);
-  const name = await knownService(service);
+  const { name, resolved } = await target(service, env);
   // A sync set's name is a release to its clusters, as the orchestrator resolves it for every face.
-  if (env && (await resolveTarget(name, env)).kind === 'set') {
+  if (resolved?.kind === 'set') {
     if (!image) throw new CliError(`name what to release to ${name} ${env}: an image id or a version`, true);
-    await (await import('./release.js')).deployToSyncSet(name, env, image, options);
+    await (await import('./release.js')).deployToSyncSet(name, env!, image, options);
     return;
   }
-  const environmentName = await knownEnv(name, env);
+  // A cluster the orchestrator does not know is found by the preview; the names are asked for then.
+  const environmentName = resolved && env ? env : await knownEnv(name, env);
   // Without a terminal nothing can be asked: say what is missing before acting.
   if (!options.message && !isInteractive())
     await ask('Why (the deployment message)', '-m MESSAGE (why: the deployment message)');
-  const images = await serviceImages(name);
+  // An image id is the preview's to check (and it says the version); a version or a choice needs the list.
+  const images = image && looksLikeImage(image) ? [] : await serviceImages(name);
   const chosen = image
-    ? (await imageFor(name, image)).id
+    ? looksLikeImage(image)
+      ? image
+      : imageIn(images, name, image).id
     : isInteractive()
       ? await pickImage(name, environmentName, images)
       : (() => {
@@ -101,7 +126,14 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     ...(options.strategy ? { strategy: options.strategy } : {}),
     ...(options.burnIn !== undefined ? { params: { strategy: { burnInSeconds: Number(options.burnIn) } } } : {}),
   };
-  const preview = await answer(orchestrator().POST('/deployments/preview', { body }), 'orchestrator');
+  const preview = await answer(orchestrator().POST('/deployments/preview', { body }), 'orchestrator').catch(
+    async (error: unknown) => {
+      // Refused: an environment or image that does not exist is said as the CLI always said it.
+      await knownEnv(name, environmentName);
+      if (image && looksLikeImage(image)) await imageFor(name, image);
+      throw error;
+    },
+  );
   printPreview(preview, options);
   await sameAgain(preview, options, 'deploy');
   const confirm = await confirmation(preview, options, 'deploy');
@@ -124,7 +156,12 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     show(options, started, () => line(started.id));
     return;
   }
-  await watch(started.id, options, `${bold(started.id)}: ${name} ${environmentName} ← ${imageLabel(images, chosen)}`);
+  const version = preview.clusters[0]?.to.version;
+  await watch(
+    started.id,
+    options,
+    `${bold(started.id)}: ${name} ${environmentName} ← ${chosen}${version ? ` (${version})` : ''}`,
+  );
 }
 
 /**

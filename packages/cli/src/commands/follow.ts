@@ -1,5 +1,6 @@
 /** Following a deployment live, and pause/resume/cancel/rollback of one. */
 import { DEPLOYMENT_ID, RELEASE_ID } from '@slipway/grammar';
+import type { ProgressEvent } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
 import { outageNotice, streamEvents } from '../events.js';
 import { bold, dim, green, line, red, seconds, show, stateColour, yellow, type GlobalOptions } from '../output.js';
@@ -82,10 +83,11 @@ export async function watch(id: string, options: GlobalOptions = {}, announce?: 
       } else if (event.event === 'action-failed' || event.event === 'action-retry')
         line(`${at} ${red('✗')} ${data.action}: ${data.output}`);
       else if (event.event === 'progress' && data.text !== lastProgress) {
-        lastProgress = String(data.text);
+        const progress = data as unknown as ProgressEvent;
+        lastProgress = progress.text;
         // A countdown every 5 s, not every second.
-        const left = Number(/(\d+) s left$/.exec(lastProgress)?.[1] ?? 0);
-        if (left % 5 === 0 || left <= 3) line(`${at}   ${dim(lastProgress)}`);
+        const left = progress.secondsLeft;
+        if (left === undefined || left % 5 === 0 || left <= 3) line(`${at}   ${dim(lastProgress)}`);
       } else if (event.event === 'finished')
         line(`${at} ${stateColour(String(data.state))}${data.reason ? `: ${data.reason}` : ''}`);
       else if (event.event === 'paused') {
@@ -116,7 +118,7 @@ const deployment = (id: string) =>
 export function takesEffect(d: Record_): string {
   const running = d.actions.find((a) => a.state === 'running') ?? d.actions[d.current];
   if (!running) return 'at the next action';
-  const left = /(\d+) s left/.exec(d.context.progress ?? '')?.[1];
+  const left = d.context.secondsLeft;
   return `after ${running.name}${left ? `, in about ${left} s` : ''}`;
 }
 

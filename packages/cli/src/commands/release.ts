@@ -4,7 +4,7 @@
  * sync`, exit 1 when a set is out of sync, for scripts and cron), and `slipway deploy` on a
  * logical environment — each followed live, one line per cluster.
  */
-import type { OrchestratorPaths } from '@slipway/orchestrator';
+import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
 import { outageNotice, streamEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';

@@ -406,6 +406,12 @@ export interface components {
             detail: string;
             instance?: string;
             requestId?: string;
+            /** @description A stable name for the refusal, for programs and faces to say in their own words (`detail` may change): no-base-image, no-artifact (baking), cluster-busy (orchestrator). */
+            code?: string;
+            /** @description The facts the `code` is about (service, version, env, deployment). */
+            args?: {
+                [key: string]: string;
+            };
             errors?: {
                 path: string;
                 message: string;

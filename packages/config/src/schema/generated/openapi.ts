@@ -336,6 +336,8 @@ export interface operations {
                 headers: {
                     ETag?: string;
                     "X-Config-Fetched-At"?: string;
+                    /** @description When the last fetch failed, why and how long ago the last good one was. */
+                    "X-Config-Stale"?: string;
                     [name: string]: unknown;
                 };
                 content: {

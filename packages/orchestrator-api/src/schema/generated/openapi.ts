@@ -65,7 +65,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Server-sent events, every state change, from the start (or after Last-Event-ID), live, until it ends. */
+        /**
+         * Server-sent events, every state change, from the start (or after Last-Event-ID), live, until it ends.
+         * @description Each event's data is JSON with `deployment`, `at` and `state`. A `progress` event also has `action`, `text` (for people) and, where they apply, numbers: `secondsLeft` (a wait's countdown), `batch` and `of` (progressive's batches), `rollbackMs`.
+         */
         get: operations["followDeployment"];
         put?: never;
         post?: never;
@@ -637,7 +640,10 @@ export interface components {
                 /** @description the new group has taken traffic */
                 enabled?: boolean;
                 previous?: string;
+                /** @description The running action's progress, for people: `burn-in 12 s left`. */
                 progress?: string;
+                /** @description While the running action waits out a time (burn-in, a batch's watch): the seconds left, as a number. Absent otherwise. */
+                secondsLeft?: number;
                 /** @description Each watch's judgement of the real traffic (burn-in, each progressive batch), by the watch's name: the new group's against the old's, as the load balancer counted it. */
                 traffic?: {
                     [key: string]: components["schemas"]["TrafficRecord"];
@@ -826,6 +832,12 @@ export interface components {
             detail: string;
             instance?: string;
             requestId?: string;
+            /** @description A stable name for the refusal, for programs and faces to say in their own words (`detail` may change): no-base-image, no-artifact (baking), cluster-busy (orchestrator). */
+            code?: string;
+            /** @description The facts the `code` is about (service, version, env, deployment). */
+            args?: {
+                [key: string]: string;
+            };
             errors?: {
                 path: string;
                 message: string;
