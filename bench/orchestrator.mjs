@@ -8,7 +8,6 @@
 //  3. 100 services' deployments submitted at once with a release concurrency of 2, through the
 //     real runner, Redis and BullMQ but a stand-in cloud whose instances are one HTTP server:
 //     all finish, in order, never more than 2 at once, no action lost or run twice.
-import { createServer } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import {
 } from '../packages/orchestrator/dist/index.js';
 import { eventually, freePortBase, packExampleService, startRedis } from '../packages/test-utils/dist/index.js';
 import { figure } from './_lib.mjs';
+import { breakdown, standInWorld } from './_standin.mjs';
 
 const WAITS = new Set([
   'wait-for-instances-running',
@@ -195,78 +195,8 @@ async function platformFigures() {
 async function releaseQueueFigures() {
   const redisServer = await startRedis();
   const redis = createRedis({ url: redisServer.url });
-  const instance = createServer((_req, res) => res.end('ok')).listen(0, '127.0.0.1');
-  await new Promise((resolve) => instance.once('listening', resolve));
-  const address = `127.0.0.1:${instance.address().port}`;
-  const groups = new Map();
+  const { cloud, peers, close } = await standInWorld();
   let maxRunning = 0;
-  const cloud = {
-    kind: 'local',
-    healthSource: 'http',
-    async getLoadBalancer(name) {
-      return { name };
-    },
-    async createLaunchTemplate(spec) {
-      return { ...spec, id: spec.name, createdAt: '' };
-    },
-    async deleteLaunchTemplate() {},
-    async listServerGroups(cluster) {
-      return [...groups.values()].filter((g) => g.cluster === cluster);
-    },
-    async getServerGroup(name) {
-      return groups.get(name);
-    },
-    async createServerGroup(spec) {
-      const cluster = spec.name.replace(/-v\d+$/, '');
-      const instances = Array.from({ length: spec.desired }, (_, i) => ({
-        id: `i-${spec.name}-${i}`,
-        lifecycle: 'running',
-        address,
-        launchedAt: '',
-      }));
-      groups.set(spec.name, { ...spec, cluster, disabled: true, instances, createdAt: '' });
-      return groups.get(spec.name);
-    },
-    async enableServerGroup(name) {
-      groups.get(name).disabled = false;
-    },
-    async disableServerGroup(name) {
-      groups.get(name).disabled = true;
-    },
-    async destroyServerGroup(name) {
-      groups.delete(name);
-    },
-    async resizeServerGroup() {},
-    async describeTargetHealth() {
-      return [...groups.values()]
-        .filter((g) => !g.disabled)
-        .flatMap((g) => g.instances.map((i) => ({ instanceId: i.id, state: 'healthy' })));
-    },
-  };
-  const peers = {
-    async service(name) {
-      return { name, properties: {} };
-    },
-    async image(id) {
-      return { id, kind: 'service', service: id.slice(4), version: '1.0.0' };
-    },
-    async config() {
-      return {
-        commit: 'c'.repeat(40),
-        valid: true,
-        errors: [],
-        deploymentParams: {
-          capacity: { desired: 1 },
-          // AWS's shortest: two passes, a second apart (the orchestrator probes at most every second).
-          healthCheck: { path: '/', intervalSeconds: 5, timeoutSeconds: 2, healthyThreshold: 2 },
-          loadBalancer: { name: 'lb' },
-          strategy: { burnInSeconds: 0, drainSeconds: 0 },
-        },
-        launchData: [],
-        properties: '',
-      };
-    },
-  };
   const logger = createLogger({ name: 'bench', level: 'silent' });
   const store = createRedisDeploymentStore({ redis, prefix: 'bench:' });
   const runner = startRunner({
@@ -314,8 +244,9 @@ async function releaseQueueFigures() {
   figure('  started in the order submitted', ordered ? 'yes' : 'no', '');
   figure('  actions lost / run twice', `${lost} / ${twice}`, `of ${100 * actionsPerDeployment}`);
   figure('  per action, on average', ((totalMs / (100 * actionsPerDeployment)) * 2).toFixed(1), 'ms (2 at a time)');
+  breakdown(all);
   await runner.close();
-  instance.close();
+  close();
   await redis.quit();
   await redisServer.stop();
 }
@@ -388,5 +319,6 @@ async function savesFigures() {
 await savesFigures();
 if (process.argv[2] === 'saves') process.exit(0);
 await releaseQueueFigures();
+if (process.argv[2] === 'queue') process.exit(0);
 await platformFigures();
 process.exit(0);

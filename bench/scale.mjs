@@ -140,7 +140,7 @@ async function get(url, headers) {
 
 function cli(args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['packages/cli/bin/slipway.mjs', ...args], {
+    const child = spawn(process.execPath, ['packages/cli/bin/slipway.cjs', ...args], {
       env: { ...process.env, SLIPWAY_PORT_BASE: String(portBase), SLIPWAY_TOKEN: platform.adminToken, NO_COLOR: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

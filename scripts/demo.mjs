@@ -23,7 +23,7 @@ const bold = (text) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\u001b[
 /** Prints and runs `slipway …`, its output live; answers its stdout; stops the demo on an unexpected exit code. */
 async function slipway(args, { expect = 0, quiet = false } = {}) {
   console.log(bold(`\n$ slipway ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`));
-  const child = spawn(process.execPath, [join(root, 'packages/cli/bin/slipway.mjs'), ...args], {
+  const child = spawn(process.execPath, [join(root, 'packages/cli/bin/slipway.cjs'), ...args], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

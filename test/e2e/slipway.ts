@@ -10,7 +10,8 @@ export interface Run {
   stderr: string;
 }
 
-export const BIN = 'packages/cli/bin/slipway.mjs';
+/** What package.json's `bin` names: the CommonJS start-up bundle, each command's modules loaded as it runs. */
+export const BIN = 'packages/cli/bin/slipway.cjs';
 
 export function cli(env: NodeJS.ProcessEnv) {
   // The token comes from SLIPWAY_HOME's admin-token unless a test says otherwise.

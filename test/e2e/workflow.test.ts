@@ -32,7 +32,7 @@ interface Run {
 }
 
 function slipway(...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['packages/cli/bin/slipway.mjs', ...args], {
+  const child = spawn(process.execPath, ['packages/cli/bin/slipway.cjs', ...args], {
     env: { ...process.env, SLIPWAY_HOME: home, SLIPWAY_URL: `http://127.0.0.1:${portBase}`, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
 import { createApp, createRedisServiceStore } from '@slipway/metadata';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -52,6 +52,17 @@ afterAll(async () => {
   await redis.quit();
   await redisServer.stop();
   await rm(checkout, { recursive: true, force: true });
+});
+
+describe('the binary: a start-up bundle, each command loaded as it runs', () => {
+  it("says a command's usage error in words and exits 2, and knows its own version", async () => {
+    const fish = await run.slipway(['completion', 'fish']);
+    expect(fish).toMatchObject({ code: 2, stderr: 'slipway: no completion for fish: bash or zsh\n' });
+    const version = await run.slipway(['--version']);
+    expect(version.stdout.trim()).toBe(
+      (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+    );
+  });
 });
 
 describe('slipway build: the build command (#24 attack 3)', () => {

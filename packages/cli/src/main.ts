@@ -418,9 +418,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       return 2; // commander has printed the usage error
     }
-    if (error instanceof CliError) {
-      process.stderr.write(`slipway: ${error.message}\n`);
-      return error.usage ? 2 : 1;
+    if (error instanceof CliError || (error as Error).name === 'CliError') {
+      const failure = error as CliError;
+      process.stderr.write(`slipway: ${failure.message}\n`);
+      return failure.usage ? 2 : 1;
     }
     if ((error as Error).name === 'ExitPromptError') return 130;
     process.stderr.write(`slipway: ${(error as Error).message}\n`);

@@ -7,7 +7,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { isSlipwayError, TooManyRequestsError, type FieldError } from './errors.js';
 import type { Logger } from './logger.js';
-import { isRedisConnectionError } from './redis.js';
+import { isRedisConnectionError, redisRefusal } from './redis.js';
 
 /** Seconds a client is told to wait before trying again after a 503. */
 export const RETRY_AFTER_SECONDS = 1;
@@ -56,6 +56,8 @@ export function toProblem(error: unknown): { status: number; detail: string; err
     return { status: error.status, detail: error.message, ...(error.errors ? { errors: error.errors } : {}) };
   }
   if (isRedisConnectionError(error)) return { status: 503, detail: 'Redis is unreachable; try again shortly' };
+  const refusal = redisRefusal(error);
+  if (refusal) return { status: 503, detail: refusal };
   const http = error as HttpLikeError | undefined;
   const status = http?.status ?? http?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

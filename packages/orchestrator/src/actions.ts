@@ -360,11 +360,11 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
   const tracker = new HealthTracker();
   const webFailures = new Map<string, number>();
   const webNext = new Map<string, number>();
-  // A watch run again after a crash looks long enough to see a failure, even if its time is up.
-  const end = Math.max(
-    await waitEnd(ctx, waitName, seconds * 1000),
-    Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs,
-  );
+  // A watch run again after a crash looks long enough to see a failure, even if its time is up;
+  // a first run watches the time chosen (a burn-in of 0 looks once).
+  const again = ctx.deployment.context.waits?.[waitName] !== undefined;
+  const chosen = await waitEnd(ctx, waitName, seconds * 1000);
+  const end = again ? Math.max(chosen, Date.now() + (check.unhealthyThreshold + 1) * ctx.deps.pollMs) : chosen;
   // A cloud that does not answer is looked at again, for as long as an instance may take to be healthy.
   const giveUp = end + params.strategy.healthTimeoutSeconds * 1000;
   let lastSaid = -1;
@@ -574,6 +574,8 @@ const record: Action = {
       commit: need(ctx, 'commit'),
       group: need(ctx, 'group'),
       at: new Date().toISOString(),
+      ...(d.context.imageVersion ? { version: d.context.imageVersion } : {}),
+      region: d.context.params?.region ?? null,
     });
     return `${d.service} ${d.env}: ${d.image} with config ${need(ctx, 'commit').slice(0, 12)} on ${d.context.group}`;
   },

@@ -21,6 +21,7 @@ let runner: Runner;
 let prefix: string;
 const logger = createLogger({ name: 'orchestrator', level: 'silent' });
 const LEASE_MS = 2000;
+const saves: { deployment: string; mode?: string; events: string[] }[] = [];
 
 const peers = standInPeers;
 
@@ -34,7 +35,16 @@ beforeAll(async () => {
   cloud = standInCloud({ address: `127.0.0.1:${(instance.address() as AddressInfo).port}` })
     .cloud as unknown as CloudProvider;
   prefix = redisServer.prefix();
-  store = createRedisDeploymentStore({ redis, prefix, leaseMs: LEASE_MS });
+  const real = createRedisDeploymentStore({ redis, prefix, leaseMs: LEASE_MS });
+  // Every fenced save, as the runner made it: which deployment, in what mode, with which events.
+  store = {
+    ...real,
+    transition(d, options = {}) {
+      const events = [...(options.events ?? []), ...(options.event ? [options.event] : [])];
+      saves.push({ deployment: d.id, mode: options.mode, events: events.map((e) => `${e.type} ${e.action ?? ''}`) });
+      return real.transition(d, options);
+    },
+  };
   runner = startRunner({
     redisUrl: redisServer.url,
     queuePrefix: `${prefix}queue`,
@@ -71,6 +81,24 @@ const ended = (id: string) =>
     (d) => ['succeeded', 'failed', 'rolled-back', 'cancelled'].includes(d?.state ?? ''),
     `deployment ${id}`,
   );
+
+describe('the hand-off between actions', () => {
+  it("runs an action's successor in the same run: its end and the next one's start are one fenced save", async () => {
+    const d = (await ended((await submit('handoff')).id))!;
+    expect(d.state).toBe('succeeded');
+    const mine = saves.filter((s) => s.deployment === d.id);
+    const names = d.actions.map((a) => a.name);
+    // Each action but the last ends in the save that starts the next one, never on its own.
+    const handOffs = mine.filter((s) => s.events.some((e) => e.startsWith('action-finished')));
+    expect(handOffs.map((s) => s.events)).toEqual([
+      ...names.slice(0, -1).map((name, i) => [`action-finished ${name}`, `action-started ${names[i + 1]}`]),
+      [`action-finished ${names.at(-1)}`],
+    ]);
+    expect(handOffs.slice(0, -1).every((s) => s.mode === 'advance')).toBe(true);
+    expect(d.run ?? 1).toBe(1);
+    expect(d.actions.every((a) => a.attempts === 1)).toBe(true);
+  });
+});
 
 describe('stale writers', () => {
   it('never runs a cancelled deployment on, nor two on one service+env, when a cancel races the admission (50 times)', async () => {

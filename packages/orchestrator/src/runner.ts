@@ -198,8 +198,12 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
   /** Runs the deployment's actions from where its record says, until it finishes or pauses. */
   async function drive(d: Deployment): Promise<void> {
     let control = await store.control(d.id);
+    // The action at hand was saved as started with the end of the one before (advance): it runs at once.
+    let begun = false;
     for (;;) {
-      if (!d.unwinding && (control.cancel || control.rollback)) {
+      if (begun) {
+        // No request waited when it was saved, and its start was saved: nothing to check before it runs.
+      } else if (!d.unwinding && (control.cancel || control.rollback)) {
         const kind = control.cancel ? 'cancel' : 'rollback';
         const by = (control.cancel ?? control.rollback)!;
         const verb = kind === 'cancel' ? 'cancelled' : 'rolled back';
@@ -217,7 +221,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
       if (d.current >= d.actions.length) {
         return d.unwinding ? finish(d, d.unwinding.state, describeEnding(d)) : finish(d, 'succeeded');
       }
-      if (control.pause && d.startedAt && !d.unwinding) {
+      if (!begun && control.pause && d.startedAt && !d.unwinding) {
         d.state = 'paused';
         // Saved only while no cancel or rollback waits; its slot goes to whoever waits for one.
         const paused = await commit(d, 'paused', { next: d.actions[d.current]!.name }, { mode: 'pause' });
@@ -230,19 +234,22 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
       }
       const record = d.actions[d.current]!;
       const action = ACTIONS.get(record.name);
-      const starting = !d.startedAt;
-      d.state = 'running';
-      if (starting) d.startedAt = now();
-      Object.assign(record, { state: 'running', attempts: record.attempts + 1, startedAt: now() });
-      control = (
-        await commit(
-          d,
-          'action-started',
-          { action: record.name, attempt: record.attempts },
-          starting ? { notify: 'start' } : {},
-        )
-      ).control;
-      if (starting) void sendOutbox();
+      if (!begun) {
+        const starting = !d.startedAt;
+        d.state = 'running';
+        if (starting) d.startedAt = now();
+        Object.assign(record, { state: 'running', attempts: record.attempts + 1, startedAt: now() });
+        control = (
+          await commit(
+            d,
+            'action-started',
+            { action: record.name, attempt: record.attempts },
+            starting ? { notify: 'start' } : {},
+          )
+        ).control;
+        if (starting) void sendOutbox();
+      }
+      begun = false;
       const started = Date.now();
       let output: string;
       try {
@@ -285,10 +292,36 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
       Object.assign(record, { state: 'done', output, finishedAt: now(), durationMs: Date.now() - started });
       d.current++;
       delete d.context.progress;
-      control = (await commit(d, 'action-finished', { action: record.name, durationMs: record.durationMs, output }))
-        .control;
+      const finished = { type: 'action-finished', action: record.name, durationMs: record.durationMs, output };
+      begun = await advance(d, finished);
+      if (!begun) control = (await commit(d, finished.type, finished)).control;
       if (options.crashAfter === record.name) die(`after ${record.name}`, d.id);
     }
+  }
+
+  /**
+   * The hand-off from one action to the next inside the same run: the end of one and the start of
+   * the next saved in one fenced step, refused while any request (pause, cancel, rollback) waits,
+   * when the caller saves the end alone and the loop's top acts on the request. Answers whether
+   * the next one was saved as started.
+   */
+  async function advance(d: Deployment, finished: { type: string; action: string }): Promise<boolean> {
+    const next = d.actions[d.current];
+    if (!next || next.state !== 'pending' || !d.startedAt) return false;
+    const { attempts, startedAt } = next;
+    Object.assign(next, { state: 'running', attempts: attempts + 1, startedAt: now() });
+    const { saved } = await commit(
+      d,
+      'action-started',
+      { action: next.name, attempt: next.attempts },
+      { mode: 'advance', events: [finished] },
+    );
+    if (!saved) {
+      Object.assign(next, { state: 'pending', attempts });
+      if (startedAt === undefined) delete next.startedAt;
+      else next.startedAt = startedAt;
+    }
+    return saved;
   }
 
   function describeEnding(d: Deployment): string {

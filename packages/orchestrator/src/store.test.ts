@@ -107,6 +107,33 @@ describe('transitions', () => {
     expect(await store.holder('fence', 'prod')).toBeUndefined();
   });
 
+  it("saves one action's end and the next one's start in one step (advance), refused while any request waits", async () => {
+    const d = deployment('dep-advance', 'advance');
+    expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
+    const worker = (await store.get(d.id))!;
+    worker.state = 'running';
+    const hand = { mode: 'advance' as const, events: [{ type: 'action-finished', action: 'a' }] };
+    const moved = await store.transition(worker, { ...hand, event: { type: 'action-started', action: 'b' } });
+    expect(moved).toMatchObject({ saved: true, control: {} });
+    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual([
+      'queued',
+      'action-finished',
+      'action-started',
+    ]);
+    // A pause waits: nothing is saved, and the runner saves the end alone and pauses at the boundary.
+    await store.setControl(d.id, 'pause', 'dave', { type: 'pause-requested', deployment: d.id });
+    const version = worker.version;
+    const refused = await store.transition(worker, { ...hand, event: { type: 'action-started', action: 'c' } });
+    expect(refused).toMatchObject({ saved: false, control: { pause: 'dave' } });
+    expect((await store.get(d.id))!.version).toBe(version);
+    expect((await store.events(d.id)).map((e) => e.event.type)).toEqual([
+      'queued',
+      'action-finished',
+      'action-started',
+      'pause-requested',
+    ]);
+  });
+
   it('records a release once however often the record action runs', async () => {
     const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
     await store.recordRelease('once', 'prod', release);
@@ -209,6 +236,35 @@ describe('one item of a large catalog', () => {
       ['sb', 'eu', '1.0.0'],
     ]);
     expect(asked).toEqual(['service sync']);
+  });
+
+  it('answers the sync report from the releases alone, reading no deployment record, when they keep version and region (issue 28)', async () => {
+    const peers = {
+      async service(name: string) {
+        return { name, properties: { clusters: { prod: ['sa', 'sb'] } } };
+      },
+    } as unknown as Peers;
+    for (const [i, env] of ['sa', 'sb'].entries()) {
+      const id = `dep-kept-${env}`;
+      await finished(id, 'kept', env, 300 + i, { imageVersion: '2.0.0' });
+      await store.recordRelease('kept', env, {
+        deployment: id,
+        image: 'img-2',
+        commit: 'c',
+        group: `kept-${env}-v001`,
+        at: '',
+        version: '2.0.0',
+        region: env === 'sa' ? 'eu' : null,
+      });
+    }
+    const read: string[] = [];
+    const counted = { ...store, get: async (id: string) => (read.push(id), store.get(id)) } as typeof store;
+    const [set] = await syncReport({ store: counted, peers }, { withRegions: true, service: 'kept' });
+    expect(set!.clusters.map((c) => [c.env, c.region ?? null, c.version])).toEqual([
+      ['sa', 'eu', '2.0.0'],
+      ['sb', null, '2.0.0'],
+    ]);
+    expect(read).toEqual([]);
   });
 
   it("reads every service's metadata in one list for the whole sync report, not once per service", async () => {

@@ -35,6 +35,9 @@ export interface Release {
   commit: string;
   group: string;
   at: string;
+  /** The image's version and the cluster's region (null: the default) as deployed, kept so a reader needs not the deployment's record. */
+  version?: string;
+  region?: string | null;
 }
 
 /** A lock an admin broke, kept with who and why. */
@@ -76,7 +79,7 @@ export class Fenced extends Error {
 /** Redis did not get the step to a replica in time: not acted on, tried again. */
 export class NotReplicated extends Error {}
 
-export type TransitionMode = 'step' | 'step-unless-control' | 'pause' | 'resume' | 'finish';
+export type TransitionMode = 'step' | 'step-unless-control' | 'advance' | 'pause' | 'resume' | 'finish';
 
 export interface TransitionOptions {
   /** Events saved with it (the first is the change's own). */
@@ -94,7 +97,7 @@ export interface TransitionOptions {
 }
 
 export interface Transition {
-  /** False when a cancel or rollback waits and the mode was `step-unless-control`/`pause`: nothing saved. */
+  /** False when a cancel or rollback waits and the mode was `step-unless-control`/`pause` (any request, `advance`): nothing saved. */
   saved: boolean;
   control: Control;
   /** The deployment holding the service+env lock now. */

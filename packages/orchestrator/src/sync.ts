@@ -52,6 +52,17 @@ export async function syncReport(
   };
   const cluster = async (service: string, env: string): Promise<SyncCluster> => {
     const [serving] = await deps.store.releases(service, env, 1);
+    // A release that kept its version and region answers alone (one recorded before asks its deployment).
+    if (serving?.version !== undefined && serving.region !== undefined)
+      return {
+        env,
+        ...(options.withRegions && serving.region ? { region: serving.region } : {}),
+        image: serving.image,
+        version: serving.version,
+        commit: serving.commit,
+        deployment: serving.deployment,
+        odd: false,
+      };
     const made = serving ? await deps.store.get(serving.deployment) : undefined;
     let region: string | undefined;
     if (options.withRegions) {

@@ -6,6 +6,9 @@
 --                       its cluster), renewing its lock and slot;
 --  step-unless-control  the same, refused (2) while a cancel or rollback waits: the step that
 --                       makes the deployment irrevocable, or that pauses it, never hides one;
+--  advance              the same as step, refused (2) while any request waits (a pause too): one
+--                       action's end and the next one's start saved together, the runner going
+--                       straight on to it;
 --  pause                (unless-control) gives its slot back, keeping its lock;
 --  resume               takes a free slot, or queues for one (saving the queued record instead);
 --  finish               ends it: frees its lock and slot, admits who may start, marks its group
@@ -24,6 +27,8 @@ if mode ~= 'finish' then
     if redis.call('HEXISTS', KEYS[8], 'cancel') == 1 or redis.call('HEXISTS', KEYS[8], 'rollback') == 1 then
       return {2, '', redis.call('HGETALL', KEYS[8]), {}, ''}
     end
+  elseif mode == 'advance' and redis.call('EXISTS', KEYS[8]) == 1 then
+    return {2, '', redis.call('HGETALL', KEYS[8]), {}, ''}
   end
 end
 local events = {}
