@@ -86,7 +86,7 @@ export function createSourceRepositories(options: { dir: string }): SourceReposi
     async log(service, url, limit) {
       const mirror = await mirrorOf(service, url);
       if (!mirror) return [];
-      return mirror.log(await mirror.defaultBranch(), limit).catch(() => []);
+      return mirror.log(await mirror.defaultRef(), limit).catch(() => []);
     },
     async commit(service, url, commit) {
       const mirror = await mirrorOf(service, url);

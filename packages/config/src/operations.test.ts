@@ -121,6 +121,22 @@ describe('GET /config/{service}/{env}', () => {
     }
   });
 
+  it('reads the default branch as a branch: a tag pushed with its name is not it', async () => {
+    const repo = await gitRepo({ 'deployment-params.json': params(2) }, { dir: join(sources, 'tagged-prod') });
+    const main = await repo.git('rev-parse', 'HEAD');
+    // Anyone who may push a tag names one like the default branch, at a commit of their own.
+    const theirs = await repo.commit(
+      { 'deployment-params.json': params(2, { instanceProfile: 'admin-role' }) },
+      'Mine',
+    );
+    await repo.git('tag', 'main', theirs);
+    await repo.git('reset', '--hard', main);
+    const res = await request(app).get('/config/tagged/prod').set(READER);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ ref: 'main', commit: main });
+    expect(res.body.files.deploymentParams.instanceProfile).toBeUndefined();
+  });
+
   it('answers 304 when If-None-Match is the commit', async () => {
     const res = await request(app)
       .get(`/config/search/prod?ref=${first}`)

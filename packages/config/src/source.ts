@@ -202,7 +202,7 @@ export function createGitConfigSource(options: ConfigSourceOptions): ConfigSourc
       const known = cache.get(cacheKey) as CommitInfo | undefined;
       if (known) return { ref: name, info: known };
     }
-    const info = await repo.resolve(name);
+    const info = await repo.resolve(ref ?? (await repo.defaultRef()));
     if (!info) throw new NotFoundError(`no ref '${name}' in configuration repository ${repo.name}`);
     if (isFullCommitId(name)) cache.set(cacheKey, info);
     return { ref: name, info };

@@ -148,6 +148,15 @@ export class GitMirror {
     return /^ref: refs\/heads\/(.+)$/m.exec(head)?.[1]?.trim() ?? 'HEAD';
   }
 
+  /**
+   * The default branch as a full ref name, to read it by: Git reads a short name as a tag before
+   * a branch, so a tag pushed with the default branch's name would otherwise be read in its place.
+   */
+  async defaultRef(): Promise<string> {
+    const branch = await this.defaultBranch();
+    return branch === 'HEAD' ? 'HEAD' : `refs/heads/${branch}`;
+  }
+
   /** The paths of the files (or, with `folders`, the folders) directly in `dir` at a commit. */
   async listFiles(commit: string, dir: string, { folders = false } = {}): Promise<string[]> {
     const output = await this.git()

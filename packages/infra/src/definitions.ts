@@ -51,7 +51,7 @@ export function createGitDefinitions({ url, dir }: { url: string; dir: string })
     async resolve(ref) {
       const repo = await cloned();
       const name = ref === undefined ? await repo.defaultBranch() : assertGitRef(ref);
-      const info = await repo.resolve(name);
+      const info = await repo.resolve(ref === undefined ? await repo.defaultRef() : name);
       if (!info) throw new NotFoundError(`no ref '${name}' in the infrastructure repository`);
       return { ref: name, commit: info.commit };
     },

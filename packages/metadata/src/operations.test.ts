@@ -564,6 +564,33 @@ describe('the properties Slipway acts on (clusters, policy)', () => {
       .expect(200);
   });
 
+  it("refuses a deployer's new sync set taking a governed set's cluster: a cluster reads its first set's rules", async () => {
+    const stored = {
+      clusters: { live: ['prod-a', 'prod-b'] },
+      production: ['live'],
+      policy: { live: { approvers: ['alice'] } },
+    };
+    await request(checked).put('/services/search').set(as(ADMIN)).send(stored).expect(201);
+    // live's members are untouched; prod-a is also put in a set listed before it, which has no rules.
+    const attempts = [
+      request(checked)
+        .put('/services/search/metadata/clusters')
+        .set(as(DEPLOYER))
+        .send({ loose: ['prod-a'], live: ['prod-a', 'prod-b'] }),
+      request(checked)
+        .put('/services/search')
+        .set(as(DEPLOYER))
+        .send({ ...stored, clusters: { loose: ['prod-a'], live: ['prod-a', 'prod-b'] } }),
+      request(checked)
+        .patch('/services/search')
+        .set({ ...as(DEPLOYER), 'Content-Type': 'application/merge-patch+json' })
+        .send(JSON.stringify({ clusters: { '0': ['prod-a'] } })),
+    ];
+    for (const res of await Promise.all(attempts))
+      expectProblem(res, 403, /^only an admin may change the sync set of cluster prod-a of search; dave has deployer$/);
+    expect((await request(checked).get('/services/search').set(as(READER))).body.metadata).toEqual(stored);
+  });
+
   it('refuses a policy it cannot read, saying each fault', async () => {
     const res = await request(checked)
       .put('/services/search')

@@ -8,6 +8,8 @@ import {
   assertMetadataKey,
   principalOf,
   roleAllows,
+  syncSetOf,
+  syncSets,
   typedOperations,
   typedQuery,
   type Logger,
@@ -64,9 +66,15 @@ function guardRules(req: Request, name: string, change: Edit): Edit {
     // A set's rules hold for its members: moving a cluster out of (or into) a set with rules changes them.
     const members = (record: Record<string, unknown> | undefined, set: string) =>
       plain(isObject(record?.clusters) ? (record.clusters as Record<string, unknown>)[set] : undefined);
-    for (const set of governedSets(current))
+    for (const set of governedSets(current)) {
       if (!isDeepStrictEqual(members(current, set), members(next, set)))
         changed.push(`the clusters of sync set ${set}`);
+      // A cluster reads the rules of the first set naming it: another set listed before may not take it.
+      else
+        for (const cluster of syncSets(current ?? {}).get(set) ?? [])
+          if (syncSetOf(current ?? {}, cluster) !== syncSetOf(next, cluster))
+            changed.push(`the sync set of cluster ${cluster}`);
+    }
     if (changed.length > 0)
       throw new NotAllowedError(`only an admin may change ${changed.join(' and ')} of ${name}; ${subject} has ${role}`);
     return next;

@@ -169,6 +169,9 @@ describe("the daemon's traffic stream is capped per token and in total (#24 item
       expect(refused.status).toBe(429);
       expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect((await follow('deployer-token')).status).toBe(200);
+      // The platform's own watches (one a deployment the orchestrators run) are not one person's 20:
+      // a 21st was refused, and a deployment's watch heard no hard failure until a place freed.
+      for (let i = 0; i < 21; i++) expect((await follow('platform-token')).status).toBe(200);
       open.shift()!.abort();
       await eventually(
         async () => (await follow('reader-token')).status,

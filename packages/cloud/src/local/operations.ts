@@ -16,6 +16,8 @@ import type { operations } from '../schema/generated/openapi.js';
 export function createOperations({ cloud }: { cloud: CloudProvider }): OperationHandlers {
   // Each follower of a traffic stream holds a subscription and a socket: capped like the services' streams.
   const followers = createFollowerLimit({ perSubject: 20, total: 200 });
+  // The platform's (the orchestrators' watches, one a deployment running) are bounded by what runs, not 20.
+  const platformFollowers = createFollowerLimit({ perSubject: 200, total: 200 });
   const found = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new NotFoundError(`no ${what}`);
     return value;
@@ -104,7 +106,8 @@ export function createOperations({ cloud }: { cloud: CloudProvider }): Operation
     },
     async followTraffic(req, res) {
       if (!cloud.watchTraffic) throw new NotFoundError('this cloud has no traffic stream');
-      const free = followers.take(principalOf(req).subject);
+      const { subject, role } = principalOf(req);
+      const free = (role === 'platform' ? platformFollowers : followers).take(subject);
       req.once('close', free);
       // Subscribed first, so that a target group that is not there is a 404; what comes at once
       // (the targets failing now) waits for the headers.
