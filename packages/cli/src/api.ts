@@ -169,7 +169,12 @@ export function inWords(status: number, problem: Record<string, unknown> | undef
     }
     const detail = String(problem?.detail ?? '');
     return status === 401
-      ? `the token from ${source} was refused${detail ? ` (${detail})` : ''}: run \`slipway login\` with a valid one`
+      ? `the token from ${source} was refused${detail ? ` (${detail})` : ''}: ${
+          // SLIPWAY_TOKEN is read before the login's token: logging in again would change nothing.
+          source === 'SLIPWAY_TOKEN'
+            ? 'set SLIPWAY_TOKEN to a valid one, or unset it to use the one `slipway login` stored'
+            : 'run `slipway login` with a valid one'
+        }`
       : `the token from ${source} may not do this${detail ? `: ${detail}` : ''}`;
   }
   // A 422's detail is already a sentence naming each problem (a release's, a stack's); its

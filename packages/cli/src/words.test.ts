@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { inWords } from './api.js';
 import { nearest, wellFormedImage } from './names.js';
 import { parseItem } from './commands/release.js';
-import { preferredImage } from './releases.js';
+import { imageIn, preferredImage } from './releases.js';
+import { deploymentId, watch } from './commands/follow.js';
 
 describe("the API's answers in the CLI's words", () => {
   it('names fields as the user knows them, never the request paths or patterns', () => {
@@ -43,6 +44,10 @@ describe("the API's answers in the CLI's words", () => {
     process.env.SLIPWAY_TOKEN = 'x';
     try {
       expect(inWords(401, { detail: 'bad token' })).toMatch(/^the token from SLIPWAY_TOKEN was refused/);
+      // SLIPWAY_TOKEN is read before the login's: "run slipway login" alone would change nothing.
+      expect(inWords(401, { detail: 'bad token' })).toMatch(
+        /: set SLIPWAY_TOKEN to a valid one, or unset it to use the one `slipway login` stored$/,
+      );
     } finally {
       if (before === undefined) delete process.env.SLIPWAY_TOKEN;
       else process.env.SLIPWAY_TOKEN = before;
@@ -59,6 +64,33 @@ describe('images as given', () => {
     );
     expect(() => wellFormedImage('../1.0')).toThrow('"../1.0" is not an image id or a version: a version is a letter');
     expect(() => parseItem('search@ami-$(id)')).toThrow('"ami-$(id)" is not an image id');
+  });
+});
+
+describe('ids and versions of the wrong kind', () => {
+  it('names the command an id of another kind is for', async () => {
+    expect(() => deploymentId('rel-abc123', 'pause')).toThrow(
+      '"rel-abc123" is not a deployment id: they look like dep-abc123 (slipway history); a release is paused with slipway release-pause rel-abc123',
+    );
+    expect(() => deploymentId('rel-abc123', 'cancel')).toThrow(
+      '; a release is cancelled with slipway release-cancel rel-abc123',
+    );
+    await expect(watch('bake-0123456789ab')).rejects.toThrow(
+      '; a bake is followed with slipway bakes watch bake-0123456789ab',
+    );
+  });
+
+  it('says the nearest version baked, and how to bake the one asked', () => {
+    const images = [
+      { id: 'img-2', version: '1.0.0', createdAt: '2' },
+      { id: 'img-1', version: '0.9.0', createdAt: '1' },
+    ];
+    expect(() => imageIn(images, 'search', 'v1.0.0')).toThrow(
+      'search has no image of version v1.0.0; did you mean 1.0.0? Or bake it with slipway bake search v1.0.0 (slipway images search lists them)',
+    );
+    expect(() => imageIn(images, 'search', '7.7.7')).toThrow(
+      'search has no image of version 7.7.7: bake one with slipway bake search 7.7.7',
+    );
   });
 });
 
