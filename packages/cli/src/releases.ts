@@ -4,6 +4,7 @@
  */
 import { answer, client } from './api.js';
 import { CliError } from './errors.js';
+import { nearest } from './names.js';
 
 export interface ImageInfo {
   id: string;
@@ -69,10 +70,13 @@ export function imageIn(images: ImageInfo[], service: string, given: string): Im
     return found;
   }
   const found = images.find((i) => i.version === given);
-  if (!found)
+  if (!found) {
+    const near = nearest(given, [...new Set(images.flatMap((i) => (i.version ? [i.version] : [])))]);
+    // A near version may be a typo (v1.4.0, 1.4) or the one before a version not baked yet: both said.
     throw new CliError(
-      `${service} has no image of version ${given}: bake one with slipway bake ${service} ${given} (slipway images ${service} lists them)`,
+      `${service} has no image of version ${given}${near ? `; did you mean ${near}? Or bake it` : ': bake one'} with slipway bake ${service} ${given} (slipway images ${service} lists them)`,
     );
+  }
   return found;
 }
 

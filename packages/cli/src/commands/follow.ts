@@ -7,10 +7,18 @@ import { bold, dim, green, line, red, seconds, show, stateColour, yellow, type G
 
 const orchestrator = () => client('orchestrator');
 
-export function deploymentId(id: string): string {
+/** Where an id of another kind is taken instead: a release's controls, a bake's follow. */
+const elsewhere = (id: string, kind?: 'pause' | 'resume' | 'cancel' | 'rollback') =>
+  RELEASE_ID.test(id) && kind && kind !== 'rollback'
+    ? `; a release is ${kind === 'pause' ? 'paused' : kind === 'resume' ? 'resumed' : 'cancelled'} with slipway release-${kind} ${id}`
+    : id.startsWith('bake-')
+      ? `; a bake is followed with slipway bakes watch ${id}`
+      : '';
+
+export function deploymentId(id: string, kind?: 'pause' | 'resume' | 'cancel' | 'rollback'): string {
   if (!DEPLOYMENT_ID.test(id))
     throw new CliError(
-      `${JSON.stringify(id)} is not a deployment id: they look like dep-abc123 (slipway history)`,
+      `${JSON.stringify(id)} is not a deployment id: they look like dep-abc123 (slipway history)${elsewhere(id, kind)}`,
       true,
     );
   return id;
@@ -40,7 +48,7 @@ export async function watch(id: string, options: GlobalOptions = {}, announce?: 
   }
   if (!DEPLOYMENT_ID.test(id))
     throw new CliError(
-      `${JSON.stringify(id)} is neither a deployment nor a release id: they look like dep-abc123 (slipway history) or rel-abc123 (slipway releases)`,
+      `${JSON.stringify(id)} is neither a deployment nor a release id: they look like dep-abc123 (slipway history) or rel-abc123 (slipway releases)${elsewhere(id)}`,
       true,
     );
   const stop = keepsRunningOnInterrupt(`Deployment ${id}`, `slipway watch ${id}  (or stop it: slipway cancel ${id})`);
@@ -129,7 +137,7 @@ export async function control(
   id: string,
   options: GlobalOptions = {},
 ) {
-  deploymentId(id);
+  deploymentId(id, kind);
   const path = { params: { path: { id } } };
   if (kind === 'pause') {
     // Asked already, or paused already: say so rather than "pauses after …" again.
