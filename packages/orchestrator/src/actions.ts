@@ -210,7 +210,7 @@ const findCurrentGroup: Action = {
     const serving = [...groups].reverse().find((g) => !g.disabled && !mine(g));
     if (confirmed && (serving?.name ?? null) !== confirmed.from)
       throw new DeploymentFailure(
-        `${confirmed.by === 'release' ? 'the release checked' : 'the confirmation named'} ${confirmed.said}; ${d.service} ${d.env} changed since: ${serving ? `${serving.tags?.image ?? serving.name} serves now` : 'nothing serves now'}. Nothing was changed: preview it again and confirm what it would do now`,
+        `${confirmed.by === 'release' ? 'the release checked' : 'the confirmation named'} ${confirmed.said}; ${d.service} ${d.env} changed since: ${serving ? `${serving.tags?.image ?? serving.name} serves now (${serving.name}${serving.tags?.deployment ? `, deployed by ${serving.tags.deployment}` : ''})` : 'nothing serves now'}. Nothing was changed: preview it again and confirm what it would do now`,
       );
     const candidates = groups.filter((g) => vetted.has(g.name) && !mine(g));
     const previous = candidates.filter((g) => !g.disabled).at(-1) ?? candidates.at(-1);

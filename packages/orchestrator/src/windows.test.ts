@@ -423,7 +423,9 @@ describe('7. a confirmation outlived by a wait in the queue', () => {
     const done = await ended(f.store, second);
     expect(done.state).toBe('failed');
     expect(done.reason).toMatch(
-      /the confirmation named img-conf-1 → img-conf-3; conf prod changed since: img-conf-2 serves now/,
+      new RegExp(
+        `the confirmation named img-conf-1 \\(conf-prod-v001\\) → img-conf-3; conf prod changed since: img-conf-2 serves now \\(conf-prod-v002, deployed by ${first}\\)`,
+      ),
     );
     const groups = await f.cloud.listServerGroups('conf-prod');
     expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-conf-2']);
