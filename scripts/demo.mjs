@@ -1,4 +1,4 @@
-// `npm run demo`: against a running `npm start` (same SLIPWAY_HOME and SLIPWAY_PORT_BASE), the
+// `npm run demo`: against a running `npm start` (same SLIPWAY_HOME, and its SLIPWAY_PORT_BASE or SLIPWAY_URL), the
 // seed's workflow with the slipway CLI, each command printed before it runs: register search,
 // build and bake 1.0.0, plan and apply its infrastructure, deploy to prod, curl it through the
 // load balancer, deploy 1.1.0 under load (no failed request), deploy a broken 1.2.0 (rolled
@@ -15,9 +15,11 @@ import { fileURLToPath } from 'node:url';
 import { slackDemo } from './demo-slack.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const base = Number(process.env.SLIPWAY_PORT_BASE ?? 7100);
+// The port base as the CLI reads it: SLIPWAY_PORT_BASE, else SLIPWAY_URL's (what `npm start` says to export).
+const url = process.env.SLIPWAY_URL ? new URL(process.env.SLIPWAY_URL) : undefined;
+const base = Number(process.env.SLIPWAY_PORT_BASE ?? (url?.port || 7100));
 const env = { ...process.env, SLIPWAY_HOME: process.env.SLIPWAY_HOME ?? join(root, '.slipway') };
-const lb = `http://127.0.0.1:${base + 80}`;
+const lb = `http://${url?.hostname ?? '127.0.0.1'}:${base + 80}`;
 const bold = (text) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\u001b[1m${text}\u001b[0m` : text);
 
 /** Prints and runs `slipway …`, its output live; answers its stdout; stops the demo on an unexpected exit code. */
