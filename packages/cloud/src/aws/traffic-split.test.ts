@@ -1,5 +1,19 @@
 import { describe, expect, it } from '@jest/globals';
-import { forwardWeights, splitTargetGroupName } from './traffic-split.js';
+import { AutoScalingClient, CreateOrUpdateTagsCommand } from '@aws-sdk/client-auto-scaling';
+import {
+  CreateTargetGroupCommand,
+  DescribeListenersCommand,
+  DescribeRulesCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupAttributesCommand,
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+  ModifyListenerCommand,
+  ModifyTargetGroupAttributesCommand,
+  type Action as ElbAction,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { awsTrafficSplit, forwardWeights, splitTargetGroupName } from './traffic-split.js';
 
 /** What the split asks of AWS end to end is shown against moto in test/aws-traffic.test.ts. */
 describe("a burn-in's own target group", () => {
@@ -15,5 +29,91 @@ describe("a burn-in's own target group", () => {
     expect(forwardWeights({ group: 1, others: 4 })).toEqual({ group: 1, others: 4 });
     expect(forwardWeights({ group: 2000, others: 1000 })).toEqual({ group: 999, others: 500 });
     expect(forwardWeights({ group: 0, others: 0 })).toEqual({ group: 0, others: 1 });
+  });
+});
+
+const LB = 'arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/search-prod/1';
+const CLUSTER = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod/1';
+const SPLIT = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod-v002/2';
+const LISTENER = 'arn:aws:elasticloadbalancing:us-east-1:1:listener/app/search-prod/1/1';
+
+/** The SDK mocked as AWS answers (moto does not model an unused target group, nor draining). */
+function mocked(defaultActions: ElbAction[] = [{ Type: 'forward', TargetGroupArn: CLUSTER }]) {
+  const elb = mockClient(ElasticLoadBalancingV2Client);
+  const asg = mockClient(AutoScalingClient);
+  const notFound = Object.assign(new Error('One or more target groups not found'), { name: 'TargetGroupNotFound' });
+  elb
+    .on(DescribeTargetGroupsCommand, { Names: ['search-prod'] })
+    .resolves({
+      TargetGroups: [
+        {
+          TargetGroupName: 'search-prod',
+          TargetGroupArn: CLUSTER,
+          LoadBalancerArns: [LB],
+          Port: 80,
+          Protocol: 'HTTP',
+          VpcId: 'vpc-1',
+        },
+      ],
+    })
+    .on(DescribeTargetGroupsCommand, { Names: ['search-prod-v002'] })
+    .rejects(notFound)
+    .on(CreateTargetGroupCommand)
+    .resolves({ TargetGroups: [{ TargetGroupName: 'search-prod-v002', TargetGroupArn: SPLIT }] })
+    .on(DescribeTagsCommand)
+    .resolves({ TagDescriptions: [] })
+    .on(DescribeListenersCommand)
+    .resolves({ Listeners: [{ ListenerArn: LISTENER, DefaultActions: defaultActions }] })
+    .on(DescribeRulesCommand)
+    .resolves({ Rules: [{ IsDefault: true, Actions: defaultActions }] })
+    .on(DescribeTargetGroupAttributesCommand)
+    .resolves({ Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }] })
+    .on(ModifyTargetGroupAttributesCommand)
+    .resolves({})
+    .on(ModifyListenerCommand)
+    .resolves({});
+  asg.on(CreateOrUpdateTagsCommand).resolves({});
+  const split = awsTrafficSplit({
+    elb: new ElasticLoadBalancingV2Client({ region: 'us-east-1' }),
+    asg: new AutoScalingClient({ region: 'us-east-1' }),
+    sleep: async () => undefined,
+    targetGroupsTag: 'slipway:target-groups',
+    describeGroup: async (name) => ({ AutoScalingGroupName: name, TargetGroupARNs: [], Tags: [] }) as never,
+    enable: async () => undefined,
+    disable: async () => undefined,
+    suspend: async () => undefined,
+    suspended: () => false,
+    changed: () => undefined,
+  });
+  return { elb, asg, split };
+}
+
+describe('splitting traffic on AWS (the SDK mocked: what moto does not model)', () => {
+  it('puts the new target group in the listener at weight 0 right after creating it, so AWS health-checks it (never "unused")', async () => {
+    const { elb, split } = mocked();
+    await split.splitTraffic!('search-prod', 'search-prod-v002');
+    const calls = elb.calls().map((c) => c.args[0]);
+    const created = calls.findIndex((c) => c instanceof CreateTargetGroupCommand);
+    expect(created).toBeGreaterThanOrEqual(0);
+    const next = calls
+      .slice(created + 1)
+      .find((c) => !(c instanceof DescribeListenersCommand || c instanceof DescribeRulesCommand));
+    expect(next).toBeInstanceOf(ModifyListenerCommand);
+    expect(next!.input).toEqual({
+      ListenerArn: LISTENER,
+      DefaultActions: [
+        {
+          Type: 'forward',
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: CLUSTER, Weight: 1 },
+              { TargetGroupArn: SPLIT, Weight: 0 },
+            ],
+            TargetGroupStickinessConfig: { Enabled: false },
+          },
+        },
+      ],
+    });
+    elb.restore();
   });
 });

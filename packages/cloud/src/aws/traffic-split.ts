@@ -133,28 +133,49 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
     return action?.TargetGroupArn ? [[action.TargetGroupArn, 1]] : [];
   }
 
+  function forwardAction(wanted: Array<[string, number]>): ElbAction {
+    if (wanted.length === 1) return { Type: 'forward', TargetGroupArn: wanted[0]![0] };
+    return {
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: wanted.map(([TargetGroupArn, Weight]) => ({ TargetGroupArn, Weight })),
+        // Off: a client kept on one group for a while would skew the counts the split is for.
+        TargetGroupStickinessConfig: { Enabled: false },
+      },
+    };
+  }
+
   async function forwardTo(
     cluster: ElbTargetGroup,
     split: ElbTargetGroup | undefined,
     wanted: Array<[string, number]>,
   ) {
     const arns = [cluster.TargetGroupArn!, ...(split ? [split.TargetGroupArn!] : [])];
-    const action: ElbAction =
-      wanted.length === 1
-        ? { Type: 'forward', TargetGroupArn: wanted[0]![0] }
-        : {
-            Type: 'forward',
-            ForwardConfig: {
-              TargetGroups: wanted.map(([TargetGroupArn, Weight]) => ({ TargetGroupArn, Weight })),
-              // Off: a client kept on one group for a while would skew the counts the split is for.
-              TargetGroupStickinessConfig: { Enabled: false },
-            },
-          };
+    const action = forwardAction(wanted);
     for (const listener of await forwarding(cluster, arns)) {
       const now = forwardOf(listener.DefaultActions?.[0]);
       // Only what differs is sent: each is a change someone reviews in CloudTrail.
       if (isDeepStrictEqual(now, wanted)) continue;
       await elb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, DefaultActions: [action] }));
+    }
+  }
+
+  /** The split's target group in each listener forwarding to the cluster's, at weight 0 when it is not there yet. */
+  async function associate(cluster: ElbTargetGroup, split: ElbTargetGroup): Promise<void> {
+    for (const listener of await forwarding(cluster, [cluster.TargetGroupArn!])) {
+      const now = forwardOf(listener.DefaultActions?.[0]);
+      if (now.some(([arn]) => arn === split.TargetGroupArn)) continue;
+      await elb.send(
+        new ModifyListenerCommand({
+          ListenerArn: listener.ListenerArn,
+          DefaultActions: [
+            forwardAction([
+              [cluster.TargetGroupArn!, 1],
+              [split.TargetGroupArn!, 0],
+            ]),
+          ],
+        }),
+      );
     }
   }
 
@@ -218,6 +239,10 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
         );
         split = created.TargetGroups![0]!;
       }
+      // In the listeners at weight 0 at once: AWS health-checks no target group that no listener
+      // action references (its targets read "unused", Target.NotInUse), so the wait for the new
+      // group's health would never end. weighTraffic sets the real shares once it is healthy.
+      await associate(cluster, split);
       // The cluster's deregistration delay: the new group drains out of its own as it would out of the cluster's.
       const attributes = await elb.send(
         new DescribeTargetGroupAttributesCommand({ TargetGroupArn: cluster.TargetGroupArn }),
