@@ -20,7 +20,8 @@ async function noSplit(ctx: ActionContext): Promise<string | undefined> {
   if (c.enabled) return 'not split: the new group is in service already';
   const old = await cloud.getServerGroup(c.previous);
   if (!old || old.disabled) return `not split: ${c.previous} is not in service`;
-  return undefined;
+  // Listeners a weighted default forward would change the meaning of: judged by probes instead.
+  return cloud.whyNotSplit?.(need(ctx, 'targetGroup'), need(ctx, 'group'));
 }
 
 export const splitTraffic: Action = {

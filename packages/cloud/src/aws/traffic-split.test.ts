@@ -1,7 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { AutoScalingClient, CreateOrUpdateTagsCommand } from '@aws-sdk/client-auto-scaling';
 import {
+  AutoScalingClient,
+  CreateOrUpdateTagsCommand,
+  DetachLoadBalancerTargetGroupsCommand,
+} from '@aws-sdk/client-auto-scaling';
+import {
+  AddTagsCommand,
   CreateTargetGroupCommand,
+  DeleteTargetGroupCommand,
+  DescribeTargetHealthCommand,
   DescribeListenersCommand,
   DescribeRulesCommand,
   DescribeTagsCommand,
@@ -38,7 +45,7 @@ const SPLIT = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod-
 const LISTENER = 'arn:aws:elasticloadbalancing:us-east-1:1:listener/app/search-prod/1/1';
 
 /** The SDK mocked as AWS answers (moto does not model an unused target group, nor draining). */
-function mocked(defaultActions: ElbAction[] = [{ Type: 'forward', TargetGroupArn: CLUSTER }]) {
+function mocked(defaultActions: ElbAction[] = [{ Type: 'forward', TargetGroupArn: CLUSTER }], attached: string[] = []) {
   const elb = mockClient(ElasticLoadBalancingV2Client);
   const asg = mockClient(AutoScalingClient);
   const notFound = Object.assign(new Error('One or more target groups not found'), { name: 'TargetGroupNotFound' });
@@ -71,14 +78,18 @@ function mocked(defaultActions: ElbAction[] = [{ Type: 'forward', TargetGroupArn
     .on(ModifyTargetGroupAttributesCommand)
     .resolves({})
     .on(ModifyListenerCommand)
+    .resolves({})
+    .on(AddTagsCommand)
+    .resolves({})
+    .on(DeleteTargetGroupCommand)
     .resolves({});
-  asg.on(CreateOrUpdateTagsCommand).resolves({});
+  asg.on(CreateOrUpdateTagsCommand).resolves({}).on(DetachLoadBalancerTargetGroupsCommand).resolves({});
   const split = awsTrafficSplit({
     elb: new ElasticLoadBalancingV2Client({ region: 'us-east-1' }),
     asg: new AutoScalingClient({ region: 'us-east-1' }),
     sleep: async () => undefined,
     targetGroupsTag: 'slipway:target-groups',
-    describeGroup: async (name) => ({ AutoScalingGroupName: name, TargetGroupARNs: [], Tags: [] }) as never,
+    describeGroup: async (name) => ({ AutoScalingGroupName: name, TargetGroupARNs: attached, Tags: [] }) as never,
     enable: async () => undefined,
     disable: async () => undefined,
     suspend: async () => undefined,
@@ -114,6 +125,103 @@ describe('splitting traffic on AWS (the SDK mocked: what moto does not model)', 
         },
       ],
     });
+    elb.restore();
+  });
+});
+
+describe('ending a split on AWS (the SDK mocked: moto never drains)', () => {
+  it("deletes the split's target group only once its targets have drained after the detach", async () => {
+    const { elb, asg, split } = mocked(
+      [
+        {
+          Type: 'forward',
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: CLUSTER, Weight: 1 },
+              { TargetGroupArn: SPLIT, Weight: 1 },
+            ],
+          },
+        },
+      ],
+      [SPLIT],
+    );
+    elb
+      .on(DescribeTargetGroupsCommand, { Names: ['search-prod-v002'] })
+      .resolves({ TargetGroups: [{ TargetGroupName: 'search-prod-v002', TargetGroupArn: SPLIT }] })
+      .on(DescribeTagsCommand)
+      .resolves({ TagDescriptions: [{ Tags: [{ Key: 'slipway:split-of', Value: 'search-prod' }] }] });
+    const draining = { Target: { Id: 'i-1' }, TargetHealth: { State: 'draining' as const } };
+    elb
+      .on(DescribeTargetHealthCommand)
+      .resolvesOnce({ TargetHealthDescriptions: [draining] })
+      .resolvesOnce({ TargetHealthDescriptions: [draining] })
+      .resolves({ TargetHealthDescriptions: [] });
+    await split.endTrafficSplit!('search-prod', 'search-prod-v002', { keep: true });
+    expect(asg.commandCalls(DetachLoadBalancerTargetGroupsCommand)).toHaveLength(1);
+    const calls = elb.calls().map((c) => c.args[0]);
+    const deleted = calls.findIndex((c) => c instanceof DeleteTargetGroupCommand);
+    expect(deleted).toBeGreaterThanOrEqual(0);
+    // Looked three times (draining, draining, gone), and deleted after the last.
+    const looks = calls.flatMap((c, i) => (c instanceof DescribeTargetHealthCommand ? [i] : []));
+    expect(looks).toHaveLength(3);
+    expect(deleted).toBeGreaterThan(looks[2]!);
+    // When the drain started is written first, so a crash resumes the same wait.
+    expect(elb.commandCalls(AddTagsCommand)[0]!.args[0].input.Tags).toEqual([
+      { Key: 'slipway:drain-from', Value: expect.stringMatching(/^\d+$/) },
+    ]);
+    elb.restore();
+    asg.restore();
+  });
+});
+
+describe('a listener whose forward a split would mishandle (the SDK mocked)', () => {
+  const OTHER = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/canary/3';
+  const forward = { Type: 'forward' as const, TargetGroupArn: CLUSTER };
+  it('is split when its default action is one forward to the cluster target group alone', async () => {
+    const { elb, split } = mocked();
+    expect(await split.whyNotSplit!('search-prod', 'search-prod-v002')).toBeUndefined();
+    elb.restore();
+  });
+
+  it.each([
+    [
+      'an authenticate action before the forward',
+      [
+        { Type: 'authenticate-oidc' as const, Order: 1 },
+        { ...forward, Order: 2 },
+      ],
+      /authenticate-oidc/,
+    ],
+    [
+      "a user's weighted forward with a third target group",
+      [
+        {
+          Type: 'forward' as const,
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: CLUSTER, Weight: 9 },
+              { TargetGroupArn: OTHER, Weight: 1 },
+            ],
+          },
+        },
+      ],
+      /canary/,
+    ],
+  ])('is not split with %s', async (_, actions, said) => {
+    const { elb, split } = mocked(actions);
+    expect(await split.whyNotSplit!('search-prod', 'search-prod-v002')).toMatch(said);
+    elb.restore();
+  });
+
+  it('is not split when a listener rule forwards to the cluster target group', async () => {
+    const { elb, split } = mocked();
+    elb.on(DescribeRulesCommand).resolves({
+      Rules: [
+        { IsDefault: false, Priority: '10', RuleArn: 'arn:rule/10', Actions: [forward] },
+        { IsDefault: true, Actions: [forward] },
+      ],
+    });
+    expect(await split.whyNotSplit!('search-prod', 'search-prod-v002')).toMatch(/rule 10/);
     elb.restore();
   });
 });
