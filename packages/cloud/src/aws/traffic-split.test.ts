@@ -225,3 +225,50 @@ describe('a listener whose forward a split would mishandle (the SDK mocked)', ()
     elb.restore();
   });
 });
+
+describe("a split's end that others raced (the SDK mocked)", () => {
+  const weighted: ElbAction[] = [
+    {
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: [
+          { TargetGroupArn: CLUSTER, Weight: 1 },
+          { TargetGroupArn: SPLIT, Weight: 1 },
+        ],
+      },
+    },
+  ];
+  const existing = (elb: ReturnType<typeof mocked>['elb'], of: string) =>
+    elb
+      .on(DescribeTargetGroupsCommand, { Names: ['search-prod-v002'] })
+      .resolves({ TargetGroups: [{ TargetGroupName: 'search-prod-v002', TargetGroupArn: SPLIT }] })
+      .on(DescribeTagsCommand)
+      .resolves({ TagDescriptions: [{ Tags: [{ Key: 'slipway:split-of', Value: of }] }] })
+      .on(DescribeTargetHealthCommand)
+      .resolves({ TargetHealthDescriptions: [] });
+
+  it("leaves a target group of the split's name that is not ours alone: no split to end, never a conflict", async () => {
+    const { elb, split } = mocked();
+    existing(elb, 'someone-else');
+    await split.endTrafficSplit!('search-prod', 'search-prod-v002', { keep: true });
+    expect(elb.commandCalls(DeleteTargetGroupCommand)).toHaveLength(0);
+    expect(elb.commandCalls(ModifyListenerCommand)).toHaveLength(0);
+    elb.restore();
+  });
+
+  it('resets the listener again before deleting when a stale replica re-weighted it meanwhile', async () => {
+    const { elb, split } = mocked(weighted);
+    existing(elb, 'search-prod');
+    await split.endTrafficSplit!('search-prod', 'search-prod-v002', { keep: true });
+    const calls = elb.calls().map((c) => c.args[0]);
+    const modified = calls.flatMap((c, i) => (c instanceof ModifyListenerCommand ? [i] : []));
+    // The listener still reads weighted after the first reset (a stale weigh-traffic): reset again.
+    expect(modified).toHaveLength(2);
+    expect(calls.findIndex((c) => c instanceof DeleteTargetGroupCommand)).toBeGreaterThan(modified[1]!);
+    expect(calls[modified[1]!]!.input).toEqual({
+      ListenerArn: LISTENER,
+      DefaultActions: [{ Type: 'forward', TargetGroupArn: CLUSTER }],
+    });
+    elb.restore();
+  });
+});

@@ -113,12 +113,16 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
     return tags.TagDescriptions?.[0]?.Tags ?? [];
   }
 
-  /** The split's target group if it exists; one of that name not split from `from` is refused, never touched. */
-  async function splitOf(from: string, group: string): Promise<ElbTargetGroup | undefined> {
+  /**
+   * The split's target group if it exists; one of that name not split from `from` is never
+   * touched: refused, or (ending a split) no split at all, so that it blocks no rollback.
+   */
+  async function splitOf(from: string, group: string, foreign: 'refuse' | 'ignore' = 'refuse') {
     const name = splitTargetGroupName(group);
     const found = await targetGroup(name);
     if (!found) return undefined;
     const of = (await tagsOf(found.TargetGroupArn!)).find((t) => t.Key === SPLIT_TAG)?.Value;
+    if (of !== from && foreign === 'ignore') return undefined;
     if (of !== from)
       throw new ConflictError(
         `target group ${name} exists and is not ${group}'s split of ${from}: rename or delete it`,
@@ -367,7 +371,7 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
 
     async endTrafficSplit(from, group, { keep }) {
       const cluster = await clusterTargetGroup(from);
-      const split = await splitOf(from, group);
+      const split = await splitOf(from, group, 'ignore');
       // The listeners first: nothing is sent to the split's target group once the group leaves it.
       await forwardTo(cluster, split, [[cluster.TargetGroupArn!, 1]]);
       const found = await options.describeGroup(group);
@@ -393,9 +397,13 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
       if (split) {
         // Deleted only once its targets have drained: in-flight requests finish.
         await drain(split);
-        // Refused for a moment after the listeners let go of it.
+        // Refused for a moment after the listeners let go of it. Each time the listeners are read
+        // again first: a stale replica's weigh-traffic may have put the split back meanwhile.
         await retryEventually(
-          () => orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: split.TargetGroupArn }))),
+          async () => {
+            await forwardTo(cluster, split, [[cluster.TargetGroupArn!, 1]]);
+            return orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: split.TargetGroupArn })));
+          },
           { sleep, retryOn: (error) => /ResourceInUse/.test(errorName(error)) },
         );
       }
