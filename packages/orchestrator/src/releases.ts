@@ -200,7 +200,14 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       r,
       c,
       id,
-      { undoOf: current.deployment, context: { group: previous.group } },
+      {
+        undoOf: current.deployment,
+        context: {
+          group: previous.group,
+          // Checked again when it holds the cluster: a person's deploy it waited behind is not undone.
+          confirmed: { from: current.group, said: `${current.image} → ${previous.image}`, by: 'release' },
+        },
+      },
       previous.image,
       previous.commit,
     );

@@ -514,3 +514,81 @@ describe('8. a promotion outlived by a wait in the queue', () => {
     }
   });
 });
+
+describe("9. a release's rollback-all outlived by a wait in the queue", () => {
+  it('fails, before touching the cluster, the going back of a cluster a person deployed a newer version to meanwhile', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    expect((await ended(f.store, await deploy(f, 'rball', 'img-rball-1'))).state).toBe('succeeded');
+    const releases = createRedisReleaseStore({ redis: f.redis, prefix: f.prefix });
+    const locksPrefix = `${f.prefix}releases:`;
+    const cluster = (service: string, image: string) => ({
+      service,
+      env: 'prod',
+      image,
+      commit: 'c'.repeat(40),
+      after: [],
+      state: 'pending' as const,
+    });
+    // Wave 1 releases img-rball-2; wave 2 fails at once (an image of another service): rollback-all.
+    await releases.create(
+      {
+        id: 'rel-rballwait',
+        message: 'two waves',
+        by: 'dave',
+        onFailure: 'rollback-all',
+        state: 'running',
+        createdAt: new Date().toISOString(),
+        items: [],
+        waves: [
+          { index: 0, bakeSeconds: 0, clusters: [cluster('rball', 'img-rball-2')] },
+          { index: 1, bakeSeconds: 0, clusters: [cluster('rbfail', 'img-other-1')] },
+        ],
+        revision: 0,
+      },
+      { type: 'created' },
+    );
+    const coordinator = startReleaseCoordinator({
+      releases,
+      store: f.store,
+      runner: f.runner,
+      peers: standInPeers,
+      cloud: f.cloud,
+      releaseConcurrency: 2,
+      locks: createRedisLeasedLocks({ redis: f.redis, prefix: locksPrefix, leaseMs: 10_000 }),
+      locksPrefix,
+      logger,
+      tickMs: 3_600_000,
+    });
+    try {
+      await coordinator.sweep();
+      const first = (await releases.get('rel-rballwait'))!.waves[0]!.clusters[0]!.deployment!;
+      expect((await ended(f.store, first)).state).toBe('succeeded');
+      // A person deploys img-rball-3 and holds the cluster, its release not recorded yet.
+      const making = gate();
+      const release = f.standIn.intercept('createLaunchTemplate', (args) =>
+        (args[0] as { name: string }).name.startsWith('rball-') ? making.hold() : undefined,
+      );
+      const newer = await deploy(f, 'rball', 'img-rball-3');
+      await making.arrived;
+      // Wave 2 fails; the release goes back on wave 1's cluster, queued behind the person's deploy.
+      let back: string | undefined;
+      for (let i = 0; i < 10 && !back; i++) {
+        await coordinator.sweep();
+        back = (await releases.get('rel-rballwait'))!.waves[0]!.clusters[0]!.rollback;
+      }
+      expect(back).toBeDefined();
+      release();
+      making.open();
+      expect((await ended(f.store, newer)).state).toBe('succeeded');
+      const done = await ended(f.store, back!);
+      expect(done.state).toBe('failed');
+      expect(done.reason).toMatch(
+        /the release checked img-rball-2 → img-rball-1; rball prod changed since: img-rball-3 serves now/,
+      );
+      const groups = await f.cloud.listServerGroups('rball-prod');
+      expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-rball-3']);
+    } finally {
+      await coordinator.close();
+    }
+  });
+});

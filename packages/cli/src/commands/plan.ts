@@ -40,8 +40,13 @@ async function planFor(service: string, env: string, image: string, options: Dep
     'orchestrator',
   );
   const config = await answer(
+    // no-cache: what the branch names after a push of a moment ago, as the deploy itself will read it.
     client('config').GET('/config/{service}/{env}', {
-      params: { path: { service, env }, query: options.ref ? { ref: options.ref } : {} },
+      params: {
+        path: { service, env },
+        query: options.ref ? { ref: options.ref } : {},
+        header: { 'Cache-Control': 'no-cache' },
+      },
     }),
     'config',
   );
