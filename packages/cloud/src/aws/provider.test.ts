@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
+  AttachLoadBalancerTargetGroupsCommand,
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
   DeleteAutoScalingGroupCommand,
@@ -187,6 +188,20 @@ describe('retries', () => {
     ec2.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [] });
     await cloud.destroyServerGroup('search-prod-v004');
     expect(asg).toHaveReceivedCommandTimes(DeleteAutoScalingGroupCommand, 3);
+  });
+
+  it("retries attaching a target group just made (a burn-in's split) while AWS does not know it yet (ValidationError)", async () => {
+    asg.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [group({ TargetGroupARNs: [], Tags: [{ Key: 'slipway:target-groups', Value: 'search' }] })],
+    });
+    asg
+      .on(AttachLoadBalancerTargetGroupsCommand)
+      .rejectsOnce(awsError('ValidationError', `Provided Target Groups may not be valid: ${TG_ARN}`))
+      .resolves({});
+    asg.on(ResumeProcessesCommand).resolves({});
+    await cloud.enableServerGroup('search-prod-v004');
+    expect(asg).toHaveReceivedCommandTimes(AttachLoadBalancerTargetGroupsCommand, 2);
+    expect(sleep).toHaveBeenCalledTimes(1);
   });
 
   it('gives up on other errors at once', async () => {

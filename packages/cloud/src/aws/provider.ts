@@ -455,8 +455,13 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       const arns = await Promise.all(group!.targetGroups.map(lbs.targetGroupArn));
       const missing = arns.filter((arn) => !(raw.TargetGroupARNs ?? []).includes(arn));
       if (missing.length)
-        await asg.send(
-          new AttachLoadBalancerTargetGroupsCommand({ AutoScalingGroupName: name, TargetGroupARNs: missing }),
+        // A target group just made (a burn-in's split) is not known to Auto Scaling at once: ValidationError.
+        await retryEventually(
+          () =>
+            asg.send(
+              new AttachLoadBalancerTargetGroupsCommand({ AutoScalingGroupName: name, TargetGroupARNs: missing }),
+            ),
+          { sleep, retryOn: (error) => errorName(error) === 'ValidationError' },
         );
       if ((raw.SuspendedProcesses ?? []).length)
         await asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: name, ScalingProcesses: DISABLE_PROCESSES }));
