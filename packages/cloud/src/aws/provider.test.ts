@@ -34,6 +34,7 @@ import {
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
   DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { createAwsProvider } from './provider.js';
@@ -382,6 +383,34 @@ describe('what moto does not produce', () => {
       { id: 'i-1', lifecycle: 'pending', launchedAt: '' },
       { id: 'i-2', lifecycle: 'terminating', launchedAt: '' },
     ]);
+  });
+
+  it("lists every cluster though AWS throttles one target group's health past the SDK's retries: that group's health is unknown, the rest answered", async () => {
+    const OTHER_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123:targetgroup/other/def';
+    asg.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [
+        group(),
+        group({
+          AutoScalingGroupName: 'other-prod-v001',
+          TargetGroupARNs: [OTHER_ARN],
+          Tags: [{ Key: 'cluster', Value: 'other-prod' }],
+        }),
+      ],
+    });
+    elb.on(DescribeTargetGroupsCommand).resolves({
+      TargetGroups: [
+        { TargetGroupArn: TG_ARN, TargetGroupName: 'search' },
+        { TargetGroupArn: OTHER_ARN, TargetGroupName: 'other' },
+      ],
+    });
+    elb
+      .on(DescribeTargetHealthCommand, { TargetGroupArn: TG_ARN })
+      .rejects(awsError('ThrottlingException', 'Rate exceeded'))
+      .on(DescribeTargetHealthCommand, { TargetGroupArn: OTHER_ARN })
+      .resolves({ TargetHealthDescriptions: [] });
+    const listing = await cloud.describeClusters!();
+    expect(listing.groups.map((g) => g.name)).toEqual(['search-prod-v004', 'other-prod-v001']);
+    expect(Object.keys(listing.targetHealth)).toEqual(['other']);
   });
 
   it('describes more than 100 instances in batches of at most 100 ids, by filter', async () => {
