@@ -397,12 +397,9 @@ describe('what moto does not produce', () => {
         }),
       ],
     });
-    elb.on(DescribeTargetGroupsCommand).resolves({
-      TargetGroups: [
-        { TargetGroupArn: TG_ARN, TargetGroupName: 'search' },
-        { TargetGroupArn: OTHER_ARN, TargetGroupName: 'other' },
-      ],
-    });
+    elb
+      .on(DescribeTargetGroupsCommand, { Names: ['other'] })
+      .resolves({ TargetGroups: [{ TargetGroupArn: OTHER_ARN, TargetGroupName: 'other' }] });
     elb
       .on(DescribeTargetHealthCommand, { TargetGroupArn: TG_ARN })
       .rejects(awsError('ThrottlingException', 'Rate exceeded'))
