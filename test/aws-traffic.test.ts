@@ -277,6 +277,39 @@ describe('a burn-in on AWS judged by its real traffic, against moto', () => {
     expect([old.disabled, old.desired]).toEqual([false, 2]);
   }, 60_000);
 
+  it("ends the split first in a rollback that stops at the previous group's health: the listener on the cluster's target group alone", async () => {
+    const cloud = provider();
+    await cluster(cloud);
+    const ctx = context(cloud);
+    await runActions(ctx, 'create-server-group', 'burn-in');
+    // The old group is not healthy again in time: its targets are out of the cluster's target group.
+    const oldIds = (await cloud.getServerGroup(OLD))!.instances.map((i) => i.id);
+    await cloud.deregisterTargets(CLUSTER_TG, oldIds);
+    const c = ctx.deployment.context;
+    c.params = { ...c.params!, strategy: { ...c.params!.strategy, healthTimeoutSeconds: 1 } };
+    ctx.deployment.unwinding = { state: 'rolled-back', reason: 'rolled-back' };
+    const ran: string[] = [];
+    await expect(
+      (async () => {
+        for (const action of rollbackPlan(ctx.deployment, 'rolled-back')) {
+          ran.push(action.name);
+          await action.run(ctx);
+        }
+      })(),
+    ).rejects.toThrow(/of 2 targets healthy after 1 s/);
+    expect(ran.at(-1)).toBe('wait-for-previous-group-health');
+    expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
+    expect(await targetGroupNames()).toEqual([CLUSTER_TG]);
+    // The new group serves from the cluster's target group until the old one is back.
+    expect(await attachedTo(NEW)).toEqual([CLUSTER_TG]);
+    expect((await cloud.getServerGroup(NEW))!.disabled).toBe(false);
+    // The rest of the rollback, once the old group serves, takes it out as without a split.
+    await cloud.registerTargets(CLUSTER_TG, oldIds);
+    await runRollback(ctx, 'rolled-back');
+    expect((await cloud.getServerGroup(NEW))!.disabled).toBe(true);
+    expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
+  }, 60_000);
+
   it('ends a split whose target group was made but never used (cancelled before the group was enabled)', async () => {
     const cloud = provider();
     await cluster(cloud);

@@ -63,7 +63,8 @@ describe('streamEvents', () => {
     const asked = proxy.asked.map((id) => Number(id.split('-')[0] || 0));
     expect(proxy.asked[0]).toBe('');
     expect(asked.slice(1).every((n, i) => n > asked[i]!)).toBe(true);
-    expect(said).toEqual([
+    // Only the CLI's own lines: jest's worker may write here what an earlier file left behind.
+    expect(said.filter((text) => text.startsWith('slipway:'))).toEqual([
       "slipway: the orchestrator's event stream was cut; trying again — the deployment keeps running on the platform\n",
     ]);
   });

@@ -180,6 +180,12 @@ export interface CloudProvider {
    * `targetGroup` when enabled; answers its name. The group must not be in service yet.
    */
   splitTraffic?(targetGroup: string, group: string): Promise<string>;
+  /**
+   * Why `group`'s traffic cannot be split from `targetGroup`'s without changing what the user's
+   * listeners do (rules forwarding to it, an action before the forward, a third target group),
+   * or undefined when it can.
+   */
+  whyNotSplit?(targetGroup: string, group: string): Promise<string | undefined>;
   /** The listeners forwarding to `targetGroup` send to it and to `group`'s own in these shares (a weighted forward). */
   weighTraffic?(targetGroup: string, group: string, shares: { group: number; others: number }): Promise<void>;
   /** `group`, in service in its own target group, joins `targetGroup` too: the start of a split's end when the group stays. */

@@ -119,11 +119,16 @@ export const ROLLBACK_ACTIONS: Action[] = [
 export function rollbackPlan(d: Deployment, state: 'rolled-back' | 'cancelled' | 'failed'): Action[] {
   const c = d.context;
   const plan: Action[] = [];
+  const split = c.split && !c.split.ended;
+  const enabled = c.enabled || c.split?.joined;
+  // A split burn-in (AWS) whose new group serves ends first, the new group kept in the cluster's
+  // target group: a rollback stopped part-way leaves no weighted forward behind.
+  if (split && enabled) plan.push(endTrafficSplit);
   if (c.previous && (c.enabled || c.previousDisabled || c.previousShrunk)) {
     plan.push(restorePreviousGroup, waitForPreviousGroupHealth);
   }
-  // A split burn-in (AWS) ends before the new group leaves: the listeners never send to an empty target group.
-  if (c.split && !c.split.ended) plan.push(endTrafficSplit);
+  // One never enabled ends before the new group leaves: the listeners never send to an empty target group.
+  if (split && !enabled) plan.push(endTrafficSplit);
   if (c.group) {
     plan.push(takeNewGroupOut);
     if (!c.reuseGroup && (state === 'cancelled' || !c.enabled)) plan.push(destroyNewGroup);

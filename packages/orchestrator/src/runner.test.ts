@@ -194,22 +194,14 @@ describe('what a deployer may ask of a deployment (#24)', () => {
   const deployer = { Authorization: 'Bearer deployer-token' };
   const admin = { Authorization: 'Bearer admin-token' };
   const SECRET = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY';
-
-  beforeAll(async () => {
-    secrets = createServer((_req, res) => {
-      asked++;
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ AccessKeyId: 'ASIAEXAMPLE', SecretAccessKey: SECRET, status: 'ok' }));
-    }).listen(0, '127.0.0.1');
-    await new Promise((resolve) => secrets.once('listening', resolve));
-    secretsUrl = `http://127.0.0.1:${(secrets.address() as AddressInfo).port}/latest/meta-data/iam/security-credentials/role`;
-    app = createApp({
+  const appWith = (withPeers: typeof peers) =>
+    createApp({
       releases: {} as never,
       coordinator: {} as never,
       images: {} as never,
       store,
       runner,
-      peers,
+      peers: withPeers,
       cloud,
       releaseConcurrency: 2,
       followConnection: () => redis.duplicate(),
@@ -219,6 +211,16 @@ describe('what a deployer may ask of a deployment (#24)', () => {
       }),
       logger,
     });
+
+  beforeAll(async () => {
+    secrets = createServer((_req, res) => {
+      asked++;
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ AccessKeyId: 'ASIAEXAMPLE', SecretAccessKey: SECRET, status: 'ok' }));
+    }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => secrets.once('listening', resolve));
+    secretsUrl = `http://127.0.0.1:${(secrets.address() as AddressInfo).port}/latest/meta-data/iam/security-credentials/role`;
+    app = appWith(peers);
   });
 
   afterAll(() => void secrets.close());
@@ -279,33 +281,18 @@ describe('what a deployer may ask of a deployment (#24)', () => {
   it("lets a deployer's config branch choose no instance profile, load balancer or security groups the default branch does not (#24 follow-up)", async () => {
     // The attack: a branch of the config repo (anyone who may push one) names another profile, and a
     // deployer deploys that branch: the same power params.instanceProfile needs the admin role for.
-    const branched = createApp({
-      releases: {} as never,
-      coordinator: {} as never,
-      images: {} as never,
-      store,
-      runner,
-      peers: {
-        ...peers,
-        config: async (service: string, env: string, ref?: string) => {
-          const base = await peers.config(service, env, ref);
-          if (ref !== 'evil' && ref !== 'e'.repeat(40)) return base;
-          const params = base.deploymentParams!;
-          return {
-            ...base,
-            commit: 'e'.repeat(40),
-            deploymentParams: { ...params, instanceProfile: 'platform-admin' },
-          };
-        },
+    const branched = appWith({
+      ...peers,
+      config: async (service: string, env: string, ref?: string) => {
+        const base = await peers.config(service, env, ref);
+        if (ref !== 'evil' && ref !== 'e'.repeat(40)) return base;
+        const params = base.deploymentParams!;
+        return {
+          ...base,
+          commit: 'e'.repeat(40),
+          deploymentParams: { ...params, instanceProfile: 'platform-admin' },
+        };
       },
-      cloud,
-      releaseConcurrency: 2,
-      followConnection: () => redis.duplicate(),
-      tokens: createTokenVerifier({
-        'admin-token': { subject: 'ada', role: 'admin' },
-        'deployer-token': { subject: 'dave', role: 'deployer' },
-      }),
-      logger,
     });
     const body = (configRef: string) => ({
       service: 'branchy',

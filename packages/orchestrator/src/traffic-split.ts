@@ -7,7 +7,7 @@
  * cluster's target group and the split ends (actions.ts, join-traffic); a rollback or cancel ends
  * it with the new group out of service (end-traffic-split). Every step is saved before it acts.
  */
-import { need, targetsHealthy, type Action, type ActionContext } from './action.js';
+import { need, type Action, type ActionContext } from './action.js';
 
 /** Why this deployment's traffic is not split, or undefined when it is to be. */
 async function noSplit(ctx: ActionContext): Promise<string | undefined> {
@@ -20,7 +20,8 @@ async function noSplit(ctx: ActionContext): Promise<string | undefined> {
   if (c.enabled) return 'not split: the new group is in service already';
   const old = await cloud.getServerGroup(c.previous);
   if (!old || old.disabled) return `not split: ${c.previous} is not in service`;
-  return undefined;
+  // Listeners a weighted default forward would change the meaning of: judged by probes instead.
+  return cloud.whyNotSplit?.(need(ctx, 'targetGroup'), need(ctx, 'group'));
 }
 
 export const splitTraffic: Action = {
@@ -63,20 +64,29 @@ export const weighTraffic: Action = {
   run: async (ctx) => (await weigh(ctx)) ?? 'traffic not split',
 };
 
-/** Rolling back or cancelled: the listeners to the cluster's target group alone, the new group out, its own deleted. */
+/**
+ * Rolling back or cancelled: the listeners to the cluster's target group alone and the split's
+ * target group deleted. A new group that was enabled joins the cluster's target group and stays in
+ * service (as join-traffic, keep): this runs first in the rollback, so that however far the rest
+ * gets (the old group may never be healthy again) no listener is left weighing the groups by
+ * shares instead of health; take-new-group-out takes it out later, once the old group serves. A
+ * group never enabled goes out of service with it.
+ */
 export const endTrafficSplit: Action = {
   name: 'end-traffic-split',
   async run(ctx) {
     const { cloud } = ctx.deps;
     const c = ctx.deployment.context;
     if (!c.split || c.split.ended || !c.group || !cloud.endTrafficSplit) return 'traffic not split';
-    // The old group takes it all from here: only once it serves (as take-new-group-out).
-    if (c.enabled && c.previous) {
-      const { healthy, of } = await targetsHealthy(ctx, c.previous);
-      if (of === 0 || healthy < of) throw new Error(`${c.previous} is not serving yet (${healthy} of ${of} healthy)`);
+    const targetGroup = need(ctx, 'targetGroup');
+    const keep = !!(c.enabled || c.split.joined);
+    if (keep) {
+      if (!cloud.joinTraffic) throw new Error('the cloud cannot end a split keeping the new group in service');
+      await cloud.joinTraffic(targetGroup, c.group);
     }
-    await cloud.endTrafficSplit(need(ctx, 'targetGroup'), c.group, { keep: false });
+    await cloud.endTrafficSplit(targetGroup, c.group, { keep });
     c.split.ended = true;
-    return `the load balancer forwards to ${c.targetGroup} alone; ${c.group} out of service, ${c.split.targetGroup ?? 'its own target group'} deleted`;
+    const group = keep ? `${c.group} in it, still in service` : `${c.group} out of service`;
+    return `the load balancer forwards to ${c.targetGroup} alone; ${group}, ${c.split.targetGroup ?? 'its own target group'} deleted`;
   },
 };

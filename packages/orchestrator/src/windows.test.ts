@@ -400,6 +400,23 @@ function record(id: string, service: string): Deployment {
   };
 }
 
+/** A release coordinator on the fixture's store and runner, ticked by the test (sweep). */
+function coordinatorOf(f: OrchestratorFixture, releases: ReturnType<typeof createRedisReleaseStore>) {
+  const locksPrefix = `${f.prefix}releases:`;
+  return startReleaseCoordinator({
+    releases,
+    store: f.store,
+    runner: f.runner,
+    peers: standInPeers,
+    cloud: f.cloud,
+    releaseConcurrency: 2,
+    locks: createRedisLeasedLocks({ redis: f.redis, prefix: locksPrefix, leaseMs: 10_000 }),
+    locksPrefix,
+    logger,
+    tickMs: 3_600_000,
+  });
+}
+
 describe('7. a confirmation outlived by a wait in the queue', () => {
   it('fails, before touching the cluster, a queued change whose confirmed from → to is no longer what it would do', async () => {
     const f = (fixture = await orchestratorFixture(redisServer));
@@ -442,7 +459,6 @@ describe('8. a promotion outlived by a wait in the queue', () => {
     await making.arrived;
     // The promotion of img-promo-2 is checked now (img-promo-1 serves: forward) and waits behind it.
     const releases = createRedisReleaseStore({ redis: f.redis, prefix: f.prefix });
-    const locksPrefix = `${f.prefix}releases:`;
     const since = new Date().toISOString();
     await releases.create(
       {
@@ -483,18 +499,7 @@ describe('8. a promotion outlived by a wait in the queue', () => {
       { type: 'created' },
       [promoteClaim('promo', 'prod')],
     );
-    const coordinator = startReleaseCoordinator({
-      releases,
-      store: f.store,
-      runner: f.runner,
-      peers: standInPeers,
-      cloud: f.cloud,
-      releaseConcurrency: 2,
-      locks: createRedisLeasedLocks({ redis: f.redis, prefix: locksPrefix, leaseMs: 10_000 }),
-      locksPrefix,
-      logger,
-      tickMs: 3_600_000,
-    });
+    const coordinator = coordinatorOf(f, releases);
     try {
       await coordinator.sweep();
       const cluster = (await releases.get('rel-promowait'))!.waves[0]!.clusters[0]!;
@@ -522,7 +527,6 @@ describe("9. a release's rollback-all outlived by a wait in the queue", () => {
     const f = (fixture = await orchestratorFixture(redisServer));
     expect((await ended(f.store, await deploy(f, 'rball', 'img-rball-1'))).state).toBe('succeeded');
     const releases = createRedisReleaseStore({ redis: f.redis, prefix: f.prefix });
-    const locksPrefix = `${f.prefix}releases:`;
     const cluster = (service: string, image: string) => ({
       service,
       env: 'prod',
@@ -549,18 +553,7 @@ describe("9. a release's rollback-all outlived by a wait in the queue", () => {
       },
       { type: 'created' },
     );
-    const coordinator = startReleaseCoordinator({
-      releases,
-      store: f.store,
-      runner: f.runner,
-      peers: standInPeers,
-      cloud: f.cloud,
-      releaseConcurrency: 2,
-      locks: createRedisLeasedLocks({ redis: f.redis, prefix: locksPrefix, leaseMs: 10_000 }),
-      locksPrefix,
-      logger,
-      tickMs: 3_600_000,
-    });
+    const coordinator = coordinatorOf(f, releases);
     try {
       await coordinator.sweep();
       const first = (await releases.get('rel-rballwait'))!.waves[0]!.clusters[0]!.deployment!;

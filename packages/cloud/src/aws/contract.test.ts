@@ -68,6 +68,9 @@ import { putTraffic } from './moto-traffic.js';
  *   it on the load balancer asked about, which is the same one on AWS (test/aws-traffic.test.ts);
  * - it refuses DetachLoadBalancerTargetGroups with InvalidTarget when the group's instances were
  *   deregistered from that target group already (AWS detaches): the split's end detaches first.
+ * - it health-checks (reads "healthy") a target group no listener action references; AWS does
+ *   not (its targets are "unused", Target.NotInUse): the split puts its target group in the
+ *   listener at weight 0 first (aws/traffic-split.test.ts: the exact ModifyListener, mocked);
  */
 let moto: TestMoto;
 let network: MotoNetwork;

@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
+  AttachLoadBalancerTargetGroupsCommand,
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
   DeleteAutoScalingGroupCommand,
@@ -33,6 +34,7 @@ import {
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
   DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { createAwsProvider } from './provider.js';
@@ -187,6 +189,20 @@ describe('retries', () => {
     ec2.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [] });
     await cloud.destroyServerGroup('search-prod-v004');
     expect(asg).toHaveReceivedCommandTimes(DeleteAutoScalingGroupCommand, 3);
+  });
+
+  it("retries attaching a target group just made (a burn-in's split) while AWS does not know it yet (ValidationError)", async () => {
+    asg.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [group({ TargetGroupARNs: [], Tags: [{ Key: 'slipway:target-groups', Value: 'search' }] })],
+    });
+    asg
+      .on(AttachLoadBalancerTargetGroupsCommand)
+      .rejectsOnce(awsError('ValidationError', `Provided Target Groups may not be valid: ${TG_ARN}`))
+      .resolves({});
+    asg.on(ResumeProcessesCommand).resolves({});
+    await cloud.enableServerGroup('search-prod-v004');
+    expect(asg).toHaveReceivedCommandTimes(AttachLoadBalancerTargetGroupsCommand, 2);
+    expect(sleep).toHaveBeenCalledTimes(1);
   });
 
   it('gives up on other errors at once', async () => {
@@ -367,6 +383,31 @@ describe('what moto does not produce', () => {
       { id: 'i-1', lifecycle: 'pending', launchedAt: '' },
       { id: 'i-2', lifecycle: 'terminating', launchedAt: '' },
     ]);
+  });
+
+  it("lists every cluster though AWS throttles one target group's health past the SDK's retries: that group's health is unknown, the rest answered", async () => {
+    const OTHER_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123:targetgroup/other/def';
+    asg.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [
+        group(),
+        group({
+          AutoScalingGroupName: 'other-prod-v001',
+          TargetGroupARNs: [OTHER_ARN],
+          Tags: [{ Key: 'cluster', Value: 'other-prod' }],
+        }),
+      ],
+    });
+    elb
+      .on(DescribeTargetGroupsCommand, { Names: ['other'] })
+      .resolves({ TargetGroups: [{ TargetGroupArn: OTHER_ARN, TargetGroupName: 'other' }] });
+    elb
+      .on(DescribeTargetHealthCommand, { TargetGroupArn: TG_ARN })
+      .rejects(awsError('ThrottlingException', 'Rate exceeded'))
+      .on(DescribeTargetHealthCommand, { TargetGroupArn: OTHER_ARN })
+      .resolves({ TargetHealthDescriptions: [] });
+    const listing = await cloud.describeClusters!();
+    expect(listing.groups.map((g) => g.name)).toEqual(['search-prod-v004', 'other-prod-v001']);
+    expect(Object.keys(listing.targetHealth)).toEqual(['other']);
   });
 
   it('describes more than 100 instances in batches of at most 100 ids, by filter', async () => {

@@ -59,6 +59,7 @@ import { awsTrafficSplit } from './traffic-split.js';
 import {
   awsClientConfig,
   errorName,
+  isThrottle,
   isTransient,
   orNothing,
   realSleep,
@@ -409,7 +410,12 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       for (let i = 0; i < serving.length; i += HEALTH_AT_ONCE)
         await Promise.all(
           serving.slice(i, i + HEALTH_AT_ONCE).map(async (tg) => {
-            const health = await orNothing(() => provider.describeTargetHealth(tg));
+            // Throttled past the SDK's retries (an account's shared ELB bucket): this group's health is
+            // unknown in the listing, the rest is answered.
+            const health = await orNothing(() => provider.describeTargetHealth(tg)).catch((error: unknown) => {
+              if (isThrottle(error)) return undefined;
+              throw error;
+            });
             if (health) targetHealth[tg] = health;
           }),
         );
@@ -455,8 +461,13 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       const arns = await Promise.all(group!.targetGroups.map(lbs.targetGroupArn));
       const missing = arns.filter((arn) => !(raw.TargetGroupARNs ?? []).includes(arn));
       if (missing.length)
-        await asg.send(
-          new AttachLoadBalancerTargetGroupsCommand({ AutoScalingGroupName: name, TargetGroupARNs: missing }),
+        // A target group just made (a burn-in's split) is not known to Auto Scaling at once: ValidationError.
+        await retryEventually(
+          () =>
+            asg.send(
+              new AttachLoadBalancerTargetGroupsCommand({ AutoScalingGroupName: name, TargetGroupARNs: missing }),
+            ),
+          { sleep, retryOn: (error) => errorName(error) === 'ValidationError' },
         );
       if ((raw.SuspendedProcesses ?? []).length)
         await asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: name, ScalingProcesses: DISABLE_PROCESSES }));

@@ -1,5 +1,26 @@
 import { describe, expect, it } from '@jest/globals';
-import { forwardWeights, splitTargetGroupName } from './traffic-split.js';
+import {
+  AutoScalingClient,
+  CreateOrUpdateTagsCommand,
+  DetachLoadBalancerTargetGroupsCommand,
+} from '@aws-sdk/client-auto-scaling';
+import {
+  AddTagsCommand,
+  CreateTargetGroupCommand,
+  DeleteTargetGroupCommand,
+  DescribeTargetHealthCommand,
+  DescribeListenersCommand,
+  DescribeRulesCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupAttributesCommand,
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+  ModifyListenerCommand,
+  ModifyTargetGroupAttributesCommand,
+  type Action as ElbAction,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { awsTrafficSplit, forwardWeights, splitTargetGroupName } from './traffic-split.js';
 
 /** What the split asks of AWS end to end is shown against moto in test/aws-traffic.test.ts. */
 describe("a burn-in's own target group", () => {
@@ -15,5 +36,239 @@ describe("a burn-in's own target group", () => {
     expect(forwardWeights({ group: 1, others: 4 })).toEqual({ group: 1, others: 4 });
     expect(forwardWeights({ group: 2000, others: 1000 })).toEqual({ group: 999, others: 500 });
     expect(forwardWeights({ group: 0, others: 0 })).toEqual({ group: 0, others: 1 });
+  });
+});
+
+const LB = 'arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/search-prod/1';
+const CLUSTER = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod/1';
+const SPLIT = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod-v002/2';
+const LISTENER = 'arn:aws:elasticloadbalancing:us-east-1:1:listener/app/search-prod/1/1';
+
+/** The SDK mocked as AWS answers (moto does not model an unused target group, nor draining). */
+function mocked(defaultActions: ElbAction[] = [{ Type: 'forward', TargetGroupArn: CLUSTER }], attached: string[] = []) {
+  const elb = mockClient(ElasticLoadBalancingV2Client);
+  const asg = mockClient(AutoScalingClient);
+  const notFound = Object.assign(new Error('One or more target groups not found'), { name: 'TargetGroupNotFound' });
+  elb
+    .on(DescribeTargetGroupsCommand, { Names: ['search-prod'] })
+    .resolves({
+      TargetGroups: [
+        {
+          TargetGroupName: 'search-prod',
+          TargetGroupArn: CLUSTER,
+          LoadBalancerArns: [LB],
+          Port: 80,
+          Protocol: 'HTTP',
+          VpcId: 'vpc-1',
+        },
+      ],
+    })
+    .on(DescribeTargetGroupsCommand, { Names: ['search-prod-v002'] })
+    .rejects(notFound)
+    .on(CreateTargetGroupCommand)
+    .resolves({ TargetGroups: [{ TargetGroupName: 'search-prod-v002', TargetGroupArn: SPLIT }] })
+    .on(DescribeTagsCommand)
+    .resolves({ TagDescriptions: [] })
+    .on(DescribeListenersCommand)
+    .resolves({ Listeners: [{ ListenerArn: LISTENER, DefaultActions: defaultActions }] })
+    .on(DescribeRulesCommand)
+    .resolves({ Rules: [{ IsDefault: true, Actions: defaultActions }] })
+    .on(DescribeTargetGroupAttributesCommand)
+    .resolves({ Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }] })
+    .on(ModifyTargetGroupAttributesCommand)
+    .resolves({})
+    .on(ModifyListenerCommand)
+    .resolves({})
+    .on(AddTagsCommand)
+    .resolves({})
+    .on(DeleteTargetGroupCommand)
+    .resolves({});
+  asg.on(CreateOrUpdateTagsCommand).resolves({}).on(DetachLoadBalancerTargetGroupsCommand).resolves({});
+  const split = awsTrafficSplit({
+    elb: new ElasticLoadBalancingV2Client({ region: 'us-east-1' }),
+    asg: new AutoScalingClient({ region: 'us-east-1' }),
+    sleep: async () => undefined,
+    targetGroupsTag: 'slipway:target-groups',
+    describeGroup: async (name) => ({ AutoScalingGroupName: name, TargetGroupARNs: attached, Tags: [] }) as never,
+    enable: async () => undefined,
+    disable: async () => undefined,
+    suspend: async () => undefined,
+    suspended: () => false,
+    changed: () => undefined,
+  });
+  return { elb, asg, split };
+}
+
+describe('splitting traffic on AWS (the SDK mocked: what moto does not model)', () => {
+  it('puts the new target group in the listener at weight 0 right after creating it, so AWS health-checks it (never "unused")', async () => {
+    const { elb, split } = mocked();
+    await split.splitTraffic!('search-prod', 'search-prod-v002');
+    const calls = elb.calls().map((c) => c.args[0]);
+    const created = calls.findIndex((c) => c instanceof CreateTargetGroupCommand);
+    expect(created).toBeGreaterThanOrEqual(0);
+    const next = calls
+      .slice(created + 1)
+      .find((c) => !(c instanceof DescribeListenersCommand || c instanceof DescribeRulesCommand));
+    expect(next).toBeInstanceOf(ModifyListenerCommand);
+    expect(next!.input).toEqual({
+      ListenerArn: LISTENER,
+      DefaultActions: [
+        {
+          Type: 'forward',
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: CLUSTER, Weight: 1 },
+              { TargetGroupArn: SPLIT, Weight: 0 },
+            ],
+            TargetGroupStickinessConfig: { Enabled: false },
+          },
+        },
+      ],
+    });
+    elb.restore();
+  });
+});
+
+describe('ending a split on AWS (the SDK mocked: moto never drains)', () => {
+  it("deletes the split's target group only once its targets have drained after the detach", async () => {
+    const { elb, asg, split } = mocked(
+      [
+        {
+          Type: 'forward',
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: CLUSTER, Weight: 1 },
+              { TargetGroupArn: SPLIT, Weight: 1 },
+            ],
+          },
+        },
+      ],
+      [SPLIT],
+    );
+    elb
+      .on(DescribeTargetGroupsCommand, { Names: ['search-prod-v002'] })
+      .resolves({ TargetGroups: [{ TargetGroupName: 'search-prod-v002', TargetGroupArn: SPLIT }] })
+      .on(DescribeTagsCommand)
+      .resolves({ TagDescriptions: [{ Tags: [{ Key: 'slipway:split-of', Value: 'search-prod' }] }] });
+    const draining = { Target: { Id: 'i-1' }, TargetHealth: { State: 'draining' as const } };
+    elb
+      .on(DescribeTargetHealthCommand)
+      .resolvesOnce({ TargetHealthDescriptions: [draining] })
+      .resolvesOnce({ TargetHealthDescriptions: [draining] })
+      .resolves({ TargetHealthDescriptions: [] });
+    await split.endTrafficSplit!('search-prod', 'search-prod-v002', { keep: true });
+    expect(asg.commandCalls(DetachLoadBalancerTargetGroupsCommand)).toHaveLength(1);
+    const calls = elb.calls().map((c) => c.args[0]);
+    const deleted = calls.findIndex((c) => c instanceof DeleteTargetGroupCommand);
+    expect(deleted).toBeGreaterThanOrEqual(0);
+    // Looked three times (draining, draining, gone), and deleted after the last.
+    const looks = calls.flatMap((c, i) => (c instanceof DescribeTargetHealthCommand ? [i] : []));
+    expect(looks).toHaveLength(3);
+    expect(deleted).toBeGreaterThan(looks[2]!);
+    // When the drain started is written first, so a crash resumes the same wait.
+    expect(elb.commandCalls(AddTagsCommand)[0]!.args[0].input.Tags).toEqual([
+      { Key: 'slipway:drain-from', Value: expect.stringMatching(/^\d+$/) },
+    ]);
+    elb.restore();
+    asg.restore();
+  });
+});
+
+describe('a listener whose forward a split would mishandle (the SDK mocked)', () => {
+  const OTHER = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/canary/3';
+  const forward = { Type: 'forward' as const, TargetGroupArn: CLUSTER };
+  it('is split when its default action is one forward to the cluster target group alone', async () => {
+    const { elb, split } = mocked();
+    expect(await split.whyNotSplit!('search-prod', 'search-prod-v002')).toBeUndefined();
+    elb.restore();
+  });
+
+  it.each([
+    [
+      'an authenticate action before the forward',
+      [
+        { Type: 'authenticate-oidc' as const, Order: 1 },
+        { ...forward, Order: 2 },
+      ],
+      /authenticate-oidc/,
+    ],
+    [
+      "a user's weighted forward with a third target group",
+      [
+        {
+          Type: 'forward' as const,
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: CLUSTER, Weight: 9 },
+              { TargetGroupArn: OTHER, Weight: 1 },
+            ],
+          },
+        },
+      ],
+      /canary/,
+    ],
+  ])('is not split with %s', async (_, actions, said) => {
+    const { elb, split } = mocked(actions);
+    expect(await split.whyNotSplit!('search-prod', 'search-prod-v002')).toMatch(said);
+    elb.restore();
+  });
+
+  it('is not split when a listener rule forwards to the cluster target group', async () => {
+    const { elb, split } = mocked();
+    elb.on(DescribeRulesCommand).resolves({
+      Rules: [
+        { IsDefault: false, Priority: '10', RuleArn: 'arn:rule/10', Actions: [forward] },
+        { IsDefault: true, Actions: [forward] },
+      ],
+    });
+    expect(await split.whyNotSplit!('search-prod', 'search-prod-v002')).toMatch(/rule 10/);
+    elb.restore();
+  });
+});
+
+describe("a split's end that others raced (the SDK mocked)", () => {
+  const weighted: ElbAction[] = [
+    {
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: [
+          { TargetGroupArn: CLUSTER, Weight: 1 },
+          { TargetGroupArn: SPLIT, Weight: 1 },
+        ],
+      },
+    },
+  ];
+  const existing = (elb: ReturnType<typeof mocked>['elb'], of: string) =>
+    elb
+      .on(DescribeTargetGroupsCommand, { Names: ['search-prod-v002'] })
+      .resolves({ TargetGroups: [{ TargetGroupName: 'search-prod-v002', TargetGroupArn: SPLIT }] })
+      .on(DescribeTagsCommand)
+      .resolves({ TagDescriptions: [{ Tags: [{ Key: 'slipway:split-of', Value: of }] }] })
+      .on(DescribeTargetHealthCommand)
+      .resolves({ TargetHealthDescriptions: [] });
+
+  it("leaves a target group of the split's name that is not ours alone: no split to end, never a conflict", async () => {
+    const { elb, split } = mocked();
+    existing(elb, 'someone-else');
+    await split.endTrafficSplit!('search-prod', 'search-prod-v002', { keep: true });
+    expect(elb.commandCalls(DeleteTargetGroupCommand)).toHaveLength(0);
+    expect(elb.commandCalls(ModifyListenerCommand)).toHaveLength(0);
+    elb.restore();
+  });
+
+  it('resets the listener again before deleting when a stale replica re-weighted it meanwhile', async () => {
+    const { elb, split } = mocked(weighted);
+    existing(elb, 'search-prod');
+    await split.endTrafficSplit!('search-prod', 'search-prod-v002', { keep: true });
+    const calls = elb.calls().map((c) => c.args[0]);
+    const modified = calls.flatMap((c, i) => (c instanceof ModifyListenerCommand ? [i] : []));
+    // The listener still reads weighted after the first reset (a stale weigh-traffic): reset again.
+    expect(modified).toHaveLength(2);
+    expect(calls.findIndex((c) => c instanceof DeleteTargetGroupCommand)).toBeGreaterThan(modified[1]!);
+    expect(calls[modified[1]!]!.input).toEqual({
+      ListenerArn: LISTENER,
+      DefaultActions: [{ Type: 'forward', TargetGroupArn: CLUSTER }],
+    });
+    elb.restore();
   });
 });

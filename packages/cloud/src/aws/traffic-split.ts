@@ -19,12 +19,15 @@ import {
   type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
 import {
+  AddTagsCommand,
   CreateTargetGroupCommand,
   DeleteTargetGroupCommand,
   DescribeListenersCommand,
+  DescribeRulesCommand,
   DescribeTagsCommand,
   DescribeTargetGroupAttributesCommand,
   DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
   ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand,
   type Action as ElbAction,
@@ -39,6 +42,10 @@ import { errorName, orNothing, retryEventually, type Sleep } from './retry.js';
 
 /** On a split's target group: the cluster's target group it was split from. */
 export const SPLIT_TAG = 'slipway:split-of';
+/** On a split's target group being ended: when its group was detached (ms since the epoch), the start of its drain. */
+export const DRAIN_TAG = 'slipway:drain-from';
+/** How often the drain of a split's target group is looked at. */
+const DRAIN_POLL_MS = 5000;
 /** ELBv2's limit on a target group's name. */
 const NAME_LIMIT = 32;
 /** ELBv2's largest weight in a forward action. */
@@ -80,7 +87,12 @@ export interface TrafficSplitOptions {
   changed(): void;
 }
 
-type SplitMethods = Required<Pick<CloudProvider, 'splitTraffic' | 'weighTraffic' | 'joinTraffic' | 'endTrafficSplit'>>;
+type SplitMethods = Required<
+  Pick<CloudProvider, 'splitTraffic' | 'whyNotSplit' | 'weighTraffic' | 'joinTraffic' | 'endTrafficSplit'>
+>;
+
+/** A target group's name from its ARN. */
+const tgName = (arn: string) => /:targetgroup\/([^/]+)\//.exec(arn)?.[1] ?? arn;
 
 export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
   const { elb, asg, sleep, targetGroupsTag } = options;
@@ -96,13 +108,21 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
     return found;
   }
 
-  /** The split's target group if it exists; one of that name not split from `from` is refused, never touched. */
-  async function splitOf(from: string, group: string): Promise<ElbTargetGroup | undefined> {
+  async function tagsOf(arn: string) {
+    const tags = await elb.send(new DescribeTagsCommand({ ResourceArns: [arn] }));
+    return tags.TagDescriptions?.[0]?.Tags ?? [];
+  }
+
+  /**
+   * The split's target group if it exists; one of that name not split from `from` is never
+   * touched: refused, or (ending a split) no split at all, so that it blocks no rollback.
+   */
+  async function splitOf(from: string, group: string, foreign: 'refuse' | 'ignore' = 'refuse') {
     const name = splitTargetGroupName(group);
     const found = await targetGroup(name);
     if (!found) return undefined;
-    const tags = await elb.send(new DescribeTagsCommand({ ResourceArns: [found.TargetGroupArn!] }));
-    const of = tags.TagDescriptions?.[0]?.Tags?.find((t) => t.Key === SPLIT_TAG)?.Value;
+    const of = (await tagsOf(found.TargetGroupArn!)).find((t) => t.Key === SPLIT_TAG)?.Value;
+    if (of !== from && foreign === 'ignore') return undefined;
     if (of !== from)
       throw new ConflictError(
         `target group ${name} exists and is not ${group}'s split of ${from}: rename or delete it`,
@@ -133,28 +153,81 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
     return action?.TargetGroupArn ? [[action.TargetGroupArn, 1]] : [];
   }
 
+  function forwardAction(wanted: Array<[string, number]>): ElbAction {
+    if (wanted.length === 1) return { Type: 'forward', TargetGroupArn: wanted[0]![0] };
+    return {
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: wanted.map(([TargetGroupArn, Weight]) => ({ TargetGroupArn, Weight })),
+        // Off: a client kept on one group for a while would skew the counts the split is for.
+        TargetGroupStickinessConfig: { Enabled: false },
+      },
+    };
+  }
+
   async function forwardTo(
     cluster: ElbTargetGroup,
     split: ElbTargetGroup | undefined,
     wanted: Array<[string, number]>,
   ) {
     const arns = [cluster.TargetGroupArn!, ...(split ? [split.TargetGroupArn!] : [])];
-    const action: ElbAction =
-      wanted.length === 1
-        ? { Type: 'forward', TargetGroupArn: wanted[0]![0] }
-        : {
-            Type: 'forward',
-            ForwardConfig: {
-              TargetGroups: wanted.map(([TargetGroupArn, Weight]) => ({ TargetGroupArn, Weight })),
-              // Off: a client kept on one group for a while would skew the counts the split is for.
-              TargetGroupStickinessConfig: { Enabled: false },
-            },
-          };
+    const action = forwardAction(wanted);
     for (const listener of await forwarding(cluster, arns)) {
       const now = forwardOf(listener.DefaultActions?.[0]);
       // Only what differs is sent: each is a change someone reviews in CloudTrail.
       if (isDeepStrictEqual(now, wanted)) continue;
       await elb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, DefaultActions: [action] }));
+    }
+  }
+
+  /** The split's target group in each listener forwarding to the cluster's, at weight 0 when it is not there yet. */
+  async function associate(cluster: ElbTargetGroup, split: ElbTargetGroup): Promise<void> {
+    for (const listener of await forwarding(cluster, [cluster.TargetGroupArn!])) {
+      const now = forwardOf(listener.DefaultActions?.[0]);
+      if (now.some(([arn]) => arn === split.TargetGroupArn)) continue;
+      await elb.send(
+        new ModifyListenerCommand({
+          ListenerArn: listener.ListenerArn,
+          DefaultActions: [
+            forwardAction([
+              [cluster.TargetGroupArn!, 1],
+              [split.TargetGroupArn!, 0],
+            ]),
+          ],
+        }),
+      );
+    }
+  }
+
+  /**
+   * Until the split's target group has no target left (a detach is asynchronous: its targets
+   * drain for the deregistration delay), at most that delay and 30 s from the detach. When the
+   * detach was is written on the target group first (DRAIN_TAG), so a crash resumes the same wait.
+   */
+  async function drainStart(arn: string): Promise<number | undefined> {
+    const from = Number((await tagsOf(arn)).find((t) => t.Key === DRAIN_TAG)?.Value);
+    return Number.isFinite(from) ? from : undefined;
+  }
+
+  /** Write-ahead, before the detach: when the split's target group started draining. */
+  async function drainFrom(split: ElbTargetGroup): Promise<void> {
+    const arn = split.TargetGroupArn!;
+    if ((await drainStart(arn)) !== undefined) return;
+    await elb.send(new AddTagsCommand({ ResourceArns: [arn], Tags: [{ Key: DRAIN_TAG, Value: String(Date.now()) }] }));
+  }
+
+  async function drain(split: ElbTargetGroup): Promise<void> {
+    const arn = split.TargetGroupArn!;
+    const from = (await drainStart(arn)) ?? Date.now();
+    const attributes = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: arn }));
+    const delay = Number(
+      attributes.Attributes?.find((a) => a.Key === 'deregistration_delay.timeout_seconds')?.Value ?? 300,
+    );
+    const deadline = from + (delay + 30) * 1000;
+    for (;;) {
+      const health = await orNothing(() => elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn })));
+      if (!health?.TargetHealthDescriptions?.length || Date.now() > deadline) return;
+      await sleep(DRAIN_POLL_MS);
     }
   }
 
@@ -183,7 +256,44 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
     return found;
   }
 
+  /** The target groups an action sends to. */
+  function targetsOf(action: ElbAction): string[] {
+    return [action.TargetGroupArn, ...(action.ForwardConfig?.TargetGroups ?? []).map((t) => t.TargetGroupArn)].filter(
+      (arn): arn is string => !!arn,
+    );
+  }
+
   return {
+    async whyNotSplit(from, group) {
+      const cluster = await clusterTargetGroup(from);
+      const arn = cluster.TargetGroupArn!;
+      const ours = (a: string) => a === arn || tgName(a) === splitTargetGroupName(group);
+      const lb = cluster.LoadBalancerArns?.[0];
+      if (!lb) return undefined;
+      const { Listeners = [] } = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb }));
+      for (const listener of Listeners) {
+        const port = listener.Port ?? '';
+        const actions = listener.DefaultActions ?? [];
+        if (!actions.some((a) => targetsOf(a).includes(arn))) continue;
+        const [action] = actions;
+        if (actions.length !== 1 || action?.Type !== 'forward')
+          return `not split: the listener on port ${port} does ${actions.map((a) => a.Type).join(' then ')}, not one forward to ${from}`;
+        const others = targetsOf(action).filter((a) => !ours(a));
+        if (others.length)
+          return `not split: the listener on port ${port} forwards to ${others.map(tgName).join(', ')} too`;
+        for (let marker: string | undefined, first = true; first || marker; first = false) {
+          const page = await elb.send(
+            new DescribeRulesCommand({ ListenerArn: listener.ListenerArn, ...(marker ? { Marker: marker } : {}) }),
+          );
+          for (const rule of page.Rules ?? [])
+            if (!rule.IsDefault && (rule.Actions ?? []).some((a) => targetsOf(a).includes(arn)))
+              return `not split: rule ${rule.Priority} of the listener on port ${port} forwards to ${from}`;
+          marker = page.NextMarker;
+        }
+      }
+      return undefined;
+    },
+
     async splitTraffic(from, group) {
       const name = splitTargetGroupName(group);
       const asgGroup = await groupOrThrow(group);
@@ -218,6 +328,10 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
         );
         split = created.TargetGroups![0]!;
       }
+      // In the listeners at weight 0 at once: AWS health-checks no target group that no listener
+      // action references (its targets read "unused", Target.NotInUse), so the wait for the new
+      // group's health would never end. weighTraffic sets the real shares once it is healthy.
+      await associate(cluster, split);
       // The cluster's deregistration delay: the new group drains out of its own as it would out of the cluster's.
       const attributes = await elb.send(
         new DescribeTargetGroupAttributesCommand({ TargetGroupArn: cluster.TargetGroupArn }),
@@ -257,20 +371,22 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
 
     async endTrafficSplit(from, group, { keep }) {
       const cluster = await clusterTargetGroup(from);
-      const split = await splitOf(from, group);
+      const split = await splitOf(from, group, 'ignore');
       // The listeners first: nothing is sent to the split's target group once the group leaves it.
       await forwardTo(cluster, split, [[cluster.TargetGroupArn!, 1]]);
       const found = await options.describeGroup(group);
       if (found && found.Status !== 'Delete in progress') {
         const attached = found.TargetGroupARNs ?? [];
         // Detached, Auto Scaling deregisters its instances from the split's (they drain as from any).
-        if (split && attached.includes(split.TargetGroupArn!))
+        if (split && attached.includes(split.TargetGroupArn!)) {
+          await drainFrom(split);
           await asg.send(
             new DetachLoadBalancerTargetGroupsCommand({
               AutoScalingGroupName: group,
               TargetGroupARNs: [split.TargetGroupArn!],
             }),
           );
+        }
         await pointAt(found, from);
         // Out of service the Asgard way: suspended, and out of the cluster's target group if it joined it.
         if (!keep && !options.suspended(found)) {
@@ -278,12 +394,19 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
           else await options.suspend(group);
         }
       }
-      if (split)
-        // Refused for a moment after the listeners let go of it.
+      if (split) {
+        // Deleted only once its targets have drained: in-flight requests finish.
+        await drain(split);
+        // Refused for a moment after the listeners let go of it. Each time the listeners are read
+        // again first: a stale replica's weigh-traffic may have put the split back meanwhile.
         await retryEventually(
-          () => orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: split.TargetGroupArn }))),
+          async () => {
+            await forwardTo(cluster, split, [[cluster.TargetGroupArn!, 1]]);
+            return orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: split.TargetGroupArn })));
+          },
           { sleep, retryOn: (error) => /ResourceInUse/.test(errorName(error)) },
         );
+      }
       options.changed();
     },
   };
