@@ -208,7 +208,12 @@ const findCurrentGroup: Action = {
     const mine = (g: ServerGroup) => g.name === d.context.group;
     const confirmed = d.context.confirmed;
     const serving = [...groups].reverse().find((g) => !g.disabled && !mine(g));
-    if (confirmed && (serving?.name ?? null) !== confirmed.from)
+    const same =
+      (serving?.name ?? null) === confirmed?.from ||
+      (confirmed?.image != null &&
+        serving?.tags?.image === confirmed.image &&
+        (serving?.tags?.commit ?? null) === (confirmed.commit ?? null));
+    if (confirmed && !same)
       throw new DeploymentFailure(
         `${confirmed.by === 'release' ? 'the release checked' : 'the confirmation named'} ${confirmed.said}; ${d.service} ${d.env} changed since: ${serving ? `${serving.tags?.image ?? serving.name} serves now (${serving.name}${serving.tags?.deployment ? `, deployed by ${serving.tags.deployment}` : ''})` : 'nothing serves now'}. Nothing was changed: preview it again and confirm what it would do now`,
       );

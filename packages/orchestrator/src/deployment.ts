@@ -132,7 +132,14 @@ export interface DeploymentContext {
    * frozen) as its cluster started: the group that served then (null: none) and the from → to.
    * Checked again when the deployment holds the cluster (a queued one waited meanwhile).
    */
-  confirmed?: { from: string | null; said: string; by?: 'release' };
+  confirmed?: {
+    from: string | null;
+    /** The image and config commit that served: another group of the same (a redeploy) is the same. */
+    image?: string | null;
+    commit?: string | null;
+    said: string;
+    by?: 'release';
+  };
   /** A retained group scaled to zero, scaled back up for this deployment: from what, when, and how long it took. */
   scaleUp?: { from: number; to: number; at: number; tookMs?: number };
   /** When the failure that started the automatic rollback was seen (epoch ms). */

@@ -512,6 +512,8 @@ export async function changeWith(
   if (request.confirm !== undefined && change)
     prepared.deployment.context.confirmed = {
       from: change.from?.group ?? null,
+      image: change.from?.image ?? null,
+      commit: change.from?.commit ?? null,
       // The group too: a redeploy of the same image changes what serves while the images read alike.
       said: `${change.from?.image ?? 'nothing'}${change.from?.group ? ` (${change.from.group})` : ''} → ${change.to.image}`,
     };

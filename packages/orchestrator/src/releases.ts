@@ -107,6 +107,8 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     // What it was checked against: a deployment that waits behind another checks it again (actions.ts).
     const checked = {
       from: change.from?.group ?? null,
+      image: change.from?.image ?? null,
+      commit: change.from?.commit ?? null,
       said: `${change.from?.image ?? 'nothing'} → ${c.image}`,
       by: 'release' as const,
     };
@@ -205,7 +207,13 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
         context: {
           group: previous.group,
           // Checked again when it holds the cluster: a person's deploy it waited behind is not undone.
-          confirmed: { from: current.group, said: `${current.image} → ${previous.image}`, by: 'release' },
+          confirmed: {
+            from: current.group,
+            image: current.image,
+            commit: current.commit,
+            said: `${current.image} → ${previous.image}`,
+            by: 'release',
+          },
         },
       },
       previous.image,

@@ -418,13 +418,14 @@ function coordinatorOf(f: OrchestratorFixture, releases: ReturnType<typeof creat
 }
 
 describe('7. a confirmation outlived by a wait in the queue', () => {
-  it('fails, before touching the cluster, a queued change whose confirmed from → to is no longer what it would do', async () => {
+  /** B confirmed against img-conf-1 serving, queued behind A (deploying `between`); A succeeds; then B's turn. */
+  async function outlived(between: string) {
     const f = (fixture = await orchestratorFixture(redisServer));
     expect((await ended(f.store, await deploy(f, 'conf', 'img-conf-1'))).state).toBe('succeeded');
     // A holds the cluster's lock, its group not made yet: img-conf-1 still serves.
     const making = gate();
     const release = f.standIn.intercept('createLaunchTemplate', () => making.hold());
-    const first = await deploy(f, 'conf', 'img-conf-2');
+    const first = await deploy(f, 'conf', between);
     await making.arrived;
     // B is previewed now (from img-conf-1), confirmed, and waits behind A.
     const preview = await request(f.app)
@@ -436,16 +437,27 @@ describe('7. a confirmation outlived by a wait in the queue', () => {
     release();
     making.open();
     expect((await ended(f.store, first)).state).toBe('succeeded');
+    const serving = async () =>
+      (await f.cloud.listServerGroups('conf-prod')).filter((g) => !g.disabled).map((g) => g.tags?.image);
+    return { first, done: await ended(f.store, second), serving };
+  }
+
+  it('fails, before touching the cluster, a queued change whose confirmed from → to is no longer what it would do', async () => {
+    const { first, done, serving } = await outlived('img-conf-2');
     // When B's turn comes, img-conf-2 serves: the change confirmed (img-conf-1 → img-conf-3) is not this one.
-    const done = await ended(f.store, second);
     expect(done.state).toBe('failed');
     expect(done.reason).toMatch(
       new RegExp(
         `the confirmation named img-conf-1 \\(conf-prod-v001\\) → img-conf-3; conf prod changed since: img-conf-2 serves now \\(conf-prod-v002, deployed by ${first}\\)`,
       ),
     );
-    const groups = await f.cloud.listServerGroups('conf-prod');
-    expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-conf-2']);
+    expect(await serving()).toEqual(['img-conf-2']);
+  });
+
+  it('goes on when what it waited behind redeployed the same image and config: what serves is what was confirmed', async () => {
+    const { done, serving } = await outlived('img-conf-1');
+    expect(done.state).toBe('succeeded');
+    expect(await serving()).toEqual(['img-conf-3']);
   });
 });
 
