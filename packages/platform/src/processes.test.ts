@@ -10,8 +10,9 @@ afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-// A child that writes a line every few milliseconds for a while, then keeps running.
-const CHATTY = `let n = 0; const t = setInterval(() => { console.log('line ' + n++ + ' ' + 'x'.repeat(100)); if (n === 100) clearInterval(t); }, 2); setInterval(() => {}, 1000);`;
+// A child that writes a line every few milliseconds until it is stopped: on a busy machine its output
+// comes in large chunks, so a fixed amount could roll over fewer times than the test waits for.
+const CHATTY = `let n = 0; setInterval(() => console.log('line ' + n++ + ' ' + 'x'.repeat(100)), 2);`;
 
 describe('superviseProcess', () => {
   it('rolls its log over at the size given, keeping the newest files and a current.log link', async () => {
