@@ -37,4 +37,25 @@ describe('GitMirror', () => {
     expect(await readMain(after)).toBe('second\n');
     after.close();
   });
+
+  it('refuses a short commit id that a branch or tag is also named: the branch would be read in its place', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'slipway-mirror-'));
+    cleanup.push(() => rm(home, { recursive: true, force: true }));
+    const source = await repo('reviewed\n');
+    const reviewed = (await source.git('rev-parse', 'HEAD')).trim();
+    const short = reviewed.slice(0, 12);
+    // Someone who may push a branch names it like the reviewed commit's short id, at a commit of theirs.
+    await source.commit({ 'file.txt': 'theirs\n' });
+    await source.git('branch', short, 'HEAD');
+    await source.git('reset', '--hard', reviewed);
+    const mirror = new GitMirror('search-prod', source.url, join(home, 'mirror.git'));
+    await mirror.ensureCloned();
+    await expect(mirror.resolve(short)).rejects.toThrow(
+      new RegExp(`^${short} names a branch or tag and a commit alike: give the commit's full id`),
+    );
+    // The full id, and a short id no ref is named like, still resolve.
+    expect((await mirror.resolve(reviewed))?.commit).toBe(reviewed);
+    expect((await mirror.resolve(reviewed.slice(0, 10)))?.commit).toBe(reviewed);
+    mirror.close();
+  });
 });

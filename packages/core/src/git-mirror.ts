@@ -9,6 +9,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { CatFile, parseCommit, type CommitInfo } from './cat-file.js';
+import { UnprocessableError } from './errors.js';
 import { GIT_ENVIRONMENT, gitEnvironment } from './git-env.js';
 
 export interface Freshness {
@@ -128,12 +129,34 @@ export class GitMirror {
   async resolve(ref: string): Promise<CommitInfo | undefined> {
     const known = this.refs.get(ref);
     if (known) return known;
+    await this.refuseAmbiguous(ref);
     const object = await this.catFile.read(`${ref}^{commit}`);
     if (!object) return undefined;
     const info = parseCommit(object.oid, object.content);
     // Names move with fetches; full commit ids never do, and are cached by the caller.
     if (!/^[0-9a-f]{40}$/.test(ref)) this.refs.set(ref, info);
     return info;
+  }
+
+  /**
+   * A short commit id that a branch or tag is also named is refused: Git reads the ref first, so
+   * whoever may push a branch named like a short id shown somewhere would be deployed in its place.
+   */
+  private async refuseAmbiguous(ref: string): Promise<void> {
+    if (!/^[0-9a-f]{4,39}$/.test(ref)) return;
+    const named =
+      (await this.catFile.read(`refs/heads/${ref}^{commit}`)) ?? (await this.catFile.read(`refs/tags/${ref}^{commit}`));
+    if (!named) return;
+    const objects = (
+      await this.git()
+        .raw(['rev-parse', `--disambiguate=${ref}`])
+        .catch(() => '')
+    ).split('\n');
+    for (const oid of objects.filter(Boolean))
+      if ((await this.catFile.read(oid))?.type === 'commit')
+        throw new UnprocessableError(
+          `${ref} names a branch or tag and a commit alike: give the commit's full id, or the branch as refs/heads/${ref}`,
+        );
   }
 
   /** A file's content at a commit; undefined when there is no such file. */
