@@ -15,7 +15,7 @@ import {
   withoutCredentials,
   type LogEntry,
 } from '@slipway/core';
-import type { MetadataPaths } from '@slipway/metadata';
+import type { MetadataPaths } from '@slipway/metadata-api';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';

@@ -10,7 +10,7 @@ import {
   type Logger,
   type SentinelTarget,
 } from '@slipway/core';
-import type { MetadataPaths } from '@slipway/metadata';
+import type { MetadataPaths } from '@slipway/metadata-api';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

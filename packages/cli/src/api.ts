@@ -15,7 +15,7 @@ import { CliError } from './errors.js';
 import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
 import type { InfraPaths } from '@slipway/infra';
-import type { MetadataPaths } from '@slipway/metadata';
+import type { MetadataPaths } from '@slipway/metadata-api';
 import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 
 export const OFFSETS = { metadata: 1, config: 2, baking: 3, infra: 4, orchestrator: 5 } as const;

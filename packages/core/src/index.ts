@@ -22,8 +22,6 @@ export * from './http-probe.js';
 export * from './input-limits.js';
 export * from './lock.js';
 export * from './openapi-typed.js';
-export * from './sync-sets.js';
-export * from './environment-policy.js';
 export * from './lua.js';
 export * from './outbound.js';
 export * from './stream-hub.js';

@@ -5,7 +5,7 @@
 import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
 import { createServiceClient, InputError, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
-import type { MetadataPaths } from '@slipway/metadata';
+import type { MetadataPaths } from '@slipway/metadata-api';
 import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator-api';
 
 export interface Urls {

@@ -8,11 +8,12 @@ import {
   type Redis,
   type TokenVerifier,
 } from '@slipway/core';
+import { METADATA_OPENAPI } from '@slipway/metadata-api';
 import type { EnvironmentLister } from './known-properties.js';
 import { createOperations } from './operations.js';
 import type { ServiceStore } from './store.js';
 
-export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
+export const openapi = loadOpenApiDocument(METADATA_OPENAPI);
 
 export interface AppDeps {
   store: ServiceStore;

@@ -12,7 +12,7 @@ import {
 } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
-import type { paths } from './schema/generated/openapi.js';
+import type { MetadataPaths as paths } from '@slipway/metadata-api';
 import { createRedisServiceStore } from './store.js';
 
 // The typed client other services and the CLI use, against the real service over HTTP.

@@ -5,20 +5,13 @@
  *
  * - `clusters` (sync sets): a set may not be named like an environment of the service (a
  *   configuration repository, asked of the config service) nor like a cluster of any set, so one
- *   name never means two things (core's sync-sets.ts).
+ *   name never means two things (sync-sets.ts in @slipway/metadata-api).
  * - `policy` (each environment's rules: production, confirmation, approvers, freezes) must read
- *   as core's environment-policy.ts reads it.
+ *   as environment-policy.ts in @slipway/metadata-api reads it.
  */
 import type { ConfigPaths } from '@slipway/config';
-import {
-  createServiceClient,
-  nameCollisions,
-  policyProblems,
-  syncSets,
-  unwrap,
-  UnprocessableError,
-  type Logger,
-} from '@slipway/core';
+import { createServiceClient, unwrap, UnprocessableError, type Logger } from '@slipway/core';
+import { nameCollisions, policyProblems, syncSets } from '@slipway/metadata-api';
 import type { Metadata } from './store.js';
 
 /** The environments a service has configuration for; absent where no config service is known. */

@@ -8,15 +8,13 @@ import {
   assertMetadataKey,
   principalOf,
   roleAllows,
-  syncSetOf,
-  syncSets,
   typedOperations,
   typedQuery,
   type Logger,
   type OperationHandlers,
 } from '@slipway/core';
 import { checkKnownProperties, type EnvironmentLister } from './known-properties.js';
-import type { operations } from './schema/generated/openapi.js';
+import { governedSets, syncSetOf, syncSets, type MetadataOperations as operations } from '@slipway/metadata-api';
 import type { Edit, Metadata, ServiceRecord, ServiceStore, WriteOptions } from './store.js';
 
 export interface OperationsOptions {
@@ -29,21 +27,11 @@ export interface OperationsOptions {
 const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
 
 /**
- * The properties that are an environment's rules (core's environment-policy.ts): who may change
+ * The properties that are an environment's rules (environment-policy.ts in @slipway/metadata-api): who may change
  * it, when, with what confirmation. Only an admin adds, replaces or removes them; a deployer's
  * write that leaves them as they are still goes through.
  */
 const ADMIN_ONLY_PROPERTIES = ['policy', 'production'] as const;
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** The names the rule properties speak of (`policy`'s keys, `production`'s names): sync sets among them have rules. */
-function governedSets(record: Record<string, unknown> | undefined): string[] {
-  const named = record?.production;
-  const production = typeof named === 'string' ? [named] : Array.isArray(named) ? named.map(String) : [];
-  return [...new Set([...Object.keys(isObject(record?.policy) ? record.policy : {}), ...production])];
-}
 
 /** A JSON value remade here: the stored copy may come from another realm (structuredClone under jest). */
 const plain = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
@@ -65,7 +53,7 @@ function guardRules(req: Request, name: string, change: Edit): Edit {
     );
     // A set's rules hold for its members: moving a cluster out of (or into) a set with rules changes them.
     const members = (record: Record<string, unknown> | undefined, set: string) =>
-      plain(isObject(record?.clusters) ? (record.clusters as Record<string, unknown>)[set] : undefined);
+      plain(syncSets(record ?? {}).get(set));
     for (const set of governedSets(current)) {
       if (!isDeepStrictEqual(members(current, set), members(next, set)))
         changed.push(`the clusters of sync set ${set}`);

@@ -5,7 +5,7 @@
 import type { BakingPaths } from '@slipway/baking';
 import type { ConfigPaths } from '@slipway/config';
 import { createServiceClient, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
-import type { MetadataPaths } from '@slipway/metadata';
+import type { MetadataPaths } from '@slipway/metadata-api';
 
 /** A peer's JSON answer to an operation, as its document's generated types give it. */
 type Answer<Paths, Path extends keyof Paths> = AnswerOf<Paths[Path] extends { get: infer Op } ? Op : never>;

@@ -2,12 +2,13 @@
  * What a change would do, computed by the orchestrator before it does it — the same answer for the
  * CLI, Slack and the API (the `…/preview` operations): for each cluster what serves now and what would (image,
  * version, config commit, instances), whether that is a downgrade, whether the image failed there
- * or in production before; and the environment's rules (core's environment-policy.ts), enforced
+ * or in production before; and the environment's rules (environment-policy.ts in @slipway/metadata-api), enforced
  * here for every path. A change to production needs a confirmation naming exactly this from → to:
  * the preview's `confirmation`, sent back with the request. One given for another from → to (the
  * cluster changed since it was looked at) is refused, as is none at all.
  */
-import { activeFreeze, ConflictError, NotAllowedError, policyOf, syncSetOf } from '@slipway/core';
+import { ConflictError, NotAllowedError } from '@slipway/core';
+import { activeFreeze, policyOf, syncSetOf } from '@slipway/metadata-api';
 import type { Deployment } from './deployment.js';
 import type { OrchestratorComponents as components } from '@slipway/orchestrator-api';
 import type { ImageRecord, Peers } from './peers.js';

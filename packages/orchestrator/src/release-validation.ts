@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CloudProvider, CloudRegions } from '@slipway/cloud';
-import { isEnvName, isSlipwayError, syncSets, UnprocessableError, type BodyOf } from '@slipway/core';
+import { isEnvName, isSlipwayError, UnprocessableError, type BodyOf } from '@slipway/core';
+import { syncSets } from '@slipway/metadata-api';
 import { resolveParams, type Deployment } from './deployment.js';
 import type { ImageFinder, ImageRecord, Peers } from './peers.js';
 import { HISTORY_READ, changeOf, previewOf, skipReason, type ClusterChange, type Preview } from './preview.js';

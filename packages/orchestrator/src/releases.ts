@@ -6,7 +6,8 @@
  * the release, and a tick that finds it already submitted adopts it.
  */
 import type { CloudProvider, CloudRegions } from '@slipway/cloud';
-import { activeFreeze, isSlipwayError, NotAllowedError, policyOf, type Logger } from '@slipway/core';
+import { isSlipwayError, NotAllowedError, type Logger } from '@slipway/core';
+import { activeFreeze, policyOf } from '@slipway/metadata-api';
 import type { LeasedLocks } from '@slipway/core';
 import { isUnsuccessfulState } from '@slipway/orchestrator-api';
 import { isFinished, type Deployment } from './deployment.js';

@@ -5,7 +5,8 @@
  * than the alert time outside a running release, and once more when it is back in sync.
  */
 import { IncomingWebhook } from '@slack/webhook';
-import { outboundFetch, syncSets, type Logger } from '@slipway/core';
+import { outboundFetch, type Logger } from '@slipway/core';
+import { syncSets } from '@slipway/metadata-api';
 import type { Redis } from 'ioredis';
 import { mapAtMost } from './at-most.js';
 import type { Peers } from './peers.js';

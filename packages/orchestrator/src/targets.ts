@@ -4,7 +4,8 @@
  * undo and releases, the CLI and Slack (GET /services/{service}/names/{name}). A name that is both
  * is refused naming both, so `live` never deploys one place from the CLI and another from Slack.
  */
-import { nameCollisions, syncSets, UnprocessableError } from '@slipway/core';
+import { UnprocessableError } from '@slipway/core';
+import { nameCollisions, syncSets } from '@slipway/metadata-api';
 import type { Peers, ServiceRecord } from './peers.js';
 
 export type Target = { kind: 'cluster'; name: string } | { kind: 'set'; name: string; clusters: string[] };

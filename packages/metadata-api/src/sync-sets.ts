@@ -6,11 +6,15 @@
  * set and `prod-a` always the cluster, whichever face (CLI, Slack, API) a person uses.
  */
 
+/** A JSON object (not null, not an array): how a property holding names is told from one that does not. */
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /** The sync sets a service's metadata declares, by name (members that are not strings are left out). */
 export function syncSets(properties: Record<string, unknown>): Map<string, string[]> {
   const sets = new Map<string, string[]>();
   const declared = properties.clusters;
-  if (!declared || typeof declared !== 'object' || Array.isArray(declared)) return sets;
+  if (!isRecord(declared)) return sets;
   for (const [name, members] of Object.entries(declared)) {
     if (Array.isArray(members))
       sets.set(

@@ -9,7 +9,7 @@
  *   "requireConfirmation": true, "approvers": ["alice"], "freeze": [{"from": "…", "to": "…",
  *   "reason": "…"}]}}`. A set's policy holds for each of its clusters; a cluster's own adds to it.
  */
-import { syncSetOf } from './sync-sets.js';
+import { isRecord as isObject, syncSetOf } from './sync-sets.js';
 
 export interface Freeze {
   from: string;
@@ -35,8 +35,6 @@ interface DeclaredPolicy {
 }
 
 const FIELDS = new Set(['production', 'requireConfirmation', 'approvers', 'freeze']);
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** What is wrong with a `policy` property, each in words; empty when it reads well. */
 export function policyProblems(value: unknown): string[] {
@@ -79,10 +77,23 @@ export function policyProblems(value: unknown): string[] {
   return problems;
 }
 
-function names(marked: unknown, env: string, set: string | undefined): boolean {
+/** The environments and sets `production` names (`true`: every one). */
+function productionNames(properties: Record<string, unknown>): string[] | true {
+  const marked = properties.production;
   if (marked === true) return true;
-  const listed = typeof marked === 'string' ? [marked] : Array.isArray(marked) ? marked : [];
-  return listed.includes(env) || (set !== undefined && listed.includes(set));
+  return typeof marked === 'string' ? [marked] : Array.isArray(marked) ? marked.map(String) : [];
+}
+
+/** The names the rule properties speak of (`policy`'s keys, `production`'s names): sync sets among them have rules. */
+export function governedSets(properties: Record<string, unknown> | undefined): string[] {
+  const production = productionNames(properties ?? {});
+  const policy = isObject(properties?.policy) ? Object.keys(properties.policy) : [];
+  return [...new Set([...policy, ...(production === true ? [] : production)])];
+}
+
+function names(properties: Record<string, unknown>, env: string, set: string | undefined): boolean {
+  const listed = productionNames(properties);
+  return listed === true || listed.includes(env) || (set !== undefined && listed.includes(set));
 }
 
 /** The rules for changing `env` (a cluster, or a sync set named as a whole). */
@@ -90,7 +101,7 @@ export function policyOf(properties: Record<string, unknown>, env: string): Envi
   const set = syncSetOf(properties, env);
   const declared = isObject(properties.policy) ? properties.policy : {};
   const own = [declared[env], set === undefined ? undefined : declared[set]].filter(isObject) as DeclaredPolicy[];
-  const production = names(properties.production, env, set) || own.some((p) => p.production === true);
+  const production = names(properties, env, set) || own.some((p) => p.production === true);
   const explicit = own.find((p) => typeof p.requireConfirmation === 'boolean')?.requireConfirmation;
   return {
     production,
