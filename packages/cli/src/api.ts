@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import createClient, { type Client } from 'openapi-fetch';
 import { CliError } from './errors.js';
 import type { BakingPaths } from '@slipway/baking';
-import type { ConfigPaths } from '@slipway/config';
+import type { ConfigPaths } from '@slipway/config-api';
 import type { InfraPaths } from '@slipway/infra';
 import type { MetadataPaths } from '@slipway/metadata-api';
 import type { OrchestratorPaths } from '@slipway/orchestrator-api';

@@ -1,10 +1,11 @@
 import type { Express } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import { CONFIG_OPENAPI } from '@slipway/config-api';
 import { createOperations } from './operations.js';
 import type { ConfigSource } from './source.js';
 
-export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
+export const openapi = loadOpenApiDocument(CONFIG_OPENAPI);
 
 export interface AppDeps {
   source: ConfigSource;

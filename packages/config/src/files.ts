@@ -4,8 +4,8 @@
  */
 import { Ajv } from 'ajv';
 import { describeSchemaErrors } from '@slipway/core';
+import { deploymentParamsSchema } from '@slipway/config-api';
 import addFormatsModule from 'ajv-formats';
-import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -17,10 +17,6 @@ export const FILES = {
 } as const;
 
 export type FileKey = keyof typeof FILES;
-
-export const deploymentParamsSchema = JSON.parse(
-  readFileSync(new URL('../src/deployment-params.schema.json', import.meta.url), 'utf8'),
-) as Record<string, unknown>;
 
 export interface ConfigError {
   file: string;

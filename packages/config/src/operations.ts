@@ -9,8 +9,7 @@ import {
   typedQuery,
   type OperationHandlers,
 } from '@slipway/core';
-import type { operations } from './schema/generated/openapi.js';
-import { deploymentParamsSchema } from './files.js';
+import { deploymentParamsSchema, type ConfigOperations as operations } from '@slipway/config-api';
 import type { ConfigSource, Fresh } from './source.js';
 
 export interface OperationsOptions {

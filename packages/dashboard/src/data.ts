@@ -3,7 +3,7 @@
  * dashboard was given (the browser never sees it).
  */
 import type { BakingPaths } from '@slipway/baking';
-import type { ConfigPaths } from '@slipway/config';
+import type { ConfigPaths } from '@slipway/config-api';
 import { createServiceClient, InputError, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata-api';
 import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator-api';

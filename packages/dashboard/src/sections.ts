@@ -2,7 +2,7 @@
  * The parts of pages that update live (each with an id the page's script swaps in) and the
  * pieces they share: groups and their instances, the action timeline, releases, the chart.
  */
-import type { ConfigComponents } from '@slipway/config';
+import type { ConfigComponents } from '@slipway/config-api';
 import { isFinishedState } from '@slipway/orchestrator-api';
 import type { Cluster, Deployment, Group } from './data.js';
 import { Html, html } from './html.js';

@@ -9,7 +9,7 @@
  * - `policy` (each environment's rules: production, confirmation, approvers, freezes) must read
  *   as environment-policy.ts in @slipway/metadata-api reads it.
  */
-import type { ConfigPaths } from '@slipway/config';
+import type { ConfigPaths } from '@slipway/config-api';
 import { createServiceClient, unwrap, UnprocessableError, type Logger } from '@slipway/core';
 import { nameCollisions, policyProblems, syncSets } from '@slipway/metadata-api';
 import type { Metadata } from './store.js';

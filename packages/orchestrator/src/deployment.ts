@@ -4,7 +4,7 @@
  * overridable per request within the same schema.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { deploymentParamsSchema } from '@slipway/config';
+import { deploymentParamsSchema } from '@slipway/config-api';
 import {
   describeSchemaErrors,
   NotAllowedError,

@@ -3,7 +3,7 @@
  * over the services' REST APIs with the typed clients generated from their OpenAPI documents.
  */
 import type { BakingPaths } from '@slipway/baking';
-import type { ConfigPaths } from '@slipway/config';
+import type { ConfigPaths } from '@slipway/config-api';
 import { createServiceClient, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata-api';
 

@@ -1,4 +1,4 @@
-import type { ConfigComponents } from '@slipway/config';
+import type { ConfigComponents } from '@slipway/config-api';
 import { answer, CliError, client } from '../api.js';
 import { printDiff } from '../diff.js';
 import { knownEnv, knownService } from '../names.js';
