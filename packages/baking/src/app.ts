@@ -1,10 +1,11 @@
 import type { Express } from 'express';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import { BAKING_OPENAPI } from '@slipway/baking-api';
 import { createBuildOperations, type BuildOperationsOptions } from './build-operations.js';
 import { createImageRegionOperations, type ImageRegionOptions } from './image-regions.js';
 import { createOperations, type OperationsOptions } from './operations.js';
 
-export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
+export const openapi = loadOpenApiDocument(BAKING_OPENAPI);
 
 export interface AppDeps
   extends

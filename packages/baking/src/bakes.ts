@@ -8,9 +8,10 @@
  *   key:<bakeKey>        the image baked for those inputs
  *   running:<bakeKey>    the bake making it now (so identical requests join it)
  */
+import type { BakeState } from '@slipway/baking-api';
 import type { Redis } from '@slipway/core';
 
-export type BakeState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type { BakeState };
 
 export interface Bake {
   id: string;
@@ -38,10 +39,6 @@ export interface LogEntry {
 }
 
 const LOG_LENGTH = 10_000;
-
-export function isFinished(state: BakeState): boolean {
-  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
-}
 
 export interface BakeStore {
   create(bake: Bake): Promise<void>;

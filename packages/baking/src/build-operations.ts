@@ -23,7 +23,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { buildFromGitHub, type Build, type BuildStore } from './builds.js';
 import type { ServiceRegistry } from './operations.js';
 import { buildRepositoryRefusal, type SourceRepositories } from './repositories.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { BakingOperations as operations } from '@slipway/baking-api';
 
 /** The operations this file answers; operations.ts answers the rest of the document. */
 export type BuildOperationId =

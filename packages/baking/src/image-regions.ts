@@ -16,7 +16,7 @@ import {
   type Redis,
 } from '@slipway/core';
 import { asRegistered, type ImageRegistry } from './images.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { BakingOperations as operations } from '@slipway/baking-api';
 
 export interface ImageRegions {
   /** Region → AMI, for the regions other than the home one. */

@@ -6,4 +6,3 @@ export * from './operations.js';
 export * from './packer.js';
 export * from './quota.js';
 export * from './wiring.js';
-export type { paths as BakingPaths } from './schema/generated/openapi.js';

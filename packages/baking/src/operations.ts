@@ -14,13 +14,13 @@ import {
 } from '@slipway/core';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
-import { isFinished, type Bake, type BakeStore } from './bakes.js';
+import type { Bake, BakeStore } from './bakes.js';
 import { checkImageQuota, type ImageQuota, type ImageSizes } from './quota.js';
 import type { BuildStore } from './builds.js';
 import { deregisterCopies, withRegions, type ImageRegionOptions } from './image-regions.js';
 import { asRegistered, sourceOf, withSource, type ImageRegistry } from './images.js';
 import type { BuildOperationId } from './build-operations.js';
-import type { operations } from './schema/generated/openapi.js';
+import { isFinishedBake, type BakingOperations as operations } from '@slipway/baking-api';
 
 /** The operations this file answers: the document's, but for the builds' (build-operations.ts) and image regions' (image-regions.ts). */
 type BakingOperations = Omit<operations, BuildOperationId | 'addImageRegion'>;
@@ -229,7 +229,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
 
     async cancelBake(req, res) {
       const bake = await mustBake(store, req.params.id);
-      if (isFinished(bake.state)) {
+      if (isFinishedBake(bake.state)) {
         res.status(202).json(bake);
         return;
       }
@@ -346,7 +346,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
         (await store.waitLog(connection, id, after, ms)).map((e) => ({ id: e.id, data: e.line })),
       async finished() {
         const bake = await store.get(id);
-        return bake && isFinished(bake.state) ? { state: bake.state, image: bake.image ?? null } : undefined;
+        return bake && isFinishedBake(bake.state) ? { state: bake.state, image: bake.image ?? null } : undefined;
       },
       close: () => connection.disconnect(),
     });

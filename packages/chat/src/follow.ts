@@ -1,5 +1,6 @@
 /** Follows a deployment or a bake until it ends, telling a ResponseThread what a person would want to see. */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isFinishedBake } from '@slipway/baking-api';
 import { isFinishedState } from '@slipway/orchestrator-api';
 import type { Bake, Deployment, SlipwayApi } from './slipway.js';
 import type { ResponseThread } from './thread.js';
@@ -80,7 +81,7 @@ export async function followBake(
   for (;;) {
     const bake = await api.bakeState(id);
     const name = bake.service ? `${bake.service} ${bake.version}` : 'base';
-    if (['succeeded', 'failed', 'cancelled'].includes(bake.state)) {
+    if (isFinishedBake(bake.state)) {
       await thread.finish(
         bake.state === 'succeeded'
           ? `:white_check_mark: baked ${name}: ${bake.image} [${id}]${bake.service ? `\nnext: \`/slipway deploy ${bake.service} <env> ${bake.image} -m "why"\`` : ''}`

@@ -4,7 +4,7 @@
  * one: every call names the person (X-Slipway-Act-As) so the services check that person's role
  * and record them, `via: slack`.
  */
-import type { BakingPaths } from '@slipway/baking';
+import type { BakingPaths } from '@slipway/baking-api';
 import { actAsHeader, createServiceClient, NotFoundError, unwrap, type AnswerOf, type Role } from '@slipway/core';
 import type { OrchestratorComponents, OrchestratorPaths } from '@slipway/orchestrator-api';
 import type { Control } from './grammar.js';

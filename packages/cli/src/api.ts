@@ -12,7 +12,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import createClient, { type Client } from 'openapi-fetch';
 import { CliError } from './errors.js';
-import type { BakingPaths } from '@slipway/baking';
+import type { BakingPaths } from '@slipway/baking-api';
 import type { ConfigPaths } from '@slipway/config-api';
 import type { InfraPaths } from '@slipway/infra';
 import type { MetadataPaths } from '@slipway/metadata-api';

@@ -2,7 +2,7 @@
  * What the pages show, read from the services with the typed clients and the reader token the
  * dashboard was given (the browser never sees it).
  */
-import type { BakingPaths } from '@slipway/baking';
+import type { BakingPaths } from '@slipway/baking-api';
 import type { ConfigPaths } from '@slipway/config-api';
 import { createServiceClient, InputError, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata-api';

@@ -2,7 +2,7 @@
  * What the orchestrator asks of the other services, as interfaces, and their implementations
  * over the services' REST APIs with the typed clients generated from their OpenAPI documents.
  */
-import type { BakingPaths } from '@slipway/baking';
+import type { BakingPaths } from '@slipway/baking-api';
 import type { ConfigPaths } from '@slipway/config-api';
 import { createServiceClient, NotFoundError, unwrap, type AnswerOf } from '@slipway/core';
 import type { MetadataPaths } from '@slipway/metadata-api';
