@@ -14,7 +14,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { CliError } from './errors.js';
 import type { BakingPaths } from '@slipway/baking-api';
 import type { ConfigPaths } from '@slipway/config-api';
-import type { InfraPaths } from '@slipway/infra';
+import type { InfraPaths } from '@slipway/infra-api';
 import type { MetadataPaths } from '@slipway/metadata-api';
 import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 

@@ -1,8 +1,9 @@
 import type { Express } from 'express';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import { INFRA_OPENAPI } from '@slipway/infra-api';
 import { createOperations, type OperationsOptions } from './operations.js';
 
-export const openapi = loadOpenApiDocument(new URL('../src/schema/openapi.yaml', import.meta.url));
+export const openapi = loadOpenApiDocument(INFRA_OPENAPI);
 
 export interface AppDeps extends OperationsOptions {
   tokens: TokenVerifier;

@@ -9,4 +9,3 @@ export * from './provider.js';
 export * from './stack.js';
 export * from './store.js';
 export * from './wiring.js';
-export type { paths as InfraPaths } from './schema/generated/openapi.js';

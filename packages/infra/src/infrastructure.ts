@@ -8,7 +8,7 @@ import type { Definitions } from './definitions.js';
 import type { StackLockInfo, StackLocks } from './lock.js';
 import { diffFields, planChanges, sameResource, summarise, type Plan, type PlannedChange } from './plan.js';
 import type { InfraProvider } from './provider.js';
-import type { components } from './schema/generated/openapi.js';
+import type { InfraComponents as components } from '@slipway/infra-api';
 import { applyOrder, type Resource } from './stack.js';
 import { FencedError, type Apply, type ApplyStep, type DriftReport, type InfraStore } from './store.js';
 

@@ -9,7 +9,7 @@ import {
 } from '@slipway/core';
 import type { Infrastructure } from './infrastructure.js';
 import type { StackLocks } from './lock.js';
-import type { operations } from './schema/generated/openapi.js';
+import type { InfraOperations as operations } from '@slipway/infra-api';
 import { stackSchema } from './stack.js';
 import type { InfraStore } from './store.js';
 
