@@ -2,7 +2,6 @@ export * from './provider.js';
 export { LATENCY_BOUNDS_MS, bucketOf, percentileOf, slowerThan, type LatencyHistogram } from './latency.js';
 export { LocalCloud, type LocalCloudOptions } from './local/cloud.js';
 export { createLocalProvider, type LocalProviderOptions } from './local/client.js';
-export type { paths as CloudPaths } from './schema/generated/openapi.js';
 export { createAwsProvider, DISABLE_PROCESSES, type AwsProviderOptions } from './aws/provider.js';
 export { METADATA_OPTIONS } from './aws/launch-templates.js';
 export { renderUserDataScript, parseUserDataScript } from './aws/user-data.js';

@@ -8,10 +8,10 @@
  * succeeds (a different spec is a ConflictError), destroying what is gone succeeds. So an
  * action retried after a crash is safe.
  */
-import type { components } from './schema/generated/openapi.js';
+import type { CloudComponents as components } from '@slipway/cloud-api';
 
 // The shapes the contract shares with the local daemon's API are its document's schemas
-// (src/schema/openapi.yaml), so the daemon's answers are the contract's types and neither can
+// (packages/cloud-api), so the daemon's answers are the contract's types and neither can
 // drift from the other unseen; what only AWS fills in is added here.
 type Schemas = components['schemas'];
 

@@ -1,9 +1,10 @@
 import type { Express } from 'express';
+import { CLOUD_OPENAPI } from '@slipway/cloud-api';
 import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
 import type { CloudProvider } from '../provider.js';
 import { createOperations } from './operations.js';
 
-export const openapi = loadOpenApiDocument(new URL('../../src/schema/openapi.yaml', import.meta.url));
+export const openapi = loadOpenApiDocument(CLOUD_OPENAPI);
 
 export interface AppDeps {
   cloud: CloudProvider;

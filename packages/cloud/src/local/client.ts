@@ -5,7 +5,7 @@
  * only what AWS alone fills in (instances' status checks, launchFailure), so nothing is cast.
  */
 import { NotFoundError, createServiceClient, unwrap } from '@slipway/core';
-import type { paths } from '../schema/generated/openapi.js';
+import type { CloudPaths as paths } from '@slipway/cloud-api';
 import type {
   Capacity,
   CloudProvider,

@@ -7,10 +7,10 @@ import {
   type OperationHandlers,
 } from '@slipway/core';
 import type { CloudProvider, TrafficEvent } from '../provider.js';
-import type { operations } from '../schema/generated/openapi.js';
+import type { CloudOperations as operations } from '@slipway/cloud-api';
 
 /**
- * The daemon's API: each operation of src/schema/openapi.yaml onto the provider it serves,
+ * The daemon's API: each operation of its document (packages/cloud-api) onto the provider it serves,
  * typed from the document both ways (what comes in, and what the provider answers).
  */
 export function createOperations({ cloud }: { cloud: CloudProvider }): OperationHandlers {
