@@ -6,18 +6,10 @@
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import type { components, operations, paths } from './schema/generated/openapi.js';
 
-export type { components as BakingComponents, operations as BakingOperations };
-export type { paths as BakingPaths };
-
-/** The OpenAPI document (the same path from src/ under jest and from dist/ when built). */
+export type { components as BakingComponents, operations as BakingOperations, paths as BakingPaths };
+// The document (the same path from src/ under jest and from dist/ when built), and a typed client of it.
 export const BAKING_OPENAPI = new URL('../src/schema/openapi.yaml', import.meta.url);
-
-export type BakingClient = Client<paths>;
-
-/** A typed client of baking's API (openapi-fetch over the generated types). */
-export function createBakingClient(options: ClientOptions): BakingClient {
-  return createClient<paths>(options);
-}
+export const createBakingClient = (options: ClientOptions): Client<paths> => createClient<paths>(options);
 
 /** A bake's states, in the order it may go through them. */
 export type BakeState = components['schemas']['Bake']['state'];

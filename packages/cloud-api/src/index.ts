@@ -7,15 +7,7 @@
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import type { components, operations, paths } from './schema/generated/openapi.js';
 
-export type { components as CloudComponents, operations as CloudOperations };
-export type { paths as CloudPaths };
-
-/** The OpenAPI document (the same path from src/ under jest and from dist/ when built). */
+export type { components as CloudComponents, operations as CloudOperations, paths as CloudPaths };
+// The document (the same path from src/ under jest and from dist/ when built), and a typed client of it.
 export const CLOUD_OPENAPI = new URL('../src/schema/openapi.yaml', import.meta.url);
-
-export type CloudClient = Client<paths>;
-
-/** A typed client of the daemon's API (openapi-fetch over the generated types). */
-export function createCloudClient(options: ClientOptions): CloudClient {
-  return createClient<paths>(options);
-}
+export const createCloudClient = (options: ClientOptions): Client<paths> => createClient<paths>(options);

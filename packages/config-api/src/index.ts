@@ -9,18 +9,10 @@ import { readFileSync } from 'node:fs';
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import type { components, operations, paths } from './schema/generated/openapi.js';
 
-export type { components as ConfigComponents, operations as ConfigOperations };
-export type { paths as ConfigPaths };
-
-/** The OpenAPI document (the same path from src/ under jest and from dist/ when built). */
+export type { components as ConfigComponents, operations as ConfigOperations, paths as ConfigPaths };
+// The document (the same path from src/ under jest and from dist/ when built), and a typed client of it.
 export const CONFIG_OPENAPI = new URL('../src/schema/openapi.yaml', import.meta.url);
-
-export type ConfigClient = Client<paths>;
-
-/** A typed client of the config service's API (openapi-fetch over the generated types). */
-export function createConfigClient(options: ClientOptions): ConfigClient {
-  return createClient<paths>(options);
-}
+export const createConfigClient = (options: ClientOptions): Client<paths> => createClient<paths>(options);
 
 /** The JSON Schema of `deployment-params.json` (also served as GET /schemas/deployment-params). */
 export const deploymentParamsSchema = JSON.parse(

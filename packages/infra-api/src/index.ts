@@ -6,15 +6,7 @@
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import type { components, operations, paths } from './schema/generated/openapi.js';
 
-export type { components as InfraComponents, operations as InfraOperations };
-export type { paths as InfraPaths };
-
-/** The OpenAPI document (the same path from src/ under jest and from dist/ when built). */
+export type { components as InfraComponents, operations as InfraOperations, paths as InfraPaths };
+// The document (the same path from src/ under jest and from dist/ when built), and a typed client of it.
 export const INFRA_OPENAPI = new URL('../src/schema/openapi.yaml', import.meta.url);
-
-export type InfraClient = Client<paths>;
-
-/** A typed client of the infra service's API (openapi-fetch over the generated types). */
-export function createInfraClient(options: ClientOptions): InfraClient {
-  return createClient<paths>(options);
-}
+export const createInfraClient = (options: ClientOptions): Client<paths> => createClient<paths>(options);

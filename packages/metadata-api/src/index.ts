@@ -8,18 +8,10 @@
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import type { components, operations, paths } from './schema/generated/openapi.js';
 
-export type { components as MetadataComponents, operations as MetadataOperations };
-export type { paths as MetadataPaths };
-
-/** The OpenAPI document (the same path from src/ under jest and from dist/ when built). */
+export type { components as MetadataComponents, operations as MetadataOperations, paths as MetadataPaths };
+// The document (the same path from src/ under jest and from dist/ when built), and a typed client of it.
 export const METADATA_OPENAPI = new URL('../src/schema/openapi.yaml', import.meta.url);
-
-export type MetadataClient = Client<paths>;
-
-/** A typed client of the metadata service's API (openapi-fetch over the generated types). */
-export function createMetadataClient(options: ClientOptions): MetadataClient {
-  return createClient<paths>(options);
-}
+export const createMetadataClient = (options: ClientOptions): Client<paths> => createClient<paths>(options);
 
 export * from './sync-sets.js';
 export * from './environment-policy.js';

@@ -6,18 +6,10 @@
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import type { components, operations, paths } from './schema/generated/openapi.js';
 
-export type { components as OrchestratorComponents, operations as OrchestratorOperations };
-export type { paths as OrchestratorPaths };
-
-/** The OpenAPI document (the same path from src/ under jest and from dist/ when built). */
+export type { components as OrchestratorComponents, operations as OrchestratorOperations, paths as OrchestratorPaths };
+// The document (the same path from src/ under jest and from dist/ when built), and a typed client of it.
 export const ORCHESTRATOR_OPENAPI = new URL('../src/schema/openapi.yaml', import.meta.url);
-
-export type OrchestratorClient = Client<paths>;
-
-/** A typed client of the orchestrator's API (openapi-fetch over the generated types). */
-export function createOrchestratorClient(options: ClientOptions): OrchestratorClient {
-  return createClient<paths>(options);
-}
+export const createOrchestratorClient = (options: ClientOptions): Client<paths> => createClient<paths>(options);
 
 /** A deployment's states, in the order it may go through them. */
 export type DeploymentState = components['schemas']['Deployment']['state'];
