@@ -343,6 +343,8 @@ describe('bakes', () => {
         `^images take [0-9.]+ MiB \\(${base} bytes\\) of the image store's quota of [0-9.]+ MiB \\(${base} bytes\\)`,
       ),
     );
+    expect(full.body.code).toBe('image-quota');
+    expect(full.body.args.quota).toMatch(new RegExp(`\\(${base} bytes\\)$`));
   });
 
   it('bakes a service on the newest base; the same inputs answer the same image at once', async () => {
@@ -424,6 +426,7 @@ describe('bakes', () => {
     expect(res.body.detail).toMatch(
       new RegExp(`^the images of search take [0-9.]+ MiB \\(${used} bytes\\) of its quota`),
     );
+    expect([res.body.code, res.body.args.service]).toEqual(['service-image-quota', 'search']);
     const cached = await request(limited).post('/bakes').set(DEPLOYER).send({ service: 'search', version: '1.0.0' });
     expect(cached.status).toBe(200); // an image that exists costs nothing
   });

@@ -65,6 +65,10 @@ export async function checkImageQuota({
       throw new ConflictError(
         `the images of ${service} take ${describeBytes(used)} of its quota of ${describeBytes(quota.serviceBytes)}: ` +
           `deregister old ones (DELETE /images/{id}) or lower SLIPWAY_IMAGE_RETENTION before baking again`,
+        {
+          code: 'service-image-quota',
+          args: { service, used: describeBytes(used), quota: describeBytes(quota.serviceBytes) },
+        },
       );
     }
   }
@@ -74,6 +78,7 @@ export async function checkImageQuota({
       throw new InsufficientStorageError(
         `images take ${describeBytes(used)} of the image store's quota of ${describeBytes(quota.totalBytes)}: ` +
           `deregister old images (DELETE /images/{id}) before baking again`,
+        { code: 'image-quota', args: { used: describeBytes(used), quota: describeBytes(quota.totalBytes) } },
       );
     }
   }

@@ -143,19 +143,32 @@ const FIELD_WORDS: Record<string, string> = {
   burnInSeconds: '--burn-in',
 };
 
-/** Commands for what the API's own messages name as requests. */
 /**
  * The refusals the services name with a stable `code` (and its facts, `args`), in the CLI's words:
- * its commands and options where the API's `detail` names requests and fields.
+ * its commands and options where the API's `detail` names requests and fields. Every detail that
+ * names a request has a code here; any other detail is shown as the service wrote it.
  */
+const ANOTHER_VERSION = 'the service does not know this request: the CLI and the platform are of different versions';
+const REGIONS = (image: string | undefined) =>
+  `baking's POST /images/${image}/regions; slipway has no command for it yet`;
 const CODE_WORDS: Record<string, (args: Record<string, string>) => string> = {
   'no-base-image': () => 'there is no base image yet: bake one first (slipway bake base)',
   'no-artifact': (a) => `no artifact ${a.service} ${a.version}: upload it first (slipway build ${a.service})`,
   'cluster-busy': (a) => `${a.service} ${a.env} is being deployed by ${a.deployment}: wait for it, or ask with --queue`,
+  'service-image-quota': (a) =>
+    `the images of ${a.service} take ${a.used} of its quota of ${a.quota}: deregister old ones (slipway images ${a.service} lists them) or lower SLIPWAY_IMAGE_RETENTION before baking again`,
+  'image-quota': (a) =>
+    `images take ${a.used} of the image store's quota of ${a.quota}: deregister old ones (slipway images lists them) before baking again`,
+  'service-not-registered': (a) =>
+    `service ${a.service} is not registered: register it with slipway services set ${a.service} owner=<team>`,
+  'set-not-cluster': (a) =>
+    `${a.set} is a sync set of ${a.service} (${a.clusters}), not one cluster: name one of its clusters, or release to the set with slipway deploy ${a.service} ${a.set} <image>`,
+  'no-image-in-region': (a) => `image ${a.image} has no AMI in ${a.region}: copy it there first (${REGIONS(a.image)})`,
+  'image-region-unusable': (a) =>
+    `image ${a.image}'s AMI in ${a.region}, ${a.ami}, is ${a.state}: copy it there again (${REGIONS(a.image)})`,
+  'no-route': () => ANOTHER_VERSION,
+  'method-not-allowed': () => ANOTHER_VERSION,
 };
-
-/** A request named in an uncoded detail, e.g. `(DELETE /images/{id})`: left out, not shown to a person. */
-const REQUEST = /\(?(GET|PUT|POST|PATCH|DELETE) \/[^\s)]*\)?/g;
 
 /** A problem+json answer as a sentence for a person. */
 export function inWords(status: number, problem: Record<string, unknown> | undefined): string {
@@ -190,8 +203,7 @@ export function inWords(status: number, problem: Record<string, unknown> | undef
   }
   const coded = typeof problem?.code === 'string' ? CODE_WORDS[problem.code] : undefined;
   if (coded) return coded((problem?.args ?? {}) as Record<string, string>);
-  const detail = String(problem?.detail ?? problem?.title ?? `the service answered ${status}`).replace(REQUEST, '');
-  return detail.replace(/\s+\)/g, ')').replace(/ {2,}/g, ' ').replace(/:\s*$/, '').trim();
+  return String(problem?.detail ?? problem?.title ?? `the service answered ${status}`);
 }
 
 /** The answer's body, or a CliError saying what the service said, in the CLI's words. */

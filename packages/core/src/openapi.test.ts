@@ -98,9 +98,10 @@ describe('route precedence', () => {
     expect(res.body).toEqual({ name });
   });
   it('answers 404 for no route and 405 with Allow for another method', async () => {
-    expect((await request(server).get('/nope').set(reader)).status).toBe(404);
+    const none = await request(server).get('/nope').set(reader);
+    expect([none.status, none.body.code]).toEqual([404, 'no-route']);
     const res = await request(server).delete('/a/x').set(reader);
-    expect(res.status).toBe(405);
+    expect([res.status, res.body.code]).toEqual([405, 'method-not-allowed']);
     expect(res.headers.allow).toBe('GET');
   });
 });

@@ -100,7 +100,7 @@ class MethodNotAllowedError extends SlipwayError {
     message: string,
     readonly allow: string,
   ) {
-    super(message);
+    super(message, { code: 'method-not-allowed' });
   }
 }
 
@@ -166,7 +166,7 @@ export function openApiMiddleware(
     const path = req.path;
     let match: RegExpExecArray | null = null;
     const route = routes.find((candidate) => (match = candidate.regex.exec(path)) !== null);
-    if (!route || !match) throw new NotFoundError(`no such resource: ${req.method} ${path}`);
+    if (!route || !match) throw new NotFoundError(`no such resource: ${req.method} ${path}`, { code: 'no-route' });
     const operation = route.operations.get(req.method === 'HEAD' ? 'get' : req.method.toLowerCase());
     if (!operation) {
       const allow = [...route.operations.keys()].map((m) => m.toUpperCase()).join(', ');

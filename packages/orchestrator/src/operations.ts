@@ -364,6 +364,7 @@ export async function prepareDeployment(
   if (!record) {
     throw new UnprocessableError(
       `service ${service} is not registered: add it with PUT /services/${service} in metadata`,
+      { code: 'service-not-registered', args: { service } },
     );
   }
   const image = await peers.image(request.image);

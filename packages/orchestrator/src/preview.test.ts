@@ -6,7 +6,7 @@ import type { Deployment } from './deployment.js';
 import type { Peers } from './peers.js';
 import { changeOf, enforcePolicy, previewOf, skipReason, type ClusterChange } from './preview.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
-import { resolveName } from './targets.js';
+import { notOneCluster, resolveName } from './targets.js';
 import { compareVersions } from './versions.js';
 
 // What a change would do, read against a real Redis (releases, history) and a cloud of two groups.
@@ -198,6 +198,13 @@ describe('names: one resolver', () => {
     await expect(resolveName({ service: async () => undefined } as unknown as Peers, 'nosuch', 'prod')).rejects.toThrow(
       /service nosuch is not registered/,
     );
+    await expect(
+      resolveName({ service: async () => undefined } as unknown as Peers, 'nosuch', 'prod'),
+    ).rejects.toMatchObject({ code: 'service-not-registered', args: { service: 'nosuch' } });
+    expect(notOneCluster('search', { kind: 'set', name: 'live', clusters: ['prod-a', 'prod-b'] })).toMatchObject({
+      code: 'set-not-cluster',
+      args: { service: 'search', set: 'live', clusters: 'prod-a, prod-b' },
+    });
   });
 });
 

@@ -52,6 +52,10 @@ describe('machineImageIn', () => {
     await expect(machineImageIn(deps, image, 'eu-west-1')).rejects.toThrow(
       'image ami-home has no AMI in eu-west-1: copy it there first (POST /images/ami-home/regions {"region": "eu-west-1"} on baking)',
     );
+    await expect(machineImageIn(deps, image, 'eu-west-1')).rejects.toMatchObject({
+      code: 'no-image-in-region',
+      args: { image: 'ami-home', region: 'eu-west-1' },
+    });
     await expect(machineImageIn(deps, { ...image, regions: { 'eu-west-1': 'ami-gone' } }, 'eu-west-1')).rejects.toThrow(
       "image ami-home's AMI in eu-west-1, ami-gone, is not there any more",
     );
@@ -72,5 +76,11 @@ describe('machineImageIn', () => {
     ).rejects.toThrow(
       "image ami-home's AMI in eu-west-1, ami-broken, is failed (snapshot copy failed): copy it there again (POST /images/ami-home/regions on baking)",
     );
+    await expect(
+      machineImageIn(deps, { ...image, regions: { 'eu-west-1': 'ami-broken' } }, 'eu-west-1'),
+    ).rejects.toMatchObject({
+      code: 'image-region-unusable',
+      args: { image: 'ami-home', region: 'eu-west-1', ami: 'ami-broken', state: 'failed' },
+    });
   });
 });

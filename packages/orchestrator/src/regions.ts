@@ -41,6 +41,7 @@ export async function machineImageIn(deps: RegionalDeps, image: ImageRecord, reg
   if (!ami)
     throw new UnprocessableError(
       `image ${image.id} has no AMI in ${where}: copy it there first (POST /images/${image.id}/regions {"region": "${where}"} on baking)`,
+      { code: 'no-image-in-region', args: { image: image.id, region: String(where) } },
     );
   const found = await cloudOf(deps, where).getImage(ami);
   if (!found) throw new UnprocessableError(`image ${image.id}'s AMI in ${where}, ${ami}, is not there any more`);
@@ -52,6 +53,7 @@ export async function machineImageIn(deps: RegionalDeps, image: ImageRecord, reg
   if (found.state)
     throw new UnprocessableError(
       `image ${image.id}'s AMI in ${where}, ${ami}, is ${found.state}${found.stateReason ? ` (${found.stateReason})` : ''}: copy it there again (POST /images/${image.id}/regions on baking)`,
+      { code: 'image-region-unusable', args: { image: image.id, region: String(where), ami, state: found.state } },
     );
   return ami;
 }

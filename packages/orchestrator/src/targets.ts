@@ -25,6 +25,7 @@ export async function resolveName(
   if (!record)
     throw new UnprocessableError(
       `service ${service} is not registered: add it with PUT /services/${service} in metadata`,
+      { code: 'service-not-registered', args: { service } },
     );
   const sets = syncSets(record.properties);
   const members = sets.get(name);
@@ -43,5 +44,6 @@ export async function resolveName(
 export function notOneCluster(service: string, target: Extract<Target, { kind: 'set' }>): UnprocessableError {
   return new UnprocessableError(
     `${target.name} is a sync set of ${service} (${target.clusters.join(', ')}), not one cluster: name one of its clusters; a deploy to the set is a release (POST /releases with env ${target.name}, as slipway deploy makes it)`,
+    { code: 'set-not-cluster', args: { service, set: target.name, clusters: target.clusters.join(', ') } },
   );
 }

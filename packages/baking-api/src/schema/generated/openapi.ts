@@ -406,9 +406,9 @@ export interface components {
             detail: string;
             instance?: string;
             requestId?: string;
-            /** @description A stable name for the refusal, for programs and faces to say in their own words (`detail` may change): no-base-image, no-artifact (baking), cluster-busy (orchestrator). */
+            /** @description A stable name for the refusal, for programs and faces to say in their own words (`detail` may change): no-base-image, no-artifact, service-image-quota, image-quota; no-route, method-not-allowed (every service's router). */
             code?: string;
-            /** @description The facts the `code` is about (service, version, env, deployment). */
+            /** @description The facts the `code` is about (service, version, used, quota). */
             args?: {
                 [key: string]: string;
             };

@@ -329,6 +329,12 @@ export interface components {
             detail: string;
             instance?: string;
             requestId?: string;
+            /** @description A stable name for the refusal, for programs and faces to say in their own words (`detail` may change): no-route, method-not-allowed (every service's router). */
+            code?: string;
+            /** @description The facts the `code` is about. */
+            args?: {
+                [key: string]: string;
+            };
             errors?: {
                 path: string;
                 message: string;

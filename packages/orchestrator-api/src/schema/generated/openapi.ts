@@ -832,9 +832,9 @@ export interface components {
             detail: string;
             instance?: string;
             requestId?: string;
-            /** @description A stable name for the refusal, for programs and faces to say in their own words (`detail` may change): no-base-image, no-artifact (baking), cluster-busy (orchestrator). */
+            /** @description A stable name for the refusal, for programs and faces to say in their own words (`detail` may change): cluster-busy, service-not-registered, set-not-cluster, no-image-in-region, image-region-unusable; no-route, method-not-allowed (every service's router). */
             code?: string;
-            /** @description The facts the `code` is about (service, version, env, deployment). */
+            /** @description The facts the `code` is about (service, env, deployment, set, clusters, image, region, ami, state). */
             args?: {
                 [key: string]: string;
             };
