@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'slipway-generate-'));
 // Each package's own types. A service's contract that others call lives in its own package
-// (packages/orchestrator-api), so its callers import the types and no copy is generated.
+// (packages/<service>-api), so its callers import the types and no copy is generated.
 const generated = [];
 for (const name of readdirSync('packages')) {
   const spec = join('packages', name, 'src/schema/openapi.yaml');
