@@ -13,7 +13,7 @@ import { standInCloud, type StandInCloud } from '@slipway/test-utils';
 import type { Scheduler } from 'fast-check';
 import { isFinished, type Deployment } from './deployment.js';
 import type { NotificationKind } from './notify.js';
-import { submitDeployment } from './operations.js';
+import { submitDeployment } from './commands.js';
 import { jobIdOf, createDeploymentEngine, type DeploymentEngine, type JobData } from './runner.js';
 import { logger, standInPeers } from './runner.fixture.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';

@@ -5,28 +5,18 @@
  * crashed mid-tick, never start a cluster twice: each cluster's deployment has an id made from
  * the release, and a tick that finds it already submitted adopts it.
  */
-import type { CloudProvider, CloudRegions } from '@slipway/cloud';
 import { activeFreeze, isSlipwayError, NotAllowedError, policyOf, type Logger } from '@slipway/core';
 import type { LeasedLocks } from '@slipway/core';
 import { isUnsuccessfulState } from '@slipway/orchestrator-api';
+import { cancelOnce, confirmation, submitDeployment, type CommandOptions } from './commands.js';
 import { isFinished, type Deployment } from './deployment.js';
-import { submitDeployment } from './operations.js';
-import type { Peers } from './peers.js';
 import { changeOf, skipReason } from './preview.js';
 import { clusterDone, isReleaseFinished, startable, type ReleaseCluster, type ReleaseRecord } from './release.js';
 import { promoteClaim } from './release-validation.js';
 import type { ReleaseEvent, ReleaseStore } from './release-store.js';
-import type { Runner } from './runner.js';
-import type { DeploymentStore } from './store.js';
 
-export interface CoordinatorOptions {
+export interface CoordinatorOptions extends CommandOptions {
   releases: ReleaseStore;
-  store: DeploymentStore;
-  runner: Runner;
-  peers: Peers;
-  cloud: CloudProvider;
-  regions?: CloudRegions;
-  releaseConcurrency: number;
   /** Leases on releases; their lock keys are `${locksPrefix}lock:<name>`. */
   locks: LeasedLocks;
   locksPrefix: string;
@@ -42,7 +32,7 @@ export function clusterDeploymentId(releaseId: string, kind: 'w' | 'x', wave: nu
 }
 
 export function startReleaseCoordinator(options: CoordinatorOptions) {
-  const { releases, store, runner, locks, logger } = options;
+  const { releases, store, locks, logger } = options;
   const now = () => new Date().toISOString();
 
   async function submit(
@@ -105,13 +95,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
         `${c.service} ${c.env} is changed only by ${policy.approvers.join(', ')}; ${r.by} is not one of them`,
       );
     // What it was checked against: a deployment that waits behind another checks it again (actions.ts).
-    const checked = {
-      from: change.from?.group ?? null,
-      image: change.from?.image ?? null,
-      commit: change.from?.commit ?? null,
-      said: `${change.from?.image ?? 'nothing'} → ${c.image}`,
-      by: 'release' as const,
-    };
+    const checked = confirmation(change.from, c.image, 'release');
     return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version, checked } : { checked };
   }
 
@@ -207,13 +191,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
         context: {
           group: previous.group,
           // Checked again when it holds the cluster: a person's deploy it waited behind is not undone.
-          confirmed: {
-            from: current.group,
-            image: current.image,
-            commit: current.commit,
-            said: `${current.image} → ${previous.image}`,
-            by: 'release',
-          },
+          confirmed: confirmation(current, previous.image, 'release'),
         },
       },
       previous.image,
@@ -338,11 +316,8 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     const clusters = r.waves.flatMap((w) => w.clusters);
     for (const c of clusters.filter((c) => c.state === 'pending')) c.state = 'not-started';
     if (r.cancel) {
-      for (const c of clusters.filter((c) => c.state === 'deploying')) {
-        const d = await store.get(c.deployment!);
-        if (!d || isFinished(d) || (await store.control(d.id)).cancel) continue;
-        await runner.control(d.id, 'cancel', r.cancel, { by: r.cancel, release: r.id });
-      }
+      for (const c of clusters.filter((c) => c.state === 'deploying'))
+        await cancelOnce(options, c.deployment!, { by: r.cancel, release: r.id });
     }
     if (clusters.some((c) => c.state === 'deploying' || c.state === 'rolling-back')) return events;
     if (r.failure && !r.cancel && r.onFailure === 'rollback-all') {

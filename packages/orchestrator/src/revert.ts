@@ -5,7 +5,7 @@
  * reverts and why.
  */
 import { ConflictError, principalOf, UnprocessableError, type TypedOperations } from '@slipway/core';
-import { changeWith, prepareDeployment, previewPrepared, type OperationsOptions } from './operations.js';
+import { changeWith, prepareDeployment, previewPrepared, type CommandOptions } from './commands.js';
 import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import type { Release } from './store.js';
 
@@ -19,7 +19,7 @@ export interface RevertTarget {
 
 /** Finds the release to go back to, or says in words why there is none. */
 export async function findRevertTarget(
-  options: Pick<OperationsOptions, 'store' | 'peers'>,
+  options: Pick<CommandOptions, 'store' | 'peers'>,
   service: string,
   env: string,
   commit: string,
@@ -63,7 +63,7 @@ export async function findRevertTarget(
 }
 
 /** revertCommit and its preview, typed from the document (app.ts checks that every operation has one). */
-export function createRevertOperations(options: OperationsOptions) {
+export function createRevertOperations(options: CommandOptions) {
   /** What a revert would deploy: the newest earlier release without the commit, from what serves now. */
   async function planRevert(
     service: string,

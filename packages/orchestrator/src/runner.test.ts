@@ -6,7 +6,7 @@ import type { CloudProvider } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, fenceKeyOf, lockKeyOf, type Redis } from '@slipway/core';
 import { eventually, standInCloud, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
-import { submitDeployment } from './operations.js';
+import { submitDeployment } from './commands.js';
 import { standInPeers } from './runner.fixture.js';
 import { startRunner, type Runner } from './runner.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';

@@ -14,7 +14,7 @@ import {
   type TestRedis,
 } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
-import { submitDeployment } from './operations.js';
+import { submitDeployment } from './commands.js';
 import type { Peers } from './peers.js';
 import { startRunner, type Runner } from './runner.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
