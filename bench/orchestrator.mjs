@@ -206,7 +206,7 @@ async function releaseQueueFigures() {
     cloud,
     peers,
     logger,
-    releaseConcurrency: 2,
+    slots: 2,
     pollMs: 20,
     jobLockMs: 10_000,
     sweepMs: 2000,
@@ -220,7 +220,7 @@ async function releaseQueueFigures() {
   for (let i = 0; i < 100; i++) {
     const service = `svc${String(i).padStart(3, '0')}`;
     const request = { service, env: 'prod', image: `img-${service}`, message: 'bench' };
-    const deployment = await submitDeployment({ store, runner, peers, cloud, releaseConcurrency: 2 }, request, 'bench');
+    const deployment = await submitDeployment({ store, runner, peers, cloud, slots: 2 }, request, 'bench');
     ids.push(deployment.id);
   }
   const submittedMs = performance.now() - started;

@@ -34,7 +34,8 @@ export interface CommandOptions {
   cloud: CloudProvider;
   /** One provider per region (AWS); absent, `cloud` serves every region. */
   regions?: CloudRegions;
-  releaseConcurrency: number;
+  /** How many deployments may run at once: admission's slots. */
+  slots: number;
 }
 
 /** POST /deployments' body, as the document gives it. */
@@ -282,7 +283,7 @@ export async function prepareDeployment(
 
 /** The record is saved with the lock and the slot, in one step: nothing is held for a record that is not there. */
 export async function admitDeployment(options: CommandOptions, deployment: Deployment): Promise<Deployment> {
-  const admission = await options.store.admit(deployment, options.releaseConcurrency);
+  const admission = await options.store.admit(deployment, options.slots);
   if (admission.outcome === 'conflict') {
     const group = scalingDown(admission.holder);
     if (group)

@@ -109,7 +109,7 @@ export async function exploreOnce(
       peers: scheduled(p, standInPeers, `p${p.n}.peers`),
       logger,
       pollMs: 0,
-      releaseConcurrency: LIMIT,
+      slots: LIMIT,
       notifier: { notify: async (d, kind) => void delivered.push({ deployment: d.id, kind }) },
       consumer: `p${p.n}`,
       // A dead sender's entries are another's at once: delivered at least once, deduped by the receiver.
@@ -180,7 +180,7 @@ export async function exploreOnce(
               runner: p.engine as unknown as Runner,
               peers: standInPeers,
               cloud: standIn.cloud as unknown as CloudProvider,
-              releaseConcurrency: LIMIT,
+              slots: LIMIT,
             },
             {
               service,
@@ -216,7 +216,7 @@ export async function exploreOnce(
               runner: p.engine as unknown as Runner,
               peers: standInPeers,
               cloud: standIn.cloud as unknown as CloudProvider,
-              releaseConcurrency: LIMIT,
+              slots: LIMIT,
             },
             { service, env: 'prod', image: target.previous.image, message: 'undo', strategy: 'red-black', queue: true },
             'explorer',

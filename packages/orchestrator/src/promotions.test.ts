@@ -76,7 +76,7 @@ function coordinator(withPeers: Peers = peers) {
     runner: {} as Runner,
     peers: withPeers,
     cloud,
-    releaseConcurrency: 2,
+    slots: 2,
     locks: createRedisLeasedLocks({ redis, prefix, leaseMs: 10_000 }),
     locksPrefix: prefix,
     logger: createLogger({ name: 'test', level: 'silent' }),

@@ -63,7 +63,7 @@ function start() {
     runner,
     peers,
     cloud: {} as CloudProvider,
-    releaseConcurrency: 2,
+    slots: 2,
     locks: createRedisLeasedLocks({ redis, prefix: `${prefix}releases:`, leaseMs: 10_000 }),
     locksPrefix: `${prefix}releases:`,
     logger: createLogger({ name: 'test', level: 'silent' }),

@@ -8,7 +8,7 @@
  * Pause takes effect between actions; cancel and rollback between actions or inside any wait.
  *
  * The semantics a person meets (README, "Pause, cancel, roll back"):
- * - a paused deployment keeps its cluster's lock and gives its release slot back; resumed (or
+ * - a paused deployment keeps its cluster's lock and gives its slot back; resumed (or
  *   cancelled, or rolled back) it takes a free slot or queues for one;
  * - a request is saved against the record as it is (set-control.lua), so a pause and a cancel
  *   never cross unseen: the pause is saved only while no cancel or rollback waits;
@@ -45,7 +45,7 @@ export interface EngineOptions extends ActionDeps {
   /** One provider per region (AWS): each deployment acts in its cluster's; absent, `cloud` serves all. */
   regions?: CloudRegions;
   /** How many deployments may run at once across all services (Wealthfront's 2). */
-  releaseConcurrency: number;
+  slots: number;
   notifier: Notifier;
   /** Fault injection for drills: the process kills itself after this action finishes… */
   crashAfter?: string;
@@ -74,7 +74,7 @@ export const jobIdOf = (job: JobData) => `${job.id}-${job.run}`;
 /** The deployment engine without its timers and queue: what the runner and the interleaving explorer drive. */
 export function createDeploymentEngine(options: EngineOptions & { queue: RunQueue; consumer?: string }) {
   const { store, logger, queue } = options;
-  const limit = options.releaseConcurrency;
+  const limit = options.slots;
   const wait = options.sleep ?? sleep;
   const now = () => new Date().toISOString();
   const die = (where: string, id: string) => {
@@ -422,7 +422,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     if (!d || isFinished(d)) {
       const [service = '', env = ''] = d ? [d.service, d.env] : (cluster ?? ':').split(':');
       logger.warn({ deployment: id, state: d?.state ?? 'missing' }, 'reclaiming a lock and slot');
-      await startAdmitted(await store.release({ id, service, env }, limit));
+      await startAdmitted(await store.reclaim({ id, service, env }, limit));
       return;
     }
     try {
@@ -604,7 +604,7 @@ export function startRunner(options: RunnerOptions) {
         (job: Job<JobData>) => engine.process(job.data, options.renewMs ?? 5000),
         { ...connection, prefix: options.queuePrefix },
         {
-          concurrency: Math.max(4, options.releaseConcurrency * 2),
+          concurrency: Math.max(4, options.slots * 2),
           lockDuration: options.jobLockMs,
           stalledInterval: Math.max(500, Math.floor(options.jobLockMs / 2)),
           maxStalledCount: 1000,

@@ -38,7 +38,7 @@ function deployment(id: string, service: string, env = 'prod', queue = false): D
   };
 }
 
-describe('the release queue', () => {
+describe('admission', () => {
   let store: DeploymentStore;
   beforeAll(() => {
     store = createRedisDeploymentStore({ redis, prefix: redisServer.prefix() });
@@ -51,7 +51,7 @@ describe('the release queue', () => {
     expect(winners).toHaveLength(1);
     const winner = racing[answers.findIndex((a) => a.outcome === 'run')]!;
     expect(answers.filter((a) => a.outcome === 'conflict' && a.holder === winner.id)).toHaveLength(19);
-    expect(await store.release(winner, 2)).toEqual([]);
+    expect(await store.reclaim(winner, 2)).toEqual([]);
     expect(await store.holder('race', 'prod')).toBeUndefined();
   });
 
@@ -66,7 +66,7 @@ describe('the release queue', () => {
       expect((await store.running()).length).toBeLessThanOrEqual(2);
       const done = [...running][0]!;
       running.delete(done);
-      for (const id of await store.release(
+      for (const id of await store.reclaim(
         six.find((d) => d.id === done)!,
         2,
       )) {
@@ -82,9 +82,9 @@ describe('the release queue', () => {
     const second = deployment('dep-q2', 'queued', 'prod', true);
     expect(await store.admit(first, 2)).toEqual({ outcome: 'run' });
     expect(await store.admit(second, 2)).toEqual({ outcome: 'waiting', holder: 'dep-q1' });
-    expect(await store.release(first, 2)).toEqual(['dep-q2']);
+    expect(await store.reclaim(first, 2)).toEqual(['dep-q2']);
     expect(await store.holder('queued', 'prod')).toBe('dep-q2');
-    expect(await store.release(second, 2)).toEqual([]);
+    expect(await store.reclaim(second, 2)).toEqual([]);
   });
 });
 

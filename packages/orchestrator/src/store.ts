@@ -2,7 +2,7 @@
  * Deployments in Redis: each record with a version, an index per service+env, every state
  * change as an event (a Redis stream, which the events endpoint replays and follows), the
  * control requests (pause, cancel, rollback) beside the record so a person never races the
- * worker's writes, the release queue — one deployment per service+env (a leased lock with a
+ * worker's writes, admission — one deployment per service+env (a leased lock with a
  * fencing token, core's lock.ts), at most N running at once (leased slots: the `running` sorted
  * set scored by lease end), the rest waiting in order — each cluster's vetted groups (those a
  * succeeded deployment put in service: the only rollback targets), and the outbox of outcomes.
@@ -140,7 +140,7 @@ export interface DeploymentStore {
     after: string,
     ms: number,
   ): Promise<{ id: string; event: DeploymentEvent }[]>;
-  /** Takes the service+env lock and a release slot, or says why not, and saves the new record with them. */
+  /** Takes the service+env lock and a slot, or says why not, and saves the new record with them. */
   admit(deployment: Deployment, limit: number): Promise<Admission>;
   /**
    * Saves a change of the record read at `deployment.version` (raising it) with its events and
@@ -149,7 +149,7 @@ export interface DeploymentStore {
    */
   transition(deployment: Deployment, options?: TransitionOptions): Promise<Transition>;
   /** Frees the lock and the slot of a finished or missing deployment (the sweep's reclaim); answers who may start. */
-  release(deployment: Pick<Deployment, 'id' | 'service' | 'env'>, limit: number): Promise<string[]>;
+  reclaim(deployment: Pick<Deployment, 'id' | 'service' | 'env'>, limit: number): Promise<string[]>;
   /** Extends the leases of a live deployment's lock and slot; throws Fenced when it lost its cluster. */
   renew(deployment: Deployment): Promise<void>;
   /** Deployments holding a slot, and those holding a lock waiting for one. */
@@ -407,7 +407,7 @@ export function createRedisDeploymentStore({
         ...(resumed ? { resumed } : {}),
       };
     },
-    async release(d, limit) {
+    async reclaim(d, limit) {
       return (await lua.reclaim(keysOf(d), [
         d.id,
         limit,
@@ -534,7 +534,7 @@ export function createRedisDeploymentStore({
         value = await work();
       } finally {
         clearInterval(renewing);
-        admitted = await this.release({ id, service, env }, limit);
+        admitted = await this.reclaim({ id, service, env }, limit);
       }
       return { held: true, value, admitted };
     },
