@@ -83,7 +83,7 @@ async function seedDeployment(service, env, image) {
     current: d.actions.length,
   });
   await deployments.transition(d, { mode: 'finish', limit: 1_000_000, event: { type: 'finished' } });
-  await deployments.recordRelease(service, env, {
+  await deployments.recordServed(service, env, {
     deployment: id,
     image,
     commit: 'c'.repeat(40),

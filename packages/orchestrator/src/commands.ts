@@ -162,7 +162,7 @@ export async function planUndo(
     throw new ConflictError(
       `${asked.named} no longer serves ${service} ${env}: ${serving ? `${serving.deployment ?? serving.group} does now (${serving.image ?? 'an unknown image'})` : 'nothing does'}; an undo goes back from what serves (slipway undo ${service} ${env})`,
     );
-  const target = undoTarget(now.releases, serving && { name: serving.group, deployment: serving.deployment });
+  const target = undoTarget(now.history, serving && { name: serving.group, deployment: serving.deployment });
   if (!target) throw new ConflictError(`${service} ${env} has no earlier release to go back to`);
   const { current, previous } = target;
   const prepared = await prepareDeployment(

@@ -208,7 +208,7 @@ export async function exploreOnce(
         const service = CLUSTERS[command.cluster % CLUSTERS.length]!;
         act(p, async () => {
           const serving = standIn.inService(`${service}-prod`).at(-1);
-          const target = undoTarget(await p.store.releases(service, 'prod', 2), serving ? { name: serving } : null);
+          const target = undoTarget(await p.store.history(service, 'prod', 2), serving ? { name: serving } : null);
           if (!target) return;
           const d = await submitDeployment(
             {

@@ -194,21 +194,21 @@ export function createOperations(options: OperationsOptions) {
     health: TargetHealth[],
     withDeployments: boolean,
   ) {
-    const { groups, releases, active } = now;
+    const { groups, history, active } = now;
     const standing = new Map(
       await Promise.all(groups.map(async (g) => [g.name, await groupStanding(store, now, g)] as const)),
     );
     const describe = (g: (typeof groups)[number]) => {
-      const release = releases.find((r) => r.group === g.name);
+      const served = history.find((r) => r.group === g.name);
       return {
         ...standing.get(g.name)!,
         name: g.name,
         disabled: g.disabled,
         capacity: { min: g.min, desired: g.desired, max: g.max },
-        image: g.tags?.image ?? release?.image,
-        commit: g.tags?.commit ?? release?.commit,
-        // The deployment whose release it serves (an undo re-enabling it), else the one that made it.
-        deployment: release?.deployment ?? g.tags?.deployment,
+        image: g.tags?.image ?? served?.image,
+        commit: g.tags?.commit ?? served?.commit,
+        // The deployment whose image and config it serves (an undo re-enabling it), else the one that made it.
+        deployment: served?.deployment ?? g.tags?.deployment,
         instances: g.instances.map((i) => ({
           id: i.id,
           lifecycle: i.lifecycle,

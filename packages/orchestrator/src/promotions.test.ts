@@ -54,7 +54,7 @@ beforeAll(async () => {
   releases = createRedisReleaseStore({ redis, prefix });
   store = createRedisDeploymentStore({ redis, prefix });
   // What the promotions promote: staging's release, still serving there.
-  await store.recordRelease('search', 'staging', {
+  await store.recordServed('search', 'staging', {
     deployment: 'dep-staging1',
     image: 'img-11',
     commit: 'c0ffee',

@@ -176,7 +176,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
   /** rollback-all: the previous (image, config commit) of a cluster this release changed. */
   async function rollBack(r: ReleaseRecord, wave: number, index: number, events: NewEvent[]) {
     const c = r.waves[wave]!.clusters[index]!;
-    const [current, previous] = await store.releases(c.service, c.env, 2);
+    const [current, previous] = await store.history(c.service, c.env, 2);
     if (!current || current.deployment !== c.deployment || !previous) {
       c.reason = 'kept: nothing earlier of this release to go back to';
       return;
@@ -246,7 +246,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     if (!r.failure && !r.cancel && r.notBefore && Date.now() < Date.parse(r.notBefore)) {
       for (const item of r.items) {
         if (!item.promotedFrom) continue;
-        const [serving] = await store.releases(item.service, item.promotedFrom.env, 1);
+        const [serving] = await store.history(item.service, item.promotedFrom.env, 1);
         if (serving?.deployment !== item.promotedFrom.deployment) {
           r.failure = `${item.service} ${item.promotedFrom.env} no longer serves ${item.image} (replaced or rolled back) before the promotion's wait ended`;
           events.push({ type: 'stopped', reason: r.failure });

@@ -136,9 +136,9 @@ describe('transitions', () => {
 
   it('records a release once however often the record action runs', async () => {
     const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
-    await store.recordRelease('once', 'prod', release);
-    await store.recordRelease('once', 'prod', release);
-    expect(await store.releases('once', 'prod', 10)).toHaveLength(1);
+    await store.recordServed('once', 'prod', release);
+    await store.recordServed('once', 'prod', release);
+    expect(await store.history('once', 'prod', 10)).toHaveLength(1);
   });
 });
 
@@ -220,7 +220,7 @@ describe('one item of a large catalog', () => {
     ] as const) {
       const id = `dep-${service}-${env}`;
       await finished(id, service, env, n, { imageVersion: '1.0.0', params: { region: 'eu' } });
-      await store.recordRelease(service, env, {
+      await store.recordServed(service, env, {
         deployment: id,
         image: 'img-1',
         commit: 'c',
@@ -247,7 +247,7 @@ describe('one item of a large catalog', () => {
     for (const [i, env] of ['sa', 'sb'].entries()) {
       const id = `dep-kept-${env}`;
       await finished(id, 'kept', env, 300 + i, { imageVersion: '2.0.0' });
-      await store.recordRelease('kept', env, {
+      await store.recordServed('kept', env, {
         deployment: id,
         image: 'img-2',
         commit: 'c',
@@ -286,7 +286,7 @@ describe('one item of a large catalog', () => {
     ] as const) {
       const id = `dep-${service}-${env}`;
       await finished(id, service, env, n, { imageVersion: '1.0.0' });
-      await store.recordRelease(service, env, {
+      await store.recordServed(service, env, {
         deployment: id,
         image: 'img-1',
         commit: 'c',

@@ -29,7 +29,8 @@ export interface DeploymentEvent {
   [key: string]: unknown;
 }
 
-export interface Release {
+/** One entry of a cluster's history: what a succeeded deployment put in service. */
+export interface Served {
   deployment: string;
   image: string;
   commit: string;
@@ -168,9 +169,10 @@ export interface DeploymentStore {
   /** A person's request, decided against the record as it is (set-control.lua). */
   setControl(id: string, kind: keyof Control, by: string, event: Omit<DeploymentEvent, 'at'>): Promise<ControlAnswer>;
   control(id: string): Promise<Control>;
-  /** Records the release once per deployment, however often it is asked. */
-  recordRelease(service: string, env: string, release: Release): Promise<void>;
-  releases(service: string, env: string, limit: number): Promise<Release[]>;
+  /** Records what a succeeded deployment put in service, once per deployment however often it is asked. */
+  recordServed(service: string, env: string, served: Served): Promise<void>;
+  /** The cluster's history: what it served, newest first (the last 100; the Redis key is still `releases`). */
+  history(service: string, env: string, limit: number): Promise<Served[]>;
   /** The cluster's groups that a succeeded deployment put in service (before this was kept: its recorded releases). */
   vetted(service: string, env: string): Promise<string[]>;
   /** A group destroyed is no longer vetted (its name may come again after 999). */
@@ -494,11 +496,11 @@ export function createRedisDeploymentStore({
     async control(id) {
       return (await redis.hgetall(key('control', id))) as Control;
     },
-    async recordRelease(service, env, release) {
+    async recordServed(service, env, release) {
       await lua['record-release']([key('releases', service, env)], [release.deployment, JSON.stringify(release)]);
     },
-    async releases(service, env, limit) {
-      return (await redis.lrange(key('releases', service, env), 0, limit - 1)).map((r) => JSON.parse(r) as Release);
+    async history(service, env, limit) {
+      return (await redis.lrange(key('releases', service, env), 0, limit - 1)).map((r) => JSON.parse(r) as Served);
     },
     async vetted(service, env) {
       const [members, recorded] = await Promise.all([
@@ -507,7 +509,7 @@ export function createRedisDeploymentStore({
       ]);
       if (recorded) return members.sort();
       // A cluster last deployed before vetted groups were kept: every recorded release succeeded.
-      return [...new Set((await this.releases(service, env, 100)).map((r) => r.group))].sort();
+      return [...new Set((await this.history(service, env, 100)).map((r) => r.group))].sort();
     },
     async forgetVetted(service, env, group) {
       await redis.srem(key('vetted', service, env), group);

@@ -51,7 +51,7 @@ export async function syncReport(
     return versions.get(image)!;
   };
   const cluster = async (service: string, env: string): Promise<SyncCluster> => {
-    const [serving] = await deps.store.releases(service, env, 1);
+    const [serving] = await deps.store.history(service, env, 1);
     // A release that kept its version and region answers alone (one recorded before asks its deployment).
     if (serving?.version !== undefined && serving.region !== undefined)
       return {
