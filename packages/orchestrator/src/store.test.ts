@@ -134,6 +134,21 @@ describe('transitions', () => {
     ]);
   });
 
+  it("gives an event said without reading the record the record's state, and refuses it once the deployment finished", async () => {
+    const d = deployment('dep-said', 'said');
+    expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
+    expect(await store.event({ type: 'admitted', deployment: d.id, at: 'now' })).toBe(true);
+    const finished = (await store.get(d.id))!;
+    finished.state = 'cancelled';
+    await store.transition(finished, { event: { type: 'finished' }, mode: 'finish', limit: 2 });
+    expect(await store.event({ type: 'admitted', deployment: d.id, at: 'later' })).toBe(false);
+    expect((await store.events(d.id)).map((e) => e.event)).toEqual([
+      expect.objectContaining({ type: 'queued' }),
+      { type: 'admitted', deployment: d.id, at: 'now', state: 'queued' },
+      expect.objectContaining({ type: 'finished', state: 'cancelled' }),
+    ]);
+  });
+
   it('records a release once however often the record action runs', async () => {
     const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
     await store.recordRelease('once', 'prod', release);

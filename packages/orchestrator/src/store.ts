@@ -129,7 +129,8 @@ export interface DeploymentStore {
   }>;
   /**
    * Appends an event while the deployment has not finished (and, with `version`, only for a
-   * writer that read the record at that version); answers false when refused.
+   * writer that read the record at that version); answers false when refused. An event without
+   * a state is given the record's, as saved (a writer that has not read the record).
    */
   event(event: DeploymentEvent, version?: number): Promise<boolean>;
   events(id: string, after?: string): Promise<{ id: string; event: DeploymentEvent }[]>;
@@ -325,7 +326,11 @@ export function createRedisDeploymentStore({
       const id = event.deployment;
       const keys = [key('deployment', id), key('version', id), key('events', id), key('events')];
       return (
-        (await lua['append-event'](keys, [version === undefined ? '' : String(version), JSON.stringify(event)])) !== 0
+        (await lua['append-event'](keys, [
+          version === undefined ? '' : String(version),
+          JSON.stringify(event),
+          event.state === undefined ? '1' : '',
+        ])) !== 0
       );
     },
     async events(id, after) {
