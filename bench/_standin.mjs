@@ -181,10 +181,9 @@ export function phases(all, calls, concurrency) {
     const firstSave = own.find((c) => c.method === 'transition' && c.type === 'action-started');
     const admittedEvent = own.find((c) => c.method === 'event' && c.type === 'admitted');
     if (!firstSave || !admittedEvent) continue;
-    const admittedRead = own.filter((c) => c.method === 'get' && c.end <= admittedEvent.start).at(-1);
     const jobRead = own.find((c) => c.method === 'get' && c.start >= admittedEvent.end);
     const finish = calls
-      .filter((c) => c.method === 'transition' && c.mode === 'finish' && c.end <= (admittedRead ?? admittedEvent).start)
+      .filter((c) => c.method === 'transition' && c.mode === 'finish' && c.end <= admittedEvent.start)
       .at(-1);
     if (!finish || !jobRead) continue;
     parts.finish.push(finish.end - finish.start);
