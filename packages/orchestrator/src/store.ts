@@ -156,6 +156,8 @@ export interface DeploymentStore {
   running(): Promise<string[]>;
   admissionQueue(): Promise<string[]>;
   holder(service: string, env: string): Promise<string | undefined>;
+  /** Each cluster's holder, all read in one round trip. */
+  holders(clusters: { service: string; env: string }[]): Promise<(string | undefined)[]>;
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
@@ -437,6 +439,15 @@ export function createRedisDeploymentStore({
     },
     async holder(service, env) {
       return (await redis.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner')) ?? undefined;
+    },
+    async holders(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner');
+      return ((await pipeline.exec()) ?? []).map(([error, owner]) => {
+        if (error) throw error;
+        return typeof owner === 'string' ? owner : undefined;
+      });
     },
     lock: (service, env) => locks.get(`${service}:${env}`),
     async locks() {
