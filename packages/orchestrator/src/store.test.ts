@@ -282,7 +282,7 @@ describe('one item of a large catalog', () => {
     expect(read).toEqual([]);
   });
 
-  it("reads every service's metadata in one list for the whole sync report, not once per service", async () => {
+  it("reads every service's metadata in one list for the whole sync report, not once per service, and the clusters' releases in one read", async () => {
     const asked: string[] = [];
     const peers = {
       async service(name: string) {
@@ -309,11 +309,21 @@ describe('one item of a large catalog', () => {
         at: '',
       });
     }
-    const report = await syncReport({ store, peers }, { withRegions: false });
+    // And every cluster's newest release in one read, not a read per cluster.
+    const counted = {
+      ...store,
+      releases: async (...args: Parameters<typeof store.releases>) => (asked.push('releases'), store.releases(...args)),
+      newestReleases: async (clusters: Parameters<typeof store.newestReleases>[0]) => (
+        asked.push(`newest releases of ${clusters.length}`),
+        store.newestReleases(clusters)
+      ),
+    } as typeof store;
+    const report = await syncReport({ store: counted, peers }, { withRegions: false });
     expect(report.map((s) => [s.service, s.inSync])).toEqual([
       ['half', false],
       ['whole', true],
     ]);
-    expect(asked).toEqual(['services']);
+    expect(report.find((s) => s.service === 'half')!.clusters.map((c) => c.image)).toEqual(['img-1', null]);
+    expect(asked).toEqual(['services', 'newest releases of 4']);
   });
 });

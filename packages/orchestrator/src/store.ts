@@ -157,6 +157,8 @@ export interface DeploymentStore {
   running(): Promise<string[]>;
   admissionQueue(): Promise<string[]>;
   holder(service: string, env: string): Promise<string | undefined>;
+  /** Each cluster's holder, all read in one round trip. */
+  holders(clusters: { service: string; env: string }[]): Promise<(string | undefined)[]>;
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
@@ -172,6 +174,8 @@ export interface DeploymentStore {
   /** Records the release once per deployment, however often it is asked. */
   recordRelease(service: string, env: string, release: Release): Promise<void>;
   releases(service: string, env: string, limit: number): Promise<Release[]>;
+  /** Each cluster's newest release (undefined: none yet), all read in one round trip. */
+  newestReleases(clusters: { service: string; env: string }[]): Promise<(Release | undefined)[]>;
   /** The cluster's groups that a succeeded deployment put in service (before this was kept: its recorded releases). */
   vetted(service: string, env: string): Promise<string[]>;
   /** A group destroyed is no longer vetted (its name may come again after 999). */
@@ -441,6 +445,15 @@ export function createRedisDeploymentStore({
     async holder(service, env) {
       return (await redis.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner')) ?? undefined;
     },
+    async holders(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner');
+      return ((await pipeline.exec()) ?? []).map(([error, owner]) => {
+        if (error) throw error;
+        return typeof owner === 'string' ? owner : undefined;
+      });
+    },
     lock: (service, env) => locks.get(`${service}:${env}`),
     async locks() {
       const found: LeasedLockInfo[] = [];
@@ -504,6 +517,15 @@ export function createRedisDeploymentStore({
     },
     async releases(service, env, limit) {
       return (await redis.lrange(key('releases', service, env), 0, limit - 1)).map((r) => JSON.parse(r) as Release);
+    },
+    async newestReleases(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.lindex(key('releases', service, env), 0);
+      return ((await pipeline.exec()) ?? []).map(([error, found]) => {
+        if (error) throw error;
+        return typeof found === 'string' ? (JSON.parse(found) as Release) : undefined;
+      });
     },
     async vetted(service, env) {
       const [members, recorded] = await Promise.all([
