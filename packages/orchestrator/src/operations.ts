@@ -169,11 +169,15 @@ export function createOperations(options: OperationsOptions) {
         res.json({ items });
         return;
       }
-      const { clusters: read, targetHealth } = await clustersNow(options, clusters);
+      // Every cluster's holder in one round trip, not a read per cluster.
+      const [{ clusters: read, targetHealth }, holders] = await Promise.all([
+        clustersNow(options, clusters),
+        store.holders(clusters),
+      ]);
       const items = await Promise.all(
-        read.map(({ service, env, now }) => {
+        read.map(({ service, env, now }, i) => {
           const tg = now.active?.targetGroups[0];
-          return describeCluster(service, env, now, tg ? targetHealth(now, tg) : [], false);
+          return describeCluster(service, env, now, tg ? targetHealth(now, tg) : [], false, { holder: holders[i] });
         }),
       );
       res.json({ items });
@@ -193,6 +197,7 @@ export function createOperations(options: OperationsOptions) {
     now: ClusterNow,
     health: TargetHealth[],
     withDeployments: boolean,
+    known?: { holder: string | undefined },
   ) {
     const { groups, history, active } = now;
     const standing = new Map(
@@ -224,7 +229,7 @@ export function createOperations(options: OperationsOptions) {
           instances: active.instances.length,
         }
       : { healthy: 0, instances: 0 };
-    const holder = await store.holder(service, env);
+    const holder = known ? known.holder : await store.holder(service, env);
     return {
       service,
       env,

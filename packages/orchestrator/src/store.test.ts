@@ -134,6 +134,21 @@ describe('transitions', () => {
     ]);
   });
 
+  it("gives an event said without reading the record the record's state, and refuses it once the deployment finished", async () => {
+    const d = deployment('dep-said', 'said');
+    expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
+    expect(await store.event({ type: 'admitted', deployment: d.id, at: 'now' })).toBe(true);
+    const finished = (await store.get(d.id))!;
+    finished.state = 'cancelled';
+    await store.transition(finished, { event: { type: 'finished' }, mode: 'finish', limit: 2 });
+    expect(await store.event({ type: 'admitted', deployment: d.id, at: 'later' })).toBe(false);
+    expect((await store.events(d.id)).map((e) => e.event)).toEqual([
+      expect.objectContaining({ type: 'queued' }),
+      { type: 'admitted', deployment: d.id, at: 'now', state: 'queued' },
+      expect.objectContaining({ type: 'finished', state: 'cancelled' }),
+    ]);
+  });
+
   it('records a release once however often the record action runs', async () => {
     const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
     await store.recordServed('once', 'prod', release);
@@ -267,7 +282,7 @@ describe('one item of a large catalog', () => {
     expect(read).toEqual([]);
   });
 
-  it("reads every service's metadata in one list for the whole sync report, not once per service", async () => {
+  it("reads every service's metadata in one list for the whole sync report, not once per service, and the clusters' releases in one read", async () => {
     const asked: string[] = [];
     const peers = {
       async service(name: string) {
@@ -294,11 +309,21 @@ describe('one item of a large catalog', () => {
         at: '',
       });
     }
-    const report = await syncReport({ store, peers }, { withRegions: false });
+    // And every cluster's newest release in one read, not a read per cluster.
+    const counted = {
+      ...store,
+      history: async (...args: Parameters<typeof store.history>) => (asked.push('releases'), store.history(...args)),
+      newestServed: async (clusters: Parameters<typeof store.newestServed>[0]) => (
+        asked.push(`newest releases of ${clusters.length}`),
+        store.newestServed(clusters)
+      ),
+    } as typeof store;
+    const report = await syncReport({ store: counted, peers }, { withRegions: false });
     expect(report.map((s) => [s.service, s.inSync])).toEqual([
       ['half', false],
       ['whole', true],
     ]);
-    expect(asked).toEqual(['services']);
+    expect(report.find((s) => s.service === 'half')!.clusters.map((c) => c.image)).toEqual(['img-1', null]);
+    expect(asked).toEqual(['services', 'newest releases of 4']);
   });
 });

@@ -130,7 +130,8 @@ export interface DeploymentStore {
   }>;
   /**
    * Appends an event while the deployment has not finished (and, with `version`, only for a
-   * writer that read the record at that version); answers false when refused.
+   * writer that read the record at that version); answers false when refused. An event without
+   * a state is given the record's, as saved (a writer that has not read the record).
    */
   event(event: DeploymentEvent, version?: number): Promise<boolean>;
   events(id: string, after?: string): Promise<{ id: string; event: DeploymentEvent }[]>;
@@ -157,6 +158,8 @@ export interface DeploymentStore {
   running(): Promise<string[]>;
   admissionQueue(): Promise<string[]>;
   holder(service: string, env: string): Promise<string | undefined>;
+  /** Each cluster's holder, all read in one round trip. */
+  holders(clusters: { service: string; env: string }[]): Promise<(string | undefined)[]>;
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
@@ -173,6 +176,8 @@ export interface DeploymentStore {
   recordServed(service: string, env: string, served: Served): Promise<void>;
   /** The cluster's history: what it served, newest first (the last 100; the Redis key is still `releases`). */
   history(service: string, env: string, limit: number): Promise<Served[]>;
+  /** Each cluster's newest entry of its history (undefined: none yet), all read in one round trip. */
+  newestServed(clusters: { service: string; env: string }[]): Promise<(Served | undefined)[]>;
   /** The cluster's groups that a succeeded deployment put in service (before this was kept: its recorded releases). */
   vetted(service: string, env: string): Promise<string[]>;
   /** A group destroyed is no longer vetted (its name may come again after 999). */
@@ -327,7 +332,11 @@ export function createRedisDeploymentStore({
       const id = event.deployment;
       const keys = [key('deployment', id), key('version', id), key('events', id), key('events')];
       return (
-        (await lua['append-event'](keys, [version === undefined ? '' : String(version), JSON.stringify(event)])) !== 0
+        (await lua['append-event'](keys, [
+          version === undefined ? '' : String(version),
+          JSON.stringify(event),
+          event.state === undefined ? '1' : '',
+        ])) !== 0
       );
     },
     async events(id, after) {
@@ -438,6 +447,15 @@ export function createRedisDeploymentStore({
     async holder(service, env) {
       return (await redis.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner')) ?? undefined;
     },
+    async holders(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner');
+      return ((await pipeline.exec()) ?? []).map(([error, owner]) => {
+        if (error) throw error;
+        return typeof owner === 'string' ? owner : undefined;
+      });
+    },
     lock: (service, env) => locks.get(`${service}:${env}`),
     async locks() {
       const found: LeasedLockInfo[] = [];
@@ -501,6 +519,15 @@ export function createRedisDeploymentStore({
     },
     async history(service, env, limit) {
       return (await redis.lrange(key('releases', service, env), 0, limit - 1)).map((r) => JSON.parse(r) as Served);
+    },
+    async newestServed(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.lindex(key('releases', service, env), 0);
+      return ((await pipeline.exec()) ?? []).map(([error, found]) => {
+        if (error) throw error;
+        return typeof found === 'string' ? (JSON.parse(found) as Served) : undefined;
+      });
     },
     async vetted(service, env) {
       const [members, recorded] = await Promise.all([
