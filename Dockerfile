@@ -5,7 +5,8 @@ WORKDIR /slipway
 RUN npm install --global pnpm@10.34.8
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml tsconfig.base.json tsconfig.json ./
 COPY packages ./packages
-COPY infra ./infra
+COPY templates ./templates
+COPY examples ./examples
 RUN pnpm install --frozen-lockfile && pnpm exec tsc -b && pnpm prune --prod
 
 FROM node:20-bookworm-slim

@@ -25,7 +25,7 @@ export default tseslint.config(
   },
   {
     // The example service is plain CommonJS: it runs with node as it is, inside a baked image.
-    files: ['infra/examples/**/*.js'],
+    files: ['examples/**/*.js'],
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

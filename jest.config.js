@@ -8,6 +8,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^@slipway/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@slipway/core/git$': '<rootDir>/packages/core/src/git.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

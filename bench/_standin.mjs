@@ -104,3 +104,120 @@ export function breakdown(all) {
   for (const [name, list] of inside) figure(`    inside ${name}`, mean(list).toFixed(1), 'ms');
   figure('    a slot given back → the next deployment started (hand-off)', mean(handoffs).toFixed(1), 'ms');
 }
+
+/**
+ * The store with each call timed (performance.now(), µs): what the phases below are read from.
+ * `calls` holds { method, id, mode, type, start, end } in the order the calls ended.
+ */
+export function timedStore(store) {
+  const calls = [];
+  const idOf = (method, args) =>
+    method === 'event' ? args[0]?.deployment : typeof args[0] === 'string' ? args[0] : args[0]?.id;
+  const timed = new Proxy(store, {
+    get(target, method) {
+      const value = target[method];
+      if (typeof value !== 'function') return value;
+      return async (...args) => {
+        const start = performance.now();
+        try {
+          return await value.apply(target, args);
+        } finally {
+          const options = method === 'transition' ? (args[1] ?? {}) : {};
+          calls.push({
+            method,
+            id: idOf(method, args),
+            mode: options.mode ?? (method === 'transition' ? 'step' : undefined),
+            type: options.event?.type ?? (method === 'event' ? args[0].type : undefined),
+            start,
+            end: performance.now(),
+          });
+        }
+      };
+    },
+  });
+  return { store: timed, calls };
+}
+
+/**
+ * Where the time of deployments run `concurrency` at a time goes, per deployment (mean) and as
+ * a share of the wall time: admission (the admit script), the saves between actions (the fenced
+ * advance steps), inside the actions (the health wait apart), and the slot hand-off (a finish's
+ * save → the next deployment's first save: the finish, the admitted one's read and event, the
+ * queue and a worker taking the job, the job's reads and first save).
+ */
+export function phases(all, calls, concurrency) {
+  const mean = (list) => (list.length ? list.reduce((a, b) => a + b, 0) / list.length : 0);
+  const sum = (list) => list.reduce((a, b) => a + b, 0);
+  const byId = new Map(all.map((d) => [d.id, []]));
+  for (const c of calls) byId.get(c.id)?.push(c);
+  const n = all.length;
+  const perDeployment = (pick) =>
+    sum(
+      all.map((d) =>
+        sum(
+          byId
+            .get(d.id)
+            .filter(pick)
+            .map((c) => c.end - c.start),
+        ),
+      ),
+    ) / n;
+  const admit = perDeployment((c) => c.method === 'admit');
+  const advance = perDeployment((c) => c.method === 'transition' && c.mode === 'advance');
+  const finishes = perDeployment((c) => c.method === 'transition' && c.mode === 'finish');
+  const health = mean(
+    all.map((d) => sum(d.actions.filter((a) => a.name === 'wait-for-instance-health').map((a) => a.durationMs))),
+  );
+  const inside = mean(
+    all.map((d) => sum(d.actions.filter((a) => a.name !== 'wait-for-instance-health').map((a) => a.durationMs))),
+  );
+  const advances = all.map(
+    (d) => byId.get(d.id).filter((c) => c.method === 'transition' && c.mode === 'advance').length,
+  );
+  // Each hand-off: the finish that admitted it → its own first save, in four parts.
+  const parts = { finish: [], admitted: [], queue: [], job: [] };
+  for (const d of all) {
+    const own = byId.get(d.id);
+    const firstSave = own.find((c) => c.method === 'transition' && c.type === 'action-started');
+    const admittedEvent = own.find((c) => c.method === 'event' && c.type === 'admitted');
+    if (!firstSave || !admittedEvent) continue;
+    const jobRead = own.find((c) => c.method === 'get' && c.start >= admittedEvent.end);
+    const finish = calls
+      .filter((c) => c.method === 'transition' && c.mode === 'finish' && c.end <= admittedEvent.start)
+      .at(-1);
+    if (!finish || !jobRead) continue;
+    parts.finish.push(finish.end - finish.start);
+    parts.admitted.push(admittedEvent.end - finish.end);
+    parts.queue.push(jobRead.start - admittedEvent.end);
+    parts.job.push(firstSave.end - jobRead.start);
+  }
+  const handoff = mean(parts.finish) + mean(parts.admitted) + mean(parts.queue) + mean(parts.job);
+  figure('  phases per deployment (mean), of the wall time at concurrency ' + concurrency, '', '');
+  figure('    admission (the admit script, at submission)', admit.toFixed(2), 'ms');
+  figure('    inside the actions, the health wait apart', inside.toFixed(1), 'ms');
+  figure('    the health wait (two passes, the check interval apart)', health.toFixed(1), 'ms');
+  figure(`    saves between actions (${mean(advances).toFixed(0)} fenced advance steps)`, advance.toFixed(2), 'ms');
+  figure('    the finish (fenced: frees the lock and slot, admits)', finishes.toFixed(2), 'ms');
+  figure(
+    `    slot hand-off, the finish's save → the next one's first save (${parts.job.length} seen)`,
+    handoff.toFixed(2),
+    'ms',
+  );
+  figure('      the finish save', mean(parts.finish).toFixed(2), 'ms');
+  figure("      → the admitted one's read and 'admitted' event", mean(parts.admitted).toFixed(2), 'ms');
+  figure('      → the queue: job added, a worker takes it', mean(parts.queue).toFixed(2), 'ms');
+  figure("      → the job's reads and its first fenced save", mean(parts.job).toFixed(2), 'ms');
+  const kinds = new Map();
+  for (const c of calls) {
+    if (!byId.has(c.id)) continue;
+    const kind = c.method === 'transition' ? `transition ${c.mode}${c.type ? ` ${c.type}` : ''}` : c.method;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  const counted = [...kinds].sort((a, b) => b[1] - a[1]);
+  figure(
+    '    store calls per deployment (each a Redis round trip or more)',
+    (sum(counted.map(([, k]) => k)) / n).toFixed(1),
+    `(${counted.map(([k, v]) => `${k} ${(v / n).toFixed(1)}`).join(', ')})`,
+  );
+  return { admit, inside, health, advance, handoff };
+}

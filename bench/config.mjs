@@ -16,7 +16,7 @@ const token = 'bench-token';
 const home = await mkdtemp(join(tmpdir(), 'slipway-bench-config-'));
 const tokensFile = join(home, 'tokens.json');
 await writeFile(tokensFile, JSON.stringify({ [token]: { subject: 'bench', role: 'deployer' } }));
-const examples = 'infra/examples/config/search-prod';
+const examples = 'examples/config/search-prod';
 const read = (version, file) => execFileSync('cat', [join(examples, version, file)], { encoding: 'utf8' });
 const files = (version) => ({
   'application-properties.json': read(version, 'application-properties.json'),

@@ -13,7 +13,7 @@ import {
 } from '../packages/orchestrator/dist/index.js';
 import { eventually, startRedis } from '../packages/test-utils/dist/index.js';
 import { figure } from './_lib.mjs';
-import { breakdown, standInWorld } from './_standin.mjs';
+import { breakdown, phases, standInWorld, timedStore } from './_standin.mjs';
 
 const SERVICES = 12;
 const CLUSTERS = ['prod-a', 'prod-b', 'prod-c', 'prod-d'];
@@ -44,7 +44,7 @@ const redis = createRedis({ url: redisServer.url });
 const world = await standInWorld();
 const logger = createLogger({ name: 'bench', level: 'silent' });
 const prefix = 'bench:';
-const store = createRedisDeploymentStore({ redis, prefix });
+const { store, calls } = timedStore(createRedisDeploymentStore({ redis, prefix }));
 const releases = createRedisReleaseStore({ redis, prefix });
 const runner = startRunner({
   redisUrl: redisServer.url,
@@ -53,7 +53,7 @@ const runner = startRunner({
   cloud: world.cloud,
   peers: world.peers,
   logger,
-  releaseConcurrency: CONCURRENCY,
+  slots: CONCURRENCY,
   pollMs: 200,
   jobLockMs: 10_000,
   sweepMs: 5000,
@@ -66,7 +66,7 @@ const coordinator = startReleaseCoordinator({
   runner,
   peers: world.peers,
   cloud: world.cloud,
-  releaseConcurrency: CONCURRENCY,
+  slots: CONCURRENCY,
   locks: createRedisLeasedLocks({ redis, prefix: `${prefix}releases:`, leaseMs: 30_000 }),
   locksPrefix: `${prefix}releases:`,
   logger,
@@ -150,6 +150,9 @@ figure('    between actions, summed over the 48 deployments', sum(gapsBetween), 
 figure('    inside the other actions, summed over the 48 deployments', sum(otherActions), 'ms');
 figure('    wave 1 finished → wave 2 started', waveGap, 'ms');
 breakdown(deployments);
+phases(deployments, calls, CONCURRENCY);
+const firstStart = Math.min(...deployments.map((d) => Date.parse(d.startedAt)));
+figure('    the release created → its first deployment started', firstStart - started, 'ms');
 await coordinator.close();
 await runner.close();
 world.close();

@@ -1,7 +1,7 @@
 // `node scripts/aws-policy.mjs`: the IAM policy the services' role needs on AWS,
-// infra/aws/iam-policy.json, generated from the AWS calls the moto tests make. Every moto test
+// templates/aws/iam-policy.json, generated from the AWS calls the moto tests make. Every moto test
 // file records the calls the code signs (moto's recorder) into test/artifacts/aws-actions/; this
-// adds them to infra/aws/actions-observed.json (`--fresh`: replaces it, after a whole `npm test`)
+// adds them to templates/aws/actions-observed.json (`--fresh`: replaces it, after a whole `npm test`)
 // and writes the policy: the observed actions, plus those no test can make (each with why),
 // grouped into statements scoped as tightly as IAM allows. `--check` writes nothing and fails
 // when the policy is not what its inputs make (npm test runs it: test/aws-policy.test.ts).
@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import prettier from 'prettier';
 
 const root = new URL('../', import.meta.url);
-const OBSERVED = new URL('infra/aws/actions-observed.json', root);
-const POLICY = new URL('infra/aws/iam-policy.json', root);
+const OBSERVED = new URL('templates/aws/actions-observed.json', root);
+const POLICY = new URL('templates/aws/iam-policy.json', root);
 const RECORDED = new URL('test/artifacts/aws-actions/', root);
 
 /** What Slipway needs that no moto test can call, and why. */
@@ -195,7 +195,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (args.has('--check')) {
     if (readFileSync(POLICY, 'utf8') !== policy) {
       console.error(
-        'infra/aws/iam-policy.json is not what scripts/aws-policy.mjs makes: run node scripts/aws-policy.mjs',
+        'templates/aws/iam-policy.json is not what scripts/aws-policy.mjs makes: run node scripts/aws-policy.mjs',
       );
       process.exit(1);
     }

@@ -50,7 +50,7 @@ async function slipway(args, { expect = 0, quiet = false } = {}) {
  */
 function checkout(version, unhealthyAfterSeconds = 0, name = 'search') {
   const dir = mkdtempSync(join(tmpdir(), `${name}-${version}-`));
-  const example = join(root, 'infra/examples/search');
+  const example = join(root, 'examples/search');
   cpSync(example, dir, { recursive: true, filter: (path) => !path.endsWith('.tgz') });
   const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   if (manifest.version !== version || manifest.name !== name)

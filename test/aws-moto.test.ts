@@ -472,7 +472,7 @@ describe('slipway doctor aws, against moto', () => {
 });
 
 describe('what the platform asks of AWS', () => {
-  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+  it('is all in the documented IAM policy (templates/aws/iam-policy.json)', async () => {
     const { used, missing } = await recordAwsActions(moto, 'platform');
     expect(used.length).toBeGreaterThan(0);
     // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).

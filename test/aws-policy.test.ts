@@ -1,6 +1,6 @@
 /**
  * The IAM policy the README documents is what scripts/aws-policy.mjs makes from the calls the moto
- * tests recorded (infra/aws/actions-observed.json) and the actions no test can make: edited by
+ * tests recorded (templates/aws/actions-observed.json) and the actions no test can make: edited by
  * hand, or not regenerated after a new call, it fails here. Each moto test file checks its own
  * calls against the policy (recordAwsActions).
  */
@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { allows } from '@slipway/test-utils';
 
 const root = new URL('../', import.meta.url);
-const policy = JSON.parse(readFileSync(new URL('infra/aws/iam-policy.json', root), 'utf8'));
+const policy = JSON.parse(readFileSync(new URL('templates/aws/iam-policy.json', root), 'utf8'));
 
 /**
  * The service prefixes IAM knows (AWS's Service Authorization Reference) for the services Slipway
@@ -31,7 +31,7 @@ const IAM_PREFIXES = [
   'sts',
 ];
 
-describe('infra/aws/iam-policy.json', () => {
+describe('templates/aws/iam-policy.json', () => {
   it('is what scripts/aws-policy.mjs generates from the calls the AWS tests made', () => {
     expect(() =>
       execFileSync('node', ['scripts/aws-policy.mjs', '--check'], { cwd: root, stdio: 'pipe' }),

@@ -323,7 +323,7 @@ describe('a burn-in on AWS judged by its real traffic, against moto', () => {
 });
 
 describe('what the split asks of AWS', () => {
-  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+  it('is all in the documented IAM policy (templates/aws/iam-policy.json)', async () => {
     const { used, missing } = await recordAwsActions(moto, 'orchestrator-traffic');
     expect(used).toEqual(expect.arrayContaining(['elasticloadbalancing:ModifyListener']));
     // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).

@@ -37,7 +37,7 @@ describe('docker-compose.yml', () => {
   it('builds every package the services need', () => {
     const dockerfile = readFileSync('Dockerfile', 'utf8');
     expect(dockerfile).toMatch(/COPY packages \.\/packages/);
-    expect(dockerfile).toMatch(/COPY infra \.\/infra/); // the Packer templates
+    expect(dockerfile).toMatch(/COPY templates \.\/templates/); // the Packer templates
     expect(dockerfile).toMatch(/pnpm install --frozen-lockfile && pnpm exec tsc -b/);
   });
 });

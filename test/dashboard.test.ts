@@ -113,7 +113,12 @@ describe('the dashboard', () => {
     const missing = await page.goto(`${search.platform.urls.dashboard}/deployments/dep-nope`);
     expect(missing?.status()).toBe(404);
     expect(await page.locator('[data-not-found]').textContent()).toContain('There is no deployment dep-nope');
-    expect(await page.locator('header nav a').allTextContents()).toEqual(['Overview', 'Services', 'Deployments']);
+    expect(await page.locator('header nav a').allTextContents()).toEqual([
+      'Overview',
+      'Services',
+      'Clusters',
+      'Deployments',
+    ]);
     expect((await page.request.get(`${search.platform.urls.dashboard}/favicon.svg`)).headers()['content-type']).toMatch(
       /image\/svg\+xml/,
     );
@@ -187,6 +192,7 @@ describe('the dashboard', () => {
     const pages = {
       home: '/',
       services: '/services',
+      clusters: '/clusters',
       deployments: '/deployments',
       deployment: `/deployments/${rolledBack}`,
       service: '/services/search',

@@ -146,6 +146,24 @@ const exited = (child: ChildProcess) =>
     ? Promise.resolve()
     : new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
+/**
+ * A submission as the drill sent it: one killed after it admitted the deployment and before it
+ * answered is sent again, and the cluster is then busy with that very deployment (the previous
+ * one of the cluster ended before it was sent): that one is the drill's.
+ */
+async function submitted(env: string, submission: Promise<{ id: string }>): Promise<{ id: string }> {
+  try {
+    return await submission;
+  } catch (error) {
+    const busy = /: 409 (\{.*\})$/s.exec((error as Error).message);
+    const holder = busy ? (JSON.parse(busy[1]!) as { code?: string; args?: { deployment?: string } }) : undefined;
+    if (holder?.code !== 'cluster-busy' || !holder.args?.deployment) throw error;
+    const d = await api<Deployment>(`/deployments/${holder.args.deployment}`);
+    if (d.env !== env || !/^crash drill/.test(d.message)) throw error;
+    return { id: d.id };
+  }
+}
+
 /** The drill orchestrator's API; while it is down, tried again until it answers. */
 const api = <T>(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST'): Promise<T> =>
   eventually(
@@ -167,6 +185,8 @@ const api = <T>(path: string, body?: unknown, method = body === undefined ? 'GET
 
 type Deployment = {
   id: string;
+  env: string;
+  message: string;
   state: string;
   reason?: string;
   current: number;
@@ -291,10 +311,12 @@ describe('drill 3: the orchestrator killed with SIGKILL', () => {
               },
             },
           };
-          const { id } =
+          const { id } = await submitted(
+            env,
             kind === 'undo'
-              ? await api<{ id: string }>(`/services/search/envs/${env}/undo`, { message: 'crash drill undo' })
-              : await api<{ id: string }>('/deployments', request);
+              ? api<{ id: string }>(`/services/search/envs/${env}/undo`, { message: 'crash drill undo' })
+              : api<{ id: string }>('/deployments', request),
+          );
           if (kind === 'pause') {
             await api(`/deployments/${id}/pause`, {}).catch(() => undefined); // it may have ended already
             const paused = await eventually(

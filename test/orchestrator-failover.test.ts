@@ -68,7 +68,7 @@ describe('drill 4: a Redis failover', () => {
       cloud,
       peers,
       logger,
-      releaseConcurrency: 2,
+      slots: 2,
       pollMs: 50,
       jobLockMs: 2000,
       sweepMs: 300,
@@ -94,7 +94,7 @@ describe('drill 4: a Redis failover', () => {
       eventually(
         () =>
           submitDeployment(
-            { store, runner, peers, cloud, releaseConcurrency: 2 },
+            { store, runner, peers, cloud, slots: 2 },
             {
               service,
               env: 'prod',

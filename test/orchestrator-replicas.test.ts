@@ -69,7 +69,7 @@ beforeAll(async () => {
     cloud,
     peers,
     logger: createLogger({ name: 'submitter', level: 'silent' }),
-    releaseConcurrency: 2,
+    slots: 2,
     pollMs: 20,
     jobLockMs: 1000,
     sweepMs: 300,
@@ -102,7 +102,7 @@ describe('two orchestrator replicas', () => {
       for (let s = 0; s < 10; s++) {
         const service = `svc${s}`;
         const request = { service, env: 'prod', image: `img-${service}`, message: 'replicas', queue: true };
-        const options = { store, runner: submitter, peers, cloud, releaseConcurrency: 2 };
+        const options = { store, runner: submitter, peers, cloud, slots: 2 };
         ids.push((await submitDeployment(options, request, 'dave')).id);
       }
     }

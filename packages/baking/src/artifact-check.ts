@@ -4,7 +4,7 @@
  * package.json and the entry point it names), and nothing a bake running as the platform's user
  * (root, on many hosts) could turn against the host: no setuid or setgid file, no device node
  * or FIFO, no path or link that leaves the package. Each refusal is a 422 naming the entry.
- * Extraction (infra/packer/service-local.json) also drops owners and caps permissions.
+ * Extraction (templates/packer/service-local.json) also drops owners and caps permissions.
  */
 import { UnprocessableError } from '@slipway/core';
 import { createReadStream } from 'node:fs';

@@ -100,7 +100,7 @@ describe('S3 artifact store', () => {
     expect(await store.get('search', '1.0.0')).toBeUndefined();
   });
 
-  it('asks S3 only for what the documented IAM policy allows (infra/aws/iam-policy.json)', async () => {
+  it('asks S3 only for what the documented IAM policy allows (templates/aws/iam-policy.json)', async () => {
     const { used, missing } = await recordAwsActions(moto, 'baking-artifacts');
     expect(used).toEqual(expect.arrayContaining(['s3:PutObject', 's3:GetObject', 's3:DeleteObject']));
     expect(missing).toEqual([]);

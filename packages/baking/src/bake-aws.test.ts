@@ -90,7 +90,7 @@ beforeAll(async () => {
   const artifacts = createLocalArtifactStore({ dir: join(home, 'artifacts'), maxBytes: 50 * 1024 * 1024 });
   const tgz = await packExampleService(home, { version: VERSION });
   await artifacts.put('search', VERSION, createReadStream(tgz), 'ci');
-  const packer = (name: string) => fileURLToPath(new URL(`../../../infra/packer/${name}`, import.meta.url));
+  const packer = (name: string) => fileURLToPath(new URL(`../../../templates/packer/${name}`, import.meta.url));
   options = {
     store,
     artifacts,
@@ -208,7 +208,7 @@ describe('a bake on AWS, stopped while Packer waits for its builder', () => {
 });
 
 describe('what the code asks of AWS', () => {
-  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+  it('is all in the documented IAM policy (templates/aws/iam-policy.json)', async () => {
     const { used, missing } = await recordAwsActions(moto, 'baking-bake');
     expect(used.length).toBeGreaterThan(0);
     // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).

@@ -27,7 +27,7 @@ describe('parseMachineReadable', () => {
   });
 });
 
-describe('the templates in infra/packer', () => {
+describe('the templates in templates/packer', () => {
   const vars = [
     '-var',
     'image_id=img-1',
@@ -47,7 +47,7 @@ describe('the templates in infra/packer', () => {
     '%s passes packer validate',
     (template) => {
       const out = execFileSync('packer', ['validate', ...vars, template], {
-        cwd: new URL('../../../infra/packer/', import.meta.url),
+        cwd: new URL('../../../templates/packer/', import.meta.url),
         env: { ...process.env, AWS_REGION: 'eu-west-1', CHECKPOINT_DISABLE: '1' },
         encoding: 'utf8',
       });
@@ -58,7 +58,7 @@ describe('the templates in infra/packer', () => {
 
 describe('the AWS templates', () => {
   const template = (name: string) =>
-    JSON.parse(readFileSync(new URL(`../../../infra/packer/${name}`, import.meta.url), 'utf8')) as {
+    JSON.parse(readFileSync(new URL(`../../../templates/packer/${name}`, import.meta.url), 'utf8')) as {
       variables: Record<string, string>;
       builders: Record<string, unknown>[];
       provisioners: { inline?: string[] }[];

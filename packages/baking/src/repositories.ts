@@ -6,15 +6,13 @@
  */
 import {
   createServiceClient,
-  gitEnvironment,
-  GitMirror,
   NotFoundError,
   pinnedRepository,
   repositoryRefusal,
   unwrap,
   withoutCredentials,
-  type LogEntry,
 } from '@slipway/core';
+import { gitEnvironment, GitMirror, type LogEntry } from '@slipway/core/git';
 import type { MetadataPaths } from '@slipway/metadata-api';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';

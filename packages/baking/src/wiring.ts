@@ -21,7 +21,7 @@ import type { BakeStore } from './bakes.js';
 import { newBakeId, type BakeQueue, type ServiceRegistry } from './operations.js';
 import { createLocalImageSizes, type ImageQuota, type ImageSizes } from './quota.js';
 
-export const PACKER_DIR = fileURLToPath(new URL('../../../infra/packer/', import.meta.url));
+export const PACKER_DIR = fileURLToPath(new URL('../../../templates/packer/', import.meta.url));
 
 export function templatesFor(cloud: CloudProvider, dir = PACKER_DIR): Templates {
   const kind = cloud.kind === 'aws' ? 'aws' : 'local';

@@ -1,14 +1,6 @@
 import type { Request, Response } from 'express';
-import {
-  assertGitRef,
-  assertRepoPath,
-  principalOf,
-  queryOf,
-  sendText,
-  typedOperations,
-  typedQuery,
-  type OperationHandlers,
-} from '@slipway/core';
+import { principalOf, queryOf, sendText, typedOperations, typedQuery, type OperationHandlers } from '@slipway/core';
+import { assertGitRef, assertRepoPath } from '@slipway/core/git';
 import { deploymentParamsSchema, type ConfigOperations as operations } from '@slipway/config-api';
 import type { ConfigSource, Fresh } from './source.js';
 

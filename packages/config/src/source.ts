@@ -4,17 +4,15 @@
  * (bounded by bytes). Unknown repositories are remembered briefly so a typo does not clone on
  * every request.
  */
+import { NotFoundError, ServiceUnavailableError, type Logger } from '@slipway/core';
 import {
   GitMirror,
-  NotFoundError,
   RepositoryNotFoundError,
-  ServiceUnavailableError,
   isFullCommitId,
   type CommitInfo,
   type Freshness,
   type LogEntry,
-  type Logger,
-} from '@slipway/core';
+} from '@slipway/core/git';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';

@@ -59,6 +59,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   app.set('query parser', 'simple');
 
   const metrics = createHttpMetrics(options.name);
+  const isToken = recentVerdicts((value: string) => options.tokens.verify(value) !== undefined);
   const own = options.metrics;
   // Two registries' texts one after the other (merging them would drop the default labels).
   const metricsText = async () =>
@@ -79,7 +80,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observe(req, res.statusCode, seconds);
-      logRequest(options.logger, options.tokens, req, res, id, seconds);
+      logRequest(options.logger, isToken, req, res, id, seconds);
     });
     if (req.method !== 'GET' && req.method !== 'HEAD') return handOn(id, next);
     switch (req.path) {
@@ -152,7 +153,7 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
  */
 function logRequest(
   logger: Logger,
-  tokens: TokenVerifier,
+  isToken: (value: string) => boolean,
   req: Request,
   res: Response,
   id: string,
@@ -162,12 +163,29 @@ function logRequest(
   const fields = {
     reqId: id,
     // A token put in the query string by mistake never reaches the log.
-    req: { method: req.method, url: redactUrl(req.originalUrl, (value) => tokens.verify(value) !== undefined) },
+    req: { method: req.method, url: redactUrl(req.originalUrl, isToken) },
     res: { statusCode: res.statusCode },
     responseTime: seconds * 1000,
   };
   if (res.statusCode >= 500) logger.error(fields, 'request failed');
   else logger.info(fields, 'request completed');
+}
+
+/**
+ * Whether a query value is a token, remembered for the last 1,000 values judged: the same
+ * commit id in every request's query was hashed for its log line each time (bench/config).
+ */
+function recentVerdicts(judge: (value: string) => boolean): (value: string) => boolean {
+  const judged = new Map<string, boolean>();
+  return (value) => {
+    let verdict = judged.get(value);
+    if (verdict === undefined) {
+      verdict = judge(value);
+      if (judged.size >= 1000) judged.delete(judged.keys().next().value!);
+      judged.set(value, verdict);
+    }
+    return verdict;
+  };
 }
 
 async function readiness(checks: ReadinessChecks) {

@@ -1,3 +1,4 @@
+/** `@slipway/core`: what every service shares. Git plumbing is `@slipway/core/git` (git.ts). */
 export * from './app.js';
 export * from './auth.js';
 export * from './client.js';
@@ -12,10 +13,6 @@ export * from './problem.js';
 export * from './queue.js';
 export * from './redis.js';
 export * from './server.js';
-export * from './git-refs.js';
-export * from './git-env.js';
-export * from './cat-file.js';
-export * from './git-mirror.js';
 export * from './event-stream.js';
 export * from './request-context.js';
 export * from './http-probe.js';

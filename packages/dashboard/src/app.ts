@@ -16,6 +16,7 @@ import { createLiveFeeds } from './live.js';
 import {
   deploymentFilter,
   deploymentPage,
+  clustersPage,
   deploymentSections,
   deploymentsPage,
   homePage,
@@ -24,7 +25,7 @@ import {
   servicesPage,
 } from './pages.js';
 import { createSessions, type Sessions } from './session.js';
-import { multiReleasesSection, releaseSections, syncSection, type ReleaseData } from './release-pages.js';
+import { homeSyncSection, multiReleasesSection, releaseSections, syncPage, type ReleaseData } from './release-pages.js';
 
 export interface AppDeps {
   data: Data;
@@ -119,7 +120,7 @@ export function createApp({
   const releaseHome = async (): Promise<Record<string, Html>> => {
     if (!releases) return {};
     const [listed, sets] = await Promise.all([releases.releases(), releases.sync()]);
-    return { 'multi-releases': multiReleasesSection(listed), sync: syncSection(sets) };
+    return { 'multi-releases': multiReleasesSection(listed), sync: homeSyncSection(sets) };
   };
 
   app.get('/signin', (req, res) => {
@@ -169,6 +170,12 @@ export function createApp({
     ),
   );
   app.get('/services', async (_req, res) => page(res, await servicesPage(data), 'page'));
+  app.get('/clusters', async (req, res) =>
+    page(res, await clustersPage(data, req.query as Record<string, unknown>), 'page'),
+  );
+  app.get('/sync', async (req, res) =>
+    page(res, releases && syncPage(await releases.sync(), req.query as Record<string, unknown>), 'page'),
+  );
   app.get('/deployments', async (req, res) =>
     page(res, await deploymentsPage(data, deploymentFilter(req.query as Record<string, unknown>)), 'page'),
   );

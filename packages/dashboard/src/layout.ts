@@ -4,6 +4,7 @@ import { Html, html } from './html.js';
 const NAV = [
   ['/', 'Overview'],
   ['/services', 'Services'],
+  ['/clusters', 'Clusters'],
   ['/deployments', 'Deployments'],
 ] as const;
 

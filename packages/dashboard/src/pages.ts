@@ -11,9 +11,11 @@ import {
   actionsSection,
   activeSection,
   chartData,
+  clustersPageSection,
   clustersSection,
   configDiff,
   deploymentsTable,
+  homeClustersSection,
   OUTCOMES,
   releasesSection,
   short,
@@ -33,7 +35,7 @@ const homeData = (data: Data) => Promise.all([data.deployments({ limit: 200 }), 
 function sectionsOf([deployments, clusters]: Awaited<ReturnType<typeof homeData>>): Record<string, Html> {
   return {
     active: activeSection(deployments),
-    clusters: clustersSection(clusters),
+    clusters: homeClustersSection(clusters),
     releases: releasesSection(deployments),
   };
 }
@@ -185,6 +187,11 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
       </div>`,
     '',
   );
+}
+
+/** Every cluster (or those needing attention, `?attention=1`), a page at a time (`?page=`). */
+export async function clustersPage(data: Data, query: Record<string, unknown>): Promise<Html> {
+  return layout('Clusters', clustersPageSection(await data.clusters(), query), '');
 }
 
 /** Every service with its owner and what runs where. */

@@ -6,6 +6,8 @@
 import { createServiceClient, InputError, NotFoundError, unwrap } from '@slipway/core';
 import { isUnsuccessfulState, type OrchestratorComponents, type OrchestratorPaths } from '@slipway/orchestrator-api';
 import { Html, html } from './html.js';
+import { layout } from './layout.js';
+import { attentionFirst, HOME_SHOWN, homeSummary, pageOf, pager } from './paging.js';
 
 export type ReleaseView = OrchestratorComponents['schemas']['Release'];
 export type SyncView = OrchestratorComponents['schemas']['SyncSet'];
@@ -104,34 +106,60 @@ export function multiReleasesSection(releases: ReleaseView[]): Html {
   </section>`;
 }
 
-export function syncSection(sets: SyncView[]): Html {
+export function syncSection(sets: SyncView[], summary: Html = html``): Html {
   return html`<section id="sync">
     <h2>Sync sets</h2>
-    ${sets.length === 0 ? html`<p class="muted">No service groups its clusters yet (metadata "clusters").</p>` : ''}
-    ${sets.map(
-      (s) =>
-        html`<article class="sync-set" data-sync="${s.service}-${s.set}" data-in-sync="${String(s.inSync)}">
-          <h3>
-            ${s.service} ${s.set}
-            <span class="badge ${s.inSync ? 'good' : 'bad'}">${s.inSync ? 'in sync' : 'out of sync'}</span>
-          </h3>
-          <ul class="cells">
-            ${s.clusters.map(
-              (c) =>
-                html`<li
-                  class="cell ${c.odd ? 'bad' : 'good'}"
-                  data-cluster="${s.service}-${c.env}"
-                  data-odd="${String(c.odd)}"
-                >
-                  <span class="id">${c.env}${c.region ? ` · ${c.region}` : ''}</span>
-                  <span class="state">${c.image ?? 'nothing'} ${c.version ?? ''}${c.odd ? ' · odd one out' : ''}</span>
-                </li>`,
-            )}
-          </ul>
-          ${s.differs.map((d) => html`<p class="reason">${d}</p>`)}
-        </article>`,
-    )}
+    ${summary}
+    ${sets.length === 0 && summary.text === '' ? html`<p class="muted">No service groups its clusters yet (metadata "clusters").</p>` : ''}
+    ${sets.map(syncSetArticle)}
   </section>`;
+}
+
+function syncSetArticle(s: SyncView): Html {
+  return html`<article class="sync-set" data-sync="${s.service}-${s.set}" data-in-sync="${String(s.inSync)}">
+    <h3>
+      ${s.service} ${s.set}
+      <span class="badge ${s.inSync ? 'good' : 'bad'}">${s.inSync ? 'in sync' : 'out of sync'}</span>
+    </h3>
+    <ul class="cells">
+      ${s.clusters.map(
+        (c) =>
+          html`<li
+            class="cell ${c.odd ? 'bad' : 'good'}"
+            data-cluster="${s.service}-${c.env}"
+            data-odd="${String(c.odd)}"
+          >
+            <span class="id">${c.env}${c.region ? ` · ${c.region}` : ''}</span>
+            <span class="state">${c.image ?? 'nothing'} ${c.version ?? ''}${c.odd ? ' · odd one out' : ''}</span>
+          </li>`,
+      )}
+    </ul>
+    ${s.differs.map((d) => html`<p class="reason">${d}</p>`)}
+  </article>`;
+}
+
+const outOfSync = (s: SyncView) => !s.inSync;
+
+/** The home page's sync sets: those out of sync first, a screenful, the rest behind /sync. */
+export function homeSyncSection(sets: SyncView[]): Html {
+  const shown = attentionFirst(sets, outOfSync, HOME_SHOWN);
+  const attention = sets.filter(outOfSync).length;
+  return syncSection(
+    shown,
+    homeSummary('sync sets', { total: sets.length, attention, shown: shown.length }, '/sync', 'out of sync'),
+  );
+}
+
+/** Every sync set (or those out of sync), a page at a time. */
+export function syncPage(sets: SyncView[], query: Record<string, unknown>): Html {
+  const attention = query.attention === '1';
+  const { items, page, pages } = pageOf(attention ? sets.filter(outOfSync) : sets, query.page);
+  return layout(
+    'Sync sets',
+    html`${syncSection(items, html`<p class="muted">${sets.length} sync sets, ${sets.filter(outOfSync).length} out of sync${attention ? ': those out of sync' : ''}</p>`)}
+    ${pager('/sync', page, pages, attention)}`,
+    '',
+  );
 }
 
 export async function releaseSections(data: ReleaseData, id: string): Promise<Record<string, Html> | undefined> {

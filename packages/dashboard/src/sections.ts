@@ -6,6 +6,7 @@ import type { ConfigComponents } from '@slipway/config-api';
 import { isFinishedState } from '@slipway/orchestrator-api';
 import type { Cluster, Deployment, Group } from './data.js';
 import { Html, html } from './html.js';
+import { attentionFirst, HOME_SHOWN, homeSummary, pageOf, pager } from './paging.js';
 
 export const short = (commit?: string) => commit?.slice(0, 10) ?? '';
 export const seconds = (ms?: number) => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`);
@@ -76,23 +77,54 @@ function group(g: Group, active: boolean): Html {
   </div>`;
 }
 
-export function clustersSection(clusters: Cluster[]): Html {
+export function clustersSection(clusters: Cluster[], summary: Html = html``): Html {
   return html`<section id="clusters">
     <h2>Clusters</h2>
-    ${clusters.length === 0 ? html`<p class="muted">Nothing deployed yet.</p>` : ''}
-    ${clusters.map(
-      (c) =>
-        html`<article class="cluster" data-cluster="${c.service}-${c.env}">
-          <h3>
-            <a href="/services/${c.service}">${c.service}</a> ${c.env}
-            <span class="muted">${c.health.healthy ?? 0} of ${c.health.instances ?? 0} healthy</span>
-            ${c.deploying ? html`<a class="badge wait" href="/deployments/${c.deploying}">deploying</a>` : ''}
-          </h3>
-          ${c.active ? group(c.active, true) : html`<p class="muted">no group in service</p>`}
-          ${c.retained.map((g) => group(g, false))}
-        </article>`,
-    )}
+    ${summary} ${clusters.length === 0 && summary.text === '' ? html`<p class="muted">Nothing deployed yet.</p>` : ''}
+    ${clusters.map(clusterArticle)}
   </section>`;
+}
+
+function clusterArticle(c: Cluster): Html {
+  return html`<article class="cluster" data-cluster="${c.service}-${c.env}">
+    <h3>
+      <a href="/services/${c.service}">${c.service}</a> ${c.env}
+      <span class="muted">${c.health.healthy ?? 0} of ${c.health.instances ?? 0} healthy</span>
+      ${c.deploying ? html`<a class="badge wait" href="/deployments/${c.deploying}">deploying</a>` : ''}
+    </h3>
+    ${c.active ? group(c.active, true) : html`<p class="muted">no group in service</p>`}
+    ${c.retained.map((g) => group(g, false))}
+  </article>`;
+}
+
+/** A cluster deploying, with nothing in service, no instance, or fewer healthy than it has. */
+export function clusterNeedsAttention(c: Cluster): boolean {
+  const instances = c.health.instances ?? 0;
+  return Boolean(c.deploying) || !c.active || instances === 0 || (c.health.healthy ?? 0) < instances;
+}
+
+/** The home page's clusters: those needing attention first, a screenful, the rest behind /clusters. */
+export function homeClustersSection(clusters: Cluster[]): Html {
+  const shown = attentionFirst(clusters, clusterNeedsAttention, HOME_SHOWN);
+  const attention = clusters.filter(clusterNeedsAttention).length;
+  return clustersSection(
+    shown,
+    homeSummary('clusters', { total: clusters.length, attention, shown: shown.length }, '/clusters'),
+  );
+}
+
+/** Every cluster (or those needing attention), a page at a time. */
+export function clustersPageSection(clusters: Cluster[], query: Record<string, unknown>): Html {
+  const attention = query.attention === '1';
+  const needing = clusters.filter(clusterNeedsAttention);
+  const { items, page, pages } = pageOf(attention ? needing : clusters, query.page);
+  return html`${clustersSection(
+    items,
+    html`<p class="muted">
+      ${clusters.length} clusters, ${needing.length} needing attention${attention ? ': those needing attention' : ''}
+    </p>`,
+  )}
+  ${pager('/clusters', page, pages, attention)}`;
 }
 
 export function progressOf(d: Deployment): string {

@@ -354,7 +354,7 @@ describe('infra on AWS: what moto cannot show', () => {
 });
 
 describe('what the code asks of AWS', () => {
-  it('is all in the documented IAM policy (infra/aws/iam-policy.json)', async () => {
+  it('is all in the documented IAM policy (templates/aws/iam-policy.json)', async () => {
     const { used, missing } = await recordAwsActions(moto, 'infra');
     expect(used.length).toBeGreaterThan(0);
     // A new call: run the AWS tests, then node scripts/aws-policy.mjs (it adds the action to the policy).

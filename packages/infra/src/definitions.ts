@@ -2,14 +2,8 @@
  * The definitions: a Git repository with one `stacks/<stack>.yaml` per stack, read through a
  * mirror clone. A plan fetches first, so it is made against what was just pushed.
  */
-import {
-  assertGitRef,
-  GitMirror,
-  NotFoundError,
-  RepositoryNotFoundError,
-  ServiceUnavailableError,
-  type Freshness,
-} from '@slipway/core';
+import { NotFoundError, ServiceUnavailableError } from '@slipway/core';
+import { assertGitRef, GitMirror, RepositoryNotFoundError, type Freshness } from '@slipway/core/git';
 import { parseStack, STACK_NAME, stackFile, type Stack } from './stack.js';
 
 export interface ResolvedRef {

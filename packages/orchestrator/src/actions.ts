@@ -603,7 +603,7 @@ const record: Action = {
   name: 'record',
   async run(ctx) {
     const d = ctx.deployment;
-    await ctx.deps.store.recordRelease(d.service, d.env, {
+    await ctx.deps.store.recordServed(d.service, d.env, {
       deployment: d.id,
       image: d.image,
       commit: need(ctx, 'commit'),

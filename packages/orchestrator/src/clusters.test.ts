@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { lockKeyOf } from '@slipway/core';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import { ended, orchestratorFixture, TOKENS, type OrchestratorFixture } from './runner.fixture.js';
 
@@ -62,6 +63,21 @@ describe('GET /clusters', () => {
       ]);
     } finally {
       for (const unhook of unhooks) unhook();
+    }
+  });
+
+  it('says which clusters are being deployed, from their holders read all at once', async () => {
+    const held = lockKeyOf(f.prefix, 'warm:staging');
+    await f.redis.hset(held, 'owner', 'dep-held000001');
+    try {
+      const answer = await request(f.app).get('/clusters').set(TOKENS.deployer);
+      expect(answer.body.items.map((c: { env: string; deploying?: string }) => c.deploying ?? null)).toEqual([
+        null,
+        null,
+        'dep-held000001',
+      ]);
+    } finally {
+      await f.redis.del(held);
     }
   });
 });

@@ -13,7 +13,7 @@ import { standInCloud, type StandInCloud } from '@slipway/test-utils';
 import type { Scheduler } from 'fast-check';
 import { isFinished, type Deployment } from './deployment.js';
 import type { NotificationKind } from './notify.js';
-import { submitDeployment } from './operations.js';
+import { submitDeployment } from './commands.js';
 import { jobIdOf, createDeploymentEngine, type DeploymentEngine, type JobData } from './runner.js';
 import { logger, standInPeers } from './runner.fixture.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
@@ -109,7 +109,7 @@ export async function exploreOnce(
       peers: scheduled(p, standInPeers, `p${p.n}.peers`),
       logger,
       pollMs: 0,
-      releaseConcurrency: LIMIT,
+      slots: LIMIT,
       notifier: { notify: async (d, kind) => void delivered.push({ deployment: d.id, kind }) },
       consumer: `p${p.n}`,
       // A dead sender's entries are another's at once: delivered at least once, deduped by the receiver.
@@ -180,7 +180,7 @@ export async function exploreOnce(
               runner: p.engine as unknown as Runner,
               peers: standInPeers,
               cloud: standIn.cloud as unknown as CloudProvider,
-              releaseConcurrency: LIMIT,
+              slots: LIMIT,
             },
             {
               service,
@@ -208,7 +208,7 @@ export async function exploreOnce(
         const service = CLUSTERS[command.cluster % CLUSTERS.length]!;
         act(p, async () => {
           const serving = standIn.inService(`${service}-prod`).at(-1);
-          const target = undoTarget(await p.store.releases(service, 'prod', 2), serving ? { name: serving } : null);
+          const target = undoTarget(await p.store.history(service, 'prod', 2), serving ? { name: serving } : null);
           if (!target) return;
           const d = await submitDeployment(
             {
@@ -216,7 +216,7 @@ export async function exploreOnce(
               runner: p.engine as unknown as Runner,
               peers: standInPeers,
               cloud: standIn.cloud as unknown as CloudProvider,
-              releaseConcurrency: LIMIT,
+              slots: LIMIT,
             },
             { service, env: 'prod', image: target.previous.image, message: 'undo', strategy: 'red-black', queue: true },
             'explorer',

@@ -6,6 +6,7 @@ export * from './analysis.js';
 export * from './statistics.js';
 export type { TrafficRecord, TrafficSample } from './traffic-watch.js';
 export * from './notify.js';
+export * from './commands.js';
 export * from './operations.js';
 export * from './peers.js';
 export * from './release.js';

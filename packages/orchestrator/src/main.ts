@@ -31,7 +31,7 @@ const { url: redisUrl, sentinels } = redisFromEnv(env);
 const redis = createRedis({ url: redisUrl, ...(sentinels ? { sentinels } : {}) });
 // Its keys and its queue's keys start with this (two orchestrators with different prefixes share nothing).
 const prefix = env.SLIPWAY_ORCHESTRATOR_PREFIX ?? 'slipway:orchestrator:';
-// How long a service+env lock and a release slot outlive their last renewal.
+// How long a service+env lock and a slot outlive their last renewal.
 const leaseMs = intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_LEASE_MS', 30_000);
 // With replicas, each fenced step waits until one has it (WAIT) before it is acted on: a failover
 // then loses no step the orchestrator acted on (README, "Redis failover").
@@ -56,7 +56,7 @@ const peers = httpPeers(
   token,
 );
 const metrics = createDeploymentMetrics({ redis, prefix, store, peers });
-const releaseConcurrency = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
+const slots = intFromEnv(env, 'SLIPWAY_RELEASE_CONCURRENCY', 2);
 const runner = startRunner({
   redisUrl,
   ...(sentinels ? { redisConnection: { url: redisUrl, prefix: `${prefix}queue`, sentinels } } : {}),
@@ -66,7 +66,7 @@ const runner = startRunner({
   regions,
   peers,
   logger,
-  releaseConcurrency,
+  slots,
   pollMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_POLL_MS', 200),
   jobLockMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_JOB_LOCK_MS', 10_000),
   sweepMs: intFromEnv(env, 'SLIPWAY_ORCHESTRATOR_SWEEP_MS', 5000),
@@ -90,7 +90,7 @@ const coordinator = startReleaseCoordinator({
   peers,
   cloud,
   regions,
-  releaseConcurrency,
+  slots,
   locks: createRedisLeasedLocks({ redis, prefix: locksPrefix, leaseMs: 30_000 }),
   locksPrefix,
   logger,
@@ -114,7 +114,7 @@ const retention = startRetentionSweep({
   cloud,
   regions,
   logger,
-  limit: releaseConcurrency,
+  limit: slots,
   start: runner.startAdmitted,
   everyMs: intFromEnv(env, 'SLIPWAY_RETENTION_SWEEP_MS', 10_000),
 });
@@ -127,7 +127,7 @@ const app = createApp({
   peers,
   cloud,
   regions,
-  releaseConcurrency,
+  slots,
   followConnection: (subject) => followers.follower(subject),
   tokens: loadTokenVerifier(requireEnv(env, 'SLIPWAY_TOKENS_FILE')),
   logger,

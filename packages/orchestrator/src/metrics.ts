@@ -18,7 +18,7 @@ export interface DeploymentMetrics {
 export function createDeploymentMetrics(options: {
   redis: Redis;
   prefix: string;
-  store: Pick<DeploymentStore, 'clusters' | 'releases'>;
+  store: Pick<DeploymentStore, 'clusters' | 'history'>;
   peers: Pick<Peers, 'image' | 'sourceCommit'>;
 }): DeploymentMetrics {
   const { redis, prefix, store, peers } = options;
@@ -35,7 +35,7 @@ export function createDeploymentMetrics(options: {
     async collect() {
       this.reset();
       for (const { service, env } of await store.clusters()) {
-        const [release] = await store.releases(service, env, 1);
+        const [release] = await store.history(service, env, 1);
         if (!release) continue;
         let info = known.get(release.image);
         if (!info) {

@@ -43,7 +43,7 @@ beforeAll(async () => {
   server = await startRedis();
   redis = createRedis({ url: server.url });
   store = createRedisDeploymentStore({ redis, prefix: server.prefix() });
-  await store.recordRelease('search', 'prod', {
+  await store.recordServed('search', 'prod', {
     deployment: 'dep-v00200',
     image: 'img-13',
     commit: 'c'.repeat(40),

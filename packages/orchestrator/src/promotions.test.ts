@@ -54,7 +54,7 @@ beforeAll(async () => {
   releases = createRedisReleaseStore({ redis, prefix });
   store = createRedisDeploymentStore({ redis, prefix });
   // What the promotions promote: staging's release, still serving there.
-  await store.recordRelease('search', 'staging', {
+  await store.recordServed('search', 'staging', {
     deployment: 'dep-staging1',
     image: 'img-11',
     commit: 'c0ffee',
@@ -76,7 +76,7 @@ function coordinator(withPeers: Peers = peers) {
     runner: {} as Runner,
     peers: withPeers,
     cloud,
-    releaseConcurrency: 2,
+    slots: 2,
     locks: createRedisLeasedLocks({ redis, prefix, leaseMs: 10_000 }),
     locksPrefix: prefix,
     logger: createLogger({ name: 'test', level: 'silent' }),

@@ -113,7 +113,7 @@ export async function validateRelease(
     if (item.from && syncSets(record.properties).has(item.from)) {
       problem(`${path}/from`, `${item.from} is a sync set of ${service}: promote from one of its clusters`);
     } else if (item.from) {
-      const [serving] = await deps.store.releases(service, item.from, 1);
+      const [serving] = await deps.store.history(service, item.from, 1);
       if (!serving) {
         problem(`${path}/from`, `${service} has never been deployed to ${item.from}: nothing to promote`);
       } else {

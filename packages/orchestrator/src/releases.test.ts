@@ -63,7 +63,7 @@ function start() {
     runner,
     peers,
     cloud: {} as CloudProvider,
-    releaseConcurrency: 2,
+    slots: 2,
     locks: createRedisLeasedLocks({ redis, prefix: `${prefix}releases:`, leaseMs: 10_000 }),
     locksPrefix: `${prefix}releases:`,
     logger: createLogger({ name: 'test', level: 'silent' }),
@@ -184,14 +184,14 @@ describe('the release coordinator', () => {
     await releases.create(r, { type: 'created' });
     const a = clusterDeploymentId(r.id, 'w', 0, 0);
     const at = new Date().toISOString();
-    await store.recordRelease('search', 'prod-a', {
+    await store.recordServed('search', 'prod-a', {
       deployment: 'dep-before1',
       image: 'img-1',
       commit: 'c1',
       group: 'search-prod-a-v001',
       at,
     });
-    await store.recordRelease('search', 'prod-a', {
+    await store.recordServed('search', 'prod-a', {
       deployment: a,
       image: 'img-2',
       commit: 'c0ffee',

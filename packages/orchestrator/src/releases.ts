@@ -5,29 +5,19 @@
  * crashed mid-tick, never start a cluster twice: each cluster's deployment has an id made from
  * the release, and a tick that finds it already submitted adopts it.
  */
-import type { CloudProvider, CloudRegions } from '@slipway/cloud';
 import { isSlipwayError, NotAllowedError, type Logger } from '@slipway/core';
 import { activeFreeze, policyOf } from '@slipway/metadata-api';
 import type { LeasedLocks } from '@slipway/core';
 import { isUnsuccessfulState } from '@slipway/orchestrator-api';
+import { cancelOnce, confirmation, submitDeployment, type CommandOptions } from './commands.js';
 import { isFinished, type Deployment } from './deployment.js';
-import { submitDeployment } from './operations.js';
-import type { Peers } from './peers.js';
 import { changeOf, skipReason } from './preview.js';
 import { clusterDone, isReleaseFinished, startable, type ReleaseCluster, type ReleaseRecord } from './release.js';
 import { promoteClaim } from './release-validation.js';
 import type { ReleaseEvent, ReleaseStore } from './release-store.js';
-import type { Runner } from './runner.js';
-import type { DeploymentStore } from './store.js';
 
-export interface CoordinatorOptions {
+export interface CoordinatorOptions extends CommandOptions {
   releases: ReleaseStore;
-  store: DeploymentStore;
-  runner: Runner;
-  peers: Peers;
-  cloud: CloudProvider;
-  regions?: CloudRegions;
-  releaseConcurrency: number;
   /** Leases on releases; their lock keys are `${locksPrefix}lock:<name>`. */
   locks: LeasedLocks;
   locksPrefix: string;
@@ -43,7 +33,7 @@ export function clusterDeploymentId(releaseId: string, kind: 'w' | 'x', wave: nu
 }
 
 export function startReleaseCoordinator(options: CoordinatorOptions) {
-  const { releases, store, runner, locks, logger } = options;
+  const { releases, store, locks, logger } = options;
   const now = () => new Date().toISOString();
 
   async function submit(
@@ -106,13 +96,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
         `${c.service} ${c.env} is changed only by ${policy.approvers.join(', ')}; ${r.by} is not one of them`,
       );
     // What it was checked against: a deployment that waits behind another checks it again (actions.ts).
-    const checked = {
-      from: change.from?.group ?? null,
-      image: change.from?.image ?? null,
-      commit: change.from?.commit ?? null,
-      said: `${change.from?.image ?? 'nothing'} → ${c.image}`,
-      by: 'release' as const,
-    };
+    const checked = confirmation(change.from, c.image, 'release');
     return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version, checked } : { checked };
   }
 
@@ -193,7 +177,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
   /** rollback-all: the previous (image, config commit) of a cluster this release changed. */
   async function rollBack(r: ReleaseRecord, wave: number, index: number, events: NewEvent[]) {
     const c = r.waves[wave]!.clusters[index]!;
-    const [current, previous] = await store.releases(c.service, c.env, 2);
+    const [current, previous] = await store.history(c.service, c.env, 2);
     if (!current || current.deployment !== c.deployment || !previous) {
       c.reason = 'kept: nothing earlier of this release to go back to';
       return;
@@ -208,13 +192,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
         context: {
           group: previous.group,
           // Checked again when it holds the cluster: a person's deploy it waited behind is not undone.
-          confirmed: {
-            from: current.group,
-            image: current.image,
-            commit: current.commit,
-            said: `${current.image} → ${previous.image}`,
-            by: 'release',
-          },
+          confirmed: confirmation(current, previous.image, 'release'),
         },
       },
       previous.image,
@@ -269,7 +247,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     if (!r.failure && !r.cancel && r.notBefore && Date.now() < Date.parse(r.notBefore)) {
       for (const item of r.items) {
         if (!item.promotedFrom) continue;
-        const [serving] = await store.releases(item.service, item.promotedFrom.env, 1);
+        const [serving] = await store.history(item.service, item.promotedFrom.env, 1);
         if (serving?.deployment !== item.promotedFrom.deployment) {
           r.failure = `${item.service} ${item.promotedFrom.env} no longer serves ${item.image} (replaced or rolled back) before the promotion's wait ended`;
           events.push({ type: 'stopped', reason: r.failure });
@@ -339,11 +317,8 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
     const clusters = r.waves.flatMap((w) => w.clusters);
     for (const c of clusters.filter((c) => c.state === 'pending')) c.state = 'not-started';
     if (r.cancel) {
-      for (const c of clusters.filter((c) => c.state === 'deploying')) {
-        const d = await store.get(c.deployment!);
-        if (!d || isFinished(d) || (await store.control(d.id)).cancel) continue;
-        await runner.control(d.id, 'cancel', r.cancel, { by: r.cancel, release: r.id });
-      }
+      for (const c of clusters.filter((c) => c.state === 'deploying'))
+        await cancelOnce(options, c.deployment!, { by: r.cancel, release: r.id });
     }
     if (clusters.some((c) => c.state === 'deploying' || c.state === 'rolling-back')) return events;
     if (r.failure && !r.cancel && r.onFailure === 'rollback-all') {

@@ -21,7 +21,7 @@ import type { DeploymentStore } from './store.js';
 export interface RetentionDeps extends RegionalDeps {
   store: DeploymentStore;
   logger: Logger;
-  /** The release slots (for the deployments its hold gives the cluster on to). */
+  /** The slots (for the deployments its hold gives the cluster on to). */
   limit?: number;
   /** Starts deployments admitted as it gives a cluster on (else the runner's sweep does). */
   start?: (ids: string[]) => Promise<void>;

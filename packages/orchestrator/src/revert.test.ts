@@ -37,7 +37,7 @@ beforeAll(async () => {
   const first = { id: 'dep-release0', service: 'search', env: 'prod', createdAt: new Date().toISOString() };
   await store.admit({ ...first, actions: [], context: {} } as unknown as Deployment, 2);
   for (const [n, image] of ['img-10', 'img-11', 'img-12', 'img-13'].entries()) {
-    await store.recordRelease('search', 'prod', {
+    await store.recordServed('search', 'prod', {
       deployment: `dep-release${n}`,
       image,
       commit: `config${n}`,
@@ -71,7 +71,7 @@ describe('revert-commit', () => {
 
 describe('undo', () => {
   it('goes back to the release before what serves now, and no further after a failed deployment left its group in service', async () => {
-    const releases = await store.releases('search', 'prod', 2); // img-13 on v003, img-12 on v002
+    const releases = await store.history('search', 'prod', 2); // img-13 on v003, img-12 on v002
     expect(undoTarget(releases, { name: 'search-prod-v003', deployment: 'dep-release3' })).toEqual({
       current: releases[0],
       previous: releases[1],

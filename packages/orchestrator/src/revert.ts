@@ -5,21 +5,21 @@
  * reverts and why.
  */
 import { ConflictError, principalOf, UnprocessableError, type TypedOperations } from '@slipway/core';
-import { changeWith, prepareDeployment, previewPrepared, type OperationsOptions } from './operations.js';
+import { changeWith, prepareDeployment, previewPrepared, type CommandOptions } from './commands.js';
 import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
-import type { Release } from './store.js';
+import type { Served } from './store.js';
 
 export interface RevertTarget {
-  /** The release now running, which holds the commit. */
-  current: Release;
-  /** The newest earlier release whose artifact does not hold it. */
-  target: Release;
+  /** What serves now (the newest entry of the history), which holds the commit. */
+  current: Served;
+  /** The newest earlier entry whose artifact does not hold it. */
+  target: Served;
   version: string;
 }
 
-/** Finds the release to go back to, or says in words why there is none. */
+/** Finds the entry of the history to go back to, or says in words why there is none. */
 export async function findRevertTarget(
-  options: Pick<OperationsOptions, 'store' | 'peers'>,
+  options: Pick<CommandOptions, 'store' | 'peers'>,
   service: string,
   env: string,
   commit: string,
@@ -27,10 +27,10 @@ export async function findRevertTarget(
   const { store, peers } = options;
   if (!peers.contains)
     throw new UnprocessableError('this orchestrator cannot ask baking which artifact holds a commit');
-  const releases = await store.releases(service, env, 50);
+  const releases = await store.history(service, env, 50);
   const [current, ...earlier] = releases;
   if (!current) throw new ConflictError(`${service} ${env} has no release yet`);
-  const versionOf = async (r: Release) => (await peers.image(r.image))?.version;
+  const versionOf = async (r: Served) => (await peers.image(r.image))?.version;
   const currentVersion = await versionOf(current);
   if (!currentVersion)
     throw new UnprocessableError(`the image ${current.image} running in ${service} ${env} has no version`);
@@ -63,7 +63,7 @@ export async function findRevertTarget(
 }
 
 /** revertCommit and its preview, typed from the document (app.ts checks that every operation has one). */
-export function createRevertOperations(options: OperationsOptions) {
+export function createRevertOperations(options: CommandOptions) {
   /** What a revert would deploy: the newest earlier release without the commit, from what serves now. */
   async function planRevert(
     service: string,

@@ -67,11 +67,16 @@ const takeNewGroupOut: Action = {
     const { cloud } = ctx.deps;
     const d = ctx.deployment;
     const { group: created, previous, failureDetectedAt } = d.context;
-    const found = created ? await cloud.getServerGroup(created) : undefined;
-    if (!created || !found) return 'no new group';
+    if (!created) return 'no new group';
+    // The new group, and the previous one with its targets' health, read together (one round trip's time).
+    const [found, prior] = await Promise.all([
+      cloud.getServerGroup(created),
+      previous ? targetsHealthy(ctx, previous) : undefined,
+    ]);
+    if (!found) return 'no new group';
     if (!found.disabled) {
-      if (previous && (await cloud.getServerGroup(previous))) {
-        const { healthy, of } = await targetsHealthy(ctx, previous);
+      if (previous && prior?.found) {
+        const { healthy, of } = prior;
         if (of === 0 || healthy < of) throw new Error(`${previous} is not serving yet (${healthy} of ${of} healthy)`);
       } else {
         const others = (await cloud.listServerGroups(clusterName(d.service, d.env))).filter(

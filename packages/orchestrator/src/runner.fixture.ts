@@ -88,7 +88,7 @@ export async function orchestratorFixture(
     cloud,
     peers: standInPeers,
     logger,
-    releaseConcurrency: 2,
+    slots: 2,
     pollMs: 20,
     jobLockMs: 2000,
     sweepMs: 200,
@@ -104,7 +104,7 @@ export async function orchestratorFixture(
     runner,
     peers: standInPeers,
     cloud,
-    releaseConcurrency: 2,
+    slots: 2,
     followConnection: () => blockingConnection(redis),
     tokens: createTokenVerifier({
       'admin-token': { subject: 'ada', role: 'admin' },

@@ -6,7 +6,7 @@ import type { CloudProvider } from '@slipway/cloud';
 import { createLogger, createRedis, createTokenVerifier, fenceKeyOf, lockKeyOf, type Redis } from '@slipway/core';
 import { eventually, standInCloud, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
-import { submitDeployment } from './operations.js';
+import { submitDeployment } from './commands.js';
 import { standInPeers } from './runner.fixture.js';
 import { startRunner, type Runner } from './runner.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
@@ -52,7 +52,7 @@ beforeAll(async () => {
     cloud,
     peers,
     logger,
-    releaseConcurrency: 2,
+    slots: 2,
     pollMs: 20,
     jobLockMs: 2000,
     sweepMs: 200,
@@ -70,7 +70,7 @@ afterAll(async () => {
 
 const submit = (service: string, queue = false) =>
   submitDeployment(
-    { store, runner, peers, cloud, releaseConcurrency: 2 },
+    { store, runner, peers, cloud, slots: 2 },
     { service, env: 'prod', image: `img-${service}`, message: 'race', queue },
     'dave',
   );
@@ -152,7 +152,7 @@ describe('leases', () => {
       runner,
       peers,
       cloud,
-      releaseConcurrency: 2,
+      slots: 2,
       followConnection: () => redis.duplicate(),
       tokens,
       logger,
@@ -203,7 +203,7 @@ describe('what a deployer may ask of a deployment (#24)', () => {
       runner,
       peers: withPeers,
       cloud,
-      releaseConcurrency: 2,
+      slots: 2,
       followConnection: () => redis.duplicate(),
       tokens: createTokenVerifier({
         'admin-token': { subject: 'ada', role: 'admin' },

@@ -8,7 +8,7 @@
  * Pause takes effect between actions; cancel and rollback between actions or inside any wait.
  *
  * The semantics a person meets (README, "Pause, cancel, roll back"):
- * - a paused deployment keeps its cluster's lock and gives its release slot back; resumed (or
+ * - a paused deployment keeps its cluster's lock and gives its slot back; resumed (or
  *   cancelled, or rolled back) it takes a free slot or queues for one;
  * - a request is saved against the record as it is (set-control.lua), so a pause and a cancel
  *   never cross unseen: the pause is saved only while no cancel or rollback waits;
@@ -45,7 +45,7 @@ export interface EngineOptions extends ActionDeps {
   /** One provider per region (AWS): each deployment acts in its cluster's; absent, `cloud` serves all. */
   regions?: CloudRegions;
   /** How many deployments may run at once across all services (Wealthfront's 2). */
-  releaseConcurrency: number;
+  slots: number;
   notifier: Notifier;
   /** Fault injection for drills: the process kills itself after this action finishes… */
   crashAfter?: string;
@@ -74,7 +74,7 @@ export const jobIdOf = (job: JobData) => `${job.id}-${job.run}`;
 /** The deployment engine without its timers and queue: what the runner and the interleaving explorer drive. */
 export function createDeploymentEngine(options: EngineOptions & { queue: RunQueue; consumer?: string }) {
   const { store, logger, queue } = options;
-  const limit = options.releaseConcurrency;
+  const limit = options.slots;
   const wait = options.sleep ?? sleep;
   const now = () => new Date().toISOString();
   const die = (where: string, id: string) => {
@@ -128,16 +128,20 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
 
   async function startAdmitted(ids: string[]): Promise<void> {
     for (const id of ids) {
-      const next = await store.get(id);
+      // Read and said together (one round trip): the event takes the record's state, and is
+      // refused, as the read says, when it had finished.
+      const [next] = await Promise.all([store.get(id), store.event({ type: 'admitted', deployment: id, at: now() })]);
       if (!next || isFinished(next)) continue;
-      await event(next, 'admitted');
       await enqueue(next);
     }
   }
 
   /**
    * Turns the deployment back: the action at hand and every forward action left are marked, the
-   * rollback's actions appended, and all saved before any of them touches the cloud.
+   * rollback's actions appended, and all saved before any of them touches the cloud — with the
+   * start of the first of them in the same fenced step (nothing is checked between the two: a
+   * deployment turning back acts on no request). Answers the control requests and whether that
+   * first action was saved as started.
    */
   async function turnBack(
     d: Deployment,
@@ -146,7 +150,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     at: 'failed' | 'skipped',
     before: TransitionOptions['events'] = [],
     request?: 'cancel' | 'rollback',
-  ): Promise<Control> {
+  ): Promise<{ control: Control; begun: boolean }> {
     const record = d.actions[d.current];
     if (record && record.state !== 'done') {
       record.state = at;
@@ -159,9 +163,18 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     d.actions.push(...plan.map((a) => ({ name: a.name, state: 'pending' as const, attempts: 0 })));
     delete d.context.progress;
     delete d.context.secondsLeft;
-    return (
-      await commit(d, 'turning-back', { to: state, reason, actions: plan.map((a) => a.name) }, { events: before })
-    ).control;
+    const turning = { type: 'turning-back', to: state, reason, actions: plan.map((a) => a.name) };
+    const first = d.actions[d.current];
+    if (!first) return { control: (await commit(d, turning.type, turning, { events: before })).control, begun: false };
+    d.state = 'running';
+    Object.assign(first, { state: 'running', attempts: 1, startedAt: now() });
+    const { control } = await commit(
+      d,
+      'action-started',
+      { action: first.name, attempt: first.attempts },
+      { events: [...before, turning] },
+    );
+    return { control, begun: true };
   }
 
   function failureEnding(d: Deployment): Ending {
@@ -200,8 +213,8 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
   }
 
   /** Runs the deployment's actions from where its record says, until it finishes or pauses. */
-  async function drive(d: Deployment): Promise<void> {
-    let control = await store.control(d.id);
+  async function drive(d: Deployment, read: Control): Promise<void> {
+    let control = read;
     // The action at hand was saved as started with the end of the one before (advance): it runs at once.
     let begun = false;
     for (;;) {
@@ -212,14 +225,14 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
         const by = (control.cancel ?? control.rollback)!;
         const verb = kind === 'cancel' ? 'cancelled' : 'rolled back';
         if (!d.startedAt) return finish(d, 'cancelled', `cancelled by ${by} before it started`, kind);
-        control = await turnBack(
+        ({ control, begun } = await turnBack(
           d,
           kind === 'cancel' ? 'cancelled' : 'rolled-back',
           `${verb} by ${by}`,
           'skipped',
           [],
           kind,
-        );
+        ));
         continue;
       }
       if (d.current >= d.actions.length) {
@@ -288,9 +301,9 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
           continue;
         }
         // A health failure in service, or any other: the previous group back if the new one took traffic.
-        control = await turnBack(d, failureEnding(d), `${record.name}: ${message}`, 'failed', [
+        ({ control, begun } = await turnBack(d, failureEnding(d), `${record.name}: ${message}`, 'failed', [
           { type: 'action-failed', action: record.name, output: message },
-        ]);
+        ]));
         continue;
       }
       Object.assign(record, { state: 'done', output, finishedAt: now(), durationMs: Date.now() - started });
@@ -341,7 +354,8 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
 
   /** One run of a deployment (a job): from where its record stands until it finishes or pauses. */
   async function process(job: JobData, renewMs?: number): Promise<void> {
-    const d = await store.get(job.id);
+    // The record and its control requests read together: one round trip to Redis, not two.
+    const [d, control] = await Promise.all([store.get(job.id), store.control(job.id)]);
     if (!d || isFinished(d) || d.state === 'paused' || (d.run ?? 1) !== job.run) return;
     // The lease of the lock and slot, renewed while this run holds the deployment.
     const renewal =
@@ -352,7 +366,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
             renewMs,
           );
     try {
-      await drive(d);
+      await drive(d, control);
     } catch (error) {
       // Another writer moved it on (a replica, the API, a sweep): its record says what happens next.
       if (error instanceof StaleWrite) {
@@ -422,7 +436,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     if (!d || isFinished(d)) {
       const [service = '', env = ''] = d ? [d.service, d.env] : (cluster ?? ':').split(':');
       logger.warn({ deployment: id, state: d?.state ?? 'missing' }, 'reclaiming a lock and slot');
-      await startAdmitted(await store.release({ id, service, env }, limit));
+      await startAdmitted(await store.reclaim({ id, service, env }, limit));
       return;
     }
     try {
@@ -604,7 +618,7 @@ export function startRunner(options: RunnerOptions) {
         (job: Job<JobData>) => engine.process(job.data, options.renewMs ?? 5000),
         { ...connection, prefix: options.queuePrefix },
         {
-          concurrency: Math.max(4, options.releaseConcurrency * 2),
+          concurrency: Math.max(4, options.slots * 2),
           lockDuration: options.jobLockMs,
           stalledInterval: Math.max(500, Math.floor(options.jobLockMs / 2)),
           maxStalledCount: 1000,

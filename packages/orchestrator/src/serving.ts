@@ -10,7 +10,7 @@ import type { CloudListing, CloudProvider, ServerGroup, TargetHealth } from '@sl
 import { clusterName } from '@slipway/core';
 import type { DeploymentState } from './deployment.js';
 import { cloudOf, clusterRegion, type RegionalDeps } from './regions.js';
-import type { DeploymentStore, Release } from './store.js';
+import type { DeploymentStore, Served } from './store.js';
 
 export interface ClusterDeps extends RegionalDeps {
   store: DeploymentStore;
@@ -21,27 +21,27 @@ export interface ClusterNow {
   /** Oldest first, as the cloud lists them. */
   groups: ServerGroup[];
   active?: ServerGroup;
-  /** Newest first. */
-  releases: Release[];
+  /** What the cluster served, newest first (its history). */
+  history: Served[];
   /** The groups a succeeded deployment put in service (the store's vetted). */
   vetted: Set<string>;
 }
 
-/** How many recorded releases are read: the store keeps the last 100 of a cluster. */
-const RELEASES_READ = 100;
+/** How much of a cluster's history is read: the store keeps the last 100 of a cluster. */
+const HISTORY_KEPT = 100;
 
 export async function clusterNow(deps: ClusterDeps, service: string, env: string): Promise<ClusterNow> {
   const region = await clusterRegion(deps.store, service, env);
-  const [groups, releases, vetted] = await Promise.all([
+  const [groups, history, vetted] = await Promise.all([
     cloudOf(deps, region).listServerGroups(clusterName(service, env)),
-    deps.store.releases(service, env, RELEASES_READ),
+    deps.store.history(service, env, HISTORY_KEPT),
     deps.store.vetted(service, env),
   ]);
   return {
     ...(region ? { region } : {}),
     groups,
     active: [...groups].reverse().find((g) => !g.disabled),
-    releases,
+    history,
     vetted: new Set(vetted),
   };
 }
@@ -90,15 +90,15 @@ export async function clustersNow(
       const region = regions[i];
       const { byCluster, listing } = await listingOf(region);
       const groups = byCluster.get(clusterName(service, env)) ?? [];
-      // A cluster with no group has nothing its releases or vetted groups would describe.
-      const [releases, vetted] = groups.length
-        ? await Promise.all([deps.store.releases(service, env, RELEASES_READ), deps.store.vetted(service, env)])
+      // A cluster with no group has nothing its history or vetted groups would describe.
+      const [history, vetted] = groups.length
+        ? await Promise.all([deps.store.history(service, env, HISTORY_KEPT), deps.store.vetted(service, env)])
         : [[], []];
       const now: ClusterNow = {
         ...(region ? { region } : {}),
         groups,
         active: [...groups].reverse().find((g) => !g.disabled),
-        releases,
+        history,
         vetted: new Set(vetted),
       };
       health.set(now, listing.targetHealth);
@@ -121,10 +121,10 @@ export interface Serving {
 export function servingOf(now: ClusterNow): Serving | undefined {
   const g = now.active;
   if (!g) return undefined;
-  const release = now.releases.find((r) => r.group === g.name);
-  const image = release?.image ?? g.tags?.image;
-  const commit = release?.commit ?? g.tags?.commit;
-  const deployment = release?.deployment ?? g.tags?.deployment;
+  const served = now.history.find((r) => r.group === g.name);
+  const image = served?.image ?? g.tags?.image;
+  const commit = served?.commit ?? g.tags?.commit;
+  const deployment = served?.deployment ?? g.tags?.deployment;
   return {
     group: g.name,
     ...(image ? { image } : {}),

@@ -38,7 +38,7 @@ function deployment(id: string, service: string, env = 'prod', queue = false): D
   };
 }
 
-describe('the release queue', () => {
+describe('admission', () => {
   let store: DeploymentStore;
   beforeAll(() => {
     store = createRedisDeploymentStore({ redis, prefix: redisServer.prefix() });
@@ -51,7 +51,7 @@ describe('the release queue', () => {
     expect(winners).toHaveLength(1);
     const winner = racing[answers.findIndex((a) => a.outcome === 'run')]!;
     expect(answers.filter((a) => a.outcome === 'conflict' && a.holder === winner.id)).toHaveLength(19);
-    expect(await store.release(winner, 2)).toEqual([]);
+    expect(await store.reclaim(winner, 2)).toEqual([]);
     expect(await store.holder('race', 'prod')).toBeUndefined();
   });
 
@@ -66,7 +66,7 @@ describe('the release queue', () => {
       expect((await store.running()).length).toBeLessThanOrEqual(2);
       const done = [...running][0]!;
       running.delete(done);
-      for (const id of await store.release(
+      for (const id of await store.reclaim(
         six.find((d) => d.id === done)!,
         2,
       )) {
@@ -82,9 +82,9 @@ describe('the release queue', () => {
     const second = deployment('dep-q2', 'queued', 'prod', true);
     expect(await store.admit(first, 2)).toEqual({ outcome: 'run' });
     expect(await store.admit(second, 2)).toEqual({ outcome: 'waiting', holder: 'dep-q1' });
-    expect(await store.release(first, 2)).toEqual(['dep-q2']);
+    expect(await store.reclaim(first, 2)).toEqual(['dep-q2']);
     expect(await store.holder('queued', 'prod')).toBe('dep-q2');
-    expect(await store.release(second, 2)).toEqual([]);
+    expect(await store.reclaim(second, 2)).toEqual([]);
   });
 });
 
@@ -134,11 +134,26 @@ describe('transitions', () => {
     ]);
   });
 
+  it("gives an event said without reading the record the record's state, and refuses it once the deployment finished", async () => {
+    const d = deployment('dep-said', 'said');
+    expect(await store.admit(d, 2)).toEqual({ outcome: 'run' });
+    expect(await store.event({ type: 'admitted', deployment: d.id, at: 'now' })).toBe(true);
+    const finished = (await store.get(d.id))!;
+    finished.state = 'cancelled';
+    await store.transition(finished, { event: { type: 'finished' }, mode: 'finish', limit: 2 });
+    expect(await store.event({ type: 'admitted', deployment: d.id, at: 'later' })).toBe(false);
+    expect((await store.events(d.id)).map((e) => e.event)).toEqual([
+      expect.objectContaining({ type: 'queued' }),
+      { type: 'admitted', deployment: d.id, at: 'now', state: 'queued' },
+      expect.objectContaining({ type: 'finished', state: 'cancelled' }),
+    ]);
+  });
+
   it('records a release once however often the record action runs', async () => {
     const release = { deployment: 'dep-once', image: 'img-1', commit: 'c', group: 'once-prod-v001', at: '' };
-    await store.recordRelease('once', 'prod', release);
-    await store.recordRelease('once', 'prod', release);
-    expect(await store.releases('once', 'prod', 10)).toHaveLength(1);
+    await store.recordServed('once', 'prod', release);
+    await store.recordServed('once', 'prod', release);
+    expect(await store.history('once', 'prod', 10)).toHaveLength(1);
   });
 });
 
@@ -220,7 +235,7 @@ describe('one item of a large catalog', () => {
     ] as const) {
       const id = `dep-${service}-${env}`;
       await finished(id, service, env, n, { imageVersion: '1.0.0', params: { region: 'eu' } });
-      await store.recordRelease(service, env, {
+      await store.recordServed(service, env, {
         deployment: id,
         image: 'img-1',
         commit: 'c',
@@ -247,7 +262,7 @@ describe('one item of a large catalog', () => {
     for (const [i, env] of ['sa', 'sb'].entries()) {
       const id = `dep-kept-${env}`;
       await finished(id, 'kept', env, 300 + i, { imageVersion: '2.0.0' });
-      await store.recordRelease('kept', env, {
+      await store.recordServed('kept', env, {
         deployment: id,
         image: 'img-2',
         commit: 'c',
@@ -267,7 +282,7 @@ describe('one item of a large catalog', () => {
     expect(read).toEqual([]);
   });
 
-  it("reads every service's metadata in one list for the whole sync report, not once per service", async () => {
+  it("reads every service's metadata in one list for the whole sync report, not once per service, and the clusters' releases in one read", async () => {
     const asked: string[] = [];
     const peers = {
       async service(name: string) {
@@ -286,7 +301,7 @@ describe('one item of a large catalog', () => {
     ] as const) {
       const id = `dep-${service}-${env}`;
       await finished(id, service, env, n, { imageVersion: '1.0.0' });
-      await store.recordRelease(service, env, {
+      await store.recordServed(service, env, {
         deployment: id,
         image: 'img-1',
         commit: 'c',
@@ -294,11 +309,21 @@ describe('one item of a large catalog', () => {
         at: '',
       });
     }
-    const report = await syncReport({ store, peers }, { withRegions: false });
+    // And every cluster's newest release in one read, not a read per cluster.
+    const counted = {
+      ...store,
+      history: async (...args: Parameters<typeof store.history>) => (asked.push('releases'), store.history(...args)),
+      newestServed: async (clusters: Parameters<typeof store.newestServed>[0]) => (
+        asked.push(`newest releases of ${clusters.length}`),
+        store.newestServed(clusters)
+      ),
+    } as typeof store;
+    const report = await syncReport({ store: counted, peers }, { withRegions: false });
     expect(report.map((s) => [s.service, s.inSync])).toEqual([
       ['half', false],
       ['whole', true],
     ]);
-    expect(asked).toEqual(['services']);
+    expect(report.find((s) => s.service === 'half')!.clusters.map((c) => c.image)).toEqual(['img-1', null]);
+    expect(asked).toEqual(['services', 'newest releases of 4']);
   });
 });

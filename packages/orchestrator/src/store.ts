@@ -2,7 +2,7 @@
  * Deployments in Redis: each record with a version, an index per service+env, every state
  * change as an event (a Redis stream, which the events endpoint replays and follows), the
  * control requests (pause, cancel, rollback) beside the record so a person never races the
- * worker's writes, the release queue — one deployment per service+env (a leased lock with a
+ * worker's writes, admission — one deployment per service+env (a leased lock with a
  * fencing token, core's lock.ts), at most N running at once (leased slots: the `running` sorted
  * set scored by lease end), the rest waiting in order — each cluster's vetted groups (those a
  * succeeded deployment put in service: the only rollback targets), and the outbox of outcomes.
@@ -29,7 +29,8 @@ export interface DeploymentEvent {
   [key: string]: unknown;
 }
 
-export interface Release {
+/** One entry of a cluster's history: what a succeeded deployment put in service. */
+export interface Served {
   deployment: string;
   image: string;
   commit: string;
@@ -129,7 +130,8 @@ export interface DeploymentStore {
   }>;
   /**
    * Appends an event while the deployment has not finished (and, with `version`, only for a
-   * writer that read the record at that version); answers false when refused.
+   * writer that read the record at that version); answers false when refused. An event without
+   * a state is given the record's, as saved (a writer that has not read the record).
    */
   event(event: DeploymentEvent, version?: number): Promise<boolean>;
   events(id: string, after?: string): Promise<{ id: string; event: DeploymentEvent }[]>;
@@ -140,7 +142,7 @@ export interface DeploymentStore {
     after: string,
     ms: number,
   ): Promise<{ id: string; event: DeploymentEvent }[]>;
-  /** Takes the service+env lock and a release slot, or says why not, and saves the new record with them. */
+  /** Takes the service+env lock and a slot, or says why not, and saves the new record with them. */
   admit(deployment: Deployment, limit: number): Promise<Admission>;
   /**
    * Saves a change of the record read at `deployment.version` (raising it) with its events and
@@ -149,13 +151,15 @@ export interface DeploymentStore {
    */
   transition(deployment: Deployment, options?: TransitionOptions): Promise<Transition>;
   /** Frees the lock and the slot of a finished or missing deployment (the sweep's reclaim); answers who may start. */
-  release(deployment: Pick<Deployment, 'id' | 'service' | 'env'>, limit: number): Promise<string[]>;
+  reclaim(deployment: Pick<Deployment, 'id' | 'service' | 'env'>, limit: number): Promise<string[]>;
   /** Extends the leases of a live deployment's lock and slot; throws Fenced when it lost its cluster. */
   renew(deployment: Deployment): Promise<void>;
   /** Deployments holding a slot, and those holding a lock waiting for one. */
   running(): Promise<string[]>;
   admissionQueue(): Promise<string[]>;
   holder(service: string, env: string): Promise<string | undefined>;
+  /** Each cluster's holder, all read in one round trip. */
+  holders(clusters: { service: string; env: string }[]): Promise<(string | undefined)[]>;
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
@@ -168,9 +172,12 @@ export interface DeploymentStore {
   /** A person's request, decided against the record as it is (set-control.lua). */
   setControl(id: string, kind: keyof Control, by: string, event: Omit<DeploymentEvent, 'at'>): Promise<ControlAnswer>;
   control(id: string): Promise<Control>;
-  /** Records the release once per deployment, however often it is asked. */
-  recordRelease(service: string, env: string, release: Release): Promise<void>;
-  releases(service: string, env: string, limit: number): Promise<Release[]>;
+  /** Records what a succeeded deployment put in service, once per deployment however often it is asked. */
+  recordServed(service: string, env: string, served: Served): Promise<void>;
+  /** The cluster's history: what it served, newest first (the last 100; the Redis key is still `releases`). */
+  history(service: string, env: string, limit: number): Promise<Served[]>;
+  /** Each cluster's newest entry of its history (undefined: none yet), all read in one round trip. */
+  newestServed(clusters: { service: string; env: string }[]): Promise<(Served | undefined)[]>;
   /** The cluster's groups that a succeeded deployment put in service (before this was kept: its recorded releases). */
   vetted(service: string, env: string): Promise<string[]>;
   /** A group destroyed is no longer vetted (its name may come again after 999). */
@@ -325,7 +332,11 @@ export function createRedisDeploymentStore({
       const id = event.deployment;
       const keys = [key('deployment', id), key('version', id), key('events', id), key('events')];
       return (
-        (await lua['append-event'](keys, [version === undefined ? '' : String(version), JSON.stringify(event)])) !== 0
+        (await lua['append-event'](keys, [
+          version === undefined ? '' : String(version),
+          JSON.stringify(event),
+          event.state === undefined ? '1' : '',
+        ])) !== 0
       );
     },
     async events(id, after) {
@@ -407,7 +418,7 @@ export function createRedisDeploymentStore({
         ...(resumed ? { resumed } : {}),
       };
     },
-    async release(d, limit) {
+    async reclaim(d, limit) {
       return (await lua.reclaim(keysOf(d), [
         d.id,
         limit,
@@ -435,6 +446,15 @@ export function createRedisDeploymentStore({
     },
     async holder(service, env) {
       return (await redis.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner')) ?? undefined;
+    },
+    async holders(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.hget(lockKeyOf(prefix, `${service}:${env}`), 'owner');
+      return ((await pipeline.exec()) ?? []).map(([error, owner]) => {
+        if (error) throw error;
+        return typeof owner === 'string' ? owner : undefined;
+      });
     },
     lock: (service, env) => locks.get(`${service}:${env}`),
     async locks() {
@@ -494,11 +514,20 @@ export function createRedisDeploymentStore({
     async control(id) {
       return (await redis.hgetall(key('control', id))) as Control;
     },
-    async recordRelease(service, env, release) {
+    async recordServed(service, env, release) {
       await lua['record-release']([key('releases', service, env)], [release.deployment, JSON.stringify(release)]);
     },
-    async releases(service, env, limit) {
-      return (await redis.lrange(key('releases', service, env), 0, limit - 1)).map((r) => JSON.parse(r) as Release);
+    async history(service, env, limit) {
+      return (await redis.lrange(key('releases', service, env), 0, limit - 1)).map((r) => JSON.parse(r) as Served);
+    },
+    async newestServed(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.lindex(key('releases', service, env), 0);
+      return ((await pipeline.exec()) ?? []).map(([error, found]) => {
+        if (error) throw error;
+        return typeof found === 'string' ? (JSON.parse(found) as Served) : undefined;
+      });
     },
     async vetted(service, env) {
       const [members, recorded] = await Promise.all([
@@ -507,7 +536,7 @@ export function createRedisDeploymentStore({
       ]);
       if (recorded) return members.sort();
       // A cluster last deployed before vetted groups were kept: every recorded release succeeded.
-      return [...new Set((await this.releases(service, env, 100)).map((r) => r.group))].sort();
+      return [...new Set((await this.history(service, env, 100)).map((r) => r.group))].sort();
     },
     async forgetVetted(service, env, group) {
       await redis.srem(key('vetted', service, env), group);
@@ -534,7 +563,7 @@ export function createRedisDeploymentStore({
         value = await work();
       } finally {
         clearInterval(renewing);
-        admitted = await this.release({ id, service, env }, limit);
+        admitted = await this.reclaim({ id, service, env }, limit);
       }
       return { held: true, value, admitted };
     },

@@ -13,7 +13,7 @@ import type { Peers } from './peers.js';
 import { isReleaseFinished } from './release.js';
 import type { ReleaseStore } from './release-store.js';
 import type { OrchestratorComponents as components } from '@slipway/orchestrator-api';
-import type { DeploymentStore } from './store.js';
+import type { DeploymentStore, Served } from './store.js';
 
 export type SyncSet = components['schemas']['SyncSet'];
 export type SyncCluster = SyncSet['clusters'][number];
@@ -51,8 +51,9 @@ export async function syncReport(
       );
     return versions.get(image)!;
   };
+  const newest = new Map<string, Served | undefined>();
   const cluster = async (service: string, env: string): Promise<SyncCluster> => {
-    const [serving] = await deps.store.releases(service, env, 1);
+    const serving = newest.get(`${service}:${env}`);
     // A release that kept its version and region answers alone (one recorded before asks its deployment).
     if (serving?.version !== undefined && serving.region !== undefined)
       return {
@@ -91,12 +92,20 @@ export async function syncReport(
     options.service === undefined && deps.peers.services
       ? new Map((await deps.peers.services()).map((s) => [s.name, s]))
       : undefined;
-  // Listed, what is left is mostly Redis, whose connection pipelines the reads sent together.
-  const perService = await mapAtMost(services, listed ? LISTED_AT_ONCE : READ_AT_ONCE, async (service) => {
-    const record = listed ? listed.get(service) : await deps.peers.service(service);
+  const records = await mapAtMost(services, listed ? LISTED_AT_ONCE : READ_AT_ONCE, async (service) => ({
+    service,
+    sets: [...syncSets((listed ? listed.get(service) : await deps.peers.service(service))?.properties ?? {})],
+  }));
+  // Every member's newest release in one round trip, not a read per cluster.
+  const members = records.flatMap(({ service, sets }) =>
+    sets.flatMap(([, envs]) => envs.map((env) => ({ service, env }))),
+  );
+  const releases = await deps.store.newestServed(members);
+  members.forEach(({ service, env }, i) => newest.set(`${service}:${env}`, releases[i]));
+  const perService = await mapAtMost(records, LISTED_AT_ONCE, async ({ service, sets }) => {
     const report: SyncSet[] = [];
-    for (const [set, members] of syncSets(record?.properties ?? {})) {
-      report.push(compare(service, set, await Promise.all(members.map((env) => cluster(service, env)))));
+    for (const [set, envs] of sets) {
+      report.push(compare(service, set, await Promise.all(envs.map((env) => cluster(service, env)))));
     }
     return report;
   });

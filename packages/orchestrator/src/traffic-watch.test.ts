@@ -14,7 +14,7 @@ import {
   type TestRedis,
 } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
-import { submitDeployment } from './operations.js';
+import { submitDeployment } from './commands.js';
 import type { Peers } from './peers.js';
 import { startRunner, type Runner } from './runner.js';
 import { createRedisDeploymentStore, type DeploymentStore } from './store.js';
@@ -74,7 +74,7 @@ beforeAll(async () => {
     cloud,
     peers,
     logger,
-    releaseConcurrency: 2,
+    slots: 2,
     pollMs: 50,
     jobLockMs: 5000,
     sweepMs: 1000,
@@ -92,7 +92,7 @@ afterAll(async () => {
 
 async function deploy(image: keyof typeof IMAGES, params: Record<string, unknown> = {}): Promise<Deployment> {
   const d = await submitDeployment(
-    { store, runner, peers, cloud, releaseConcurrency: 2 },
+    { store, runner, peers, cloud, slots: 2 },
     { service: 'search', env: 'prod', image, message: `deploy ${image}`, params },
     'dave',
   );

@@ -1,7 +1,7 @@
 /**
  * The example repositories `npm start` serves when SLIPWAY_CONFIG_REPO_URL and
- * SLIPWAY_INFRA_REPO_URL are not set: each numbered folder of infra/examples/config/<service>-<env>/
- * and of infra/examples/infra/ becomes one commit, in order, of a bare repository under
+ * SLIPWAY_INFRA_REPO_URL are not set: each numbered folder of examples/config/<service>-<env>/
+ * and of examples/infra/ becomes one commit, in order, of a bare repository under
  * $SLIPWAY_HOME. Made once; after that they are yours to change.
  */
 import { execFile } from 'node:child_process';

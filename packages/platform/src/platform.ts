@@ -136,11 +136,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const configRepoUrl =
       options.env?.SLIPWAY_CONFIG_REPO_URL ??
       process.env.SLIPWAY_CONFIG_REPO_URL ??
-      (await ensureExampleConfigRepos(join(ROOT, 'infra', 'examples', 'config'), home));
+      (await ensureExampleConfigRepos(join(ROOT, 'examples', 'config'), home));
     const infraRepoUrl =
       options.env?.SLIPWAY_INFRA_REPO_URL ??
       process.env.SLIPWAY_INFRA_REPO_URL ??
-      (await ensureExampleInfraRepo(join(ROOT, 'infra', 'examples', 'infra'), home, options.portBase));
+      (await ensureExampleInfraRepo(join(ROOT, 'examples', 'infra'), home, options.portBase));
     await ensureChatFiles(home);
     const urls: Platform['urls'] = {};
     for (const name of SERVICES) urls[name] = `http://127.0.0.1:${options.portBase + PORT_OFFSETS[name]}`;

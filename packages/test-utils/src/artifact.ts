@@ -1,6 +1,6 @@
 /**
  * A service artifact as `npm pack` makes it (a .tgz whose files are under `package/`), from the
- * example service in infra/examples/search, with the version given and, if asked, broken: its
+ * example service in examples/search, with the version given and, if asked, broken: its
  * health check fails once `unhealthyAfterSeconds` have passed, or it answers `errorRate` of its
  * requests with 500, or takes about `latencyMs` to answer.
  */
@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 
 const run = promisify(execFile);
-export const EXAMPLE_SERVICE_DIR = fileURLToPath(new URL('../../../infra/examples/search/', import.meta.url));
+export const EXAMPLE_SERVICE_DIR = fileURLToPath(new URL('../../../examples/search/', import.meta.url));
 
 export async function packExampleService(
   outDir: string,

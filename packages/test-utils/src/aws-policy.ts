@@ -1,5 +1,5 @@
 /**
- * The IAM policy the README documents (infra/aws/iam-policy.json) against what the code really
+ * The IAM policy the README documents (templates/aws/iam-policy.json) against what the code really
  * asks AWS for: every moto test file records the calls signed with the code's key (moto's
  * recorder), writes them to test/artifacts/aws-actions/<file>.json for scripts/aws-policy.mjs,
  * which generates the policy from them, and fails when one of them is not in the policy.
@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SLIPWAY_ACCESS_KEY, type TestMoto } from './moto.js';
 
-export const POLICY_FILE = fileURLToPath(new URL('../../../infra/aws/iam-policy.json', import.meta.url));
+export const POLICY_FILE = fileURLToPath(new URL('../../../templates/aws/iam-policy.json', import.meta.url));
 export const ACTIONS_DIR = fileURLToPath(new URL('../../../test/artifacts/aws-actions/', import.meta.url));
 
 interface Statement {

@@ -39,7 +39,7 @@ export interface DoctorDeps {
   env?: NodeJS.ProcessEnv;
   /** What every AWS client is made with (tests: moto's endpoint and credentials). */
   client?: { region?: string; endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
-  /** Where infra/aws/iam-policy.json is (found above the CLI's own files by default). */
+  /** Where templates/aws/iam-policy.json is (found above the CLI's own files by default). */
   policyFile?: string;
 }
 
@@ -69,7 +69,7 @@ const messageOf = (error: unknown) => {
 /** The documented policy, found by walking up from this file (the CLI runs from its checkout). */
 function findPolicy(): string | undefined {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const file = join(dir, 'infra', 'aws', 'iam-policy.json');
+    const file = join(dir, 'templates', 'aws', 'iam-policy.json');
     if (existsSync(file)) return file;
     if (dirname(dir) === dir) return undefined;
   }
@@ -264,7 +264,7 @@ async function dryRun(ec2: EC2Client, vpcId: string | undefined, say: Say) {
     say(
       'permissions (EC2 DryRun)',
       'fail',
-      `refused: ${denied.join(', ')} — attach infra/aws/iam-policy.json to the services' role`,
+      `refused: ${denied.join(', ')} — attach templates/aws/iam-policy.json to the services' role`,
     );
   else if (allowed.length)
     say(
@@ -284,7 +284,11 @@ async function simulate(
   say: Say,
 ) {
   if (!policyFile) {
-    say('permissions (IAM simulation)', 'skip', 'infra/aws/iam-policy.json not found: run the CLI from its checkout');
+    say(
+      'permissions (IAM simulation)',
+      'skip',
+      'templates/aws/iam-policy.json not found: run the CLI from its checkout',
+    );
     return;
   }
   const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { Statement: { Action: string | string[] }[] };
@@ -322,7 +326,7 @@ async function simulate(
       say(
         'permissions (IAM simulation)',
         'fail',
-        `${source} may not: ${denied.join(', ')} — attach infra/aws/iam-policy.json (its placeholders filled in)${env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY ? '' : '; set SLIPWAY_AWS_PERMISSIONS_BOUNDARY to the boundary it names'}`,
+        `${source} may not: ${denied.join(', ')} — attach templates/aws/iam-policy.json (its placeholders filled in)${env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY ? '' : '; set SLIPWAY_AWS_PERMISSIONS_BOUNDARY to the boundary it names'}`,
       );
     else say('permissions (IAM simulation)', 'ok', `all ${actions.length} actions of the policy allowed for ${source}`);
   } catch (error) {

@@ -84,7 +84,7 @@ export interface AwsProviderOptions extends AwsClientOptions {
   /** The load balancers' own subnets: public ones for an internet-facing load balancer in front of private instances. */
   loadBalancerSubnets?: string[];
   vpcId: string;
-  /** The port the service image starts the service on (infra/packer/service-aws.json): 8080. */
+  /** The port the service image starts the service on (templates/packer/service-aws.json): 8080. */
   instancePort?: number;
   /** Judge instances by HTTP probes of their private addresses (an orchestrator inside the VPC) instead of EC2's status checks. */
   directProbes?: boolean;

@@ -13,7 +13,7 @@
 import { InputError } from '@slipway/core';
 import type { UserData } from '../provider.js';
 
-/** Where the service runs on a Slipway service image (see infra/packer/service-aws.json). */
+/** Where the service runs on a Slipway service image (see templates/packer/service-aws.json). */
 export const INSTANCE_DIR = '/opt/slipway/instance';
 
 /** A reference to a secret, as written or as java.util.Properties escapes it (`${ssm\\:/a/b}`). */

@@ -75,3 +75,12 @@ export function saveState(file: string, state: LocalState): void {
   writeFileSync(partial, JSON.stringify(state, null, 1));
   renameSync(partial, file);
 }
+
+/** An instance of any group, by its id. */
+export function findInstance(state: LocalState, id: string): StoredInstance | undefined {
+  for (const group of Object.values(state.serverGroups)) {
+    const instance = group.instances[id];
+    if (instance) return instance;
+  }
+  return undefined;
+}

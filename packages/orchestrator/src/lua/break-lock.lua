@@ -10,5 +10,5 @@ redis.call('DEL', KEYS[9])
 redis.call('ZREM', KEYS[12], ARGV[1])
 redis.call('LREM', KEYS[13], 0, ARGV[1])
 redis.call('DEL', KEYS[14])
-local admitted = release_all(ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
+local admitted = free_all(ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
 return {1, info, admitted}

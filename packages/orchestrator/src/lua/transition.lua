@@ -39,7 +39,7 @@ local nowMs = tonumber(ARGV[10])
 local admitted = {}
 local outcome = ''
 if mode == 'finish' then
-  admitted = release_all(id, ARGV[7], ARGV[8], leaseMs, nowMs, ARGV[11])
+  admitted = free_all(id, ARGV[7], ARGV[8], leaseMs, nowMs, ARGV[11])
   -- The request it ended by is applied; any other is said, before the end, as never acted on.
   if ARGV[16] ~= '' then redis.call('HDEL', KEYS[8], ARGV[16]) end
   local unapplied = redis.call('HGETALL', KEYS[8])

@@ -61,7 +61,7 @@ end
 
 -- Frees what the deployment holds (its lock only while its token holds it), gives a free lock
 -- to the next deployment waiting for the cluster, and fills free slots. Answers who may start.
-local function release_all(id, limit, since, leaseMs, nowMs, prefix)
+local function free_all(id, limit, since, leaseMs, nowMs, prefix)
   local mine = redis.call('GET', KEYS[14])
   redis.call('ZREM', KEYS[12], id)
   redis.call('LREM', KEYS[13], 0, id)

@@ -1,0 +1,51 @@
+/**
+ * The home page answers with what needs attention first and no more than a screenful: at a
+ * company's size (thousands of clusters) rendering every one made the page take a second. The
+ * whole lists are pages of their own (/clusters, /sync), read a page at a time.
+ */
+import { Html, html } from './html.js';
+
+/** Clusters and sync sets on the home page. */
+export const HOME_SHOWN = 20;
+/** Clusters or sync sets on a page of /clusters or /sync. */
+export const PAGE_SIZE = 100;
+
+/** The items needing attention first (each list keeps its order), cut to `shown`. */
+export function attentionFirst<T>(items: T[], needsAttention: (item: T) => boolean, shown: number): T[] {
+  const first = items.filter(needsAttention);
+  return (first.length >= shown ? first : [...first, ...items.filter((i) => !needsAttention(i))]).slice(0, shown);
+}
+
+/** The page asked for (1-based; anything else is the first), never past the last. */
+export function pageOf<T>(items: T[], asked: unknown, size = PAGE_SIZE): { items: T[]; page: number; pages: number } {
+  const pages = Math.max(1, Math.ceil(items.length / size));
+  const n = typeof asked === 'string' && /^[1-9][0-9]{0,6}$/.test(asked) ? Math.min(Number(asked), pages) : 1;
+  return { items: items.slice((n - 1) * size, n * size), page: n, pages };
+}
+
+/** What the home page left out, in words, with links to the whole list and to what needs attention. */
+export function homeSummary(
+  what: string,
+  counts: { total: number; attention: number; shown: number },
+  path: string,
+  needing = 'needing attention',
+): Html {
+  const { total, attention, shown } = counts;
+  if (total <= shown) return html``;
+  return html`<p class="muted" data-summary="${what}">
+    ${total} ${what}, ${attention} ${needing}; showing ${shown}, those ${needing} first ·
+    ${attention > 0 ? html`<a href="${path}?attention=1">those ${needing}</a> ·` : ''}
+    <a href="${path}">all ${total}</a>
+  </p>`;
+}
+
+/** Previous and next links of a paged list, keeping its filter. */
+export function pager(path: string, page: number, pages: number, attention: boolean): Html {
+  if (pages <= 1) return html``;
+  const href = (n: number) => `${path}?${attention ? 'attention=1&' : ''}page=${n}`;
+  return html`<nav class="pager" data-page="${page}" data-pages="${pages}">
+    ${page > 1 ? html`<a rel="prev" href="${href(page - 1)}">previous</a>` : ''}
+    <span class="muted">page ${page} of ${pages}</span>
+    ${page < pages ? html`<a rel="next" href="${href(page + 1)}">next</a>` : ''}
+  </nav>`;
+}
