@@ -2,7 +2,7 @@
 // - `npm run drill -- crash [--kills N] [--seed S]`: the random-kill drill of
 //   test/orchestrator-crash.test.ts: the kills survived and the worst no-healthy-target gap.
 // - `npm run drill -- interleavings [--minutes M] [--seed S]`: the interleaving explorer of
-//   packages/orchestrator/src/explorer.test.ts for M minutes (10): interleavings explored.
+//   packages/orchestrator/src/deployments/explorer.test.ts for M minutes (10): interleavings explored.
 // - `npm run drill -- failover [--releases N] [--seed S]`: test/orchestrator-failover.test.ts's
 //   Redis Sentinel failover, the primary killed N times mid-release (5).
 // - `npm run drill -- analysis [--deployments N]`: N (200) real deployments of a healthy version
@@ -28,7 +28,7 @@ const DRILLS = {
     env: { DRILL_KILLS: values.kills, ...(values.seed ? { DRILL_SEED: values.seed } : {}) },
   },
   interleavings: {
-    file: 'packages/orchestrator/src/explorer.test.ts',
+    file: 'packages/orchestrator/src/deployments/explorer.test.ts',
     test: 'every interleaving',
     env: {
       EXPLORE_SECONDS: String(Number(values.minutes) * 60),

@@ -25,8 +25,8 @@ import {
   rollbackPlan,
   STRATEGIES,
   type ActionContext,
-} from '../packages/orchestrator/src/actions.js';
-import { resolveParams, type Deployment } from '../packages/orchestrator/src/deployment.js';
+} from '../packages/orchestrator/src/actions/actions.js';
+import { resolveParams, type Deployment } from '../packages/orchestrator/src/deployments/deployment.js';
 
 let moto: TestMoto;
 let network: MotoNetwork;

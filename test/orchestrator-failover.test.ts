@@ -21,7 +21,7 @@ import {
   startSentinelRedis,
   type SentinelRedis,
 } from '@slipway/test-utils';
-import { standInPeers as peers } from '../packages/orchestrator/src/runner.fixture.js';
+import { standInPeers as peers } from '../packages/orchestrator/src/deployments/runner.fixture.js';
 
 // Drill 4: the orchestrator's Redis is a primary with a replica under three sentinels (Debian's
 // redis-sentinel, on loopback); the primary is SIGKILLed while deployments of several clusters

@@ -2,8 +2,8 @@ import type { Express } from 'express';
 import { createServiceApp, loadOpenApiDocument, typedOperations, type Logger, type TokenVerifier } from '@slipway/core';
 import type { Registry } from 'prom-client';
 import { createOperations, type OperationsOptions } from './operations.js';
-import { createRevertOperations } from './revert.js';
-import { createReleaseOperations, type ReleaseOperationsOptions } from './release-operations.js';
+import { createRevertOperations } from './rollouts/revert.js';
+import { createReleaseOperations, type ReleaseOperationsOptions } from './rollouts/release-operations.js';
 import { ORCHESTRATOR_OPENAPI, type OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 
 export const openapi = loadOpenApiDocument(ORCHESTRATOR_OPENAPI);

@@ -17,12 +17,12 @@ import { createApp } from './app.js';
 import { createDeploymentMetrics } from './metrics.js';
 import { createNotifier } from './notify.js';
 import { httpImageFinder, httpPeers } from './peers.js';
-import { createRedisReleaseStore } from './release-store.js';
-import { startReleaseCoordinator } from './releases.js';
-import { startRetentionSweep } from './retention.js';
-import { startRunner } from './runner.js';
-import { createRedisDeploymentStore } from './store.js';
-import { startSyncWatch } from './sync.js';
+import { createRedisReleaseStore } from './rollouts/release-store.js';
+import { startReleaseCoordinator } from './rollouts/releases.js';
+import { startRetentionSweep } from './clusters/retention.js';
+import { startRunner } from './deployments/runner.js';
+import { createRedisDeploymentStore } from './deployments/store.js';
+import { startSyncWatch } from './rollouts/sync.js';
 
 const env = process.env;
 const logger = createLogger({ name: 'orchestrator' });

@@ -8,8 +8,8 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Peers } from './peers.js';
-import type { DeploymentStore } from './store.js';
-import { sourceOfImage } from './source.js';
+import type { DeploymentStore } from './deployments/store.js';
+import { sourceOfImage } from './actions/source.js';
 
 export interface DeploymentMetrics {
   registry: Registry;

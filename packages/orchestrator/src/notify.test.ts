@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '@slipway/core';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Deployment } from './deployment.js';
+import type { Deployment } from './deployments/deployment.js';
 import { createNotifier } from './notify.js';
 
 // An incoming webhook standing for Slack's: it keeps what it is sent.

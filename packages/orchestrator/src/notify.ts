@@ -8,8 +8,8 @@
  */
 import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
 import { outboundFetch, type Logger } from '@slipway/core';
-import { trafficSaid } from './analysis.js';
-import type { Deployment } from './deployment.js';
+import { trafficSaid } from './actions/analysis.js';
+import type { Deployment } from './deployments/deployment.js';
 import type { Peers } from './peers.js';
 import { buttonActionId, type ButtonKind } from '@slipway/orchestrator-api';
 

@@ -25,12 +25,12 @@ import {
   planUndo,
   refuseBranchChosen,
   type CommandOptions,
-} from './commands.js';
-import { isFinished, refuseAdminOnlyParams } from './deployment.js';
-import { cloudOf } from './regions.js';
-import { clusterNow, clustersNow, groupStanding, type ClusterNow } from './serving.js';
-import { scalingDown } from './store.js';
-import { resolveName } from './targets.js';
+} from './deployments/commands.js';
+import { isFinished, refuseAdminOnlyParams } from './deployments/deployment.js';
+import { cloudOf } from './actions/regions.js';
+import { clusterNow, clustersNow, groupStanding, type ClusterNow } from './clusters/serving.js';
+import { scalingDown } from './deployments/store.js';
+import { resolveName } from './clusters/targets.js';
 
 /** One service's clusters described at once for GET /clusters?service= (each asks its cloud). */
 const DESCRIBED_AT_ONCE = 16;

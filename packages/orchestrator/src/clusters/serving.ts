@@ -1,0 +1,154 @@
+/**
+ * What a cluster is now, read the same way by every decision about it — the preview, undo, a
+ * promotion evaluated when it runs, retention and the views: its server groups (from the cloud,
+ * the truth), the group serving (the newest in service), the releases recorded on it, and which
+ * groups are vetted: put in service by a deployment that succeeded (the store's `vetted`, marked
+ * by the same step that finishes the deployment). Only those are worth keeping warm, and only those
+ * are ever gone back to — by a rollback, an undo or retention alike.
+ */
+import type { CloudListing, CloudProvider, ServerGroup, TargetHealth } from '@slipway/cloud';
+import { clusterName } from '@slipway/core';
+import type { DeploymentState } from '../deployments/deployment.js';
+import { cloudOf, clusterRegion, type RegionalDeps } from '../actions/regions.js';
+import type { DeploymentStore, Served } from '../deployments/store.js';
+
+export interface ClusterDeps extends RegionalDeps {
+  store: DeploymentStore;
+}
+
+export interface ClusterNow {
+  region?: string;
+  /** Oldest first, as the cloud lists them. */
+  groups: ServerGroup[];
+  active?: ServerGroup;
+  /** What the cluster served, newest first (its history). */
+  history: Served[];
+  /** The groups a succeeded deployment put in service (the store's vetted). */
+  vetted: Set<string>;
+}
+
+/** How much of a cluster's history is read: the store keeps the last 100 of a cluster. */
+const HISTORY_KEPT = 100;
+
+export async function clusterNow(deps: ClusterDeps, service: string, env: string): Promise<ClusterNow> {
+  const region = await clusterRegion(deps.store, service, env);
+  const [groups, history, vetted] = await Promise.all([
+    cloudOf(deps, region).listServerGroups(clusterName(service, env)),
+    deps.store.history(service, env, HISTORY_KEPT),
+    deps.store.vetted(service, env),
+  ]);
+  return {
+    ...(region ? { region } : {}),
+    groups,
+    active: [...groups].reverse().find((g) => !g.disabled),
+    history,
+    vetted: new Set(vetted),
+  };
+}
+
+/** Many clusters as they are now, and the health of the target groups in service, by target group. */
+export interface ClustersNow {
+  clusters: { service: string; env: string; now: ClusterNow }[];
+  targetHealth: (now: ClusterNow, targetGroup: string) => TargetHealth[];
+}
+
+/**
+ * Each cluster as clusterNow reads one, from one listing of each cloud (region) they are in
+ * instead of a cloud call a cluster, the store's reads of every cluster sent at once (the
+ * connection pipelines them): what a view of every cluster reads. Regions are read only where
+ * they choose a cloud (AWS); the local cloud is one cloud for every region.
+ */
+export async function clustersNow(
+  deps: ClusterDeps,
+  clusters: { service: string; env: string }[],
+): Promise<ClustersNow> {
+  const regional = deps.regions?.kind === 'aws';
+  const regions = await Promise.all(
+    clusters.map(({ service, env }) => (regional ? clusterRegion(deps.store, service, env) : undefined)),
+  );
+  const listings = new Map<CloudProvider, Promise<{ byCluster: Map<string, ServerGroup[]>; listing: CloudListing }>>();
+  const listingOf = (region: string | undefined) => {
+    const cloud = cloudOf(deps, region);
+    if (!listings.has(cloud))
+      listings.set(
+        cloud,
+        cloud.describeClusters().then((listing) => {
+          const byCluster = new Map<string, ServerGroup[]>();
+          for (const g of listing.groups) {
+            const list = byCluster.get(g.cluster) ?? [];
+            if (!list.length) byCluster.set(g.cluster, list);
+            list.push(g);
+          }
+          return { byCluster, listing };
+        }),
+      );
+    return listings.get(cloud)!;
+  };
+  const health = new Map<ClusterNow, Record<string, TargetHealth[]>>();
+  const read = await Promise.all(
+    clusters.map(async ({ service, env }, i) => {
+      const region = regions[i];
+      const { byCluster, listing } = await listingOf(region);
+      const groups = byCluster.get(clusterName(service, env)) ?? [];
+      // A cluster with no group has nothing its history or vetted groups would describe.
+      const [history, vetted] = groups.length
+        ? await Promise.all([deps.store.history(service, env, HISTORY_KEPT), deps.store.vetted(service, env)])
+        : [[], []];
+      const now: ClusterNow = {
+        ...(region ? { region } : {}),
+        groups,
+        active: [...groups].reverse().find((g) => !g.disabled),
+        history,
+        vetted: new Set(vetted),
+      };
+      health.set(now, listing.targetHealth);
+      return { service, env, now };
+    }),
+  );
+  return { clusters: read, targetHealth: (now, tg) => health.get(now)?.[tg] ?? [] };
+}
+
+export interface Serving {
+  group: string;
+  image?: string;
+  commit?: string;
+  /** The deployment whose release serves: the newest recorded on the group, else the one that made it. */
+  deployment?: string;
+  instances: number;
+}
+
+/** What serves the cluster now, if anything. */
+export function servingOf(now: ClusterNow): Serving | undefined {
+  const g = now.active;
+  if (!g) return undefined;
+  const served = now.history.find((r) => r.group === g.name);
+  const image = served?.image ?? g.tags?.image;
+  const commit = served?.commit ?? g.tags?.commit;
+  const deployment = served?.deployment ?? g.tags?.deployment;
+  return {
+    group: g.name,
+    ...(image ? { image } : {}),
+    ...(commit ? { commit } : {}),
+    ...(deployment ? { deployment } : {}),
+    instances: g.instances.length,
+  };
+}
+
+/**
+ * How a group is shown in every view: whether it served successfully, and if not how the deployment
+ * that made it ended (read only then: the dashboard asks every half second), whether it was scaled
+ * to zero.
+ */
+export async function groupStanding(
+  store: DeploymentStore,
+  now: ClusterNow,
+  g: ServerGroup,
+): Promise<{ vetted: boolean; outcome?: DeploymentState; scaledDown?: boolean }> {
+  const vetted = now.vetted.has(g.name);
+  const maker = !vetted && g.tags?.deployment ? await store.get(g.tags.deployment) : undefined;
+  return {
+    vetted,
+    ...(maker ? { outcome: maker.state } : {}),
+    ...(g.disabled && g.desired === 0 ? { scaledDown: true } : {}),
+  };
+}
