@@ -122,6 +122,19 @@ const STATEMENTS = [
   // The load balancers' traffic as CloudWatch counts it (judging a deployment by its real traffic):
   // GetMetricData takes no resource. (CloudWatch's IAM prefix is `cloudwatch`, though it signs as `monitoring`.)
   { Sid: 'TrafficMetrics', match: (a) => a.startsWith('cloudwatch:'), Resource: '*' },
+  // A group that exists is changed only if Slipway made it: every group it creates carries the
+  // slipway:launch-template tag (aws/provider.ts), and Auto Scaling authorises these against the
+  // group's tags (autoscaling:ResourceTag, AWS's own example in the Auto Scaling user guide).
+  // Creating and tagging stay on "*": a new group has no tags yet to test.
+  {
+    Sid: 'ServerGroupsSlipwayMade',
+    match: (a) =>
+      /^autoscaling:(UpdateAutoScalingGroup|DeleteAutoScalingGroup|SuspendProcesses|ResumeProcesses|AttachLoadBalancerTargetGroups|DetachLoadBalancerTargetGroups)$/.test(
+        a,
+      ),
+    Resource: '*',
+    Condition: { Null: { 'autoscaling:ResourceTag/slipway:launch-template': 'false' } },
+  },
   { Sid: 'ServerGroups', match: (a) => a.startsWith('autoscaling:'), Resource: '*' },
   { Sid: 'LoadBalancers', match: (a) => a.startsWith('elasticloadbalancing:'), Resource: '*' },
   {

@@ -293,21 +293,7 @@ async function simulate(
   }
   const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { Statement: { Action: string | string[] }[] };
   const actions = [...new Set(policy.Statement.flatMap((s) => [s.Action].flat()))].sort();
-  // The values the policy's conditions test, as Slipway's own calls would carry them.
-  const context: ContextEntry[] = [
-    { ContextKeyName: 'iam:PassedToService', ContextKeyType: 'string', ContextKeyValues: ['ec2.amazonaws.com'] },
-    { ContextKeyName: 'iam:AWSServiceName', ContextKeyType: 'string', ContextKeyValues: ['autoscaling.amazonaws.com'] },
-    { ContextKeyName: 'kms:ViaService', ContextKeyType: 'string', ContextKeyValues: [`ec2.${region}.amazonaws.com`] },
-    ...(env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY
-      ? [
-          {
-            ContextKeyName: 'iam:PermissionsBoundary',
-            ContextKeyType: 'string' as const,
-            ContextKeyValues: [env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY],
-          },
-        ]
-      : []),
-  ];
+  const context = simulationContext(region, env);
   try {
     const source = await principalArn(iam, caller);
     const denied: string[] = [];
@@ -369,4 +355,28 @@ export async function doctor(target: string, options: GlobalOptions, deps: Docto
   });
   if (checks.some((c) => c.state === 'fail'))
     throw new CliError(`${checks.filter((c) => c.state === 'fail').length} check(s) failed`);
+}
+
+/** The values the policy's conditions test, as Slipway's own calls would carry them (for IAM's simulation). */
+export function simulationContext(region: string, env: NodeJS.ProcessEnv): ContextEntry[] {
+  return [
+    { ContextKeyName: 'iam:PassedToService', ContextKeyType: 'string', ContextKeyValues: ['ec2.amazonaws.com'] },
+    { ContextKeyName: 'iam:AWSServiceName', ContextKeyType: 'string', ContextKeyValues: ['autoscaling.amazonaws.com'] },
+    { ContextKeyName: 'kms:ViaService', ContextKeyType: 'string', ContextKeyValues: [`ec2.${region}.amazonaws.com`] },
+    // A group Slipway made carries its launch template's name in this tag (aws/provider.ts).
+    {
+      ContextKeyName: 'autoscaling:ResourceTag/slipway:launch-template',
+      ContextKeyType: 'string',
+      ContextKeyValues: ['search-prod-v001'],
+    },
+    ...(env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY
+      ? [
+          {
+            ContextKeyName: 'iam:PermissionsBoundary',
+            ContextKeyType: 'string' as const,
+            ContextKeyValues: [env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY],
+          },
+        ]
+      : []),
+  ];
 }
