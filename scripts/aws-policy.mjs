@@ -137,6 +137,15 @@ const STATEMENTS = [
   },
   { Sid: 'ServerGroups', match: (a) => a.startsWith('autoscaling:'), Resource: '*' },
   { Sid: 'LoadBalancers', match: (a) => a.startsWith('elasticloadbalancing:'), Resource: '*' },
+  // Only bake builders are stopped or terminated by the role (Packer's own, and the sweep of a
+  // stopped bake): each is tagged slipway:bake by the Packer templates' run_tags. Auto Scaling
+  // ends a group's instances with its own service-linked role, so no other instance is reachable.
+  {
+    Sid: 'StopAndTerminateBakeBuildersOnly',
+    match: (a) => a === 'ec2:TerminateInstances' || a === 'ec2:StopInstances',
+    Resource: 'arn:aws:ec2:*:*:instance/*',
+    Condition: { Null: { 'aws:ResourceTag/slipway:bake': 'false' } },
+  },
   {
     Sid: 'LaunchTemplatesImagesSecurityGroupsAndBakes',
     match: (a) => a.startsWith('ec2:'),

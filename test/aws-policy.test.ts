@@ -62,6 +62,22 @@ describe('templates/aws/iam-policy.json', () => {
       expect(statement.Condition).toEqual({ Null: { 'autoscaling:ResourceTag/slipway:launch-template': 'false' } });
   });
 
+  // Slipway terminates and stops only bake builders (Packer's, and the sweep's of a stopped bake),
+  // every one tagged slipway:bake by the templates' run_tags; Auto Scaling ends its own instances
+  // with its service-linked role. AWS documents scoping these by the instance's tags:
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_ec2_tag-owner.html
+  it("terminates and stops only bake builders (tagged slipway:bake), not the account's other instances", () => {
+    const granting = policy.Statement.filter(
+      (s: { Effect: string; Action: string[] }) =>
+        s.Effect === 'Allow' && [s.Action].flat().some((a) => /^ec2:(TerminateInstances|StopInstances)$/.test(a)),
+    );
+    expect(granting.length).toBeGreaterThan(0);
+    for (const statement of granting) {
+      expect(statement.Resource).toBe('arn:aws:ec2:*:*:instance/*');
+      expect(statement.Condition).toEqual({ Null: { 'aws:ResourceTag/slipway:bake': 'false' } });
+    }
+  });
+
   // IAM's simulation answers implicitDeny for a statement whose condition key it is not given, so
   // `slipway doctor aws` would call a policy it was given in full refused.
   it("gives slipway doctor's IAM simulation every condition key the policy tests", () => {

@@ -64,8 +64,11 @@ import { readFileSync } from 'node:fs';
  * - it does not enforce IAM: every call is allowed, so DryRun and SimulatePrincipalPolicy
  *   answers are moto's (the policy is checked against the calls recorded here instead), and no
  *   condition is evaluated: that the Auto Scaling writes' autoscaling:ResourceTag condition holds
- *   is shown by the groups made here carrying the tag it names, and test/aws-policy.test.ts checks
- *   that doctor's simulation is given every condition key the policy tests.
+ *   is shown by the groups made here carrying the tag it names, that TerminateInstances' and
+ *   StopInstances' (aws:ResourceTag/slipway:bake) holds by the builder real Packer launches on
+ *   moto carrying that tag (baking's bake-aws.test.ts finds it by the tag), and
+ *   test/aws-policy.test.ts checks that doctor's simulation is given every condition key the
+ *   policy tests.
  * - it resizes a group whose Launch and Terminate are suspended (AWS does not: a disabled group
  *   is resized with them resumed, proven with the SDK mocked in provider.test.ts).
  * - a target group only a listener's weighted forward sends to (a burn-in's split,
