@@ -145,6 +145,12 @@ describe('drill 5: pause, resume, cancel, undo', () => {
     expect(resumed.status).toBe(202);
     expect((await deploymentEnds(search, res.body.id)).state).toBe('succeeded');
     expect(await version(search.prodUrl)).toBe('2.0.0');
+    // Resumed again once it finished: said in words, not "deployment dep-… is succeeded".
+    const again = await search.api<{ detail: string }>('orchestrator', `/deployments/${res.body.id}/resume`, {
+      method: 'POST',
+    });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toBe(`deployment ${res.body.id} has finished (succeeded): nothing to resume`);
   });
 
   it('cancels mid-deployment and leaves the service as it was', async () => {

@@ -109,3 +109,25 @@ describe('slipway build: the build command (#24 attack 3)', () => {
     }
   });
 });
+
+describe('slipway build: a directory that is not a package', () => {
+  it('says there is no package.json to pack, and how to build something else', async () => {
+    const metadata = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const registered = await fetch(`${metadata}/services/plain`, {
+      method: 'PUT',
+      headers: { Authorization: 'Bearer deployer-token', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ owner: 'team' }),
+    });
+    expect(registered.status).toBe(201);
+    const empty = await mkdtemp(join(tmpdir(), 'slipway-notpkg-'));
+    try {
+      await writeFile(join(empty, 'notes.txt'), 'hello\n');
+      const built = await run.slipway(['build', 'plain', '--dir', empty]);
+      expect(built.code).toBe(1);
+      expect(built.stderr).toContain(`no package.json in ${empty}`);
+      expect(built.stderr).toMatch(/slipway\.json/);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});

@@ -27,7 +27,9 @@ export function changeLines(c: Change): string[] {
       : `${c.from ? short(c.from.commit) : 'none'} → ${short(c.to.commit)}`;
   return [
     `${bold(`${c.service} ${c.env}`)}${c.region ? dim(` (${c.region})`) : ''}:`,
-    `  version  ${label(c.from)} → ${label(c.to)}${c.downgrade ? ` ${red('a downgrade')}` : ''}`,
+    c.from?.image === c.to.image
+      ? `  version  unchanged (${label(c.to)})`
+      : `  version  ${label(c.from)} → ${label(c.to)}${c.downgrade ? ` ${red('a downgrade')}` : ''}`,
     `  config   ${config}`,
     `  instances ${c.from?.instances ?? 0} → ${c.to.instances}`,
     ...(c.skip ? [`  ${yellow('skipped')}: ${c.skip}`] : []),

@@ -1,9 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { inWords } from './api.js';
 import { nearest, wellFormedImage } from './names.js';
-import { parseItem } from './commands/release.js';
+import { controlledInWords, parseItem } from './commands/release.js';
 import { imageIn, preferredImage } from './releases.js';
 import { deploymentId, watch } from './commands/follow.js';
+import { changeLines } from './preview.js';
 
 describe("the API's answers in the CLI's words", () => {
   it('names fields as the user knows them, never the request paths or patterns', () => {
@@ -159,5 +160,35 @@ describe('choices', () => {
     expect(preferredImage(images, new Set(['img-3']), 'img-1')).toBe('img-2');
     expect(preferredImage(images, new Set(), 'img-1')).toBe('img-3');
     expect(preferredImage(images, new Set(['img-3', 'img-2']), 'img-1')).toBe('img-1');
+  });
+});
+
+describe('a preview in words', () => {
+  it('says "unchanged" for the version already serving, as it does for the config', () => {
+    const side = { image: 'img-da9793bb186a', version: '1.1.0', commit: '98ebd5e24c4d00', instances: 1 };
+    const lines = changeLines({
+      service: 'search',
+      env: 'prod-a',
+      from: side,
+      to: side,
+      unchanged: true,
+      downgrade: false,
+      sameVersion: true,
+      policy: { production: false, requireConfirmation: false },
+    }).join('\n');
+    expect(lines).toContain('version  unchanged (img-da9793bb186a (1.1.0))');
+    expect(lines).toContain('config   unchanged (98ebd5e24c4d)');
+    expect(lines).not.toMatch(/img-da9793bb186a \(1\.1\.0\) → /);
+  });
+});
+
+describe('a release asked to stop', () => {
+  it('says a cancel or pause was asked while it still runs, never just "running"', () => {
+    const running = { id: 'rel-abc123', state: 'running', cancel: 'dana' };
+    const cancelled = controlledInWords('cancel', running);
+    expect(cancelled).toMatch(/^rel-abc123 .*running.*, a cancel is asked \(by dana\): no further cluster starts/);
+    expect(cancelled).toContain('slipway watch rel-abc123');
+    expect(controlledInWords('pause', { id: 'rel-abc123', state: 'running' })).toContain('a pause is asked');
+    expect(controlledInWords('cancel', { id: 'rel-abc123', state: 'cancelled' })).toMatch(/^rel-abc123 .*cancelled.*$/);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { actAsHeader, authorize, loadTokenVerifier, type TokenVerifier } from '@slipway/core';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { actAsHeader, authorize, hashToken, loadTokenVerifier, type TokenVerifier } from '@slipway/core';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureTokens, type PlatformTokens } from './tokens.js';
@@ -46,5 +46,20 @@ describe("the platform's own tokens (#24 attack 13)", () => {
     expect(() =>
       authorize(verifier, chat, 'reader', actAsHeader({ subject: 'x', role: 'platform', via: 'slack' })),
     ).toThrow(/may not act with the platform role/);
+  });
+});
+
+describe("people's tokens in tokens.json", () => {
+  it('keeps the people a team added across a restart, and still makes its own', async () => {
+    const file = JSON.parse(await readFile(tokens.tokensFile, 'utf8'));
+    file[`sha256:${hashToken('alice-token')}`] = { subject: 'alice', role: 'deployer' };
+    file['ci-plain-token'] = { subject: 'ci', role: 'ci' };
+    await writeFile(tokens.tokensFile, JSON.stringify(file));
+    const again = await ensureTokens(home, SERVICES); // npm start once more
+    const after = loadTokenVerifier(again.tokensFile);
+    expect(authorize(after, as('alice-token'), 'deployer')).toMatchObject({ subject: 'alice', role: 'deployer' });
+    expect(authorize(after, as('ci-plain-token'), 'ci')).toMatchObject({ subject: 'ci', role: 'ci' });
+    expect(again.admin).toBe(tokens.admin);
+    expect(authorize(after, as(again.admin), 'admin').role).toBe('admin');
   });
 });

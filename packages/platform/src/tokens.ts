@@ -54,7 +54,16 @@ export async function ensureTokens(home: string, services: string[]): Promise<Pl
   for (const [service, token] of Object.entries(serviceTokens))
     add(token, `service:${service}`, SERVICE_ROLES[service] ?? 'reader', service === 'chat');
 
+  // The people a team added to tokens.json (anyone but the admin, the dashboard and the
+  // services, whose entries are made again above) are kept: a restart must not lock them out.
   const tokensFile = join(home, 'tokens.json');
+  const managed = (subject: unknown) =>
+    subject === 'admin' || subject === 'dashboard' || (typeof subject === 'string' && subject.startsWith('service:'));
+  if (existsSync(tokensFile)) {
+    const before = JSON.parse(await readFile(tokensFile, 'utf8')) as Record<string, Principal>;
+    for (const [key, principal] of Object.entries(before))
+      if (!managed(principal?.subject) && !(key in entries)) entries[key] = principal;
+  }
   await writeFile(secretsPath, `${JSON.stringify({ admin, dashboard, services: serviceTokens }, null, 2)}\n`, {
     mode: 0o600,
   });

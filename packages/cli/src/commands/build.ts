@@ -95,6 +95,10 @@ export async function build(
     await trustMetadataSpec(name, fromMetadata!, options.trustBuildCommand);
   const dir = fromRepository?.dir ? resolve(checkout, fromRepository.dir) : checkout;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`no directory ${dir}`, true);
+  if (spec.command === undefined && !existsSync(join(dir, 'package.json')))
+    throw new CliError(
+      `no package.json in ${dir}: slipway build packs an npm package (npm pack); for anything else, name the build command in the checkout's slipway.json ({"build": {"command": [...]}})`,
+    );
   // The default packs outside the source, so an earlier build's .tgz is never packed into the next.
   const out = spec.command === undefined ? await mkdtemp(join(tmpdir(), 'slipway-build-')) : dir;
   const command =
@@ -113,7 +117,7 @@ export async function build(
       await run(command[0]!, command.slice(1), { cwd: dir, env, maxBuffer: 64 * 1024 * 1024 });
     } catch (error) {
       throw new CliError(
-        `build failed: ${command.join(' ')}: ${((error as { stderr?: string }).stderr ?? (error as Error).message).trim().split('\n').pop()}`,
+        `build failed: ${command.join(' ')}: ${((error as { stderr?: string }).stderr?.trim() || (error as Error).message).trim().split('\n').pop()}`,
       );
     }
     const made = await madeIn(out, before, started);

@@ -177,7 +177,27 @@ const CONTROLS = {
 
 export async function controlRelease(kind: keyof typeof CONTROLS, id: string, options: GlobalOptions = {}) {
   const release = await answer(orchestrator().POST(CONTROLS[kind], { params: { path: { id } } }), 'orchestrator');
-  show(options, release, () => line(`${release.id} ${stateColour(release.state)}`));
+  show(options, release, () => line(controlledInWords(kind, release)));
+}
+
+/**
+ * What a pause, resume or cancel did, in words: a release acts on them between clusters, so one
+ * still running after the ask says it was asked and what happens next, never just "running".
+ */
+export function controlledInWords(
+  kind: keyof typeof CONTROLS,
+  release: { id: string; state: string; cancel?: string | undefined },
+): string {
+  const done = { pause: 'paused', resume: 'running', cancel: 'cancelled' }[kind];
+  if (release.state === done || !['running', 'waiting', 'paused'].includes(release.state))
+    return `${release.id} ${stateColour(release.state)}`;
+  const next =
+    kind === 'cancel'
+      ? `a cancel is asked${release.cancel ? ` (by ${release.cancel})` : ''}: no further cluster starts and the ones deploying stop`
+      : kind === 'pause'
+        ? 'a pause is asked: it pauses before its next cluster'
+        : 'a resume is asked';
+  return `${release.id} ${stateColour(release.state)}, ${next}; slipway watch ${release.id} says when it has`;
 }
 
 export async function releases(options: GlobalOptions = {}): Promise<void> {

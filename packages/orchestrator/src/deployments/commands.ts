@@ -95,7 +95,7 @@ export async function commandDeployment(
   const d = await mustGet(store, id);
   const finished = (state: string) =>
     new ConflictError(
-      `deployment ${d.id} is ${state}${kind === 'rollback' ? ': undo makes a new deployment of the previous version' : ''}`,
+      `deployment ${d.id} has finished (${state}): nothing to ${kind === 'rollback' ? 'roll back; undo makes a new deployment of the previous version' : kind}`,
     );
   if (isFinished(d)) throw finished(d.state);
   if (kind === 'resume') {
