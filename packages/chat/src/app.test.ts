@@ -520,7 +520,7 @@ describe('POST /slack/actions (buttons on notifications)', () => {
       alice,
     );
     const said = await slack.waitFor(pressed.responseId, () => true);
-    expect(said.text).toBe(`:information_source: ${id} is rolled-back: nothing of it to roll back`);
+    expect(said.text).toBe(`:information_source: ${id} has finished (rolled-back): nothing of it to roll back`);
     expect(fake.calls.length).toBe(before);
   });
 

@@ -105,7 +105,7 @@ export async function handleButton(actionId: string, rawValue: string, c: Conver
  */
 async function rollBackFinished(d: Deployment, c: Conversation): Promise<void> {
   if (d.state !== 'failed')
-    return c.thread.finish(`:information_source: ${d.id} is ${d.state}: nothing of it to roll back`);
+    return c.thread.finish(`:information_source: ${d.id} has finished (${d.state}): nothing of it to roll back`);
   const who = c.actor.subject;
   // An undo from what serves, naming this deployment: refused if another serves now.
   await onPurpose(
