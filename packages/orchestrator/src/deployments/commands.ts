@@ -354,7 +354,10 @@ export async function changeWith(
   enforcePolicy(preview, request);
   const [change] = preview.clusters;
   if (change?.downgrade && change.from?.version) prepared.deployment.context.downgradeFrom = change.from.version;
-  if (request.confirm !== undefined && change)
+  // An undo or revert goes back from what serves: checked, as a confirmation is, before it
+  // touches the cluster (a deploy that finished after this preview is not replaced unseen).
+  const fromServing = preview.action === 'undo' || preview.action === 'revert';
+  if ((request.confirm !== undefined || fromServing) && change)
     prepared.deployment.context.confirmed = confirmation(change.from, change.to.image);
   return admitDeployment(options, prepared.deployment);
 }

@@ -599,3 +599,43 @@ describe("9. a release's rollback-all outlived by a wait in the queue", () => {
     }
   });
 });
+
+describe('10. an undo outlived by a deploy that finished while it was being checked', () => {
+  it('fails, before touching the cluster, an undo whose "what serves" changed between its check and its admission', async () => {
+    // The undo, checked against what serves, held at its admission.
+    const checking = gate();
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      store: (real) =>
+        new Proxy(real, {
+          get: (store, property) =>
+            property === 'admit'
+              ? async (d: Deployment, limit: number) => {
+                  if (d.undoOf) await checking.hold();
+                  return store.admit(d, limit);
+                }
+              : Reflect.get(store, property),
+        }),
+    }));
+    expect((await ended(f.store, await deploy(f, 'undoa', 'img-undoa-1'))).state).toBe('succeeded');
+    const second = await deploy(f, 'undoa', 'img-undoa-2');
+    expect((await ended(f.store, second)).state).toBe('succeeded');
+    const undo = request(f.app)
+      .post('/services/undoa/envs/prod/undo')
+      .set(TOKENS.deployer)
+      .send({ message: 'back', deployment: second })
+      .then((r) => r);
+    const early = await Promise.race([checking.arrived.then(() => undefined), undo]);
+    expect(early && { status: early.status, body: early.body }).toBeUndefined();
+    // Meanwhile another person's deploy of img-undoa-3 runs and finishes: the cluster is free again.
+    expect((await ended(f.store, await deploy(f, 'undoa', 'img-undoa-3'))).state).toBe('succeeded');
+    checking.open();
+    const answer = await undo;
+    expect(answer.status).toBe(202);
+    const done = await ended(f.store, answer.body.id as string);
+    // It went back from img-undoa-2, which no longer serves: img-undoa-3 is not replaced unseen.
+    expect(done.state).toBe('failed');
+    expect(done.reason).toMatch(/img-undoa-2 .*→ img-undoa-1; undoa prod changed since: img-undoa-3 serves now/);
+    const groups = await f.cloud.listServerGroups('undoa-prod');
+    expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-undoa-3']);
+  });
+});
