@@ -99,8 +99,12 @@ export async function commandDeployment(
     );
   if (isFinished(d)) throw finished(d.state);
   if (kind === 'resume') {
-    if (d.state !== 'paused' || !(await runner.resume(d.id)))
-      throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
+    if (d.state !== 'paused') throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
+    if (!(await runner.resume(d.id))) {
+      // Another writer moved it on since it was read paused (a second resume, a cancel): said as it is now.
+      const now = await mustGet(store, d.id);
+      throw isFinished(now) ? finished(now.state) : new ConflictError(`deployment ${d.id} is ${now.state}, not paused`);
+    }
   } else {
     const answer = await runner.control(d.id, kind, who.by, { ...who });
     if (answer.outcome === 'finished') throw finished(answer.state);

@@ -639,3 +639,41 @@ describe('10. an undo outlived by a deploy that finished while it was being chec
     expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-undoa-3']);
   });
 });
+
+describe('11. two people resuming one paused deployment', () => {
+  it("answers the one who came second with the state the deployment is in now, not the 'paused' it read", async () => {
+    const held = gate();
+    let armed = false;
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      store: (store) => ({
+        ...store,
+        async transition(d, options) {
+          if (armed && options?.mode === 'resume') {
+            armed = false;
+            await held.hold();
+          }
+          return store.transition(d, options);
+        },
+      }),
+    }));
+    const working = gate();
+    const stop = f.standIn.intercept('createServerGroup', () => working.hold());
+    const id = await deploy(f, 'resa', 'img-resa-1');
+    await working.arrived;
+    expect((await control(f, id, 'pause')).status).toBe(202);
+    stop();
+    working.open();
+    await reaches(f.store, id, (d) => d.state === 'paused', 'the pause');
+    armed = true;
+    // The first resume read it paused and is held just before it saves its new run…
+    const first = control(f, id, 'resume').then((r) => r);
+    await held.arrived;
+    // …while a second person's resume is saved.
+    expect((await control(f, id, 'resume')).status).toBe(202);
+    held.open();
+    const late = await first;
+    expect(late.status).toBe(409);
+    expect(late.body.detail).toMatch(new RegExp(`^deployment ${id} is (running|queued|succeeded), not paused$`));
+    expect((await ended(f.store, id)).state).toBe('succeeded');
+  });
+});
