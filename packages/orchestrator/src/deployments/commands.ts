@@ -99,7 +99,13 @@ export async function commandDeployment(
     );
   if (isFinished(d)) throw finished(d.state);
   if (kind === 'resume') {
-    if (d.state !== 'paused') throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
+    if (d.state !== 'paused') {
+      // A pause asked and not taken yet (the run pauses between actions) is withdrawn, decided
+      // against the record as it is: the run goes on, and never pauses for it.
+      const withdrawn = await store.withdrawPause(d.id, { type: 'pause-withdrawn', deployment: d.id, ...who });
+      if (withdrawn === 'withdrawn') return mustGet(store, d.id);
+      if (withdrawn !== 'paused') throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
+    }
     if (!(await runner.resume(d.id))) {
       // Another writer moved it on since it was read paused (a second resume, a cancel): said as it is now.
       const now = await mustGet(store, d.id);

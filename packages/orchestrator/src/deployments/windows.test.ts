@@ -677,3 +677,24 @@ describe('11. two people resuming one paused deployment', () => {
     expect((await ended(f.store, id)).state).toBe('succeeded');
   });
 });
+
+describe('12. a resume that comes before the pause is taken', () => {
+  it('withdraws the pause: the run goes on and never pauses for it', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const working = gate();
+    const stop = f.standIn.intercept('createServerGroup', () => working.hold());
+    const id = await deploy(f, 'unpause', 'img-unpause-1');
+    await working.arrived;
+    // Paused and resumed while the action at hand runs: the pause was asked, not taken yet.
+    expect((await control(f, id, 'pause')).status).toBe(202);
+    const resumed = await control(f, id, 'resume');
+    expect({ status: resumed.status, state: resumed.body.state }).toEqual({ status: 202, state: 'running' });
+    stop();
+    working.open();
+    const done = await ended(f.store, id);
+    expect(done.state).toBe('succeeded');
+    const events = (await f.store.events(id)).map((e) => e.event.type);
+    expect(events).toContain('pause-withdrawn');
+    expect(events).not.toContain('paused');
+  });
+});
