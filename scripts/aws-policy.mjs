@@ -122,8 +122,30 @@ const STATEMENTS = [
   // The load balancers' traffic as CloudWatch counts it (judging a deployment by its real traffic):
   // GetMetricData takes no resource. (CloudWatch's IAM prefix is `cloudwatch`, though it signs as `monitoring`.)
   { Sid: 'TrafficMetrics', match: (a) => a.startsWith('cloudwatch:'), Resource: '*' },
+  // A group that exists is changed only if Slipway made it: every group it creates carries the
+  // slipway:launch-template tag (aws/provider.ts), and Auto Scaling authorises these against the
+  // group's tags (autoscaling:ResourceTag, AWS's own example in the Auto Scaling user guide).
+  // Creating and tagging stay on "*": a new group has no tags yet to test.
+  {
+    Sid: 'ServerGroupsSlipwayMade',
+    match: (a) =>
+      /^autoscaling:(UpdateAutoScalingGroup|DeleteAutoScalingGroup|SuspendProcesses|ResumeProcesses|AttachLoadBalancerTargetGroups|DetachLoadBalancerTargetGroups)$/.test(
+        a,
+      ),
+    Resource: '*',
+    Condition: { Null: { 'autoscaling:ResourceTag/slipway:launch-template': 'false' } },
+  },
   { Sid: 'ServerGroups', match: (a) => a.startsWith('autoscaling:'), Resource: '*' },
   { Sid: 'LoadBalancers', match: (a) => a.startsWith('elasticloadbalancing:'), Resource: '*' },
+  // Only bake builders are stopped or terminated by the role (Packer's own, and the sweep of a
+  // stopped bake): each is tagged slipway:bake by the Packer templates' run_tags. Auto Scaling
+  // ends a group's instances with its own service-linked role, so no other instance is reachable.
+  {
+    Sid: 'StopAndTerminateBakeBuildersOnly',
+    match: (a) => a === 'ec2:TerminateInstances' || a === 'ec2:StopInstances',
+    Resource: 'arn:aws:ec2:*:*:instance/*',
+    Condition: { Null: { 'aws:ResourceTag/slipway:bake': 'false' } },
+  },
   {
     Sid: 'LaunchTemplatesImagesSecurityGroupsAndBakes',
     match: (a) => a.startsWith('ec2:'),

@@ -8,6 +8,7 @@ import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { allows } from '@slipway/test-utils';
+import { simulationContext } from '../packages/cli/src/commands/doctor.js';
 
 const root = new URL('../', import.meta.url);
 const policy = JSON.parse(readFileSync(new URL('templates/aws/iam-policy.json', root), 'utf8'));
@@ -44,6 +45,49 @@ describe('templates/aws/iam-policy.json', () => {
     );
     expect([...prefixes].filter((p) => !IAM_PREFIXES.includes(p as string))).toEqual([]);
     expect(allows(policy, 'cloudwatch:GetMetricData')).toBe(true);
+  });
+
+  // AWS documents scoping Auto Scaling writes by a tag the group carries (autoscaling:ResourceTag/…):
+  // https://docs.aws.amazon.com/autoscaling/ec2/userguide/security_iam_id-based-policy-examples.html
+  // On "*" the role could resize, suspend or delete every other team's group in the account.
+  it("changes only the Auto Scaling groups Slipway made (tagged slipway:launch-template), not the account's others", () => {
+    const onExisting =
+      /^autoscaling:(UpdateAutoScalingGroup|DeleteAutoScalingGroup|SuspendProcesses|ResumeProcesses|AttachLoadBalancerTargetGroups|DetachLoadBalancerTargetGroups)$/;
+    const granting = policy.Statement.filter(
+      (s: { Effect: string; Action: string[] }) =>
+        s.Effect === 'Allow' && [s.Action].flat().some((a) => onExisting.test(a)),
+    );
+    expect(granting.length).toBeGreaterThan(0);
+    for (const statement of granting)
+      expect(statement.Condition).toEqual({ Null: { 'autoscaling:ResourceTag/slipway:launch-template': 'false' } });
+  });
+
+  // Slipway terminates and stops only bake builders (Packer's, and the sweep's of a stopped bake),
+  // every one tagged slipway:bake by the templates' run_tags; Auto Scaling ends its own instances
+  // with its service-linked role. AWS documents scoping these by the instance's tags:
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_ec2_tag-owner.html
+  it("terminates and stops only bake builders (tagged slipway:bake), not the account's other instances", () => {
+    const granting = policy.Statement.filter(
+      (s: { Effect: string; Action: string[] }) =>
+        s.Effect === 'Allow' && [s.Action].flat().some((a) => /^ec2:(TerminateInstances|StopInstances)$/.test(a)),
+    );
+    expect(granting.length).toBeGreaterThan(0);
+    for (const statement of granting) {
+      expect(statement.Resource).toBe('arn:aws:ec2:*:*:instance/*');
+      expect(statement.Condition).toEqual({ Null: { 'aws:ResourceTag/slipway:bake': 'false' } });
+    }
+  });
+
+  // IAM's simulation answers implicitDeny for a statement whose condition key it is not given, so
+  // `slipway doctor aws` would call a policy it was given in full refused.
+  it("gives slipway doctor's IAM simulation every condition key the policy tests", () => {
+    const tested = policy.Statement.flatMap((s: { Condition?: Record<string, Record<string, unknown>> }) =>
+      Object.values(s.Condition ?? {}).flatMap((keys) => Object.keys(keys)),
+    );
+    const given = simulationContext('eu-west-1', { SLIPWAY_AWS_PERMISSIONS_BOUNDARY: 'arn:aws:iam::1:policy/b' }).map(
+      (entry) => entry.ContextKeyName,
+    );
+    expect([...new Set(tested)].filter((key) => !given.includes(key as string))).toEqual([]);
   });
 
   it('never grants what would let whoever can push a stack mint an administrator', () => {

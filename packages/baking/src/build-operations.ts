@@ -125,6 +125,13 @@ export function createBuildOperations(options: BuildOperationsOptions): Operatio
       const repo = body.repo === undefined ? undefined : withoutCredentials(body.repo);
       const refusal = repo === undefined ? undefined : buildRepositoryRefusal(repo);
       if (refusal) throw new UnprocessableError(`repo ${repo} cannot be cloned by the platform: ${refusal}`);
+      // Bound to the service's repository, as a GitHub delivery is: any CI's token could tie its
+      // commits and versions (kept once given) to another repository otherwise.
+      const registered = repo === undefined ? undefined : await repoUrl(body.service);
+      if (repo !== undefined && registered && !sameRepository(repo, registered))
+        throw new NotAllowedError(
+          `repo ${repo} is not ${body.service}'s repository ${registered}: a build is reported from the service's own`,
+        );
       const build = await record({
         ...body,
         ...(repo === undefined ? {} : { repo }),

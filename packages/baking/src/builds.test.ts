@@ -418,6 +418,29 @@ describe('build repositories (#24 attacks 9 and 10)', () => {
     }
   });
 
+  it("refuses a report naming another repository than the service's own, as a GitHub delivery is, and records nothing", async () => {
+    // A ci token of any team's CI would otherwise tie search's commit (and version, which stays
+    // once given) to a fork: its image's source, the dashboard's commits and a revert's choice.
+    const sha = '6'.repeat(40);
+    const answer = await request(app).post('/builds').set(CI).send({
+      service: 'search',
+      commit: sha,
+      status: 'passed',
+      version: '7.7.7',
+      repo: 'https://github.com/mallory/search.git',
+    });
+    expect(answer.status).toBe(403);
+    expect(answer.type).toBe('application/problem+json');
+    expect(answer.body.detail).toMatch(/github\.com\/mallory\/search\.git is not search's repository/);
+    expect((await request(app).get('/services/search/versions/7.7.7/build').set(READER)).status).toBe(404);
+    // Its own repository, named as the service names it, is recorded.
+    const own = await request(app)
+      .post('/builds')
+      .set(CI)
+      .send({ service: 'search', commit: sha, status: 'passed', repo: repo.url });
+    expect(own.status).toBe(201);
+  });
+
   it('keeps and shows a repository without the credentials its URL carried (a CI origin)', async () => {
     const sha = '5'.repeat(40);
     const answer = await request(app).post('/builds').set(CI).send({

@@ -11,6 +11,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { brokenConnection, PASSING, raw, wait, type ServiceName } from './api.js';
 import { CliError } from './errors.js';
+import { dim } from './output.js';
 
 export interface ServerEvent {
   event: string;
@@ -127,5 +128,41 @@ async function* readEvents(response: Response, silence: AbortController): AsyncG
     }
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** One event of a deployment or a release, its data parsed, its time as `hh:mm:ss` (dimmed). */
+export interface RecordEvent {
+  event: string;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+/**
+ * A deployment's or a release's events to their end. With --json each is printed as it came and
+ * not handed on: the caller only words them.
+ */
+export async function* recordEvents(
+  kind: 'deployment' | 'release',
+  id: string,
+  options: { json?: boolean; notice: (why: string) => void },
+): AsyncGenerator<RecordEvent> {
+  const missing =
+    kind === 'deployment'
+      ? `there is no deployment ${id} (slipway history)`
+      : `there is no release ${id} (slipway releases)`;
+  const events = streamEvents('orchestrator', `/${kind}s/${id}/events`, missing, {
+    work: `the ${kind}`,
+    again: `slipway watch ${id}`,
+    notice: options.notice,
+  });
+  for await (const event of events) {
+    if (event.event === 'end') return;
+    const data = JSON.parse(event.data) as Record<string, unknown>;
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(data)}\n`);
+      continue;
+    }
+    yield { event: event.event, data, at: dim(String(data.at).slice(11, 19)) };
   }
 }

@@ -218,6 +218,7 @@ export function program(): Command {
     slipway
       .command('status [service] [env]')
       .description('what runs where: every cluster, a service, or one environment (groups, instances, health)')
+      .option('--all', 'every cluster, not only the first 40 (those needing attention first)')
       .action(lazy(status, (m) => m.status)),
     ['slipway status', 'slipway status search prod'],
   );

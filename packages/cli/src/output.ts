@@ -27,10 +27,11 @@ const visible = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '').length;
 /** Columns padded by what shows, not by the colour codes. */
 export function table(rows: string[][]): void {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => visible(r[i] ?? '')))) ?? [];
-  for (const row of rows)
-    line(
-      row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visible(cell)))).join('  '),
-    );
+  // One write for the whole table: a write per row costs more than the rows at thousands of them.
+  const text = rows.map((row) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visible(cell)))).join('  '),
+  );
+  if (text.length) line(text.join('\n'));
 }
 
 export function stateColour(state: string): string {

@@ -11,7 +11,8 @@ function run(script: string): Promise<{ lines: { msg: string }[]; firstAt: numbe
   const child = spawn(
     process.execPath,
     ['--input-type=module', '-e', `import { createLogger } from ${JSON.stringify(logger)};\n${script}`],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    // npm test runs with LOG_LEVEL=silent: these lines are the test's subject, so at info.
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'info' } },
   );
   let out = '';
   let firstAt = NaN;

@@ -8,7 +8,6 @@ import {
   InputError,
   NotFoundError,
   principalOf,
-  sendEventStream,
   typedQuery,
   type TypedOperations,
   type TypedRequest,
@@ -17,6 +16,7 @@ import {
 } from '@slipway/core';
 import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import { mapAtMost } from './at-most.js';
+import { followEvents } from './follow.js';
 import {
   changeWith,
   commandDeployment,
@@ -108,19 +108,7 @@ export function createOperations(options: OperationsOptions) {
     async followDeployment(req, res) {
       const d = await mustGet(store, req.params.id);
       const connection = options.followConnection(principalOf(req).subject);
-      const entries = (list: { id: string; event: { type: string } }[]) =>
-        list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
-      await sendEventStream(req, res, {
-        read: async (after) => entries(await store.events(d.id, after === '0-0' ? undefined : after)),
-        follow: async (after, ms) => entries(await store.follow(connection, d.id, after, ms)),
-        async finished() {
-          const current = await store.get(d.id);
-          return !current || isFinished(current)
-            ? { state: current?.state, reason: current?.reason ?? null }
-            : undefined;
-        },
-        close: () => connection.disconnect(),
-      });
+      await followEvents(req, res, { id: d.id, store, connection, isFinished });
     },
     pauseDeployment: (req, res) => control(req, res, 'pause'),
     resumeDeployment: (req, res) => control(req, res, 'resume'),

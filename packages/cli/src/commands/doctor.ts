@@ -20,7 +20,6 @@ import {
   DescribeVpcsCommand,
   EC2Client,
   GetInstanceMetadataDefaultsCommand,
-  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { GetRoleCommand, IAMClient, SimulatePrincipalPolicyCommand, type ContextEntry } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -241,10 +240,8 @@ async function dryRun(ec2: EC2Client, vpcId: string | undefined, say: Say) {
         ),
     ],
     ['ec2:CreateKeyPair', () => ec2.send(new CreateKeyPairCommand({ DryRun: true, KeyName: 'slipway-doctor' }))],
-    [
-      'ec2:TerminateInstances',
-      () => ec2.send(new TerminateInstancesCommand({ DryRun: true, InstanceIds: ['i-00000000000000000'] })),
-    ],
+    // Not ec2:TerminateInstances: the policy allows it only on instances tagged slipway:bake, so a
+    // made-up instance (no tags) is refused however the role is set up; IAM's simulation checks it.
   ];
   const allowed: string[] = [];
   const denied: string[] = [];
@@ -293,21 +290,7 @@ async function simulate(
   }
   const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { Statement: { Action: string | string[] }[] };
   const actions = [...new Set(policy.Statement.flatMap((s) => [s.Action].flat()))].sort();
-  // The values the policy's conditions test, as Slipway's own calls would carry them.
-  const context: ContextEntry[] = [
-    { ContextKeyName: 'iam:PassedToService', ContextKeyType: 'string', ContextKeyValues: ['ec2.amazonaws.com'] },
-    { ContextKeyName: 'iam:AWSServiceName', ContextKeyType: 'string', ContextKeyValues: ['autoscaling.amazonaws.com'] },
-    { ContextKeyName: 'kms:ViaService', ContextKeyType: 'string', ContextKeyValues: [`ec2.${region}.amazonaws.com`] },
-    ...(env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY
-      ? [
-          {
-            ContextKeyName: 'iam:PermissionsBoundary',
-            ContextKeyType: 'string' as const,
-            ContextKeyValues: [env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY],
-          },
-        ]
-      : []),
-  ];
+  const context = simulationContext(region, env);
   try {
     const source = await principalArn(iam, caller);
     const denied: string[] = [];
@@ -369,4 +352,30 @@ export async function doctor(target: string, options: GlobalOptions, deps: Docto
   });
   if (checks.some((c) => c.state === 'fail'))
     throw new CliError(`${checks.filter((c) => c.state === 'fail').length} check(s) failed`);
+}
+
+/** The values the policy's conditions test, as Slipway's own calls would carry them (for IAM's simulation). */
+export function simulationContext(region: string, env: NodeJS.ProcessEnv): ContextEntry[] {
+  return [
+    { ContextKeyName: 'iam:PassedToService', ContextKeyType: 'string', ContextKeyValues: ['ec2.amazonaws.com'] },
+    { ContextKeyName: 'iam:AWSServiceName', ContextKeyType: 'string', ContextKeyValues: ['autoscaling.amazonaws.com'] },
+    { ContextKeyName: 'kms:ViaService', ContextKeyType: 'string', ContextKeyValues: [`ec2.${region}.amazonaws.com`] },
+    // A bake builder carries its bake's id in this tag (templates/packer/*-aws.json's run_tags).
+    { ContextKeyName: 'aws:ResourceTag/slipway:bake', ContextKeyType: 'string', ContextKeyValues: ['bake-1'] },
+    // A group Slipway made carries its launch template's name in this tag (aws/provider.ts).
+    {
+      ContextKeyName: 'autoscaling:ResourceTag/slipway:launch-template',
+      ContextKeyType: 'string',
+      ContextKeyValues: ['search-prod-v001'],
+    },
+    ...(env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY
+      ? [
+          {
+            ContextKeyName: 'iam:PermissionsBoundary',
+            ContextKeyType: 'string' as const,
+            ContextKeyValues: [env.SLIPWAY_AWS_PERMISSIONS_BOUNDARY],
+          },
+        ]
+      : []),
+  ];
 }

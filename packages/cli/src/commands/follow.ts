@@ -2,7 +2,7 @@
 import { DEPLOYMENT_ID, RELEASE_ID } from '@slipway/grammar';
 import type { ProgressEvent } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
-import { outageNotice, streamEvents } from '../events.js';
+import { outageNotice, recordEvents } from '../events.js';
 import { bold, dim, green, line, red, seconds, show, stateColour, yellow, type GlobalOptions } from '../output.js';
 
 const orchestrator = () => client('orchestrator');
@@ -63,50 +63,30 @@ export async function watch(id: string, options: GlobalOptions = {}, announce?: 
       notice,
     );
   try {
-    const events = streamEvents(
-      'orchestrator',
-      `/deployments/${id}/events`,
-      `there is no deployment ${id} (slipway history)`,
-      {
-        work: 'the deployment',
-        again: `slipway watch ${id}`,
-        notice,
-      },
-    );
-    for await (const event of events) {
-      if (event.event === 'end') break;
-      const data = JSON.parse(event.data) as Record<string, unknown>;
-      if (options.json) {
-        line(JSON.stringify(data));
-        continue;
-      }
-      const at = dim(String(data.at).slice(11, 19));
-      if (event.event === 'action-started')
+    for await (const { event, data, at } of recordEvents('deployment', id, { ...options, notice })) {
+      if (event === 'action-started')
         line(`${at} ▸ ${data.action}${Number(data.attempt) > 1 ? yellow(` (attempt ${data.attempt})`) : ''}`);
-      else if (event.event === 'action-finished') {
+      else if (event === 'action-finished') {
         lastFinished = String(data.action);
         line(
           `${at} ${green('✓')} ${data.action} ${dim(seconds(data.durationMs as number))} ${dim(String(data.output ?? ''))}`,
         );
-      } else if (event.event === 'action-failed' || event.event === 'action-retry')
+      } else if (event === 'action-failed' || event === 'action-retry')
         line(`${at} ${red('✗')} ${data.action}: ${data.output}`);
-      else if (event.event === 'progress' && data.text !== lastProgress) {
+      else if (event === 'progress' && data.text !== lastProgress) {
         const progress = data as unknown as ProgressEvent;
         lastProgress = progress.text;
         // A countdown every 5 s, not every second.
         const left = progress.secondsLeft;
         if (left === undefined || left % 5 === 0 || left <= 3) line(`${at}   ${dim(lastProgress)}`);
-      } else if (event.event === 'finished')
+      } else if (event === 'finished')
         line(`${at} ${stateColour(String(data.state))}${data.reason ? `: ${data.reason}` : ''}`);
-      else if (event.event === 'paused') {
+      else if (event === 'paused') {
         line(`${at} ${yellow('paused')}${lastFinished ? ` after ${lastFinished}` : ''}: slipway resume ${id}`);
         // The stream stays open while paused: following ends here unless it was resumed since.
         if ((await getDeployment()).state === 'paused') break;
-      } else if (
-        ['queued', 'resumed', 'started', 'admitted'].includes(event.event) ||
-        event.event.endsWith('-requested')
-      )
-        line(`${at} ${event.event}`);
+      } else if (['queued', 'resumed', 'started', 'admitted'].includes(event) || event.endsWith('-requested'))
+        line(`${at} ${event}`);
     }
   } finally {
     stop();

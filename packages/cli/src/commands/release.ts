@@ -6,7 +6,7 @@
  */
 import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
-import { outageNotice, streamEvents } from '../events.js';
+import { outageNotice, recordEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
 import { grammar, resolveTarget } from '../names.js';
 import { confirmation, printPreview } from '../preview.js';
@@ -136,41 +136,24 @@ export async function deployToSyncSet(
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
 export async function watchRelease(id: string, options: GlobalOptions = {}): Promise<void> {
   const notice = outageNotice('the release');
-  const events = streamEvents(
-    'orchestrator',
-    `/releases/${id}/events`,
-    `there is no release ${id} (slipway releases)`,
-    {
-      work: 'the release',
-      again: `slipway watch ${id}`,
-      notice,
-    },
-  );
-  for await (const event of events) {
-    if (event.event === 'end') break;
-    const data = JSON.parse(event.data) as Record<string, unknown>;
-    if (options.json) {
-      line(JSON.stringify(data));
-      continue;
-    }
-    const at = dim(String(data.at).slice(11, 19));
+  for await (const { event, data, at } of recordEvents('release', id, { ...options, notice })) {
     const wave = `wave ${Number(data.wave) + 1}`;
     const where = `${data.service} ${data.env}`;
-    if (event.event === 'wave-started') line(`${at} ${bold(wave)}: ${(data.clusters as string[]).join(', ')}`);
-    else if (event.event === 'cluster-started')
+    if (event === 'wave-started') line(`${at} ${bold(wave)}: ${(data.clusters as string[]).join(', ')}`);
+    else if (event === 'cluster-started')
       line(
         `${at} ▸ ${where} ${dim(`${wave}, ${data.deployment}`)}${data.downgradeFrom ? yellow(` a downgrade from ${data.downgradeFrom}`) : ''}`,
       );
-    else if (event.event === 'cluster-rolling-back')
+    else if (event === 'cluster-rolling-back')
       line(`${at} ${yellow('↶')} ${where} rolling back ${dim(String(data.deployment))}`);
-    else if (event.event === 'cluster-finished')
+    else if (event === 'cluster-finished')
       line(
         `${at} ${data.state === 'succeeded' ? green('✓') : data.state === 'skipped' ? dim('–') : red('✗')} ${where} ${stateColour(String(data.state))}${data.reason ? dim(` ${data.reason}`) : ''}`,
       );
-    else if (event.event === 'wave-finished' && data.bakeUntil)
+    else if (event === 'wave-finished' && data.bakeUntil)
       line(`${at} ${wave} done; baking until ${String(data.bakeUntil).slice(11, 19)}`);
-    else if (event.event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
-    else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event.event)) line(`${at} ${event.event}`);
+    else if (event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
+    else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event)) line(`${at} ${event}`);
   }
   const done = await answerPatiently(
     () => orchestrator().GET('/releases/{id}', { params: { path: { id } } }),

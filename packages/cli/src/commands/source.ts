@@ -56,8 +56,9 @@ export async function recordSource(
   const report = (body: typeof source) =>
     client('baking').POST('/builds', { body: { service, version, status: 'passed', ...body } });
   const first = await report(source);
-  if (first.response.status === 422 && source.repo) {
-    // A repository the platform may not clone (a path on this disk, a host not allowed): the commit still counts.
+  if ((first.response.status === 422 || first.response.status === 403) && source.repo) {
+    // A repository the platform may not clone (a path on this disk, a host not allowed), or not
+    // the service's own (403: another checkout's origin): the commit still counts.
     const why = (first.error as { detail?: string } | undefined)?.detail ?? 'refused';
     process.stderr.write(`slipway: the commit is recorded without its repository: ${why}\n`);
     await answer(report({ commit: source.commit }), 'baking');

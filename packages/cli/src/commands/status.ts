@@ -47,7 +47,25 @@ async function allImages(services: string[]): Promise<ImageInfo[]> {
   return list.items.filter((image) => image.service !== undefined && wanted.has(image.service));
 }
 
-export async function status(service?: string, env?: string, options: GlobalOptions = {}) {
+/** Rows `slipway status` shows of every cluster before it says how many more there are. */
+export const SCREENFUL = 40;
+
+/** A cluster someone should look at: being deployed, not every instance healthy, or its last deployment not a success. */
+function needsAttention(
+  c: { deploying?: string | null; active?: unknown; health: { healthy?: number; instances?: number } },
+  last: DeploymentRecord | undefined,
+): boolean {
+  const { healthy = 0, instances = 0 } = c.health;
+  return (
+    Boolean(c.deploying) ||
+    !c.active ||
+    instances === 0 ||
+    healthy < instances ||
+    (last !== undefined && last.state !== 'succeeded')
+  );
+}
+
+export async function status(service?: string, env?: string, options: GlobalOptions & { all?: boolean } = {}) {
   const name = service ? await knownService(service) : undefined;
   const environmentName = name && env ? await knownEnv(name, env) : undefined;
   if (!environmentName) {
@@ -67,14 +85,26 @@ export async function status(service?: string, env?: string, options: GlobalOpti
         return line(
           name ? `${name} is deployed nowhere yet: slipway deploy ${name} ENV VERSION` : 'nothing deployed yet',
         );
+      // Each looked up once, not a search of every list per cluster (thousands of clusters).
+      const lastOf = new Map<string, DeploymentRecord>();
+      for (const d of latest) if (!lastOf.has(`${d.service}/${d.env}`)) lastOf.set(`${d.service}/${d.env}`, d);
+      const versions = new Map(images.map((i) => [i.id, i.version]));
+      const rows = clusters.map((c) => {
+        const last = lastOf.get(`${c.service}/${c.env}`);
+        return { c, last, attention: needsAttention(c, last) };
+      });
+      // A catalog's every cluster is more than a screen: those needing attention first, then a count.
+      const many = !options.all && rows.length > SCREENFUL;
+      const shown = many
+        ? [...rows.filter((r) => r.attention), ...rows.filter((r) => !r.attention)].slice(0, SCREENFUL)
+        : rows;
       table([
         ['SERVICE', 'ENV', 'VERSION', 'IMAGE', 'HEALTHY', 'LAST DEPLOYMENT'],
-        ...clusters.map((c) => {
-          const last = latest.find((d) => d.service === c.service && d.env === c.env);
+        ...shown.map(({ c, last }) => {
           return [
             c.service,
             c.env,
-            versionOf(images, c.active?.image) ?? '-',
+            (c.active?.image ? versions.get(c.active.image) : undefined) ?? '-',
             c.active?.image ?? '-',
             `${c.health.healthy ?? 0}/${c.health.instances ?? 0}`,
             c.deploying
@@ -85,6 +115,14 @@ export async function status(service?: string, env?: string, options: GlobalOpti
           ];
         }),
       ]);
+      if (many) {
+        const attention = rows.filter((r) => r.attention).length;
+        line(
+          dim(
+            `${rows.length - shown.length} more of ${rows.length} clusters (${attention} needing attention, shown first): slipway status --all, or slipway status SERVICE`,
+          ),
+        );
+      }
     });
     return;
   }

@@ -22,6 +22,7 @@ import {
 import {
   createMotoNetwork,
   eventually,
+  POLICY_FILE,
   recordAwsActions,
   SLIPWAY_ACCESS_KEY,
   startMoto,
@@ -32,6 +33,7 @@ import { describeCloudContract } from '../contract.js';
 import type { LoadBalancerSpec } from '../provider.js';
 import { createAwsProvider, type AwsProviderOptions } from './provider.js';
 import { putTraffic } from './moto-traffic.js';
+import { readFileSync } from 'node:fs';
 
 /**
  * The same contract as the local cloud's, against moto's server, then what only AWS has. moto's
@@ -60,7 +62,13 @@ import { putTraffic } from './moto-traffic.js';
  * - its CloudWatch keeps no percentiles (a p99 query answers nothing): aws/traffic.test.ts reads
  *   one from aws-sdk-client-mock;
  * - it does not enforce IAM: every call is allowed, so DryRun and SimulatePrincipalPolicy
- *   answers are moto's (the policy is checked against the calls recorded here instead).
+ *   answers are moto's (the policy is checked against the calls recorded here instead), and no
+ *   condition is evaluated: that the Auto Scaling writes' autoscaling:ResourceTag condition holds
+ *   is shown by the groups made here carrying the tag it names, that TerminateInstances' and
+ *   StopInstances' (aws:ResourceTag/slipway:bake) holds by the builder real Packer launches on
+ *   moto carrying that tag (baking's bake-aws.test.ts finds it by the tag), and
+ *   test/aws-policy.test.ts checks that doctor's simulation is given every condition key the
+ *   policy tests.
  * - it resizes a group whose Launch and Terminate are suspended (AWS does not: a disabled group
  *   is resized with them resumed, proven with the SDK mocked in provider.test.ts).
  * - a target group only a listener's weighted forward sends to (a burn-in's split,
@@ -161,6 +169,13 @@ describe('aws provider against moto: what only AWS has', () => {
       (await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['search-prod-v001'] })))
         .AutoScalingGroups![0]!;
     expect(await described()).toMatchObject({ HealthCheckType: 'EC2', HealthCheckGracePeriod: 240 });
+    // The documented policy lets the role change only groups carrying this tag (autoscaling:ResourceTag).
+    const policy = JSON.parse(readFileSync(POLICY_FILE, 'utf8')) as { Statement: { Condition?: object }[] };
+    const required = policy.Statement.flatMap((s) => Object.values(s.Condition ?? {}).flatMap(Object.keys))
+      .filter((key) => key.startsWith('autoscaling:ResourceTag/'))
+      .map((key) => key.slice('autoscaling:ResourceTag/'.length));
+    expect(required).toEqual(['slipway:launch-template']);
+    expect((await described()).Tags?.map((t) => t.Key)).toEqual(expect.arrayContaining(required));
     await eventually(
       () => cloud.getServerGroup('search-prod-v001'),
       (g) => g?.instances.filter((i) => i.lifecycle === 'running').length === 2,

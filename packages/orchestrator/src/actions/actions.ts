@@ -617,58 +617,28 @@ const record: Action = {
 };
 
 const common = [resolveImage, resolveConfig, findCurrentGroup, nameNextGroup, createLaunchTemplate];
+/** The new group made, healthy, taking its share of traffic and watched. */
+const upToBurnIn = [
+  createServerGroup,
+  waitForInstancesRunning,
+  waitForHealth,
+  splitTraffic,
+  enableNewGroup,
+  waitForLoadBalancerHealth,
+  weighTraffic,
+  burnIn,
+];
+/** All traffic to the new group, the old one out of service, drained, retained or destroyed. */
+const handOver = [joinTraffic, disableOldGroup, waitForDrain, destroyOldGroups, record];
 
-/** The actions of each strategy, top to bottom as the seed's list of steps. */
+/**
+ * The actions of each strategy, top to bottom as the seed's list of steps. Highlander differs from
+ * red-black in what `destroy-old-groups` keeps (nothing), progressive in growing in batches.
+ */
 export const STRATEGIES: Record<Deployment['strategy'], Action[]> = {
-  'red-black': [
-    ...common,
-    createServerGroup,
-    waitForInstancesRunning,
-    waitForHealth,
-    splitTraffic,
-    enableNewGroup,
-    waitForLoadBalancerHealth,
-    weighTraffic,
-    burnIn,
-    joinTraffic,
-    disableOldGroup,
-    waitForDrain,
-    destroyOldGroups,
-    record,
-  ],
-  progressive: [
-    ...common,
-    createServerGroup,
-    waitForInstancesRunning,
-    waitForHealth,
-    splitTraffic,
-    enableNewGroup,
-    waitForLoadBalancerHealth,
-    weighTraffic,
-    burnIn,
-    growInBatches,
-    joinTraffic,
-    disableOldGroup,
-    waitForDrain,
-    destroyOldGroups,
-    record,
-  ],
-  highlander: [
-    ...common,
-    createServerGroup,
-    waitForInstancesRunning,
-    waitForHealth,
-    splitTraffic,
-    enableNewGroup,
-    waitForLoadBalancerHealth,
-    weighTraffic,
-    burnIn,
-    joinTraffic,
-    disableOldGroup,
-    waitForDrain,
-    destroyOldGroups,
-    record,
-  ],
+  'red-black': [...common, ...upToBurnIn, ...handOver],
+  progressive: [...common, ...upToBurnIn, growInBatches, ...handOver],
+  highlander: [...common, ...upToBurnIn, ...handOver],
 };
 
 /** Every action by the name saved on a deployment: a deployment runs what it recorded, not today's list. */

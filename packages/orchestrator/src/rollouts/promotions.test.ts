@@ -235,6 +235,35 @@ describe('the rules as each cluster starts', () => {
     return r;
   };
 
+  it('changes a production cluster only from what it was confirmed against when the release was made', async () => {
+    // A scheduled release (or a later wave, or a promotion skipped when it was made) may start
+    // after what serves changed: a production change nobody confirmed is skipped, never made.
+    const c = coordinator();
+    try {
+      const r = release('rel-conf0001', 'dave');
+      const [a, b, d] = [0, 1, 2].map((i) => ({ ...r.waves[0]!.clusters[0]!, env: `prod-${'abc'[i]}` }));
+      r.items[0]!.clusters = ['prod-a', 'prod-b', 'prod-c'];
+      properties = {
+        policy: { 'prod-a': { production: true }, 'prod-b': { production: true }, 'prod-c': { production: true } },
+      };
+      // prod-a was confirmed against what serves it; prod-b against what served before; prod-c never (skipped then).
+      a!.confirmedFrom = { group: 'search-prod-a-v003', image: 'img-13', commit: 'c0ffee' };
+      b!.confirmedFrom = { group: 'search-prod-b-v002', image: 'img-12', commit: 'c0ffee' };
+      r.waves[0]!.clusters = [a!, b!, d!];
+      await releases.create(r, { type: 'created' });
+      for (let i = 0; i < 3; i++) await c.sweep();
+      const stale = 'is production and img-13 serves it now, not what the release was confirmed against';
+      expect((await releases.get(r.id))!.waves[0]!.clusters.map((cl) => [cl.env, cl.state, cl.reason])).toEqual([
+        ['prod-a', 'failed', 'submitted'],
+        ['prod-b', 'skipped', `search prod-b ${stale} (img-12 in search-prod-b-v002): a new release confirms it`],
+        ['prod-c', 'skipped', `search prod-c ${stale} (nothing confirmed): a new release confirms it`],
+      ]);
+    } finally {
+      properties = {};
+      await c.close();
+    }
+  });
+
   it('skips a cluster frozen since, saying until when and why, and fails one its maker may not change', async () => {
     const c = coordinator();
     const until = new Date(Date.now() + 3_600_000).toISOString();

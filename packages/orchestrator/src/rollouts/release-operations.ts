@@ -3,7 +3,6 @@ import {
   ConflictError,
   NotFoundError,
   principalOf,
-  sendEventStream,
   typedQuery,
   type TypedOperations,
   type TypedRequest,
@@ -11,6 +10,7 @@ import {
   type StreamConnection,
 } from '@slipway/core';
 import { refuseAdminOnlyParams } from '../deployments/deployment.js';
+import { followEvents } from '../follow.js';
 import { enforcePolicy } from '../deployments/preview.js';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 import type { ReleaseStore } from './release-store.js';
@@ -107,19 +107,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
     async followRelease(req, res) {
       const r = await mustGet(req.params.id);
       const connection = options.followConnection(principalOf(req).subject);
-      const entries = (list: { id: string; event: { type: string } }[]) =>
-        list.map(({ id, event }) => ({ id, event: event.type, data: JSON.stringify(event) }));
-      await sendEventStream(req, res, {
-        read: async (after) => entries(await releases.events(r.id, after === '0-0' ? undefined : after)),
-        follow: async (after, ms) => entries(await releases.follow(connection, r.id, after, ms)),
-        async finished() {
-          const current = await releases.get(r.id);
-          return !current || isReleaseFinished(current)
-            ? { state: current?.state, reason: current?.reason ?? null }
-            : undefined;
-        },
-        close: () => connection.disconnect(),
-      });
+      await followEvents(req, res, { id: r.id, store: releases, connection, isFinished: isReleaseFinished });
     },
     pauseRelease: (req, res) => control(req, res, 'pause'),
     resumeRelease: (req, res) => control(req, res, 'resume'),

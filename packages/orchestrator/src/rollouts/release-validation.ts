@@ -206,6 +206,13 @@ export async function validateRelease(
     );
     const skip = skipReason(change, { promotion, allowDowngrade: request.allowDowngrade, force: request.force });
     changes.push(skip ? { ...change, skip } : change);
+    // What this change is confirmed against (enforcePolicy): when it starts, it starts only from that.
+    if (!skip && change.policy.requireConfirmation)
+      cluster.confirmedFrom = {
+        group: change.from?.group ?? null,
+        image: change.from?.image ?? null,
+        commit: change.from?.commit ?? null,
+      };
   }
   const promotes = items.filter((i) => i.promotedFrom).map((i) => promoteClaim(i.service, i.env));
   const release: ReleaseRecord = {

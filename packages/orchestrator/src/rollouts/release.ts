@@ -33,6 +33,11 @@ export interface ReleaseCluster {
   version?: string;
   /** The config commit resolved when the release was validated: what every wave deploys. */
   commit: string;
+  /**
+   * A production cluster's change, confirmed when the release was made: what served it then.
+   * Absent when it was not production or would have been skipped then (nothing confirmed).
+   */
+  confirmedFrom?: ConfirmedFrom;
   /** The services of this release this cluster waits for, in the same wave. */
   after: string[];
   state: ClusterState;
@@ -160,6 +165,13 @@ export function releaseDependencies(services: { service: string; dependsOn: unkn
   return graph;
 }
 
+/** What served a production cluster when a person confirmed changing it. */
+export interface ConfirmedFrom {
+  group: string | null;
+  image: string | null;
+  commit: string | null;
+}
+
 export interface PlannedCluster {
   service: string;
   env: string;
@@ -168,6 +180,7 @@ export interface PlannedCluster {
   commit: string;
   region?: string;
   bakeSeconds: number;
+  confirmedFrom?: ConfirmedFrom;
 }
 
 /** Every service's waves merged by position: wave i holds each service's wave i. */
@@ -190,6 +203,7 @@ export function planWaves(
         image: c.image,
         ...(c.version ? { version: c.version } : {}),
         commit: c.commit,
+        ...(c.confirmedFrom ? { confirmedFrom: c.confirmedFrom } : {}),
         after: dependencies.get(c.service) ?? [],
         state: 'pending',
       })),

@@ -12,7 +12,14 @@ import { isUnsuccessfulState } from '@slipway/orchestrator-api';
 import { cancelOnce, confirmation, submitDeployment, type CommandOptions } from '../deployments/commands.js';
 import { isFinished, type Deployment } from '../deployments/deployment.js';
 import { changeOf, skipReason } from '../deployments/preview.js';
-import { clusterDone, isReleaseFinished, startable, type ReleaseCluster, type ReleaseRecord } from './release.js';
+import {
+  clusterDone,
+  isReleaseFinished,
+  startable,
+  type ConfirmedFrom,
+  type ReleaseCluster,
+  type ReleaseRecord,
+} from './release.js';
 import { promoteClaim } from './release-validation.js';
 import type { ReleaseEvent, ReleaseStore } from './release-store.js';
 
@@ -95,6 +102,17 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       throw new NotAllowedError(
         `${c.service} ${c.env} is changed only by ${policy.approvers.join(', ')}; ${r.by} is not one of them`,
       );
+    // Production changes only from what a person confirmed when the release was made (nothing, if
+    // it would have been skipped then): a scheduled release or a later wave may start after another
+    // change, and that change back (or a first change of a cluster skipped then) was never confirmed.
+    if (policy.requireConfirmation && !confirmedFromNow(c.confirmedFrom, change.from)) {
+      const then = c.confirmedFrom
+        ? `${c.confirmedFrom.image ?? 'nothing'} in ${c.confirmedFrom.group ?? 'no group'}`
+        : 'nothing confirmed';
+      return {
+        skip: `${c.service} ${c.env} is production and ${change.from?.image ?? 'nothing'} serves it now, not what the release was confirmed against (${then}): a new release confirms it`,
+      };
+    }
     // What it was checked against: a deployment that waits behind another checks it again (actions.ts).
     const checked = confirmation(change.from, c.image, 'release');
     return change.downgrade && change.from?.version ? { downgradeFrom: change.from.version, checked } : { checked };
@@ -397,3 +415,16 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
 }
 
 export type ReleaseCoordinator = ReturnType<typeof startReleaseCoordinator>;
+
+/** Whether what serves a cluster now is what its change was confirmed against. */
+function confirmedFromNow(
+  confirmed: ConfirmedFrom | undefined,
+  now: { group?: string | null; image?: string | null; commit?: string | null } | null,
+): boolean {
+  if (!confirmed) return false;
+  return (
+    confirmed.group === (now?.group ?? null) &&
+    confirmed.image === (now?.image ?? null) &&
+    confirmed.commit === (now?.commit ?? null)
+  );
+}

@@ -782,6 +782,12 @@ export interface components {
                     image: string;
                     version?: string;
                     commit: string;
+                    /** @description A production cluster's change, confirmed when the release was made: what served it then. It starts only from that (else it is skipped, saying so). */
+                    confirmedFrom?: {
+                        group: string | null;
+                        image: string | null;
+                        commit: string | null;
+                    };
                     after: string[];
                     /** @enum {string} */
                     state: "pending" | "deploying" | "succeeded" | "failed" | "rolled-back" | "cancelled" | "not-started" | "rolling-back" | "skipped";
