@@ -99,8 +99,18 @@ export async function commandDeployment(
     );
   if (isFinished(d)) throw finished(d.state);
   if (kind === 'resume') {
-    if (d.state !== 'paused' || !(await runner.resume(d.id)))
-      throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
+    if (d.state !== 'paused') {
+      // A pause asked and not taken yet (the run pauses between actions) is withdrawn, decided
+      // against the record as it is: the run goes on, and never pauses for it.
+      const withdrawn = await store.withdrawPause(d.id, { type: 'pause-withdrawn', deployment: d.id, ...who });
+      if (withdrawn === 'withdrawn') return mustGet(store, d.id);
+      if (withdrawn !== 'paused') throw new ConflictError(`deployment ${d.id} is ${d.state}, not paused`);
+    }
+    if (!(await runner.resume(d.id))) {
+      // Another writer moved it on since it was read paused (a second resume, a cancel): said as it is now.
+      const now = await mustGet(store, d.id);
+      throw isFinished(now) ? finished(now.state) : new ConflictError(`deployment ${d.id} is ${now.state}, not paused`);
+    }
   } else {
     const answer = await runner.control(d.id, kind, who.by, { ...who });
     if (answer.outcome === 'finished') throw finished(answer.state);
@@ -354,7 +364,10 @@ export async function changeWith(
   enforcePolicy(preview, request);
   const [change] = preview.clusters;
   if (change?.downgrade && change.from?.version) prepared.deployment.context.downgradeFrom = change.from.version;
-  if (request.confirm !== undefined && change)
+  // An undo or revert goes back from what serves: checked, as a confirmation is, before it
+  // touches the cluster (a deploy that finished after this preview is not replaced unseen).
+  const fromServing = preview.action === 'undo' || preview.action === 'revert';
+  if ((request.confirm !== undefined || fromServing) && change)
     prepared.deployment.context.confirmed = confirmation(change.from, change.to.image);
   return admitDeployment(options, prepared.deployment);
 }

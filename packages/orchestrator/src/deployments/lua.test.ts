@@ -109,6 +109,11 @@ describe('transition.lua', () => {
       saved: false,
     });
     await redis.del(`${prefix}control:dep-p1`);
+    // Nor once the pause asked was withdrawn (a resume came first): only a pause asked is taken.
+    expect(await store.transition({ ...d, state: 'paused' }, { mode: 'pause', limit: 1 })).toMatchObject({
+      saved: false,
+    });
+    await store.setControl('dep-p1', 'pause', 'dave', { type: 'pause-requested', deployment: 'dep-p1' });
     const paused = await store.transition({ ...d, state: 'paused' }, { mode: 'pause', limit: 1 });
     expect(paused).toMatchObject({ saved: true, admitted: ['dep-p2'] });
     expect(await store.holder('pausing', 'prod')).toBe('dep-p1');

@@ -171,6 +171,14 @@ export interface DeploymentStore {
   ): Promise<{ lock: LeasedLockInfo; admitted: string[] } | undefined>;
   /** A person's request, decided against the record as it is (set-control.lua). */
   setControl(id: string, kind: keyof Control, by: string, event: Omit<DeploymentEvent, 'at'>): Promise<ControlAnswer>;
+  /**
+   * A resume of a deployment not paused yet: the pause asked and not taken yet withdrawn, decided
+   * against the record as it is (set-control.lua); 'paused' when the pause was taken (resume it).
+   */
+  withdrawPause(
+    id: string,
+    event: Omit<DeploymentEvent, 'at'>,
+  ): Promise<'withdrawn' | 'none' | 'paused' | 'finished' | 'missing'>;
   control(id: string): Promise<Control>;
   /** Records what a succeeded deployment put in service, once per deployment however often it is asked. */
   recordServed(service: string, env: string, served: Served): Promise<void>;
@@ -510,6 +518,16 @@ export function createRedisDeploymentStore({
         default:
           return { outcome: 'missing' };
       }
+    },
+    async withdrawPause(id, event) {
+      const keys = [key('deployment', id), key('control', id), key('events', id), key('events')];
+      const [outcome] = (await lua['set-control'](keys, [
+        'unpause',
+        '',
+        JSON.stringify({ ...event, at: new Date().toISOString() }),
+      ])) as string[];
+      if (outcome === 'withdrawn') await replicated();
+      return outcome as 'withdrawn' | 'none' | 'paused' | 'finished' | 'missing';
     },
     async control(id) {
       return (await redis.hgetall(key('control', id))) as Control;

@@ -599,3 +599,102 @@ describe("9. a release's rollback-all outlived by a wait in the queue", () => {
     }
   });
 });
+
+describe('10. an undo outlived by a deploy that finished while it was being checked', () => {
+  it('fails, before touching the cluster, an undo whose "what serves" changed between its check and its admission', async () => {
+    // The undo, checked against what serves, held at its admission.
+    const checking = gate();
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      store: (real) =>
+        new Proxy(real, {
+          get: (store, property) =>
+            property === 'admit'
+              ? async (d: Deployment, limit: number) => {
+                  if (d.undoOf) await checking.hold();
+                  return store.admit(d, limit);
+                }
+              : Reflect.get(store, property),
+        }),
+    }));
+    expect((await ended(f.store, await deploy(f, 'undoa', 'img-undoa-1'))).state).toBe('succeeded');
+    const second = await deploy(f, 'undoa', 'img-undoa-2');
+    expect((await ended(f.store, second)).state).toBe('succeeded');
+    const undo = request(f.app)
+      .post('/services/undoa/envs/prod/undo')
+      .set(TOKENS.deployer)
+      .send({ message: 'back', deployment: second })
+      .then((r) => r);
+    const early = await Promise.race([checking.arrived.then(() => undefined), undo]);
+    expect(early && { status: early.status, body: early.body }).toBeUndefined();
+    // Meanwhile another person's deploy of img-undoa-3 runs and finishes: the cluster is free again.
+    expect((await ended(f.store, await deploy(f, 'undoa', 'img-undoa-3'))).state).toBe('succeeded');
+    checking.open();
+    const answer = await undo;
+    expect(answer.status).toBe(202);
+    const done = await ended(f.store, answer.body.id as string);
+    // It went back from img-undoa-2, which no longer serves: img-undoa-3 is not replaced unseen.
+    expect(done.state).toBe('failed');
+    expect(done.reason).toMatch(/img-undoa-2 .*→ img-undoa-1; undoa prod changed since: img-undoa-3 serves now/);
+    const groups = await f.cloud.listServerGroups('undoa-prod');
+    expect(groups.filter((g) => !g.disabled).map((g) => g.tags?.image)).toEqual(['img-undoa-3']);
+  });
+});
+
+describe('11. two people resuming one paused deployment', () => {
+  it("answers the one who came second with the state the deployment is in now, not the 'paused' it read", async () => {
+    const held = gate();
+    let armed = false;
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      store: (store) => ({
+        ...store,
+        async transition(d, options) {
+          if (armed && options?.mode === 'resume') {
+            armed = false;
+            await held.hold();
+          }
+          return store.transition(d, options);
+        },
+      }),
+    }));
+    const working = gate();
+    const stop = f.standIn.intercept('createServerGroup', () => working.hold());
+    const id = await deploy(f, 'resa', 'img-resa-1');
+    await working.arrived;
+    expect((await control(f, id, 'pause')).status).toBe(202);
+    stop();
+    working.open();
+    await reaches(f.store, id, (d) => d.state === 'paused', 'the pause');
+    armed = true;
+    // The first resume read it paused and is held just before it saves its new run…
+    const first = control(f, id, 'resume').then((r) => r);
+    await held.arrived;
+    // …while a second person's resume is saved.
+    expect((await control(f, id, 'resume')).status).toBe(202);
+    held.open();
+    const late = await first;
+    expect(late.status).toBe(409);
+    expect(late.body.detail).toMatch(new RegExp(`^deployment ${id} is (running|queued|succeeded), not paused$`));
+    expect((await ended(f.store, id)).state).toBe('succeeded');
+  });
+});
+
+describe('12. a resume that comes before the pause is taken', () => {
+  it('withdraws the pause: the run goes on and never pauses for it', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const working = gate();
+    const stop = f.standIn.intercept('createServerGroup', () => working.hold());
+    const id = await deploy(f, 'unpause', 'img-unpause-1');
+    await working.arrived;
+    // Paused and resumed while the action at hand runs: the pause was asked, not taken yet.
+    expect((await control(f, id, 'pause')).status).toBe(202);
+    const resumed = await control(f, id, 'resume');
+    expect({ status: resumed.status, state: resumed.body.state }).toEqual({ status: 202, state: 'running' });
+    stop();
+    working.open();
+    const done = await ended(f.store, id);
+    expect(done.state).toBe('succeeded');
+    const events = (await f.store.events(id)).map((e) => e.event.type);
+    expect(events).toContain('pause-withdrawn');
+    expect(events).not.toContain('paused');
+  });
+});

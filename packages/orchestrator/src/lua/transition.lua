@@ -9,7 +9,8 @@
 --  advance              the same as step, refused (2) while any request waits (a pause too): one
 --                       action's end and the next one's start saved together, the runner going
 --                       straight on to it;
---  pause                (unless-control) gives its slot back, keeping its lock;
+--  pause                (unless-control) gives its slot back, keeping its lock; refused (2) when
+--                       the pause asked was withdrawn meanwhile;
 --  resume               takes a free slot, or queues for one (saving the queued record instead);
 --  finish               ends it: frees its lock and slot, admits who may start, marks its group
 --                       vetted when it succeeded, counts the outcome and puts its notification in
@@ -28,6 +29,10 @@ if mode ~= 'finish' then
       return {2, '', redis.call('HGETALL', KEYS[8]), {}, ''}
     end
   elseif mode == 'advance' and redis.call('EXISTS', KEYS[8]) == 1 then
+    return {2, '', redis.call('HGETALL', KEYS[8]), {}, ''}
+  end
+  -- A pause withdrawn (a resume that came before the pause was taken) is not taken.
+  if mode == 'pause' and redis.call('HEXISTS', KEYS[8], 'pause') == 0 then
     return {2, '', redis.call('HGETALL', KEYS[8]), {}, ''}
   end
 end
