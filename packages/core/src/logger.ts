@@ -19,9 +19,12 @@ export function createLogger({ name, level, destination }: LoggerOptions): Logge
       level: level ?? process.env.LOG_LEVEL ?? 'info',
       redact: { paths: ['token', 'authorization'], censor: '[redacted]' },
     },
-    destination ?? bufferedStdout(),
+    destination ?? (stdout ??= bufferedStdout()),
   );
 }
+
+/** Standard output as every logger of this process writes it: one buffer, one order. */
+let stdout: DestinationStream | undefined;
 
 /** Bytes of log lines gathered before a write, and how long a line may wait for more. */
 const LOG_BUFFER_BYTES = 4096;
@@ -30,17 +33,20 @@ const LOG_FLUSH_MS = 200;
 /**
  * Standard output, written a few kilobytes at a time: a write per request line was a tenth of
  * a service's CPU under load (bench/config). A quiet service's lines wait at most 200 ms; what
- * is gathered is written out when the process exits, whatever ends it (pino's exit hook) but a
- * SIGKILL.
+ * is gathered is written out, in order, when the process exits, whatever ends it but a SIGKILL.
  */
 function bufferedStdout(): DestinationStream {
-  const stream = pino.destination({ dest: 1, minLength: LOG_BUFFER_BYTES, sync: false });
+  const stream = pino.destination({ dest: 1, minLength: LOG_BUFFER_BYTES, sync: true });
   let waiting = false;
   setInterval(() => {
     if (!waiting || (stream as { destroyed?: boolean }).destroyed) return;
     waiting = false;
     stream.flush();
   }, LOG_FLUSH_MS).unref();
+  // Written in order (sync: no write in flight to overtake) and whole when the process exits.
+  process.once('exit', () => {
+    if (!(stream as { destroyed?: boolean }).destroyed) stream.flushSync();
+  });
   return {
     write(line: string) {
       waiting = true;
