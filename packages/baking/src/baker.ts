@@ -195,7 +195,7 @@ export async function runBake(bakeId: string, options: BakerOptions): Promise<Ba
   } finally {
     clearInterval(watcher);
     options.stopping?.removeEventListener('abort', stop);
-    if (bake.bakeKey) await store.release(bake.bakeKey, bakeId);
+    if (bake.bakeKey) await store.unclaim(bake.bakeKey, bakeId);
   }
 }
 

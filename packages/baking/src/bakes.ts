@@ -58,8 +58,12 @@ export interface BakeStore {
   forgetImage(bakeKey: string): Promise<void>;
   /** Claims the bake key for `id`; answers the bake already holding it, if one does. */
   claim(bakeKey: string, id: string, ttlSeconds: number): Promise<string | undefined>;
-  release(bakeKey: string, id: string): Promise<void>;
+  /** Gives the bake key back if `id` still holds it: one step, never another bake's claim. */
+  unclaim(bakeKey: string, id: string): Promise<void>;
 }
+
+/** Deletes a claim only while its holder is the one giving it back (compare and delete, atomic). */
+const UNCLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0`;
 
 export function createRedisBakeStore({ redis, prefix }: { redis: Redis; prefix: string }): BakeStore {
   const k = (key: string) => `${prefix}${key}`;
@@ -120,8 +124,8 @@ export function createRedisBakeStore({ redis, prefix }: { redis: Redis; prefix: 
       const ok = await redis.set(k(`running:${bakeKey}`), id, 'EX', ttlSeconds, 'NX');
       return ok ? undefined : ((await redis.get(k(`running:${bakeKey}`))) ?? undefined);
     },
-    async release(bakeKey, id) {
-      if ((await redis.get(k(`running:${bakeKey}`))) === id) await redis.del(k(`running:${bakeKey}`));
+    async unclaim(bakeKey, id) {
+      await redis.eval(UNCLAIM, 1, k(`running:${bakeKey}`), id);
     },
   };
   return store;

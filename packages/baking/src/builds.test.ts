@@ -476,3 +476,31 @@ describe('a build link (#24 attack 5)', () => {
     expect(JSON.stringify(listed.body)).not.toMatch(/javascript:|data:text/);
   });
 });
+
+describe('a bake key claimed by one bake at a time', () => {
+  it('unclaims only its own claim: one another bake took between the look and the delete stays', async () => {
+    const key = `race-${randomUUID()}`;
+    // bake-a's claim lapses (its TTL) and bake-b claims the key just after bake-a's unclaim first
+    // reached Redis (whatever that command was: a look, or the whole step).
+    let armed = false;
+    const racing = new Proxy(redis, {
+      get(target, property, receiver) {
+        const real = Reflect.get(target, property, receiver) as unknown;
+        if (property !== 'get' && property !== 'eval') return real;
+        return async (...args: unknown[]) => {
+          const answer = await (real as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (armed) {
+            armed = false;
+            await target.set(`unclaim-test:running:${key}`, 'bake-b');
+          }
+          return answer;
+        };
+      },
+    });
+    const store = createRedisBakeStore({ redis: racing, prefix: 'unclaim-test:' });
+    expect(await store.claim(key, 'bake-a', 60)).toBeUndefined();
+    armed = true;
+    await store.unclaim(key, 'bake-a');
+    expect(await store.claim(key, 'bake-c', 60)).toBe('bake-b');
+  });
+});

@@ -235,7 +235,7 @@ export function createOperations(options: OperationsOptions): OperationHandlers 
       }
       await store.requestCancel(bake.id);
       if (bake.state === 'queued' && (await queue.remove(bake.id))) {
-        if (bake.bakeKey) await store.release(bake.bakeKey, bake.id);
+        if (bake.bakeKey) await store.unclaim(bake.bakeKey, bake.id);
         const cancelled = await store.update(bake.id, {
           state: 'cancelled',
           reason: 'cancelled',

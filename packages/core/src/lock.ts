@@ -29,7 +29,8 @@ export interface LeasedLocks {
   /** Extends the lease; false when the token no longer holds the lock. */
   renew(name: string, token: number): Promise<boolean>;
   holds(name: string, token: number): Promise<boolean>;
-  release(name: string, token: number): Promise<void>;
+  /** Gives the lock back if `token` still holds it. */
+  unlock(name: string, token: number): Promise<void>;
   /** Removes whatever lock there is; answers what it was. */
   break(name: string): Promise<LeasedLockInfo | undefined>;
   get(name: string): Promise<LeasedLockInfo | undefined>;
@@ -68,7 +69,7 @@ export function createRedisLeasedLocks({
   const lua = defineLuaScripts(redis, scripts, 'slipwayLock', {
     'acquire-lock': 2,
     'renew-lock': 1,
-    'release-lock': 1,
+    unlock: 1,
   });
 
   async function get(name: string): Promise<LeasedLockInfo | undefined> {
@@ -102,12 +103,12 @@ export function createRedisLeasedLocks({
     async holds(name, token) {
       return (await redis.hget(lockKey(name), 'token')) === String(token);
     },
-    async release(name, token) {
-      await lua['release-lock']([lockKey(name)], [String(token)]);
+    async unlock(name, token) {
+      await lua.unlock([lockKey(name)], [String(token)]);
     },
     async break(name) {
       const info = await get(name);
-      if (info) await lua['release-lock']([lockKey(name)], [String(info.token)]);
+      if (info) await lua.unlock([lockKey(name)], [String(info.token)]);
       return info;
     },
     get,

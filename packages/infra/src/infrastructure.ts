@@ -220,7 +220,7 @@ export function createInfrastructure(options: InfrastructureOptions) {
       logger.info({ apply: applyId, plan: planId, stack: plan.stack, by }, 'apply queued');
       return apply;
     } catch (error) {
-      await locks.release(plan.stack, lock.token);
+      await locks.unlock(plan.stack, lock.token);
       throw error;
     }
   }
@@ -244,7 +244,7 @@ export function createInfrastructure(options: InfrastructureOptions) {
       const { serial } = await store.getState(apply.stack);
       if (serial !== apply.serialBefore) {
         const failed = await fail(apply, `stale plan: the stack moved to serial ${serial}`, true);
-        await locks.release(apply.stack, apply.lockToken);
+        await locks.unlock(apply.stack, apply.lockToken);
         return failed;
       }
     }
@@ -286,7 +286,7 @@ export function createInfrastructure(options: InfrastructureOptions) {
       return apply;
     } finally {
       clearInterval(renewal);
-      await locks.release(apply.stack, apply.lockToken);
+      await locks.unlock(apply.stack, apply.lockToken);
     }
   }
 

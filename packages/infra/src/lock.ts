@@ -14,7 +14,7 @@ export interface StackLocks {
   /** Extends the lease; false when the token no longer holds the lock. */
   renew(stack: string, token: number): Promise<boolean>;
   holds(stack: string, token: number): Promise<boolean>;
-  release(stack: string, token: number): Promise<void>;
+  unlock(stack: string, token: number): Promise<void>;
   /** Removes whatever lock there is; answers what it was. */
   break(stack: string): Promise<StackLockInfo | undefined>;
   get(stack: string): Promise<StackLockInfo | undefined>;
@@ -35,7 +35,7 @@ export function createRedisStackLocks(options: { redis: Redis; prefix: string; l
     },
     renew: (stack, token) => locks.renew(stack, token),
     holds: (stack, token) => locks.holds(stack, token),
-    release: (stack, token) => locks.release(stack, token),
+    unlock: (stack, token) => locks.unlock(stack, token),
     break: async (stack) => byStack(await locks.break(stack)),
     get: async (stack) => byStack(await locks.get(stack)),
   };

@@ -16,7 +16,7 @@ export class PlatformStartError extends Error {
 }
 
 export interface HomeLock {
-  release(): Promise<void>;
+  unlock(): Promise<void>;
 }
 
 const LOCK_FILE = 'platform.pid';
@@ -50,7 +50,7 @@ export async function lockHome(home: string, portBase: number): Promise<HomeLock
       );
       await handle.close();
       return {
-        release: async () => {
+        unlock: async () => {
           const text = await readFile(file, 'utf8').catch(() => '');
           if (text && Number((JSON.parse(text) as { pid?: unknown }).pid) === process.pid)
             await rm(file, { force: true });

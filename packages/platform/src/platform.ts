@@ -73,7 +73,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   try {
     await checkPortsFree(options.portBase, SERVICES, options.redisUrl ? undefined : REDIS_PORT_OFFSET);
   } catch (error) {
-    await lock.release();
+    await lock.unlock();
     throw error;
   }
   const processes: SupervisedProcess[] = [];
@@ -88,7 +88,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       }
       await running.stop();
     }
-    await lock.release();
+    await lock.unlock();
   };
   const cloudUrl = `http://127.0.0.1:${options.portBase + PORT_OFFSETS.cloud}`;
 

@@ -379,7 +379,7 @@ export function startReleaseCoordinator(options: CoordinatorOptions) {
       else if (isReleaseFinished(r)) logger.info({ release: id, state: r.state, reason: r.reason }, 'release finished');
     } finally {
       clearInterval(renewal);
-      await locks.release(name, lease.token);
+      await locks.unlock(name, lease.token);
     }
   }
 
