@@ -215,7 +215,7 @@ const findCurrentGroup: Action = {
         (serving?.tags?.commit ?? null) === (confirmed.commit ?? null));
     if (confirmed && !same)
       throw new DeploymentFailure(
-        `${confirmed.by === 'release' ? 'the release checked' : 'the confirmation named'} ${confirmed.said}; ${d.service} ${d.env} changed since: ${serving ? `${serving.tags?.image ?? serving.name} serves now (${serving.name}${serving.tags?.deployment ? `, deployed by ${serving.tags.deployment}` : ''})` : 'nothing serves now'}. Nothing was changed: preview it again and confirm what it would do now`,
+        `${confirmed.by === 'release' ? 'the release checked' : confirmed.by ? `the ${confirmed.by} went back from` : 'the confirmation named'} ${confirmed.said}; ${d.service} ${d.env} changed since: ${serving ? `${serving.tags?.image ?? serving.name} serves now (${serving.name}${serving.tags?.deployment ? `, deployed by ${serving.tags.deployment}` : ''})` : 'nothing serves now'}. Nothing was changed: ${confirmed.by === 'undo' || confirmed.by === 'revert' ? `${confirmed.by} again to go back from what serves now` : 'preview it again and confirm what it would do now'}`,
       );
     const candidates = groups.filter((g) => vetted.has(g.name) && !mine(g));
     const previous = candidates.filter((g) => !g.disabled).at(-1) ?? candidates.at(-1);

@@ -61,9 +61,9 @@ type Confirmed = NonNullable<Deployment['context']['confirmed']>;
 export function confirmation(
   from: { group?: string | null; image?: string | null; commit?: string | null } | null | undefined,
   to: string,
-  by?: 'release',
+  by?: 'release' | 'undo' | 'revert',
 ): Confirmed {
-  const group = !by && from?.group ? ` (${from.group})` : '';
+  const group = by !== 'release' && from?.group ? ` (${from.group})` : '';
   return {
     from: from?.group ?? null,
     image: from?.image ?? null,
@@ -368,6 +368,10 @@ export async function changeWith(
   // touches the cluster (a deploy that finished after this preview is not replaced unseen).
   const fromServing = preview.action === 'undo' || preview.action === 'revert';
   if ((request.confirm !== undefined || fromServing) && change)
-    prepared.deployment.context.confirmed = confirmation(change.from, change.to.image);
+    prepared.deployment.context.confirmed = confirmation(
+      change.from,
+      change.to.image,
+      request.confirm === undefined && fromServing ? (preview.action as 'undo' | 'revert') : undefined,
+    );
   return admitDeployment(options, prepared.deployment);
 }

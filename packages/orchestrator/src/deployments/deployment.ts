@@ -138,7 +138,8 @@ export interface DeploymentContext {
     image?: string | null;
     commit?: string | null;
     said: string;
-    by?: 'release';
+    /** What checked it when no person confirmed: a release, or an undo or revert going back from what served. */
+    by?: 'release' | 'undo' | 'revert';
   };
   /** A retained group scaled to zero, scaled back up for this deployment: from what, when, and how long it took. */
   scaleUp?: { from: number; to: number; at: number; tookMs?: number };
