@@ -9,6 +9,7 @@ export default {
   moduleNameMapper: {
     '^@slipway/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
     '^@slipway/core/git$': '<rootDir>/packages/core/src/git.ts',
+    '^@slipway/core/redis$': '<rootDir>/packages/core/src/with-redis.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -4,7 +4,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedis, hashToken } from '../packages/core/dist/index.js';
+import { hashToken } from '../packages/core/dist/index.js';
+import { createRedis } from '../packages/core/dist/with-redis.js';
 import { createRedisServiceStore } from '../packages/metadata/dist/index.js';
 import { freePort, startRedis } from '../packages/test-utils/dist/index.js';
 import { alternate, figure, load, startNode, stop, waitHttp } from './_lib.mjs';

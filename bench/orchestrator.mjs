@@ -12,7 +12,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPlatform } from '../packages/platform/dist/index.js';
-import { createLogger, createRedis } from '../packages/core/dist/index.js';
+import { createLogger } from '../packages/core/dist/index.js';
+import { createRedis } from '../packages/core/dist/with-redis.js';
 import {
   createRedisDeploymentStore,
   startRunner,

@@ -4,7 +4,8 @@
 // cloud whose instances are one HTTP server healthy at once. Printed: the whole release, the
 // instances' own start and health (the wait actions, counted once where deployments overlap),
 // and the orchestration beyond them (target ≤ 2 s), with where it goes.
-import { createLogger, createRedis, createRedisLeasedLocks } from '../packages/core/dist/index.js';
+import { createLogger } from '../packages/core/dist/index.js';
+import { createRedis, createRedisLeasedLocks } from '../packages/core/dist/with-redis.js';
 import {
   createRedisDeploymentStore,
   createRedisReleaseStore,

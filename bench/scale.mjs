@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPlatform } from '../packages/platform/dist/index.js';
-import { createRedis } from '../packages/core/dist/index.js';
+import { createRedis } from '../packages/core/dist/with-redis.js';
 import { createRedisServiceStore } from '../packages/metadata/dist/index.js';
 import { createRedisDeploymentStore, STRATEGIES } from '../packages/orchestrator/dist/index.js';
 import { freePortBase } from '../packages/test-utils/dist/index.js';

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
-import { createRedis, type Redis } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { createRedisStackLocks } from '@slipway/infra';
 import {
   eventually,

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalProvider, type CloudProvider } from '@slipway/cloud';
-import { createRedis, type Redis } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { eventually, freePort, stopProcess } from '@slipway/test-utils';
 import { startSearchPlatform, type SearchPlatform } from './fixtures/search-platform.js';
 

@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CloudProvider } from '@slipway/cloud';
-import { createLogger, createRedis, type Redis } from '@slipway/core';
+import { createLogger } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import {
   createRedisDeploymentStore,
   startRunner,

@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CloudProvider } from '@slipway/cloud';
-import { createLogger, createRedis, type Redis } from '@slipway/core';
+import { createLogger } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import {
   createRedisDeploymentStore,
   startRunner,

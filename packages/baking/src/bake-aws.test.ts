@@ -19,7 +19,8 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { createAwsProvider } from '@slipway/cloud';
-import { createLogger, createRedis, type Redis } from '@slipway/core';
+import { createLogger } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import {
   createMotoNetwork,
   eventually,

@@ -9,7 +9,7 @@
  *   running:<bakeKey>    the bake making it now (so identical requests join it)
  */
 import type { BakeState } from '@slipway/baking-api';
-import type { Redis } from '@slipway/core';
+import type { Redis } from '@slipway/core/redis';
 
 export type { BakeState };
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider } from '@slipway/cloud';
-import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { createLogger, createTokenVerifier } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { eventually, gitRepo, startRedis, type TestGitRepo, type TestRedis } from '@slipway/test-utils';
 import type { Express } from 'express';
 import { createHmac, randomUUID } from 'node:crypto';

@@ -13,8 +13,8 @@ import {
   UnprocessableError,
   type Logger,
   type OperationHandlers,
-  type Redis,
 } from '@slipway/core';
+import { type Redis } from '@slipway/core/redis';
 import { asRegistered, type ImageRegistry } from './images.js';
 import type { BakingOperations as operations } from '@slipway/baking-api';
 

@@ -5,7 +5,7 @@
  * same service and version again is a no-op; for another is a conflict.
  */
 import type { Image } from '@slipway/cloud';
-import type { Redis } from '@slipway/core';
+import type { Redis } from '@slipway/core/redis';
 
 export interface ImageRegistration {
   id: string;

@@ -1,18 +1,14 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
-  createRedis,
-  createStreamHub,
-  redisFromEnv,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
-  pingRedis,
-  redisUnavailable,
   requireEnv,
   serve,
   slipwayHome,
 } from '@slipway/core';
+import { createRedis, createStreamHub, redisFromEnv, pingRedis, redisUnavailable } from '@slipway/core/redis';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from './app.js';

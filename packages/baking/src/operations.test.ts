@@ -8,7 +8,8 @@ import request from 'supertest';
 import { pack, type Header } from 'tar-stream';
 import { gzipSync } from 'node:zlib';
 import { LocalCloud } from '@slipway/cloud';
-import { createLogger, createRedis, createStreamHub, createTokenVerifier, type Redis } from '@slipway/core';
+import { createLogger, createTokenVerifier } from '@slipway/core';
+import { type Redis, createRedis, createStreamHub } from '@slipway/core/redis';
 import {
   eventually,
   FAST_TIME_SCALE,

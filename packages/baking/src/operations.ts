@@ -10,8 +10,8 @@ import {
   type OperationHandlers,
   type TypedRequest,
   type TypedResponse,
-  type StreamConnection,
 } from '@slipway/core';
+import { type StreamConnection } from '@slipway/core/redis';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ArtifactStore } from './artifacts.js';
 import type { Bake, BakeStore } from './bakes.js';

@@ -1,15 +1,8 @@
 /** The real dependencies of the baking service, from settings: queue, worker, peers, stores. */
 import { S3Client } from '@aws-sdk/client-s3';
 import { awsClientConfig, type CloudProvider } from '@slipway/cloud';
-import {
-  createQueue,
-  createServiceClient,
-  createWorker,
-  NotFoundError,
-  unwrap,
-  type Logger,
-  type SentinelTarget,
-} from '@slipway/core';
+import { createServiceClient, NotFoundError, unwrap, type Logger } from '@slipway/core';
+import { createQueue, createWorker, type SentinelTarget } from '@slipway/core/redis';
 import type { MetadataPaths } from '@slipway/metadata-api';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

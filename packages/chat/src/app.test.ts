@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger, createRedis, UnprocessableError, type Redis } from '@slipway/core';
+import { createLogger, UnprocessableError } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

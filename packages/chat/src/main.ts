@@ -1,6 +1,5 @@
 import {
   createLogger,
-  createRedis,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
@@ -8,6 +7,7 @@ import {
   serve,
   slipwayHome,
 } from '@slipway/core';
+import { createRedis } from '@slipway/core/redis';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from './app.js';

@@ -9,7 +9,7 @@
  * Bolt does, with its reason.
  */
 import { isValidSlackRequest } from '@slack/bolt';
-import type { Redis } from '@slipway/core';
+import type { Redis } from '@slipway/core/redis';
 import express, { type RequestHandler } from 'express';
 import { createHash } from 'node:crypto';
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { createLogger, createTokenVerifier } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { createApp, createRedisServiceStore } from '@slipway/metadata';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import { existsSync, readFileSync } from 'node:fs';

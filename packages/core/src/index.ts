@@ -1,4 +1,7 @@
-/** `@slipway/core`: what every service shares. Git plumbing is `@slipway/core/git` (git.ts). */
+/**
+ * `@slipway/core`: what every service shares. Git plumbing is `@slipway/core/git` (git.ts); Redis,
+ * queues, locks and Lua are `@slipway/core/redis` (with-redis.ts).
+ */
 export * from './app.js';
 export * from './auth.js';
 export * from './client.js';
@@ -10,16 +13,11 @@ export * from './naming.js';
 export * from './openapi.js';
 export * from './openapi-responses.js';
 export * from './problem.js';
-export * from './queue.js';
-export * from './redis.js';
+export * from './redis-errors.js';
 export * from './server.js';
 export * from './event-stream.js';
 export * from './request-context.js';
 export * from './http-probe.js';
 export * from './input-limits.js';
-export * from './lock.js';
 export * from './openapi-typed.js';
-export * from './lua.js';
 export * from './outbound.js';
-export * from './stream-hub.js';
-export * from './follower-limit.js';

@@ -7,7 +7,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { isSlipwayError, TooManyRequestsError, type FieldError } from './errors.js';
 import type { Logger } from './logger.js';
-import { isRedisConnectionError, redisRefusal } from './redis.js';
+import { isRedisConnectionError, redisRefusal } from './redis-errors.js';
 
 /** Seconds a client is told to wait before trying again after a 503. */
 export const RETRY_AFTER_SECONDS = 1;

@@ -30,7 +30,8 @@ import {
   IAMClient,
 } from '@aws-sdk/client-iam';
 import { createAwsProvider } from '@slipway/cloud';
-import { createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { createLogger, createTokenVerifier } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import {
   createMotoNetwork,
   eventually,

@@ -1,10 +1,10 @@
 /**
  * One apply per stack: core's leased, fenced lock, named by stack. See packages/core/src/lock.ts.
  */
-import { createRedisLeasedLocks, type LeasedLockInfo } from '@slipway/core';
+import { createRedisLeasedLocks, type LeasedLockInfo } from '@slipway/core/redis';
 import type { Redis } from 'ioredis';
 
-export { FENCE_GUARD, lockKeyOf } from '@slipway/core';
+export { FENCE_GUARD, lockKeyOf } from '@slipway/core/redis';
 
 export type StackLockInfo = Omit<LeasedLockInfo, 'name'> & { stack: string };
 

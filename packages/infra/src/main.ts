@@ -2,17 +2,14 @@ import { join } from 'node:path';
 import { cloudRegionsFromEnv } from '@slipway/cloud';
 import {
   createLogger,
-  createRedis,
-  redisFromEnv,
   defaultPort,
   intFromEnv,
   loadTokenVerifier,
-  pingRedis,
-  redisUnavailable,
   requireEnv,
   serve,
   slipwayHome,
 } from '@slipway/core';
+import { createRedis, redisFromEnv, pingRedis, redisUnavailable } from '@slipway/core/redis';
 import { createApp } from './app.js';
 import { createGitDefinitions } from './definitions.js';
 import { createInfrastructure } from './infrastructure.js';

@@ -1,5 +1,6 @@
 /** The real dependencies of the infra service, from settings: the apply queue and worker, the drift schedule. */
-import { createQueue, createWorker, type Logger, type SentinelTarget } from '@slipway/core';
+import { type Logger } from '@slipway/core';
+import { createQueue, createWorker, type SentinelTarget } from '@slipway/core/redis';
 import type { ApplyQueue, Infrastructure } from './infrastructure.js';
 
 export interface ApplyQueueSettings {

@@ -1,13 +1,6 @@
 import type { Express } from 'express';
-import {
-  createServiceApp,
-  loadOpenApiDocument,
-  pingRedis,
-  redisUnavailable,
-  type Logger,
-  type Redis,
-  type TokenVerifier,
-} from '@slipway/core';
+import { createServiceApp, loadOpenApiDocument, type Logger, type TokenVerifier } from '@slipway/core';
+import { type Redis, pingRedis, redisUnavailable } from '@slipway/core/redis';
 import { METADATA_OPENAPI } from '@slipway/metadata-api';
 import type { EnvironmentLister } from './known-properties.js';
 import { createOperations } from './operations.js';

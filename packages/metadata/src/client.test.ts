@@ -3,13 +3,12 @@ import type { Server } from 'node:http';
 import {
   createHttpServer,
   createLogger,
-  createRedis,
   createServiceClient,
   createTokenVerifier,
   NotFoundError,
   unwrap,
-  type Redis,
 } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
 import type { MetadataPaths as paths } from '@slipway/metadata-api';

@@ -1,13 +1,5 @@
-import {
-  createLogger,
-  createRedis,
-  redisFromEnv,
-  defaultPort,
-  intFromEnv,
-  loadTokenVerifier,
-  requireEnv,
-  serve,
-} from '@slipway/core';
+import { createLogger, defaultPort, intFromEnv, loadTokenVerifier, requireEnv, serve } from '@slipway/core';
+import { createRedis, redisFromEnv } from '@slipway/core/redis';
 import { createApp } from './app.js';
 import { configEnvironments } from './known-properties.js';
 import { createRedisServiceStore } from './store.js';

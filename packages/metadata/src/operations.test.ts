@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import type { Express } from 'express';
-import { createLogger, createRedis, createTokenVerifier, hashToken, type Redis } from '@slipway/core';
+import { createLogger, createTokenVerifier, hashToken } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import { createApp } from './app.js';
 import { createRedisServiceStore } from './store.js';

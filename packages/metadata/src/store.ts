@@ -13,7 +13,8 @@
  * written over and deleted.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { ConflictError, NotFoundError, PayloadTooLargeError, PreconditionFailedError, type Redis } from '@slipway/core';
+import { ConflictError, NotFoundError, PayloadTooLargeError, PreconditionFailedError } from '@slipway/core';
+import { type Redis } from '@slipway/core/redis';
 
 export type Metadata = Record<string, unknown>;
 

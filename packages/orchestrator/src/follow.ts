@@ -3,7 +3,8 @@
  * the `Last-Event-ID` the follower sends, each entry as it comes, and an `end` with the outcome once
  * the record is finished. One reading for both, so a follower of either resumes the same way.
  */
-import { sendEventStream, type StreamConnection } from '@slipway/core';
+import { sendEventStream } from '@slipway/core';
+import { type StreamConnection } from '@slipway/core/redis';
 import type { Request, Response } from 'express';
 
 type Entry = { id: string; event: { type: string } };

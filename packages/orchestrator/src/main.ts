@@ -1,18 +1,13 @@
 import { cloudRegionsFromEnv } from '@slipway/cloud';
+import { createLogger, defaultPort, intFromEnv, loadTokenVerifier, requireEnv, serve } from '@slipway/core';
 import {
-  createLogger,
   createRedis,
   createStreamHub,
-  defaultPort,
-  intFromEnv,
-  loadTokenVerifier,
   pingRedis,
   redisUnavailable,
-  requireEnv,
   redisFromEnv,
-  serve,
-} from '@slipway/core';
-import { createRedisLeasedLocks } from '@slipway/core';
+  createRedisLeasedLocks,
+} from '@slipway/core/redis';
 import { createApp } from './app.js';
 import { createDeploymentMetrics } from './metrics.js';
 import { createNotifier } from './notify.js';

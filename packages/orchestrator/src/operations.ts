@@ -12,8 +12,8 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
-  type StreamConnection,
 } from '@slipway/core';
+import { type StreamConnection } from '@slipway/core/redis';
 import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
 import { mapAtMost } from './at-most.js';
 import { followEvents } from './follow.js';

@@ -4,7 +4,7 @@
  * measures is what an operator cares about: requests to the service that failed (none should),
  * and how long each process took to serve again.
  */
-import { redisAnswers } from '@slipway/core';
+import { redisAnswers } from '@slipway/core/redis';
 import type { Platform } from './platform.js';
 
 export interface DrillOptions {

@@ -5,7 +5,8 @@
  * is started again with backoff while the others (and the local cloud's instances and load
  * balancers, which run apart from its daemon) keep serving.
  */
-import { PORT_OFFSETS, redisAnswers, type ComponentName } from '@slipway/core';
+import { PORT_OFFSETS, type ComponentName } from '@slipway/core';
+import { redisAnswers } from '@slipway/core/redis';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';

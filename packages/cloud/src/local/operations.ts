@@ -1,11 +1,5 @@
-import {
-  createFollowerLimit,
-  NotFoundError,
-  principalOf,
-  typedOperations,
-  typedQuery,
-  type OperationHandlers,
-} from '@slipway/core';
+import { NotFoundError, principalOf, typedOperations, typedQuery, type OperationHandlers } from '@slipway/core';
+import { createFollowerLimit } from '@slipway/core/redis';
 import type { CloudProvider, TrafficEvent } from '../provider.js';
 import type { CloudOperations as operations } from '@slipway/cloud-api';
 

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalCloud } from '@slipway/cloud';
-import { createLogger, createRedis, type Redis } from '@slipway/core';
+import { createLogger } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import {
   eventually,
   FAST_TIME_SCALE,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { lockKeyOf } from '@slipway/core';
+import { lockKeyOf } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import { ended, orchestratorFixture, TOKENS, type OrchestratorFixture } from '../deployments/runner.fixture.js';
 

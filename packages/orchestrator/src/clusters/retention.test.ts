@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { lockKeyOf } from '@slipway/core';
+import { lockKeyOf } from '@slipway/core/redis';
 import type { CloudProvider } from '@slipway/cloud';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import { scaleDownRetained } from './retention.js';

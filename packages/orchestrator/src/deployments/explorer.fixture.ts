@@ -8,7 +8,7 @@
  * a lock, a second replica's sweep. After every step the invariants of issue 22 are checked.
  */
 import type { CloudProvider } from '@slipway/cloud';
-import type { Redis } from '@slipway/core';
+import type { Redis } from '@slipway/core/redis';
 import { standInCloud, type StandInCloud } from '@slipway/test-utils';
 import type { Scheduler } from 'fast-check';
 import { isFinished, type Deployment } from './deployment.js';

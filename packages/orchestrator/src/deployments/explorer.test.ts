@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import { createRedis, type Redis } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import fc from 'fast-check';
 import { CLUSTERS, exploreOnce, type Command } from './explorer.fixture.js';

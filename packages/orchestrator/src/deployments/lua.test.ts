@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { createRedis, luaDirectory, readLua, type Redis } from '@slipway/core';
+import { type Redis, createRedis, luaDirectory, readLua } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
 import { createRedisDeploymentStore, Fenced, StaleWrite, type DeploymentStore } from './store.js';
@@ -58,7 +58,7 @@ describe('the scripts load', () => {
       [
         '--input-type=module',
         '-e',
-        "import('@slipway/core').then((c) => console.log(c.readLua(c.luaDirectory(import.meta.resolve('@slipway/orchestrator')), 'admit').length))",
+        "import('@slipway/core/redis').then((c) => console.log(c.readLua(c.luaDirectory(import.meta.resolve('@slipway/orchestrator')), 'admit').length))",
       ],
       { cwd: new URL('../..', import.meta.url), encoding: 'utf8' },
     );

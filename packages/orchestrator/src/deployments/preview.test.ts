@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { ConflictError, createRedis, NotAllowedError, UnprocessableError, type Redis } from '@slipway/core';
+import { ConflictError, NotAllowedError, UnprocessableError } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
 import type { Peers } from '../peers.js';

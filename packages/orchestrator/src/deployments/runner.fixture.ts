@@ -4,7 +4,8 @@
  * Each `orchestratorFixture()` has its own key prefix.
  */
 import type { CloudProvider } from '@slipway/cloud';
-import { blockingConnection, createLogger, createRedis, createTokenVerifier, type Redis } from '@slipway/core';
+import { createLogger, createTokenVerifier } from '@slipway/core';
+import { type Redis, blockingConnection, createRedis } from '@slipway/core/redis';
 import { eventually, standInCloud, type StandInCloud, type TestRedis } from '@slipway/test-utils';
 import type { Express } from 'express';
 import { createApp } from '../app.js';

@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CloudRegions } from '@slipway/cloud';
-import { createQueue, createWorker, type QueueConnectionOptions } from '@slipway/core';
+import { createQueue, createWorker, type QueueConnectionOptions } from '@slipway/core/redis';
 import type { Job } from 'bullmq';
 import {
   ACTIONS,

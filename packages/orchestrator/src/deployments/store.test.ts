@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createRedis, type Redis } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
 import type { Peers } from '../peers.js';

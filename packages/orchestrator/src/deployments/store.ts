@@ -15,8 +15,14 @@
  * With `waitReplicas`, each such step also waits until that many replicas have it (WAIT), so a
  * failover of a Redis primary cannot lose a step the orchestrator acted on.
  */
-import { defineLuaScripts, fenceKeyOf, lockKeyOf, luaDirectory, type LeasedLockInfo } from '@slipway/core';
-import { createRedisLeasedLocks } from '@slipway/core';
+import {
+  defineLuaScripts,
+  fenceKeyOf,
+  lockKeyOf,
+  luaDirectory,
+  type LeasedLockInfo,
+  createRedisLeasedLocks,
+} from '@slipway/core/redis';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FINISHED, type Deployment, type DeploymentState } from './deployment.js';

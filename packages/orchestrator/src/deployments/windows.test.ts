@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { createRedisLeasedLocks, type LeasedLocks, type Redis } from '@slipway/core';
+import { type Redis, createRedisLeasedLocks, type LeasedLocks } from '@slipway/core/redis';
 import { eventually, gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createRedisReleaseStore } from '../rollouts/release-store.js';
 import { promoteClaim } from '../rollouts/release-validation.js';

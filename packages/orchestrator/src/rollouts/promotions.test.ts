@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { createLogger, createRedis, createRedisLeasedLocks, UnprocessableError, type Redis } from '@slipway/core';
+import { createLogger, UnprocessableError } from '@slipway/core';
+import { type Redis, createRedis, createRedisLeasedLocks } from '@slipway/core/redis';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Peers } from '../peers.js';
 import type { ReleaseRecord } from './release.js';

@@ -7,8 +7,8 @@ import {
   type TypedOperations,
   type TypedRequest,
   type TypedResponse,
-  type StreamConnection,
 } from '@slipway/core';
+import { type StreamConnection } from '@slipway/core/redis';
 import { refuseAdminOnlyParams } from '../deployments/deployment.js';
 import { followEvents } from '../follow.js';
 import { enforcePolicy } from '../deployments/preview.js';

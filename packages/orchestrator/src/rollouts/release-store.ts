@@ -5,7 +5,7 @@
  * lease), then moves the record, its indexes and its events together; a stale writer is refused
  * and simply reads again.
  */
-import { defineLuaScripts, luaDirectory } from '@slipway/core';
+import { defineLuaScripts, luaDirectory } from '@slipway/core/redis';
 import type { Redis } from 'ioredis';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
 

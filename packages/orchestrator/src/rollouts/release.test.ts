@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createRedis, UnprocessableError, type Redis } from '@slipway/core';
-import { createRedisLeasedLocks } from '@slipway/core';
+import { UnprocessableError } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
+import { createRedisLeasedLocks } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import {
   findCycle,

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CloudProvider } from '@slipway/cloud';
-import { createLogger, createRedis, type Redis } from '@slipway/core';
-import { createRedisLeasedLocks } from '@slipway/core';
+import { createLogger } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
+import { createRedisLeasedLocks } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from '../deployments/deployment.js';
 import type { Peers } from '../peers.js';

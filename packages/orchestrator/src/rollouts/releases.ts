@@ -7,7 +7,7 @@
  */
 import { isSlipwayError, NotAllowedError, type Logger } from '@slipway/core';
 import { activeFreeze, policyOf } from '@slipway/metadata-api';
-import type { LeasedLocks } from '@slipway/core';
+import type { LeasedLocks } from '@slipway/core/redis';
 import { isUnsuccessfulState } from '@slipway/orchestrator-api';
 import { cancelOnce, confirmation, submitDeployment, type CommandOptions } from '../deployments/commands.js';
 import { isFinished, type Deployment } from '../deployments/deployment.js';

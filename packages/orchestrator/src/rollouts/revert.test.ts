@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ConflictError, createRedis, type Redis } from '@slipway/core';
+import { ConflictError } from '@slipway/core';
+import { type Redis, createRedis } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from '../deployments/deployment.js';
 import { createDeploymentMetrics } from '../metrics.js';
