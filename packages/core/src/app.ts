@@ -66,7 +66,9 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   app.set('query parser', 'simple');
 
   const metrics = createHttpMetrics(options.name);
-  const isToken = recentVerdicts((value: string) => options.tokens.verify(value) !== undefined);
+  const isToken = remembered((value: string) => options.tokens.verify(value) !== undefined);
+  // A token put in the query string by mistake never reaches the log.
+  const logUrl = remembered((url: string) => redactUrl(url, isToken));
   const own = options.metrics;
   // Two registries' texts one after the other (merging them would drop the default labels).
   const metricsText = async () =>
@@ -87,7 +89,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observe(req, res.statusCode, seconds);
-      logRequest(options.logger, isToken, req, res, id, seconds);
+      logRequest(options.logger, logUrl, req, res, id, seconds);
     });
     if (req.method !== 'GET' && req.method !== 'HEAD') return handOn(id, next);
     switch (req.path) {
@@ -203,7 +205,7 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
  */
 function logRequest(
   logger: Logger,
-  isToken: (value: string) => boolean,
+  logUrl: (url: string) => string,
   req: Request,
   res: Response,
   id: string,
@@ -212,8 +214,7 @@ function logRequest(
   if (QUIET_PATHS.has(req.path) && res.statusCode < 500) return;
   const fields = {
     reqId: id,
-    // A token put in the query string by mistake never reaches the log.
-    req: { method: req.method, url: redactUrl(req.originalUrl, isToken) },
+    req: { method: req.method, url: req.originalUrl.includes('?') ? logUrl(req.originalUrl) : req.originalUrl },
     res: { statusCode: res.statusCode },
     responseTime: seconds * 1000,
   };
@@ -222,11 +223,12 @@ function logRequest(
 }
 
 /**
- * Whether a query value is a token, remembered for the last 1,000 values judged: the same
- * commit id in every request's query was hashed for its log line each time (bench/config).
+ * What `judge` says of a value, remembered for the last 1,000 values judged: the same commit id
+ * in every request's query was hashed to tell whether it is a token, and its URL redacted for
+ * the log line, each time (bench/config).
  */
-function recentVerdicts(judge: (value: string) => boolean): (value: string) => boolean {
-  const judged = new Map<string, boolean>();
+function remembered<T>(judge: (value: string) => T): (value: string) => T {
+  const judged = new Map<string, T>();
   return (value) => {
     let verdict = judged.get(value);
     if (verdict === undefined) {
