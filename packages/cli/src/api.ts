@@ -160,7 +160,7 @@ const CODE_WORDS: Record<string, (args: Record<string, string>) => string> = {
   'image-quota': (a) =>
     `images take ${a.used} of the image store's quota of ${a.quota}: deregister old ones (slipway images lists them) before baking again`,
   'service-not-registered': (a) =>
-    `service ${a.service} is not registered: register it with slipway services set ${a.service} owner=<team>`,
+    `service ${a.service} is not registered: register it with slipway services add ${a.service} owner=<team>`,
   'set-not-cluster': (a) =>
     `${a.set} is a sync set of ${a.service} (${a.clusters}), not one cluster: name one of its clusters, or release to the set with slipway deploy ${a.service} ${a.set} <image>`,
   'no-image-in-region': (a) => `image ${a.image} has no AMI in ${a.region}: copy it there first (${REGIONS(a.image)})`,

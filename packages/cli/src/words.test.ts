@@ -35,7 +35,7 @@ describe("the API's answers in the CLI's words", () => {
       422,
       'service-not-registered',
       { service: 'nosuch' },
-      'service nosuch is not registered: register it with slipway services set nosuch owner=<team>',
+      'service nosuch is not registered: register it with slipway services add nosuch owner=<team>',
     ],
     [
       422,
