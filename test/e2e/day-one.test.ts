@@ -70,7 +70,16 @@ describe('help (item 6)', () => {
     expect(infra.stdout).toMatch(/drift <stack> +what changed outside Slipway/);
     expect((await slipway('config', 'show', '--help')).stdout).not.toMatch(/--from/);
     expect((await slipway('config', 'diff', '--help')).stdout).toMatch(/--from <ref> +the older ref \(required\)/);
-    for (const command of ['status', 'history', 'images', 'undo', 'bakes list', 'services add', 'services set', 'login'])
+    for (const command of [
+      'status',
+      'history',
+      'images',
+      'undo',
+      'bakes list',
+      'services add',
+      'services set',
+      'login',
+    ])
       expect((await slipway(...command.split(' '), '--help')).stdout).toMatch(/Examples:[\s\S]*--json/);
   });
 });

@@ -57,14 +57,29 @@ describe('services set names a registered service; services add registers a new 
           res.writeHead(status, { 'Content-Type': type });
           res.end(JSON.stringify(value));
         };
-        const search = { name: 'search', metadata: { owner: 'team-search' }, revision: 1, updatedAt: '2026-12-06T00:00:00Z', updatedBy: 'admin' };
+        const search = {
+          name: 'search',
+          metadata: { owner: 'team-search' },
+          revision: 1,
+          updatedAt: '2026-12-06T00:00:00Z',
+          updatedBy: 'admin',
+        };
         if (req.method === 'GET' && req.url?.startsWith('/services?')) return json(200, { items: [search] });
         if (req.method === 'GET' && req.url === '/services/search') return json(200, search);
-        if (req.method === 'GET') return json(404, { title: 'Not Found', status: 404, detail: 'no service' }, 'application/problem+json');
+        if (req.method === 'GET')
+          return json(404, { title: 'Not Found', status: 404, detail: 'no service' }, 'application/problem+json');
         writes.push({ url: req.url!, ifMatch: req.headers['if-match'], body });
         if (req.url === '/services/search' && req.headers['if-match'] === '"0"')
-          return json(412, { status: 412, detail: 'service search is at revision 1, not 0: read it again' }, 'application/problem+json');
-        return json(req.url === '/services/search' ? 200 : 201, { ...search, name: req.url!.slice('/services/'.length), revision: 1 });
+          return json(
+            412,
+            { status: 412, detail: 'service search is at revision 1, not 0: read it again' },
+            'application/problem+json',
+          );
+        return json(req.url === '/services/search' ? 200 : 201, {
+          ...search,
+          name: req.url!.slice('/services/'.length),
+          revision: 1,
+        });
       });
     });
     server.listen(0, '127.0.0.1');

@@ -334,7 +334,7 @@ export interface paths {
         };
         get: operations["listReleases"];
         put?: never;
-        /** A release of one or more services to their clusters: each service's sync set (its `clusters` metadata) in waves (the first cluster alone, a bake time, then the rest, or the service's `waves`), each service after those it depends on (`dependsOn`). Validated whole before anything starts; a 422 names every problem, a dependency cycle among them. A cluster already running the image and config is left as it is (`skipped`), unless `force`; a release that would change nothing is refused (409). A promotion (an item's `from`) moves clusters forward only: evaluated when it runs, a cluster running the same or a newer version is skipped, unless `allowDowngrade`; a newer promotion to the same clusters supersedes a waiting one (it ends `skipped`). Production needs `confirm`, the preview's (POST /releases/preview). */
+        /** A release of one or more services to their clusters: each service's sync set (its `clusters` metadata) in waves (the first cluster alone, a bake time, then the rest, or the service's `waves`), each service after those it depends on (`dependsOn`). Validated whole before anything starts; a 422 names every problem, a dependency cycle among them. A cluster already running the image and config is left as it is (`skipped`), unless `force`; a release that would change nothing is refused (409). A promotion (an item's `from`) moves clusters forward only: evaluated when it runs, a cluster running the same or a newer version is skipped, unless `allowDowngrade`; a newer promotion to the same clusters supersedes a waiting one (it ends `skipped`). One that would change nothing when it is made is answered at once (200, ended `skipped`, saying why), its afterSeconds not waited. Production needs `confirm`, the preview's (POST /releases/preview). */
         post: operations["createRelease"];
         delete?: never;
         options?: never;
@@ -1416,6 +1416,20 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A promotion that would change nothing (every cluster runs that version or newer): ended skipped at once, saying why; nothing waits its afterSeconds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        state: "skipped";
+                        reason: string;
+                    };
+                };
+            };
             /** @description Validated and started. */
             202: {
                 headers: {
