@@ -12,6 +12,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import createClient, { type Client } from 'openapi-fetch';
 import { CliError } from './errors.js';
+import { ruleForPattern } from '@slipway/grammar';
 import type { BakingPaths } from '@slipway/baking-api';
 import type { ConfigPaths } from '@slipway/config-api';
 import type { InfraPaths } from '@slipway/infra-api';
@@ -196,7 +197,10 @@ export function inWords(status: number, problem: Record<string, unknown> | undef
     return errors
       .map(({ path, message }) => {
         const field = path.split('/').filter(Boolean).pop() ?? '';
-        const words = message.replace(/^must match pattern .*$/, 'is not valid');
+        // A service that did not say the rule: the shared grammar's words for its pattern, or no pattern at all.
+        const pattern = /^must match pattern "(.*)"$/.exec(message)?.[1];
+        const rule = pattern === undefined ? undefined : ruleForPattern(pattern);
+        const words = pattern === undefined ? message : rule ? `must be ${rule}` : 'is not valid';
         return `${FIELD_WORDS[field] ?? field} ${words}`.trim();
       })
       .join('; ');

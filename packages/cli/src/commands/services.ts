@@ -1,6 +1,6 @@
 import { answer, CliError, client } from '../api.js';
 import { compare, printDiff } from '../diff.js';
-import { serviceName } from '@slipway/grammar';
+import { METADATA_KEY, METADATA_KEY_RULE, serviceName } from '@slipway/grammar';
 import { grammar, knownService, nearest, serviceNames } from '../names.js';
 import { bold, dim, line, show, table, type GlobalOptions } from '../output.js';
 import { ask, choose } from '../prompt.js';
@@ -31,13 +31,9 @@ export function parseAssignment(text: string): [string, unknown] {
   return [key, value];
 }
 
-const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 function propertyName(key: string): string {
-  if (!KEY.test(key))
-    throw new CliError(
-      `${JSON.stringify(key)} is not a property name: a letter or digit, then up to 63 letters, digits, _ . or -`,
-      true,
-    );
+  if (!METADATA_KEY.test(key))
+    throw new CliError(`${JSON.stringify(key)} is not a property name: ${METADATA_KEY_RULE}`, true);
   return key;
 }
 
