@@ -166,6 +166,8 @@ export interface DeploymentStore {
   holder(service: string, env: string): Promise<string | undefined>;
   /** Each cluster's holder, all read in one round trip. */
   holders(clusters: { service: string; env: string }[]): Promise<(string | undefined)[]>;
+  /** Each cluster's newest deployment, all read in two round trips (a view of every cluster). */
+  lastDeployments(clusters: { service: string; env: string }[]): Promise<(Deployment | undefined)[]>;
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
@@ -468,6 +470,22 @@ export function createRedisDeploymentStore({
       return ((await pipeline.exec()) ?? []).map(([error, owner]) => {
         if (error) throw error;
         return typeof owner === 'string' ? owner : undefined;
+      });
+    },
+    async lastDeployments(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.zrevrange(key('deployments', service, env), 0, 0);
+      const ids = ((await pipeline.exec()) ?? []).map(([error, newest]) => {
+        if (error) throw error;
+        return (newest as string[])[0];
+      });
+      const known = ids.filter((id) => id !== undefined);
+      const raw = known.length ? await redis.mget(...known.map((id) => key('deployment', id))) : [];
+      const byId = new Map(known.map((id, i) => [id, raw[i]]));
+      return ids.map((id) => {
+        const record = id === undefined ? undefined : byId.get(id);
+        return record ? (JSON.parse(record) as Deployment) : undefined;
       });
     },
     lock: (service, env) => locks.get(`${service}:${env}`),
