@@ -2,8 +2,9 @@
  * `slipway status` and `slipway history` take the same arguments the same way: nothing (every
  * service), a service (each of its environments) or a service and an environment.
  */
-import type { OrchestratorComponents } from '@slipway/orchestrator-api';
+import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, client } from '../api.js';
+import { getJson } from '../get-json.js';
 import { knownEnv, knownService } from '../names.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
 import {
@@ -17,7 +18,6 @@ import {
   type ImageInfo,
 } from '../releases.js';
 
-const orchestrator = () => client('orchestrator');
 
 /** "undo of dep-…" or "rolled back: reason", beside the outcome. */
 function outcome(d: { state: string; undoOf?: string }): string {
@@ -50,7 +50,8 @@ async function allImages(services: string[]): Promise<ImageInfo[]> {
 /** Rows `slipway status` shows of every cluster before it says how many more there are. */
 export const SCREENFUL = 40;
 
-type ClusterRow = OrchestratorComponents['schemas']['Environment'];
+type ClusterList = OrchestratorPaths['/clusters']['get']['responses'][200]['content']['application/json'];
+type ClusterRow = ClusterList['items'][number];
 
 /** In the orchestrator's name order (service, then environment), as a list that fits a screen is shown. */
 const byName = (rows: ClusterRow[]) =>
@@ -67,19 +68,15 @@ async function unsaidVersions(rows: ClusterRow[]): Promise<Map<string, string | 
 }
 
 /**
- * Every cluster (or a service's), one request: a screenful, those needing attention first (the
+ * Every cluster (or a service's), one request (node:http's: get-json.ts says why): a screenful, those needing attention first (the
  * orchestrator says which, and how many there are), unless --all or --json asks for every one.
  */
 async function clusters(name: string | undefined, options: GlobalOptions & { all?: boolean }) {
   const every = options.all || options.json;
-  const listed = await answer(
-    orchestrator().GET('/clusters', {
-      params: {
-        query: { ...(name ? { service: name } : {}), ...(every ? {} : { order: 'attention', limit: SCREENFUL }) },
-      },
-    }),
-    'orchestrator',
-  );
+  const listed = await getJson<ClusterList>('orchestrator', '/clusters', {
+    service: name,
+    ...(every ? {} : { order: 'attention', limit: SCREENFUL }),
+  });
   const many = listed.total > listed.items.length;
   // All of them fit: by name, as always; else the orchestrator's order, those needing attention first.
   const shown = many ? listed.items : byName(listed.items);
