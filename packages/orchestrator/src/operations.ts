@@ -28,7 +28,14 @@ import {
 } from './deployments/commands.js';
 import { isFinished, refuseAdminOnlyParams, type Deployment } from './deployments/deployment.js';
 import { cloudOf } from './actions/regions.js';
-import { clusterNow, clustersNow, groupStanding, type ClusterNow } from './clusters/serving.js';
+import {
+  clusterNow,
+  clustersNow,
+  groupStanding,
+  withHistory,
+  type ClusterGroups,
+  type ClusterNow,
+} from './clusters/serving.js';
 import { resolveName } from './clusters/targets.js';
 import { attentionFirst, attentionOf, deployingOf, healthSummary } from './clusters/attention.js';
 
@@ -166,8 +173,15 @@ export function createOperations(options: OperationsOptions) {
       // Only what is answered is described in full: the order and the counts need the facts alone.
       const shown = (order === 'attention' ? attentionFirst(rows) : rows).slice(0, limit);
       const items = await Promise.all(
-        shown.map(({ cluster: { service, env, now, health }, facts }) =>
-          describeCluster(service, env, now, health, false, facts),
+        shown.map(async ({ cluster: { service, env, now, health }, facts }) =>
+          describeCluster(
+            service,
+            env,
+            'history' in now ? now : await withHistory(options, service, env, now),
+            health,
+            false,
+            facts,
+          ),
         ),
       );
       res.json({ items, total: rows.length, needingAttention: rows.filter((r) => r.needsAttention).length });
@@ -177,12 +191,13 @@ export function createOperations(options: OperationsOptions) {
   interface ClusterRead {
     service: string;
     env: string;
-    now: ClusterNow;
+    /** Read whole (one service's), or its groups alone (every cluster's: withHistory for those described). */
+    now: ClusterNow | ClusterGroups;
     /** Of the target group in service. */
     health: TargetHealth[];
   }
 
-  async function readOne(service: string, env: string): Promise<ClusterRead> {
+  async function readOne(service: string, env: string): Promise<ClusterRead & { now: ClusterNow }> {
     const now = await clusterNow(options, service, env);
     const tg = now.active?.targetGroups[0];
     const health = tg ? await cloudOf(options, now.region).describeTargetHealth(tg) : [];

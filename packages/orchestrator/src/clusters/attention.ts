@@ -7,7 +7,7 @@
 import type { TargetHealth } from '@slipway/cloud';
 import type { DeploymentState } from '../deployments/deployment.js';
 import { scalingDown } from '../deployments/store.js';
-import type { ClusterNow } from './serving.js';
+import type { ClusterGroups } from './serving.js';
 
 export interface ClusterAttention {
   deploying?: string;
@@ -34,7 +34,7 @@ export function attentionFirst<T extends { needsAttention: boolean }>(items: T[]
 }
 
 /** The group in service's healthy instances, of all it has. */
-export function healthSummary(now: ClusterNow, health: TargetHealth[]): { healthy: number; instances: number } {
+export function healthSummary(now: ClusterGroups, health: TargetHealth[]): { healthy: number; instances: number } {
   const { active } = now;
   if (!active) return { healthy: 0, instances: 0 };
   const ids = new Set(active.instances.map((i) => i.id));
@@ -51,7 +51,7 @@ export function deployingOf(holder: string | undefined): string | undefined {
 
 /** needsAttention of a cluster as read now: its groups, its health, its lock's holder, its last deployment's state. */
 export function attentionOf(
-  now: ClusterNow,
+  now: ClusterGroups,
   health: TargetHealth[],
   holder: string | undefined,
   lastState: DeploymentState | undefined,
