@@ -169,7 +169,8 @@ function readings(cookie) {
     'GET /clusters': () => get(`${orchestrator}/clusters`, auth),
     'slipway status (whole command)': () => cli(['status']),
     // What the command asks of the server (one request): the rest is its own process.
-    'slipway status: its read alone (server time)': () => get(`${orchestrator}/clusters?order=attention&limit=40`, auth),
+    'slipway status: its read alone (server time)': () =>
+      get(`${orchestrator}/clusters?order=attention&limit=40`, auth),
     'slipway --help (its start alone, to read the line above by)': () => cli(['--help']),
     'history of 500: first page (service+env, limit 20)': () => get(`${history}&limit=20`, auth),
     'history of 500: all of it (service+env, pages of 200)': async () => {

@@ -18,7 +18,6 @@ import {
   type ImageInfo,
 } from '../releases.js';
 
-
 /** "undo of dep-…" or "rolled back: reason", beside the outcome. */
 function outcome(d: { state: string; undoOf?: string }): string {
   const state = d.state === 'rolled-back' ? red('rolled back') : stateColour(d.state);
