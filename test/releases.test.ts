@@ -392,6 +392,22 @@ describe('slipway deploy on a logical environment, followed on the dashboard', (
     }
   });
 
+  it('without a terminal, a release touching a production cluster is a usage error naming --yes too, and starts nothing (issue 23 item 5)', async () => {
+    await p.setProperty('search', 'policy', { 'prod-b': { production: true } });
+    try {
+      // The sync set prod-b is in: `slipway release` never asked before.
+      const released = await run.slipway(['release', '-m', 'unasked', `search@${p.search.images.v2}`, '--env', 'live']);
+      expect(released.code).toBe(2);
+      expect(released.stderr).toMatch(
+        /slipway: search prod-b is production: release .*img-\w+ \(2\.0\.0\).*: nothing is asked without a terminal; add --yes to confirm it\n$/,
+      );
+      const releases = (await p.search.api<{ items: { message: string }[] }>('orchestrator', '/releases')).body.items;
+      expect(releases.map((r) => r.message)).not.toContain('unasked');
+    } finally {
+      await p.search.api('metadata', '/services/search/metadata/policy', { method: 'DELETE' });
+    }
+  });
+
   it('on a terminal lists each cluster with what it runs now; the one left out is named in the record with who', async () => {
     const { onTerminal } = run;
     // The line the checkbox's cursor is on, as last drawn.

@@ -9,6 +9,8 @@ import { createNotifier } from './notify.js';
 let server: Server;
 const received: Array<{ text: string; blocks?: Array<{ type: string; elements?: Array<Record<string, string>> }> }> =
   [];
+// The Idempotency-Key header of each request, in the order received.
+const keys: Array<string | undefined> = [];
 
 beforeAll(async () => {
   // The stand-in for Slack listens on this machine: the operator allows private addresses here.
@@ -18,6 +20,7 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       received.push(JSON.parse(body) as (typeof received)[number]);
+      keys.push(req.headers['idempotency-key'] as string | undefined);
       res.end('ok');
     });
   });
@@ -139,6 +142,26 @@ describe('Slack notifications', () => {
     expect(received[1]!.text).toMatch(
       /: burn-in: check errors: 0\.2 is not < 0\.05 \(3 times\); traffic: new 61\/1,204 errors .* \[dep-abc123def\]$/,
     );
+  });
+});
+
+describe('a webhook notification (issue 22 item 6: the outbox delivers at least once)', () => {
+  it('carries its key, the same at every delivery, in its body and its Idempotency-Key, for the receiver to drop a second', async () => {
+    received.length = 0;
+    keys.length = 0;
+    const notifier = createNotifier({
+      peers: { service: async () => ({ name: 'search', properties: {} }) },
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      webhookUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/json`,
+    });
+    const done = { ...deployment, state: 'succeeded' } as Deployment;
+    await notifier.notify(done, 'success');
+    await notifier.notify(done, 'success');
+    expect(received.map((m) => (m as { key?: string }).key)).toEqual([
+      'dep-abc123def:success',
+      'dep-abc123def:success',
+    ]);
+    expect(keys).toEqual(['dep-abc123def:success', 'dep-abc123def:success']);
   });
 });
 

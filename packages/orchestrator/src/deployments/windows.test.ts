@@ -208,6 +208,30 @@ describe('4. admission', () => {
     expect(await f.store.get(d.id)).toMatchObject({ state: 'running', current: 5, version: 2 });
   });
 
+  it("renews a deployment's lock and slot while one action outlasts the lease: nobody else is admitted meanwhile", async () => {
+    // The worker's renewal alone keeps them (no sweep runs): a lease of 300 ms, one call held 1.5 s.
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      leaseMs: 300,
+      runner: { renewMs: 100, sweepMs: 60_000 },
+    }));
+    const held = gate();
+    const stop = f.standIn.intercept('createServerGroup', () => held.hold());
+    const first = await deploy(f, 'renew', 'img-renew-1');
+    await held.arrived;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const slotEnds = Number(await f.redis.zscore(`${f.prefix}running`, first));
+    expect(slotEnds).toBeGreaterThan(Date.now());
+    const second = await request(f.app)
+      .post('/deployments')
+      .set(TOKENS.deployer)
+      .send({ service: 'renew', env: 'prod', image: 'img-renew-2', message: 'meanwhile' });
+    expect(second.status).toBe(409);
+    expect(second.body.detail).toContain(first);
+    stop();
+    held.open();
+    expect((await ended(f.store, first)).state).toBe('succeeded');
+  });
+
   it('renews a release tick lease while the tick runs, so a second replica never ticks it too', async () => {
     const f = (fixture = await orchestratorFixture(redisServer, { runner: { runsActions: false } }));
     const releases = createRedisReleaseStore({ redis: f.redis, prefix: f.prefix });
