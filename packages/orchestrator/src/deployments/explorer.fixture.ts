@@ -209,25 +209,35 @@ export async function exploreOnce(
     if (d && !deployments.includes(d.id)) deployments.push(d.id);
   }
 
+  /** What a release tick does for one cluster: reads its deployment, and submits it when there is none. */
+  function tick(q: Process, cluster: (typeof releaseClusters)[number]) {
+    act(q, async () => {
+      if (await q.store.get(cluster.id)) return;
+      await deploy(q, cluster.command, cluster.image, cluster.id);
+    });
+  }
+
   async function issue(command: Command) {
     const p = live()[0]!;
     switch (command.kind) {
       case 'deploy': {
         const image = `img-${CLUSTERS[command.cluster % CLUSTERS.length]}-${command.bad ? 'bad' : 'good'}${deployments.length}`;
-        const id = command.release ? `rel-explore-${releaseClusters.length}` : undefined;
-        if (id) releaseClusters.push({ id, command, image });
-        act(p, () => deploy(p, command, image, id));
+        if (!command.release) {
+          act(p, () => deploy(p, command, image));
+          return;
+        }
+        // A release's cluster: submitted by a tick that finds no record yet, and by a second
+        // replica's tick overlapping it (each reads, then submits the same fixed id).
+        const cluster = { id: `rel-explore-${releaseClusters.length}`, command, image };
+        releaseClusters.push(cluster);
+        tick(p, cluster);
+        tick(pick(1), cluster);
         return;
       }
       case 'tick': {
-        // Another replica's tick of the same release: it finds no record yet (or does) and submits again.
+        // A later tick of the same release, on any replica.
         const cluster = releaseClusters[command.target % Math.max(releaseClusters.length, 1)];
-        if (!cluster) return;
-        const q = pick(command.process);
-        act(q, async () => {
-          if (await q.store.get(cluster.id)) return;
-          await deploy(q, cluster.command, cluster.image, cluster.id);
-        });
+        if (cluster) tick(pick(command.process), cluster);
         return;
       }
       case 'undo': {
