@@ -113,7 +113,7 @@ export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
   return made;
 }
 
-function unreachable(service: ServiceName, error: unknown): CliError {
+export function unreachable(service: ServiceName, error: unknown): CliError {
   const cause = (error as { cause?: { code?: string } }).cause?.code;
   const { url, via } = endpoint(service);
   // The fetch error is kept as the cause: a follow tells a broken connection from no service at all.
