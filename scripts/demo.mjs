@@ -92,7 +92,7 @@ const dirs = [];
 try {
   await slipway([
     'services',
-    'set',
+    'add',
     'search',
     'owner=team-search',
     'contact=search@example.com',
@@ -150,7 +150,7 @@ try {
   await slipway(['services', 'set', 'search', 'clusters={"live":["prod-a","prod-b","prod-c"]}']);
   await slipway([
     'services',
-    'set',
+    'add',
     'suggest',
     'owner=team-search',
     'clusters={"live":["prod-a","prod-b"]}',

@@ -10,10 +10,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import {
+  CreateTargetGroupCommand,
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
+  DescribeTagsCommand,
   DescribeTargetGroupsCommand,
   ElasticLoadBalancingV2Client,
+  ModifyListenerCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { createAwsProvider, type CloudProvider } from '@slipway/cloud';
 import { putTraffic } from '../packages/cloud/src/aws/moto-traffic.js';
@@ -319,6 +322,105 @@ describe('a burn-in on AWS judged by its real traffic, against moto', () => {
     await runRollback(ctx, 'cancelled');
     expect(await targetGroupNames()).toEqual([CLUSTER_TG]);
     expect(await forwarding()).toEqual([[CLUSTER_TG, 1]]);
+  }, 60_000);
+});
+
+describe("a split's target group whose record was lost", () => {
+  /** A target group as the split makes one (or someone else, with other tags), used by nothing. */
+  async function targetGroup(name: string, tags: Record<string, string>): Promise<string> {
+    const vpc = (await elb.send(new DescribeTargetGroupsCommand({ Names: [CLUSTER_TG] }))).TargetGroups![0]!.VpcId;
+    const made = await elb.send(
+      new CreateTargetGroupCommand({
+        Name: name,
+        Protocol: 'HTTP',
+        Port: 80,
+        VpcId: vpc,
+        TargetType: 'instance',
+        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+    return made.TargetGroups![0]!.TargetGroupArn!;
+  }
+
+  it('is swept once unused for the grace period: never one a listener or its group uses, never one not ours', async () => {
+    const cloud = provider();
+    // The cluster's load balancer, the old group in its target group, a new group beside it.
+    await cloud.createLoadBalancer({
+      name: CLUSTER_TG,
+      port: 80,
+      protocol: 'http',
+      targetGroup: {
+        name: CLUSTER_TG,
+        healthCheck: { path: '/', intervalSeconds: 10, timeoutSeconds: 5, healthyThreshold: 2, unhealthyThreshold: 2 },
+        deregistrationDelaySeconds: 30,
+      },
+    });
+    for (const [name, targetGroups] of [
+      [OLD, [CLUSTER_TG]],
+      [NEW, []],
+    ] as const) {
+      await cloud.createLaunchTemplate({
+        name,
+        imageId: network.imageId,
+        instanceType: 't3.small',
+        userData: { files: {}, commands: [] },
+      });
+      await cloud.createServerGroup({
+        name,
+        launchTemplate: name,
+        min: 0,
+        desired: 0,
+        max: 2,
+        targetGroups: [...targetGroups],
+      });
+    }
+    // In use: a burn-in's own, forwarded to by the listener (at weight 0 until the group is healthy)
+    // and named by the new group as the one it joins.
+    await cloud.splitTraffic!(CLUSTER_TG, NEW);
+    // Left over: made for a group that is gone (a crash between making it and saving so), and one
+    // for the old group, which serves from the cluster's target group and no longer uses it.
+    await targetGroup('search-prod-v009', {
+      'slipway:split-of': CLUSTER_TG,
+      'slipway:server-group': 'search-prod-v009',
+    });
+    await targetGroup(OLD, { 'slipway:split-of': CLUSTER_TG, 'slipway:server-group': OLD });
+    // Not ours: unused, with no split tag.
+    await targetGroup('someone-elses', { team: 'payments' });
+    // Ours, its group gone, but a listener forwards to it (at weight 0): used, so kept.
+    const forwarded = await targetGroup('search-prod-v008', {
+      'slipway:split-of': CLUSTER_TG,
+      'slipway:server-group': 'search-prod-v008',
+    });
+    const lb = (await elb.send(new DescribeLoadBalancersCommand({ Names: [CLUSTER_TG] }))).LoadBalancers![0]!;
+    const [listener] = (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn })))
+      .Listeners!;
+    const tuples = listener!.DefaultActions![0]!.ForwardConfig!.TargetGroups!;
+    await elb.send(
+      new ModifyListenerCommand({
+        ListenerArn: listener!.ListenerArn,
+        DefaultActions: [
+          { Type: 'forward', ForwardConfig: { TargetGroups: [...tuples, { TargetGroupArn: forwarded, Weight: 0 }] } },
+        ],
+      }),
+    );
+    const all = [CLUSTER_TG, NEW, OLD, 'search-prod-v008', 'search-prod-v009', 'someone-elses'].sort();
+
+    // Within the grace period nothing goes: the sweep notes since when each leftover is unused.
+    expect(await cloud.sweepTrafficSplits!({ graceMs: 3_600_000 })).toEqual([]);
+    expect(await targetGroupNames()).toEqual(all);
+    // Past it (counted from that note), the leftovers go, and only they.
+    const later = Date.now() + 3_600_000;
+    expect((await cloud.sweepTrafficSplits!({ graceMs: 3_600_000, now: later })).sort()).toEqual([
+      OLD,
+      'search-prod-v009',
+    ]);
+    expect(await targetGroupNames()).toEqual([CLUSTER_TG, NEW, 'search-prod-v008', 'someone-elses'].sort());
+    expect((await forwarding()).map(([name]) => name)).toEqual([CLUSTER_TG, NEW, 'search-prod-v008']);
+    // The one a listener forwards to was seen as used, never counted as unused.
+    const tags = await elb.send(new DescribeTagsCommand({ ResourceArns: [forwarded] }));
+    expect(tags.TagDescriptions![0]!.Tags!.map((t) => t.Key)).not.toContain('slipway:unused-from');
+    // Run again, it finds nothing more.
+    expect(await cloud.sweepTrafficSplits!({ graceMs: 0 })).toEqual([]);
   }, 60_000);
 });
 

@@ -70,14 +70,29 @@ describe('help (item 6)', () => {
     expect(infra.stdout).toMatch(/drift <stack> +what changed outside Slipway/);
     expect((await slipway('config', 'show', '--help')).stdout).not.toMatch(/--from/);
     expect((await slipway('config', 'diff', '--help')).stdout).toMatch(/--from <ref> +the older ref \(required\)/);
-    for (const command of ['status', 'history', 'images', 'undo', 'bakes list', 'services set', 'login'])
+    for (const command of [
+      'status',
+      'history',
+      'images',
+      'undo',
+      'bakes list',
+      'services add',
+      'services set',
+      'login',
+    ])
       expect((await slipway(...command.split(' '), '--help')).stdout).toMatch(/Examples:[\s\S]*--json/);
   });
 });
 
 describe('the registry and config, in words (items 4, 5, 7, 8)', () => {
   it('sets several properties as one revision, records nothing for no change, and shows history as a diff', async () => {
-    expect((await slipway('services', 'set', 'search', 'owner=team-search', 'replicas=3')).code).toBe(0);
+    expect((await slipway('services', 'add', 'search', 'owner=team-search', 'replicas=3')).code).toBe(0);
+    // A typo of a registered name registers nothing: the nearest name, and how to register a new one.
+    expect(await slipway('services', 'set', 'serach', 'owner=x')).toMatchObject({
+      code: 1,
+      stderr:
+        'slipway: there is no service serach; did you mean search? To register a new one: slipway services add serach owner=x\n',
+    });
     const set = await slipway('services', 'set', 'search', 'owner=team-search', 'contact=a@example.com', 'replicas=4');
     expect(set.stdout).toBe('search revision 2\n  + contact=a@example.com\n  ~ replicas: 3 → 4\n');
     expect(await slipway('services', 'set', 'search', 'replicas=4')).toMatchObject({

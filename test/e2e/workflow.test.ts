@@ -64,7 +64,7 @@ const images: Record<string, string> = {};
 
 describe('the workflow through slipway', () => {
   it('registers the service, with JSON values parsed', async () => {
-    const set = await slipway('services', 'set', 'search', 'owner=team-search', 'replicas=3');
+    const set = await slipway('services', 'add', 'search', 'owner=team-search', 'replicas=3');
     expect(set).toMatchObject({ code: 0 });
     const shown = await slipway('--json', 'services', 'show', 'search');
     expect(JSON.parse(shown.stdout).metadata).toEqual({ owner: 'team-search', replicas: 3 });

@@ -12,6 +12,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import createClient, { type Client } from 'openapi-fetch';
 import { CliError } from './errors.js';
+import { ruleForPattern } from '@slipway/grammar';
 import type { BakingPaths } from '@slipway/baking-api';
 import type { ConfigPaths } from '@slipway/config-api';
 import type { InfraPaths } from '@slipway/infra-api';
@@ -112,7 +113,7 @@ export function client<S extends ServiceName>(service: S): Client<Paths[S]> {
   return made;
 }
 
-function unreachable(service: ServiceName, error: unknown): CliError {
+export function unreachable(service: ServiceName, error: unknown): CliError {
   const cause = (error as { cause?: { code?: string } }).cause?.code;
   const { url, via } = endpoint(service);
   // The fetch error is kept as the cause: a follow tells a broken connection from no service at all.
@@ -160,7 +161,7 @@ const CODE_WORDS: Record<string, (args: Record<string, string>) => string> = {
   'image-quota': (a) =>
     `images take ${a.used} of the image store's quota of ${a.quota}: deregister old ones (slipway images lists them) before baking again`,
   'service-not-registered': (a) =>
-    `service ${a.service} is not registered: register it with slipway services set ${a.service} owner=<team>`,
+    `service ${a.service} is not registered: register it with slipway services add ${a.service} owner=<team>`,
   'set-not-cluster': (a) =>
     `${a.set} is a sync set of ${a.service} (${a.clusters}), not one cluster: name one of its clusters, or release to the set with slipway deploy ${a.service} ${a.set} <image>`,
   'no-image-in-region': (a) => `image ${a.image} has no AMI in ${a.region}: copy it there first (${REGIONS(a.image)})`,
@@ -196,7 +197,10 @@ export function inWords(status: number, problem: Record<string, unknown> | undef
     return errors
       .map(({ path, message }) => {
         const field = path.split('/').filter(Boolean).pop() ?? '';
-        const words = message.replace(/^must match pattern .*$/, 'is not valid');
+        // A service that did not say the rule: the shared grammar's words for its pattern, or no pattern at all.
+        const pattern = /^must match pattern "(.*)"$/.exec(message)?.[1];
+        const rule = pattern === undefined ? undefined : ruleForPattern(pattern);
+        const words = pattern === undefined ? message : rule ? `must be ${rule}` : 'is not valid';
         return `${FIELD_WORDS[field] ?? field} ${words}`.trim();
       })
       .join('; ');

@@ -81,11 +81,20 @@ export function program(): Command {
   );
   examples(
     svc
+      .command('add [name] [assignments...]')
+      .description('register a new service with its properties: key=value (JSON values parse)')
+      .action(lazy(services, (m) => m.add)),
+    ['slipway services add search owner=team-search contact=search@example.com'],
+  );
+  examples(
+    svc
       .command('set [name] [assignments...]')
-      .description('set properties in one change: key=value (JSON values parse: replicas=3 is a number)')
+      .description(
+        'set properties of a registered service in one change: key=value (JSON values parse: replicas=3 is a number)',
+      )
       .action(lazy(services, (m) => m.set)),
     [
-      'slipway services set search owner=team-search contact=search@example.com',
+      'slipway services set search contact=search-team@example.com',
       `slipway services set search 'production=["prod"]'`,
     ],
   );

@@ -72,6 +72,14 @@ export async function knownService(given?: string): Promise<string> {
   return given;
 }
 
+/** Registered services, each one given (a release's items): the first that is not, named with the nearest. */
+export async function knownServices(given: string[]): Promise<void> {
+  given.forEach((name) => wellFormed('service', name));
+  const names = await serviceNames();
+  const unknown = given.find((name) => !names.includes(name));
+  if (unknown) throw noSuch('service', unknown, names, 'slipway services list');
+}
+
 /** An environment the service has configuration for: the one given, else chosen on a terminal. */
 export async function knownEnv(service: string, given?: string): Promise<string> {
   if (!given) return choose('environment', () => environments(service));

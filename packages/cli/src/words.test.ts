@@ -13,7 +13,22 @@ describe("the API's answers in the CLI's words", () => {
         detail: 'invalid request',
         errors: [{ path: '/path/name', message: 'must match pattern "^[a-z0-9]{1,32}$"' }],
       }),
-    ).toBe('service name is not valid');
+    ).toBe('service name must be lowercase letters and digits, 1 to 32 characters, no hyphens');
+    // A pattern the CLI knows from the shared grammar is said as its form, whichever service sent it.
+    expect(
+      inWords(400, {
+        errors: [
+          { path: '/body/image', message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"' },
+          { path: '/body/version', message: 'must match pattern "^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$"' },
+        ],
+      }),
+    ).toBe(
+      'image must be an image id such as img-2f9c0a1b7d3e or ami-0abc12345: a letter or digit, then up to 127 letters, digits, dots, underscores or hyphens; version must be a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens',
+    );
+    // One it does not know names no pattern.
+    expect(inWords(400, { errors: [{ path: '/query/cursor', message: 'must match pattern "^[0-9]{1,16}$"' }] })).toBe(
+      'cursor is not valid',
+    );
     expect(inWords(400, { errors: [{ path: '/query/from', message: 'is required' }] })).toBe('--from is required');
   });
 
@@ -35,7 +50,7 @@ describe("the API's answers in the CLI's words", () => {
       422,
       'service-not-registered',
       { service: 'nosuch' },
-      'service nosuch is not registered: register it with slipway services set nosuch owner=<team>',
+      'service nosuch is not registered: register it with slipway services add nosuch owner=<team>',
     ],
     [
       422,

@@ -195,6 +195,14 @@ export interface CloudProvider {
    * `keep`, out of service), and that target group deleted. Does nothing where there was no split.
    */
   endTrafficSplit?(targetGroup: string, group: string, options: { keep: boolean }): Promise<void>;
+  /**
+   * The splits' target groups left when the record of one was lost (a crash between making it and
+   * saving that, a deployment whose end never ran): each one tagged as a split's that no load
+   * balancer routes to, whose server group is gone or no longer uses it, unused for `graceMs`,
+   * is deleted (detached first from a group being deleted). Never one not made for a split, never
+   * one a listener uses. Answers the names deleted.
+   */
+  sweepTrafficSplits?(options: { graceMs: number; now?: number }): Promise<string[]>;
 
   /**
    * Where a bake's builder instance runs (AWS): the VPC, a subnet of it and the address range

@@ -5,11 +5,14 @@ import {
   clusterName,
   isMetadataKey,
   isServiceName,
+  ruleForPattern,
   nextServerGroupName,
   parseServerGroupName,
   serverGroupName,
 } from './naming.js';
 import { InputError } from './errors.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import { describeSchemaErrors } from './openapi.js';
 
 describe('service names', () => {
   it.each(['search', 'a', 'abc123', 'x'.repeat(32)])('accepts %s', (name) => {
@@ -73,5 +76,65 @@ describe('server groups', () => {
     expect(nextServerGroupName('search', 'prod', 'search-prod-v999', ['search-prod-v000', 'search-prod-v001'])).toBe(
       'search-prod-v002',
     );
+  });
+});
+
+describe('the patterns of what people type, in words', () => {
+  const root = new URL('../../', import.meta.url);
+  /** Every pattern the services' OpenAPI documents use. */
+  const patterns = [
+    ...new Set(
+      readdirSync(root)
+        .filter((dir) => dir.endsWith('-api'))
+        .flatMap((dir) => {
+          const text = readFileSync(new URL(`${dir}/src/schema/openapi.yaml`, root), 'utf8');
+          return [...text.matchAll(/pattern: (?:'((?:[^']|'')*)'|"([^"]*)")/g)].map((m) =>
+            m[1] !== undefined ? m[1].replaceAll("''", "'") : m[2]!,
+          );
+        }),
+    ),
+  ];
+
+  it("has a rule for each, but for what no person types (cursors, ARNs, instance ids, URLs, paths, the clouds' own names)", () => {
+    expect(patterns.filter((p) => !ruleForPattern(p)).sort()).toEqual(
+      [
+        '^[0-9]{1,16}$',
+        '^arn:[a-z-]+:(acm|iam):[a-z0-9-]*:[0-9]{12}:(certificate|server-certificate)/.{1,200}$',
+        '^i-[0-9a-z]+$',
+        '^https?://',
+        '^/',
+        '^[A-Za-z0-9+=,.@_-]{1,128}$',
+        "^[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{1,256}$",
+        '^[a-z][a-z0-9-]{1,31}$',
+        '^[a-z0-9]{1,32}-[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$',
+        '^[a-z0-9]{1,32}-[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?-v[0-9]{3}$',
+        '^[a-z0-9][a-z0-9-]{0,31}$',
+      ].sort(),
+    );
+  });
+
+  it('says the form an image id, a deployment or release id, a version or a property name takes, never the pattern', () => {
+    const said = describeSchemaErrors(
+      [
+        ['/body/image', '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'],
+        ['/path/id', '^dep-[0-9a-z]{6,24}$'],
+        ['/path/id', '^rel-[0-9a-z]{6,24}$'],
+        ['/body/version', '^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$'],
+        ['/path/key', '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'],
+      ].map(([instancePath, pattern]) => ({
+        keyword: 'pattern',
+        instancePath: instancePath!,
+        schemaPath: '',
+        params: { pattern },
+        message: `must match pattern "${pattern}"`,
+      })),
+    );
+    expect(said.map((e) => e.message)).toEqual([
+      'must be an image id such as img-2f9c0a1b7d3e or ami-0abc12345: a letter or digit, then up to 127 letters, digits, dots, underscores or hyphens',
+      'must be a deployment id: dep- then 6 to 24 lowercase letters or digits (slipway history shows them)',
+      'must be a release id: rel- then 6 to 24 lowercase letters or digits (slipway releases shows them)',
+      'must be a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens',
+      'must be a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens',
+    ]);
   });
 });

@@ -4,35 +4,34 @@
  * Server groups are `<service>-<env>-v<NNN>`, the number rising by one each deploy and
  * wrapping after 999.
  */
-import { ENV_NAME, ENV_NAME_RULE, SERVICE_NAME, SERVICE_NAME_RULE, VERSION, VERSION_RULE } from '@slipway/grammar';
+import {
+  ENV_NAME,
+  ENV_NAME_RULE,
+  METADATA_KEY,
+  METADATA_KEY_RULE,
+  ruleForPattern as grammarRule,
+  SERVICE_NAME,
+  SERVICE_NAME_RULE,
+  VERSION_RULE,
+} from '@slipway/grammar';
 import { InputError } from './errors.js';
 
 // The rules for names and versions are the grammar's (the CLI and Slack check them before asking).
-export { ENV_NAME_RULE, SERVICE_NAME_RULE, VERSION_RULE };
-export const METADATA_KEY_RULE = 'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens';
+export { ENV_NAME_RULE, METADATA_KEY_RULE, SERVICE_NAME_RULE, VERSION_RULE };
 
 /** Infrastructure stacks and the resources in them (load balancers, target groups, …). */
 export const RESOURCE_NAME_RULE = 'a lowercase letter, then lowercase letters, digits or -, at most 32 characters';
 
-const METADATA_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const RESOURCE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const SERVER_GROUP_NAME = /^([a-z0-9]{1,32})-([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)-v(\d{3})$/;
 
 export const MAX_SERVER_GROUP_SEQUENCE = 999;
 
-/** The rule in words for each pattern the OpenAPI documents use, so a 400 says the rule. */
-const RULE_BY_PATTERN = new Map<string, string>([
-  [SERVICE_NAME.source, SERVICE_NAME_RULE],
-  [METADATA_KEY.source, METADATA_KEY_RULE],
-  [VERSION.source, VERSION_RULE],
-  [RESOURCE_NAME.source, RESOURCE_NAME_RULE],
-  [ENV_NAME.source, ENV_NAME_RULE],
-]);
-
 export { isVersion } from '@slipway/grammar';
 
+/** The rule in words for a pattern the OpenAPI documents use (the grammar's, and infra's resource names), so a 400 says it. */
 export function ruleForPattern(pattern: string): string | undefined {
-  return RULE_BY_PATTERN.get(pattern);
+  return grammarRule(pattern) ?? (pattern === RESOURCE_NAME.source ? RESOURCE_NAME_RULE : undefined);
 }
 
 export function isServiceName(name: string): boolean {

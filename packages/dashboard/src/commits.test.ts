@@ -57,7 +57,7 @@ describe('the home page at a catalog of many services (issue 28)', () => {
     }));
     const answers: Record<string, unknown> = {
       deployments: [],
-      clusters,
+      clusterList: { items: clusters.slice(0, 20), total: clusters.length, needingAttention: clusters.length },
       recentCommits: [{ ...items[0]!, service: 'svc7' }],
       commits: [],
     };
@@ -70,6 +70,6 @@ describe('the home page at a catalog of many services (issue 28)', () => {
     const text = (await homePage(data)).text;
     expect(text).toContain('Newest &lt;b&gt;');
     expect(text).toContain('<a href="/services/svc7">svc7</a>');
-    expect(calls.sort()).toEqual(['clusters', 'deployments', 'recentCommits']);
+    expect(calls.sort()).toEqual(['clusterList', 'deployments', 'recentCommits']);
   });
 });

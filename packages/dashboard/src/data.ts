@@ -18,6 +18,9 @@ export interface Urls {
 type Schemas = OrchestratorComponents['schemas'];
 export type Deployment = Schemas['Deployment'];
 export type Cluster = Schemas['Environment'];
+/** GET /clusters' answer: clusters in the order asked, and the totals of every one. */
+export type ClusterList = AnswerOf<OrchestratorPaths['/clusters']['get']>;
+type ClusterQuery = NonNullable<OrchestratorPaths['/clusters']['get']['parameters']['query']>;
 export type Group = Schemas['Group'];
 type BakingCommit = AnswerOf<BakingPaths['/services/{service}/commits']['get']>['items'][number];
 export type CommitSummary = BakingCommit & { service: string };
@@ -46,7 +49,11 @@ export function createData(urls: Urls, token: string) {
     },
     /** Every cluster, or one service's (each is described with calls to its cloud: ask for no more than shown). */
     async clusters(service?: string): Promise<Cluster[]> {
-      return unwrap(await orchestrator.GET('/clusters', { params: { query: service ? { service } : {} } })).items;
+      return (await this.clusterList(service ? { service } : {})).items;
+    },
+    /** Clusters as asked (`order=attention&limit=`: a screenful, those needing attention first), with the totals. */
+    async clusterList(query: ClusterQuery = {}): Promise<ClusterList> {
+      return unwrap(await orchestrator.GET('/clusters', { params: { query } }));
     },
     async services() {
       return unwrap(await metadata.GET('/services', { params: { query: { limit: 1000 } } })).items;

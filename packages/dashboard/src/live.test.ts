@@ -29,6 +29,10 @@ function countingData() {
       reads.clusters++;
       return [];
     },
+    clusterList: async () => {
+      reads.clusters++;
+      return { items: [], total: 0, needingAttention: 0 };
+    },
     accepts: async (token: string) => token === 'good',
   } as unknown as Data;
   return { data, reads };
@@ -221,7 +225,7 @@ describe('the dashboard under attack (#24)', () => {
 });
 
 describe('what a page reads', () => {
-  it('reads the clusters once for the home page, and only its service’s for a deployment’s live sections', async () => {
+  it('reads a screenful of clusters once for the home page, and only its service’s for a deployment’s live sections', async () => {
     const asked: string[] = [];
     const data = {
       deployments: async () => [],
@@ -229,6 +233,10 @@ describe('what a page reads', () => {
       clusters: async (service?: string) => {
         asked.push(service ?? 'every service');
         return [];
+      },
+      clusterList: async (query: { order?: string; limit?: number }) => {
+        asked.push(`${query.limit} of every service, by ${query.order}`);
+        return { items: [], total: 0, needingAttention: 0 };
       },
       deployment: async (id: string) => ({
         id,
@@ -241,7 +249,7 @@ describe('what a page reads', () => {
       }),
     } as unknown as Data;
     await homePage(data);
-    expect(asked).toEqual(['every service']);
+    expect(asked).toEqual(['20 of every service, by attention']);
     asked.length = 0;
     await deploymentSections(data, 'dep-1');
     expect(asked).toEqual(['search']);

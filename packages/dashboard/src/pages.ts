@@ -7,6 +7,7 @@ import { commitsSection, recentCommitsAcross, sourceChangeSection } from './comm
 import { Html, html } from './html.js';
 import { trafficSection } from './traffic.js';
 import { layout } from './layout.js';
+import { HOME_SHOWN } from './paging.js';
 import {
   actionsSection,
   activeSection,
@@ -30,7 +31,8 @@ function jsonInScript(value: unknown): Html {
 }
 
 /** What the home page's live sections show: read once for the page, and again for each refresh. */
-const homeData = (data: Data) => Promise.all([data.deployments({ limit: 200 }), data.clusters()]);
+const homeData = (data: Data) =>
+  Promise.all([data.deployments({ limit: 200 }), data.clusterList({ order: 'attention', limit: HOME_SHOWN })]);
 
 function sectionsOf([deployments, clusters]: Awaited<ReturnType<typeof homeData>>): Record<string, Html> {
   return {

@@ -32,6 +32,8 @@ const clusters = Array.from({ length: SERVICES }, (_, n) =>
       retained: [],
       health: broken ? { healthy: 0, instances: 0 } : { healthy: 1, instances: 1 },
       ...(n === 7 && env === 'prod-c' ? { deploying: 'dep-abc123' } : {}),
+      // As the orchestrator says it.
+      needsAttention: broken || (n === 7 && env === 'prod-c'),
     };
   }),
 ).flat() as unknown as Cluster[];
@@ -53,6 +55,18 @@ const sets: SyncView[] = Array.from({ length: SERVICES }, (_, n) => ({
 const data = {
   deployments: async () => [],
   clusters: async () => clusters,
+  // The orchestrator's GET /clusters?order=attention&limit=.
+  clusterList: async ({ order, limit }: { order?: string; limit?: number }) => {
+    const ordered =
+      order === 'attention'
+        ? [...clusters.filter((c) => c.needsAttention), ...clusters.filter((c) => !c.needsAttention)]
+        : clusters;
+    return {
+      items: ordered.slice(0, limit),
+      total: clusters.length,
+      needingAttention: clusters.filter((c) => c.needsAttention).length,
+    };
+  },
   recentCommits: async () => [],
   accepts: async (token: string) => token === 'good',
 } as unknown as Data;

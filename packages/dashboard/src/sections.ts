@@ -4,9 +4,9 @@
  */
 import type { ConfigComponents } from '@slipway/config-api';
 import { isFinishedState } from '@slipway/orchestrator-api';
-import type { Cluster, Deployment, Group } from './data.js';
+import type { Cluster, ClusterList, Deployment, Group } from './data.js';
 import { Html, html } from './html.js';
-import { attentionFirst, HOME_SHOWN, homeSummary, pageOf, pager } from './paging.js';
+import { homeSummary, pageOf, pager } from './paging.js';
 
 export const short = (commit?: string) => commit?.slice(0, 10) ?? '';
 export const seconds = (ms?: number) => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`);
@@ -97,19 +97,14 @@ function clusterArticle(c: Cluster): Html {
   </article>`;
 }
 
-/** A cluster deploying, with nothing in service, no instance, or fewer healthy than it has. */
-export function clusterNeedsAttention(c: Cluster): boolean {
-  const instances = c.health.instances ?? 0;
-  return Boolean(c.deploying) || !c.active || instances === 0 || (c.health.healthy ?? 0) < instances;
-}
+/** As the orchestrator says (one definition for every view): deploying, nothing or not all healthy in service, its last deployment not a success. */
+export const clusterNeedsAttention = (c: Cluster): boolean => c.needsAttention === true;
 
-/** The home page's clusters: those needing attention first, a screenful, the rest behind /clusters. */
-export function homeClustersSection(clusters: Cluster[]): Html {
-  const shown = attentionFirst(clusters, clusterNeedsAttention, HOME_SHOWN);
-  const attention = clusters.filter(clusterNeedsAttention).length;
+/** The home page's clusters: those needing attention first, a screenful (as asked of the orchestrator), the rest behind /clusters. */
+export function homeClustersSection({ items, total, needingAttention }: ClusterList): Html {
   return clustersSection(
-    shown,
-    homeSummary('clusters', { total: clusters.length, attention, shown: shown.length }, '/clusters'),
+    items,
+    homeSummary('clusters', { total, attention: needingAttention, shown: items.length }, '/clusters'),
   );
 }
 

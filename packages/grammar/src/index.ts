@@ -25,8 +25,48 @@ export const ENV_NAME_RULE =
 export const VERSION_RULE =
   'a letter or digit, then up to 63 letters, digits, dots, plus signs, underscores or hyphens';
 const IMAGE_ID = /^(img|ami)-[A-Za-z0-9._-]{1,124}$/;
+/** An image id as the services' documents take it (the grammar's IMAGE_ID is the stricter, for what people type). */
+export const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const IMAGE_REF_RULE =
+  'an image id such as img-2f9c0a1b7d3e or ami-0abc12345: a letter or digit, then up to 127 letters, digits, dots, underscores or hyphens';
+/** A metadata property's name (`slipway services set search owner=…`). */
+export const METADATA_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const METADATA_KEY_RULE = 'a letter or digit, then up to 63 letters, digits, underscores, dots or hyphens';
 export const DEPLOYMENT_ID = /^dep-[0-9a-z]{6,24}$/;
-export const RELEASE_ID = /^rel-[0-9a-z]{6,32}$/;
+export const DEPLOYMENT_ID_RULE =
+  'a deployment id: dep- then 6 to 24 lowercase letters or digits (slipway history shows them)';
+export const RELEASE_ID = /^rel-[0-9a-z]{6,24}$/;
+export const RELEASE_ID_RULE =
+  'a release id: rel- then 6 to 24 lowercase letters or digits (slipway releases shows them)';
+const BAKE_ID = /^bake-[0-9a-f]{12}$/;
+const PLAN_ID = /^plan-[0-9a-z]{6,24}$/;
+const APPLY_ID = /^apply-[0-9a-z]{6,24}$/;
+const COMMIT = /^[0-9a-f]{40}$/;
+
+/**
+ * Each pattern the services' OpenAPI documents use for what people type, with the form it takes
+ * in words: a 400 says "must be <rule>" (core's describeSchemaErrors), and the CLI says the same
+ * for a "must match pattern" it gets from a service that did not. The documents repeat the
+ * patterns (YAML cannot import them); core's naming.test.ts fails when one has no rule here.
+ */
+const RULES: ReadonlyArray<readonly [RegExp, string]> = [
+  [SERVICE_NAME, SERVICE_NAME_RULE],
+  [ENV_NAME, ENV_NAME_RULE],
+  [VERSION, VERSION_RULE],
+  [IMAGE_REF, IMAGE_REF_RULE],
+  [METADATA_KEY, METADATA_KEY_RULE],
+  [DEPLOYMENT_ID, DEPLOYMENT_ID_RULE],
+  [RELEASE_ID, RELEASE_ID_RULE],
+  [BAKE_ID, 'a bake id: bake- then 12 hexadecimal digits (slipway bakes shows them)'],
+  [PLAN_ID, 'a plan id: plan- then 6 to 24 lowercase letters or digits (slipway infra plan prints it)'],
+  [APPLY_ID, 'an apply id: apply- then 6 to 24 lowercase letters or digits'],
+  [COMMIT, 'a full commit id: 40 lowercase hexadecimal digits'],
+];
+
+/** The form a pattern's values take, in words; undefined for a pattern no person types. */
+export function ruleForPattern(source: string): string | undefined {
+  return RULES.find(([pattern]) => pattern.source === source)?.[1];
+}
 
 export const SERVICE_NAME_WORDS = 'lowercase letters and digits, 1 to 32';
 export const ENV_NAME_WORDS = 'lowercase letters, digits and inner hyphens, 1 to 32';

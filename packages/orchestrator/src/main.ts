@@ -103,7 +103,7 @@ const syncWatch = startSyncWatch({
   ...(env.SLIPWAY_SLACK_WEBHOOK_URL ? { slackUrl: env.SLIPWAY_SLACK_WEBHOOK_URL } : {}),
   ...(env.SLIPWAY_NOTIFY_WEBHOOK_URL ? { webhookUrl: env.SLIPWAY_NOTIFY_WEBHOOK_URL } : {}),
 });
-// Retained groups scaled to zero after their deployment-params' scaleDownAfterSeconds.
+// Retained groups scaled to zero after their deployment-params' scaleDownAfterSeconds; leftover splits swept.
 const retention = startRetentionSweep({
   store,
   cloud,
@@ -112,6 +112,11 @@ const retention = startRetentionSweep({
   limit: slots,
   start: runner.startAdmitted,
   everyMs: intFromEnv(env, 'SLIPWAY_RETENTION_SWEEP_MS', 10_000),
+  // AWS: the target groups of traffic splits whose record was lost, unused for 2 h (past any drain).
+  splits: {
+    everyMs: intFromEnv(env, 'SLIPWAY_SPLIT_SWEEP_MS', 600_000),
+    graceMs: intFromEnv(env, 'SLIPWAY_SPLIT_GRACE_S', 7200) * 1000,
+  },
 });
 const app = createApp({
   releases,

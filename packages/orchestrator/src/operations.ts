@@ -26,11 +26,18 @@ import {
   refuseBranchChosen,
   type CommandOptions,
 } from './deployments/commands.js';
-import { isFinished, refuseAdminOnlyParams } from './deployments/deployment.js';
+import { isFinished, refuseAdminOnlyParams, type Deployment } from './deployments/deployment.js';
 import { cloudOf } from './actions/regions.js';
-import { clusterNow, clustersNow, groupStanding, type ClusterNow } from './clusters/serving.js';
-import { scalingDown } from './deployments/store.js';
+import {
+  clusterNow,
+  clustersNow,
+  groupStanding,
+  withHistory,
+  type ClusterGroups,
+  type ClusterNow,
+} from './clusters/serving.js';
 import { resolveName } from './clusters/targets.js';
+import { attentionFirst, attentionOf, deployingOf, healthSummary } from './clusters/attention.js';
 
 /** One service's clusters described at once for GET /clusters?service= (each asks its cloud). */
 const DESCRIBED_AT_ONCE = 16;
@@ -147,36 +154,90 @@ export function createOperations(options: OperationsOptions) {
       res.json(await describeEnvironment(service, env, true));
     },
     async listClusters(req, res) {
-      const { service: only } = typedQuery(req);
+      const { service: only, order, limit } = typedQuery(req);
       const clusters = (await store.clusters()).filter(({ service }) => only === undefined || service === only);
-      if (only !== undefined) {
-        // One service's few clusters: each asked of its cloud, not the whole cloud listed.
-        const items = await mapAtMost(clusters, DESCRIBED_AT_ONCE, ({ service, env }) =>
-          describeEnvironment(service, env, false),
-        );
-        res.json({ items });
-        return;
-      }
-      // Every cluster's holder in one round trip, not a read per cluster.
-      const [{ clusters: read, targetHealth }, holders] = await Promise.all([
-        clustersNow(options, clusters),
+      // Every cluster's holder and last deployment in a round trip or two, not reads per cluster.
+      const [read, holders, lasts] = await Promise.all([
+        only === undefined ? readEvery(clusters) : readEach(clusters),
         store.holders(clusters),
+        store.lastDeployments(clusters),
       ]);
+      const rows = read.map((cluster, i) => {
+        const facts = { holder: holders[i], last: lasts[i] };
+        return {
+          cluster,
+          facts,
+          needsAttention: attentionOf(cluster.now, cluster.health, facts.holder, facts.last?.state),
+        };
+      });
+      // Only what is answered is described in full: the order and the counts need the facts alone.
+      const shown = (order === 'attention' ? attentionFirst(rows) : rows).slice(0, limit);
       const items = await Promise.all(
-        read.map(({ service, env, now }, i) => {
-          const tg = now.active?.targetGroups[0];
-          return describeCluster(service, env, now, tg ? targetHealth(now, tg) : [], false, { holder: holders[i] });
-        }),
+        shown.map(async ({ cluster: { service, env, now, health }, facts }) =>
+          describeCluster(
+            service,
+            env,
+            'history' in now ? now : await withHistory(options, service, env, now),
+            health,
+            false,
+            facts,
+          ),
+        ),
       );
-      res.json({ items });
+      res.json({ items, total: rows.length, needingAttention: rows.filter((r) => r.needsAttention).length });
     },
   } satisfies Partial<TypedOperations<operations>>;
 
-  async function describeEnvironment(service: string, env: string, withDeployments: boolean) {
+  interface ClusterRead {
+    service: string;
+    env: string;
+    /** Read whole (one service's), or its groups alone (every cluster's: withHistory for those described). */
+    now: ClusterNow | ClusterGroups;
+    /** Of the target group in service. */
+    health: TargetHealth[];
+  }
+
+  async function readOne(service: string, env: string): Promise<ClusterRead & { now: ClusterNow }> {
     const now = await clusterNow(options, service, env);
     const tg = now.active?.targetGroups[0];
     const health = tg ? await cloudOf(options, now.region).describeTargetHealth(tg) : [];
+    return { service, env, now, health };
+  }
+
+  /** One service's few clusters: each asked of its cloud, not the whole cloud listed. */
+  function readEach(clusters: { service: string; env: string }[]): Promise<ClusterRead[]> {
+    return mapAtMost(clusters, DESCRIBED_AT_ONCE, ({ service, env }) => readOne(service, env));
+  }
+
+  /** Every cluster from one listing of each cloud. */
+  async function readEvery(clusters: { service: string; env: string }[]): Promise<ClusterRead[]> {
+    const { clusters: read, targetHealth } = await clustersNow(options, clusters);
+    return read.map(({ service, env, now }) => {
+      const tg = now.active?.targetGroups[0];
+      return { service, env, now, health: tg ? targetHealth(now, tg) : [] };
+    });
+  }
+
+  async function describeEnvironment(service: string, env: string, withDeployments: boolean) {
+    const { now, health } = await readOne(service, env);
     return describeCluster(service, env, now, health, withDeployments);
+  }
+
+  interface ClusterFacts {
+    holder: string | undefined;
+    last: Deployment | undefined;
+  }
+
+  /** A deployment as a list of clusters shows it. */
+  function outcomeOf(d: Deployment) {
+    return {
+      id: d.id,
+      state: d.state,
+      by: d.by,
+      createdAt: d.createdAt,
+      ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
+      ...(d.undoOf ? { undoOf: d.undoOf } : {}),
+    };
   }
 
   async function describeCluster(
@@ -185,7 +246,7 @@ export function createOperations(options: OperationsOptions) {
     now: ClusterNow,
     health: TargetHealth[],
     withDeployments: boolean,
-    known?: { holder: string | undefined },
+    known?: ClusterFacts,
   ) {
     const { groups, history, active } = now;
     const standing = new Map(
@@ -193,12 +254,14 @@ export function createOperations(options: OperationsOptions) {
     );
     const describe = (g: (typeof groups)[number]) => {
       const served = history.find((r) => r.group === g.name);
+      const image = g.tags?.image ?? served?.image;
       return {
         ...standing.get(g.name)!,
         name: g.name,
         disabled: g.disabled,
         capacity: { min: g.min, desired: g.desired, max: g.max },
-        image: g.tags?.image ?? served?.image,
+        image,
+        ...(served?.version && served.image === image ? { version: served.version } : {}),
         commit: g.tags?.commit ?? served?.commit,
         // The deployment whose image and config it serves (an undo re-enabling it), else the one that made it.
         deployment: served?.deployment ?? g.tags?.deployment,
@@ -210,22 +273,22 @@ export function createOperations(options: OperationsOptions) {
         })),
       };
     };
-    const summary = active
-      ? {
-          healthy: health.filter((t) => active.instances.some((i) => i.id === t.instanceId) && t.state === 'healthy')
-            .length,
-          instances: active.instances.length,
-        }
-      : { healthy: 0, instances: 0 };
-    const holder = known ? known.holder : await store.holder(service, env);
+    const [holder, deployments] = await Promise.all([
+      known ? known.holder : store.holder(service, env),
+      withDeployments ? store.list({ service, env, limit: 10 }).then((page) => page.items) : undefined,
+    ]);
+    const last = known ? known.last : deployments?.[0];
+    const deploying = deployingOf(holder);
     return {
       service,
       env,
       active: active ? describe(active) : null,
       retained: groups.filter((g) => g !== active).map(describe),
-      health: summary,
-      ...(holder && !scalingDown(holder) ? { deploying: holder } : {}),
-      ...(withDeployments ? { deployments: (await store.list({ service, env, limit: 10 })).items } : {}),
+      health: healthSummary(now, health),
+      ...(deploying ? { deploying } : {}),
+      ...(last ? { lastDeployment: outcomeOf(last) } : {}),
+      needsAttention: attentionOf(now, health, holder, last?.state),
+      ...(deployments ? { deployments } : {}),
     };
   }
 }

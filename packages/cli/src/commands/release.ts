@@ -8,7 +8,7 @@ import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
 import { outageNotice, recordEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
-import { grammar, resolveTarget } from '../names.js';
+import { grammar, knownServices, resolveTarget } from '../names.js';
 import { confirmation, printPreview } from '../preview.js';
 import { durationSeconds as duration, looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
@@ -75,7 +75,10 @@ async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions
 
 export async function release(specs: string[], options: ReleaseOptions = {}): Promise<void> {
   if (specs.length === 0) throw new CliError('name what to release: service@version …', true);
-  await start({ env: options.env ?? 'prod', items: specs.map(parseItem) }, options);
+  const items = specs.map(parseItem);
+  // A typo is named with the nearest registered service (the orchestrator's refusal cannot).
+  await knownServices([...new Set(items.map((i) => i.service))]);
+  await start({ env: options.env ?? 'prod', items }, options);
 }
 
 export async function promote(
@@ -85,6 +88,7 @@ export async function promote(
   options: ReleaseOptions & { after?: string } = {},
 ): Promise<void> {
   const after = options.after === undefined ? undefined : durationSeconds(options.after);
+  await knownServices([service]);
   await start(
     { items: [{ service, from, env: to, ...(after !== undefined ? { afterSeconds: after } : {}) }] },
     {

@@ -1,8 +1,9 @@
 import { answer, CliError, client } from '../api.js';
 import { compare, printDiff } from '../diff.js';
-import { knownService, serviceNames } from '../names.js';
+import { METADATA_KEY, METADATA_KEY_RULE, serviceName } from '@slipway/grammar';
+import { grammar, knownService, nearest, serviceNames } from '../names.js';
 import { bold, dim, line, show, table, type GlobalOptions } from '../output.js';
-import { choose } from '../prompt.js';
+import { ask, choose } from '../prompt.js';
 
 const metadata = () => client('metadata');
 
@@ -30,20 +31,16 @@ export function parseAssignment(text: string): [string, unknown] {
   return [key, value];
 }
 
-const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 function propertyName(key: string): string {
-  if (!KEY.test(key))
-    throw new CliError(
-      `${JSON.stringify(key)} is not a property name: a letter or digit, then up to 63 letters, digits, _ . or -`,
-      true,
-    );
+  if (!METADATA_KEY.test(key))
+    throw new CliError(`${JSON.stringify(key)} is not a property name: ${METADATA_KEY_RULE}`, true);
   return key;
 }
 
 export async function list(options: GlobalOptions): Promise<void> {
   const page = await answer(metadata().GET('/services', { params: { query: { limit: 1000 } } }), 'metadata');
   show(options, page, () => {
-    if (page.items.length === 0) return line('no services yet: slipway services set NAME owner=…');
+    if (page.items.length === 0) return line('no services yet: slipway services add NAME owner=…');
     table([
       ['SERVICE', 'OWNER', 'CONTACT'],
       ...page.items.map((s) => [s.name, String(s.metadata.owner ?? ''), String(s.metadata.contact ?? '')]),
@@ -64,36 +61,73 @@ export async function showService(name: string | undefined, options: GlobalOptio
   });
 }
 
-/** Every assignment in one write (one revision); a write that changes nothing is not sent. */
+/** An argument as a shell would take it back: quoted when it holds anything but plain characters. */
+const typed = (word: string) => (/^[\w.,:@=+/-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`);
+const command = (verb: string, service: string, assignments: string[]) =>
+  ['slipway services', verb, service, ...assignments.map(typed)].join(' ');
+
+/**
+ * Every assignment in one write (one revision) to a registered service; a write that changes
+ * nothing is not sent. A name that is not registered is refused (a typo never registers a
+ * service): `services add` registers one.
+ */
 export async function set(name: string | undefined, assignments: string[], options: GlobalOptions): Promise<void> {
   const service = name ?? (await choose('service', serviceNames));
-  if (!/^[a-z0-9]{1,32}$/.test(service))
-    throw new CliError(`${JSON.stringify(service)} is not a service name: lowercase letters and digits, 1 to 32`, true);
-  if (assignments.length === 0) throw new CliError('nothing to set: slipway services set NAME key=value…', true);
-  const pairs = assignments.map(parseAssignment).map(([k, v]) => [propertyName(k), v] as const);
+  const pairs = checked(service, assignments, 'set');
   const existing = await metadata().GET('/services/{name}', { params: { path: { name: service } } });
-  const before = existing.data?.metadata ?? {};
+  if (!existing.data) {
+    if (existing.response.status !== 404) await answer(Promise.resolve(existing), 'metadata');
+    const near = nearest(service, await serviceNames());
+    throw new CliError(
+      `there is no service ${service}${near ? `; did you mean ${near}?` : '.'} To register a new one: ${command('add', service, assignments)}`,
+    );
+  }
+  const before = existing.data.metadata;
   const wanted = Object.fromEntries(pairs);
   const change = compare(
     Object.fromEntries(Object.keys(wanted).flatMap((k) => (k in before ? [[k, before[k]]] : []))),
     wanted,
   );
-  if (existing.data && Object.keys(change.added).length + Object.keys(change.changed).length === 0) {
+  if (Object.keys(change.added).length + Object.keys(change.changed).length === 0) {
     show(options, { ...existing.data, changed: false }, () => line(`${service}: nothing changed`));
     return;
   }
-  const result = await answer(
-    metadata().PATCH('/services/{name}', {
-      params: { path: { name: service } },
-      body: wanted,
-      headers: { 'Content-Type': 'application/merge-patch+json' },
-      bodySerializer: (body: unknown) => JSON.stringify(body),
-    }),
-    'metadata',
-  );
+  const result = await answer(patch(service, wanted), 'metadata');
   show(options, result, () => {
-    line(`${service} ${existing.data ? '' : bold('registered ')}${dim(`revision ${result.revision}`)}`);
+    line(`${service} ${dim(`revision ${result.revision}`)}`);
     printDiff(change, '  ');
+  });
+}
+
+/** Registers a new service with its first properties; one registered already is refused, never merged into. */
+export async function add(name: string | undefined, assignments: string[], options: GlobalOptions): Promise<void> {
+  const service = name ?? (await ask('Service name', 'NAME'));
+  const wanted = Object.fromEntries(checked(service, assignments, 'add'));
+  const registered = () =>
+    new CliError(`${service} is registered already: change it with ${command('set', service, assignments)}`);
+  // If-Match "0": only if there is no such service, in the same step as the write (a second add racing loses).
+  const written = await patch(service, wanted, '"0"');
+  if (written.response.status === 412) throw registered();
+  const result = await answer(Promise.resolve(written), 'metadata');
+  show(options, result, () => {
+    line(`${service} ${bold('registered ')}${dim(`revision ${result.revision}`)}`);
+    printDiff(compare({}, wanted), '  ');
+  });
+}
+
+function checked(service: string, assignments: string[], verb: 'set' | 'add') {
+  grammar(() => serviceName(service));
+  if (assignments.length === 0)
+    throw new CliError(`nothing to ${verb}: slipway services ${verb} ${service} key=value…`, true);
+  return assignments.map(parseAssignment).map(([k, v]) => [propertyName(k), v] as const);
+}
+
+function patch(service: string, body: Record<string, unknown>, ifMatch?: string) {
+  return metadata().PATCH('/services/{name}', {
+    params: { path: { name: service } },
+    body,
+    headers: { 'Content-Type': 'application/merge-patch+json', ...(ifMatch ? { 'If-Match': ifMatch } : {}) },
+    bodySerializer: (value: unknown) => JSON.stringify(value),
   });
 }
 

@@ -6,34 +6,46 @@ import { SCREENFUL, status } from './status.js';
 describe('slipway status of a catalog larger than a screen', () => {
   let server: Server;
   // 100 services × 4 clusters, all healthy and idle but three: one deploying, one with an
-  // unhealthy instance, one whose last deployment rolled back.
+  // unhealthy instance, one whose last deployment rolled back. The stand-in answers as the
+  // orchestrator does: those needing attention first when asked, no more than the limit, the totals.
+  const at = new Date().toISOString();
   const clusters = Array.from({ length: 400 }, (_, n) => ({
     service: `svc${String(Math.floor(n / 4)).padStart(3, '0')}`,
     env: `prod-${'abcd'[n % 4]}`,
-    active: { image: `img-${Math.floor(n / 4)}` },
+    active: { image: `img-${Math.floor(n / 4)}`, version: `1.${Math.floor(n / 4)}` },
+    retained: [],
     health: { healthy: n === 301 ? 1 : 2, instances: 2 },
-    deploying: n === 250 ? 'dep-moving' : null,
-  }));
-  const deployments = [
-    {
-      id: 'dep-bad',
-      service: 'svc099',
-      env: 'prod-d',
-      state: 'rolled-back',
-      image: 'img-99',
+    ...(n === 250 ? { deploying: 'dep-moving' } : {}),
+    lastDeployment: {
+      id: `dep-${n}`,
+      state: n === 399 ? 'rolled-back' : 'succeeded',
       by: 'ana',
-      createdAt: new Date().toISOString(),
-      finishedAt: new Date().toISOString(),
-      message: 'x',
+      createdAt: at,
+      finishedAt: at,
     },
-  ];
+    needsAttention: n === 250 || n === 301 || n === 399,
+  }));
+  const asked: { path: string; bytes: number }[] = [];
   beforeAll(async () => {
     server = createServer((req, res) => {
-      const path = new URL(req.url!, 'http://x').pathname;
-      const body =
-        path === '/clusters' ? { items: clusters } : path === '/deployments' ? { items: deployments } : { items: [] };
+      const url = new URL(req.url!, 'http://x');
+      let body: unknown = { items: [] };
+      if (url.pathname === '/clusters') {
+        const ordered =
+          url.searchParams.get('order') === 'attention'
+            ? [...clusters.filter((c) => c.needsAttention), ...clusters.filter((c) => !c.needsAttention)]
+            : clusters;
+        const limit = url.searchParams.get('limit');
+        body = {
+          items: limit ? ordered.slice(0, Number(limit)) : ordered,
+          total: clusters.length,
+          needingAttention: clusters.filter((c) => c.needsAttention).length,
+        };
+      }
+      const text = JSON.stringify(body);
+      asked.push({ path: req.url!, bytes: text.length });
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.end(text);
     });
     server.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
@@ -46,6 +58,7 @@ describe('slipway status of a catalog larger than a screen', () => {
 
   async function printed(options: { all?: boolean; json?: boolean }): Promise<string[]> {
     const out: string[] = [];
+    asked.length = 0;
     const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
       out.push(String(chunk));
       return true;
@@ -67,6 +80,7 @@ describe('slipway status of a catalog larger than a screen', () => {
       'svc099 prod-d',
     ]);
     expect(lines[1]).toContain('deploying dep-moving');
+    expect(lines[1]).toContain('1.62 ');
     expect(lines[2]).toContain('1/2');
     expect(lines[3]).toContain('rolled back');
     expect(lines.at(-1)).toBe(
@@ -78,5 +92,12 @@ describe('slipway status of a catalog larger than a screen', () => {
     expect(await printed({ all: true })).toHaveLength(1 + 400);
     const json = JSON.parse((await printed({ json: true })).join('\n')) as { items: unknown[] };
     expect(json.items).toHaveLength(400);
+  });
+
+  it('asks one small question for a screenful: no whole list of clusters, images or deployments', async () => {
+    await printed({});
+    expect(asked.map((a) => a.path)).toEqual([`/clusters?order=attention&limit=${SCREENFUL}`]);
+    // A screenful's rows, not the catalog's: well under the 400 clusters' worth.
+    expect(asked[0]!.bytes).toBeLessThan(JSON.stringify(clusters).length / 5);
   });
 });

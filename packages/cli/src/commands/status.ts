@@ -2,7 +2,9 @@
  * `slipway status` and `slipway history` take the same arguments the same way: nothing (every
  * service), a service (each of its environments) or a service and an environment.
  */
+import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, client } from '../api.js';
+import { getJson } from '../get-json.js';
 import { knownEnv, knownService } from '../names.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
 import {
@@ -13,14 +15,11 @@ import {
   serviceImages,
   sourceOf,
   versionOf,
-  type DeploymentRecord,
   type ImageInfo,
 } from '../releases.js';
 
-const orchestrator = () => client('orchestrator');
-
 /** "undo of dep-…" or "rolled back: reason", beside the outcome. */
-function outcome(d: DeploymentRecord): string {
+function outcome(d: { state: string; undoOf?: string }): string {
   const state = d.state === 'rolled-back' ? red('rolled back') : stateColour(d.state);
   return d.undoOf ? `${state} ${yellow('(undo)')}` : state;
 }
@@ -50,82 +49,74 @@ async function allImages(services: string[]): Promise<ImageInfo[]> {
 /** Rows `slipway status` shows of every cluster before it says how many more there are. */
 export const SCREENFUL = 40;
 
-/** A cluster someone should look at: being deployed, not every instance healthy, or its last deployment not a success. */
-function needsAttention(
-  c: { deploying?: string | null; active?: unknown; health: { healthy?: number; instances?: number } },
-  last: DeploymentRecord | undefined,
-): boolean {
-  const { healthy = 0, instances = 0 } = c.health;
-  return (
-    Boolean(c.deploying) ||
-    !c.active ||
-    instances === 0 ||
-    healthy < instances ||
-    (last !== undefined && last.state !== 'succeeded')
-  );
+type ClusterList = OrchestratorPaths['/clusters']['get']['responses'][200]['content']['application/json'];
+type ClusterRow = ClusterList['items'][number];
+
+/** In the orchestrator's name order (service, then environment), as a list that fits a screen is shown. */
+const byName = (rows: ClusterRow[]) =>
+  [...rows].sort((a, b) => (`${a.service}:${a.env}` < `${b.service}:${b.env}` ? -1 : 1));
+
+/**
+ * Versions the answer did not say (a group put in service before deployments kept their image's
+ * version), from those services' images alone: none to ask for, as a rule.
+ */
+async function unsaidVersions(rows: ClusterRow[]): Promise<Map<string, string | undefined>> {
+  const services = [...new Set(rows.filter((c) => c.active?.image && !c.active.version).map((c) => c.service))];
+  const images = (await Promise.all(services.map(serviceImages))).flat();
+  return new Map(images.map((i) => [i.id, i.version]));
+}
+
+/**
+ * Every cluster (or a service's), one request (node:http's: get-json.ts says why): a screenful, those needing attention first (the
+ * orchestrator says which, and how many there are), unless --all or --json asks for every one.
+ */
+async function clusters(name: string | undefined, options: GlobalOptions & { all?: boolean }) {
+  const every = options.all || options.json;
+  const listed = await getJson<ClusterList>('orchestrator', '/clusters', {
+    service: name,
+    ...(every ? {} : { order: 'attention', limit: SCREENFUL }),
+  });
+  const many = listed.total > listed.items.length;
+  // All of them fit: by name, as always; else the orchestrator's order, those needing attention first.
+  const shown = many ? listed.items : byName(listed.items);
+  const versions = options.json ? new Map<string, undefined>() : await unsaidVersions(shown);
+  // --json prints what it always did, { items } of every cluster (each now with more fields).
+  show(options, { items: listed.items }, () => {
+    if (listed.total === 0)
+      return line(
+        name ? `${name} is deployed nowhere yet: slipway deploy ${name} ENV VERSION` : 'nothing deployed yet',
+      );
+    table([
+      ['SERVICE', 'ENV', 'VERSION', 'IMAGE', 'HEALTHY', 'LAST DEPLOYMENT'],
+      ...shown.map((c) => {
+        const last = c.lastDeployment;
+        return [
+          c.service,
+          c.env,
+          c.active?.version ?? (c.active?.image ? versions.get(c.active.image) : undefined) ?? '-',
+          c.active?.image ?? '-',
+          `${c.health.healthy ?? 0}/${c.health.instances ?? 0}`,
+          c.deploying
+            ? yellow(`deploying ${c.deploying}`)
+            : last
+              ? `${outcome(last)} ${age(last.finishedAt ?? last.createdAt)} by ${last.by}`
+              : '',
+        ];
+      }),
+    ]);
+    if (many)
+      line(
+        dim(
+          `${listed.total - shown.length} more of ${listed.total} clusters (${listed.needingAttention} needing attention, shown first): slipway status --all, or slipway status SERVICE`,
+        ),
+      );
+  });
 }
 
 export async function status(service?: string, env?: string, options: GlobalOptions & { all?: boolean } = {}) {
   const name = service ? await knownService(service) : undefined;
   const environmentName = name && env ? await knownEnv(name, env) : undefined;
-  if (!environmentName) {
-    // Read side by side: one service's images, or every service's in one list.
-    const [listed, images, latest] = await Promise.all([
-      answer(orchestrator().GET('/clusters', { params: { query: name ? { service: name } : {} } }), 'orchestrator'),
-      name
-        ? serviceImages(name)
-        : answer(client('baking').GET('/images', { params: { query: { kind: 'service' } } }), 'baking').then(
-            (list) => list.items,
-          ),
-      deployments(name, undefined, 100),
-    ]);
-    const clusters = listed.items;
-    show(options, { items: clusters }, () => {
-      if (clusters.length === 0)
-        return line(
-          name ? `${name} is deployed nowhere yet: slipway deploy ${name} ENV VERSION` : 'nothing deployed yet',
-        );
-      // Each looked up once, not a search of every list per cluster (thousands of clusters).
-      const lastOf = new Map<string, DeploymentRecord>();
-      for (const d of latest) if (!lastOf.has(`${d.service}/${d.env}`)) lastOf.set(`${d.service}/${d.env}`, d);
-      const versions = new Map(images.map((i) => [i.id, i.version]));
-      const rows = clusters.map((c) => {
-        const last = lastOf.get(`${c.service}/${c.env}`);
-        return { c, last, attention: needsAttention(c, last) };
-      });
-      // A catalog's every cluster is more than a screen: those needing attention first, then a count.
-      const many = !options.all && rows.length > SCREENFUL;
-      const shown = many
-        ? [...rows.filter((r) => r.attention), ...rows.filter((r) => !r.attention)].slice(0, SCREENFUL)
-        : rows;
-      table([
-        ['SERVICE', 'ENV', 'VERSION', 'IMAGE', 'HEALTHY', 'LAST DEPLOYMENT'],
-        ...shown.map(({ c, last }) => {
-          return [
-            c.service,
-            c.env,
-            (c.active?.image ? versions.get(c.active.image) : undefined) ?? '-',
-            c.active?.image ?? '-',
-            `${c.health.healthy ?? 0}/${c.health.instances ?? 0}`,
-            c.deploying
-              ? yellow(`deploying ${c.deploying}`)
-              : last
-                ? `${outcome(last)} ${age(last.finishedAt ?? last.createdAt)} by ${last.by}`
-                : '',
-          ];
-        }),
-      ]);
-      if (many) {
-        const attention = rows.filter((r) => r.attention).length;
-        line(
-          dim(
-            `${rows.length - shown.length} more of ${rows.length} clusters (${attention} needing attention, shown first): slipway status --all, or slipway status SERVICE`,
-          ),
-        );
-      }
-    });
-    return;
-  }
+  if (!environmentName) return clusters(name, options);
   const [state, images, recent] = await Promise.all([
     environment(name!, environmentName),
     serviceImages(name!),

@@ -73,7 +73,9 @@ import { readFileSync } from 'node:fs';
  *   is resized with them resumed, proven with the SDK mocked in provider.test.ts).
  * - a target group only a listener's weighted forward sends to (a burn-in's split,
  *   aws/traffic-split.ts) has no LoadBalancerArns (AWS names the load balancer): trafficOf counts
- *   it on the load balancer asked about, which is the same one on AWS (test/aws-traffic.test.ts);
+ *   it on the load balancer asked about, which is the same one on AWS (test/aws-traffic.test.ts),
+ *   and the sweep of leftover splits reads the cluster's listeners and rules itself (it refuses
+ *   deleting a target group a listener forwards to, ResourceInUse, as AWS does);
  * - it refuses DetachLoadBalancerTargetGroups with InvalidTarget when the group's instances were
  *   deregistered from that target group already (AWS detaches): the split's end detaches first.
  * - it health-checks (reads "healthy") a target group no listener action references; AWS does

@@ -44,6 +44,12 @@ import { errorName, orNothing, retryEventually, type Sleep } from './retry.js';
 export const SPLIT_TAG = 'slipway:split-of';
 /** On a split's target group being ended: when its group was detached (ms since the epoch), the start of its drain. */
 export const DRAIN_TAG = 'slipway:drain-from';
+/** On a split's target group the sweep found unused: since when (ms since the epoch), the start of its grace. */
+export const UNUSED_TAG = 'slipway:unused-from';
+/** The server group a split's target group is for (set when it is made). */
+const GROUP_TAG = 'slipway:server-group';
+/** DescribeTags takes at most 20 resources. */
+const TAGS_PER_CALL = 20;
 /** How often the drain of a split's target group is looked at. */
 const DRAIN_POLL_MS = 5000;
 /** ELBv2's limit on a target group's name. */
@@ -88,7 +94,10 @@ export interface TrafficSplitOptions {
 }
 
 type SplitMethods = Required<
-  Pick<CloudProvider, 'splitTraffic' | 'whyNotSplit' | 'weighTraffic' | 'joinTraffic' | 'endTrafficSplit'>
+  Pick<
+    CloudProvider,
+    'splitTraffic' | 'whyNotSplit' | 'weighTraffic' | 'joinTraffic' | 'endTrafficSplit' | 'sweepTrafficSplits'
+  >
 >;
 
 /** A target group's name from its ARN. */
@@ -263,6 +272,27 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
     );
   }
 
+  /**
+   * Whether a listener of the cluster's load balancer sends to `arn`, by default or by a rule
+   * (AWS names such a load balancer in the target group's LoadBalancerArns; moto not always).
+   */
+  async function routed(arn: string, from: string): Promise<boolean> {
+    for (const lb of (await targetGroup(from))?.LoadBalancerArns ?? []) {
+      const { Listeners = [] } = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb }));
+      for (const listener of Listeners) {
+        if ((listener.DefaultActions ?? []).some((a) => targetsOf(a).includes(arn))) return true;
+        for (let marker: string | undefined, first = true; first || marker; first = false) {
+          const page = await elb.send(
+            new DescribeRulesCommand({ ListenerArn: listener.ListenerArn, ...(marker ? { Marker: marker } : {}) }),
+          );
+          if ((page.Rules ?? []).some((r) => (r.Actions ?? []).some((a) => targetsOf(a).includes(arn)))) return true;
+          marker = page.NextMarker;
+        }
+      }
+    }
+    return false;
+  }
+
   return {
     async whyNotSplit(from, group) {
       const cluster = await clusterTargetGroup(from);
@@ -321,7 +351,7 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
             ...(cluster.Matcher ? { Matcher: cluster.Matcher } : {}),
             Tags: [
               { Key: SPLIT_TAG, Value: from },
-              { Key: 'slipway:server-group', Value: group },
+              { Key: GROUP_TAG, Value: group },
               { Key: 'Name', Value: name },
             ],
           }),
@@ -408,6 +438,62 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
         );
       }
       options.changed();
+    },
+
+    async sweepTrafficSplits({ graceMs, now = Date.now() }) {
+      // Only target groups no load balancer routes to (AWS lists those a listener or rule uses).
+      const unused: ElbTargetGroup[] = [];
+      for (let marker: string | undefined, first = true; first || marker; first = false) {
+        const page = await elb.send(new DescribeTargetGroupsCommand(marker ? { Marker: marker } : {}));
+        unused.push(...(page.TargetGroups ?? []).filter((t) => !t.LoadBalancerArns?.length));
+        marker = page.NextMarker;
+      }
+      const removed: string[] = [];
+      for (let i = 0; i < unused.length; i += TAGS_PER_CALL) {
+        const arns = unused.slice(i, i + TAGS_PER_CALL).map((t) => t.TargetGroupArn!);
+        const described = await elb.send(new DescribeTagsCommand({ ResourceArns: arns }));
+        for (const { ResourceArn: arn, Tags = [] } of described.TagDescriptions ?? []) {
+          const tag = (key: string) => Tags.find((t) => t.Key === key)?.Value;
+          // Never a target group Slipway did not make for a split.
+          if (!arn || tag(SPLIT_TAG) === undefined) continue;
+          const name = tgName(arn);
+          const group = await options.describeGroup(tag(GROUP_TAG) ?? name);
+          const gone = !group || group.Status === 'Delete in progress';
+          const attached = (group?.TargetGroupARNs ?? []).includes(arn);
+          const named = (group?.Tags?.find((t) => t.Key === targetGroupsTag)?.Value ?? '').split(',').includes(name);
+          if (!gone && (attached || named)) continue;
+          if (await routed(arn, tag(SPLIT_TAG)!)) continue;
+          // Unused since the sweep first saw it so (written on it: every orchestrator counts from
+          // then), or since the drain began when a split's end was cut short.
+          let since = Number(tag(UNUSED_TAG));
+          if (!Number.isFinite(since)) {
+            since = now;
+            await orNothing(() =>
+              elb.send(new AddTagsCommand({ ResourceArns: [arn], Tags: [{ Key: UNUSED_TAG, Value: String(now) }] })),
+            );
+          }
+          const drained = Number(tag(DRAIN_TAG));
+          if (now - Math.max(since, Number.isFinite(drained) ? drained : 0) < graceMs) continue;
+          if (group && attached)
+            await orNothing(() =>
+              asg.send(
+                new DetachLoadBalancerTargetGroupsCommand({
+                  AutoScalingGroupName: group.AutoScalingGroupName,
+                  TargetGroupARNs: [arn],
+                }),
+              ),
+            );
+          try {
+            await orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn })));
+            removed.push(name);
+          } catch (error) {
+            // A listener took it up since it was read: it is in use, and stays.
+            if (!/ResourceInUse/.test(errorName(error))) throw error;
+          }
+        }
+      }
+      if (removed.length) options.changed();
+      return removed;
     },
   };
 }

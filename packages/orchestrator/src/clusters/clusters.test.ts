@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { lockKeyOf } from '@slipway/core/redis';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
+import { needsAttention } from './attention.js';
 import { ended, orchestratorFixture, TOKENS, type OrchestratorFixture } from '../deployments/runner.fixture.js';
 
 // Issue 28: GET /clusters at 1,000 services × 4 clusters asked the cloud twice a cluster (its
@@ -15,15 +16,18 @@ beforeAll(async () => {
     ['warm', 'prod'],
     ['warm', 'staging'],
     ['cold', 'prod'],
-  ] as const) {
-    const answer = await request(f.app)
-      .post('/deployments')
-      .set(TOKENS.deployer)
-      .send({ service, env, image: `img-${service}-1`, message: 'clusters' });
-    expect(answer.status).toBe(202);
-    expect((await ended(f.store, answer.body.id as string)).state).toBe('succeeded');
-  }
+  ] as const)
+    expect((await deploy(service, env, `img-${service}-1`)).state).toBe('succeeded');
 });
+
+async function deploy(service: string, env: string, image: string, strategy = {}) {
+  const answer = await request(f.app)
+    .post('/deployments')
+    .set(TOKENS.deployer)
+    .send({ service, env, image, message: 'clusters', params: { strategy } });
+  expect(answer.status).toBe(202);
+  return ended(f.store, answer.body.id as string);
+}
 afterAll(async () => {
   await f.close();
   await redisServer.stop();
@@ -80,4 +84,73 @@ describe('GET /clusters', () => {
       await f.redis.del(held);
     }
   });
+});
+
+// Issue 28: `slipway status` read every cluster, every image and the newest deployments to print 40
+// rows; it asks for those 40, those needing attention first, and the counts of all.
+describe('GET /clusters?order=attention&limit=', () => {
+  it('answers those needing attention first, no more than the limit, and counts every cluster', async () => {
+    // cold prod's next version fails under traffic (rolled back); idle prod is scaled to nothing;
+    // warm staging is being deployed; warm prod is well.
+    const rolledBack = await deploy('cold', 'prod', 'img-cold-bad', { burnInSeconds: 1 });
+    expect(rolledBack.state).toBe('rolled-back');
+    expect((await deploy('idle', 'prod', 'img-idle-1')).state).toBe('succeeded');
+    await f.cloud.resizeServerGroup('idle-prod-v001', { min: 0, desired: 0, max: 0 });
+    const held = lockKeyOf(f.prefix, 'warm:staging');
+    await f.redis.hset(held, 'owner', 'dep-held000002');
+    try {
+      const few = await request(f.app).get('/clusters?order=attention&limit=2').set(TOKENS.deployer);
+      expect(few.status).toBe(200);
+      expect(few.body).toMatchObject({ total: 4, needingAttention: 3 });
+      expect(few.body.items.map((c: { service: string; env: string }) => `${c.service} ${c.env}`)).toEqual([
+        'cold prod',
+        'idle prod',
+      ]);
+      expect(few.body.items[0]).toMatchObject({
+        needsAttention: true,
+        lastDeployment: { id: rolledBack.id, state: 'rolled-back', by: 'dave' },
+        active: { image: 'img-cold-1', version: 'cold-1' },
+      });
+
+      const all = await request(f.app).get('/clusters?order=attention').set(TOKENS.deployer);
+      expect(
+        all.body.items.map((c: { service: string; env: string; needsAttention: boolean }) => [
+          `${c.service} ${c.env}`,
+          c.needsAttention,
+        ]),
+      ).toEqual([
+        ['cold prod', true],
+        ['idle prod', true],
+        ['warm staging', true],
+        ['warm prod', false],
+      ]);
+      expect(all.body.items[3]).toMatchObject({
+        lastDeployment: { state: 'succeeded', by: 'dave' },
+        active: { version: 'warm-1' },
+      });
+
+      // By name (the default), cut to the limit; one service's alike.
+      const first = await request(f.app).get('/clusters?limit=1').set(TOKENS.deployer);
+      expect(first.body).toMatchObject({ total: 4, needingAttention: 3, items: [{ service: 'cold', env: 'prod' }] });
+      const warm = await request(f.app).get('/clusters?service=warm&order=attention').set(TOKENS.deployer);
+      expect(warm.body).toMatchObject({ total: 2, needingAttention: 1 });
+      expect(warm.body.items.map((c: { env: string }) => c.env)).toEqual(['staging', 'prod']);
+    } finally {
+      await f.redis.del(held);
+    }
+  });
+});
+
+describe('needsAttention', () => {
+  const well = { serving: true, healthy: 2, instances: 2, lastState: 'succeeded' as const };
+  it.each([
+    ['being deployed', { ...well, deploying: 'dep-x' }, true],
+    ['an instance unhealthy', { ...well, healthy: 1 }, true],
+    ['nothing in service', { ...well, serving: false }, true],
+    ['no instance', { ...well, healthy: 0, instances: 0 }, true],
+    ['its last deployment failed', { ...well, lastState: 'failed' as const }, true],
+    ['its last deployment cancelled', { ...well, lastState: 'cancelled' as const }, true],
+    ['every instance healthy, its last deployment a success', well, false],
+    ['every instance healthy, deployed before deployments were kept', { ...well, lastState: undefined }, false],
+  ])('%s: %s', (_, cluster, expected) => expect(needsAttention(cluster)).toBe(expected));
 });

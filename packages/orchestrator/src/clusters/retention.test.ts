@@ -3,7 +3,7 @@ import request from 'supertest';
 import { lockKeyOf } from '@slipway/core/redis';
 import type { CloudProvider } from '@slipway/cloud';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
-import { scaleDownRetained } from './retention.js';
+import { scaleDownRetained, startRetentionSweep } from './retention.js';
 import { ended, logger, orchestratorFixture, TOKENS, type OrchestratorFixture } from '../deployments/runner.fixture.js';
 
 // Issue 25 item 10: retained groups scaled to zero after scaleDownAfterSeconds, and back up by an
@@ -231,5 +231,30 @@ describe('the group a deployment would go back to', () => {
     expect(fourth.context.previous).toBe(newest);
     expect(fourth.context.previousCapacity).toEqual(fourth.context.params!.capacity);
     expect(fourth.context.previousCapacity!.desired).toBeGreaterThan(0);
+  });
+});
+
+describe("leftover traffic splits' target groups", () => {
+  it('are swept on the retention clock, at most as often as asked, with the grace period given', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const asked: number[] = [];
+    const cloud = {
+      ...f.cloud,
+      sweepTrafficSplits: async ({ graceMs }: { graceMs: number }) => (asked.push(graceMs), ['search-prod-v009']),
+    } as unknown as CloudProvider;
+    const sweeper = startRetentionSweep({
+      store: f.store,
+      cloud,
+      logger,
+      everyMs: 3_600_000,
+      splits: { everyMs: 3_600_000, graceMs: 7_200_000 },
+    });
+    try {
+      await sweeper.sweep();
+      await sweeper.sweep();
+      expect(asked).toEqual([7_200_000]);
+    } finally {
+      sweeper.close();
+    }
   });
 });

@@ -12,7 +12,7 @@
  * While no vetted group serves, the newest vetted one is kept warm: it is what a deployment would
  * go back to.
  */
-import type { ServerGroup } from '@slipway/cloud';
+import type { CloudProvider, ServerGroup } from '@slipway/cloud';
 import { clusterName, type Logger } from '@slipway/core';
 import type { Deployment } from '../deployments/deployment.js';
 import { cloudOf, type RegionalDeps } from '../actions/regions.js';
@@ -84,8 +84,40 @@ const due = (deployments: Deployment[], now: number) => (g: ServerGroup) => {
   return retired?.after !== undefined && now >= retired.at + retired.after * 1000;
 };
 
-export function startRetentionSweep(deps: RetentionDeps & { everyMs: number }) {
+/**
+ * The target groups of traffic splits whose record was lost (AWS: a crash between making one and
+ * saving so, a deployment whose end never ran), in every region a cluster names, deleted once
+ * unused for `graceMs` (CloudProvider.sweepTrafficSplits). Answers the names deleted.
+ */
+export async function sweepLeftoverSplits(deps: RetentionDeps, graceMs: number): Promise<string[]> {
+  const providers = new Map<CloudProvider, string | undefined>([[deps.cloud, undefined]]);
+  for (const { service, env } of await deps.store.clusters()) {
+    const region = (await deps.store.list({ service, env, limit: 1 })).items[0]?.context.params?.region;
+    try {
+      const cloud = cloudOf(deps, region);
+      if (!providers.has(cloud)) providers.set(cloud, region);
+    } catch {
+      // A region no longer served (its network unset): nothing Slipway can reach there.
+    }
+  }
+  const removed: string[] = [];
+  for (const [cloud, region] of providers) {
+    const gone = (await cloud.sweepTrafficSplits?.({ graceMs })) ?? [];
+    if (gone.length) deps.logger.info({ region, targetGroups: gone }, "leftover traffic splits' target groups deleted");
+    removed.push(...gone);
+  }
+  return removed;
+}
+
+export function startRetentionSweep(
+  deps: RetentionDeps & {
+    everyMs: number;
+    /** The leftover splits' sweep, on the same clock, at most this often, after this grace. */
+    splits?: { everyMs: number; graceMs: number };
+  },
+) {
   let running = false;
+  let splitsSwept = 0;
   const sweep = async () => {
     if (running) return;
     running = true;
@@ -93,6 +125,14 @@ export function startRetentionSweep(deps: RetentionDeps & { everyMs: number }) {
       await scaleDownRetained(deps);
     } catch (error) {
       deps.logger.warn({ err: error }, 'retention sweep failed; tried again');
+    }
+    try {
+      if (deps.splits && Date.now() - splitsSwept >= deps.splits.everyMs) {
+        splitsSwept = Date.now();
+        await sweepLeftoverSplits(deps, deps.splits.graceMs);
+      }
+    } catch (error) {
+      deps.logger.warn({ err: error }, "leftover traffic splits' sweep failed; tried again");
     } finally {
       running = false;
     }

@@ -46,17 +46,20 @@ export async function clusterNow(deps: ClusterDeps, service: string, env: string
   };
 }
 
-/** Many clusters as they are now, and the health of the target groups in service, by target group. */
+/** A cluster's server groups as the cloud lists them, before its history is read. */
+export type ClusterGroups = Pick<ClusterNow, 'region' | 'groups' | 'active'>;
+
+/** Many clusters' groups, and the health of the target groups in service, by target group. */
 export interface ClustersNow {
-  clusters: { service: string; env: string; now: ClusterNow }[];
-  targetHealth: (now: ClusterNow, targetGroup: string) => TargetHealth[];
+  clusters: { service: string; env: string; now: ClusterGroups }[];
+  targetHealth: (now: ClusterGroups, targetGroup: string) => TargetHealth[];
 }
 
 /**
- * Each cluster as clusterNow reads one, from one listing of each cloud (region) they are in
- * instead of a cloud call a cluster, the store's reads of every cluster sent at once (the
- * connection pipelines them): what a view of every cluster reads. Regions are read only where
- * they choose a cloud (AWS); the local cloud is one cloud for every region.
+ * Each cluster's groups as clusterNow reads them, from one listing of each cloud (region) they
+ * are in instead of a cloud call a cluster: what a view of every cluster reads. Their histories
+ * are read by withHistory for those described (a list's screenful needs not every cluster's).
+ * Regions are read only where they choose a cloud (AWS); the local cloud is one cloud for every region.
  */
 export async function clustersNow(
   deps: ClusterDeps,
@@ -84,28 +87,36 @@ export async function clustersNow(
       );
     return listings.get(cloud)!;
   };
-  const health = new Map<ClusterNow, Record<string, TargetHealth[]>>();
+  const health = new Map<ClusterGroups, Record<string, TargetHealth[]>>();
   const read = await Promise.all(
     clusters.map(async ({ service, env }, i) => {
       const region = regions[i];
       const { byCluster, listing } = await listingOf(region);
       const groups = byCluster.get(clusterName(service, env)) ?? [];
-      // A cluster with no group has nothing its history or vetted groups would describe.
-      const [history, vetted] = groups.length
-        ? await Promise.all([deps.store.history(service, env, HISTORY_KEPT), deps.store.vetted(service, env)])
-        : [[], []];
-      const now: ClusterNow = {
+      const now: ClusterGroups = {
         ...(region ? { region } : {}),
         groups,
         active: [...groups].reverse().find((g) => !g.disabled),
-        history,
-        vetted: new Set(vetted),
       };
       health.set(now, listing.targetHealth);
       return { service, env, now };
     }),
   );
   return { clusters: read, targetHealth: (now, tg) => health.get(now)?.[tg] ?? [] };
+}
+
+/** A cluster listed by clustersNow, with its history and vetted groups read (all its store's reads sent at once). */
+export async function withHistory(
+  deps: ClusterDeps,
+  service: string,
+  env: string,
+  now: ClusterGroups,
+): Promise<ClusterNow> {
+  // A cluster with no group has nothing its history or vetted groups would describe.
+  const [history, vetted] = now.groups.length
+    ? await Promise.all([deps.store.history(service, env, HISTORY_KEPT), deps.store.vetted(service, env)])
+    : [[], []];
+  return { ...now, history, vetted: new Set(vetted) };
 }
 
 export interface Serving {

@@ -5,7 +5,8 @@
  * goes on next. A process is killed at whatever await it stands (its calls never answer again,
  * its runs' jobs stall and go back to the queue as BullMQ's do) and a new one starts with a sweep.
  * Commands are what people and replicas do: deploy, pause, resume, cancel, roll back, undo, break
- * a lock, a second replica's sweep. After every step the invariants of issue 22 are checked.
+ * a lock, a second replica's sweep, and its release tick (which submits a release's cluster again
+ * by the id it was first submitted with). After every step the invariants of issue 22 are checked.
  */
 import type { CloudProvider } from '@slipway/cloud';
 import type { Redis } from '@slipway/core/redis';
@@ -29,11 +30,14 @@ export type Command =
       strategy: 'red-black' | 'highlander';
       retained: number;
       queue: boolean;
+      /** Submitted as a release's cluster is: by a fixed id, which a release tick may submit again. */
+      release?: boolean;
     }
   | { kind: 'pause' | 'resume' | 'cancel' | 'rollback'; target: number }
   | { kind: 'undo'; cluster: number }
   | { kind: 'break'; cluster: number }
   | { kind: 'sweep'; process: number }
+  | { kind: 'tick'; process: number; target: number }
   | { kind: 'kill'; process: number };
 
 export const CLUSTERS = ['alpha', 'beta'];
@@ -77,6 +81,10 @@ export async function exploreOnce(
   const delivered: { deployment: string; kind: NotificationKind }[] = [];
   const everServed = new Set<string>();
   const brokenWhileRunning = new Set<string>();
+  /** A release's cluster deployments: what a tick of any replica submits again, by the same id. */
+  const releaseClusters: { id: string; command: Extract<Command, { kind: 'deploy' }>; image: string }[] = [];
+  /** Each record as first seen: admitted twice would start it over (a lower version, a new creation). */
+  const firstSeen = new Map<string, { createdAt: string; version: number }>();
   const actors = new Map<Promise<unknown>, Process>();
   let steps = 0;
 
@@ -168,40 +176,68 @@ export async function exploreOnce(
     start();
   }
 
+  /** A deployment submitted by process `p`, under a release's fixed id when `id` is given. */
+  async function deploy(p: Process, command: Extract<Command, { kind: 'deploy' }>, image: string, id?: string) {
+    const service = CLUSTERS[command.cluster % CLUSTERS.length]!;
+    const d = await submitDeployment(
+      {
+        store: p.store,
+        runner: p.engine as unknown as Runner,
+        peers: standInPeers,
+        cloud: standIn.cloud as unknown as CloudProvider,
+        slots: LIMIT,
+      },
+      {
+        service,
+        env: 'prod',
+        image,
+        message: 'explore',
+        strategy: command.strategy,
+        queue: command.queue,
+        params: {
+          strategy: {
+            retainedGroups: command.retained,
+            burnInSeconds: 0,
+            drainSeconds: 0,
+            healthTimeoutSeconds: 5,
+          },
+        },
+      },
+      'explorer',
+      id ? { id, releaseId: 'rel-explore' } : {},
+    ).catch(() => undefined);
+    if (d && !deployments.includes(d.id)) deployments.push(d.id);
+  }
+
+  /** What a release tick does for one cluster: reads its deployment, and submits it when there is none. */
+  function tick(q: Process, cluster: (typeof releaseClusters)[number]) {
+    act(q, async () => {
+      if (await q.store.get(cluster.id)) return;
+      await deploy(q, cluster.command, cluster.image, cluster.id);
+    });
+  }
+
   async function issue(command: Command) {
     const p = live()[0]!;
     switch (command.kind) {
       case 'deploy': {
-        const service = CLUSTERS[command.cluster % CLUSTERS.length]!;
-        act(p, async () => {
-          const d = await submitDeployment(
-            {
-              store: p.store,
-              runner: p.engine as unknown as Runner,
-              peers: standInPeers,
-              cloud: standIn.cloud as unknown as CloudProvider,
-              slots: LIMIT,
-            },
-            {
-              service,
-              env: 'prod',
-              image: `img-${service}-${command.bad ? 'bad' : 'good'}${deployments.length}`,
-              message: 'explore',
-              strategy: command.strategy,
-              queue: command.queue,
-              params: {
-                strategy: {
-                  retainedGroups: command.retained,
-                  burnInSeconds: 0,
-                  drainSeconds: 0,
-                  healthTimeoutSeconds: 5,
-                },
-              },
-            },
-            'explorer',
-          ).catch(() => undefined);
-          if (d) deployments.push(d.id);
-        });
+        const image = `img-${CLUSTERS[command.cluster % CLUSTERS.length]}-${command.bad ? 'bad' : 'good'}${deployments.length}`;
+        if (!command.release) {
+          act(p, () => deploy(p, command, image));
+          return;
+        }
+        // A release's cluster: submitted by a tick that finds no record yet, and by a second
+        // replica's tick overlapping it (each reads, then submits the same fixed id).
+        const cluster = { id: `rel-explore-${releaseClusters.length}`, command, image };
+        releaseClusters.push(cluster);
+        tick(p, cluster);
+        tick(pick(1), cluster);
+        return;
+      }
+      case 'tick': {
+        // A later tick of the same release, on any replica.
+        const cluster = releaseClusters[command.target % Math.max(releaseClusters.length, 1)];
+        if (cluster) tick(pick(command.process), cluster);
         return;
       }
       case 'undo': {
@@ -284,6 +320,13 @@ export async function exploreOnce(
 
   async function check() {
     const all = await records();
+    for (const d of all) {
+      const first = firstSeen.get(d.id);
+      const now = { createdAt: d.createdAt, version: d.version ?? 0 };
+      if (first && (first.createdAt !== now.createdAt || now.version < first.version))
+        throw new Violation(`${d.id} was admitted twice: version ${first.version} → ${now.version}, started over`);
+      firstSeen.set(d.id, now);
+    }
     for (const service of CLUSTERS) {
       const cluster = `${service}-prod`;
       const serving = standIn.inService(cluster);

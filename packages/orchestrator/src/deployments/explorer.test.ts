@@ -31,6 +31,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       strategy: fc.constantFrom('red-black' as const, 'highlander' as const),
       retained: fc.constantFrom(0, 2),
       queue: fc.boolean(),
+      release: fc.boolean(),
     }),
   },
   {
@@ -44,6 +45,10 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('break' as const), cluster }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const), process: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('kill' as const), process: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('tick' as const), process: fc.nat(), target: fc.nat() }),
+  },
 );
 const plan = fc.array(fc.record({ delay: fc.nat({ max: 40 }), command }), { minLength: 2, maxLength: 10 });
 

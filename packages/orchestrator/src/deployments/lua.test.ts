@@ -47,6 +47,8 @@ function record(id: string, service: string, queue = false): Deployment {
 
 const running = async (id: string) => Object.assign((await store.get(id))!, { state: 'running' as const });
 
+const BROKEN = { brokenBy: 'admin', reason: 'test', at: new Date(0).toISOString() };
+
 describe('the scripts load', () => {
   it('from src and from dist alike (tsc does not copy them: both read src/lua)', () => {
     const fromSrc = luaDirectory(new URL('../index.ts', import.meta.url).href);
@@ -80,7 +82,7 @@ describe('transition.lua', () => {
     await store.admit(record('dep-t1', 'fence'), 2);
     const d = await running('dep-t1');
     await store.transition(d, { event: { type: 'action-started' } });
-    const broken = await store.breakLock('fence', 'prod', 2);
+    const broken = await store.breakLock('fence', 'prod', 2, BROKEN);
     expect(broken?.lock.owner).toBe('dep-t1');
     await expect(store.transition(d, { event: { type: 'action-finished' } })).rejects.toBeInstanceOf(Fenced);
     // Nothing held is taken back: no lock, no slot.
@@ -151,12 +153,12 @@ describe('break-lock.lua', () => {
   it('frees the lock, the slot and the token together and passes the cluster to who waits', async () => {
     await store.admit(record('dep-b1', 'brk'), 2);
     expect(await store.admit(record('dep-b2', 'brk', true), 2)).toEqual({ outcome: 'waiting', holder: 'dep-b1' });
-    const broken = await store.breakLock('brk', 'prod', 2);
+    const broken = await store.breakLock('brk', 'prod', 2, BROKEN);
     expect(broken).toMatchObject({ lock: { owner: 'dep-b1' }, admitted: ['dep-b2'] });
     expect(await store.holder('brk', 'prod')).toBe('dep-b2');
     expect(await redis.exists(`${prefix}holds:dep-b1`)).toBe(0);
     expect(await store.running()).not.toContain('dep-b1');
-    expect(await store.breakLock('nolock', 'prod', 2)).toBeUndefined();
+    expect(await store.breakLock('nolock', 'prod', 2, BROKEN)).toBeUndefined();
   });
 });
 

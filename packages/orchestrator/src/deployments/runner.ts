@@ -417,6 +417,11 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
    * holds neither; one that lost its cluster ends.
    */
   async function sweep(): Promise<void> {
+    // Holders of broken locks whose breaker died before ending them (they hold nothing read below).
+    for (const [id, why] of await store.brokenHolders()) {
+      await fencedOut(id, why);
+      await store.settleBreak(id);
+    }
     const slotted = new Set(await store.running());
     // Where each holder's lock is, for one whose record is missing.
     const clusterOf = new Map<string, string>();
@@ -528,13 +533,12 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
    * step), and the cluster passes to whoever waits for it. Answers the break as recorded.
    */
   async function breakLock(service: string, env: string, by: string, reason: string) {
-    const found = await store.breakLock(service, env, limit);
+    const found = await store.breakLock(service, env, limit, { brokenBy: by, reason, at: now() });
     if (!found) return undefined;
-    const { name: _name, ...lock } = found.lock;
-    const broken = { ...lock, brokenBy: by, reason, at: now() };
-    await store.recordLockBreak(service, env, broken);
-    await store.event({ type: 'lock-broken', deployment: lock.owner, ...broken });
-    await fencedOut(lock.owner, `its lock was broken by ${by} (${reason}): stopped where it stood`);
+    const { entry: broken } = found;
+    await store.event({ type: 'lock-broken', deployment: broken.owner, ...broken });
+    await fencedOut(broken.owner, `its lock was broken by ${by} (${reason}): stopped where it stood`);
+    await store.settleBreak(broken.owner);
     await startAdmitted(found.admitted);
     return broken;
   }

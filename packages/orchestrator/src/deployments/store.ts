@@ -166,15 +166,26 @@ export interface DeploymentStore {
   holder(service: string, env: string): Promise<string | undefined>;
   /** Each cluster's holder, all read in one round trip. */
   holders(clusters: { service: string; env: string }[]): Promise<(string | undefined)[]>;
+  /** Each cluster's newest deployment, all read in two round trips (a view of every cluster). */
+  lastDeployments(clusters: { service: string; env: string }[]): Promise<(Deployment | undefined)[]>;
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
-  /** Removes the lock, its holder's slot and its place in the queue in one step; answers what it was and who may start. */
+  /**
+   * Removes the lock, its holder's slot and its place in the queue in one step, which also records
+   * the break and leaves the holder to be ended (`brokenHolders`), so that a breaker dying right
+   * after still has it ended by a sweep; answers what it was and who may start.
+   */
   breakLock(
     service: string,
     env: string,
     limit: number,
-  ): Promise<{ lock: LeasedLockInfo; admitted: string[] } | undefined>;
+    broken: { brokenBy: string; reason: string; at: string },
+  ): Promise<{ lock: LeasedLockInfo; entry: LockBreak; admitted: string[] } | undefined>;
+  /** Holders of broken locks not yet ended, each with the reason it ends with. */
+  brokenHolders(): Promise<[id: string, why: string][]>;
+  /** The holder of a broken lock is ended: no sweep need look at it again. */
+  settleBreak(id: string): Promise<void>;
   /** A person's request, decided against the record as it is (set-control.lua). */
   setControl(id: string, kind: keyof Control, by: string, event: Omit<DeploymentEvent, 'at'>): Promise<ControlAnswer>;
   /**
@@ -209,7 +220,6 @@ export interface DeploymentStore {
     work: () => Promise<T>,
   ): Promise<{ held: true; value: T; admitted: string[] } | { held: false; admitted: string[] }>;
   /** Broken locks, newest first. */
-  recordLockBreak(service: string, env: string, entry: LockBreak): Promise<void>;
   lockBreaks(service: string, env: string): Promise<LockBreak[]>;
   clusters(): Promise<{ service: string; env: string }[]>;
   /** The outbox of notifications, delivered at least once by each replica's sender. */
@@ -225,7 +235,7 @@ const SCRIPTS = {
   transition: 18,
   renew: 18,
   reclaim: 18,
-  'break-lock': 18,
+  'break-lock': 20,
   'set-control': 4,
   'append-event': 4,
   'record-release': 1,
@@ -470,6 +480,22 @@ export function createRedisDeploymentStore({
         return typeof owner === 'string' ? owner : undefined;
       });
     },
+    async lastDeployments(clusters) {
+      if (clusters.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const { service, env } of clusters) pipeline.zrevrange(key('deployments', service, env), 0, 0);
+      const ids = ((await pipeline.exec()) ?? []).map(([error, newest]) => {
+        if (error) throw error;
+        return (newest as string[])[0];
+      });
+      const known = ids.filter((id) => id !== undefined);
+      const raw = known.length ? await redis.mget(...known.map((id) => key('deployment', id))) : [];
+      const byId = new Map(known.map((id, i) => [id, raw[i]]));
+      return ids.map((id) => {
+        const record = id === undefined ? undefined : byId.get(id);
+        return record ? (JSON.parse(record) as Deployment) : undefined;
+      });
+    },
     lock: (service, env) => locks.get(`${service}:${env}`),
     async locks() {
       const found: LeasedLockInfo[] = [];
@@ -485,12 +511,20 @@ export function createRedisDeploymentStore({
       } while (cursor !== '0');
       return found;
     },
-    async breakLock(service, env, limit) {
+    async breakLock(service, env, limit, broken) {
       // Read, then broken only if still the same holder (its token): tried again if it changed.
       for (let tries = 0; tries < 10; tries++) {
         const lock = await locks.get(`${service}:${env}`);
         if (!lock) return undefined;
-        const [done, , admitted] = (await lua['break-lock'](keysOf({ id: lock.owner, service, env }), [
+        const { name: _name, ...held } = lock;
+        const entry: LockBreak = { ...held, ...broken };
+        const why = `its lock was broken by ${broken.brokenBy} (${broken.reason}): stopped where it stood`;
+        const keys = [
+          ...keysOf({ id: lock.owner, service, env }),
+          key('lock-breaks', service, env),
+          key('broken-holders'),
+        ];
+        const [done, , admitted] = (await lua['break-lock'](keys, [
           lock.owner,
           String(lock.token),
           limit,
@@ -498,10 +532,12 @@ export function createRedisDeploymentStore({
           leaseMs,
           Date.now(),
           prefix,
+          JSON.stringify(entry),
+          why,
         ])) as [number, string[]?, string[]?];
         if (done === 1) {
           await replicated();
-          return { lock, admitted: admitted ?? [] };
+          return { lock, entry, admitted: admitted ?? [] };
         }
       }
       throw new Error(`the lock of ${service} ${env} changed hands ten times while breaking it`);
@@ -591,12 +627,11 @@ export function createRedisDeploymentStore({
       }
       return { held: true, value, admitted };
     },
-    async recordLockBreak(service, env, entry) {
-      await redis
-        .multi()
-        .lpush(key('lock-breaks', service, env), JSON.stringify(entry))
-        .ltrim(key('lock-breaks', service, env), 0, 99)
-        .exec();
+    async brokenHolders() {
+      return Object.entries(await redis.hgetall(key('broken-holders')));
+    },
+    async settleBreak(id) {
+      await redis.hdel(key('broken-holders'), id);
     },
     async lockBreaks(service, env) {
       return (await redis.lrange(key('lock-breaks', service, env), 0, -1)).map((r) => JSON.parse(r) as LockBreak);

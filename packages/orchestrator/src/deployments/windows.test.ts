@@ -191,6 +191,29 @@ describe('3. breaking a lock', () => {
     expect(done).toMatchObject({ state: 'failed', reason: expect.stringMatching(/lock/) });
     expect(await f.store.running()).not.toContain(id);
   });
+  it("ends the holder of a broken lock even when the admin's process died right after the break", async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const working = gate();
+    const stop = f.standIn.intercept('createServerGroup', () => working.hold());
+    const id = await deploy(f, 'threec', 'img-threec-1');
+    await working.arrived;
+    expect((await control(f, id, 'pause')).status).toBe(202);
+    stop();
+    working.open();
+    await reaches(f.store, id, (d) => d.state === 'paused', 'the pause');
+    // The break's one step, and nothing after it: the process that broke it died there. A paused
+    // deployment has no run to find itself fenced out, and holds no lock or slot the sweep reads.
+    expect(
+      await f.store.breakLock('threec', 'prod', 2, {
+        brokenBy: 'admin',
+        reason: 'stuck',
+        at: new Date().toISOString(),
+      }),
+    ).toBeDefined();
+    const done = await ended(f.store, id);
+    expect(done).toMatchObject({ state: 'failed', reason: expect.stringMatching(/lock was broken/) });
+    expect(await f.store.lockBreaks('threec', 'prod')).toHaveLength(1);
+  });
 });
 
 describe('4. admission', () => {

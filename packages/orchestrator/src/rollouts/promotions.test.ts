@@ -7,7 +7,8 @@ import type { Peers } from '../peers.js';
 import type { ReleaseRecord } from './release.js';
 import { createRedisReleaseStore, type ReleaseStore } from './release-store.js';
 import { promoteClaim } from './release-validation.js';
-import { startReleaseCoordinator } from './releases.js';
+import { createReleaseOperations } from './release-operations.js';
+import { startReleaseCoordinator, type ReleaseCoordinator } from './releases.js';
 import type { Runner } from '../deployments/runner.js';
 import { createRedisDeploymentStore, type DeploymentStore } from '../deployments/store.js';
 
@@ -294,5 +295,93 @@ describe('the rules as each cluster starts', () => {
       properties = {};
       await c.close();
     }
+  });
+});
+
+describe('a promotion that would change nothing, when it is made', () => {
+  // POST /releases as the API runs it: the target's clusters run img-13 (1.3.0) as above.
+  const made: { status?: number; body?: Record<string, unknown> } = {};
+  const res = {
+    status(code: number) {
+      made.status = code;
+      return this;
+    },
+    location() {
+      return this;
+    },
+    json(body: Record<string, unknown>) {
+      made.body = body;
+      return this;
+    },
+  };
+  const operations = () =>
+    createReleaseOperations({
+      releases,
+      store,
+      coordinator: { poke: () => undefined } as unknown as ReleaseCoordinator,
+      followConnection: () => redis,
+      images: {} as never,
+      cloud: { ...cloud, getLoadBalancer: async () => ({ name: 'lb-search' }) } as unknown as CloudProvider,
+      peers: {
+        ...peers,
+        service: async (name: string) => ({ name, properties: { clusters: { live: ['prod-a', 'prod-b'] } } }),
+        config: async () => ({
+          commit: 'c0ffee'.padEnd(40, '0'),
+          valid: true,
+          errors: [],
+          deploymentParams: {
+            capacity: { desired: 1 },
+            healthCheck: { path: '/' },
+            loadBalancer: { name: 'lb-search' },
+            strategy: {},
+          },
+        }),
+      } as unknown as Peers,
+    });
+  const promote = (from: string) =>
+    operations().createRelease(
+      {
+        body: { message: 'promote', items: [{ service: 'search', from, env: 'live', afterSeconds: 900 }] },
+        openapi: { principal: { subject: 'dave', role: 'deployer' } },
+      } as never,
+      res as never,
+    );
+
+  it('ends skipped at once, saying why, when every cluster runs that version or newer: nothing waits its --after', async () => {
+    await promote('staging');
+    const why = 'runs img-13 (1.3.0), newer: a promotion only moves forward (allow a downgrade to go back)';
+    const reason = `nothing to change: search prod-a ${why}; search prod-b ${why}`;
+    expect(made).toEqual({ status: 200, body: { id: expect.stringMatching(/^rel-/), state: 'skipped', reason } });
+    const id = String(made.body!.id);
+    const stored = (await releases.get(id))!;
+    expect(stored).toMatchObject({ state: 'skipped', reason });
+    expect(stored.notBefore).toBeUndefined();
+    expect(stored.waves.flatMap((w) => w.clusters).map((c) => [c.env, c.state, c.reason])).toEqual([
+      ['prod-a', 'skipped', why],
+      ['prod-b', 'skipped', why],
+    ]);
+    expect(await releases.active()).not.toContain(id);
+    // Followed, it says so as one evaluated when it runs does.
+    expect(
+      (await releases.events(id)).map(({ event }) => [event.type, event.env ?? null, event.state ?? null]),
+    ).toEqual([
+      ['created', null, 'skipped'],
+      ['cluster-finished', 'prod-a', 'skipped'],
+      ['cluster-finished', 'prod-b', 'skipped'],
+      ['finished', null, 'skipped'],
+    ]);
+  });
+
+  it('still waits its --after when it moves forward somewhere, and is evaluated again when it runs', async () => {
+    await store.recordServed('search', 'qa', {
+      deployment: 'dep-qa000001',
+      image: 'img-15',
+      commit: 'c0ffee',
+      group: 'search-qa-v001',
+      at: new Date().toISOString(),
+    });
+    await promote('qa');
+    expect(made).toEqual({ status: 202, body: { id: expect.stringMatching(/^rel-/), state: 'waiting' } });
+    expect((await releases.get(String(made.body!.id)))!.notBefore).toBeDefined();
   });
 });

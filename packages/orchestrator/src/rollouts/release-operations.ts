@@ -11,9 +11,9 @@ import {
 import { type StreamConnection } from '@slipway/core/redis';
 import { refuseAdminOnlyParams } from '../deployments/deployment.js';
 import { followEvents } from '../follow.js';
-import { enforcePolicy } from '../deployments/preview.js';
+import { enforcePolicy, type Preview } from '../deployments/preview.js';
 import { isReleaseFinished, type ReleaseRecord } from './release.js';
-import type { ReleaseStore } from './release-store.js';
+import type { ReleaseEvent, ReleaseStore } from './release-store.js';
 import { validateRelease, type ValidationDeps } from './release-validation.js';
 import type { ReleaseCoordinator } from './releases.js';
 import type { OrchestratorOperations as operations } from '@slipway/orchestrator-api';
@@ -23,6 +23,36 @@ export interface ReleaseOperationsOptions extends ValidationDeps {
   releases: ReleaseStore;
   coordinator: ReleaseCoordinator;
   followConnection: (subject: string) => StreamConnection;
+}
+
+/**
+ * Ends a release made with every cluster skipped, in the words the coordinator uses when it
+ * evaluates one that runs; answers the events that say so.
+ */
+function skippedNow(release: ReleaseRecord, preview: Preview): Omit<ReleaseEvent, 'release' | 'at'>[] {
+  const at = new Date().toISOString();
+  const events: Omit<ReleaseEvent, 'release' | 'at'>[] = [];
+  for (const wave of release.waves)
+    for (const c of wave.clusters) {
+      const reason =
+        preview.clusters.find((p) => p.service === c.service && p.env === c.env)?.skip ?? 'nothing to change';
+      Object.assign(c, { state: 'skipped', reason, finishedAt: at });
+      events.push({
+        type: 'cluster-finished',
+        service: c.service,
+        env: c.env,
+        wave: wave.index,
+        state: 'skipped',
+        reason,
+      });
+    }
+  const reasons = [
+    ...new Set(release.waves.flatMap((w) => w.clusters.map((c) => `${c.service} ${c.env} ${c.reason}`))),
+  ];
+  delete release.notBefore;
+  Object.assign(release, { state: 'skipped', reason: `nothing to change: ${reasons.join('; ')}`, finishedAt: at });
+  events.push({ type: 'finished', state: release.state, reason: release.reason });
+  return events;
 }
 
 /** The release and sync operations, typed from the document (app.ts checks that every operation has one). */
@@ -76,21 +106,29 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
       const { confirm, ...request } = req.body;
       const { release, preview, promotes } = await validateRelease(options, request, by);
       enforcePolicy(preview, { confirm, by });
-      // A release that would change nothing is refused, as a deploy of what serves is; a promotion
-      // is kept, and ends skipped saying why (it may be waiting, and is evaluated when it runs).
-      if (preview.action !== 'promote' && preview.clusters.every((c) => c.skip))
+      // A release that would change nothing is refused, as a deploy of what serves is.
+      const skipping = preview.clusters.length > 0 && preview.clusters.every((c) => c.skip);
+      if (preview.action !== 'promote' && skipping)
         throw new ConflictError(
           `nothing to release: ${preview.clusters.map((c) => `${c.service} ${c.env} ${c.skip}`).join('; ')}; ask with force to deploy it again`,
         );
-      await releases.create(
-        release,
-        {
-          type: 'created',
-          state: release.state,
-          waves: release.waves.map((w) => w.clusters.map((c) => `${c.service} ${c.env}`)),
-        },
-        promotes,
-      );
+      const created = {
+        type: 'created',
+        state: release.state,
+        waves: release.waves.map((w) => w.clusters.map((c) => `${c.service} ${c.env}`)),
+      };
+      if (skipping) {
+        // A promotion that would change nothing (every cluster runs that version or newer) ends
+        // skipped now, saying why as it would when it runs: nothing waits its --after. It is still
+        // the newest promotion to its target (a waiting one is superseded). One that moves forward
+        // somewhere waits, and is evaluated again when it runs: what serves may change by then.
+        const ended = skippedNow(release, preview);
+        await releases.create(release, [{ ...created, state: release.state }, ...ended], promotes);
+        res.status(200).location(`/releases/${release.id}`);
+        res.json({ id: release.id, state: release.state, reason: release.reason! });
+        return;
+      }
+      await releases.create(release, created, promotes);
       coordinator.poke(release.id);
       res.status(202).location(`/releases/${release.id}`).json({ id: release.id, state: release.state });
     },

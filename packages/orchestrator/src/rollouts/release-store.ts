@@ -21,7 +21,12 @@ export interface ReleaseStore {
    * Saves a new release with its first event; with `promotes`, claims each target for it in the same
    * step (the newest promotion to a target is the one that may run: see promotion()).
    */
-  create(release: ReleaseRecord, event: Omit<ReleaseEvent, 'release' | 'at'>, promotes?: string[]): Promise<void>;
+  /** Stores a new release with its first events (one step: a release made finished is never seen unfinished). */
+  create(
+    release: ReleaseRecord,
+    events: Omit<ReleaseEvent, 'release' | 'at'> | Omit<ReleaseEvent, 'release' | 'at'>[],
+    promotes?: string[],
+  ): Promise<void>;
   /** The release that made the newest promotion to a target (`<service>:<env>`). */
   promotion(target: string): Promise<string | undefined>;
   /**
@@ -116,8 +121,8 @@ export function createRedisReleaseStore({ redis, prefix }: { redis: Redis; prefi
   return {
     prefix,
     leaseName: (id) => `release-${id}`,
-    async create(release, event, promotes) {
-      if (!(await write(release, -1, [event], undefined, promotes)))
+    async create(release, events, promotes) {
+      if (!(await write(release, -1, [events].flat(), undefined, promotes)))
         throw new Error(`release ${release.id} exists already`);
     },
     async promotion(target) {

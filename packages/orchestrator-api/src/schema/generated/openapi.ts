@@ -334,7 +334,7 @@ export interface paths {
         };
         get: operations["listReleases"];
         put?: never;
-        /** A release of one or more services to their clusters: each service's sync set (its `clusters` metadata) in waves (the first cluster alone, a bake time, then the rest, or the service's `waves`), each service after those it depends on (`dependsOn`). Validated whole before anything starts; a 422 names every problem, a dependency cycle among them. A cluster already running the image and config is left as it is (`skipped`), unless `force`; a release that would change nothing is refused (409). A promotion (an item's `from`) moves clusters forward only: evaluated when it runs, a cluster running the same or a newer version is skipped, unless `allowDowngrade`; a newer promotion to the same clusters supersedes a waiting one (it ends `skipped`). Production needs `confirm`, the preview's (POST /releases/preview). */
+        /** A release of one or more services to their clusters: each service's sync set (its `clusters` metadata) in waves (the first cluster alone, a bake time, then the rest, or the service's `waves`), each service after those it depends on (`dependsOn`). Validated whole before anything starts; a 422 names every problem, a dependency cycle among them. A cluster already running the image and config is left as it is (`skipped`), unless `force`; a release that would change nothing is refused (409). A promotion (an item's `from`) moves clusters forward only: evaluated when it runs, a cluster running the same or a newer version is skipped, unless `allowDowngrade`; a newer promotion to the same clusters supersedes a waiting one (it ends `skipped`). One that would change nothing when it is made is answered at once (200, ended `skipped`, saying why), its afterSeconds not waited. Production needs `confirm`, the preview's (POST /releases/preview). */
         post: operations["createRelease"];
         delete?: never;
         options?: never;
@@ -701,6 +701,8 @@ export interface components {
                 max: number;
             };
             image?: string;
+            /** @description The image's version, as the deployment that put it in service recorded it. */
+            version?: string;
             commit?: string;
             deployment?: string;
             /** @description It served successfully: a deployment that succeeded put it in service (it finished vetting). The only kind of group a rollback or an undo goes back to, and the groups retention keeps warm first. */
@@ -729,7 +731,20 @@ export interface components {
                 instances?: number;
             };
             deploying?: string;
+            lastDeployment?: components["schemas"]["DeploymentOutcome"];
+            /** @description Someone should look at it: it is being deployed, nothing serves it, not every instance of the group in service is healthy, or its last deployment did not succeed. */
+            needsAttention?: boolean;
             deployments?: components["schemas"]["Deployment"][];
+        };
+        /** @description A cluster's newest deployment, as a list of clusters shows it. */
+        DeploymentOutcome: {
+            id: string;
+            /** @enum {string} */
+            state: "queued" | "running" | "paused" | "succeeded" | "failed" | "rolled-back" | "cancelled";
+            by: string;
+            createdAt: string;
+            finishedAt?: string;
+            undoOf?: string;
         };
         Release: {
             id: string;
@@ -1357,6 +1372,10 @@ export interface operations {
             query?: {
                 /** @description Only this service's clusters (each cluster is described with calls to its cloud). */
                 service?: components["schemas"]["ServiceName"];
+                /** @description `name` (the default): by service, then environment. `attention`: those needing attention (`needsAttention`) first, each part by name. */
+                order?: "name" | "attention";
+                /** @description At most this many clusters, the first in `order` (the totals still count every one). */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -1364,7 +1383,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every service+env deployed (or the service's), with its active version and a health summary. */
+            /** @description Every service+env deployed (or the service's), with its active version, a health summary, its last deployment and whether it needs attention; and how many there are in all. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1372,6 +1391,10 @@ export interface operations {
                 content: {
                     "application/json": {
                         items: components["schemas"]["Environment"][];
+                        /** @description Every cluster asked about, however many `limit` left out. */
+                        total: number;
+                        /** @description How many of them need attention. */
+                        needingAttention: number;
                     };
                 };
             };
@@ -1416,6 +1439,20 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A promotion that would change nothing (every cluster runs that version or newer): ended skipped at once, saying why; nothing waits its afterSeconds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        state: "skipped";
+                        reason: string;
+                    };
+                };
+            };
             /** @description Validated and started. */
             202: {
                 headers: {
