@@ -48,6 +48,7 @@ describe('services set names a registered service; services add registers a new 
   // A stand-in metadata service holding one service, search; it records every write.
   let server: Server;
   const writes: Array<{ url: string; ifMatch: string | undefined; body: string }> = [];
+  let ghostDeleted = false;
   beforeAll(async () => {
     server = createServer((req, res) => {
       let body = '';
@@ -66,9 +67,22 @@ describe('services set names a registered service; services add registers a new 
         };
         if (req.method === 'GET' && req.url?.startsWith('/services?')) return json(200, { items: [search] });
         if (req.method === 'GET' && req.url === '/services/search') return json(200, search);
+        // ghost is deleted by someone else right after this CLI's first read of it.
+        if (req.method === 'GET' && req.url === '/services/ghost' && !ghostDeleted) {
+          ghostDeleted = true;
+          return json(200, { ...search, name: 'ghost' });
+        }
         if (req.method === 'GET')
           return json(404, { title: 'Not Found', status: 404, detail: 'no service' }, 'application/problem+json');
         writes.push({ url: req.url!, ifMatch: req.headers['if-match'], body });
+        // As the metadata service does: a write to a service gone since it was read is refused
+        // when it names the revision read; without If-Match it would register the service again.
+        if (req.url === '/services/ghost' && ghostDeleted && req.headers['if-match'] !== undefined)
+          return json(
+            412,
+            { status: 412, detail: 'service ghost is at revision none, not 1: read it again' },
+            'application/problem+json',
+          );
         if (req.url === '/services/search' && req.headers['if-match'] === '"0"')
           return json(
             412,
@@ -105,7 +119,13 @@ describe('services set names a registered service; services add registers a new 
   it('changes a registered service as before', async () => {
     writes.length = 0;
     await set('search', ['contact=a@example.com'], { json: true });
-    expect(writes).toEqual([expect.objectContaining({ url: '/services/search', body: '{"contact":"a@example.com"}' })]);
+    expect(writes).toEqual([{ url: '/services/search', ifMatch: '"1"', body: '{"contact":"a@example.com"}' }]);
+  });
+
+  it('never registers again a service deleted between its read and its write (the write names the revision read)', async () => {
+    writes.length = 0;
+    await expect(set('ghost', ['contact=a@example.com'], {})).rejects.toThrow(/there is no service ghost/);
+    expect(writes).toEqual([{ url: '/services/ghost', ifMatch: '"1"', body: '{"contact":"a@example.com"}' }]);
   });
 
   it('registers a new service only if it is new (If-Match "0": a service registered meanwhile is not merged into)', async () => {

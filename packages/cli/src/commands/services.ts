@@ -74,29 +74,36 @@ const command = (verb: string, service: string, assignments: string[]) =>
 export async function set(name: string | undefined, assignments: string[], options: GlobalOptions): Promise<void> {
   const service = name ?? (await choose('service', serviceNames));
   const pairs = checked(service, assignments, 'set');
-  const existing = await metadata().GET('/services/{name}', { params: { path: { name: service } } });
-  if (!existing.data) {
-    if (existing.response.status !== 404) await answer(Promise.resolve(existing), 'metadata');
-    const near = nearest(service, await serviceNames());
-    throw new CliError(
-      `there is no service ${service}${near ? `; did you mean ${near}?` : '.'} To register a new one: ${command('add', service, assignments)}`,
-    );
-  }
-  const before = existing.data.metadata;
   const wanted = Object.fromEntries(pairs);
-  const change = compare(
-    Object.fromEntries(Object.keys(wanted).flatMap((k) => (k in before ? [[k, before[k]]] : []))),
-    wanted,
-  );
-  if (Object.keys(change.added).length + Object.keys(change.changed).length === 0) {
-    show(options, { ...existing.data, changed: false }, () => line(`${service}: nothing changed`));
+  // Read, then written only at the revision read (If-Match): a service deleted meanwhile is never
+  // registered again, and a change made meanwhile is read again before this one is shown against it.
+  for (let tries = 0; ; tries++) {
+    const existing = await metadata().GET('/services/{name}', { params: { path: { name: service } } });
+    if (!existing.data) {
+      if (existing.response.status !== 404) await answer(Promise.resolve(existing), 'metadata');
+      const near = nearest(service, await serviceNames());
+      throw new CliError(
+        `there is no service ${service}${near ? `; did you mean ${near}?` : '.'} To register a new one: ${command('add', service, assignments)}`,
+      );
+    }
+    const before = existing.data.metadata;
+    const change = compare(
+      Object.fromEntries(Object.keys(wanted).flatMap((k) => (k in before ? [[k, before[k]]] : []))),
+      wanted,
+    );
+    if (Object.keys(change.added).length + Object.keys(change.changed).length === 0) {
+      show(options, { ...existing.data, changed: false }, () => line(`${service}: nothing changed`));
+      return;
+    }
+    const written = await patch(service, wanted, `"${existing.data.revision}"`);
+    if (written.response.status === 412 && tries < 4) continue;
+    const result = await answer(Promise.resolve(written), 'metadata');
+    show(options, result, () => {
+      line(`${service} ${dim(`revision ${result.revision}`)}`);
+      printDiff(change, '  ');
+    });
     return;
   }
-  const result = await answer(patch(service, wanted), 'metadata');
-  show(options, result, () => {
-    line(`${service} ${dim(`revision ${result.revision}`)}`);
-    printDiff(change, '  ');
-  });
 }
 
 /** Registers a new service with its first properties; one registered already is refused, never merged into. */
