@@ -536,7 +536,6 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     const found = await store.breakLock(service, env, limit, { brokenBy: by, reason, at: now() });
     if (!found) return undefined;
     const { entry: broken } = found;
-    await store.event({ type: 'lock-broken', deployment: broken.owner, ...broken });
     await fencedOut(broken.owner, `its lock was broken by ${by} (${reason}): stopped where it stood`);
     await store.settleBreak(broken.owner);
     await startAdmitted(found.admitted);

@@ -173,8 +173,9 @@ export interface DeploymentStore {
   locks(): Promise<LeasedLockInfo[]>;
   /**
    * Removes the lock, its holder's slot and its place in the queue in one step, which also records
-   * the break and leaves the holder to be ended (`brokenHolders`), so that a breaker dying right
-   * after still has it ended by a sweep; answers what it was and who may start.
+   * the break, says so in the holder's events ('lock-broken') and leaves the holder to be ended
+   * (`brokenHolders`), so that a breaker dying right after still has it ended by a sweep, and its
+   * timeline says why; answers what it was and who may start.
    */
   breakLock(
     service: string,
@@ -534,6 +535,7 @@ export function createRedisDeploymentStore({
           prefix,
           JSON.stringify(entry),
           why,
+          JSON.stringify({ type: 'lock-broken', deployment: lock.owner, ...entry }),
         ])) as [number, string[]?, string[]?];
         if (done === 1) {
           await replicated();

@@ -213,6 +213,13 @@ describe('3. breaking a lock', () => {
     const done = await ended(f.store, id);
     expect(done).toMatchObject({ state: 'failed', reason: expect.stringMatching(/lock was broken/) });
     expect(await f.store.lockBreaks('threec', 'prod')).toHaveLength(1);
+    // Its timeline says who broke the lock and why, before its end: the event is the break's too
+    // (appended after it, a dead breaker's was lost, and a sweep or the holder's own run ending it
+    // first had it refused, the record finished).
+    const said = (await f.store.events(id)).map(({ event }) => event);
+    const at = said.findIndex((e) => e.type === 'lock-broken');
+    expect(said[at]).toMatchObject({ brokenBy: 'admin', reason: 'stuck', owner: id, state: 'paused' });
+    expect(at).toBeLessThan(said.findIndex((e) => e.type === 'finished'));
   });
 });
 
