@@ -419,8 +419,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
   async function sweep(): Promise<void> {
     // Holders of broken locks whose breaker died before ending them (they hold nothing read below).
     for (const [id, why] of await store.brokenHolders()) {
-      await fencedOut(id, why);
-      await store.settleBreak(id);
+      await endBroken(id, why);
     }
     const slotted = new Set(await store.running());
     // Where each holder's lock is, for one whose record is missing.
@@ -527,6 +526,13 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     }
   }
 
+  /** Ends a broken lock's holder; settled only once ended (or gone), else the next sweep tries again. */
+  async function endBroken(id: string, why: string) {
+    await fencedOut(id, why);
+    const d = await store.get(id);
+    if (!d || isFinished(d)) await store.settleBreak(id);
+  }
+
   /**
    * An admin's break of a cluster's lock: the lock, its holder's slot and place in the queue go in
    * one step, the holder ends where it stood (a run of it still going is refused at its next
@@ -536,8 +542,7 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
     const found = await store.breakLock(service, env, limit, { brokenBy: by, reason, at: now() });
     if (!found) return undefined;
     const { entry: broken } = found;
-    await fencedOut(broken.owner, `its lock was broken by ${by} (${reason}): stopped where it stood`);
-    await store.settleBreak(broken.owner);
+    await endBroken(broken.owner, `its lock was broken by ${by} (${reason}): stopped where it stood`);
     await startAdmitted(found.admitted);
     return broken;
   }
