@@ -384,8 +384,11 @@ describe("a split's target group whose record was lost", () => {
       'slipway:server-group': 'search-prod-v009',
     });
     await targetGroup(OLD, { 'slipway:split-of': CLUSTER_TG, 'slipway:server-group': OLD });
-    // Not ours: unused, with no split tag.
+    // Not ours: unused, with no split tag; or with a tag of that name and not as Slipway makes one
+    // (no server group named, or a name that is not its group's split's).
     await targetGroup('someone-elses', { team: 'payments' });
+    await targetGroup('payments-blue', { 'slipway:split-of': 'payments' });
+    await targetGroup('payments-green', { 'slipway:split-of': 'payments', 'slipway:server-group': 'payments-v001' });
     // Ours, its group gone, but a listener forwards to it (at weight 0): used, so kept.
     const forwarded = await targetGroup('search-prod-v008', {
       'slipway:split-of': CLUSTER_TG,
@@ -403,7 +406,8 @@ describe("a split's target group whose record was lost", () => {
         ],
       }),
     );
-    const all = [CLUSTER_TG, NEW, OLD, 'search-prod-v008', 'search-prod-v009', 'someone-elses'].sort();
+    const foreign = ['payments-blue', 'payments-green', 'someone-elses'];
+    const all = [CLUSTER_TG, NEW, OLD, 'search-prod-v008', 'search-prod-v009', ...foreign].sort();
 
     // Within the grace period nothing goes: the sweep notes since when each leftover is unused.
     expect(await cloud.sweepTrafficSplits!({ graceMs: 3_600_000 })).toEqual([]);
@@ -414,7 +418,7 @@ describe("a split's target group whose record was lost", () => {
       OLD,
       'search-prod-v009',
     ]);
-    expect(await targetGroupNames()).toEqual([CLUSTER_TG, NEW, 'search-prod-v008', 'someone-elses'].sort());
+    expect(await targetGroupNames()).toEqual([CLUSTER_TG, NEW, 'search-prod-v008', ...foreign].sort());
     expect((await forwarding()).map(([name]) => name)).toEqual([CLUSTER_TG, NEW, 'search-prod-v008']);
     // The one a listener forwards to was seen as used, never counted as unused.
     const tags = await elb.send(new DescribeTagsCommand({ ResourceArns: [forwarded] }));

@@ -76,6 +76,11 @@ import { readFileSync } from 'node:fs';
  *   it on the load balancer asked about, which is the same one on AWS (test/aws-traffic.test.ts),
  *   and the sweep of leftover splits reads the cluster's listeners and rules itself (it refuses
  *   deleting a target group a listener forwards to, ResourceInUse, as AWS does);
+ * - DescribeTags answers a target group that is not there with no tags (AWS fails the whole call,
+ *   TargetGroupNotFound: the sweep asks that call's one by one) and takes more than DescribeTags'
+ *   20 resources; DescribeTargetGroups never pages (no NextMarker): the sweep's reading of every
+ *   page, 20 tags a call, is shown with the SDK mocked (aws/traffic-split.test.ts), and so is a
+ *   load balancer's own target group found among more than 20 (aws/provider.test.ts);
  * - it refuses DetachLoadBalancerTargetGroups with InvalidTarget when the group's instances were
  *   deregistered from that target group already (AWS detaches): the split's end detaches first.
  * - it health-checks (reads "healthy") a target group no listener action references; AWS does

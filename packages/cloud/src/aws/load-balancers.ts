@@ -41,6 +41,9 @@ import type { CloudProvider, LoadBalancer, LoadBalancerSpec, TargetHealth, Targe
 import { errorName, isNotFound, orNothing, retryEventually, type Sleep } from './retry.js';
 import { SPLIT_TAG } from './traffic-split.js';
 
+/** DescribeTags takes at most 20 resources. */
+const TAGS_PER_CALL = 20;
+
 /** AWS's recommended TLS policy for an HTTPS listener: TLS 1.3 and 1.2 only. */
 export const TLS_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
 const HTTPS_PORT = 443;
@@ -159,14 +162,31 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
     }
   }
 
-  /** The load balancer's own target group: during a burn-in a split's target group (traffic-split.ts) is beside it. */
-  async function clusterTargetGroupOf(groups: ElbTargetGroup[]): Promise<ElbTargetGroup | undefined> {
+  /**
+   * The load balancer's own target group: what its listeners forward to by default (a user's rules
+   * may send paths to target groups of their own, up to ELBv2's 100 a load balancer), less a
+   * burn-in's split (traffic-split.ts) beside it. Tags are asked 20 at a time (DescribeTags' limit).
+   */
+  async function clusterTargetGroupOf(groups: ElbTargetGroup[], listeners: Listener[]) {
     if (groups.length <= 1) return groups[0];
-    const answer = await elb.send(new DescribeTagsCommand({ ResourceArns: groups.map((g) => g.TargetGroupArn!) }));
-    const splits = new Set(
-      (answer.TagDescriptions ?? []).filter((d) => d.Tags?.some((t) => t.Key === SPLIT_TAG)).map((d) => d.ResourceArn),
+    const byDefault = new Set(
+      listeners.flatMap((l) =>
+        (l.DefaultActions ?? []).flatMap((a) => [
+          a.TargetGroupArn,
+          ...(a.ForwardConfig?.TargetGroups ?? []).map((t) => t.TargetGroupArn),
+        ]),
+      ),
     );
-    return groups.find((g) => !splits.has(g.TargetGroupArn)) ?? groups[0];
+    const forwarded = groups.filter((g) => byDefault.has(g.TargetGroupArn));
+    const candidates = forwarded.length ? forwarded : groups;
+    const splits = new Set<string | undefined>();
+    for (let i = 0; i < candidates.length; i += TAGS_PER_CALL) {
+      const arns = candidates.slice(i, i + TAGS_PER_CALL).map((g) => g.TargetGroupArn!);
+      const answer = await elb.send(new DescribeTagsCommand({ ResourceArns: arns }));
+      for (const d of answer.TagDescriptions ?? [])
+        if (d.Tags?.some((t) => t.Key === SPLIT_TAG)) splits.add(d.ResourceArn);
+    }
+    return candidates.find((g) => !splits.has(g.TargetGroupArn)) ?? candidates[0];
   }
 
   /** Ours: an application load balancer with a target group; anything else in the account is left alone. */
@@ -177,7 +197,7 @@ export function awsLoadBalancers({ elb, vpcId, subnets, instancePort, sleep }: L
       elb.send(new DescribeListenersCommand({ LoadBalancerArn: arn })),
       elb.send(new DescribeTargetGroupsCommand({ LoadBalancerArn: arn })),
     ]);
-    const tg = await clusterTargetGroupOf(groups.TargetGroups ?? []);
+    const tg = await clusterTargetGroupOf(groups.TargetGroups ?? [], listeners.Listeners ?? []);
     if (!tg) return undefined;
     const attributes = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }));
     const delay = attributes.Attributes?.find((a) => a.Key === 'deregistration_delay.timeout_seconds')?.Value;

@@ -33,6 +33,8 @@ import {
 import {
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupAttributesCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
@@ -510,6 +512,50 @@ describe('what moto does not produce', () => {
     await cloud.destroyServerGroup('suggest-prod-v002'); // one describe by name for the delete
     await cloud.getServerGroup('search-prod-v004');
     expect(asg).toHaveReceivedCommandTimes(DescribeAutoScalingGroupsCommand, 3);
+  });
+
+  it("finds a load balancer's own target group among its users' (more than DescribeTags' 20; moto takes any number)", async () => {
+    const arnOf = (name: string) => `arn:aws:elasticloadbalancing:eu-west-1:123:targetgroup/${name}/1`;
+    // Its own and a burn-in's split in the listener's default forward; 24 more sent paths by rules.
+    const names = [...Array.from({ length: 24 }, (_, i) => `paths-${i}`), 'search-prod-v004', 'search'];
+    elb
+      .on(DescribeLoadBalancersCommand)
+      .resolves({ LoadBalancers: [{ LoadBalancerArn: 'arn:alb', LoadBalancerName: 'search', Type: 'application' }] })
+      .on(DescribeListenersCommand)
+      .resolves({
+        Listeners: [
+          {
+            Protocol: 'HTTP',
+            Port: 80,
+            DefaultActions: [
+              {
+                Type: 'forward',
+                ForwardConfig: {
+                  TargetGroups: [
+                    { TargetGroupArn: arnOf('search'), Weight: 1 },
+                    { TargetGroupArn: arnOf('search-prod-v004'), Weight: 1 },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
+      })
+      .on(DescribeTargetGroupsCommand)
+      .resolves({ TargetGroups: names.map((n) => ({ TargetGroupName: n, TargetGroupArn: arnOf(n) })) })
+      .on(DescribeTargetGroupAttributesCommand)
+      .resolves({ Attributes: [] })
+      .on(DescribeTagsCommand)
+      .callsFake(({ ResourceArns = [] }: { ResourceArns?: string[] }) => {
+        if (ResourceArns.length > 20) throw awsError('ValidationError', 'You can specify up to 20 resources');
+        return {
+          TagDescriptions: ResourceArns.map((ResourceArn) => ({
+            ResourceArn,
+            Tags: ResourceArn.includes('/search-prod-v004/') ? [{ Key: 'slipway:split-of', Value: 'search' }] : [],
+          })),
+        };
+      });
+    expect((await cloud.getLoadBalancer('search'))?.targetGroup.name).toBe('search');
   });
 
   it('leaves load balancers that are not ours out of the list (a network load balancer)', async () => {

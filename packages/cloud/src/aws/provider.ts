@@ -532,6 +532,7 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       },
       suspended: (group) => (group.SuspendedProcesses ?? []).some((p) => p.ProcessName === 'AddToLoadBalancer'),
       changed: () => snapshot.invalidate(),
+      logger,
     }),
 
     ...awsBakes({ ec2, vpcId: options.vpcId, subnets: options.subnets, sleep, logger }),

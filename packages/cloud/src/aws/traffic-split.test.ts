@@ -95,6 +95,7 @@ function mocked(defaultActions: ElbAction[] = [{ Type: 'forward', TargetGroupArn
     suspend: async () => undefined,
     suspended: () => false,
     changed: () => undefined,
+    logger: { warn: () => undefined },
   });
   return { elb, asg, split };
 }
@@ -270,5 +271,88 @@ describe("a split's end that others raced (the SDK mocked)", () => {
       DefaultActions: [{ Type: 'forward', TargetGroupArn: CLUSTER }],
     });
     elb.restore();
+  });
+});
+
+describe('the sweep of leftover splits on AWS (the SDK mocked: what moto does not answer)', () => {
+  const GONE = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod-v003/3';
+  const LEFT = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod-v004/4';
+  const LEFT2 = 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/search-prod-v005/5';
+  const long = String(Date.now() - 86_400_000);
+  const notFound = () =>
+    Object.assign(new Error('One or more target groups not found'), { name: 'TargetGroupNotFoundException' });
+  const tagsOf = (arn: string) => [
+    { Key: 'slipway:split-of', Value: 'search-prod' },
+    { Key: 'slipway:server-group', Value: /targetgroup\/([^/]+)\//.exec(arn)![1]! },
+    { Key: 'slipway:unused-from', Value: long },
+  ];
+  /** Leftovers whose groups are gone and whose grace is over; `deleted` were deleted by someone meanwhile. */
+  function leftovers(arns: string[], deleted: string[] = []) {
+    const { elb, asg } = mocked();
+    const warned: unknown[] = [];
+    elb
+      .on(DescribeTargetGroupsCommand)
+      .callsFake((input: { Names?: string[] }) =>
+        input.Names
+          ? { TargetGroups: [{ TargetGroupName: 'search-prod', TargetGroupArn: CLUSTER, LoadBalancerArns: [LB] }] }
+          : { TargetGroups: arns.map((TargetGroupArn) => ({ TargetGroupArn, LoadBalancerArns: [] })) },
+      )
+      // AWS fails the whole call when one of its resources is not there (moto answers it without tags).
+      .on(DescribeTagsCommand)
+      .callsFake(({ ResourceArns = [] }: { ResourceArns?: string[] }) => {
+        if (ResourceArns.length > 20) throw new Error('ResourceArns: at most 20');
+        if (ResourceArns.some((arn) => deleted.includes(arn))) throw notFound();
+        return { TagDescriptions: ResourceArns.map((ResourceArn) => ({ ResourceArn, Tags: tagsOf(ResourceArn) })) };
+      });
+    const split = awsTrafficSplit({
+      elb: new ElasticLoadBalancingV2Client({ region: 'us-east-1' }),
+      asg: new AutoScalingClient({ region: 'us-east-1' }),
+      sleep: async () => undefined,
+      targetGroupsTag: 'slipway:target-groups',
+      describeGroup: async () => undefined,
+      enable: async () => undefined,
+      disable: async () => undefined,
+      suspend: async () => undefined,
+      suspended: () => false,
+      changed: () => undefined,
+      logger: { warn: (...args: unknown[]) => void warned.push(args) },
+    });
+    return { elb, asg, split, warned };
+  }
+
+  it('sweeps the rest when one target group was deleted between the listing and DescribeTags (AWS: TargetGroupNotFound for the call)', async () => {
+    const { elb, asg, split } = leftovers([GONE, LEFT], [GONE]);
+    expect(await split.sweepTrafficSplits!({ graceMs: 3_600_000 })).toEqual(['search-prod-v004']);
+    expect(elb.commandCalls(DeleteTargetGroupCommand).map((c) => c.args[0].input.TargetGroupArn)).toEqual([LEFT]);
+    elb.restore();
+    asg.restore();
+  });
+
+  it('reads every page of target groups (moto answers one) and asks their tags 20 at a time', async () => {
+    const arns = Array.from({ length: 25 }, (_, i) => LEFT.replace(/v004\/4$/, `v1${String(i).padStart(2, '0')}/${i}`));
+    const { elb, asg, split } = leftovers(arns);
+    elb.on(DescribeTargetGroupsCommand).callsFake((input: { Names?: string[]; Marker?: string }) => {
+      if (input.Names) return { TargetGroups: [{ TargetGroupArn: CLUSTER, LoadBalancerArns: [LB] }] };
+      const page = input.Marker ? arns.slice(12) : arns.slice(0, 12);
+      return {
+        TargetGroups: page.map((TargetGroupArn) => ({ TargetGroupArn, LoadBalancerArns: [] })),
+        ...(input.Marker ? {} : { NextMarker: 'm' }),
+      };
+    });
+    expect(await split.sweepTrafficSplits!({ graceMs: 3_600_000 })).toHaveLength(25);
+    expect(elb.commandCalls(DescribeTagsCommand).map((c) => c.args[0].input.ResourceArns!.length)).toEqual([20, 5]);
+    elb.restore();
+    asg.restore();
+  });
+
+  it('sweeps the others when one cannot be deleted (AccessDenied), and says which', async () => {
+    const { elb, asg, split, warned } = leftovers([LEFT, LEFT2]);
+    elb
+      .on(DeleteTargetGroupCommand, { TargetGroupArn: LEFT })
+      .rejects(Object.assign(new Error('not authorized to perform DeleteTargetGroup'), { name: 'AccessDenied' }));
+    expect(await split.sweepTrafficSplits!({ graceMs: 3_600_000 })).toEqual(['search-prod-v005']);
+    expect(JSON.stringify(warned)).toMatch(/search-prod-v004/);
+    elb.restore();
+    asg.restore();
   });
 });

@@ -32,13 +32,15 @@ import {
   ModifyTargetGroupAttributesCommand,
   type Action as ElbAction,
   type ElasticLoadBalancingV2Client,
+  type Tag as ElbTag,
+  type TagDescription,
   type TargetGroup as ElbTargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ConflictError, NotFoundError } from '@slipway/core';
+import { ConflictError, NotFoundError, type Logger } from '@slipway/core';
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { CloudProvider } from '../provider.js';
-import { errorName, orNothing, retryEventually, type Sleep } from './retry.js';
+import { errorName, isNotFound, orNothing, retryEventually, type Sleep } from './retry.js';
 
 /** On a split's target group: the cluster's target group it was split from. */
 export const SPLIT_TAG = 'slipway:split-of';
@@ -91,6 +93,8 @@ export interface TrafficSplitOptions {
   suspended(group: AutoScalingGroup): boolean;
   /** Forgets what the provider keeps of groups (its snapshot). */
   changed(): void;
+  /** Where the sweep says what it could not do. */
+  logger: Pick<Logger, 'warn'>;
 }
 
 type SplitMethods = Required<
@@ -293,6 +297,73 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
     return false;
   }
 
+  /**
+   * The tags of each of `arns` (at most DescribeTags' 20). AWS fails the whole call when one of
+   * them was deleted since it was listed (TargetGroupNotFound; moto answers it without tags):
+   * then each is asked alone, and one gone is left out.
+   */
+  async function tagsOfEach(arns: string[]): Promise<TagDescription[]> {
+    try {
+      return (await elb.send(new DescribeTagsCommand({ ResourceArns: arns }))).TagDescriptions ?? [];
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      const each: TagDescription[] = [];
+      for (const arn of arns) {
+        const alone = await orNothing(() => elb.send(new DescribeTagsCommand({ ResourceArns: [arn] })));
+        each.push(...(alone?.TagDescriptions ?? []));
+      }
+      return each;
+    }
+  }
+
+  /**
+   * One target group the sweep found: deleted when it is a split's as Slipway makes one (tagged
+   * with the cluster's target group and its server group, and named after that group), no
+   * listener or group uses it, and it has been unused for `graceMs`. Answers whether it was.
+   */
+  async function sweepOne(arn: string, tags: ElbTag[], { graceMs, now }: { graceMs: number; now: number }) {
+    const tag = (key: string) => tags.find((t) => t.Key === key)?.Value;
+    const from = tag(SPLIT_TAG);
+    const groupName = tag(GROUP_TAG);
+    const name = tgName(arn);
+    // Never a target group Slipway did not make for a split: another team's tag of that name alone is not enough.
+    if (from === undefined || !groupName || name !== splitTargetGroupName(groupName)) return false;
+    const group = await options.describeGroup(groupName);
+    const gone = !group || group.Status === 'Delete in progress';
+    const attached = (group?.TargetGroupARNs ?? []).includes(arn);
+    const named = (group?.Tags?.find((t) => t.Key === targetGroupsTag)?.Value ?? '').split(',').includes(name);
+    if (!gone && (attached || named)) return false;
+    if (await routed(arn, from)) return false;
+    // Unused since the sweep first saw it so (written on it: every orchestrator counts from
+    // then), or since the drain began when a split's end was cut short.
+    let since = Number(tag(UNUSED_TAG));
+    if (!Number.isFinite(since)) {
+      since = now;
+      await orNothing(() =>
+        elb.send(new AddTagsCommand({ ResourceArns: [arn], Tags: [{ Key: UNUSED_TAG, Value: String(now) }] })),
+      );
+    }
+    const drained = Number(tag(DRAIN_TAG));
+    if (now - Math.max(since, Number.isFinite(drained) ? drained : 0) < graceMs) return false;
+    if (group && attached)
+      await orNothing(() =>
+        asg.send(
+          new DetachLoadBalancerTargetGroupsCommand({
+            AutoScalingGroupName: group.AutoScalingGroupName,
+            TargetGroupARNs: [arn],
+          }),
+        ),
+      );
+    try {
+      await orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn })));
+      return true;
+    } catch (error) {
+      // A listener took it up since it was read: it is in use, and stays.
+      if (/ResourceInUse/.test(errorName(error))) return false;
+      throw error;
+    }
+  }
+
   return {
     async whyNotSplit(from, group) {
       const cluster = await clusterTargetGroup(from);
@@ -451,44 +522,17 @@ export function awsTrafficSplit(options: TrafficSplitOptions): SplitMethods {
       const removed: string[] = [];
       for (let i = 0; i < unused.length; i += TAGS_PER_CALL) {
         const arns = unused.slice(i, i + TAGS_PER_CALL).map((t) => t.TargetGroupArn!);
-        const described = await elb.send(new DescribeTagsCommand({ ResourceArns: arns }));
-        for (const { ResourceArn: arn, Tags = [] } of described.TagDescriptions ?? []) {
-          const tag = (key: string) => Tags.find((t) => t.Key === key)?.Value;
-          // Never a target group Slipway did not make for a split.
-          if (!arn || tag(SPLIT_TAG) === undefined) continue;
-          const name = tgName(arn);
-          const group = await options.describeGroup(tag(GROUP_TAG) ?? name);
-          const gone = !group || group.Status === 'Delete in progress';
-          const attached = (group?.TargetGroupARNs ?? []).includes(arn);
-          const named = (group?.Tags?.find((t) => t.Key === targetGroupsTag)?.Value ?? '').split(',').includes(name);
-          if (!gone && (attached || named)) continue;
-          if (await routed(arn, tag(SPLIT_TAG)!)) continue;
-          // Unused since the sweep first saw it so (written on it: every orchestrator counts from
-          // then), or since the drain began when a split's end was cut short.
-          let since = Number(tag(UNUSED_TAG));
-          if (!Number.isFinite(since)) {
-            since = now;
-            await orNothing(() =>
-              elb.send(new AddTagsCommand({ ResourceArns: [arn], Tags: [{ Key: UNUSED_TAG, Value: String(now) }] })),
-            );
-          }
-          const drained = Number(tag(DRAIN_TAG));
-          if (now - Math.max(since, Number.isFinite(drained) ? drained : 0) < graceMs) continue;
-          if (group && attached)
-            await orNothing(() =>
-              asg.send(
-                new DetachLoadBalancerTargetGroupsCommand({
-                  AutoScalingGroupName: group.AutoScalingGroupName,
-                  TargetGroupARNs: [arn],
-                }),
-              ),
-            );
+        for (const { ResourceArn: arn, Tags = [] } of await tagsOfEach(arns)) {
+          if (!arn) continue;
+          // One that fails (refused by a policy, throttled past every retry) is said and left for
+          // the next sweep; it never stops the others' (the same one would stop every sweep).
           try {
-            await orNothing(() => elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn })));
-            removed.push(name);
+            if (await sweepOne(arn, Tags, { graceMs, now })) removed.push(tgName(arn));
           } catch (error) {
-            // A listener took it up since it was read: it is in use, and stays.
-            if (!/ResourceInUse/.test(errorName(error))) throw error;
+            options.logger.warn(
+              { err: error, targetGroup: tgName(arn) },
+              "a leftover split's target group could not be swept; tried again next sweep",
+            );
           }
         }
       }

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { lockKeyOf } from '@slipway/core/redis';
 import type { CloudProvider } from '@slipway/cloud';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
-import { scaleDownRetained, startRetentionSweep } from './retention.js';
+import { scaleDownRetained, startRetentionSweep, sweepLeftoverSplits, type RetentionDeps } from './retention.js';
 import { ended, logger, orchestratorFixture, TOKENS, type OrchestratorFixture } from '../deployments/runner.fixture.js';
 
 // Issue 25 item 10: retained groups scaled to zero after scaleDownAfterSeconds, and back up by an
@@ -256,5 +256,38 @@ describe("leftover traffic splits' target groups", () => {
     } finally {
       sweeper.close();
     }
+  });
+});
+
+describe("the leftover splits' sweep across regions", () => {
+  it('sweeps every region though one fails (a region denied or unreachable never stops the others)', async () => {
+    const swept: string[] = [];
+    const warned: unknown[] = [];
+    const cloudIn = (region: string) =>
+      ({
+        sweepTrafficSplits: async () => {
+          if (region === 'eu-west-1') throw new Error('AccessDenied: elasticloadbalancing:DescribeTargetGroups');
+          swept.push(region);
+          return [];
+        },
+      }) as unknown as CloudProvider;
+    const clouds = new Map(['us-east-1', 'eu-west-1', 'ap-south-1'].map((r) => [r, cloudIn(r)]));
+    const deps = {
+      cloud: clouds.get('us-east-1')!,
+      regions: { kind: 'aws', defaultRegion: 'us-east-1', forRegion: (r?: string) => clouds.get(r ?? 'us-east-1')! },
+      store: {
+        clusters: async () => [
+          { service: 'a', env: 'prod' },
+          { service: 'b', env: 'prod' },
+        ],
+        list: async ({ service }: { service: string }) => ({
+          items: [{ context: { params: { region: service === 'a' ? 'eu-west-1' : 'ap-south-1' } } }],
+        }),
+      },
+      logger: { ...logger, warn: (...args: unknown[]) => void warned.push(args) },
+    } as unknown as RetentionDeps;
+    await sweepLeftoverSplits(deps, 1000);
+    expect(swept).toEqual(['us-east-1', 'ap-south-1']);
+    expect(JSON.stringify(warned)).toMatch(/eu-west-1/);
   });
 });

@@ -102,9 +102,18 @@ export async function sweepLeftoverSplits(deps: RetentionDeps, graceMs: number):
   }
   const removed: string[] = [];
   for (const [cloud, region] of providers) {
-    const gone = (await cloud.sweepTrafficSplits?.({ graceMs })) ?? [];
-    if (gone.length) deps.logger.info({ region, targetGroups: gone }, "leftover traffic splits' target groups deleted");
-    removed.push(...gone);
+    // One region refused (denied there, unreachable) is said and tried next sweep; never the others'.
+    try {
+      const gone = (await cloud.sweepTrafficSplits?.({ graceMs })) ?? [];
+      if (gone.length)
+        deps.logger.info({ region, targetGroups: gone }, "leftover traffic splits' target groups deleted");
+      removed.push(...gone);
+    } catch (error) {
+      deps.logger.warn(
+        { err: error, region: region ?? 'default' },
+        `leftover traffic splits' sweep failed in ${region ?? 'the default region'}; tried again next sweep`,
+      );
+    }
   }
   return removed;
 }
