@@ -1,4 +1,4 @@
-import { answer, CliError, client } from '../api.js';
+import { answer, CliError, client, unreachable } from '../api.js';
 import { compare, printDiff } from '../diff.js';
 import { METADATA_KEY, METADATA_KEY_RULE, serviceName } from '@slipway/grammar';
 import { grammar, knownService, nearest, serviceNames } from '../names.js';
@@ -6,6 +6,11 @@ import { bold, dim, line, show, table, type GlobalOptions } from '../output.js';
 import { ask, choose } from '../prompt.js';
 
 const metadata = () => client('metadata');
+/** A call whose answer is read here (a 404, a 412), not by `answer`: no connection is said as `answer` says it. */
+const reached = <T>(call: Promise<T>) =>
+  call.catch((error: unknown) => {
+    throw unreachable('metadata', error);
+  });
 
 /** `replicas=3` is a number, `tags=["a"]` an array, `owner=team` a string. */
 export function parseAssignment(text: string): [string, unknown] {
@@ -74,7 +79,7 @@ const command = (verb: string, service: string, assignments: string[]) =>
 export async function set(name: string | undefined, assignments: string[], options: GlobalOptions): Promise<void> {
   const service = name ?? (await choose('service', serviceNames));
   const pairs = checked(service, assignments, 'set');
-  const existing = await metadata().GET('/services/{name}', { params: { path: { name: service } } });
+  const existing = await reached(metadata().GET('/services/{name}', { params: { path: { name: service } } }));
   if (!existing.data) {
     if (existing.response.status !== 404) await answer(Promise.resolve(existing), 'metadata');
     const near = nearest(service, await serviceNames());
@@ -106,7 +111,7 @@ export async function add(name: string | undefined, assignments: string[], optio
   const registered = () =>
     new CliError(`${service} is registered already: change it with ${command('set', service, assignments)}`);
   // If-Match "0": only if there is no such service, in the same step as the write (a second add racing loses).
-  const written = await patch(service, wanted, '"0"');
+  const written = await reached(patch(service, wanted, '"0"'));
   if (written.response.status === 412) throw registered();
   const result = await answer(Promise.resolve(written), 'metadata');
   show(options, result, () => {
