@@ -12,6 +12,7 @@ import { grammar, knownServices, resolveTarget } from '../names.js';
 import { confirmation, printPreview } from '../preview.js';
 import { durationSeconds as duration, looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
+import { keepsRunningOnInterrupt } from './follow.js';
 
 interface ReleaseOptions extends GlobalOptions {
   message?: string;
@@ -69,6 +70,14 @@ async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions
         ),
       ),
     );
+    // A promotion's --after: said with its time, not an hour of silence.
+    const from = release.items.find((i) => i.promotedFrom)?.promotedFrom?.env;
+    if (release.state === 'waiting' && release.notBefore)
+      line(
+        yellow(
+          `  waiting until ${release.notBefore.slice(11, 19)} UTC: a promotion starts once its image has served in ${from ?? 'its environment'} that long (--after)`,
+        ),
+      );
   }
   await watchRelease(started.id, options);
 }
@@ -140,6 +149,26 @@ export async function deployToSyncSet(
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
 export async function watchRelease(id: string, options: GlobalOptions = {}): Promise<void> {
   const notice = outageNotice('the release');
+  const stop = keepsRunningOnInterrupt(
+    `Release ${id}`,
+    `slipway watch ${id}  (or stop it: slipway release-cancel ${id})`,
+  );
+  try {
+    await followRelease(id, options, notice);
+  } finally {
+    stop();
+  }
+  const done = await answerPatiently(
+    () => orchestrator().GET('/releases/{id}', { params: { path: { id } } }),
+    'orchestrator',
+    notice,
+  );
+  if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
+  // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
+  if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);
+}
+
+async function followRelease(id: string, options: GlobalOptions, notice: (why: string) => void): Promise<void> {
   for await (const { event, data, at } of recordEvents('release', id, { ...options, notice })) {
     const wave = `wave ${Number(data.wave) + 1}`;
     const where = `${data.service} ${data.env}`;
@@ -159,14 +188,6 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     else if (event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
     else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event)) line(`${at} ${event}`);
   }
-  const done = await answerPatiently(
-    () => orchestrator().GET('/releases/{id}', { params: { path: { id } } }),
-    'orchestrator',
-    notice,
-  );
-  if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
-  // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
-  if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);
 }
 
 async function getRelease(id: string) {
