@@ -186,7 +186,8 @@ async function followRelease(id: string, options: GlobalOptions, notice: (why: s
     else if (event === 'wave-finished' && data.bakeUntil)
       line(`${at} ${wave} done; baking until ${String(data.bakeUntil).slice(11, 19)}`);
     else if (event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
-    else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event)) line(`${at} ${event}`);
+    else if (event === 'cancel-requested') line(`${at} cancel asked${data.by ? ` by ${data.by}` : ''}`);
+    else if (['paused', 'resumed', 'started'].includes(event)) line(`${at} ${event}${data.by ? ` by ${data.by}` : ''}`);
   }
 }
 
