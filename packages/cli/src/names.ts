@@ -3,7 +3,7 @@
  * terminal), refused in words when malformed (exit 2), and an error naming the nearest known
  * name when there is no such thing (exit 1) — before any command acts on them.
  */
-import { envName, GrammarError, imageOrVersion, serviceName } from '@slipway/grammar';
+import { durationSeconds, envName, GrammarError, imageOrVersion, serviceName } from '@slipway/grammar';
 import { answer, client } from './api.js';
 import { CliError } from './errors.js';
 import { choose } from './prompt.js';
@@ -14,6 +14,17 @@ export function grammar<T>(read: () => T): T {
     return read();
   } catch (error) {
     if (error instanceof GrammarError) throw new CliError(error.message, true);
+    throw error;
+  }
+}
+
+/** An option's duration (`--burn-in 2m`: 120), or a usage error naming the option; undefined when not given. */
+export function optionSeconds(option: string, given: string | undefined): number | undefined {
+  if (given === undefined) return undefined;
+  try {
+    return durationSeconds(given);
+  } catch (error) {
+    if (error instanceof GrammarError) throw new CliError(`${option} ${error.message}`, true);
     throw error;
   }
 }

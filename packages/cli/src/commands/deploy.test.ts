@@ -104,3 +104,15 @@ describe('slipway deploy', () => {
     expect(asked).not.toContain('POST /deployments');
   });
 });
+
+describe('slipway deploy --burn-in', () => {
+  it('takes seconds as --after takes a duration (30, 30s, 2m), and refuses anything else in its own words, asking nothing', async () => {
+    await deploy('search', 'prod', '1.4.0', { message: 'why', wait: false, json: true, burnIn: '2m' });
+    expect(JSON.parse(lastBody).params).toEqual({ strategy: { burnInSeconds: 120 } });
+    asked.splice(0);
+    const refused = deploy('search', 'prod', '1.4.0', { message: 'why', wait: false, json: true, burnIn: 'abc' });
+    await expect(refused).rejects.toThrow('--burn-in abc: a duration such as 90s, 15m, 1h or 2d');
+    await expect(refused).rejects.toMatchObject({ usage: true });
+    expect(asked).toEqual([]);
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { answer, CliError, client } from '../api.js';
 import { looksLikeImage, serviceName } from '@slipway/grammar';
-import { grammar, knownEnv, knownService, resolveTarget, wellFormedImage } from '../names.js';
+import { grammar, knownEnv, knownService, optionSeconds, resolveTarget, wellFormedImage } from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { confirmation, printPreview, type Preview } from '../preview.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
@@ -95,6 +95,7 @@ async function target(service: string | undefined, env: string | undefined) {
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
   if (image) wellFormedImage(image);
+  const burnIn = optionSeconds('--burn-in', options.burnIn);
   const { name, resolved } = await target(service, env);
   // A sync set's name is a release to its clusters, as the orchestrator resolves it for every face.
   if (resolved?.kind === 'set') {
@@ -124,7 +125,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     image: chosen,
     ...(options.ref ? { configRef: options.ref } : {}),
     ...(options.strategy ? { strategy: options.strategy } : {}),
-    ...(options.burnIn !== undefined ? { params: { strategy: { burnInSeconds: Number(options.burnIn) } } } : {}),
+    ...(burnIn !== undefined ? { params: { strategy: { burnInSeconds: burnIn } } } : {}),
   };
   const preview = await answer(orchestrator().POST('/deployments/preview', { body }), 'orchestrator').catch(
     async (error: unknown) => {

@@ -8,9 +8,9 @@ import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
 import { outageNotice, recordEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
-import { grammar, knownServices, resolveTarget } from '../names.js';
+import { grammar, knownServices, optionSeconds, resolveTarget } from '../names.js';
 import { confirmation, printPreview } from '../preview.js';
-import { durationSeconds as duration, looksLikeImage, releaseItem } from '@slipway/grammar';
+import { looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
 import { keepsRunningOnInterrupt } from './follow.js';
 
@@ -38,12 +38,13 @@ export const parseItem = (spec: string) => grammar(() => releaseItem(spec));
  * confirmation and follows it.
  */
 async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions, verb = 'release'): Promise<void> {
+  const bake = optionSeconds('--bake', options.bake);
   const message = options.message ?? (await ask('Why (the release message)', '-m MESSAGE (why: the release message)'));
   const request: ReleaseBody = {
     message,
     ...(options.env ? { env: options.env } : {}),
     ...(options.onFailure ? { onFailure: options.onFailure } : {}),
-    ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
+    ...(bake !== undefined ? { bakeSeconds: bake } : {}),
     ...(options.force ? { force: true } : {}),
     ...(options.allowDowngrade ? { allowDowngrade: true } : {}),
     ...body,
@@ -96,7 +97,7 @@ export async function promote(
   to: string,
   options: ReleaseOptions & { after?: string } = {},
 ): Promise<void> {
-  const after = options.after === undefined ? undefined : durationSeconds(options.after);
+  const after = optionSeconds('--after', options.after);
   await knownServices([service]);
   await start(
     { items: [{ service, from, env: to, ...(after !== undefined ? { afterSeconds: after } : {}) }] },
@@ -107,9 +108,6 @@ export async function promote(
     'promote',
   );
 }
-
-/** `90`, `90s`, `15m`, `1h`, `2d` → seconds. */
-export const durationSeconds = (text: string) => grammar(() => duration(text));
 
 /**
  * `slipway deploy search live img-…` when `live` is a sync set: a release of that image to every
@@ -140,8 +138,8 @@ export async function deployToSyncSet(
     });
   }
   // deploy's --burn-in holds for every cluster's deployment, as it does for one.
-  const params =
-    options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
+  const burnIn = optionSeconds('--burn-in', options.burnIn);
+  const params = burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: burnIn } } };
   const what = looksLikeImage(image) ? { image } : { version: image };
   await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy');
 }
