@@ -4,6 +4,7 @@
  * name when there is no such thing (exit 1) — before any command acts on them.
  */
 import { durationSeconds, envName, GrammarError, imageOrVersion, serviceName } from '@slipway/grammar';
+import { syncSets } from '@slipway/metadata-api';
 import { answer, client } from './api.js';
 import { CliError } from './errors.js';
 import { choose } from './prompt.js';
@@ -103,6 +104,25 @@ export async function knownEnv(service: string, given?: string): Promise<string>
     );
   }
   return given;
+}
+
+/**
+ * An environment or a sync set of the service, as a deploy, release or promote takes it; else an
+ * error naming the nearest of both (asked only once a request was refused: no request otherwise).
+ */
+export async function knownTarget(service: string, given: string): Promise<string> {
+  wellFormed('environment', given);
+  const [envs, registered] = await Promise.all([
+    environments(service),
+    answer(client('metadata').GET('/services/{name}', { params: { path: { name: service } } }), 'metadata'),
+  ]);
+  const sets = [...syncSets(registered.metadata).keys()];
+  if (envs.includes(given) || sets.includes(given)) return given;
+  const near = nearest(given, [...envs, ...sets]);
+  const has = `${envs.join(', ') || 'no environment'}${sets.length ? `; sync set${sets.length > 1 ? 's' : ''} ${sets.join(', ')}` : ''}`;
+  throw new CliError(
+    `${service} has no environment or sync set ${given}${near ? `; did you mean ${near}?` : ''} (it has ${has})`,
+  );
 }
 
 /**

@@ -25,7 +25,10 @@ const PREVIEW = {
 
 function answer(method: string, path: string): [number, unknown] {
   if (path.startsWith('/services?')) return [200, { items: [{ name: 'search' }] }];
-  if (path === '/services/search') return [200, { name: 'search', metadata: {} }];
+  if (path === '/services/search')
+    return [200, { name: 'search', metadata: { clusters: { live: ['prod-a', 'prod-b'] } } }];
+  if (path === '/services/search/names/liv')
+    return [200, { service: 'search', name: 'liv', kind: 'cluster', clusters: ['liv'] }];
   if (path === '/services/search/names/prod')
     return [200, { service: 'search', name: 'prod', kind: 'cluster', clusters: ['prod'] }];
   if (path === '/config/search') return [200, { service: 'search', environments: ['prod', 'staging'] }];
@@ -45,9 +48,19 @@ function answer(method: string, path: string): [number, unknown] {
       { type: 'about:blank', title: 'Unprocessable', status: 422, detail: 'service nosuch is not registered' },
     ];
   if (method === 'POST' && path === '/deployments/preview')
-    return lastBody.includes('img-none')
-      ? [422, { type: 'about:blank', title: 'Unprocessable', status: 422, detail: 'no image img-none' }]
-      : [200, PREVIEW];
+    return lastBody.includes('"liv"')
+      ? [
+          422,
+          {
+            type: 'about:blank',
+            title: 'Unprocessable',
+            status: 422,
+            detail: 'no configuration repository search-liv',
+          },
+        ]
+      : lastBody.includes('img-none')
+        ? [422, { type: 'about:blank', title: 'Unprocessable', status: 422, detail: 'no image img-none' }]
+        : [200, PREVIEW];
   if (method === 'POST' && path === '/deployments') return [202, { id: 'dep-abc123', state: 'queued' }];
   return [404, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${method} ${path}` }];
 }
@@ -102,6 +115,12 @@ describe('slipway deploy', () => {
       'search has no image img-none (slipway images search)',
     );
     expect(asked).not.toContain('POST /deployments');
+  });
+
+  it('names the nearest environment or sync set for a typo of a sync set', async () => {
+    await expect(deploy('search', 'liv', '1.4.0', { message: 'why', wait: false, json: true })).rejects.toThrow(
+      'search has no environment or sync set liv; did you mean live? (it has prod, staging; sync set live)',
+    );
   });
 });
 

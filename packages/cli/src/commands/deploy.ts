@@ -5,7 +5,15 @@
  */
 import { answer, CliError, client } from '../api.js';
 import { looksLikeImage, serviceName } from '@slipway/grammar';
-import { grammar, knownEnv, knownService, optionSeconds, resolveTarget, wellFormedImage } from '../names.js';
+import {
+  grammar,
+  knownEnv,
+  knownService,
+  knownTarget,
+  optionSeconds,
+  resolveTarget,
+  wellFormedImage,
+} from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { confirmation, printPreview, type Preview } from '../preview.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
@@ -130,7 +138,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
   const preview = await answer(orchestrator().POST('/deployments/preview', { body }), 'orchestrator').catch(
     async (error: unknown) => {
       // Refused: an environment or image that does not exist is said as the CLI always said it.
-      await knownEnv(name, environmentName);
+      await knownTarget(name, environmentName);
       if (image && looksLikeImage(image)) await imageFor(name, image);
       throw error;
     },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { createServer, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { promote } from './release.js';
+import { promote, release } from './release.js';
 
 /**
  * A promotion as a person follows it, against a stand-in platform: one service, search (prod and
@@ -56,12 +56,24 @@ beforeAll(async () => {
       res.end(JSON.stringify(body));
     };
     const path = req.url!;
-    req.resume();
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => route(path, body, json, res));
+  });
+  function route(path: string, body: string, json: (status: number, body: unknown) => void, res: ServerResponse) {
     if (path.startsWith('/services?')) return json(200, { items: [{ name: 'search', metadata: {} }] });
     if (path === '/services/search')
       return json(200, { name: 'search', metadata: { clusters: { live: ['prod-a', 'prod-b'] } } });
     if (path === '/config/search')
       return json(200, { service: 'search', environments: ['prod', 'prod-a', 'prod-b', 'staging'] });
+    // The orchestrator's refusal of a name that is not one, in its words.
+    const unknown = /"(stagin|prd|liv)"/.exec(body)?.[1];
+    if (path === '/releases/preview' && unknown)
+      return json(422, {
+        status: 422,
+        title: 'Unprocessable',
+        detail: `the release cannot start: search-${unknown}: no configuration repository search-${unknown}`,
+      });
     if (path === '/releases/preview') return json(200, PREVIEW);
     if (path === '/releases') return json(202, RELEASE);
     // Waiting until its stream ends, as the release does until its time.
@@ -73,7 +85,7 @@ beforeAll(async () => {
       return onStream();
     }
     json(404, { status: 404, title: 'Not Found', detail: `no route ${path}` });
-  });
+  }
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -124,5 +136,21 @@ describe('Ctrl-C while a promotion (a release) is followed', () => {
     expect(said).toContain(
       'Release rel-abc123 keeps running. Follow it again: slipway watch rel-abc123  (or stop it: slipway release-cancel rel-abc123)',
     );
+  });
+});
+
+describe('a typo in an environment or sync set name', () => {
+  it('is said with the nearest environment or sync set, as deploy says it, where the orchestrator names a repository', async () => {
+    const options = { message: 'x', yes: true };
+    await expect(promote('search', 'stagin', 'prod', options)).rejects.toThrow(
+      'search has no environment stagin; did you mean staging? (it has prod, prod-a, prod-b, staging)',
+    );
+    await expect(promote('search', 'staging', 'prd', options)).rejects.toThrow(
+      'search has no environment or sync set prd; did you mean prod? (it has prod, prod-a, prod-b, staging; sync set live)',
+    );
+    await expect(release(['search@1.4.0'], { ...options, env: 'liv' })).rejects.toThrow(
+      'search has no environment or sync set liv; did you mean live?',
+    );
+    restore();
   });
 });

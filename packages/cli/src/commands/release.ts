@@ -8,7 +8,7 @@ import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
 import { outageNotice, recordEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
-import { grammar, knownServices, optionSeconds, resolveTarget } from '../names.js';
+import { grammar, knownEnv, knownServices, knownTarget, optionSeconds, resolveTarget } from '../names.js';
 import { confirmation, printPreview } from '../preview.js';
 import { looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
@@ -37,7 +37,12 @@ export const parseItem = (spec: string) => grammar(() => releaseItem(spec));
  * what it skips and why), confirms production (asked, or --yes), then starts it carrying that
  * confirmation and follows it.
  */
-async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions, verb = 'release'): Promise<void> {
+async function start(
+  body: Omit<ReleaseBody, 'message'>,
+  options: ReleaseOptions,
+  verb = 'release',
+  names: () => Promise<unknown> = () => Promise.resolve(),
+): Promise<void> {
   const bake = optionSeconds('--bake', options.bake);
   const message = options.message ?? (await ask('Why (the release message)', '-m MESSAGE (why: the release message)'));
   const request: ReleaseBody = {
@@ -49,7 +54,13 @@ async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions
     ...(options.allowDowngrade ? { allowDowngrade: true } : {}),
     ...body,
   };
-  const preview = await answer(orchestrator().POST('/releases/preview', { body: request }), 'orchestrator');
+  const preview = await answer(orchestrator().POST('/releases/preview', { body: request }), 'orchestrator').catch(
+    async (error: unknown) => {
+      // Refused: a name that is not one is said with the nearest, as deploy says it.
+      await names();
+      throw error;
+    },
+  );
   printPreview(preview, options);
   const confirm = await confirmation(preview, options, verb);
   const started = await answer(orchestrator().POST('/releases', { body: { ...request, confirm } }), 'orchestrator');
@@ -88,7 +99,10 @@ export async function release(specs: string[], options: ReleaseOptions = {}): Pr
   const items = specs.map(parseItem);
   // A typo is named with the nearest registered service (the orchestrator's refusal cannot).
   await knownServices([...new Set(items.map((i) => i.service))]);
-  await start({ env: options.env ?? 'prod', items }, options);
+  const env = options.env ?? 'prod';
+  await start({ env, items }, options, 'release', () =>
+    Promise.all([...new Set(items.map((i) => i.service))].map((service) => knownTarget(service, env))),
+  );
 }
 
 export async function promote(
@@ -106,6 +120,10 @@ export async function promote(
       message: options.message ?? `Promote ${service} from ${from} to ${to}`,
     },
     'promote',
+    async () => {
+      await knownEnv(service, from);
+      await knownTarget(service, to);
+    },
   );
 }
 
