@@ -75,7 +75,13 @@ beforeAll(async () => {
         detail: `the release cannot start: search-${unknown}: no configuration repository search-${unknown}`,
       });
     if (path === '/releases/preview') return json(200, PREVIEW);
-    if (path === '/releases') return json(202, RELEASE);
+    if (path === '/releases' && body.includes('"message":"nothing"'))
+      return json(200, {
+        id: 'rel-abc123',
+        state: 'skipped',
+        reason: 'nothing to change: search prod already runs img-search-1 (1.4.0)',
+      });
+    if (path === '/releases') return json(202, { id: RELEASE.id, state: RELEASE.state });
     // Waiting until its stream ends, as the release does until its time.
     if (path === '/releases/rel-abc123') return json(200, events ? { ...RELEASE, state: 'succeeded' } : RELEASE);
     if (path === '/releases/rel-abc123/events') {
@@ -152,5 +158,23 @@ describe('a typo in an environment or sync set name', () => {
       'search has no environment or sync set liv; did you mean live?',
     );
     restore();
+  });
+});
+
+describe('slipway promote --no-wait', () => {
+  it('prints the id alone on stdout, and says on stderr that a promotion that changes nothing ended skipped, and why', async () => {
+    await promote('search', 'staging', 'prod', { message: 'nothing', yes: true, wait: false }).finally(restore);
+    expect(out.join('')).toBe('rel-abc123\n');
+    expect(err.join('')).toContain(
+      'slipway: rel-abc123 skipped: nothing to change: search prod already runs img-search-1 (1.4.0)\n',
+    );
+  });
+
+  it('says a promotion that waits its --after waits, and how to follow it', async () => {
+    await promote('search', 'staging', 'prod', { message: 'later', after: '1h', yes: true, wait: false }).finally(
+      restore,
+    );
+    expect(out.join('')).toBe('rel-abc123\n');
+    expect(err.join('')).toContain('slipway: rel-abc123 is waiting (--after): slipway watch rel-abc123 follows it\n');
   });
 });

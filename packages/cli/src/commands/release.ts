@@ -65,7 +65,14 @@ async function start(
   const confirm = await confirmation(preview, options, verb);
   const started = await answer(orchestrator().POST('/releases', { body: { ...request, confirm } }), 'orchestrator');
   if (options.wait === false) {
-    show(options, started, () => line(started.id));
+    // stdout stays the id (for scripts); what it will do, or did already, is said beside it.
+    show(options, started, () => {
+      line(started.id);
+      if (started.state === 'skipped')
+        process.stderr.write(`slipway: ${started.id} skipped${'reason' in started ? `: ${started.reason}` : ''}\n`);
+      else if (started.state === 'waiting')
+        process.stderr.write(`slipway: ${started.id} is waiting (--after): slipway watch ${started.id} follows it\n`);
+    });
     return;
   }
   const release = await getRelease(started.id);
