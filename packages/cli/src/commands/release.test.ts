@@ -66,6 +66,18 @@ beforeAll(async () => {
       return json(200, { name: 'search', metadata: { clusters: { live: ['prod-a', 'prod-b'] } } });
     if (path === '/config/search')
       return json(200, { service: 'search', environments: ['prod', 'prod-a', 'prod-b', 'staging'] });
+    if (path === '/images?service=search&kind=service')
+      return json(200, {
+        items: [
+          { id: 'img-search-1', kind: 'service', service: 'search', version: '1.4.0', createdAt: RELEASE.createdAt },
+        ],
+      });
+    if (path === '/releases/preview' && body.includes('"version":"1.4"'))
+      return json(422, {
+        status: 422,
+        title: 'Unprocessable',
+        detail: 'the release cannot start: no image of search 1.4: bake it first',
+      });
     // The orchestrator's refusal of a name that is not one, in its words.
     const unknown = /"(stagin|prd|liv)"/.exec(body)?.[1];
     if (path === '/releases/preview' && unknown)
@@ -98,6 +110,7 @@ beforeAll(async () => {
   process.env.SLIPWAY_ORCHESTRATOR_URL = url;
   process.env.SLIPWAY_METADATA_URL = url;
   process.env.SLIPWAY_CONFIG_URL = url;
+  process.env.SLIPWAY_BAKING_URL = url;
   process.env.SLIPWAY_TOKEN = 'test-token';
 });
 afterAll(() => new Promise((resolve) => server.close(resolve)));
@@ -145,7 +158,7 @@ describe('Ctrl-C while a promotion (a release) is followed', () => {
   });
 });
 
-describe('a typo in an environment or sync set name', () => {
+describe('a typo in an environment or sync set name, or a version', () => {
   it('is said with the nearest environment or sync set, as deploy says it, where the orchestrator names a repository', async () => {
     const options = { message: 'x', yes: true };
     await expect(promote('search', 'stagin', 'prod', options)).rejects.toThrow(
@@ -156,6 +169,9 @@ describe('a typo in an environment or sync set name', () => {
     );
     await expect(release(['search@1.4.0'], { ...options, env: 'liv' })).rejects.toThrow(
       'search has no environment or sync set liv; did you mean live?',
+    );
+    await expect(release(['search@1.4'], options)).rejects.toThrow(
+      'search has no image of version 1.4; did you mean 1.4.0? Or bake it with slipway bake search 1.4',
     );
     restore();
   });

@@ -12,6 +12,7 @@ import { grammar, knownEnv, knownServices, knownTarget, optionSeconds, resolveTa
 import { confirmation, printPreview } from '../preview.js';
 import { looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
+import { imageIn, serviceImages } from '../releases.js';
 import { keepsRunningOnInterrupt } from './follow.js';
 
 interface ReleaseOptions extends GlobalOptions {
@@ -101,15 +102,24 @@ async function start(
   await watchRelease(started.id, options);
 }
 
+/** Each item's image or version, said as deploy says it (the nearest version) when its service has none such. */
+async function knownImages(items: { service: string; version?: string; image?: string }[]): Promise<void> {
+  for (const item of items) {
+    const given = item.version ?? item.image;
+    if (given) imageIn(await serviceImages(item.service), item.service, given);
+  }
+}
+
 export async function release(specs: string[], options: ReleaseOptions = {}): Promise<void> {
   if (specs.length === 0) throw new CliError('name what to release: service@version …', true);
   const items = specs.map(parseItem);
   // A typo is named with the nearest registered service (the orchestrator's refusal cannot).
   await knownServices([...new Set(items.map((i) => i.service))]);
   const env = options.env ?? 'prod';
-  await start({ env, items }, options, 'release', () =>
-    Promise.all([...new Set(items.map((i) => i.service))].map((service) => knownTarget(service, env))),
-  );
+  await start({ env, items }, options, 'release', async () => {
+    await Promise.all([...new Set(items.map((i) => i.service))].map((service) => knownTarget(service, env)));
+    await knownImages(items);
+  });
 }
 
 export async function promote(
@@ -166,7 +176,9 @@ export async function deployToSyncSet(
   const burnIn = optionSeconds('--burn-in', options.burnIn);
   const params = burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: burnIn } } };
   const what = looksLikeImage(image) ? { image } : { version: image };
-  await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy');
+  await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy', () =>
+    knownImages([{ service, ...what }]),
+  );
 }
 
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
