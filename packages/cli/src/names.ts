@@ -84,6 +84,25 @@ export async function knownService(given?: string): Promise<string> {
   return given;
 }
 
+/**
+ * A registered service named before its environment; when it is not one, a swap (`deploy prod
+ * search`: an environment of a registered service first) is said as such, a usage error.
+ */
+export async function knownServiceBefore(given: string | undefined, env: string | undefined, verb: string) {
+  try {
+    return await knownService(given);
+  } catch (error) {
+    if (!(error instanceof CliError) || !given || !env || error.usage) throw error;
+    const names = await serviceNames();
+    if (names.includes(env) && (await environments(env).catch(() => [])).includes(given))
+      throw new CliError(
+        `${given} is an environment of ${env}: the service comes first (slipway ${verb} ${env} ${given} …)`,
+        true,
+      );
+    throw error;
+  }
+}
+
 /** Registered services, each one given (a release's items): the first that is not, named with the nearest. */
 export async function knownServices(given: string[]): Promise<void> {
   given.forEach((name) => wellFormed('service', name));

@@ -42,7 +42,7 @@ function answer(method: string, path: string): [number, unknown] {
         ],
       },
     ];
-  if (path.startsWith('/services/nosuch/'))
+  if (path.startsWith('/services/nosuch/') || path.startsWith('/services/prod/'))
     return [
       422,
       { type: 'about:blank', title: 'Unprocessable', status: 422, detail: 'service nosuch is not registered' },
@@ -114,6 +114,15 @@ describe('slipway deploy', () => {
     await expect(deploy('search', 'prod', 'img-none', { message: 'why', wait: false, json: true })).rejects.toThrow(
       'search has no image img-none (slipway images search)',
     );
+    expect(asked).not.toContain('POST /deployments');
+  });
+
+  it('says the service comes first when given an environment of a registered service first, a usage error', async () => {
+    const swapped = deploy('prod', 'search', '1.4.0', { message: 'why', wait: false, json: true });
+    await expect(swapped).rejects.toThrow(
+      'prod is an environment of search: the service comes first (slipway deploy search prod …)',
+    );
+    await expect(swapped).rejects.toMatchObject({ usage: true });
     expect(asked).not.toContain('POST /deployments');
   });
 

@@ -9,6 +9,7 @@ import {
   grammar,
   knownEnv,
   knownService,
+  knownServiceBefore,
   knownTarget,
   optionSeconds,
   resolveTarget,
@@ -95,7 +96,7 @@ async function target(service: string | undefined, env: string | undefined) {
     grammar(() => serviceName(service)),
     env,
   ).catch(async (error: unknown) => {
-    await knownService(service);
+    await knownServiceBefore(service, env, 'deploy');
     throw error;
   });
   return { name: service, resolved };
@@ -179,7 +180,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
  * preview's confirmation, so a change in between is refused rather than undone past.
  */
 export async function undo(service?: string, env?: string, options: DeployOptions = {}) {
-  const name = await knownService(service);
+  const name = await knownServiceBefore(service, env, 'undo');
   const environmentName = await knownEnv(name, env);
   if (!options.message && !isInteractive()) await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)');
   const path = { params: { path: { service: name, env: environmentName } } };
