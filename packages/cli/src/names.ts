@@ -94,7 +94,7 @@ export async function knownServiceBefore(given: string | undefined, env: string 
   } catch (error) {
     if (!(error instanceof CliError) || !given || !env || error.usage) throw error;
     const names = await serviceNames();
-    if (names.includes(env) && (await environments(env).catch(() => [])).includes(given))
+    if (names.includes(env) && (await environments(env).catch((): string[] => [])).includes(given))
       throw new CliError(
         `${given} is an environment of ${env}: the service comes first (slipway ${verb} ${env} ${given} …)`,
         true,
