@@ -145,6 +145,16 @@ describe('GET /config/{service}/{env}', () => {
     expect(res.status).toBe(304);
   });
 
+  it('answers 304 when If-None-Match lists the commit among others, weakly, or is *; 200 for another commit', async () => {
+    const ask = (value: string) =>
+      request(app).get(`/config/search/prod?ref=${first}`).set(READER).set('If-None-Match', value);
+    for (const value of [`"${second}", "${first}"`, `W/"${first}"`, '*']) {
+      const res = await ask(value);
+      expect([value, res.status, res.headers.etag]).toEqual([value, 304, `"${first}"`]);
+    }
+    expect((await ask(`"${second}"`)).status).toBe(200);
+  });
+
   it('answers 404 for an unknown repository or ref', async () => {
     expectProblem(
       await request(app).get('/config/search/qa').set(READER),

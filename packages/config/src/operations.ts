@@ -119,9 +119,22 @@ function notModified(req: Request, res: Response, answer: Fresh<unknown>): boole
   setFreshness(res, answer);
   const etag = `"${answer.commit}"`;
   res.setHeader('ETag', etag);
-  if (req.headers['if-none-match'] === etag) {
+  const asked = req.headers['if-none-match'];
+  if (asked !== undefined && (asked === etag || listed(asked, etag))) {
     res.status(304).end();
     return true;
   }
   return false;
+}
+
+/**
+ * If-None-Match as RFC 9110 has it: `*`, or a list compared weakly (`W/"…"` matches). Written
+ * here rather than express's req.fresh, which answers 200 to any request saying no-cache: a
+ * deploy's read says it, and a commit's answer is the same however fresh the clone.
+ */
+function listed(header: string, etag: string): boolean {
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || (trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed) === etag;
+  });
 }

@@ -222,3 +222,57 @@ describe('the document as the router', () => {
     ).toThrow(/does not have: extra/);
   });
 });
+
+describe('the request path without express’s router', () => {
+  const streamDoc: OpenApiDocument = {
+    ...openapi,
+    paths: {
+      '/things/{id}': openapi.paths['/things/{id}'],
+      '/stream': { get: { operationId: 'stream', responses } },
+    },
+  };
+  const app = createServiceApp({
+    name: 'test',
+    openapi: streamDoc,
+    tokens: createTokenVerifier({ 'reader-secret': { subject: 'r', role: 'reader' } }),
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    operations: {
+      getThing: (req, res) => res.json({ id: req.params.id }),
+      putThing: (_req, res) => res.json({}),
+      // Fails once its answer has begun: nothing can be said any more but the connection's end.
+      async stream(_req, res) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.write('[1,');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        throw new Error('the source went away');
+      },
+    },
+  });
+
+  it('answers 404 and 405 (with Allow) as problems, with the instance and the request id', async () => {
+    const missing = await request(app).get('/nothing/here?x=1').set(reader);
+    expect([missing.status, missing.body.instance, missing.body.requestId]).toEqual([
+      404,
+      '/nothing/here',
+      missing.headers['x-request-id'],
+    ]);
+    const wrong = await request(app).delete('/things/1').set(reader);
+    expect([wrong.status, wrong.headers.allow]).toEqual([405, 'GET, PUT']);
+  });
+
+  it('ends the connection when a handler fails after its answer began', async () => {
+    await expect(request(app).get('/stream').set(reader)).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
+  });
+
+  it('checks the parsed query: says where a NUL is, and a query both malformed and holding a NUL is refused for the NUL', async () => {
+    const nul = await request(app).get('/things/1?a=ok&b=x%00y').set(reader);
+    expect([nul.status, nul.body.errors]).toEqual([
+      400,
+      [{ path: '/query/b', message: 'string contains a NUL character (U+0000) at index 1' }],
+    ]);
+    const both = await request(app).get('/things/1?a=%zz&b=x%00y').set(reader);
+    expect([both.status, both.body.errors?.[0]?.path]).toEqual([400, '/query/b']);
+    const malformed = await request(app).get('/things/1?a=%zz').set(reader);
+    expect([malformed.status, malformed.body.detail]).toEqual([400, 'malformed percent-encoding in the query: %zz']);
+  });
+});

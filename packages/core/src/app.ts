@@ -3,7 +3,13 @@
  * the OpenAPI document and validation, bearer auth, and problem+json errors. A service adds
  * only its routes.
  */
-import express, { type Express, type Request, type Response } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import { randomUUID } from 'node:crypto';
 import { withRequestId } from './request-context.js';
 import { bearerToken, type TokenVerifier } from './auth.js';
@@ -14,6 +20,7 @@ import { openApiMiddleware, type ApiKeyVerifier, type OpenApiDocument, type Oper
 import { DEFAULT_INPUT_LIMITS, requestInputCheck, type InputLimits } from './input-limits.js';
 import { RESPONSE_AUDIT, responseAudit } from './openapi-responses.js';
 import { problemMiddleware, sendProblem } from './problem.js';
+import { NotFoundError } from './errors.js';
 
 /** Each check resolves when its dependency answers and rejects with the reason otherwise. */
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
@@ -59,7 +66,9 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   app.set('query parser', 'simple');
 
   const metrics = createHttpMetrics(options.name);
-  const isToken = recentVerdicts((value: string) => options.tokens.verify(value) !== undefined);
+  const isToken = remembered((value: string) => options.tokens.verify(value) !== undefined);
+  // A token put in the query string by mistake never reaches the log.
+  const logUrl = remembered((url: string) => redactUrl(url, isToken));
   const own = options.metrics;
   // Two registries' texts one after the other (merging them would drop the default labels).
   const metricsText = async () =>
@@ -67,11 +76,11 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   const openapiText = JSON.stringify(options.openapi);
 
   // One front layer for what every request gets (request id, a log line and a metric when it
-  // ends) and for the open endpoints: each express layer is a cost on every request.
+  // ends) and for the open endpoints.
   const handOn = options.forwardRequestIds
     ? (id: string, next: () => void) => withRequestId(id, next)
     : (_id: string, next: () => void) => next();
-  app.use((req, res, next) => {
+  const front: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -80,7 +89,7 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observe(req, res.statusCode, seconds);
-      logRequest(options.logger, isToken, req, res, id, seconds);
+      logRequest(options.logger, logUrl, req, res, id, seconds);
     });
     if (req.method !== 'GET' && req.method !== 'HEAD') return handOn(id, next);
     switch (req.path) {
@@ -102,10 +111,9 @@ export function createServiceApp(options: ServiceAppOptions): Express {
       default:
         return handOn(id, next);
     }
-  });
+  };
 
   const audit = (globalThis as Record<symbol, unknown>)[RESPONSE_AUDIT];
-  if (typeof audit === 'function') app.use(responseAudit(options.openapi, audit as (violation: string) => void));
 
   // The body is read by the router once the request is authenticated: bad JSON without a
   // token is a 401, and nobody unauthenticated gets a megabyte parsed.
@@ -116,16 +124,60 @@ export function createServiceApp(options: ServiceAppOptions): Express {
     // Kept for the handlers that check a signature over the exact bytes (GitHub's webhooks).
     verify: (req, _res, buffer) => void ((req as { rawBody?: Buffer }).rawBody = buffer),
   });
-  app.use(
-    openApiMiddleware(options.openapi, options.tokens, options.operations, {
-      bodyParser,
-      checkInput: requestInputCheck({ ...DEFAULT_INPUT_LIMITS, ...options.inputLimits }),
-      ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
-      ...(options.unavailable ? { unavailable: options.unavailable } : {}),
-    }),
-  );
-  app.use(problemMiddleware(options.logger));
+  const router = openApiMiddleware(options.openapi, options.tokens, options.operations, {
+    bodyParser,
+    checkInput: requestInputCheck({ ...DEFAULT_INPUT_LIMITS, ...options.inputLimits }),
+    ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
+    ...(options.unavailable ? { unavailable: options.unavailable } : {}),
+  });
+  const layers = [front, router];
+  if (typeof audit === 'function')
+    layers.splice(1, 0, responseAudit(options.openapi, audit as (violation: string) => void));
+  dispatchDirectly(app, layers, problemMiddleware(options.logger));
   return app;
+}
+
+/**
+ * Every request goes through `layers` in order, an error to `onError`, without express's router:
+ * the OpenAPI document is the router here (openapi.ts), and express's dispatch (closures to
+ * restore req.baseUrl, req.next and req.params, a path match and a params pass per layer) was a
+ * sixth of a cached read's JavaScript (bench/config). What express's own app.handle does that a
+ * handler relies on is kept: req.res and res.req, the prototypes that give res.json and req.path,
+ * res.locals, req.originalUrl. What onError passes on (an error once the answer has begun) ends
+ * the connection, as express's final handler does.
+ */
+function dispatchDirectly(app: Express, layers: RequestHandler[], onError: ErrorRequestHandler): void {
+  const handle = (req: Request, res: Response, done?: (error?: unknown) => void) => {
+    req.res = res;
+    res.req = req;
+    Object.setPrototypeOf(req, app.request);
+    Object.setPrototypeOf(res, app.response);
+    res.locals ??= Object.create(null);
+    req.originalUrl ||= req.url;
+    req.baseUrl = '';
+    const unanswered = done ?? (() => req.socket.destroy());
+    const fail = (error: unknown) => {
+      try {
+        onError(error, req, res, unanswered);
+      } catch (failure) {
+        unanswered(failure);
+      }
+    };
+    let index = 0;
+    const next = (error?: unknown) => {
+      if (error) return fail(error);
+      const layer = layers[index++];
+      if (!layer) return fail(new NotFoundError(`no such resource: ${req.method} ${req.path}`));
+      try {
+        const result: unknown = layer(req, res, next);
+        if (result instanceof Promise) result.catch(fail);
+      } catch (failure) {
+        fail(failure);
+      }
+    };
+    next();
+  };
+  (app as Express & { handle: typeof handle }).handle = handle;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -153,7 +205,7 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
  */
 function logRequest(
   logger: Logger,
-  isToken: (value: string) => boolean,
+  logUrl: (url: string) => string,
   req: Request,
   res: Response,
   id: string,
@@ -162,8 +214,7 @@ function logRequest(
   if (QUIET_PATHS.has(req.path) && res.statusCode < 500) return;
   const fields = {
     reqId: id,
-    // A token put in the query string by mistake never reaches the log.
-    req: { method: req.method, url: redactUrl(req.originalUrl, isToken) },
+    req: { method: req.method, url: req.originalUrl.includes('?') ? logUrl(req.originalUrl) : req.originalUrl },
     res: { statusCode: res.statusCode },
     responseTime: seconds * 1000,
   };
@@ -172,11 +223,12 @@ function logRequest(
 }
 
 /**
- * Whether a query value is a token, remembered for the last 1,000 values judged: the same
- * commit id in every request's query was hashed for its log line each time (bench/config).
+ * What `judge` says of a value, remembered for the last 1,000 values judged: the same commit id
+ * in every request's query was hashed to tell whether it is a token, and its URL redacted for
+ * the log line, each time (bench/config).
  */
-function recentVerdicts(judge: (value: string) => boolean): (value: string) => boolean {
-  const judged = new Map<string, boolean>();
+function remembered<T>(judge: (value: string) => T): (value: string) => T {
+  const judged = new Map<string, T>();
   return (value) => {
     let verdict = judged.get(value);
     if (verdict === undefined) {

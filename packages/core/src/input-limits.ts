@@ -46,35 +46,52 @@ function loneSurrogateAt(text: string): number {
 /** Every problem of a parsed JSON value, each with where it is (`/body/a/0/b`); at most `max`. */
 export function inputProblems(value: unknown, at: string, limits: InputLimits = DEFAULT_INPUT_LIMITS, max = 10) {
   const problems: FieldError[] = [];
-  // Iterative, so that no nesting, however deep, can exhaust the stack.
-  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: at, depth: 1 }];
+  // Iterative, so that no nesting, however deep, can exhaust the stack. A value's path is
+  // written out only when a problem is found at or under it: escaping every key of every
+  // request was most of this check's cost (bench/config).
+  const stack: Place[] = [{ value, depth: 1, path: at }];
   while (stack.length > 0 && problems.length < max) {
-    const { value, path, depth } = stack.pop()!;
+    const place = stack.pop()!;
+    const { value, depth } = place;
     if (typeof value === 'string') {
       const problem = stringProblem(value, limits.maxStringLength);
-      if (problem) problems.push({ path, message: problem });
+      if (problem) problems.push({ path: pathOf(place), message: problem });
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
     if (depth > limits.maxDepth) {
-      problems.push({ path, message: `nests deeper than ${limits.maxDepth} levels` });
+      problems.push({ path: pathOf(place), message: `nests deeper than ${limits.maxDepth} levels` });
       continue;
     }
     const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, child] = entries[i]!;
-      const childPath = `${path}/${escapePointer(key)}`;
+      const childPlace: Place = { value: child, depth: depth + 1, parent: place, key };
       if (!Array.isArray(value)) {
         const problem = stringProblem(key, limits.maxKeyLength, 'key');
         if (problem) {
-          problems.push({ path: childPath, message: problem });
+          problems.push({ path: pathOf(childPlace), message: problem });
           continue;
         }
       }
-      stack.push({ value: child, path: childPath, depth: depth + 1 });
+      stack.push(childPlace);
     }
   }
   return problems;
+}
+
+/** A value met by inputProblems: the root with its path, any other by its parent and key. */
+interface Place {
+  value: unknown;
+  depth: number;
+  path?: string;
+  parent?: Place;
+  key?: string;
+}
+
+function pathOf(place: Place): string {
+  place.path ??= `${pathOf(place.parent!)}/${escapePointer(place.key!)}`;
+  return place.path;
 }
 
 /** JSON Pointer escaping, and no raw control or lone surrogate characters echoed back. */
@@ -88,10 +105,13 @@ function escapePointer(key: string): string {
 
 /**
  * Throws a 400 saying where when a request's path, query or JSON body breaks the limits. The
- * router calls it once the request is authenticated and its body read, before validation.
+ * router calls it once the request is authenticated and its body read, with the query it
+ * parsed (express's req.query is parsed anew on every read), before validation.
  */
-export function requestInputCheck(limits: InputLimits = DEFAULT_INPUT_LIMITS): (req: Request) => void {
-  return (req) => {
+export function requestInputCheck(
+  limits: InputLimits = DEFAULT_INPUT_LIMITS,
+): (req: Request, query: Record<string, unknown>) => void {
+  return (req, query) => {
     const problems: FieldError[] = [];
     let path: string | undefined;
     try {
@@ -101,7 +121,7 @@ export function requestInputCheck(limits: InputLimits = DEFAULT_INPUT_LIMITS): (
     }
     const pathProblem = path === undefined ? undefined : stringProblem(path, 4096, 'the path');
     if (pathProblem) problems.push({ path: '/path', message: pathProblem });
-    if (req.query && typeof req.query === 'object') problems.push(...inputProblems(req.query, '/query', limits));
+    problems.push(...inputProblems(query, '/query', limits));
     if (req.body !== undefined && !Buffer.isBuffer(req.body))
       problems.push(...inputProblems(req.body, '/body', limits));
     if (problems.length === 0) return;

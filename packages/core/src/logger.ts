@@ -67,10 +67,12 @@ export function redactUrl(url: string, isToken: (value: string) => boolean = () 
   if (start < 0) return url;
   const secret = (text: string) => {
     let value = text;
-    try {
-      value = decodeURIComponent(text.replace(/\+/g, ' '));
-    } catch {
-      // not percent-encoded UTF-8: judged as it is
+    if (text.includes('%') || text.includes('+')) {
+      try {
+        value = decodeURIComponent(text.replace(/\+/g, ' '));
+      } catch {
+        // not percent-encoded UTF-8: judged as it is
+      }
     }
     return value.startsWith('slw_') || (value.length >= 8 && isToken(value));
   };
