@@ -48,4 +48,18 @@ describe('getJson: a GET over node:http, answered in the same words as the typed
       'cannot reach the orchestrator service at http://127.0.0.1:1 (SLIPWAY_ORCHESTRATOR_URL): ECONNREFUSED',
     );
   });
+
+  it('says there is no token, not that the platform is down, when no token is set anywhere', async () => {
+    const saved = { ...process.env };
+    try {
+      delete process.env.SLIPWAY_TOKEN;
+      process.env.SLIPWAY_HOME = '/nonexistent-slipway-home';
+      process.env.XDG_CONFIG_HOME = '/nonexistent-config';
+      await expect(getJson('orchestrator', '/clusters')).rejects.toThrow(
+        'no token: set SLIPWAY_TOKEN, run `slipway login`, or start the platform here (npm start)',
+      );
+    } finally {
+      process.env = saved;
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { brokenConnection, CliError, endpoint, inWords, token, unreachable, type
 
 type Query = Record<string, string | number | undefined>;
 
-function ask(url: URL): Promise<{ status: number; body: string }> {
+function ask(url: URL, bearer: string): Promise<{ status: number; body: string }> {
   // https is loaded only for an https endpoint (TLS costs a start-up too).
   const module = url.protocol === 'https:' ? import('node:https') : import('node:http');
   return module.then(
@@ -18,7 +18,7 @@ function ask(url: URL): Promise<{ status: number; body: string }> {
       new Promise((resolve, reject) => {
         const req = request(
           url,
-          { headers: { Authorization: `Bearer ${token()}`, Accept: 'application/json' }, agent: false },
+          { headers: { Authorization: `Bearer ${bearer}`, Accept: 'application/json' }, agent: false },
           (res: IncomingMessage) => {
             let body = '';
             res.setEncoding('utf8');
@@ -38,11 +38,13 @@ function ask(url: URL): Promise<{ status: number; body: string }> {
 export async function getJson<T>(service: ServiceName, path: string, query: Query = {}): Promise<T> {
   const url = new URL(`${endpoint(service).url}${path}`);
   for (const [name, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(name, String(value));
+  // Read before asking: no token is said as such, never as a platform that does not answer.
+  const bearer = token();
   let answer;
   try {
-    answer = await ask(url).catch((error: unknown) => {
+    answer = await ask(url, bearer).catch((error: unknown) => {
       if (!brokenConnection(error)) throw error;
-      return ask(url);
+      return ask(url, bearer);
     });
   } catch (error) {
     throw unreachable(service, error);

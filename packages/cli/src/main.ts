@@ -210,7 +210,10 @@ export function program(): Command {
         new Option('--strategy <strategy>', 'how to switch').choices(['red-black', 'progressive', 'highlander']),
       )
       .option('--queue', 'wait behind a running deployment instead of being refused')
-      .option('--burn-in <seconds>', 'how long the new group is watched in service (default: deployment-params)')
+      .option(
+        '--burn-in <duration>',
+        'how long the new group is watched in service (30, 90s, 5m; default: deployment-params)',
+      )
       .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--force', 'deploy even when this image and config already serve (in each cluster of a sync set)')
       .option('--no-wait', 'print the id and return')
@@ -299,7 +302,7 @@ export function program(): Command {
       .addOption(
         new Option('--on-failure <what>', 'stop, or roll every cluster back').choices(['stop', 'rollback-all']),
       )
-      .option('--bake <seconds>', 'bake time between waves (default: deployment-params bakeSeconds)')
+      .option('--bake <duration>', 'bake time between waves (60, 90s, 10m; default: deployment-params bakeSeconds)')
       .option('-y, --yes', 'confirm a production change without asking (needed without a terminal)')
       .option('--force', 'deploy clusters that run this image and config already (else they are skipped)')
       .option('--no-wait', 'print the id and return')

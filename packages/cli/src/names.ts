@@ -3,7 +3,8 @@
  * terminal), refused in words when malformed (exit 2), and an error naming the nearest known
  * name when there is no such thing (exit 1) — before any command acts on them.
  */
-import { envName, GrammarError, imageOrVersion, serviceName } from '@slipway/grammar';
+import { durationSeconds, envName, GrammarError, imageOrVersion, serviceName } from '@slipway/grammar';
+import { syncSets } from '@slipway/metadata-api';
 import { answer, client } from './api.js';
 import { CliError } from './errors.js';
 import { choose } from './prompt.js';
@@ -14,6 +15,17 @@ export function grammar<T>(read: () => T): T {
     return read();
   } catch (error) {
     if (error instanceof GrammarError) throw new CliError(error.message, true);
+    throw error;
+  }
+}
+
+/** An option's duration (`--burn-in 2m`: 120), or a usage error naming the option; undefined when not given. */
+export function optionSeconds(option: string, given: string | undefined): number | undefined {
+  if (given === undefined) return undefined;
+  try {
+    return durationSeconds(given);
+  } catch (error) {
+    if (error instanceof GrammarError) throw new CliError(`${option} ${error.message}`, true);
     throw error;
   }
 }
@@ -72,6 +84,25 @@ export async function knownService(given?: string): Promise<string> {
   return given;
 }
 
+/**
+ * A registered service named before its environment; when it is not one, a swap (`deploy prod
+ * search`: an environment of a registered service first) is said as such, a usage error.
+ */
+export async function knownServiceBefore(given: string | undefined, env: string | undefined, verb: string) {
+  try {
+    return await knownService(given);
+  } catch (error) {
+    if (!(error instanceof CliError) || !given || !env || error.usage) throw error;
+    const names = await serviceNames();
+    if (names.includes(env) && (await environments(env).catch((): string[] => [])).includes(given))
+      throw new CliError(
+        `${given} is an environment of ${env}: the service comes first (slipway ${verb} ${env} ${given} …)`,
+        true,
+      );
+    throw error;
+  }
+}
+
 /** Registered services, each one given (a release's items): the first that is not, named with the nearest. */
 export async function knownServices(given: string[]): Promise<void> {
   given.forEach((name) => wellFormed('service', name));
@@ -92,6 +123,25 @@ export async function knownEnv(service: string, given?: string): Promise<string>
     );
   }
   return given;
+}
+
+/**
+ * An environment or a sync set of the service, as a deploy, release or promote takes it; else an
+ * error naming the nearest of both (asked only once a request was refused: no request otherwise).
+ */
+export async function knownTarget(service: string, given: string): Promise<string> {
+  wellFormed('environment', given);
+  const [envs, registered] = await Promise.all([
+    environments(service),
+    answer(client('metadata').GET('/services/{name}', { params: { path: { name: service } } }), 'metadata'),
+  ]);
+  const sets = [...syncSets(registered.metadata).keys()];
+  if (envs.includes(given) || sets.includes(given)) return given;
+  const near = nearest(given, [...envs, ...sets]);
+  const has = `${envs.join(', ') || 'no environment'}${sets.length ? `; sync set${sets.length > 1 ? 's' : ''} ${sets.join(', ')}` : ''}`;
+  throw new CliError(
+    `${service} has no environment or sync set ${given}${near ? `; did you mean ${near}?` : ''} (it has ${has})`,
+  );
 }
 
 /**

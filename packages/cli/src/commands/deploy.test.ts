@@ -25,7 +25,10 @@ const PREVIEW = {
 
 function answer(method: string, path: string): [number, unknown] {
   if (path.startsWith('/services?')) return [200, { items: [{ name: 'search' }] }];
-  if (path === '/services/search') return [200, { name: 'search', metadata: {} }];
+  if (path === '/services/search')
+    return [200, { name: 'search', metadata: { clusters: { live: ['prod-a', 'prod-b'] } } }];
+  if (path === '/services/search/names/liv')
+    return [200, { service: 'search', name: 'liv', kind: 'cluster', clusters: ['liv'] }];
   if (path === '/services/search/names/prod')
     return [200, { service: 'search', name: 'prod', kind: 'cluster', clusters: ['prod'] }];
   if (path === '/config/search') return [200, { service: 'search', environments: ['prod', 'staging'] }];
@@ -39,15 +42,25 @@ function answer(method: string, path: string): [number, unknown] {
         ],
       },
     ];
-  if (path.startsWith('/services/nosuch/'))
+  if (path.startsWith('/services/nosuch/') || path.startsWith('/services/prod/'))
     return [
       422,
       { type: 'about:blank', title: 'Unprocessable', status: 422, detail: 'service nosuch is not registered' },
     ];
   if (method === 'POST' && path === '/deployments/preview')
-    return lastBody.includes('img-none')
-      ? [422, { type: 'about:blank', title: 'Unprocessable', status: 422, detail: 'no image img-none' }]
-      : [200, PREVIEW];
+    return lastBody.includes('"liv"')
+      ? [
+          422,
+          {
+            type: 'about:blank',
+            title: 'Unprocessable',
+            status: 422,
+            detail: 'no configuration repository search-liv',
+          },
+        ]
+      : lastBody.includes('img-none')
+        ? [422, { type: 'about:blank', title: 'Unprocessable', status: 422, detail: 'no image img-none' }]
+        : [200, PREVIEW];
   if (method === 'POST' && path === '/deployments') return [202, { id: 'dep-abc123', state: 'queued' }];
   return [404, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${method} ${path}` }];
 }
@@ -102,5 +115,32 @@ describe('slipway deploy', () => {
       'search has no image img-none (slipway images search)',
     );
     expect(asked).not.toContain('POST /deployments');
+  });
+
+  it('says the service comes first when given an environment of a registered service first, a usage error', async () => {
+    const swapped = deploy('prod', 'search', '1.4.0', { message: 'why', wait: false, json: true });
+    await expect(swapped).rejects.toThrow(
+      'prod is an environment of search: the service comes first (slipway deploy search prod …)',
+    );
+    await expect(swapped).rejects.toMatchObject({ usage: true });
+    expect(asked).not.toContain('POST /deployments');
+  });
+
+  it('names the nearest environment or sync set for a typo of a sync set', async () => {
+    await expect(deploy('search', 'liv', '1.4.0', { message: 'why', wait: false, json: true })).rejects.toThrow(
+      'search has no environment or sync set liv; did you mean live? (it has prod, staging; sync set live)',
+    );
+  });
+});
+
+describe('slipway deploy --burn-in', () => {
+  it('takes seconds as --after takes a duration (30, 30s, 2m), and refuses anything else in its own words, asking nothing', async () => {
+    await deploy('search', 'prod', '1.4.0', { message: 'why', wait: false, json: true, burnIn: '2m' });
+    expect(JSON.parse(lastBody).params).toEqual({ strategy: { burnInSeconds: 120 } });
+    asked.splice(0);
+    const refused = deploy('search', 'prod', '1.4.0', { message: 'why', wait: false, json: true, burnIn: 'abc' });
+    await expect(refused).rejects.toThrow('--burn-in abc: a duration such as 90s, 15m, 1h or 2d');
+    await expect(refused).rejects.toMatchObject({ usage: true });
+    expect(asked).toEqual([]);
   });
 });

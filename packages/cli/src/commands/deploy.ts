@@ -5,7 +5,16 @@
  */
 import { answer, CliError, client } from '../api.js';
 import { looksLikeImage, serviceName } from '@slipway/grammar';
-import { grammar, knownEnv, knownService, resolveTarget, wellFormedImage } from '../names.js';
+import {
+  grammar,
+  knownEnv,
+  knownService,
+  knownServiceBefore,
+  knownTarget,
+  optionSeconds,
+  resolveTarget,
+  wellFormedImage,
+} from '../names.js';
 import { bold, dim, line, show, type GlobalOptions } from '../output.js';
 import { confirmation, printPreview, type Preview } from '../preview.js';
 import { ask, confirm, isInteractive } from '../prompt.js';
@@ -87,7 +96,7 @@ async function target(service: string | undefined, env: string | undefined) {
     grammar(() => serviceName(service)),
     env,
   ).catch(async (error: unknown) => {
-    await knownService(service);
+    await knownServiceBefore(service, env, 'deploy');
     throw error;
   });
   return { name: service, resolved };
@@ -95,6 +104,7 @@ async function target(service: string | undefined, env: string | undefined) {
 
 export async function deploy(service?: string, env?: string, image?: string, options: DeployOptions = {}) {
   if (image) wellFormedImage(image);
+  const burnIn = optionSeconds('--burn-in', options.burnIn);
   const { name, resolved } = await target(service, env);
   // A sync set's name is a release to its clusters, as the orchestrator resolves it for every face.
   if (resolved?.kind === 'set') {
@@ -124,12 +134,12 @@ export async function deploy(service?: string, env?: string, image?: string, opt
     image: chosen,
     ...(options.ref ? { configRef: options.ref } : {}),
     ...(options.strategy ? { strategy: options.strategy } : {}),
-    ...(options.burnIn !== undefined ? { params: { strategy: { burnInSeconds: Number(options.burnIn) } } } : {}),
+    ...(burnIn !== undefined ? { params: { strategy: { burnInSeconds: burnIn } } } : {}),
   };
   const preview = await answer(orchestrator().POST('/deployments/preview', { body }), 'orchestrator').catch(
     async (error: unknown) => {
       // Refused: an environment or image that does not exist is said as the CLI always said it.
-      await knownEnv(name, environmentName);
+      await knownTarget(name, environmentName);
       if (image && looksLikeImage(image)) await imageFor(name, image);
       throw error;
     },
@@ -170,7 +180,7 @@ export async function deploy(service?: string, env?: string, image?: string, opt
  * preview's confirmation, so a change in between is refused rather than undone past.
  */
 export async function undo(service?: string, env?: string, options: DeployOptions = {}) {
-  const name = await knownService(service);
+  const name = await knownServiceBefore(service, env, 'undo');
   const environmentName = await knownEnv(name, env);
   if (!options.message && !isInteractive()) await ask('Why (the undo message)', '-m MESSAGE (why: the undo message)');
   const path = { params: { path: { service: name, env: environmentName } } };

@@ -85,8 +85,11 @@ export async function watch(id: string, options: GlobalOptions = {}, announce?: 
         line(`${at} ${yellow('paused')}${lastFinished ? ` after ${lastFinished}` : ''}: slipway resume ${id}`);
         // The stream stays open while paused: following ends here unless it was resumed since.
         if ((await getDeployment()).state === 'paused') break;
-      } else if (['queued', 'resumed', 'started', 'admitted'].includes(event) || event.endsWith('-requested'))
-        line(`${at} ${event}`);
+      } else if (event.endsWith('-requested'))
+        // Who asked: in a team, the one following is often not the one who paused or cancelled.
+        line(`${at} ${event.slice(0, -'-requested'.length)} asked${data.by ? ` by ${data.by}` : ''}`);
+      else if (['queued', 'resumed', 'started', 'admitted'].includes(event))
+        line(`${at} ${event}${data.by ? ` by ${data.by}` : ''}`);
     }
   } finally {
     stop();

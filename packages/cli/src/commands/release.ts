@@ -8,10 +8,12 @@ import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, answerPatiently, CliError, client } from '../api.js';
 import { outageNotice, recordEvents } from '../events.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
-import { grammar, knownServices, resolveTarget } from '../names.js';
+import { grammar, knownEnv, knownServices, knownTarget, optionSeconds, resolveTarget } from '../names.js';
 import { confirmation, printPreview } from '../preview.js';
-import { durationSeconds as duration, looksLikeImage, releaseItem } from '@slipway/grammar';
+import { looksLikeImage, releaseItem } from '@slipway/grammar';
 import { ask } from '../prompt.js';
+import { imageIn, serviceImages } from '../releases.js';
+import { keepsRunningOnInterrupt } from './follow.js';
 
 interface ReleaseOptions extends GlobalOptions {
   message?: string;
@@ -36,23 +38,42 @@ export const parseItem = (spec: string) => grammar(() => releaseItem(spec));
  * what it skips and why), confirms production (asked, or --yes), then starts it carrying that
  * confirmation and follows it.
  */
-async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions, verb = 'release'): Promise<void> {
+async function start(
+  body: Omit<ReleaseBody, 'message'>,
+  options: ReleaseOptions,
+  verb = 'release',
+  names: () => Promise<unknown> = () => Promise.resolve(),
+): Promise<void> {
+  const bake = optionSeconds('--bake', options.bake);
   const message = options.message ?? (await ask('Why (the release message)', '-m MESSAGE (why: the release message)'));
   const request: ReleaseBody = {
     message,
     ...(options.env ? { env: options.env } : {}),
     ...(options.onFailure ? { onFailure: options.onFailure } : {}),
-    ...(options.bake !== undefined ? { bakeSeconds: Number(options.bake) } : {}),
+    ...(bake !== undefined ? { bakeSeconds: bake } : {}),
     ...(options.force ? { force: true } : {}),
     ...(options.allowDowngrade ? { allowDowngrade: true } : {}),
     ...body,
   };
-  const preview = await answer(orchestrator().POST('/releases/preview', { body: request }), 'orchestrator');
+  const preview = await answer(orchestrator().POST('/releases/preview', { body: request }), 'orchestrator').catch(
+    async (error: unknown) => {
+      // Refused: a name that is not one is said with the nearest, as deploy says it.
+      await names();
+      throw error;
+    },
+  );
   printPreview(preview, options);
   const confirm = await confirmation(preview, options, verb);
   const started = await answer(orchestrator().POST('/releases', { body: { ...request, confirm } }), 'orchestrator');
   if (options.wait === false) {
-    show(options, started, () => line(started.id));
+    // stdout stays the id (for scripts); what it will do, or did already, is said beside it.
+    show(options, started, () => {
+      line(started.id);
+      if (started.state === 'skipped')
+        process.stderr.write(`slipway: ${started.id} skipped${'reason' in started ? `: ${started.reason}` : ''}\n`);
+      else if (started.state === 'waiting')
+        process.stderr.write(`slipway: ${started.id} is waiting (--after): slipway watch ${started.id} follows it\n`);
+    });
     return;
   }
   const release = await getRelease(started.id);
@@ -69,8 +90,24 @@ async function start(body: Omit<ReleaseBody, 'message'>, options: ReleaseOptions
         ),
       ),
     );
+    // A promotion's --after: said with its time, not an hour of silence.
+    const from = release.items.find((i) => i.promotedFrom)?.promotedFrom?.env;
+    if (release.state === 'waiting' && release.notBefore)
+      line(
+        yellow(
+          `  waiting until ${release.notBefore.slice(11, 19)} UTC: a promotion starts once its image has served in ${from ?? 'its environment'} that long (--after)`,
+        ),
+      );
   }
   await watchRelease(started.id, options);
+}
+
+/** Each item's image or version, said as deploy says it (the nearest version) when its service has none such. */
+async function knownImages(items: { service: string; version?: string; image?: string }[]): Promise<void> {
+  for (const item of items) {
+    const given = item.version ?? item.image;
+    if (given) imageIn(await serviceImages(item.service), item.service, given);
+  }
 }
 
 export async function release(specs: string[], options: ReleaseOptions = {}): Promise<void> {
@@ -78,7 +115,11 @@ export async function release(specs: string[], options: ReleaseOptions = {}): Pr
   const items = specs.map(parseItem);
   // A typo is named with the nearest registered service (the orchestrator's refusal cannot).
   await knownServices([...new Set(items.map((i) => i.service))]);
-  await start({ env: options.env ?? 'prod', items }, options);
+  const env = options.env ?? 'prod';
+  await start({ env, items }, options, 'release', async () => {
+    await Promise.all([...new Set(items.map((i) => i.service))].map((service) => knownTarget(service, env)));
+    await knownImages(items);
+  });
 }
 
 export async function promote(
@@ -87,7 +128,7 @@ export async function promote(
   to: string,
   options: ReleaseOptions & { after?: string } = {},
 ): Promise<void> {
-  const after = options.after === undefined ? undefined : durationSeconds(options.after);
+  const after = optionSeconds('--after', options.after);
   await knownServices([service]);
   await start(
     { items: [{ service, from, env: to, ...(after !== undefined ? { afterSeconds: after } : {}) }] },
@@ -96,11 +137,12 @@ export async function promote(
       message: options.message ?? `Promote ${service} from ${from} to ${to}`,
     },
     'promote',
+    async () => {
+      await knownEnv(service, from);
+      await knownTarget(service, to);
+    },
   );
 }
-
-/** `90`, `90s`, `15m`, `1h`, `2d` → seconds. */
-export const durationSeconds = (text: string) => grammar(() => duration(text));
 
 /**
  * `slipway deploy search live img-…` when `live` is a sync set: a release of that image to every
@@ -131,15 +173,37 @@ export async function deployToSyncSet(
     });
   }
   // deploy's --burn-in holds for every cluster's deployment, as it does for one.
-  const params =
-    options.burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: Number(options.burnIn) } } };
+  const burnIn = optionSeconds('--burn-in', options.burnIn);
+  const params = burnIn === undefined ? {} : { params: { strategy: { burnInSeconds: burnIn } } };
   const what = looksLikeImage(image) ? { image } : { version: image };
-  await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy');
+  await start({ items: [{ service, ...what, env, envs }], ...params }, options, 'deploy', () =>
+    knownImages([{ service, ...what }]),
+  );
 }
 
 /** Follows a release live: one line per cluster as it starts and ends, the waves and bakes between. */
 export async function watchRelease(id: string, options: GlobalOptions = {}): Promise<void> {
   const notice = outageNotice('the release');
+  const stop = keepsRunningOnInterrupt(
+    `Release ${id}`,
+    `slipway watch ${id}  (or stop it: slipway release-cancel ${id})`,
+  );
+  try {
+    await followRelease(id, options, notice);
+  } finally {
+    stop();
+  }
+  const done = await answerPatiently(
+    () => orchestrator().GET('/releases/{id}', { params: { path: { id } } }),
+    'orchestrator',
+    notice,
+  );
+  if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
+  // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
+  if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);
+}
+
+async function followRelease(id: string, options: GlobalOptions, notice: (why: string) => void): Promise<void> {
   for await (const { event, data, at } of recordEvents('release', id, { ...options, notice })) {
     const wave = `wave ${Number(data.wave) + 1}`;
     const where = `${data.service} ${data.env}`;
@@ -157,16 +221,9 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     else if (event === 'wave-finished' && data.bakeUntil)
       line(`${at} ${wave} done; baking until ${String(data.bakeUntil).slice(11, 19)}`);
     else if (event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
-    else if (['paused', 'resumed', 'cancel-requested', 'started'].includes(event)) line(`${at} ${event}`);
+    else if (event === 'cancel-requested') line(`${at} cancel asked${data.by ? ` by ${data.by}` : ''}`);
+    else if (['paused', 'resumed', 'started'].includes(event)) line(`${at} ${event}${data.by ? ` by ${data.by}` : ''}`);
   }
-  const done = await answerPatiently(
-    () => orchestrator().GET('/releases/{id}', { params: { path: { id } } }),
-    'orchestrator',
-    notice,
-  );
-  if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
-  // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
-  if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);
 }
 
 async function getRelease(id: string) {

@@ -143,3 +143,13 @@ describe('services set names a registered service; services add registers a new 
     await expect(release(['search@1.0.0', 'serach@1.0.0'], { message: 'x' })).rejects.toThrow(typo);
   });
 });
+
+describe('services set and add with the platform stopped', () => {
+  it('names the metadata service it could not reach, as every other command does', async () => {
+    process.env.SLIPWAY_METADATA_URL = 'http://127.0.0.1:1';
+    process.env.SLIPWAY_TOKEN = 'test-token';
+    const unreachable = 'cannot reach the metadata service at http://127.0.0.1:1 (SLIPWAY_METADATA_URL)';
+    await expect(set('search', ['owner=x'], {})).rejects.toThrow(unreachable);
+    await expect(add('billing', ['owner=x'], {})).rejects.toThrow(unreachable);
+  });
+});

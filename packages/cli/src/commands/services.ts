@@ -1,4 +1,4 @@
-import { answer, CliError, client } from '../api.js';
+import { answer, CliError, client, unreachable } from '../api.js';
 import { compare, printDiff } from '../diff.js';
 import { METADATA_KEY, METADATA_KEY_RULE, serviceName } from '@slipway/grammar';
 import { grammar, knownService, nearest, serviceNames } from '../names.js';
@@ -6,6 +6,11 @@ import { bold, dim, line, show, table, type GlobalOptions } from '../output.js';
 import { ask, choose } from '../prompt.js';
 
 const metadata = () => client('metadata');
+/** A call whose answer is read here (a 404, a 412), not by `answer`: no connection is said as `answer` says it. */
+const reached = <T>(call: Promise<T>) =>
+  call.catch((error: unknown) => {
+    throw unreachable('metadata', error);
+  });
 
 /** `replicas=3` is a number, `tags=["a"]` an array, `owner=team` a string. */
 export function parseAssignment(text: string): [string, unknown] {
@@ -78,7 +83,7 @@ export async function set(name: string | undefined, assignments: string[], optio
   // Read, then written only at the revision read (If-Match): a service deleted meanwhile is never
   // registered again, and a change made meanwhile is read again before this one is shown against it.
   for (let tries = 0; ; tries++) {
-    const existing = await metadata().GET('/services/{name}', { params: { path: { name: service } } });
+    const existing = await reached(metadata().GET('/services/{name}', { params: { path: { name: service } } }));
     if (!existing.data) {
       if (existing.response.status !== 404) await answer(Promise.resolve(existing), 'metadata');
       const near = nearest(service, await serviceNames());
@@ -95,7 +100,7 @@ export async function set(name: string | undefined, assignments: string[], optio
       show(options, { ...existing.data, changed: false }, () => line(`${service}: nothing changed`));
       return;
     }
-    const written = await patch(service, wanted, `"${existing.data.revision}"`);
+    const written = await reached(patch(service, wanted, `"${existing.data.revision}"`));
     if (written.response.status === 412 && tries < 4) continue;
     const result = await answer(Promise.resolve(written), 'metadata');
     show(options, result, () => {
@@ -113,7 +118,7 @@ export async function add(name: string | undefined, assignments: string[], optio
   const registered = () =>
     new CliError(`${service} is registered already: change it with ${command('set', service, assignments)}`);
   // If-Match "0": only if there is no such service, in the same step as the write (a second add racing loses).
-  const written = await patch(service, wanted, '"0"');
+  const written = await reached(patch(service, wanted, '"0"'));
   if (written.response.status === 412) throw registered();
   const result = await answer(Promise.resolve(written), 'metadata');
   show(options, result, () => {

@@ -9,22 +9,25 @@ describe('slipway status of a catalog larger than a screen', () => {
   // unhealthy instance, one whose last deployment rolled back. The stand-in answers as the
   // orchestrator does: those needing attention first when asked, no more than the limit, the totals.
   const at = new Date().toISOString();
-  const clusters = Array.from({ length: 400 }, (_, n) => ({
-    service: `svc${String(Math.floor(n / 4)).padStart(3, '0')}`,
-    env: `prod-${'abcd'[n % 4]}`,
-    active: { image: `img-${Math.floor(n / 4)}`, version: `1.${Math.floor(n / 4)}` },
-    retained: [],
-    health: { healthy: n === 301 ? 1 : 2, instances: 2 },
-    ...(n === 250 ? { deploying: 'dep-moving' } : {}),
-    lastDeployment: {
-      id: `dep-${n}`,
-      state: n === 399 ? 'rolled-back' : 'succeeded',
-      by: 'ana',
-      createdAt: at,
-      finishedAt: at,
-    },
-    needsAttention: n === 250 || n === 301 || n === 399,
-  }));
+  const few = (n: number) => n === 250 || n === 301 || n === 399;
+  const catalog = (needs: (n: number) => boolean) =>
+    Array.from({ length: 400 }, (_, n) => ({
+      service: `svc${String(Math.floor(n / 4)).padStart(3, '0')}`,
+      env: `prod-${'abcd'[n % 4]}`,
+      active: { image: `img-${Math.floor(n / 4)}`, version: `1.${Math.floor(n / 4)}` },
+      retained: [],
+      health: { healthy: n === 301 ? 1 : 2, instances: 2 },
+      ...(n === 250 ? { deploying: 'dep-moving' } : {}),
+      lastDeployment: {
+        id: `dep-${n}`,
+        state: n === 399 ? 'rolled-back' : 'succeeded',
+        by: 'ana',
+        createdAt: at,
+        finishedAt: at,
+      },
+      needsAttention: needs(n),
+    }));
+  let clusters = catalog(few);
   const asked: { path: string; bytes: number }[] = [];
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -99,5 +102,16 @@ describe('slipway status of a catalog larger than a screen', () => {
     expect(asked.map((a) => a.path)).toEqual([`/clusters?order=attention&limit=${SCREENFUL}`]);
     // A screenful's rows, not the catalog's: well under the 400 clusters' worth.
     expect(asked[0]!.bytes).toBeLessThan(JSON.stringify(clusters).length / 5);
+  });
+
+  it('says how many needing attention are not shown when they are more than a screenful', async () => {
+    clusters = catalog((n) => n % 8 === 0); // 50
+    try {
+      expect((await printed({})).at(-1)).toBe(
+        '360 more of 400 clusters (50 needing attention, 40 of them shown): slipway status --all, or slipway status SERVICE',
+      );
+    } finally {
+      clusters = catalog(few);
+    }
   });
 });

@@ -104,10 +104,15 @@ async function clusters(name: string | undefined, options: GlobalOptions & { all
         ];
       }),
     ]);
+    // More needing attention than a screen holds: how many of them are shown, not "shown first".
+    const attention =
+      listed.needingAttention > shown.length
+        ? `${listed.needingAttention} needing attention, ${shown.length} of them shown`
+        : `${listed.needingAttention} needing attention, shown first`;
     if (many)
       line(
         dim(
-          `${listed.total - shown.length} more of ${listed.total} clusters (${listed.needingAttention} needing attention, shown first): slipway status --all, or slipway status SERVICE`,
+          `${listed.total - shown.length} more of ${listed.total} clusters (${attention}): slipway status --all, or slipway status SERVICE`,
         ),
       );
   });
