@@ -58,6 +58,32 @@ describe('parseQuery', () => {
   it('refuses malformed percent-encoding', () => {
     expect(() => parseQuery('a=%E0%A4%A')).toThrow(InputError);
   });
+  it('refuses a query of more than 1,000 parameters before any handler, saying so (one key repeated 5,000 times)', async () => {
+    const seen: unknown[] = [];
+    const server = app(
+      doc({
+        '/list': {
+          get: op('list', {
+            parameters: [{ name: 'a', in: 'query', schema: { type: 'array', items: { type: 'string' } } }],
+          }),
+        },
+      }),
+      { list: (req, res) => res.json(seen.push(queryOf(req))) },
+    );
+    const many = await request(server)
+      .get(`/list?${Array(5000).fill('a').join('&')}`)
+      .set(reader);
+    expect(many.status).toBe(400);
+    expect(many.body.detail).toBe(
+      'the query has 5000 parameters; at most 1000 are read (a key repeated counts each time)',
+    );
+    expect(seen).toEqual([]);
+    const enough = await request(server)
+      .get(`/list?${Array(1000).fill('a=1').join('&')}`)
+      .set(reader);
+    expect(enough.status).toBe(200);
+    expect((seen[0] as { a: string[] }).a).toHaveLength(1000);
+  });
 });
 
 describe('route precedence', () => {
