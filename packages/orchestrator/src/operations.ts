@@ -26,7 +26,8 @@ import {
   refuseBranchChosen,
   type CommandOptions,
 } from './deployments/commands.js';
-import { isFinished, refuseAdminOnlyParams, type Deployment } from './deployments/deployment.js';
+import { isFinished, refuseAdminOnlyParams } from './deployments/deployment.js';
+import type { LastDeployment } from './deployments/store.js';
 import { cloudOf } from './actions/regions.js';
 import {
   clusterNow,
@@ -225,11 +226,11 @@ export function createOperations(options: OperationsOptions) {
 
   interface ClusterFacts {
     holder: string | undefined;
-    last: Deployment | undefined;
+    last: LastDeployment | undefined;
   }
 
   /** A deployment as a list of clusters shows it. */
-  function outcomeOf(d: Deployment) {
+  function outcomeOf(d: LastDeployment) {
     return {
       id: d.id,
       state: d.state,

@@ -195,3 +195,31 @@ describe('set-control.lua and append-event.lua', () => {
     expect(types.slice(-2)).toEqual(['requests-unapplied', 'finished']);
   });
 });
+
+describe("a cluster's newest deployment, kept with every write of its record", () => {
+  it('is what a list of clusters reads: no record parsed, the newest one, its state as written', async () => {
+    const first = record('dep-last-1', 'last', true);
+    expect((await store.admit(first, 2)).outcome).toBe('run');
+    const second = { ...record('dep-last-2', 'last', true), createdAt: new Date(Date.now() + 1000).toISOString() };
+    expect((await store.admit(second, 2)).outcome).toBe('waiting');
+    await store.transition(await running('dep-last-1'), { event: { type: 'run-started' } });
+    const other = record('dep-last-3', 'lastb');
+    await store.admit(other, 2);
+    await store.transition(await running('dep-last-3'), { event: { type: 'run-started' } });
+    const waiting = (await store.get('dep-last-2'))!.state;
+    // The records themselves gone: what is answered was kept beside them, not read from them.
+    await redis.del(
+      `${prefix}deployment:dep-last-1`,
+      `${prefix}deployment:dep-last-2`,
+      `${prefix}deployment:dep-last-3`,
+    );
+    const [last, lastb, none] = await store.lastDeployments([
+      { service: 'last', env: 'prod' },
+      { service: 'lastb', env: 'prod' },
+      { service: 'never', env: 'prod' },
+    ]);
+    expect(last).toEqual({ id: 'dep-last-2', state: waiting, by: 'dave', createdAt: second.createdAt });
+    expect(lastb).toMatchObject({ id: 'dep-last-3', state: 'running' });
+    expect(none).toBeUndefined();
+  });
+});

@@ -48,6 +48,9 @@ export interface Served {
 }
 
 /** A lock an admin broke, kept with who and why. */
+/** What a list of clusters shows of each one's newest deployment. */
+export type LastDeployment = Pick<Deployment, 'id' | 'state' | 'by' | 'createdAt' | 'finishedAt' | 'undoOf'>;
+
 export interface LockBreak extends Omit<LeasedLockInfo, 'name'> {
   brokenBy: string;
   reason: string;
@@ -167,7 +170,7 @@ export interface DeploymentStore {
   /** Each cluster's holder, all read in one round trip. */
   holders(clusters: { service: string; env: string }[]): Promise<(string | undefined)[]>;
   /** Each cluster's newest deployment, all read in two round trips (a view of every cluster). */
-  lastDeployments(clusters: { service: string; env: string }[]): Promise<(Deployment | undefined)[]>;
+  lastDeployments(clusters: { service: string; env: string }[]): Promise<(LastDeployment | undefined)[]>;
   lock(service: string, env: string): Promise<LeasedLockInfo | undefined>;
   /** Every lock held, by service and env. */
   locks(): Promise<LeasedLockInfo[]>;
@@ -287,6 +290,23 @@ export function createRedisDeploymentStore({
     key('metrics', 'counted'),
     key('metrics', 'deployments'),
   ];
+  /** Each cluster's newest deployment, read whole: two round trips for any number of clusters. */
+  async function newestRecords(clusters: { service: string; env: string }[]): Promise<(Deployment | undefined)[]> {
+    if (clusters.length === 0) return [];
+    const pipeline = redis.pipeline();
+    for (const { service, env } of clusters) pipeline.zrevrange(key('deployments', service, env), 0, 0);
+    const ids = ((await pipeline.exec()) ?? []).map(([error, newest]) => {
+      if (error) throw error;
+      return (newest as string[])[0];
+    });
+    const known = ids.filter((id) => id !== undefined);
+    const raw = known.length ? await redis.mget(...known.map((id) => key('deployment', id))) : [];
+    const byId = new Map(known.map((id, i) => [id, raw[i]]));
+    return ids.map((id) => {
+      const record = id === undefined ? undefined : byId.get(id);
+      return record ? (JSON.parse(record) as Deployment) : undefined;
+    });
+  }
   const parse = (entries: [string, string[]][]) =>
     entries.map(([id, fields]) => ({ id, event: JSON.parse(fields[1]!) as DeploymentEvent }));
   const pairs = (flat: string[]) => {
@@ -481,21 +501,18 @@ export function createRedisDeploymentStore({
         return typeof owner === 'string' ? owner : undefined;
       });
     },
-    async lastDeployments(clusters) {
-      if (clusters.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const { service, env } of clusters) pipeline.zrevrange(key('deployments', service, env), 0, 0);
-      const ids = ((await pipeline.exec()) ?? []).map(([error, newest]) => {
-        if (error) throw error;
-        return (newest as string[])[0];
-      });
-      const known = ids.filter((id) => id !== undefined);
-      const raw = known.length ? await redis.mget(...known.map((id) => key('deployment', id))) : [];
-      const byId = new Map(known.map((id, i) => [id, raw[i]]));
-      return ids.map((id) => {
-        const record = id === undefined ? undefined : byId.get(id);
-        return record ? (JSON.parse(record) as Deployment) : undefined;
-      });
+    async lastDeployments(all) {
+      if (all.length === 0) return [];
+      // What the records' own writes keep of each cluster's newest (write_last); records written
+      // before it was kept are read whole.
+      const kept = await redis.hmget(key('deployments:last'), ...all.map(clusterOf));
+      const answer: (LastDeployment | undefined)[] = kept.map((k) =>
+        k ? (JSON.parse(k) as LastDeployment) : undefined,
+      );
+      const missing = all.flatMap((c, i) => (kept[i] ? [] : [i]));
+      const read = await newestRecords(missing.map((i) => all[i]!));
+      missing.forEach((i, n) => (answer[i] = read[n]));
+      return answer;
     },
     lock: (service, env) => locks.get(`${service}:${env}`),
     async locks() {

@@ -6,12 +6,23 @@
 
 local FINISHED = { succeeded = true, failed = true, ['rolled-back'] = true, cancelled = true }
 
+-- What a list of clusters shows of each one's newest deployment, kept beside the records (a hash
+-- named after the index, one field per cluster) so that a list of thousands parses no record.
+local function write_last(id, json, member)
+  if redis.call('ZREVRANGE', KEYS[4], 0, 0)[1] ~= id then return end
+  local d = cjson.decode(json)
+  redis.call('HSET', KEYS[3] .. ':last', member, cjson.encode({
+    id = d.id, state = d.state, by = d.by, createdAt = d.createdAt, finishedAt = d.finishedAt, undoOf = d.undoOf,
+  }))
+end
+
 local function write_record(id, version, json, score, member, events)
   redis.call('SET', KEYS[2], version)
   redis.call('SET', KEYS[1], json)
   redis.call('ZADD', KEYS[3], score, id)
   redis.call('ZADD', KEYS[4], score, id)
   redis.call('SADD', KEYS[5], member)
+  write_last(id, json, member)
   for _, event in ipairs(events) do
     redis.call('XADD', KEYS[6], '*', 'event', event)
     redis.call('XADD', KEYS[7], 'MAXLEN', '~', '10000', '*', 'event', event)
