@@ -176,17 +176,20 @@ export async function exploreOnce(
     start();
   }
 
+  /** What process `p` submits through, as the API does. */
+  const submitterOf = (p: Process) => ({
+    store: p.store,
+    runner: p.engine as unknown as Runner,
+    peers: standInPeers,
+    cloud: standIn.cloud as unknown as CloudProvider,
+    slots: LIMIT,
+  });
+
   /** A deployment submitted by process `p`, under a release's fixed id when `id` is given. */
   async function deploy(p: Process, command: Extract<Command, { kind: 'deploy' }>, image: string, id?: string) {
     const service = CLUSTERS[command.cluster % CLUSTERS.length]!;
     const d = await submitDeployment(
-      {
-        store: p.store,
-        runner: p.engine as unknown as Runner,
-        peers: standInPeers,
-        cloud: standIn.cloud as unknown as CloudProvider,
-        slots: LIMIT,
-      },
+      submitterOf(p),
       {
         service,
         env: 'prod',
@@ -247,13 +250,7 @@ export async function exploreOnce(
           const target = undoTarget(await p.store.history(service, 'prod', 2), serving ? { name: serving } : null);
           if (!target) return;
           const d = await submitDeployment(
-            {
-              store: p.store,
-              runner: p.engine as unknown as Runner,
-              peers: standInPeers,
-              cloud: standIn.cloud as unknown as CloudProvider,
-              slots: LIMIT,
-            },
+            submitterOf(p),
             { service, env: 'prod', image: target.previous.image, message: 'undo', strategy: 'red-black', queue: true },
             'explorer',
             { context: { group: target.previous.group } },

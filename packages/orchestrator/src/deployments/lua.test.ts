@@ -127,6 +127,11 @@ describe('transition.lua', () => {
     );
     expect(resumed.resumed).toBe('queued');
     expect((await store.get('dep-p1'))!.state).toBe('queued');
+    // A list of clusters says what was saved: the queued record, not the running one asked.
+    expect((await store.lastDeployments([{ service: 'pausing', env: 'prod' }]))[0]).toMatchObject({
+      id: 'dep-p1',
+      state: 'queued',
+    });
     expect(await store.admissionQueue()).toContain('dep-p1');
   });
 

@@ -321,6 +321,9 @@ export function createRedisDeploymentStore({
     if (acknowledged < waitReplicas)
       throw new NotReplicated(`${acknowledged} of ${waitReplicas} replica(s) acknowledged the step in 1 s`);
   }
+  /** What write_last keeps of a record (the writer has it at hand; the script never decodes the record). */
+  const summaryOf = ({ id, state, by, createdAt, finishedAt, undoOf }: Deployment): string =>
+    JSON.stringify({ id, state, by, createdAt, finishedAt, undoOf } satisfies LastDeployment);
   const outboxKey = key('outbox');
   let outboxGroup: Promise<unknown> | undefined;
 
@@ -407,6 +410,7 @@ export function createRedisDeploymentStore({
         d.by,
         Date.now(),
         JSON.stringify(event),
+        summaryOf(d),
       ])) as [Admission['outcome'], string];
       if (outcome !== 'exists' && outcome !== 'conflict') await replicated();
       return outcome === 'waiting' || outcome === 'conflict' ? { outcome, holder } : { outcome };
@@ -445,6 +449,8 @@ export function createRedisDeploymentStore({
         mode === 'finish' && d.state === 'succeeded' ? (d.context.group ?? '') : '',
         mode === 'finish' ? (options.applied ?? '') : queued,
         `${d.service}|${d.env}|${d.state}`,
+        summaryOf(d),
+        options.queued ? summaryOf(options.queued) : '',
         ...events,
       ])) as [number, string?, string[]?, string[]?, string?];
       if (answer[0] === 0) throw new StaleWrite(d.id);

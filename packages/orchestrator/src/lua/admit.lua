@@ -4,7 +4,7 @@
 -- with queue) and a slot (or a place in the admission queue). An id that exists is refused: a
 -- second submission of a fixed id (a release tick run twice) never resets a running record.
 -- ARGV: 1 id, 2 queue ('1'), 3 limit, 4 json, 5 score, 6 member, 7 since, 8 lease ms, 9 by,
--- 10 now ms, 11 event
+-- 10 now ms, 11 event, 12 the record's summary (write_last)
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return {'exists', ''} end
 local holder = redis.call('HGET', KEYS[9], 'owner')
 local outcome
@@ -26,5 +26,5 @@ end
 local event = cjson.decode(ARGV[11])
 event.admission = outcome
 if outcome == 'waiting' then event.behind = holder end
-write_record(ARGV[1], '1', ARGV[4], ARGV[5], ARGV[6], { cjson.encode(event) })
+write_record(ARGV[1], '1', ARGV[4], ARGV[12], ARGV[5], ARGV[6], { cjson.encode(event) })
 return {outcome, holder}

@@ -21,9 +21,9 @@ redis.call('LTRIM', KEYS[19], 0, 99)
 redis.call('HSET', KEYS[20], ARGV[1], ARGV[9])
 local raw = redis.call('GET', KEYS[1])
 if raw then
-  local event = string.sub(ARGV[10], 1, -2) .. ',"state":' .. cjson.encode(cjson.decode(raw).state) .. '}'
-  redis.call('XADD', KEYS[6], '*', 'event', event)
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', '10000', '*', 'event', event)
+  local event = cjson.decode(ARGV[10])
+  event.state = cjson.decode(raw).state
+  append_events({ cjson.encode(event) })
 end
 local admitted = free_all(ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
 return {1, info, admitted}

@@ -18,7 +18,8 @@
 -- ARGV: 1 id, 2 expected version, 3 json, 4 score, 5 member, 6 mode, 7 limit, 8 now (ISO),
 -- 9 lease ms, 10 now ms, 11 prefix, 12 by, 13 notification ('' none), 14 outcome (finish),
 -- 15 group to mark vetted (''), 16 json when queued (resume) or the request a finish applied,
--- 17 counter field, 18… events
+-- 17 counter field, 18 the summary of json (write_last), 19 the summary of the json when queued
+-- (resume) or '', 20… events
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return {0} end
 local mode = ARGV[6]
 local id = ARGV[1]
@@ -37,8 +38,9 @@ if mode ~= 'finish' then
   end
 end
 local events = {}
-for i = 18, #ARGV do table.insert(events, ARGV[i]) end
+for i = 20, #ARGV do table.insert(events, ARGV[i]) end
 local json = ARGV[3]
+local summary = ARGV[18]
 local leaseMs = tonumber(ARGV[9])
 local nowMs = tonumber(ARGV[10])
 local admitted = {}
@@ -72,6 +74,7 @@ else
     else
       if redis.call('LPOS', KEYS[13], id) == false then redis.call('RPUSH', KEYS[13], id) end
       json = ARGV[16]
+      summary = ARGV[19]
       outcome = 'queued'
     end
   else
@@ -79,5 +82,5 @@ else
   end
 end
 if ARGV[13] ~= '' then redis.call('XADD', KEYS[16], '*', 'deployment', id, 'kind', ARGV[13]) end
-write_record(id, tostring(tonumber(ARGV[2]) + 1), json, ARGV[4], ARGV[5], events)
+write_record(id, tostring(tonumber(ARGV[2]) + 1), json, summary, ARGV[4], ARGV[5], events)
 return {1, redis.call('HGET', KEYS[9], 'owner') or '', redis.call('HGETALL', KEYS[8]), admitted, outcome}

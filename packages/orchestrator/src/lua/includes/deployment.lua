@@ -8,25 +8,29 @@ local FINISHED = { succeeded = true, failed = true, ['rolled-back'] = true, canc
 
 -- What a list of clusters shows of each one's newest deployment, kept beside the records (a hash
 -- named after the index, one field per cluster) so that a list of thousands parses no record.
-local function write_last(id, json, member)
+-- The summary (id, state, by, createdAt, finishedAt, undoOf as JSON) comes from the writer, which
+-- has the record at hand: the record itself is never decoded here.
+local function write_last(id, summary, member)
   if redis.call('ZREVRANGE', KEYS[4], 0, 0)[1] ~= id then return end
-  local d = cjson.decode(json)
-  redis.call('HSET', KEYS[3] .. ':last', member, cjson.encode({
-    id = d.id, state = d.state, by = d.by, createdAt = d.createdAt, finishedAt = d.finishedAt, undoOf = d.undoOf,
-  }))
+  redis.call('HSET', KEYS[3] .. ':last', member, summary)
 end
 
-local function write_record(id, version, json, score, member, events)
+-- The deployment's events (JSON texts), to its own stream and to every deployment's.
+local function append_events(events)
+  for _, event in ipairs(events) do
+    redis.call('XADD', KEYS[6], '*', 'event', event)
+    redis.call('XADD', KEYS[7], 'MAXLEN', '~', '10000', '*', 'event', event)
+  end
+end
+
+local function write_record(id, version, json, summary, score, member, events)
   redis.call('SET', KEYS[2], version)
   redis.call('SET', KEYS[1], json)
   redis.call('ZADD', KEYS[3], score, id)
   redis.call('ZADD', KEYS[4], score, id)
   redis.call('SADD', KEYS[5], member)
-  write_last(id, json, member)
-  for _, event in ipairs(events) do
-    redis.call('XADD', KEYS[6], '*', 'event', event)
-    redis.call('XADD', KEYS[7], 'MAXLEN', '~', '10000', '*', 'event', event)
-  end
+  write_last(id, summary, member)
+  append_events(events)
 end
 
 local function holder_of(prefix, id)
