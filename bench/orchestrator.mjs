@@ -202,6 +202,25 @@ async function platformFigures() {
       'ms',
     );
     figure('failed requests during the rollback', seen2.failed, 'requests');
+    // Where detection → old group alone goes: the turn back saved, each rollback action up to the
+    // new group out (its cloud calls), and the fenced saves between them.
+    const failedAt = broken.actions.findIndex((a) => a.state === 'failed');
+    const turned = broken.actions.slice(failedAt + 1);
+    const out = turned.findIndex((a) => a.name === 'take-new-group-out');
+    if (failedAt >= 0 && out >= 0) {
+      figure(
+        '  of which the turn back saved (detection → the first rollback action started)',
+        Date.parse(turned[0].startedAt) - detectedAt,
+        'ms',
+      );
+      for (const a of turned.slice(0, out + 1)) figure(`  inside ${a.name}`, a.durationMs, 'ms');
+      const inside = turned.slice(0, out + 1).reduce((sum, a) => sum + a.durationMs, 0);
+      figure(
+        '  the rest (the fenced saves between them)',
+        rolled.rollbackMs - (Date.parse(turned[0].startedAt) - detectedAt) - inside,
+        'ms',
+      );
+    }
   } finally {
     await setup.platform.stop();
     await rm(setup.home, { recursive: true, force: true });

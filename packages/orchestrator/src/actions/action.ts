@@ -60,8 +60,11 @@ export class Interrupted extends Error {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** A wait of an action, as its deps wait. */
-export const nap = (ctx: ActionContext, ms: number) => (ctx.deps.sleep ?? sleep)(ms);
+/** A wait of an action, as its deps wait; a wait's end not saved yet is saved first (waitEnd). */
+export async function nap(ctx: ActionContext, ms: number): Promise<void> {
+  await saveWaitEnd(ctx);
+  await (ctx.deps.sleep ?? sleep)(ms);
+}
 
 /**
  * One look at the cloud inside a wait. A transient answer (a throttle that outlasted the SDK's
@@ -101,17 +104,31 @@ export async function group(ctx: ActionContext): Promise<ServerGroup> {
   return found;
 }
 
+/** Deployments whose wait's end is not saved yet, with the record's version when it was set. */
+const unsavedEnds = new WeakMap<Deployment, number | undefined>();
+
 /**
- * The end of a wait (epoch ms), saved the first time it is asked so that a wait run again after
- * a crash continues where it was rather than starting over.
+ * The end of a wait (epoch ms), set the first time it is asked and saved before the wait first
+ * waits (nap, or any save meanwhile), so that a wait run again after a crash continues where it
+ * was rather than starting over. A wait whose first look finds it done is not saved for it: its
+ * end reaches the record with the action's own end, and a crash before then had waited for nothing.
  */
 export async function waitEnd(ctx: ActionContext, name: string, ms: number): Promise<number> {
   const waits = (ctx.deployment.context.waits ??= {});
   if (waits[name] === undefined) {
     waits[name] = Date.now() + ms;
-    await ctx.save();
+    unsavedEnds.set(ctx.deployment, ctx.deployment.version);
   }
   return waits[name];
+}
+
+/** Saves a wait's end set since the record was last saved (every save raises its version). */
+export async function saveWaitEnd(ctx: ActionContext): Promise<void> {
+  const d = ctx.deployment;
+  if (!unsavedEnds.has(d)) return;
+  const setAt = unsavedEnds.get(d);
+  unsavedEnds.delete(d);
+  if (d.version === setAt) await ctx.save();
 }
 
 /**

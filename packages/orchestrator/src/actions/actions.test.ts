@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { startRedis, type TestRedis } from '@slipway/test-utils';
-import { ACTIONS, ROLLBACK_ACTIONS, rollbackPlan, STRATEGIES } from './actions.js';
+import { ACTIONS, nap, ROLLBACK_ACTIONS, rollbackPlan, STRATEGIES, waitEnd, type ActionContext } from './actions.js';
 import type { Deployment, DeploymentContext } from '../deployments/deployment.js';
 import { leftInService } from '../notify.js';
 import {
@@ -50,6 +50,36 @@ describe('STRATEGIES', () => {
       'take-new-group-out',
       'destroy-new-group',
     ]);
+  });
+});
+
+describe("a wait's end", () => {
+  it('is saved before the wait first waits, once, and not at all by a wait whose first look found it done', async () => {
+    const saved: Record<string, number>[] = [];
+    const d = { version: 1, context: {} } as Deployment;
+    const ctx = {
+      deployment: d,
+      deps: { sleep: async () => undefined },
+      async save() {
+        saved.push({ ...d.context.waits });
+        d.version! += 1;
+      },
+    } as unknown as ActionContext;
+    // Done at its first look: nothing saved for it (its end goes with the action's own end).
+    const end = await waitEnd(ctx, 'done-at-once', 1000);
+    expect(saved).toEqual([]);
+    expect(d.context.waits).toEqual({ 'done-at-once': end });
+    // Waiting: saved before it first waits, and only then.
+    const later = await waitEnd(ctx, 'waits', 1000);
+    await nap(ctx, 0);
+    await nap(ctx, 0);
+    expect(saved).toEqual([{ 'done-at-once': end, waits: later }]);
+    expect(await waitEnd(ctx, 'waits', 5000)).toBe(later);
+    // A save meanwhile (a progress) carried it: no save of its own.
+    await waitEnd(ctx, 'carried', 1000);
+    await ctx.save();
+    await nap(ctx, 0);
+    expect(saved).toHaveLength(2);
   });
 });
 

@@ -36,16 +36,18 @@ const waitForPreviousGroupHealth: Action = {
   name: 'wait-for-previous-group-health',
   async run(ctx) {
     const previous = ctx.deployment.context.previous;
-    if (!previous || !(await ctx.deps.cloud.getServerGroup(previous))) return 'no previous group';
+    if (!previous) return 'no previous group';
     const params = need(ctx, 'params');
     const deadline = await waitEnd(ctx, 'previous-health', params.strategy.healthTimeoutSeconds * 1000);
     for (;;) {
+      // The group and its targets' health read together: a group gone has nothing to wait for.
       const seen = await look(ctx, deadline, () => targetsHealthy(ctx, previous));
       if (!seen) {
         await nap(ctx, ctx.deps.pollMs);
         continue;
       }
-      const { healthy, of } = seen;
+      const { healthy, of, found } = seen;
+      if (!found) return 'no previous group';
       if (of > 0 && healthy === of) return `${healthy} target(s) of ${previous} healthy`;
       if (Date.now() > deadline) {
         throw new DeploymentFailure(

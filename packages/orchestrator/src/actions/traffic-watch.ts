@@ -11,7 +11,7 @@
  * its own trouble: counts that cannot be read leave the health checks to judge, and it says so.
  */
 import type { GroupTraffic, TrafficEvent, TrafficSubscription } from '@slipway/cloud';
-import { HealthFailure, nap, need, type ActionContext } from './action.js';
+import { HealthFailure, nap, need, saveWaitEnd, type ActionContext } from './action.js';
 import { judge, latencyOf, readingOf, since, type GroupReading, type TrafficJudgement } from './analysis.js';
 import { alphaToSpend, milestonesReached } from './statistics.js';
 
@@ -120,8 +120,11 @@ export class TrafficWatch {
   }
 
   /** Waits `ms` as the action's deps wait (nap), or less when a hard failure is heard. */
-  sleep(ms: number): Promise<void> {
-    if (this.hard) return Promise.resolve();
+  async sleep(ms: number): Promise<void> {
+    if (this.hard) return;
+    // A wait's end not saved yet is saved before it waits (waitEnd).
+    await saveWaitEnd(this.ctx);
+    if (this.hard) return;
     // A drill's own clock (the explorer schedules each wait): woken by a hard failure all the same.
     if (this.ctx.deps.sleep)
       return Promise.race([nap(this.ctx, ms), new Promise<void>((resolve) => (this.wake = resolve))]);
