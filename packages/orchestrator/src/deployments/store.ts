@@ -704,9 +704,10 @@ export function createRedisDeploymentStore({
       await lua['unmark-retired']([key('retention:due')], [retiredMember(group), group.dueAt]);
     },
     async clusters() {
-      return (await redis.smembers(key('clusters')))
-        .sort()
-        .map((pair) => ({ service: pair.split(':')[0]!, env: pair.split(':')[1]! }));
+      return (await redis.smembers(key('clusters'))).sort().map((pair) => {
+        const [service, env] = pair.split(':');
+        return { service: service!, env: env! };
+      });
     },
     outbox: {
       async take(consumer, idleMs) {
