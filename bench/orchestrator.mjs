@@ -205,7 +205,7 @@ async function platformFigures() {
     // Where detection → old group alone goes: the turn back saved, each rollback action up to the
     // new group out (its cloud calls), and the fenced saves between them.
     const failedAt = broken.actions.findIndex((a) => a.state === 'failed');
-    const turned = broken.actions.slice(failedAt + 1);
+    const turned = broken.actions.slice(failedAt + 1).filter((a) => a.startedAt); // the forward ones left were skipped
     const out = turned.findIndex((a) => a.name === 'take-new-group-out');
     if (failedAt >= 0 && out >= 0) {
       figure(
