@@ -40,7 +40,10 @@ import {
 import { resolveName } from './clusters/targets.js';
 import { attentionFirst, attentionOf, deployingOf, healthSummary } from './clusters/attention.js';
 
-/** One service's clusters described at once for GET /clusters?service= (each asks its cloud). */
+/**
+ * A few services' clusters described at once for GET /clusters?service= (each asks its cloud); more
+ * than this are read from one listing of each cloud instead.
+ */
 const DESCRIBED_AT_ONCE = 16;
 
 export interface OperationsOptions extends CommandOptions {
@@ -155,11 +158,12 @@ export function createOperations(options: OperationsOptions) {
       res.json(await describeEnvironment(service, env, true));
     },
     async listClusters(req, res) {
-      const { service: only, order, limit } = typedQuery(req);
-      const clusters = (await store.clusters()).filter(({ service }) => only === undefined || service === only);
+      const { service: named, order, limit, offset = 0, attention = false } = typedQuery(req);
+      const only = named && new Set(named);
+      const clusters = (await store.clusters()).filter(({ service }) => !only || only.has(service));
       // Every cluster's holder and last deployment in a round trip or two, not reads per cluster.
       const [read, holders, lasts] = await Promise.all([
-        only === undefined ? readEvery(clusters) : readEach(clusters),
+        only && clusters.length <= DESCRIBED_AT_ONCE ? readEach(clusters) : readEvery(clusters),
         store.holders(clusters),
         store.lastDeployments(clusters),
       ]);
@@ -172,7 +176,9 @@ export function createOperations(options: OperationsOptions) {
         };
       });
       // Only what is answered is described in full: the order and the counts need the facts alone.
-      const shown = (order === 'attention' ? attentionFirst(rows) : rows).slice(0, limit);
+      const ordered = order === 'attention' ? attentionFirst(rows) : rows;
+      const asked = attention ? ordered.filter((r) => r.needsAttention) : ordered;
+      const shown = asked.slice(offset, limit === undefined ? undefined : offset + limit);
       const items = await Promise.all(
         shown.map(async ({ cluster: { service, env, now, health }, facts }) =>
           describeCluster(
@@ -186,6 +192,9 @@ export function createOperations(options: OperationsOptions) {
         ),
       );
       res.json({ items, total: rows.length, needingAttention: rows.filter((r) => r.needsAttention).length });
+    },
+    async listEnvironments(_req, res) {
+      res.json({ items: [...new Set((await store.clusters()).map(({ env }) => env))].sort() });
     },
   } satisfies Partial<TypedOperations<operations>>;
 
