@@ -86,6 +86,11 @@ export function describeCloudContract(setup: () => ContractSetup): void {
     const listing = await cloud.describeClusters();
     expect(listing.groups.filter((g) => g.cluster === 'search-prod').map((g) => g.name)).toEqual(['search-prod-v001']);
     expect(states(listing.targetHealth[tg] ?? [], ids, 'healthy')).toBe(true);
+    // The groups alone (a reader needing no health, the retention sweep): the same groups.
+    const groupsAlone = await cloud.describeClusters({ health: false });
+    expect(groupsAlone.groups.filter((g) => g.cluster === 'search-prod').map((g) => g.name)).toEqual([
+      'search-prod-v001',
+    ]);
 
     await cloud.disableServerGroup(spec.name);
     expect((await cloud.getServerGroup(spec.name))?.disabled).toBe(true);

@@ -132,8 +132,10 @@ export interface CloudProvider {
    * in one listing: what a view of every cluster reads instead of asking once a cluster (local:
    * one request to the daemon; AWS: the region's snapshot, one paginated DescribeAutoScalingGroups,
    * and DescribeTargetHealth once a target group in service, which AWS cannot answer in batches).
+   * `health: false`: the groups alone, for a reader that needs no health (AWS then makes no
+   * DescribeTargetHealth call; a cloud where health costs nothing may answer it anyway).
    */
-  describeClusters(): Promise<CloudListing>;
+  describeClusters(options?: { health?: boolean }): Promise<CloudListing>;
   resizeServerGroup(name: string, capacity: Capacity): Promise<ServerGroup>;
   /** Stops the group receiving traffic and keeps its instances (Asgard's disable). */
   disableServerGroup(name: string): Promise<ServerGroup>;

@@ -44,21 +44,26 @@ function readFirst(paths: string[]): string {
 export type LuaCall = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 
 /**
- * Defines each script (name → number of keys) on the connection as a command named
- * `<namespace><Name>`, and answers a caller for each.
+ * Defines each script (name → number of keys, or `any`: as many as each call gives) on the
+ * connection as a command named `<namespace><Name>`, and answers a caller for each.
  */
 export function defineLuaScripts<Name extends string>(
   redis: Redis,
   directory: string,
   namespace: string,
-  scripts: Record<Name, number>,
+  scripts: Record<Name, number | 'any'>,
 ): Record<Name, LuaCall> {
   const calls = {} as Record<Name, LuaCall>;
-  for (const [name, numberOfKeys] of Object.entries(scripts) as [Name, number][]) {
+  for (const [name, numberOfKeys] of Object.entries(scripts) as [Name, number | 'any'][]) {
     const command = `${namespace}${name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`;
-    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys, lua: readLua(directory, name) });
+    if (!(command in redis)) {
+      const lua = readLua(directory, name);
+      redis.defineCommand(command, numberOfKeys === 'any' ? { lua } : { numberOfKeys, lua });
+    }
     const method = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[command]!;
     calls[name] = (keys, args) => {
+      // A command defined without its number of keys takes it first.
+      if (numberOfKeys === 'any') return method.call(redis, keys.length, ...keys, ...args);
       if (keys.length !== numberOfKeys) throw new Error(`${name} takes ${numberOfKeys} keys, given ${keys.length}`);
       return method.call(redis, ...keys, ...args);
     };

@@ -398,13 +398,14 @@ export function createAwsProvider(options: AwsProviderOptions): CloudProvider {
       return fresh(mine);
     },
 
-    async describeClusters() {
+    async describeClusters(options) {
       // The region's snapshot (one paginated DescribeAutoScalingGroups for every Slipway group);
       // AWS has no batch DescribeTargetHealth, so each target group in service is asked (cached a tick).
       const { groups, instances, failures } = await snapshot.read();
       const listed = [...groups.values()]
         .sort((a, b) => (a.CreatedTime?.getTime() ?? 0) - (b.CreatedTime?.getTime() ?? 0))
         .map((g) => toServerGroup(g, instances, failures.get(g.AutoScalingGroupName!)));
+      if (options?.health === false) return { groups: listed, targetHealth: {} };
       const serving = [...new Set(listed.filter((g) => !g.disabled).flatMap((g) => g.targetGroups))];
       const targetHealth: CloudListing['targetHealth'] = {};
       for (let i = 0; i < serving.length; i += HEALTH_AT_ONCE)

@@ -3,7 +3,13 @@ import request from 'supertest';
 import { lockKeyOf } from '@slipway/core/redis';
 import type { CloudProvider } from '@slipway/cloud';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
-import { scaleDownRetained, startRetentionSweep, sweepLeftoverSplits, type RetentionDeps } from './retention.js';
+import {
+  markRetirements,
+  scaleDownRetained,
+  startRetentionSweep,
+  sweepLeftoverSplits,
+  type RetentionDeps,
+} from './retention.js';
 import { ended, logger, orchestratorFixture, TOKENS, type OrchestratorFixture } from '../deployments/runner.fixture.js';
 
 // Issue 25 item 10: retained groups scaled to zero after scaleDownAfterSeconds, and back up by an
@@ -21,12 +27,12 @@ afterAll(async () => {
   await redisServer.stop();
 });
 
-const deploy = async (f: OrchestratorFixture, image: string) => {
+const deploy = async (f: OrchestratorFixture, image: string, service = 'warm') => {
   const answer = await request(f.app)
     .post('/deployments')
     .set(TOKENS.deployer)
     .send({
-      service: 'warm',
+      service,
       env: 'prod',
       image,
       message: 'retention',
@@ -98,6 +104,70 @@ describe('retained groups', () => {
   });
 });
 
+/** The sweep's own cloud, every call it makes written down (its name and first argument). */
+const counted = (cloud: CloudProvider) => {
+  const calls: string[] = [];
+  const proxy = new Proxy(cloud, {
+    get(target, prop, receiver) {
+      const real = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof real !== 'function') return real;
+      return (...args: unknown[]) => {
+        calls.push(`${String(prop)} ${JSON.stringify(args[0] ?? '')}`);
+        return (real as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { calls, cloud: proxy };
+};
+
+// Issue 28: the sweep (every 10 s on each replica) asked the cloud for every cluster's groups, to
+// find the few retained ones due: 4,000 clusters were 4,000 cloud calls a sweep (on AWS,
+// DescribeAutoScalingGroups calls, throttled long before), and half a core of the orchestrator idle.
+describe('the sweep with many clusters', () => {
+  it('asks the cloud only about the groups due, not about every cluster', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const retained: string[] = [];
+    for (const service of ['quiet', 'still', 'warm']) {
+      await deploy(f, `img-${service}-1`, service);
+      retained.push((await deploy(f, `img-${service}-2`, service)).context.previous!);
+    }
+    // Not due yet: the cloud is not asked at all.
+    const early = counted(f.cloud);
+    expect(await scaleDownRetained({ store: f.store, cloud: early.cloud, logger })).toEqual([]);
+    expect(early.calls).toEqual([]);
+
+    // Due 60 s after each left service: each group due is asked about, no cluster listed for the others.
+    const { calls, cloud } = counted(f.cloud);
+    const scaled = await scaleDownRetained({ store: f.store, cloud, logger }, Date.now() + 61_000);
+    expect(scaled.sort()).toEqual(retained.sort());
+    expect(calls.filter((c) => c.startsWith('listServerGroups')).sort()).toEqual([
+      'listServerGroups "quiet-prod"',
+      'listServerGroups "still-prod"',
+      'listServerGroups "warm-prod"',
+    ]);
+    // Once scaled, off the list: the next sweep asks nothing.
+    const after = counted(f.cloud);
+    expect(await scaleDownRetained({ store: f.store, cloud: after.cloud, logger }, Date.now() + 61_000)).toEqual([]);
+    expect(after.calls).toEqual([]);
+  });
+
+  it('finds, in its full pass, a group whose mark was lost (a crash right after the finish) and asks each cloud once', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const second = await deploy(f, 'img-warm-2');
+    await f.redis.del(`${f.prefix}retention:due`);
+    const deps = { store: f.store, cloud: f.cloud, logger };
+    expect(await scaleDownRetained(deps, Date.now() + 61_000)).toEqual([]);
+
+    const { calls, cloud } = counted(f.cloud);
+    expect(await markRetirements({ ...deps, cloud })).toBe(1);
+    expect(calls).toEqual(['describeClusters {"health":false}']);
+    expect(await scaleDownRetained(deps, Date.now() + 61_000)).toEqual([second.context.previous]);
+    // Scaled to zero: nothing left for a full pass to mark.
+    expect(await markRetirements(deps)).toBe(0);
+  });
+});
+
 /** The sweep's own cloud: `call` runs around each of its calls named `name` (the runner's cloud is left alone). */
 const around = (
   cloud: CloudProvider,
@@ -119,9 +189,9 @@ describe('the sweep racing a deployment', () => {
     await deploy(f, 'img-warm-1');
     const second = await deploy(f, 'img-warm-2');
     const retained = second.context.previous!;
-    // The sweep's first list answers what it saw, then (a slow answer) an undo re-enabling that group runs to its end.
+    // The sweep's first read of the group answers what it saw, then (a slow answer) an undo re-enabling that group runs to its end.
     let first = true;
-    const slow = around(f.cloud, 'listServerGroups', async (real) => {
+    const slow = around(f.cloud, 'getServerGroup', async (real) => {
       const seen = await real();
       if (!first) return seen;
       first = false;

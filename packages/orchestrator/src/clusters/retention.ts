@@ -14,9 +14,9 @@
  */
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
 import { clusterName, type Logger } from '@slipway/core';
-import type { Deployment } from '../deployments/deployment.js';
+import { retiredBy, type Deployment } from '../deployments/deployment.js';
 import { cloudOf, type RegionalDeps } from '../actions/regions.js';
-import type { DeploymentStore } from '../deployments/store.js';
+import type { DeploymentStore, RetiredGroup } from '../deployments/store.js';
 
 export interface RetentionDeps extends RegionalDeps {
   store: DeploymentStore;
@@ -29,45 +29,100 @@ export interface RetentionDeps extends RegionalDeps {
 
 /** When a disabled group left service, and after how long it is to be scaled down, from the deployment that retired it. */
 export function retirement(group: string, deployments: Deployment[]): { at: number; after?: number } | undefined {
-  const retiredBy = deployments.find(
-    (d) =>
-      d.finishedAt &&
-      ((d.context.previous === group && d.context.previousDisabled && d.state === 'succeeded') ||
-        (d.context.group === group && d.state !== 'succeeded')),
-  );
-  if (!retiredBy) return undefined;
-  const after = retiredBy.context.params?.strategy.scaleDownAfterSeconds;
-  return { at: Date.parse(retiredBy.finishedAt!), ...(after !== undefined ? { after } : {}) };
+  for (const d of deployments) {
+    const retired = retiredBy(d);
+    if (retired?.group === group) return retired;
+  }
+  return undefined;
 }
 
+/** Groups looked at by one sweep at most: the rest are due still, looked at by the next. */
+const DUE_AT_ONCE = 200;
+
 /**
- * One pass over every cluster: each retained group past its time scaled to zero. Answers the groups
- * scaled down. Each is scaled down holding its cluster's lock (as a deployment would), its state and
- * its deployments read again once held: an undo re-enabling it either came first (and it is left
- * serving) or waits (queued) or is refused until it is done.
+ * One pass over the groups due (the store's due list, which each retiring deployment's finish
+ * marks): each retained group past its time scaled to zero. Answers the groups scaled down. Only
+ * those are asked of the cloud — a pass asking every cluster's groups made 4,000 clusters 4,000
+ * cloud calls (on AWS, DescribeAutoScalingGroups calls) every 10 s. Each is scaled down holding its
+ * cluster's lock (as a deployment would), its state and its deployments read again once held: an
+ * undo re-enabling it either came first (and it is left serving) or waits (queued) or is refused
+ * until it is done.
  */
 export async function scaleDownRetained(deps: RetentionDeps, now = Date.now()): Promise<string[]> {
   const scaled: string[] = [];
-  for (const { service, env } of await deps.store.clusters()) {
+  for (const due of await deps.store.retiredDue(now, DUE_AT_ONCE)) {
+    const { service, env, group } = due;
     if (await deps.store.holder(service, env)) continue;
     const recent = (await deps.store.list({ service, env, limit: 30 })).items;
     const cloud = cloudOf(deps, recent[0]?.context.params?.region);
-    for (const candidate of (await cloud.listServerGroups(clusterName(service, env))).filter(due(recent, now))) {
-      const hold = await deps.store.holdCluster(service, env, candidate.name, deps.limit ?? 1, async () => {
-        const groups = await cloud.listServerGroups(clusterName(service, env));
-        const g = groups.find((x) => x.name === candidate.name);
-        const fresh = (await deps.store.list({ service, env, limit: 30 })).items;
-        if (!g || !due(fresh, now)(g) || (await lastToGoBackTo(deps.store, service, env, groups)) === g.name)
-          return false;
-        await cloud.resizeServerGroup(g.name, { min: 0, desired: 0, max: g.max });
-        deps.logger.info({ group: g.name, was: g.desired }, 'retained group scaled to zero');
-        return true;
-      });
-      if (hold.held && hold.value) scaled.push(candidate.name);
-      await deps.start?.(hold.admitted);
+    const candidate = await cloud.getServerGroup(group);
+    // Gone, back in service, scaled down already, or retired again later (marked again): off the list.
+    if (!candidate || !isDue(recent, now)(candidate)) {
+      await deps.store.unmarkRetired(due);
+      continue;
     }
+    const hold = await deps.store.holdCluster(service, env, group, deps.limit ?? 1, async () => {
+      const groups = await cloud.listServerGroups(clusterName(service, env));
+      const g = groups.find((x) => x.name === group);
+      const fresh = (await deps.store.list({ service, env, limit: 30 })).items;
+      if (!g || !isDue(fresh, now)(g)) return 'not-due' as const;
+      // While no vetted group serves it is kept warm, and stays due: looked at again next sweep.
+      if ((await lastToGoBackTo(deps.store, service, env, groups)) === g.name) return 'kept-warm' as const;
+      await cloud.resizeServerGroup(g.name, { min: 0, desired: 0, max: g.max });
+      deps.logger.info({ group: g.name, was: g.desired }, 'retained group scaled to zero');
+      return 'scaled' as const;
+    });
+    if (hold.held && hold.value !== 'kept-warm') await deps.store.unmarkRetired(due);
+    if (hold.held && hold.value === 'scaled') scaled.push(group);
+    await deps.start?.(hold.admitted);
   }
   return scaled;
+}
+
+/**
+ * The due list's backstop, run by each sweep now and then (and at its start): every cluster's
+ * recent deployments read, and each group they retired that still has instances out of service
+ * marked due at its time (a mark lost to a crash right after a deployment's finish, records from
+ * before the list was kept). Asks each cloud (region) once, for its groups alone. Answers how many it marked.
+ */
+export async function markRetirements(deps: RetentionDeps): Promise<number> {
+  const listings = new Map<CloudProvider, Promise<Map<string, ServerGroup>>>();
+  const groupsOf = (cloud: CloudProvider) => {
+    if (!listings.has(cloud))
+      listings.set(
+        cloud,
+        cloud.describeClusters({ health: false }).then(({ groups }) => new Map(groups.map((g) => [g.name, g]))),
+      );
+    return listings.get(cloud)!;
+  };
+  const marks: RetiredGroup[] = [];
+  for (const { service, env } of await deps.store.clusters()) {
+    const recent = (await deps.store.list({ service, env, limit: 30 })).items;
+    const seen = new Set<string>();
+    const retired = recent.flatMap((d) => {
+      const r = retiredBy(d);
+      // The newest deployment to retire a group says when (as `retirement` reads it).
+      if (!r || seen.has(r.group)) return [];
+      seen.add(r.group);
+      return r.after === undefined ? [] : [{ service, env, group: r.group, dueAt: r.at + r.after * 1000 }];
+    });
+    if (retired.length === 0) continue;
+    let cloud: CloudProvider;
+    try {
+      cloud = cloudOf(deps, recent[0]?.context.params?.region);
+    } catch {
+      continue; // A region no longer served (its network unset): nothing Slipway can reach there.
+    }
+    const groups = await groupsOf(cloud);
+    marks.push(
+      ...retired.filter((m) => {
+        const g = groups.get(m.group);
+        return g !== undefined && g.disabled && g.desired > 0;
+      }),
+    );
+  }
+  await deps.store.markRetired(marks);
+  return marks.length;
 }
 
 /** The newest vetted group when no vetted group serves: what a deployment or rollback would go back to. */
@@ -78,7 +133,7 @@ async function lastToGoBackTo(store: DeploymentStore, service: string, env: stri
 }
 
 /** A group out of service with instances, retired longer ago than its deployment-params say to keep them. */
-const due = (deployments: Deployment[], now: number) => (g: ServerGroup) => {
+const isDue = (deployments: Deployment[], now: number) => (g: ServerGroup) => {
   if (!g.disabled || g.desired === 0) return false;
   const retired = retirement(g.name, deployments);
   return retired?.after !== undefined && now >= retired.at + retired.after * 1000;
@@ -123,13 +178,24 @@ export function startRetentionSweep(
     everyMs: number;
     /** The leftover splits' sweep, on the same clock, at most this often, after this grace. */
     splits?: { everyMs: number; graceMs: number };
+    /** The due list's backstop (markRetirements): at the first sweep, then at most this often (15 min). */
+    markEveryMs?: number;
   },
 ) {
   let running = false;
   let splitsSwept = 0;
+  let marked = 0;
   const sweep = async () => {
     if (running) return;
     running = true;
+    try {
+      if (Date.now() - marked >= (deps.markEveryMs ?? 900_000)) {
+        marked = Date.now();
+        await markRetirements(deps);
+      }
+    } catch (error) {
+      deps.logger.warn({ err: error }, "retention's full pass failed; tried again at the next");
+    }
     try {
       await scaleDownRetained(deps);
     } catch (error) {

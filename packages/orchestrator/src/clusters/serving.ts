@@ -87,21 +87,21 @@ export async function clustersNow(
       );
     return listings.get(cloud)!;
   };
+  // Each cloud listed once (all at once), then every cluster read from its listing without a promise each.
+  const listed = await Promise.all(regions.map((region) => listingOf(region)));
   const health = new Map<ClusterGroups, Record<string, TargetHealth[]>>();
-  const read = await Promise.all(
-    clusters.map(async ({ service, env }, i) => {
-      const region = regions[i];
-      const { byCluster, listing } = await listingOf(region);
-      const groups = byCluster.get(clusterName(service, env)) ?? [];
-      const now: ClusterGroups = {
-        ...(region ? { region } : {}),
-        groups,
-        active: [...groups].reverse().find((g) => !g.disabled),
-      };
-      health.set(now, listing.targetHealth);
-      return { service, env, now };
-    }),
-  );
+  const read = clusters.map(({ service, env }, i) => {
+    const region = regions[i];
+    const { byCluster, listing } = listed[i]!;
+    const groups = byCluster.get(clusterName(service, env)) ?? [];
+    const now: ClusterGroups = {
+      ...(region ? { region } : {}),
+      groups,
+      active: groups.findLast((g) => !g.disabled),
+    };
+    health.set(now, listing.targetHealth);
+    return { service, env, now };
+  });
   return { clusters: read, targetHealth: (now, tg) => health.get(now)?.[tg] ?? [] };
 }
 

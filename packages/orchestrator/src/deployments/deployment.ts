@@ -306,3 +306,17 @@ export function refuseBranchChosenParams(
 export function isFinished(deployment: Deployment): boolean {
   return FINISHED.includes(deployment.state);
 }
+
+/**
+ * The group a finished deployment took out of service and left with its instances (a red-black's
+ * previous group, disabled; a deployment that did not succeed: its own new group), when it did so,
+ * and after how long its deployment-params say to scale it to zero (`scaleDownAfterSeconds`).
+ */
+export function retiredBy(d: Deployment): { group: string; at: number; after?: number } | undefined {
+  if (!d.finishedAt) return undefined;
+  const group =
+    d.state === 'succeeded' ? (d.context.previousDisabled ? d.context.previous : undefined) : d.context.group;
+  if (!group) return undefined;
+  const after = d.context.params?.strategy.scaleDownAfterSeconds;
+  return { group, at: Date.parse(d.finishedAt), ...(after !== undefined ? { after } : {}) };
+}
