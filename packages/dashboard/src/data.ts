@@ -47,9 +47,9 @@ export function createData(urls: Urls, token: string) {
         throw error;
       }
     },
-    /** Every cluster, or one service's (each is described with calls to its cloud: ask for no more than shown). */
-    async clusters(service?: string): Promise<Cluster[]> {
-      return (await this.clusterList(service ? { service: [service] } : {})).items;
+    /** One service's clusters (each is described with calls to its cloud: ask for no more than shown). */
+    async clusters(service: string): Promise<Cluster[]> {
+      return (await this.clusterList({ service: [service] })).items;
     },
     /** Clusters as asked (`order=attention&limit=`: a screenful, those needing attention first), with the totals. */
     async clusterList(query: ClusterQuery = {}): Promise<ClusterList> {
