@@ -33,6 +33,9 @@ import {
   clusterNow,
   clustersNow,
   groupStanding,
+  needsMaker,
+  noHistory,
+  standingOf,
   withHistory,
   type ClusterGroups,
   type ClusterNow,
@@ -184,7 +187,7 @@ export function createOperations(options: OperationsOptions) {
           describeCluster(
             service,
             env,
-            'history' in now ? now : await withHistory(options, service, env, now),
+            'history' in now ? now : now.groups.length ? await withHistory(options, service, env, now) : noHistory(now),
             health,
             false,
             facts,
@@ -259,8 +262,11 @@ export function createOperations(options: OperationsOptions) {
     known?: ClusterFacts,
   ) {
     const { groups, history, active } = now;
+    // A list of thousands of clusters describes most without a promise each: nothing to read for them.
     const standing = new Map(
-      await Promise.all(groups.map(async (g) => [g.name, await groupStanding(store, now, g)] as const)),
+      groups.some((g) => needsMaker(now, g))
+        ? await Promise.all(groups.map(async (g) => [g.name, await groupStanding(store, now, g)] as const))
+        : groups.map((g) => [g.name, standingOf(now, g)] as const),
     );
     const describe = (g: (typeof groups)[number]) => {
       const served = history.find((r) => r.group === g.name);
@@ -283,10 +289,13 @@ export function createOperations(options: OperationsOptions) {
         })),
       };
     };
-    const [holder, deployments] = await Promise.all([
-      known ? known.holder : store.holder(service, env),
-      withDeployments ? store.list({ service, env, limit: 10 }).then((page) => page.items) : undefined,
-    ]);
+    const [holder, deployments] =
+      known && !withDeployments
+        ? [known.holder, undefined]
+        : await Promise.all([
+            known ? known.holder : store.holder(service, env),
+            withDeployments ? store.list({ service, env, limit: 10 }).then((page) => page.items) : undefined,
+          ]);
     const last = known ? known.last : deployments?.[0];
     const deploying = deployingOf(holder);
     return {
