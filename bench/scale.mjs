@@ -163,10 +163,15 @@ function readings(cookie) {
   return {
     'dashboard home page': () => get(`${dashboard}/`, { Cookie: cookie }),
     'dashboard /services': () => get(`${dashboard}/services`, { Cookie: cookie }),
+    'dashboard /services?page=2': () => get(`${dashboard}/services?page=2`, { Cookie: cookie }),
+    'dashboard /clusters': () => get(`${dashboard}/clusters`, { Cookie: cookie }),
+    'dashboard /clusters?page=2': () => get(`${dashboard}/clusters?page=2`, { Cookie: cookie }),
+    'dashboard /deployments': () => get(`${dashboard}/deployments`, { Cookie: cookie }),
     'metadata GET /services?limit=1000': () => get(`${metadata}/services?limit=1000`, auth),
     'GET /sync': () => get(`${orchestrator}/sync`, auth),
     'GET /sync?service= (one service)': () => get(`${orchestrator}/sync?service=${name(1)}`, auth),
     'GET /clusters': () => get(`${orchestrator}/clusters`, auth),
+    'GET /clusters?limit=100&offset=100 (a page)': () => get(`${orchestrator}/clusters?limit=100&offset=100`, auth),
     'slipway status (whole command)': () => cli(['status']),
     // What the command asks of the server (one request): the rest is its own process.
     'slipway status: its read alone (server time)': () =>

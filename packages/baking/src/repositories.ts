@@ -135,7 +135,7 @@ export function orchestratorClusters(
 ): (service: string) => Promise<{ env: string; image: string; deployment?: string }[]> {
   const client = createServiceClient<OrchestratorPaths>({ baseUrl, token, timeoutMs: 5000 });
   return async (service) => {
-    const { data } = await client.GET('/clusters', { params: { query: { service } } });
+    const { data } = await client.GET('/clusters', { params: { query: { service: [service] } } });
     return (data?.items ?? []).flatMap((c) =>
       c.service === service && c.active?.image
         ? [{ env: c.env, image: c.active.image, ...(c.active.deployment ? { deployment: c.active.deployment } : {}) }]

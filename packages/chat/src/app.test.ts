@@ -32,7 +32,7 @@ const IMAGES = [
  * Slipway as chat sees it, in memory: each read of a deployment moves it one step on
  * (queued → starting → in service → succeeded), so a follow-up sees it all happen.
  */
-function fakeSlipway(options: { slowStatusMs?: number } = {}) {
+function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number } = {}) {
   const calls: Call[] = [];
   /** Environments marked production: their changes need the preview's confirmation. */
   const production = new Set<string>();
@@ -97,10 +97,10 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
   const slipway = (actor: Actor): SlipwayApi => {
     const record = (call: string, ...args: unknown[]) => calls.push({ actor, call, args });
     return {
-      async clusters() {
-        record('clusters');
+      async clusters(query) {
+        record('clusters', query);
         if (options.slowStatusMs) await new Promise((r) => setTimeout(r, options.slowStatusMs));
-        return [
+        const items = [
           {
             service: 'search',
             env: 'prod',
@@ -115,6 +115,8 @@ function fakeSlipway(options: { slowStatusMs?: number } = {}) {
             health: { healthy: 2, instances: 2 },
           },
         ];
+        // As a company's orchestrator answers the first screenful of its 4,000 clusters.
+        return { items, total: options.clusterTotal ?? items.length };
       },
       async environment(service, env) {
         record('environment', service, env);
@@ -347,6 +349,16 @@ describe('POST /slack/commands', () => {
     expect(answer.status).toBe(200);
     expect(answer.body.text).toBe('*search prod* search-prod-v003 img-3 (1.3.0) — 2/2 healthy');
     expect(slack.messages(answer.responseId)).toEqual([]);
+  });
+
+  it("asks for a screenful of clusters, those needing attention first, or one service's alone: never every cluster described (issue 28)", async () => {
+    fake.calls.length = 0;
+    await slack.command('status', bob);
+    await slack.command('status search', bob);
+    expect(fake.calls.filter((c) => c.call === 'clusters').map((c) => c.args[0])).toEqual([
+      { order: 'attention', limit: 40 },
+      { service: ['search'] },
+    ]);
   });
 
   it('deploys a version as the CLI does: its newest image (issue 23 item 12)', async () => {
@@ -601,6 +613,26 @@ describe('a read slower than Slack waits', () => {
       expect(answer.body.text).toBe(':hourglass_flowing_sand: asking Slipway: status');
       const later = await other.waitFor(answer.responseId, () => true);
       expect(later.text).toBe('*search prod* search-prod-v003 img-3 (1.3.0) — 2/2 healthy');
+    } finally {
+      await other.close();
+      chat.closeAllConnections();
+      await new Promise((resolve) => chat.close(resolve));
+    }
+  });
+});
+
+describe('status with many clusters', () => {
+  it("says how many clusters it left out, and how to see one service's", async () => {
+    const chat = await startChat(fakeSlipway({ clusterTotal: 4000 }));
+    const other = await SlackStandIn.start({
+      signingSecret: SECRET,
+      chatUrl: `http://127.0.0.1:${(chat.address() as AddressInfo).port}`,
+    });
+    try {
+      const answer = await other.command('status', bob);
+      expect(answer.body.text).toBe(
+        "*search prod* search-prod-v003 img-3 (1.3.0) — 2/2 healthy\n_1 of 4000 clusters, those needing attention first: `/slipway status SERVICE` for one service's_",
+      );
     } finally {
       await other.close();
       chat.closeAllConnections();

@@ -37,6 +37,8 @@ export interface Outcome {
 }
 
 const READS = new Set<ChatCommand['verb']>(['help', 'status', 'history', 'sync']);
+/** Clusters a status without a service shows (a Slack message's screenful, as `slipway status`'s). */
+const STATUS_SHOWN = 40;
 
 export function roleNeeded(command: ChatCommand): Role {
   return READS.has(command.verb) ? 'reader' : 'deployer';
@@ -117,15 +119,22 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
         ]);
         return { now: describeEnvironment(e, images) };
       }
-      const clusters = (await api.clusters()).filter((cl) => !command.service || cl.service === command.service);
-      return {
-        now: describeClusters(
-          clusters,
-          await imagesOf(
-            api,
-            clusters.map((cl) => cl.service),
-          ),
+      // A screenful, those needing attention first (as `slipway status`), or the service's clusters alone.
+      const { items: clusters, total } = await api.clusters(
+        command.service ? { service: [command.service] } : { order: 'attention', limit: STATUS_SHOWN },
+      );
+      const shown = describeClusters(
+        clusters,
+        await imagesOf(
+          api,
+          clusters.map((cl) => cl.service),
         ),
+      );
+      return {
+        now:
+          total > clusters.length
+            ? `${shown}\n_${clusters.length} of ${total} clusters, those needing attention first: \`/slipway status SERVICE\` for one service's_`
+            : shown,
       };
     }
     case 'history': {

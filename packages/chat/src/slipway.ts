@@ -18,6 +18,8 @@ type Schemas = OrchestratorComponents['schemas'];
 type Body<Op> = Op extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
 export type Deployment = Schemas['Deployment'];
 export type Environment = Schemas['Environment'];
+/** GET /clusters' question: a page in an order, or some services' clusters. */
+export type ClusterQuery = NonNullable<OrchestratorPaths['/clusters']['get']['parameters']['query']>;
 export type Bake = AnswerOf<BakingPaths['/bakes/{id}']['get']>;
 /** POST /deployments' body. */
 export type DeployRequest = Body<OrchestratorPaths['/deployments']['post']>;
@@ -39,7 +41,8 @@ type Started = AnswerOf<OrchestratorPaths['/deployments']['post']>;
 export class NotAvailableError extends Error {}
 
 export interface SlipwayApi {
-  clusters(): Promise<Environment[]>;
+  /** A screenful of clusters, those needing attention first, or one service's; with how many there are in all. */
+  clusters(query: ClusterQuery): Promise<{ items: Environment[]; total: number }>;
   environment(service: string, env: string): Promise<Environment>;
   deployments(service: string, env?: string): Promise<Deployment[]>;
   deployment(id: string): Promise<Deployment>;
@@ -101,8 +104,9 @@ export function httpSlipway(urls: { orchestrator: string; baking: string }, toke
     }
 
     return {
-      async clusters() {
-        return unwrap(await orchestrator.GET('/clusters')).items;
+      async clusters(query) {
+        const { items, total } = unwrap(await orchestrator.GET('/clusters', { params: { query } }));
+        return { items, total };
       },
       async environment(service, env) {
         return unwrap(await orchestrator.GET('/services/{service}/envs/{env}', { params: { path: { service, env } } }));

@@ -169,7 +169,9 @@ export function createApp({
       'page',
     ),
   );
-  app.get('/services', async (_req, res) => page(res, await servicesPage(data), 'page'));
+  app.get('/services', async (req, res) =>
+    page(res, await servicesPage(data, req.query as Record<string, unknown>), 'page'),
+  );
   app.get('/clusters', async (req, res) =>
     page(res, await clustersPage(data, req.query as Record<string, unknown>), 'page'),
   );

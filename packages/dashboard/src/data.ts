@@ -47,9 +47,9 @@ export function createData(urls: Urls, token: string) {
         throw error;
       }
     },
-    /** Every cluster, or one service's (each is described with calls to its cloud: ask for no more than shown). */
-    async clusters(service?: string): Promise<Cluster[]> {
-      return (await this.clusterList(service ? { service } : {})).items;
+    /** One service's clusters (each is described with calls to its cloud: ask for no more than shown). */
+    async clusters(service: string): Promise<Cluster[]> {
+      return (await this.clusterList({ service: [service] })).items;
     },
     /** Clusters as asked (`order=attention&limit=`: a screenful, those needing attention first), with the totals. */
     async clusterList(query: ClusterQuery = {}): Promise<ClusterList> {
@@ -57,6 +57,14 @@ export function createData(urls: Urls, token: string) {
     },
     async services() {
       return unwrap(await metadata.GET('/services', { params: { query: { limit: 1000 } } })).items;
+    },
+    /** Page `page` (1-based) of `size` services by name, and how many there are in all. */
+    async servicePage(page: number, size: number) {
+      return unwrap(await metadata.GET('/services', { params: { query: { limit: size, offset: (page - 1) * size } } }));
+    },
+    /** Every environment name deployed to (the orchestrator's list of clusters; none described). */
+    async deployedEnvs(): Promise<string[]> {
+      return unwrap(await orchestrator.GET('/environments')).items;
     },
     /** Whether the services take this token (any role can read): how a person signs in. */
     async accepts(token: string): Promise<boolean> {

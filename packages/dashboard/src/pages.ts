@@ -7,7 +7,7 @@ import { commitsSection, recentCommitsAcross, sourceChangeSection } from './comm
 import { Html, html } from './html.js';
 import { trafficSection } from './traffic.js';
 import { layout } from './layout.js';
-import { HOME_SHOWN } from './paging.js';
+import { HOME_SHOWN, PAGE_SIZE, pageRead, pager } from './paging.js';
 import {
   actionsSection,
   activeSection,
@@ -191,14 +191,33 @@ export async function servicePage(data: Data, name: string): Promise<Html | unde
   );
 }
 
-/** Every cluster (or those needing attention, `?attention=1`), a page at a time (`?page=`). */
+/**
+ * Every cluster (or those needing attention, `?attention=1`), a page at a time (`?page=`): the
+ * orchestrator is asked for that page alone (only it is described), with the counts of all.
+ */
 export async function clustersPage(data: Data, query: Record<string, unknown>): Promise<Html> {
-  return layout('Clusters', clustersPageSection(await data.clusters(), query), '');
+  const attention = query.attention === '1';
+  const { answer, page, pages } = await pageRead(
+    query.page,
+    (n) =>
+      data.clusterList({ offset: (n - 1) * PAGE_SIZE, limit: PAGE_SIZE, ...(attention ? { attention: true } : {}) }),
+    (list) => (attention ? list.needingAttention : list.total),
+  );
+  return layout('Clusters', clustersPageSection(answer, { page, pages, attention }), '');
 }
 
-/** Every service with its owner and what runs where. */
-export async function servicesPage(data: Data): Promise<Html> {
-  const [services, clusters] = await Promise.all([data.services(), data.clusters()]);
+/** Every service with its owner and what runs where, a page at a time (`?page=`): the clusters of that page's services alone. */
+export async function servicesPage(data: Data, query: Record<string, unknown>): Promise<Html> {
+  const {
+    answer: { items: services, total },
+    page,
+    pages,
+  } = await pageRead(
+    query.page,
+    (n) => data.servicePage(n, PAGE_SIZE),
+    (list) => list.total,
+  );
+  const clusters = services.length ? (await data.clusterList({ service: services.map((s) => s.name) })).items : [];
   // Grouped once: a filter of every cluster for each service grows with their product.
   const byService = new Map<string, Cluster[]>();
   for (const c of clusters) byService.set(c.service, [...(byService.get(c.service) ?? []), c]);
@@ -206,46 +225,47 @@ export async function servicesPage(data: Data): Promise<Html> {
   return layout(
     'Services',
     html`<section id="services">
-      <h2>Services</h2>
-      ${services.length === 0 ? html`<p class="muted">No services registered yet.</p>` : ''}
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th>Service</th>
-              <th>Owner</th>
-              <th>Runs</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${services.map(
-              (s) =>
-                html`<tr data-service="${s.name}">
-                  <td class="nowrap">
-                    <a href="/services/${s.name}"><strong>${s.name}</strong></a>
-                  </td>
-                  <td>${String(s.metadata.owner ?? '')}</td>
-                  <td>
-                    ${
-                      where(s.name).length === 0
-                        ? html`<span class="muted">nowhere yet</span>`
-                        : where(s.name).map(
-                            (c) =>
-                              html`<span class="where nowrap" data-where="${c.env}"
-                                >${c.env}: ${c.active?.image ?? 'no group in service'}
-                                <span class="muted"
-                                  >${c.health.healthy ?? 0}/${c.health.instances ?? 0} healthy</span
-                                ></span
-                              > `,
-                          )
-                    }
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
-    </section>`,
+        <h2>Services</h2>
+        ${total === 0 ? html`<p class="muted">No services registered yet.</p>` : ''}
+        <div class="scroll">
+          <table>
+            <thead>
+              <tr>
+                <th>Service</th>
+                <th>Owner</th>
+                <th>Runs</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${services.map(
+                (s) =>
+                  html`<tr data-service="${s.name}">
+                    <td class="nowrap">
+                      <a href="/services/${s.name}"><strong>${s.name}</strong></a>
+                    </td>
+                    <td>${String(s.metadata.owner ?? '')}</td>
+                    <td>
+                      ${
+                        where(s.name).length === 0
+                          ? html`<span class="muted">nowhere yet</span>`
+                          : where(s.name).map(
+                              (c) =>
+                                html`<span class="where nowrap" data-where="${c.env}"
+                                  >${c.env}: ${c.active?.image ?? 'no group in service'}
+                                  <span class="muted"
+                                    >${c.health.healthy ?? 0}/${c.health.instances ?? 0} healthy</span
+                                  ></span
+                                > `,
+                            )
+                      }
+                    </td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>
+        </div>
+      </section>
+      ${pager('/services', page, pages, false)}`,
     '',
   );
 }
@@ -272,7 +292,8 @@ export function deploymentFilter(query: Record<string, unknown>): DeploymentFilt
 }
 
 export async function deploymentsPage(data: Data, filter: DeploymentFilter): Promise<Html> {
-  const [deployments, services]: [Deployment[], { name: string }[]] = await Promise.all([
+  // The environments' names from the orchestrator's list of clusters: none described for them.
+  const [deployments, services, envs]: [Deployment[], { name: string }[], string[]] = await Promise.all([
     data.deployments({
       limit: 100,
       ...(filter.service ? { service: filter.service } : {}),
@@ -280,8 +301,8 @@ export async function deploymentsPage(data: Data, filter: DeploymentFilter): Pro
       ...(filter.outcome ? { state: filter.outcome } : {}),
     }),
     data.services(),
+    data.deployedEnvs(),
   ]);
-  const envs = [...new Set((await data.clusters()).map((c) => c.env))].sort();
   const select = (name: string, label: string, values: string[], chosen?: string) =>
     html`<label
       >${label}

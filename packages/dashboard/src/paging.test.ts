@@ -52,21 +52,47 @@ const sets: SyncView[] = Array.from({ length: SERVICES }, (_, n) => ({
   differs: n === 200 ? ['prod-b runs img-old, the others img-0123456789ab'] : [],
 }));
 
+interface ClusterQuery {
+  service?: string[];
+  order?: string;
+  limit?: number;
+  offset?: number;
+  attention?: boolean;
+}
+/** What the pages asked of the orchestrator's GET /clusters. */
+const asked: ClusterQuery[] = [];
+const catalog = Array.from({ length: SERVICES }, (_, n) => ({ name: name(n), metadata: { owner: `team${n % 7}` } }));
 const data = {
   deployments: async () => [],
-  clusters: async () => clusters,
-  // The orchestrator's GET /clusters?order=attention&limit=.
-  clusterList: async ({ order, limit }: { order?: string; limit?: number }) => {
+  // Every cluster described: what no page of a list should need (issue 28).
+  clusters: async () => {
+    throw new Error('every cluster was read to show a page of them');
+  },
+  // The orchestrator's GET /clusters, as it answers.
+  clusterList: async (query: ClusterQuery) => {
+    asked.push(query);
+    const { service, order, limit, offset = 0, attention } = query;
+    const theirs = service ? clusters.filter((c) => service.includes(c.service)) : clusters;
     const ordered =
       order === 'attention'
-        ? [...clusters.filter((c) => c.needsAttention), ...clusters.filter((c) => !c.needsAttention)]
-        : clusters;
+        ? [...theirs.filter((c) => c.needsAttention), ...theirs.filter((c) => !c.needsAttention)]
+        : theirs;
     return {
-      items: ordered.slice(0, limit),
-      total: clusters.length,
-      needingAttention: clusters.filter((c) => c.needsAttention).length,
+      items: (attention ? ordered.filter((c) => c.needsAttention) : ordered).slice(
+        offset,
+        limit === undefined ? undefined : offset + limit,
+      ),
+      total: theirs.length,
+      needingAttention: theirs.filter((c) => c.needsAttention).length,
     };
   },
+  // The metadata service's GET /services?limit=&offset=.
+  servicePage: async (page: number, size: number) => ({
+    items: catalog.slice((page - 1) * size, page * size),
+    total: catalog.length,
+  }),
+  services: async () => catalog,
+  deployedEnvs: async () => envs,
   recentCommits: async () => [],
   accepts: async (token: string) => token === 'good',
 } as unknown as Data;
@@ -143,5 +169,51 @@ describe('the home page at 1,200 clusters', () => {
     expect(shownClusters(await get('/clusters?attention=1'))).toEqual(['svc0007-prod-c', 'svc0123-prod-a']);
     expect(shownSets(await get('/sync?page=3'))).toEqual(sets.slice(200, 300).map((s) => `${s.service}-prod`));
     expect(shownSets(await get('/sync?attention=1'))).toEqual(['svc0200-prod']);
+  });
+
+  it('asks the orchestrator for the page of clusters alone, or the page of those needing attention', async () => {
+    const get = await start();
+    asked.length = 0;
+    const second = await get('/clusters?page=2');
+    expect(shownClusters(second)).toEqual(clusters.slice(100, 200).map((c) => `${c.service}-${c.env}`));
+    expect(second).toMatch(/1200 clusters, 2 needing attention/);
+    expect(second).toContain('href="/clusters?page=1"');
+    expect(second).toContain('href="/clusters?page=3"');
+    expect(asked).toEqual([{ offset: 100, limit: 100 }]);
+    asked.length = 0;
+    const needing = await get('/clusters?attention=1');
+    expect(needing).toMatch(/1200 clusters, 2 needing attention: those needing attention/);
+    expect(needing).not.toContain('class="pager"');
+    expect(asked).toEqual([{ offset: 0, limit: 100, attention: true }]);
+  });
+});
+
+const shownServices = (page: string) => [...page.matchAll(/data-service="([a-z0-9-]+)"/g)].map((m) => m[1]);
+
+describe('/services at 300 services', () => {
+  it('shows 100 a page, each with where it runs, reading the clusters of those 100 alone', async () => {
+    const get = await start();
+    asked.length = 0;
+    const first = await get('/services');
+    expect(shownServices(first)).toEqual(catalog.slice(0, 100).map((s) => s.name));
+    expect(first).toContain('page 1 of 3');
+    expect(first).toContain('href="/services?page=2"');
+    expect(first).toMatch(/data-service="svc0007"[\s\S]*?data-where="prod-c"/);
+    expect(first).toContain('team0');
+    expect(asked).toEqual([{ service: catalog.slice(0, 100).map((s) => s.name) }]);
+    const third = await get('/services?page=3');
+    expect(shownServices(third)).toEqual(catalog.slice(200).map((s) => s.name));
+    expect(third).not.toContain('rel="next"');
+    // A page past the end is the last one; a page that is no number is the first.
+    expect(shownServices(await get('/services?page=9'))).toEqual(shownServices(third));
+    expect(shownServices(await get('/services?page=x'))).toEqual(shownServices(first));
+  });
+});
+
+describe('/deployments at 1,200 clusters', () => {
+  it('offers every environment deployed to without reading every cluster', async () => {
+    const get = await start();
+    const page = await get('/deployments');
+    for (const env of envs) expect(page).toContain(`<option value="${env}"`);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The home page answers with what needs attention first and no more than a screenful: at a
  * company's size (thousands of clusters) rendering every one made the page take a second. The
- * whole lists are pages of their own (/clusters, /sync), read a page at a time.
+ * whole lists are pages of their own (/clusters, /services, /sync), read a page at a time: the
+ * clusters and services asked of their service a page at a time (offset and limit), so that no
+ * page reads, or describes, more than it shows.
  */
 import { Html, html } from './html.js';
 
@@ -16,11 +18,34 @@ export function attentionFirst<T>(items: T[], needsAttention: (item: T) => boole
   return (first.length >= shown ? first : [...first, ...items.filter((i) => !needsAttention(i))]).slice(0, shown);
 }
 
-/** The page asked for (1-based; anything else is the first), never past the last. */
+/** The page asked for (`?page=`, 1-based; anything else is the first). */
+export function pageAsked(asked: unknown): number {
+  return typeof asked === 'string' && /^[1-9][0-9]{0,6}$/.test(asked) ? Number(asked) : 1;
+}
+
+/** How many pages `count` items make (one, however few). */
+export const pagesOf = (count: number, size = PAGE_SIZE) => Math.max(1, Math.ceil(count / size));
+
+/** The page asked for of a list read whole, never past the last. */
 export function pageOf<T>(items: T[], asked: unknown, size = PAGE_SIZE): { items: T[]; page: number; pages: number } {
-  const pages = Math.max(1, Math.ceil(items.length / size));
-  const n = typeof asked === 'string' && /^[1-9][0-9]{0,6}$/.test(asked) ? Math.min(Number(asked), pages) : 1;
+  const pages = pagesOf(items.length, size);
+  const n = Math.min(pageAsked(asked), pages);
   return { items: items.slice((n - 1) * size, n * size), page: n, pages };
+}
+
+/**
+ * The page asked for of a list its service pages (`read` answers a page and how many there are in
+ * all): one read, and a second only when the page asked is past the last (the last is shown).
+ */
+export async function pageRead<T>(
+  asked: unknown,
+  read: (page: number) => Promise<T>,
+  count: (answer: T) => number,
+): Promise<{ answer: T; page: number; pages: number }> {
+  const page = pageAsked(asked);
+  const answer = await read(page);
+  const pages = pagesOf(count(answer));
+  return page <= pages ? { answer, page, pages } : { answer: await read(pages), page: pages, pages };
 }
 
 /** What the home page left out, in words, with links to the whole list and to what needs attention. */

@@ -6,7 +6,7 @@ import type { ConfigComponents } from '@slipway/config-api';
 import { isFinishedState } from '@slipway/orchestrator-api';
 import type { Cluster, ClusterList, Deployment, Group } from './data.js';
 import { Html, html } from './html.js';
-import { homeSummary, pageOf, pager } from './paging.js';
+import { homeSummary, pager } from './paging.js';
 
 export const short = (commit?: string) => commit?.slice(0, 10) ?? '';
 export const seconds = (ms?: number) => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`);
@@ -108,15 +108,15 @@ export function homeClustersSection({ items, total, needingAttention }: ClusterL
   );
 }
 
-/** Every cluster (or those needing attention), a page at a time. */
-export function clustersPageSection(clusters: Cluster[], query: Record<string, unknown>): Html {
-  const attention = query.attention === '1';
-  const needing = clusters.filter(clusterNeedsAttention);
-  const { items, page, pages } = pageOf(attention ? needing : clusters, query.page);
+/** A page of every cluster (or of those needing attention), as the orchestrator answered it, with the counts of all. */
+export function clustersPageSection(
+  { items, total, needingAttention }: ClusterList,
+  { page, pages, attention }: { page: number; pages: number; attention: boolean },
+): Html {
   return html`${clustersSection(
     items,
     html`<p class="muted">
-      ${clusters.length} clusters, ${needing.length} needing attention${attention ? ': those needing attention' : ''}
+      ${total} clusters, ${needingAttention} needing attention${attention ? ': those needing attention' : ''}
     </p>`,
   )}
   ${pager('/clusters', page, pages, attention)}`;

@@ -379,6 +379,22 @@ describe('GET /services', () => {
     expect(second.body.nextCursor).toBeUndefined();
   });
 
+  // Issue 28: the dashboard's /services showed every service to show them at all; a page N of 100
+  // is one read (offset), and the pager's count of pages needs how many there are (total).
+  it('answers page N by an offset, with how many services match in all', async () => {
+    const page = async (query: string) => {
+      const res = await request(app).get(`/services?${query}`).set(as(READER));
+      expect(res.status).toBe(200);
+      return { names: res.body.items.map((s: { name: string }) => s.name), total: res.body.total };
+    };
+    expect(await page('limit=2')).toEqual({ names: ['billing', 'catalog'], total: 3 });
+    expect(await page('limit=2&offset=2')).toEqual({ names: ['search'], total: 3 });
+    expect(await page('offset=3')).toEqual({ names: [], total: 3 });
+    // Counted and skipped among the services a filter keeps.
+    expect(await page('owner=team-search&offset=1')).toEqual({ names: ['search'], total: 2 });
+    expectProblem(await request(app).get('/services?offset=-1').set(as(READER)), 400, /offset/);
+  });
+
   it('answers 400 for a limit out of range or a bad filter key', async () => {
     expectProblem(await request(app).get('/services?limit=5000').set(as(READER)), 400, /limit/);
     expectProblem(await request(app).get('/services?limit=abc').set(as(READER)), 400, /limit/);

@@ -24,7 +24,7 @@ export interface OperationsOptions {
   logger?: Logger;
 }
 
-const RESERVED_QUERY = new Set(['q', 'limit', 'cursor']);
+const RESERVED_QUERY = new Set(['q', 'limit', 'cursor', 'offset']);
 
 /**
  * The properties that are an environment's rules (environment-policy.ts in @slipway/metadata-api): who may change
@@ -122,6 +122,7 @@ export function createOperations({ store, environments, logger }: OperationsOpti
         q: typeof query.q === 'string' && query.q !== '' ? query.q : undefined,
         limit: Number(query.limit),
         cursor: typeof query.cursor === 'string' && query.cursor !== '' ? query.cursor : undefined,
+        offset: Number(query.offset ?? 0),
       });
       res.json(page);
     },

@@ -47,11 +47,15 @@ export interface ListQuery {
   q?: string;
   limit: number;
   cursor?: string;
+  /** Skip this many matching services (after the cursor, if any): page N of a list is one read. */
+  offset?: number;
 }
 
 export interface ServicePage {
   items: Array<Pick<ServiceRecord, 'name' | 'metadata' | 'revision' | 'updatedAt'>>;
   nextCursor?: string;
+  /** How many services match in all, whatever the page. */
+  total: number;
 }
 
 export interface WriteOptions {
@@ -205,7 +209,7 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
   }
 
   return {
-    async list({ filters, q, limit, cursor }) {
+    async list({ filters, q, limit, cursor, offset = 0 }) {
       const matches = matcher(filters, q);
       const all = await everything();
       let start = 0;
@@ -220,19 +224,27 @@ export function createRedisServiceStore({ redis }: { redis: Redis }): ServiceSto
         }
         start = low;
       }
+      // Every record is matched (the snapshot is in memory) to count them; only the page is copied.
       const items: ServicePage['items'] = [];
-      for (let i = start; i < all.length; i++) {
+      let total = 0;
+      let skipped = 0;
+      let more = false;
+      for (let i = 0; i < all.length; i++) {
         const record = all[i]!;
         if (!matches(record)) continue;
-        if (items.length === limit) return { items, nextCursor: items[items.length - 1]!.name };
-        items.push({
-          name: record.name,
-          metadata: record.metadata,
-          revision: record.revision,
-          updatedAt: record.updatedAt,
-        });
+        total++;
+        if (i < start) continue;
+        if (skipped < offset) skipped++;
+        else if (items.length === limit) more = true;
+        else
+          items.push({
+            name: record.name,
+            metadata: record.metadata,
+            revision: record.revision,
+            updatedAt: record.updatedAt,
+          });
       }
-      return { items };
+      return { items, total, ...(more ? { nextCursor: items[items.length - 1]!.name } : {}) };
     },
 
     get: read,

@@ -33,6 +33,9 @@ import {
   clusterNow,
   clustersNow,
   groupStanding,
+  needsMaker,
+  noHistory,
+  standingOf,
   withHistory,
   type ClusterGroups,
   type ClusterNow,
@@ -40,7 +43,10 @@ import {
 import { resolveName } from './clusters/targets.js';
 import { attentionFirst, attentionOf, deployingOf, healthSummary } from './clusters/attention.js';
 
-/** One service's clusters described at once for GET /clusters?service= (each asks its cloud). */
+/**
+ * A few services' clusters described at once for GET /clusters?service= (each asks its cloud); more
+ * than this are read from one listing of each cloud instead.
+ */
 const DESCRIBED_AT_ONCE = 16;
 
 export interface OperationsOptions extends CommandOptions {
@@ -155,11 +161,12 @@ export function createOperations(options: OperationsOptions) {
       res.json(await describeEnvironment(service, env, true));
     },
     async listClusters(req, res) {
-      const { service: only, order, limit } = typedQuery(req);
-      const clusters = (await store.clusters()).filter(({ service }) => only === undefined || service === only);
+      const { service: named, order, limit, offset = 0, attention = false } = typedQuery(req);
+      const only = named && new Set(named);
+      const clusters = (await store.clusters()).filter(({ service }) => !only || only.has(service));
       // Every cluster's holder and last deployment in a round trip or two, not reads per cluster.
       const [read, holders, lasts] = await Promise.all([
-        only === undefined ? readEvery(clusters) : readEach(clusters),
+        only && clusters.length <= DESCRIBED_AT_ONCE ? readEach(clusters) : readEvery(clusters),
         store.holders(clusters),
         store.lastDeployments(clusters),
       ]);
@@ -172,13 +179,15 @@ export function createOperations(options: OperationsOptions) {
         };
       });
       // Only what is answered is described in full: the order and the counts need the facts alone.
-      const shown = (order === 'attention' ? attentionFirst(rows) : rows).slice(0, limit);
+      const ordered = order === 'attention' ? attentionFirst(rows) : rows;
+      const asked = attention ? ordered.filter((r) => r.needsAttention) : ordered;
+      const shown = asked.slice(offset, limit === undefined ? undefined : offset + limit);
       const items = await Promise.all(
         shown.map(async ({ cluster: { service, env, now, health }, facts }) =>
           describeCluster(
             service,
             env,
-            'history' in now ? now : await withHistory(options, service, env, now),
+            'history' in now ? now : now.groups.length ? await withHistory(options, service, env, now) : noHistory(now),
             health,
             false,
             facts,
@@ -186,6 +195,9 @@ export function createOperations(options: OperationsOptions) {
         ),
       );
       res.json({ items, total: rows.length, needingAttention: rows.filter((r) => r.needsAttention).length });
+    },
+    async listEnvironments(_req, res) {
+      res.json({ items: [...new Set((await store.clusters()).map(({ env }) => env))].sort() });
     },
   } satisfies Partial<TypedOperations<operations>>;
 
@@ -250,8 +262,11 @@ export function createOperations(options: OperationsOptions) {
     known?: ClusterFacts,
   ) {
     const { groups, history, active } = now;
+    // A list of thousands of clusters describes most without a promise each: nothing to read for them.
     const standing = new Map(
-      await Promise.all(groups.map(async (g) => [g.name, await groupStanding(store, now, g)] as const)),
+      groups.some((g) => needsMaker(now, g))
+        ? await Promise.all(groups.map(async (g) => [g.name, await groupStanding(store, now, g)] as const))
+        : groups.map((g) => [g.name, standingOf(now, g)] as const),
     );
     const describe = (g: (typeof groups)[number]) => {
       const served = history.find((r) => r.group === g.name);
@@ -274,10 +289,13 @@ export function createOperations(options: OperationsOptions) {
         })),
       };
     };
-    const [holder, deployments] = await Promise.all([
-      known ? known.holder : store.holder(service, env),
-      withDeployments ? store.list({ service, env, limit: 10 }).then((page) => page.items) : undefined,
-    ]);
+    const [holder, deployments] =
+      known && !withDeployments
+        ? [known.holder, undefined]
+        : await Promise.all([
+            known ? known.holder : store.holder(service, env),
+            withDeployments ? store.list({ service, env, limit: 10 }).then((page) => page.items) : undefined,
+          ]);
     const last = known ? known.last : deployments?.[0];
     const deploying = deployingOf(holder);
     return {

@@ -176,7 +176,7 @@ describe('a burn-in judged by its real traffic, through the local cloud', () => 
     const done = await deploy('img-slow', burnIn(30, { hardFailureRequests: 1000, minimumRequests: 20 }));
     await load.stop();
     expect(done.state).toBe('rolled-back');
-    expect(done.reason).toMatch(/; p99 new [\d.]+ ms, old [\d.]+ ms: the new group is slower/);
+    expect(done.reason).toMatch(/; p99 new [\d.,]+ ms, old [\d.,]+ ms: the new group is slower/);
   }, 60_000);
 
   it('keeps a healthy version, saying what it judged; with no traffic it says the probes judged alone', async () => {

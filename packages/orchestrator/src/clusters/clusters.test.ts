@@ -141,6 +141,92 @@ describe('GET /clusters?order=attention&limit=', () => {
   });
 });
 
+// Issue 28: the dashboard's /clusters read every cluster described to show a page of 100, and its
+// /services every cluster to show a page of services. GET /clusters answers a page (offset+limit),
+// the clusters of several services (service= repeated), or those needing attention alone.
+describe('GET /clusters?offset=&service=&attention=', () => {
+  const names = (answer: { body: { items: { service: string; env: string }[] } }) =>
+    answer.body.items.map((c) => `${c.service} ${c.env}`);
+  it('answers a page of the order, and counts every cluster', async () => {
+    const all = await request(f.app).get('/clusters').set(TOKENS.deployer);
+    const { total, needingAttention } = all.body as { total: number; needingAttention: number };
+    expect(total).toBeGreaterThanOrEqual(4);
+    const page = await request(f.app).get('/clusters?offset=1&limit=2').set(TOKENS.deployer);
+    expect(page.status).toBe(200);
+    expect(page.body).toMatchObject({ total, needingAttention });
+    expect(names(page)).toEqual(names(all).slice(1, 3));
+    expect(page.body.items).toEqual(all.body.items.slice(1, 3));
+    const past = await request(f.app).get(`/clusters?offset=${total}`).set(TOKENS.deployer);
+    expect(past.body).toEqual({ items: [], total, needingAttention });
+    const attention = await request(f.app).get('/clusters?order=attention&offset=1').set(TOKENS.deployer);
+    const ordered = await request(f.app).get('/clusters?order=attention').set(TOKENS.deployer);
+    expect(names(attention)).toEqual(names(ordered).slice(1));
+  });
+
+  it('answers those needing attention alone, a page of them, the totals of every cluster', async () => {
+    const all = await request(f.app).get('/clusters').set(TOKENS.deployer);
+    const needing = all.body.items.filter((c: { needsAttention: boolean }) => c.needsAttention);
+    expect(needing.length).toBeGreaterThanOrEqual(2);
+    const only = await request(f.app).get('/clusters?attention=true').set(TOKENS.deployer);
+    expect(only.status).toBe(200);
+    expect(only.body).toMatchObject({ total: all.body.total, needingAttention: needing.length });
+    expect(only.body.items).toEqual(needing);
+    const second = await request(f.app).get('/clusters?attention=true&offset=1&limit=1').set(TOKENS.deployer);
+    expect(second.body.items).toEqual(needing.slice(1, 2));
+  });
+
+  it('answers the clusters of each service named, one service as before', async () => {
+    const all = await request(f.app).get('/clusters').set(TOKENS.deployer);
+    const calls: string[] = [];
+    const unhook = f.standIn.intercept('describeClusters', () => void calls.push('describeClusters'));
+    try {
+      const two = await request(f.app).get('/clusters?service=warm&service=cold&service=none').set(TOKENS.deployer);
+      expect(two.status).toBe(200);
+      const theirs = all.body.items.filter((c: { service: string }) => ['warm', 'cold'].includes(c.service));
+      expect(two.body.items).toEqual(theirs);
+      expect(two.body.total).toBe(theirs.length);
+      // A few services' clusters are asked about alone: nothing lists the whole cloud for them.
+      expect(calls).toEqual([]);
+    } finally {
+      unhook();
+    }
+    const one = await request(f.app).get('/clusters?service=warm').set(TOKENS.deployer);
+    expect(names(one)).toEqual(['warm prod', 'warm staging']);
+  });
+
+  it('refuses a negative offset, more than 100 services and a malformed name, in words', async () => {
+    const many = Array.from({ length: 101 }, (_, i) => `service=s${i}`).join('&');
+    for (const [query, said] of [
+      ['offset=-1', /offset.*>= 0/],
+      [many, /service.*100/],
+      ['service=warm&service=Not_A_Name', /service\/1/],
+    ] as const) {
+      const answer = await request(f.app).get(`/clusters?${query}`).set(TOKENS.deployer);
+      expect(answer.status).toBe(400);
+      expect(answer.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(JSON.stringify(answer.body)).toMatch(said);
+    }
+  });
+});
+
+// The dashboard's filter of deployments offers every environment: their names, nothing described.
+describe('GET /environments', () => {
+  it('answers the names of every environment deployed to, sorted, asking the cloud nothing', async () => {
+    const calls: string[] = [];
+    const unhooks = (['listServerGroups', 'describeTargetHealth', 'describeClusters'] as const).map((method) =>
+      f.standIn.intercept(method, () => void calls.push(method)),
+    );
+    try {
+      const answer = await request(f.app).get('/environments').set(TOKENS.deployer);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toEqual({ items: ['prod', 'staging'] });
+      expect(calls).toEqual([]);
+    } finally {
+      for (const unhook of unhooks) unhook();
+    }
+  });
+});
+
 describe('needsAttention', () => {
   const well = { serving: true, healthy: 2, instances: 2, lastState: 'succeeded' as const };
   it.each([

@@ -112,11 +112,17 @@ export async function withHistory(
   env: string,
   now: ClusterGroups,
 ): Promise<ClusterNow> {
-  // A cluster with no group has nothing its history or vetted groups would describe.
-  const [history, vetted] = now.groups.length
-    ? await Promise.all([deps.store.history(service, env, HISTORY_KEPT), deps.store.vetted(service, env)])
-    : [[], []];
+  if (!now.groups.length) return noHistory(now);
+  const [history, vetted] = await Promise.all([
+    deps.store.history(service, env, HISTORY_KEPT),
+    deps.store.vetted(service, env),
+  ]);
   return { ...now, history, vetted: new Set(vetted) };
+}
+
+/** A cluster with no group: nothing its history or vetted groups would describe (withHistory without reading). */
+export function noHistory(now: ClusterGroups): ClusterNow {
+  return { ...now, history: [], vetted: new Set() };
 }
 
 export interface Serving {
@@ -150,16 +156,27 @@ export function servingOf(now: ClusterNow): Serving | undefined {
  * that made it ended (read only then: the dashboard asks every half second), whether it was scaled
  * to zero.
  */
-export async function groupStanding(
-  store: DeploymentStore,
-  now: ClusterNow,
-  g: ServerGroup,
-): Promise<{ vetted: boolean; outcome?: DeploymentState; scaledDown?: boolean }> {
-  const vetted = now.vetted.has(g.name);
-  const maker = !vetted && g.tags?.deployment ? await store.get(g.tags.deployment) : undefined;
+export async function groupStanding(store: DeploymentStore, now: ClusterNow, g: ServerGroup): Promise<GroupStanding> {
+  const maker = needsMaker(now, g) ? await store.get(g.tags!.deployment!) : undefined;
+  return standingOf(now, g, maker?.state);
+}
+
+export interface GroupStanding {
+  vetted: boolean;
+  outcome?: DeploymentState;
+  scaledDown?: boolean;
+}
+
+/** Whether showing a group reads the deployment that made it: it never served successfully. */
+export function needsMaker(now: ClusterNow, g: ServerGroup): boolean {
+  return !now.vetted.has(g.name) && Boolean(g.tags?.deployment);
+}
+
+/** groupStanding of a group whose maker is read already, or need not be (needsMaker). */
+export function standingOf(now: ClusterNow, g: ServerGroup, outcome?: DeploymentState): GroupStanding {
   return {
-    vetted,
-    ...(maker ? { outcome: maker.state } : {}),
+    vetted: now.vetted.has(g.name),
+    ...(outcome ? { outcome } : {}),
     ...(g.disabled && g.desired === 0 ? { scaledDown: true } : {}),
   };
 }

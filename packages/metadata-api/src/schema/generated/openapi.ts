@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * List services, optionally filtered.
-         * @description Any query parameter other than q, limit and cursor filters on a top-level metadata property: exact match, case-insensitive for strings, an array matching when one of its elements does; several filters are ANDed.
+         * @description Any query parameter other than q, limit, cursor and offset filters on a top-level metadata property: exact match, case-insensitive for strings, an array matching when one of its elements does; several filters are ANDed.
          */
         get: operations["listServices"];
         put?: never;
@@ -113,6 +113,8 @@ export interface components {
         ServicePage: {
             items: components["schemas"]["ServiceSummary"][];
             nextCursor?: string;
+            /** @description How many services match in all, whatever the page. */
+            total: number;
         };
         HistoryEntry: {
             revision: number;
@@ -188,6 +190,8 @@ export interface operations {
                 limit?: number;
                 /** @description The nextCursor of the previous page. */
                 cursor?: string;
+                /** @description Skip this many matching services (after the cursor, if any): page N of `limit` is `offset=(N-1)*limit`, one read. */
+                offset?: number;
             };
             header?: never;
             path?: never;

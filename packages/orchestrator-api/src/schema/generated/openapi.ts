@@ -325,6 +325,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/environments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The name of every environment a cluster was deployed to, read from the orchestrator's own list of clusters: nothing is asked of a cloud and no cluster described (a filter's choices). */
+        get: operations["listEnvironments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/releases": {
         parameters: {
             query?: never;
@@ -1370,12 +1387,16 @@ export interface operations {
     listClusters: {
         parameters: {
             query?: {
-                /** @description Only this service's clusters (each cluster is described with calls to its cloud). */
-                service?: components["schemas"]["ServiceName"];
+                /** @description Only these services' clusters: the key repeated for each (`service=a&service=b`), at most 100. A few services' clusters are each asked of their cloud; more, from one listing of it. */
+                service?: components["schemas"]["ServiceName"][];
                 /** @description `name` (the default): by service, then environment. `attention`: those needing attention (`needsAttention`) first, each part by name. */
                 order?: "name" | "attention";
                 /** @description At most this many clusters, the first in `order` (the totals still count every one). */
                 limit?: number;
+                /** @description Skip this many clusters of `order` first: with `limit`, a page (`offset=100&limit=100` is the second of 100). Only the clusters answered are described. */
+                offset?: number;
+                /** @description `true`: only the clusters needing attention (`needsAttention`), in `order`; the totals still count every cluster asked about. */
+                attention?: boolean;
             };
             header?: never;
             path?: never;
@@ -1391,10 +1412,33 @@ export interface operations {
                 content: {
                     "application/json": {
                         items: components["schemas"]["Environment"][];
-                        /** @description Every cluster asked about, however many `limit` left out. */
+                        /** @description Every cluster asked about, however many `limit`, `offset` or `attention` left out. */
                         total: number;
                         /** @description How many of them need attention. */
                         needingAttention: number;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listEnvironments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The names, sorted, each once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["EnvName"][];
                     };
                 };
             };
