@@ -66,8 +66,16 @@ export async function clustersNow(
   clusters: { service: string; env: string }[],
 ): Promise<ClustersNow> {
   const regional = deps.regions?.kind === 'aws';
+  // Each cluster's region from what the store keeps of its newest deployment (one read for all),
+  // the record itself read only where that was kept before it named the region.
+  const lasts = regional ? await deps.store.lastDeployments(clusters) : [];
   const regions = await Promise.all(
-    clusters.map(({ service, env }) => (regional ? clusterRegion(deps.store, service, env) : undefined)),
+    clusters.map(({ service, env }, i) => {
+      if (!regional) return undefined;
+      const last = lasts[i];
+      if (!last) return undefined;
+      return last.region !== undefined ? (last.region ?? undefined) : clusterRegion(deps.store, service, env);
+    }),
   );
   const listings = new Map<CloudProvider, Promise<{ byCluster: Map<string, ServerGroup[]>; listing: CloudListing }>>();
   const listingOf = (region: string | undefined) => {

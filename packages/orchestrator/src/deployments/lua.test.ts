@@ -4,6 +4,8 @@ import { type Redis, createRedis, luaDirectory, readLua } from '@slipway/core/re
 import { startRedis, type TestRedis } from '@slipway/test-utils';
 import type { Deployment } from './deployment.js';
 import { createRedisDeploymentStore, Fenced, StaleWrite, type DeploymentStore } from './store.js';
+import { clustersNow } from '../clusters/serving.js';
+import type { CloudProvider } from '@slipway/cloud';
 
 // The store's Lua scripts (lua/*.lua), each against a real Redis through the store that loads them.
 let redisServer: TestRedis;
@@ -208,7 +210,8 @@ describe("a cluster's newest deployment, kept with every write of its record", (
     const second = { ...record('dep-last-2', 'last', true), createdAt: new Date(Date.now() + 1000).toISOString() };
     expect((await store.admit(second, 2)).outcome).toBe('waiting');
     await store.transition(await running('dep-last-1'), { event: { type: 'run-started' } });
-    const other = record('dep-last-3', 'lastb');
+    // Its region, where its groups are: a list of clusters on AWS reads it here, not from the record.
+    const other = { ...record('dep-last-3', 'lastb'), context: { params: { region: 'eu-west-1' } } } as Deployment;
     await store.admit(other, 2);
     await store.transition(await running('dep-last-3'), { event: { type: 'run-started' } });
     const waiting = (await store.get('dep-last-2'))!.state;
@@ -223,8 +226,39 @@ describe("a cluster's newest deployment, kept with every write of its record", (
       { service: 'lastb', env: 'prod' },
       { service: 'never', env: 'prod' },
     ]);
-    expect(last).toEqual({ id: 'dep-last-2', state: waiting, by: 'dave', createdAt: second.createdAt });
-    expect(lastb).toMatchObject({ id: 'dep-last-3', state: 'running' });
+    expect(last).toEqual({ id: 'dep-last-2', state: waiting, by: 'dave', createdAt: second.createdAt, region: null });
+    expect(lastb).toMatchObject({ id: 'dep-last-3', state: 'running', region: 'eu-west-1' });
     expect(none).toBeUndefined();
+
+    // Every cluster listed on AWS: each cluster's region from there, its newest record never read
+    // (4,000 clusters were 4,000 record reads a GET /clusters).
+    const listedIn: string[] = [];
+    const cloudIn = (region: string) =>
+      ({
+        describeClusters: async () => {
+          listedIn.push(region);
+          return { groups: [], targetHealth: {} };
+        },
+      }) as unknown as CloudProvider;
+    const clouds = new Map(['us-east-1', 'eu-west-1'].map((r) => [r, cloudIn(r)]));
+    const noRecords = new Proxy(store, {
+      get: (target, prop, receiver) =>
+        prop === 'list' || prop === 'get'
+          ? () => Promise.reject(new Error(`store.${prop} read a record`))
+          : Reflect.get(target, prop, receiver),
+    });
+    const { clusters } = await clustersNow(
+      {
+        store: noRecords,
+        cloud: clouds.get('us-east-1')!,
+        regions: { kind: 'aws', defaultRegion: 'us-east-1', forRegion: (r?: string) => clouds.get(r ?? 'us-east-1')! },
+      },
+      [
+        { service: 'last', env: 'prod' },
+        { service: 'lastb', env: 'prod' },
+      ],
+    );
+    expect(clusters.map((c) => c.now.region ?? null)).toEqual([null, 'eu-west-1']);
+    expect(listedIn.sort()).toEqual(['eu-west-1', 'us-east-1']);
   });
 });

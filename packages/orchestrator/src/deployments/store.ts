@@ -49,7 +49,13 @@ export interface Served {
 
 /** A lock an admin broke, kept with who and why. */
 /** What a list of clusters shows of each one's newest deployment. */
-export type LastDeployment = Pick<Deployment, 'id' | 'state' | 'by' | 'createdAt' | 'finishedAt' | 'undoOf'>;
+export type LastDeployment = Pick<Deployment, 'id' | 'state' | 'by' | 'createdAt' | 'finishedAt' | 'undoOf'> & {
+  /**
+   * The region its deployment-params named, where the cluster's groups are (null: none, the
+   * default); absent from a summary kept before it was (read the record for it).
+   */
+  region?: string | null;
+};
 
 export interface LockBreak extends Omit<LeasedLockInfo, 'name'> {
   brokenBy: string;
@@ -258,6 +264,11 @@ const SCRIPTS = {
   holders: 'any',
 } as const;
 
+/** What write_last keeps of a record, and what a list of clusters reads of its newest. */
+function lastOf({ id, state, by, createdAt, finishedAt, undoOf, context }: Deployment): LastDeployment {
+  return { id, state, by, createdAt, finishedAt, undoOf, region: context.params?.region ?? null };
+}
+
 /** A retained group on the retention sweep's due list. */
 export interface RetiredGroup {
   service: string;
@@ -357,8 +368,7 @@ export function createRedisDeploymentStore({
       throw new NotReplicated(`${acknowledged} of ${waitReplicas} replica(s) acknowledged the step in 1 s`);
   }
   /** What write_last keeps of a record (the writer has it at hand; the script never decodes the record). */
-  const summaryOf = ({ id, state, by, createdAt, finishedAt, undoOf }: Deployment): string =>
-    JSON.stringify({ id, state, by, createdAt, finishedAt, undoOf } satisfies LastDeployment);
+  const summaryOf = (d: Deployment): string => JSON.stringify(lastOf(d));
   const outboxKey = key('outbox');
   let outboxGroup: Promise<unknown> | undefined;
 
@@ -553,7 +563,7 @@ export function createRedisDeploymentStore({
       );
       const missing = all.flatMap((c, i) => (kept[i] ? [] : [i]));
       const read = await newestRecords(missing.map((i) => all[i]!));
-      missing.forEach((i, n) => (answer[i] = read[n]));
+      missing.forEach((i, n) => (answer[i] = read[n] && lastOf(read[n])));
       return answer;
     },
     lock: (service, env) => locks.get(`${service}:${env}`),
