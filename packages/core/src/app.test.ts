@@ -134,6 +134,9 @@ describe('createServiceApp', () => {
     await request(app).get('/things/1?q=admin-secret').set(reader);
     await request(app).get('/things/1?slw_abcdefgh').set(reader);
     await request(app).get('/things/1?apikey=whatever&ref=main').set(reader);
+    // Inside a longer value (a pasted command, a note): a token's words are found there too.
+    await request(app).get('/things/1?q=curl%20-H%20slw_abcdefgh12&ref=main').set(reader);
+    await request(app).get('/things/1?q=token:%20admin-secret,%20thanks').set(reader);
     const urls = lines
       .map((line) => JSON.parse(line) as { req?: { url: string } })
       .flatMap((entry) => (entry.req ? [entry.req.url] : []));
@@ -142,6 +145,8 @@ describe('createServiceApp', () => {
       '/things/1?q=[redacted]',
       '/things/1?[redacted]',
       '/things/1?apikey=[redacted]&ref=main',
+      '/things/1?q=[redacted]&ref=main',
+      '/things/1?q=[redacted]',
     ]);
     expect(lines.join('\n')).not.toContain('admin-secret');
   });

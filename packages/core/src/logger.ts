@@ -55,12 +55,16 @@ function bufferedStdout(): DestinationStream {
   };
 }
 
+/** What separates the words of a query value, a token being one word of it. */
+const WORD_BREAK = /[\s,;:'"()<>[\]{}]+/;
+
 /** Query parameters whose values are secrets by their name. */
 const SECRET_PARAMETER = /token|secret|passw|auth|key|sig|credential|session|cookie/i;
 
 /**
  * A URL fit for a log line: the value of every query parameter that is a secret — by its name,
- * by looking like a Slipway token, or by being one (`isToken`) — replaced with [redacted].
+ * by looking like a Slipway token or holding one, or by being or holding one of its words
+ * (`isToken`) — replaced with [redacted].
  */
 export function redactUrl(url: string, isToken: (value: string) => boolean = () => false): string {
   const start = url.indexOf('?');
@@ -74,7 +78,9 @@ export function redactUrl(url: string, isToken: (value: string) => boolean = () 
         // not percent-encoded UTF-8: judged as it is
       }
     }
-    return value.startsWith('slw_') || (value.length >= 8 && isToken(value));
+    if (value.includes('slw_') || (value.length >= 8 && isToken(value))) return true;
+    // A token inside a longer value (a pasted command, a note): each of its first words asked alone.
+    return value.split(WORD_BREAK, 32).some((word) => word.length >= 8 && word !== value && isToken(word));
   };
   const pairs = url
     .slice(start + 1)

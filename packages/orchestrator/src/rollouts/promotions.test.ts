@@ -384,4 +384,22 @@ describe('a promotion that would change nothing, when it is made', () => {
     expect(made).toEqual({ status: 202, body: { id: expect.stringMatching(/^rel-/), state: 'waiting' } });
     expect((await releases.get(String(made.body!.id)))!.notBefore).toBeDefined();
   });
+
+  it("records who paused, resumed and cancelled it in the release's events (the record of everything)", async () => {
+    await promote('qa');
+    const id = String(made.body!.id);
+    const as = (subject: string) =>
+      ({ params: { id }, openapi: { principal: { subject, role: 'deployer' } } }) as never;
+    await operations().pauseRelease(as('erin'), res as never);
+    await operations().resumeRelease(as('frank'), res as never);
+    await operations().cancelRelease(as('grace'), res as never);
+    const controls = (await releases.events(id))
+      .map(({ event }) => event)
+      .filter((e) => ['paused', 'resumed', 'cancel-requested'].includes(e.type));
+    expect(controls.map((e) => [e.type, e.by])).toEqual([
+      ['paused', 'erin'],
+      ['resumed', 'frank'],
+      ['cancel-requested', 'grace'],
+    ]);
+  });
 });

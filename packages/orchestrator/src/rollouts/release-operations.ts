@@ -65,13 +65,13 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
     return release;
   }
 
-  /** Read, change, compare-and-set; a coordinator's write in between means read again. */
-  async function change(id: string, apply: (r: ReleaseRecord) => string): Promise<ReleaseRecord> {
+  /** Read, change, compare-and-set; a coordinator's write in between means read again. The event names who asked. */
+  async function change(id: string, by: string, apply: (r: ReleaseRecord) => string): Promise<ReleaseRecord> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const r = await mustGet(id);
       if (isReleaseFinished(r)) throw new ConflictError(`release ${id} is ${r.state}`);
       const type = apply(r);
-      if (await releases.save(r, [{ type, state: r.state }])) {
+      if (await releases.save(r, [{ type, state: r.state, by }])) {
         coordinator.poke(id);
         return r;
       }
@@ -82,7 +82,7 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
   type Control = operations['pauseRelease'];
   async function control(req: TypedRequest<Control>, res: TypedResponse<Control>, kind: 'pause' | 'resume' | 'cancel') {
     const by = principalOf(req).subject;
-    const release = await change(req.params.id, (r) => {
+    const release = await change(req.params.id, by, (r) => {
       if (kind === 'pause') {
         if (r.state !== 'running' && r.state !== 'waiting') throw new ConflictError(`release ${r.id} is ${r.state}`);
         r.state = 'paused';
