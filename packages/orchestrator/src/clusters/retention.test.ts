@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import request from 'supertest';
 import { lockKeyOf } from '@slipway/core/redis';
 import type { CloudProvider } from '@slipway/cloud';
+import { UnprocessableError } from '@slipway/core';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import {
   markRetirements,
@@ -27,7 +28,7 @@ afterAll(async () => {
   await redisServer.stop();
 });
 
-const deploy = async (f: OrchestratorFixture, image: string, service = 'warm') => {
+const deploy = async (f: OrchestratorFixture, image: string, service = 'warm', scaleDownAfterSeconds = 60) => {
   const answer = await request(f.app)
     .post('/deployments')
     .set(TOKENS.deployer)
@@ -36,7 +37,7 @@ const deploy = async (f: OrchestratorFixture, image: string, service = 'warm') =
       env: 'prod',
       image,
       message: 'retention',
-      params: { strategy: { scaleDownAfterSeconds: 60 } },
+      params: { strategy: { scaleDownAfterSeconds } },
     });
   expect(answer.status).toBe(202);
   return ended(f.store, answer.body.id as string);
@@ -151,7 +152,7 @@ describe('the sweep with many clusters', () => {
     expect(after.calls).toEqual([]);
   });
 
-  it('finds, in its full pass, a group whose mark was lost (a crash right after the finish) and asks each cloud once', async () => {
+  it('finds, in its full pass, a group whose mark was never made (retired before the list was kept) and asks each cloud once', async () => {
     const f = (fixture = await orchestratorFixture(redisServer));
     await deploy(f, 'img-warm-1');
     const second = await deploy(f, 'img-warm-2');
@@ -358,6 +359,187 @@ describe("the leftover splits' sweep across regions", () => {
     } as unknown as RetentionDeps;
     await sweepLeftoverSplits(deps, 1000);
     expect(swept).toEqual(['us-east-1', 'ap-south-1']);
+    expect(JSON.stringify(warned)).toMatch(/eu-west-1/);
+  });
+});
+
+// A review of the due list (issue 28's retention:due) for a request or a second replica landing
+// between two of its steps, and for what it asks of AWS.
+describe('the due list under review', () => {
+  it("keeps a group's mark when the process dies right after its deployment's finish (the mark is part of the finish's step)", async () => {
+    // The finish's step reaches Redis; the next command the store sends never does (a crash, a
+    // WAIT for replicas that failed): the mark must already be there.
+    let dead = false;
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      storeRedis: (redis) =>
+        new Proxy(redis, {
+          get(target, prop, receiver) {
+            const real = Reflect.get(target, prop, receiver) as unknown;
+            if (prop === 'zadd' && dead) return () => Promise.reject(new Error('connection lost'));
+            return typeof real === 'function' ? (real as (...a: unknown[]) => unknown).bind(target) : real;
+          },
+        }),
+    }));
+    await deploy(f, 'img-warm-1');
+    dead = true;
+    const second = await deploy(f, 'img-warm-2');
+    dead = false;
+    expect(second.state).toBe('succeeded');
+    const due = await f.store.retiredDue(Date.now() + 61_000, 10);
+    expect(due.map((d) => d.group)).toEqual([second.context.previous]);
+  });
+
+  it('still scales a group down whose mark a full pass wrote over with an older due time (the full pass racing a finish)', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const second = await deploy(f, 'img-warm-2');
+    const group = second.context.previous!;
+    // The full pass reads the records (the second deployment retired the group), then, while it
+    // lists the region, an undo puts the group back in service and a third deployment retires it again.
+    let third: Awaited<ReturnType<typeof deploy>> | undefined;
+    const racing = around(f.cloud, 'describeClusters', async (real) => {
+      const undo = await request(f.app)
+        .post('/services/warm/envs/prod/undo')
+        .set(TOKENS.deployer)
+        .send({ message: 'back', deployment: second.id });
+      expect((await ended(f.store, undo.body.id as string)).state).toBe('succeeded');
+      third = await deploy(f, 'img-warm-3');
+      return real();
+    });
+    await markRetirements({ store: f.store, cloud: racing, logger });
+    expect(third!.context.previous).toBe(group);
+    const firstDue = Date.parse(second.finishedAt!) + 60_000;
+    const dueNow = Date.parse(third!.finishedAt!) + 60_000;
+    expect(dueNow).toBeGreaterThan(firstDue);
+    const deps = { store: f.store, cloud: f.cloud, logger };
+    // Between the two due times: not yet (the third deployment retired it later)...
+    expect(await scaleDownRetained(deps, (firstDue + dueNow) / 2)).not.toContain(group);
+    expect(f.standIn.groups.get(group)).toMatchObject({ disabled: true, desired: 1 });
+    // ...and once its own time came, scaled down (not lost until the next full pass, 15 min on).
+    expect(await scaleDownRetained(deps, dueNow + 1_000)).toContain(group);
+    expect(f.standIn.groups.get(group)).toMatchObject({ disabled: true, desired: 0 });
+  });
+
+  it('does not put off, in its full pass, the sooner time a finish wrote meanwhile (scaleDownAfterSeconds made shorter)', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1', 'warm', 3600);
+    const second = await deploy(f, 'img-warm-2', 'warm', 3600);
+    const group = second.context.previous!;
+    // As above, the third deployment (60 s now, not an hour) retiring the group again while the full pass lists the region.
+    let third: Awaited<ReturnType<typeof deploy>> | undefined;
+    const racing = around(f.cloud, 'describeClusters', async (real) => {
+      const undo = await request(f.app)
+        .post('/services/warm/envs/prod/undo')
+        .set(TOKENS.deployer)
+        .send({ message: 'back', deployment: second.id });
+      expect((await ended(f.store, undo.body.id as string)).state).toBe('succeeded');
+      third = await deploy(f, 'img-warm-3', 'warm', 60);
+      return real();
+    });
+    await markRetirements({ store: f.store, cloud: racing, logger });
+    expect(third!.context.previous).toBe(group);
+    const dueNow = Date.parse(third!.finishedAt!) + 60_000;
+    expect(await scaleDownRetained({ store: f.store, cloud: f.cloud, logger }, dueNow + 1_000)).toContain(group);
+  });
+
+  it('scales the groups due though one is in a region no longer served and another one the cloud refuses to describe', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const retained = (await deploy(f, 'img-warm-2')).context.previous!;
+    // Due before it (soonest first): a cluster that moved to a region no longer served, and one whose describe is throttled.
+    await f.store.markRetired([
+      { service: 'moved', env: 'prod', group: 'moved-prod-v000', dueAt: 1 },
+      { service: 'busy', env: 'prod', group: 'busy-prod-v000', dueAt: 2 },
+    ]);
+    const store = new Proxy(f.store, {
+      get(target, prop, receiver) {
+        const real = Reflect.get(target, prop, receiver) as (...a: never[]) => unknown;
+        if (prop !== 'list') return real;
+        return async (query: { service?: string }) =>
+          query.service === 'moved'
+            ? { items: [{ service: 'moved', env: 'prod', context: { params: { region: 'eu-gone-1' } } }] }
+            : (real as (q: unknown) => unknown).call(target, query);
+      },
+    });
+    const cloud = new Proxy(f.cloud, {
+      get(target, prop, receiver) {
+        const real = Reflect.get(target, prop, receiver) as (...a: unknown[]) => Promise<unknown>;
+        if (prop !== 'getServerGroup') return real;
+        return (name: string) =>
+          name === 'busy-prod-v000' ? Promise.reject(new Error('Throttling: Rate exceeded')) : real(name);
+      },
+    });
+    const regions = {
+      kind: 'aws' as const,
+      forRegion: (region?: string) => {
+        if (region === 'eu-gone-1')
+          throw new UnprocessableError('region eu-gone-1 is not served (no network set for it)');
+        return cloud;
+      },
+    };
+    const deps = { store, cloud, regions, logger } as unknown as RetentionDeps;
+    expect(await scaleDownRetained(deps, Date.now() + 61_000)).toEqual([retained]);
+    // The region no longer served is nothing the sweep can reach: off the list, as the full pass never marks it;
+    // the refused one stays, asked again next sweep.
+    expect((await f.store.retiredDue(Date.now() + 61_000, 10)).map((d) => d.group)).toEqual(['busy-prod-v000']);
+  });
+
+  it('reads every group due before it scales any (on AWS a scale-down makes the region snapshot stale: a read after it describes the whole region again)', async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    const retained: string[] = [];
+    for (const service of ['quiet', 'still', 'warm']) {
+      await deploy(f, `img-${service}-1`, service);
+      retained.push((await deploy(f, `img-${service}-2`, service)).context.previous!);
+    }
+    const { calls, cloud } = counted(f.cloud);
+    expect((await scaleDownRetained({ store: f.store, cloud, logger }, Date.now() + 61_000)).sort()).toEqual(
+      retained.sort(),
+    );
+    const firstResize = calls.findIndex((c) => c.startsWith('resizeServerGroup'));
+    expect(calls.slice(firstResize).filter((c) => c.startsWith('getServerGroup'))).toEqual([]);
+    expect(calls.filter((c) => c.startsWith('getServerGroup'))).toHaveLength(3);
+  });
+
+  it('marks, in its full pass, the groups of every region though one region refuses to be listed', async () => {
+    const marked: string[] = [];
+    const warned: unknown[] = [];
+    const finishedAt = new Date(Date.now() - 120_000).toISOString();
+    const retiring = (service: string, region: string) => ({
+      service,
+      env: 'prod',
+      state: 'succeeded',
+      finishedAt,
+      context: {
+        previous: `${service}-prod-v000`,
+        previousDisabled: true,
+        params: { region, strategy: { scaleDownAfterSeconds: 60 } },
+      },
+    });
+    const cloudIn = (region: string) =>
+      ({
+        describeClusters: async () => {
+          if (region === 'eu-west-1') throw new Error('AccessDenied: autoscaling:DescribeAutoScalingGroups');
+          return { groups: [{ name: 'b-prod-v000', disabled: true, desired: 2 }], targetHealth: {} };
+        },
+      }) as unknown as CloudProvider;
+    const clouds = new Map(['us-east-1', 'eu-west-1', 'ap-south-1'].map((r) => [r, cloudIn(r)]));
+    const deps = {
+      cloud: clouds.get('us-east-1')!,
+      regions: { kind: 'aws', defaultRegion: 'us-east-1', forRegion: (r?: string) => clouds.get(r ?? 'us-east-1')! },
+      store: {
+        clusters: async () => [
+          { service: 'a', env: 'prod' },
+          { service: 'b', env: 'prod' },
+        ],
+        list: async ({ service }: { service: string }) => ({
+          items: [retiring(service, service === 'a' ? 'eu-west-1' : 'ap-south-1')],
+        }),
+        markRetired: async (groups: { group: string }[]) => void marked.push(...groups.map((g) => g.group)),
+      },
+      logger: { ...logger, warn: (...args: unknown[]) => void warned.push(args) },
+    } as unknown as RetentionDeps;
+    expect(await markRetirements(deps)).toBe(1);
+    expect(marked).toEqual(['b-prod-v000']);
     expect(JSON.stringify(warned)).toMatch(/eu-west-1/);
   });
 });

@@ -13,7 +13,7 @@
  * go back to.
  */
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
-import { clusterName, type Logger } from '@slipway/core';
+import { clusterName, isSlipwayError, type Logger } from '@slipway/core';
 import { retiredBy, type Deployment } from '../deployments/deployment.js';
 import { cloudOf, type RegionalDeps } from '../actions/regions.js';
 import type { DeploymentStore, RetiredGroup } from '../deployments/store.js';
@@ -43,40 +43,79 @@ const DUE_AT_ONCE = 200;
  * One pass over the groups due (the store's due list, which each retiring deployment's finish
  * marks): each retained group past its time scaled to zero. Answers the groups scaled down. Only
  * those are asked of the cloud — a pass asking every cluster's groups made 4,000 clusters 4,000
- * cloud calls (on AWS, DescribeAutoScalingGroups calls) every 10 s. Each is scaled down holding its
+ * cloud calls (on AWS, DescribeAutoScalingGroups calls) every 10 s. Every group due is read
+ * before any is scaled: a scale-down makes AWS's region snapshot stale, and a read after each
+ * would describe the whole region again for each group. Each is scaled down holding its
  * cluster's lock (as a deployment would), its state and its deployments read again once held: an
  * undo re-enabling it either came first (and it is left serving) or waits (queued) or is refused
- * until it is done.
+ * until it is done. One group that cannot be read or scaled (its region refusing) is said and
+ * looked at again next sweep; never the others'.
  */
 export async function scaleDownRetained(deps: RetentionDeps, now = Date.now()): Promise<string[]> {
-  const scaled: string[] = [];
+  const candidates: { due: RetiredGroup; cloud: CloudProvider }[] = [];
   for (const due of await deps.store.retiredDue(now, DUE_AT_ONCE)) {
-    const { service, env, group } = due;
-    if (await deps.store.holder(service, env)) continue;
-    const recent = (await deps.store.list({ service, env, limit: 30 })).items;
-    const cloud = cloudOf(deps, recent[0]?.context.params?.region);
-    const candidate = await cloud.getServerGroup(group);
-    // Gone, back in service, scaled down already, or retired again later (marked again): off the list.
-    if (!candidate || !isDue(recent, now)(candidate)) {
-      await deps.store.unmarkRetired(due);
-      continue;
+    try {
+      const cloud = await readDue(deps, due, now);
+      if (cloud) candidates.push({ due, cloud });
+    } catch (error) {
+      deps.logger.warn(
+        { err: error, group: due.group },
+        `retained group ${due.group} could not be read; tried again next sweep`,
+      );
     }
-    const hold = await deps.store.holdCluster(service, env, group, deps.limit ?? 1, async () => {
-      const groups = await cloud.listServerGroups(clusterName(service, env));
-      const g = groups.find((x) => x.name === group);
-      const fresh = (await deps.store.list({ service, env, limit: 30 })).items;
-      if (!g || !isDue(fresh, now)(g)) return 'not-due' as const;
-      // While no vetted group serves it is kept warm, and stays due: looked at again next sweep.
-      if ((await lastToGoBackTo(deps.store, service, env, groups)) === g.name) return 'kept-warm' as const;
-      await cloud.resizeServerGroup(g.name, { min: 0, desired: 0, max: g.max });
-      deps.logger.info({ group: g.name, was: g.desired }, 'retained group scaled to zero');
-      return 'scaled' as const;
-    });
-    if (hold.held && hold.value !== 'kept-warm') await deps.store.unmarkRetired(due);
-    if (hold.held && hold.value === 'scaled') scaled.push(group);
-    await deps.start?.(hold.admitted);
+  }
+  const scaled: string[] = [];
+  for (const { due, cloud } of candidates) {
+    const { service, env, group } = due;
+    try {
+      const hold = await deps.store.holdCluster(service, env, group, deps.limit ?? 1, async () => {
+        const groups = await cloud.listServerGroups(clusterName(service, env));
+        const g = groups.find((x) => x.name === group);
+        const at = dueAt(g, (await deps.store.list({ service, env, limit: 30 })).items);
+        if (!g || at === undefined || at > now) return { outcome: 'not-due' as const, at };
+        // While no vetted group serves it is kept warm, and stays due: looked at again next sweep.
+        if ((await lastToGoBackTo(deps.store, service, env, groups)) === g.name)
+          return { outcome: 'kept-warm' as const };
+        await cloud.resizeServerGroup(g.name, { min: 0, desired: 0, max: g.max });
+        deps.logger.info({ group: g.name, was: g.desired }, 'retained group scaled to zero');
+        return { outcome: 'scaled' as const };
+      });
+      if (hold.held && hold.value.outcome === 'not-due') await deps.store.unmarkRetired(due, hold.value.at);
+      if (hold.held && hold.value.outcome === 'scaled') {
+        await deps.store.unmarkRetired(due);
+        scaled.push(group);
+      }
+      await deps.start?.(hold.admitted);
+    } catch (error) {
+      deps.logger.warn({ err: error, group }, `retained group ${group} was not scaled down; tried again next sweep`);
+    }
   }
   return scaled;
+}
+
+/**
+ * A group due, read: its cloud when it is to be scaled down now. Else it is taken off the list
+ * (gone, back in service, scaled down already, its region no longer served) or moved to when its
+ * records say it is due (retired again since it was marked: a full pass's late write of an older
+ * time), and nothing is answered; left as it is while a deployment holds its cluster.
+ */
+async function readDue(deps: RetentionDeps, due: RetiredGroup, now: number): Promise<CloudProvider | undefined> {
+  const { service, env, group } = due;
+  if (await deps.store.holder(service, env)) return undefined;
+  const recent = (await deps.store.list({ service, env, limit: 30 })).items;
+  let cloud: CloudProvider;
+  try {
+    cloud = cloudOf(deps, recent[0]?.context.params?.region);
+  } catch (error) {
+    if (!isSlipwayError(error)) throw error;
+    // A region no longer served (its network unset): nothing Slipway can reach there, which the full pass never marks.
+    await deps.store.unmarkRetired(due);
+    return undefined;
+  }
+  const at = dueAt(await cloud.getServerGroup(group), recent);
+  if (at !== undefined && at <= now) return cloud;
+  await deps.store.unmarkRetired(due, at);
+  return undefined;
 }
 
 /**
@@ -96,6 +135,7 @@ export async function markRetirements(deps: RetentionDeps): Promise<number> {
     return listings.get(cloud)!;
   };
   const marks: RetiredGroup[] = [];
+  const warned = new Set<string | undefined>();
   for (const { service, env } of await deps.store.clusters()) {
     const recent = (await deps.store.list({ service, env, limit: 30 })).items;
     const seen = new Set<string>();
@@ -107,13 +147,21 @@ export async function markRetirements(deps: RetentionDeps): Promise<number> {
       return r.after === undefined ? [] : [{ service, env, group: r.group, dueAt: r.at + r.after * 1000 }];
     });
     if (retired.length === 0) continue;
-    let cloud: CloudProvider;
+    const region = recent[0]?.context.params?.region;
+    let groups: Map<string, ServerGroup>;
     try {
-      cloud = cloudOf(deps, recent[0]?.context.params?.region);
-    } catch {
-      continue; // A region no longer served (its network unset): nothing Slipway can reach there.
+      groups = await groupsOf(cloudOf(deps, region));
+    } catch (error) {
+      // A region no longer served (its network unset), or one refusing (denied, throttled): the others are marked.
+      if (!warned.has(region)) {
+        warned.add(region);
+        deps.logger.warn(
+          { err: error, region: region ?? 'default' },
+          `retention's full pass could not list ${region ?? 'the default region'}; tried again at the next`,
+        );
+      }
+      continue;
     }
-    const groups = await groupsOf(cloud);
     marks.push(
       ...retired.filter((m) => {
         const g = groups.get(m.group);
@@ -132,12 +180,16 @@ async function lastToGoBackTo(store: DeploymentStore, service: string, env: stri
   return candidates.some((g) => !g.disabled && g.desired > 0) ? undefined : candidates.at(-1)?.name;
 }
 
-/** A group out of service with instances, retired longer ago than its deployment-params say to keep them. */
-const isDue = (deployments: Deployment[], now: number) => (g: ServerGroup) => {
-  if (!g.disabled || g.desired === 0) return false;
+/**
+ * When a group out of service with instances is to be scaled down, from the deployment that
+ * retired it (its deployment-params' scaleDownAfterSeconds); undefined when never (gone, serving,
+ * at zero, no scaleDownAfterSeconds).
+ */
+function dueAt(g: ServerGroup | undefined, deployments: Deployment[]): number | undefined {
+  if (!g || !g.disabled || g.desired === 0) return undefined;
   const retired = retirement(g.name, deployments);
-  return retired?.after !== undefined && now >= retired.at + retired.after * 1000;
-};
+  return retired?.after === undefined ? undefined : retired.at + retired.after * 1000;
+}
 
 /**
  * The target groups of traffic splits whose record was lost (AWS: a crash between making one and

@@ -231,14 +231,19 @@ export interface DeploymentStore {
   ): Promise<{ held: true; value: T; admitted: string[] } | { held: false; admitted: string[] }>;
   /**
    * Retained groups to be scaled down, each at its due time (`retention:due`): marked by the finish
-   * of the deployment that retired one (transition), and by the retention sweep's full pass (the
-   * backstop: a mark lost to a crash right after a finish, records from before it was kept).
+   * of the deployment that retired one (in transition's step), and here by the retention sweep's
+   * full pass (the backstop: records from before the list was kept). A mark is only ever moved
+   * sooner here (ZADD LT): a full pass that read the records before a finish retired the group
+   * again must not put off the time that finish wrote; a time too soon the sweep moves on.
    */
   markRetired(groups: RetiredGroup[]): Promise<void>;
   /** Those due by `now`, soonest first, at most `limit`. */
   retiredDue(now: number, limit: number): Promise<RetiredGroup[]>;
-  /** One taken off the due list, unless marked again since it was read (another due time). */
-  unmarkRetired(group: RetiredGroup): Promise<void>;
+  /**
+   * One taken off the due list, or moved to `dueAt` (its records say it is due later), unless
+   * marked again since it was read (another due time).
+   */
+  unmarkRetired(group: RetiredGroup, dueAt?: number): Promise<void>;
   /** Broken locks, newest first. */
   lockBreaks(service: string, env: string): Promise<LockBreak[]>;
   clusters(): Promise<{ service: string; env: string }[]>;
@@ -314,7 +319,7 @@ export function createRedisDeploymentStore({
   const lua = defineLuaScripts(redis, luaDirectory(new URL('..', import.meta.url).href), 'slipwayDeployment', SCRIPTS);
   const markRetired = async (groups: RetiredGroup[]) => {
     if (groups.length === 0) return;
-    await redis.zadd(key('retention:due'), ...groups.flatMap((g) => [g.dueAt, retiredMember(g)]));
+    await redis.zadd(key('retention:due'), 'LT', ...groups.flatMap((g) => [g.dueAt, retiredMember(g)]));
   };
   const keysOf = (d: Pick<Deployment, 'id' | 'service' | 'env'>) => [
     key('deployment', d.id),
@@ -476,6 +481,7 @@ export function createRedisDeploymentStore({
               : 'failure'
           : (options.notify ?? '');
       const queued = options.queued ? JSON.stringify({ ...options.queued, version: version + 1 }) : '';
+      const [retired] = mode === 'finish' ? retiredGroups(d) : [];
       const answer = (await lua.transition(keysOf(d), [
         d.id,
         String(version),
@@ -496,6 +502,8 @@ export function createRedisDeploymentStore({
         `${d.service}|${d.env}|${d.state}`,
         summaryOf(d),
         options.queued ? summaryOf(options.queued) : '',
+        retired ? retiredMember(retired) : '',
+        retired?.dueAt ?? '',
         ...events,
       ])) as [number, string?, string[]?, string[]?, string?];
       if (answer[0] === 0) throw new StaleWrite(d.id);
@@ -504,7 +512,6 @@ export function createRedisDeploymentStore({
       if (answer[0] === 2) return { saved: false, control, admitted: [] };
       await replicated();
       d.version = version + 1;
-      if (mode === 'finish') await markRetired(retiredGroups(d));
       const resumed = answer[4] === 'run' || answer[4] === 'queued' ? answer[4] : undefined;
       if (resumed === 'queued') Object.assign(d, options.queued, { version: version + 1 });
       return {
@@ -716,8 +723,8 @@ export function createRedisDeploymentStore({
         return service && env && group ? [{ service, env, group, dueAt: Number(flat[i + 1]) }] : [];
       });
     },
-    async unmarkRetired(group) {
-      await lua['unmark-retired']([key('retention:due')], [retiredMember(group), group.dueAt]);
+    async unmarkRetired(group, dueAt) {
+      await lua['unmark-retired']([key('retention:due')], [retiredMember(group), group.dueAt, dueAt ?? '']);
     },
     async clusters() {
       return (await redis.smembers(key('clusters'))).sort().map((pair) => {

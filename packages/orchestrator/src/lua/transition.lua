@@ -14,12 +14,14 @@
 --  resume               takes a free slot, or queues for one (saving the queued record instead);
 --  finish               ends it: frees its lock and slot, admits who may start, marks its group
 --                       vetted when it succeeded, counts the outcome and puts its notification in
---                       the outbox, and says which requests it never got to.
+--                       the outbox, marks the group it retired due for the retention sweep
+--                       (retention:due), and says which requests it never got to.
 -- ARGV: 1 id, 2 expected version, 3 json, 4 score, 5 member, 6 mode, 7 limit, 8 now (ISO),
 -- 9 lease ms, 10 now ms, 11 prefix, 12 by, 13 notification ('' none), 14 outcome (finish),
 -- 15 group to mark vetted (''), 16 json when queued (resume) or the request a finish applied,
 -- 17 counter field, 18 the summary of json (write_last), 19 the summary of the json when queued
--- (resume) or '', 20… events
+-- (resume) or '', 20 the group it retired as retention:due's member ('' none), 21 when it is due (ms),
+-- 22… events
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return {0} end
 local mode = ARGV[6]
 local id = ARGV[1]
@@ -38,7 +40,7 @@ if mode ~= 'finish' then
   end
 end
 local events = {}
-for i = 20, #ARGV do table.insert(events, ARGV[i]) end
+for i = 22, #ARGV do table.insert(events, ARGV[i]) end
 local json = ARGV[3]
 local summary = ARGV[18]
 local leaseMs = tonumber(ARGV[9])
@@ -59,6 +61,8 @@ if mode == 'finish' then
   end
   if ARGV[14] == 'succeeded' and ARGV[15] ~= '' then redis.call('SADD', KEYS[15], ARGV[15]) end
   if redis.call('SADD', KEYS[17], id) == 1 then redis.call('HINCRBY', KEYS[18], ARGV[17], 1) end
+  -- In the same step as the end: a crash right after it loses no mark.
+  if ARGV[20] ~= '' then redis.call('ZADD', ARGV[11] .. 'retention:due', ARGV[21], ARGV[20]) end
 else
   renew_lock(id, ARGV[12], ARGV[8], leaseMs)
   if mode == 'pause' then
