@@ -66,6 +66,25 @@ interface Request {
 
 export class Violation extends Error {}
 
+/** A cluster's newest deployment (its index's highest score) and what write_last kept of it, read in one step. */
+const NEWEST_AND_KEPT = `
+local kept = redis.call('HGET', KEYS[1], ARGV[1])
+local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0)[1]
+local raw = false
+if newest then raw = redis.call('GET', ARGV[2] .. newest) end
+return { kept or '', newest or '', raw or '' }`;
+
+/** What a list of clusters is to show of a record (store.ts lastOf), said again here as the invariant. */
+const summaryOf = (d: Deployment) => ({
+  id: d.id,
+  state: d.state,
+  by: d.by,
+  createdAt: d.createdAt,
+  finishedAt: d.finishedAt,
+  undoOf: d.undoOf,
+  region: d.context.params?.region ?? null,
+});
+
 export async function exploreOnce(
   s: Scheduler,
   redis: Redis,
@@ -85,6 +104,8 @@ export async function exploreOnce(
   const releaseClusters: { id: string; command: Extract<Command, { kind: 'deploy' }>; image: string }[] = [];
   /** Each record as first seen: admitted twice would start it over (a lower version, a new creation). */
   const firstSeen = new Map<string, { createdAt: string; version: number }>();
+  /** Each live deployment's waits' ends as saved (since it last paused). */
+  const waitsSeen = new Map<string, Record<string, number>>();
   const actors = new Map<Promise<unknown>, Process>();
   let steps = 0;
 
@@ -323,6 +344,21 @@ export async function exploreOnce(
       if (first && (first.createdAt !== now.createdAt || now.version < first.version))
         throw new Violation(`${d.id} was admitted twice: version ${first.version} → ${now.version}, started over`);
       firstSeen.set(d.id, now);
+      // A wait's end, once saved, is where every run of it ends (a crash, a second replica): only a
+      // pause lets its action, and its waits, start over.
+      if (d.state === 'paused') {
+        waitsSeen.delete(d.id);
+        continue;
+      }
+      const seen = waitsSeen.get(d.id) ?? {};
+      for (const [name, end] of Object.entries(d.context.waits ?? {})) {
+        if (seen[name] !== undefined && seen[name] !== end)
+          throw new Violation(
+            `${d.id}'s wait ${name} started its clock again: its end moved from ${seen[name]} to ${end}`,
+          );
+        seen[name] = end;
+      }
+      waitsSeen.set(d.id, seen);
     }
     for (const service of CLUSTERS) {
       const cluster = `${service}-prod`;
@@ -339,6 +375,20 @@ export async function exploreOnce(
         if (mine && (lockToken ? lockToken === mine : fence === mine)) holding.push(d.id);
       }
       if (holding.length > 1) throw new Violation(`${cluster} has two active deployments: ${holding.join(', ')}`);
+      // What a list of clusters reads of the cluster's newest deployment (write_last) is that record's, as it is now.
+      const [kept, newest, raw] = (await redis.eval(
+        NEWEST_AND_KEPT,
+        2,
+        `${prefix}deployments:last`,
+        `${prefix}deployments:${service}:prod`,
+        `${service}:prod`,
+        `${prefix}deployment:`,
+      )) as [string, string, string];
+      const expected = raw ? JSON.stringify(summaryOf(JSON.parse(raw) as Deployment)) : '';
+      if (kept !== expected)
+        throw new Violation(
+          `${cluster}'s newest deployment ${newest || '(none)'} is ${expected || 'none'}, kept ${kept || 'none'}`,
+        );
     }
     const slots = await redis.zrange(`${prefix}running`, 0, -1);
     if (slots.length > LIMIT) throw new Violation(`${slots.length} slots held, the limit is ${LIMIT}`);
