@@ -121,7 +121,10 @@ export interface DeploymentContext {
   reuseGroup?: boolean;
   /** Progressive shrank the previous group (saved before it does). */
   previousShrunk?: boolean;
-  /** When each wait ends (epoch ms), saved when it starts so a rerun continues it. */
+  /**
+   * When each wait ends (epoch ms), saved before it first waits so that a rerun continues it;
+   * cleared when the deployment pauses (the action at hand runs from its start when resumed).
+   */
   waits?: Record<string, number>;
   /** Consecutive passes of each new instance's health check so far. */
   healthPasses?: Record<string, number>;

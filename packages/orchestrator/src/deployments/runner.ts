@@ -240,10 +240,16 @@ export function createDeploymentEngine(options: EngineOptions & { queue: RunQueu
       }
       if (!begun && control.pause && d.startedAt && !d.unwinding) {
         d.state = 'paused';
+        // The action at hand may have begun (it failed and is tried again, or the run carrying it
+        // died): resumed, it runs from its start, and so do its waits' clocks, not counting the
+        // time paused (a burn-in whose end passed while paused would watch a few looks only).
+        const waits = d.context.waits;
+        delete d.context.waits;
         // Saved only while no cancel or rollback waits; its slot goes to whoever waits for one.
         const paused = await commit(d, 'paused', { next: d.actions[d.current]!.name }, { mode: 'pause' });
         if (!paused.saved) {
           d.state = 'running';
+          if (waits) d.context.waits = waits;
           control = paused.control;
           continue;
         }

@@ -754,3 +754,46 @@ describe('12. a resume that comes before the pause is taken', () => {
     expect(events).not.toContain('paused');
   });
 });
+
+describe('13. a pause taken before the action at hand finished (it failed and is to be tried again)', () => {
+  it("gives the action's waits their full time again when resumed: a burn-in resumed after its time ran out while paused is watched as chosen", async () => {
+    // Armed by burn-in's first progress (its end saved with it): its next look at the load balancer is held, then fails.
+    let armed = false;
+    let failing = false;
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      store: (store) => ({
+        ...store,
+        async transition(d, options) {
+          const answer = await store.transition(d, options);
+          if (options?.event?.type === 'progress' && options.event.action === 'burn-in' && !failing) armed = true;
+          return answer;
+        },
+      }),
+    }));
+    const looking = gate();
+    const stop = f.standIn.intercept('describeTargetHealth', async () => {
+      if (!armed || failing) return;
+      failing = true;
+      await looking.hold();
+      throw new Error('the load balancer answered something unexpected');
+    });
+    const id = await deploy(f, 'waitpause', 'img-waitpause-1', { burnInSeconds: 1 });
+    await looking.arrived;
+    // A pause asked while burn-in looks; the look fails: the action is to be tried again, and the pause is taken first.
+    expect((await control(f, id, 'pause')).status).toBe(202);
+    stop();
+    looking.open();
+    const paused = await reaches(f.store, id, (d) => d.state === 'paused', 'the pause');
+    expect(paused.actions.find((a) => a.name === 'burn-in')).toMatchObject({ state: 'pending', attempts: 1 });
+    // Paused for longer than the burn-in's time.
+    const endBefore = paused.context.waits?.['burn-in'] ?? Date.now() + 1000;
+    while (Date.now() <= endBefore) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await control(f, id, 'resume')).status).toBe(202);
+    const done = await ended(f.store, id);
+    expect(done.state).toBe('succeeded');
+    const events = (await f.store.events(id)).map((e) => e.event);
+    const resumedAt = Date.parse(events.findLast((e) => e.type === 'run-started')!.at);
+    // Watched from its resume for the time chosen, not ended at once for the time it spent paused.
+    expect(done.context.waits?.['burn-in']).toBeGreaterThanOrEqual(resumedAt + 1000);
+  });
+});
