@@ -381,14 +381,20 @@ async function watch(ctx: ActionContext, seconds: number, label: string, waitNam
     let failure = traffic.hardFailure();
     const found = await look(ctx, giveUp, () => traffic.race(group(ctx)));
     const instances = (found?.instances ?? []).filter((i) => i.lifecycle === 'running' && i.address);
-    const [results, targets] = await traffic.race(
-      Promise.all([
+    // A hard failure ends the probes' wait at once, and the look's cloud call; a look saving that
+    // the cloud did not answer (progress) is let finish first, so that the turn back is saved
+    // after it: saved beside it, one of the two is refused, and the run that heard it stops.
+    const [probed, seen] = await Promise.allSettled([
+      traffic.race(
         Promise.all(
           instances.map(async (i) => [i.id, await instanceHealth(ctx.deps.cloud.healthSource, i, check)] as const),
         ),
-        found && look(ctx, giveUp, () => ctx.deps.cloud.describeTargetHealth(servingTargetGroup(ctx))),
-      ]),
-    );
+      ),
+      found && look(ctx, giveUp, () => traffic.race(ctx.deps.cloud.describeTargetHealth(servingTargetGroup(ctx)))),
+    ]);
+    if (probed.status === 'rejected') throw probed.reason;
+    if (seen.status === 'rejected') throw seen.reason;
+    const [results, targets] = [probed.value, seen.value];
     if (!targets && !failure) {
       await nap(ctx, ctx.deps.pollMs);
       continue;

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import type { TrafficEvent } from '@slipway/cloud';
 import { type Redis, createRedisLeasedLocks, type LeasedLocks } from '@slipway/core/redis';
 import { eventually, gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import { createRedisReleaseStore } from '../rollouts/release-store.js';
@@ -795,5 +796,85 @@ describe('13. a pause taken before the action at hand finished (it failed and is
     const resumedAt = Date.parse(events.findLast((e) => e.type === 'run-started')!.at);
     // Watched from its resume for the time chosen, not ended at once for the time it spent paused.
     expect(done.context.waits?.['burn-in']).toBeGreaterThanOrEqual(resumedAt + 1000);
+  });
+});
+
+describe('14. a hard failure heard while a burn-in look is saving what it saw', () => {
+  it('turns back after that save, not beside it: the run that heard the failure carries the rollback through', async () => {
+    // Burn-in's look at the load balancer ends in a throttle (armed by burn-in's first progress);
+    // the look's progress saying so is saved, and its answer held: a hard failure is heard then.
+    let watching: string | undefined;
+    let armed = false;
+    const saving = gate();
+    let turning: () => void = () => undefined;
+    const turnBackAsked = new Promise<void>((resolve) => (turning = resolve));
+    // The look's save reaches Redis; its answer is held (the runner has not seen it saved yet).
+    const holdProgress = (redis: Redis) =>
+      new Proxy(redis, {
+        get(target, property) {
+          const value = Reflect.get(target, property) as unknown;
+          if (typeof value !== 'function') return value;
+          if (property !== 'slipwayDeploymentTransition') return (value as (...a: unknown[]) => unknown).bind(target);
+          return async (...args: unknown[]) => {
+            const answer = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            const said = args.filter((a): a is string => typeof a === 'string' && a.includes('"type":"progress"'));
+            if (said.some((e) => e.includes('"action":"burn-in"') && e.includes('did not answer'))) await saving.hold();
+            return answer;
+          };
+        },
+      });
+    const f = (fixture = await orchestratorFixture(redisServer, {
+      storeRedis: holdProgress,
+      store: (store) => ({
+        ...store,
+        async transition(d, options) {
+          const said = [...(options?.events ?? []), ...(options?.event ? [options.event] : [])];
+          if (d.id === watching && said.some((e) => e.type === 'turning-back')) turning();
+          const answer = await store.transition(d, options);
+          if (d.id === watching && said.some((e) => e.type === 'progress' && e.action === 'burn-in')) armed = true;
+          return answer;
+        },
+      }),
+    }));
+    // The load balancer's pushed events: a new group's instance failing keeps failing for every listener.
+    const listeners = new Set<(event: TrafficEvent) => void>();
+    const failing: { event?: TrafficEvent } = {};
+    Object.assign(f.standIn.cloud, {
+      watchTraffic(_targetGroup: string, onEvent: (event: TrafficEvent) => void) {
+        listeners.add(onEvent);
+        const event = failing.event;
+        if (event) setImmediate(() => onEvent(event));
+        return { close: () => listeners.delete(onEvent) };
+      },
+    });
+    expect((await ended(f.store, await deploy(f, 'hardlook', 'img-hardlook-1'))).state).toBe('succeeded');
+    let thrown = false;
+    const stop = f.standIn.intercept('describeTargetHealth', () => {
+      if (!armed || thrown) return;
+      thrown = true;
+      throw Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } });
+    });
+    const id = (watching = await deploy(f, 'hardlook', 'img-hardlook-2', { burnInSeconds: 60 }));
+    await saving.arrived;
+    stop();
+    const group = (await f.store.get(id))!.context.group!;
+    failing.event = {
+      at: new Date().toISOString(),
+      instanceId: `i-${group}-0`,
+      group,
+      outcome: '5xx',
+      status: 500,
+      consecutiveFailures: 5,
+    };
+    for (const hear of listeners) hear(failing.event);
+    // A turn back asked before the look's save answered would be refused (its version is the one before).
+    await Promise.race([turnBackAsked, new Promise((resolve) => setTimeout(resolve, 300))]);
+    saving.open();
+    const done = await ended(f.store, id);
+    expect(done.state).toBe('rolled-back');
+    expect(done.reason).toMatch(/^burn-in: traffic: the load balancer saw .* a hard failure/);
+    const events = (await f.store.events(id)).map((e) => e.event);
+    // No run of its own was needed: the one that heard the failure was not stopped as a stale writer.
+    expect(events.filter((e) => e.type === 'run-started')).toEqual([]);
   });
 });
