@@ -32,7 +32,7 @@ const IMAGES = [
  * Slipway as chat sees it, in memory: each read of a deployment moves it one step on
  * (queued → starting → in service → succeeded), so a follow-up sees it all happen.
  */
-function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number } = {}) {
+function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number; versionSaid?: boolean } = {}) {
   const calls: Call[] = [];
   /** Environments marked production: their changes need the preview's confirmation. */
   const production = new Set<string>();
@@ -109,6 +109,8 @@ function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number } =
               disabled: false,
               capacity: { min: 2, desired: 2, max: 2 },
               image: 'img-3',
+              // An orchestrator of today says the version the deployment recorded.
+              ...(options.versionSaid ? { version: '1.3.0' } : {}),
               instances: [],
             },
             retained: [],
@@ -633,6 +635,26 @@ describe('status with many clusters', () => {
       expect(answer.body.text).toBe(
         "*search prod* search-prod-v003 img-3 (1.3.0) — 2/2 healthy\n_1 of 4000 clusters, those needing attention first: `/slipway status SERVICE` for one service's_",
       );
+    } finally {
+      await other.close();
+      chat.closeAllConnections();
+      await new Promise((resolve) => chat.close(resolve));
+    }
+  });
+
+  // 40 clusters of 40 services were 40 reads of baking's whole list of each one's images, to
+  // label one image each: the clusters say their versions (issue 28).
+  it('labels each image with the version the clusters say, asking baking nothing', async () => {
+    const said = fakeSlipway({ clusterTotal: 4000, versionSaid: true });
+    const chat = await startChat(said);
+    const other = await SlackStandIn.start({
+      signingSecret: SECRET,
+      chatUrl: `http://127.0.0.1:${(chat.address() as AddressInfo).port}`,
+    });
+    try {
+      const answer = await other.command('status', bob);
+      expect(answer.body.text).toMatch(/^\*search prod\* search-prod-v003 img-3 \(1\.3\.0\) — 2\/2 healthy\n/);
+      expect(said.calls.map((c) => c.call)).toEqual(['clusters']);
     } finally {
       await other.close();
       chat.closeAllConnections();

@@ -123,11 +123,12 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
       const { items: clusters, total } = await api.clusters(
         command.service ? { service: [command.service] } : { order: 'attention', limit: STATUS_SHOWN },
       );
+      // Each active group says its version: a service's images are read only for one that does not (an older record).
       const shown = describeClusters(
         clusters,
         await imagesOf(
           api,
-          clusters.map((cl) => cl.service),
+          clusters.filter((cl) => cl.active?.image && !cl.active.version).map((cl) => cl.service),
         ),
       );
       return {
@@ -266,6 +267,10 @@ async function imageFor(api: SlipwayApi, service: string, what: { image: string 
 const label = (image: ImageInfo | undefined, id = image?.id ?? '') =>
   `${id}${image?.version ? ` (${image.version})` : ''}`;
 
+/** The image a group runs as its answer says it (its version, as the deployment recorded it). */
+const said = (group: { image?: string; version?: string }): ImageInfo | undefined =>
+  group.image && group.version ? { id: group.image, version: group.version, createdAt: '' } : undefined;
+
 /** Each service's images by id, to show an id with its version; a service whose images cannot be read shows ids alone. */
 async function imagesOf(api: SlipwayApi, services: string[]): Promise<Map<string, ImageInfo>> {
   const lists = await Promise.all([...new Set(services)].map((s) => api.images(s).catch(() => [] as ImageInfo[])));
@@ -281,7 +286,7 @@ export function describeClusters(items: Environment[], images = new Map<string, 
   return items
     .map(
       (e) =>
-        `*${e.service} ${e.env}* ${e.active ? `${e.active.name} ${label(images.get(e.active.image ?? ''), e.active.image ?? '')}` : 'nothing in service'} — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`,
+        `*${e.service} ${e.env}* ${e.active ? `${e.active.name} ${label(images.get(e.active.image ?? '') ?? said(e.active), e.active.image ?? '')}` : 'nothing in service'} — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`,
     )
     .join('\n');
 }
