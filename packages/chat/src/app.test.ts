@@ -116,7 +116,7 @@ function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number; ve
             retained: [],
             health: { healthy: 2, instances: 2 },
           },
-        ];
+        ].filter((c) => !query.service || query.service.includes(c.service));
         // As a company's orchestrator answers the first screenful of its 4,000 clusters.
         return { items, total: options.clusterTotal ?? items.length };
       },
@@ -152,6 +152,9 @@ function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number; ve
       },
       async resolve(service, name) {
         record('resolve', service, name);
+        // As the orchestrator refuses a service that is not registered.
+        if (service !== 'search')
+          throw new Error(`service ${service} is not registered: add it with PUT /services/${service} in metadata`);
         return name === 'live'
           ? { service, name, kind: 'set', clusters: ['prod-a', 'prod-b'] }
           : { service, name, kind: 'cluster', clusters: [name] };
@@ -361,6 +364,17 @@ describe('POST /slack/commands', () => {
       { order: 'attention', limit: 40 },
       { service: ['search'] },
     ]);
+  });
+
+  // The orchestrator answers any cluster asked about, one never deployed included: a newcomer's
+  // typo was "*search prdo* — 0/0 healthy", or "no clusters deployed yet" for a service misspelt.
+  it('says a typo of a service as Slipway refuses it, and an environment with nothing deployed as such, never "0/0 healthy"', async () => {
+    const unregistered = ':warning: service serach is not registered: add it with PUT /services/serach in metadata';
+    expect((await slack.command('status serach', bob)).body.text).toBe(unregistered);
+    expect((await slack.command('status serach prod', bob)).body.text).toBe(unregistered);
+    expect((await slack.command('status search prdo', bob)).body.text).toBe(
+      'nothing deployed to search prdo: `/slipway status search` says where search runs',
+    );
   });
 
   it('deploys a version as the CLI does: its newest image (issue 23 item 12)', async () => {

@@ -117,7 +117,8 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
           api.environment(command.service, command.env),
           imagesOf(api, [command.service]),
         ]);
-        return { now: describeEnvironment(e, images) };
+        const nothing = !e.active && e.retained.length === 0 && !e.deploying && !e.deployments?.length;
+        return { now: nothing ? await nothingAt(api, command.service, command.env) : describeEnvironment(e, images) };
       }
       // A screenful, those needing attention first (as `slipway status`), or the service's clusters alone.
       const { items: clusters, total } = await api.clusters(
@@ -131,6 +132,7 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
           clusters.filter((cl) => cl.active?.image && !cl.active.version).map((cl) => cl.service),
         ),
       );
+      if (command.service && clusters.length === 0) return { now: await nothingAt(api, command.service) };
       return {
         now:
           total > clusters.length
@@ -266,6 +268,22 @@ async function imageFor(api: SlipwayApi, service: string, what: { image: string 
 /** `img-2f9c… (1.4.0)`: an image as a person reads it. */
 const label = (image: ImageInfo | undefined, id = image?.id ?? '') =>
   `${id}${image?.version ? ` (${image.version})` : ''}`;
+
+/**
+ * What a status of nothing says: the orchestrator answers any cluster asked about (one never
+ * deployed, of a service not registered), so a typo is said as it resolves the name — its
+ * refusal in its words — and a real name as nothing deployed there.
+ */
+async function nothingAt(api: SlipwayApi, service: string, env?: string): Promise<string> {
+  try {
+    await api.resolve(service, env ?? service);
+  } catch (error) {
+    return failure(error);
+  }
+  return env
+    ? `nothing deployed to ${service} ${env}: \`/slipway status ${service}\` says where ${service} runs`
+    : `${service} is deployed nowhere yet`;
+}
 
 /** The image a group runs as its answer says it (its version, as the deployment recorded it). */
 const said = (group: { image?: string; version?: string }): ImageInfo | undefined =>
