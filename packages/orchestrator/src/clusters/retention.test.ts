@@ -6,6 +6,7 @@ import { UnprocessableError } from '@slipway/core';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import {
   markRetirements,
+  retirement,
   scaleDownRetained,
   startRetentionSweep,
   sweepLeftoverSplits,
@@ -508,6 +509,32 @@ describe('the due list under review', () => {
     expect((await f.store.retiredDue(Date.now() + 61_000, 500)).map((d) => d.service).sort()).toEqual(held);
   });
 
+  // A security review: an undo names the retained group it would re-enable when it is made. Cancelled
+  // while it waited for a slot (the platform busy), it never touched the group, yet it counted as
+  // the group's retirement: its own end and its own deployment-params (the older commit's) said when
+  // the sweep scales the rollback target down (or, without scaleDownAfterSeconds, that it never does).
+  it("counts no retirement for a deployment cancelled before it started (an undo's group is never touched)", () => {
+    const at = Date.parse('2026-12-06T10:00:00.000Z');
+    const retiring = {
+      state: 'succeeded',
+      startedAt: '2026-12-06T09:58:00.000Z',
+      finishedAt: new Date(at).toISOString(),
+      context: {
+        group: 'warm-prod-v002',
+        previous: 'warm-prod-v001',
+        previousDisabled: true,
+        params: { strategy: { scaleDownAfterSeconds: 3600 } },
+      },
+    };
+    const undoCancelled = {
+      state: 'cancelled',
+      finishedAt: '2026-12-06T10:05:00.000Z',
+      context: { group: 'warm-prod-v001', params: { strategy: { scaleDownAfterSeconds: 0 } } },
+    };
+    const records = [undoCancelled, retiring] as unknown as Parameters<typeof retirement>[1];
+    expect(retirement('warm-prod-v001', records)).toEqual({ group: 'warm-prod-v001', at, after: 3600 });
+  });
+
   it('reads every group due before it scales any (on AWS a scale-down makes the region snapshot stale: a read after it describes the whole region again)', async () => {
     const f = (fixture = await orchestratorFixture(redisServer));
     const retained: string[] = [];
@@ -532,6 +559,7 @@ describe('the due list under review', () => {
       service,
       env: 'prod',
       state: 'succeeded',
+      startedAt: finishedAt,
       finishedAt,
       context: {
         previous: `${service}-prod-v000`,
