@@ -35,6 +35,21 @@ await build({
   entryPoints: Object.fromEntries(lazy.map((name) => [name, `${dist}commands/${name}.js`])),
   outdir: `${dist}commands/`,
   outExtension: { '.js': '.cjs' },
+  plugins: [
+    {
+      // The prompts (0.8 MB with their encodings) are a file of their own, required only when a
+      // command asks a person something: not compiled into every command that might.
+      name: 'prompts-apart',
+      setup(b) {
+        b.onResolve({ filter: /^@inquirer\/prompts$/ }, () => ({ path: './prompts.cjs', external: true }));
+      },
+    },
+  ],
+});
+await build({
+  ...commonJs,
+  stdin: { contents: "module.exports = require('@inquirer/prompts');", resolveDir: dist },
+  outfile: `${dist}commands/prompts.cjs`,
 });
 
 // The binary's start-up: commander and main in one CommonJS file; each command imported from the
