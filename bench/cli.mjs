@@ -1,6 +1,6 @@
 // bench/cli: `slipway --help` start-up against `node -e 0` (target: within 1.2×), alternating
-// runs so both see the same machine; what the CommonJS start-up bundle buys over the ES module
-// one (bin/slipway.mjs: Node's ES module loader) and what bundling buys (the compiled modules).
+// runs so both see the same machine; and what bundling buys (against the compiled modules, loaded
+// by Node's ES module loader).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { figure } from './_lib.mjs';
@@ -14,12 +14,11 @@ const time = (args) => {
 };
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-const runs = { node: [], bundled: [], esm: [], unbundled: [] };
+const runs = { node: [], bundled: [], unbundled: [] };
 for (let i = 0; i < 3; i++) time(['packages/cli/bin/slipway.cjs', '--help']); // warm the file cache
 for (let i = 0; i < 25; i++) {
   runs.node.push(time(['-e', '0']));
   runs.bundled.push(time(['packages/cli/bin/slipway.cjs', '--help']));
-  runs.esm.push(time(['packages/cli/bin/slipway.mjs', '--help']));
   runs.unbundled.push(
     time([
       '--input-type=module',
@@ -33,6 +32,4 @@ const bundled = median(runs.bundled);
 figure('node -e 0, median of 25', node.toFixed(1), 'ms');
 figure('slipway --help (bundled), median of 25', bundled.toFixed(1), 'ms');
 figure('slipway --help / node -e 0 (target ≤ 1.2)', (bundled / node).toFixed(2), '×');
-figure('slipway --help from the ES module bundle (bin/slipway.mjs), median of 25', median(runs.esm).toFixed(1), 'ms');
-figure('  / node -e 0', (median(runs.esm) / node).toFixed(2), '×');
 figure('slipway --help from the unbundled modules, median of 25', median(runs.unbundled).toFixed(1), 'ms');

@@ -220,6 +220,29 @@ async function rss() {
   }
 }
 
+/**
+ * Each process's CPU while nobody asks anything, over 20 s (its sweeps and checks at this size):
+ * what an idle platform takes from a machine, and from every command run beside it.
+ */
+async function idleCpu() {
+  const { readFile } = await import('node:fs/promises');
+  const ticks = async (pid) => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // utime and stime, the 14th and 15th fields (after the command's parenthesis).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  const pids = platform.processes.map((p) => [p.name, p.pid ?? p.child?.pid]).filter(([, pid]) => pid);
+  const before = await Promise.all(pids.map(([, pid]) => ticks(pid)));
+  const seconds = 20;
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const after = await Promise.all(pids.map(([, pid]) => ticks(pid)));
+  // Clock ticks are hundredths of a second on Linux.
+  pids.forEach(([name], i) =>
+    figure(`  idle CPU ${name}`, (((after[i] - before[i]) / 100 / seconds) * 100).toFixed(1), '% of a core'),
+  );
+}
+
 try {
   const load = (await import('node:os')).loadavg();
   figure('load average at start (1, 5, 15 min)', load.map((l) => l.toFixed(2)).join(' '), '');
@@ -258,6 +281,8 @@ try {
   }
   figure('RSS after the tables', '', '');
   await rss();
+  figure(`each process's CPU at rest with ${LARGEST} services (20 s)`, '', '');
+  await idleCpu();
   const again = await measure(cookie);
   for (const [label, ms] of Object.entries(again))
     figure(`${LARGEST} services, second run: ${label}`, ms.toFixed(0), 'ms');

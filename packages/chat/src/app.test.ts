@@ -32,7 +32,7 @@ const IMAGES = [
  * Slipway as chat sees it, in memory: each read of a deployment moves it one step on
  * (queued → starting → in service → succeeded), so a follow-up sees it all happen.
  */
-function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number } = {}) {
+function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number; versionSaid?: boolean } = {}) {
   const calls: Call[] = [];
   /** Environments marked production: their changes need the preview's confirmation. */
   const production = new Set<string>();
@@ -109,12 +109,14 @@ function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number } =
               disabled: false,
               capacity: { min: 2, desired: 2, max: 2 },
               image: 'img-3',
+              // An orchestrator of today says the version the deployment recorded.
+              ...(options.versionSaid ? { version: '1.3.0' } : {}),
               instances: [],
             },
             retained: [],
             health: { healthy: 2, instances: 2 },
           },
-        ];
+        ].filter((c) => !query.service || query.service.includes(c.service));
         // As a company's orchestrator answers the first screenful of its 4,000 clusters.
         return { items, total: options.clusterTotal ?? items.length };
       },
@@ -150,6 +152,9 @@ function fakeSlipway(options: { slowStatusMs?: number; clusterTotal?: number } =
       },
       async resolve(service, name) {
         record('resolve', service, name);
+        // As the orchestrator refuses a service that is not registered.
+        if (service !== 'search')
+          throw new Error(`service ${service} is not registered: add it with PUT /services/${service} in metadata`);
         return name === 'live'
           ? { service, name, kind: 'set', clusters: ['prod-a', 'prod-b'] }
           : { service, name, kind: 'cluster', clusters: [name] };
@@ -359,6 +364,17 @@ describe('POST /slack/commands', () => {
       { order: 'attention', limit: 40 },
       { service: ['search'] },
     ]);
+  });
+
+  // The orchestrator answers any cluster asked about, one never deployed included: a newcomer's
+  // typo was "*search prdo* — 0/0 healthy", or "no clusters deployed yet" for a service misspelt.
+  it('says a typo of a service as Slipway refuses it, and an environment with nothing deployed as such, never "0/0 healthy"', async () => {
+    const unregistered = ':warning: service serach is not registered: add it with PUT /services/serach in metadata';
+    expect((await slack.command('status serach', bob)).body.text).toBe(unregistered);
+    expect((await slack.command('status serach prod', bob)).body.text).toBe(unregistered);
+    expect((await slack.command('status search prdo', bob)).body.text).toBe(
+      'nothing deployed to search prdo: `/slipway status search` says where search runs',
+    );
   });
 
   it('deploys a version as the CLI does: its newest image (issue 23 item 12)', async () => {
@@ -633,6 +649,26 @@ describe('status with many clusters', () => {
       expect(answer.body.text).toBe(
         "*search prod* search-prod-v003 img-3 (1.3.0) — 2/2 healthy\n_1 of 4000 clusters, those needing attention first: `/slipway status SERVICE` for one service's_",
       );
+    } finally {
+      await other.close();
+      chat.closeAllConnections();
+      await new Promise((resolve) => chat.close(resolve));
+    }
+  });
+
+  // 40 clusters of 40 services were 40 reads of baking's whole list of each one's images, to
+  // label one image each: the clusters say their versions (issue 28).
+  it('labels each image with the version the clusters say, asking baking nothing', async () => {
+    const said = fakeSlipway({ clusterTotal: 4000, versionSaid: true });
+    const chat = await startChat(said);
+    const other = await SlackStandIn.start({
+      signingSecret: SECRET,
+      chatUrl: `http://127.0.0.1:${(chat.address() as AddressInfo).port}`,
+    });
+    try {
+      const answer = await other.command('status', bob);
+      expect(answer.body.text).toMatch(/^\*search prod\* search-prod-v003 img-3 \(1\.3\.0\) — 2\/2 healthy\n/);
+      expect(said.calls.map((c) => c.call)).toEqual(['clusters']);
     } finally {
       await other.close();
       chat.closeAllConnections();

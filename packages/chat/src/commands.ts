@@ -117,19 +117,22 @@ export async function runCommand(command: ChatCommand, c: Conversation): Promise
           api.environment(command.service, command.env),
           imagesOf(api, [command.service]),
         ]);
-        return { now: describeEnvironment(e, images) };
+        const nothing = !e.active && e.retained.length === 0 && !e.deploying && !e.deployments?.length;
+        return { now: nothing ? await nothingAt(api, command.service, command.env) : describeEnvironment(e, images) };
       }
       // A screenful, those needing attention first (as `slipway status`), or the service's clusters alone.
       const { items: clusters, total } = await api.clusters(
         command.service ? { service: [command.service] } : { order: 'attention', limit: STATUS_SHOWN },
       );
+      // Each active group says its version: a service's images are read only for one that does not (an older record).
       const shown = describeClusters(
         clusters,
         await imagesOf(
           api,
-          clusters.map((cl) => cl.service),
+          clusters.filter((cl) => cl.active?.image && !cl.active.version).map((cl) => cl.service),
         ),
       );
+      if (command.service && clusters.length === 0) return { now: await nothingAt(api, command.service) };
       return {
         now:
           total > clusters.length
@@ -266,6 +269,26 @@ async function imageFor(api: SlipwayApi, service: string, what: { image: string 
 const label = (image: ImageInfo | undefined, id = image?.id ?? '') =>
   `${id}${image?.version ? ` (${image.version})` : ''}`;
 
+/**
+ * What a status of nothing says: the orchestrator answers any cluster asked about (one never
+ * deployed, of a service not registered), so a typo is said as it resolves the name — its
+ * refusal in its words — and a real name as nothing deployed there.
+ */
+async function nothingAt(api: SlipwayApi, service: string, env?: string): Promise<string> {
+  try {
+    await api.resolve(service, env ?? service);
+  } catch (error) {
+    return failure(error);
+  }
+  return env
+    ? `nothing deployed to ${service} ${env}: \`/slipway status ${service}\` says where ${service} runs`
+    : `${service} is deployed nowhere yet`;
+}
+
+/** The image a group runs as its answer says it (its version, as the deployment recorded it). */
+const said = (group: { image?: string; version?: string }): ImageInfo | undefined =>
+  group.image && group.version ? { id: group.image, version: group.version, createdAt: '' } : undefined;
+
 /** Each service's images by id, to show an id with its version; a service whose images cannot be read shows ids alone. */
 async function imagesOf(api: SlipwayApi, services: string[]): Promise<Map<string, ImageInfo>> {
   const lists = await Promise.all([...new Set(services)].map((s) => api.images(s).catch(() => [] as ImageInfo[])));
@@ -281,7 +304,7 @@ export function describeClusters(items: Environment[], images = new Map<string, 
   return items
     .map(
       (e) =>
-        `*${e.service} ${e.env}* ${e.active ? `${e.active.name} ${label(images.get(e.active.image ?? ''), e.active.image ?? '')}` : 'nothing in service'} — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`,
+        `*${e.service} ${e.env}* ${e.active ? `${e.active.name} ${label(images.get(e.active.image ?? '') ?? said(e.active), e.active.image ?? '')}` : 'nothing in service'} — ${health(e)}${e.deploying ? ` — deploying \`${e.deploying}\`` : ''}`,
     )
     .join('\n');
 }

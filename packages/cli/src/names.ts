@@ -5,7 +5,7 @@
  */
 import { durationSeconds, envName, GrammarError, imageOrVersion, serviceName } from '@slipway/grammar';
 import { syncSets } from '@slipway/metadata-api';
-import { answer, client } from './api.js';
+import { answer, client, unreachable } from './api.js';
 import { CliError } from './errors.js';
 import { choose } from './prompt.js';
 
@@ -30,9 +30,40 @@ export function optionSeconds(option: string, given: string | undefined): number
   }
 }
 
+/** Every registered service, 1,000 a page (the most the metadata service answers at once), in name order. */
+export async function registeredServices() {
+  const items: Awaited<ReturnType<typeof servicePage>>['items'] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await servicePage(cursor);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
+}
+
+const servicePage = (cursor?: string) =>
+  answer(
+    client('metadata').GET('/services', { params: { query: { limit: 1000, ...(cursor ? { cursor } : {}) } } }),
+    'metadata',
+  );
+
+/** Every registered service's name: a choice offered, or the nearest to a typo. */
 export async function serviceNames(): Promise<string[]> {
-  const page = await answer(client('metadata').GET('/services', { params: { query: { limit: 1000 } } }), 'metadata');
-  return page.items.map((s) => s.name);
+  return (await registeredServices()).map((s) => s.name);
+}
+
+/** Whether the service is registered: one read of it, never the list of every service. */
+async function registered(name: string): Promise<boolean> {
+  let read;
+  try {
+    read = await client('metadata').GET('/services/{name}', { params: { path: { name } } });
+  } catch (error) {
+    throw unreachable('metadata', error);
+  }
+  if (read.response.status === 404) return false;
+  await answer(Promise.resolve(read), 'metadata');
+  return true;
 }
 
 export async function environments(service: string): Promise<string[]> {
@@ -79,8 +110,7 @@ export function wellFormedImage(given: string): string {
 export async function knownService(given?: string): Promise<string> {
   if (!given) return choose('service', serviceNames);
   wellFormed('service', given);
-  const names = await serviceNames();
-  if (!names.includes(given)) throw noSuch('service', given, names, 'slipway services list');
+  if (!(await registered(given))) throw noSuch('service', given, await serviceNames(), 'slipway services list');
   return given;
 }
 
@@ -93,10 +123,13 @@ export async function knownServiceBefore(given: string | undefined, env: string 
     return await knownService(given);
   } catch (error) {
     if (!(error instanceof CliError) || !given || !env || error.usage) throw error;
-    const names = await serviceNames();
-    if (names.includes(env) && (await environments(env).catch((): string[] => [])).includes(given))
+    const swapped =
+      (await registered(env).catch(() => false)) && (await environments(env).catch((): string[] => [])).includes(given);
+    // What follows the environment: deploy and undo take more (an image, a message); status takes nothing.
+    const more = verb === 'deploy' || verb === 'undo' ? ' …' : '';
+    if (swapped)
       throw new CliError(
-        `${given} is an environment of ${env}: the service comes first (slipway ${verb} ${env} ${given} …)`,
+        `${given} is an environment of ${env}: the service comes first (slipway ${verb} ${env} ${given}${more})`,
         true,
       );
     throw error;
@@ -106,9 +139,9 @@ export async function knownServiceBefore(given: string | undefined, env: string 
 /** Registered services, each one given (a release's items): the first that is not, named with the nearest. */
 export async function knownServices(given: string[]): Promise<void> {
   given.forEach((name) => wellFormed('service', name));
-  const names = await serviceNames();
-  const unknown = given.find((name) => !names.includes(name));
-  if (unknown) throw noSuch('service', unknown, names, 'slipway services list');
+  const known = await Promise.all(given.map(registered));
+  const unknown = given.find((_, i) => !known[i]);
+  if (unknown) throw noSuch('service', unknown, await serviceNames(), 'slipway services list');
 }
 
 /** An environment the service has configuration for: the one given, else chosen on a terminal. */

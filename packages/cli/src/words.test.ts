@@ -206,4 +206,11 @@ describe('a release asked to stop', () => {
     expect(controlledInWords('pause', { id: 'rel-abc123', state: 'running' })).toContain('a pause is asked');
     expect(controlledInWords('cancel', { id: 'rel-abc123', state: 'cancelled' })).toMatch(/^rel-abc123 .*cancelled.*$/);
   });
+
+  it('says a promotion resumed before its --after waits until then, not that a resume is asked', () => {
+    const resumed = { id: 'rel-abc123', state: 'waiting', notBefore: '2026-12-06T13:05:00.000Z' };
+    expect(controlledInWords('resume', resumed)).toMatch(
+      /^rel-abc123 .*waiting.* until 13:05:00 UTC \(--after\), then starts$/,
+    );
+  });
 });

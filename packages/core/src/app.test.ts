@@ -137,6 +137,10 @@ describe('createServiceApp', () => {
     // Inside a longer value (a pasted command, a note): a token's words are found there too.
     await request(app).get('/things/1?q=curl%20-H%20slw_abcdefgh12&ref=main').set(reader);
     await request(app).get('/things/1?q=token:%20admin-secret,%20thanks').set(reader);
+    // A pasted command naming the token as the CLI reads it (an environment variable, a flag), or piped.
+    await request(app).get('/things/1?q=SLIPWAY_TOKEN%3Dadmin-secret%20slipway%20status').set(reader);
+    await request(app).get('/things/1?q=slipway%20login%20--token=admin-secret').set(reader);
+    await request(app).get('/things/1?q=echo%20admin-secret|slipway%20login').set(reader);
     const urls = lines
       .map((line) => JSON.parse(line) as { req?: { url: string } })
       .flatMap((entry) => (entry.req ? [entry.req.url] : []));
@@ -146,6 +150,9 @@ describe('createServiceApp', () => {
       '/things/1?[redacted]',
       '/things/1?apikey=[redacted]&ref=main',
       '/things/1?q=[redacted]&ref=main',
+      '/things/1?q=[redacted]',
+      '/things/1?q=[redacted]',
+      '/things/1?q=[redacted]',
       '/things/1?q=[redacted]',
     ]);
     expect(lines.join('\n')).not.toContain('admin-secret');

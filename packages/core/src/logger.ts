@@ -55,8 +55,17 @@ function bufferedStdout(): DestinationStream {
   };
 }
 
-/** What separates the words of a query value, a token being one word of it. */
-const WORD_BREAK = /[\s,;:'"()<>[\]{}]+/;
+/** What separates the words of a query value, a token being one word of it (a pipe and backquotes: a pasted command). */
+const WORD_BREAK = /[\s,;:'"()<>[\]{}|`]+/;
+
+/**
+ * A word and, when it names a value (`SLIPWAY_TOKEN=…`, `--token=…`), what follows its first `=`:
+ * not split there, a token ending in base64's `=` padding is still one word.
+ */
+const wordAndValue = (word: string): string[] => {
+  const equals = word.indexOf('=');
+  return equals < 0 ? [word] : [word, word.slice(equals + 1)];
+};
 
 /** Query parameters whose values are secrets by their name. */
 const SECRET_PARAMETER = /token|secret|passw|auth|key|sig|credential|session|cookie/i;
@@ -80,7 +89,10 @@ export function redactUrl(url: string, isToken: (value: string) => boolean = () 
     }
     if (value.includes('slw_') || (value.length >= 8 && isToken(value))) return true;
     // A token inside a longer value (a pasted command, a note): each of its first words asked alone.
-    return value.split(WORD_BREAK, 32).some((word) => word.length >= 8 && word !== value && isToken(word));
+    return value
+      .split(WORD_BREAK, 32)
+      .flatMap(wordAndValue)
+      .some((word) => word.length >= 8 && word !== value && isToken(word));
   };
   const pairs = url
     .slice(start + 1)

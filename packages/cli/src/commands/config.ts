@@ -1,7 +1,7 @@
 import type { ConfigComponents } from '@slipway/config-api';
 import { answer, CliError, client } from '../api.js';
 import { printDiff } from '../diff.js';
-import { knownEnv, knownService } from '../names.js';
+import { knownEnv, knownServiceBefore } from '../names.js';
 import { bold, dim, green, line, red, show, table, type GlobalOptions } from '../output.js';
 
 const config = () => client('config');
@@ -44,7 +44,7 @@ export function printConfigDiff(diff: ConfigDiff): void {
 }
 
 export async function showConfig(service?: string, env?: string, options: ConfigOptions = {}): Promise<void> {
-  const name = await knownService(service);
+  const name = await knownServiceBefore(service, env, 'config show');
   const path = { service: name, env: await knownEnv(name, env) };
   const snapshot = await answer(
     config().GET('/config/{service}/{env}', { params: { path, query: options.ref ? { ref: options.ref } : {} } }),
@@ -65,7 +65,7 @@ export async function showConfig(service?: string, env?: string, options: Config
 }
 
 export async function log(service?: string, env?: string, options: ConfigOptions = {}): Promise<void> {
-  const name = await knownService(service);
+  const name = await knownServiceBefore(service, env, 'config log');
   const path = { service: name, env: await knownEnv(name, env) };
   const commits = await answer(
     config().GET('/config/{service}/{env}/commits', {
@@ -84,7 +84,7 @@ export async function log(service?: string, env?: string, options: ConfigOptions
 export async function diff(service?: string, env?: string, options: ConfigOptions = {}): Promise<void> {
   if (!options.from)
     throw new CliError('--from is required: slipway config diff SERVICE ENV --from REF [--to REF]', true);
-  const name = await knownService(service);
+  const name = await knownServiceBefore(service, env, 'config diff');
   const path = { service: name, env: await knownEnv(name, env) };
   const to = options.to ?? 'HEAD';
   const result = await answer(

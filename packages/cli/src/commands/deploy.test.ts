@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { showConfig } from './config.js';
 import { deploy } from './deploy.js';
+import { history, status } from './status.js';
 
 /** Every service at one stand-in that answers as the platform would and counts what it is asked. */
 const asked: string[] = [];
@@ -142,5 +144,21 @@ describe('slipway deploy --burn-in', () => {
     await expect(refused).rejects.toThrow('--burn-in abc: a duration such as 90s, 15m, 1h or 2d');
     await expect(refused).rejects.toMatchObject({ usage: true });
     expect(asked).toEqual([]);
+  });
+});
+
+describe('slipway status, history and config show with the environment first (a newcomer typing prod search)', () => {
+  it('says the service comes first, a usage error, as deploy says it', async () => {
+    for (const [verb, run] of [
+      ['status', () => status('prod', 'search')],
+      ['history', () => history('prod', 'search')],
+      ['config show', () => showConfig('prod', 'search')],
+    ] as const) {
+      const swapped = run();
+      await expect(swapped).rejects.toThrow(
+        `prod is an environment of search: the service comes first (slipway ${verb} search prod)`,
+      );
+      await expect(swapped).rejects.toMatchObject({ usage: true });
+    }
   });
 });

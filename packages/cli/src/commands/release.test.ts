@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { createServer, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { promote, release } from './release.js';
+import { promote, release, watchRelease } from './release.js';
 
 /**
  * A promotion as a person follows it, against a stand-in platform: one service, search (prod and
@@ -9,6 +9,7 @@ import { promote, release } from './release.js';
  */
 let server: Server;
 let events: ServerResponse | undefined;
+let pausedStream: ServerResponse | undefined;
 const streamOpen = () => new Promise<void>((resolve) => (onStream = resolve));
 let onStream: () => void = () => undefined;
 
@@ -102,6 +103,15 @@ beforeAll(async () => {
       events = res;
       return onStream();
     }
+    // Paused by someone else while it is followed: its stream stays open, as a release's does until it finishes.
+    if (path === '/releases/rel-pause01') return json(200, { ...RELEASE, id: 'rel-pause01', state: 'paused' });
+    if (path === '/releases/rel-pause01/events') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      const event = { type: 'paused', state: 'paused', by: 'erin', at: '2026-12-06T08:20:00.000Z' };
+      res.write(`id: 1\nevent: paused\ndata: ${JSON.stringify(event)}\n\n`);
+      pausedStream = res;
+      return;
+    }
     json(404, { status: 404, title: 'Not Found', detail: `no route ${path}` });
   }
   server.listen(0, '127.0.0.1');
@@ -192,5 +202,27 @@ describe('slipway promote --no-wait', () => {
     );
     expect(out.join('')).toBe('rel-abc123\n');
     expect(err.join('')).toContain('slipway: rel-abc123 is waiting (--after): slipway watch rel-abc123 follows it\n');
+  });
+});
+
+describe('slipway watch rel-… when another person pauses the release', () => {
+  it("says who paused it and how to resume it, and ends (exit 1) as a paused deployment's watch does", async () => {
+    const watching = watchRelease('rel-pause01', {}).then(
+      () => 'succeeded',
+      (error: Error) => error.message,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const still = new Promise<string>(
+      (resolve) => (timer = setTimeout(() => resolve('still following after 3 s'), 3000)),
+    );
+    const outcome = await Promise.race([watching, still]).finally(restore);
+    clearTimeout(timer);
+    // A watch that kept following ends with the stream.
+    pausedStream?.end('event: end\ndata: {}\n\n');
+    await watching;
+    expect(outcome).toBe(
+      'rel-pause01 is paused, not finished: slipway release-resume rel-pause01, then slipway watch rel-pause01',
+    );
+    expect(out.join('')).toContain('paused by erin: slipway release-resume rel-pause01');
   });
 });

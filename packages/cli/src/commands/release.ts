@@ -188,22 +188,28 @@ export async function watchRelease(id: string, options: GlobalOptions = {}): Pro
     `Release ${id}`,
     `slipway watch ${id}  (or stop it: slipway release-cancel ${id})`,
   );
+  const read = () =>
+    answerPatiently(() => orchestrator().GET('/releases/{id}', { params: { path: { id } } }), 'orchestrator', notice);
   try {
-    await followRelease(id, options, notice);
+    await followRelease(id, options, notice, read);
   } finally {
     stop();
   }
-  const done = await answerPatiently(
-    () => orchestrator().GET('/releases/{id}', { params: { path: { id } } }),
-    'orchestrator',
-    notice,
-  );
+  const done = await read();
+  // As a deployment's watch: a pause is not a success, though the release may finish later.
+  if (done.state === 'paused')
+    throw new CliError(`${id} is paused, not finished: slipway release-resume ${id}, then slipway watch ${id}`);
   if (!options.json) line(`${bold(done.id)} ${stateColour(done.state)}${done.reason ? `: ${done.reason}` : ''}`);
   // Skipped changed nothing, on purpose (it runs that or newer already; superseded): not a failure.
   if (done.state !== 'succeeded' && done.state !== 'skipped') throw new CliError(`release ${done.id} ${done.state}`);
 }
 
-async function followRelease(id: string, options: GlobalOptions, notice: (why: string) => void): Promise<void> {
+async function followRelease(
+  id: string,
+  options: GlobalOptions,
+  notice: (why: string) => void,
+  read: () => Promise<{ state: string }>,
+): Promise<void> {
   for await (const { event, data, at } of recordEvents('release', id, { ...options, notice })) {
     const wave = `wave ${Number(data.wave) + 1}`;
     const where = `${data.service} ${data.env}`;
@@ -222,7 +228,11 @@ async function followRelease(id: string, options: GlobalOptions, notice: (why: s
       line(`${at} ${wave} done; baking until ${String(data.bakeUntil).slice(11, 19)}`);
     else if (event === 'stopped') line(`${at} ${red('stopped')}: ${data.reason}`);
     else if (event === 'cancel-requested') line(`${at} cancel asked${data.by ? ` by ${data.by}` : ''}`);
-    else if (['paused', 'resumed', 'started'].includes(event)) line(`${at} ${event}${data.by ? ` by ${data.by}` : ''}`);
+    else if (event === 'paused') {
+      line(`${at} ${yellow('paused')}${data.by ? ` by ${data.by}` : ''}: slipway release-resume ${id}`);
+      // The stream stays open while paused (for hours, maybe): following ends here unless it was resumed since.
+      if ((await read()).state === 'paused') break;
+    } else if (['resumed', 'started'].includes(event)) line(`${at} ${event}${data.by ? ` by ${data.by}` : ''}`);
   }
 }
 
@@ -247,9 +257,12 @@ export async function controlRelease(kind: keyof typeof CONTROLS, id: string, op
  */
 export function controlledInWords(
   kind: keyof typeof CONTROLS,
-  release: { id: string; state: string; cancel?: string | undefined },
+  release: { id: string; state: string; cancel?: string | undefined; notBefore?: string | undefined },
 ): string {
   const done = { pause: 'paused', resume: 'running', cancel: 'cancelled' }[kind];
+  // A promotion resumed before its --after waits again, as it did before it was paused.
+  if (kind === 'resume' && release.state === 'waiting' && release.notBefore)
+    return `${release.id} ${stateColour(release.state)} until ${release.notBefore.slice(11, 19)} UTC (--after), then starts`;
   if (release.state === done || !['running', 'waiting', 'paused'].includes(release.state))
     return `${release.id} ${stateColour(release.state)}`;
   const next =

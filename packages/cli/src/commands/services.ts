@@ -1,7 +1,7 @@
 import { answer, CliError, client, unreachable } from '../api.js';
 import { compare, printDiff } from '../diff.js';
 import { METADATA_KEY, METADATA_KEY_RULE, serviceName } from '@slipway/grammar';
-import { grammar, knownService, nearest, serviceNames } from '../names.js';
+import { grammar, knownService, nearest, registeredServices, serviceNames } from '../names.js';
 import { bold, dim, line, show, table, type GlobalOptions } from '../output.js';
 import { ask, choose } from '../prompt.js';
 
@@ -43,7 +43,8 @@ function propertyName(key: string): string {
 }
 
 export async function list(options: GlobalOptions): Promise<void> {
-  const page = await answer(metadata().GET('/services', { params: { query: { limit: 1000 } } }), 'metadata');
+  // Every one, a page of 1,000 at a time: never the first 1,000 said as all of them.
+  const page = { items: await registeredServices() };
   show(options, page, () => {
     if (page.items.length === 0) return line('no services yet: slipway services add NAME owner=…');
     table([

@@ -5,7 +5,7 @@
 import type { OrchestratorPaths } from '@slipway/orchestrator-api';
 import { answer, client } from '../api.js';
 import { getJson } from '../get-json.js';
-import { knownEnv, knownService } from '../names.js';
+import { knownEnv, knownServiceBefore } from '../names.js';
 import { bold, dim, green, line, red, show, stateColour, table, yellow, type GlobalOptions } from '../output.js';
 import {
   age,
@@ -119,7 +119,7 @@ async function clusters(name: string | undefined, options: GlobalOptions & { all
 }
 
 export async function status(service?: string, env?: string, options: GlobalOptions & { all?: boolean } = {}) {
-  const name = service ? await knownService(service) : undefined;
+  const name = service ? await knownServiceBefore(service, env, 'status') : undefined;
   const environmentName = name && env ? await knownEnv(name, env) : undefined;
   if (!environmentName) return clusters(name, options);
   const [state, images, recent] = await Promise.all([
@@ -151,7 +151,7 @@ export async function status(service?: string, env?: string, options: GlobalOpti
 }
 
 export async function history(service?: string, env?: string, options: GlobalOptions = {}) {
-  const name = service ? await knownService(service) : undefined;
+  const name = service ? await knownServiceBefore(service, env, 'history') : undefined;
   const environmentName = name && env ? await knownEnv(name, env) : undefined;
   const items = await deployments(name, environmentName, 20);
   const images = await allImages(items.map((d) => d.service));

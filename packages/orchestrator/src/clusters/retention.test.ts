@@ -6,6 +6,7 @@ import { UnprocessableError } from '@slipway/core';
 import { gate, startRedis, type TestRedis } from '@slipway/test-utils';
 import {
   markRetirements,
+  retirement,
   scaleDownRetained,
   startRetentionSweep,
   sweepLeftoverSplits,
@@ -484,6 +485,56 @@ describe('the due list under review', () => {
     expect((await f.store.retiredDue(Date.now() + 61_000, 10)).map((d) => d.group)).toEqual(['busy-prod-v000']);
   });
 
+  // A security review: a deployer can hold clusters for as long as they like (a paused deployment
+  // keeps its cluster's lock), and a sweep looks at the 200 groups due soonest. Held clusters'
+  // groups stayed first in line, at their old due times, so 200 of them stopped every other
+  // group's scale-down on the platform, for every team.
+  it("never lets the groups it leaves due (their clusters held) keep the others' from their turn", async () => {
+    const f = (fixture = await orchestratorFixture(redisServer));
+    await deploy(f, 'img-warm-1');
+    const retained = (await deploy(f, 'img-warm-2')).context.previous!;
+    const held = Array.from({ length: 200 }, (_, i) => `held${String(i).padStart(3, '0')}`);
+    await f.store.markRetired(
+      held.map((service, i) => ({ service, env: 'prod', group: `${service}-prod-v001`, dueAt: i + 1 })),
+    );
+    for (const service of held) await f.redis.hset(lockKeyOf(f.prefix, `${service}:prod`), 'owner', 'dep-paused');
+    const deps = { store: f.store, cloud: f.cloud, logger };
+    const scaled = [
+      ...(await scaleDownRetained(deps, Date.now() + 61_000)),
+      ...(await scaleDownRetained(deps, Date.now() + 61_000)),
+    ];
+    expect(scaled).toEqual([retained]);
+    expect(f.standIn.groups.get(retained)).toMatchObject({ disabled: true, desired: 0 });
+    // The held clusters' groups are still due: looked at again once their clusters are given back.
+    expect((await f.store.retiredDue(Date.now() + 61_000, 500)).map((d) => d.service).sort()).toEqual(held);
+  });
+
+  // A security review: an undo names the retained group it would re-enable when it is made. Cancelled
+  // while it waited for a slot (the platform busy), it never touched the group, yet it counted as
+  // the group's retirement: its own end and its own deployment-params (the older commit's) said when
+  // the sweep scales the rollback target down (or, without scaleDownAfterSeconds, that it never does).
+  it("counts no retirement for a deployment cancelled before it started (an undo's group is never touched)", () => {
+    const at = Date.parse('2026-12-06T10:00:00.000Z');
+    const retiring = {
+      state: 'succeeded',
+      startedAt: '2026-12-06T09:58:00.000Z',
+      finishedAt: new Date(at).toISOString(),
+      context: {
+        group: 'warm-prod-v002',
+        previous: 'warm-prod-v001',
+        previousDisabled: true,
+        params: { strategy: { scaleDownAfterSeconds: 3600 } },
+      },
+    };
+    const undoCancelled = {
+      state: 'cancelled',
+      finishedAt: '2026-12-06T10:05:00.000Z',
+      context: { group: 'warm-prod-v001', params: { strategy: { scaleDownAfterSeconds: 0 } } },
+    };
+    const records = [undoCancelled, retiring] as unknown as Parameters<typeof retirement>[1];
+    expect(retirement('warm-prod-v001', records)).toEqual({ group: 'warm-prod-v001', at, after: 3600 });
+  });
+
   it('reads every group due before it scales any (on AWS a scale-down makes the region snapshot stale: a read after it describes the whole region again)', async () => {
     const f = (fixture = await orchestratorFixture(redisServer));
     const retained: string[] = [];
@@ -508,6 +559,7 @@ describe('the due list under review', () => {
       service,
       env: 'prod',
       state: 'succeeded',
+      startedAt: finishedAt,
       finishedAt,
       context: {
         previous: `${service}-prod-v000`,

@@ -16,7 +16,7 @@ import type { CloudProvider, ServerGroup } from '@slipway/cloud';
 import { clusterName, isSlipwayError, type Logger } from '@slipway/core';
 import { retiredBy, type Deployment } from '../deployments/deployment.js';
 import { cloudOf, type RegionalDeps } from '../actions/regions.js';
-import type { DeploymentStore, RetiredGroup } from '../deployments/store.js';
+import { scalingDown, type DeploymentStore, type RetiredGroup } from '../deployments/store.js';
 
 export interface RetentionDeps extends RegionalDeps {
   store: DeploymentStore;
@@ -62,6 +62,7 @@ export async function scaleDownRetained(deps: RetentionDeps, now = Date.now()): 
         { err: error, group: due.group },
         `retained group ${due.group} could not be read; tried again next sweep`,
       );
+      await behindTheOthers(deps, due, now);
     }
   }
   const scaled: string[] = [];
@@ -85,23 +86,46 @@ export async function scaleDownRetained(deps: RetentionDeps, now = Date.now()): 
         await deps.store.unmarkRetired(due);
         scaled.push(group);
       }
+      // Its cluster taken meanwhile, or the group kept warm: due still, behind the others.
+      if (!hold.held || hold.value.outcome === 'kept-warm') await behindTheOthers(deps, due, now);
       await deps.start?.(hold.admitted);
     } catch (error) {
       deps.logger.warn({ err: error, group }, `retained group ${group} was not scaled down; tried again next sweep`);
+      await behindTheOthers(deps, due, now);
     }
   }
   return scaled;
 }
 
 /**
+ * A group looked at and left due (its cluster held, the group kept warm, its cloud refusing) goes
+ * behind every group due before this sweep: moved to `now`, not left at its own older time. Else
+ * the groups left due stayed first in line, and 200 of them (a deployer's paused deployments hold
+ * their clusters as long as they like) kept every other group on the platform from its turn.
+ */
+async function behindTheOthers(deps: RetentionDeps, due: RetiredGroup, now: number): Promise<void> {
+  if (due.dueAt >= now) return;
+  try {
+    await deps.store.unmarkRetired(due, now);
+  } catch (error) {
+    deps.logger.warn({ err: error, group: due.group }, `retained group ${due.group} could not be put back in line`);
+  }
+}
+
+/**
  * A group due, read: its cloud when it is to be scaled down now. Else it is taken off the list
  * (gone, back in service, scaled down already, its region no longer served) or moved to when its
  * records say it is due (retired again since it was marked: a full pass's late write of an older
- * time), and nothing is answered; left as it is while a deployment holds its cluster.
+ * time), and nothing is answered; left due while a deployment holds its cluster (behind the others).
  */
 async function readDue(deps: RetentionDeps, due: RetiredGroup, now: number): Promise<CloudProvider | undefined> {
   const { service, env, group } = due;
-  if (await deps.store.holder(service, env)) return undefined;
+  const holder = await deps.store.holder(service, env);
+  if (holder) {
+    // Another sweep scaling this very group takes it off the list itself.
+    if (scalingDown(holder) !== group) await behindTheOthers(deps, due, now);
+    return undefined;
+  }
   const recent = (await deps.store.list({ service, env, limit: 30 })).items;
   let cloud: CloudProvider;
   try {

@@ -314,9 +314,11 @@ export function isFinished(deployment: Deployment): boolean {
  * The group a finished deployment took out of service and left with its instances (a red-black's
  * previous group, disabled; a deployment that did not succeed: its own new group), when it did so,
  * and after how long its deployment-params say to scale it to zero (`scaleDownAfterSeconds`).
+ * One that never started retired nothing: an undo names the retained group it would re-enable from
+ * the start, and cancelled while it waited for a slot it never touched it.
  */
 export function retiredBy(d: Deployment): { group: string; at: number; after?: number } | undefined {
-  if (!d.finishedAt) return undefined;
+  if (!d.finishedAt || !d.startedAt) return undefined;
   const group =
     d.state === 'succeeded' ? (d.context.previousDisabled ? d.context.previous : undefined) : d.context.group;
   if (!group) return undefined;

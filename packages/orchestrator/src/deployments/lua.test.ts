@@ -261,4 +261,16 @@ describe("a cluster's newest deployment, kept with every write of its record", (
     expect(clusters.map((c) => c.now.region ?? null)).toEqual([null, 'eu-west-1']);
     expect(listedIn.sort()).toEqual(['eu-west-1', 'us-east-1']);
   });
+
+  it("reads 150,000 clusters' holders and newest deployments (spread into one call, Node's stack overflowed)", async () => {
+    expect((await store.admit(record('dep-many-1', 'many'), 2)).outcome).toBe('run');
+    const many = Array.from({ length: 150_000 }, (_c, i) => ({ service: `s${i}`, env: 'prod' }));
+    many.push({ service: 'many', env: 'prod' });
+    const [holders, lasts] = await Promise.all([store.holders(many), store.lastDeployments(many)]);
+    expect(holders).toHaveLength(many.length);
+    expect(holders.at(-1)).toBe('dep-many-1');
+    expect(holders.slice(0, -1).every((h) => h === undefined)).toBe(true);
+    expect(lasts.at(-1)).toMatchObject({ id: 'dep-many-1' });
+    expect(lasts.slice(0, -1).every((l) => l === undefined)).toBe(true);
+  });
 });

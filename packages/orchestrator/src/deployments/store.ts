@@ -269,6 +269,17 @@ const SCRIPTS = {
   holders: 'any',
 } as const;
 
+/** Arguments a command is given at most: spread into one call, some 120,000 overflow Node's stack. */
+const ARGUMENTS_AT_ONCE = 10_000;
+
+/** `read` of each chunk of `items` in turn, the answers joined in order. */
+async function inChunks<T, A>(items: T[], read: (chunk: T[]) => Promise<A[]>): Promise<A[]> {
+  const answers: A[] = [];
+  for (let i = 0; i < items.length; i += ARGUMENTS_AT_ONCE)
+    answers.push(...(await read(items.slice(i, i + ARGUMENTS_AT_ONCE))));
+  return answers;
+}
+
 /** What write_last keeps of a record, and what a list of clusters reads of its newest. */
 function lastOf({ id, state, by, createdAt, finishedAt, undoOf, context }: Deployment): LastDeployment {
   return { id, state, by, createdAt, finishedAt, undoOf, region: context.params?.region ?? null };
@@ -554,17 +565,15 @@ export function createRedisDeploymentStore({
     async holders(clusters) {
       if (clusters.length === 0) return [];
       // One script for every lock (a pipeline of an HGET each made 4,000 clusters' commands the cost).
-      const owners = (await lua.holders(
-        clusters.map(({ service, env }) => lockKeyOf(prefix, `${service}:${env}`)),
-        [],
-      )) as (string | null)[];
+      const keys = clusters.map(({ service, env }) => lockKeyOf(prefix, `${service}:${env}`));
+      const owners = await inChunks(keys, (chunk) => lua.holders(chunk, []) as Promise<(string | null)[]>);
       return clusters.map((_c, i) => owners[i] ?? undefined);
     },
     async lastDeployments(all) {
       if (all.length === 0) return [];
       // What the records' own writes keep of each cluster's newest (write_last); records written
       // before it was kept are read whole.
-      const kept = await redis.hmget(key('deployments:last'), ...all.map(clusterOf));
+      const kept = await inChunks(all.map(clusterOf), (fields) => redis.hmget(key('deployments:last'), ...fields));
       const answer: (LastDeployment | undefined)[] = kept.map((k) =>
         k ? (JSON.parse(k) as LastDeployment) : undefined,
       );

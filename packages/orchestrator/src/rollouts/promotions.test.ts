@@ -402,4 +402,21 @@ describe('a promotion that would change nothing, when it is made', () => {
       ['cancel-requested', 'grace'],
     ]);
   });
+
+  // A team's afternoon: one pauses a promotion waiting its --after, another resumes it an hour
+  // early. It is not running: it still waits (the dashboard says when it starts, the CLI until
+  // when), and starts, saying so, when its time comes.
+  it('waits again when resumed before its --after, as it did before it was paused', async () => {
+    await promote('qa');
+    const id = String(made.body!.id);
+    const as = (subject: string) =>
+      ({ params: { id }, openapi: { principal: { subject, role: 'deployer' } } }) as never;
+    await operations().pauseRelease(as('erin'), res as never);
+    expect((await releases.get(id))!.state).toBe('paused');
+    await operations().resumeRelease(as('frank'), res as never);
+    expect(made.body).toMatchObject({ id, state: 'waiting' });
+    const resumed = (await releases.get(id))!;
+    expect(resumed).toMatchObject({ state: 'waiting', notBefore: expect.any(String) });
+    expect(resumed.startedAt).toBeUndefined();
+  });
 });

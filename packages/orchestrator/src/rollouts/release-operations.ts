@@ -90,7 +90,8 @@ export function createReleaseOperations(options: ReleaseOperationsOptions) {
       }
       if (kind === 'resume') {
         if (r.state !== 'paused') throw new ConflictError(`release ${r.id} is ${r.state}, not paused`);
-        r.state = 'running';
+        // A promotion paused while it waited its --after waits again: it starts (and says so) when its time comes.
+        r.state = !r.startedAt && r.notBefore ? 'waiting' : 'running';
         return 'resumed';
       }
       r.cancel ??= by;
