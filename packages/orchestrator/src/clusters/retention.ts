@@ -14,7 +14,7 @@
  */
 import type { CloudProvider, ServerGroup } from '@slipway/cloud';
 import { clusterName, isSlipwayError, type Logger } from '@slipway/core';
-import { retiredBy, type Deployment } from '../deployments/deployment.js';
+import { retiredBy, scaleDownAt, type Deployment } from '../deployments/deployment.js';
 import { cloudOf, type RegionalDeps } from '../actions/regions.js';
 import { scalingDown, type DeploymentStore, type RetiredGroup } from '../deployments/store.js';
 
@@ -162,13 +162,10 @@ export async function markRetirements(deps: RetentionDeps): Promise<number> {
   const warned = new Set<string | undefined>();
   for (const { service, env } of await deps.store.clusters()) {
     const recent = (await deps.store.list({ service, env, limit: 30 })).items;
-    const seen = new Set<string>();
-    const retired = recent.flatMap((d) => {
-      const r = retiredBy(d);
-      // The newest deployment to retire a group says when (as `retirement` reads it).
-      if (!r || seen.has(r.group)) return [];
-      seen.add(r.group);
-      return r.after === undefined ? [] : [{ service, env, group: r.group, dueAt: r.at + r.after * 1000 }];
+    // Each group retired, due when the newest deployment to retire it says.
+    const retired = [...new Set(recent.flatMap((d) => retiredBy(d)?.group ?? []))].flatMap((group) => {
+      const dueAt = scaleDownAt(retirement(group, recent));
+      return dueAt === undefined ? [] : [{ service, env, group, dueAt }];
     });
     if (retired.length === 0) continue;
     const region = recent[0]?.context.params?.region;
@@ -211,8 +208,7 @@ async function lastToGoBackTo(store: DeploymentStore, service: string, env: stri
  */
 function dueAt(g: ServerGroup | undefined, deployments: Deployment[]): number | undefined {
   if (!g || !g.disabled || g.desired === 0) return undefined;
-  const retired = retirement(g.name, deployments);
-  return retired?.after === undefined ? undefined : retired.at + retired.after * 1000;
+  return scaleDownAt(retirement(g.name, deployments));
 }
 
 /**

@@ -325,3 +325,8 @@ export function retiredBy(d: Deployment): { group: string; at: number; after?: n
   const after = d.context.params?.strategy.scaleDownAfterSeconds;
   return { group, at: Date.parse(d.finishedAt), ...(after !== undefined ? { after } : {}) };
 }
+
+/** When a retired group is to be scaled to zero (ms since the epoch); undefined: never. */
+export function scaleDownAt(retired: { at: number; after?: number } | undefined): number | undefined {
+  return retired?.after === undefined ? undefined : retired.at + retired.after * 1000;
+}

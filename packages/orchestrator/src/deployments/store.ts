@@ -25,7 +25,7 @@ import {
 } from '@slipway/core/redis';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { FINISHED, retiredBy, type Deployment, type DeploymentState } from './deployment.js';
+import { FINISHED, retiredBy, scaleDownAt, type Deployment, type DeploymentState } from './deployment.js';
 import type { NotificationKind } from '../notify.js';
 
 export interface DeploymentEvent {
@@ -299,9 +299,8 @@ const retiredMember = (g: RetiredGroup) => `${g.service}:${g.env}:${g.group}`;
 /** What a finished deployment puts on the retention sweep's due list: the group it retired, if its params scale one down. */
 function retiredGroups(d: Deployment): RetiredGroup[] {
   const retired = retiredBy(d);
-  return retired?.after === undefined
-    ? []
-    : [{ service: d.service, env: d.env, group: retired.group, dueAt: retired.at + retired.after * 1000 }];
+  const dueAt = scaleDownAt(retired);
+  return retired && dueAt !== undefined ? [{ service: d.service, env: d.env, group: retired.group, dueAt }] : [];
 }
 
 const SCALING_DOWN = 'scaling-down:';
