@@ -331,10 +331,38 @@ describe("leftover traffic splits' target groups", () => {
   });
 });
 
+/**
+ * A sweep's deps over three AWS regions, eu-west-1 the one each test makes refuse: clusters a prod
+ * (in eu-west-1) and b prod (in ap-south-1), each with the one record `recordIn` makes; the warnings said.
+ */
+function threeRegions(
+  cloudIn: (region: string) => CloudProvider,
+  recordIn: (service: string, region: string) => unknown,
+  store: Record<string, unknown> = {},
+) {
+  const warned: unknown[] = [];
+  const clouds = new Map(['us-east-1', 'eu-west-1', 'ap-south-1'].map((r) => [r, cloudIn(r)]));
+  const deps = {
+    cloud: clouds.get('us-east-1')!,
+    regions: { kind: 'aws', defaultRegion: 'us-east-1', forRegion: (r?: string) => clouds.get(r ?? 'us-east-1')! },
+    store: {
+      clusters: async () => [
+        { service: 'a', env: 'prod' },
+        { service: 'b', env: 'prod' },
+      ],
+      list: async ({ service }: { service: string }) => ({
+        items: [recordIn(service, service === 'a' ? 'eu-west-1' : 'ap-south-1')],
+      }),
+      ...store,
+    },
+    logger: { ...logger, warn: (...args: unknown[]) => void warned.push(args) },
+  } as unknown as RetentionDeps;
+  return { deps, warned };
+}
+
 describe("the leftover splits' sweep across regions", () => {
   it('sweeps every region though one fails (a region denied or unreachable never stops the others)', async () => {
     const swept: string[] = [];
-    const warned: unknown[] = [];
     const cloudIn = (region: string) =>
       ({
         sweepTrafficSplits: async () => {
@@ -343,21 +371,7 @@ describe("the leftover splits' sweep across regions", () => {
           return [];
         },
       }) as unknown as CloudProvider;
-    const clouds = new Map(['us-east-1', 'eu-west-1', 'ap-south-1'].map((r) => [r, cloudIn(r)]));
-    const deps = {
-      cloud: clouds.get('us-east-1')!,
-      regions: { kind: 'aws', defaultRegion: 'us-east-1', forRegion: (r?: string) => clouds.get(r ?? 'us-east-1')! },
-      store: {
-        clusters: async () => [
-          { service: 'a', env: 'prod' },
-          { service: 'b', env: 'prod' },
-        ],
-        list: async ({ service }: { service: string }) => ({
-          items: [{ context: { params: { region: service === 'a' ? 'eu-west-1' : 'ap-south-1' } } }],
-        }),
-      },
-      logger: { ...logger, warn: (...args: unknown[]) => void warned.push(args) },
-    } as unknown as RetentionDeps;
+    const { deps, warned } = threeRegions(cloudIn, (_service, region) => ({ context: { params: { region } } }));
     await sweepLeftoverSplits(deps, 1000);
     expect(swept).toEqual(['us-east-1', 'ap-south-1']);
     expect(JSON.stringify(warned)).toMatch(/eu-west-1/);
@@ -553,7 +567,6 @@ describe('the due list under review', () => {
 
   it('marks, in its full pass, the groups of every region though one region refuses to be listed', async () => {
     const marked: string[] = [];
-    const warned: unknown[] = [];
     const finishedAt = new Date(Date.now() - 120_000).toISOString();
     const retiring = (service: string, region: string) => ({
       service,
@@ -574,22 +587,9 @@ describe('the due list under review', () => {
           return { groups: [{ name: 'b-prod-v000', disabled: true, desired: 2 }], targetHealth: {} };
         },
       }) as unknown as CloudProvider;
-    const clouds = new Map(['us-east-1', 'eu-west-1', 'ap-south-1'].map((r) => [r, cloudIn(r)]));
-    const deps = {
-      cloud: clouds.get('us-east-1')!,
-      regions: { kind: 'aws', defaultRegion: 'us-east-1', forRegion: (r?: string) => clouds.get(r ?? 'us-east-1')! },
-      store: {
-        clusters: async () => [
-          { service: 'a', env: 'prod' },
-          { service: 'b', env: 'prod' },
-        ],
-        list: async ({ service }: { service: string }) => ({
-          items: [retiring(service, service === 'a' ? 'eu-west-1' : 'ap-south-1')],
-        }),
-        markRetired: async (groups: { group: string }[]) => void marked.push(...groups.map((g) => g.group)),
-      },
-      logger: { ...logger, warn: (...args: unknown[]) => void warned.push(args) },
-    } as unknown as RetentionDeps;
+    const { deps, warned } = threeRegions(cloudIn, retiring, {
+      markRetired: async (groups: { group: string }[]) => void marked.push(...groups.map((g) => g.group)),
+    });
     expect(await markRetirements(deps)).toBe(1);
     expect(marked).toEqual(['b-prod-v000']);
     expect(JSON.stringify(warned)).toMatch(/eu-west-1/);
